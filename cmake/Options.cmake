@@ -1,0 +1,15 @@
+option(UGATE_WERROR "Treat warnings as errors" OFF)
+option(UGATE_BUILD_TESTS "Build the test suite" ON)
+option(UGATE_BUILD_FUZZERS "Build libFuzzer targets (needs clang)" OFF)
+set(UGATE_SANITIZE "" CACHE STRING "Sanitizers: '', 'address,undefined' or 'thread'")
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  set(CMAKE_C_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+endif()
+
+if(UGATE_SANITIZE)
+  add_compile_options(-fsanitize=${UGATE_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${UGATE_SANITIZE})
+endif()

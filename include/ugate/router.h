@@ -1,0 +1,30 @@
+#pragma once
+// The Router turns a stream's metadata into a decision. Sans-I/O; immutable once built.
+#include <string>
+#include <string_view>
+
+#include <ugate/socket_address.h>
+#include <ugate/stream.h>
+
+namespace ugate {
+
+struct RouteDecision {
+  enum class Action : uint8_t {
+    Dial,          // dial `target`
+    DialOriginal,  // dial meta.originalDst
+    Reject,        // a route said reject
+    NoRoute,       // nothing matched and the listener has no default
+  };
+  Action action{Action::NoRoute};
+  HostPort target;         // for Dial
+  std::string_view route;  // name of the route that matched ("" = the listener's default)
+};
+
+class Router {
+ public:
+  virtual ~Router() = default;
+  /** route decides where a stream goes. The returned route name lives as long as the Router. */
+  virtual RouteDecision route(const StreamMeta& meta) const = 0;
+};
+
+}  // namespace ugate

@@ -1,0 +1,106 @@
+#include "core/access_log.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
+namespace ugate {
+
+void appendJsonString(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char b[8];
+          snprintf(b, sizeof(b), "\\u%04x", c);
+          out += b;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+namespace {
+void field(std::string& out, const char* k, std::string_view v) {
+  out += ",\"";
+  out += k;
+  out += "\":";
+  appendJsonString(out, v);
+}
+void fieldNum(std::string& out, const char* k, uint64_t v) {
+  out += ",\"";
+  out += k;
+  out += "\":";
+  out += std::to_string(v);
+}
+}  // namespace
+
+void AccessLog::formatLine(std::string& out, const StreamMeta& m, MonotonicTime now,
+                           std::chrono::system_clock::time_point wall) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+  time_t secs = static_cast<time_t>(ms / 1000);
+  tm t{};
+  gmtime_r(&secs, &t);
+  char ts[64];
+  snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
+           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ms % 1000));
+  out += "{\"time\":\"";
+  out += ts;
+  out += "\"";
+  fieldNum(out, "id", m.id);
+  field(out, "kind", streamKindName(m.kind));
+  field(out, "listener", m.listener);
+  field(out, "src", m.source.str());
+  field(out, "local", m.local.str());
+  if (m.originalDst.valid()) field(out, "original_dst", m.originalDst.str());
+  if (!m.host.empty()) field(out, "host", HostPort{m.host, m.port}.str());
+  if (!m.sni.empty()) field(out, "sni", m.sni);
+  if (!m.alpn.empty()) field(out, "alpn", m.alpn);
+  if (m.peer) field(out, "peer", m.peer->nodeId.empty() ? m.peer->spiffe : m.peer->nodeId);
+  field(out, "route", m.route);
+  if (!m.upstream.empty()) field(out, "upstream", m.upstream);
+  if (m.upstreamAddr.valid()) field(out, "upstream_addr", m.upstreamAddr.str());
+  fieldNum(out, "bytes_in", m.bytesFromClient);
+  fieldNum(out, "bytes_out", m.bytesToClient);
+  auto dur = std::chrono::duration_cast<std::chrono::microseconds>(now - m.start).count();
+  char d[32];
+  snprintf(d, sizeof(d), "%.3f", static_cast<double>(dur < 0 ? 0 : dur) / 1000.0);
+  out += ",\"duration_ms\":";
+  out += d;
+  field(out, "close", errcReason(m.closeReason));
+  if (!m.closeDetail.empty()) field(out, "detail", m.closeDetail);
+  out += "}\n";
+}
+
+void AccessLog::log(const StreamMeta& meta) {
+  if (fd_ < 0) return;
+  formatLine(buf_, meta, reactor_.now(), std::chrono::system_clock::now());
+  if (buf_.size() >= 64 * 1024) {
+    flush();
+  } else if (!flushScheduled_) {
+    flushScheduled_ = true;
+    reactor_.defer([this] { flush(); });
+  }
+}
+
+void AccessLog::flush() {
+  flushScheduled_ = false;
+  size_t off = 0;
+  while (fd_ >= 0 && off < buf_.size()) {
+    ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
+    if (n <= 0) break;  // a full pipe or disk: drop rather than block the worker
+    off += static_cast<size_t>(n);
+  }
+  buf_.clear();
+}
+
+}  // namespace ugate

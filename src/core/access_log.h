@@ -1,0 +1,38 @@
+#pragma once
+// AccessLog: one JSON line per stream at close, buffered per worker and written once per loop turn.
+#include <string>
+
+#include <ugate/reactor.h>
+#include <ugate/stream.h>
+
+namespace ugate {
+
+class AccessLog {
+ public:
+  /** fd: where lines go (-1 = disabled). Not owned. */
+  AccessLog(Reactor& r, int fd) : reactor_(r), fd_(fd) {}
+  ~AccessLog() { flush(); }
+  void setFd(int fd) {
+    flush();
+    fd_ = fd;
+  }
+  bool enabled() const { return fd_ >= 0; }
+  /** log formats meta as one JSON line; duration is measured against the reactor's now. */
+  void log(const StreamMeta& meta);
+  void flush();
+
+  /** formatLine is the pure formatter (exposed for tests). */
+  static void formatLine(std::string& out, const StreamMeta& meta, MonotonicTime now,
+                         std::chrono::system_clock::time_point wall);
+
+ private:
+  Reactor& reactor_;
+  int fd_;
+  std::string buf_;
+  bool flushScheduled_{false};
+};
+
+/** appendJsonString appends s as a quoted, escaped JSON string. */
+void appendJsonString(std::string& out, std::string_view s);
+
+}  // namespace ugate

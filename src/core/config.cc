@@ -1,0 +1,495 @@
+// Config parsing and validation. The only core file that includes nlohmann/json.
+#include "core/config.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace ugate {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view kDefaultConfig = R"json({
+  "node": { "name": "ugate", "meshSuffix": "mesh" },
+  "workers": 0,
+  "admin": { "address": "127.0.0.1:15000" },
+  "listeners": [],
+  "routes": [],
+  "log": { "level": "info", "accessLog": "-" }
+})json";
+
+// ConfigError carries a path-qualified message out of the recursive validators. It never leaves
+// this file: parseConfig turns it into an Error value.
+struct ConfigError {
+  std::string msg;
+};
+
+[[noreturn]] void fail(const std::string& path, const std::string& why) {
+  throw ConfigError{path + ": " + why};
+}
+
+std::string typeName(const json& j) { return j.type_name(); }
+
+void checkKeys(const json& j, const std::string& path, std::initializer_list<std::string_view> keys) {
+  if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) {
+      std::string known;
+      for (auto k : keys) known += (known.empty() ? "" : ", ") + std::string(k);
+      fail(path + "." + it.key(), "unknown key (known: " + known + ")");
+    }
+  }
+}
+
+std::string getString(const json& j, const std::string& path) {
+  if (!j.is_string()) fail(path, "expected a string, got " + typeName(j));
+  return j.get<std::string>();
+}
+
+int64_t getInt(const json& j, const std::string& path, int64_t lo, int64_t hi) {
+  if (!j.is_number_integer()) fail(path, "expected an integer, got " + typeName(j));
+  int64_t v = j.get<int64_t>();
+  if (v < lo || v > hi) {
+    fail(path, std::to_string(v) + " out of range [" + std::to_string(lo) + ", " +
+                   std::to_string(hi) + "]");
+  }
+  return v;
+}
+
+bool getBool(const json& j, const std::string& path) {
+  if (!j.is_boolean()) fail(path, "expected true or false, got " + typeName(j));
+  return j.get<bool>();
+}
+
+Duration getDuration(const json& j, const std::string& path) {
+  std::optional<Duration> d;
+  if (j.is_number()) {
+    double v = j.get<double>();
+    if (v < 0 || v > 86400.0 * 365) fail(path, "duration out of range");
+    d = Duration(static_cast<int64_t>(v * 1000));
+  } else if (j.is_string()) {
+    d = parseDuration(j.get<std::string>());
+    if (!d) fail(path, "invalid duration '" + j.get<std::string>() + "' (use e.g. 500ms, 10s, 5m, 1h)");
+  } else {
+    fail(path, "expected a duration (\"10s\" or seconds), got " + typeName(j));
+  }
+  return *d;
+}
+
+std::vector<std::string> getStringList(const json& j, const std::string& path) {
+  std::vector<std::string> out;
+  if (j.is_string()) {
+    out.push_back(j.get<std::string>());
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) out.push_back(getString(j[i], path + "[" + std::to_string(i) + "]"));
+  } else {
+    fail(path, "expected a string or an array of strings, got " + typeName(j));
+  }
+  return out;
+}
+
+// parseAddress checks "ip:port" where the host must be a literal IP (listeners bind, they don't resolve).
+SocketAddress parseBindAddress(const json& j, const std::string& path) {
+  std::string s = getString(j, path);
+  auto hp = HostPort::parse(s, /*allowZero=*/true);
+  if (!hp) {
+    // Give a precise reason for the common mistakes.
+    auto colon = s.rfind(':');
+    if (colon != std::string::npos) {
+      std::string_view port = std::string_view(s).substr(colon + 1);
+      long v = -1;
+      auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+      if (ec == std::errc() && p == port.data() + port.size() && (v < 0 || v > 65535)) {
+        fail(path, "port " + std::string(port) + " out of range");
+      }
+    }
+    fail(path, "'" + s + "' is not ip:port (IPv6 as [::1]:port)");
+  }
+  auto a = SocketAddress::fromIp(hp->host, hp->port);
+  if (!a) fail(path, "'" + hp->host + "' is not a literal IP address (listeners bind to IPs)");
+  return *a;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+bool validHostName(std::string_view h) {
+  if (h.empty() || h.size() > 253) return false;
+  for (char c : h) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) return false;
+  }
+  return true;
+}
+
+Target parseTarget(const json& j, const std::string& path) {
+  std::string s = getString(j, path);
+  Target t;
+  if (s == "reject") {
+    t.type = Target::Type::Reject;
+    return t;
+  }
+  if (s == "original") {
+    t.type = Target::Type::Original;
+    return t;
+  }
+  auto hp = HostPort::parse(s);
+  if (!hp) fail(path, "'" + s + "' is not a target (host:port, original or reject)");
+  if (!SocketAddress::fromIp(hp->host, hp->port) && !validHostName(hp->host)) {
+    fail(path, "'" + hp->host + "' is not a valid host name");
+  }
+  hp->host = lower(hp->host);
+  t.type = Target::Type::HostPort;
+  t.hostPort = *hp;
+  return t;
+}
+
+std::vector<std::string> parseNamePatterns(const json& j, const std::string& path) {
+  auto v = getStringList(j, path);
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string p = path + (j.is_array() ? "[" + std::to_string(i) + "]" : "");
+    std::string_view s = v[i];
+    if (s == "*") continue;
+    if (s.starts_with("*.")) s.remove_prefix(2);
+    if (!validHostName(s)) fail(p, "'" + v[i] + "' is not a host name or *.suffix pattern");
+    v[i] = lower(v[i]);
+  }
+  return v;
+}
+
+std::vector<PortRange> parsePorts(const json& j, const std::string& path) {
+  std::vector<PortRange> out;
+  auto one = [&](const json& e, const std::string& p) {
+    if (e.is_number_integer()) {
+      auto v = static_cast<uint16_t>(getInt(e, p, 1, 65535));
+      out.push_back({v, v});
+    } else if (e.is_string()) {
+      std::string s = e.get<std::string>();
+      auto dash = s.find('-');
+      unsigned lo = 0, hi = 0;
+      auto parseU = [](std::string_view t, unsigned& v) {
+        auto [q, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+        return ec == std::errc() && q == t.data() + t.size();
+      };
+      bool ok = dash == std::string::npos
+                    ? parseU(s, lo) && (hi = lo, true)
+                    : parseU(std::string_view(s).substr(0, dash), lo) &&
+                          parseU(std::string_view(s).substr(dash + 1), hi);
+      if (!ok || lo < 1 || hi > 65535 || lo > hi) fail(p, "'" + s + "' is not a port or range lo-hi");
+      out.push_back({static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)});
+    } else {
+      fail(p, "expected a port number or \"lo-hi\", got " + typeName(e));
+    }
+  };
+  if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) one(j[i], path + "[" + std::to_string(i) + "]");
+  } else {
+    one(j, path);
+  }
+  return out;
+}
+
+std::vector<Cidr> parseCidrs(const json& j, const std::string& path) {
+  std::vector<Cidr> out;
+  auto v = getStringList(j, path);
+  for (size_t i = 0; i < v.size(); ++i) {
+    auto c = Cidr::parse(v[i]);
+    if (!c) fail(path + (j.is_array() ? "[" + std::to_string(i) + "]" : ""), "'" + v[i] + "' is not a CIDR");
+    out.push_back(*c);
+  }
+  return out;
+}
+
+struct KindSpec {
+  std::string_view kind;
+  bool needsTo;
+};
+// The listener kinds this build runs. Front-door modules add theirs here as they land.
+constexpr KindSpec kKinds[] = {{"tcp", true}};
+
+void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
+  checkKeys(j, path, {"name", "kind", "address", "to", "backlog", "idleTimeout", "connectTimeout"});
+  if (!j.contains("name")) fail(path + ".name", "required");
+  if (!j.contains("kind")) fail(path + ".kind", "required");
+  if (!j.contains("address")) fail(path + ".address", "required");
+  l.name = getString(j["name"], path + ".name");
+  if (l.name.empty() || l.name.size() > 64) fail(path + ".name", "must be 1 to 64 characters");
+  l.kind = getString(j["kind"], path + ".kind");
+  const KindSpec* spec = nullptr;
+  for (const auto& k : kKinds) {
+    if (k.kind == l.kind) spec = &k;
+  }
+  if (!spec) {
+    std::string known;
+    for (const auto& k : kKinds) known += (known.empty() ? "" : ", ") + std::string(k.kind);
+    fail(path + ".kind", "'" + l.kind + "' is not available in this build (available: " + known + ")");
+  }
+  l.address = parseBindAddress(j["address"], path + ".address");
+  if (j.contains("to")) l.to = parseTarget(j["to"], path + ".to");
+  if (spec->needsTo && l.to.type == Target::Type::None) {
+    fail(path + ".to", "required for kind '" + l.kind + "'");
+  }
+  if (j.contains("backlog")) l.backlog = static_cast<int>(getInt(j["backlog"], path + ".backlog", 1, 65535));
+  if (j.contains("idleTimeout")) l.idleTimeout = getDuration(j["idleTimeout"], path + ".idleTimeout");
+  if (j.contains("connectTimeout")) {
+    l.connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
+  }
+}
+
+void parseRoute(const json& j, const std::string& path, size_t index, RouteConfig& r) {
+  checkKeys(j, path, {"name", "match", "to"});
+  r.name = j.contains("name") ? getString(j["name"], path + ".name") : "routes[" + std::to_string(index) + "]";
+  if (!j.contains("to")) fail(path + ".to", "required");
+  r.to = parseTarget(j["to"], path + ".to");
+  if (j.contains("match")) {
+    const json& m = j["match"];
+    std::string mp = path + ".match";
+    checkKeys(m, mp, {"listener", "sni", "host", "port", "cidr", "identity"});
+    if (m.contains("listener")) r.match.listeners = getStringList(m["listener"], mp + ".listener");
+    if (m.contains("sni")) r.match.sni = parseNamePatterns(m["sni"], mp + ".sni");
+    if (m.contains("host")) r.match.hosts = parseNamePatterns(m["host"], mp + ".host");
+    if (m.contains("port")) r.match.ports = parsePorts(m["port"], mp + ".port");
+    if (m.contains("cidr")) r.match.cidrs = parseCidrs(m["cidr"], mp + ".cidr");
+    if (m.contains("identity")) r.match.identities = getStringList(m["identity"], mp + ".identity");
+  }
+}
+
+void parseLimits(const json& j, const std::string& path, LimitsConfig& l) {
+  checkKeys(j, path, {"connectTimeout", "idleTimeout", "drainTimeout", "maxConnectionsPerWorker",
+                      "copyBufferBytes", "pipeBytes", "splice"});
+  if (j.contains("connectTimeout")) l.connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
+  if (j.contains("idleTimeout")) l.idleTimeout = getDuration(j["idleTimeout"], path + ".idleTimeout");
+  if (j.contains("drainTimeout")) l.drainTimeout = getDuration(j["drainTimeout"], path + ".drainTimeout");
+  if (j.contains("maxConnectionsPerWorker")) {
+    l.maxConnectionsPerWorker = static_cast<uint32_t>(
+        getInt(j["maxConnectionsPerWorker"], path + ".maxConnectionsPerWorker", 0, 10'000'000));
+  }
+  if (j.contains("copyBufferBytes")) {
+    l.copyBufferBytes = static_cast<uint32_t>(getInt(j["copyBufferBytes"], path + ".copyBufferBytes", 4096, 1 << 24));
+  }
+  if (j.contains("pipeBytes")) {
+    l.pipeBytes = static_cast<uint32_t>(getInt(j["pipeBytes"], path + ".pipeBytes", 4096, 1 << 24));
+  }
+  if (j.contains("splice")) {
+    l.splice = getString(j["splice"], path + ".splice");
+    if (l.splice != "auto" && l.splice != "always" && l.splice != "never") {
+      fail(path + ".splice", "'" + l.splice + "' is not one of auto, always, never");
+    }
+  }
+}
+
+void parseLog(const json& j, const std::string& path, LogConfig& l) {
+  checkKeys(j, path, {"level", "accessLog"});
+  if (j.contains("level")) {
+    l.level = getString(j["level"], path + ".level");
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!levels.count(l.level)) fail(path + ".level", "'" + l.level + "' is not a log level (trace, debug, info, warn, error, critical, off)");
+  }
+  if (j.contains("accessLog")) l.accessLog = getString(j["accessLog"], path + ".accessLog");
+}
+
+void parseDns(const json& j, const std::string& path, DnsConfig& d) {
+  checkKeys(j, path, {"servers", "timeout", "minTtl", "maxTtl", "negativeTtl"});
+  if (j.contains("servers")) {
+    d.servers = getStringList(j["servers"], path + ".servers");
+    for (size_t i = 0; i < d.servers.size(); ++i) {
+      const auto& s = d.servers[i];
+      if (!SocketAddress::fromIp(s, 53) && !SocketAddress::parse(s)) {
+        fail(path + ".servers[" + std::to_string(i) + "]", "'" + s + "' is not an IP or ip:port");
+      }
+    }
+  }
+  if (j.contains("timeout")) d.timeout = getDuration(j["timeout"], path + ".timeout");
+  if (j.contains("minTtl")) d.minTtl = getDuration(j["minTtl"], path + ".minTtl");
+  if (j.contains("maxTtl")) d.maxTtl = getDuration(j["maxTtl"], path + ".maxTtl");
+  if (j.contains("negativeTtl")) d.negativeTtl = getDuration(j["negativeTtl"], path + ".negativeTtl");
+}
+
+void parseRoot(const json& root, Config& c) {
+  checkKeys(root, "$", {"node", "workers", "admin", "listeners", "routes", "upstreams", "authorize",
+                        "limits", "log", "dns"});
+  if (root.contains("node")) {
+    const json& n = root["node"];
+    checkKeys(n, "node", {"name", "trustDomain", "dataDir", "meshSuffix"});
+    if (n.contains("name")) c.node.name = getString(n["name"], "node.name");
+    if (n.contains("trustDomain")) c.node.trustDomain = getString(n["trustDomain"], "node.trustDomain");
+    if (n.contains("dataDir")) c.node.dataDir = getString(n["dataDir"], "node.dataDir");
+    if (n.contains("meshSuffix")) c.node.meshSuffix = getString(n["meshSuffix"], "node.meshSuffix");
+  }
+  if (root.contains("workers")) c.workers = static_cast<int>(getInt(root["workers"], "workers", 0, 256));
+  c.admin.address = *SocketAddress::parse("127.0.0.1:15000");
+  if (root.contains("admin")) {
+    const json& a = root["admin"];
+    checkKeys(a, "admin", {"address", "enabled"});
+    if (a.contains("enabled")) c.admin.enabled = getBool(a["enabled"], "admin.enabled");
+    if (a.contains("address")) c.admin.address = parseBindAddress(a["address"], "admin.address");
+  }
+  if (root.contains("limits")) parseLimits(root["limits"], "limits", c.limits);
+  if (root.contains("log")) parseLog(root["log"], "log", c.log);
+  if (root.contains("dns")) parseDns(root["dns"], "dns", c.dns);
+  if (root.contains("listeners")) {
+    const json& ls = root["listeners"];
+    if (!ls.is_array()) fail("listeners", "expected an array, got " + typeName(ls));
+    std::set<std::string> names;
+    for (size_t i = 0; i < ls.size(); ++i) {
+      std::string p = "listeners[" + std::to_string(i) + "]";
+      ListenerConfig l;
+      parseListener(ls[i], p, l);
+      if (!names.insert(l.name).second) fail(p + ".name", "duplicate listener name '" + l.name + "'");
+      for (const auto& o : c.listeners) {
+        if (o.address == l.address && l.address.port() != 0) {
+          fail(p + ".address", l.address.str() + " is already used by listener '" + o.name + "'");
+        }
+      }
+      c.listeners.push_back(std::move(l));
+    }
+  }
+  if (root.contains("routes")) {
+    const json& rs = root["routes"];
+    if (!rs.is_array()) fail("routes", "expected an array, got " + typeName(rs));
+    for (size_t i = 0; i < rs.size(); ++i) {
+      std::string p = "routes[" + std::to_string(i) + "]";
+      RouteConfig r;
+      parseRoute(rs[i], p, i, r);
+      for (size_t k = 0; k < r.match.listeners.size(); ++k) {
+        if (!c.findListener(r.match.listeners[k])) {
+          fail(p + ".match.listener", "no listener named '" + r.match.listeners[k] + "'");
+        }
+      }
+      c.routes.push_back(std::move(r));
+    }
+  }
+  // Sections of the stable contract whose modules this build does not have yet: refuse rather than
+  // start half-configured.
+  for (const char* k : {"upstreams", "authorize"}) {
+    if (root.contains(k)) {
+      const json& v = root[k];
+      bool empty = (v.is_array() || v.is_object()) && v.empty();
+      if (!empty) fail(k, "mesh associations are not available in this build");
+    }
+  }
+}
+
+}  // namespace
+
+std::string Target::str() const {
+  switch (type) {
+    case Type::None: return "";
+    case Type::HostPort: return hostPort.str();
+    case Type::Original: return "original";
+    case Type::Reject: return "reject";
+  }
+  return "";
+}
+
+std::optional<Cidr> Cidr::parse(std::string_view s) {
+  auto slash = s.find('/');
+  std::string_view ip = s.substr(0, slash);
+  auto a = SocketAddress::fromIp(ip, 0);
+  if (!a) return std::nullopt;
+  int maxLen = a->family() == AF_INET6 ? 128 : 32;
+  int len = maxLen;
+  if (slash != std::string_view::npos) {
+    std::string_view l = s.substr(slash + 1);
+    auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), len);
+    if (ec != std::errc() || p != l.data() + l.size() || len < 0 || len > maxLen) return std::nullopt;
+  }
+  return Cidr{*a, len};
+}
+
+bool Cidr::contains(const SocketAddress& a) const {
+  if (a.family() != addr.family()) return false;
+  const uint8_t* x = a.ipBytes();
+  const uint8_t* y = addr.ipBytes();
+  int full = prefixLen / 8;
+  if (memcmp(x, y, full) != 0) return false;
+  int rem = prefixLen % 8;
+  if (rem == 0) return true;
+  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rem));
+  return (x[full] & mask) == (y[full] & mask);
+}
+
+std::string Cidr::str() const { return addr.ip() + "/" + std::to_string(prefixLen); }
+
+const ListenerConfig* Config::findListener(std::string_view name) const {
+  for (const auto& l : listeners) {
+    if (l.name == name) return &l;
+  }
+  return nullptr;
+}
+
+std::optional<Duration> parseDuration(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  size_t i = 0;
+  while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  if (i == 0) return std::nullopt;
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + i, v);
+  if (ec != std::errc() || p != s.data() + i || v < 0) return std::nullopt;
+  std::string_view unit = s.substr(i);
+  double ms;
+  if (unit == "ms") ms = v;
+  else if (unit == "s" || unit.empty()) ms = v * 1000;
+  else if (unit == "m") ms = v * 60'000;
+  else if (unit == "h") ms = v * 3'600'000;
+  else return std::nullopt;
+  if (ms > 86400.0 * 365 * 1000) return std::nullopt;
+  return Duration(static_cast<int64_t>(ms));
+}
+
+const std::vector<std::string>& supportedListenerKinds() {
+  static const std::vector<std::string> kinds = [] {
+    std::vector<std::string> v;
+    for (const auto& k : kKinds) v.emplace_back(k.kind);
+    return v;
+  }();
+  return kinds;
+}
+
+std::string_view defaultConfigJson() { return kDefaultConfig; }
+
+Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin) {
+  auto c = std::make_shared<Config>();
+  c->origin = std::string(origin);
+  json root;
+  try {
+    root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true,
+                       /*ignore_comments=*/false);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // nlohmann's message starts with "[json.exception.parse_error.101] ": keep the useful tail.
+    auto pos = what.find("] ");
+    return makeError(Errc::InvalidArgument,
+                     std::string(origin) + ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+  }
+  try {
+    parseRoot(root, *c);
+  } catch (const ConfigError& e) {
+    return makeError(Errc::InvalidArgument, e.msg);
+  } catch (const json::exception& e) {
+    return makeError(Errc::InvalidArgument, std::string(origin) + ": " + e.what());
+  }
+  c->json = root.dump(2);
+  return ConfigPtr(std::move(c));
+}
+
+Result<ConfigPtr> loadConfigFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return makeError(Errc::NotFound, path + ": cannot open: " + strerror(errno));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  if (ss.str().size() > (16u << 20)) return makeError(Errc::InvalidArgument, path + ": larger than 16 MiB");
+  return parseConfig(ss.str(), path);
+}
+
+}  // namespace ugate

@@ -1,0 +1,128 @@
+#pragma once
+// The parsed, validated configuration: an immutable snapshot (std::shared_ptr<const Config>) shared by
+// the main thread and the workers. JSON handling lives only in config.cc.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ugate/result.h>
+#include <ugate/socket_address.h>
+#include <ugate/time.h>
+
+namespace ugate {
+
+/** Target: where a stream goes. "host:port", "original", "reject". */
+struct Target {
+  enum class Type : uint8_t { None, HostPort, Original, Reject };
+  Type type{Type::None};
+  HostPort hostPort;  // for Type::HostPort
+  std::string str() const;
+};
+
+/** Cidr: an address prefix, v4 or v6. */
+struct Cidr {
+  SocketAddress addr;  // port unused
+  int prefixLen{0};
+  bool contains(const SocketAddress& a) const;
+  static std::optional<Cidr> parse(std::string_view s);
+  std::string str() const;
+};
+
+struct NodeConfig {
+  std::string name;
+  std::string trustDomain;
+  std::string dataDir;
+  std::string meshSuffix{"mesh"};
+};
+
+struct AdminConfig {
+  bool enabled{true};
+  SocketAddress address;  // default 127.0.0.1:15000
+};
+
+struct ListenerConfig {
+  std::string name;
+  std::string kind;       // "tcp", ... (see docs/CONFIG.md)
+  SocketAddress address;
+  Target to;              // the listener's default target
+  int backlog{4096};
+  std::optional<Duration> idleTimeout;     // overrides limits.idleTimeout
+  std::optional<Duration> connectTimeout;  // overrides limits.connectTimeout
+  bool sameAs(const ListenerConfig& o) const {  // same socket: no rebind needed on reload
+    return name == o.name && kind == o.kind && address == o.address && backlog == o.backlog;
+  }
+};
+
+struct PortRange {
+  uint16_t lo{0}, hi{0};
+};
+
+struct RouteMatch {
+  std::vector<std::string> listeners;
+  std::vector<std::string> sni;    // exact or "*.suffix"; filled by the SNI front door
+  std::vector<std::string> hosts;  // exact or "*.suffix"
+  std::vector<PortRange> ports;
+  std::vector<Cidr> cidrs;         // destination address
+  std::vector<std::string> identities;  // peer node ID / SPIFFE URI; filled by mTLS front doors
+};
+
+struct RouteConfig {
+  std::string name;  // "routes[3]" unless named
+  RouteMatch match;
+  Target to;
+};
+
+struct LimitsConfig {
+  Duration connectTimeout{10'000};
+  Duration idleTimeout{3'600'000};
+  Duration drainTimeout{30'000};
+  uint32_t maxConnectionsPerWorker{0};  // 0 = derived from the fd limit
+  uint32_t copyBufferBytes{65536};       // per-worker scratch and per-connection parked bytes cap
+  uint32_t pipeBytes{262144};            // splice pipe size
+  std::string splice{"auto"};            // auto | always | never
+};
+
+struct LogConfig {
+  std::string level{"info"};
+  std::string accessLog;  // "" off, "-" stdout, or a file path
+};
+
+struct DnsConfig {
+  std::vector<std::string> servers;  // empty = /etc/resolv.conf
+  Duration timeout{5000};
+  Duration minTtl{1000};
+  Duration maxTtl{300'000};
+  Duration negativeTtl{5000};
+};
+
+struct Config {
+  NodeConfig node;
+  int workers{0};  // 0 = one per core
+  AdminConfig admin;
+  std::vector<ListenerConfig> listeners;
+  std::vector<RouteConfig> routes;
+  LimitsConfig limits;
+  LogConfig log;
+  DnsConfig dns;
+  std::string origin;  // file name or "<default>"
+  std::string json;    // the source, normalised, for /config_dump
+
+  const ListenerConfig* findListener(std::string_view name) const;
+};
+using ConfigPtr = std::shared_ptr<const Config>;
+
+/** parseConfig validates json; every error names the JSON path and the reason. */
+Result<ConfigPtr> parseConfig(std::string_view json, std::string_view origin);
+/** loadConfigFile reads and parses a file. */
+Result<ConfigPtr> loadConfigFile(const std::string& path);
+/** defaultConfigJson is the embedded default: loopback only, dials nothing. */
+std::string_view defaultConfigJson();
+/** parseDuration accepts "250ms", "10s", "5m", "1h" or a number of seconds. */
+std::optional<Duration> parseDuration(std::string_view s);
+/** supportedListenerKinds lists the kinds this build can run. */
+const std::vector<std::string>& supportedListenerKinds();
+
+}  // namespace ugate

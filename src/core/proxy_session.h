@@ -1,0 +1,64 @@
+#pragma once
+// ProxySession: one accepted connection from accept to close: route -> resolve -> connect -> splice.
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <ugate/dns.h>
+#include <ugate/reactor.h>
+#include <ugate/stream.h>
+
+#include "core/listener_stats.h"
+#include "core/splicer.h"
+#include "core/tcp_stream.h"
+
+namespace ugate {
+
+class Worker;
+struct ListenerConfig;
+
+class ProxySession final : public DeferredDeletable, private SplicerCallbacks {
+ public:
+  ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
+               Duration connectTimeout, Duration idleTimeout);
+  ~ProxySession() override;
+
+  /** start routes the stream and dials the upstream. */
+  void start();
+  /** close ends the session: logs, counts and hands itself to deferred deletion. */
+  void close(Errc reason, std::string detail, bool abort);
+  const StreamMeta& meta() const { return meta_; }
+  bool closed() const { return closed_; }
+
+  // Intrusive list of a worker's live sessions (for drain and force-close).
+  ProxySession* prev{nullptr};
+  ProxySession* next{nullptr};
+
+ private:
+  // ugate::SplicerCallbacks
+  void onSpliceDone() override;
+  void onSpliceError(Errc reason, bool clientSide) override;
+
+  void dial(const HostPort& hp);
+  void connectNext();
+  void onConnected(int err);
+  void onTimer();
+  void syncBytes();
+
+  Worker& worker_;
+  ListenerStats& stats_;
+  StreamPtr client_;
+  StreamPtr upstream_;
+  StreamMeta meta_;
+  std::unique_ptr<Splicer> splicer_;
+  TimerPtr timer_;
+  DnsQueryPtr dns_;
+  std::vector<SocketAddress> candidates_;  // resolved addresses still to try
+  size_t nextCandidate_{0};
+  Error lastConnectError_;
+  Duration connectTimeout_;
+  Duration idleTimeout_;
+  bool closed_{false};
+};
+
+}  // namespace ugate

@@ -1,0 +1,91 @@
+#pragma once
+// Splicer: joins two Streams, copying both directions with half-close propagation and backpressure.
+// When both ends are kernel sockets and a direction moves bulk data, bytes go socket -> pipe -> socket
+// with splice(2) and never enter userland. Small exchanges use one per-worker scratch buffer; only
+// bytes the destination could not take are parked in a per-direction buffer, freed once written.
+#include <cstdint>
+#include <memory>
+
+#include <ugate/reactor.h>
+#include <ugate/result.h>
+#include <ugate/stream.h>
+
+#include "core/pipe_pool.h"
+
+namespace ugate {
+
+/** SpliceContext: per-worker resources shared by all splicers of a reactor. */
+struct SpliceContext {
+  Reactor& reactor;
+  PipePool& pipes;
+  uint8_t* scratch;     // shared copy buffer; used only within one call
+  size_t scratchSize;
+  enum class Mode : uint8_t { Auto, Always, Never } mode{Mode::Auto};
+};
+
+class SplicerCallbacks {
+ public:
+  virtual ~SplicerCallbacks() = default;
+  /** onSpliceDone: both directions finished cleanly (EOF seen and forwarded each way). */
+  virtual void onSpliceDone() = 0;
+  /** onSpliceError: a read or write failed; fromClient tells which side's failure. */
+  virtual void onSpliceError(Errc reason, bool clientSide) = 0;
+};
+
+class Splicer final : private StreamCallbacks {
+ public:
+  /** a is the client (downstream), b the upstream. Neither is owned. */
+  Splicer(SpliceContext& ctx, Stream& a, Stream& b, SplicerCallbacks& cb);
+  ~Splicer() override;
+
+  /** start begins moving bytes (there may already be readiness to act on). */
+  void start();
+  /** stop detaches from both streams and drops in-flight bytes (pipes discarded). */
+  void stop();
+
+  uint64_t bytesAtoB() const { return dirs_[0].bytes; }
+  uint64_t bytesBtoA() const { return dirs_[1].bytes; }
+  MonotonicTime lastActivity() const { return lastActivity_; }
+  bool usedSplice() const { return dirs_[0].spliced || dirs_[1].spliced; }
+
+ private:
+  struct Direction {
+    Stream* src{nullptr};
+    Stream* dst{nullptr};
+    Pipe pipe;
+    size_t inPipe{0};
+    std::unique_ptr<uint8_t[]> parked;  // bytes read but not yet written
+    uint32_t parkedOff{0};
+    uint32_t parkedLen{0};
+    uint64_t bytes{0};
+    uint8_t fullReads{0};  // consecutive reads that filled the scratch buffer
+    bool useSplice{false};
+    bool spliced{false};
+    bool srcEof{false};
+    bool finished{false};  // EOF forwarded (shutdownWrite sent)
+    bool scheduled{false};
+  };
+
+  // ugate::StreamCallbacks
+  void onStreamReadable(Stream& s) override;
+  void onStreamWritable(Stream& s) override;
+
+  void pump(int d);
+  // Each returns false when the splicer failed (callbacks already invoked).
+  bool flush(Direction& d, bool& blocked);
+  bool pumpSplice(Direction& d, size_t& budget, bool& blocked);
+  bool pumpCopy(Direction& d, size_t& budget, bool& blocked);
+  void fail(int err, bool clientSide);
+  void releasePipe(Direction& d);
+  void maybeDone();
+
+  SpliceContext& ctx_;
+  SplicerCallbacks& cb_;
+  Direction dirs_[2];
+  MonotonicTime lastActivity_{};
+  bool failed_{false};
+  bool done_{false};
+  std::shared_ptr<bool> alive_;  // alive_ guards deferred re-runs against destruction
+};
+
+}  // namespace ugate

@@ -1,0 +1,221 @@
+#include "core/worker.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "core/dns_resolver.h"
+#include "core/proxy_session.h"
+#include "core/socket_util.h"
+#include "core/tcp_stream.h"
+
+namespace ugate {
+
+namespace {
+constexpr int kAcceptBatch = 64;  // accepts per wake-up before yielding to other fds
+constexpr Duration kAcceptBackoff{100};
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+Listener::Listener(Worker& w, const ListenerConfig* cfg, int fd)
+    : worker_(w), cfg_(cfg), fd_(fd), stats_(w.stats(cfg->name)) {
+  backoff_ = worker_.reactor().createTimer([this] {
+    worker_.reactor().modFd(fd_, this, EPOLLIN);
+    acceptLoop();
+  });
+  worker_.reactor().addFd(fd_, this, EPOLLIN);
+}
+
+Listener::~Listener() {
+  worker_.reactor().removeFd(fd_, this);
+  ::close(fd_);
+}
+
+void Listener::onIoEvent(uint32_t) { acceptLoop(); }
+
+void Listener::acceptLoop() {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+      worker_.acceptErrors().add();
+      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        // Out of descriptors: pause this listener briefly instead of spinning on the ready fd.
+        spdlog::warn("listener {}: accept: {}; pausing accepts for {} ms", cfg_->name, strerror(e),
+                     kAcceptBackoff.count());
+        backoff_->enable(kAcceptBackoff);
+        return;
+      }
+      spdlog::warn("listener {}: accept: {}", cfg_->name, strerror(e));
+      return;
+    }
+    if (worker_.atConnectionLimit()) {
+      stats_.overLimit.add();
+      closeAbort(fd);
+      continue;
+    }
+    setNoDelay(fd);
+    StreamMeta meta;
+    meta.id = worker_.nextStreamId();
+    meta.kind = StreamKind::Tcp;
+    meta.listener = cfg_->name;
+    meta.source = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    meta.local = localAddress(fd);
+    meta.start = worker_.reactor().now();
+    if (cfg_->to.type == Target::Type::HostPort) {
+      meta.host = cfg_->to.hostPort.host;
+      meta.port = cfg_->to.hostPort.port;
+    }
+    const LimitsConfig& lim = worker_.config().limits;
+    auto s = std::make_unique<ProxySession>(
+        worker_, stats_, std::make_unique<TcpStream>(worker_.reactor(), fd), std::move(meta),
+        cfg_->connectTimeout.value_or(lim.connectTimeout), cfg_->idleTimeout.value_or(lim.idleTimeout));
+    ProxySession* raw = s.get();
+    worker_.addSession(std::move(s));
+    raw->start();
+  }
+  // Batch exhausted with more possibly pending: re-arming makes epoll report the fd again next turn,
+  // after the other fds had theirs.
+  worker_.reactor().modFd(fd_, this, EPOLLIN);
+}
+
+// ---------------------------------------------------------------------------------------------
+Worker::Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogFd)
+    : index_(index),
+      reactor_(newReactor(realTimeSource(), index)),
+      cfg_(std::move(cfg)),
+      router_(std::make_unique<RouteTable>(cfg_)),
+      pipes_(cfg_->limits.pipeBytes, 256),
+      accessLog_(*reactor_, accessLogFd),
+      maxConnections_(maxConnections) {
+  ResolverOptions ro;
+  ro.servers = cfg_->dns.servers;
+  ro.queryTimeout = cfg_->dns.timeout;
+  ro.minCacheTtl = cfg_->dns.minTtl;
+  ro.maxCacheTtl = cfg_->dns.maxTtl;
+  ro.negativeTtl = cfg_->dns.negativeTtl;
+  resolver_ = newResolver(*reactor_, ro);
+  scratch_.reset(new uint8_t[cfg_->limits.copyBufferBytes]);
+  spliceCtx_.reset(new SpliceContext{*reactor_, pipes_, scratch_.get(), cfg_->limits.copyBufferBytes});
+  const std::string& m = cfg_->limits.splice;
+  spliceCtx_->mode = m == "always"  ? SpliceContext::Mode::Always
+                     : m == "never" ? SpliceContext::Mode::Never
+                                    : SpliceContext::Mode::Auto;
+}
+
+Worker::~Worker() {
+  join();
+  // Sessions reference the reactor and resolver: end them first.
+  while (sessions_) {
+    ProxySession* s = sessions_;
+    removeSession(s);
+    delete s;
+  }
+  listeners_.clear();
+  accessLog_.flush();
+}
+
+void Worker::startThread() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), ("ugate-w" + std::to_string(index_)).c_str());
+    reactor_->run();
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) {
+    reactor_->exit();
+    thread_.join();
+  }
+}
+
+ListenerStats& Worker::stats(const std::string& listener) {
+  auto& p = stats_[listener];
+  if (!p) p = std::make_unique<ListenerStats>();
+  return *p;
+}
+
+void Worker::applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets) {
+  cfg_ = std::move(cfg);
+  router_ = std::make_unique<RouteTable>(cfg_);
+  // Listeners that are gone (or changed socket) close; the others point at the new snapshot.
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    const ListenerConfig* l = cfg_->findListener(it->first);
+    bool replaced = false;
+    for (const auto& s : sockets) replaced |= (s.name == it->first);
+    if (!l || replaced) {
+      it = listeners_.erase(it);
+    } else {
+      it->second->setConfig(l);
+      ++it;
+    }
+  }
+  for (auto& s : sockets) {
+    const ListenerConfig* l = cfg_->findListener(s.name);
+    if (!l) {
+      ::close(s.fd);
+      continue;
+    }
+    listeners_[s.name] = std::make_unique<Listener>(*this, l, s.fd);
+  }
+}
+
+void Worker::stopListening() { listeners_.clear(); }
+
+void Worker::closeAll(Errc reason) {
+  while (sessions_) sessions_->close(reason, "forced close", /*abort=*/true);
+}
+
+void Worker::addSession(std::unique_ptr<ProxySession> s) {
+  ProxySession* p = s.release();
+  p->next = sessions_;
+  if (sessions_) sessions_->prev = p;
+  sessions_ = p;
+  ++activeCount_;
+}
+
+void Worker::removeSession(ProxySession* s) {
+  if (s->prev) s->prev->next = s->next;
+  else sessions_ = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  --activeCount_;
+}
+
+void Worker::snapshotStats(WorkerStatsSnapshot& out) const {
+  for (const auto& [name, st] : stats_) out.listeners[name].add(*st);
+  out.activeStreams = static_cast<int64_t>(activeCount_);
+  out.pipesCreated = pipes_.created();
+  out.pipesPooled = pipes_.pooled();
+  out.acceptErrors = acceptErrors_.value();
+}
+
+void ListenerStatsValues::add(const ListenerStats& s) {
+  accepted += s.accepted.value();
+  active += s.active.value();
+  bytesIn += s.bytesIn.value();
+  bytesOut += s.bytesOut.value();
+  spliced += s.spliced.value();
+  overLimit += s.overLimit.value();
+  for (size_t i = 0; i < kNumErrc; ++i) closes[i] += s.closes[i].value();
+}
+
+void ListenerStatsValues::add(const ListenerStatsValues& s) {
+  accepted += s.accepted;
+  active += s.active;
+  bytesIn += s.bytesIn;
+  bytesOut += s.bytesOut;
+  spliced += s.spliced;
+  overLimit += s.overLimit;
+  for (size_t i = 0; i < kNumErrc; ++i) closes[i] += s.closes[i];
+}
+
+}  // namespace ugate

@@ -1,0 +1,107 @@
+#pragma once
+// Worker: one thread, one Reactor, its own listeners (SO_REUSEPORT), resolver, pipes and sessions.
+// Everything here runs on the worker's thread; other threads talk to it only through post().
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ugate/dns.h>
+#include <ugate/reactor.h>
+
+#include "core/access_log.h"
+#include "core/config.h"
+#include "core/listener_stats.h"
+#include "core/pipe_pool.h"
+#include "core/route_table.h"
+#include "core/splicer.h"
+
+namespace ugate {
+
+class ProxySession;
+class Worker;
+
+/** ListenSocket: a bound, listening fd for one listener, destined for one worker. */
+struct ListenSocket {
+  std::string name;
+  int fd{-1};
+};
+
+/** Listener: accepts on one fd and starts a session per connection. */
+class Listener final : private IoWatcher {
+ public:
+  Listener(Worker& w, const ListenerConfig* cfg, int fd);
+  ~Listener() override;
+  void setConfig(const ListenerConfig* cfg) { cfg_ = cfg; }
+  const ListenerConfig& config() const { return *cfg_; }
+
+ private:
+  // ugate::IoWatcher
+  void onIoEvent(uint32_t events) override;
+  void acceptLoop();
+
+  Worker& worker_;
+  const ListenerConfig* cfg_;  // points into the worker's current config snapshot
+  int fd_;
+  ListenerStats& stats_;
+  TimerPtr backoff_;  // accept pauses after EMFILE/ENFILE instead of spinning
+};
+
+class Worker {
+ public:
+  Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogFd);
+  ~Worker();
+
+  /** startThread runs the reactor on a new thread. */
+  void startThread();
+  void join();
+  Reactor& reactor() { return *reactor_; }
+  int index() const { return index_; }
+
+  // --- called on the worker's thread (through post) ---
+  /** applyConfig swaps the snapshot, opens the given sockets and closes listeners not in cfg. */
+  void applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets);
+  /** stopListening closes all listeners (drain starts). */
+  void stopListening();
+  /** closeAll force-closes every live session. */
+  void closeAll(Errc reason);
+  void snapshotStats(WorkerStatsSnapshot& out) const;
+  size_t activeSessions() const { return activeCount_; }
+
+  // --- used by listeners and sessions ---
+  const Config& config() const { return *cfg_; }
+  const Router& router() const { return *router_; }
+  Resolver& resolver() { return *resolver_; }
+  SpliceContext& spliceContext() { return *spliceCtx_; }
+  AccessLog& accessLog() { return accessLog_; }
+  ListenerStats& stats(const std::string& listener);
+  uint64_t nextStreamId() { return (++streamSeq_ << 8) | static_cast<uint64_t>(index_ & 0xff); }
+  bool atConnectionLimit() const { return maxConnections_ != 0 && activeCount_ >= maxConnections_; }
+  void addSession(std::unique_ptr<ProxySession> s);
+  void removeSession(ProxySession* s);
+  Counter& acceptErrors() { return acceptErrors_; }
+
+ private:
+  const int index_;
+  ReactorPtr reactor_;
+  ConfigPtr cfg_;
+  std::unique_ptr<RouteTable> router_;
+  ResolverPtr resolver_;
+  PipePool pipes_;
+  std::unique_ptr<uint8_t[]> scratch_;
+  std::unique_ptr<SpliceContext> spliceCtx_;
+  AccessLog accessLog_;
+  std::map<std::string, std::unique_ptr<Listener>> listeners_;
+  std::map<std::string, std::unique_ptr<ListenerStats>> stats_;  // never shrinks: counters survive reloads
+  ProxySession* sessions_{nullptr};  // head of the intrusive list; sessions own themselves
+  size_t activeCount_{0};
+  uint32_t maxConnections_;
+  uint64_t streamSeq_{0};
+  Counter acceptErrors_;
+  std::thread thread_;
+};
+
+}  // namespace ugate

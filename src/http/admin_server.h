@@ -1,0 +1,54 @@
+#pragma once
+// AdminServer: a small HTTP/1.1 server for the admin endpoint, on the main thread's reactor.
+// Requests are answered asynchronously (stats are gathered from the workers first).
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <ugate/reactor.h>
+#include <ugate/result.h>
+#include <ugate/socket_address.h>
+
+#include "http/http1_parser.h"
+
+namespace ugate::http {
+
+struct AdminResponse {
+  int status{200};
+  std::string contentType{"text/plain; charset=utf-8"};
+  std::string body;
+};
+using AdminResponder = std::function<void(AdminResponse)>;
+
+class AdminHandler {
+ public:
+  virtual ~AdminHandler() = default;
+  /** handleAdmin answers req by calling respond exactly once, now or later, on the same thread. */
+  virtual void handleAdmin(const Request& req, AdminResponder respond) = 0;
+};
+
+class AdminServer {
+ public:
+  AdminServer(Reactor& r, AdminHandler& h);
+  ~AdminServer();
+  /** listen binds addr; the error names the address on failure. */
+  Result<void> listen(const SocketAddress& addr);
+  SocketAddress boundAddress() const { return bound_; }
+  void close();
+
+  class Conn;  // one client connection (admin_server.cc)
+
+ private:
+  class Acceptor;
+  friend class Conn;
+  void remove(Conn* c);
+
+  Reactor& reactor_;
+  AdminHandler& handler_;
+  std::unique_ptr<Acceptor> acceptor_;
+  SocketAddress bound_;
+  Conn* conns_{nullptr};
+  size_t numConns_{0};
+};
+
+}  // namespace ugate::http

@@ -1,0 +1,465 @@
+#include "ugated/daemon.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "core/sd_notify.h"
+#include "core/socket_util.h"
+
+#ifndef UGATE_VERSION
+#define UGATE_VERSION "0.1.0"
+#endif
+
+namespace ugate {
+
+void setupLogging(const std::string& level) {
+  static bool once = false;
+  if (!once) {
+    auto logger = spdlog::stderr_logger_mt("ugated");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+    spdlog::set_default_logger(logger);
+    spdlog::flush_on(spdlog::level::info);
+    once = true;
+  }
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+namespace {
+
+int cpuCount() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)) > 0 ? static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) : 1;
+}
+
+std::string promLabel(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') { out += "\\n"; continue; }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), reactor_(newReactor(realTimeSource(), -1)) {}
+
+Daemon::~Daemon() {
+  for (auto& w : workers_) w->join();
+  workers_.clear();
+  admin_.reset();
+  if (signalFd_ >= 0) {
+    reactor_->removeFd(signalFd_, this);
+    close(signalFd_);
+  }
+  if (ownAccessLogFd_ && accessLogFd_ >= 0) close(accessLogFd_);
+}
+
+Result<ConfigPtr> Daemon::loadConfig() const {
+  if (opts_.configPath.empty()) return parseConfig(defaultConfigJson(), "<default>");
+  return loadConfigFile(opts_.configPath);
+}
+
+void Daemon::applyLogConfig(const Config& cfg) {
+  setupLogging(opts_.logLevel.empty() ? cfg.log.level : opts_.logLevel);
+}
+
+Result<int> Daemon::openAccessLog(const std::string& path) {
+  if (path.empty()) return -1;
+  if (path == "-") return STDOUT_FILENO;
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return makeError(errcFromErrno(errno), "log.accessLog: " + path + ": " + strerror(errno));
+  return fd;
+}
+
+Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config& cfg, const Config* old) {
+  std::vector<std::vector<ListenSocket>> per(workers_.size());
+  auto rollback = [&] {
+    for (auto& v : per)
+      for (auto& s : v) close(s.fd);
+  };
+  for (const auto& l : cfg.listeners) {
+    if (old) {
+      const ListenerConfig* o = old->findListener(l.name);
+      if (o && o->sameAs(l)) continue;  // keep the existing sockets
+    }
+    SocketAddress addr = l.address;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      auto fd = openListenSocket(addr, l.backlog, /*reusePort=*/true);
+      if (!fd) {
+        rollback();
+        return makeError(fd.error().code, "listener '" + l.name + "': " + fd.error().detail);
+      }
+      if (addr.port() == 0) addr = localAddress(*fd);  // the other workers join the chosen port
+      per[i].push_back(ListenSocket{l.name, *fd});
+    }
+    spdlog::info("listener {} ({}) on {}{}", l.name, l.kind, addr.str(),
+                 l.to.type != Target::Type::None ? " -> " + l.to.str() : "");
+  }
+  return per;
+}
+
+int Daemon::run() {
+  auto cfg = loadConfig();
+  if (!cfg) {
+    setupLogging(opts_.logLevel.empty() ? "info" : opts_.logLevel);
+    spdlog::error("config: {}", cfg.error().detail);
+    return 2;
+  }
+  cfg_ = *cfg;
+  applyLogConfig(*cfg_);
+  started_ = reactor_->now();
+
+  // Signals are handled on this thread through a signalfd; workers inherit the blocked mask.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signalFd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  reactor_->addFd(signalFd_, this, EPOLLIN);
+
+  // The fd limit may be fixed (containers, sandboxes): raise the soft limit to the hard one and size
+  // the per-worker connection cap from what we got.
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  fdLimit_ = rl.rlim_cur;
+  const int nworkers = cfg_->workers > 0 ? cfg_->workers : cpuCount();
+  // Each proxied connection holds two sockets; keep a reserve for listeners, pipes, DNS and admin.
+  uint64_t reserve = 64 + 8 * static_cast<uint64_t>(nworkers) * (cfg_->listeners.size() + 1);
+  uint64_t derived = fdLimit_ > reserve ? (fdLimit_ - reserve) / (2 * static_cast<uint64_t>(nworkers)) : 1;
+  maxConnPerWorker_ = cfg_->limits.maxConnectionsPerWorker ? cfg_->limits.maxConnectionsPerWorker
+                                                          : static_cast<uint32_t>(derived);
+  if (cfg_->limits.maxConnectionsPerWorker && cfg_->limits.maxConnectionsPerWorker > derived) {
+    spdlog::warn("limits.maxConnectionsPerWorker={} exceeds what the fd limit {} allows (~{})",
+                 cfg_->limits.maxConnectionsPerWorker, fdLimit_, derived);
+  }
+
+  auto alog = openAccessLog(cfg_->log.accessLog);
+  if (!alog) {
+    spdlog::error("config: {}", alog.error().detail);
+    return 2;
+  }
+  accessLogFd_ = *alog;
+  ownAccessLogFd_ = accessLogFd_ > STDERR_FILENO;
+
+  for (int i = 0; i < nworkers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, cfg_, maxConnPerWorker_, accessLogFd_));
+  }
+  auto socks = openSockets(*cfg_, nullptr);
+  if (!socks) {
+    spdlog::error("startup: {}", socks.error().detail);
+    return 1;
+  }
+  if (cfg_->admin.enabled) {
+    admin_ = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
+    auto r = admin_->listen(cfg_->admin.address);
+    if (!r) {
+      for (auto& v : *socks)
+        for (auto& s : v) close(s.fd);
+      spdlog::error("startup: {}", r.error().detail);
+      return 1;
+    }
+    spdlog::info("admin on http://{}", admin_->boundAddress().str());
+  }
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->startThread();
+    workers_[i]->reactor().post([w = workers_[i].get(), c = cfg_, s = std::move((*socks)[i])]() mutable {
+      w->applyConfig(c, std::move(s));
+    });
+  }
+  ready_ = true;
+  spdlog::info("ugated {} ready: {} workers, fd limit {}, max {} connections per worker, config {}",
+               UGATE_VERSION, nworkers, fdLimit_, maxConnPerWorker_, cfg_->origin);
+  sdNotify("READY=1\nSTATUS=serving");
+  reactor_->run();
+  for (auto& w : workers_) w->join();
+  spdlog::info("ugated stopped");
+  return 0;
+}
+
+void Daemon::onIoEvent(uint32_t) {
+  signalfd_siginfo si{};
+  while (read(signalFd_, &si, sizeof(si)) == sizeof(si)) {
+    switch (si.ssi_signo) {
+      case SIGHUP:
+        reload();
+        break;
+      case SIGTERM:
+      case SIGINT:
+        if (draining_) {
+          spdlog::warn("second {}: stopping now", strsignal(static_cast<int>(si.ssi_signo)));
+          drainDeadline_ = reactor_->now();
+          checkDrained();
+        } else {
+          spdlog::info("{}: draining (deadline {} ms)", strsignal(static_cast<int>(si.ssi_signo)),
+                       cfg_->limits.drainTimeout.count());
+          startDrain();
+        }
+        break;
+    }
+  }
+}
+
+void Daemon::reload() {
+  if (draining_) return;
+  sdNotify(sdReloadingState());
+  auto next = loadConfig();
+  auto finish = [] { sdNotify("READY=1\nSTATUS=serving"); };
+  if (!next) {
+    ++reloadsFailed_;
+    spdlog::error("reload rejected, keeping the running config: {}", next.error().detail);
+    finish();
+    return;
+  }
+  ConfigPtr cfg = *next;
+  if ((cfg->workers > 0 ? cfg->workers : cpuCount()) != static_cast<int>(workers_.size())) {
+    spdlog::warn("reload: 'workers' changes take effect on restart only");
+  }
+  auto socks = openSockets(*cfg, cfg_.get());
+  if (!socks) {
+    ++reloadsFailed_;
+    spdlog::error("reload rejected, keeping the running config: {}", socks.error().detail);
+    finish();
+    return;
+  }
+  // Admin endpoint: rebind only when its address changed; on failure it stays where it was.
+  if (cfg->admin.enabled != cfg_->admin.enabled || !(cfg->admin.address == cfg_->admin.address)) {
+    if (admin_) admin_->close();
+    std::unique_ptr<http::AdminServer> a;
+    if (cfg->admin.enabled) {
+      a = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
+      auto r = a->listen(cfg->admin.address);
+      if (!r) {
+        spdlog::error("reload: {}; the admin endpoint stays where it was", r.error().detail);
+        a.reset();
+        if (admin_ && !admin_->listen(cfg_->admin.address)) admin_.reset();
+      }
+    }
+    if (a || !cfg->admin.enabled) admin_ = std::move(a);
+  }
+  if (cfg->log.accessLog != cfg_->log.accessLog) {
+    auto fd = openAccessLog(cfg->log.accessLog);
+    if (fd) {
+      int old = accessLogFd_;
+      bool ownOld = ownAccessLogFd_;
+      accessLogFd_ = *fd;
+      ownAccessLogFd_ = accessLogFd_ > STDERR_FILENO;
+      auto pending = std::make_shared<size_t>(workers_.size());
+      for (auto& w : workers_) {
+        w->reactor().post([this, w = w.get(), fd = *fd, pending, old, ownOld] {
+          w->accessLog().setFd(fd);
+          reactor_->post([pending, old, ownOld] {
+            if (--*pending == 0 && ownOld) close(old);  // no worker writes to it any more
+          });
+        });
+      }
+    } else {
+      spdlog::error("reload: {}; access log unchanged", fd.error().detail);
+    }
+  }
+  applyLogConfig(*cfg);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->reactor().post([w = workers_[i].get(), c = cfg, s = std::move((*socks)[i])]() mutable {
+      w->applyConfig(c, std::move(s));
+    });
+  }
+  size_t added = 0, removed = 0;
+  for (const auto& l : cfg->listeners) added += cfg_->findListener(l.name) == nullptr;
+  for (const auto& l : cfg_->listeners) removed += cfg->findListener(l.name) == nullptr;
+  cfg_ = cfg;
+  ++reloadsOk_;
+  spdlog::info("reloaded {}: {} listeners ({} added, {} removed), {} routes", cfg_->origin,
+               cfg_->listeners.size(), added, removed, cfg_->routes.size());
+  finish();
+}
+
+void Daemon::startDrain() {
+  draining_ = true;
+  ready_ = false;
+  sdNotify("STOPPING=1\nSTATUS=draining");
+  drainDeadline_ = reactor_->now() + cfg_->limits.drainTimeout;
+  for (auto& w : workers_) {
+    w->reactor().post([w = w.get()] { w->stopListening(); });
+  }
+  drainTimer_ = reactor_->createTimer([this] { checkDrained(); });
+  checkDrained();
+}
+
+void Daemon::checkDrained() {
+  gatherStats([this](std::vector<WorkerStatsSnapshot> snaps) {
+    int64_t active = 0;
+    for (const auto& s : snaps) active += s.activeStreams;
+    if (active > 0 && reactor_->now() < drainDeadline_) {
+      drainTimer_->enable(Duration(100));
+      return;
+    }
+    if (active > 0) {
+      spdlog::warn("drain deadline reached: closing {} remaining streams", active);
+      for (auto& w : workers_) w->reactor().post([w = w.get()] { w->closeAll(Errc::Shutdown); });
+    }
+    for (auto& w : workers_) w->reactor().post([w = w.get()] { w->accessLog().flush(); });
+    reactor_->exit();
+  });
+}
+
+void Daemon::gatherStats(std::function<void(std::vector<WorkerStatsSnapshot>)> done) {
+  struct Pending {
+    std::vector<WorkerStatsSnapshot> snaps;
+    size_t left;
+    std::function<void(std::vector<WorkerStatsSnapshot>)> done;
+  };
+  auto p = std::make_shared<Pending>();
+  p->snaps.resize(workers_.size());
+  p->left = workers_.size();
+  p->done = std::move(done);
+  if (workers_.empty()) {
+    p->done({});
+    return;
+  }
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    Worker* w = workers_[i].get();
+    w->reactor().post([this, w, i, p] {
+      WorkerStatsSnapshot s;
+      w->snapshotStats(s);
+      reactor_->post([i, p, s = std::move(s)]() mutable {
+        p->snaps[i] = std::move(s);
+        if (--p->left == 0) p->done(std::move(p->snaps));
+      });
+    });
+  }
+}
+
+std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) const {
+  std::map<std::string, ListenerStatsValues> total;
+  uint64_t acceptErrors = 0, pipesCreated = 0, pipesPooled = 0;
+  int64_t active = 0;
+  for (const auto& s : snaps) {
+    for (const auto& [n, v] : s.listeners) total[n].add(v);
+    acceptErrors += s.acceptErrors;
+    pipesCreated += s.pipesCreated;
+    pipesPooled += s.pipesPooled;
+    active += s.activeStreams;
+  }
+  std::string o;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto line = [&](const std::string& name, const std::string& labels, auto v) {
+    o += name;
+    if (!labels.empty()) o += "{" + labels + "}";
+    o += " " + std::to_string(v) + "\n";
+  };
+  metric("ugate_build_info", "gauge", "Build version.");
+  line("ugate_build_info", "version=\"" UGATE_VERSION "\"", 1);
+  metric("ugate_uptime_seconds", "gauge", "Seconds since start.");
+  line("ugate_uptime_seconds", "",
+       std::chrono::duration_cast<std::chrono::seconds>(reactor_->updateNow() - started_).count());
+  metric("ugate_workers", "gauge", "Worker threads.");
+  line("ugate_workers", "", workers_.size());
+  metric("ugate_fd_limit", "gauge", "RLIMIT_NOFILE in force.");
+  line("ugate_fd_limit", "", fdLimit_);
+  metric("ugate_max_connections_per_worker", "gauge", "Connection cap of each worker.");
+  line("ugate_max_connections_per_worker", "", maxConnPerWorker_);
+  metric("ugate_streams_active", "gauge", "Streams open now, all listeners.");
+  line("ugate_streams_active", "", active);
+  metric("ugate_accept_errors_total", "counter", "accept() failures other than EAGAIN.");
+  line("ugate_accept_errors_total", "", acceptErrors);
+  metric("ugate_splice_pipes_created_total", "counter", "Pipes created for splice.");
+  line("ugate_splice_pipes_created_total", "", pipesCreated);
+  metric("ugate_splice_pipes_pooled", "gauge", "Idle pipes kept for reuse.");
+  line("ugate_splice_pipes_pooled", "", pipesPooled);
+  metric("ugate_config_reloads_total", "counter", "Config reloads by result.");
+  line("ugate_config_reloads_total", "result=\"ok\"", reloadsOk_);
+  line("ugate_config_reloads_total", "result=\"error\"", reloadsFailed_);
+  metric("ugate_draining", "gauge", "1 while draining for shutdown.");
+  line("ugate_draining", "", draining_ ? 1 : 0);
+
+  struct Def {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::function<uint64_t(const ListenerStatsValues&)> get;
+  };
+  const Def defs[] = {
+      {"ugate_listener_connections_total", "counter", "Connections accepted.",
+       [](const ListenerStatsValues& v) { return v.accepted; }},
+      {"ugate_listener_connections_active", "gauge", "Connections open now.",
+       [](const ListenerStatsValues& v) { return static_cast<uint64_t>(std::max<int64_t>(0, v.active)); }},
+      {"ugate_listener_received_bytes_total", "counter", "Bytes received from clients and forwarded.",
+       [](const ListenerStatsValues& v) { return v.bytesIn; }},
+      {"ugate_listener_sent_bytes_total", "counter", "Bytes sent to clients.",
+       [](const ListenerStatsValues& v) { return v.bytesOut; }},
+      {"ugate_listener_spliced_total", "counter", "Streams that used the splice(2) fast path.",
+       [](const ListenerStatsValues& v) { return v.spliced; }},
+      {"ugate_listener_over_limit_total", "counter", "Connections refused by the connection cap.",
+       [](const ListenerStatsValues& v) { return v.overLimit; }},
+  };
+  for (const auto& d : defs) {
+    metric(d.name, d.type, d.help);
+    for (const auto& [n, v] : total) line(d.name, "listener=\"" + promLabel(n) + "\"", d.get(v));
+  }
+  metric("ugate_listener_closes_total", "counter", "Streams closed, by reason (ok = clean close).");
+  for (const auto& [n, v] : total) {
+    for (size_t i = 0; i < kNumErrc; ++i) {
+      if (v.closes[i] == 0 && i != 0) continue;
+      line("ugate_listener_closes_total",
+           "listener=\"" + promLabel(n) + "\",reason=\"" + std::string(errcReason(static_cast<Errc>(i))) + "\"",
+           v.closes[i]);
+    }
+  }
+  metric("ugate_listener_errors_total", "counter", "Streams that ended in an error, by reason.");
+  for (const auto& [n, v] : total) {
+    for (size_t i = 1; i < kNumErrc; ++i) {
+      if (v.closes[i] == 0) continue;
+      auto e = static_cast<Errc>(i);
+      if (e == Errc::IdleTimeout || e == Errc::Shutdown) continue;
+      line("ugate_listener_errors_total",
+           "listener=\"" + promLabel(n) + "\",reason=\"" + std::string(errcReason(e)) + "\"", v.closes[i]);
+    }
+  }
+  return o;
+}
+
+void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    respond({405, "text/plain; charset=utf-8", "only GET and HEAD\n"});
+    return;
+  }
+  std::string path = req.target.substr(0, req.target.find('?'));
+  if (path == "/healthz") {
+    respond({200, "text/plain; charset=utf-8", "ok\n"});
+  } else if (path == "/ready") {
+    if (ready_ && !draining_) respond({200, "text/plain; charset=utf-8", "ready\n"});
+    else respond({503, "text/plain; charset=utf-8", draining_ ? "draining\n" : "starting\n"});
+  } else if (path == "/stats") {
+    gatherStats([this, respond](std::vector<WorkerStatsSnapshot> snaps) {
+      respond({200, "text/plain; version=0.0.4; charset=utf-8", renderStats(snaps)});
+    });
+  } else if (path == "/config_dump") {
+    respond({200, "application/json", cfg_->json + "\n"});
+  } else if (path == "/") {
+    respond({200, "text/plain; charset=utf-8", "ugated admin: /healthz /ready /stats /config_dump\n"});
+  } else {
+    respond({404, "text/plain; charset=utf-8", "not found\n"});
+  }
+}
+
+}  // namespace ugate

@@ -1,0 +1,69 @@
+#pragma once
+// Daemon: the main thread. Owns the config, the workers, the admin endpoint and the signals.
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ugate/reactor.h>
+
+#include "core/config.h"
+#include "core/listener_stats.h"
+#include "core/worker.h"
+#include "http/admin_server.h"
+
+namespace ugate {
+
+struct DaemonOptions {
+  std::string configPath;  // empty = embedded default
+  std::string logLevel;    // overrides log.level when set
+};
+
+class Daemon final : private http::AdminHandler, private IoWatcher {
+ public:
+  explicit Daemon(DaemonOptions opts);
+  ~Daemon() override;
+  /** run starts everything, serves until SIGTERM/SIGINT and drained; returns the exit code. */
+  int run();
+
+ private:
+  // ugate::http::AdminHandler
+  void handleAdmin(const http::Request& req, http::AdminResponder respond) override;
+  // ugate::IoWatcher (signalfd)
+  void onIoEvent(uint32_t events) override;
+
+  Result<ConfigPtr> loadConfig() const;
+  /** openSockets binds every listener of cfg not in `keep` once per worker. */
+  Result<std::vector<std::vector<ListenSocket>>> openSockets(const Config& cfg, const Config* old);
+  void applyLogConfig(const Config& cfg);
+  Result<int> openAccessLog(const std::string& path);
+  void reload();
+  void startDrain();
+  void checkDrained();
+  void gatherStats(std::function<void(std::vector<WorkerStatsSnapshot>)> done);
+  std::string renderStats(const std::vector<WorkerStatsSnapshot>& snaps) const;
+
+  DaemonOptions opts_;
+  ReactorPtr reactor_;
+  ConfigPtr cfg_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<http::AdminServer> admin_;
+  int signalFd_{-1};
+  int accessLogFd_{-1};
+  bool ownAccessLogFd_{false};
+  uint64_t fdLimit_{0};
+  uint32_t maxConnPerWorker_{0};
+  bool ready_{false};
+  bool draining_{false};
+  MonotonicTime drainDeadline_{};
+  MonotonicTime started_{};
+  TimerPtr drainTimer_;
+  uint64_t reloadsOk_{0};
+  uint64_t reloadsFailed_{0};
+};
+
+/** setupLogging installs the stderr logger with UTC timestamps. */
+void setupLogging(const std::string& level);
+
+}  // namespace ugate

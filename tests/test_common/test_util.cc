@@ -1,0 +1,283 @@
+#include "test_common/test_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace ugate::test {
+
+uint16_t freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+int connectTcp(uint16_t port, const char* host) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  int family;
+  if (strchr(host, ':')) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(port);
+    inet_pton(AF_INET6, host, &a6->sin6_addr);
+    len = sizeof(*a6);
+    family = AF_INET6;
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(port);
+    inet_pton(AF_INET, host, &a4->sin_addr);
+    len = sizeof(*a4);
+    family = AF_INET;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+bool writeAll(int fd, const void* buf, size_t len) {
+  const char* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+static bool waitReadable(int fd, int timeoutMs) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, timeoutMs) > 0;
+}
+
+std::string readAll(int fd, int timeoutMs) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    if (!waitReadable(fd, timeoutMs)) break;
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+bool readN(int fd, void* buf, size_t n, int timeoutMs) {
+  char* p = static_cast<char*>(buf);
+  while (n > 0) {
+    if (!waitReadable(fd, timeoutMs)) return false;
+    ssize_t r = recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool waitFor(const std::function<bool()>& pred, int timeoutMs) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+int httpGet(uint16_t port, const std::string& path, std::string* body) {
+  int fd = connectTcp(port);
+  if (fd < 0) return -1;
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  writeAll(fd, req.data(), req.size());
+  std::string resp = readAll(fd, 5000);
+  close(fd);
+  if (resp.size() < 12 || resp.compare(0, 5, "HTTP/") != 0) return -1;
+  int status = atoi(resp.c_str() + 9);
+  if (body) {
+    auto pos = resp.find("\r\n\r\n");
+    *body = pos == std::string::npos ? "" : resp.substr(pos + 4);
+  }
+  return status;
+}
+
+uint64_t fnv1a64(const void* data, size_t n, uint64_t h) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  std::mt19937 rng(seed);
+  for (size_t i = 0; i < n; i += 4) {
+    uint32_t v = rng();
+    memcpy(&s[i], &v, std::min<size_t>(4, n - i));
+  }
+  return s;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/ugate-test-XXXXXX";
+  path_ = mkdtemp(tmpl);
+}
+TempDir::~TempDir() { std::filesystem::remove_all(path_); }
+std::string TempDir::write(const std::string& name, const std::string& content) const {
+  std::string p = path_ + "/" + name;
+  std::ofstream(p) << content;
+  return p;
+}
+
+DaemonProcess::DaemonProcess(std::vector<std::string> args) {
+  char tmpl[] = "/tmp/ugated-log-XXXXXX";
+  int logFd = mkstemp(tmpl);
+  logPath_ = tmpl;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(logFd, 1);
+    dup2(logFd, 2);
+    std::vector<char*> argv;
+    std::string bin = UGATED_BINARY;
+    // UGATE_TEST_WRAPPER runs ugated under a tool, e.g. "valgrind -q" or "gdb -batch -ex run -ex bt --args".
+    std::vector<std::string> wrap;
+    if (const char* w = getenv("UGATE_TEST_WRAPPER")) {
+      std::istringstream ws(w);
+      for (std::string t; ws >> t;) wrap.push_back(t);
+    }
+    for (auto& t : wrap) argv.push_back(t.data());
+    argv.push_back(bin.data());
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  close(logFd);
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (!reaped_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (getenv("UGATE_KEEP_LOGS") == nullptr) unlink(logPath_.c_str());
+}
+
+bool DaemonProcess::running() {
+  if (reaped_) return false;
+  int st;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    reaped_ = true;
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+bool DaemonProcess::waitReady(uint16_t adminPort, int timeoutMs) {
+  return waitFor([&] { return running() && httpGet(adminPort, "/ready") == 200; }, timeoutMs);
+}
+
+void DaemonProcess::signal(int sig) {
+  if (!reaped_) kill(pid_, sig);
+}
+
+int DaemonProcess::wait(int timeoutMs) {
+  if (!waitFor([&] { return !running(); }, timeoutMs)) return -1;
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
+
+std::string DaemonProcess::logs() const {
+  std::ifstream f(logPath_);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TcpServer::TcpServer(Handler h, const char* host) : handler_(h ? std::move(h) : Handler(echo)) {
+  fd_ = socket(strchr(host, ':') ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (strchr(host, ':')) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    a6->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, host, &a6->sin6_addr);
+    len = sizeof(*a6);
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    a4->sin_family = AF_INET;
+    inet_pton(AF_INET, host, &a4->sin_addr);
+    len = sizeof(*a4);
+  }
+  bind(fd_, reinterpret_cast<sockaddr*>(&ss), len);
+  listen(fd_, 4096);
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+  port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                         : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  thread_ = std::thread([this] {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      ++accepted_;
+      conns_.emplace_back([this, c] {
+        handler_(c);
+        close(c);
+      });
+    }
+  });
+}
+
+TcpServer::~TcpServer() {
+  stop_ = true;
+  thread_.join();
+  for (auto& t : conns_) t.join();
+  close(fd_);
+}
+
+void TcpServer::echo(int fd) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!writeAll(fd, buf, static_cast<size_t>(n))) return;
+  }
+  shutdown(fd, SHUT_WR);
+}
+
+}  // namespace ugate::test

@@ -1,0 +1,87 @@
+#pragma once
+// Helpers for tests that drive real sockets and ugated as a process.
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ugate::test {
+
+/** freePort asks the kernel for an unused loopback TCP port (bind :0, read, close). */
+uint16_t freePort();
+/** connectTcp: blocking connect to 127.0.0.1:port (or host), -1 on failure. */
+int connectTcp(uint16_t port, const char* host = "127.0.0.1");
+/** writeAll / readAll: blocking helpers; readAll reads until EOF. */
+bool writeAll(int fd, const void* buf, size_t len);
+std::string readAll(int fd, int timeoutMs = 10000);
+/** readN reads exactly n bytes or fails. */
+bool readN(int fd, void* buf, size_t n, int timeoutMs = 10000);
+/** waitFor polls pred every 20 ms until it holds or timeout passes. */
+bool waitFor(const std::function<bool()>& pred, int timeoutMs = 10000);
+/** httpGet: a minimal blocking HTTP/1.1 GET against 127.0.0.1:port; returns status, fills body. */
+int httpGet(uint16_t port, const std::string& path, std::string* body = nullptr);
+/** fnv1a64: checksum of a payload. */
+uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 1469598103934665603ULL);
+/** pattern fills a buffer with a deterministic pseudo-random pattern from seed. */
+std::string pattern(size_t n, uint32_t seed);
+
+/** TempDir: a directory removed with its contents at destruction. */
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+/** Daemon: runs ugated as a child process, logs captured to a file. Killed at destruction. */
+class DaemonProcess {
+ public:
+  explicit DaemonProcess(std::vector<std::string> args);
+  ~DaemonProcess();
+  pid_t pid() const { return pid_; }
+  /** waitReady waits until GET /ready on adminPort answers 200 (false if the process died). */
+  bool waitReady(uint16_t adminPort, int timeoutMs = 10000);
+  void signal(int sig);
+  /** wait reaps the process; returns its exit status (or -1 on timeout). */
+  int wait(int timeoutMs = 10000);
+  bool running();
+  std::string logs() const;
+
+ private:
+  pid_t pid_{-1};
+  std::string logPath_;
+  int status_{-1};
+  bool reaped_{false};
+};
+
+/** EchoServer: a thread-per-connection TCP echo (or custom) server on 127.0.0.1:0. */
+class TcpServer {
+ public:
+  using Handler = std::function<void(int fd)>;
+  explicit TcpServer(Handler h = nullptr, const char* host = "127.0.0.1");
+  ~TcpServer();
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+  /** echo is the default handler: echo until EOF, then half-close. */
+  static void echo(int fd);
+
+ private:
+  int fd_{-1};
+  uint16_t port_{0};
+  Handler handler_;
+  std::thread thread_;
+  std::vector<std::thread> conns_;
+  std::atomic<int> accepted_{0};
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace ugate::test

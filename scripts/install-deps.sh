@@ -55,7 +55,7 @@ if [ ! -f "$stamp" ] || [ -n "$(find /etc/apt -newer "$stamp" -name '*.list' -o 
 fi
 
 build_pkgs=(
-  build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
+  build-essential cmake ninja-build ccache pkg-config clang libclang-rt-dev
   android-libboringssl-dev libnghttp2-dev libnl-3-dev libnl-route-3-dev
   libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev
 )

@@ -18,14 +18,10 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::string_view kDefaultConfig = R"json({
-  "node": { "name": "ugate", "meshSuffix": "mesh" },
-  "workers": 0,
-  "admin": { "address": "127.0.0.1:15000" },
-  "listeners": [],
-  "routes": [],
-  "log": { "level": "info", "accessLog": "-" }
-})json";
+// configs/default.json, embedded at build time (see CMakeLists.txt): one source for both.
+constexpr std::string_view kDefaultConfig =
+#include "default_config.inc"
+    ;
 
 // ConfigError carries a path-qualified message out of the recursive validators. It never leaves
 // this file: parseConfig turns it into an Error value.

@@ -15,9 +15,6 @@
 #include "core/sd_notify.h"
 #include "core/socket_util.h"
 
-#ifndef UGATE_VERSION
-#define UGATE_VERSION "0.1.0"
-#endif
 
 namespace ugate {
 

@@ -7,9 +7,6 @@
 #include "core/config.h"
 #include "ugated/daemon.h"
 
-#ifndef UGATE_VERSION
-#define UGATE_VERSION "0.1.0"
-#endif
 
 namespace {
 

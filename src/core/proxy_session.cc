@@ -155,9 +155,16 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   stats_.bytesIn.add(meta_.bytesFromClient);
   stats_.bytesOut.add(meta_.bytesToClient);
   stats_.closes[static_cast<size_t>(reason)].add();
-  if (reason != Errc::Ok && reason != Errc::IdleTimeout) {
-    spdlog::debug("stream {} listener={} src={} upstream={}: {} ({})", meta_.id, meta_.listener,
-                  meta_.source.str(), meta_.upstream, errcReason(reason), meta_.closeDetail);
+  if (reason != Errc::Ok && reason != Errc::IdleTimeout && reason != Errc::Shutdown) {
+    // Failures to reach the upstream are the operator's business; resets mid-stream are routine.
+    bool upstreamFailure = !splicer_ && reason != Errc::RouteRejected;
+    if (upstreamFailure && worker_.logBudget()) {
+      spdlog::warn("stream {} listener={} src={} upstream={}: {}: {}", meta_.id, meta_.listener,
+                   meta_.source.str(), meta_.upstream, errcReason(reason), meta_.closeDetail);
+    } else {
+      spdlog::debug("stream {} listener={} src={} upstream={}: {}: {}", meta_.id, meta_.listener,
+                    meta_.source.str(), meta_.upstream, errcReason(reason), meta_.closeDetail);
+    }
   }
   worker_.accessLog().log(meta_);
   worker_.removeSession(this);

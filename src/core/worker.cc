@@ -174,6 +174,24 @@ void Worker::closeAll(Errc reason) {
   while (sessions_) sessions_->close(reason, "forced close", /*abort=*/true);
 }
 
+bool Worker::logBudget() {
+  MonotonicTime now = reactor_->now();
+  if (now - logWindow_ >= std::chrono::seconds(1)) {
+    if (logsSuppressed_ > 0) {
+      spdlog::warn("worker {}: {} similar messages suppressed", index_, logsSuppressed_);
+    }
+    logWindow_ = now;
+    logsInWindow_ = 0;
+    logsSuppressed_ = 0;
+  }
+  if (logsInWindow_ < 20) {
+    ++logsInWindow_;
+    return true;
+  }
+  ++logsSuppressed_;
+  return false;
+}
+
 void Worker::addSession(std::unique_ptr<ProxySession> s) {
   ProxySession* p = s.release();
   p->next = sessions_;

@@ -83,6 +83,11 @@ class Worker {
   void addSession(std::unique_ptr<ProxySession> s);
   void removeSession(ProxySession* s);
   Counter& acceptErrors() { return acceptErrors_; }
+  /**
+   * logBudget: per-connection warnings are capped at 20 a second per worker so a failing backend
+   * cannot flood the log; the access log and counters still record every stream.
+   */
+  bool logBudget();
 
  private:
   const int index_;
@@ -101,6 +106,9 @@ class Worker {
   uint32_t maxConnections_;
   uint64_t streamSeq_{0};
   Counter acceptErrors_;
+  MonotonicTime logWindow_{};
+  uint32_t logsInWindow_{0};
+  uint64_t logsSuppressed_{0};
   std::thread thread_;
 };
 

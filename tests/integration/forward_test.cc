@@ -181,6 +181,10 @@ TEST(Forward, BackendRefusedClosesClientPromptlyAndCounts) {
   })) << f.stats();
   EXPECT_TRUE(waitFor([&] { return d->logs().find("\"close\":\"connect_refused\"") != std::string::npos; }))
       << d->logs();
+  // The reason is in the daemon's log too, naming the upstream.
+  EXPECT_NE(d->logs().find("warning stream"), std::string::npos) << d->logs();
+  EXPECT_NE(d->logs().find("connect_refused: connect 127.0.0.1:" + std::to_string(dead)), std::string::npos)
+      << d->logs();
 }
 
 TEST(Forward, BackendNotAnsweringHitsConnectTimeout) {

@@ -28,7 +28,11 @@ enum class Errc : uint8_t {
   ResourceExhausted,
   Shutdown,
   ProtocolError,
-  Io,
+  HandshakeTimeout,
+  AuthFailed,
+  TooLarge,
+  NotSupported,
+  Io,  // keep last: counters are sized by it
 };
 
 /** errcReason returns the stable snake_case reason used in logs, metrics and access log lines. */

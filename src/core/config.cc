@@ -206,39 +206,53 @@ std::vector<Cidr> parseCidrs(const json& j, const std::string& path) {
   return out;
 }
 
-struct KindSpec {
-  std::string_view kind;
-  bool needsTo;
-};
-// The listener kinds this build runs. Front-door modules add theirs here as they land.
-constexpr KindSpec kKinds[] = {{"tcp", true}};
-
 void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
-  checkKeys(j, path, {"name", "kind", "address", "to", "backlog", "idleTimeout", "connectTimeout"});
-  if (!j.contains("name")) fail(path + ".name", "required");
+  if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
   if (!j.contains("kind")) fail(path + ".kind", "required");
+  l.kind = getString(j["kind"], path + ".kind");
+  const ListenerKindSpec* spec = listenerKinds().find(l.kind);
+  if (!spec) {
+    std::string known;
+    for (const auto& k : listenerKinds().names()) known += (known.empty() ? "" : ", ") + k;
+    fail(path + ".kind", "'" + l.kind + "' is not available in this build (available: " + known + ")");
+  }
+  l.spec = spec;
+  l.streamKind = spec->streamKind;
+  static const std::vector<std::string> common{"name", "kind", "address", "to", "backlog",
+                                               "idleTimeout", "connectTimeout", "sniffTimeout"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = std::find(common.begin(), common.end(), it.key()) != common.end() ||
+                 std::find(spec->optionKeys.begin(), spec->optionKeys.end(), it.key()) != spec->optionKeys.end();
+    if (!known) {
+      std::string keys;
+      for (const auto& k : common) keys += (keys.empty() ? "" : ", ") + k;
+      for (const auto& k : spec->optionKeys) keys += ", " + k;
+      fail(path + "." + it.key(), "unknown key for kind '" + l.kind + "' (known: " + keys + ")");
+    }
+  }
+  if (!j.contains("name")) fail(path + ".name", "required");
   if (!j.contains("address")) fail(path + ".address", "required");
   l.name = getString(j["name"], path + ".name");
   if (l.name.empty() || l.name.size() > 64) fail(path + ".name", "must be 1 to 64 characters");
-  l.kind = getString(j["kind"], path + ".kind");
-  const KindSpec* spec = nullptr;
-  for (const auto& k : kKinds) {
-    if (k.kind == l.kind) spec = &k;
-  }
-  if (!spec) {
-    std::string known;
-    for (const auto& k : kKinds) known += (known.empty() ? "" : ", ") + std::string(k.kind);
-    fail(path + ".kind", "'" + l.kind + "' is not available in this build (available: " + known + ")");
-  }
   l.address = parseBindAddress(j["address"], path + ".address");
   if (j.contains("to")) l.to = parseTarget(j["to"], path + ".to");
-  if (spec->needsTo && l.to.type == Target::Type::None) {
+  if (spec->toRequired && l.to.type == Target::Type::None) {
     fail(path + ".to", "required for kind '" + l.kind + "'");
   }
   if (j.contains("backlog")) l.backlog = static_cast<int>(getInt(j["backlog"], path + ".backlog", 1, 65535));
   if (j.contains("idleTimeout")) l.idleTimeout = getDuration(j["idleTimeout"], path + ".idleTimeout");
   if (j.contains("connectTimeout")) {
     l.connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
+  }
+  if (j.contains("sniffTimeout")) l.sniffTimeout = getDuration(j["sniffTimeout"], path + ".sniffTimeout");
+  if (spec->parseOptions) {
+    auto o = spec->parseOptions(j, path);
+    if (!o) throw ConfigError{o.error().detail};
+    l.options = *o;
+  }
+  if (spec->validate) {
+    auto v = spec->validate(l, path);
+    if (!v) throw ConfigError{v.error().detail};
   }
 }
 
@@ -261,8 +275,9 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
 }
 
 void parseLimits(const json& j, const std::string& path, LimitsConfig& l) {
-  checkKeys(j, path, {"connectTimeout", "idleTimeout", "drainTimeout", "maxConnectionsPerWorker",
-                      "copyBufferBytes", "pipeBytes", "splice"});
+  checkKeys(j, path, {"connectTimeout", "idleTimeout", "drainTimeout", "sniffTimeout",
+                      "maxConnectionsPerWorker", "copyBufferBytes", "pipeBytes", "splice"});
+  if (j.contains("sniffTimeout")) l.sniffTimeout = getDuration(j["sniffTimeout"], path + ".sniffTimeout");
   if (j.contains("connectTimeout")) l.connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
   if (j.contains("idleTimeout")) l.idleTimeout = getDuration(j["idleTimeout"], path + ".idleTimeout");
   if (j.contains("drainTimeout")) l.drainTimeout = getDuration(j["drainTimeout"], path + ".drainTimeout");
@@ -443,14 +458,7 @@ std::optional<Duration> parseDuration(std::string_view s) {
   return Duration(static_cast<int64_t>(ms));
 }
 
-const std::vector<std::string>& supportedListenerKinds() {
-  static const std::vector<std::string> kinds = [] {
-    std::vector<std::string> v;
-    for (const auto& k : kKinds) v.emplace_back(k.kind);
-    return v;
-  }();
-  return kinds;
-}
+std::vector<std::string> supportedListenerKinds() { return listenerKinds().names(); }
 
 std::string_view defaultConfigJson() { return kDefaultConfig; }
 

@@ -10,7 +10,10 @@
 
 #include <ugate/result.h>
 #include <ugate/socket_address.h>
+#include <ugate/stream.h>
 #include <ugate/time.h>
+
+#include "core/listener_kind.h"
 
 namespace ugate {
 
@@ -46,11 +49,15 @@ struct AdminConfig {
 struct ListenerConfig {
   std::string name;
   std::string kind;       // "tcp", ... (see docs/CONFIG.md)
+  StreamKind streamKind{StreamKind::Tcp};
   SocketAddress address;
   Target to;              // the listener's default target
   int backlog{4096};
   std::optional<Duration> idleTimeout;     // overrides limits.idleTimeout
   std::optional<Duration> connectTimeout;  // overrides limits.connectTimeout
+  std::optional<Duration> sniffTimeout;    // overrides limits.sniffTimeout
+  ListenerOptionsPtr options;              // the kind's own options (null when it has none)
+  const ListenerKindSpec* spec{nullptr};   // the registry entry (lives for the process)
   bool sameAs(const ListenerConfig& o) const {  // same socket: no rebind needed on reload
     return name == o.name && kind == o.kind && address == o.address && backlog == o.backlog;
   }
@@ -79,6 +86,7 @@ struct LimitsConfig {
   Duration connectTimeout{10'000};
   Duration idleTimeout{3'600'000};
   Duration drainTimeout{30'000};
+  Duration sniffTimeout{10'000};  // front-door handshake deadline (SOCKS, SNI, CONNECT)
   uint32_t maxConnectionsPerWorker{0};  // 0 = derived from the fd limit
   uint32_t copyBufferBytes{65536};       // per-worker scratch and per-connection parked bytes cap
   uint32_t pipeBytes{262144};            // splice pipe size
@@ -120,9 +128,9 @@ Result<ConfigPtr> parseConfig(std::string_view json, std::string_view origin);
 Result<ConfigPtr> loadConfigFile(const std::string& path);
 /** defaultConfigJson is the embedded default: loopback only, dials nothing. */
 std::string_view defaultConfigJson();
+/** supportedListenerKinds lists the kinds registered in this process (listenerKinds()). */
+std::vector<std::string> supportedListenerKinds();
 /** parseDuration accepts "250ms", "10s", "5m", "1h" or a number of seconds. */
 std::optional<Duration> parseDuration(std::string_view s);
-/** supportedListenerKinds lists the kinds this build can run. */
-const std::vector<std::string>& supportedListenerKinds();
 
 }  // namespace ugate

@@ -1,5 +1,9 @@
 #include "core/proxy_session.h"
 
+#include <sys/socket.h>
+
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include "core/socket_util.h"
@@ -8,13 +12,13 @@
 namespace ugate {
 
 ProxySession::ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
-                           Duration connectTimeout, Duration idleTimeout)
+                           FrontDoorPtr frontDoor, Timeouts t)
     : worker_(w),
       stats_(stats),
       client_(std::move(client)),
       meta_(std::move(meta)),
-      connectTimeout_(connectTimeout),
-      idleTimeout_(idleTimeout) {
+      frontDoor_(std::move(frontDoor)),
+      timeouts_(t) {
   stats_.accepted.add();
   stats_.active.inc();
 }
@@ -28,14 +32,100 @@ ProxySession::~ProxySession() {
 }
 
 void ProxySession::start() {
+  timer_ = worker_.reactor().createTimer([this] { onTimer(); });
+  if (!frontDoor_) {
+    routeAndDial();
+    return;
+  }
+  // The front door speaks first: read its handshake under the sniff deadline.
+  timer_->enable(timeouts_.sniff);
+  client_->setCallbacks(this);
+  sniff();
+}
+
+void ProxySession::onStreamReadable(Stream&) { sniff(); }
+
+void ProxySession::sniff() {
+  const size_t cap = frontDoor_->maxSniffBytes();
+  while (!closed_ && frontDoor_ && client_->readReady()) {
+    uint8_t buf[4096];
+    size_t want = std::min(sizeof(buf), cap - std::min(cap, sniffed_.size()) + 1);
+    IoResult r = client_->read(buf, want);
+    if (r.wouldBlock()) return;
+    if (!r.ok()) {
+      close(errcFromErrno(r.err), "client: " + std::string(strerror(r.err)), true);
+      return;
+    }
+    if (r.value == 0) {
+      close(Errc::ProtocolError, "client closed during the handshake", false);
+      return;
+    }
+    sniffed_.append(reinterpret_cast<char*>(buf), static_cast<size_t>(r.value));
+    for (;;) {
+      FrontDoorResult res = frontDoor_->onClientBytes(
+          {reinterpret_cast<const uint8_t*>(sniffed_.data()), sniffed_.size()}, meta_);
+      switch (res.action) {
+        case FrontDoorResult::Action::NeedMore:
+          if (sniffed_.size() > cap) {
+            close(Errc::TooLarge, "handshake larger than " + std::to_string(cap) + " bytes", true);
+            return;
+          }
+          break;
+        case FrontDoorResult::Action::Reply:
+          sniffed_.erase(0, res.consumed);
+          if (!sendToClient(res.reply)) return;
+          if (!sniffed_.empty()) continue;  // pipelined bytes: let the front door look again
+          break;
+        case FrontDoorResult::Action::Close:
+          if (!res.reply.empty()) sendToClient(res.reply);
+          close(res.reason, res.detail, /*abort=*/res.reply.empty());
+          return;
+        case FrontDoorResult::Action::Route:
+          sniffed_.erase(0, res.consumed);
+          client_->setCallbacks(nullptr);
+          timer_->disable();
+          routeAndDial();
+          return;
+      }
+      break;
+    }
+  }
+}
+
+bool ProxySession::sendToClient(const std::string& bytes) {
+  if (bytes.empty()) return true;
+  // Handshake replies are tiny and the connection is fresh, so the socket buffer takes them whole;
+  // a client that cannot take a few hundred bytes at this point is not worth buffering for.
+  IoResult w = client_->write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (!w.ok() || static_cast<size_t>(w.value) != bytes.size()) {
+    close(Errc::Io, "client did not take the handshake reply", true);
+    return false;
+  }
+  return true;
+}
+
+void ProxySession::fail(Errc reason, std::string detail) {
+  if (frontDoor_) {
+    std::string reply = frontDoor_->onUpstreamResult(meta_, reason);
+    if (!reply.empty() && !closed_) {
+      IoResult w = client_->write(reinterpret_cast<const uint8_t*>(reply.data()), reply.size());
+      (void)w;  // best effort: we are closing anyway
+      close(reason, std::move(detail), /*abort=*/false);
+      return;
+    }
+  }
+  close(reason, std::move(detail), /*abort=*/true);
+}
+
+void ProxySession::routeAndDial() {
   RouteDecision d = worker_.router().route(meta_);
   meta_.route = std::string(d.route);
   switch (d.action) {
     case RouteDecision::Action::Reject:
-      close(Errc::RouteRejected, "rejected by route " + meta_.route, /*abort=*/true);
+      fail(Errc::RouteRejected, "rejected by route " + meta_.route);
       return;
     case RouteDecision::Action::NoRoute:
-      close(Errc::NoRoute, "no route matched and the listener has no target", /*abort=*/true);
+      fail(Errc::NoRoute, "no route matched and the listener has no target");
       return;
     case RouteDecision::Action::DialOriginal:
       meta_.upstream = meta_.originalDst.str();
@@ -45,8 +135,7 @@ void ProxySession::start() {
       meta_.upstream = d.target.str();
       break;
   }
-  timer_ = worker_.reactor().createTimer([this] { onTimer(); });
-  timer_->enable(connectTimeout_);
+  timer_->enable(timeouts_.connect);
   if (d.action == RouteDecision::Action::Dial) {
     dial(d.target);
   } else {
@@ -59,7 +148,7 @@ void ProxySession::dial(const HostPort& hp) {
   dns_ = worker_.resolver().resolve(hp.host, hp.port, [this](Result<std::vector<SocketAddress>> r) {
     dns_.reset();
     if (!r) {
-      close(Errc::DnsFailure, r.error().detail, /*abort=*/true);
+      fail(Errc::DnsFailure, r.error().detail);
       return;
     }
     candidates_ = std::move(r.value());
@@ -80,9 +169,9 @@ void ProxySession::connectNext() {
     return;
   }
   if (candidates_.empty()) {
-    close(Errc::DnsFailure, meta_.upstream + ": no addresses", true);
+    fail(Errc::DnsFailure, meta_.upstream + ": no addresses");
   } else {
-    close(lastConnectError_.code, lastConnectError_.detail, true);
+    fail(lastConnectError_.code, lastConnectError_.detail);
   }
 }
 
@@ -102,27 +191,39 @@ void ProxySession::onConnected(int err) {
     connectNext();
     return;
   }
-  splicer_ = std::make_unique<Splicer>(worker_.spliceContext(), *client_, *upstream_, static_cast<SplicerCallbacks&>(*this));
-  timer_->enable(idleTimeout_);
+  splicer_ = std::make_unique<Splicer>(worker_.spliceContext(), *client_, *upstream_,
+                                       static_cast<SplicerCallbacks&>(*this));
+  if (frontDoor_) {
+    std::string reply = frontDoor_->onUpstreamResult(meta_, Errc::Ok);
+    splicer_->setPrefix(1, reinterpret_cast<const uint8_t*>(reply.data()), reply.size());
+    splicer_->setPrefix(0, reinterpret_cast<const uint8_t*>(sniffed_.data()), sniffed_.size());
+    std::string().swap(sniffed_);
+    frontDoor_.reset();  // its work is done: free it while the stream lives on
+  }
+  timer_->enable(timeouts_.idle);
   splicer_->start();
 }
 
 void ProxySession::onTimer() {
   if (closed_) return;
+  if (frontDoor_ && !upstream_ && candidates_.empty() && !dns_) {
+    close(Errc::HandshakeTimeout,
+          "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms", true);
+    return;
+  }
   if (!splicer_) {
-    close(Errc::ConnectTimeout,
-          "connect " + (meta_.upstreamAddr.valid() ? meta_.upstreamAddr.str() : meta_.upstream) +
-              ": no answer within " + std::to_string(connectTimeout_.count()) + " ms",
-          true);
+    fail(Errc::ConnectTimeout,
+         "connect " + (meta_.upstreamAddr.valid() ? meta_.upstreamAddr.str() : meta_.upstream) +
+             ": no answer within " + std::to_string(timeouts_.connect.count()) + " ms");
     return;
   }
   // Idle check: activity does not re-arm the timer; we compare against the last activity here.
-  MonotonicTime deadline = splicer_->lastActivity() + idleTimeout_;
+  MonotonicTime deadline = splicer_->lastActivity() + timeouts_.idle;
   if (deadline > worker_.reactor().now()) {
     timer_->enableAt(deadline);
     return;
   }
-  close(Errc::IdleTimeout, "no bytes for " + std::to_string(idleTimeout_.count()) + " ms", false);
+  close(Errc::IdleTimeout, "no bytes for " + std::to_string(timeouts_.idle.count()) + " ms", false);
 }
 
 void ProxySession::onSpliceDone() { close(Errc::Ok, "", false); }
@@ -157,7 +258,7 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   stats_.closes[static_cast<size_t>(reason)].add();
   if (reason != Errc::Ok && reason != Errc::IdleTimeout && reason != Errc::Shutdown) {
     // Failures to reach the upstream are the operator's business; resets mid-stream are routine.
-    bool upstreamFailure = !splicer_ && reason != Errc::RouteRejected;
+    bool upstreamFailure = !splicer_ && reason != Errc::RouteRejected && !meta_.upstream.empty();
     if (upstreamFailure && worker_.logBudget()) {
       spdlog::warn("stream {} listener={} src={} upstream={}: {}: {}", meta_.id, meta_.listener,
                    meta_.source.str(), meta_.upstream, errcReason(reason), meta_.closeDetail);

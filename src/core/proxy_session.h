@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <ugate/dns.h>
+#include <ugate/front_door.h>
 #include <ugate/reactor.h>
 #include <ugate/stream.h>
 
@@ -17,10 +18,16 @@ namespace ugate {
 class Worker;
 struct ListenerConfig;
 
-class ProxySession final : public DeferredDeletable, private SplicerCallbacks {
+class ProxySession final : public DeferredDeletable, private SplicerCallbacks, private StreamCallbacks {
  public:
-  ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
-               Duration connectTimeout, Duration idleTimeout);
+  struct Timeouts {
+    Duration connect;
+    Duration idle;
+    Duration sniff;
+  };
+  /** frontDoor may be null (plain forward: route at once). */
+  ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta, FrontDoorPtr frontDoor,
+               Timeouts t);
   ~ProxySession() override;
 
   /** start routes the stream and dials the upstream. */
@@ -39,6 +46,15 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks {
   void onSpliceDone() override;
   void onSpliceError(Errc reason, bool clientSide) override;
 
+  // ugate::StreamCallbacks (client, while the front door reads its handshake)
+  void onStreamReadable(Stream& s) override;
+  void onStreamWritable(Stream&) override {}
+
+  void routeAndDial();
+  void sniff();
+  /** fail ends the session; with a front door its error reply goes to the client first. */
+  void fail(Errc reason, std::string detail);
+  bool sendToClient(const std::string& bytes);
   void dial(const HostPort& hp);
   void connectNext();
   void onConnected(int err);
@@ -56,8 +72,9 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks {
   std::vector<SocketAddress> candidates_;  // resolved addresses still to try
   size_t nextCandidate_{0};
   Error lastConnectError_;
-  Duration connectTimeout_;
-  Duration idleTimeout_;
+  FrontDoorPtr frontDoor_;
+  std::string sniffed_;  // sniffed_: client bytes read before routing (front doors only)
+  Timeouts timeouts_;
   bool closed_{false};
 };
 

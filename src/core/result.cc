@@ -21,6 +21,10 @@ std::string_view errcReason(Errc e) {
     case Errc::ResourceExhausted: return "resource_exhausted";
     case Errc::Shutdown: return "shutdown";
     case Errc::ProtocolError: return "protocol_error";
+    case Errc::HandshakeTimeout: return "handshake_timeout";
+    case Errc::AuthFailed: return "auth_failed";
+    case Errc::TooLarge: return "too_large";
+    case Errc::NotSupported: return "not_supported";
     case Errc::Io: return "io_error";
   }
   return "unknown";

@@ -32,6 +32,15 @@ Splicer::~Splicer() {
   if (alive_) *alive_ = false;
 }
 
+void Splicer::setPrefix(int dir, const uint8_t* data, size_t len) {
+  if (len == 0) return;
+  Direction& d = dirs_[dir];
+  d.parked.reset(new uint8_t[len]);
+  memcpy(d.parked.get(), data, len);
+  d.parkedOff = 0;
+  d.parkedLen = static_cast<uint32_t>(len);
+}
+
 void Splicer::start() {
   dirs_[0].src->setCallbacks(this);
   dirs_[1].src->setCallbacks(this);

@@ -38,6 +38,11 @@ class Splicer final : private StreamCallbacks {
   Splicer(SpliceContext& ctx, Stream& a, Stream& b, SplicerCallbacks& cb);
   ~Splicer() override;
 
+  /**
+   * setPrefix queues bytes to write before anything read: dir 0 toward b (e.g. the bytes a front door
+   * peeked), dir 1 toward a (e.g. a SOCKS success reply). Call before start().
+   */
+  void setPrefix(int dir, const uint8_t* data, size_t len);
   /** start begins moving bytes (there may already be readiness to act on). */
   void start();
   /** stop detaches from both streams and drops in-flight bytes (pipes discarded). */

@@ -65,7 +65,7 @@ void Listener::acceptLoop() {
     setNoDelay(fd);
     StreamMeta meta;
     meta.id = worker_.nextStreamId();
-    meta.kind = StreamKind::Tcp;
+    meta.kind = cfg_->streamKind;
     meta.listener = cfg_->name;
     meta.source = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     meta.local = localAddress(fd);
@@ -75,9 +75,13 @@ void Listener::acceptLoop() {
       meta.port = cfg_->to.hostPort.port;
     }
     const LimitsConfig& lim = worker_.config().limits;
-    auto s = std::make_unique<ProxySession>(
-        worker_, stats_, std::make_unique<TcpStream>(worker_.reactor(), fd), std::move(meta),
-        cfg_->connectTimeout.value_or(lim.connectTimeout), cfg_->idleTimeout.value_or(lim.idleTimeout));
+    FrontDoorPtr fd2 = cfg_->spec && cfg_->spec->newFrontDoor ? cfg_->spec->newFrontDoor(*cfg_) : nullptr;
+    ProxySession::Timeouts t{cfg_->connectTimeout.value_or(lim.connectTimeout),
+                             cfg_->idleTimeout.value_or(lim.idleTimeout),
+                             cfg_->sniffTimeout.value_or(lim.sniffTimeout)};
+    auto s = std::make_unique<ProxySession>(worker_, stats_,
+                                            std::make_unique<TcpStream>(worker_.reactor(), fd),
+                                            std::move(meta), std::move(fd2), t);
     ProxySession* raw = s.get();
     worker_.addSession(std::move(s));
     raw->start();

@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "ugated/daemon.h"
+#include "ugated/modules.h"
 
 
 namespace {
@@ -36,6 +37,7 @@ int usageError(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ugate::registerBuiltinModules(ugate::listenerKinds());
   ugate::DaemonOptions opts;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];

@@ -1,0 +1,61 @@
+#pragma once
+// The registry of listener kinds. Core registers "tcp"; src/ugated's registerBuiltinModules() adds
+// each front-door module's kind before the config is parsed. Kind-specific options are parsed by the
+// module's own config file (the only other place nlohmann/json may appear).
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <ugate/front_door.h>
+#include <ugate/result.h>
+#include <ugate/stream.h>
+
+namespace ugate {
+
+struct ListenerConfig;
+
+/** ListenerOptions: a kind's parsed options; modules derive from it and downcast in their factory. */
+struct ListenerOptions {
+  virtual ~ListenerOptions() = default;
+};
+using ListenerOptionsPtr = std::shared_ptr<const ListenerOptions>;
+
+struct ListenerKindSpec {
+  std::string name;
+  StreamKind streamKind{StreamKind::Tcp};
+  bool toRequired{false};
+  std::vector<std::string> optionKeys;  // keys this kind adds to the listener object
+  /**
+   * parseOptions validates the kind's keys of listener object `j` (path like "listeners[2]"); an
+   * error's detail must start with the full JSON path. May be empty when the kind has no options.
+   */
+  std::function<Result<ListenerOptionsPtr>(const nlohmann::json& j, const std::string& path)> parseOptions;
+  /**
+   * validate checks the whole listener once parsed (e.g. an open proxy on a public address); empty
+   * = nothing to check. Returns an error with the JSON path.
+   */
+  std::function<Result<void>(const ListenerConfig& l, const std::string& path)> validate;
+  /** newFrontDoor creates the per-connection protocol handler; empty = forward at once (tcp). */
+  std::function<FrontDoorPtr(const ListenerConfig& l)> newFrontDoor;
+};
+
+class ListenerKindRegistry {
+ public:
+  ListenerKindRegistry();  // with the core kinds ("tcp")
+  /** add registers a kind; a later add of the same name replaces it. Not thread-safe: startup only. */
+  void add(ListenerKindSpec spec);
+  const ListenerKindSpec* find(std::string_view name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::vector<ListenerKindSpec> kinds_;
+};
+
+/** listenerKinds: the process-wide registry used by parseConfig. */
+ListenerKindRegistry& listenerKinds();
+
+}  // namespace ugate

@@ -193,6 +193,7 @@ void ProxySession::onConnected(int err) {
   }
   splicer_ = std::make_unique<Splicer>(worker_.spliceContext(), *client_, *upstream_,
                                        static_cast<SplicerCallbacks&>(*this));
+  splicer_->setByteCounters(&stats_.bytesIn, &stats_.bytesOut);
   if (frontDoor_) {
     std::string reply = frontDoor_->onUpstreamResult(meta_, Errc::Ok);
     splicer_->setPrefix(1, reinterpret_cast<const uint8_t*>(reply.data()), reply.size());
@@ -253,8 +254,6 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   if (client_) client_->close(abort);
   if (upstream_) upstream_->close(abort);
   stats_.active.dec();
-  stats_.bytesIn.add(meta_.bytesFromClient);
-  stats_.bytesOut.add(meta_.bytesToClient);
   stats_.closes[static_cast<size_t>(reason)].add();
   if (reason != Errc::Ok && reason != Errc::IdleTimeout && reason != Errc::Shutdown) {
     // Failures to reach the upstream are the operator's business; resets mid-stream are routine.

@@ -97,7 +97,7 @@ class ReactorImpl final : public Reactor, private IoWatcher {
   }
 
   void run() override {
-    thread_ = std::this_thread::get_id();
+    thread_.store(std::this_thread::get_id());
     running_.store(true);
     while (!exit_.load(std::memory_order_relaxed)) {
       turn();
@@ -116,7 +116,7 @@ class ReactorImpl final : public Reactor, private IoWatcher {
 
   int index() const override { return index_; }
   bool isThisThread() const override {
-    return running_.load(std::memory_order_relaxed) && thread_ == std::this_thread::get_id();
+    return running_.load(std::memory_order_acquire) && thread_.load() == std::this_thread::get_id();
   }
 
  private:
@@ -220,7 +220,7 @@ class ReactorImpl final : public Reactor, private IoWatcher {
   std::vector<std::function<void()>> posted_;
   std::atomic<bool> exit_{false};
   std::atomic<bool> running_{false};
-  std::thread::id thread_{};
+  std::atomic<std::thread::id> thread_{};
 };
 
 }  // namespace

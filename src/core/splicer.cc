@@ -73,6 +73,11 @@ void Splicer::fail(int err, bool clientSide) {
   cb_.onSpliceError(err == 0 ? Errc::Io : errcFromErrno(err), clientSide);
 }
 
+void Splicer::moved(Direction& d, uint64_t n) {
+  d.bytes += n;
+  if (d.counter) d.counter->add(n);
+}
+
 void Splicer::releasePipe(Direction& d) {
   if (d.pipe.valid() && d.inPipe == 0) {
     ctx_.pipes.release(d.pipe);
@@ -97,7 +102,7 @@ bool Splicer::flush(Direction& d, bool& blocked) {
       return false;
     }
     d.inPipe -= static_cast<size_t>(n);
-    d.bytes += static_cast<uint64_t>(n);
+    moved(d, static_cast<uint64_t>(n));
   }
   while (d.parkedLen > 0) {
     IoResult r = d.dst->write(d.parked.get() + d.parkedOff, d.parkedLen);
@@ -111,7 +116,7 @@ bool Splicer::flush(Direction& d, bool& blocked) {
     }
     d.parkedOff += static_cast<uint32_t>(r.value);
     d.parkedLen -= static_cast<uint32_t>(r.value);
-    d.bytes += static_cast<uint64_t>(r.value);
+    moved(d, static_cast<uint64_t>(r.value));
     if (d.parkedLen > 0) {
       blocked = true;
       return true;
@@ -187,7 +192,7 @@ bool Splicer::pumpCopy(Direction& d, size_t& budget, bool& blocked) {
         return false;
       }
       off += static_cast<size_t>(w.value);
-      d.bytes += static_cast<uint64_t>(w.value);
+      moved(d, static_cast<uint64_t>(w.value));
       if (!d.dst->writeReady()) break;
     }
     if (off < n) {

@@ -8,6 +8,7 @@
 
 #include <ugate/reactor.h>
 #include <ugate/result.h>
+#include <ugate/stats.h>
 #include <ugate/stream.h>
 
 #include "core/pipe_pool.h"
@@ -43,6 +44,11 @@ class Splicer final : private StreamCallbacks {
    * peeked), dir 1 toward a (e.g. a SOCKS success reply). Call before start().
    */
   void setPrefix(int dir, const uint8_t* data, size_t len);
+  /** setByteCounters: counters advanced as bytes move (a->b, b->a), so /stats is live. */
+  void setByteCounters(Counter* aToB, Counter* bToA) {
+    dirs_[0].counter = aToB;
+    dirs_[1].counter = bToA;
+  }
   /** start begins moving bytes (there may already be readiness to act on). */
   void start();
   /** stop detaches from both streams and drops in-flight bytes (pipes discarded). */
@@ -63,6 +69,7 @@ class Splicer final : private StreamCallbacks {
     uint32_t parkedOff{0};
     uint32_t parkedLen{0};
     uint64_t bytes{0};
+    Counter* counter{nullptr};
     uint8_t fullReads{0};  // consecutive reads that filled the scratch buffer
     bool useSplice{false};
     bool spliced{false};
@@ -82,6 +89,7 @@ class Splicer final : private StreamCallbacks {
   bool pumpCopy(Direction& d, size_t& budget, bool& blocked);
   void fail(int err, bool clientSide);
   void releasePipe(Direction& d);
+  void moved(Direction& d, uint64_t n);
   void maybeDone();
 
   SpliceContext& ctx_;

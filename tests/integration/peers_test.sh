@@ -78,7 +78,7 @@ run() {
 }
 # ours PID: true while PID is alive and still a child of this shell (guards against PID reuse).
 ours() {
-  local st
+  local st ppid
   st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   st=${st##*) }
   read -r _ ppid _ <<<"$st"
@@ -160,7 +160,7 @@ have iperf3 && HAVE_IPERF=1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ugate-peers.XXXXXX")
 START_SECONDS=$SECONDS
 
-# Watchdog: a subshell blocked in the `read` builtin (no child process) that signals this script
+# Watchdog: a bash blocked in the `read` builtin (no child process of its own) that signals this script
 # when the time is up. The TERM trap above then exits, and the EXIT trap stops everything.
 mkfifo "$TMP/watchdog.fifo"
 # shellcheck disable=SC2016  # $1..$3 expand in the inner bash
@@ -191,8 +191,8 @@ EOF
   else
     # No python3: random ports not in /proc/net/tcp{,6} (any state).
     local used out=() p
-    used=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | while read -r _ local _; do
-      [[ "$local" == *:* ]] && echo $((16#${local##*:}))
+    used=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | while read -r _ addr _; do
+      [[ "$addr" == *:* ]] && echo $((16#${addr##*:}))
     done | sort -u)
     while ((${#out[@]} < $1)); do
       p=$((20000 + RANDOM % 40000))

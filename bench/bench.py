@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""ugate benchmark suite: ugated vs nginx (stream) vs haproxy (tcp) vs direct, same topology, one run.
+
+Everything runs on loopback. Each proxy gets one worker. Prints a table of absolute figures and
+ratios, and (with --markdown FILE) appends it to a markdown file. Not a test: nothing is asserted.
+
+Usage: bench/bench.py [--ugated build/ugated] [--seconds 5] [--quick] [--markdown docs/BENCHMARKS.md]
+"""
+import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Procs:
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, **kw):
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+
+
+def rss_kib(pid):
+    total = 0
+    # Sum over the process (and children for nginx/haproxy masters with workers).
+    pids = [pid]
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        pids += [int(x) for x in out]
+    except Exception:
+        pass
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pid):
+    pids = [pid]
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    pids += [int(x) for x in out]
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in pids:
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / tck
+        except OSError:
+            pass
+    return total
+
+
+def iperf(port, seconds, parallel=1, reverse=False):
+    args = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J", "-P", str(parallel)]
+    if reverse:
+        args.append("-R")
+    r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
+    if r.returncode != 0:
+        return None
+    d = json.loads(r.stdout)
+    return d["end"]["sum_received"]["bits_per_second"] / 1e9, d["end"]["sum_received"]["bytes"]
+
+
+def wrk(port, seconds, close=False, conns=32):
+    args = ["wrk", "-t", "1", "-c", str(conns), "-d", f"{seconds}s", "--latency"]
+    if close:
+        args += ["-H", "Connection: close"]
+    args.append(f"http://127.0.0.1:{port}/")
+    r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
+    out = r.stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(m.group(1)) if m else 0.0
+    lat = {}
+    for q in ("50%", "99%"):
+        m = re.search(q.replace("%", r"%") + r"\s+([\d.]+)(us|ms|s)", out)
+        if m:
+            v = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+            lat[q] = v
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, lat.get("50%"), lat.get("99%"), (errs.group(0) if errs else ""), (non2xx.group(1) if non2xx else "0")
+
+
+def idle_memory(port, pid, n):
+    """RSS delta per idle proxied connection over n connections."""
+    base = rss_kib(pid)
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port))
+            socks.append(s)
+        for s in socks:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        for s in socks:
+            s.settimeout(5)
+            s.recv(4096)
+        time.sleep(1.0)
+        after = rss_kib(pid)
+        return (after - base) * 1024 / n
+    finally:
+        for s in socks:
+            s.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ugated", default=os.path.join(ROOT, "build", "ugated"))
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--idle", type=int, default=5000, help="idle connections for the memory test")
+    ap.add_argument("--quick", action="store_true", help="1-second runs, 500 idle connections")
+    ap.add_argument("--markdown", help="append the results table to this file")
+    a = ap.parse_args()
+    if a.quick:
+        a.seconds, a.idle = 1, 500
+    for tool in ("iperf3", "wrk", "nginx", "haproxy"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} missing (scripts/install-deps.sh installs it)")
+    work = tempfile.mkdtemp(prefix="ugate-bench-")
+    P = Procs()
+    ports = {k: free_port() for k in ("iperf", "http", "u_iperf", "u_http", "n_iperf", "n_http", "h_iperf",
+                                       "h_http", "admin")}
+    try:
+        # Origins: iperf3 server and an nginx HTTP server answering a small body.
+        P.start(["iperf3", "-s", "-p", str(ports["iperf"])])
+        origin_conf = os.path.join(work, "origin.conf")
+        open(origin_conf, "w").write(f"""
+daemon off; worker_processes 1; pid {work}/origin.pid; error_log {work}/origin.err;
+events {{ worker_connections 4096; }}
+http {{ access_log off; keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{ports['http']}; location / {{ return 200 "hello from the origin\\n"; }} }} }}
+""")
+        P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
+        # ugated: one worker, access log off (nginx/haproxy below log nothing either).
+        ucfg = os.path.join(work, "ugated.json")
+        json.dump({"workers": 1, "admin": {"address": f"127.0.0.1:{ports['admin']}"},
+                   "log": {"level": "warn", "accessLog": ""},
+                   "listeners": [
+                       {"name": "iperf", "kind": "tcp", "address": f"127.0.0.1:{ports['u_iperf']}",
+                        "to": f"127.0.0.1:{ports['iperf']}"},
+                       {"name": "http", "kind": "tcp", "address": f"127.0.0.1:{ports['u_http']}",
+                        "to": f"127.0.0.1:{ports['http']}"}]}, open(ucfg, "w"))
+        ug = P.start([a.ugated, "--config", ucfg])
+        # nginx stream proxy, one worker.
+        nconf = os.path.join(work, "nginx.conf")
+        open(nconf, "w").write(f"""
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off; worker_processes 1; pid {work}/nginx.pid; error_log {work}/nginx.err;
+events {{ worker_connections 16384; }}
+stream {{
+  server {{ listen 127.0.0.1:{ports['n_iperf']}; proxy_pass 127.0.0.1:{ports['iperf']}; }}
+  server {{ listen 127.0.0.1:{ports['n_http']}; proxy_pass 127.0.0.1:{ports['http']}; }}
+}}
+""")
+        ng = P.start(["nginx", "-c", nconf, "-e", f"{work}/nginx.err"])
+        # haproxy tcp mode, one thread (splice is on by default where supported).
+        hconf = os.path.join(work, "haproxy.cfg")
+        open(hconf, "w").write(f"""
+global
+  maxconn 8000
+  nbthread 1
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen iperf
+  bind 127.0.0.1:{ports['h_iperf']}
+  server s1 127.0.0.1:{ports['iperf']}
+listen http
+  bind 127.0.0.1:{ports['h_http']}
+  server s1 127.0.0.1:{ports['http']}
+""")
+        hp = P.start(["haproxy", "-db", "-f", hconf])
+        for k in ("iperf", "http", "u_iperf", "u_http", "n_iperf", "n_http", "h_iperf", "h_http"):
+            if not wait_port(ports[k]):
+                sys.exit(f"bench: port {k} did not come up")
+        targets = [("direct", "iperf", "http", None), ("ugated", "u_iperf", "u_http", ug),
+                   ("nginx", "n_iperf", "n_http", ng), ("haproxy", "h_iperf", "h_http", hp)]
+        rows = {}
+        for name, ip, hp_, proc in targets:
+            r = {}
+            for label, par, rev in (("iperf 1 stream Gbit/s", 1, False), ("iperf 1 stream -R Gbit/s", 1, True),
+                                    ("iperf 4 streams Gbit/s", 4, False)):
+                c0 = cpu_seconds(proc.pid) if proc else 0
+                res = iperf(ports[ip], a.seconds, par, rev)
+                c1 = cpu_seconds(proc.pid) if proc else 0
+                r[label] = res[0] if res else float("nan")
+                if proc and res and label == "iperf 1 stream Gbit/s":
+                    r["CPU s per GB"] = (c1 - c0) / (res[1] / 1e9)
+            rps, p50, p99, errs, non2xx = wrk(ports[hp_], a.seconds)
+            r["wrk keep-alive req/s"] = rps
+            r["p50 ms"] = p50
+            r["p99 ms"] = p99
+            crps, _, _, cerrs, _ = wrk(ports[hp_], a.seconds, close=True, conns=16)
+            r["wrk close conn/s"] = crps
+            if proc:
+                r["idle conn bytes"] = idle_memory(ports[hp_], proc.pid, a.idle)
+            rows[name] = r
+            print(f"{name:8s} " + "  ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                            for k, v in r.items()), flush=True)
+        cols = ["iperf 1 stream Gbit/s", "iperf 1 stream -R Gbit/s", "iperf 4 streams Gbit/s", "CPU s per GB",
+                "wrk keep-alive req/s", "p50 ms", "p99 ms", "wrk close conn/s", "idle conn bytes"]
+        lines = ["| metric | direct | ugated | nginx | haproxy | ugated/direct | ugated/nginx | ugated/haproxy |",
+                 "|---|---|---|---|---|---|---|---|"]
+        def fmt(v):
+            return "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+        def ratio(x, y):
+            try:
+                return f"{x / y:.2f}" if x and y else "-"
+            except TypeError:
+                return "-"
+        for c in cols:
+            vals = [rows[n].get(c) for n in ("direct", "ugated", "nginx", "haproxy")]
+            lines.append(f"| {c} | " + " | ".join(fmt(v) for v in vals) + " | " +
+                         " | ".join(ratio(vals[1], vals[i]) for i in (0, 2, 3)) + " |")
+        table = "\n".join(lines)
+        print(table)
+        if a.markdown:
+            with open(a.markdown, "a") as f:
+                f.write(f"\n### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+                        f"`bench/bench.py --seconds {a.seconds} --idle {a.idle}`\n\n"
+                        f"{os.cpu_count()} cores, {os.uname().release}; one worker per proxy; loopback.\n\n"
+                        f"{table}\n")
+    finally:
+        P.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -34,7 +34,8 @@ StreamMeta minimalMeta() {
   return m;
 }
 
-std::string format(const StreamMeta& m, MonotonicTime now = kStart, std::chrono::system_clock::time_point wall = kWall) {
+std::string format(const StreamMeta& m, MonotonicTime now = kStart,
+                   std::chrono::system_clock::time_point wall = kWall) {
   std::string out;
   AccessLog::formatLine(out, m, now, wall);
   return out;
@@ -67,8 +68,8 @@ TEST(AccessLogTest, MinimalLineHasRequiredFieldsOnly) {
   EXPECT_EQ(j["bytes_out"], 0);
   EXPECT_DOUBLE_EQ(j["duration_ms"].get<double>(), 1.5);
   EXPECT_EQ(j["close"], "ok");
-  for (const char* optional : {"original_dst", "host", "sni", "alpn", "peer", "upstream",
-                               "upstream_addr", "detail"}) {
+  for (const char* optional :
+       {"original_dst", "host", "sni", "alpn", "peer", "upstream", "upstream_addr", "detail"}) {
     EXPECT_FALSE(j.contains(optional)) << optional << " present although unset";
   }
   EXPECT_EQ(j.size(), 11u) << j.dump();
@@ -160,10 +161,11 @@ TEST(AccessLogTest, CloseReasonsUseStableNames) {
     Errc e;
     const char* name;
   };
-  for (Case c : {Case{Errc::Ok, "ok"}, Case{Errc::ConnectRefused, "connect_refused"},
-                 Case{Errc::ConnectTimeout, "connect_timeout"}, Case{Errc::IdleTimeout, "idle_timeout"},
-                 Case{Errc::RouteRejected, "route_rejected"}, Case{Errc::NoRoute, "no_route"},
-                 Case{Errc::DnsFailure, "dns_failure"}, Case{Errc::Io, "io_error"}}) {
+  for (Case c :
+       {Case{Errc::Ok, "ok"}, Case{Errc::ConnectRefused, "connect_refused"},
+        Case{Errc::ConnectTimeout, "connect_timeout"}, Case{Errc::IdleTimeout, "idle_timeout"},
+        Case{Errc::RouteRejected, "route_rejected"}, Case{Errc::NoRoute, "no_route"},
+        Case{Errc::DnsFailure, "dns_failure"}, Case{Errc::Io, "io_error"}}) {
     StreamMeta m = minimalMeta();
     m.closeReason = c.e;
     EXPECT_EQ(parseLine(format(m))["close"], c.name);
@@ -186,8 +188,8 @@ TEST(AccessLogTest, KindNames) {
 
 TEST(AccessLogTest, EscapesQuotesBackslashesAndControlCharacters) {
   StreamMeta m = minimalMeta();
-  const std::string nasty = std::string("a\"b\\c\nd\re\tf") + '\x01' + '\x1f' + '\x7f' + "/\xc3\xa9" +
-                            std::string(1, '\0') + "end";
+  const std::string nasty = std::string("a\"b\\c\nd\re\tf") + '\x01' + '\x1f' + '\x7f' +
+                            "/\xc3\xa9" + std::string(1, '\0') + "end";
   m.listener = nasty;
   m.route = "\"},{\"injected\":true";
   m.sni = "sni\n{\"fake\":1}";
@@ -223,13 +225,13 @@ TEST(AccessLogTest, AppendJsonString) {
 // replaces them silently).
 // DISABLED: src/core/access_log.cc appendJsonString() copies every byte >= 0x20 verbatim, so a
 // non-UTF-8 SNI or host produces a line that is not valid JSON.
-TEST(AccessLogTest, DISABLED_NonUtf8BytesStillYieldValidJson) {
+TEST(AccessLogTest, NonUtf8BytesStillYieldValidJson) {
   StreamMeta m = minimalMeta();
   m.sni = "bad\xff\xfe.example";
   m.host = "\xc3";  // truncated two-byte sequence
   m.port = 80;
   std::string out = format(m);
-  EXPECT_NO_THROW((void)json::parse(out)) << out;
+  EXPECT_TRUE(json::accept(out)) << out;
 }
 
 TEST(AccessLogTest, AppendsToExistingBuffer) {
@@ -248,8 +250,9 @@ TEST(AccessLogTest, AppendsToExistingBuffer) {
 TEST(AccessLogTest, TimeIsUtcWithMilliseconds) {
   json j = parseLine(format(minimalMeta(), kStart, std::chrono::system_clock::time_point{}));
   EXPECT_EQ(j["time"], "1970-01-01T00:00:00.000Z");
-  j = parseLine(format(minimalMeta(), kStart,
-                       std::chrono::system_clock::time_point{} + std::chrono::milliseconds(951782400999LL)));
+  j = parseLine(
+      format(minimalMeta(), kStart,
+             std::chrono::system_clock::time_point{} + std::chrono::milliseconds(951782400999LL)));
   EXPECT_EQ(j["time"], "2000-02-29T00:00:00.999Z");
 }
 

@@ -5,6 +5,8 @@
 #include <sys/un.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +75,14 @@ TEST(ConfigTest, DefaultConfigParsesAndBindsOnlyLoopback) {
   ASSERT_TRUE(again.has_value()) << again.error().detail;
   EXPECT_EQ((*again)->admin.address, c.admin.address);
   EXPECT_EQ((*again)->listeners.size(), c.listeners.size());
+}
+
+TEST(ConfigTest, EmbeddedDefaultIsConfigsDefaultJson) {
+  std::ifstream f(std::string(UGATE_SOURCE_DIR) + "/configs/default.json", std::ios::binary);
+  ASSERT_TRUE(f.good());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_EQ(defaultConfigJson(), ss.str());
 }
 
 TEST(ConfigTest, EmptyObjectGivesDefaults) {
@@ -176,7 +186,9 @@ TEST(ConfigTest, FullConfigValues) {
 struct ErrCase {
   const char* what;
   std::string json;
-  std::string message;  // the exact error detail
+  // message is the exact error detail; a trailing '*' makes it a prefix (for messages that list
+  // every known key, which grows as modules land).
+  std::string message;
 };
 
 void PrintTo(const ErrCase& c, std::ostream* os) { *os << c.what; }
@@ -185,107 +197,182 @@ class ConfigErrorTest : public testing::TestWithParam<ErrCase> {};
 
 TEST_P(ConfigErrorTest, ExactMessage) {
   const ErrCase& c = GetParam();
-  EXPECT_EQ(parseErr(c.json), c.message) << c.json;
+  std::string got = parseErr(c.json);
+  if (!c.message.empty() && c.message.back() == '*') {
+    std::string prefix = c.message.substr(0, c.message.size() - 1);
+    EXPECT_EQ(got.substr(0, prefix.size()), prefix) << c.json << "\n -> " << got;
+  } else {
+    EXPECT_EQ(got, c.message) << c.json;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     UnknownKeys, ConfigErrorTest,
     testing::Values(
-        ErrCase{"root", R"({"bogus": 1})",
-                "$.bogus: unknown key (known: node, workers, admin, listeners, routes, upstreams, "
-                "authorize, limits, log, dns)"},
-        ErrCase{"node", R"({"node": {"nme": "x"}})",
-                "node.nme: unknown key (known: name, trustDomain, dataDir, meshSuffix)"},
-        ErrCase{"admin", R"({"admin": {"port": 1}})",
-                "admin.port: unknown key (known: address, enabled)"},
+        ErrCase{"root", R"({"bogus": 1})", "$.bogus: unknown key*"},
+        ErrCase{"node", R"({"node": {"nme": "x"}})", "node.nme: unknown key*"},
+        ErrCase{"admin", R"({"admin": {"port": 1}})", "admin.port: unknown key*"},
         ErrCase{"listener", withListenerField(R"("extra": true)"),
-                "listeners[0].extra: unknown key (known: name, kind, address, to, backlog, "
-                "idleTimeout, connectTimeout)"},
+                "listeners[0].extra: unknown key*"},
         ErrCase{"route", oneRoute(R"({"to": "reject", "when": {}})"),
-                "routes[0].when: unknown key (known: name, match, to)"},
+                "routes[0].when: unknown key*"},
         ErrCase{"match", oneRoute(R"({"to": "reject", "match": {"hosts": "a"}})"),
-                "routes[0].match.hosts: unknown key (known: listener, sni, host, port, cidr, "
-                "identity)"},
-        ErrCase{"limits", R"({"limits": {"idle": 1}})",
-                "limits.idle: unknown key (known: connectTimeout, idleTimeout, drainTimeout, "
-                "maxConnectionsPerWorker, copyBufferBytes, pipeBytes, splice)"},
-        ErrCase{"log", R"({"log": {"file": "x"}})", "log.file: unknown key (known: level, accessLog)"},
-        ErrCase{"dns", R"({"dns": {"server": []}})",
-                "dns.server: unknown key (known: servers, timeout, minTtl, maxTtl, negativeTtl)"},
-        ErrCase{"second listener",
-                R"({"listeners": [{"name": "a", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1"},
+                "routes[0].match.hosts: unknown key*"},
+        ErrCase{"limits", R"({"limits": {"idle": 1}})", "limits.idle: unknown key*"},
+        ErrCase{"log", R"({"log": {"file": "x"}})", "log.file: unknown key*"},
+        ErrCase{"dns", R"({"dns": {"server": []}})", "dns.server: unknown key*"},
+        ErrCase{
+            "second listener",
+            R"({"listeners": [{"name": "a", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1"},
                                   {"name": "b", "kind": "tcp", "address": "127.0.0.1:2", "to": "x:1",
                                    "typo": 0}]})",
-                "listeners[1].typo: unknown key (known: name, kind, address, to, backlog, "
-                "idleTimeout, connectTimeout)"}));
+            "listeners[1].typo: unknown key*"},
+        ErrCase{"second route match",
+                oneRoute(R"({"to": "reject"}, {"to": "reject", "match": {"port": 1, "ports": 2}})"),
+                "routes[1].match.ports: unknown key*"}));
+
+// Each unknown-key error lists the known keys; every key it lists must really be known at that
+// level (the list and the parser must not drift apart).
+struct KnownKeysCase {
+  const char* what;
+  std::string json;  // with the placeholder key "zzz" at the level under test
+  std::string path;  // of "zzz"
+};
+
+class ConfigKnownKeysTest : public testing::TestWithParam<KnownKeysCase> {};
+
+TEST_P(ConfigKnownKeysTest, ListedKeysAreAccepted) {
+  const KnownKeysCase& c = GetParam();
+  std::string err = parseErr(c.json);
+  auto open = err.find("(known: ");
+  ASSERT_EQ(err.rfind(c.path + ": unknown key", 0), 0u) << err;
+  ASSERT_NE(open, std::string::npos) << err;
+  auto close = err.rfind(')');
+  ASSERT_NE(close, std::string::npos);
+  std::string list = err.substr(open + 8, close - open - 8);
+  std::vector<std::string> keys;
+  for (size_t pos = 0; pos <= list.size();) {
+    size_t comma = list.find(", ", pos);
+    keys.push_back(list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) {
+      break;
+    }
+    pos = comma + 2;
+  }
+  ASSERT_GE(keys.size(), 2u) << err;
+  for (const auto& k : keys) {
+    std::string json = c.json;
+    json.replace(json.find("\"zzz\""), 5, "\"" + k + "\"");
+    auto r = parseConfig(json, "test");
+    if (!r) {
+      EXPECT_EQ(r.error().detail.find(": unknown key"), std::string::npos)
+          << "key '" << k << "' is listed as known but rejected as unknown: " << r.error().detail;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Levels, ConfigKnownKeysTest,
+    testing::Values(KnownKeysCase{"root", R"({"zzz": 1})", "$.zzz"},
+                    KnownKeysCase{"node", R"({"node": {"zzz": 1}})", "node.zzz"},
+                    KnownKeysCase{"admin", R"({"admin": {"zzz": 1}})", "admin.zzz"},
+                    KnownKeysCase{"listener", withListenerField(R"("zzz": 1)"), "listeners[0].zzz"},
+                    KnownKeysCase{"route", oneRoute(R"({"to": "reject", "zzz": 1})"),
+                                  "routes[0].zzz"},
+                    KnownKeysCase{"match", oneRoute(R"({"to": "reject", "match": {"zzz": 1}})"),
+                                  "routes[0].match.zzz"},
+                    KnownKeysCase{"limits", R"({"limits": {"zzz": 1}})", "limits.zzz"},
+                    KnownKeysCase{"log", R"({"log": {"zzz": 1}})", "log.zzz"},
+                    KnownKeysCase{"dns", R"({"dns": {"zzz": 1}})", "dns.zzz"}),
+    [](const testing::TestParamInfo<KnownKeysCase>& i) { return std::string(i.param.what); });
 
 INSTANTIATE_TEST_SUITE_P(
     WrongTypes, ConfigErrorTest,
     testing::Values(
         ErrCase{"root array", "[]", "$: expected an object, got array"},
         ErrCase{"node not object", R"({"node": []})", "node: expected an object, got array"},
-        ErrCase{"node.name", R"({"node": {"name": 5}})", "node.name: expected a string, got number"},
-        ErrCase{"workers string", R"({"workers": "4"})", "workers: expected an integer, got string"},
+        ErrCase{"node.name", R"({"node": {"name": 5}})",
+                "node.name: expected a string, got number"},
+        ErrCase{"workers string", R"({"workers": "4"})",
+                "workers: expected an integer, got string"},
         ErrCase{"workers float", R"({"workers": 1.5})", "workers: expected an integer, got number"},
         ErrCase{"workers range", R"({"workers": 257})", "workers: 257 out of range [0, 256]"},
         ErrCase{"admin.enabled", R"({"admin": {"enabled": "yes"}})",
                 "admin.enabled: expected true or false, got string"},
-        ErrCase{"listeners object", R"({"listeners": {}})", "listeners: expected an array, got object"},
+        ErrCase{"listeners object", R"({"listeners": {}})",
+                "listeners: expected an array, got object"},
         ErrCase{"routes number", R"({"routes": 1})", "routes: expected an array, got number"},
         ErrCase{"listener string", R"({"listeners": ["l"]})",
                 "listeners[0]: expected an object, got string"},
-        ErrCase{"listener name type", oneListener(R"("name": 1, "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1")"),
+        ErrCase{"listener name type",
+                oneListener(R"("name": 1, "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1")"),
                 "listeners[0].name: expected a string, got number"},
         ErrCase{"backlog type", withListenerField(R"("backlog": "10")"),
                 "listeners[0].backlog: expected an integer, got string"},
         ErrCase{"backlog range", withListenerField(R"("backlog": 0)"),
                 "listeners[0].backlog: 0 out of range [1, 65535]"},
-        ErrCase{"route.to type", oneRoute(R"({"to": 5})"), "routes[0].to: expected a string, got number"},
+        ErrCase{"route.to type", oneRoute(R"({"to": 5})"),
+                "routes[0].to: expected a string, got number"},
         ErrCase{"match not object", oneRoute(R"({"to": "reject", "match": "x"})"),
                 "routes[0].match: expected an object, got string"},
-        ErrCase{"match.listener item", oneRoute(R"({"to": "reject", "match": {"listener": ["l", 2]}})"),
+        ErrCase{"match.listener item",
+                oneRoute(R"({"to": "reject", "match": {"listener": ["l", 2]}})"),
                 "routes[0].match.listener[1]: expected a string, got number"},
         ErrCase{"match.host type", oneRoute(R"({"to": "reject", "match": {"host": 1}})"),
                 "routes[0].match.host: expected a string or an array of strings, got number"},
         ErrCase{"match.port type", oneRoute(R"({"to": "reject", "match": {"port": [true]}})"),
                 "routes[0].match.port[0]: expected a port number or \"lo-hi\", got boolean"},
-        ErrCase{"log.level type", R"({"log": {"level": 1}})", "log.level: expected a string, got number"},
+        ErrCase{"log.level type", R"({"log": {"level": 1}})",
+                "log.level: expected a string, got number"},
         ErrCase{"limits.copyBufferBytes", R"({"limits": {"copyBufferBytes": 100}})",
                 "limits.copyBufferBytes: 100 out of range [4096, 16777216]"},
         ErrCase{"limits.splice", R"({"limits": {"splice": "sometimes"}})",
                 "limits.splice: 'sometimes' is not one of auto, always, never"},
         ErrCase{"log.level value", R"({"log": {"level": "loud"}})",
-                "log.level: 'loud' is not a log level (trace, debug, info, warn, error, critical, off)"},
+                "log.level: 'loud' is not a log level (trace, debug, info, warn, error, critical, "
+                "off)"},
         ErrCase{"dns server", R"({"dns": {"servers": ["1.1.1.1", "dns.google"]}})",
                 "dns.servers[1]: 'dns.google' is not an IP or ip:port"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Ports, ConfigErrorTest,
     testing::Values(
-        ErrCase{"listener port too big", oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:70000", "to": "x:1")"),
-                "listeners[0].address: port 70000 out of range"},
-        ErrCase{"listener port 6 digits", oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:123456", "to": "x:1")"),
+        ErrCase{
+            "listener port too big",
+            oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:70000", "to": "x:1")"),
+            "listeners[0].address: port 70000 out of range"},
+        ErrCase{"listener port 6 digits",
+                oneListener(
+                    R"("name": "l", "kind": "tcp", "address": "127.0.0.1:123456", "to": "x:1")"),
                 "listeners[0].address: port 123456 out of range"},
-        ErrCase{"listener port negative", oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:-1", "to": "x:1")"),
-                "listeners[0].address: port -1 out of range"},
-        ErrCase{"admin port", R"({"admin": {"address": "[::1]:65536"}})", "admin.address: port 65536 out of range"},
+        ErrCase{
+            "listener port negative",
+            oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:-1", "to": "x:1")"),
+            "listeners[0].address: port -1 out of range"},
+        ErrCase{"admin port", R"({"admin": {"address": "[::1]:65536"}})",
+                "admin.address: port 65536 out of range"},
         ErrCase{"no port", R"({"admin": {"address": "127.0.0.1"}})",
                 "admin.address: '127.0.0.1' is not ip:port (IPv6 as [::1]:port)"},
         ErrCase{"unbracketed v6", R"({"admin": {"address": "::1:80"}})",
                 "admin.address: '::1:80' is not ip:port (IPv6 as [::1]:port)"},
         ErrCase{"bind to name", R"({"admin": {"address": "localhost:80"}})",
                 "admin.address: 'localhost' is not a literal IP address (listeners bind to IPs)"},
-        ErrCase{"target port 0", oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1", "to": "up.internal:0")"),
-                "listeners[0].to: 'up.internal:0' is not a target (host:port, original or reject)"},
+        ErrCase{
+            "target port 0",
+            oneListener(
+                R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1", "to": "up.internal:0")"),
+            "listeners[0].to: 'up.internal:0' is not a target (host:port, sni:PORT, original or reject)"},
         ErrCase{"target port big", oneRoute(R"({"to": "h:65536"})"),
-                "routes[0].to: 'h:65536' is not a target (host:port, original or reject)"},
+                "routes[0].to: 'h:65536' is not a target (host:port, sni:PORT, original or reject)"},
         ErrCase{"match port 0", oneRoute(R"({"to": "reject", "match": {"port": 0}})"),
                 "routes[0].match.port: 0 out of range [1, 65535]"},
         ErrCase{"match port 65536", oneRoute(R"({"to": "reject", "match": {"port": [80, 65536]}})"),
                 "routes[0].match.port[1]: 65536 out of range [1, 65535]"},
-        ErrCase{"match range reversed", oneRoute(R"({"to": "reject", "match": {"port": "9000-8000"}})"),
+        ErrCase{"match range reversed",
+                oneRoute(R"({"to": "reject", "match": {"port": "9000-8000"}})"),
                 "routes[0].match.port: '9000-8000' is not a port or range lo-hi"},
-        ErrCase{"match range too big", oneRoute(R"({"to": "reject", "match": {"port": ["1-65536"]}})"),
+        ErrCase{"match range too big",
+                oneRoute(R"({"to": "reject", "match": {"port": ["1-65536"]}})"),
                 "routes[0].match.port[0]: '1-65536' is not a port or range lo-hi"},
         ErrCase{"match range open", oneRoute(R"({"to": "reject", "match": {"port": "80-"}})"),
                 "routes[0].match.port: '80-' is not a port or range lo-hi"},
@@ -315,35 +402,47 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     Listeners, ConfigErrorTest,
     testing::Values(
-        ErrCase{"duplicate name",
-                R"({"listeners": [{"name": "a", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1"},
+        ErrCase{
+            "duplicate name",
+            R"({"listeners": [{"name": "a", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1"},
                                   {"name": "a", "kind": "tcp", "address": "127.0.0.1:2", "to": "x:1"}]})",
-                "listeners[1].name: duplicate listener name 'a'"},
-        ErrCase{"duplicate address",
-                R"({"listeners": [{"name": "a", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1"},
+            "listeners[1].name: duplicate listener name 'a'"},
+        ErrCase{
+            "duplicate address",
+            R"({"listeners": [{"name": "a", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1"},
                                   {"name": "b", "kind": "tcp", "address": "127.0.0.2:1", "to": "x:1"},
                                   {"name": "c", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1"}]})",
-                "listeners[2].address: 127.0.0.1:1 is already used by listener 'a'"},
+            "listeners[2].address: 127.0.0.1:1 is already used by listener 'a'"},
         ErrCase{"duplicate v6 address",
                 R"({"listeners": [{"name": "a", "kind": "tcp", "address": "[::1]:80", "to": "x:1"},
                                   {"name": "b", "kind": "tcp", "address": "[0::1]:80", "to": "x:1"}]})",
                 "listeners[1].address: [::1]:80 is already used by listener 'a'"},
-        ErrCase{"missing name", oneListener(R"("kind": "tcp", "address": "127.0.0.1:1", "to": "x:1")"),
+        ErrCase{"missing name",
+                oneListener(R"("kind": "tcp", "address": "127.0.0.1:1", "to": "x:1")"),
                 "listeners[0].name: required"},
-        ErrCase{"missing kind", oneListener(R"("name": "l", "address": "127.0.0.1:1", "to": "x:1")"),
+        ErrCase{"missing kind",
+                oneListener(R"("name": "l", "address": "127.0.0.1:1", "to": "x:1")"),
                 "listeners[0].kind: required"},
         ErrCase{"missing address", oneListener(R"("name": "l", "kind": "tcp", "to": "x:1")"),
                 "listeners[0].address: required"},
-        ErrCase{"missing to", oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1")"),
+        ErrCase{"missing to",
+                oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1")"),
                 "listeners[0].to: required for kind 'tcp'"},
-        ErrCase{"empty name", oneListener(R"("name": "", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1")"),
+        ErrCase{"empty name",
+                oneListener(R"("name": "", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1")"),
                 "listeners[0].name: must be 1 to 64 characters"},
-        ErrCase{"unavailable kind", oneListener(R"("name": "l", "kind": "socks5", "address": "127.0.0.1:1")"),
+        ErrCase{"unavailable kind",
+                oneListener(R"("name": "l", "kind": "socks5", "address": "127.0.0.1:1")"),
                 "listeners[0].kind: 'socks5' is not available in this build (available: tcp)"},
-        ErrCase{"bad target", oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1", "to": "nowhere")"),
-                "listeners[0].to: 'nowhere' is not a target (host:port, original or reject)"},
-        ErrCase{"bad target host", oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1", "to": "bad host!:80")"),
-                "listeners[0].to: 'bad host!' is not a valid host name"}));
+        ErrCase{
+            "bad target",
+            oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1", "to": "nowhere")"),
+            "listeners[0].to: 'nowhere' is not a target (host:port, sni:PORT, original or reject)"},
+        ErrCase{
+            "bad target host",
+            oneListener(
+                R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1", "to": "bad host!:80")"),
+            "listeners[0].to: 'bad host!' is not a valid host name"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Routes, ConfigErrorTest,
@@ -351,27 +450,28 @@ INSTANTIATE_TEST_SUITE_P(
         ErrCase{"missing to", oneRoute(R"({"name": "r"})"), "routes[0].to: required"},
         ErrCase{"missing listener", oneRoute(R"({"to": "reject", "match": {"listener": "nope"}})"),
                 "routes[0].match.listener: no listener named 'nope'"},
-        ErrCase{"second route",
-                oneRoute(R"({"to": "reject"}, {"to": "reject", "match": {"sni": ["ok.com", "a b"]}})"),
-                "routes[1].match.sni[1]: 'a b' is not a host name or *.suffix pattern"},
+        ErrCase{
+            "second route",
+            oneRoute(R"({"to": "reject"}, {"to": "reject", "match": {"sni": ["ok.com", "a b"]}})"),
+            "routes[1].match.sni[1]: 'a b' is not a host name or *.suffix pattern"},
         ErrCase{"host pattern", oneRoute(R"({"to": "reject", "match": {"host": "*."}})"),
                 "routes[0].match.host: '*.' is not a host name or *.suffix pattern"},
-        ErrCase{"cidr", oneRoute(R"({"to": "reject", "match": {"cidr": ["10.0.0.0/8", "10.0.0.0/33"]}})"),
+        ErrCase{"cidr",
+                oneRoute(R"({"to": "reject", "match": {"cidr": ["10.0.0.0/8", "10.0.0.0/33"]}})"),
                 "routes[0].match.cidr[1]: '10.0.0.0/33' is not a CIDR"},
         ErrCase{"cidr scalar", oneRoute(R"({"to": "reject", "match": {"cidr": "example.com/8"}})"),
                 "routes[0].match.cidr: 'example.com/8' is not a CIDR"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Unavailable, ConfigErrorTest,
-    testing::Values(
-        ErrCase{"upstreams array", R"({"upstreams": [{"name": "x"}]})",
-                "upstreams: mesh associations are not available in this build"},
-        ErrCase{"upstreams object", R"({"upstreams": {"x": 1}})",
-                "upstreams: mesh associations are not available in this build"},
-        ErrCase{"upstreams scalar", R"({"upstreams": "x"})",
-                "upstreams: mesh associations are not available in this build"},
-        ErrCase{"authorize", R"({"authorize": [1]})",
-                "authorize: mesh associations are not available in this build"}));
+    testing::Values(ErrCase{"upstreams array", R"({"upstreams": [{"name": "x"}]})",
+                            "upstreams: mesh associations are not available in this build"},
+                    ErrCase{"upstreams object", R"({"upstreams": {"x": 1}})",
+                            "upstreams: mesh associations are not available in this build"},
+                    ErrCase{"upstreams scalar", R"({"upstreams": "x"})",
+                            "upstreams: mesh associations are not available in this build"},
+                    ErrCase{"authorize", R"({"authorize": [1]})",
+                            "authorize: mesh associations are not available in this build"}));
 
 // The path of a missing listener named in a list must include the element's index, like every
 // other list element error (routes[0].match.listener[1]: expected a string ...).
@@ -386,6 +486,18 @@ TEST(ConfigTest, ErrorsStopAtTheFirstProblemInDocumentOrderOfSections) {
   // Only one error is reported, and it is a real one.
   std::string e = parseErr(R"({"workers": -1, "log": {"level": "x"}})");
   EXPECT_EQ(e, "workers: -1 out of range [0, 256]");
+}
+
+TEST(ConfigTest, SniffTimeouts) {
+  auto c = parseOk(R"({"limits": {"sniffTimeout": "3s"}, "listeners": [{)" +
+                   std::string(kGoodListener) + R"(, "sniffTimeout": "500ms"}]})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->limits.sniffTimeout, milliseconds(3000));
+  EXPECT_EQ(c->listeners[0].sniffTimeout, milliseconds(500));
+  EXPECT_EQ(parseErr(withListenerField(R"("sniffTimeout": "x")")),
+            "listeners[0].sniffTimeout: invalid duration 'x' (use e.g. 500ms, 10s, 5m, 1h)");
+  EXPECT_EQ(parseErr(R"({"limits": {"sniffTimeout": -2}})"),
+            "limits.sniffTimeout: duration out of range");
 }
 
 TEST(ConfigTest, EmptyUpstreamsAndAuthorizeAccepted) {
@@ -411,7 +523,8 @@ TEST(ConfigTest, SameIpDifferentPortsAndSamePortDifferentIpsAllowed) {
 }
 
 TEST(ConfigTest, RouteNamesDefaultToTheirIndex) {
-  auto c = parseOk(oneRoute(R"({"to": "reject"}, {"name": "named", "to": "reject"}, {"to": "original"})"));
+  auto c = parseOk(
+      oneRoute(R"({"to": "reject"}, {"name": "named", "to": "reject"}, {"to": "original"})"));
   ASSERT_NE(c, nullptr);
   ASSERT_EQ(c->routes.size(), 3u);
   EXPECT_EQ(c->routes[0].name, "routes[0]");
@@ -421,7 +534,8 @@ TEST(ConfigTest, RouteNamesDefaultToTheirIndex) {
 }
 
 TEST(ConfigTest, TargetsAcceptIpLiteralsAndLowercaseNames) {
-  auto c = parseOk(oneRoute(R"({"to": "[2001:DB8::1]:443"}, {"to": "10.0.0.1:80"}, {"to": "A_b-C.d:1"})"));
+  auto c = parseOk(
+      oneRoute(R"({"to": "[2001:DB8::1]:443"}, {"to": "10.0.0.1:80"}, {"to": "A_b-C.d:1"})"));
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->routes[0].to.str(), "[2001:db8::1]:443");
   EXPECT_EQ(c->routes[0].to.hostPort.host, "2001:db8::1");
@@ -491,10 +605,23 @@ TEST(ParseDurationTest, Valid) {
 }
 
 TEST(ParseDurationTest, Invalid) {
-  for (const char* s : {"", "10x", "-1s", "-1", "s", "ms", "1 s", " 1s", "1s ", "1S", "1sec", "1.2.3s",
-                        ".", "1e3", "1ms5", "abc", "+5s", "8761h", "99999999999999999999h"}) {
+  for (const char* s :
+       {"", "10x", "-1s", "-1", "s", "ms", "1 s", " 1s", "1s ", "1S", "1sec", "1.2.3s", ".", "1e3",
+        "1ms5", "abc", "+5s", "8761h", "99999999999999999999h"}) {
     EXPECT_FALSE(parseDuration(s).has_value()) << "'" << s << "' -> " << parseDuration(s)->count();
   }
+}
+
+// Decimal durations must not lose a millisecond to binary floating point: 1.005 * 1000 is
+// 1004.9999999999999 as a double.
+// DISABLED: src/core/config.cc parseDuration() (and getDuration() for JSON numbers) convert with
+// static_cast<int64_t>(ms), which truncates; "1.005s" gives 1004ms, "1.013s" 1012ms.
+TEST(ParseDurationTest, DISABLED_DecimalValuesAreNotTruncatedByFloatingPoint) {
+  EXPECT_EQ(parseDuration("1.005s"), milliseconds(1005));
+  EXPECT_EQ(parseDuration("1.013s"), milliseconds(1013));
+  auto c = parseOk(R"({"limits": {"connectTimeout": 1.005}})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->limits.connectTimeout, milliseconds(1005));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -602,10 +729,26 @@ TEST(HostPortTest, Parse) {
 }
 
 TEST(HostPortTest, Rejects) {
-  for (const char* bad : {"", "example.com", "example.com:", ":80", "example.com:0", "example.com:65536",
-                          "example.com:99999", "example.com:-1", "example.com:+80", "example.com:8o",
-                          "example.com:000080", "::1:80", "::1", "[::1]", "[::1]80", "[::1]:",
-                          "[]:80", "[::1:80", "a:b:80", "example.com: 80"}) {
+  for (const char* bad : {"",
+                          "example.com",
+                          "example.com:",
+                          ":80",
+                          "example.com:0",
+                          "example.com:65536",
+                          "example.com:99999",
+                          "example.com:-1",
+                          "example.com:+80",
+                          "example.com:8o",
+                          "example.com:000080",
+                          "::1:80",
+                          "::1",
+                          "[::1]",
+                          "[::1]80",
+                          "[::1]:",
+                          "[]:80",
+                          "[::1:80",
+                          "a:b:80",
+                          "example.com: 80"}) {
     EXPECT_FALSE(HostPort::parse(bad).has_value()) << "'" << bad << "'";
   }
 }

@@ -1,10 +1,9 @@
 // The real epoll reactor: cross-thread post(), defer(), deferred deletion, real-time timers,
 // removeFd() inside a dispatch batch and exit().
-#include <ugate/reactor.h>
-
 #include <gtest/gtest.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <ugate/reactor.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,16 +22,17 @@ using Clock = std::chrono::steady_clock;
 // Watchdog exits a reactor from another thread if a test hangs, so a bug fails instead of blocking.
 class Watchdog {
  public:
-  Watchdog(Reactor& r, std::chrono::milliseconds limit) : thread_([this, &r, limit] {
-    auto deadline = Clock::now() + limit;
-    while (!done_.load() && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (!done_.load()) {
-      fired_.store(true);
-      r.exit();
-    }
-  }) {}
+  Watchdog(Reactor& r, std::chrono::milliseconds limit)
+      : thread_([this, &r, limit] {
+          auto deadline = Clock::now() + limit;
+          while (!done_.load() && Clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          }
+          if (!done_.load()) {
+            fired_.store(true);
+            r.exit();
+          }
+        }) {}
   ~Watchdog() {
     done_.store(true);
     thread_.join();
@@ -117,7 +117,8 @@ TEST_F(ReactorTest, PostFromOtherThreadsRunsOnReactorThreadInOrder) {
           }
         });
         if (i % 256 == 0) {
-          std::this_thread::sleep_for(std::chrono::microseconds(50));  // let the loop sleep sometimes
+          std::this_thread::sleep_for(
+              std::chrono::microseconds(50));  // let the loop sleep sometimes
         }
       }
     });
@@ -219,7 +220,8 @@ TEST_F(ReactorTest, DeferRunsLaterNotInline) {
   Watchdog dog(*reactor_, std::chrono::seconds(2));
   reactor_->run();
   ASSERT_FALSE(dog.fired());
-  EXPECT_EQ(log, (std::vector<std::string>{"task-end", "deferred-1", "deferred-2", "deferred-nested"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"task-end", "deferred-1", "deferred-2", "deferred-nested"}));
 }
 
 TEST_F(ReactorTest, DeferRunsAfterAllReadyFdsOfTheTurn) {
@@ -273,11 +275,13 @@ TEST_F(ReactorTest, DeferredDeleteFreesAtEndOfTurn) {
       reactor_->exit();
     });
   });
-  reactor_->post([&] { log.push_back(deleted.load() == 0 ? "alive-same-turn" : "freed-too-early"); });
+  reactor_->post(
+      [&] { log.push_back(deleted.load() == 0 ? "alive-same-turn" : "freed-too-early"); });
   Watchdog dog(*reactor_, std::chrono::seconds(2));
   reactor_->run();
   ASSERT_FALSE(dog.fired());
-  EXPECT_EQ(log, (std::vector<std::string>{"alive-after-call", "alive-same-turn", "freed-next-turn"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"alive-after-call", "alive-same-turn", "freed-next-turn"}));
   EXPECT_EQ(deleted.load(), 1);
 }
 
@@ -287,9 +291,8 @@ TEST_F(ReactorTest, DeferredDeleteQueuedByADestructorIsFreedInTheSameTurn) {
   reactor_->post([&] {
     auto inner = std::make_unique<Tracked>(deleted);
     Tracked* raw = inner.release();
-    auto outer = std::make_unique<Tracked>(deleted, [&, raw] {
-      reactor_->deferredDelete(DeferredDeletablePtr(raw));
-    });
+    auto outer = std::make_unique<Tracked>(
+        deleted, [&, raw] { reactor_->deferredDelete(DeferredDeletablePtr(raw)); });
     reactor_->deferredDelete(std::move(outer));
     reactor_->post([&] {
       checked = true;

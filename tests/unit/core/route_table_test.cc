@@ -23,8 +23,8 @@ constexpr std::string_view kListeners = R"([
 ])";
 
 std::unique_ptr<RouteTable> table(std::string_view routes) {
-  std::string json = R"({"listeners": )" + std::string(kListeners) + R"(, "routes": )" +
-                     std::string(routes) + "}";
+  std::string json =
+      R"({"listeners": )" + std::string(kListeners) + R"(, "routes": )" + std::string(routes) + "}";
   auto cfg = parseConfig(json, "test");
   EXPECT_TRUE(cfg.has_value()) << (cfg ? "" : cfg.error().detail);
   if (!cfg) {
@@ -107,7 +107,8 @@ TEST(RouteTableTest, HostExactMatchIsCaseInsensitive) {
 TEST(RouteTableTest, WildcardSuffixMatchesSubdomainsOnly) {
   auto t = table(R"([{"name": "w", "match": {"host": "*.Example.com"}, "to": "a.internal:1"}])");
   ASSERT_NE(t, nullptr);
-  for (const char* h : {"a.example.com", "A.EXAMPLE.COM", "deep.sub.example.com", "x.Example.Com"}) {
+  for (const char* h :
+       {"a.example.com", "A.EXAMPLE.COM", "deep.sub.example.com", "x.Example.Com"}) {
     EXPECT_EQ(t->route(meta("in", h, 80)).route, "w") << h;
   }
   for (const char* h : {"example.com", "EXAMPLE.COM", "badexample.com", ".example.com",

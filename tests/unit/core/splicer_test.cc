@@ -41,9 +41,12 @@ enum class Transport { Tcp, Unix };
 
 const char* modeName(Mode m) {
   switch (m) {
-    case Mode::Auto: return "Auto";
-    case Mode::Always: return "Always";
-    case Mode::Never: return "Never";
+    case Mode::Auto:
+      return "Auto";
+    case Mode::Always:
+      return "Always";
+    case Mode::Never:
+      return "Never";
   }
   return "?";
 }
@@ -163,11 +166,15 @@ class Harness : public SplicerCallbacks {
   }
 
   // start builds the streams and the splicer on the reactor thread.
-  void start() {
-    onReactor([this] {
+  // beforeStart runs on the reactor thread between construction and start() (e.g. setPrefix).
+  void start(std::function<void(Splicer&)> beforeStart = nullptr) {
+    onReactor([this, beforeStart] {
       a_ = std::make_unique<TcpStream>(*reactor_, client_.inner);
       b_ = std::make_unique<TcpStream>(*reactor_, upstream_.inner);
       splicer_ = std::make_unique<Splicer>(*ctx_, *a_, *b_, *this);
+      if (beforeStart) {
+        beforeStart(*splicer_);
+      }
       splicer_->start();
     });
   }
@@ -264,8 +271,8 @@ TEST_P(SplicerBulkTest, BothDirectionsDeliverExactBytes) {
   const BulkParam p = GetParam();
   Harness h(p.transport, p.mode, 16 * 1024);
   h.start();
-  const std::string up = test::pattern((3u << 19) + 13, 1);    // 1.5 MiB + 13 client -> upstream
-  const std::string down = test::pattern((5u << 18) + 7, 2);   // 1.25 MiB + 7 upstream -> client
+  const std::string up = test::pattern((3u << 19) + 13, 1);   // 1.5 MiB + 13 client -> upstream
+  const std::string down = test::pattern((5u << 18) + 7, 2);  // 1.25 MiB + 7 upstream -> client
   std::optional<std::string> gotUp, gotDown;
   std::atomic<bool> wroteUp{false}, wroteDown{false};
   std::thread clientWriter([&] {
@@ -289,7 +296,8 @@ TEST_P(SplicerBulkTest, BothDirectionsDeliverExactBytes) {
   ASSERT_EQ(gotUp->size(), up.size());
   ASSERT_EQ(gotDown->size(), down.size());
   EXPECT_EQ(test::fnv1a64(gotUp->data(), gotUp->size()), test::fnv1a64(up.data(), up.size()));
-  EXPECT_EQ(test::fnv1a64(gotDown->data(), gotDown->size()), test::fnv1a64(down.data(), down.size()));
+  EXPECT_EQ(test::fnv1a64(gotDown->data(), gotDown->size()),
+            test::fnv1a64(down.data(), down.size()));
   EXPECT_TRUE(*gotUp == up);
   EXPECT_TRUE(*gotDown == down);
 
@@ -309,9 +317,11 @@ INSTANTIATE_TEST_SUITE_P(
     AllModes, SplicerBulkTest,
     testing::Values(BulkParam{Transport::Tcp, Mode::Never}, BulkParam{Transport::Tcp, Mode::Always},
                     BulkParam{Transport::Tcp, Mode::Auto}, BulkParam{Transport::Unix, Mode::Never},
-                    BulkParam{Transport::Unix, Mode::Always}, BulkParam{Transport::Unix, Mode::Auto}),
+                    BulkParam{Transport::Unix, Mode::Always},
+                    BulkParam{Transport::Unix, Mode::Auto}),
     [](const testing::TestParamInfo<BulkParam>& i) {
-      return std::string(i.param.transport == Transport::Tcp ? "Tcp" : "Unix") + modeName(i.param.mode);
+      return std::string(i.param.transport == Transport::Tcp ? "Tcp" : "Unix") +
+             modeName(i.param.mode);
     });
 
 // ---------------------------------------------------------------------------------------------
@@ -383,7 +393,8 @@ TEST_P(SplicerModeTest, PingPongSmallMessages) {
     std::string buf(req.size(), '\0');
     ASSERT_TRUE(test::readN(h.upstreamPeer(), buf.data(), buf.size(), 3000)) << i;
     EXPECT_EQ(buf, req);
-    std::string resp = "response-" + std::to_string(i) + std::string(static_cast<size_t>(i) * 50, 'x');
+    std::string resp =
+        "response-" + std::to_string(i) + std::string(static_cast<size_t>(i) * 50, 'x');
     ASSERT_TRUE(test::writeAll(h.upstreamPeer(), resp.data(), resp.size()));
     std::string rbuf(resp.size(), '\0');
     ASSERT_TRUE(test::readN(h.clientPeer(), rbuf.data(), rbuf.size(), 3000)) << i;
@@ -407,8 +418,41 @@ TEST_P(SplicerModeTest, DataPendingBeforeStartIsForwarded) {
   EXPECT_TRUE(*got == early);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, SplicerModeTest, testing::Values(Mode::Never, Mode::Always, Mode::Auto),
-                         [](const testing::TestParamInfo<Mode>& i) { return std::string(modeName(i.param)); });
+TEST_P(SplicerModeTest, PrefixesAreWrittenFirstInEachDirection) {
+  Harness h(Transport::Tcp, GetParam(), 16 * 1024, 64 * 1024);
+  // A prefix larger than the scratch buffer and the socket buffers, so it cannot go out at once.
+  const std::string peeked = test::pattern(700 * 1024 + 1, 5);
+  const std::string reply = "REPLY-OK";
+  h.start([&](Splicer& s) {
+    s.setPrefix(0, reinterpret_cast<const uint8_t*>(peeked.data()), peeked.size());
+    s.setPrefix(1, reinterpret_cast<const uint8_t*>(reply.data()), reply.size());
+    s.setPrefix(1, nullptr, 0);  // an empty prefix changes nothing
+  });
+  const std::string fromClient = test::pattern(200 * 1024, 6);
+  const std::string fromUpstream = "upstream-data";
+  std::optional<std::string> atUpstream, atClient;
+  std::thread upReader([&] { atUpstream = readUntilEof(h.upstreamPeer()); });
+  std::thread clientReader([&] { atClient = readUntilEof(h.clientPeer()); });
+  ASSERT_TRUE(test::writeAll(h.clientPeer(), fromClient.data(), fromClient.size()));
+  shutdown(h.clientPeer(), SHUT_WR);
+  ASSERT_TRUE(test::writeAll(h.upstreamPeer(), fromUpstream.data(), fromUpstream.size()));
+  shutdown(h.upstreamPeer(), SHUT_WR);
+  upReader.join();
+  clientReader.join();
+  ASSERT_TRUE(atUpstream.has_value());
+  ASSERT_TRUE(atClient.has_value());
+  ASSERT_EQ(atUpstream->size(), peeked.size() + fromClient.size());
+  EXPECT_TRUE(*atUpstream == peeked + fromClient) << "prefix and stream bytes out of order";
+  EXPECT_EQ(*atClient, reply + fromUpstream);
+  ASSERT_TRUE(test::waitFor([&] { return h.done_.load() > 0; }, 3000));
+  EXPECT_EQ(h.errors_.load(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, SplicerModeTest,
+                         testing::Values(Mode::Never, Mode::Always, Mode::Auto),
+                         [](const testing::TestParamInfo<Mode>& i) {
+                           return std::string(modeName(i.param));
+                         });
 
 // ---------------------------------------------------------------------------------------------
 // Peer resets (loopback TCP, RST via SO_LINGER 0).
@@ -509,10 +553,10 @@ class SplicerBackpressureTest : public testing::TestWithParam<BackpressureParam>
 
 TEST_P(SplicerBackpressureTest, StopsReadingWhenDestinationIsFullAndResumes) {
   const BackpressureParam p = GetParam();
-  constexpr int kBuf = 64 * 1024;       // requested SO_SNDBUF/SO_RCVBUF (the kernel doubles it)
+  constexpr int kBuf = 64 * 1024;  // requested SO_SNDBUF/SO_RCVBUF (the kernel doubles it)
   constexpr size_t kScratch = 16 * 1024;
   constexpr size_t kPipe = 64 * 1024;
-  constexpr size_t kTotal = 8u << 20;   // what the sender wants to send in the end
+  constexpr size_t kTotal = 8u << 20;  // what the sender wants to send in the end
   Harness h(p.transport, p.mode, kScratch, kBuf, kPipe);
   h.start();
   const int src = p.clientToUpstream ? h.clientPeer() : h.upstreamPeer();
@@ -526,7 +570,8 @@ TEST_P(SplicerBackpressureTest, StopsReadingWhenDestinationIsFullAndResumes) {
   size_t sent = 0;
   auto lastProgress = Clock::now();
   while (sent < kTotal && Clock::now() - lastProgress < std::chrono::milliseconds(150)) {
-    ssize_t n = send(src, data.data() + sent, std::min<size_t>(64 * 1024, kTotal - sent), MSG_NOSIGNAL);
+    ssize_t n =
+        send(src, data.data() + sent, std::min<size_t>(64 * 1024, kTotal - sent), MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<size_t>(n);
       lastProgress = Clock::now();
@@ -538,19 +583,25 @@ TEST_P(SplicerBackpressureTest, StopsReadingWhenDestinationIsFullAndResumes) {
   }
   ASSERT_LT(sent, kTotal) << "the sender never blocked: no backpressure";
 
-  // The splicer has stopped: nothing more moves while the destination does not read.
+  // The splicer has stopped: what went to the destination is bounded by its socket buffers, not
+  // by what was offered, and stays so while the destination does not read.
   uint64_t movedAtStall = moved();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_EQ(moved(), movedAtStall) << "bytes kept moving to a peer that does not read";
-  // What went to the destination is bounded by its socket buffers, not by what was offered.
-  EXPECT_LE(movedAtStall, 1u << 20) << "sent " << sent;
   EXPECT_GT(movedAtStall, 0u);
+  EXPECT_LE(movedAtStall, 1u << 20) << "sent " << sent;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const uint64_t movedLater = moved();
+  EXPECT_LE(movedLater, 1u << 20) << "bytes kept moving to a peer that does not read";
+  if (p.transport == Transport::Unix) {
+    // AF_UNIX accounting is exact; (loopback TCP may still open its window a little as the
+    // receiver collapses its queue, which is the kernel's business, not the splicer's).
+    EXPECT_EQ(movedLater, movedAtStall) << "bytes kept moving to a peer that does not read";
+  }
   // The splicer left bytes unread in the source socket: the source kernel buffer is full.
   int unread = 0;
   ASSERT_EQ(ioctl(srcInner, FIONREAD, &unread), 0);
   EXPECT_GT(unread, 0) << "the source was drained into userland instead of being left queued";
   // Everything accepted from the sender is accounted for by buffers of bounded size.
-  EXPECT_LE(sent - movedAtStall, static_cast<uint64_t>(unread) + (2u << 20));
+  EXPECT_LE(sent - movedAtStall, static_cast<uint64_t>(unread) + (512u << 10));
   EXPECT_EQ(h.errors_.load(), 0);
 
   // The destination reads: the splicer resumes and every byte arrives in order.
@@ -562,7 +613,8 @@ TEST_P(SplicerBackpressureTest, StopsReadingWhenDestinationIsFullAndResumes) {
   reader.join();
   ASSERT_TRUE(received.has_value()) << "transfer did not complete after the peer resumed reading";
   ASSERT_EQ(received->size(), kTotal);
-  EXPECT_EQ(test::fnv1a64(received->data(), received->size()), test::fnv1a64(data.data(), data.size()));
+  EXPECT_EQ(test::fnv1a64(received->data(), received->size()),
+            test::fnv1a64(data.data(), data.size()));
   EXPECT_EQ(moved(), kTotal);
   EXPECT_EQ(h.errors_.load(), 0);
   if (p.mode == Mode::Always) {
@@ -570,18 +622,20 @@ TEST_P(SplicerBackpressureTest, StopsReadingWhenDestinationIsFullAndResumes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, SplicerBackpressureTest,
-    testing::Values(BackpressureParam{Transport::Tcp, Mode::Never, true},
-                    BackpressureParam{Transport::Tcp, Mode::Always, true},
-                    BackpressureParam{Transport::Tcp, Mode::Auto, false},
-                    BackpressureParam{Transport::Unix, Mode::Never, false},
-                    BackpressureParam{Transport::Unix, Mode::Always, false},
-                    BackpressureParam{Transport::Unix, Mode::Auto, true}),
-    [](const testing::TestParamInfo<BackpressureParam>& i) {
-      return std::string(i.param.transport == Transport::Tcp ? "Tcp" : "Unix") + modeName(i.param.mode) +
-             (i.param.clientToUpstream ? "ClientToUpstream" : "UpstreamToClient");
-    });
+INSTANTIATE_TEST_SUITE_P(Cases, SplicerBackpressureTest,
+                         testing::Values(BackpressureParam{Transport::Tcp, Mode::Never, true},
+                                         BackpressureParam{Transport::Tcp, Mode::Always, true},
+                                         BackpressureParam{Transport::Tcp, Mode::Auto, false},
+                                         BackpressureParam{Transport::Unix, Mode::Never, false},
+                                         BackpressureParam{Transport::Unix, Mode::Always, false},
+                                         BackpressureParam{Transport::Unix, Mode::Auto, true}),
+                         [](const testing::TestParamInfo<BackpressureParam>& i) {
+                           return std::string(i.param.transport == Transport::Tcp ? "Tcp"
+                                                                                  : "Unix") +
+                                  modeName(i.param.mode) +
+                                  (i.param.clientToUpstream ? "ClientToUpstream"
+                                                            : "UpstreamToClient");
+                         });
 
 }  // namespace
 }  // namespace ugate

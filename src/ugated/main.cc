@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/cli.h"
 #include "core/config.h"
 #include "ugated/daemon.h"
 #include "ugated/modules.h"
@@ -12,8 +13,12 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: ugated [options]
+       ugated id --data-dir DIR [--cert] [--name N] [--trust-domain D]
+       ugated ca init --dir DIR [--trust-domain D]
+       ugated ca issue --dir DIR --name NAME --out DIR2 [--namespace NS]
 
-ugate L4 gateway daemon.
+ugate L4 gateway daemon. `ugated id` prints this node's ID (creating its identity on first use);
+`ugated ca` creates a mesh CA and issues node certificates (`ugated id --help`, `ugated ca --help`).
 
 options:
   -c, --config FILE         run with the JSON config FILE (default: the embedded default config,
@@ -37,6 +42,9 @@ int usageError(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Subcommands: identity and CA management (src/auth/cli.cc).
+  if (argc >= 2 && std::string_view(argv[1]) == "id") return ugate::auth::runIdCommand(argc - 1, argv + 1);
+  if (argc >= 2 && std::string_view(argv[1]) == "ca") return ugate::auth::runCaCommand(argc - 1, argv + 1);
   ugate::registerBuiltinModules(ugate::listenerKinds());
   ugate::DaemonOptions opts;
   for (int i = 1; i < argc; ++i) {

@@ -13,3 +13,9 @@ if(UGATE_SANITIZE)
   add_compile_options(-fsanitize=${UGATE_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   add_link_options(-fsanitize=${UGATE_SANITIZE})
 endif()
+
+if(UGATE_BUILD_FUZZERS)
+  # Instrument every library the fuzzers link, not only the targets, so coverage guides them.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -16,7 +16,8 @@ struct FrontDoorResult {
   enum class Action : uint8_t {
     NeedMore,  // read more client bytes (under the listener's sniff deadline and maxSniffBytes)
     Route,     // metadata complete: route and dial. The first `consumed` bytes were the front door's
-               // own protocol; the rest of what was read is forwarded upstream, untouched, first.
+               // own protocol; `forward` (usually empty) is sent upstream in their place, then the
+               // rest of what was read, untouched (an HTTP proxy rewrites a request head this way).
     Reply,     // send `reply` to the client, drop `consumed` bytes, and keep reading
     Close,     // send `reply` (may be empty), then close with `reason` and `detail`
   };
@@ -25,14 +26,17 @@ struct FrontDoorResult {
   std::string reply;
   Errc reason{Errc::Ok};
   std::string detail;
+  std::string forward;  // Route only: bytes sent upstream in place of the consumed ones
 
   static FrontDoorResult needMore() { return {}; }
-  static FrontDoorResult route(size_t consumed) { return {Action::Route, consumed, {}, Errc::Ok, {}}; }
+  static FrontDoorResult route(size_t consumed, std::string forward = {}) {
+    return {Action::Route, consumed, {}, Errc::Ok, {}, std::move(forward)};
+  }
   static FrontDoorResult replyAndRead(size_t consumed, std::string r) {
-    return {Action::Reply, consumed, std::move(r), Errc::Ok, {}};
+    return {Action::Reply, consumed, std::move(r), Errc::Ok, {}, {}};
   }
   static FrontDoorResult close(Errc why, std::string detail, std::string r = {}) {
-    return {Action::Close, 0, std::move(r), why, std::move(detail)};
+    return {Action::Close, 0, std::move(r), why, std::move(detail), {}};
   }
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
@@ -71,7 +72,7 @@ Duration getDuration(const json& j, const std::string& path) {
   if (j.is_number()) {
     double v = j.get<double>();
     if (v < 0 || v > 86400.0 * 365) fail(path, "duration out of range");
-    d = Duration(static_cast<int64_t>(v * 1000));
+    d = Duration(std::llround(v * 1000));
   } else if (j.is_string()) {
     d = parseDuration(j.get<std::string>());
     if (!d) fail(path, "invalid duration '" + j.get<std::string>() + "' (use e.g. 500ms, 10s, 5m, 1h)");
@@ -128,8 +129,8 @@ bool validHostName(std::string_view h) {
   return true;
 }
 
-Target parseTarget(const json& j, const std::string& path) {
-  std::string s = getString(j, path);
+// targetFromString: the grammar of a target; nullopt with `why` set on error.
+std::optional<Target> targetFromString(std::string_view s, std::string& why) {
   Target t;
   if (s == "reject") {
     t.type = Target::Type::Reject;
@@ -139,15 +140,53 @@ Target parseTarget(const json& j, const std::string& path) {
     t.type = Target::Type::Original;
     return t;
   }
+  if (s.starts_with("sni:")) {
+    // The stream's own SNI name on a fixed port (egress gateways). "sni" is never a host here.
+    std::string_view port = s.substr(4);
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+    if (ec != std::errc() || p != port.data() + port.size() || v < 1 || v > 65535) {
+      why = "'" + std::string(s) + "': the port of sni:PORT must be 1..65535";
+      return std::nullopt;
+    }
+    t.type = Target::Type::SniHost;
+    t.hostPort.port = static_cast<uint16_t>(v);
+    return t;
+  }
   auto hp = HostPort::parse(s);
-  if (!hp) fail(path, "'" + s + "' is not a target (host:port, original or reject)");
+  if (!hp) {
+    why = "'" + std::string(s) + "' is not a target (host:port, sni:PORT, original or reject)";
+    return std::nullopt;
+  }
   if (!SocketAddress::fromIp(hp->host, hp->port) && !validHostName(hp->host)) {
-    fail(path, "'" + hp->host + "' is not a valid host name");
+    why = "'" + hp->host + "' is not a valid host name";
+    return std::nullopt;
   }
   hp->host = lower(hp->host);
   t.type = Target::Type::HostPort;
   t.hostPort = *hp;
   return t;
+}
+
+Target parseTarget(const json& j, const std::string& path) {
+  std::string s = getString(j, path);
+  std::string why;
+  auto t = targetFromString(s, why);
+  if (!t) fail(path, why);
+  return *t;
+}
+
+// parseAlpnList: exact ALPN protocol names (RFC 7301: 1..255 bytes).
+std::vector<std::string> parseAlpnList(const json& j, const std::string& path) {
+  auto v = getStringList(j, path);
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string p = path + (j.is_array() ? "[" + std::to_string(i) + "]" : "");
+    if (v[i].empty() || v[i].size() > 255) fail(p, "an ALPN protocol name is 1 to 255 bytes");
+    if (v[i].find(',') != std::string::npos) {
+      fail(p, "'" + v[i] + "': ALPN names with ',' cannot be matched");
+    }
+  }
+  return v;
 }
 
 std::vector<std::string> parseNamePatterns(const json& j, const std::string& path) {
@@ -236,6 +275,10 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   if (l.name.empty() || l.name.size() > 64) fail(path + ".name", "must be 1 to 64 characters");
   l.address = parseBindAddress(j["address"], path + ".address");
   if (j.contains("to")) l.to = parseTarget(j["to"], path + ".to");
+  if (l.to.type == Target::Type::SniHost && !spec->newFrontDoor) {
+    fail(path + ".to", "'" + l.to.str() + "' needs a front door that reads SNI (kind 'sni'), " +
+                           "not kind '" + l.kind + "'");
+  }
   if (spec->toRequired && l.to.type == Target::Type::None) {
     fail(path + ".to", "required for kind '" + l.kind + "'");
   }
@@ -264,9 +307,10 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
   if (j.contains("match")) {
     const json& m = j["match"];
     std::string mp = path + ".match";
-    checkKeys(m, mp, {"listener", "sni", "host", "port", "cidr", "identity"});
+    checkKeys(m, mp, {"listener", "sni", "alpn", "host", "port", "cidr", "identity"});
     if (m.contains("listener")) r.match.listeners = getStringList(m["listener"], mp + ".listener");
     if (m.contains("sni")) r.match.sni = parseNamePatterns(m["sni"], mp + ".sni");
+    if (m.contains("alpn")) r.match.alpn = parseAlpnList(m["alpn"], mp + ".alpn");
     if (m.contains("host")) r.match.hosts = parseNamePatterns(m["host"], mp + ".host");
     if (m.contains("port")) r.match.ports = parsePorts(m["port"], mp + ".port");
     if (m.contains("cidr")) r.match.cidrs = parseCidrs(m["cidr"], mp + ".cidr");
@@ -374,7 +418,9 @@ void parseRoot(const json& root, Config& c) {
       parseRoute(rs[i], p, i, r);
       for (size_t k = 0; k < r.match.listeners.size(); ++k) {
         if (!c.findListener(r.match.listeners[k])) {
-          fail(p + ".match.listener", "no listener named '" + r.match.listeners[k] + "'");
+          bool list = rs[i]["match"]["listener"].is_array();
+          fail(p + ".match.listener" + (list ? "[" + std::to_string(k) + "]" : ""),
+               "no listener named '" + r.match.listeners[k] + "'");
         }
       }
       c.routes.push_back(std::move(r));
@@ -399,8 +445,16 @@ std::string Target::str() const {
     case Type::HostPort: return hostPort.str();
     case Type::Original: return "original";
     case Type::Reject: return "reject";
+    case Type::SniHost: return "sni:" + std::to_string(hostPort.port);
   }
   return "";
+}
+
+Result<Target> parseTarget(std::string_view s) {
+  std::string why;
+  auto t = targetFromString(s, why);
+  if (!t) return makeError(Errc::InvalidArgument, why);
+  return *t;
 }
 
 std::optional<Cidr> Cidr::parse(std::string_view s) {
@@ -455,7 +509,7 @@ std::optional<Duration> parseDuration(std::string_view s) {
   else if (unit == "h") ms = v * 3'600'000;
   else return std::nullopt;
   if (ms > 86400.0 * 365 * 1000) return std::nullopt;
-  return Duration(static_cast<int64_t>(ms));
+  return Duration(std::llround(ms));
 }
 
 std::vector<std::string> supportedListenerKinds() { return listenerKinds().names(); }
@@ -469,7 +523,7 @@ Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin) {
   try {
     root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true,
                        /*ignore_comments=*/false);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers that overflow
     std::string what = e.what();
     // nlohmann's message starts with "[json.exception.parse_error.101] ": keep the useful tail.
     auto pos = what.find("] ");

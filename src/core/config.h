@@ -17,11 +17,14 @@
 
 namespace ugate {
 
-/** Target: where a stream goes. "host:port", "original", "reject". */
+/**
+ * Target: where a stream goes. "host:port", "original", "reject", or "sni:PORT" (the stream's own
+ * SNI name on PORT, for egress gateways; no route when the stream has no SNI).
+ */
 struct Target {
-  enum class Type : uint8_t { None, HostPort, Original, Reject };
+  enum class Type : uint8_t { None, HostPort, Original, Reject, SniHost };
   Type type{Type::None};
-  HostPort hostPort;  // for Type::HostPort
+  HostPort hostPort;  // for Type::HostPort; for Type::SniHost only the port is used
   std::string str() const;
 };
 
@@ -70,6 +73,7 @@ struct PortRange {
 struct RouteMatch {
   std::vector<std::string> listeners;
   std::vector<std::string> sni;    // exact or "*.suffix"; filled by the SNI front door
+  std::vector<std::string> alpn;   // exact protocol names; any offered one matches (SNI front door)
   std::vector<std::string> hosts;  // exact or "*.suffix"
   std::vector<PortRange> ports;
   std::vector<Cidr> cidrs;         // destination address
@@ -130,6 +134,11 @@ Result<ConfigPtr> loadConfigFile(const std::string& path);
 std::string_view defaultConfigJson();
 /** supportedListenerKinds lists the kinds registered in this process (listenerKinds()). */
 std::vector<std::string> supportedListenerKinds();
+/**
+ * parseTarget parses a target string ("host:port", "original", "reject", "sni:PORT") for modules'
+ * own options; the error detail has no JSON path: callers prefix theirs.
+ */
+Result<Target> parseTarget(std::string_view s);
 /** parseDuration accepts "250ms", "10s", "5m", "1h" or a number of seconds. */
 std::optional<Duration> parseDuration(std::string_view s);
 

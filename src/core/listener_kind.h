@@ -28,6 +28,11 @@ struct ListenerKindSpec {
   std::string name;
   StreamKind streamKind{StreamKind::Tcp};
   bool toRequired{false};
+  /**
+   * dialsRequested: clients name their destination (SOCKS, HTTP CONNECT). Then `original`, and a
+   * listener without `to`, dial meta.host:meta.port when there is no captured original destination.
+   */
+  bool dialsRequested{false};
   std::vector<std::string> optionKeys;  // keys this kind adds to the listener object
   /**
    * parseOptions validates the kind's keys of listener object `j` (path like "listeners[2]"); an

@@ -81,7 +81,7 @@ void ProxySession::sniff() {
           close(res.reason, res.detail, /*abort=*/res.reply.empty());
           return;
         case FrontDoorResult::Action::Route:
-          sniffed_.erase(0, res.consumed);
+          sniffed_.replace(0, res.consumed, res.forward);
           client_->setCallbacks(nullptr);
           timer_->disable();
           routeAndDial();

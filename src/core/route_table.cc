@@ -35,7 +35,19 @@ bool RouteTable::nameMatches(std::string_view pattern, std::string_view name) {
   return iequals(pattern, name);
 }
 
-RouteDecision RouteTable::decide(const Target& t, std::string_view routeName, const StreamMeta& meta) {
+bool RouteTable::alpnMatches(std::string_view protocol, std::string_view offered) {
+  while (!offered.empty()) {
+    size_t comma = offered.find(',');
+    std::string_view one = offered.substr(0, comma);
+    if (one == protocol) return true;
+    if (comma == std::string_view::npos) break;
+    offered.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+RouteDecision RouteTable::decide(const Target& t, std::string_view routeName, const StreamMeta& meta,
+                                 bool requested) {
   RouteDecision d;
   d.route = routeName;
   switch (t.type) {
@@ -44,11 +56,27 @@ RouteDecision RouteTable::decide(const Target& t, std::string_view routeName, co
       d.target = t.hostPort;
       break;
     case Target::Type::Original:
-      d.action = meta.originalDst.valid() ? RouteDecision::Action::DialOriginal
-                                          : RouteDecision::Action::NoRoute;
+      if (meta.originalDst.valid()) {
+        d.action = RouteDecision::Action::DialOriginal;
+      } else if (requested && !meta.host.empty() && meta.port != 0) {
+        // A proxy client asked for a name: dial it (resolved asynchronously when dialled).
+        d.action = RouteDecision::Action::Dial;
+        d.target = HostPort{meta.host, meta.port};
+      } else {
+        d.action = RouteDecision::Action::NoRoute;
+      }
       break;
     case Target::Type::Reject:
       d.action = RouteDecision::Action::Reject;
+      break;
+    case Target::Type::SniHost:
+      // Egress: the name the client asked for, on the configured port (resolved by the session).
+      if (meta.sni.empty()) {
+        d.action = RouteDecision::Action::NoRoute;
+      } else {
+        d.action = RouteDecision::Action::Dial;
+        d.target = HostPort{meta.sni, t.hostPort.port};
+      }
       break;
     case Target::Type::None:
       d.action = RouteDecision::Action::NoRoute;
@@ -58,12 +86,24 @@ RouteDecision RouteTable::decide(const Target& t, std::string_view routeName, co
 }
 
 RouteDecision RouteTable::route(const StreamMeta& meta) const {
+  if (meta.route == kFallbackRoute && !meta.host.empty() && meta.port != 0) {
+    RouteDecision d;
+    d.action = RouteDecision::Action::Dial;
+    d.target = HostPort{meta.host, meta.port};
+    d.route = kFallbackRoute;
+    return d;
+  }
+  const ListenerConfig* listener = cfg_->findListener(meta.listener);
+  const bool requested = listener && listener->spec && listener->spec->dialsRequested;
   const SocketAddress dst = destAddress(meta);
   const uint16_t port = meta.originalDst.valid() ? meta.originalDst.port() : meta.port;
   for (const auto& r : cfg_->routes) {
     const RouteMatch& m = r.match;
     if (!anyOrEmpty(m.listeners, [&](const std::string& l) { return l == meta.listener; })) continue;
     if (!anyOrEmpty(m.sni, [&](const std::string& p) { return nameMatches(p, meta.sni); })) continue;
+    if (!anyOrEmpty(m.alpn, [&](const std::string& p) { return alpnMatches(p, meta.alpn); })) {
+      continue;
+    }
     if (!anyOrEmpty(m.hosts, [&](const std::string& p) { return nameMatches(p, meta.host); })) continue;
     if (!anyOrEmpty(m.ports, [&](const PortRange& p) { return port >= p.lo && port <= p.hi; })) continue;
     if (!anyOrEmpty(m.cidrs, [&](const Cidr& c) { return dst.valid() && c.contains(dst); })) continue;
@@ -72,10 +112,13 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
         })) {
       continue;
     }
-    return decide(r.to, r.name, meta);
+    return decide(r.to, r.name, meta, requested);
   }
-  if (const ListenerConfig* l = cfg_->findListener(meta.listener)) {
-    return decide(l->to, "", meta);
+  if (listener) {
+    // A proxy listener without `to` dials what its client asked for.
+    Target t = listener->to;
+    if (requested && t.type == Target::Type::None) t.type = Target::Type::Original;
+    return decide(t, "", meta, requested);
   }
   return RouteDecision{};
 }

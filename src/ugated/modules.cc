@@ -3,12 +3,18 @@
 #include "ugated/modules.h"
 
 // MODULE INCLUDES (one line per module)
+#include "socks/socks_module.h"
+#include "http/connect_proxy_module.h"
+#include "sni/sni_module.h"
 
 namespace ugate {
 
 void registerBuiltinModules(ListenerKindRegistry& r) {
   (void)r;
   // MODULE REGISTRATIONS (one line per module)
+  socks::registerSocksModule(r);
+  http::registerConnectProxyModule(r);
+  sni::registerSniModule(r);
 }
 
 }  // namespace ugate

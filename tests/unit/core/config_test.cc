@@ -477,7 +477,7 @@ INSTANTIATE_TEST_SUITE_P(
 // other list element error (routes[0].match.listener[1]: expected a string ...).
 // DISABLED: src/core/config.cc parseRoot() reports "routes[0].match.listener" for every element:
 // the loop over r.match.listeners ignores its index k when building the path.
-TEST(ConfigTest, DISABLED_MissingListenerInListNamesElementPath) {
+TEST(ConfigTest, MissingListenerInListNamesElementPath) {
   EXPECT_EQ(parseErr(oneRoute(R"({"to": "reject", "match": {"listener": ["l", "nope"]}})")),
             "routes[0].match.listener[1]: no listener named 'nope'");
 }
@@ -616,7 +616,7 @@ TEST(ParseDurationTest, Invalid) {
 // 1004.9999999999999 as a double.
 // DISABLED: src/core/config.cc parseDuration() (and getDuration() for JSON numbers) convert with
 // static_cast<int64_t>(ms), which truncates; "1.005s" gives 1004ms, "1.013s" 1012ms.
-TEST(ParseDurationTest, DISABLED_DecimalValuesAreNotTruncatedByFloatingPoint) {
+TEST(ParseDurationTest, DecimalValuesAreNotTruncatedByFloatingPoint) {
   EXPECT_EQ(parseDuration("1.005s"), milliseconds(1005));
   EXPECT_EQ(parseDuration("1.013s"), milliseconds(1013));
   auto c = parseOk(R"({"limits": {"connectTimeout": 1.005}})");
@@ -851,5 +851,44 @@ TEST(SocketAddressTest, EqualityAndSetPort) {
   EXPECT_FALSE(SocketAddress::fromIp("example.com", 5).has_value());
 }
 
+// ---- SNI additions: "sni:PORT" targets and the alpn match key ------------------------------------
+
+TEST(ConfigTest, SniHostTargetAndAlpnMatch) {
+  auto c = parseConfig(R"({"routes": [{"match": {"alpn": ["h2", "acme-tls/1"]}, "to": "sni:443"}]})", "test");
+  ASSERT_TRUE(c.has_value()) << c.error().detail;
+  const RouteConfig& r = (*c)->routes[0];
+  EXPECT_EQ(r.to.type, Target::Type::SniHost);
+  EXPECT_EQ(r.to.hostPort.port, 443);
+  EXPECT_EQ(r.to.str(), "sni:443");
+  EXPECT_EQ(r.match.alpn, (std::vector<std::string>{"h2", "acme-tls/1"}));
+  auto t = parseTarget("sni:8443");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->str(), "sni:8443");
+  EXPECT_FALSE(parseTarget("sni:").has_value());
+  EXPECT_EQ(parseTarget("Host.Example:1")->hostPort.host, "host.example");
+}
+
+TEST(ConfigTest, SniHostAndAlpnErrorsNameThePath) {
+  EXPECT_EQ(parseErr(R"({"routes": [{"to": "sni:70000"}]})"),
+            "routes[0].to: 'sni:70000': the port of sni:PORT must be 1..65535");
+  EXPECT_EQ(parseErr(R"({"routes": [{"to": "sni:x"}]})"), "routes[0].to: 'sni:x': the port of sni:PORT must be 1..65535");
+  EXPECT_EQ(parseErr(R"({"listeners": [{"name": "t", "kind": "tcp", "address": "127.0.0.1:1", "to": "sni:443"}]})"),
+            "listeners[0].to: 'sni:443' needs a front door that reads SNI (kind 'sni'), not kind 'tcp'");
+  EXPECT_EQ(parseErr(R"({"routes": [{"match": {"alpn": ["h2", ""]}, "to": "reject"}]})"),
+            "routes[0].match.alpn[1]: an ALPN protocol name is 1 to 255 bytes");
+  EXPECT_EQ(parseErr(R"({"routes": [{"match": {"alpn": "a,b"}, "to": "reject"}]})"),
+            "routes[0].match.alpn: 'a,b': ALPN names with ',' cannot be matched");
+  EXPECT_EQ(parseErr(R"({"routes": [{"match": {"alpn": 2}, "to": "reject"}]})"),
+            "routes[0].match.alpn: expected a string or an array of strings, got number");
+}
+
 }  // namespace
 }  // namespace ugate
+
+// Found by fuzz/config_fuzz.cc: nlohmann throws out_of_range (not parse_error) for a number that
+// overflows; it must become a config error, not terminate the process.
+TEST(ConfigTest, OverflowingNumberIsAnError) {
+  auto r = ugate::parseConfig(R"({"workers": 1e999999})", "t");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().detail.find("t: invalid JSON: number overflow"), std::string::npos) << r.error().detail;
+}

@@ -385,5 +385,53 @@ TEST(RouteTableTest, RouteNameOutlivesCallersConfigReference) {
   EXPECT_EQ(name, "a-fairly-long-route-name-that-is-not-sso");
 }
 
+// ---- SNI front-door additions: alpn match, "sni:PORT" targets, the front door's fallback ---------
+
+TEST(RouteTableTest, AlpnMatchesAnyOfferedProtocolExactly) {
+  auto t = table(R"([
+    {"name": "h2", "match": {"alpn": "h2"}, "to": "h2.internal:1"},
+    {"name": "legacy", "match": {"alpn": ["http/1.1", "http/1.0"]}, "to": "h1.internal:2"},
+    {"name": "rest", "to": "rest.internal:3"}
+  ])");
+  ASSERT_NE(t, nullptr);
+  auto m = meta("in");
+  m.alpn = "http/1.1,h2";
+  expectDial(t->route(m), "h2.internal:1", "h2");
+  m.alpn = "http/1.1";
+  expectDial(t->route(m), "h1.internal:2", "legacy");
+  for (const char* a : {"", "H2", "h2c", "xh2", "h3"}) {
+    m.alpn = a;
+    EXPECT_EQ(t->route(m).route, "rest") << a;
+  }
+  EXPECT_TRUE(RouteTable::alpnMatches("b", "a,b,c"));
+  EXPECT_FALSE(RouteTable::alpnMatches("b", "a,bb,c"));
+  EXPECT_FALSE(RouteTable::alpnMatches("", ""));
+}
+
+TEST(RouteTableTest, SniHostTargetDialsTheSniNameOnThePort) {
+  auto t = table(R"([
+    {"name": "egress", "match": {"sni": "*.example.com"}, "to": "sni:443"},
+    {"name": "plain", "match": {"listener": "rej"}, "to": "sni:8443"}
+  ])");
+  ASSERT_NE(t, nullptr);
+  auto m = meta("in");
+  m.sni = "www.example.com";
+  expectDial(t->route(m), "www.example.com:443", "egress");
+  auto n = meta("rej");  // no SNI: nothing to dial
+  auto d = t->route(n);
+  EXPECT_EQ(d.action, Action::NoRoute);
+  EXPECT_EQ(d.route, "plain");
+}
+
+TEST(RouteTableTest, FallbackChosenByTheFrontDoorSkipsTheRoutes) {
+  auto t = table(R"([{"name": "all", "to": "all.internal:1"}])");
+  ASSERT_NE(t, nullptr);
+  auto m = meta("in", "plain.internal", 8080);
+  m.route = std::string(RouteTable::kFallbackRoute);
+  expectDial(t->route(m), "plain.internal:8080", "fallback");
+  m.route = "something-else";  // only the fallback marker is honoured
+  expectDial(t->route(m), "all.internal:1", "all");
+}
+
 }  // namespace
 }  // namespace ugate

@@ -1,0 +1,10 @@
+#pragma once
+// The SNI passthrough module: registers the `sni` listener kind.
+#include "core/listener_kind.h"
+
+namespace ugate::sni {
+
+/** registerSniModule adds the `sni` listener kind to `r`. Startup only (not thread-safe). */
+void registerSniModule(ListenerKindRegistry& r);
+
+}  // namespace ugate::sni

@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# sni_test.sh: ugated's `sni` listener kind (TLS passthrough routed by the ClientHello) against REAL
+# peers, over loopback only.
+#
+#   bash sni_test.sh /path/to/ugated
+#
+# Backends: three `openssl s_server -WWW` with different self-signed certificates (a.test, b.test,
+# *.c.test), each serving who.txt naming itself, and a python3 http.server for plaintext.
+# (1) openssl s_client -servername and curl --resolve through ugated reach the backend with the right
+#     certificate (the client verifies it against that backend's cert), ALPN routes, "sni:PORT"
+#     egress targets, and a 4 MiB download (sha256) that takes the splice fast path.
+# (2) python3 clients with a real TLS stack (ssl.MemoryBIO): a hello split across two TLS records
+#     and two TCP segments, and a slow-drip hello inside the sniff deadline, still route and verify.
+# (3) refusals: unknown name (no_route), garbage (protocol_error), a hello that never completes
+#     (handshake_timeout, sniffTimeout 500ms), oversize hellos (too_large), each closed and counted in
+#     /stats; the `fallback` target takes plaintext, and TLS still routes on that listener.
+#
+# Every process this script starts is tracked by PID and ended in the EXIT trap (only those PIDs);
+# the temp dir is removed; a watchdog bounds the run. The last line is "sni: N passed, M failed".
+# SNI_KEEP_TMP=1 keeps the temp dir.
+set -euo pipefail
+
+readonly WATCHDOG_SECONDS=90
+
+PASS=0
+FAIL=0
+SKIPPED=0
+ERR_LINE=""
+TMP=""
+UGATED_PID=""
+declare -A LIVE=()
+exec {OUT_FD}>&1 {ERR_FD}>&2
+
+say() { printf '%s\n' "$*"; }
+pass() { PASS=$((PASS + 1)); say "  ok    $*"; }
+failed() { FAIL=$((FAIL + 1)); say "  FAIL  $*"; }
+skip() { SKIPPED=$((SKIPPED + 1)); say "  SKIP  $*"; }
+check() {
+  local desc=$1
+  shift
+  if "$@"; then pass "$desc"; else failed "$desc"; fi
+}
+expect_eq() {
+  if [[ "$2" == "$3" ]]; then pass "$1 ($2)"; else failed "$1: got '$2', want '$3'"; fi
+}
+expect_ge() {
+  if [[ "$2" =~ ^[0-9]+$ ]] && (($2 >= $3)); then pass "$1 ($2 >= $3)"; else failed "$1: got '$2', want >= $3"; fi
+}
+
+# ---- process tracking (as in peers_test.sh) ---------------------------------------------------
+
+SPAWNED=""
+spawn() {
+  local what=$1
+  shift
+  "$@" {OUT_FD}>&- {ERR_FD}>&- &
+  SPAWNED=$!
+  LIVE[$SPAWNED]=$what
+}
+reap() {
+  local rc=0
+  wait "$1" || rc=$?
+  unset "LIVE[$1]"
+  return "$rc"
+}
+run() {
+  local what=$1
+  shift
+  spawn "$what" "$@"
+  reap "$SPAWNED"
+}
+ours() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  read -r _ ppid _ <<<"$st"
+  [[ "$ppid" == "$$" ]]
+}
+stop_pid() {
+  local pid=$1 i
+  ours "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    ours "$pid" || break
+    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+    sleep 0.1
+  done
+  if ours "$pid" && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM ERR
+  set +e
+  exec 1>&"$OUT_FD" 2>&"$ERR_FD"
+  if [[ -n "$UGATED_PID" && -n "${LIVE[$UGATED_PID]:-}" ]]; then stop_pid "$UGATED_PID"; fi
+  local pid
+  for pid in "${!LIVE[@]}"; do
+    [[ "${LIVE[$pid]}" == watchdog ]] && continue
+    stop_pid "$pid"
+  done
+  for pid in "${!LIVE[@]}"; do stop_pid "$pid"; done
+  if ((rc != 0 || FAIL != 0)) && [[ -n "$TMP" && -f "$TMP/ugated.log" ]]; then
+    say "---- ugated log (last 30 lines) ----"
+    tail -n 30 "$TMP/ugated.log"
+    say "------------------------------------"
+  fi
+  if [[ -n "$TMP" && "${SNI_KEEP_TMP:-0}" == 1 ]]; then
+    say "SNI_KEEP_TMP=1: kept $TMP"
+  elif [[ -n "$TMP" ]]; then
+    rm -rf -- "$TMP"
+  fi
+  if ((rc != 0 && FAIL == 0)); then
+    FAIL=$((FAIL + 1))
+    say "  FAIL  aborted (exit $rc${ERR_LINE:+, last failing command at line $ERR_LINE})"
+  fi
+  say "sni: $PASS passed, $FAIL failed"
+  if ((FAIL != 0 && rc == 0)); then rc=1; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'ERR_LINE=$LINENO' ERR
+trap 'exec 1>&"$OUT_FD" 2>&"$ERR_FD"; say "  FAIL  interrupted (watchdog: over ${WATCHDOG_SECONDS}s, or a signal)"; FAIL=$((FAIL + 1)); exit 124' INT TERM
+
+# ---- setup ------------------------------------------------------------------------------------
+
+if [[ $# -ne 1 ]]; then
+  say "usage: bash sni_test.sh /path/to/ugated" >&2
+  exit 2
+fi
+UGATED=$1
+[[ "$UGATED" == /* ]] || UGATED="$PWD/$UGATED"
+if [[ ! -x "$UGATED" ]]; then
+  say "sni: $UGATED is not an executable" >&2
+  exit 2
+fi
+have() { command -v "$1" >/dev/null 2>&1; }
+for tool in openssl python3; do
+  if ! have "$tool"; then
+    say "SKIP: $tool not found (scripts/install-deps.sh installs it): the sni tests need it"
+    say "sni: 0 passed, 0 failed"
+    trap - EXIT
+    exit 0
+  fi
+done
+HAVE_CURL=0
+have curl && HAVE_CURL=1
+((HAVE_CURL)) || say "SKIP: curl not found: the curl cases are skipped"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ugate-sni.XXXXXX")
+START_SECONDS=$SECONDS
+mkfifo "$TMP/watchdog.fifo"
+# shellcheck disable=SC2016  # $1..$3 expand in the inner bash
+spawn watchdog bash -c 'exec 3<>"$1"; read -r -t "$2" -u 3 _ || true; kill -TERM "$3" 2>/dev/null' \
+  _ "$TMP/watchdog.fifo" "$WATCHDOG_SECONDS" "$$"
+
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+n, held, out = int(sys.argv[1]), [], []
+while len(out) < n:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+    out.append(s.getsockname()[1])
+print(" ".join(map(str, out)))
+EOF
+}
+listening() {
+  awk -v p="$(printf '%04X' "$1")" 'NR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' /proc/net/tcp
+}
+wait_for() {
+  local desc=$1 tries=$2 i
+  shift 2
+  for ((i = 0; i < tries; i++)); do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  say "  ...   timed out waiting for $desc"
+  return 1
+}
+
+read -r ADMIN_PORT SNI_PORT SMALL_PORT FB_PORT BE_A BE_B BE_C BE_HTTP < <(free_ports 8)
+
+# ---- backends: three TLS servers with their own certificate, one plaintext server --------------
+
+say "== setup (ugated: $UGATED)"
+for b in a b c; do
+  mkdir -p "$TMP/$b"
+  cn="$b.test"
+  [[ $b == c ]] && cn="*.c.test"
+  # The *.c.test backend also answers for "localhost" (the sni:PORT egress case dials localhost).
+  san="DNS:$cn"
+  [[ $b == c ]] && san="DNS:*.c.test,DNS:localhost"
+  run "openssl-req-$b" openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=$cn" -addext "subjectAltName=$san" -keyout "$TMP/$b/key.pem" -out "$TMP/$b/cert.pem" \
+    >"$TMP/req-$b.log" 2>&1
+  printf 'backend-%s\n' "$b" >"$TMP/$b/who.txt"
+done
+head -c $((4 * 1024 * 1024)) /dev/urandom >"$TMP/a/big.bin"
+BIG_SHA=$(sha256sum "$TMP/a/big.bin" | cut -d' ' -f1)
+mkdir -p "$TMP/plain"
+printf 'backend-plain\n' >"$TMP/plain/who.txt"
+
+start_tls_backend() {  # NAME PORT: s_server -WWW serves files from its directory
+  local b=$1 port=$2
+  (cd "$TMP/$b" && exec openssl s_server -accept "127.0.0.1:$port" -cert cert.pem -key key.pem -WWW -quiet) \
+    >"$TMP/s_server-$b.log" 2>&1 &
+  SPAWNED=$!
+  LIVE[$SPAWNED]="s_server-$b"
+}
+start_tls_backend a "$BE_A"
+start_tls_backend b "$BE_B"
+start_tls_backend c "$BE_C"
+spawn http-plain python3 -u -m http.server --bind 127.0.0.1 --directory "$TMP/plain" "$BE_HTTP" >"$TMP/http.log" 2>&1
+
+# ---- ugated -----------------------------------------------------------------------------------
+
+cat >"$TMP/ugated.json" <<EOF
+{
+  "workers": 2,
+  "admin": {"address": "127.0.0.1:$ADMIN_PORT"},
+  "limits": {"connectTimeout": "5s", "drainTimeout": "2s"},
+  "log": {"level": "debug", "accessLog": "$TMP/access.log"},
+  "listeners": [
+    {"name": "tls", "kind": "sni", "address": "127.0.0.1:$SNI_PORT", "sniffTimeout": "500ms"},
+    {"name": "tls-small", "kind": "sni", "address": "127.0.0.1:$SMALL_PORT", "maxHelloBytes": 1024,
+     "to": "127.0.0.1:$BE_A"},
+    {"name": "tls-fb", "kind": "sni", "address": "127.0.0.1:$FB_PORT", "fallback": "127.0.0.1:$BE_HTTP",
+     "to": "127.0.0.1:$BE_A"}
+  ],
+  "routes": [
+    {"name": "alpn-h2", "match": {"listener": "tls", "sni": "alpn.b.test", "alpn": "h2"}, "to": "127.0.0.1:$BE_B"},
+    {"name": "alpn-other", "match": {"listener": "tls", "sni": "alpn.b.test"}, "to": "127.0.0.1:$BE_A"},
+    {"name": "a", "match": {"listener": "tls", "sni": "a.test"}, "to": "127.0.0.1:$BE_A"},
+    {"name": "b", "match": {"listener": "tls", "sni": "b.test"}, "to": "127.0.0.1:$BE_B"},
+    {"name": "c", "match": {"listener": "tls", "sni": "*.c.test"}, "to": "127.0.0.1:$BE_C"},
+    {"name": "egress", "match": {"listener": "tls", "sni": "localhost"}, "to": "sni:$BE_C"}
+  ]
+}
+EOF
+check "ugated --check-config accepts the sni config" run check-config "$UGATED" --check-config "$TMP/ugated.json"
+spawn ugated "$UGATED" -c "$TMP/ugated.json" >"$TMP/ugated.log" 2>&1
+UGATED_PID=$SPAWNED
+
+ugated_alive() { [[ -n "${LIVE[$UGATED_PID]:-}" ]] && ours "$UGATED_PID"; }
+admin() {
+  local reply
+  exec 9<>"/dev/tcp/127.0.0.1/$ADMIN_PORT" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&9
+  reply=$(timeout 5 cat <&9) || { exec 9<&-; return 1; }
+  exec 9<&-
+  [[ "$reply" == "HTTP/1."?" 200"* ]] || return 1
+  printf '%s\n' "${reply#*$'\r\n\r\n'}"
+}
+ready() { ugated_alive && admin /ready >/dev/null 2>&1; }
+if ! wait_for "ugated /ready" 50 ready; then
+  failed "ugated did not become ready"
+  exit 1
+fi
+pass "ugated is up and /ready (pid $UGATED_PID)"
+for p in "$BE_A" "$BE_B" "$BE_C" "$BE_HTTP"; do wait_for "backend on $p" 50 listening "$p" || true; done
+
+# ---- helpers for TLS clients ------------------------------------------------------------------
+
+# s_client_subject PORT NAME [ARGS...]: the backend certificate's subject CN that s_client saw
+# through ugated ("none" when there was no certificate).
+s_client_subject() {
+  local port=$1 name=$2 out
+  shift 2
+  out=$(printf 'GET /who.txt HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$port" \
+    -servername "$name" -ign_eof "$@" 2>&1) || true
+  if grep -q '^subject=' <<<"$out"; then
+    sed -n 's/^subject=.*CN *= *\([^,/]*\).*/\1/p' <<<"$out" | head -1
+  else
+    echo none
+  fi
+}
+
+cat >"$TMP/tlsclient.py" <<'EOF'
+# tlsclient.py MODE PORT [args]: TLS clients that control how the ClientHello reaches ugated.
+#   split NAME CAFILE      : hello re-framed into 2 TLS records, sent as 2 TCP segments 50 ms apart
+#   drip NAME CAFILE N MS  : hello sent in N pieces, MS apart (slow drip)
+#   stall                  : the first 60 bytes of a hello, then nothing: prints seconds until closed
+#   oversize               : a 20000-byte ClientHello in two records: prints "closed" when refused
+#   raw FILE               : send FILE's bytes: prints "closed" when ugated closes
+# split/drip complete the handshake, verifying the backend certificate for NAME against CAFILE,
+# then GET /who.txt and print the body.
+import socket, ssl, sys, time
+
+mode, port = sys.argv[1], int(sys.argv[2])
+
+def connect():
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+def hello_and_obj(name, cafile):
+    ctx = ssl.create_default_context(cafile=cafile)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=name)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return obj, inc, out, out.read()
+
+def wait_closed(s, limit):
+    t0 = time.monotonic()
+    s.settimeout(limit)
+    try:
+        while s.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        return None
+    return time.monotonic() - t0
+
+def finish(s, obj, inc, out):
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pending = out.read()
+            if pending:
+                s.sendall(pending)
+            data = s.recv(65536)
+            if not data:
+                raise SystemExit("closed during handshake")
+            inc.write(data)
+    s.sendall(out.read())
+    obj.write(b"GET /who.txt HTTP/1.0\r\n\r\n")
+    s.sendall(out.read())
+    body = b""
+    while True:
+        try:
+            chunk = obj.read(65536)
+            if not chunk:
+                break
+            body += chunk
+        except ssl.SSLWantReadError:
+            data = s.recv(65536)
+            if not data:
+                break
+            inc.write(data)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+    print(body.split(b"\r\n\r\n", 1)[-1].decode().strip())
+
+if mode in ("split", "drip"):
+    name, cafile = sys.argv[3], sys.argv[4]
+    obj, inc, out, hello = hello_and_obj(name, cafile)
+    assert hello[0] == 0x16, "not a TLS record"
+    s = connect()
+    if mode == "split":
+        hs = hello[5:]
+        cut = len(hs) // 3
+        rec = lambda b: bytes([0x16, 3, 1]) + len(b).to_bytes(2, "big") + b
+        s.sendall(rec(hs[:cut]))
+        time.sleep(0.05)
+        s.sendall(rec(hs[cut:]))
+    else:
+        n, gap = int(sys.argv[5]), int(sys.argv[6]) / 1000
+        step = (len(hello) + n - 1) // n
+        for i in range(0, len(hello), step):
+            s.sendall(hello[i:i + step])
+            time.sleep(gap)
+    finish(s, obj, inc, out)
+elif mode == "stall":
+    _, _, _, hello = hello_and_obj("a.test", None)
+    s = connect()
+    s.sendall(hello[:60])
+    t = wait_closed(s, 5)
+    print("open" if t is None else f"{t:.2f}")
+elif mode == "oversize":
+    body = b"\x03\x03" + b"\x00" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+    ext = b"\x00\x15" + (20000 - 4).to_bytes(2, "big") + b"\x00" * (20000 - 4)
+    body += len(ext).to_bytes(2, "big") + ext
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    s = connect()
+    try:
+        for part in (hs[:10000], hs[10000:]):
+            s.sendall(bytes([0x16, 3, 1]) + len(part).to_bytes(2, "big") + part)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    print("open" if wait_closed(s, 5) is None else "closed")
+elif mode == "raw":
+    s = connect()
+    s.sendall(open(sys.argv[3], "rb").read())
+    print("open" if wait_closed(s, 5) is None else "closed")
+EOF
+tlsclient() { timeout 20 python3 "$TMP/tlsclient.py" "$@" 2>"$TMP/tlsclient.err" || cat "$TMP/tlsclient.err" >&2; }
+
+# ---- (1) openssl s_client and curl by name ----------------------------------------------------
+
+say "== (1) s_client and curl reach the backend named in the ClientHello"
+expect_eq "s_client -servername a.test: backend certificate CN" "$(s_client_subject "$SNI_PORT" a.test)" a.test
+expect_eq "s_client -servername b.test: backend certificate CN" "$(s_client_subject "$SNI_PORT" b.test)" b.test
+expect_eq "s_client -servername x.c.test (*.c.test route): certificate CN" "$(s_client_subject "$SNI_PORT" x.c.test)" "*.c.test"
+expect_eq "s_client -servername B.TEST (names match case-insensitively)" "$(s_client_subject "$SNI_PORT" B.TEST)" b.test
+expect_eq "ALPN route: alpn.b.test offering h2 goes to b" "$(s_client_subject "$SNI_PORT" alpn.b.test -alpn h2)" b.test
+expect_eq "ALPN route: alpn.b.test offering http/1.1 goes to a" "$(s_client_subject "$SNI_PORT" alpn.b.test -alpn http/1.1)" a.test
+expect_eq "egress target sni:PORT: 'localhost' dials localhost:$BE_C" "$(s_client_subject "$SNI_PORT" localhost)" "*.c.test"
+if ((HAVE_CURL)); then
+  CURL=(curl -sS --max-time 10 --noproxy '*')
+  for b in a b; do
+    got=$("${CURL[@]}" --cacert "$TMP/$b/cert.pem" --resolve "$b.test:$SNI_PORT:127.0.0.1" \
+      "https://$b.test:$SNI_PORT/who.txt" 2>"$TMP/curl.err") || got="curl failed: $(head -c 200 "$TMP/curl.err")"
+    expect_eq "curl https://$b.test (certificate verified against backend $b): body" "$got" "backend-$b"
+  done
+  if "${CURL[@]}" --cacert "$TMP/a/cert.pem" --resolve "a.test:$SNI_PORT:127.0.0.1" -o "$TMP/big.bin" \
+    "https://a.test:$SNI_PORT/big.bin" 2>"$TMP/curl.err"; then
+    expect_eq "curl 4 MiB download through the sni listener: sha256" "$(sha256sum "$TMP/big.bin" | cut -d' ' -f1)" "$BIG_SHA"
+  else
+    failed "curl 4 MiB download: $(head -c 200 "$TMP/curl.err")"
+  fi
+else
+  skip "(1) curl cases"
+fi
+
+# ---- (2) hellos split across records, slow drip ----------------------------------------------
+
+say "== (2) split and slow-drip hellos (python3 ssl, real TLS handshakes)"
+expect_eq "hello in 2 TLS records / 2 TCP segments routes to a" "$(tlsclient split "$SNI_PORT" a.test "$TMP/a/cert.pem")" backend-a
+expect_eq "hello in 2 TLS records routes to b" "$(tlsclient split "$SNI_PORT" b.test "$TMP/b/cert.pem")" backend-b
+expect_eq "slow-drip hello (5 pieces, 60 ms apart) within the 500ms deadline routes" \
+  "$(tlsclient drip "$SNI_PORT" b.test "$TMP/b/cert.pem" 5 60)" backend-b
+
+# ---- (3) refusals and fallback ----------------------------------------------------------------
+
+say "== (3) unknown name, garbage, stalled hello, oversize hello, fallback"
+expect_eq "unknown name: no certificate (closed, no_route)" "$(s_client_subject "$SNI_PORT" unknown.test)" none
+printf 'GET / HTTP/1.0\r\n\r\nnot tls at all' >"$TMP/garbage.bin"
+expect_eq "garbage on the sni listener: closed" "$(tlsclient raw "$SNI_PORT" "$TMP/garbage.bin")" closed
+stall=$(tlsclient stall "$SNI_PORT")
+check "hello that never completes: closed after the 500ms sniff deadline (${stall}s)" \
+  awk -v t="$stall" 'BEGIN { exit !(t ~ /^[0-9.]+$/ && t >= 0.4 && t < 3) }'
+expect_eq "oversize hello (20 KB) on the 16 KiB listener: closed" "$(tlsclient oversize "$SNI_PORT")" closed
+LARGE_HELLO="$(cd "$(dirname "$0")" && pwd)/../unit/sni/data/openssl_large.bin"
+if [[ -s "$LARGE_HELLO" ]]; then
+  cp "$LARGE_HELLO" "$TMP/large.bin"
+  expect_eq "real 2180-byte hello on the maxHelloBytes=1024 listener: closed" "$(tlsclient raw "$SMALL_PORT" "$TMP/large.bin")" closed
+else
+  skip "captured large hello not found next to the script"
+fi
+expect_eq "tls-small still routes a normal hello (default to a)" "$(s_client_subject "$SMALL_PORT" a.test)" a.test
+if ((HAVE_CURL)); then
+  got=$("${CURL[@]}" "http://127.0.0.1:$FB_PORT/who.txt" 2>"$TMP/curl.err") || got="curl failed: $(head -c 200 "$TMP/curl.err")"
+  expect_eq "fallback: plaintext HTTP on the sni listener reaches the fallback target" "$got" backend-plain
+fi
+expect_eq "fallback listener: TLS still routes by its default" "$(s_client_subject "$FB_PORT" a.test)" a.test
+
+# ---- /stats and the access log ----------------------------------------------------------------
+
+say "== /stats and the access log"
+stats_val() { awk -v k="$1" '$1 == k { print $2; exit }' "$TMP/stats.txt"; }
+idle() {
+  admin /stats >"$TMP/stats.txt" 2>/dev/null || return 1
+  [[ "$(stats_val ugate_streams_active)" == 0 ]]
+}
+wait_for "streams to close" 50 idle || true
+for r in no_route protocol_error handshake_timeout too_large; do
+  expect_ge "ugate_listener_errors_total{listener=\"tls\",reason=\"$r\"}" \
+    "$(stats_val "ugate_listener_errors_total{listener=\"tls\",reason=\"$r\"}")" 1
+done
+expect_ge "ugate_listener_errors_total{listener=\"tls-small\",reason=\"too_large\"}" \
+  "$(stats_val "ugate_listener_errors_total{listener=\"tls-small\",reason=\"too_large\"}")" 1
+check "no protocol errors on tls-fb (plaintext went to the fallback)" \
+  bash -c '! grep -q "^ugate_listener_errors_total{listener=\"tls-fb\",reason=\"protocol_error\"}" "$1"' _ "$TMP/stats.txt"
+if ((HAVE_CURL)); then
+  expect_ge "ugate_listener_spliced_total{listener=\"tls\"} (the 4 MiB stream used splice(2))" \
+    "$(stats_val "ugate_listener_spliced_total{listener=\"tls\"}")" 1
+fi
+check "access log: a.test streams name the SNI, route and backend" \
+  grep -q "\"sni\":\"a.test\".*\"route\":\"a\".*\"upstream_addr\":\"127.0.0.1:$BE_A\"" "$TMP/access.log"
+check "access log: ALPN recorded for the h2 stream" grep -q '"alpn":"h2"' "$TMP/access.log"
+check "access log: the fallback stream is marked route=fallback" grep -q '"route":"fallback"' "$TMP/access.log"
+check "ugated log: the close reasons are logged" grep -q 'not TLS (not_handshake_record)' "$TMP/ugated.log"
+
+if ugated_alive; then pass "ugated still running"; else failed "ugated died"; fi
+if grep -Eqi '\b(critical|sanitizer|assert)' "$TMP/ugated.log"; then
+  failed "ugated log has critical/sanitizer/assert lines"
+fi
+say "== done in $((SECONDS - START_SECONDS)) s ($SKIPPED skipped)"

@@ -1,0 +1,237 @@
+// SocksFrontDoor driven the way ProxySession drives a front door: the unconsumed bytes again after
+// NeedMore, pipelined bytes looked at again after a Reply.
+#include "socks/socks_front_door.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ugate::socks {
+namespace {
+
+std::string unhex(std::string_view h) {
+  std::string out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
+  return out;
+}
+
+std::string hex(std::string_view s) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out.push_back(d[c >> 4]);
+    out.push_back(d[c & 15]);
+  }
+  return out;
+}
+
+// Session: a stand-in for ProxySession's sniff loop.
+struct Session {
+  explicit Session(SocksOptionsPtr o) : fd(std::move(o)) {}
+  SocksFrontDoor fd;
+  StreamMeta meta;
+  std::string buffered;  // unconsumed client bytes
+  std::string toClient;
+  bool routed{false};
+  bool closed{false};
+  Errc reason{Errc::Ok};
+  std::string detail;
+
+  void feed(std::string_view bytes) {
+    buffered.append(bytes);
+    for (;;) {
+      auto r = fd.onClientBytes({reinterpret_cast<const uint8_t*>(buffered.data()), buffered.size()}, meta);
+      switch (r.action) {
+        case FrontDoorResult::Action::NeedMore: return;
+        case FrontDoorResult::Action::Reply:
+          buffered.erase(0, r.consumed);
+          toClient += r.reply;
+          if (buffered.empty()) return;
+          continue;
+        case FrontDoorResult::Action::Close:
+          toClient += r.reply;
+          closed = true;
+          reason = r.reason;
+          detail = r.detail;
+          return;
+        case FrontDoorResult::Action::Route:
+          buffered.erase(0, r.consumed);
+          routed = true;
+          return;
+      }
+    }
+  }
+  // feedBytewise delivers one byte at a time (the worst split).
+  void feedBytewise(std::string_view bytes) {
+    for (char c : bytes) {
+      if (closed || routed) {
+        buffered.push_back(c);
+        continue;
+      }
+      feed(std::string_view(&c, 1));
+    }
+  }
+};
+
+SocksOptionsPtr noAuth() { return std::make_shared<SocksOptions>(); }
+SocksOptionsPtr withUser(std::string u, std::string p) {
+  auto o = std::make_shared<SocksOptions>();
+  o->users.push_back({std::move(u), std::move(p)});
+  return o;
+}
+
+TEST(SocksFrontDoor, NoAuthConnectDomain) {
+  Session s(noAuth());
+  s.feed(unhex("050100"));
+  EXPECT_EQ(hex(s.toClient), "0500");
+  s.feed(unhex("050100030b6578616d706c652e636f6d01bb"));
+  ASSERT_TRUE(s.routed);
+  EXPECT_EQ(s.meta.host, "example.com");
+  EXPECT_EQ(s.meta.port, 443);
+  EXPECT_FALSE(s.meta.originalDst.valid());
+  EXPECT_EQ(hex(s.fd.onUpstreamResult(s.meta, Errc::Ok)), "05000001000000000000");
+}
+
+TEST(SocksFrontDoor, PipelinedGreetingRequestAndData) {
+  // Optimistic clients send everything at once; the data after the request goes upstream.
+  Session s(noAuth());
+  s.feed(unhex("050100") + unhex("050100017f0000011f90") + "GET / HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(s.routed);
+  EXPECT_EQ(hex(s.toClient), "0500");
+  EXPECT_EQ(s.meta.host, "127.0.0.1");
+  EXPECT_EQ(s.meta.port, 8080);
+  EXPECT_EQ(s.meta.originalDst.str(), "127.0.0.1:8080");
+  EXPECT_EQ(s.buffered, "GET / HTTP/1.0\r\n\r\n");
+}
+
+TEST(SocksFrontDoor, BytewiseUserPassIPv6) {
+  Session s(withUser("user", "pass"));
+  s.feedBytewise(unhex("05020002") + unhex("0104757365720470617373") +
+                 unhex("05010004000000000000000000000000000000010050"));
+  ASSERT_TRUE(s.routed) << s.detail;
+  EXPECT_EQ(hex(s.toClient), "0502" "0100");
+  EXPECT_EQ(s.meta.host, "::1");
+  EXPECT_EQ(s.meta.originalDst.str(), "[::1]:80");
+}
+
+TEST(SocksFrontDoor, WrongPasswordFailsAndCloses) {
+  Session s(withUser("user", "pass"));
+  s.feed(unhex("050102") + unhex("0104757365720470617378"));
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(s.reason, Errc::AuthFailed);
+  EXPECT_EQ(hex(s.toClient), "0502" "0101");
+}
+
+TEST(SocksFrontDoor, AuthRequiredButNotOffered) {
+  Session s(withUser("user", "pass"));
+  s.feed(unhex("050100"));
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(s.reason, Errc::AuthFailed);
+  EXPECT_EQ(hex(s.toClient), "05ff");
+}
+
+TEST(SocksFrontDoor, NoAuthListenerRefusesUserPassOnlyClient) {
+  Session s(noAuth());
+  s.feed(unhex("050102"));
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(hex(s.toClient), "05ff");
+}
+
+TEST(SocksFrontDoor, BindAndUdpAssociateAnswer07) {
+  for (const char* cmd : {"02", "03", "7f"}) {
+    Session s(noAuth());
+    s.feed(unhex("050100") + unhex(std::string("05") + cmd + "00017f0000010050"));
+    ASSERT_TRUE(s.closed) << cmd;
+    EXPECT_EQ(s.reason, Errc::NotSupported);
+    EXPECT_EQ(hex(s.toClient), "0500" "05070001000000000000") << cmd;
+  }
+}
+
+TEST(SocksFrontDoor, BadAddressTypeAnswers08) {
+  Session s(noAuth());
+  s.feed(unhex("050100") + unhex("050100097f000001"));
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(hex(s.toClient), "0500" "05080001000000000000");
+}
+
+TEST(SocksFrontDoor, NotSocks) {
+  Session s(noAuth());
+  s.feed("GET / HTTP/1.1\r\n");
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(s.reason, Errc::ProtocolError);
+  EXPECT_TRUE(s.toClient.empty());  // reset: nothing sensible to answer
+}
+
+TEST(SocksFrontDoor, ReplyCodeForEveryFailure) {
+  const std::pair<Errc, const char*> cases[] = {
+      {Errc::RouteRejected, "02"},     {Errc::NoRoute, "02"},          {Errc::NetworkUnreachable, "03"},
+      {Errc::HostUnreachable, "04"},   {Errc::DnsFailure, "04"},       {Errc::ConnectRefused, "05"},
+      {Errc::ConnectTimeout, "06"},    {Errc::NotSupported, "07"},     {Errc::Io, "01"},
+      {Errc::ResourceExhausted, "01"},
+  };
+  for (const auto& [e, rep] : cases) {
+    Session s(noAuth());
+    s.feed(unhex("050100") + unhex("050100030b6578616d706c652e636f6d01bb"));
+    ASSERT_TRUE(s.routed);
+    EXPECT_EQ(hex(s.fd.onUpstreamResult(s.meta, e)), std::string("05") + rep + "0001000000000000")
+        << errcReason(e);
+  }
+}
+
+TEST(SocksFrontDoor, Socks4aConnectAndFailure) {
+  Session s(noAuth());
+  s.feedBytewise(unhex("0401005000000001006c6f63616c686f737400"));
+  ASSERT_TRUE(s.routed);
+  EXPECT_EQ(s.meta.kind, StreamKind::Socks4);
+  EXPECT_EQ(s.meta.host, "localhost");
+  EXPECT_EQ(s.meta.port, 80);
+  EXPECT_EQ(hex(s.fd.onUpstreamResult(s.meta, Errc::Ok)), "005a000000000000");
+  Session f(noAuth());
+  f.feed(unhex("040100507f00000100"));
+  ASSERT_TRUE(f.routed);
+  EXPECT_EQ(f.meta.originalDst.str(), "127.0.0.1:80");
+  EXPECT_EQ(hex(f.fd.onUpstreamResult(f.meta, Errc::ConnectRefused)), "005b000000000000");
+}
+
+TEST(SocksFrontDoor, Socks4RefusedWhenAuthConfigured) {
+  Session s(withUser("user", "pass"));
+  s.feed(unhex("040100507f00000100"));
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(s.reason, Errc::AuthFailed);
+  EXPECT_EQ(hex(s.toClient), "005b000000000000");
+}
+
+TEST(SocksFrontDoor, DomainThatIsAnIpLiteralAndCaseFolding) {
+  Session s(noAuth());
+  s.feed(unhex("050100") + unhex("0501000309") + "127.0.0.1" + unhex("0050"));
+  ASSERT_TRUE(s.routed);
+  EXPECT_EQ(s.meta.originalDst.str(), "127.0.0.1:80");
+  Session t(noAuth());
+  t.feed(unhex("050100") + unhex("050100030b") + "Example.COM" + unhex("0050"));
+  ASSERT_TRUE(t.routed);
+  EXPECT_EQ(t.meta.host, "example.com");
+}
+
+TEST(SocksFrontDoor, PortZeroRefused) {
+  Session s(noAuth());
+  s.feed(unhex("050100") + unhex("050100017f0000010000"));
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(hex(s.toClient), "0500" "05010001000000000000");
+}
+
+TEST(SocksOptions, ConstantTimeCompare) {
+  EXPECT_TRUE(constantTimeEquals("", ""));
+  EXPECT_TRUE(constantTimeEquals("secret", "secret"));
+  EXPECT_FALSE(constantTimeEquals("secret", "secreT"));
+  EXPECT_FALSE(constantTimeEquals("secret", "secret2"));
+  EXPECT_FALSE(constantTimeEquals("secret", ""));
+  SocksOptions o;
+  o.users = {{"a", "1"}, {"b", "2"}};
+  EXPECT_TRUE(o.checkCredentials("b", "2"));
+  EXPECT_FALSE(o.checkCredentials("a", "2"));
+  EXPECT_FALSE(o.checkCredentials("c", "1"));
+}
+
+}  // namespace
+}  // namespace ugate::socks

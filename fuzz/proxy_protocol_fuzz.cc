@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <span>
 
-#include "sni/proxy_protocol.h"
+#include "core/proxy_protocol.h"
 
 namespace {
 
-using namespace ugate::sni;
+using namespace ugate;
 
 void check(bool ok) {
   if (!ok) {

@@ -18,6 +18,7 @@ struct RouteDecision {
   Action action{Action::NoRoute};
   HostPort target;         // for Dial
   std::string_view route;  // name of the route that matched ("" = the listener's default)
+  uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream before any byte
 };
 
 class Router {

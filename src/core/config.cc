@@ -245,6 +245,14 @@ std::vector<Cidr> parseCidrs(const json& j, const std::string& path) {
   return out;
 }
 
+uint8_t parseProxyVersion(const json& j, const std::string& path) {
+  std::string v = getString(j, path);
+  if (v == "v1") return 1;
+  if (v == "v2") return 2;
+  if (v == "none") return 0;
+  fail(path, "'" + v + "' is not one of v1, v2, none");
+}
+
 void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
   if (!j.contains("kind")) fail(path + ".kind", "required");
@@ -258,7 +266,8 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   l.spec = spec;
   l.streamKind = spec->streamKind;
   static const std::vector<std::string> common{"name", "kind", "address", "to", "backlog",
-                                               "idleTimeout", "connectTimeout", "sniffTimeout"};
+                                               "idleTimeout", "connectTimeout", "sniffTimeout",
+                                               "proxyProtocol", "acceptProxyProtocol"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = std::find(common.begin(), common.end(), it.key()) != common.end() ||
                  std::find(spec->optionKeys.begin(), spec->optionKeys.end(), it.key()) != spec->optionKeys.end();
@@ -288,6 +297,10 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
     l.connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
   }
   if (j.contains("sniffTimeout")) l.sniffTimeout = getDuration(j["sniffTimeout"], path + ".sniffTimeout");
+  if (j.contains("proxyProtocol")) l.proxyProtocol = parseProxyVersion(j["proxyProtocol"], path + ".proxyProtocol");
+  if (j.contains("acceptProxyProtocol")) {
+    l.acceptProxyProtocol = getBool(j["acceptProxyProtocol"], path + ".acceptProxyProtocol");
+  }
   if (spec->parseOptions) {
     auto o = spec->parseOptions(j, path);
     if (!o) throw ConfigError{o.error().detail};
@@ -300,7 +313,8 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
 }
 
 void parseRoute(const json& j, const std::string& path, size_t index, RouteConfig& r) {
-  checkKeys(j, path, {"name", "match", "to"});
+  checkKeys(j, path, {"name", "match", "to", "proxyProtocol"});
+  if (j.contains("proxyProtocol")) r.proxyProtocol = parseProxyVersion(j["proxyProtocol"], path + ".proxyProtocol");
   r.name = j.contains("name") ? getString(j["name"], path + ".name") : "routes[" + std::to_string(index) + "]";
   if (!j.contains("to")) fail(path + ".to", "required");
   r.to = parseTarget(j["to"], path + ".to");

@@ -60,6 +60,8 @@ struct ListenerConfig {
   std::optional<Duration> connectTimeout;  // overrides limits.connectTimeout
   std::optional<Duration> sniffTimeout;    // overrides limits.sniffTimeout
   ListenerOptionsPtr options;              // the kind's own options (null when it has none)
+  uint8_t proxyProtocol{0};                // 1|2: send a PROXY header when `to` is used
+  bool acceptProxyProtocol{false};         // clients (load balancers) send a PROXY v1/v2 header first
   const ListenerKindSpec* spec{nullptr};   // the registry entry (lives for the process)
   bool sameAs(const ListenerConfig& o) const {  // same socket: no rebind needed on reload
     return name == o.name && kind == o.kind && address == o.address && backlog == o.backlog;
@@ -84,6 +86,7 @@ struct RouteConfig {
   std::string name;  // "routes[3]" unless named
   RouteMatch match;
   Target to;
+  uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream first
 };
 
 struct LimitsConfig {

@@ -6,19 +6,21 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/proxy_protocol.h"
 #include "core/socket_util.h"
 #include "core/worker.h"
 
 namespace ugate {
 
 ProxySession::ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
-                           FrontDoorPtr frontDoor, Timeouts t)
+                           FrontDoorPtr frontDoor, Timeouts t, bool acceptProxyProtocol)
     : worker_(w),
       stats_(stats),
       client_(std::move(client)),
       meta_(std::move(meta)),
       frontDoor_(std::move(frontDoor)),
-      timeouts_(t) {
+      timeouts_(t),
+      awaitProxyHeader_(acceptProxyProtocol) {
   stats_.accepted.add();
   stats_.active.inc();
 }
@@ -33,21 +35,22 @@ ProxySession::~ProxySession() {
 
 void ProxySession::start() {
   timer_ = worker_.reactor().createTimer([this] { onTimer(); });
-  if (!frontDoor_) {
+  if (!frontDoor_ && !awaitProxyHeader_) {
     routeAndDial();
     return;
   }
-  // The front door speaks first: read its handshake under the sniff deadline.
+  // The client speaks first (a PROXY header, a front door's handshake): read it under the sniff
+  // deadline.
   timer_->enable(timeouts_.sniff);
   client_->setCallbacks(this);
-  sniff();
+  readHandshake();
 }
 
-void ProxySession::onStreamReadable(Stream&) { sniff(); }
+void ProxySession::onStreamReadable(Stream&) { readHandshake(); }
 
-void ProxySession::sniff() {
-  const size_t cap = frontDoor_->maxSniffBytes();
-  while (!closed_ && frontDoor_ && client_->readReady()) {
+void ProxySession::readHandshake() {
+  while (!closed_ && client_->readReady()) {
+    const size_t cap = awaitProxyHeader_ ? kProxyV2DefaultMaxBytes : frontDoor_->maxSniffBytes();
     uint8_t buf[4096];
     size_t want = std::min(sizeof(buf), cap - std::min(cap, sniffed_.size()) + 1);
     IoResult r = client_->read(buf, want);
@@ -61,35 +64,70 @@ void ProxySession::sniff() {
       return;
     }
     sniffed_.append(reinterpret_cast<char*>(buf), static_cast<size_t>(r.value));
-    for (;;) {
-      FrontDoorResult res = frontDoor_->onClientBytes(
-          {reinterpret_cast<const uint8_t*>(sniffed_.data()), sniffed_.size()}, meta_);
-      switch (res.action) {
-        case FrontDoorResult::Action::NeedMore:
-          if (sniffed_.size() > cap) {
-            close(Errc::TooLarge, "handshake larger than " + std::to_string(cap) + " bytes", true);
-            return;
-          }
-          break;
-        case FrontDoorResult::Action::Reply:
-          sniffed_.erase(0, res.consumed);
-          if (!sendToClient(res.reply)) return;
-          if (!sniffed_.empty()) continue;  // pipelined bytes: let the front door look again
-          break;
-        case FrontDoorResult::Action::Close:
-          if (!res.reply.empty()) sendToClient(res.reply);
-          close(res.reason, res.detail, /*abort=*/res.reply.empty());
-          return;
-        case FrontDoorResult::Action::Route:
-          sniffed_.replace(0, res.consumed, res.forward);
-          client_->setCallbacks(nullptr);
-          timer_->disable();
-          routeAndDial();
-          return;
+    if (awaitProxyHeader_) {
+      if (!proxyHeaderPhase()) return;
+      if (awaitProxyHeader_) continue;  // header incomplete
+      if (!frontDoor_) {
+        handshakeDone();  // bytes after the header go upstream first
+        return;
       }
-      break;
+      // Bytes after the header may hold the whole handshake: look at them now, the edge is spent.
+      if (sniffed_.empty()) continue;
+    }
+    if (!frontDoorPhase()) return;
+  }
+}
+
+bool ProxySession::proxyHeaderPhase() {
+  ProxyParseResult p = parseProxyHeader({reinterpret_cast<const uint8_t*>(sniffed_.data()), sniffed_.size()});
+  if (p.status == ProxyStatus::NeedMore) return true;
+  if (p.status == ProxyStatus::Error) {
+    close(Errc::ProtocolError, "PROXY header: " + std::string(proxyErrorName(p.error)), true);
+    return false;
+  }
+  // LOCAL (health checks) and UNKNOWN keep the real endpoints.
+  if (!p.header.local && !p.header.unknown && p.header.source.valid()) {
+    meta_.source = p.header.source;
+    meta_.originalDst = p.header.destination;
+  }
+  sniffed_.erase(0, p.consumed);
+  awaitProxyHeader_ = false;
+  return true;
+}
+
+bool ProxySession::frontDoorPhase() {
+  const size_t cap = frontDoor_->maxSniffBytes();
+  for (;;) {
+    FrontDoorResult res = frontDoor_->onClientBytes(
+        {reinterpret_cast<const uint8_t*>(sniffed_.data()), sniffed_.size()}, meta_);
+    switch (res.action) {
+      case FrontDoorResult::Action::NeedMore:
+        if (sniffed_.size() > cap) {
+          close(Errc::TooLarge, "handshake larger than " + std::to_string(cap) + " bytes", true);
+          return false;
+        }
+        return true;
+      case FrontDoorResult::Action::Reply:
+        sniffed_.erase(0, res.consumed);
+        if (!sendToClient(res.reply)) return false;
+        if (!sniffed_.empty()) continue;  // pipelined bytes: let the front door look again
+        return true;
+      case FrontDoorResult::Action::Close:
+        if (!res.reply.empty()) sendToClient(res.reply);
+        close(res.reason, res.detail, /*abort=*/res.reply.empty());
+        return false;
+      case FrontDoorResult::Action::Route:
+        sniffed_.replace(0, res.consumed, res.forward);
+        handshakeDone();
+        return false;
     }
   }
+}
+
+void ProxySession::handshakeDone() {
+  client_->setCallbacks(nullptr);
+  timer_->disable();
+  routeAndDial();
 }
 
 bool ProxySession::sendToClient(const std::string& bytes) {
@@ -120,6 +158,7 @@ void ProxySession::fail(Errc reason, std::string detail) {
 void ProxySession::routeAndDial() {
   RouteDecision d = worker_.router().route(meta_);
   meta_.route = std::string(d.route);
+  sendProxyHeader_ = d.proxyProtocol;
   switch (d.action) {
     case RouteDecision::Action::Reject:
       fail(Errc::RouteRejected, "rejected by route " + meta_.route);
@@ -197,17 +236,32 @@ void ProxySession::onConnected(int err) {
   if (frontDoor_) {
     std::string reply = frontDoor_->onUpstreamResult(meta_, Errc::Ok);
     splicer_->setPrefix(1, reinterpret_cast<const uint8_t*>(reply.data()), reply.size());
-    splicer_->setPrefix(0, reinterpret_cast<const uint8_t*>(sniffed_.data()), sniffed_.size());
-    std::string().swap(sniffed_);
     frontDoor_.reset();  // its work is done: free it while the stream lives on
   }
+  if (sendProxyHeader_) {
+    // Tell the upstream who the client is: the address it came from and the one it reached.
+    const SocketAddress& dst = meta_.originalDst.valid() ? meta_.originalDst : meta_.local;
+    std::string header;
+    if (sendProxyHeader_ == 1) {
+      header = encodeProxyV1(meta_.source, dst);
+    } else {
+      ProxyV2Tlvs tlvs;
+      tlvs.authority = meta_.sni;
+      tlvs.alpn = meta_.alpn.substr(0, meta_.alpn.find(','));
+      header = encodeProxyV2(meta_.source, dst, tlvs);
+    }
+    sniffed_.insert(0, header);
+  }
+  // Bytes read before routing (a peeked ClientHello, bytes after a PROXY header) go upstream first.
+  splicer_->setPrefix(0, reinterpret_cast<const uint8_t*>(sniffed_.data()), sniffed_.size());
+  std::string().swap(sniffed_);
   timer_->enable(timeouts_.idle);
   splicer_->start();
 }
 
 void ProxySession::onTimer() {
   if (closed_) return;
-  if (frontDoor_ && !upstream_ && candidates_.empty() && !dns_) {
+  if ((frontDoor_ || awaitProxyHeader_) && !upstream_ && candidates_.empty() && !dns_) {
     close(Errc::HandshakeTimeout,
           "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms", true);
     return;

@@ -25,9 +25,12 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
     Duration idle;
     Duration sniff;
   };
-  /** frontDoor may be null (plain forward: route at once). */
+  /**
+   * frontDoor may be null (plain forward: route at once). acceptProxyProtocol: the client (a load
+   * balancer) sends a PROXY v1/v2 header first; it is read and applied before anything else.
+   */
   ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta, FrontDoorPtr frontDoor,
-               Timeouts t);
+               Timeouts t, bool acceptProxyProtocol = false);
   ~ProxySession() override;
 
   /** start routes the stream and dials the upstream. */
@@ -51,7 +54,14 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   void onStreamWritable(Stream&) override {}
 
   void routeAndDial();
-  void sniff();
+  /** readHandshake reads client bytes into sniffed_ and hands them to the current phase. */
+  void readHandshake();
+  /** proxyHeaderPhase: PROXY header; returns false when the session closed. */
+  bool proxyHeaderPhase();
+  /** frontDoorPhase runs the front door over sniffed_; returns true when it wants more bytes. */
+  bool frontDoorPhase();
+  /** handshakeDone: no more client bytes are needed before routing. */
+  void handshakeDone();
   /** fail ends the session; with a front door its error reply goes to the client first. */
   void fail(Errc reason, std::string detail);
   bool sendToClient(const std::string& bytes);
@@ -75,6 +85,8 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   FrontDoorPtr frontDoor_;
   std::string sniffed_;  // sniffed_: client bytes read before routing (front doors only)
   Timeouts timeouts_;
+  bool awaitProxyHeader_{false};  // awaitProxyHeader_: the PROXY header has not been read yet
+  uint8_t sendProxyHeader_{0};    // sendProxyHeader_: PROXY version to send upstream (0 = none)
   bool closed_{false};
 };
 

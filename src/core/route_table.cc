@@ -112,13 +112,17 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
         })) {
       continue;
     }
-    return decide(r.to, r.name, meta, requested);
+    RouteDecision d = decide(r.to, r.name, meta, requested);
+    d.proxyProtocol = r.proxyProtocol;
+    return d;
   }
   if (listener) {
     // A proxy listener without `to` dials what its client asked for.
     Target t = listener->to;
     if (requested && t.type == Target::Type::None) t.type = Target::Type::Original;
-    return decide(t, "", meta, requested);
+    RouteDecision d = decide(t, "", meta, requested);
+    d.proxyProtocol = listener->proxyProtocol;
+    return d;
   }
   return RouteDecision{};
 }

@@ -81,7 +81,8 @@ void Listener::acceptLoop() {
                              cfg_->sniffTimeout.value_or(lim.sniffTimeout)};
     auto s = std::make_unique<ProxySession>(worker_, stats_,
                                             std::make_unique<TcpStream>(worker_.reactor(), fd),
-                                            std::move(meta), std::move(fd2), t);
+                                            std::move(meta), std::move(fd2), t,
+                                            cfg_->acceptProxyProtocol);
     ProxySession* raw = s.get();
     worker_.addSession(std::move(s));
     raw->start();

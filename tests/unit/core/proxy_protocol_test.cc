@@ -1,13 +1,13 @@
 // PROXY protocol v1/v2 encoder and decoder: the PROTOCOLS.md §5 vectors, round trips, and one case
 // per refusal reason.
-#include "sni/proxy_protocol.h"
+#include "core/proxy_protocol.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace ugate::sni {
+namespace ugate {
 namespace {
 
 std::vector<uint8_t> fromHex(std::string_view hex) {
@@ -218,4 +218,4 @@ TEST(ProxyProtocolTest, EveryRefusalHasItsOwnReason) {
 }
 
 }  // namespace
-}  // namespace ugate::sni
+}  // namespace ugate

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ugate::sni {
+namespace ugate {
 
 /** PP2 TLV types (PROTOCOLS.md §5). */
 enum : uint8_t {
@@ -114,4 +114,4 @@ std::string encodeProxyV2Local();
 /** crc32c: CRC-32C (Castagnoli) of `data`, as PP2_TYPE_CRC32C uses it. */
 uint32_t crc32c(std::span<const uint8_t> data);
 
-}  // namespace ugate::sni
+}  // namespace ugate

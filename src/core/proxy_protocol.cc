@@ -1,11 +1,11 @@
-#include "sni/proxy_protocol.h"
+#include "core/proxy_protocol.h"
 
 #include <arpa/inet.h>
 
 #include <array>
 #include <cstring>
 
-namespace ugate::sni {
+namespace ugate {
 namespace {
 
 constexpr uint8_t kV2Sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
@@ -362,4 +362,4 @@ uint32_t crc32c(std::span<const uint8_t> data) {
   return c ^ 0xffffffffu;
 }
 
-}  // namespace ugate::sni
+}  // namespace ugate

@@ -90,18 +90,22 @@ def iperf(port, seconds, parallel=1, reverse=False):
     args = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J", "-P", str(parallel)]
     if reverse:
         args.append("-R")
-    r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
-    if r.returncode != 0:
-        return None
-    d = json.loads(r.stdout)
-    return d["end"]["sum_received"]["bits_per_second"] / 1e9, d["end"]["sum_received"]["bytes"]
+    for _ in range(3):  # the iperf3 server refuses a test while the previous one is still closing
+        r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
+        try:
+            d = json.loads(r.stdout)
+            return d["end"]["sum_received"]["bits_per_second"] / 1e9, d["end"]["sum_received"]["bytes"]
+        except (ValueError, KeyError):
+            time.sleep(1)
+    return None
 
 
-def wrk(port, seconds, close=False, conns=32):
+def wrk(port, seconds, close=False, conns=32, scheme="http"):
     args = ["wrk", "-t", "1", "-c", str(conns), "-d", f"{seconds}s", "--latency"]
     if close:
         args += ["-H", "Connection: close"]
-    args.append(f"http://127.0.0.1:{port}/")
+    # https: the name "localhost" is sent as SNI (the routes above match it).
+    args.append(f"https://localhost:{port}/" if scheme == "https" else f"http://127.0.0.1:{port}/")
     r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
     out = r.stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -127,9 +131,16 @@ def idle_memory(port, pid, n):
             socks.append(s)
         for s in socks:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered = 0
         for s in socks:
             s.settimeout(5)
-            s.recv(4096)
+            try:
+                if s.recv(4096):
+                    answered += 1
+            except OSError:
+                pass
+        if answered < n:
+            print(f"bench: idle memory: only {answered} of {n} connections answered", file=sys.stderr)
         time.sleep(1.0)
         after = rss_kib(pid)
         return (after - base) * 1024 / n
@@ -154,16 +165,22 @@ def main():
     work = tempfile.mkdtemp(prefix="ugate-bench-")
     P = Procs()
     ports = {k: free_port() for k in ("iperf", "http", "u_iperf", "u_http", "n_iperf", "n_http", "h_iperf",
-                                       "h_http", "admin")}
+                                       "h_http", "admin", "https", "u_sni", "n_sni", "h_sni")}
     try:
         # Origins: iperf3 server and an nginx HTTP server answering a small body.
         P.start(["iperf3", "-s", "-p", str(ports["iperf"])])
+        # A TLS origin for the SNI measurements (self-signed, CN=localhost; wrk sends SNI "localhost").
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-subj", "/CN=localhost", "-days", "2", "-keyout", f"{work}/key.pem",
+                        "-out", f"{work}/cert.pem"], check=True, capture_output=True)
         origin_conf = os.path.join(work, "origin.conf")
         open(origin_conf, "w").write(f"""
 daemon off; worker_processes 1; pid {work}/origin.pid; error_log {work}/origin.err;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 16384; }}
 http {{ access_log off; keepalive_requests 1000000;
-  server {{ listen 127.0.0.1:{ports['http']}; location / {{ return 200 "hello from the origin\\n"; }} }} }}
+  server {{ listen 127.0.0.1:{ports['http']}; location / {{ return 200 "hello from the origin\\n"; }} }}
+  server {{ listen 127.0.0.1:{ports['https']} ssl; ssl_certificate {work}/cert.pem;
+           ssl_certificate_key {work}/key.pem; location / {{ return 200 "hello over tls\\n"; }} }} }}
 """)
         P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
         # ugated: one worker, access log off (nginx/haproxy below log nothing either).
@@ -174,7 +191,10 @@ http {{ access_log off; keepalive_requests 1000000;
                        {"name": "iperf", "kind": "tcp", "address": f"127.0.0.1:{ports['u_iperf']}",
                         "to": f"127.0.0.1:{ports['iperf']}"},
                        {"name": "http", "kind": "tcp", "address": f"127.0.0.1:{ports['u_http']}",
-                        "to": f"127.0.0.1:{ports['http']}"}]}, open(ucfg, "w"))
+                        "to": f"127.0.0.1:{ports['http']}"},
+                       {"name": "sni", "kind": "sni", "address": f"127.0.0.1:{ports['u_sni']}"}],
+                   "routes": [{"match": {"listener": "sni", "sni": "localhost"},
+                               "to": f"127.0.0.1:{ports['https']}"}]}, open(ucfg, "w"))
         ug = P.start([a.ugated, "--config", ucfg])
         # nginx stream proxy, one worker.
         nconf = os.path.join(work, "nginx.conf")
@@ -185,6 +205,8 @@ events {{ worker_connections 16384; }}
 stream {{
   server {{ listen 127.0.0.1:{ports['n_iperf']}; proxy_pass 127.0.0.1:{ports['iperf']}; }}
   server {{ listen 127.0.0.1:{ports['n_http']}; proxy_pass 127.0.0.1:{ports['http']}; }}
+  map $ssl_preread_server_name $sni_upstream {{ localhost 127.0.0.1:{ports['https']}; default 127.0.0.1:1; }}
+  server {{ listen 127.0.0.1:{ports['n_sni']}; ssl_preread on; proxy_pass $sni_upstream; }}
 }}
 """)
         ng = P.start(["nginx", "-c", nconf, "-e", f"{work}/nginx.err"])
@@ -205,15 +227,23 @@ listen iperf
 listen http
   bind 127.0.0.1:{ports['h_http']}
   server s1 127.0.0.1:{ports['http']}
+frontend sni
+  bind 127.0.0.1:{ports['h_sni']}
+  tcp-request inspect-delay 5s
+  tcp-request content accept if {{ req_ssl_hello_type 1 }}
+  use_backend tls if {{ req_ssl_sni -i localhost }}
+backend tls
+  server s1 127.0.0.1:{ports['https']}
 """)
         hp = P.start(["haproxy", "-db", "-f", hconf])
-        for k in ("iperf", "http", "u_iperf", "u_http", "n_iperf", "n_http", "h_iperf", "h_http"):
+        for k in ("iperf", "http", "https", "u_iperf", "u_http", "u_sni", "n_iperf", "n_http", "n_sni",
+                  "h_iperf", "h_http", "h_sni"):
             if not wait_port(ports[k]):
                 sys.exit(f"bench: port {k} did not come up")
-        targets = [("direct", "iperf", "http", None), ("ugated", "u_iperf", "u_http", ug),
-                   ("nginx", "n_iperf", "n_http", ng), ("haproxy", "h_iperf", "h_http", hp)]
+        targets = [("direct", "iperf", "http", "https", None), ("ugated", "u_iperf", "u_http", "u_sni", ug),
+                   ("nginx", "n_iperf", "n_http", "n_sni", ng), ("haproxy", "h_iperf", "h_http", "h_sni", hp)]
         rows = {}
-        for name, ip, hp_, proc in targets:
+        for name, ip, hp_, sni, proc in targets:
             r = {}
             for label, par, rev in (("iperf 1 stream Gbit/s", 1, False), ("iperf 1 stream -R Gbit/s", 1, True),
                                     ("iperf 4 streams Gbit/s", 4, False)):
@@ -229,13 +259,20 @@ listen http
             r["p99 ms"] = p99
             crps, _, _, cerrs, _ = wrk(ports[hp_], a.seconds, close=True, conns=16)
             r["wrk close conn/s"] = crps
+            # SNI routing: TLS end to end (the proxy only peeks at the ClientHello).
+            srps, _, sp99, _, _ = wrk(ports[sni], a.seconds, scheme="https")
+            r["SNI keep-alive req/s"] = srps
+            r["SNI p99 ms"] = sp99
+            sc, _, _, _, _ = wrk(ports[sni], a.seconds, close=True, conns=16, scheme="https")
+            r["SNI close conn/s"] = sc
             if proc:
                 r["idle conn bytes"] = idle_memory(ports[hp_], proc.pid, a.idle)
             rows[name] = r
             print(f"{name:8s} " + "  ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                                             for k, v in r.items()), flush=True)
         cols = ["iperf 1 stream Gbit/s", "iperf 1 stream -R Gbit/s", "iperf 4 streams Gbit/s", "CPU s per GB",
-                "wrk keep-alive req/s", "p50 ms", "p99 ms", "wrk close conn/s", "idle conn bytes"]
+                "wrk keep-alive req/s", "p50 ms", "p99 ms", "wrk close conn/s", "SNI keep-alive req/s",
+                "SNI p99 ms", "SNI close conn/s", "idle conn bytes"]
         lines = ["| metric | direct | ugated | nginx | haproxy | ugated/direct | ugated/nginx | ugated/haproxy |",
                  "|---|---|---|---|---|---|---|---|"]
         def fmt(v):

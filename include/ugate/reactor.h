@@ -48,6 +48,12 @@ class Reactor {
   virtual bool modFd(int fd, IoWatcher* w, uint32_t events) = 0;
   /** removeFd unregisters fd; events for w still pending in the current turn are dropped. */
   virtual void removeFd(int fd, IoWatcher* w) = 0;
+  /**
+   * forgetFd drops events for w still pending in this turn, without an epoll_ctl: for an fd about
+   * to be closed (closing the last reference removes it from epoll by itself). Saves a syscall per
+   * socket; only valid for fds that are never dup()ed.
+   */
+  virtual void forgetFd(IoWatcher* w) = 0;
 
   /** createTimer returns a disabled timer that runs cb on this reactor's thread. */
   virtual TimerPtr createTimer(TimerCb cb) = 0;

@@ -70,6 +70,14 @@ class ReactorImpl final : public Reactor, private IoWatcher {
     }
   }
 
+  void forgetFd(IoWatcher* w) override {
+    for (int i = dispatchPos_ + 1; i < dispatchCount_; ++i) {
+      if (events_[i].data.ptr == w) {
+        events_[i].data.ptr = nullptr;
+      }
+    }
+  }
+
   TimerPtr createTimer(TimerCb cb) override { return timers_.createTimer(std::move(cb)); }
 
   void post(std::function<void()> fn) override {

@@ -17,6 +17,8 @@ Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reuseP
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here, none per accept.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (bind(fd, addr.sa(), addr.len()) != 0) {
     int e = errno;
     close(fd);

@@ -84,7 +84,7 @@ void TcpStream::shutdownWrite() {
 
 void TcpStream::close(bool abort) {
   if (fd_ < 0) return;
-  reactor_.removeFd(fd_, this);
+  reactor_.forgetFd(this);  // close() below takes the fd out of epoll
   if (abort) {
     closeAbort(fd_);
   } else {

@@ -22,7 +22,7 @@ constexpr Duration kAcceptBackoff{100};
 
 // ---------------------------------------------------------------------------------------------
 Listener::Listener(Worker& w, const ListenerConfig* cfg, int fd)
-    : worker_(w), cfg_(cfg), fd_(fd), stats_(w.stats(cfg->name)) {
+    : worker_(w), cfg_(cfg), fd_(fd), bound_(localAddress(fd)), stats_(w.stats(cfg->name)) {
   backoff_ = worker_.reactor().createTimer([this] {
     worker_.reactor().modFd(fd_, this, EPOLLIN);
     acceptLoop();
@@ -62,13 +62,12 @@ void Listener::acceptLoop() {
       closeAbort(fd);
       continue;
     }
-    setNoDelay(fd);
     StreamMeta meta;
     meta.id = worker_.nextStreamId();
     meta.kind = cfg_->streamKind;
     meta.listener = cfg_->name;
     meta.source = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    meta.local = localAddress(fd);
+    meta.local = bound_.isAny() ? localAddress(fd) : bound_;
     meta.start = worker_.reactor().now();
     if (cfg_->to.type == Target::Type::HostPort) {
       meta.host = cfg_->to.hostPort.host;

@@ -46,6 +46,7 @@ class Listener final : private IoWatcher {
   Worker& worker_;
   const ListenerConfig* cfg_;  // points into the worker's current config snapshot
   int fd_;
+  SocketAddress bound_;  // bound_: the listening address; per-connection getsockname only if wildcard
   ListenerStats& stats_;
   TimerPtr backoff_;  // accept pauses after EMFILE/ENFILE instead of spinning
 };

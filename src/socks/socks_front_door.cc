@@ -140,8 +140,9 @@ FrontDoorResult SocksFrontDoor::onRequest(std::span<const uint8_t> data, StreamM
   }
   if (req.command != static_cast<uint8_t>(Command::Connect)) {
     state_ = State::Finished;
-    // BIND is not implemented; UDP ASSOCIATE needs a control connection that outlives no upstream,
-    // which the FrontDoor interface cannot express yet (the codec for its datagrams is ready).
+    // BIND is answered 07 (RFC 1928 allows it); UDP ASSOCIATE waits for a session that keeps the
+    // control connection without an upstream, which the FrontDoor interface cannot express yet (the
+    // codec for its datagrams is ready).
     const char* what = req.command == static_cast<uint8_t>(Command::Bind)           ? "BIND"
                        : req.command == static_cast<uint8_t>(Command::UdpAssociate) ? "UDP ASSOCIATE"
                                                                                     : "unknown command";

@@ -20,124 +20,18 @@
 # SNI_KEEP_TMP=1 keeps the temp dir.
 set -euo pipefail
 
+readonly TEST_NAME=sni
 readonly WATCHDOG_SECONDS=90
+# The shared harness: counters, process tracking, EXIT trap, argument check, temp dir and
+# watchdog, free ports, ugated start and /ready.
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PASS=0
-FAIL=0
-SKIPPED=0
-ERR_LINE=""
-TMP=""
-UGATED_PID=""
-declare -A LIVE=()
-exec {OUT_FD}>&1 {ERR_FD}>&2
-
-say() { printf '%s\n' "$*"; }
-pass() { PASS=$((PASS + 1)); say "  ok    $*"; }
-failed() { FAIL=$((FAIL + 1)); say "  FAIL  $*"; }
-skip() { SKIPPED=$((SKIPPED + 1)); say "  SKIP  $*"; }
-check() {
-  local desc=$1
-  shift
-  if "$@"; then pass "$desc"; else failed "$desc"; fi
-}
+# Here expect_eq compares strings (the shared one in lib.sh compares integers).
 expect_eq() {
   if [[ "$2" == "$3" ]]; then pass "$1 ($2)"; else failed "$1: got '$2', want '$3'"; fi
 }
-expect_ge() {
-  if [[ "$2" =~ ^[0-9]+$ ]] && (($2 >= $3)); then pass "$1 ($2 >= $3)"; else failed "$1: got '$2', want >= $3"; fi
-}
 
-# ---- process tracking (as in peers_test.sh) ---------------------------------------------------
-
-SPAWNED=""
-spawn() {
-  local what=$1
-  shift
-  "$@" {OUT_FD}>&- {ERR_FD}>&- &
-  SPAWNED=$!
-  LIVE[$SPAWNED]=$what
-}
-reap() {
-  local rc=0
-  wait "$1" || rc=$?
-  unset "LIVE[$1]"
-  return "$rc"
-}
-run() {
-  local what=$1
-  shift
-  spawn "$what" "$@"
-  reap "$SPAWNED"
-}
-ours() {
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  read -r _ ppid _ <<<"$st"
-  [[ "$ppid" == "$$" ]]
-}
-stop_pid() {
-  local pid=$1 i
-  ours "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 30; i++)); do
-    ours "$pid" || break
-    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
-    sleep 0.1
-  done
-  if ours "$pid" && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]; then
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM ERR
-  set +e
-  exec 1>&"$OUT_FD" 2>&"$ERR_FD"
-  if [[ -n "$UGATED_PID" && -n "${LIVE[$UGATED_PID]:-}" ]]; then stop_pid "$UGATED_PID"; fi
-  local pid
-  for pid in "${!LIVE[@]}"; do
-    [[ "${LIVE[$pid]}" == watchdog ]] && continue
-    stop_pid "$pid"
-  done
-  for pid in "${!LIVE[@]}"; do stop_pid "$pid"; done
-  if ((rc != 0 || FAIL != 0)) && [[ -n "$TMP" && -f "$TMP/ugated.log" ]]; then
-    say "---- ugated log (last 30 lines) ----"
-    tail -n 30 "$TMP/ugated.log"
-    say "------------------------------------"
-  fi
-  if [[ -n "$TMP" && "${SNI_KEEP_TMP:-0}" == 1 ]]; then
-    say "SNI_KEEP_TMP=1: kept $TMP"
-  elif [[ -n "$TMP" ]]; then
-    rm -rf -- "$TMP"
-  fi
-  if ((rc != 0 && FAIL == 0)); then
-    FAIL=$((FAIL + 1))
-    say "  FAIL  aborted (exit $rc${ERR_LINE:+, last failing command at line $ERR_LINE})"
-  fi
-  say "sni: $PASS passed, $FAIL failed"
-  if ((FAIL != 0 && rc == 0)); then rc=1; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'ERR_LINE=$LINENO' ERR
-trap 'exec 1>&"$OUT_FD" 2>&"$ERR_FD"; say "  FAIL  interrupted (watchdog: over ${WATCHDOG_SECONDS}s, or a signal)"; FAIL=$((FAIL + 1)); exit 124' INT TERM
-
-# ---- setup ------------------------------------------------------------------------------------
-
-if [[ $# -ne 1 ]]; then
-  say "usage: bash sni_test.sh /path/to/ugated" >&2
-  exit 2
-fi
-UGATED=$1
-[[ "$UGATED" == /* ]] || UGATED="$PWD/$UGATED"
-if [[ ! -x "$UGATED" ]]; then
-  say "sni: $UGATED is not an executable" >&2
-  exit 2
-fi
-have() { command -v "$1" >/dev/null 2>&1; }
 for tool in openssl python3; do
   if ! have "$tool"; then
     say "SKIP: $tool not found (scripts/install-deps.sh installs it): the sni tests need it"
@@ -146,42 +40,12 @@ for tool in openssl python3; do
     exit 0
   fi
 done
+HAVE_PY=1
 HAVE_CURL=0
 have curl && HAVE_CURL=1
 ((HAVE_CURL)) || say "SKIP: curl not found: the curl cases are skipped"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/ugate-sni.XXXXXX")
-START_SECONDS=$SECONDS
-mkfifo "$TMP/watchdog.fifo"
-# shellcheck disable=SC2016  # $1..$3 expand in the inner bash
-spawn watchdog bash -c 'exec 3<>"$1"; read -r -t "$2" -u 3 _ || true; kill -TERM "$3" 2>/dev/null' \
-  _ "$TMP/watchdog.fifo" "$WATCHDOG_SECONDS" "$$"
-
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-n, held, out = int(sys.argv[1]), [], []
-while len(out) < n:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    held.append(s)
-    out.append(s.getsockname()[1])
-print(" ".join(map(str, out)))
-EOF
-}
-listening() {
-  awk -v p="$(printf '%04X' "$1")" 'NR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' /proc/net/tcp
-}
-wait_for() {
-  local desc=$1 tries=$2 i
-  shift 2
-  for ((i = 0; i < tries; i++)); do
-    if "$@"; then return 0; fi
-    sleep 0.1
-  done
-  say "  ...   timed out waiting for $desc"
-  return 1
-}
+start_tmp
 
 read -r ADMIN_PORT SNI_PORT SMALL_PORT FB_PORT BE_A BE_B BE_C BE_HTTP < <(free_ports 8)
 
@@ -243,25 +107,8 @@ cat >"$TMP/ugated.json" <<EOF
 }
 EOF
 check "ugated --check-config accepts the sni config" run check-config "$UGATED" --check-config "$TMP/ugated.json"
-spawn ugated "$UGATED" -c "$TMP/ugated.json" >"$TMP/ugated.log" 2>&1
-UGATED_PID=$SPAWNED
-
-ugated_alive() { [[ -n "${LIVE[$UGATED_PID]:-}" ]] && ours "$UGATED_PID"; }
-admin() {
-  local reply
-  exec 9<>"/dev/tcp/127.0.0.1/$ADMIN_PORT" || return 1
-  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&9
-  reply=$(timeout 5 cat <&9) || { exec 9<&-; return 1; }
-  exec 9<&-
-  [[ "$reply" == "HTTP/1."?" 200"* ]] || return 1
-  printf '%s\n' "${reply#*$'\r\n\r\n'}"
-}
-ready() { ugated_alive && admin /ready >/dev/null 2>&1; }
-if ! wait_for "ugated /ready" 50 ready; then
-  failed "ugated did not become ready"
-  exit 1
-fi
-pass "ugated is up and /ready (pid $UGATED_PID)"
+start_ugated
+await_ugated_ready
 for p in "$BE_A" "$BE_B" "$BE_C" "$BE_HTTP"; do wait_for "backend on $p" 50 listening "$p" || true; done
 
 # ---- helpers for TLS clients ------------------------------------------------------------------

@@ -1,0 +1,247 @@
+# shellcheck shell=bash
+# lib.sh: the harness shared by the real-peer integration tests (peers_test.sh, socks_test.sh,
+# sni_test.sh). Not a test itself (ctest globs *_test.sh). Source it right after `set -euo pipefail`:
+#
+#   readonly TEST_NAME=peers        # used in the summary line "NAME: N passed, M failed", the usage
+#                                   # message, the temp dir name and NAME_KEEP_TMP (upper-cased)
+#   readonly WATCHDOG_SECONDS=50
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Sourcing it sets up the counters, the process tracking, the EXIT/ERR/INT/TERM traps and checks the
+# single argument (/path/to/ugated, left absolute in UGATED). Then the script checks its peer tools,
+# calls start_tmp (temp dir + watchdog) and free_ports, writes $TMP/ugated.json and calls start_ugated.
+
+PASS=0
+FAIL=0
+SKIPPED=0
+ERR_LINE=""
+TMP=""
+UGATED_PID=""
+declare -A LIVE=()   # pid -> what, for every process still running that this script started
+# The script's own stdout/stderr, kept so the traps can still report when a signal arrives while a
+# function's output is redirected (e.g. `run ... >file`). Closed in every spawned process.
+exec {OUT_FD}>&1 {ERR_FD}>&2
+
+say() { printf '%s\n' "$*"; }
+pass() { PASS=$((PASS + 1)); say "  ok    $*"; }
+failed() { FAIL=$((FAIL + 1)); say "  FAIL  $*"; }
+skip() { SKIPPED=$((SKIPPED + 1)); say "  SKIP  $*"; }
+# check DESC CMD...: one assertion.
+check() {
+  local desc=$1
+  shift
+  if "$@"; then pass "$desc"; else failed "$desc"; fi
+}
+# expect_eq DESC GOT WANT / expect_ge DESC GOT MIN: integer assertions that show the numbers.
+# (sni_test.sh redefines expect_eq as a string comparison.)
+expect_eq() {
+  if [[ "$2" =~ ^[0-9]+$ ]] && (($2 == $3)); then pass "$1 ($2)"; else failed "$1: got '$2', want $3"; fi
+}
+expect_ge() {
+  if [[ "$2" =~ ^[0-9]+$ ]] && (($2 >= $3)); then pass "$1 ($2 >= $3)"; else failed "$1: got '$2', want >= $3"; fi
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---- process tracking -------------------------------------------------------------------------
+
+# spawn WHAT CMD...: start CMD in the background, track its PID in LIVE; the PID is left in SPAWNED.
+SPAWNED=""
+spawn() {
+  local what=$1
+  shift
+  "$@" {OUT_FD}>&- {ERR_FD}>&- &
+  SPAWNED=$!
+  LIVE[$SPAWNED]=$what
+}
+# reap PID: wait for a tracked PID, stop tracking it (the PID may be reused once reaped), return its
+# exit status.
+reap() {
+  local rc=0
+  wait "$1" || rc=$?
+  unset "LIVE[$1]"
+  return "$rc"
+}
+# run WHAT CMD...: like running CMD in the foreground, but tracked, and interruptible by the watchdog.
+run() {
+  local what=$1
+  shift
+  spawn "$what" "$@"
+  reap "$SPAWNED"
+}
+# ours PID: true while PID is alive and still a child of this shell (guards against PID reuse).
+ours() {
+  local st ppid
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  read -r _ ppid _ <<<"$st"
+  [[ "$ppid" == "$$" ]]
+}
+stop_pid() {
+  local pid=$1 i
+  ours "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    ours "$pid" || break
+    # A child that exited but was not reaped yet is a zombie: that's gone enough.
+    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+    sleep 0.1
+  done
+  if ours "$pid" && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM ERR
+  set +e
+  exec 1>&"$OUT_FD" 2>&"$ERR_FD"
+  # ugated first (so it does not log the backends going away), then the peers, then the watchdog.
+  if [[ -n "$UGATED_PID" && -n "${LIVE[$UGATED_PID]:-}" ]]; then stop_pid "$UGATED_PID"; fi
+  local pid
+  for pid in "${!LIVE[@]}"; do
+    [[ "${LIVE[$pid]}" == watchdog ]] && continue
+    stop_pid "$pid"
+  done
+  for pid in "${!LIVE[@]}"; do stop_pid "$pid"; done
+  if ((rc != 0 || FAIL != 0)) && [[ -n "$TMP" && -f "$TMP/ugated.log" ]]; then
+    say "---- ugated log (last 30 lines) ----"
+    tail -n 30 "$TMP/ugated.log"
+    say "------------------------------------"
+  fi
+  local keep_var="${TEST_NAME^^}_KEEP_TMP"
+  if [[ -n "$TMP" && "${!keep_var:-0}" == 1 ]]; then
+    say "$keep_var=1: kept $TMP"
+  elif [[ -n "$TMP" ]]; then
+    rm -rf -- "$TMP"
+  fi
+  if ((rc != 0 && FAIL == 0)); then
+    FAIL=$((FAIL + 1))
+    say "  FAIL  aborted (exit $rc${ERR_LINE:+, last failing command at line $ERR_LINE})"
+  fi
+  say "$TEST_NAME: $PASS passed, $FAIL failed"
+  if ((FAIL != 0 && rc == 0)); then rc=1; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'ERR_LINE=$LINENO' ERR
+trap 'exec 1>&"$OUT_FD" 2>&"$ERR_FD"; say "  FAIL  interrupted (watchdog: over ${WATCHDOG_SECONDS}s, or a signal)"; FAIL=$((FAIL + 1)); exit 124' INT TERM
+
+# ---- setup ------------------------------------------------------------------------------------
+
+# The one argument: the ugated binary (made absolute in UGATED). Sourced, so $# and $1 are the script's.
+if [[ $# -ne 1 ]]; then
+  say "usage: bash ${TEST_NAME}_test.sh /path/to/ugated" >&2
+  exit 2
+fi
+UGATED=$1
+[[ "$UGATED" == /* ]] || UGATED="$PWD/$UGATED"
+if [[ ! -x "$UGATED" ]]; then
+  say "$TEST_NAME: $UGATED is not an executable" >&2
+  exit 2
+fi
+
+# start_tmp: make the temp dir (TMP), note START_SECONDS, start the watchdog.
+start_tmp() {
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/ugate-$TEST_NAME.XXXXXX")
+  # shellcheck disable=SC2034  # used by the sourcing script
+  START_SECONDS=$SECONDS
+
+  # Watchdog: a bash blocked in the `read` builtin (no child process of its own) that signals this
+  # script when the time is up. The TERM trap above then exits, and the EXIT trap stops everything.
+  mkfifo "$TMP/watchdog.fifo"
+  # shellcheck disable=SC2016  # $1..$3 expand in the inner bash
+  spawn watchdog bash -c 'exec 3<>"$1"; read -r -t "$2" -u 3 _ || true; kill -TERM "$3" 2>/dev/null' \
+    _ "$TMP/watchdog.fifo" "$WATCHDOG_SECONDS" "$$"
+}
+
+# free_ports N: N distinct TCP ports, each free on both 127.0.0.1 and ::1 (when IPv6 is there).
+# Uses python3 when HAVE_PY=1, else random ports not in /proc/net/tcp{,6}.
+free_ports() {
+  if ((${HAVE_PY:-0})); then
+    python3 - "$1" <<'EOF'
+import socket, sys
+n, held, out = int(sys.argv[1]), [], []
+while len(out) < n:
+    s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s4.bind(("127.0.0.1", 0))
+    port = s4.getsockname()[1]
+    held.append(s4)
+    try:
+        s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s6.bind(("::1", port))
+        held.append(s6)
+    except OSError as e:
+        if e.errno == 98:  # EADDRINUSE on ::1: take another one
+            continue
+    out.append(port)
+print(" ".join(map(str, out)))
+EOF
+  else
+    # No python3: random ports not in /proc/net/tcp{,6} (any state).
+    local used out=() p
+    used=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | while read -r _ addr _; do
+      [[ "$addr" == *:* ]] && echo $((16#${addr##*:}))
+    done | sort -u)
+    while ((${#out[@]} < $1)); do
+      p=$((20000 + RANDOM % 40000))
+      grep -qx "$p" <<<"$used" && continue
+      [[ " ${out[*]} " == *" $p "* ]] && continue
+      out+=("$p")
+    done
+    echo "${out[*]}"
+  fi
+}
+
+# shellcheck disable=SC2034  # used by the sourcing script
+HAVE_V6=0
+# shellcheck disable=SC2034
+if [[ -f /proc/net/if_inet6 ]] && grep -q ' lo$' /proc/net/if_inet6; then HAVE_V6=1; fi
+
+# listening PORT [6]: is something listening on PORT (in /proc/net/tcp or tcp6)?
+listening() {
+  local f=/proc/net/tcp
+  [[ "${2:-}" == 6 ]] && f=/proc/net/tcp6
+  awk -v p="$(printf '%04X' "$1")" 'NR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' "$f"
+}
+# wait_for DESC TRIES CMD...: poll CMD every 0.1 s.
+wait_for() {
+  local desc=$1 tries=$2 i
+  shift 2
+  for ((i = 0; i < tries; i++)); do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  say "  ...   timed out waiting for $desc"
+  return 1
+}
+
+# ---- ugated -----------------------------------------------------------------------------------
+
+# start_ugated: run ugated on $TMP/ugated.json (log in $TMP/ugated.log), tracked; its PID in UGATED_PID.
+start_ugated() {
+  spawn ugated "$UGATED" -c "$TMP/ugated.json" >"$TMP/ugated.log" 2>&1
+  UGATED_PID=$SPAWNED
+}
+ugated_alive() { [[ -n "${LIVE[$UGATED_PID]:-}" ]] && ours "$UGATED_PID"; }
+# admin PATH: GET an admin endpoint on ADMIN_PORT (bash /dev/tcp, so it works without curl too).
+admin() {
+  local reply
+  exec 9<>"/dev/tcp/127.0.0.1/$ADMIN_PORT" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&9
+  reply=$(timeout 5 cat <&9) || { exec 9<&-; return 1; }
+  exec 9<&-
+  [[ "$reply" == "HTTP/1."?" 200"* ]] || return 1
+  printf '%s\n' "${reply#*$'\r\n\r\n'}"
+}
+ready() { ugated_alive && admin /ready >/dev/null 2>&1; }
+# await_ugated_ready: one assertion that ugated answers /ready within 5 s; aborts the script if not.
+await_ugated_ready() {
+  if ! wait_for "ugated /ready" 50 ready; then
+    failed "ugated did not become ready"
+    exit 1
+  fi
+  pass "ugated is up and /ready (pid $UGATED_PID)"
+}

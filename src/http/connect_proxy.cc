@@ -19,18 +19,6 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-bool constantTimeEquals(std::string_view a, std::string_view b) {
-  // Only the lengths may leak (through the loop bound), never the position of a difference.
-  const size_t n = std::max(a.size(), b.size());
-  volatile uint8_t diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t x = i < a.size() ? static_cast<uint8_t>(a[i]) : 0;
-    const uint8_t y = i < b.size() ? static_cast<uint8_t>(b[i]) : 0;
-    diff = static_cast<uint8_t>(diff | (x ^ y));
-  }
-  return diff == 0;
-}
-
 // validName: what routes and the resolver accept as a host name.
 bool validName(std::string_view n) {
   if (n.empty() || n.size() > 253) return false;
@@ -74,16 +62,6 @@ void forEachToken(std::string_view list, Fn fn) {
 }
 
 }  // namespace
-
-bool ConnectProxyOptions::checkCredentials(std::string_view user, std::string_view password) const {
-  bool ok = false;
-  for (const auto& c : users) {
-    const bool u = constantTimeEquals(c.user, user);
-    const bool p = constantTimeEquals(c.password, password);
-    ok = ok | (u & p);
-  }
-  return ok;
-}
 
 std::optional<std::string> decodeBase64(std::string_view in) {
   static constexpr std::array<int8_t, 256> kTable = [] {

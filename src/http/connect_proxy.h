@@ -20,25 +20,14 @@
 #include <ugate/front_door.h>
 
 #include "core/listener_kind.h"
+#include "core/proxy_auth.h"
 #include "http/http1_parser.h"
 
 namespace ugate::http {
 
-/** ProxyCredential: one Basic-auth pair from the listener's `users`. */
-struct ProxyCredential {
-  std::string user;
-  std::string password;
-};
-
-struct ConnectProxyOptions final : ListenerOptions {
-  // users: accepted credentials; empty = no authentication.
-  std::vector<ProxyCredential> users;
-  // allowOpenProxy: permit a non-loopback bind address without authentication.
-  bool allowOpenProxy{false};
-  /** checkCredentials: constant-time comparison against every configured pair. */
-  bool checkCredentials(std::string_view user, std::string_view password) const;
-};
-using ConnectProxyOptionsPtr = std::shared_ptr<const ConnectProxyOptions>;
+/** ConnectProxyOptions: Basic-auth `users` and `allowOpenProxy`, shared with socks5. */
+using ConnectProxyOptions = ProxyAuthOptions;
+using ConnectProxyOptionsPtr = ProxyAuthOptionsPtr;
 
 /** ForwardRequest: an absolute-form request turned into what the origin server must receive. */
 struct ForwardRequest {

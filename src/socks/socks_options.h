@@ -6,30 +6,13 @@
 #include <vector>
 
 #include "core/listener_kind.h"
+#include "core/proxy_auth.h"
 
 namespace ugate::socks {
 
-/** Credential: one RFC 1929 username/password pair from the listener's `users`. */
-struct Credential {
-  std::string user;
-  std::string password;
-};
-
-struct SocksOptions final : ListenerOptions {
-  // users: accepted credentials; empty = no authentication (method 00 and SOCKS4/4a are accepted).
-  std::vector<Credential> users;
-  // allowOpenProxy: permit a non-loopback bind address without authentication.
-  bool allowOpenProxy{false};
-
-  /**
-   * checkCredentials compares against every configured pair in constant time for a given input
-   * length (no early exit on the first differing byte or on the first matching user).
-   */
-  bool checkCredentials(std::string_view user, std::string_view password) const;
-};
-using SocksOptionsPtr = std::shared_ptr<const SocksOptions>;
-
-/** constantTimeEquals: equality whose duration does not depend on where the inputs differ. */
-bool constantTimeEquals(std::string_view a, std::string_view b);
+/** SocksOptions: `users` (RFC 1929 pairs) and `allowOpenProxy`, shared with http-connect. */
+using SocksOptions = ProxyAuthOptions;
+using SocksOptionsPtr = ProxyAuthOptionsPtr;
+using ugate::constantTimeEquals;
 
 }  // namespace ugate::socks

@@ -58,7 +58,7 @@ TEST_F(SocksConfigTest, ErrorsNameThePath) {
   EXPECT_EQ(error(R"({"name": "s", "kind": "socks5", "address": "127.0.0.1:1", "users": [{"username": "a"}]})"),
             "listeners[0].users[0].password: required");
   EXPECT_EQ(error(R"({"name": "s", "kind": "socks5", "address": "127.0.0.1:1", "users": [{"username": "", "password": "x"}]})"),
-            "listeners[0].users[0].username: must be 1 to 255 bytes (RFC 1929)");
+            "listeners[0].users[0].username: must be 1 to 255 bytes");
   EXPECT_EQ(error(R"({"name": "s", "kind": "socks5", "address": "127.0.0.1:1", "users": [{"username": "a", "password": "x", "pw": 1}]})"),
             "listeners[0].users[0].pw: unknown key (known: username, password)");
   EXPECT_EQ(error(R"({"name": "s", "kind": "socks5", "address": "127.0.0.1:1", "users": [{"username": "a", "password": "x"}, {"username": "a", "password": "y"}]})"),

@@ -1,9 +1,11 @@
-#include "socks/socks_options.h"
+#include "core/proxy_auth.h"
 
 #include <algorithm>
 #include <cstdint>
 
-namespace ugate::socks {
+#include "core/config.h"
+
+namespace ugate {
 
 bool constantTimeEquals(std::string_view a, std::string_view b) {
   // Only the lengths may leak (through the loop bound), never the position of a difference.
@@ -17,7 +19,7 @@ bool constantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-bool SocksOptions::checkCredentials(std::string_view user, std::string_view password) const {
+bool ProxyAuthOptions::checkCredentials(std::string_view user, std::string_view password) const {
   bool ok = false;
   for (const auto& c : users) {
     // Both comparisons always run, for every configured user.
@@ -28,4 +30,17 @@ bool SocksOptions::checkCredentials(std::string_view user, std::string_view pass
   return ok;
 }
 
-}  // namespace ugate::socks
+Result<void> validateOpenProxy(const ListenerConfig& l, const std::string& path) {
+  const auto* o = dynamic_cast<const ProxyAuthOptions*>(l.options.get());
+  const bool auth = o && !o->users.empty();
+  const bool open = o && o->allowOpenProxy;
+  if (!l.address.isLoopback() && !auth && !open) {
+    return makeError(Errc::InvalidArgument,
+                     path + ".address: " + l.address.str() +
+                         " is not a loopback address and the listener has no users: anyone who can "
+                         "reach it could proxy through it (add users, or set allowOpenProxy: true)");
+  }
+  return {};
+}
+
+}  // namespace ugate

@@ -1,15 +1,35 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12/13 machine, builds everything with warnings as errors and runs the whole
 # test suite: unit tests, integration tests that run ugated as a process, tests with real peers
-# (curl, iperf3, ...), and a bounded fuzzing smoke of every parser (clang, ASan+UBSan).
-# Env: UGATE_FUZZ_SECONDS (default 15; 0 skips fuzzing), CTEST_PARALLEL_LEVEL (default 2).
+# (curl, openssl, iperf3, ...), the suite again under ASan+UBSan, the multi-threaded tests under TSan,
+# and a bounded fuzzing run of every parser (clang, ASan+UBSan).
+# Env: UGATE_FUZZ_SECONDS (default 15; 0 skips fuzzing), UGATE_SANITIZERS (default 1; 0 skips the
+# sanitizer builds), CTEST_PARALLEL_LEVEL (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+jobs=${CTEST_PARALLEL_LEVEL:-2}
+status=0
+
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUGATE_WERROR=ON >/dev/null
 ninja -C build
-status=0
-(cd build && ctest --output-on-failure -j "${CTEST_PARALLEL_LEVEL:-2}" --timeout 600) || status=$?
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 600) || status=1
+
+if [ "${UGATE_SANITIZERS:-1}" != "0" ]; then
+  echo "== ASan+UBSan: the whole suite"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUGATE_WERROR=ON \
+    -DUGATE_SANITIZE=address,undefined >/dev/null
+  ninja -C build-asan
+  (cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
+  echo "== TSan: reactor, splicer, resolver and ugated with several workers"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUGATE_WERROR=ON \
+    -DUGATE_SANITIZE=thread >/dev/null
+  ninja -C build-tsan ugated unit_core_test integration_test
+  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    ctest --output-on-failure -j "$jobs" --timeout 900 \
+    -R '^(integration\.|core\.(Reactor|Splicer|DnsResolver))') || status=1
+fi
+
 fuzz_secs=${UGATE_FUZZ_SECONDS:-15}
 if [ "$fuzz_secs" != "0" ]; then
   scripts/fuzz.sh "$fuzz_secs" || status=1

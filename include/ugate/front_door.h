@@ -4,6 +4,7 @@
 // returned decision; the front door never touches sockets or clocks.
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -27,16 +28,22 @@ struct FrontDoorResult {
   Errc reason{Errc::Ok};
   std::string detail;
   std::string forward;  // Route only: bytes sent upstream in place of the consumed ones
+  // Route only: the front door chose the destination itself (e.g. the SNI listener's fallback for
+  // bytes that are not TLS); the routes are not consulted.
+  std::optional<HostPort> dial;
 
   static FrontDoorResult needMore() { return {}; }
   static FrontDoorResult route(size_t consumed, std::string forward = {}) {
-    return {Action::Route, consumed, {}, Errc::Ok, {}, std::move(forward)};
+    return {Action::Route, consumed, {}, Errc::Ok, {}, std::move(forward), {}};
+  }
+  static FrontDoorResult routeTo(size_t consumed, HostPort target) {
+    return {Action::Route, consumed, {}, Errc::Ok, {}, {}, std::move(target)};
   }
   static FrontDoorResult replyAndRead(size_t consumed, std::string r) {
-    return {Action::Reply, consumed, std::move(r), Errc::Ok, {}, {}};
+    return {Action::Reply, consumed, std::move(r), Errc::Ok, {}, {}, {}};
   }
   static FrontDoorResult close(Errc why, std::string detail, std::string r = {}) {
-    return {Action::Close, 0, std::move(r), why, std::move(detail), {}};
+    return {Action::Close, 0, std::move(r), why, std::move(detail), {}, {}};
   }
 };
 

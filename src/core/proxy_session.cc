@@ -118,16 +118,16 @@ bool ProxySession::frontDoorPhase() {
         return false;
       case FrontDoorResult::Action::Route:
         sniffed_.replace(0, res.consumed, res.forward);
-        handshakeDone();
+        handshakeDone(res.dial ? &*res.dial : nullptr);
         return false;
     }
   }
 }
 
-void ProxySession::handshakeDone() {
+void ProxySession::handshakeDone(const HostPort* forced) {
   client_->setCallbacks(nullptr);
   timer_->disable();
-  routeAndDial();
+  routeAndDial(forced);
 }
 
 bool ProxySession::sendToClient(const std::string& bytes) {
@@ -155,9 +155,15 @@ void ProxySession::fail(Errc reason, std::string detail) {
   close(reason, std::move(detail), /*abort=*/true);
 }
 
-void ProxySession::routeAndDial() {
-  RouteDecision d = worker_.router().route(meta_);
-  meta_.route = std::string(d.route);
+void ProxySession::routeAndDial(const HostPort* forced) {
+  RouteDecision d;
+  if (forced) {
+    d.action = RouteDecision::Action::Dial;
+    d.target = *forced;  // meta_.route is the front door's name for its choice
+  } else {
+    d = worker_.router().route(meta_);
+    meta_.route = std::string(d.route);
+  }
   sendProxyHeader_ = d.proxyProtocol;
   switch (d.action) {
     case RouteDecision::Action::Reject:

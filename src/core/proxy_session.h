@@ -53,7 +53,8 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   void onStreamReadable(Stream& s) override;
   void onStreamWritable(Stream&) override {}
 
-  void routeAndDial();
+  /** routeAndDial asks the router, unless the front door chose the destination (forced). */
+  void routeAndDial(const HostPort* forced = nullptr);
   /** readHandshake reads client bytes into sniffed_ and hands them to the current phase. */
   void readHandshake();
   /** proxyHeaderPhase: PROXY header; returns false when the session closed. */
@@ -61,7 +62,7 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   /** frontDoorPhase runs the front door over sniffed_; returns true when it wants more bytes. */
   bool frontDoorPhase();
   /** handshakeDone: no more client bytes are needed before routing. */
-  void handshakeDone();
+  void handshakeDone(const HostPort* forced = nullptr);
   /** fail ends the session; with a front door its error reply goes to the client first. */
   void fail(Errc reason, std::string detail);
   bool sendToClient(const std::string& bytes);

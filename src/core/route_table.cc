@@ -86,13 +86,6 @@ RouteDecision RouteTable::decide(const Target& t, std::string_view routeName, co
 }
 
 RouteDecision RouteTable::route(const StreamMeta& meta) const {
-  if (meta.route == kFallbackRoute && !meta.host.empty() && meta.port != 0) {
-    RouteDecision d;
-    d.action = RouteDecision::Action::Dial;
-    d.target = HostPort{meta.host, meta.port};
-    d.route = kFallbackRoute;
-    return d;
-  }
   const ListenerConfig* listener = cfg_->findListener(meta.listener);
   const bool requested = listener && listener->spec && listener->spec->dialsRequested;
   const SocketAddress dst = destAddress(meta);

@@ -8,15 +8,10 @@ namespace ugate {
 /**
  * RouteTable: routes in config order; the first whose every given field matches wins. When none does,
  * the listener's own `to` is the target. Holds a reference to the config snapshot it was built from.
- *
- * A front door that chose the destination itself (the SNI listener's `fallback` for bytes that
- * are not TLS) sets meta.route to kFallbackRoute and meta.host/meta.port to it before routing: the
- * table then dials meta.host:meta.port without consulting the routes.
+
  */
 class RouteTable final : public Router {
  public:
-  static constexpr std::string_view kFallbackRoute = "fallback";
-
   explicit RouteTable(ConfigPtr cfg) : cfg_(std::move(cfg)) {}
   // ugate::Router
   RouteDecision route(const StreamMeta& meta) const override;

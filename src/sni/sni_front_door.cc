@@ -45,8 +45,8 @@ FrontDoorResult SniFrontDoor::onClientBytes(std::span<const uint8_t> data, Strea
       if (opts_->fallback) {
         meta.host = opts_->fallback->host;
         meta.port = opts_->fallback->port;
-        meta.route = std::string(RouteTable::kFallbackRoute);
-        return FrontDoorResult::route(0);
+        meta.route = "fallback";  // the access log's name for this choice
+        return FrontDoorResult::routeTo(0, *opts_->fallback);
       }
       return FrontDoorResult::close(
           Errc::ProtocolError, "not TLS (" + std::string(helloErrorName(parser_.error())) + ")");

@@ -385,7 +385,7 @@ TEST(RouteTableTest, RouteNameOutlivesCallersConfigReference) {
   EXPECT_EQ(name, "a-fairly-long-route-name-that-is-not-sso");
 }
 
-// ---- SNI front-door additions: alpn match, "sni:PORT" targets, the front door's fallback ---------
+// ---- SNI front-door additions: alpn match, "sni:PORT" targets ---------
 
 TEST(RouteTableTest, AlpnMatchesAnyOfferedProtocolExactly) {
   auto t = table(R"([
@@ -421,16 +421,6 @@ TEST(RouteTableTest, SniHostTargetDialsTheSniNameOnThePort) {
   auto d = t->route(n);
   EXPECT_EQ(d.action, Action::NoRoute);
   EXPECT_EQ(d.route, "plain");
-}
-
-TEST(RouteTableTest, FallbackChosenByTheFrontDoorSkipsTheRoutes) {
-  auto t = table(R"([{"name": "all", "to": "all.internal:1"}])");
-  ASSERT_NE(t, nullptr);
-  auto m = meta("in", "plain.internal", 8080);
-  m.route = std::string(RouteTable::kFallbackRoute);
-  expectDial(t->route(m), "plain.internal:8080", "fallback");
-  m.route = "something-else";  // only the fallback marker is honoured
-  expectDial(t->route(m), "all.internal:1", "all");
 }
 
 }  // namespace

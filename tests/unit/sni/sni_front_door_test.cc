@@ -98,7 +98,9 @@ TEST(SniFrontDoorTest, NotTlsClosesWithProtocolErrorOrGoesToTheFallback) {
     EXPECT_EQ(r.consumed, 0u);
     EXPECT_EQ(m.host, "127.0.0.1");
     EXPECT_EQ(m.port, 8080);
-    EXPECT_EQ(m.route, RouteTable::kFallbackRoute);
+    EXPECT_EQ(m.route, "fallback");
+    ASSERT_TRUE(r.dial.has_value());  // the session dials it without consulting the routes
+    EXPECT_EQ(r.dial->str(), "127.0.0.1:8080");
   }
 }
 

@@ -138,6 +138,45 @@ uint64_t fnv1a64(const void* data, size_t n, uint64_t h) {
   return h;
 }
 
+std::vector<uint8_t> fromHex(std::string_view hex) {
+  std::vector<uint8_t> out;
+  int hi = -1;
+  for (char c : hex) {
+    int v;
+    if (c >= '0' && c <= '9') {
+      v = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      v = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      v = c - 'A' + 10;
+    } else {
+      continue;
+    }
+    if (hi < 0) {
+      hi = v;
+    } else {
+      out.push_back(static_cast<uint8_t>(hi << 4 | v));
+      hi = -1;
+    }
+  }
+  return out;
+}
+
+std::string fromHexString(std::string_view hex) {
+  std::vector<uint8_t> b = fromHex(hex);
+  return std::string(b.begin(), b.end());
+}
+
+std::string toHex(std::string_view bytes) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(d[c >> 4]);
+    out.push_back(d[c & 15]);
+  }
+  return out;
+}
+
 std::string pattern(size_t n, uint32_t seed) {
   std::string s(n, '\0');
   std::mt19937 rng(seed);

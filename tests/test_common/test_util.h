@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,6 +28,12 @@ bool waitFor(const std::function<bool()>& pred, int timeoutMs = 10000);
 int httpGet(uint16_t port, const std::string& path, std::string* body = nullptr);
 /** fnv1a64: checksum of a payload. */
 uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 1469598103934665603ULL);
+/** fromHex decodes hex digits (either case), skipping anything else: spaces, line breaks. */
+std::vector<uint8_t> fromHex(std::string_view hex);
+/** fromHexString: fromHex as a std::string. */
+std::string fromHexString(std::string_view hex);
+/** toHex: lower-case hex of bytes, no separators. */
+std::string toHex(std::string_view bytes);
 /** pattern fills a buffer with a deterministic pseudo-random pattern from seed. */
 std::string pattern(size_t n, uint32_t seed);
 

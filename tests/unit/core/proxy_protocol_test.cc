@@ -1,6 +1,7 @@
 // PROXY protocol v1/v2 encoder and decoder: the PROTOCOLS.md §5 vectors, round trips, and one case
 // per refusal reason.
 #include "core/proxy_protocol.h"
+#include "test_common/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -10,26 +11,7 @@
 namespace ugate {
 namespace {
 
-std::vector<uint8_t> fromHex(std::string_view hex) {
-  std::vector<uint8_t> out;
-  int hi = -1;
-  for (char c : hex) {
-    int v;
-    if (c >= '0' && c <= '9')
-      v = c - '0';
-    else if (c >= 'a' && c <= 'f')
-      v = c - 'a' + 10;
-    else
-      continue;
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using test::fromHex;
 
 std::span<const uint8_t> bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};

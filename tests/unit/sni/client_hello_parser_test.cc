@@ -1,6 +1,7 @@
 // ClientHelloParser: the PROTOCOLS.md §4 vectors, hellos captured from real clients
 // (tests/unit/sni/data), every way of splitting them, and one case per refusal reason.
 #include "sni/client_hello_parser.h"
+#include "test_common/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -14,29 +15,7 @@ namespace ugate::sni {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-
-Bytes fromHex(std::string_view hex) {
-  Bytes out;
-  int hi = -1;
-  for (char c : hex) {
-    int v;
-    if (c >= '0' && c <= '9')
-      v = c - '0';
-    else if (c >= 'a' && c <= 'f')
-      v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F')
-      v = c - 'A' + 10;
-    else
-      continue;  // spaces and line breaks
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using test::fromHex;
 
 // kRfc9001Hello: PROTOCOLS.md §4, the ClientHello of RFC 9001 A.2 behind a TLS record header (246
 // B).

@@ -1,6 +1,7 @@
 // SocksFrontDoor driven the way ProxySession drives a front door: the unconsumed bytes again after
 // NeedMore, pipelined bytes looked at again after a Reply.
 #include "socks/socks_front_door.h"
+#include "test_common/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -10,21 +11,10 @@
 namespace ugate::socks {
 namespace {
 
-std::string unhex(std::string_view h) {
-  std::string out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
-  return out;
-}
+using test::fromHexString;
+using test::toHex;
 
-std::string hex(std::string_view s) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
+
 
 // Session: a stand-in for ProxySession's sniff loop.
 struct Session {
@@ -83,22 +73,22 @@ SocksOptionsPtr withUser(std::string u, std::string p) {
 
 TEST(SocksFrontDoor, NoAuthConnectDomain) {
   Session s(noAuth());
-  s.feed(unhex("050100"));
-  EXPECT_EQ(hex(s.toClient), "0500");
-  s.feed(unhex("050100030b6578616d706c652e636f6d01bb"));
+  s.feed(fromHexString("050100"));
+  EXPECT_EQ(toHex(s.toClient), "0500");
+  s.feed(fromHexString("050100030b6578616d706c652e636f6d01bb"));
   ASSERT_TRUE(s.routed);
   EXPECT_EQ(s.meta.host, "example.com");
   EXPECT_EQ(s.meta.port, 443);
   EXPECT_FALSE(s.meta.originalDst.valid());
-  EXPECT_EQ(hex(s.fd.onUpstreamResult(s.meta, Errc::Ok)), "05000001000000000000");
+  EXPECT_EQ(toHex(s.fd.onUpstreamResult(s.meta, Errc::Ok)), "05000001000000000000");
 }
 
 TEST(SocksFrontDoor, PipelinedGreetingRequestAndData) {
   // Optimistic clients send everything at once; the data after the request goes upstream.
   Session s(noAuth());
-  s.feed(unhex("050100") + unhex("050100017f0000011f90") + "GET / HTTP/1.0\r\n\r\n");
+  s.feed(fromHexString("050100") + fromHexString("050100017f0000011f90") + "GET / HTTP/1.0\r\n\r\n");
   ASSERT_TRUE(s.routed);
-  EXPECT_EQ(hex(s.toClient), "0500");
+  EXPECT_EQ(toHex(s.toClient), "0500");
   EXPECT_EQ(s.meta.host, "127.0.0.1");
   EXPECT_EQ(s.meta.port, 8080);
   EXPECT_EQ(s.meta.originalDst.str(), "127.0.0.1:8080");
@@ -107,52 +97,52 @@ TEST(SocksFrontDoor, PipelinedGreetingRequestAndData) {
 
 TEST(SocksFrontDoor, BytewiseUserPassIPv6) {
   Session s(withUser("user", "pass"));
-  s.feedBytewise(unhex("05020002") + unhex("0104757365720470617373") +
-                 unhex("05010004000000000000000000000000000000010050"));
+  s.feedBytewise(fromHexString("05020002") + fromHexString("0104757365720470617373") +
+                 fromHexString("05010004000000000000000000000000000000010050"));
   ASSERT_TRUE(s.routed) << s.detail;
-  EXPECT_EQ(hex(s.toClient), "0502" "0100");
+  EXPECT_EQ(toHex(s.toClient), "0502" "0100");
   EXPECT_EQ(s.meta.host, "::1");
   EXPECT_EQ(s.meta.originalDst.str(), "[::1]:80");
 }
 
 TEST(SocksFrontDoor, WrongPasswordFailsAndCloses) {
   Session s(withUser("user", "pass"));
-  s.feed(unhex("050102") + unhex("0104757365720470617378"));
+  s.feed(fromHexString("050102") + fromHexString("0104757365720470617378"));
   ASSERT_TRUE(s.closed);
   EXPECT_EQ(s.reason, Errc::AuthFailed);
-  EXPECT_EQ(hex(s.toClient), "0502" "0101");
+  EXPECT_EQ(toHex(s.toClient), "0502" "0101");
 }
 
 TEST(SocksFrontDoor, AuthRequiredButNotOffered) {
   Session s(withUser("user", "pass"));
-  s.feed(unhex("050100"));
+  s.feed(fromHexString("050100"));
   ASSERT_TRUE(s.closed);
   EXPECT_EQ(s.reason, Errc::AuthFailed);
-  EXPECT_EQ(hex(s.toClient), "05ff");
+  EXPECT_EQ(toHex(s.toClient), "05ff");
 }
 
 TEST(SocksFrontDoor, NoAuthListenerRefusesUserPassOnlyClient) {
   Session s(noAuth());
-  s.feed(unhex("050102"));
+  s.feed(fromHexString("050102"));
   ASSERT_TRUE(s.closed);
-  EXPECT_EQ(hex(s.toClient), "05ff");
+  EXPECT_EQ(toHex(s.toClient), "05ff");
 }
 
 TEST(SocksFrontDoor, BindAndUdpAssociateAnswer07) {
   for (const char* cmd : {"02", "03", "7f"}) {
     Session s(noAuth());
-    s.feed(unhex("050100") + unhex(std::string("05") + cmd + "00017f0000010050"));
+    s.feed(fromHexString("050100") + fromHexString(std::string("05") + cmd + "00017f0000010050"));
     ASSERT_TRUE(s.closed) << cmd;
     EXPECT_EQ(s.reason, Errc::NotSupported);
-    EXPECT_EQ(hex(s.toClient), "0500" "05070001000000000000") << cmd;
+    EXPECT_EQ(toHex(s.toClient), "0500" "05070001000000000000") << cmd;
   }
 }
 
 TEST(SocksFrontDoor, BadAddressTypeAnswers08) {
   Session s(noAuth());
-  s.feed(unhex("050100") + unhex("050100097f000001"));
+  s.feed(fromHexString("050100") + fromHexString("050100097f000001"));
   ASSERT_TRUE(s.closed);
-  EXPECT_EQ(hex(s.toClient), "0500" "05080001000000000000");
+  EXPECT_EQ(toHex(s.toClient), "0500" "05080001000000000000");
 }
 
 TEST(SocksFrontDoor, NotSocks) {
@@ -172,52 +162,52 @@ TEST(SocksFrontDoor, ReplyCodeForEveryFailure) {
   };
   for (const auto& [e, rep] : cases) {
     Session s(noAuth());
-    s.feed(unhex("050100") + unhex("050100030b6578616d706c652e636f6d01bb"));
+    s.feed(fromHexString("050100") + fromHexString("050100030b6578616d706c652e636f6d01bb"));
     ASSERT_TRUE(s.routed);
-    EXPECT_EQ(hex(s.fd.onUpstreamResult(s.meta, e)), std::string("05") + rep + "0001000000000000")
+    EXPECT_EQ(toHex(s.fd.onUpstreamResult(s.meta, e)), std::string("05") + rep + "0001000000000000")
         << errcReason(e);
   }
 }
 
 TEST(SocksFrontDoor, Socks4aConnectAndFailure) {
   Session s(noAuth());
-  s.feedBytewise(unhex("0401005000000001006c6f63616c686f737400"));
+  s.feedBytewise(fromHexString("0401005000000001006c6f63616c686f737400"));
   ASSERT_TRUE(s.routed);
   EXPECT_EQ(s.meta.kind, StreamKind::Socks4);
   EXPECT_EQ(s.meta.host, "localhost");
   EXPECT_EQ(s.meta.port, 80);
-  EXPECT_EQ(hex(s.fd.onUpstreamResult(s.meta, Errc::Ok)), "005a000000000000");
+  EXPECT_EQ(toHex(s.fd.onUpstreamResult(s.meta, Errc::Ok)), "005a000000000000");
   Session f(noAuth());
-  f.feed(unhex("040100507f00000100"));
+  f.feed(fromHexString("040100507f00000100"));
   ASSERT_TRUE(f.routed);
   EXPECT_EQ(f.meta.originalDst.str(), "127.0.0.1:80");
-  EXPECT_EQ(hex(f.fd.onUpstreamResult(f.meta, Errc::ConnectRefused)), "005b000000000000");
+  EXPECT_EQ(toHex(f.fd.onUpstreamResult(f.meta, Errc::ConnectRefused)), "005b000000000000");
 }
 
 TEST(SocksFrontDoor, Socks4RefusedWhenAuthConfigured) {
   Session s(withUser("user", "pass"));
-  s.feed(unhex("040100507f00000100"));
+  s.feed(fromHexString("040100507f00000100"));
   ASSERT_TRUE(s.closed);
   EXPECT_EQ(s.reason, Errc::AuthFailed);
-  EXPECT_EQ(hex(s.toClient), "005b000000000000");
+  EXPECT_EQ(toHex(s.toClient), "005b000000000000");
 }
 
 TEST(SocksFrontDoor, DomainThatIsAnIpLiteralAndCaseFolding) {
   Session s(noAuth());
-  s.feed(unhex("050100") + unhex("0501000309") + "127.0.0.1" + unhex("0050"));
+  s.feed(fromHexString("050100") + fromHexString("0501000309") + "127.0.0.1" + fromHexString("0050"));
   ASSERT_TRUE(s.routed);
   EXPECT_EQ(s.meta.originalDst.str(), "127.0.0.1:80");
   Session t(noAuth());
-  t.feed(unhex("050100") + unhex("050100030b") + "Example.COM" + unhex("0050"));
+  t.feed(fromHexString("050100") + fromHexString("050100030b") + "Example.COM" + fromHexString("0050"));
   ASSERT_TRUE(t.routed);
   EXPECT_EQ(t.meta.host, "example.com");
 }
 
 TEST(SocksFrontDoor, PortZeroRefused) {
   Session s(noAuth());
-  s.feed(unhex("050100") + unhex("050100017f0000010000"));
+  s.feed(fromHexString("050100") + fromHexString("050100017f0000010000"));
   ASSERT_TRUE(s.closed);
-  EXPECT_EQ(hex(s.toClient), "0500" "05010001000000000000");
+  EXPECT_EQ(toHex(s.toClient), "0500" "05010001000000000000");
 }
 
 TEST(SocksOptions, ConstantTimeCompare) {

@@ -1,5 +1,6 @@
 #pragma once
 // The Router turns a stream's metadata into a decision. Sans-I/O; immutable once built.
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -7,6 +8,8 @@
 #include <ugate/stream.h>
 
 namespace ugate {
+
+struct UpstreamTlsConfig;
 
 struct RouteDecision {
   enum class Action : uint8_t {
@@ -19,6 +22,7 @@ struct RouteDecision {
   HostPort target;         // for Dial
   std::string_view route;  // name of the route that matched ("" = the listener's default)
   uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream before any byte
+  std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // wrap the upstream in mTLS (null = plain)
 };
 
 class Router {

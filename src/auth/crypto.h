@@ -68,7 +68,10 @@ struct CertSpec {
   /** trustDomain: when set, adds URI SAN spiffe://<trustDomain>/ns/<ns>/sa/<name>. */
   std::string trustDomain;
   std::string ns{"default"};
-  /** notBefore: start of validity; the epoch (default) means one hour ago, for clock skew. */
+  /**
+   * notBefore: start of validity. The epoch (default) means now, with notBefore written an hour
+   * earlier for clock skew; `validity` always counts from the start (now), not from the backdating.
+   */
   SystemTime notBefore{};
   std::chrono::seconds validity{std::chrono::hours(24 * 365)};
   /** isCa: a CA certificate (basicConstraints CA:TRUE, keyCertSign) named by CN `name`. */

@@ -159,10 +159,11 @@ Result<std::string> buildCert(EVP_PKEY* subjectKey, const CertSpec& spec, EVP_PK
     return cryptoError("issuer name");
   }
 
-  SystemTime nb = spec.notBefore == SystemTime{}
-                      ? std::chrono::system_clock::now() - std::chrono::hours(1)
-                      : spec.notBefore;
-  SystemTime na = nb + spec.validity;
+  // Validity counts from now (or the given start); the default start is backdated an hour for
+  // clock skew without eating into the requested lifetime.
+  const SystemTime start = spec.notBefore == SystemTime{} ? std::chrono::system_clock::now() : spec.notBefore;
+  SystemTime nb = spec.notBefore == SystemTime{} ? start - std::chrono::hours(1) : start;
+  SystemTime na = start + spec.validity;
   bssl::UniquePtr<ASN1_TIME> t1(ASN1_TIME_set(nullptr, toTimeT(nb)));
   bssl::UniquePtr<ASN1_TIME> t2(ASN1_TIME_set(nullptr, toTimeT(na)));
   if (!t1 || !t2 || !X509_set1_notBefore(x.get(), t1.get()) ||

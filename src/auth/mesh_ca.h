@@ -41,7 +41,10 @@ struct IssueOptions {
   /** trustDomain: "" = the CA's. */
   std::string trustDomain;
   std::chrono::seconds validity{std::chrono::hours(24 * 90)};
-  /** notBefore: the epoch = one hour ago (tests set past dates to make expired certificates). */
+  /**
+   * notBefore: the epoch = now (written an hour back for clock skew); tests set past dates to make
+   * expired certificates.
+   */
   SystemTime notBefore{};
 };
 

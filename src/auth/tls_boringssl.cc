@@ -409,7 +409,7 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks {
     info_.failure = f;
     info_.detail = std::move(detail);
     countAuthFailure(f);
-    spdlog::info("tls: {} handshake failed: {}: {}", server_ ? "server" : "client",
+    spdlog::debug("tls: {} handshake failed: {}: {}", server_ ? "server" : "client",
                  authFailureReason(f), info_.detail);
     flushOut();  // flushOut: deliver our alert, if any
     if (opts_.onHandshake) opts_.onHandshake(info_);

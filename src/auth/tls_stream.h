@@ -14,6 +14,7 @@
 #include <ugate/time.h>
 
 #include "auth/peer_verifier.h"
+#include "core/tls_provider.h"
 
 namespace ugate::auth {
 
@@ -92,13 +93,13 @@ struct TlsStreamOptions {
  * and write() return wouldBlock() until the handshake completes and whenever the inner stream would
  * block. spliceFd() is -1: bytes are always in userland.
  */
-class TlsStream : public Stream {
+class TlsStream : public HandshakingStream {
  public:
   /** create takes ownership of inner; it must be connected. Call start() to begin. */
   static std::unique_ptr<TlsStream> create(StreamPtr inner, TlsContextPtr ctx,
                                            TlsStreamOptions opts);
   /** start sends the ClientHello (client) or waits for one (server). */
-  virtual void start() = 0;
+  void start() override = 0;
   virtual bool handshakeDone() const = 0;
   virtual const TlsHandshakeInfo& handshakeInfo() const = 0;
   /** lastError: why the last read()/write() failed after the handshake (e.g. a peer alert). */

@@ -253,6 +253,70 @@ uint8_t parseProxyVersion(const json& j, const std::string& path) {
   fail(path, "'" + v + "' is not one of v1, v2, none");
 }
 
+// isNodeId: 52 characters of the RFC 4648 base32 alphabet (upper case; lower case is accepted and
+// normalised by the caller).
+bool isNodeId(const std::string& s) {
+  if (s.size() != 52) return false;
+  for (char ch : s) {
+    char u = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+    if (!((u >= 'A' && u <= 'Z') || (u >= '2' && u <= '7'))) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> parseNodeIds(const json& j, const std::string& path) {
+  auto ids = getStringList(j, path);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!isNodeId(ids[i])) {
+      fail(path + (j.is_array() ? "[" + std::to_string(i) + "]" : ""),
+           "'" + ids[i] + "' is not a node ID (52 base32 characters, as printed by `ugated id`)");
+    }
+    for (auto& ch : ids[i]) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+  }
+  return ids;
+}
+
+std::shared_ptr<const ListenerTlsConfig> parseListenerTls(const json& j, const std::string& path) {
+  checkKeys(j, path, {"requireClientCert", "alpn"});
+  auto t = std::make_shared<ListenerTlsConfig>();
+  if (j.contains("requireClientCert")) t->requireClientCert = getBool(j["requireClientCert"], path + ".requireClientCert");
+  if (j.contains("alpn")) t->alpn = parseAlpnList(j["alpn"], path + ".alpn");
+  return t;
+}
+
+std::shared_ptr<const UpstreamTlsConfig> parseUpstreamTls(const json& j, const std::string& path) {
+  checkKeys(j, path, {"sni", "peerIds", "alpn"});
+  auto t = std::make_shared<UpstreamTlsConfig>();
+  if (j.contains("sni")) t->sni = getString(j["sni"], path + ".sni");
+  if (j.contains("peerIds")) t->peerIds = parseNodeIds(j["peerIds"], path + ".peerIds");
+  if (j.contains("alpn")) t->alpn = parseAlpnList(j["alpn"], path + ".alpn");
+  return t;
+}
+
+void parseTls(const json& j, const std::string& path, TlsConfig& t) {
+  checkKeys(j, path, {"certDir", "rootsFile", "trustedIds", "requireTrustDomain", "namespace",
+                      "handshakeTimeout", "reloadInterval", "certValidity", "renewBefore"});
+  if (j.contains("certDir")) t.certDir = getString(j["certDir"], path + ".certDir");
+  if (j.contains("rootsFile")) t.rootsFile = getString(j["rootsFile"], path + ".rootsFile");
+  if (j.contains("trustedIds")) t.trustedIds = parseNodeIds(j["trustedIds"], path + ".trustedIds");
+  if (j.contains("requireTrustDomain")) {
+    t.requireTrustDomain = getBool(j["requireTrustDomain"], path + ".requireTrustDomain");
+  }
+  if (j.contains("namespace")) t.ns = getString(j["namespace"], path + ".namespace");
+  if (j.contains("handshakeTimeout")) t.handshakeTimeout = getDuration(j["handshakeTimeout"], path + ".handshakeTimeout");
+  if (j.contains("reloadInterval")) {
+    t.reloadInterval = getDuration(j["reloadInterval"], path + ".reloadInterval");
+    if (t.reloadInterval.count() < 100) fail(path + ".reloadInterval", "must be at least 100ms");
+  }
+  if (j.contains("certValidity")) t.certValidity = getDuration(j["certValidity"], path + ".certValidity");
+  if (j.contains("renewBefore")) t.renewBefore = getDuration(j["renewBefore"], path + ".renewBefore");
+  if (t.handshakeTimeout.count() <= 0) fail(path + ".handshakeTimeout", "must be positive");
+  if (t.certValidity.count() < 1000) fail(path + ".certValidity", "must be at least 1s");
+  if (t.renewBefore >= t.certValidity) {
+    fail(path + ".renewBefore", "must be shorter than certValidity (or every check would renew)");
+  }
+}
+
 void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
   if (!j.contains("kind")) fail(path + ".kind", "required");
@@ -267,7 +331,8 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   l.streamKind = spec->streamKind;
   static const std::vector<std::string> common{"name", "kind", "address", "to", "backlog",
                                                "idleTimeout", "connectTimeout", "sniffTimeout",
-                                               "proxyProtocol", "acceptProxyProtocol"};
+                                               "proxyProtocol", "acceptProxyProtocol", "tls",
+                                               "upstreamTls"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = std::find(common.begin(), common.end(), it.key()) != common.end() ||
                  std::find(spec->optionKeys.begin(), spec->optionKeys.end(), it.key()) != spec->optionKeys.end();
@@ -301,6 +366,13 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   if (j.contains("acceptProxyProtocol")) {
     l.acceptProxyProtocol = getBool(j["acceptProxyProtocol"], path + ".acceptProxyProtocol");
   }
+  if (j.contains("tls")) l.tls = parseListenerTls(j["tls"], path + ".tls");
+  if (j.contains("upstreamTls")) {
+    if (l.to.type == Target::Type::None || l.to.type == Target::Type::Reject) {
+      fail(path + ".upstreamTls", "applies to the listener's `to`, which is not set to a destination");
+    }
+    l.upstreamTls = parseUpstreamTls(j["upstreamTls"], path + ".upstreamTls");
+  }
   if (spec->parseOptions) {
     auto o = spec->parseOptions(j, path);
     if (!o) throw ConfigError{o.error().detail};
@@ -313,11 +385,15 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
 }
 
 void parseRoute(const json& j, const std::string& path, size_t index, RouteConfig& r) {
-  checkKeys(j, path, {"name", "match", "to", "proxyProtocol"});
+  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls"});
   if (j.contains("proxyProtocol")) r.proxyProtocol = parseProxyVersion(j["proxyProtocol"], path + ".proxyProtocol");
   r.name = j.contains("name") ? getString(j["name"], path + ".name") : "routes[" + std::to_string(index) + "]";
   if (!j.contains("to")) fail(path + ".to", "required");
   r.to = parseTarget(j["to"], path + ".to");
+  if (j.contains("upstreamTls")) {
+    if (r.to.type == Target::Type::Reject) fail(path + ".upstreamTls", "a route to 'reject' dials nothing");
+    r.upstreamTls = parseUpstreamTls(j["upstreamTls"], path + ".upstreamTls");
+  }
   if (j.contains("match")) {
     const json& m = j["match"];
     std::string mp = path + ".match";
@@ -386,7 +462,7 @@ void parseDns(const json& j, const std::string& path, DnsConfig& d) {
 
 void parseRoot(const json& root, Config& c) {
   checkKeys(root, "$", {"node", "workers", "admin", "listeners", "routes", "upstreams", "authorize",
-                        "limits", "log", "dns"});
+                        "limits", "log", "dns", "tls"});
   if (root.contains("node")) {
     const json& n = root["node"];
     checkKeys(n, "node", {"name", "trustDomain", "dataDir", "meshSuffix"});
@@ -406,6 +482,7 @@ void parseRoot(const json& root, Config& c) {
   if (root.contains("limits")) parseLimits(root["limits"], "limits", c.limits);
   if (root.contains("log")) parseLog(root["log"], "log", c.log);
   if (root.contains("dns")) parseDns(root["dns"], "dns", c.dns);
+  if (root.contains("tls")) parseTls(root["tls"], "tls", c.tls);
   if (root.contains("listeners")) {
     const json& ls = root["listeners"];
     if (!ls.is_array()) fail("listeners", "expected an array, got " + typeName(ls));
@@ -439,6 +516,10 @@ void parseRoot(const json& root, Config& c) {
       }
       c.routes.push_back(std::move(r));
     }
+  }
+  if (c.usesTls() && c.node.dataDir.empty() && c.tls.certDir.empty()) {
+    fail("node.dataDir", "required when a listener or route uses TLS (the node's key and certificate "
+                         "live there), unless tls.certDir names the certificates");
   }
   // Sections of the stable contract whose modules this build does not have yet: refuse rather than
   // start half-configured.
@@ -524,6 +605,16 @@ std::optional<Duration> parseDuration(std::string_view s) {
   else return std::nullopt;
   if (ms > 86400.0 * 365 * 1000) return std::nullopt;
   return Duration(std::llround(ms));
+}
+
+bool Config::usesTls() const {
+  for (const auto& l : listeners) {
+    if (l.tls || l.upstreamTls) return true;
+  }
+  for (const auto& r : routes) {
+    if (r.upstreamTls) return true;
+  }
+  return false;
 }
 
 std::vector<std::string> supportedListenerKinds() { return listenerKinds().names(); }

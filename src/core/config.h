@@ -44,6 +44,37 @@ struct NodeConfig {
   std::string meshSuffix{"mesh"};
 };
 
+/**
+ * TlsConfig: the node's TLS identity and whom it trusts (top-level "tls"). Used by listeners with
+ * "tls" (terminate, usually mutual) and by routes/listeners with "upstreamTls" (originate mTLS).
+ * The credentials come from node.dataDir (Istio layout or kube.json, created on first use) unless
+ * certDir names an Istio-layout directory; roots from the credentials' root-cert.pem plus rootsFile.
+ */
+struct TlsConfig {
+  std::string certDir;                  // Istio layout: key.pem, cert-chain.pem, root-cert.pem
+  std::string rootsFile;                // extra trusted CA bundle (PEM)
+  std::vector<std::string> trustedIds;  // pinned node IDs, trusted whatever signed them
+  bool requireTrustDomain{true};        // with node.trustDomain: CA-signed peers must carry its SPIFFE URI
+  std::string ns{"default"};            // namespace in the SPIFFE URI of self-issued certificates
+  Duration handshakeTimeout{10'000};
+  Duration reloadInterval{10'000};      // how often the credential files are checked for changes
+  Duration certValidity{365LL * 86'400'000};  // self-signed certificates
+  Duration renewBefore{30LL * 86'400'000};    // re-issue a self-signed certificate this close to expiry
+};
+
+/** ListenerTlsConfig: the listener terminates TLS 1.3 ("tls" on a listener). */
+struct ListenerTlsConfig {
+  bool requireClientCert{true};   // mutual TLS: clients must present a trusted certificate
+  std::vector<std::string> alpn;  // accepted protocols in preference order (empty: no ALPN)
+};
+
+/** UpstreamTlsConfig: the upstream connection is wrapped in TLS 1.3 with our certificate. */
+struct UpstreamTlsConfig {
+  std::string sni;                   // server name sent; empty = the dialled host when it is a name
+  std::vector<std::string> peerIds;  // when set: the server's node ID must be one of these (pinning)
+  std::vector<std::string> alpn;     // offered protocols
+};
+
 struct AdminConfig {
   bool enabled{true};
   SocketAddress address;  // default 127.0.0.1:15000
@@ -63,6 +94,8 @@ struct ListenerConfig {
   uint8_t proxyProtocol{0};                // 1|2: send a PROXY header when `to` is used
   bool acceptProxyProtocol{false};         // clients (load balancers) send a PROXY v1/v2 header first
   const ListenerKindSpec* spec{nullptr};   // the registry entry (lives for the process)
+  std::shared_ptr<const ListenerTlsConfig> tls;          // terminate TLS on accept (null = plain)
+  std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // originate TLS when `to` is used
   bool sameAs(const ListenerConfig& o) const {  // same socket: no rebind needed on reload
     return name == o.name && kind == o.kind && address == o.address && backlog == o.backlog;
   }
@@ -87,6 +120,7 @@ struct RouteConfig {
   RouteMatch match;
   Target to;
   uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream first
+  std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // originate mTLS to the target
 };
 
 struct LimitsConfig {
@@ -122,10 +156,13 @@ struct Config {
   LimitsConfig limits;
   LogConfig log;
   DnsConfig dns;
+  TlsConfig tls;
   std::string origin;  // file name or "<default>"
   std::string json;    // the source, normalised, for /config_dump
 
   const ListenerConfig* findListener(std::string_view name) const;
+  /** usesTls: some listener or route terminates or originates TLS (the identity is needed). */
+  bool usesTls() const;
 };
 using ConfigPtr = std::shared_ptr<const Config>;
 

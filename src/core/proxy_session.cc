@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/config.h"
+#include "core/prefix_stream.h"
 #include "core/proxy_protocol.h"
 #include "core/socket_util.h"
 #include "core/worker.h"
@@ -35,6 +37,13 @@ ProxySession::~ProxySession() {
 
 void ProxySession::start() {
   timer_ = worker_.reactor().createTimer([this] { onTimer(); });
+  if (const ListenerConfig* l = worker_.config().findListener(meta_.listener); l && l->tls) {
+    serverTls_ = l->tls;
+  }
+  if (serverTls_ && !awaitProxyHeader_) {
+    startServerTls();
+    return;
+  }
   if (!frontDoor_ && !awaitProxyHeader_) {
     routeAndDial();
     return;
@@ -67,6 +76,10 @@ void ProxySession::readHandshake() {
     if (awaitProxyHeader_) {
       if (!proxyHeaderPhase()) return;
       if (awaitProxyHeader_) continue;  // header incomplete
+      if (serverTls_) {
+        startServerTls();  // bytes after the header are the start of the ClientHello
+        return;
+      }
       if (!frontDoor_) {
         handshakeDone();  // bytes after the header go upstream first
         return;
@@ -124,6 +137,55 @@ bool ProxySession::frontDoorPhase() {
   }
 }
 
+void ProxySession::startServerTls() {
+  client_->setCallbacks(nullptr);
+  timer_->disable();  // the TLS stream keeps its own deadline (tls.handshakeTimeout)
+  const TlsProviderPtr& tls = worker_.tls();
+  if (!tls) {
+    close(Errc::AuthFailed, "TLS: no credentials loaded (see the startup log)", true);
+    return;
+  }
+  StreamPtr inner = std::move(client_);
+  if (!sniffed_.empty()) {
+    inner = std::make_unique<PrefixStream>(std::move(inner), std::move(sniffed_));
+    std::string().swap(sniffed_);
+  }
+  tlsHandshaking_ = true;
+  HandshakingStreamPtr hs = tls->server(*serverTls_, std::move(inner), worker_.reactor(),
+                                        worker_.config().tls.handshakeTimeout,
+                                        [this](TlsOutcome&& o) { onServerTls(std::move(o)); });
+  if (!hs) {
+    tlsHandshaking_ = false;
+    close(Errc::AuthFailed, "TLS: no context for this listener's settings (reload in progress?)", true);
+    return;
+  }
+  HandshakingStream* raw = hs.get();
+  client_ = std::move(hs);
+  raw->start();  // may complete (or fail) at once with bytes already read
+}
+
+void ProxySession::onServerTls(TlsOutcome&& o) {
+  tlsHandshaking_ = false;
+  if (closed_) return;
+  if (!o.ok) {
+    close(o.timedOut ? Errc::HandshakeTimeout : Errc::AuthFailed,
+          "TLS from client: " + o.failure + ": " + o.detail, true);
+    return;
+  }
+  meta_.peer = std::move(o.peer);
+  if (meta_.sni.empty()) meta_.sni = std::move(o.sni);
+  if (!o.alpn.empty()) meta_.alpn = std::move(o.alpn);
+  if (meta_.kind == StreamKind::Tcp) meta_.kind = StreamKind::Tls;
+  if (!frontDoor_) {
+    routeAndDial();
+    return;
+  }
+  // The front door's handshake runs inside TLS. The TLS stream reports readable right after this
+  // callback returns (records may already be buffered), which starts readHandshake().
+  timer_->enable(timeouts_.sniff);
+  client_->setCallbacks(this);
+}
+
 void ProxySession::handshakeDone(const HostPort* forced) {
   client_->setCallbacks(nullptr);
   timer_->disable();
@@ -165,6 +227,7 @@ void ProxySession::routeAndDial(const HostPort* forced) {
     meta_.route = std::string(d.route);
   }
   sendProxyHeader_ = d.proxyProtocol;
+  upstreamTls_ = std::move(d.upstreamTls);
   switch (d.action) {
     case RouteDecision::Action::Reject:
       fail(Errc::RouteRejected, "rejected by route " + meta_.route);
@@ -178,6 +241,7 @@ void ProxySession::routeAndDial(const HostPort* forced) {
       break;
     case RouteDecision::Action::Dial:
       meta_.upstream = d.target.str();
+      if (!SocketAddress::fromIp(d.target.host, d.target.port)) dialHost_ = d.target.host;
       break;
   }
   timer_->enable(timeouts_.connect);
@@ -236,6 +300,52 @@ void ProxySession::onConnected(int err) {
     connectNext();
     return;
   }
+  if (upstreamTls_) {
+    startClientTls();
+    return;
+  }
+  startSplice();
+}
+
+void ProxySession::startClientTls() {
+  const TlsProviderPtr& tls = worker_.tls();
+  if (!tls) {
+    fail(Errc::AuthFailed, "upstream TLS: no credentials loaded (see the startup log)");
+    return;
+  }
+  const std::string& sni = upstreamTls_->sni.empty() ? dialHost_ : upstreamTls_->sni;
+  std::string sessionKey = sni + "@" + meta_.upstreamAddr.str();
+  tlsHandshaking_ = true;
+  // The connect timer keeps running: connect plus handshake must fit in connectTimeout.
+  HandshakingStreamPtr hs = tls->client(*upstreamTls_, sni, sessionKey, std::move(upstream_),
+                                        worker_.reactor(), worker_.config().tls.handshakeTimeout,
+                                        [this](TlsOutcome&& o) { onClientTls(std::move(o)); });
+  if (!hs) {
+    tlsHandshaking_ = false;
+    fail(Errc::AuthFailed, "upstream TLS: no context for this route's settings (reload in progress?)");
+    return;
+  }
+  HandshakingStream* raw = hs.get();
+  upstream_ = std::move(hs);
+  raw->start();
+}
+
+void ProxySession::onClientTls(TlsOutcome&& o) {
+  tlsHandshaking_ = false;
+  if (closed_) return;
+  if (!o.ok) {
+    fail(o.timedOut ? Errc::HandshakeTimeout : Errc::AuthFailed,
+         "TLS to " + meta_.upstreamAddr.str() + ": " + o.failure + ": " + o.detail);
+    return;
+  }
+  if (o.peer) {
+    spdlog::debug("stream {}: upstream {} is node {} {}", meta_.id, meta_.upstreamAddr.str(),
+                  o.peer->nodeId, o.peer->spiffe);
+  }
+  startSplice();
+}
+
+void ProxySession::startSplice() {
   splicer_ = std::make_unique<Splicer>(worker_.spliceContext(), *client_, *upstream_,
                                        static_cast<SplicerCallbacks&>(*this));
   splicer_->setByteCounters(&stats_.bytesIn, &stats_.bytesOut);
@@ -266,7 +376,7 @@ void ProxySession::onConnected(int err) {
 }
 
 void ProxySession::onTimer() {
-  if (closed_) return;
+  if (closed_ || (tlsHandshaking_ && !upstream_)) return;  // the TLS stream has its own deadline
   if ((frontDoor_ || awaitProxyHeader_) && !upstream_ && candidates_.empty() && !dns_) {
     close(Errc::HandshakeTimeout,
           "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms", true);
@@ -318,7 +428,8 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   if (reason != Errc::Ok && reason != Errc::IdleTimeout && reason != Errc::Shutdown) {
     // Failures to reach the upstream are the operator's business; resets mid-stream are routine.
     bool upstreamFailure = !splicer_ && reason != Errc::RouteRejected && !meta_.upstream.empty();
-    if (upstreamFailure && worker_.logBudget()) {
+    bool authFailure = reason == Errc::AuthFailed || (reason == Errc::HandshakeTimeout && serverTls_);
+    if ((upstreamFailure || authFailure) && worker_.logBudget()) {
       spdlog::warn("stream {} listener={} src={} upstream={}: {}: {}", meta_.id, meta_.listener,
                    meta_.source.str(), meta_.upstream, errcReason(reason), meta_.closeDetail);
     } else {

@@ -12,6 +12,7 @@
 #include "core/listener_stats.h"
 #include "core/splicer.h"
 #include "core/tcp_stream.h"
+#include "core/tls_provider.h"
 
 namespace ugate {
 
@@ -69,6 +70,14 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   void dial(const HostPort& hp);
   void connectNext();
   void onConnected(int err);
+  /** startServerTls wraps the client in TLS (listener "tls"); bytes read so far go first. */
+  void startServerTls();
+  void onServerTls(TlsOutcome&& o);
+  /** startClientTls wraps the connected upstream in mTLS (route or listener "upstreamTls"). */
+  void startClientTls();
+  void onClientTls(TlsOutcome&& o);
+  /** startSplice: the upstream is ready; send the front door's reply and prefixes, then splice. */
+  void startSplice();
   void onTimer();
   void syncBytes();
 
@@ -88,6 +97,10 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   Timeouts timeouts_;
   bool awaitProxyHeader_{false};  // awaitProxyHeader_: the PROXY header has not been read yet
   uint8_t sendProxyHeader_{0};    // sendProxyHeader_: PROXY version to send upstream (0 = none)
+  bool tlsHandshaking_{false};    // tlsHandshaking_: a TLS handshake (either side) is in progress
+  std::shared_ptr<const ListenerTlsConfig> serverTls_;    // terminate TLS before the front door
+  std::shared_ptr<const UpstreamTlsConfig> upstreamTls_;  // originate TLS after connecting
+  std::string dialHost_;  // dialHost_: the host name dialled (the upstream TLS server name)
   bool closed_{false};
 };
 

@@ -107,6 +107,7 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
     }
     RouteDecision d = decide(r.to, r.name, meta, requested);
     d.proxyProtocol = r.proxyProtocol;
+    d.upstreamTls = r.upstreamTls;
     return d;
   }
   if (listener) {
@@ -115,6 +116,7 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
     if (requested && t.type == Target::Type::None) t.type = Target::Type::Original;
     RouteDecision d = decide(t, "", meta, requested);
     d.proxyProtocol = listener->proxyProtocol;
+    d.upstreamTls = listener->upstreamTls;
     return d;
   }
   return RouteDecision{};

@@ -18,6 +18,7 @@
 #include "core/pipe_pool.h"
 #include "core/route_table.h"
 #include "core/splicer.h"
+#include "core/tls_provider.h"
 
 namespace ugate {
 
@@ -70,12 +71,16 @@ class Worker {
   /** closeAll force-closes every live session. */
   void closeAll(Errc reason);
   void snapshotStats(WorkerStatsSnapshot& out) const;
+  /** setTls installs the TLS contexts for the current credentials (before the config using them). */
+  void setTls(TlsProviderPtr tls) { tls_ = std::move(tls); }
   size_t activeSessions() const { return activeCount_; }
 
   // --- used by listeners and sessions ---
   const Config& config() const { return *cfg_; }
   const Router& router() const { return *router_; }
   Resolver& resolver() { return *resolver_; }
+  /** tls: the current TLS contexts; null when no listener or route uses TLS. */
+  const TlsProviderPtr& tls() const { return tls_; }
   SpliceContext& spliceContext() { return *spliceCtx_; }
   AccessLog& accessLog() { return accessLog_; }
   ListenerStats& stats(const std::string& listener);
@@ -96,6 +101,7 @@ class Worker {
   ConfigPtr cfg_;
   std::unique_ptr<RouteTable> router_;
   ResolverPtr resolver_;
+  TlsProviderPtr tls_;
   PipePool pipes_;
   std::unique_ptr<uint8_t[]> scratch_;
   std::unique_ptr<SpliceContext> spliceCtx_;

@@ -160,6 +160,14 @@ int Daemon::run() {
   for (int i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, cfg_, maxConnPerWorker_, accessLogFd_));
   }
+  tls_ = std::make_unique<TlsManager>(*reactor_, [this](TlsProviderPtr p) {
+    for (auto& w : workers_) w->reactor().post([w = w.get(), p] { w->setTls(p); });
+  });
+  auto tlsReady = tls_->prepare(*cfg_);
+  if (!tlsReady) {
+    spdlog::error("startup: {}", tlsReady.error().detail);
+    return 2;
+  }
   auto socks = openSockets(*cfg_, nullptr);
   if (!socks) {
     spdlog::error("startup: {}", socks.error().detail);
@@ -176,6 +184,7 @@ int Daemon::run() {
     }
     spdlog::info("admin on http://{}", admin_->boundAddress().str());
   }
+  tls_->install(cfg_, std::move(*tlsReady));  // the contexts reach each worker before the config
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->startThread();
     workers_[i]->reactor().post([w = workers_[i].get(), c = cfg_, s = std::move((*socks)[i])]() mutable {
@@ -230,6 +239,13 @@ void Daemon::reload() {
   if ((cfg->workers > 0 ? cfg->workers : cpuCount()) != static_cast<int>(workers_.size())) {
     spdlog::warn("reload: 'workers' changes take effect on restart only");
   }
+  auto tlsReady = tls_->prepare(*cfg);
+  if (!tlsReady) {
+    ++reloadsFailed_;
+    spdlog::error("reload rejected, keeping the running config: {}", tlsReady.error().detail);
+    finish();
+    return;
+  }
   auto socks = openSockets(*cfg, cfg_.get());
   if (!socks) {
     ++reloadsFailed_;
@@ -273,6 +289,7 @@ void Daemon::reload() {
     }
   }
   applyLogConfig(*cfg);
+  tls_->install(cfg, std::move(*tlsReady));
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->reactor().post([w = workers_[i].get(), c = cfg, s = std::move((*socks)[i])]() mutable {
       w->applyConfig(c, std::move(s));
@@ -388,6 +405,7 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   line("ugate_config_reloads_total", "result=\"error\"", reloadsFailed_);
   metric("ugate_draining", "gauge", "1 while draining for shutdown.");
   line("ugate_draining", "", draining_ ? 1 : 0);
+  if (tls_) tls_->renderStats(o);
 
   struct Def {
     const char* name;

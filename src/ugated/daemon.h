@@ -12,6 +12,7 @@
 #include "core/listener_stats.h"
 #include "core/worker.h"
 #include "http/admin_server.h"
+#include "ugated/tls_manager.h"
 
 namespace ugate {
 
@@ -49,6 +50,7 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   ConfigPtr cfg_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<http::AdminServer> admin_;
+  std::unique_ptr<TlsManager> tls_;
   int signalFd_{-1};
   int accessLogFd_{-1};
   bool ownAccessLogFd_{false};

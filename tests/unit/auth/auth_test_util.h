@@ -9,7 +9,19 @@
 #include <sstream>
 #include <string>
 
+#include "auth/identity.h"
+
 namespace ugate::auth::test {
+
+/** selfSignedCredentials: a fresh key with a self-signed certificate for `name`. */
+inline NodeCredentials selfSignedCredentials(const std::string& name) {
+  NodeCredentials c;
+  c.key = *PrivateKey::generate();
+  CertSpec s;
+  s.name = name;
+  c.certChainPem = *createSelfSignedCert(c.key, s);
+  return c;
+}
 
 /** dataPath: a file under tests/unit/auth/data. */
 inline std::string dataPath(const std::string& name) {

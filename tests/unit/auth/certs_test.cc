@@ -83,16 +83,17 @@ TEST_F(CertsTest, SelfSignedNodeCertificateAsOpensslSeesIt) {
   EXPECT_NE(text.find("CA:FALSE"), std::string::npos);
   EXPECT_NE(text.find("Subject: O = example.org, CN = node1.example.org"), std::string::npos) << text;
 
-  // Validity: starts one hour back (clock skew), lasts 48 h; checked by openssl's -checkend.
+  // Validity: 48 h from now (checked by openssl's -checkend), the start backdated one hour for
+  // clock skew.
   std::string path = tmp_.write("n.pem", *pem);
   int st = -1;
-  shell("openssl x509 -in " + path + " -noout -checkend " + std::to_string(47 * 3600 - 60), &st);
+  shell("openssl x509 -in " + path + " -noout -checkend " + std::to_string(48 * 3600 - 60), &st);
   EXPECT_EQ(st, 0);
-  shell("openssl x509 -in " + path + " -noout -checkend " + std::to_string(47 * 3600 + 60), &st);
+  shell("openssl x509 -in " + path + " -noout -checkend " + std::to_string(48 * 3600 + 60), &st);
   EXPECT_EQ(st, 1);
   auto info = parseCertPem(*pem);
   ASSERT_TRUE(info);
-  EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(info->notAfter - info->notBefore), 48h);
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(info->notAfter - info->notBefore), 49h);
   EXPECT_TRUE(info->selfSigned);
   EXPECT_FALSE(info->isCa);
   EXPECT_EQ(nodeIdFromPublicKey(info->publicKey), key->nodeId());

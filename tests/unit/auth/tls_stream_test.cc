@@ -34,14 +34,7 @@ class TlsStreamTest : public testing::Test {
     return *c;
   }
 
-  NodeCredentials selfSigned(const std::string& name) {
-    NodeCredentials c;
-    c.key = *PrivateKey::generate();
-    CertSpec s;
-    s.name = name;
-    c.certChainPem = *createSelfSignedCert(c.key, s);
-    return c;
-  }
+  NodeCredentials selfSigned(const std::string& name) { return test::selfSignedCredentials(name); }
 
   static TlsContextPtr context(bool server, const NodeCredentials* creds, PeerVerifyConfig v,
                                std::vector<std::string> alpn = {}) {

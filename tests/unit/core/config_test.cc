@@ -505,6 +505,75 @@ TEST(ConfigTest, EmptyUpstreamsAndAuthorizeAccepted) {
   EXPECT_NE(parseOk(R"({"upstreams": {}, "authorize": {}})"), nullptr);
 }
 
+TEST(ConfigTest, TlsSectionListenerAndRouteTls) {
+  const std::string id = "3A3RVJPB6SLNTV5PURJRWVI3EJIYAKCVJZUIIXZXKQHPK4C5GNOA";
+  std::string lower = id;
+  for (auto& ch : lower) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  auto c = parseOk(R"({"node": {"dataDir": "/var/lib/ugate", "trustDomain": "mesh.test"},
+      "tls": {"trustedIds": [")" + lower + R"("], "rootsFile": "/etc/ugate/ca.pem", "namespace": "ns1",
+              "handshakeTimeout": "2s", "reloadInterval": "500ms", "certValidity": "48h",
+              "renewBefore": "12h", "requireTrustDomain": false},
+      "listeners": [
+        {"name": "in", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1",
+         "tls": {"alpn": ["h2", "ugate"], "requireClientCert": false}},
+        {"name": "out", "kind": "tcp", "address": "127.0.0.1:2", "to": "gw:15009",
+         "upstreamTls": {"sni": "gw.mesh.test", "peerIds": [")" + id + R"("]}},
+        {"name": "plain", "kind": "tcp", "address": "127.0.0.1:3", "to": "x:1"}],
+      "routes": [{"to": "y:2", "upstreamTls": {"alpn": "ugate"}}]})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->usesTls());
+  EXPECT_EQ(c->tls.trustedIds, std::vector<std::string>{id});  // normalised to upper case
+  EXPECT_EQ(c->tls.rootsFile, "/etc/ugate/ca.pem");
+  EXPECT_EQ(c->tls.ns, "ns1");
+  EXPECT_EQ(c->tls.handshakeTimeout, milliseconds(2000));
+  EXPECT_EQ(c->tls.reloadInterval, milliseconds(500));
+  EXPECT_EQ(c->tls.certValidity, milliseconds(48LL * 3600 * 1000));
+  EXPECT_EQ(c->tls.renewBefore, milliseconds(12LL * 3600 * 1000));
+  EXPECT_FALSE(c->tls.requireTrustDomain);
+  ASSERT_TRUE(c->listeners[0].tls);
+  EXPECT_EQ(c->listeners[0].tls->alpn, (std::vector<std::string>{"h2", "ugate"}));
+  EXPECT_FALSE(c->listeners[0].tls->requireClientCert);
+  ASSERT_TRUE(c->listeners[1].upstreamTls);
+  EXPECT_EQ(c->listeners[1].upstreamTls->sni, "gw.mesh.test");
+  EXPECT_EQ(c->listeners[1].upstreamTls->peerIds, std::vector<std::string>{id});
+  EXPECT_FALSE(c->listeners[2].tls);
+  ASSERT_TRUE(c->routes[0].upstreamTls);
+  EXPECT_EQ(c->routes[0].upstreamTls->alpn, std::vector<std::string>{"ugate"});
+
+  auto plain = parseOk(R"({"listeners": [{"name": "p", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1"}]})");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_FALSE(plain->usesTls());
+  EXPECT_EQ(plain->tls.handshakeTimeout, milliseconds(10'000));  // defaults
+  EXPECT_TRUE(plain->tls.requireTrustDomain);
+}
+
+TEST(ConfigTest, TlsErrorsNameThePath) {
+  const std::string tlsListener =
+      R"({"name": "in", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1", "tls": {}})";
+  EXPECT_EQ(parseErr(R"({"listeners": [)" + tlsListener + "]}"),
+            "node.dataDir: required when a listener or route uses TLS (the node's key and certificate "
+            "live there), unless tls.certDir names the certificates");
+  EXPECT_NE(parseOk(R"({"tls": {"certDir": "/etc/certs"}, "listeners": [)" + tlsListener + "]}"), nullptr);
+  EXPECT_EQ(parseErr(R"({"tls": {"trustedIds": ["abc"]}})"),
+            "tls.trustedIds[0]: 'abc' is not a node ID (52 base32 characters, as printed by `ugated id`)");
+  EXPECT_EQ(parseErr(R"({"tls": {"renewBefore": "2h", "certValidity": "1h"}})"),
+            "tls.renewBefore: must be shorter than certValidity (or every check would renew)");
+  EXPECT_EQ(parseErr(R"({"tls": {"reloadInterval": "10ms"}})"), "tls.reloadInterval: must be at least 100ms");
+  EXPECT_EQ(parseErr(R"({"tls": {"handshakeTimeout": 0}})"), "tls.handshakeTimeout: must be positive");
+  EXPECT_EQ(parseErr(R"({"tls": {"certDir": "/c"}, "listeners": [{"name": "in", "kind": "tcp",
+      "address": "127.0.0.1:1", "to": "x:1", "tls": {"mutual": true}}]})").substr(0, 35),
+            "listeners[0].tls.mutual: unknown ke");
+  EXPECT_EQ(parseErr(R"({"tls": {"certDir": "/c"}, "listeners": [{"name": "in", "kind": "tcp",
+      "address": "127.0.0.1:1", "to": "reject", "upstreamTls": {}}]})"),
+            "listeners[0].upstreamTls: applies to the listener's `to`, which is not set to a destination");
+  EXPECT_EQ(parseErr(R"({"tls": {"certDir": "/c"}, "routes": [{"to": "reject", "upstreamTls": {}}]})"),
+            "routes[0].upstreamTls: a route to 'reject' dials nothing");
+  EXPECT_EQ(parseErr(R"({"tls": {"certDir": "/c"}, "routes": [{"to": "x:1",
+      "upstreamTls": {"peerIds": "QQ"}}]})"),
+            "routes[0].upstreamTls.peerIds: 'QQ' is not a node ID (52 base32 characters, as printed by "
+            "`ugated id`)");
+}
+
 TEST(ConfigTest, DuplicatePortZeroAddressesAllowed) {
   auto c = parseOk(R"({"listeners": [
       {"name": "a", "kind": "tcp", "address": "127.0.0.1:0", "to": "x:1"},

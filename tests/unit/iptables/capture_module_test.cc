@@ -77,6 +77,14 @@ TEST_F(CaptureKinds, OptionErrorsNameThePath) {
             std::string::npos);
 }
 
+TEST_F(CaptureKinds, TheSidecarExamplesAreValid) {
+  for (const char* f : {"sidecar.json", "sidecar-tproxy.json"}) {
+    auto cfg = loadConfigFile(std::string(UGATE_SOURCE_DIR) + "/configs/examples/" + f);
+    ASSERT_TRUE(cfg) << f << ": " << cfg.error().detail;
+    EXPECT_EQ((*cfg)->listeners.size(), 4u) << f;
+  }
+}
+
 // The upstream options a listener asks for, through its registry entry as the session does.
 ConnectOptions upstream(const std::string& listener, const std::string& client,
                         const std::string& to) {

@@ -324,6 +324,7 @@ Result<SaveState> parseSave(std::string_view text) {
       size_t end = line.find("] ");
       if (end == std::string_view::npos) return bad("unterminated counters");
       line.remove_prefix(end + 2);
+      if (line.empty()) return bad("counters without a rule");
     }
     if (line[0] == '*') {
       if (cur) return bad("table without COMMIT before it");

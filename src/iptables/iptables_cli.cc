@@ -231,56 +231,64 @@ int print(const IptablesCommand& c) {
   return kOk;
 }
 
-int update(const IptablesCommand& c) {
-  const CaptureOptions& o = c.options;
+// updateRouting makes the tproxy policy route (and, for IPv6, ::6 on lo) present or absent and
+// says what changed ("" when nothing did).
+Result<std::string> updateRouting(Family f, const CaptureOptions& o, bool present) {
+  std::string changes;
+  auto route = ensurePolicyRoute(f, o.mark, o.routeTable, present && o.mode == CaptureMode::Tproxy);
+  if (!route) return route.error();
+  if (*route != Change::Unchanged) changes += std::string("; policy route ") + changeName(*route);
+  if (f == Family::V6) {
+    auto addr = ensurePassthroughAddress(present);
+    if (!addr) return addr.error();
+    if (*addr != Change::Unchanged) changes += std::string("; ::6/128 on lo ") + changeName(*addr);
+  }
+  return changes;
+}
+
+// updateOne applies or cleans one family and returns its summary line.
+Result<std::string> updateOne(const IptablesCommand& c, Backend b, Family f) {
   const bool apply = c.verb == "apply";
+  const std::string fam = familyName(f);
+  std::string routing;
+  if (apply) {  // routing first: capture starts with its route in place
+    auto r = updateRouting(f, c.options, true);
+    if (!r) return makeError(r.error().code, fam + ": " + r.error().detail);
+    routing = *r;
+  }
+  RuleSet rs = buildRules(c.options, f);
+  auto rep = updateFamily(b, f, c.options, apply ? &rs : nullptr);
+  if (!rep) return rep.error();
+  if (!apply) {  // and last on clean
+    auto r = updateRouting(f, c.options, false);
+    if (!r) return makeError(r.error().code, fam + ": " + r.error().detail);
+    routing = *r;
+  }
+  std::string line = fam + " (" + backendName(b) + "): ";
+  if (apply) {
+    line += std::to_string(rep->added) + " rules installed";
+    if (rep->removed) line += ", replacing " + std::to_string(rep->removed) + " earlier ones";
+  } else {
+    line += rep->script.empty() ? "nothing to remove"
+                                : "removed " + std::to_string(rep->removed) + " rules and chains";
+  }
+  return line + routing;
+}
+
+int update(const IptablesCommand& c) {
   auto backend = detectBackend(c.backend);
   if (!backend) return fail(backend.error().detail);
   int done = 0;
   for (Family f : {Family::V4, Family::V6}) {
-    if (f == Family::V4 ? !o.ipv4 : !o.ipv6) continue;
-    const char* fam = familyName(f);
+    if (f == Family::V4 ? !c.options.ipv4 : !c.options.ipv6) continue;
     if (f == Family::V6 && !haveIpv6()) {
       if (c.familyExplicit) return fail("IPv6: the kernel has no IPv6 (no /proc/net/if_inet6)");
-      printf("%s: skipped (the kernel has no IPv6)\n", fam);
+      printf("IPv6: skipped (the kernel has no IPv6)\n");
       continue;
     }
-    std::string extra;
-    // Routing first on apply (capture starts with its route in place), last on clean.
-    auto routing = [&](bool present) -> Result<void> {
-      bool route = present && o.mode == CaptureMode::Tproxy;
-      auto pr = ensurePolicyRoute(f, o.mark, o.routeTable, route);
-      if (!pr) return pr.error();
-      if (*pr != Change::Unchanged) extra += std::string("; policy route ") + changeName(*pr);
-      if (f == Family::V6) {
-        auto a = ensurePassthroughAddress(present);
-        if (!a) return a.error();
-        if (*a != Change::Unchanged) extra += std::string("; ::6/128 on lo ") + changeName(*a);
-      }
-      return {};
-    };
-    if (apply) {
-      if (auto r = routing(true); !r) return fail(std::string(fam) + ": " + r.error().detail);
-    }
-    RuleSet rs = buildRules(o, f);
-    auto rep = updateFamily(*backend, f, o, apply ? &rs : nullptr);
-    if (!rep) return fail(rep.error().detail);
-    if (!apply) {
-      if (auto r = routing(false); !r) return fail(std::string(fam) + ": " + r.error().detail);
-    }
-    if (apply) {
-      printf("%s (%s): %zu rules installed%s%s\n", fam, backendName(*backend), rep->added,
-             rep->removed
-                 ? (", replacing " + std::to_string(rep->removed) + " earlier ones").c_str()
-                 : "",
-             extra.c_str());
-    } else {
-      printf("%s (%s): %s%s\n", fam, backendName(*backend),
-             rep->script.empty()
-                 ? "nothing to remove"
-                 : ("removed " + std::to_string(rep->removed) + " rules and chains").c_str(),
-             extra.c_str());
-    }
+    auto line = updateOne(c, *backend, f);
+    if (!line) return fail(line.error().detail);
+    printf("%s\n", line->c_str());
     ++done;
   }
   if (done == 0) return fail("no address family to handle");

@@ -303,7 +303,7 @@ TEST(SaveParser, ReadsTablesChainsAndRules) {
 TEST(SaveParser, RejectsWhatItDoesNotUnderstand) {
   for (const char* bad :
        {"*nat\n-A\nCOMMIT\n", "-A OUTPUT -j X\n", "*nat\n:X - [0:0]\n", "COMMIT\n",
-        "*nat\n*mangle\nCOMMIT\n", "*nat\n-I OUTPUT 1 -j X\nCOMMIT\n", "[1:2 -A X\n", "*\n"}) {
+        "*nat\n*mangle\nCOMMIT\n", "*nat\n-I OUTPUT 1 -j X\nCOMMIT\n", "[1:2 -A X\n", "*nat\n[1:2] \nCOMMIT\n", "*\n"}) {
     auto st = parseSave(bad);
     EXPECT_FALSE(st) << bad;
     if (!st) {

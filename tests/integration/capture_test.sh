@@ -8,7 +8,8 @@
 # SRV serving files on port 8080 (python3 http.server, which logs each client's address).
 # (A) outbound capture in CLI (`apply`, REDIRECT): curl as uid 0 and 1000 reaches SRV through
 #     ugated running as uid 1337 (sha256 of 4 MiB, IPv4 and IPv6, access log names the original
-#     destination); connecting to ugated's own port is refused (loop_detected, counted in /stats);
+#     destination); routes match the original destination and may send it elsewhere or reject it;
+#     connecting to ugated's own port is refused (loop_detected, counted in /stats);
 #     with ugated stopped, every uid but the proxy's (uid 1337, gid 1337) is blocked; ugated as
 #     root with `mark` is not captured again; `apply` twice equals once; `clean` restores
 #     iptables-save (IPv4 and IPv6, next to another tool's rules) and the addresses of lo.
@@ -213,6 +214,10 @@ cat >"$TMP/cli.json" <<EOF
     {"name": "outbound6", "kind": "redirect", "address": "[::]:15001"},
     {"name": "inbound", "kind": "redirect", "address": "0.0.0.0:15006", "upstreamSource": "passthrough"},
     {"name": "inbound6", "kind": "redirect", "address": "[::]:15006", "upstreamSource": "passthrough"}
+  ],
+  "routes": [
+    {"name": "moved", "match": {"listener": ["outbound", "outbound6"], "port": 8081}, "to": "10.77.0.2:8080"},
+    {"name": "blocked", "match": {"listener": "outbound", "cidr": "10.77.0.2/32", "port": 9999}, "to": "reject"}
   ]
 }
 EOF
@@ -257,6 +262,15 @@ else
   failed "no log line for the loop"
 fi
 fetch_ok "other streams are untouched by the refusals" "$CLI" 0 0 "http://10.77.0.2:8080/big.bin"
+
+say "-- routes see the original destination and may override it"
+fetch_ok "a route sends SRV:8081 to SRV:8080" "$CLI" 0 0 "http://10.77.0.2:8081/big.bin"
+fetch_ok "the same route for IPv6 ([fd77::2]:8081 -> 10.77.0.2:8080)" "$CLI" 0 0 "http://[fd77::2]:8081/big.bin"
+fetch_fails "a reject route for SRV:9999" "$CLI" 0 0 "http://10.77.0.2:9999/"
+n=$(grep -c '"original_dst":"10.77.0.2:8081","route":"moved","upstream":"10.77.0.2:8080".*"close":"ok"' "$TMP/ugated-cli.log" || true)
+expect_eq "access log: the route and where it sent the stream" "$n" 1
+n=$(grep -c '"original_dst":"10.77.0.2:9999","route":"blocked".*"close":"route_rejected"' "$TMP/ugated-cli.log" || true)
+expect_eq "access log: the rejected stream" "$n" 1
 
 say "-- capture is enforced: with ugated stopped only the proxy's uid/gid get out"
 stop_pid "$CLI_PID"

@@ -15,7 +15,8 @@
 #     iptables-save (IPv4 and IPv6, next to another tool's rules) and the addresses of lo.
 # (B) inbound TPROXY in SRV (`apply --mode tproxy`, ugated as uid 1337 with CAP_NET_ADMIN): the
 #     application sees the client's own address (upstreamSource client) or 127.0.0.6 / ::6
-#     (passthrough, after a SIGHUP reload); with ugated stopped, nothing reaches the application
+#     (passthrough, after a SIGHUP reload); both captures in a row (CLI's outbound ugated to SRV's
+#     inbound ugated); with ugated stopped, nothing reaches the application
 #     from outside; a connection to the capture port itself is refused; `clean` restores
 #     iptables-save, `ip rule` and route table 133.
 # (C) the legacy backend: chosen by `auto` where legacy rules exist, applied and cleaned.
@@ -362,6 +363,22 @@ fetch_ok "CLI -> SRV:8080 captured, passthrough source (IPv6)" "$CLI" 0 0 "http:
 new_log=$(tail -n +"$((lines_before + 1))" "$TMP/http.log")
 expect_has "the application sees 127.0.0.6" "$new_log" "127.0.0.6 - - "
 expect_has "the application sees ::6" "$new_log" "::6 - - "
+
+say "-- sidecar to sidecar: CLI's outbound capture, then SRV's inbound capture"
+check "apply in CLI again" run apply nsx "$CLI" "$UGATED" iptables apply
+start_cli_ugated 1337 "$TMP/cli.json"
+srv_before=$(grep -c '"kind":"tproxy"' "$TMP/ugated-srv.log" || true)
+cli_before=$(grep -c '"kind":"redirect","listener":"outbound6\?".*"original_dst":"[^"]*:8080".*"close":"ok"' "$TMP/ugated-cli.log" || true)
+fetch_ok "uid 1000 in CLI -> SRV:8080 through both ugateds (IPv4)" "$CLI" 1000 1000 "http://10.77.0.2:8080/big.bin"
+fetch_ok "uid 1000 in CLI -> SRV:8080 through both ugateds (IPv6)" "$CLI" 1000 1000 "http://[fd77::2]:8080/big.bin"
+expect_eq "CLI's ugated took both" \
+  "$(($(grep -c '"kind":"redirect","listener":"outbound6\?".*"original_dst":"[^"]*:8080".*"close":"ok"' "$TMP/ugated-cli.log" || true) - cli_before))" 2
+expect_eq "SRV's ugated took both" "$(($(grep -c '"kind":"tproxy"' "$TMP/ugated-srv.log" || true) - srv_before))" 2
+stop_pid "$CLI_PID"
+unset "LIVE[$CLI_PID]"
+check "clean in CLI" run clean nsx "$CLI" "$UGATED" iptables clean
+state_of "$CLI" >"$TMP/cli.cleaned2"
+expect_same "CLI as before again" "$TMP/cli.before" "$TMP/cli.cleaned2"
 
 say "-- capture is enforced: with ugated stopped nothing from outside reaches the application"
 stop_pid "$SRV_PID"

@@ -54,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string rules = renderRules(next);
     std::string tail = rules.substr(rules.rfind("*nat\n") + 5);
     tail = tail.substr(tail.find("-A "));
-    check(apply.size() >= tail.size() && apply.compare(apply.size() - tail.size(), tail.size(), tail) == 0);
+    check(apply.size() >= tail.size() &&
+          apply.compare(apply.size() - tail.size(), tail.size(), tail) == 0);
   }
   // The first line as an option list.
   std::string_view first = in.substr(0, in.find('\n'));

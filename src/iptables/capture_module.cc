@@ -58,8 +58,9 @@ Result<void> probe(int family, const CaptureListenerOptions& o) {
   Result<void> r;
   if (o.mark != 0) {
     r = setMark(s, o.mark);
-    if (!r)
+    if (!r) {
       r = makeError(r.error().code, "mark " + std::to_string(o.mark) + ": " + r.error().detail);
+    }
   }
   if (r && o.upstreamSource == UpstreamSource::Client) {
     r = setTransparent(s, family);
@@ -102,9 +103,12 @@ void upstreamOptions(const ListenerConfig& l, const StreamMeta& meta, const Sock
   out.mark = o.mark;
   switch (o.upstreamSource) {
     case UpstreamSource::Default: break;
-    case UpstreamSource::Passthrough:
-      out.source = *SocketAddress::fromIp(to.family() == AF_INET6 ? "::6" : "127.0.0.6", 0);
+    case UpstreamSource::Passthrough: {
+      static const SocketAddress v4 = *SocketAddress::fromIp("127.0.0.6", 0);
+      static const SocketAddress v6 = *SocketAddress::fromIp("::6", 0);
+      out.source = to.family() == AF_INET6 ? v6 : v4;
       break;
+    }
     case UpstreamSource::Client:
       // The client's address, any port; a client of the other family keeps the default source.
       if (meta.source.family() == to.family()) {

@@ -104,8 +104,9 @@ void inboundRules(const CaptureOptions& o, Family f, Builder& b) {
   }
   b.add(kNat, "PREROUTING", std::string("-p tcp -j ") + kInbound);
   if (o.inboundPorts.all) {
-    for (const auto& m : portMatches(o.excludeInboundPorts))
+    for (const auto& m : portMatches(o.excludeInboundPorts)) {
       b.add(kNat, kInbound, "-p tcp " + m + " -j RETURN");
+    }
     b.add(kNat, kInbound, std::string("-p tcp -j ") + kInRedirect);
   } else {
     for (const auto& p : o.inboundPorts.ports) {
@@ -138,8 +139,9 @@ void ownerRules(const CaptureOptions& o, Family f, const char* match, uint32_t i
 
 void outboundRules(const CaptureOptions& o, Family f, Builder& b) {
   b.add(kNat, "OUTPUT", std::string("-p tcp -j ") + kOutput);
-  for (const auto& m : portMatches(o.excludeOutboundPorts))
+  for (const auto& m : portMatches(o.excludeOutboundPorts)) {
     b.add(kNat, kOutput, "-p tcp " + m + " -j RETURN");
+  }
   b.add(kNat, kOutput, std::string("-o lo -s ") + passthroughCidr(f) + " -j RETURN");
   if (o.mark != 0) b.add(kNat, kOutput, "-m mark --mark " + std::to_string(o.mark) + " -j RETURN");
   for (uint32_t uid : o.proxyUids) ownerRules(o, f, "uid", uid, b);
@@ -148,14 +150,16 @@ void outboundRules(const CaptureOptions& o, Family f, Builder& b) {
   for (const auto& c : o.excludeOutboundCidrs) {
     if (c.addr.family() == familyOf(f)) b.add(kNat, kOutput, "-d " + c.str() + " -j RETURN");
   }
-  for (const auto& p : o.outboundPorts)
+  for (const auto& p : o.outboundPorts) {
     b.add(kNat, kOutput, "-p tcp --dport " + p.str() + " -j " + kRedirect);
+  }
   if (o.outboundCidrs.all) {
     b.add(kNat, kOutput, std::string("-j ") + kRedirect);
   } else {
     for (const auto& c : o.outboundCidrs.cidrs) {
-      if (c.addr.family() == familyOf(f))
+      if (c.addr.family() == familyOf(f)) {
         b.add(kNat, kOutput, "-d " + c.str() + " -j " + kRedirect);
+      }
     }
   }
 }
@@ -354,8 +358,9 @@ Result<SaveState> parseSave(std::string_view text) {
       return bad("unexpected line");
     }
   }
-  if (cur)
+  if (cur) {
     return makeError(Errc::ProtocolError, "iptables-save output ends inside table " + cur->name);
+  }
   return st;
 }
 
@@ -375,8 +380,9 @@ std::string updateScript(const SaveState& current, const std::vector<Rule>& pres
     const SaveState::Table* cur = current.find(table);
     if (cur) {
       for (const auto& r : cur->rules) {
-        if (isBuiltinChain(r.chain) && jumpsToOwned(table, r.spec))
+        if (isBuiltinChain(r.chain) && jumpsToOwned(table, r.spec)) {
           block += "-D " + r.chain + " " + r.spec + "\n";
+        }
       }
     }
     for (const auto& r : present) {
@@ -434,9 +440,10 @@ Result<CidrList> parseCidrList(std::string_view s, bool allowAll) {
   }
   for (std::string_view item : splitList(s)) {
     auto c = Cidr::parse(item);
-    if (!c)
+    if (!c) {
       return makeError(Errc::InvalidArgument,
                        "'" + std::string(item) + "' is not a CIDR (10.0.0.0/8, fd00::/8)");
+    }
     l.cidrs.push_back(clearHostBits(*c));
   }
   return l;

@@ -79,8 +79,9 @@ std::vector<std::string> splitWords(const std::string& s) {
   size_t at = 0;
   while (at < s.size()) {
     size_t sp = s.find(' ', at);
-    if (sp != at)
+    if (sp != at) {
       out.push_back(s.substr(at, sp == std::string::npos ? std::string::npos : sp - at));
+    }
     if (sp == std::string::npos) break;
     at = sp + 1;
   }

@@ -173,15 +173,16 @@ const std::map<std::string, Setter, std::less<>>& setters() {
        }},
       {"--backend",
        [](IptablesCommand& c, std::string_view f, std::string_view v) -> Result<void> {
-         if (v == "auto")
+         if (v == "auto") {
            c.backend = Backend::Auto;
-         else if (v == "nft")
+         } else if (v == "nft") {
            c.backend = Backend::Nft;
-         else if (v == "legacy")
+         } else if (v == "legacy") {
            c.backend = Backend::Legacy;
-         else
+         } else {
            return makeError(Errc::InvalidArgument, std::string(f) + ": '" + std::string(v) +
                                                        "' is not auto, nft or legacy");
+         }
          return {};
        }},
   };
@@ -223,10 +224,11 @@ int print(const IptablesCommand& c) {
         at = nl + 1;
       }
     }
-    if (f == Family::V6)
+    if (f == Family::V6) {
       printf(
           "# IPv6 inbound passthrough source, through netlink:\n#   ip -6 addr add ::6/128 dev "
           "lo\n");
+    }
   }
   return kOk;
 }
@@ -309,8 +311,9 @@ Result<IptablesCommand> parseIptablesArgs(int argc, const char* const* argv) {
       return c;
     }
     if (!a.starts_with("--")) {
-      if (!c.verb.empty())
+      if (!c.verb.empty()) {
         return makeError(Errc::InvalidArgument, "unexpected argument '" + std::string(a) + "'");
+      }
       c.verb = a;
       continue;
     }
@@ -321,17 +324,20 @@ Result<IptablesCommand> parseIptablesArgs(int argc, const char* const* argv) {
       value = a.substr(eq + 1);
     }
     auto it = setters().find(flag);
-    if (it == setters().end())
+    if (it == setters().end()) {
       return makeError(Errc::InvalidArgument, "unknown option '" + std::string(flag) + "'");
+    }
     if (eq == std::string_view::npos) {
-      if (i + 1 >= argc)
+      if (i + 1 >= argc) {
         return makeError(Errc::InvalidArgument, std::string(flag) + " needs a value");
+      }
       value = argv[++i];
     }
     if (auto r = it->second(c, flag, value); !r) return r.error();
   }
-  if (c.verb.empty())
+  if (c.verb.empty()) {
     return makeError(Errc::InvalidArgument, "missing command: print, apply or clean");
+  }
   if (c.verb != "print" && c.verb != "apply" && c.verb != "clean") {
     return makeError(Errc::InvalidArgument,
                      "unknown command '" + c.verb + "' (print, apply or clean)");

@@ -51,8 +51,9 @@ TEST(CaptureRules, Ipv6UsesItsOwnLoopbackAndPassthroughSource) {
   std::string want = kRedirectV4;
   for (auto [from, to] :
        {std::pair{"127.0.0.1/32", "::1/128"}, std::pair{"127.0.0.6/32", "::6/128"}}) {
-    for (size_t at; (at = want.find(from)) != std::string::npos;)
+    for (size_t at; (at = want.find(from)) != std::string::npos;) {
       want.replace(at, strlen(from), to);
+    }
   }
   EXPECT_EQ(render(CaptureOptions{}, Family::V6), want);
 }
@@ -301,9 +302,9 @@ TEST(SaveParser, ReadsTablesChainsAndRules) {
 }
 
 TEST(SaveParser, RejectsWhatItDoesNotUnderstand) {
-  for (const char* bad :
-       {"*nat\n-A\nCOMMIT\n", "-A OUTPUT -j X\n", "*nat\n:X - [0:0]\n", "COMMIT\n",
-        "*nat\n*mangle\nCOMMIT\n", "*nat\n-I OUTPUT 1 -j X\nCOMMIT\n", "[1:2 -A X\n", "*nat\n[1:2] \nCOMMIT\n", "*\n"}) {
+  for (const char* bad : {"*nat\n-A\nCOMMIT\n", "-A OUTPUT -j X\n", "*nat\n:X - [0:0]\n",
+                          "COMMIT\n", "*nat\n*mangle\nCOMMIT\n", "*nat\n-I OUTPUT 1 -j X\nCOMMIT\n",
+                          "[1:2 -A X\n", "*nat\n[1:2] \nCOMMIT\n", "*\n"}) {
     auto st = parseSave(bad);
     EXPECT_FALSE(st) << bad;
     if (!st) {
@@ -428,8 +429,9 @@ TEST(OptionLists, CidrsLoseTheirHostBits) {
   EXPECT_EQ(c->cidrs[1].str(), "fd00::/8");
   EXPECT_EQ(c->cidrs[2].str(), "192.0.2.7/32");
   EXPECT_EQ(parseCidrList("10.255.255.255/12", false)->cidrs[0].str(), "10.240.0.0/12");
-  for (const char* bad : {"10.0.0.0/33", "example.com", "10.0.0.0/8,", "*"})
+  for (const char* bad : {"10.0.0.0/33", "example.com", "10.0.0.0/8,", "*"}) {
     EXPECT_FALSE(parseCidrList(bad, false)) << bad;
+  }
 }
 
 TEST(OptionLists, Ids) {

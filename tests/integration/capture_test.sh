@@ -115,6 +115,10 @@ expect_same() {  # expect_same DESC FILE-A FILE-B
     diff "$2" "$3" | head -20 || true
   fi
 }
+# expect_lines DESC FILE REGEX N: FILE has N lines matching REGEX (grep basic syntax).
+expect_lines() {
+  expect_eq "$1" "$(grep -c -- "$3" "$2" || true)" "$4"
+}
 expect_has() {
   if [[ "$2" == *"$3"* ]]; then pass "$1"; else failed "$1: got '${2:0:300}', want '$3'"; fi
 }
@@ -204,12 +208,12 @@ else
   failed "another tool's rules are gone"
 fi
 
+# Both ugateds: admin on their namespace's own loopback, access log on stdout (their log file).
+COMMON_CONFIG='"workers": 2, "admin": {"address": "127.0.0.1:15000"},
+  "log": {"level": "info", "accessLog": "-"}, "limits": {"connectTimeout": "3s", "drainTimeout": "1s"},'
 cat >"$TMP/cli.json" <<EOF
 {
-  "workers": 2,
-  "admin": {"address": "127.0.0.1:15000"},
-  "log": {"level": "info", "accessLog": "-"},
-  "limits": {"connectTimeout": "3s", "drainTimeout": "1s"},
+  $COMMON_CONFIG
   "listeners": [
     {"name": "outbound", "kind": "redirect", "address": "0.0.0.0:15001"},
     {"name": "outbound6", "kind": "redirect", "address": "[::]:15001"},
@@ -223,17 +227,25 @@ cat >"$TMP/cli.json" <<EOF
 }
 EOF
 chmod 644 "$TMP/cli.json"
-start_cli_ugated() {  # start_cli_ugated UID CONFIG
-  spawn ugated-cli ip netns exec "$CLI" setpriv --reuid "$1" --regid "$1" --clear-groups \
-    "$UGATED" -c "$2" >>"$TMP/ugated-cli.log" 2>&1
-  CLI_PID=$SPAWNED
-  UGATED_PID=$CLI_PID
-  if ! wait_for "ugated in $CLI" 50 ready_in "$CLI"; then
-    failed "ugated (uid $1) did not become ready in $CLI"
-    cp "$TMP/ugated-cli.log" "$TMP/ugated.log"
+# start_ns_ugated NS NAME UID CONFIG [SETPRIV-OPTIONS...]: ugated in NS as UID (and gid UID), log in
+# $TMP/ugated-NAME.log (appended), its PID in NS_PID once /ready answers.
+start_ns_ugated() {
+  local ns=$1 name=$2 uid=$3 config=$4
+  shift 4
+  spawn "ugated-$name" ip netns exec "$ns" setpriv --reuid "$uid" --regid "$uid" --clear-groups "$@" \
+    "$UGATED" -c "$config" >>"$TMP/ugated-$name.log" 2>&1
+  NS_PID=$SPAWNED
+  UGATED_PID=$NS_PID
+  if ! wait_for "ugated in $ns" 50 ready_in "$ns"; then
+    failed "ugated (uid $uid $*) did not become ready in $ns"
+    cp "$TMP/ugated-$name.log" "$TMP/ugated.log"  # shown by the EXIT trap
     exit 1
   fi
-  pass "ugated runs in $CLI as uid $1 (pid $CLI_PID)"
+  pass "ugated runs in $ns as uid $uid $* (pid $NS_PID)"
+}
+start_cli_ugated() {  # start_cli_ugated UID CONFIG: sets CLI_PID
+  start_ns_ugated "$CLI" cli "$1" "$2"
+  CLI_PID=$NS_PID
 }
 start_cli_ugated 1337 "$TMP/cli.json"
 
@@ -242,10 +254,10 @@ fetch_ok "uid 1000 in CLI -> SRV:8080 through ugated (IPv4, sha256)" "$CLI" 1000
 fetch_ok "uid 1000 in CLI -> SRV:8080 through ugated (IPv6, sha256)" "$CLI" 1000 1000 "http://[fd77::2]:8080/big.bin"
 expect_eq "outbound connections counted" "$(metric "$CLI" 'ugate_listener_connections_total{listener="outbound"}')" 2
 expect_eq "outbound6 connections counted" "$(metric "$CLI" 'ugate_listener_connections_total{listener="outbound6"}')" 1
-n=$(grep -c '"kind":"redirect","listener":"outbound",.*"original_dst":"10.77.0.2:8080".*"close":"ok"' "$TMP/ugated-cli.log" || true)
-expect_eq "access log: redirect streams to the original destination (IPv4)" "$n" 2
-n=$(grep -c '"listener":"outbound6",.*"original_dst":"\[fd77::2\]:8080".*"close":"ok"' "$TMP/ugated-cli.log" || true)
-expect_eq "access log: redirect stream to the original destination (IPv6)" "$n" 1
+expect_lines "access log: redirect streams to the original destination (IPv4)" "$TMP/ugated-cli.log" \
+  '"kind":"redirect","listener":"outbound",.*"original_dst":"10.77.0.2:8080".*"close":"ok"' 2
+expect_lines "access log: redirect stream to the original destination (IPv6)" "$TMP/ugated-cli.log" \
+  '"listener":"outbound6",.*"original_dst":"\[fd77::2\]:8080".*"close":"ok"' 1
 
 say "-- no capture loop"
 # Straight to the capture port: the proxy's own uid is not captured, root's loopback traffic
@@ -255,8 +267,8 @@ fetch_fails "uid 0 -> 127.0.0.1:15001 is refused" "$CLI" 0 0 "http://127.0.0.1:1
 fetch_fails "uid 0 -> [::1]:15001 is refused" "$CLI" 0 0 "http://[::1]:15001/"
 expect_eq "loops counted (IPv4)" "$(metric "$CLI" 'ugate_listener_closes_total{listener="outbound",reason="loop_detected"}')" 2
 expect_eq "loops counted (IPv6)" "$(metric "$CLI" 'ugate_listener_closes_total{listener="outbound6",reason="loop_detected"}')" 1
-n=$(grep -c '"listener":"outbound",.*"close":"loop_detected"' "$TMP/ugated-cli.log" || true)
-expect_eq "access log: loops with their reason" "$n" 2
+expect_lines "access log: loops with their reason" "$TMP/ugated-cli.log" \
+  '"listener":"outbound",.*"close":"loop_detected"' 2
 if grep -q 'refused: loop_detected: original destination 127.0.0.1:15001 is this listener' "$TMP/ugated-cli.log"; then
   pass "log says why"
 else
@@ -268,10 +280,10 @@ say "-- routes see the original destination and may override it"
 fetch_ok "a route sends SRV:8081 to SRV:8080" "$CLI" 0 0 "http://10.77.0.2:8081/big.bin"
 fetch_ok "the same route for IPv6 ([fd77::2]:8081 -> 10.77.0.2:8080)" "$CLI" 0 0 "http://[fd77::2]:8081/big.bin"
 fetch_fails "a reject route for SRV:9999" "$CLI" 0 0 "http://10.77.0.2:9999/"
-n=$(grep -c '"original_dst":"10.77.0.2:8081","route":"moved","upstream":"10.77.0.2:8080".*"close":"ok"' "$TMP/ugated-cli.log" || true)
-expect_eq "access log: the route and where it sent the stream" "$n" 1
-n=$(grep -c '"original_dst":"10.77.0.2:9999","route":"blocked".*"close":"route_rejected"' "$TMP/ugated-cli.log" || true)
-expect_eq "access log: the rejected stream" "$n" 1
+expect_lines "access log: the route and where it sent the stream" "$TMP/ugated-cli.log" \
+  '"original_dst":"10.77.0.2:8081","route":"moved","upstream":"10.77.0.2:8080".*"close":"ok"' 1
+expect_lines "access log: the rejected stream" "$TMP/ugated-cli.log" \
+  '"original_dst":"10.77.0.2:9999","route":"blocked".*"close":"route_rejected"' 1
 
 say "-- capture is enforced: with ugated stopped only the proxy's uid/gid get out"
 stop_pid "$CLI_PID"
@@ -316,10 +328,7 @@ expect_eq "one local default route per family" "$(grep -c '^local default dev lo
 
 cat >"$TMP/srv.json" <<EOF
 {
-  "workers": 2,
-  "admin": {"address": "127.0.0.1:15000"},
-  "log": {"level": "info", "accessLog": "-"},
-  "limits": {"connectTimeout": "3s", "drainTimeout": "1s"},
+  $COMMON_CONFIG
   "listeners": [
     {"name": "inbound", "kind": "tproxy", "address": "0.0.0.0:15006", "upstreamSource": "client", "mark": 1337},
     {"name": "inbound6", "kind": "tproxy", "address": "[::]:15006", "upstreamSource": "client", "mark": 1337}
@@ -327,26 +336,25 @@ cat >"$TMP/srv.json" <<EOF
 }
 EOF
 chmod 644 "$TMP/srv.json"
-spawn ugated-srv ip netns exec "$SRV" setpriv --reuid 1337 --regid 1337 --clear-groups \
-  --inh-caps +net_admin --ambient-caps +net_admin "$UGATED" -c "$TMP/srv.json" >"$TMP/ugated-srv.log" 2>&1
-SRV_PID=$SPAWNED
-if ! wait_for "ugated in $SRV" 50 ready_in "$SRV"; then
-  failed "ugated (uid 1337, CAP_NET_ADMIN) did not become ready in $SRV"
-  cp "$TMP/ugated-srv.log" "$TMP/ugated.log"
-  exit 1
-fi
-pass "ugated runs in $SRV as uid 1337 with CAP_NET_ADMIN (pid $SRV_PID)"
+start_ns_ugated "$SRV" srv 1337 "$TMP/srv.json" --inh-caps +net_admin --ambient-caps +net_admin
+SRV_PID=$NS_PID
 
-lines_before=$(wc -l <"$TMP/http.log")
-fetch_ok "CLI -> SRV:8080 captured by TPROXY (IPv4, sha256)" "$CLI" 1000 1000 "http://10.77.0.2:8080/big.bin"
-fetch_ok "CLI -> SRV:8080 captured by TPROXY (IPv6, sha256)" "$CLI" 1000 1000 "http://[fd77::2]:8080/big.bin"
-new_log=$(tail -n +"$((lines_before + 1))" "$TMP/http.log")
-expect_has "the application sees the client's own address (IPv4)" "$new_log" "10.77.0.1 - - "
-expect_has "the application sees the client's own address (IPv6)" "$new_log" "fd77::1 - - "
-n=$(grep -c '"kind":"tproxy","listener":"inbound",.*"original_dst":"10.77.0.2:8080".*"close":"ok"' "$TMP/ugated-srv.log" || true)
-expect_eq "access log: tproxy stream to the original destination (IPv4)" "$n" 1
-n=$(grep -c '"listener":"inbound6",.*"src":"\[fd77::1\]:[0-9]*",.*"original_dst":"\[fd77::2\]:8080".*"close":"ok"' "$TMP/ugated-srv.log" || true)
-expect_eq "access log: tproxy stream to the original destination (IPv6)" "$n" 1
+# fetch_seen_as DESC UID WANT4 WANT6: uid UID in CLI fetches from SRV over IPv4 and IPv6 (sha256);
+# the application's log shows the client as WANT4 and WANT6.
+fetch_seen_as() {
+  local desc=$1 uid=$2 before seen
+  before=$(wc -l <"$TMP/http.log")
+  fetch_ok "$desc (IPv4, sha256)" "$CLI" "$uid" "$uid" "http://10.77.0.2:8080/big.bin"
+  fetch_ok "$desc (IPv6, sha256)" "$CLI" "$uid" "$uid" "http://[fd77::2]:8080/big.bin"
+  seen=$(tail -n +"$((before + 1))" "$TMP/http.log")
+  expect_has "the application sees $3" "$seen" "$3 - - "
+  expect_has "the application sees $4" "$seen" "$4 - - "
+}
+fetch_seen_as "CLI -> SRV:8080 captured by TPROXY, client's own source" 1000 10.77.0.1 fd77::1
+expect_lines "access log: tproxy stream to the original destination (IPv4)" "$TMP/ugated-srv.log" \
+  '"kind":"tproxy","listener":"inbound",.*"original_dst":"10.77.0.2:8080".*"close":"ok"' 1
+expect_lines "access log: tproxy stream to the original destination (IPv6)" "$TMP/ugated-srv.log" \
+  '"listener":"inbound6",.*"src":"\[fd77::1\]:[0-9]*",.*"original_dst":"\[fd77::2\]:8080".*"close":"ok"' 1
 
 say "-- no capture loop"
 fetch_fails "CLI -> SRV:15006 (the capture port itself) is refused" "$CLI" 0 0 "http://10.77.0.2:15006/"
@@ -357,12 +365,7 @@ sed 's/"upstreamSource": "client", "mark": 1337/"upstreamSource": "passthrough"/
 cp "$TMP/srv2.json" "$TMP/srv.json"
 kill -HUP "$SRV_PID"
 if wait_for "the reload" 50 grep -q 'reloaded' "$TMP/ugated-srv.log"; then pass "reloaded"; else failed "no reload"; fi
-lines_before=$(wc -l <"$TMP/http.log")
-fetch_ok "CLI -> SRV:8080 captured, passthrough source (IPv4)" "$CLI" 0 0 "http://10.77.0.2:8080/big.bin"
-fetch_ok "CLI -> SRV:8080 captured, passthrough source (IPv6)" "$CLI" 0 0 "http://[fd77::2]:8080/big.bin"
-new_log=$(tail -n +"$((lines_before + 1))" "$TMP/http.log")
-expect_has "the application sees 127.0.0.6" "$new_log" "127.0.0.6 - - "
-expect_has "the application sees ::6" "$new_log" "::6 - - "
+fetch_seen_as "CLI -> SRV:8080 captured, passthrough source" 0 127.0.0.6 ::6
 
 say "-- sidecar to sidecar: CLI's outbound capture, then SRV's inbound capture"
 check "apply in CLI again" run apply nsx "$CLI" "$UGATED" iptables apply

@@ -13,11 +13,8 @@ namespace {
 
 std::string render(const CaptureOptions& o, Family f) { return renderRules(buildRules(o, f)); }
 
-// Istio's inbound-wildcard-exclude.golden with the injector's defaults (-b '*', -i '*', -d with the
-// proxy's ports) and three differences of ugate: chains declared with ":NAME - [0:0]" (creates or
-// flushes: apply is idempotent), only TCP enters ISTIO_OUTPUT (nothing here captures UDP), and the
-// proxy's SO_MARK is never captured ("-m mark --mark 1337 -j RETURN").
-constexpr const char* kRedirectV4 = R"(*nat
+// The nat chains and their fixed rules, as every rule set with the default ports starts.
+constexpr const char* kNatHeadV4 = R"(*nat
 :ISTIO_INBOUND - [0:0]
 :ISTIO_REDIRECT - [0:0]
 :ISTIO_IN_REDIRECT - [0:0]
@@ -25,10 +22,9 @@ constexpr const char* kRedirectV4 = R"(*nat
 -A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN
 -A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001
 -A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006
--A PREROUTING -p tcp -j ISTIO_INBOUND
--A ISTIO_INBOUND -p tcp -m multiport --dports 15000,15020,15021,15090 -j RETURN
--A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT
--A OUTPUT -p tcp -j ISTIO_OUTPUT
+)";
+// Outbound capture with the default owners and mark.
+constexpr const char* kNatOutputV4 = R"(-A OUTPUT -p tcp -j ISTIO_OUTPUT
 -A ISTIO_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN
 -A ISTIO_OUTPUT -m mark --mark 1337 -j RETURN
 -A ISTIO_OUTPUT -o lo ! -d 127.0.0.1/32 -p tcp ! --dport 15008 -m owner --uid-owner 1337 -j ISTIO_IN_REDIRECT
@@ -41,6 +37,14 @@ constexpr const char* kRedirectV4 = R"(*nat
 -A ISTIO_OUTPUT -j ISTIO_REDIRECT
 COMMIT
 )";
+// Istio's inbound-wildcard-exclude.golden with the injector's defaults (-b '*', -i '*', -d with the
+// proxy's ports) and three differences of ugate: chains declared with ":NAME - [0:0]" (creates or
+// flushes: apply is idempotent), only TCP enters ISTIO_OUTPUT (nothing here captures UDP), and the
+// proxy's SO_MARK is never captured ("-m mark --mark 1337 -j RETURN").
+const std::string kRedirectV4 = std::string(kNatHeadV4) + R"(-A PREROUTING -p tcp -j ISTIO_INBOUND
+-A ISTIO_INBOUND -p tcp -m multiport --dports 15000,15020,15021,15090 -j RETURN
+-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT
+)" + kNatOutputV4;
 
 TEST(CaptureRules, DefaultRedirectIsIstiosSidecar) {
   EXPECT_EQ(render(CaptureOptions{}, Family::V4), kRedirectV4);
@@ -85,27 +89,7 @@ TEST(CaptureRules, TproxyWithInboundPortsIsIstiosTproxy) {
 -A OUTPUT ! -d 127.0.0.1/32 -p tcp -o lo -m owner --gid-owner 1337 -j MARK --set-mark 1338
 -A OUTPUT -p tcp -m connmark --mark 1337 -j CONNMARK --restore-mark
 COMMIT
-*nat
-:ISTIO_INBOUND - [0:0]
-:ISTIO_REDIRECT - [0:0]
-:ISTIO_IN_REDIRECT - [0:0]
-:ISTIO_OUTPUT - [0:0]
--A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN
--A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001
--A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006
--A OUTPUT -p tcp -j ISTIO_OUTPUT
--A ISTIO_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN
--A ISTIO_OUTPUT -m mark --mark 1337 -j RETURN
--A ISTIO_OUTPUT -o lo ! -d 127.0.0.1/32 -p tcp ! --dport 15008 -m owner --uid-owner 1337 -j ISTIO_IN_REDIRECT
--A ISTIO_OUTPUT -o lo -m owner ! --uid-owner 1337 -j RETURN
--A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN
--A ISTIO_OUTPUT -o lo ! -d 127.0.0.1/32 -p tcp ! --dport 15008 -m owner --gid-owner 1337 -j ISTIO_IN_REDIRECT
--A ISTIO_OUTPUT -o lo -m owner ! --gid-owner 1337 -j RETURN
--A ISTIO_OUTPUT -m owner --gid-owner 1337 -j RETURN
--A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN
--A ISTIO_OUTPUT -j ISTIO_REDIRECT
-COMMIT
-)");
+)" + std::string(kNatHeadV4) + kNatOutputV4);
 }
 
 TEST(CaptureRules, TproxyWildcardNeverCapturesTheTunnelPortOrExclusions) {
@@ -141,15 +125,7 @@ TEST(CaptureRules, OutboundListsOwnersAndPorts) {
   o.outboundCidrs = *parseCidrList("9.9.0.0/16,2001:db8::/32", true);
   o.outboundPorts = parsePortList("32000,31000", false)->ports;
   o.excludeOutboundPorts = parsePortList("22,80,443", false)->ports;
-  EXPECT_EQ(render(o, Family::V4), R"(*nat
-:ISTIO_INBOUND - [0:0]
-:ISTIO_REDIRECT - [0:0]
-:ISTIO_IN_REDIRECT - [0:0]
-:ISTIO_OUTPUT - [0:0]
--A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN
--A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001
--A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006
--A OUTPUT -p tcp -j ISTIO_OUTPUT
+  EXPECT_EQ(render(o, Family::V4), kNatHeadV4 + std::string(R"(-A OUTPUT -p tcp -j ISTIO_OUTPUT
 -A ISTIO_OUTPUT -p tcp -m multiport --dports 22,80,443 -j RETURN
 -A ISTIO_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN
 -A ISTIO_OUTPUT -o lo ! -d 127.0.0.1/32 -p tcp ! --dport 15008 -m owner --uid-owner 3 -j ISTIO_IN_REDIRECT
@@ -170,7 +146,7 @@ TEST(CaptureRules, OutboundListsOwnersAndPorts) {
 -A ISTIO_OUTPUT -p tcp --dport 31000 -j ISTIO_REDIRECT
 -A ISTIO_OUTPUT -d 9.9.0.0/16 -j ISTIO_REDIRECT
 COMMIT
-)");
+)"));
   std::string v6 = render(o, Family::V6);
   EXPECT_NE(
       v6.find("-A ISTIO_OUTPUT -d ::1/128 -j RETURN\n-A ISTIO_OUTPUT -d fd00::/8 -j RETURN\n"),
@@ -187,19 +163,11 @@ TEST(CaptureRules, NoOwnersNoMarkNoCapture) {
   o.mark = 0;
   o.inboundPorts = {};
   o.outboundCidrs = {};
-  EXPECT_EQ(render(o, Family::V4), R"(*nat
-:ISTIO_INBOUND - [0:0]
-:ISTIO_REDIRECT - [0:0]
-:ISTIO_IN_REDIRECT - [0:0]
-:ISTIO_OUTPUT - [0:0]
--A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN
--A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001
--A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006
--A OUTPUT -p tcp -j ISTIO_OUTPUT
+  EXPECT_EQ(render(o, Family::V4), kNatHeadV4 + std::string(R"(-A OUTPUT -p tcp -j ISTIO_OUTPUT
 -A ISTIO_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN
 -A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN
 COMMIT
-)");
+)"));
 }
 
 TEST(CaptureRules, LoopbackInOutboundCidrsCapturesLocalCalls) {

@@ -120,6 +120,9 @@ const char* backendName(Backend b) {
 }
 
 CommandResult runCommand(const std::vector<std::string>& argv, std::string_view input) {
+  // A child that exits before reading all its input must not kill us with SIGPIPE: the write then
+  // fails with EPIPE and the child's exit status tells what happened.
+  signal(SIGPIPE, SIG_IGN);
   CommandResult res;
   if (argv.empty()) return res;
   std::string prog = findProgram(argv[0]);

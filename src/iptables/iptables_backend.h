@@ -22,7 +22,10 @@ struct CommandResult {
   std::string out;
   std::string err;
 };
-/** runCommand runs argv (searched in PATH, then /usr/sbin and /sbin) with `input` on its stdin. */
+/**
+ * runCommand runs argv (searched in PATH, then /usr/sbin and /sbin) with `input` on its stdin and
+ * collects both outputs; at most 60 s. Ignores SIGPIPE in the process (command-line use).
+ */
 CommandResult runCommand(const std::vector<std::string>& argv, std::string_view input = {});
 
 /**

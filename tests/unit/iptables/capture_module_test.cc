@@ -162,6 +162,27 @@ TEST(OriginalDst, ANonCapturedSocketSaysSo) {
   EXPECT_NE(r.error().detail.find("SO_ORIGINAL_DST: "), std::string::npos) << r.error().detail;
 }
 
+// ---- running iptables ----------------------------------------------------------------------
+TEST(RunCommand, FeedsStdinAndCollectsBothOutputs) {
+  // More than a pipe holds both ways: input and output are pumped together.
+  std::string big(1 << 20, 'x');
+  CommandResult r = runCommand({"cat"}, big);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out.size(), big.size());
+  r = runCommand({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(r.status, 3);
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+}
+
+TEST(RunCommand, AChildThatStopsReadingOrIsMissing) {
+  CommandResult r = runCommand({"sh", "-c", "exit 4"}, std::string(1 << 20, 'x'));
+  EXPECT_EQ(r.status, 4) << "no SIGPIPE for us; the child's status";
+  r = runCommand({"no-such-program-ugate"});
+  EXPECT_EQ(r.status, -1);
+  EXPECT_NE(r.err.find("no-such-program-ugate: not found"), std::string::npos) << r.err;
+}
+
 // ---- command line --------------------------------------------------------------------------
 Result<IptablesCommand> cli(std::vector<const char*> args) {
   args.insert(args.begin(), "iptables");

@@ -32,6 +32,7 @@ enum class Errc : uint8_t {
   AuthFailed,
   TooLarge,
   NotSupported,
+  LoopDetected,  // the stream would come back to ugated itself (e.g. a capture loop)
   Io,  // keep last: counters are sized by it
 };
 

@@ -349,6 +349,7 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   if (l.name.empty() || l.name.size() > 64) fail(path + ".name", "must be 1 to 64 characters");
   l.address = parseBindAddress(j["address"], path + ".address");
   if (j.contains("to")) l.to = parseTarget(j["to"], path + ".to");
+  if (spec->defaultOriginal && l.to.type == Target::Type::None) l.to.type = Target::Type::Original;
   if (l.to.type == Target::Type::SniHost && !spec->newFrontDoor) {
     fail(path + ".to", "'" + l.to.str() + "' needs a front door that reads SNI (kind 'sni'), " +
                            "not kind '" + l.kind + "'");

@@ -17,6 +17,7 @@
 namespace ugate {
 
 struct ListenerConfig;
+struct ConnectOptions;
 
 /** ListenerOptions: a kind's parsed options; modules derive from it and downcast in their factory. */
 struct ListenerOptions {
@@ -33,6 +34,8 @@ struct ListenerKindSpec {
    * listener without `to`, dial meta.host:meta.port when there is no captured original destination.
    */
   bool dialsRequested{false};
+  /** defaultOriginal: a listener without `to` dials the original destination (capture kinds). */
+  bool defaultOriginal{false};
   std::vector<std::string> optionKeys;  // keys this kind adds to the listener object
   /**
    * parseOptions validates the kind's keys of listener object `j` (path like "listeners[2]"); an
@@ -46,6 +49,26 @@ struct ListenerKindSpec {
   std::function<Result<void>(const ListenerConfig& l, const std::string& path)> validate;
   /** newFrontDoor creates the per-connection protocol handler; empty = forward at once (tcp). */
   std::function<FrontDoorPtr(const ListenerConfig& l)> newFrontDoor;
+  /**
+   * configureListenSocket sets options on each of the listener's sockets before bind (e.g.
+   * IP_TRANSPARENT); empty = none. Main thread, at startup and reload; an error (naming the option
+   * and why) fails the bind.
+   */
+  std::function<Result<void>(int fd, const ListenerConfig& l)> configureListenSocket;
+  /**
+   * onAccept runs on the worker for every accepted socket, before the session starts, and fills
+   * what only the socket knows (e.g. meta.originalDst from SO_ORIGINAL_DST). An error refuses the
+   * connection: it is reset, counted in the listener's closes by the error's code and logged with
+   * its detail. Must not block.
+   */
+  std::function<Result<void>(int fd, const ListenerConfig& l, StreamMeta& meta)> onAccept;
+  /**
+   * upstreamOptions fills the socket options of an upstream connection to `to` (SO_MARK, source
+   * address, transparency); empty = none. Runs on the worker for each connect attempt.
+   */
+  std::function<void(const ListenerConfig& l, const StreamMeta& meta, const SocketAddress& to,
+                     ConnectOptions& out)>
+      upstreamOptions;
 };
 
 class ListenerKindRegistry {

@@ -266,9 +266,14 @@ void ProxySession::dial(const HostPort& hp) {
 }
 
 void ProxySession::connectNext() {
+  // The listener kind may ask for socket options on its upstreams (SO_MARK, source address).
+  const ListenerConfig* l = worker_.config().findListener(meta_.listener);
+  const ListenerKindSpec* spec = l ? l->spec : nullptr;
   while (nextCandidate_ < candidates_.size()) {
     const SocketAddress& a = candidates_[nextCandidate_++];
-    auto fd = startConnect(a);
+    ConnectOptions opts;
+    if (spec && spec->upstreamOptions) spec->upstreamOptions(*l, meta_, a, opts);
+    auto fd = startConnect(a, opts);
     if (!fd) {
       lastConnectError_ = fd.error();
       continue;

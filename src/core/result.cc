@@ -25,6 +25,7 @@ std::string_view errcReason(Errc e) {
     case Errc::AuthFailed: return "auth_failed";
     case Errc::TooLarge: return "too_large";
     case Errc::NotSupported: return "not_supported";
+    case Errc::LoopDetected: return "loop_detected";
     case Errc::Io: return "io_error";
   }
   return "unknown";

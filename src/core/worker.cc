@@ -73,6 +73,13 @@ void Listener::acceptLoop() {
       meta.host = cfg_->to.hostPort.host;
       meta.port = cfg_->to.hostPort.port;
     }
+    if (cfg_->spec && cfg_->spec->onAccept) {
+      Result<void> ok = cfg_->spec->onAccept(fd, *cfg_, meta);
+      if (!ok) {
+        refuse(fd, std::move(meta), ok.error());
+        continue;
+      }
+    }
     const LimitsConfig& lim = worker_.config().limits;
     FrontDoorPtr fd2 = cfg_->spec && cfg_->spec->newFrontDoor ? cfg_->spec->newFrontDoor(*cfg_) : nullptr;
     ProxySession::Timeouts t{cfg_->connectTimeout.value_or(lim.connectTimeout),
@@ -89,6 +96,19 @@ void Listener::acceptLoop() {
   // Batch exhausted with more possibly pending: re-arming makes epoll report the fd again next turn,
   // after the other fds had theirs.
   worker_.reactor().modFd(fd_, this, EPOLLIN);
+}
+
+void Listener::refuse(int fd, StreamMeta meta, const Error& why) {
+  stats_.accepted.add();
+  stats_.closes[static_cast<size_t>(why.code)].add();
+  if (worker_.logBudget()) {
+    spdlog::warn("stream {} listener={} src={}: refused: {}: {}", meta.id, cfg_->name,
+                 meta.source.str(), why.reason(), why.detail);
+  }
+  meta.closeReason = why.code;
+  meta.closeDetail = why.detail;
+  worker_.accessLog().log(meta);
+  closeAbort(fd);
 }
 
 // ---------------------------------------------------------------------------------------------

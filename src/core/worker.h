@@ -43,6 +43,8 @@ class Listener final : private IoWatcher {
   // ugate::IoWatcher
   void onIoEvent(uint32_t events) override;
   void acceptLoop();
+  /** refuse resets a connection the kind's onAccept turned down; counted and logged like a close. */
+  void refuse(int fd, StreamMeta meta, const Error& why);
 
   Worker& worker_;
   const ListenerConfig* cfg_;  // points into the worker's current config snapshot

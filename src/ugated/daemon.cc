@@ -93,8 +93,12 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
       if (o && o->sameAs(l)) continue;  // keep the existing sockets
     }
     SocketAddress addr = l.address;
+    std::function<Result<void>(int)> configure;
+    if (l.spec && l.spec->configureListenSocket) {
+      configure = [&l](int fd) { return l.spec->configureListenSocket(fd, l); };
+    }
     for (size_t i = 0; i < workers_.size(); ++i) {
-      auto fd = openListenSocket(addr, l.backlog, /*reusePort=*/true);
+      auto fd = openListenSocket(addr, l.backlog, /*reusePort=*/true, configure);
       if (!fd) {
         rollback();
         return makeError(fd.error().code, "listener '" + l.name + "': " + fd.error().detail);

@@ -6,6 +6,7 @@
 
 #include "auth/cli.h"
 #include "core/config.h"
+#include "iptables/iptables_cli.h"
 #include "ugated/daemon.h"
 #include "ugated/modules.h"
 
@@ -16,9 +17,12 @@ constexpr const char* kUsage = R"(usage: ugated [options]
        ugated id --data-dir DIR [--cert] [--name N] [--trust-domain D]
        ugated ca init --dir DIR [--trust-domain D]
        ugated ca issue --dir DIR --name NAME --out DIR2 [--namespace NS]
+       ugated iptables print|apply|clean [--mode redirect|tproxy] [options]
 
 ugate L4 gateway daemon. `ugated id` prints this node's ID (creating its identity on first use);
 `ugated ca` creates a mesh CA and issues node certificates (`ugated id --help`, `ugated ca --help`).
+`ugated iptables` shows, installs or removes Istio-compatible capture rules for running as a
+sidecar (`ugated iptables --help`, docs/SIDECAR.md).
 
 options:
   -c, --config FILE         run with the JSON config FILE (default: the embedded default config,
@@ -45,6 +49,10 @@ int main(int argc, char** argv) {
   // Subcommands: identity and CA management (src/auth/cli.cc).
   if (argc >= 2 && std::string_view(argv[1]) == "id") return ugate::auth::runIdCommand(argc - 1, argv + 1);
   if (argc >= 2 && std::string_view(argv[1]) == "ca") return ugate::auth::runCaCommand(argc - 1, argv + 1);
+  // Capture rules for sidecar mode (src/iptables/iptables_cli.cc).
+  if (argc >= 2 && std::string_view(argv[1]) == "iptables") {
+    return ugate::iptables::runIptablesCommand(argc - 1, argv + 1);
+  }
   ugate::registerBuiltinModules(ugate::listenerKinds());
   ugate::DaemonOptions opts;
   for (int i = 1; i < argc; ++i) {

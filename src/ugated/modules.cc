@@ -6,6 +6,7 @@
 #include "socks/socks_module.h"
 #include "http/connect_proxy_module.h"
 #include "sni/sni_module.h"
+#include "iptables/capture_module.h"
 
 namespace ugate {
 
@@ -15,6 +16,7 @@ void registerBuiltinModules(ListenerKindRegistry& r) {
   socks::registerSocksModule(r);
   http::registerConnectProxyModule(r);
   sni::registerSniModule(r);
+  iptables::registerCaptureModule(r);
 }
 
 }  // namespace ugate

@@ -17,6 +17,22 @@
 namespace ugate {
 
 struct ListenerConfig;
+class Worker;
+
+/**
+ * DatagramHandler: the per-worker owner of a datagram listener's socket (kinds with
+ * ListenerKindSpec::datagram). Created on the worker's thread by newDatagramHandler and destroyed
+ * there when the listener goes away (reload, drain); it registers the fd with the worker's reactor
+ * itself, owns it, and ends whatever it serves (flows, with their access-log lines) in its
+ * destructor.
+ */
+class DatagramHandler {
+ public:
+  virtual ~DatagramHandler() = default;
+  /** setConfig points the handler at the listener's entry in a new snapshot (same socket). */
+  virtual void setConfig(const ListenerConfig& cfg) = 0;
+};
+using DatagramHandlerPtr = std::unique_ptr<DatagramHandler>;
 
 /** ListenerOptions: a kind's parsed options; modules derive from it and downcast in their factory. */
 struct ListenerOptions {
@@ -46,6 +62,19 @@ struct ListenerKindSpec {
   std::function<Result<void>(const ListenerConfig& l, const std::string& path)> validate;
   /** newFrontDoor creates the per-connection protocol handler; empty = forward at once (tcp). */
   std::function<FrontDoorPtr(const ListenerConfig& l)> newFrontDoor;
+  /**
+   * beforeBind runs on each of the listener's sockets (one per worker, stream or datagram) after
+   * socket() and before bind(), on the main thread: socket options a kind needs (IP_TRANSPARENT,
+   * ...). An error stops startup or rejects the reload, with its detail. Empty = nothing to set.
+   */
+  std::function<Result<void>(int fd, const ListenerConfig& l)> beforeBind;
+  /**
+   * datagram: the listener is a UDP socket (SOCK_DGRAM, SO_REUSEPORT once per worker, no listen or
+   * accept); newDatagramHandler then serves it on each worker instead of the TCP accept loop.
+   */
+  bool datagram{false};
+  /** newDatagramHandler takes ownership of fd (bound, non-blocking) on worker w's thread. */
+  std::function<DatagramHandlerPtr(Worker& w, const ListenerConfig& l, int fd)> newDatagramHandler;
 };
 
 class ListenerKindRegistry {

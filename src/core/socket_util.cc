@@ -10,7 +10,8 @@
 
 namespace ugate {
 
-Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort) {
+Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort,
+                             const BeforeBind& beforeBind) {
   int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
   int one = 1;
@@ -19,6 +20,12 @@ Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reuseP
   if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here, none per accept.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (beforeBind) {
+    if (auto r = beforeBind(fd); !r) {
+      close(fd);
+      return r.error();
+    }
+  }
   if (bind(fd, addr.sa(), addr.len()) != 0) {
     int e = errno;
     close(fd);
@@ -28,6 +35,27 @@ Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reuseP
     int e = errno;
     close(fd);
     return makeError(errcFromErrno(e), "listen " + addr.str() + ": " + strerror(e));
+  }
+  return fd;
+}
+
+Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort, const BeforeBind& beforeBind) {
+  int fd = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (beforeBind) {
+    if (auto r = beforeBind(fd); !r) {
+      close(fd);
+      return r.error();
+    }
+  }
+  if (bind(fd, addr.sa(), addr.len()) != 0) {
+    int e = errno;
+    close(fd);
+    return makeError(errcFromErrno(e), "bind udp " + addr.str() + ": " + strerror(e));
   }
   return fd;
 }

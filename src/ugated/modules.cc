@@ -6,6 +6,7 @@
 #include "socks/socks_module.h"
 #include "http/connect_proxy_module.h"
 #include "sni/sni_module.h"
+#include "udp/udp_module.h"
 
 namespace ugate {
 
@@ -15,6 +16,7 @@ void registerBuiltinModules(ListenerKindRegistry& r) {
   socks::registerSocksModule(r);
   http::registerConnectProxyModule(r);
   sni::registerSniModule(r);
+  udp::registerUdpModule(r);
 }
 
 }  // namespace ugate

@@ -24,6 +24,7 @@ struct Session {
   std::string buffered;  // unconsumed client bytes
   std::string toClient;
   bool routed{false};
+  bool served{false};  // served: UDP ASSOCIATE asked the session to serve the connection
   bool closed{false};
   Errc reason{Errc::Ok};
   std::string detail;
@@ -49,13 +50,17 @@ struct Session {
           buffered.erase(0, r.consumed);
           routed = true;
           return;
+        case FrontDoorResult::Action::Serve:
+          buffered.erase(0, r.consumed);
+          served = true;
+          return;
       }
     }
   }
   // feedBytewise delivers one byte at a time (the worst split).
   void feedBytewise(std::string_view bytes) {
     for (char c : bytes) {
-      if (closed || routed) {
+      if (closed || routed || served) {
         buffered.push_back(c);
         continue;
       }

@@ -12,7 +12,8 @@ namespace {
 
 // Room for the largest ancillary data we ask for: an original destination (sockaddr_in6) and a
 // packet-info block, each in its own cmsg.
-constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(sockaddr_in6)) + CMSG_SPACE(sizeof(in6_pktinfo));
+constexpr size_t kCmsgSpace =
+    CMSG_SPACE(sizeof(sockaddr_in6)) + CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(uint32_t));
 
 SocketAddress fromIpBytes(int family, const void* addr) {
   if (family == AF_INET) {
@@ -27,9 +28,11 @@ SocketAddress fromIpBytes(int family, const void* addr) {
   return SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&sin6), sizeof(sin6));
 }
 
-void parseCmsgs(msghdr& h, Datagram& d) {
+void parseCmsgs(msghdr& h, Datagram& d, uint32_t& overflow) {
   for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
-    if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR &&
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+      std::memcpy(&overflow, CMSG_DATA(c), sizeof(overflow));
+    } else if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR &&
         c->cmsg_len >= CMSG_LEN(sizeof(sockaddr_in))) {
       d.origDst = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(CMSG_DATA(c)), sizeof(sockaddr_in));
     } else if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR &&
@@ -94,6 +97,7 @@ IoResult RecvBatch::recv(int fd, uint8_t flags, unsigned max) {
     n = recvmmsg(fd, m.msgs, max, MSG_DONTWAIT, nullptr);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return IoResult{0, errno};
+  kernelDrops_ = 0;
   for (int i = 0; i < n; ++i) {
     msghdr& h = m.msgs[i].msg_hdr;
     Datagram& d = slots_[i];
@@ -103,7 +107,7 @@ IoResult RecvBatch::recv(int fd, uint8_t flags, unsigned max) {
     d.peer = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&m.names[i]), h.msg_namelen);
     d.origDst = SocketAddress{};
     d.local = SocketAddress{};
-    if (flags) parseCmsgs(h, d);
+    if (flags) parseCmsgs(h, d, kernelDrops_);
   }
   return IoResult{n, 0};
 }
@@ -205,6 +209,9 @@ Errc dropReason(int err) {
 
 Result<void> setRecvOptions(int fd, int family, uint8_t flags) {
   const bool v6 = family == AF_INET6;
+  if (flags & kRecvOverflow) {
+    if (auto r = setOpt(fd, SOL_SOCKET, SO_RXQ_OVFL, "SO_RXQ_OVFL"); !r) return r;
+  }
   if (flags & kRecvOrigDst) {
     auto r = v6 ? setOpt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR")
                 : setOpt(fd, SOL_IP, IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR");
@@ -216,6 +223,15 @@ Result<void> setRecvOptions(int fd, int family, uint8_t flags) {
     if (!r) return r;
   }
   return {};
+}
+
+void setBufferBytes(int fd, int bytes) {
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+  }
 }
 
 Result<void> setTransparent(int fd, int family) {

@@ -24,6 +24,7 @@ inline constexpr unsigned kBatch = 32;
 enum RecvFlags : uint8_t {
   kRecvOrigDst = 1,  // IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR
   kRecvPktInfo = 2,  // IP_PKTINFO / IPV6_RECVPKTINFO
+  kRecvOverflow = 4,  // SO_RXQ_OVFL: datagrams the kernel dropped on a full receive queue
 };
 
 /** Datagram: one slot of a RecvBatch after recv(). */
@@ -53,8 +54,15 @@ class RecvBatch {
    */
   IoResult recv(int fd, uint8_t flags, unsigned max = kBatch);
   Datagram& operator[](size_t i) { return slots_[i]; }
+  /**
+   * kernelDrops: with kRecvOverflow, the socket's SO_RXQ_OVFL counter carried by the last recv()
+   * (datagrams the kernel dropped on a full receive queue since the socket was created), or 0 when
+   * the datagrams carried none (the kernel adds it only once it is not 0).
+   */
+  uint32_t kernelDrops() const { return kernelDrops_; }
 
  private:
+  uint32_t kernelDrops_{0};
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Datagram slots_[kBatch];
@@ -110,6 +118,11 @@ Errc dropReason(int err);
  * option's error (e.g. EPERM for IP_TRANSPARENT without CAP_NET_ADMIN).
  */
 Result<void> setRecvOptions(int fd, int family, uint8_t flags);
+/**
+ * setBufferBytes asks for `bytes` of receive and send buffer (SO_RCVBUFFORCE with CAP_NET_ADMIN,
+ * else SO_RCVBUF, which the kernel caps at net.core.rmem_max). Best effort.
+ */
+void setBufferBytes(int fd, int bytes);
 /** setTransparent sets IP_TRANSPARENT / IPV6_TRANSPARENT (needs CAP_NET_ADMIN). */
 Result<void> setTransparent(int fd, int family);
 

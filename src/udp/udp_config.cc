@@ -27,6 +27,18 @@ Result<ListenerOptionsPtr> parseUdpOptions(const nlohmann::json& j, const std::s
     }
     o->maxFlows = static_cast<uint32_t>(n);
   }
+  if (j.contains("bufferBytes")) {
+    const auto& v = j["bufferBytes"];
+    const std::string p = path + ".bufferBytes";
+    if (!v.is_number_integer()) {
+      return makeError(Errc::InvalidArgument, p + ": expected an integer, got " + v.type_name());
+    }
+    auto n = v.get<int64_t>();
+    if (n < 4096 || n > (1 << 30)) {
+      return makeError(Errc::InvalidArgument, p + ": " + std::to_string(n) + " out of range [4096, 1073741824]");
+    }
+    o->bufferBytes = static_cast<uint32_t>(n);
+  }
   return ListenerOptionsPtr(std::move(o));
 }
 
@@ -55,23 +67,22 @@ ListenerKindSpec datagramKind(const char* name, bool tproxy) {
   // udp: a forwarder needs `to`. udp-tproxy: without `to`, flows go to their original destination.
   k.toRequired = !tproxy;
   k.dialsRequested = tproxy;
-  k.optionKeys = {"maxFlows"};
+  k.optionKeys = {"maxFlows", "bufferBytes"};
   k.parseOptions = [tproxy](const nlohmann::json& j, const std::string& path) {
     return parseUdpOptions(j, path, tproxy);
   };
   k.validate = validateDatagramListener;
-  if (tproxy) {
-    k.beforeBind = [](int fd, const ListenerConfig& l) -> Result<void> {
-      if (auto r = setTransparent(fd, l.address.family()); !r) return r;
-      return setRecvOptions(fd, l.address.family(), kRecvOrigDst);
-    };
-  } else {
-    k.beforeBind = [](int fd, const ListenerConfig& l) -> Result<void> {
-      // A wildcard bind learns the address each client reached, so replies leave from it.
-      if (!l.address.isAny()) return {};
-      return setRecvOptions(fd, l.address.family(), kRecvPktInfo);
-    };
-  }
+  k.beforeBind = [tproxy](int fd, const ListenerConfig& l) -> Result<void> {
+    auto o = std::dynamic_pointer_cast<const UdpOptions>(l.options);
+    setBufferBytes(fd, static_cast<int>(o ? o->bufferBytes : UdpOptions::kDefaultBufferBytes));
+    const int family = l.address.family();
+    if (tproxy) {
+      if (auto r = setTransparent(fd, family); !r) return r;
+      return setRecvOptions(fd, family, kRecvOrigDst | kRecvOverflow);
+    }
+    // A wildcard bind learns the address each client reached, so replies leave from it.
+    return setRecvOptions(fd, family, kRecvOverflow | (l.address.isAny() ? kRecvPktInfo : 0));
+  };
   k.newDatagramHandler = [](Worker& w, const ListenerConfig& l, int fd) -> DatagramHandlerPtr {
     return std::make_unique<UdpForwarder>(w, l, fd);
   };

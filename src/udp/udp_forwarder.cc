@@ -236,13 +236,18 @@ void UdpForwarder::onIoEvent(uint32_t) { readClients(); }
 
 void UdpForwarder::readClients() {
   RecvBatch& batch = recvBatch();
-  const uint8_t flags = tproxy_ ? kRecvOrigDst : pktInfo_ ? kRecvPktInfo : 0;
+  const uint8_t flags = kRecvOverflow | (tproxy_ ? kRecvOrigDst : pktInfo_ ? kRecvPktInfo : 0);
   for (int b = 0; b < kBatchesPerWake; ++b) {
     IoResult r = batch.recv(fd_, flags);
     if (r.wouldBlock()) return;
     if (!r.ok()) {
       if (worker_.logBudget()) spdlog::warn("listener {}: recvmmsg: {}", cfg_->name, strerror(r.err));
       return;
+    }
+    if (batch.kernelDrops() > kernelDrops_) {
+      // The kernel dropped datagrams while the receive queue was full (a burst beyond bufferBytes).
+      drop(Errc::ResourceExhausted, batch.kernelDrops() - kernelDrops_);
+      kernelDrops_ = batch.kernelDrops();
     }
     const MonotonicTime now = worker_.reactor().now();
     Flow* cur = nullptr;  // the flow sendBatch_ holds datagrams for

@@ -66,6 +66,7 @@ class UdpForwarder final : public DatagramHandler, private IoWatcher {
   FlowTable table_;
   TimerPtr expiry_;
   SendBatch sendBatch_;
+  uint32_t kernelDrops_{0};  // kernelDrops_: the listening socket's SO_RXQ_OVFL, already counted
 };
 
 }  // namespace ugate::udp

@@ -17,6 +17,10 @@ struct UdpOptions : ListenerOptions {
   // maxFlows: flows one worker keeps for this listener; a new flow beyond it evicts the least
   // recently used one.
   uint32_t maxFlows{kDefaultMaxFlows};
+  static constexpr uint32_t kDefaultBufferBytes = 4 << 20;
+  // bufferBytes: receive and send buffer of the listening socket (bursts from many clients queue
+  // there while the worker is busy).
+  uint32_t bufferBytes{kDefaultBufferBytes};
   // tproxy: the listener captures with TPROXY (kind `udp-tproxy`).
   bool tproxy{false};
 };

@@ -75,8 +75,8 @@ class ServiceContext {
    * session's idle timeout.
    */
   virtual void datagram(bool fromClient, size_t bytes) = 0;
-  /** dropped counts a datagram dropped, by reason (ugate_listener_dropped_datagrams_total). */
-  virtual void dropped(Errc reason) = 0;
+  /** dropped counts `count` datagrams dropped, by reason (ugate_listener_dropped_datagrams_total). */
+  virtual void dropped(Errc reason, uint64_t count) = 0;
   /** close ends the session; the service is destroyed later, never inside this call. */
   virtual void close(Errc reason, std::string detail) = 0;
 };

@@ -187,9 +187,9 @@ void ProxySession::datagram(bool fromClient, size_t bytes) {
   }
 }
 
-void ProxySession::dropped(Errc reason) {
+void ProxySession::dropped(Errc reason, uint64_t count) {
   if (closed_) return;
-  stats_.drops[static_cast<size_t>(reason)].add();
+  stats_.drops[static_cast<size_t>(reason)].add(count);
 }
 
 void ProxySession::handshakeDone(const HostPort* forced) {

@@ -62,7 +62,7 @@ class ProxySession final : public DeferredDeletable,
   Resolver& resolver() override;
   const Router& router() override;
   void datagram(bool fromClient, size_t bytes) override;
-  void dropped(Errc reason) override;
+  void dropped(Errc reason, uint64_t count) override;
   void close(Errc reason, std::string detail) override { close(reason, std::move(detail), false); }
 
   /** startService: FrontDoorResult::Action::Serve. */

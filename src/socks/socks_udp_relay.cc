@@ -79,11 +79,11 @@ Result<std::unique_ptr<SocksUdpRelay>> SocksUdpRelay::start(ServiceContext& ctx,
     }
   }
   if (pin) client.setPort(0);
-  return std::unique_ptr<SocksUdpRelay>(new SocksUdpRelay(ctx, fd, localAddress(fd), client, pin));
+  return std::unique_ptr<SocksUdpRelay>(new SocksUdpRelay(ctx, fd, localAddress(fd), client));
 }
 
-SocksUdpRelay::SocksUdpRelay(ServiceContext& ctx, int fd, SocketAddress bound, SocketAddress client, bool pinPort)
-    : ctx_(ctx), fd_(fd), bound_(bound), client_(client), pinPort_(pinPort) {
+SocksUdpRelay::SocksUdpRelay(ServiceContext& ctx, int fd, SocketAddress bound, SocketAddress client)
+    : ctx_(ctx), fd_(fd), bound_(bound), client_(client) {
   out4_.relay = this;
   out6_.relay = this;
   ctx_.reactor().addFd(fd_, this, EPOLLIN);

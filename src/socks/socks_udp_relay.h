@@ -77,7 +77,7 @@ class SocksUdpRelay final : public LocalService, private IoWatcher {
     void onIoEvent(uint32_t) override { relay->readDestinations(*this); }
   };
 
-  SocksUdpRelay(ServiceContext& ctx, int fd, SocketAddress bound, SocketAddress client, bool pinPort);
+  SocksUdpRelay(ServiceContext& ctx, int fd, SocketAddress bound, SocketAddress client);
 
   // ugate::IoWatcher (the relay socket, client side)
   void onIoEvent(uint32_t events) override;
@@ -93,8 +93,7 @@ class SocksUdpRelay final : public LocalService, private IoWatcher {
   ServiceContext& ctx_;
   int fd_;
   SocketAddress bound_;
-  SocketAddress client_;  // the allowed sender (port 0 until pinned when pinPort_)
-  bool pinPort_;
+  SocketAddress client_;  // the allowed sender (port 0 until its first datagram pins it)
   std::map<std::string, Destination> dests_;  // by "host:port" as the client named it
   std::unordered_map<udp::FlowKey, bool, udp::FlowKeyHash> sentTo_;  // addresses answers may come from
   Outbound out4_, out6_;

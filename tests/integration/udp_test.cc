@@ -181,6 +181,9 @@ TEST(Udp, ConfigErrors) {
        "listeners[0].maxFlows: 0 out of range"},
       {R"({"listeners": [{"name": "u", "kind": "udp-tproxy", "address": "0.0.0.0:1", "sniffTimeout": "1s"}]})",
        "listeners[0].sniffTimeout: does not apply to kind 'udp-tproxy'"},
+      {R"({"listeners": [{"name": "a", "kind": "udp", "address": "127.0.0.1:53", "to": "a:1"},
+                         {"name": "b", "kind": "udp", "address": "127.0.0.1:53", "to": "b:1"}]})",
+       "listeners[1].address: 127.0.0.1:53 is already used by listener 'a'"},
   };
   for (const auto& c : cases) {
     DaemonProcess d({"--check-config", dir.write("bad.json", c.json)});
@@ -189,7 +192,8 @@ TEST(Udp, ConfigErrors) {
   }
   DaemonProcess ok({"--check-config", dir.write("good.json", R"({"listeners": [
       {"name": "u", "kind": "udp", "address": "127.0.0.1:1", "to": "dns.example:53", "idleTimeout": "30s", "maxFlows": 100},
-      {"name": "t", "kind": "udp-tproxy", "address": "0.0.0.0:15006"}]})")});
+      {"name": "t", "kind": "udp-tproxy", "address": "0.0.0.0:15006"},
+      {"name": "same-port-tcp", "kind": "tcp", "address": "127.0.0.1:1", "to": "a:1"}]})")});
   EXPECT_EQ(ok.wait(5000), 0) << ok.logs();
 }
 

@@ -10,16 +10,19 @@
 
 namespace ugate {
 
-Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort,
-                             const BeforeBind& beforeBind) {
-  int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+namespace {
+
+// openBound: socket + SO_REUSEADDR (+SO_REUSEPORT) + IPV6_V6ONLY + the caller's options + bind.
+Result<int> openBound(const SocketAddress& addr, int type, bool reusePort, const BeforeBind& beforeBind,
+                      const char* what) {
+  int fd = socket(addr.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here, none per accept.
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (type == SOCK_STREAM) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (beforeBind) {
     if (auto r = beforeBind(fd); !r) {
       close(fd);
@@ -29,35 +32,27 @@ Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reuseP
   if (bind(fd, addr.sa(), addr.len()) != 0) {
     int e = errno;
     close(fd);
-    return makeError(errcFromErrno(e), "bind " + addr.str() + ": " + strerror(e));
+    return makeError(errcFromErrno(e), std::string(what) + addr.str() + ": " + strerror(e));
   }
-  if (listen(fd, backlog) != 0) {
+  return fd;
+}
+
+}  // namespace
+
+Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort,
+                             const BeforeBind& beforeBind) {
+  auto fd = openBound(addr, SOCK_STREAM, reusePort, beforeBind, "bind ");
+  if (!fd) return fd;
+  if (listen(*fd, backlog) != 0) {
     int e = errno;
-    close(fd);
+    close(*fd);
     return makeError(errcFromErrno(e), "listen " + addr.str() + ": " + strerror(e));
   }
   return fd;
 }
 
 Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort, const BeforeBind& beforeBind) {
-  int fd = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  if (beforeBind) {
-    if (auto r = beforeBind(fd); !r) {
-      close(fd);
-      return r.error();
-    }
-  }
-  if (bind(fd, addr.sa(), addr.len()) != 0) {
-    int e = errno;
-    close(fd);
-    return makeError(errcFromErrno(e), "bind udp " + addr.str() + ": " + strerror(e));
-  }
-  return fd;
+  return openBound(addr, SOCK_DGRAM, reusePort, beforeBind, "bind udp ");
 }
 
 Result<int> startConnect(const SocketAddress& to) {

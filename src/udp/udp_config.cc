@@ -11,34 +11,27 @@
 namespace ugate::udp {
 namespace {
 
+// intOption reads an optional integer key of listener object j within [lo, hi] into out.
+Result<void> intOption(const nlohmann::json& j, const char* key, const std::string& path, int64_t lo,
+                       int64_t hi, uint32_t& out) {
+  if (!j.contains(key)) return {};
+  const auto& v = j[key];
+  const std::string p = path + "." + key;
+  if (!v.is_number_integer()) return makeError(Errc::InvalidArgument, p + ": expected an integer, got " + v.type_name());
+  auto n = v.get<int64_t>();
+  if (n < lo || n > hi) {
+    return makeError(Errc::InvalidArgument,
+                     p + ": " + std::to_string(n) + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  out = static_cast<uint32_t>(n);
+  return {};
+}
+
 Result<ListenerOptionsPtr> parseUdpOptions(const nlohmann::json& j, const std::string& path, bool tproxy) {
   auto o = std::make_shared<UdpOptions>();
   o->tproxy = tproxy;
-  if (j.contains("maxFlows")) {
-    const auto& v = j["maxFlows"];
-    const std::string p = path + ".maxFlows";
-    if (!v.is_number_integer()) {
-      return makeError(Errc::InvalidArgument, p + ": expected an integer, got " + v.type_name());
-    }
-    auto n = v.get<int64_t>();
-    if (n < 1 || n > UdpOptions::kMaxMaxFlows) {
-      return makeError(Errc::InvalidArgument, p + ": " + std::to_string(n) + " out of range [1, " +
-                                                  std::to_string(UdpOptions::kMaxMaxFlows) + "]");
-    }
-    o->maxFlows = static_cast<uint32_t>(n);
-  }
-  if (j.contains("bufferBytes")) {
-    const auto& v = j["bufferBytes"];
-    const std::string p = path + ".bufferBytes";
-    if (!v.is_number_integer()) {
-      return makeError(Errc::InvalidArgument, p + ": expected an integer, got " + v.type_name());
-    }
-    auto n = v.get<int64_t>();
-    if (n < 4096 || n > (1 << 30)) {
-      return makeError(Errc::InvalidArgument, p + ": " + std::to_string(n) + " out of range [4096, 1073741824]");
-    }
-    o->bufferBytes = static_cast<uint32_t>(n);
-  }
+  if (auto r = intOption(j, "maxFlows", path, 1, UdpOptions::kMaxMaxFlows, o->maxFlows); !r) return r.error();
+  if (auto r = intOption(j, "bufferBytes", path, 4096, 1 << 30, o->bufferBytes); !r) return r.error();
   return ListenerOptionsPtr(std::move(o));
 }
 

@@ -17,32 +17,6 @@
 namespace ugate::test {
 namespace {
 
-/** freeUdpPort: a UDP port free on 127.0.0.1 (and ::1 when v6 is true) right now. */
-uint16_t freeUdpPort(bool v6 = false) {
-  for (;;) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    socklen_t len = sizeof(a);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    uint16_t port = ntohs(a.sin_port);
-    bool ok = true;
-    if (v6) {
-      int fd6 = socket(AF_INET6, SOCK_DGRAM, 0);
-      sockaddr_in6 a6{};
-      a6.sin6_family = AF_INET6;
-      a6.sin6_addr = in6addr_loopback;
-      a6.sin6_port = htons(port);
-      ok = bind(fd6, reinterpret_cast<sockaddr*>(&a6), sizeof(a6)) == 0;
-      close(fd6);
-    }
-    close(fd);
-    if (ok) return port;
-  }
-}
-
 struct Fixture {
   TempDir dir;
   uint16_t admin = freePort();

@@ -21,16 +21,44 @@
 
 namespace ugate::test {
 
-uint16_t freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+// boundPort binds a loopback socket of `type` to port 0 and returns it open with its port.
+int boundPort(int type, uint16_t& port) {
+  int fd = socket(AF_INET, type, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   socklen_t len = sizeof(a);
   getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+}  // namespace
+
+uint16_t freePort() {
+  uint16_t port;
+  close(boundPort(SOCK_STREAM, port));
+  return port;
+}
+
+uint16_t freeUdpPort(bool v6Too) {
+  for (;;) {
+    uint16_t port;
+    int fd = boundPort(SOCK_DGRAM, port);
+    bool ok = true;
+    if (v6Too) {
+      int fd6 = socket(AF_INET6, SOCK_DGRAM, 0);
+      sockaddr_in6 a6{};
+      a6.sin6_family = AF_INET6;
+      a6.sin6_addr = in6addr_loopback;
+      a6.sin6_port = htons(port);
+      ok = bind(fd6, reinterpret_cast<sockaddr*>(&a6), sizeof(a6)) == 0;
+      close(fd6);
+    }
+    close(fd);
+    if (ok) return port;
+  }
 }
 
 int connectTcp(uint16_t port, const char* host) {

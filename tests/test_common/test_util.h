@@ -17,6 +17,8 @@ namespace ugate::test {
 
 /** freePort asks the kernel for an unused loopback TCP port (bind :0, read, close). */
 uint16_t freePort();
+/** freeUdpPort: the same for UDP; with v6Too the port is also free on ::1. */
+uint16_t freeUdpPort(bool v6Too = false);
 /** connectTcp: blocking connect to 127.0.0.1:port (or host), -1 on failure. */
 int connectTcp(uint16_t port, const char* host = "127.0.0.1");
 /** writeAll / readAll: blocking helpers; readAll reads until EOF. */

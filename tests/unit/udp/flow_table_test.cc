@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <random>
@@ -113,6 +114,15 @@ TEST(FlowTable, MatchesReferenceModel) {
   std::map<int, FlowEntry*> byPort;
   uint64_t seq = 0;
   MonotonicTime now = t0;
+  // modelOldest: the model's least recently used flow, smallest (time, seq); also drops it.
+  auto popModelOldest = [&]() {
+    auto it = std::min_element(model.begin(), model.end(),
+                               [](const auto& x, const auto& y) { return x.second < y.second; });
+    std::pair<FlowEntry*, MonotonicTime> out{byPort[it->first], it->second.first};
+    byPort.erase(it->first);
+    model.erase(it);
+    return out;
+  };
   auto key = [](int port) { return FlowKey{*SocketAddress::fromIp("10.1.2.3", static_cast<uint16_t>(port)), {}}; };
   for (int step = 0; step < 20000; ++step) {
     now += std::chrono::milliseconds(rng() % 700);
@@ -131,13 +141,8 @@ TEST(FlowTable, MatchesReferenceModel) {
     } else {
       if (t.full()) {
         FlowEntry* old = t.oldest();
-        // The model's oldest: smallest (time, seq).
-        auto it = std::min_element(model.begin(), model.end(),
-                                   [](const auto& x, const auto& y) { return x.second < y.second; });
-        ASSERT_EQ(old, byPort[it->first]) << step;
+        ASSERT_EQ(old, popModelOldest().first) << step;
         t.remove(old);
-        byPort.erase(it->first);
-        model.erase(it);
       }
       pool.push_back(std::make_unique<FlowEntry>());
       pool.back()->key = key(port);
@@ -147,13 +152,10 @@ TEST(FlowTable, MatchesReferenceModel) {
     }
     // Expire like the forwarder's timer does.
     while (FlowEntry* x = t.expiredAt(now)) {
-      auto it = std::min_element(model.begin(), model.end(),
-                                 [](const auto& a, const auto& b) { return a.second < b.second; });
-      ASSERT_EQ(x, byPort[it->first]) << step;
-      ASSERT_LE(it->second.first + 30s, now);
+      auto [want, last] = popModelOldest();
+      ASSERT_EQ(x, want) << step;
+      ASSERT_LE(last + 30s, now);
       t.remove(x);
-      byPort.erase(it->first);
-      model.erase(it);
     }
     ASSERT_EQ(t.size(), model.size());
     for (const auto& [p, v] : model) ASSERT_GT(v.first + 30s, now);

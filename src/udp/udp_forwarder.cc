@@ -220,7 +220,10 @@ const UdpOptions& UdpForwarder::options() const { return opts_ ? *opts_ : defaul
 
 void UdpForwarder::setConfig(const ListenerConfig& cfg) {
   cfg_ = &cfg;
-  if (auto o = std::dynamic_pointer_cast<const UdpOptions>(cfg.options)) opts_ = std::move(o);
+  if (auto o = std::dynamic_pointer_cast<const UdpOptions>(cfg.options)) {
+    if (o->bufferBytes != options().bufferBytes) setBufferBytes(fd_, static_cast<int>(o->bufferBytes));
+    opts_ = std::move(o);
+  }
   table_.setLimits(options().maxFlows, cfg.idleTimeout.value_or(UdpOptions::kDefaultIdle));
   while (table_.size() > table_.maxFlows()) {
     closeFlow(static_cast<Flow*>(table_.oldest()), Errc::ResourceExhausted,

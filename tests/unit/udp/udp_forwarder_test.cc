@@ -236,6 +236,35 @@ TEST_F(UdpForwarderTest, FlowCapEvictsLeastRecentlyUsed) {
   for (int i = 0; i < 4; ++i) close(s[i]);
 }
 
+TEST_F(UdpForwarderTest, ReloadKeepsFlowsAndAppliesNewLimits) {
+  UdpEchoServer echo;
+  const std::string to = "127.0.0.1:" + std::to_string(echo.port());
+  start(to, R"(, "maxFlows": 3)");
+  int s[3];
+  std::string in;
+  for (int i = 0; i < 3; ++i) {
+    s[i] = udpSocket(port_);
+    ASSERT_TRUE(udpExchange(s[i], "hi", in));
+    advance(1s);
+  }
+  // A new snapshot for the same socket (no new fd): flows stay, the lower cap evicts the oldest two.
+  auto next = parseConfig(R"({"listeners": [{"name": "u", "kind": "udp", "address": "127.0.0.1:0", "to": ")" +
+                              to + R"(", "maxFlows": 1, "idleTimeout": "5s"}]})",
+                          "reload");
+  ASSERT_TRUE(next) << next.error().detail;
+  onWorker([&] { worker_->applyConfig(*next, {}); });
+  cfg_ = *next;
+  ListenerStatsValues st = stats();
+  EXPECT_EQ(st.active, 1);
+  EXPECT_EQ(st.closes[static_cast<size_t>(Errc::ResourceExhausted)], 2u);
+  ASSERT_TRUE(udpExchange(s[2], "kept", in));  // the newest flow is the one kept
+  EXPECT_EQ(in, "kept");
+  EXPECT_EQ(stats().accepted, 3u);
+  advance(5s);  // the new idle timeout applies to it
+  EXPECT_EQ(stats().active, 0);
+  for (int fd : s) close(fd);
+}
+
 TEST_F(UdpForwarderTest, RejectedByRouteIsDroppedAndCounted) {
   UdpEchoServer echo;
   start("127.0.0.1:" + std::to_string(echo.port()), "",

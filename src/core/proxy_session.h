@@ -69,6 +69,8 @@ class ProxySession final : public DeferredDeletable,
   void startService();
   /** readControl discards client bytes while a service runs; EOF ends the session. */
   void readControl();
+  /** serviceTimer: the idle timeout while a service runs. */
+  void serviceTimer();
   /** routeAndDial asks the router, unless the front door chose the destination (forced). */
   void routeAndDial(const HostPort* forced = nullptr);
   /** readHandshake reads client bytes into sniffed_ and hands them to the current phase. */

@@ -36,7 +36,8 @@ for py in /usr/bin/python3 python3; do
 done
 
 start_tmp
-read -r SOCKS SOCKS_AUTH ADMIN_PORT ECHO REJECT_PORT < <(free_ports 5)
+# ugated binds port 0 for admin and its listeners and logs what it got (no race with other tests).
+read -r ECHO REJECT_PORT < <(free_ports 2)
 
 cat >"$TMP/echo.py" <<'EOF'
 import socket, sys
@@ -52,11 +53,11 @@ spawn udp-echo python3 -u "$TMP/echo.py" "$ECHO" >"$TMP/echo.log" 2>&1
 cat >"$TMP/ugated.json" <<EOF
 {
   "workers": 2,
-  "admin": {"address": "127.0.0.1:$ADMIN_PORT"},
+  "admin": {"address": "127.0.0.1:0"},
   "log": {"level": "info", "accessLog": "$TMP/access.log"},
   "listeners": [
-    {"name": "socks", "kind": "socks5", "address": "127.0.0.1:$SOCKS"},
-    {"name": "socks-auth", "kind": "socks5", "address": "127.0.0.1:$SOCKS_AUTH",
+    {"name": "socks", "kind": "socks5", "address": "127.0.0.1:0"},
+    {"name": "socks-auth", "kind": "socks5", "address": "127.0.0.1:0",
      "users": [{"username": "alice", "password": "s3cret"}]}
   ],
   "routes": [
@@ -65,7 +66,10 @@ cat >"$TMP/ugated.json" <<EOF
 }
 EOF
 start_ugated
+await_admin_port
 await_ugated_ready
+SOCKS=$(ugated_port socks)
+SOCKS_AUTH=$(ugated_port socks-auth)
 wait_for "udp echo server" 50 grep -q ready "$TMP/echo.log" || { failed "echo server did not start"; exit 1; }
 
 counter() {  # counter REASON: ugate_listener_dropped_datagrams_total{listener="socks",reason=REASON}

@@ -36,21 +36,24 @@ HAVE_PY=1
 start_tmp
 
 say "== (1) udp forwarder, socat client and server (loopback)"
-read -r FWD ECHO ADMIN_PORT < <(free_ports 3)
+# A UDP port (other tests' TCP connections cannot take it); admin and the forwarder bind port 0.
+read -r ECHO < <(free_ports 1)
 # socat echo server: one child per datagram sender (fork), echoing through cat.
 spawn socat-echo socat -T 5 "UDP4-RECVFROM:$ECHO,bind=127.0.0.1,reuseaddr,fork" EXEC:cat
 cat >"$TMP/ugated.json" <<EOF
 {
   "workers": 2,
-  "admin": {"address": "127.0.0.1:$ADMIN_PORT"},
+  "admin": {"address": "127.0.0.1:0"},
   "log": {"level": "info", "accessLog": "$TMP/access.log"},
   "listeners": [
-    {"name": "fwd", "kind": "udp", "address": "127.0.0.1:$FWD", "to": "127.0.0.1:$ECHO", "idleTimeout": "30s"}
+    {"name": "fwd", "kind": "udp", "address": "127.0.0.1:0", "to": "127.0.0.1:$ECHO", "idleTimeout": "30s"}
   ]
 }
 EOF
 start_ugated
+await_admin_port
 await_ugated_ready
+FWD=$(ugated_port fwd)
 ok=0
 for i in $(seq 1 10); do
   msg="datagram $i $RANDOM$RANDOM"

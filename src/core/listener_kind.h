@@ -63,11 +63,11 @@ struct ListenerKindSpec {
   /** newFrontDoor creates the per-connection protocol handler; empty = forward at once (tcp). */
   std::function<FrontDoorPtr(const ListenerConfig& l)> newFrontDoor;
   /**
-   * beforeBind runs on each of the listener's sockets (one per worker, stream or datagram) after
-   * socket() and before bind(), on the main thread: socket options a kind needs (IP_TRANSPARENT,
-   * ...). An error stops startup or rejects the reload, with its detail. Empty = nothing to set.
+   * configureListenSocket sets options on each of the listener's sockets before bind (e.g.
+   * IP_TRANSPARENT); empty = none. Main thread, at startup and reload; an error (naming the option
+   * and why) fails the bind. Datagram listeners' sockets too.
    */
-  std::function<Result<void>(int fd, const ListenerConfig& l)> beforeBind;
+  std::function<Result<void>(int fd, const ListenerConfig& l)> configureListenSocket;
   /**
    * datagram: the listener is a UDP socket (SOCK_DGRAM, SO_REUSEPORT once per worker, no listen or
    * accept); newDatagramHandler then serves it on each worker instead of the TCP accept loop.

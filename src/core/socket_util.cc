@@ -1,6 +1,7 @@
 #include "core/socket_util.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,49 +11,34 @@
 
 namespace ugate {
 
-namespace {
-
-// openBound: socket + SO_REUSEADDR (+SO_REUSEPORT) + IPV6_V6ONLY + the caller's options + bind.
-Result<int> openBound(const SocketAddress& addr, int type, bool reusePort, const BeforeBind& beforeBind,
-                      const char* what) {
-  int fd = socket(addr.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort,
+                             const std::function<Result<void>(int fd)>& beforeBind) {
+  int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
+  if (beforeBind) {
+    Result<void> r = beforeBind(fd);
+    if (!r) {
+      close(fd);
+      return r.error();
+    }
+  }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here, none per accept.
-  if (type == SOCK_STREAM) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (beforeBind) {
-    if (auto r = beforeBind(fd); !r) {
-      close(fd);
-      return r.error();
-    }
-  }
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (bind(fd, addr.sa(), addr.len()) != 0) {
     int e = errno;
     close(fd);
-    return makeError(errcFromErrno(e), std::string(what) + addr.str() + ": " + strerror(e));
+    return makeError(errcFromErrno(e), "bind " + addr.str() + ": " + strerror(e));
   }
-  return fd;
-}
-
-}  // namespace
-
-Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort,
-                             const BeforeBind& beforeBind) {
-  auto fd = openBound(addr, SOCK_STREAM, reusePort, beforeBind, "bind ");
-  if (!fd) return fd;
-  if (listen(*fd, backlog) != 0) {
+  if (listen(fd, backlog) != 0) {
     int e = errno;
-    close(*fd);
+    close(fd);
     return makeError(errcFromErrno(e), "listen " + addr.str() + ": " + strerror(e));
   }
   return fd;
-}
-
-Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort, const BeforeBind& beforeBind) {
-  return openBound(addr, SOCK_DGRAM, reusePort, beforeBind, "bind udp ");
 }
 
 Result<int> startConnect(const SocketAddress& to) {
@@ -97,6 +83,29 @@ void closeAbort(int fd) {
   linger l{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   close(fd);
+}
+
+// Datagram listeners: the same steps as openListenSocket, for SOCK_DGRAM and without listen().
+Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort,
+                               const std::function<Result<void>(int fd)>& beforeBind) {
+  int fd = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
+  if (beforeBind) {
+    if (Result<void> r = beforeBind(fd); !r) {
+      close(fd);
+      return r.error();
+    }
+  }
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, addr.sa(), addr.len()) != 0) {
+    const int e = errno;
+    close(fd);
+    return makeError(errcFromErrno(e), "bind udp " + addr.str() + ": " + strerror(e));
+  }
+  return fd;
 }
 
 }  // namespace ugate

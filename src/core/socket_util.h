@@ -1,5 +1,6 @@
 #pragma once
 // Thin, non-blocking socket helpers. Every function returns errors as values.
+#include <cstdint>
 #include <functional>
 
 #include <ugate/result.h>
@@ -7,14 +8,13 @@
 
 namespace ugate {
 
-/** BeforeBind: socket options set between socket() and bind() (may be empty). */
-using BeforeBind = std::function<Result<void>(int fd)>;
-
-/** openListenSocket: socket + SO_REUSEADDR (+SO_REUSEPORT) + beforeBind + bind + listen, non-blocking. */
+/**
+ * openListenSocket: socket + SO_REUSEADDR (+SO_REUSEPORT) + bind + listen, non-blocking.
+ * beforeBind (may be empty) sets extra options on the fresh socket (e.g. IP_TRANSPARENT); its
+ * error closes the socket and is returned.
+ */
 Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort,
-                             const BeforeBind& beforeBind = {});
-/** openDatagramSocket: UDP socket + SO_REUSEADDR (+SO_REUSEPORT) + beforeBind + bind, non-blocking. */
-Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort, const BeforeBind& beforeBind = {});
+                             const std::function<Result<void>(int fd)>& beforeBind = nullptr);
 /** startConnect: non-blocking connect; the connect completes when the fd becomes writable. */
 Result<int> startConnect(const SocketAddress& to);
 /** localAddress / peerAddress: getsockname / getpeername. */
@@ -26,5 +26,12 @@ int socketError(int fd);
 void setNoDelay(int fd);
 /** closeAbort closes with SO_LINGER 0 so the peer gets RST. */
 void closeAbort(int fd);
+
+/**
+ * openDatagramSocket: a UDP socket + beforeBind (as for openListenSocket) + SO_REUSEADDR
+ * (+SO_REUSEPORT) + bind, non-blocking (datagram listeners, one socket per worker).
+ */
+Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort,
+                               const std::function<Result<void>(int fd)>& beforeBind = nullptr);
 
 }  // namespace ugate

@@ -65,7 +65,7 @@ ListenerKindSpec datagramKind(const char* name, bool tproxy) {
     return parseUdpOptions(j, path, tproxy);
   };
   k.validate = validateDatagramListener;
-  k.beforeBind = [tproxy](int fd, const ListenerConfig& l) -> Result<void> {
+  k.configureListenSocket = [tproxy](int fd, const ListenerConfig& l) -> Result<void> {
     auto o = std::dynamic_pointer_cast<const UdpOptions>(l.options);
     setBufferBytes(fd, static_cast<int>(o ? o->bufferBytes : UdpOptions::kDefaultBufferBytes));
     const int family = l.address.family();

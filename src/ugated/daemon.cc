@@ -93,12 +93,14 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
       if (o && o->sameAs(l)) continue;  // keep the existing sockets
     }
     SocketAddress addr = l.address;
-    BeforeBind before;
-    if (l.spec && l.spec->beforeBind) before = [&l](int fd) { return l.spec->beforeBind(fd, l); };
+    std::function<Result<void>(int)> configure;
+    if (l.spec && l.spec->configureListenSocket) {
+      configure = [&l](int fd) { return l.spec->configureListenSocket(fd, l); };
+    }
     const bool datagram = l.spec && l.spec->datagram;
     for (size_t i = 0; i < workers_.size(); ++i) {
-      auto fd = datagram ? openDatagramSocket(addr, /*reusePort=*/true, before)
-                         : openListenSocket(addr, l.backlog, /*reusePort=*/true, before);
+      auto fd = datagram ? openDatagramSocket(addr, /*reusePort=*/true, configure)
+                         : openListenSocket(addr, l.backlog, /*reusePort=*/true, configure);
       if (!fd) {
         rollback();
         return makeError(fd.error().code, "listener '" + l.name + "': " + fd.error().detail);

@@ -10,8 +10,8 @@
 # Sourcing it sets up the counters, the process tracking, the EXIT/ERR/INT/TERM traps and checks the
 # single argument (/path/to/ugated, left absolute in UGATED). Then the script checks its peer tools,
 # calls start_tmp (temp dir + watchdog) and free_ports, writes $TMP/ugated.json and calls start_ugated.
-# A script that creates more than processes (network namespaces, ...) defines test_cleanup; the EXIT
-# trap calls it once every tracked process is stopped.
+# A script that defines test_cleanup gets it called by the EXIT trap after its processes are stopped
+# (capture_test.sh deletes its network namespaces there).
 
 PASS=0
 FAIL=0
@@ -108,7 +108,7 @@ cleanup() {
     stop_pid "$pid"
   done
   for pid in "${!LIVE[@]}"; do stop_pid "$pid"; done
-  # A script's own teardown (network namespaces, rules), after its processes are gone.
+  # The script's own teardown (network namespaces, ...), once its processes are gone.
   if declare -F test_cleanup >/dev/null; then test_cleanup; fi
   if ((rc != 0 || FAIL != 0)) && [[ -n "$TMP" && -f "$TMP/ugated.log" ]]; then
     say "---- ugated log (last 30 lines) ----"

@@ -66,7 +66,7 @@ class UdpForwarderTest : public testing::Test {
     ASSERT_TRUE(cfg) << cfg.error().detail;
     cfg_ = *cfg;
     const ListenerConfig& l = cfg_->listeners[0];
-    auto fd = openDatagramSocket(l.address, true, [&l](int f) { return l.spec->beforeBind(f, l); });
+    auto fd = openDatagramSocket(l.address, true, [&l](int f) { return l.spec->configureListenSocket(f, l); });
     ASSERT_TRUE(fd) << fd.error().detail;
     port_ = localAddress(*fd).port();
     logPath_ = dir_.path() + "/access.log";

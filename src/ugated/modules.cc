@@ -3,20 +3,20 @@
 #include "ugated/modules.h"
 
 // MODULE INCLUDES (one line per module)
+#include "udp/udp_module.h"
 #include "socks/socks_module.h"
 #include "http/connect_proxy_module.h"
 #include "sni/sni_module.h"
-#include "udp/udp_module.h"
 
 namespace ugate {
 
 void registerBuiltinModules(ListenerKindRegistry& r) {
   (void)r;
   // MODULE REGISTRATIONS (one line per module)
+  udp::registerUdpModule(r);
   socks::registerSocksModule(r);
   http::registerConnectProxyModule(r);
   sni::registerSniModule(r);
-  udp::registerUdpModule(r);
 }
 
 }  // namespace ugate

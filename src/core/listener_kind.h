@@ -17,6 +17,13 @@
 namespace ugate {
 
 struct ListenerConfig;
+
+/** ListenerOptions: a kind's parsed options; modules derive from it and downcast in their factory. */
+struct ListenerOptions {
+  virtual ~ListenerOptions() = default;
+};
+using ListenerOptionsPtr = std::shared_ptr<const ListenerOptions>;
+
 class Worker;
 
 /**
@@ -33,12 +40,6 @@ class DatagramHandler {
   virtual void setConfig(const ListenerConfig& cfg) = 0;
 };
 using DatagramHandlerPtr = std::unique_ptr<DatagramHandler>;
-
-/** ListenerOptions: a kind's parsed options; modules derive from it and downcast in their factory. */
-struct ListenerOptions {
-  virtual ~ListenerOptions() = default;
-};
-using ListenerOptionsPtr = std::shared_ptr<const ListenerOptions>;
 
 struct ListenerKindSpec {
   std::string name;
@@ -60,14 +61,6 @@ struct ListenerKindSpec {
    * = nothing to check. Returns an error with the JSON path.
    */
   std::function<Result<void>(const ListenerConfig& l, const std::string& path)> validate;
-  /** newFrontDoor creates the per-connection protocol handler; empty = forward at once (tcp). */
-  std::function<FrontDoorPtr(const ListenerConfig& l)> newFrontDoor;
-  /**
-   * configureListenSocket sets options on each of the listener's sockets before bind (e.g.
-   * IP_TRANSPARENT); empty = none. Main thread, at startup and reload; an error (naming the option
-   * and why) fails the bind. Datagram listeners' sockets too.
-   */
-  std::function<Result<void>(int fd, const ListenerConfig& l)> configureListenSocket;
   /**
    * datagram: the listener is a UDP socket (SOCK_DGRAM, SO_REUSEPORT once per worker, no listen or
    * accept); newDatagramHandler then serves it on each worker instead of the TCP accept loop.
@@ -75,6 +68,14 @@ struct ListenerKindSpec {
   bool datagram{false};
   /** newDatagramHandler takes ownership of fd (bound, non-blocking) on worker w's thread. */
   std::function<DatagramHandlerPtr(Worker& w, const ListenerConfig& l, int fd)> newDatagramHandler;
+  /** newFrontDoor creates the per-connection protocol handler; empty = forward at once (tcp). */
+  std::function<FrontDoorPtr(const ListenerConfig& l)> newFrontDoor;
+  /**
+   * configureListenSocket sets options on each of the listener's sockets before bind (e.g.
+   * IP_TRANSPARENT); empty = none. Main thread, at startup and reload; an error (naming the option
+   * and why) fails the bind.
+   */
+  std::function<Result<void>(int fd, const ListenerConfig& l)> configureListenSocket;
 };
 
 class ListenerKindRegistry {

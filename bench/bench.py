@@ -149,16 +149,8 @@ def idle_memory(port, pid, n):
             s.close()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ugated", default=os.path.join(ROOT, "build", "ugated"))
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--idle", type=int, default=5000, help="idle connections for the memory test")
-    ap.add_argument("--quick", action="store_true", help="1-second runs, 500 idle connections")
-    ap.add_argument("--markdown", help="append the results table to this file")
-    a = ap.parse_args()
-    if a.quick:
-        a.seconds, a.idle = 1, 500
+def tcp_section(a):
+    """TCP forwarding and SNI routing: ugated vs nginx stream vs haproxy vs direct."""
     for tool in ("iperf3", "wrk", "nginx", "haproxy"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} missing (scripts/install-deps.sh installs it)")
@@ -297,6 +289,232 @@ backend tls
     finally:
         P.stop_all()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def ratio_table(rows, names, cols, base):
+    """A markdown table of rows[name][col] for each name, then base/other ratios."""
+    others = [n for n in names if n != base]
+    lines = ["| metric | " + " | ".join(names) + " | " + " | ".join(f"{base}/{n}" for n in others) + " |",
+             "|---|" + "---|" * (len(names) + len(others))]
+    def fmt(v):
+        return "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+    def ratio(x, y):
+        return f"{x / y:.2f}" if isinstance(x, (int, float)) and isinstance(y, (int, float)) and x and y else "-"
+    for c in cols:
+        vals = {n: rows.get(n, {}).get(c) for n in names}
+        lines.append(f"| {c} | " + " | ".join(fmt(vals[n]) for n in names) + " | " +
+                     " | ".join(ratio(vals[base], vals[n]) for n in others) + " |")
+    return "\n".join(lines)
+
+
+def append_markdown(a, title, table):
+    if not a.markdown:
+        return
+    with open(a.markdown, "a") as f:
+        f.write(f"\n### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {title} "
+                f"(`bench/bench.py --sections {a.sections} --seconds {a.seconds}`)\n\n"
+                f"{os.cpu_count()} cores, {os.uname().release}; one worker per proxy; loopback.\n\n{table}\n")
+
+
+def iperf_udp(port, seconds, size):
+    """iperf3 -u flat out (-b 0) with `size`-byte datagrams: what arrived, per second. 4 MiB socket
+    buffers (-w) so that the end points' queues are not what drops datagrams."""
+    args = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-u", "-b", "0", "-w", "4M", "-l", str(size),
+            "-t", str(seconds), "-J"]
+    for _ in range(3):
+        r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
+        try:
+            s = json.loads(r.stdout)["end"]["sum"]
+            delivered = s["packets"] - s["lost_packets"]
+            return {"dgrams": delivered / s["seconds"], "gbits": delivered * size * 8 / s["seconds"] / 1e9,
+                    "loss": s["lost_percent"]}
+        except (ValueError, KeyError, ZeroDivisionError):
+            time.sleep(1)
+    return None
+
+
+def udp_section(a):
+    """UDP forwarding: ugated `udp` listener vs socat vs direct, iperf3 -u through each."""
+    for tool in ("iperf3", "socat"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} missing (scripts/install-deps.sh installs it)")
+    work = tempfile.mkdtemp(prefix="ugate-bench-udp-")
+    P = Procs()
+    ports = {k: free_port() for k in ("iperf", "u", "s", "admin")}
+    try:
+        P.start(["iperf3", "-s", "-p", str(ports["iperf"])])
+        # iperf3's control connection is TCP on the same port number as its UDP data: each path
+        # forwards both (ugated: a `tcp` and a `udp` listener on one port; socat: two processes).
+        ucfg = os.path.join(work, "ugated.json")
+        to = f"127.0.0.1:{ports['iperf']}"
+        json.dump({"workers": 1, "admin": {"address": f"127.0.0.1:{ports['admin']}"},
+                   "log": {"level": "warn", "accessLog": ""},
+                   "listeners": [
+                       {"name": "ctl", "kind": "tcp", "address": f"127.0.0.1:{ports['u']}", "to": to},
+                       {"name": "udp", "kind": "udp", "address": f"127.0.0.1:{ports['u']}", "to": to}]},
+                  open(ucfg, "w"))
+        ug = P.start([a.ugated, "--config", ucfg])
+        P.start(["socat", f"TCP4-LISTEN:{ports['s']},bind=127.0.0.1,reuseaddr,fork", f"TCP4:{to}"])
+        so = P.start(["socat", f"UDP4-LISTEN:{ports['s']},bind=127.0.0.1,reuseaddr,fork", f"UDP4:{to}"])
+        for k in ("iperf", "u", "s"):
+            if not wait_port(ports[k]):
+                sys.exit(f"bench: port {k} did not come up")
+        rows = {}
+        for name, port, proc in (("direct", "iperf", None), ("ugated", "u", ug), ("socat", "s", so)):
+            r = {}
+            for size in (64, 1400):
+                c0 = cpu_seconds(proc.pid) if proc else 0
+                res = iperf_udp(ports[port], a.seconds, size)
+                c1 = cpu_seconds(proc.pid) if proc else 0
+                if not res:
+                    continue
+                r[f"{size} B datagrams/s"] = res["dgrams"]
+                r[f"{size} B Gbit/s"] = res["gbits"]
+                r[f"{size} B loss %"] = res["loss"]
+                # socat forks a child per flow that exits with it: its CPU cannot be read from here.
+                if proc is ug and res["dgrams"]:
+                    r[f"{size} B CPU us/datagram"] = (c1 - c0) * 1e6 / (res["dgrams"] * a.seconds)
+            rows[name] = r
+            print(f"udp {name:8s} " + "  ".join(f"{k}={v:.2f}" for k, v in r.items()), flush=True)
+        cols = [f"{s} B {m}" for s in (64, 1400) for m in ("datagrams/s", "Gbit/s", "loss %", "CPU us/datagram")]
+        table = ratio_table(rows, ["ugated", "direct", "socat"], cols, "ugated")
+        print(table)
+        append_markdown(a, "UDP forwarding", table)
+    finally:
+        P.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# A SOCKS5 client load: each connection does the no-auth greeting, CONNECT to the origin's IPv4
+# address, one HTTP/1.0 request, reads to EOF, closes. asyncio, `conns` at a time, one process.
+SOCKS_LOAD = r"""
+import asyncio, socket, struct, sys, time
+proxy, origin, conns, seconds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+greeting = b"\x05\x01\x00"
+connect = b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", origin)
+done = errors = 0
+async def one():
+    global done, errors
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", proxy)
+        w.write(greeting)
+        if (await r.readexactly(2)) != b"\x05\x00":
+            raise ValueError("method")
+        w.write(connect)
+        rep = await r.readexactly(10)
+        if rep[1] != 0:
+            raise ValueError("rep %d" % rep[1])
+        w.write(b"GET / HTTP/1.0\r\n\r\n")
+        body = await r.read()
+        w.close()
+        if not body.startswith(b"HTTP/1."):
+            raise ValueError("http")
+        done += 1
+    except (OSError, ValueError, asyncio.IncompleteReadError):
+        errors += 1
+async def worker(end):
+    while time.monotonic() < end:
+        await one()
+async def main():
+    end = time.monotonic() + seconds
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker(end) for _ in range(conns)))
+    print(done / (time.monotonic() - t0), errors)
+asyncio.run(main())
+"""
+
+
+def socks_rate(port, origin, seconds, procs=2, conns=16):
+    """Connections/s through a SOCKS5 proxy, from `procs` load processes."""
+    ps = [subprocess.Popen([sys.executable, "-c", SOCKS_LOAD, str(port), str(origin), str(conns), str(seconds)],
+                           stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+    rate = errors = 0
+    for p in ps:
+        out, _ = p.communicate(timeout=seconds + 60)
+        try:
+            r, e = out.split()
+            rate += float(r)
+            errors += int(e)
+        except ValueError:
+            pass
+    return rate, errors
+
+
+def socks_section(a):
+    """SOCKS5 CONNECT rate: ugated `socks5` vs danted (Dante) vs microsocks vs direct HTTP."""
+    for tool in ("nginx", "danted", "microsocks"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} missing (scripts/install-deps.sh installs it)")
+    work = tempfile.mkdtemp(prefix="ugate-bench-socks-")
+    os.chmod(work, 0o755)
+    P = Procs()
+    ports = {k: free_port() for k in ("http", "u", "d", "m", "admin")}
+    try:
+        origin_conf = os.path.join(work, "origin.conf")
+        open(origin_conf, "w").write(f"""
+daemon off; worker_processes 1; pid {work}/origin.pid; error_log {work}/origin.err;
+events {{ worker_connections 16384; }}
+http {{ access_log off;
+  server {{ listen 127.0.0.1:{ports['http']}; location / {{ return 200 "hello from the origin\\n"; }} }} }}
+""")
+        P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
+        ucfg = os.path.join(work, "ugated.json")
+        json.dump({"workers": 1, "admin": {"address": f"127.0.0.1:{ports['admin']}"},
+                   "log": {"level": "warn", "accessLog": ""},
+                   "listeners": [{"name": "socks", "kind": "socks5", "address": f"127.0.0.1:{ports['u']}"}]},
+                  open(ucfg, "w"))
+        ug = P.start([a.ugated, "--config", ucfg])
+        dconf = os.path.join(work, "danted.conf")
+        open(dconf, "w").write(f"""
+logoutput: {work}/danted.log
+internal: 127.0.0.1 port = {ports['d']}
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+""")
+        dt = P.start(["danted", "-f", dconf, "-p", f"{work}/danted.pid"])
+        ms = P.start(["microsocks", "-i", "127.0.0.1", "-p", str(ports["m"])])
+        for k in ("http", "u", "d", "m"):
+            if not wait_port(ports[k]):
+                sys.exit(f"bench: port {k} did not come up")
+        rows = {}
+        for name, port, proc in (("ugated", "u", ug), ("danted", "d", dt), ("microsocks", "m", ms)):
+            c0 = cpu_seconds(proc.pid)
+            rate, errors = socks_rate(ports[port], ports["http"], a.seconds)
+            c1 = cpu_seconds(proc.pid)
+            rows[name] = {"SOCKS5 conn/s": rate, "errors": errors,
+                          "proxy CPU ms per 1000 conn": (c1 - c0) * 1e6 / (rate * a.seconds) if rate else None,
+                          "RSS KiB after": rss_kib(proc.pid)}
+            print(f"socks {name:10s} " + "  ".join(f"{k}={v}" for k, v in rows[name].items()), flush=True)
+        table = ratio_table(rows, ["ugated", "danted", "microsocks"],
+                            ["SOCKS5 conn/s", "errors", "proxy CPU ms per 1000 conn", "RSS KiB after"], "ugated")
+        print(table)
+        append_markdown(a, "SOCKS5 CONNECT rate", table)
+    finally:
+        P.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ugated", default=os.path.join(ROOT, "build", "ugated"))
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--idle", type=int, default=5000, help="idle connections for the memory test")
+    ap.add_argument("--quick", action="store_true", help="1-second runs, 500 idle connections")
+    ap.add_argument("--sections", default="tcp,udp,socks", help="comma-separated: tcp, udp, socks")
+    ap.add_argument("--markdown", help="append the results tables to this file")
+    a = ap.parse_args()
+    if a.quick:
+        a.seconds, a.idle = 1, 500
+    sections = {"tcp": tcp_section, "udp": udp_section, "socks": socks_section}
+    for name in a.sections.split(","):
+        if name not in sections:
+            sys.exit(f"bench: unknown section {name!r} (tcp, udp, socks)")
+        sections[name](a)
 
 
 if __name__ == "__main__":

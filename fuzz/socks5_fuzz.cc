@@ -11,6 +11,7 @@
 
 #include "socks/socks_codec.h"
 #include "socks/socks_front_door.h"
+#include "socks/socks_udp_relay.h"
 
 namespace {
 
@@ -22,7 +23,7 @@ void check(bool ok) {
 }
 
 struct Outcome {
-  int end{0};  // 0 need more, 1 routed, 2 closed
+  int end{0};  // 0 need more, 1 routed, 2 closed, 3 served (UDP ASSOCIATE)
   std::string toClient;
   std::string rest;
   std::string host;
@@ -53,6 +54,12 @@ Outcome drive(SocksOptionsPtr opts, std::span<const uint8_t> in, size_t step) {
         if (buf.empty()) break;
         continue;
       }
+      if (r.action == FrontDoorResult::Action::Serve) {  // UDP ASSOCIATE: the session serves it
+        check(r.consumed > 0 && r.reply.empty());
+        buf.erase(0, r.consumed);
+        o.end = 3;
+        break;
+      }
       if (r.action == FrontDoorResult::Action::Close) {
         o.toClient += r.reply;
         o.reason = r.reason;
@@ -75,13 +82,29 @@ Outcome drive(SocksOptionsPtr opts, std::span<const uint8_t> in, size_t step) {
     }
   }
   buf.append(reinterpret_cast<const char*>(in.data() + pos), in.size() - pos);
-  o.rest = o.end == 1 ? buf : std::string();
+  o.rest = o.end == 1 || o.end == 3 ? buf : std::string();
   return o;
 }
 
 void fuzzUdp(std::span<const uint8_t> in) {
+  // The relay's view of a client datagram agrees with the header codec.
+  ClientDatagram cd = decodeClientDatagram(in);
   UdpHeader h;
-  if (parseUdpHeader(in, h) != Status::Done) return;
+  const bool parsed = parseUdpHeader(in, h) == Status::Done;
+  check((cd.drop == Errc::ProtocolError) == !parsed);
+  if (parsed) {
+    check((cd.drop == Errc::NotSupported) == (h.frag != 0));
+    if (cd.drop == Errc::Ok) check(cd.payloadOffset == h.headerLen && cd.dst.port != 0 && h.frag == 0);
+    if (h.dst.type != AddressType::Domain) {
+      // An answer's header from that address parses back to it.
+      uint8_t out[24];
+      size_t n = encodeReplyHeader(h.dst.socketAddress(), out);
+      UdpHeader back;
+      check(parseUdpHeader({out, n}, back) == Status::Done && back.headerLen == n && back.frag == 0);
+      check(back.dst.port == h.dst.port && back.dst.hostString() == h.dst.hostString());
+    }
+  }
+  if (!parsed) return;
   check(h.headerLen <= in.size() && h.headerLen >= 8);  // 8: a one-byte name
   std::string again = encodeUdpHeader(h.dst);
   UdpHeader h2;

@@ -63,6 +63,7 @@ quic_pkgs=(libngtcp2-dev libnghttp3-dev)
 peer_pkgs=(
   curl openssl iperf3 wrk nghttp2-client nginx libnginx-mod-stream haproxy socat
   iptables nftables iproute2 conntrack netcat-openbsd python3 procps psmisc
+  python3-socks dante-server microsocks
 )
 if [ "${UGATE_DEPS_MINIMAL:-0}" = "1" ]; then peer_pkgs=(curl iperf3 python3 procps); fi
 
@@ -84,9 +85,9 @@ else
   $SUDO apt-get install -y -q --no-install-recommends "${quic_pkgs[@]}" ngtcp2-client ngtcp2-server || \
     $SUDO apt-get install -y -q --no-install-recommends "${quic_pkgs[@]}"
 fi
-# nginx/haproxy packages start services on install where an init system runs; the benchmarks start
-# their own instances, so stop any that came up.
-for svc in nginx haproxy; do
+# nginx/haproxy/danted packages start services on install where an init system runs; the benchmarks
+# start their own instances, so stop any that came up.
+for svc in nginx haproxy danted; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $SUDO systemctl stop "$svc" || true
   fi

@@ -8,7 +8,10 @@
 #include <span>
 #include <string>
 
+#include <ugate/dns.h>
+#include <ugate/reactor.h>
 #include <ugate/result.h>
+#include <ugate/router.h>
 #include <ugate/stream.h>
 
 namespace ugate {
@@ -21,6 +24,8 @@ struct FrontDoorResult {
                // rest of what was read, untouched (an HTTP proxy rewrites a request head this way).
     Reply,     // send `reply` to the client, drop `consumed` bytes, and keep reading
     Close,     // send `reply` (may be empty), then close with `reason` and `detail`
+    Serve,     // no route and no upstream: drop `consumed` bytes and call FrontDoor::serve(), which
+               // serves the connection itself (a SOCKS5 UDP ASSOCIATE relay)
   };
   Action action{Action::NeedMore};
   size_t consumed{0};
@@ -45,7 +50,43 @@ struct FrontDoorResult {
   static FrontDoorResult close(Errc why, std::string detail, std::string r = {}) {
     return {Action::Close, 0, std::move(r), why, std::move(detail), {}, {}};
   }
+  static FrontDoorResult serve(size_t consumed) {
+    return {Action::Serve, consumed, {}, Errc::Ok, {}, {}, {}};
+  }
 };
+
+/**
+ * ServiceContext: what a session lends the service a front door starts in place of an upstream
+ * (FrontDoorResult::Action::Serve). Valid as long as the service; used on the session's reactor
+ * thread only. After the session closed, datagram/dropped/close do nothing.
+ */
+class ServiceContext {
+ public:
+  virtual ~ServiceContext() = default;
+  virtual Reactor& reactor() = 0;
+  virtual Resolver& resolver() = 0;
+  /** router: the worker's current routes (replaced on reload: look it up for each decision). */
+  virtual const Router& router() = 0;
+  /** meta: the session's metadata (source, local address, listener, ...). */
+  virtual const StreamMeta& meta() const = 0;
+  /**
+   * datagram accounts one datagram relayed (fromClient: from the client toward a destination) in
+   * the stream's bytes and packets and the listener's counters, and counts as activity for the
+   * session's idle timeout.
+   */
+  virtual void datagram(bool fromClient, size_t bytes) = 0;
+  /** dropped counts `count` datagrams dropped, by reason (ugate_listener_dropped_datagrams_total). */
+  virtual void dropped(Errc reason, uint64_t count) = 0;
+  /** close ends the session; the service is destroyed later, never inside this call. */
+  virtual void close(Errc reason, std::string detail) = 0;
+};
+
+/** LocalService: whatever serves a connection in place of an upstream; owned by the session. */
+class LocalService {
+ public:
+  virtual ~LocalService() = default;
+};
+using LocalServicePtr = std::unique_ptr<LocalService>;
 
 class FrontDoor {
  public:
@@ -63,6 +104,18 @@ class FrontDoor {
   virtual std::string onUpstreamResult(const StreamMeta& meta, Errc result) = 0;
   /** maxSniffBytes: the most bytes buffered before the front door must decide. */
   virtual size_t maxSniffBytes() const = 0;
+  /**
+   * serve is called once after Action::Serve. It starts the service and returns it with the bytes
+   * for the client in `reply` (sent at once), or an error: the client then gets
+   * onUpstreamResult(meta, error.code) and the session closes. While the service lives the session
+   * keeps the client connection open, discards what the client sends on it, closes (reason ok)
+   * when the client closes it, and applies the idle timeout to the service's datagrams.
+   */
+  virtual Result<LocalServicePtr> serve(ServiceContext& ctx, std::string& reply) {
+    (void)ctx;
+    (void)reply;
+    return makeError(Errc::NotSupported, "this front door serves no connection itself");
+  }
 };
 using FrontDoorPtr = std::unique_ptr<FrontDoor>;
 

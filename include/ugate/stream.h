@@ -49,6 +49,8 @@ struct StreamMeta {
   MonotonicTime start{};
   uint64_t bytesFromClient{0};
   uint64_t bytesToClient{0};
+  uint64_t packetsFromClient{0};  // datagram streams (UDP flows, SOCKS UDP relays) only
+  uint64_t packetsToClient{0};
   Errc closeReason{Errc::Ok};
   std::string closeDetail;
 };

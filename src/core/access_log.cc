@@ -93,6 +93,10 @@ void AccessLog::formatLine(std::string& out, const StreamMeta& m, MonotonicTime 
   if (m.upstreamAddr.valid()) field(out, "upstream_addr", m.upstreamAddr.str());
   fieldNum(out, "bytes_in", m.bytesFromClient);
   fieldNum(out, "bytes_out", m.bytesToClient);
+  if (m.kind == StreamKind::UdpFlow || m.packetsFromClient || m.packetsToClient) {
+    fieldNum(out, "packets_in", m.packetsFromClient);
+    fieldNum(out, "packets_out", m.packetsToClient);
+  }
   auto dur = std::chrono::duration_cast<std::chrono::microseconds>(now - m.start).count();
   char d[32];
   snprintf(d, sizeof(d), "%.3f", static_cast<double>(dur < 0 ? 0 : dur) / 1000.0);

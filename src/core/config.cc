@@ -494,7 +494,9 @@ void parseRoot(const json& root, Config& c) {
       parseListener(ls[i], p, l);
       if (!names.insert(l.name).second) fail(p + ".name", "duplicate listener name '" + l.name + "'");
       for (const auto& o : c.listeners) {
-        if (o.address == l.address && l.address.port() != 0) {
+        // A TCP and a UDP listener may share an address (DNS, QUIC beside TLS, ...).
+        const bool sameProtocol = (o.spec && o.spec->datagram) == (l.spec && l.spec->datagram);
+        if (o.address == l.address && l.address.port() != 0 && sameProtocol) {
           fail(p + ".address", l.address.str() + " is already used by listener '" + o.name + "'");
         }
       }

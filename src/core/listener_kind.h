@@ -25,6 +25,23 @@ struct ListenerOptions {
 };
 using ListenerOptionsPtr = std::shared_ptr<const ListenerOptions>;
 
+class Worker;
+
+/**
+ * DatagramHandler: the per-worker owner of a datagram listener's socket (kinds with
+ * ListenerKindSpec::datagram). Created on the worker's thread by newDatagramHandler and destroyed
+ * there when the listener goes away (reload, drain); it registers the fd with the worker's reactor
+ * itself, owns it, and ends whatever it serves (flows, with their access-log lines) in its
+ * destructor.
+ */
+class DatagramHandler {
+ public:
+  virtual ~DatagramHandler() = default;
+  /** setConfig points the handler at the listener's entry in a new snapshot (same socket). */
+  virtual void setConfig(const ListenerConfig& cfg) = 0;
+};
+using DatagramHandlerPtr = std::unique_ptr<DatagramHandler>;
+
 struct ListenerKindSpec {
   std::string name;
   StreamKind streamKind{StreamKind::Tcp};
@@ -47,6 +64,13 @@ struct ListenerKindSpec {
    * = nothing to check. Returns an error with the JSON path.
    */
   std::function<Result<void>(const ListenerConfig& l, const std::string& path)> validate;
+  /**
+   * datagram: the listener is a UDP socket (SOCK_DGRAM, SO_REUSEPORT once per worker, no listen or
+   * accept); newDatagramHandler then serves it on each worker instead of the TCP accept loop.
+   */
+  bool datagram{false};
+  /** newDatagramHandler takes ownership of fd (bound, non-blocking) on worker w's thread. */
+  std::function<DatagramHandlerPtr(Worker& w, const ListenerConfig& l, int fd)> newDatagramHandler;
   /** newFrontDoor creates the per-connection protocol handler; empty = forward at once (tcp). */
   std::function<FrontDoorPtr(const ListenerConfig& l)> newFrontDoor;
   /**

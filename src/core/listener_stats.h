@@ -20,6 +20,10 @@ struct ListenerStats {
   Counter spliced;    // streams that used the splice fast path
   Counter overLimit;  // connections refused by limits.maxConnectionsPerWorker
   std::array<Counter, kNumErrc> closes;  // by close reason (Errc)
+  // Datagram listeners and relays (UDP flows, SOCKS UDP ASSOCIATE):
+  Counter packetsIn;   // datagrams from clients forwarded
+  Counter packetsOut;  // datagrams sent to clients
+  std::array<Counter, kNumErrc> drops;  // datagrams dropped, by reason (Errc)
 };
 
 /** ListenerStatsValues: a plain copy, summed across workers for /stats. */
@@ -28,6 +32,8 @@ struct ListenerStatsValues {
   int64_t active{0};
   uint64_t bytesIn{0}, bytesOut{0}, spliced{0}, overLimit{0};
   std::array<uint64_t, kNumErrc> closes{};
+  uint64_t packetsIn{0}, packetsOut{0};
+  std::array<uint64_t, kNumErrc> drops{};
   void add(const ListenerStats& s);
   void add(const ListenerStatsValues& s);
 };

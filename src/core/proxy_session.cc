@@ -55,7 +55,13 @@ void ProxySession::start() {
   readHandshake();
 }
 
-void ProxySession::onStreamReadable(Stream&) { readHandshake(); }
+void ProxySession::onStreamReadable(Stream&) {
+  if (service_) {
+    readControl();
+  } else {
+    readHandshake();
+  }
+}
 
 void ProxySession::readHandshake() {
   while (!closed_ && client_->readReady()) {
@@ -132,6 +138,10 @@ bool ProxySession::frontDoorPhase() {
       case FrontDoorResult::Action::Route:
         sniffed_.replace(0, res.consumed, res.forward);
         handshakeDone(res.dial ? &*res.dial : nullptr);
+        return false;
+      case FrontDoorResult::Action::Serve:
+        sniffed_.erase(0, res.consumed);
+        startService();
         return false;
     }
   }
@@ -385,6 +395,10 @@ void ProxySession::onTimer() {
   if ((frontDoor_ || awaitProxyHeader_) && !upstream_ && candidates_.empty() && !dns_) {
     close(Errc::HandshakeTimeout,
           "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms", true);
+    return;
+  }
+  if (service_) {
+    serviceTimer();
     return;
   }
   if (!splicer_) {

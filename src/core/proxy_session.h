@@ -19,7 +19,10 @@ namespace ugate {
 class Worker;
 struct ListenerConfig;
 
-class ProxySession final : public DeferredDeletable, private SplicerCallbacks, private StreamCallbacks {
+class ProxySession final : public DeferredDeletable,
+                           private SplicerCallbacks,
+                           private StreamCallbacks,
+                           private ServiceContext {
  public:
   struct Timeouts {
     Duration connect;
@@ -38,7 +41,8 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   void start();
   /** close ends the session: logs, counts and hands itself to deferred deletion. */
   void close(Errc reason, std::string detail, bool abort);
-  const StreamMeta& meta() const { return meta_; }
+  // ugate::ServiceContext (public: the worker and tests read it too)
+  const StreamMeta& meta() const override { return meta_; }
   bool closed() const { return closed_; }
 
   // Intrusive list of a worker's live sessions (for drain and force-close).
@@ -50,10 +54,24 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   void onSpliceDone() override;
   void onSpliceError(Errc reason, bool clientSide) override;
 
-  // ugate::StreamCallbacks (client, while the front door reads its handshake)
+  // ugate::StreamCallbacks (client, while the front door reads its handshake or a service runs)
   void onStreamReadable(Stream& s) override;
   void onStreamWritable(Stream&) override {}
 
+  // ugate::ServiceContext (while a front door's service serves the connection)
+  Reactor& reactor() override;
+  Resolver& resolver() override;
+  const Router& router() override;
+  void datagram(bool fromClient, size_t bytes) override;
+  void dropped(Errc reason, uint64_t count) override;
+  void close(Errc reason, std::string detail) override { close(reason, std::move(detail), false); }
+
+  /** startService: FrontDoorResult::Action::Serve. */
+  void startService();
+  /** readControl discards client bytes while a service runs; EOF ends the session. */
+  void readControl();
+  /** serviceTimer: the idle timeout while a service runs. */
+  void serviceTimer();
   /** routeAndDial asks the router, unless the front door chose the destination (forced). */
   void routeAndDial(const HostPort* forced = nullptr);
   /** readHandshake reads client bytes into sniffed_ and hands them to the current phase. */
@@ -93,6 +111,8 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   size_t nextCandidate_{0};
   Error lastConnectError_;
   FrontDoorPtr frontDoor_;
+  LocalServicePtr service_;         // service_: serves the connection in place of an upstream
+  MonotonicTime serviceActivity_{};  // serviceActivity_: last datagram of the service
   std::string sniffed_;  // sniffed_: client bytes read before routing (front doors only)
   Timeouts timeouts_;
   bool awaitProxyHeader_{false};  // awaitProxyHeader_: the PROXY header has not been read yet

@@ -143,4 +143,27 @@ void closeAbort(int fd) {
   close(fd);
 }
 
+// Datagram listeners: the same steps as openListenSocket, for SOCK_DGRAM and without listen().
+Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort,
+                               const std::function<Result<void>(int fd)>& beforeBind) {
+  int fd = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
+  if (beforeBind) {
+    if (Result<void> r = beforeBind(fd); !r) {
+      close(fd);
+      return r.error();
+    }
+  }
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, addr.sa(), addr.len()) != 0) {
+    const int e = errno;
+    close(fd);
+    return makeError(errcFromErrno(e), "bind udp " + addr.str() + ": " + strerror(e));
+  }
+  return fd;
+}
+
 }  // namespace ugate

@@ -42,4 +42,11 @@ void setNoDelay(int fd);
 /** closeAbort closes with SO_LINGER 0 so the peer gets RST. */
 void closeAbort(int fd);
 
+/**
+ * openDatagramSocket: a UDP socket + beforeBind (as for openListenSocket) + SO_REUSEADDR
+ * (+SO_REUSEPORT) + bind, non-blocking (datagram listeners, one socket per worker).
+ */
+Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort,
+                               const std::function<Result<void>(int fd)>& beforeBind = nullptr);
+
 }  // namespace ugate

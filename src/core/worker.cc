@@ -112,9 +112,9 @@ void Listener::refuse(int fd, StreamMeta meta, const Error& why) {
 }
 
 // ---------------------------------------------------------------------------------------------
-Worker::Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogFd)
+Worker::Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogFd, TimeSource& ts)
     : index_(index),
-      reactor_(newReactor(realTimeSource(), index)),
+      reactor_(newReactor(ts, index)),
       cfg_(std::move(cfg)),
       router_(std::make_unique<RouteTable>(cfg_)),
       pipes_(cfg_->limits.pipeBytes, 256),
@@ -144,6 +144,7 @@ Worker::~Worker() {
     delete s;
   }
   listeners_.clear();
+  datagramListeners_.clear();
   accessLog_.flush();
 }
 
@@ -171,14 +172,27 @@ void Worker::applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets) {
   cfg_ = std::move(cfg);
   router_ = std::make_unique<RouteTable>(cfg_);
   // Listeners that are gone (or changed socket) close; the others point at the new snapshot.
+  auto keep = [&](const std::string& name) -> const ListenerConfig* {
+    for (const auto& s : sockets) {
+      if (s.name == name) return nullptr;  // replaced by a new socket
+    }
+    return cfg_->findListener(name);
+  };
   for (auto it = listeners_.begin(); it != listeners_.end();) {
-    const ListenerConfig* l = cfg_->findListener(it->first);
-    bool replaced = false;
-    for (const auto& s : sockets) replaced |= (s.name == it->first);
-    if (!l || replaced) {
+    const ListenerConfig* l = keep(it->first);
+    if (!l) {
       it = listeners_.erase(it);
     } else {
       it->second->setConfig(l);
+      ++it;
+    }
+  }
+  for (auto it = datagramListeners_.begin(); it != datagramListeners_.end();) {
+    const ListenerConfig* l = keep(it->first);
+    if (!l) {
+      it = datagramListeners_.erase(it);
+    } else {
+      it->second->setConfig(*l);
       ++it;
     }
   }
@@ -188,11 +202,23 @@ void Worker::applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets) {
       ::close(s.fd);
       continue;
     }
-    listeners_[s.name] = std::make_unique<Listener>(*this, l, s.fd);
+    if (l->spec && l->spec->datagram) {
+      if (!l->spec->newDatagramHandler) {
+        spdlog::error("listener {}: kind {} has no datagram handler", l->name, l->kind);
+        ::close(s.fd);
+        continue;
+      }
+      datagramListeners_[s.name] = l->spec->newDatagramHandler(*this, *l, s.fd);
+    } else {
+      listeners_[s.name] = std::make_unique<Listener>(*this, l, s.fd);
+    }
   }
 }
 
-void Worker::stopListening() { listeners_.clear(); }
+void Worker::stopListening() {
+  listeners_.clear();
+  datagramListeners_.clear();  // datagram flows have no connection to drain: they end here
+}
 
 void Worker::closeAll(Errc reason) {
   while (sessions_) sessions_->close(reason, "forced close", /*abort=*/true);
@@ -247,7 +273,12 @@ void ListenerStatsValues::add(const ListenerStats& s) {
   bytesOut += s.bytesOut.value();
   spliced += s.spliced.value();
   overLimit += s.overLimit.value();
-  for (size_t i = 0; i < kNumErrc; ++i) closes[i] += s.closes[i].value();
+  packetsIn += s.packetsIn.value();
+  packetsOut += s.packetsOut.value();
+  for (size_t i = 0; i < kNumErrc; ++i) {
+    closes[i] += s.closes[i].value();
+    drops[i] += s.drops[i].value();
+  }
 }
 
 void ListenerStatsValues::add(const ListenerStatsValues& s) {
@@ -257,7 +288,12 @@ void ListenerStatsValues::add(const ListenerStatsValues& s) {
   bytesOut += s.bytesOut;
   spliced += s.spliced;
   overLimit += s.overLimit;
-  for (size_t i = 0; i < kNumErrc; ++i) closes[i] += s.closes[i];
+  packetsIn += s.packetsIn;
+  packetsOut += s.packetsOut;
+  for (size_t i = 0; i < kNumErrc; ++i) {
+    closes[i] += s.closes[i];
+    drops[i] += s.drops[i];
+  }
 }
 
 }  // namespace ugate

@@ -56,7 +56,9 @@ class Listener final : private IoWatcher {
 
 class Worker {
  public:
-  Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogFd);
+  /** ts: the reactor's clock (tests pass a simulated one). */
+  Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogFd,
+         TimeSource& ts = realTimeSource());
   ~Worker();
 
   /** startThread runs the reactor on a new thread. */
@@ -109,6 +111,7 @@ class Worker {
   std::unique_ptr<SpliceContext> spliceCtx_;
   AccessLog accessLog_;
   std::map<std::string, std::unique_ptr<Listener>> listeners_;
+  std::map<std::string, DatagramHandlerPtr> datagramListeners_;  // kinds with spec->datagram
   std::map<std::string, std::unique_ptr<ListenerStats>> stats_;  // never shrinks: counters survive reloads
   ProxySession* sessions_{nullptr};  // head of the intrusive list; sessions own themselves
   size_t activeCount_{0};

@@ -1,5 +1,7 @@
 #include "socks/socks_front_door.h"
 
+#include "socks/socks_udp_relay.h"
+
 #include <algorithm>
 
 namespace ugate::socks {
@@ -70,6 +72,7 @@ FrontDoorResult SocksFrontDoor::onClientBytes(std::span<const uint8_t> data, Str
     case State::Request: return onRequest(data, meta);
     case State::Socks4: return onSocks4(data, meta);
     case State::Routed:
+    case State::Associate:
     case State::Finished: break;
   }
   return FrontDoorResult::close(Errc::ProtocolError, "SOCKS handshake already finished");
@@ -138,14 +141,16 @@ FrontDoorResult SocksFrontDoor::onRequest(std::span<const uint8_t> data, StreamM
           encodeReply(err));
     case Status::Done: break;
   }
+  if (req.command == static_cast<uint8_t>(Command::UdpAssociate)) {
+    // The session keeps the control connection and serves it with a relay (serve()).
+    udpClient_ = req.dst;
+    state_ = State::Associate;
+    return FrontDoorResult::serve(n);
+  }
   if (req.command != static_cast<uint8_t>(Command::Connect)) {
     state_ = State::Finished;
-    // BIND is answered 07 (RFC 1928 allows it); UDP ASSOCIATE waits for a session that keeps the
-    // control connection without an upstream, which the FrontDoor interface cannot express yet (the
-    // codec for its datagrams is ready).
-    const char* what = req.command == static_cast<uint8_t>(Command::Bind)           ? "BIND"
-                       : req.command == static_cast<uint8_t>(Command::UdpAssociate) ? "UDP ASSOCIATE"
-                                                                                    : "unknown command";
+    // BIND is answered 07 (RFC 1928 allows it): nothing asks for it in practice.
+    const char* what = req.command == static_cast<uint8_t>(Command::Bind) ? "BIND" : "unknown command";
     return FrontDoorResult::close(Errc::NotSupported, std::string("SOCKS5 ") + what + " not supported",
                                   encodeReply(Reply::CommandNotSupported));
   }
@@ -187,6 +192,15 @@ FrontDoorResult SocksFrontDoor::onSocks4(std::span<const uint8_t> data, StreamMe
   setDestination(req.dst, meta);
   state_ = State::Routed;
   return FrontDoorResult::route(n);
+}
+
+Result<LocalServicePtr> SocksFrontDoor::serve(ServiceContext& ctx, std::string& reply) {
+  if (state_ != State::Associate) return makeError(Errc::NotSupported, "no UDP ASSOCIATE request");
+  state_ = State::Finished;
+  auto relay = SocksUdpRelay::start(ctx, udpClient_);
+  if (!relay) return relay.error();
+  reply = encodeReply(Reply::Succeeded, Address::fromSocketAddress((*relay)->bound()));
+  return LocalServicePtr(std::move(relay.value()));
 }
 
 std::string SocksFrontDoor::onUpstreamResult(const StreamMeta&, Errc result) {

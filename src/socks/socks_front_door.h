@@ -19,6 +19,8 @@ class SocksFrontDoor final : public FrontDoor {
   FrontDoorResult onClientBytes(std::span<const uint8_t> data, StreamMeta& meta) override;
   std::string onUpstreamResult(const StreamMeta& meta, Errc result) override;
   size_t maxSniffBytes() const override { return kMaxSniffBytes; }
+  /** serve starts the UDP ASSOCIATE relay; the reply names its address (BND.ADDR, BND.PORT). */
+  Result<LocalServicePtr> serve(ServiceContext& ctx, std::string& reply) override;
 
   /** replyFor maps a routing/dialling outcome to the SOCKS5 REP code. */
   static Reply replyFor(Errc e);
@@ -27,7 +29,7 @@ class SocksFrontDoor final : public FrontDoor {
   static constexpr size_t kMaxSniffBytes = 1024;
 
  private:
-  enum class State : uint8_t { Start, Greeting, Auth, Request, Socks4, Routed, Finished };
+  enum class State : uint8_t { Start, Greeting, Auth, Request, Socks4, Routed, Associate, Finished };
 
   FrontDoorResult onGreeting(std::span<const uint8_t> data);
   FrontDoorResult onAuth(std::span<const uint8_t> data);
@@ -39,6 +41,7 @@ class SocksFrontDoor final : public FrontDoor {
   SocksOptionsPtr opts_;
   State state_{State::Start};
   bool socks4_{false};  // socks4_: the request was SOCKS4/4a (replies use its format)
+  Address udpClient_;   // udpClient_: UDP ASSOCIATE's DST, where the client will send from
 };
 
 }  // namespace ugate::socks

@@ -97,8 +97,10 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
     if (l.spec && l.spec->configureListenSocket) {
       configure = [&l](int fd) { return l.spec->configureListenSocket(fd, l); };
     }
+    const bool datagram = l.spec && l.spec->datagram;
     for (size_t i = 0; i < workers_.size(); ++i) {
-      auto fd = openListenSocket(addr, l.backlog, /*reusePort=*/true, configure);
+      auto fd = datagram ? openDatagramSocket(addr, /*reusePort=*/true, configure)
+                         : openListenSocket(addr, l.backlog, /*reusePort=*/true, configure);
       if (!fd) {
         rollback();
         return makeError(fd.error().code, "listener '" + l.name + "': " + fd.error().detail);
@@ -430,6 +432,10 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
        [](const ListenerStatsValues& v) { return v.spliced; }},
       {"ugate_listener_over_limit_total", "counter", "Connections refused by the connection cap.",
        [](const ListenerStatsValues& v) { return v.overLimit; }},
+      {"ugate_listener_received_datagrams_total", "counter", "Datagrams received from clients and forwarded.",
+       [](const ListenerStatsValues& v) { return v.packetsIn; }},
+      {"ugate_listener_sent_datagrams_total", "counter", "Datagrams sent to clients.",
+       [](const ListenerStatsValues& v) { return v.packetsOut; }},
   };
   for (const auto& d : defs) {
     metric(d.name, d.type, d.help);
@@ -452,6 +458,15 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
       if (e == Errc::IdleTimeout || e == Errc::Shutdown) continue;
       line("ugate_listener_errors_total",
            "listener=\"" + promLabel(n) + "\",reason=\"" + std::string(errcReason(e)) + "\"", v.closes[i]);
+    }
+  }
+  metric("ugate_listener_dropped_datagrams_total", "counter", "Datagrams dropped, by reason.");
+  for (const auto& [n, v] : total) {
+    for (size_t i = 1; i < kNumErrc; ++i) {
+      if (v.drops[i] == 0) continue;
+      line("ugate_listener_dropped_datagrams_total",
+           "listener=\"" + promLabel(n) + "\",reason=\"" + std::string(errcReason(static_cast<Errc>(i))) + "\"",
+           v.drops[i]);
     }
   }
   return o;

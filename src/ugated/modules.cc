@@ -3,6 +3,7 @@
 #include "ugated/modules.h"
 
 // MODULE INCLUDES (one line per module)
+#include "udp/udp_module.h"
 #include "socks/socks_module.h"
 #include "http/connect_proxy_module.h"
 #include "sni/sni_module.h"
@@ -13,6 +14,7 @@ namespace ugate {
 void registerBuiltinModules(ListenerKindRegistry& r) {
   (void)r;
   // MODULE REGISTRATIONS (one line per module)
+  udp::registerUdpModule(r);
   socks::registerSocksModule(r);
   http::registerConnectProxyModule(r);
   sni::registerSniModule(r);

@@ -229,6 +229,26 @@ start_ugated() {
   spawn ugated "$UGATED" -c "$TMP/ugated.json" >"$TMP/ugated.log" 2>&1
   UGATED_PID=$SPAWNED
 }
+# ugated_port WHAT: the port ugated bound for `admin` or for the listener named WHAT, read from its
+# log ("admin on http://IP:PORT", "listener NAME (KIND) on IP:PORT"). With port 0 in the config the
+# kernel picks a port that no other process can take between choosing and binding it.
+ugated_port() {
+  local line
+  if [[ "$1" == admin ]]; then
+    line=$(grep -m1 -o 'admin on http://[^ ]*' "$TMP/ugated.log" 2>/dev/null) || return 1
+  else
+    line=$(grep -m1 -o "listener $1 ([^)]*) on [^ ]*" "$TMP/ugated.log" 2>/dev/null) || return 1
+  fi
+  printf '%s\n' "${line##*:}"
+}
+# await_admin_port: wait until ugated logged its admin port, then set ADMIN_PORT from it.
+await_admin_port() {
+  if ! wait_for "ugated's admin port in its log" 50 ugated_port admin >/dev/null; then
+    failed "ugated did not start (no admin port in its log)"
+    exit 1
+  fi
+  ADMIN_PORT=$(ugated_port admin)
+}
 ugated_alive() { [[ -n "${LIVE[$UGATED_PID]:-}" ]] && ours "$UGATED_PID"; }
 # admin PATH: GET an admin endpoint on ADMIN_PORT (bash /dev/tcp, so it works without curl too).
 admin() {

@@ -17,19 +17,48 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 
 namespace ugate::test {
 
-uint16_t freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+// boundPort binds a loopback socket of `type` to port 0 and returns it open with its port.
+int boundPort(int type, uint16_t& port) {
+  int fd = socket(AF_INET, type, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   socklen_t len = sizeof(a);
   getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+}  // namespace
+
+uint16_t freePort() {
+  uint16_t port;
+  close(boundPort(SOCK_STREAM, port));
+  return port;
+}
+
+uint16_t freeUdpPort(bool v6Too) {
+  for (;;) {
+    uint16_t port;
+    int fd = boundPort(SOCK_DGRAM, port);
+    bool ok = true;
+    if (v6Too) {
+      int fd6 = socket(AF_INET6, SOCK_DGRAM, 0);
+      sockaddr_in6 a6{};
+      a6.sin6_family = AF_INET6;
+      a6.sin6_addr = in6addr_loopback;
+      a6.sin6_port = htons(port);
+      ok = bind(fd6, reinterpret_cast<sockaddr*>(&a6), sizeof(a6)) == 0;
+      close(fd6);
+    }
+    close(fd);
+    if (ok) return port;
+  }
 }
 
 int connectTcp(uint16_t port, const char* host) {
@@ -317,6 +346,100 @@ void TcpServer::echo(int fd) {
     if (!writeAll(fd, buf, static_cast<size_t>(n))) return;
   }
   shutdown(fd, SHUT_WR);
+}
+
+namespace {
+socklen_t fillAddress(const char* host, uint16_t port, sockaddr_storage& ss) {
+  ss = sockaddr_storage{};
+  if (strchr(host, ':')) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(port);
+    inet_pton(AF_INET6, host, &a6->sin6_addr);
+    return sizeof(*a6);
+  }
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+  a4->sin_family = AF_INET;
+  a4->sin_port = htons(port);
+  inet_pton(AF_INET, host, &a4->sin_addr);
+  return sizeof(*a4);
+}
+}  // namespace
+
+UdpEchoServer::UdpEchoServer(const char* host) {
+  sockaddr_storage ss;
+  socklen_t len = fillAddress(host, 0, ss);
+  fd_ = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int big = 4 << 20;
+  setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+  setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+  bind(fd_, reinterpret_cast<sockaddr*>(&ss), len);
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+  port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                         : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  thread_ = std::thread([this] {
+    std::vector<char> buf(65536);
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      sockaddr_storage from{};
+      socklen_t flen = sizeof(from);
+      ssize_t n = recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &flen);
+      if (n < 0) continue;
+      ++received_;
+      char ip[INET6_ADDRSTRLEN] = {};
+      uint16_t port;
+      if (from.ss_family == AF_INET6) {
+        auto* a6 = reinterpret_cast<sockaddr_in6*>(&from);
+        inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(a6->sin6_port);
+      } else {
+        auto* a4 = reinterpret_cast<sockaddr_in*>(&from);
+        inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof(ip));
+        port = ntohs(a4->sin_port);
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        peers_.insert(std::string(ip) + ":" + std::to_string(port));
+      }
+      sendto(fd_, buf.data(), static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), flen);
+    }
+  });
+}
+
+UdpEchoServer::~UdpEchoServer() {
+  stop_ = true;
+  thread_.join();
+  close(fd_);
+}
+
+size_t UdpEchoServer::peers() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return peers_.size();
+}
+
+int udpSocket(uint16_t port, const char* host, int timeoutMs) {
+  sockaddr_storage ss;
+  socklen_t len = fillAddress(host, port, ss);
+  int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool udpExchange(int fd, const std::string& out, std::string& in) {
+  in.clear();
+  if (send(fd, out.data(), out.size(), 0) != static_cast<ssize_t>(out.size())) return false;
+  std::string buf(65536, '\0');
+  ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+  if (n < 0) return false;
+  in.assign(buf.data(), static_cast<size_t>(n));
+  return true;
 }
 
 }  // namespace ugate::test

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -15,6 +17,8 @@ namespace ugate::test {
 
 /** freePort asks the kernel for an unused loopback TCP port (bind :0, read, close). */
 uint16_t freePort();
+/** freeUdpPort: the same for UDP; with v6Too the port is also free on ::1. */
+uint16_t freeUdpPort(bool v6Too = false);
 /** connectTcp: blocking connect to 127.0.0.1:port (or host), -1 on failure. */
 int connectTcp(uint16_t port, const char* host = "127.0.0.1");
 /** writeAll / readAll: blocking helpers; readAll reads until EOF. */
@@ -90,5 +94,33 @@ class TcpServer {
   std::atomic<int> accepted_{0};
   std::atomic<bool> stop_{false};
 };
+
+/**
+ * UdpEchoServer: a thread echoing every datagram to its sender on host:0 (empty ones too), counting
+ * them and remembering the last sender's address.
+ */
+class UdpEchoServer {
+ public:
+  explicit UdpEchoServer(const char* host = "127.0.0.1");
+  ~UdpEchoServer();
+  uint16_t port() const { return port_; }
+  int received() const { return received_.load(); }
+  /** peers: distinct sender addresses seen ("ip:port"). */
+  size_t peers() const;
+
+ private:
+  int fd_{-1};
+  uint16_t port_{0};
+  std::thread thread_;
+  std::atomic<int> received_{0};
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::set<std::string> peers_;
+};
+
+/** udpSocket: a blocking UDP socket connected to host:port with a receive timeout. -1 on failure. */
+int udpSocket(uint16_t port, const char* host = "127.0.0.1", int timeoutMs = 5000);
+/** udpExchange sends `out` on a connected UDP socket and reads one datagram back ("" + false on timeout). */
+bool udpExchange(int fd, const std::string& out, std::string& in);
 
 }  // namespace ugate::test

@@ -26,6 +26,7 @@ struct Session {
     switch (r.action) {
       case FrontDoorResult::Action::NeedMore: return;
       case FrontDoorResult::Action::Reply: FAIL() << "the proxy never replies and keeps reading";
+      case FrontDoorResult::Action::Serve: FAIL() << "the proxy never serves a connection itself";
       case FrontDoorResult::Action::Close:
         toClient += r.reply;
         closed = true;

@@ -24,6 +24,7 @@ struct Session {
   std::string buffered;  // unconsumed client bytes
   std::string toClient;
   bool routed{false};
+  bool served{false};  // served: UDP ASSOCIATE asked the session to serve the connection
   bool closed{false};
   Errc reason{Errc::Ok};
   std::string detail;
@@ -49,13 +50,17 @@ struct Session {
           buffered.erase(0, r.consumed);
           routed = true;
           return;
+        case FrontDoorResult::Action::Serve:
+          buffered.erase(0, r.consumed);
+          served = true;
+          return;
       }
     }
   }
   // feedBytewise delivers one byte at a time (the worst split).
   void feedBytewise(std::string_view bytes) {
     for (char c : bytes) {
-      if (closed || routed) {
+      if (closed || routed || served) {
         buffered.push_back(c);
         continue;
       }
@@ -128,8 +133,23 @@ TEST(SocksFrontDoor, NoAuthListenerRefusesUserPassOnlyClient) {
   EXPECT_EQ(toHex(s.toClient), "05ff");
 }
 
-TEST(SocksFrontDoor, BindAndUdpAssociateAnswer07) {
-  for (const char* cmd : {"02", "03", "7f"}) {
+TEST(SocksFrontDoor, UdpAssociateAsksTheSessionToServe) {
+  Session s(noAuth());
+  // Pipelined: greeting and UDP ASSOCIATE (DST 0.0.0.0:0) in one read, plus a stray byte.
+  s.feed(fromHexString("050100") + fromHexString("05030001000000000000") + "x");
+  ASSERT_TRUE(s.served);
+  EXPECT_FALSE(s.closed);
+  EXPECT_EQ(toHex(s.toClient), "0500");  // the success reply comes from serve(), with the relay's address
+  EXPECT_EQ(s.buffered, "x");
+  // Byte by byte, with authentication, and a client port named in the request.
+  Session a(withUser("u", "p"));
+  a.feedBytewise(fromHexString("050102") + fromHexString("0101750170") + fromHexString("050300017f0000011f90"));
+  ASSERT_TRUE(a.served);
+  EXPECT_EQ(toHex(a.toClient), "0502" "0100");
+}
+
+TEST(SocksFrontDoor, BindAndUnknownCommandsAnswer07) {
+  for (const char* cmd : {"02", "7f"}) {
     Session s(noAuth());
     s.feed(fromHexString("050100") + fromHexString(std::string("05") + cmd + "00017f0000010050"));
     ASSERT_TRUE(s.closed) << cmd;

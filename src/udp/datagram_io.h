@@ -1,0 +1,129 @@
+#pragma once
+// Batched datagram I/O: recvmmsg into per-thread buffers, sendmmsg of messages that point into them
+// (no copy between the two), and the ancillary data a UDP gateway needs: the original destination
+// of a TPROXY-captured datagram (IP_RECVORIGDSTADDR) and the local address a datagram reached on a
+// wildcard socket (IP_PKTINFO), plus setting the source address of a reply.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include <ugate/result.h>
+#include <ugate/socket_address.h>
+
+#include "core/socket_util.h"  // setTransparent
+
+namespace ugate::udp {
+
+/** kMaxDatagram: the buffer of one slot; any UDP payload fits (65507 bytes over IPv4, 65527 IPv6). */
+inline constexpr size_t kMaxDatagram = 65536;
+/** kBatch: datagrams per recvmmsg/sendmmsg call. */
+inline constexpr unsigned kBatch = 32;
+
+/** Ancillary data a socket asks for on receive (set the matching option on the socket too). */
+enum RecvFlags : uint8_t {
+  kRecvOrigDst = 1,  // IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR
+  kRecvPktInfo = 2,  // IP_PKTINFO / IPV6_RECVPKTINFO
+  kRecvOverflow = 4,  // SO_RXQ_OVFL: datagrams the kernel dropped on a full receive queue
+};
+
+/** Datagram: one slot of a RecvBatch after recv(). */
+struct Datagram {
+  uint8_t* data{nullptr};
+  size_t len{0};
+  SocketAddress peer;     // who sent it
+  SocketAddress origDst;  // TPROXY: the address:port it was sent to (kRecvOrigDst)
+  SocketAddress local;    // the local IP it reached, port 0 (kRecvPktInfo)
+  bool truncated{false};  // larger than kMaxDatagram (MSG_TRUNC): must be dropped
+};
+
+/**
+ * RecvBatch: kBatch slots of kMaxDatagram bytes. One per thread (recvBatch()); a batch's data is
+ * valid until the next recv() on that thread, so a caller handles a batch fully before reading
+ * again. Pages are touched only as far as datagrams fill them.
+ */
+class RecvBatch {
+ public:
+  RecvBatch();
+  ~RecvBatch();
+  RecvBatch(const RecvBatch&) = delete;
+  RecvBatch& operator=(const RecvBatch&) = delete;
+  /**
+   * recv reads up to `max` (<= kBatch) datagrams from fd with one recvmmsg. value = datagrams read
+   * (slots 0..value-1); wouldBlock() when none is waiting.
+   */
+  IoResult recv(int fd, uint8_t flags, unsigned max = kBatch);
+  Datagram& operator[](size_t i) { return slots_[i]; }
+  /**
+   * kernelDrops: with kRecvOverflow, the socket's SO_RXQ_OVFL counter carried by the last recv()
+   * (datagrams the kernel dropped on a full receive queue since the socket was created), or 0 when
+   * the datagrams carried none (the kernel adds it only once it is not 0).
+   */
+  uint32_t kernelDrops() const { return kernelDrops_; }
+
+ private:
+  uint32_t kernelDrops_{0};
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Datagram slots_[kBatch];
+};
+
+/** recvBatch: this thread's RecvBatch (created on first use). */
+RecvBatch& recvBatch();
+
+/**
+ * SendBatch: up to kBatch messages gathered and sent with one sendmmsg. Messages point at caller
+ * memory (e.g. RecvBatch slots) that must stay valid until flush().
+ */
+class SendBatch {
+ public:
+  SendBatch();
+  ~SendBatch();
+  SendBatch(const SendBatch&) = delete;
+  SendBatch& operator=(const SendBatch&) = delete;
+  /** Per-message outcome of flush(): err is 0 when the kernel took it. */
+  struct Outcome {
+    unsigned sent{0};
+    unsigned dropped{0};
+    int lastErr{0};  // the errno of the last dropped message
+  };
+  /**
+   * add queues one datagram: `to` for an unconnected socket (invalid = connected), `from` sets the
+   * source address (IP_PKTINFO / IPV6_PKTINFO; invalid = the kernel chooses). Returns false when
+   * the batch is full (flush first).
+   */
+  bool add(const uint8_t* data, size_t len, const SocketAddress& to = {}, const SocketAddress& from = {});
+  /** head is an optional prefix sent before data in the same datagram (a SOCKS UDP header). */
+  bool add2(const uint8_t* head, size_t headLen, const uint8_t* data, size_t len, const SocketAddress& to);
+  unsigned size() const { return n_; }
+  bool full() const { return n_ == kBatch; }
+  /**
+   * flush sends everything queued on fd (non-blocking). A message the kernel refuses (EAGAIN: the
+   * socket buffer is full, ECONNREFUSED: an ICMP error came back, ...) is dropped, not retried:
+   * that is what UDP promises. Empties the batch.
+   */
+  Outcome flush(int fd);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  unsigned n_{0};
+};
+
+/** dropReason maps the errno of a refused send to the reason a dropped datagram is counted under. */
+Errc dropReason(int err);
+
+/**
+ * setRecvOptions enables the ancillary data of `flags` on a socket of `family`. Returns the failing
+ * option's error (e.g. EPERM for IP_TRANSPARENT without CAP_NET_ADMIN).
+ */
+Result<void> setRecvOptions(int fd, int family, uint8_t flags);
+/**
+ * setBufferBytes asks for `bytes` of receive and send buffer (SO_RCVBUFFORCE with CAP_NET_ADMIN,
+ * else SO_RCVBUF, which the kernel caps at net.core.rmem_max). Best effort.
+ */
+void setBufferBytes(int fd, int bytes);
+
+}  // namespace ugate::udp

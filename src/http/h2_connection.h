@@ -13,12 +13,30 @@
 
 #include <ugate/reactor.h>
 #include <ugate/result.h>
+#include <ugate/stats.h>
 #include <ugate/stream.h>
 #include <ugate/time.h>
 
 namespace ugate::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+/**
+ * H2Stats: counters of the HTTP/2 connections of one worker (single writer: that worker), for
+ * /stats. Optional: H2Options::stats may be null.
+ */
+struct H2Stats {
+  Counter streamsOpened;     // streams we opened (client CONNECTs)
+  Counter streamsAccepted;   // streams the peer opened (requests delivered to onRequest)
+  Counter resetsSent;        // RST_STREAM frames we sent
+  Counter resetsReceived;    // RST_STREAM frames the peer sent
+  Counter headersTooLarge;   // header blocks over maxHeaderListBytes (431 / reset)
+  Counter protocolErrors;    // connections closed with a GOAWAY carrying an error code
+  Counter pingTimeouts;      // connections declared dead for want of a PING ack
+  Counter goawaysReceived;
+  Counter bytesIn;           // DATA payload bytes received
+  Counter bytesOut;          // DATA payload bytes sent
+};
 
 struct H2Options {
   uint32_t maxConcurrentStreams{1000};   // we accept at most this many peer-initiated streams
@@ -27,7 +45,8 @@ struct H2Options {
   size_t streamWriteCap{256u << 10};     // bytes queued per stream before write() says EAGAIN
   Duration pingInterval{30'000};         // keepalive PING after this long without frames (0 = off)
   Duration pingTimeout{10'000};          // no PING ack within this: the connection is dead
-  uint32_t maxHeaderListBytes{16u << 10};
+  uint32_t maxHeaderListBytes{16u << 10};  // larger request headers: 431; response: reset
+  H2Stats* stats{nullptr};                 // not owned; must outlive the connection
 };
 
 class H2Connection;
@@ -36,6 +55,10 @@ class H2Connection;
  * H2Stream: one HTTP/2 stream as a byte stream. Owned by whoever took it (a session); the
  * connection keeps a raw pointer and both sides detach safely whichever dies first (a stream whose
  * connection died reads ECONNRESET; destroying an open stream resets it with CANCEL).
+ * Destroying a stream whose sending side already ended (shutdownWrite, close(false), a non-2xx
+ * respond) does not cut what is queued: the connection sends the rest, then RST_STREAM(NO_ERROR)
+ * if the peer is still sending. Readiness callbacks run from the connection's I/O and timer
+ * handlers, never from inside a call the application made on the stream or connection.
  */
 class H2Stream final : public Stream {
  public:
@@ -45,9 +68,10 @@ class H2Stream final : public Stream {
   const Headers& headers() const;
   /** header: the first value of `name` (lower case) or "". */
   std::string header(std::string_view name) const;
-  /** method, authority: from the request (server side). */
+  /** method, authority, path: from the request (server side; path is "" for CONNECT). */
   const std::string& method() const;
   const std::string& authority() const;
+  const std::string& path() const;
   /** status: the response status (client side; 0 until the response headers arrive). */
   int status() const;
   /**
@@ -69,7 +93,9 @@ class H2Stream final : public Stream {
 
   struct Impl;
   explicit H2Stream(std::unique_ptr<Impl> impl);
+
  private:
+  friend class H2ConnectionImpl;
   std::unique_ptr<Impl> impl_;
 };
 using H2StreamPtr = std::unique_ptr<H2Stream>;
@@ -83,9 +109,13 @@ class H2ConnectionCallbacks {
    */
   virtual void onRequest(H2Connection& c, H2StreamPtr s) = 0;
   /**
-   * onConnectionClosed: the transport closed, failed, timed out (PING) or both sides finished after
-   * GOAWAY. Streams still held see ECONNRESET. The callee may destroy the connection only through
-   * Reactor::deferredDelete (we are inside its code).
+   * onConnectionClosed: the transport closed, failed, timed out (PING: Errc::IdleTimeout), the
+   * peer broke the protocol (Errc::ProtocolError, GOAWAY sent), or both sides finished after
+   * GOAWAY (Errc::Ok after our goAway(), Errc::Shutdown after the peer's GOAWAY(NO_ERROR),
+   * Errc::Reset after a GOAWAY with an error code or a transport EOF/error). Streams still open
+   * see ECONNRESET (their readable callbacks run first); streams that had finished keep their
+   * unread bytes and EOF. Not called for close(). The callee may destroy the connection only
+   * through Reactor::deferredDelete (we are inside its code).
    */
   virtual void onConnectionClosed(H2Connection& c, Errc reason, const std::string& detail) = 0;
 };
@@ -111,7 +141,11 @@ class H2Connection : public DeferredDeletable {
   virtual size_t activeStreams() const = 0;
   /** goAway: graceful: no new streams, existing ones finish; closes when the last ends. */
   virtual void goAway() = 0;
-  /** close: immediate (GOAWAY + transport close); streams see ECONNRESET. */
+  /**
+   * close: immediate (GOAWAY + transport close); streams see ECONNRESET (their readable callbacks
+   * run later in this loop turn, or at the latest when the connection is destroyed).
+   * onConnectionClosed is not called.
+   */
   virtual void close() = 0;
   virtual bool closed() const = 0;
   virtual Role role() const = 0;

@@ -182,6 +182,7 @@ int H2ConnectionImpl::onFrameRecv(const nghttp2_frame* f) {
           stats_->headersTooLarge.add();
           spdlog::debug("h2: stream {}: response headers over {} bytes: reset", id,
                         opts_.maxHeaderListBytes);
+          st->status = 0;  // no response: onResponse sees 0
           submitRst(*st, NGHTTP2_PROTOCOL_ERROR);
           resetStream(*st);
           break;

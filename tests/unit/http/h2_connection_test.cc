@@ -1,6 +1,7 @@
 // H2Connection client <-> server over a socketpair on one reactor: CONNECT with headers both
 // ways, 100 parallel echo streams verified byte by byte, half-close, backpressure, resets,
 // connection death, the peer's stream limit, GOAWAY, and lifetimes in every order.
+// Every H2 object is created, used and destroyed on the reactor thread (p.rt.run).
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
@@ -21,6 +22,18 @@ using test::Pump;
 
 constexpr uint32_t kCancel = 8;  // RFC 9113 error code CANCEL
 
+const uint8_t* bytes(const char* s) { return reinterpret_cast<const uint8_t*>(s); }
+
+// Echo servers: every request answered 200 and echoed by a Pump the pair owns.
+void echoServer(H2Pair& p) {
+  p.onReq = [&p](H2StreamPtr& s) {
+    s->respond(200);
+    Pump& e = p.newPump();
+    e.echo = true;
+    e.attach(*s);
+  };
+}
+
 TEST(H2ConnectionTest, ConnectCarriesStatusAndHeadersBothWays) {
   H2Pair p;
   std::string method, authority, baggage, traceparent;
@@ -32,10 +45,10 @@ TEST(H2ConnectionTest, ConnectCarriesStatusAndHeadersBothWays) {
     s->respond(200, {{"X-Hop", "gw-1"}, {"baggage", "from=server"}});
   };
   int status = 0;
-  H2StreamPtr c = p.connect("db.internal:5432",
-                            {{"baggage", "k1=v1,k2=v2"},
-                             {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}},
-                            &status);
+  H2Stream* c = p.connect("db.internal:5432",
+                          {{"baggage", "k1=v1,k2=v2"},
+                           {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}},
+                          &status);
   ASSERT_NE(c, nullptr);
   ASSERT_TRUE(p.rt.waitFor([&] { return status != 0; }));
   EXPECT_EQ(status, 200);
@@ -53,7 +66,8 @@ TEST(H2ConnectionTest, ConnectCarriesStatusAndHeadersBothWays) {
   });
 
   // Bytes flow both ways on the tunnel.
-  Pump cp, sp;
+  Pump& cp = p.newPump();
+  Pump& sp = p.newPump();
   cp.keepIn = sp.keepIn = true;
   p.rt.run([&] {
     ASSERT_EQ(p.requests.size(), 1u);
@@ -69,44 +83,34 @@ TEST(H2ConnectionTest, ConnectCarriesStatusAndHeadersBothWays) {
     EXPECT_EQ(p.serverStats.streamsAccepted.value(), 1u);
     EXPECT_EQ(p.clientStats.bytesOut.value(), 4u);
     EXPECT_EQ(p.clientStats.bytesIn.value(), 4u);
-    cp.detach();
-    sp.detach();
   });
 }
 
 // Every stream echoes a distinct pattern of 256 KiB .. 1 MiB; every byte is compared.
 TEST(H2ConnectionTest, HundredParallelEchoStreamsEveryByteVerified) {
   H2Pair p;
+  echoServer(p);
   constexpr int kStreams = 100;
-  std::vector<std::unique_ptr<Pump>> echoes;
-  p.onReq = [&](H2StreamPtr& s) {
-    s->respond(200);
-    auto e = std::make_unique<Pump>();
-    e->echo = true;
-    e->attach(*s);
-    echoes.push_back(std::move(e));
-  };
   std::vector<std::string> patterns(kStreams);
-  std::vector<std::unique_ptr<Pump>> clients(kStreams);
-  std::vector<H2StreamPtr> streams(kStreams);
+  std::vector<Pump*> clients(kStreams);
   for (int i = 0; i < kStreams; ++i) {
     patterns[i] = ugate::test::pattern((256u << 10) + static_cast<size_t>(i) * 7943u, 1000 + i);
+    clients[i] = &p.newPump();
   }
   p.rt.run([&] {
     for (int i = 0; i < kStreams; ++i) {
       ASSERT_TRUE(p.client->canOpenStream());
-      streams[i] = p.client->connect("echo:7", {}, nullptr);
-      ASSERT_NE(streams[i], nullptr);
-      clients[i] = std::make_unique<Pump>();
+      H2Stream* s = p.own(p.client->connect("echo:7", {}, nullptr));
+      ASSERT_NE(s, nullptr);
       clients[i]->out = patterns[i];
       clients[i]->expect = &patterns[i];
       clients[i]->shutdownWhenSent = true;
-      clients[i]->attach(*streams[i]);
+      clients[i]->attach(*s);
     }
   });
   ASSERT_TRUE(p.rt.waitFor(
       [&] {
-        for (auto& c : clients) {
+        for (Pump* c : clients) {
           if (!c->eof && c->readErr == 0 && c->writeErr == 0) return false;
         }
         return true;
@@ -125,8 +129,6 @@ TEST(H2ConnectionTest, HundredParallelEchoStreamsEveryByteVerified) {
     EXPECT_EQ(p.clientStats.bytesIn.value(), total);
     EXPECT_EQ(p.client->activeStreams(), 0u);  // END_STREAM both ways closed every stream
     EXPECT_EQ(p.server->activeStreams(), 0u);
-    for (auto& c : clients) c->detach();
-    for (auto& e : echoes) e->detach();
   });
 }
 
@@ -134,10 +136,13 @@ TEST(H2ConnectionTest, HundredParallelEchoStreamsEveryByteVerified) {
 TEST(H2ConnectionTest, HalfCloseEachDirectionWhileTheOtherFlows) {
   H2Pair p;
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  H2StreamPtr a = p.connect("x:1");
-  H2StreamPtr b = p.connect("x:2");
+  H2Stream* a = p.connect("x:1");
+  H2Stream* b = p.connect("x:2");
   ASSERT_TRUE(p.rt.waitFor([&] { return p.requests.size() == 2; }));
-  Pump ca, cb, sa, sb;
+  Pump& ca = p.newPump();
+  Pump& cb = p.newPump();
+  Pump& sa = p.newPump();
+  Pump& sb = p.newPump();
   for (Pump* x : {&ca, &cb, &sa, &sb}) x->keepIn = true;
   const std::string big = ugate::test::pattern(300 * 1024, 7);
   p.rt.run([&] {
@@ -159,7 +164,7 @@ TEST(H2ConnectionTest, HalfCloseEachDirectionWhileTheOtherFlows) {
     EXPECT_EQ(sa.in, "request-a");
     EXPECT_EQ(cb.in, big);
     // The closed directions stay closed; the open ones still carry bytes.
-    EXPECT_EQ(a->write(reinterpret_cast<const uint8_t*>("x"), 1).err, EPIPE);
+    EXPECT_EQ(a->write(bytes("x"), 1).err, EPIPE);
     sa.send(big);
     cb.send("late-b");
   });
@@ -179,9 +184,9 @@ TEST(H2ConnectionTest, HalfCloseEachDirectionWhileTheOtherFlows) {
   p.rt.run([&] {
     // Still readable at EOF after the stream closed.
     uint8_t c;
-    EXPECT_EQ(a->read(&c, 1).value, 0);
-    EXPECT_TRUE(a->read(&c, 1).ok());
-    for (Pump* x : {&ca, &cb, &sa, &sb}) x->detach();
+    IoResult r = a->read(&c, 1);
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r.value, 0);
   });
 }
 
@@ -194,10 +199,10 @@ TEST(H2ConnectionTest, BackpressureStopsTheWriterAndResumes) {
   H2Pair p(co, so);
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
   int status = 0;
-  H2StreamPtr c = p.connect("sink:9", {}, &status);
+  H2Stream* c = p.connect("sink:9", {}, &status);
   ASSERT_TRUE(p.rt.waitFor([&] { return status == 200 && p.requests.size() == 1; }));
   const std::string data = ugate::test::pattern(2 << 20, 42);
-  Pump writer;
+  Pump& writer = p.newPump();
   writer.out = data;
   writer.shutdownWhenSent = true;
   p.rt.run([&] { writer.attach(*c); });
@@ -216,7 +221,7 @@ TEST(H2ConnectionTest, BackpressureStopsTheWriterAndResumes) {
     EXPECT_GE(stuckAt, so.streamWindow + co.streamWriteCap - 16 * 1024);
     EXPECT_LE(stuckAt, so.streamWindow + co.streamWriteCap + 16 * 1024);
   });
-  Pump reader;
+  Pump& reader = p.newPump();
   reader.expect = &data;
   p.rt.run([&] { reader.attach(*p.requests[0]); });
   ASSERT_TRUE(p.rt.waitFor([&] { return reader.eof; }));
@@ -224,17 +229,15 @@ TEST(H2ConnectionTest, BackpressureStopsTheWriterAndResumes) {
     EXPECT_EQ(reader.received, data.size());
     EXPECT_FALSE(reader.mismatch);
     EXPECT_GT(writer.writable, 0);  // resumed by onStreamWritable
-    writer.detach();
-    reader.detach();
   });
 }
 
 TEST(H2ConnectionTest, ResetFromClientReachesServer) {
   H2Pair p;
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  H2StreamPtr c = p.connect("r:1");
+  H2Stream* c = p.connect("r:1");
   ASSERT_TRUE(p.rt.waitFor([&] { return p.requests.size() == 1; }));
-  Pump sp;
+  Pump& sp = p.newPump();
   p.rt.run([&] {
     sp.attach(*p.requests[0]);
     c->close(true);
@@ -243,11 +246,10 @@ TEST(H2ConnectionTest, ResetFromClientReachesServer) {
   p.rt.run([&] {
     EXPECT_EQ(sp.readErr, ECONNRESET);
     EXPECT_EQ(p.requests[0]->resetCode(), kCancel);
-    EXPECT_EQ(p.requests[0]->write(reinterpret_cast<const uint8_t*>("x"), 1).err, ECONNRESET);
+    EXPECT_EQ(p.requests[0]->write(bytes("x"), 1).err, ECONNRESET);
     EXPECT_EQ(c->read(nullptr, 0).err, EBADF);  // closed by us
     EXPECT_EQ(p.serverStats.resetsReceived.value(), 1u);
     EXPECT_EQ(p.clientStats.resetsSent.value(), 1u);
-    sp.detach();
   });
 }
 
@@ -255,9 +257,9 @@ TEST(H2ConnectionTest, ResetFromServerReachesClient) {
   H2Pair p;
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
   int status = 0;
-  H2StreamPtr c = p.connect("r:2", {}, &status);
+  H2Stream* c = p.connect("r:2", {}, &status);
   ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
-  Pump cp;
+  Pump& cp = p.newPump();
   p.rt.run([&] {
     cp.attach(*c);
     p.requests[0]->close(true);
@@ -266,28 +268,85 @@ TEST(H2ConnectionTest, ResetFromServerReachesClient) {
   p.rt.run([&] {
     EXPECT_EQ(cp.readErr, ECONNRESET);
     EXPECT_EQ(c->resetCode(), kCancel);
-    EXPECT_EQ(c->write(reinterpret_cast<const uint8_t*>("x"), 1).err, ECONNRESET);
-    cp.detach();
+    EXPECT_EQ(c->write(bytes("x"), 1).err, ECONNRESET);
   });
 }
 
 TEST(H2ConnectionTest, DroppingAnOpenStreamResetsItAndTheConnectionLivesOn) {
   H2Pair p;
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  H2StreamPtr c = p.connect("r:3");
+  H2Stream* c = p.connect("r:3");
   ASSERT_TRUE(p.rt.waitFor([&] { return p.requests.size() == 1; }));
-  Pump sp;
+  Pump& sp = p.newPump();
   p.rt.run([&] {
     sp.attach(*p.requests[0]);
-    c.reset();  // no shutdownWrite: RST_STREAM(CANCEL)
+    p.drop(c);  // no shutdownWrite: RST_STREAM(CANCEL)
   });
   ASSERT_TRUE(p.rt.waitFor([&] { return sp.readErr == ECONNRESET; }));
   ASSERT_TRUE(p.rt.waitFor([&] { return p.client->activeStreams() == 0; }));
-  p.rt.run([&] { sp.detach(); });
   // The connection still opens streams.
   int status = 0;
-  H2StreamPtr c2 = p.connect("r:4", {}, &status);
+  p.connect("r:4", {}, &status);
   ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+}
+
+TEST(H2ConnectionTest, DroppingAStreamBeforeItsHeadersLeaveCancelsIt) {
+  H2Pair p;
+  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
+  p.rt.run([&] {
+    H2StreamPtr s = p.client->connect("gone:1", {}, nullptr);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(p.client->activeStreams(), 1u);
+    s.reset();  // same loop turn: its HEADERS were never written
+  });
+  ASSERT_TRUE(p.rt.waitFor([&] { return p.client->activeStreams() == 0; }));
+  int status = 0;
+  p.connect("next:1", {}, &status);
+  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+  p.rt.run([&] { EXPECT_EQ(p.server->activeStreams(), 1u); });
+}
+
+// The usual way a session ends: it destroys the stream from the stream's own callback.
+TEST(H2ConnectionTest, StreamDestroyedInsideItsOwnCallback) {
+  H2Pair p;
+  p.onReq = [](H2StreamPtr& s) {
+    s->respond(200, {}, "bye");
+    s->shutdownWrite();
+  };
+  int status = 0;
+  H2Stream* c = p.connect("self:1", {}, &status);
+  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+  struct Dropper : StreamCallbacks {
+    H2Pair* p;
+    H2Stream* s;
+    std::string got;
+    bool done{false};
+    void onStreamReadable(Stream&) override {
+      uint8_t b[64];
+      for (;;) {
+        IoResult r = s->read(b, sizeof(b));
+        if (r.value > 0) {
+          got.append(reinterpret_cast<char*>(b), static_cast<size_t>(r.value));
+          continue;
+        }
+        if (r.ok()) {  // EOF: the session ends and drops its stream right here
+          p->drop(s);
+          done = true;
+        }
+        return;
+      }
+    }
+    void onStreamWritable(Stream&) override {}
+  } d;
+  d.p = &p;
+  d.s = c;
+  p.rt.run([&] {
+    c->setCallbacks(&d);
+    if (c->readReady()) d.onStreamReadable(*c);
+  });
+  ASSERT_TRUE(p.rt.waitFor([&] { return d.done; }));
+  EXPECT_EQ(d.got, "bye");
+  ASSERT_TRUE(p.rt.waitFor([&] { return p.client->activeStreams() == 0 && p.server->activeStreams() == 0; }));
 }
 
 // A server that answers and drops the stream at once: the answer is delivered whole.
@@ -298,9 +357,9 @@ TEST(H2ConnectionTest, ErrorResponseWithBodySurvivesDroppingTheStream) {
     s.reset();
   };
   int status = 0;
-  H2StreamPtr c = p.connect("no:1", {}, &status);
+  H2Stream* c = p.connect("no:1", {}, &status);
   ASSERT_TRUE(p.rt.waitFor([&] { return status != 0; }));
-  Pump cp;
+  Pump& cp = p.newPump();
   cp.keepIn = true;
   p.rt.run([&] {
     EXPECT_EQ(status, 403);
@@ -311,7 +370,7 @@ TEST(H2ConnectionTest, ErrorResponseWithBodySurvivesDroppingTheStream) {
   p.rt.run([&] {
     EXPECT_EQ(cp.in, "not allowed here\n");
     cp.detach();
-    c.reset();
+    p.drop(c);
   });
   ASSERT_TRUE(p.rt.waitFor([&] { return p.server->activeStreams() == 0 && p.client->activeStreams() == 0; }));
 }
@@ -321,7 +380,7 @@ TEST(H2ConnectionTest, RequestHeadersOverTheCapGet431) {
   so.maxHeaderListBytes = 4096;
   H2Pair p({}, so);
   int status = 0;
-  H2StreamPtr c = p.connect("big:1", {{"x-big", std::string(8000, 'a')}}, &status);
+  p.connect("big:1", {{"x-big", std::string(8000, 'a')}}, &status);
   ASSERT_TRUE(p.rt.waitFor([&] { return status != 0; }));
   p.rt.run([&] {
     EXPECT_EQ(status, 431);
@@ -329,54 +388,50 @@ TEST(H2ConnectionTest, RequestHeadersOverTheCapGet431) {
     EXPECT_EQ(p.serverStats.headersTooLarge.value(), 1u);
   });
   // A normal request still works on the same connection.
-  status = 0;
-  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  H2StreamPtr c2 = p.connect("small:1", {{"x-small", "a"}}, &status);
-  ASSERT_TRUE(p.rt.waitFor([&] { return status != 0; }));
-  EXPECT_EQ(status, 200);
+  int status2 = 0;
+  p.rt.run([&] { p.onReq = [](H2StreamPtr& s) { s->respond(200); }; });
+  p.connect("small:1", {{"x-small", "a"}}, &status2);
+  ASSERT_TRUE(p.rt.waitFor([&] { return status2 != 0; }));
+  EXPECT_EQ(status2, 200);
 }
 
 // The transport dies under streams in flight: every stream sees ECONNRESET and a callback.
 TEST(H2ConnectionTest, ConnectionDeathResetsEveryStream) {
   H2Pair p;
-  std::vector<std::unique_ptr<Pump>> echoes;
+  std::vector<Pump*> echoes;
   p.onReq = [&](H2StreamPtr& s) {
     s->respond(200);
-    auto e = std::make_unique<Pump>();
-    e->echo = true;
-    e->attach(*s);
-    echoes.push_back(std::move(e));
+    Pump& e = p.newPump();
+    e.echo = true;
+    e.attach(*s);
+    echoes.push_back(&e);
   };
   constexpr int kN = 5;
-  std::vector<H2StreamPtr> cs(kN);
-  std::vector<std::unique_ptr<Pump>> pumps(kN);
+  std::vector<Pump*> pumps(kN);
+  for (auto& x : pumps) x = &p.newPump();
   int pending = 0;
-  int responses = 0;
   p.rt.run([&] {
     for (int i = 0; i < kN; ++i) {
-      cs[i] = p.client->connect("d:1", {}, [&responses](H2Stream&) { ++responses; });
-      pumps[i] = std::make_unique<Pump>();
-      pumps[i]->attach(*cs[i]);
+      pumps[i]->attach(*p.own(p.client->connect("d:1", {}, nullptr)));
       pumps[i]->send(ugate::test::pattern(64 * 1024, i));
     }
   });
   ASSERT_TRUE(p.rt.waitFor([&] {
-    for (auto& x : pumps) {
+    for (Pump* x : pumps) {
       if (x->received < 64 * 1024) return false;
     }
     return true;
   }));
-  // One more stream whose response has not arrived yet when the transport dies.
   p.rt.run([&] {
-    H2StreamPtr late = p.client->connect("late:1", {}, [&pending](H2Stream& s) { pending = s.status() == 0 ? -1 : 1; });
-    cs.push_back(std::move(late));
+    // One more stream whose response has not arrived yet when the transport dies.
+    p.own(p.client->connect("late:1", {}, [&pending](H2Stream& s) { pending = s.status() == 0 ? -1 : 1; }));
     // Kill the client's socket under it (no GOAWAY): both sides see the transport end.
     auto& t = static_cast<TcpStream&>(p.client->transport());
     ::shutdown(t.fd(), SHUT_RDWR);
   });
   ASSERT_TRUE(p.rt.waitFor([&] { return p.clientClosed.happened && p.serverClosed.happened; }));
   ASSERT_TRUE(p.rt.waitFor([&] {
-    for (auto& x : pumps) {
+    for (Pump* x : pumps) {
       if (x->readErr == 0) return false;
     }
     return pending != 0;
@@ -384,7 +439,7 @@ TEST(H2ConnectionTest, ConnectionDeathResetsEveryStream) {
   p.rt.run([&] {
     EXPECT_EQ(p.clientClosed.reason, Errc::Reset) << p.clientClosed.detail;
     EXPECT_EQ(p.serverClosed.reason, Errc::Reset) << p.serverClosed.detail;
-    for (auto& x : pumps) {
+    for (Pump* x : pumps) {
       EXPECT_EQ(x->readErr, ECONNRESET);
       EXPECT_GT(x->readable, 0);
     }
@@ -392,9 +447,8 @@ TEST(H2ConnectionTest, ConnectionDeathResetsEveryStream) {
     EXPECT_TRUE(p.client->closed());
     EXPECT_FALSE(p.client->canOpenStream());
     EXPECT_EQ(p.client->connect("x:1", {}, nullptr), nullptr);
-    for (auto& e : echoes) EXPECT_EQ(e->readErr, ECONNRESET);
-    for (auto& x : pumps) x->detach();
-    for (auto& e : echoes) e->detach();
+    ASSERT_EQ(echoes.size(), static_cast<size_t>(kN));
+    for (Pump* e : echoes) EXPECT_EQ(e->readErr, ECONNRESET);
   });
 }
 
@@ -404,11 +458,11 @@ TEST(H2ConnectionTest, PeerStreamLimitIsHonoured) {
   H2Pair p({}, so);
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
   int status = 0;
-  std::vector<H2StreamPtr> open;
+  std::vector<H2Stream*> open;
   open.push_back(p.connect("l:0", {}, &status));
   ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));  // the server's SETTINGS arrived first
   p.rt.run([&] {
-    while (p.client->canOpenStream()) open.push_back(p.client->connect("l:n", {}, nullptr));
+    while (p.client->canOpenStream()) open.push_back(p.own(p.client->connect("l:n", {}, nullptr)));
     EXPECT_EQ(open.size(), 3u);
     EXPECT_EQ(p.client->activeStreams(), 3u);
     EXPECT_EQ(p.client->connect("l:x", {}, nullptr), nullptr);
@@ -424,7 +478,7 @@ TEST(H2ConnectionTest, PeerStreamLimitIsHonoured) {
   ASSERT_TRUE(p.rt.waitFor([&] { return p.client->canOpenStream(); }));
   p.rt.run([&] {
     EXPECT_EQ(p.client->activeStreams(), 2u);
-    EXPECT_NE(p.client->connect("l:y", {}, nullptr), nullptr);
+    EXPECT_NE(p.own(p.client->connect("l:y", {}, nullptr)), nullptr);
     EXPECT_FALSE(p.client->canOpenStream());
     EXPECT_LE(p.server->activeStreams(), 3u);
   });
@@ -432,21 +486,14 @@ TEST(H2ConnectionTest, PeerStreamLimitIsHonoured) {
 
 TEST(H2ConnectionTest, ServerGoAwayLetsOpenStreamsFinishThenCloses) {
   H2Pair p;
-  std::vector<std::unique_ptr<Pump>> echoes;
-  p.onReq = [&](H2StreamPtr& s) {
-    s->respond(200);
-    auto e = std::make_unique<Pump>();
-    e->echo = true;
-    e->attach(*s);
-    echoes.push_back(std::move(e));
-  };
+  echoServer(p);
   int status = 0;
-  H2StreamPtr c = p.connect("g:1", {}, &status);
+  H2Stream* c = p.connect("g:1", {}, &status);
   ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
   p.rt.run([&] { p.server->goAway(); });
   ASSERT_TRUE(p.rt.waitFor([&] { return !p.client->canOpenStream(); }));
   const std::string data = ugate::test::pattern(100000, 3);
-  Pump cp;
+  Pump& cp = p.newPump();
   cp.expect = &data;
   cp.out = data;
   cp.shutdownWhenSent = true;
@@ -466,8 +513,6 @@ TEST(H2ConnectionTest, ServerGoAwayLetsOpenStreamsFinishThenCloses) {
     // The stream finished cleanly before the connection closed: still EOF, not a reset.
     uint8_t b;
     EXPECT_EQ(c->read(&b, 1).err, 0);
-    cp.detach();
-    for (auto& e : echoes) e->detach();
   });
 }
 
@@ -475,9 +520,10 @@ TEST(H2ConnectionTest, ClientGoAwayStopsNewStreamsOnly) {
   H2Pair p;
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
   int status = 0;
-  H2StreamPtr c = p.connect("g:1", {}, &status);
+  H2Stream* c = p.connect("g:1", {}, &status);
   ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
-  Pump cp, sp;
+  Pump& cp = p.newPump();
+  Pump& sp = p.newPump();
   cp.keepIn = sp.keepIn = true;
   p.rt.run([&] {
     p.client->goAway();
@@ -498,8 +544,6 @@ TEST(H2ConnectionTest, ClientGoAwayStopsNewStreamsOnly) {
     EXPECT_EQ(cp.in, "reply");
     EXPECT_EQ(p.clientClosed.reason, Errc::Ok) << p.clientClosed.detail;
     EXPECT_EQ(p.serverClosed.reason, Errc::Shutdown) << p.serverClosed.detail;
-    cp.detach();
-    sp.detach();
   });
 }
 
@@ -507,9 +551,9 @@ TEST(H2ConnectionTest, CloseResetsStreamsWithoutCallingBack) {
   H2Pair p;
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
   int status = 0;
-  H2StreamPtr c = p.connect("c:1", {}, &status);
+  H2Stream* c = p.connect("c:1", {}, &status);
   ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
-  Pump cp;
+  Pump& cp = p.newPump();
   p.rt.run([&] {
     cp.attach(*c);
     p.client->close();
@@ -520,7 +564,6 @@ TEST(H2ConnectionTest, CloseResetsStreamsWithoutCallingBack) {
   p.rt.run([&] {
     EXPECT_FALSE(p.clientClosed.happened);
     EXPECT_EQ(p.serverClosed.reason, Errc::Reset) << p.serverClosed.detail;  // GOAWAY, then EOF
-    cp.detach();
   });
 }
 
@@ -529,59 +572,54 @@ TEST(H2ConnectionTest, LifetimesInAnyOrder) {
   H2Pair p;
   p.onReq = [](H2StreamPtr& s) { s->respond(200); };
   int status = 0;
-  H2StreamPtr c1 = p.connect("a:1", {}, &status);
-  H2StreamPtr c2 = p.connect("a:2");
+  H2Stream* c1 = p.connect("a:1", {}, &status);
+  H2Stream* c2 = p.connect("a:2");
   ASSERT_TRUE(p.rt.waitFor([&] { return status == 200 && p.requests.size() == 2; }));
-  Pump cp;
-  H2StreamPtr s1;
+  Pump& cp = p.newPump();
+  H2Stream* s1 = nullptr;
   p.rt.run([&] {
     cp.attach(*c1);
-    s1 = std::move(p.requests[0]);
-    p.requests.erase(p.requests.begin());
+    s1 = p.requests[0].get();
     // The client connection goes first: its streams learn it synchronously, stay usable as objects.
     p.client.reset();
     EXPECT_EQ(cp.readErr, ECONNRESET);
+    EXPECT_GT(cp.readable, 0);
     EXPECT_EQ(c1->connection(), nullptr);
-    EXPECT_EQ(c2->write(reinterpret_cast<const uint8_t*>("x"), 1).err, ECONNRESET);
+    EXPECT_EQ(c2->write(bytes("x"), 1).err, ECONNRESET);
     cp.detach();
-    c1.reset();
-    c2.reset();
+    p.drop(c1);
+    p.drop(c2);
   });
-  // The server sees the connection end, and deletes itself from inside the callback.
-  bool deleted = false;
-  struct Deleter : H2ConnectionCallbacks {
-    Reactor* r;
-    H2ConnectionPtr* conn;
-    bool* deleted;
-    void onRequest(H2Connection&, H2StreamPtr) override {}
-    void onConnectionClosed(H2Connection&, Errc, const std::string&) override {
-      r->deferredDelete(std::move(*conn));
-      *deleted = true;
-    }
-  };
   ASSERT_TRUE(p.rt.waitFor([&] { return p.serverClosed.happened; }));
   // A stream outliving its (closed) server connection, then the connection deleted first.
   p.rt.run([&] {
     EXPECT_EQ(s1->read(nullptr, 0).err, ECONNRESET);
     p.server.reset();
     EXPECT_EQ(s1->connection(), nullptr);
-    s1.reset();
+    p.drop(s1);
   });
   // Deferred deletion from inside onConnectionClosed.
+  struct Deleter : H2ConnectionCallbacks {
+    Reactor* r{nullptr};
+    H2ConnectionPtr conn;
+    bool deleted{false};
+    void onRequest(H2Connection&, H2StreamPtr) override {}
+    void onConnectionClosed(H2Connection&, Errc, const std::string&) override {
+      r->deferredDelete(std::move(conn));
+      deleted = true;
+    }
+  };
   int fds[2];
   test::socketPair(fds);
-  H2ConnectionPtr self;
-  Deleter d;
-  d.r = &p.rt.reactor();
-  d.conn = &self;
-  d.deleted = &deleted;
+  auto d = std::make_shared<Deleter>();
+  d->r = &p.rt.reactor();
   p.rt.run([&] {
-    self = H2Connection::create(p.rt.reactor(), std::make_unique<TcpStream>(p.rt.reactor(), fds[0]),
-                                H2Connection::Role::Server, {}, d);
-    self->start();
+    d->conn = H2Connection::create(p.rt.reactor(), std::make_unique<TcpStream>(p.rt.reactor(), fds[0]),
+                                   H2Connection::Role::Server, {}, *d);
+    d->conn->start();
   });
   ::close(fds[1]);
-  ASSERT_TRUE(p.rt.waitFor([&] { return deleted && self == nullptr; }));
+  ASSERT_TRUE(p.rt.waitFor([&] { return d->deleted && d->conn == nullptr; }));
 }
 
 }  // namespace

@@ -183,7 +183,8 @@ struct Closed {
 
 /**
  * H2Pair: a client and a server H2Connection joined by a socketpair, started on the reactor.
- * Requests land in `requests` unless onReq takes them.
+ * Requests land in `requests` unless onReq takes them. The pair owns every stream and Pump a test
+ * makes through it, and destroys them on the reactor thread (never on the test thread).
  */
 class H2Pair : public H2ConnectionCallbacks {
  public:
@@ -203,20 +204,46 @@ class H2Pair : public H2ConnectionCallbacks {
   }
   ~H2Pair() override {
     rt.run([&] {
+      for (auto& pu : pumps) pu->detach();
       onReq = nullptr;
       requests.clear();
+      streams.clear();
       client.reset();
       server.reset();
+      pumps.clear();
     });
   }
 
+  /** own keeps s alive until the pair ends (reactor thread); returns it. */
+  H2Stream* own(H2StreamPtr s) {
+    H2Stream* raw = s.get();
+    if (s) streams.push_back(std::move(s));
+    return raw;
+  }
+  /** drop destroys a stream the pair owns (reactor thread). */
+  void drop(H2Stream* s) {
+    for (auto* v : {&streams, &requests}) {
+      for (auto it = v->begin(); it != v->end(); ++it) {
+        if (it->get() == s) {
+          v->erase(it);
+          return;
+        }
+      }
+    }
+  }
+  /** newPump: a Pump owned by the pair (detached before the streams die). */
+  Pump& newPump() {
+    pumps.push_back(std::make_unique<Pump>());
+    return *pumps.back();
+  }
+
   /** connect opens a CONNECT stream on the reactor thread, recording the response status. */
-  H2StreamPtr connect(const std::string& authority, const Headers& extra = {}, int* status = nullptr) {
-    H2StreamPtr s;
+  H2Stream* connect(const std::string& authority, const Headers& extra = {}, int* status = nullptr) {
+    H2Stream* s = nullptr;
     rt.run([&] {
-      s = client->connect(authority, extra, [status](H2Stream& st) {
+      s = own(client->connect(authority, extra, [status](H2Stream& st) {
         if (status != nullptr) *status = st.status() == 0 ? -1 : st.status();
-      });
+      }));
     });
     return s;
   }
@@ -240,9 +267,11 @@ class H2Pair : public H2ConnectionCallbacks {
   ReactorThread rt;
   H2Stats clientStats;
   H2Stats serverStats;
+  std::vector<std::unique_ptr<Pump>> pumps;
   H2ConnectionPtr client;
   H2ConnectionPtr server;
-  std::vector<H2StreamPtr> requests;
+  std::vector<H2StreamPtr> streams;   // client streams the test opened
+  std::vector<H2StreamPtr> requests;  // server streams
   int requestsSeen{0};
   std::function<void(H2StreamPtr&)> onReq;
   Closed clientClosed;

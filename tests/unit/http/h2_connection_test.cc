@@ -197,10 +197,8 @@ TEST(H2ConnectionTest, BackpressureStopsTheWriterAndResumes) {
   co.streamWriteCap = 64 * 1024;
   so.streamWindow = 64 * 1024;
   H2Pair p(co, so);
-  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  int status = 0;
-  H2Stream* c = p.connect("sink:9", {}, &status);
-  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200 && p.requests.size() == 1; }));
+  H2Stream* c = p.tunnel("sink:9");
+  ASSERT_EQ(p.requests.size(), 1u);
   const std::string data = ugate::test::pattern(2 << 20, 42);
   Pump& writer = p.newPump();
   writer.out = data;
@@ -234,9 +232,7 @@ TEST(H2ConnectionTest, BackpressureStopsTheWriterAndResumes) {
 
 TEST(H2ConnectionTest, ResetFromClientReachesServer) {
   H2Pair p;
-  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  H2Stream* c = p.connect("r:1");
-  ASSERT_TRUE(p.rt.waitFor([&] { return p.requests.size() == 1; }));
+  H2Stream* c = p.tunnel("r:1");
   Pump& sp = p.newPump();
   p.rt.run([&] {
     sp.attach(*p.requests[0]);
@@ -255,10 +251,7 @@ TEST(H2ConnectionTest, ResetFromClientReachesServer) {
 
 TEST(H2ConnectionTest, ResetFromServerReachesClient) {
   H2Pair p;
-  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  int status = 0;
-  H2Stream* c = p.connect("r:2", {}, &status);
-  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+  H2Stream* c = p.tunnel("r:2");
   Pump& cp = p.newPump();
   p.rt.run([&] {
     cp.attach(*c);
@@ -274,9 +267,7 @@ TEST(H2ConnectionTest, ResetFromServerReachesClient) {
 
 TEST(H2ConnectionTest, DroppingAnOpenStreamResetsItAndTheConnectionLivesOn) {
   H2Pair p;
-  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  H2Stream* c = p.connect("r:3");
-  ASSERT_TRUE(p.rt.waitFor([&] { return p.requests.size() == 1; }));
+  H2Stream* c = p.tunnel("r:3");
   Pump& sp = p.newPump();
   p.rt.run([&] {
     sp.attach(*p.requests[0]);
@@ -285,9 +276,7 @@ TEST(H2ConnectionTest, DroppingAnOpenStreamResetsItAndTheConnectionLivesOn) {
   ASSERT_TRUE(p.rt.waitFor([&] { return sp.readErr == ECONNRESET; }));
   ASSERT_TRUE(p.rt.waitFor([&] { return p.client->activeStreams() == 0; }));
   // The connection still opens streams.
-  int status = 0;
-  p.connect("r:4", {}, &status);
-  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+  p.tunnel("r:4");
 }
 
 TEST(H2ConnectionTest, DroppingAStreamBeforeItsHeadersLeaveCancelsIt) {
@@ -300,9 +289,7 @@ TEST(H2ConnectionTest, DroppingAStreamBeforeItsHeadersLeaveCancelsIt) {
     s.reset();  // same loop turn: its HEADERS were never written
   });
   ASSERT_TRUE(p.rt.waitFor([&] { return p.client->activeStreams() == 0; }));
-  int status = 0;
-  p.connect("next:1", {}, &status);
-  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+  p.tunnel("next:1");
   p.rt.run([&] { EXPECT_EQ(p.server->activeStreams(), 1u); });
 }
 
@@ -487,9 +474,7 @@ TEST(H2ConnectionTest, PeerStreamLimitIsHonoured) {
 TEST(H2ConnectionTest, ServerGoAwayLetsOpenStreamsFinishThenCloses) {
   H2Pair p;
   echoServer(p);
-  int status = 0;
-  H2Stream* c = p.connect("g:1", {}, &status);
-  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+  H2Stream* c = p.tunnel("g:1");
   p.rt.run([&] { p.server->goAway(); });
   ASSERT_TRUE(p.rt.waitFor([&] { return !p.client->canOpenStream(); }));
   const std::string data = ugate::test::pattern(100000, 3);
@@ -518,10 +503,7 @@ TEST(H2ConnectionTest, ServerGoAwayLetsOpenStreamsFinishThenCloses) {
 
 TEST(H2ConnectionTest, ClientGoAwayStopsNewStreamsOnly) {
   H2Pair p;
-  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  int status = 0;
-  H2Stream* c = p.connect("g:1", {}, &status);
-  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+  H2Stream* c = p.tunnel("g:1");
   Pump& cp = p.newPump();
   Pump& sp = p.newPump();
   cp.keepIn = sp.keepIn = true;
@@ -549,10 +531,7 @@ TEST(H2ConnectionTest, ClientGoAwayStopsNewStreamsOnly) {
 
 TEST(H2ConnectionTest, CloseResetsStreamsWithoutCallingBack) {
   H2Pair p;
-  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  int status = 0;
-  H2Stream* c = p.connect("c:1", {}, &status);
-  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200; }));
+  H2Stream* c = p.tunnel("c:1");
   Pump& cp = p.newPump();
   p.rt.run([&] {
     cp.attach(*c);
@@ -570,11 +549,9 @@ TEST(H2ConnectionTest, CloseResetsStreamsWithoutCallingBack) {
 // Streams and connections destroyed in every order; the connection deleted from its own callback.
 TEST(H2ConnectionTest, LifetimesInAnyOrder) {
   H2Pair p;
-  p.onReq = [](H2StreamPtr& s) { s->respond(200); };
-  int status = 0;
-  H2Stream* c1 = p.connect("a:1", {}, &status);
-  H2Stream* c2 = p.connect("a:2");
-  ASSERT_TRUE(p.rt.waitFor([&] { return status == 200 && p.requests.size() == 2; }));
+  H2Stream* c1 = p.tunnel("a:1");
+  H2Stream* c2 = p.tunnel("a:2");
+  ASSERT_EQ(p.requests.size(), 2u);
   Pump& cp = p.newPump();
   H2Stream* s1 = nullptr;
   p.rt.run([&] {

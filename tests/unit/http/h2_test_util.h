@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <future>
 #include <memory>
@@ -237,6 +238,17 @@ class H2Pair : public H2ConnectionCallbacks {
     return *pumps.back();
   }
 
+  /** tunnel: a CONNECT the server answers 200 (its end is requests.back()), once answered. */
+  H2Stream* tunnel(const std::string& authority) {
+    if (!onReq) onReq = [](H2StreamPtr& s) { s->respond(200); };
+    statuses.push_back(0);
+    int* status = &statuses.back();
+    H2Stream* c = connect(authority, {}, status);
+    EXPECT_TRUE(rt.waitFor([&] { return *status != 0; }));
+    EXPECT_EQ(*status, 200);
+    return c;
+  }
+
   /** connect opens a CONNECT stream on the reactor thread, recording the response status. */
   H2Stream* connect(const std::string& authority, const Headers& extra = {}, int* status = nullptr) {
     H2Stream* s = nullptr;
@@ -272,6 +284,7 @@ class H2Pair : public H2ConnectionCallbacks {
   H2ConnectionPtr server;
   std::vector<H2StreamPtr> streams;   // client streams the test opened
   std::vector<H2StreamPtr> requests;  // server streams
+  std::deque<int> statuses;
   int requestsSeen{0};
   std::function<void(H2StreamPtr&)> onReq;
   Closed clientClosed;

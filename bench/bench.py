@@ -499,21 +499,101 @@ socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
         shutil.rmtree(work, ignore_errors=True)
 
 
+def mesh_section(a):
+    """Mesh tunnels (mutual TLS 1.3 + HTTP/2 CONNECT): forward vs reverse-accept vs direct.
+
+    forward: client -> ugated C (tcp listener, `to: gw.mesh:PORT`, via gw) -> gw's mesh port -> origin.
+    reverse: client -> ugated GW (tcp listener, `to: a.mesh:PORT`) -> node A's association (A dialled
+             GW with h2r) -> A -> origin. Both tunnels are one mTLS HTTP/2 hop; all on loopback."""
+    for tool in ("iperf3", "wrk", "nginx"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} missing (scripts/install-deps.sh installs it)")
+    work = tempfile.mkdtemp(prefix="ugate-bench-mesh-")
+    P = Procs()
+    ports = {k: free_port() for k in ("iperf", "http", "mesh", "fwd_iperf", "fwd_http", "rev_iperf", "rev_http",
+                                       "a_gw", "a_c", "a_a")}
+    try:
+        subprocess.run([a.ugated, "ca", "init", "--dir", f"{work}/ca", "--trust-domain", "bench.mesh"],
+                       check=True, capture_output=True)
+        for n in ("gw", "a", "c"):
+            subprocess.run([a.ugated, "ca", "issue", "--dir", f"{work}/ca", "--name", n, "--out", f"{work}/{n}",
+                            "--trust-domain", "bench.mesh"], check=True, capture_output=True)
+        P.start(["iperf3", "-s", "-p", str(ports["iperf"])])
+        origin_conf = os.path.join(work, "origin.conf")
+        open(origin_conf, "w").write(f"""
+daemon off; worker_processes 1; pid {work}/origin.pid; error_log {work}/origin.err;
+events {{ worker_connections 16384; }}
+http {{ access_log off; keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{ports['http']}; location / {{ return 200 "hello from the origin\\n"; }} }} }}
+""")
+        P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
+        base = lambda n, admin: {"workers": 1, "node": {"name": n, "trustDomain": "bench.mesh"},
+                                 "tls": {"certDir": f"{work}/{n}"}, "admin": {"address": f"127.0.0.1:{admin}"},
+                                 "log": {"level": "warn", "accessLog": ""}}
+        gw = base("gw", ports["a_gw"])
+        gw["listeners"] = [
+            {"name": "mesh", "kind": "mesh", "address": f"127.0.0.1:{ports['mesh']}"},
+            {"name": "rev_iperf", "kind": "tcp", "address": f"127.0.0.1:{ports['rev_iperf']}",
+             "to": f"a.mesh:{ports['iperf']}"},
+            {"name": "rev_http", "kind": "tcp", "address": f"127.0.0.1:{ports['rev_http']}",
+             "to": f"a.mesh:{ports['http']}"}]
+        node_a = base("a", ports["a_a"])
+        node_a["upstreams"] = [{"name": "gw", "address": f"127.0.0.1:{ports['mesh']}"}]
+        node_c = base("c", ports["a_c"])
+        node_c["listeners"] = [
+            {"name": "fwd_iperf", "kind": "tcp", "address": f"127.0.0.1:{ports['fwd_iperf']}",
+             "to": f"gw.mesh:{ports['iperf']}"},
+            {"name": "fwd_http", "kind": "tcp", "address": f"127.0.0.1:{ports['fwd_http']}",
+             "to": f"gw.mesh:{ports['http']}"}]
+        node_c["routes"] = [{"match": {"listener": l}, "to": f"gw.mesh:{ports[t]}", "via": f"127.0.0.1:{ports['mesh']}"}
+                            for l, t in (("fwd_iperf", "iperf"), ("fwd_http", "http"))]
+        procs = {}
+        for n, cfg in (("gw", gw), ("a", node_a), ("c", node_c)):
+            path = os.path.join(work, f"{n}.json")
+            json.dump(cfg, open(path, "w"))
+            procs[n] = P.start([a.ugated, "--config", path])
+        for k in ("iperf", "http", "mesh", "fwd_iperf", "rev_iperf"):
+            if not wait_port(ports[k]):
+                sys.exit(f"bench: port {k} did not come up")
+        time.sleep(1.0)  # A's association
+        rows = {}
+        for name, ip, hp, who in (("direct", "iperf", "http", None), ("forward", "fwd_iperf", "fwd_http", ("c", "gw")),
+                                  ("reverse", "rev_iperf", "rev_http", ("gw", "a"))):
+            c0 = sum(cpu_seconds(procs[n].pid) for n in who) if who else 0
+            r1 = iperf(ports[ip], a.seconds) or (None, 0)
+            r4 = iperf(ports[ip], a.seconds, parallel=4) or (None, 0)
+            c1 = sum(cpu_seconds(procs[n].pid) for n in who) if who else 0
+            moved = r1[1] + r4[1]
+            conn = wrk(ports[hp], a.seconds, close=True, conns=16)
+            rows[name] = {"Gbit/s 1 stream": r1[0], "Gbit/s 4 streams": r4[0],
+                          "tunnel CPU s/GB": ((c1 - c0) / (moved / 1e9)) if who and moved else None,
+                          "streams/s (conn close)": conn[0]}
+            print(f"mesh {name:8s} " + "  ".join(f"{k}={v}" for k, v in rows[name].items()), flush=True)
+        table = ratio_table(rows, ["forward", "reverse", "direct"],
+                            ["Gbit/s 1 stream", "Gbit/s 4 streams", "tunnel CPU s/GB", "streams/s (conn close)"],
+                            "forward")
+        print(table)
+        append_markdown(a, "Mesh tunnels: forward vs reverse accept vs direct", table)
+    finally:
+        P.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ugated", default=os.path.join(ROOT, "build", "ugated"))
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--idle", type=int, default=5000, help="idle connections for the memory test")
     ap.add_argument("--quick", action="store_true", help="1-second runs, 500 idle connections")
-    ap.add_argument("--sections", default="tcp,udp,socks", help="comma-separated: tcp, udp, socks")
+    ap.add_argument("--sections", default="tcp,udp,socks,mesh", help="comma-separated: tcp, udp, socks, mesh")
     ap.add_argument("--markdown", help="append the results tables to this file")
     a = ap.parse_args()
     if a.quick:
         a.seconds, a.idle = 1, 500
-    sections = {"tcp": tcp_section, "udp": udp_section, "socks": socks_section}
+    sections = {"tcp": tcp_section, "udp": udp_section, "socks": socks_section, "mesh": mesh_section}
     for name in a.sections.split(","):
         if name not in sections:
-            sys.exit(f"bench: unknown section {name!r} (tcp, udp, socks)")
+            sys.exit(f"bench: unknown section {name!r} (tcp, udp, socks, mesh)")
         sections[name](a)
 
 

@@ -32,7 +32,7 @@ enum class Errc : uint8_t {
   AuthFailed,
   TooLarge,
   NotSupported,
-  LoopDetected,  // the stream would come back to ugated itself (e.g. a capture loop)
+  LoopDetected,  // a loop: a capture back to ugated itself, a mesh circuit visiting a node twice or over mesh.maxHops
   Io,  // keep last: counters are sized by it
 };
 

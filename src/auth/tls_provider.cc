@@ -166,6 +166,11 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
   trust.rootsPem = creds.rootsPem;
   trust.trustDomain = cfg.tls.requireTrustDomain ? cfg.node.trustDomain : "";
   trust.pinnedIds = cfg.tls.trustedIds;
+  // Nodes allowed to register and the gateways we associate with are trusted by their node IDs.
+  for (const auto& id : cfg.mesh.reverseAccept) trust.pinnedIds.push_back(id);
+  for (const auto& u : cfg.mesh.upstreams) {
+    if (!u.id.empty()) trust.pinnedIds.push_back(u.id);
+  }
   const bool haveTrust = !trust.rootsPem.empty() || !trust.pinnedIds.empty();
   PeerVerifierPtr trustVerifier;
   if (haveTrust) {
@@ -233,6 +238,10 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
     if (!cfg.routes[i].upstreamTls) continue;
     auto r = addClient(*cfg.routes[i].upstreamTls, "routes[" + std::to_string(i) + "].upstreamTls");
+    if (!r) return r.error();
+  }
+  for (const auto& t : meshClientTls(cfg)) {
+    auto r = addClient(t, t.peerIds.empty() ? "routes[].via" : "upstreams[]");
     if (!r) return r.error();
   }
   return TlsProviderPtr(std::move(p));

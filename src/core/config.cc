@@ -317,6 +317,74 @@ void parseTls(const json& j, const std::string& path, TlsConfig& t) {
   }
 }
 
+void parseMesh(const json& root, Config& c) {
+  MeshConfig& m = c.mesh;
+  if (root.contains("upstreams")) {
+    const json& us = root["upstreams"];
+    if (!us.is_array()) fail("upstreams", "expected an array, got " + typeName(us));
+    for (size_t i = 0; i < us.size(); ++i) {
+      std::string p = "upstreams[" + std::to_string(i) + "]";
+      checkKeys(us[i], p, {"name", "address", "id"});
+      UpstreamConfig u;
+      u.name = us[i].contains("name") ? getString(us[i]["name"], p + ".name") : p;
+      if (!us[i].contains("address")) fail(p + ".address", "required (the gateway's mesh host:port)");
+      std::string a = getString(us[i]["address"], p + ".address");
+      auto hp = HostPort::parse(a);
+      if (!hp || hp->port == 0) fail(p + ".address", "'" + a + "' is not host:port");
+      u.address = *hp;
+      if (us[i].contains("id")) {
+        auto ids = parseNodeIds(us[i]["id"], p + ".id");
+        if (ids.size() != 1) fail(p + ".id", "one node ID");
+        u.id = ids[0];
+      }
+      for (const auto& o : m.upstreams) {
+        if (o.name == u.name) fail(p + ".name", "duplicate upstream name '" + u.name + "'");
+      }
+      m.upstreams.push_back(std::move(u));
+    }
+  }
+  if (root.contains("authorize")) {
+    const json& a = root["authorize"];
+    if (a.is_array() && a.empty()) {
+      // [] is accepted as "nothing authorized" (older configs).
+    } else {
+      checkKeys(a, "authorize", {"reverseAccept", "reverseAcceptTrustDomain"});
+      if (a.contains("reverseAccept")) m.reverseAccept = parseNodeIds(a["reverseAccept"], "authorize.reverseAccept");
+      if (a.contains("reverseAcceptTrustDomain")) {
+        m.reverseAcceptTrustDomain = getBool(a["reverseAcceptTrustDomain"], "authorize.reverseAcceptTrustDomain");
+      }
+    }
+  }
+  if (root.contains("mesh")) {
+    const json& j = root["mesh"];
+    checkKeys(j, "mesh", {"maxHops", "maxStreamsPerConnection", "streamWindow", "connectionWindow",
+                          "pingInterval", "pingTimeout", "reconnectMin", "reconnectMax",
+                          "idleConnectionTimeout"});
+    if (j.contains("maxHops")) m.maxHops = static_cast<uint32_t>(getInt(j["maxHops"], "mesh.maxHops", 1, 32));
+    if (j.contains("maxStreamsPerConnection")) {
+      m.maxStreamsPerConnection =
+          static_cast<uint32_t>(getInt(j["maxStreamsPerConnection"], "mesh.maxStreamsPerConnection", 1, 100000));
+    }
+    if (j.contains("streamWindow")) {
+      m.streamWindow = static_cast<uint32_t>(getInt(j["streamWindow"], "mesh.streamWindow", 65535, (1u << 31) - 1));
+    }
+    if (j.contains("connectionWindow")) {
+      m.connectionWindow =
+          static_cast<uint32_t>(getInt(j["connectionWindow"], "mesh.connectionWindow", 65535, (1u << 31) - 1));
+    }
+    if (j.contains("pingInterval")) m.pingInterval = getDuration(j["pingInterval"], "mesh.pingInterval");
+    if (j.contains("pingTimeout")) m.pingTimeout = getDuration(j["pingTimeout"], "mesh.pingTimeout");
+    if (j.contains("reconnectMin")) m.reconnectMin = getDuration(j["reconnectMin"], "mesh.reconnectMin");
+    if (j.contains("reconnectMax")) m.reconnectMax = getDuration(j["reconnectMax"], "mesh.reconnectMax");
+    if (j.contains("idleConnectionTimeout")) {
+      m.idleConnectionTimeout = getDuration(j["idleConnectionTimeout"], "mesh.idleConnectionTimeout");
+    }
+    if (m.reconnectMin.count() <= 0 || m.reconnectMax < m.reconnectMin) {
+      fail("mesh.reconnectMax", "must be at least mesh.reconnectMin (which must be positive)");
+    }
+  }
+}
+
 void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
   if (!j.contains("kind")) fail(path + ".kind", "required");
@@ -367,7 +435,12 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   if (j.contains("acceptProxyProtocol")) {
     l.acceptProxyProtocol = getBool(j["acceptProxyProtocol"], path + ".acceptProxyProtocol");
   }
-  if (j.contains("tls")) l.tls = parseListenerTls(j["tls"], path + ".tls");
+  if (spec->fixedTls) {
+    if (j.contains("tls")) fail(path + ".tls", "kind '" + l.kind + "' always uses mutual TLS; its settings are fixed");
+    l.tls = spec->fixedTls;
+  } else if (j.contains("tls")) {
+    l.tls = parseListenerTls(j["tls"], path + ".tls");
+  }
   if (j.contains("upstreamTls")) {
     if (l.to.type == Target::Type::None || l.to.type == Target::Type::Reject) {
       fail(path + ".upstreamTls", "applies to the listener's `to`, which is not set to a destination");
@@ -386,7 +459,11 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
 }
 
 void parseRoute(const json& j, const std::string& path, size_t index, RouteConfig& r) {
-  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls"});
+  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls", "via"});
+  if (j.contains("via")) {
+    r.via = getString(j["via"], path + ".via");
+    if (r.via.empty()) fail(path + ".via", "must name an upstream or a gateway host:port");
+  }
   if (j.contains("proxyProtocol")) r.proxyProtocol = parseProxyVersion(j["proxyProtocol"], path + ".proxyProtocol");
   r.name = j.contains("name") ? getString(j["name"], path + ".name") : "routes[" + std::to_string(index) + "]";
   if (!j.contains("to")) fail(path + ".to", "required");
@@ -463,14 +540,19 @@ void parseDns(const json& j, const std::string& path, DnsConfig& d) {
 
 void parseRoot(const json& root, Config& c) {
   checkKeys(root, "$", {"node", "workers", "admin", "listeners", "routes", "upstreams", "authorize",
-                        "limits", "log", "dns", "tls"});
+                        "limits", "log", "dns", "tls", "mesh"});
   if (root.contains("node")) {
     const json& n = root["node"];
     checkKeys(n, "node", {"name", "trustDomain", "dataDir", "meshSuffix"});
     if (n.contains("name")) c.node.name = getString(n["name"], "node.name");
     if (n.contains("trustDomain")) c.node.trustDomain = getString(n["trustDomain"], "node.trustDomain");
     if (n.contains("dataDir")) c.node.dataDir = getString(n["dataDir"], "node.dataDir");
-    if (n.contains("meshSuffix")) c.node.meshSuffix = getString(n["meshSuffix"], "node.meshSuffix");
+    if (n.contains("meshSuffix")) {
+      c.node.meshSuffix = getString(n["meshSuffix"], "node.meshSuffix");
+      if (c.node.meshSuffix.empty() || c.node.meshSuffix.front() == '.' || c.node.meshSuffix.back() == '.') {
+        fail("node.meshSuffix", "must be a domain suffix like \"mesh\" (no leading or trailing dot)");
+      }
+    }
   }
   if (root.contains("workers")) c.workers = static_cast<int>(getInt(root["workers"], "workers", 0, 256));
   c.admin.address = *SocketAddress::parse("127.0.0.1:15000");
@@ -520,18 +602,20 @@ void parseRoot(const json& root, Config& c) {
       c.routes.push_back(std::move(r));
     }
   }
+  parseMesh(root, c);
+  for (size_t i = 0; i < c.routes.size(); ++i) {
+    const std::string& via = c.routes[i].via;
+    if (via.empty()) continue;
+    bool named = std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
+                             [&](const UpstreamConfig& u) { return u.name == via; });
+    auto hp = HostPort::parse(via);
+    if (!named && (!hp || hp->port == 0)) {
+      fail("routes[" + std::to_string(i) + "].via", "'" + via + "' is neither an upstream's name nor host:port");
+    }
+  }
   if (c.usesTls() && c.node.dataDir.empty() && c.tls.certDir.empty()) {
     fail("node.dataDir", "required when a listener or route uses TLS (the node's key and certificate "
                          "live there), unless tls.certDir names the certificates");
-  }
-  // Sections of the stable contract whose modules this build does not have yet: refuse rather than
-  // start half-configured.
-  for (const char* k : {"upstreams", "authorize"}) {
-    if (root.contains(k)) {
-      const json& v = root[k];
-      bool empty = (v.is_array() || v.is_object()) && v.empty();
-      if (!empty) fail(k, "mesh associations are not available in this build");
-    }
   }
 }
 
@@ -610,7 +694,63 @@ std::optional<Duration> parseDuration(std::string_view s) {
   return Duration(std::llround(ms));
 }
 
+bool Config::isMeshHost(std::string_view host, std::string* nodeOut) const {
+  const std::string& suffix = node.meshSuffix;
+  if (suffix.empty() || host.size() < suffix.size() + 2) return false;
+  const size_t dot = host.size() - suffix.size() - 1;
+  if (host[dot] != '.') return false;
+  for (size_t i = 0; i < suffix.size(); ++i) {
+    if (tolower(static_cast<unsigned char>(host[dot + 1 + i])) != tolower(static_cast<unsigned char>(suffix[i]))) {
+      return false;
+    }
+  }
+  std::string_view label = host.substr(0, dot);
+  if (label.find('.') != std::string_view::npos) return false;  // one label: the node ID or name
+  if (nodeOut) *nodeOut = std::string(label);
+  return true;
+}
+
+UpstreamTlsConfig meshUpstreamTls(const UpstreamConfig& u, std::string_view alpn) {
+  UpstreamTlsConfig t;
+  if (!u.id.empty()) t.peerIds = {u.id};
+  t.alpn = {std::string(alpn)};
+  if (!SocketAddress::fromIp(u.address.host, u.address.port)) t.sni = u.address.host;
+  return t;
+}
+
+std::vector<UpstreamTlsConfig> meshClientTls(const Config& c) {
+  std::vector<UpstreamTlsConfig> out;
+  for (const auto& u : c.mesh.upstreams) {
+    out.push_back(meshUpstreamTls(u, kMeshReverseAlpn));
+    out.push_back(meshUpstreamTls(u, kMeshAlpn));
+  }
+  for (const auto& r : c.routes) {
+    if (r.via.empty()) continue;
+    bool named = std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
+                             [&](const UpstreamConfig& u) { return u.name == r.via; });
+    if (!named) {
+      UpstreamTlsConfig t;
+      t.alpn = {std::string(kMeshAlpn)};
+      out.push_back(std::move(t));
+      break;
+    }
+  }
+  return out;
+}
+
+bool Config::usesMesh() const {
+  if (!mesh.upstreams.empty()) return true;
+  for (const auto& l : listeners) {
+    if (l.kind == "mesh") return true;
+  }
+  for (const auto& r : routes) {
+    if (!r.via.empty()) return true;
+  }
+  return false;
+}
+
 bool Config::usesTls() const {
+  if (usesMesh()) return true;
   for (const auto& l : listeners) {
     if (l.tls || l.upstreamTls) return true;
   }

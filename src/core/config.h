@@ -75,6 +75,29 @@ struct UpstreamTlsConfig {
   std::vector<std::string> alpn;     // offered protocols
 };
 
+/** UpstreamConfig: a gateway this node keeps a reverse-accept association with ("upstreams[]"). */
+struct UpstreamConfig {
+  std::string name;     // "upstreams[N]" unless named; a route's `via` may name it
+  HostPort address;     // the gateway's mesh port
+  std::string id;       // the gateway's node ID (pinned); empty = verified by the trusted roots
+};
+
+/** MeshConfig: associations, tunnels and circuits ("mesh", "upstreams", "authorize"). */
+struct MeshConfig {
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<std::string> reverseAccept;  // node IDs allowed to register (authorize.reverseAccept)
+  bool reverseAcceptTrustDomain{true};     // CA-signed peers of our trust domain may register too
+  uint32_t maxHops{4};                     // circuits longer than this are refused
+  uint32_t maxStreamsPerConnection{1000};
+  uint32_t streamWindow{4u << 20};
+  uint32_t connectionWindow{16u << 20};
+  Duration pingInterval{30'000};
+  Duration pingTimeout{10'000};
+  Duration reconnectMin{1000};
+  Duration reconnectMax{300'000};
+  Duration idleConnectionTimeout{300'000};  // pooled outbound connections without streams close
+};
+
 struct AdminConfig {
   bool enabled{true};
   SocketAddress address;  // default 127.0.0.1:15000
@@ -121,6 +144,7 @@ struct RouteConfig {
   Target to;
   uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream first
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // originate mTLS to the target
+  std::string via;  // through a mesh gateway: an upstream's name or a gateway's host:port
 };
 
 struct LimitsConfig {
@@ -157,14 +181,30 @@ struct Config {
   LogConfig log;
   DnsConfig dns;
   TlsConfig tls;
+  MeshConfig mesh;
   std::string origin;  // file name or "<default>"
   std::string json;    // the source, normalised, for /config_dump
 
   const ListenerConfig* findListener(std::string_view name) const;
-  /** usesTls: some listener or route terminates or originates TLS (the identity is needed). */
+  /** usesTls: some listener or route terminates or originates TLS, or the mesh is configured. */
   bool usesTls() const;
+  /** usesMesh: a mesh listener, an upstream association or a route via a gateway. */
+  bool usesMesh() const;
+  /** isMeshHost: `host` is `<node>.<meshSuffix>` (case-insensitive); *node gets `<node>`. */
+  bool isMeshHost(std::string_view host, std::string* node = nullptr) const;
 };
 using ConfigPtr = std::shared_ptr<const Config>;
+
+/** Mesh ALPN protocols: forward tunnels (HTTP/2) and reverse-accept associations (roles flipped). */
+inline constexpr std::string_view kMeshAlpn = "h2";
+inline constexpr std::string_view kMeshReverseAlpn = "h2r";
+/**
+ * meshClientTls: the client TLS settings the mesh dials with (one per upstream and ALPN, plus an
+ * unpinned one when a route goes `via` a host:port), so the TLS provider builds their contexts.
+ */
+std::vector<UpstreamTlsConfig> meshClientTls(const Config& c);
+/** meshUpstreamTls: the settings to dial upstream u with `alpn` (pinned to u.id when set). */
+UpstreamTlsConfig meshUpstreamTls(const UpstreamConfig& u, std::string_view alpn);
 
 /** parseConfig validates json; every error names the JSON path and the reason. */
 Result<ConfigPtr> parseConfig(std::string_view json, std::string_view origin);

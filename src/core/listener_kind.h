@@ -18,6 +18,8 @@ namespace ugate {
 
 struct ListenerConfig;
 struct ConnectOptions;
+struct ListenerTlsConfig;
+class Worker;
 
 /** ListenerOptions: a kind's parsed options; modules derive from it and downcast in their factory. */
 struct ListenerOptions {
@@ -54,6 +56,8 @@ struct ListenerKindSpec {
   /** defaultOriginal: a listener without `to` dials the original destination (capture kinds). */
   bool defaultOriginal{false};
   std::vector<std::string> optionKeys;  // keys this kind adds to the listener object
+  /** fixedTls: the kind always terminates TLS with these settings ("tls" is then not configurable). */
+  std::shared_ptr<const ListenerTlsConfig> fixedTls;
   /**
    * parseOptions validates the kind's keys of listener object `j` (path like "listeners[2]"); an
    * error's detail must start with the full JSON path. May be empty when the kind has no options.
@@ -93,6 +97,12 @@ struct ListenerKindSpec {
   std::function<void(const ListenerConfig& l, const StreamMeta& meta, const SocketAddress& to,
                      ConnectOptions& out)>
       upstreamOptions;
+  /**
+   * acceptConnection: the kind takes over each accepted connection itself (the mesh listener runs
+   * TLS and HTTP/2 and starts one session per tunnelled stream) instead of a ProxySession. Called on
+   * the worker's thread with the accepted fd (owned by the callee) and its metadata.
+   */
+  std::function<void(Worker& w, const ListenerConfig& l, int fd, StreamMeta meta)> acceptConnection;
 };
 
 class ListenerKindRegistry {

@@ -37,7 +37,10 @@ ProxySession::~ProxySession() {
 
 void ProxySession::start() {
   timer_ = worker_.reactor().createTimer([this] { onTimer(); });
-  if (const ListenerConfig* l = worker_.config().findListener(meta_.listener); l && l->tls) {
+  // Kinds that accept connections themselves (mesh) terminated TLS already: their sessions carry
+  // tunnelled streams.
+  if (const ListenerConfig* l = worker_.config().findListener(meta_.listener);
+      l && l->tls && !(l->spec && l->spec->acceptConnection)) {
     serverTls_ = l->tls;
   }
   if (serverTls_ && !awaitProxyHeader_) {
@@ -45,7 +48,8 @@ void ProxySession::start() {
     return;
   }
   if (!frontDoor_ && !awaitProxyHeader_) {
-    routeAndDial();
+    if (forced_) meta_.route = "forced";
+    routeAndDial(forced_ ? &*forced_ : nullptr);
     return;
   }
   // The client speaks first (a PROXY header, a front door's handshake): read it under the sniff
@@ -215,6 +219,12 @@ bool ProxySession::sendToClient(const std::string& bytes) {
 }
 
 void ProxySession::fail(Errc reason, std::string detail) {
+  if (resultHook_) {
+    auto hook = std::move(resultHook_);
+    hook(reason, meta_);  // the client's protocol answers (e.g. a :status), then a clean close
+    close(reason, std::move(detail), /*abort=*/false);
+    return;
+  }
   if (frontDoor_) {
     std::string reply = frontDoor_->onUpstreamResult(meta_, reason);
     if (!reply.empty() && !closed_) {
@@ -238,6 +248,7 @@ void ProxySession::routeAndDial(const HostPort* forced) {
   }
   sendProxyHeader_ = d.proxyProtocol;
   upstreamTls_ = std::move(d.upstreamTls);
+  via_ = std::string(d.via);
   switch (d.action) {
     case RouteDecision::Action::Reject:
       fail(Errc::RouteRejected, "rejected by route " + meta_.route);
@@ -263,6 +274,15 @@ void ProxySession::routeAndDial(const HostPort* forced) {
 }
 
 void ProxySession::dial(const HostPort& hp) {
+  if (TunnelDialer* t = worker_.tunnels(); t && t->handles(hp, via_)) {
+    if (upstreamTls_) {
+      fail(Errc::InvalidArgument, "upstreamTls does not apply to mesh targets (tunnels are mTLS already)");
+      return;
+    }
+    // The callback may run inline (a cached association that is ready).
+    tunnel_ = t->open(meta_, hp, via_, [this](Result<StreamPtr> r) { onTunnel(std::move(r)); });
+    return;
+  }
   // The callback may run inline (literal IP or cached answer).
   dns_ = worker_.resolver().resolve(hp.host, hp.port, [this](Result<std::vector<SocketAddress>> r) {
     dns_.reset();
@@ -273,6 +293,17 @@ void ProxySession::dial(const HostPort& hp) {
     candidates_ = std::move(r.value());
     connectNext();
   });
+}
+
+void ProxySession::onTunnel(Result<StreamPtr> r) {
+  if (tunnel_) worker_.reactor().deferredDelete(std::move(tunnel_));  // we are inside its callback
+  if (closed_) return;
+  if (!r) {
+    fail(r.error().code, r.error().detail);
+    return;
+  }
+  upstream_ = std::move(*r);
+  startSplice();
 }
 
 void ProxySession::connectNext() {
@@ -364,6 +395,10 @@ void ProxySession::startSplice() {
   splicer_ = std::make_unique<Splicer>(worker_.spliceContext(), *client_, *upstream_,
                                        static_cast<SplicerCallbacks&>(*this));
   splicer_->setByteCounters(&stats_.bytesIn, &stats_.bytesOut);
+  if (resultHook_) {
+    auto hook = std::move(resultHook_);
+    hook(Errc::Ok, meta_);
+  }
   if (frontDoor_) {
     std::string reply = frontDoor_->onUpstreamResult(meta_, Errc::Ok);
     splicer_->setPrefix(1, reinterpret_cast<const uint8_t*>(reply.data()), reply.size());
@@ -392,7 +427,7 @@ void ProxySession::startSplice() {
 
 void ProxySession::onTimer() {
   if (closed_ || (tlsHandshaking_ && !upstream_)) return;  // the TLS stream has its own deadline
-  if ((frontDoor_ || awaitProxyHeader_) && !upstream_ && candidates_.empty() && !dns_) {
+  if ((frontDoor_ || awaitProxyHeader_) && !upstream_ && candidates_.empty() && !dns_ && !tunnel_) {
     close(Errc::HandshakeTimeout,
           "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms", true);
     return;
@@ -439,6 +474,7 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
     splicer_->stop();
   }
   dns_.reset();
+  tunnel_.reset();
   if (timer_) timer_->disable();
   if (client_) client_->close(abort);
   if (upstream_) upstream_->close(abort);

@@ -1,5 +1,6 @@
 #pragma once
 // ProxySession: one accepted connection from accept to close: route -> resolve -> connect -> splice.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "core/splicer.h"
 #include "core/tcp_stream.h"
 #include "core/tls_provider.h"
+#include "core/tunnel.h"
 
 namespace ugate {
 
@@ -37,6 +39,18 @@ class ProxySession final : public DeferredDeletable,
                Timeouts t, bool acceptProxyProtocol = false);
   ~ProxySession() override;
 
+  /**
+   * ResultHook: for clients that are not byte streams with a front door (an HTTP/2 CONNECT stream):
+   * called once with the outcome of routing and dialling (Errc::Ok when the upstream is ready,
+   * before any byte is spliced), so the caller can answer in its own protocol (a :status).
+   */
+  using ResultHook = std::function<void(Errc, const StreamMeta&)>;
+  void setResultHook(ResultHook h) { resultHook_ = std::move(h); }
+  /**
+   * setForcedTarget: dial this target without consulting the routes (a CONNECT our own gateway
+   * sends over our association to one of our loopback ports: the gateway authorized it).
+   */
+  void setForcedTarget(HostPort t) { forced_ = std::move(t); }
   /** start routes the stream and dials the upstream. */
   void start();
   /** close ends the session: logs, counts and hands itself to deferred deletion. */
@@ -86,6 +100,8 @@ class ProxySession final : public DeferredDeletable,
   void fail(Errc reason, std::string detail);
   bool sendToClient(const std::string& bytes);
   void dial(const HostPort& hp);
+  /** onTunnel: the mesh dialer's answer (a stream to the node, or why not). */
+  void onTunnel(Result<StreamPtr> r);
   void connectNext();
   void onConnected(int err);
   /** startServerTls wraps the client in TLS (listener "tls"); bytes read so far go first. */
@@ -121,6 +137,10 @@ class ProxySession final : public DeferredDeletable,
   std::shared_ptr<const ListenerTlsConfig> serverTls_;    // terminate TLS before the front door
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls_;  // originate TLS after connecting
   std::string dialHost_;  // dialHost_: the host name dialled (the upstream TLS server name)
+  std::string via_;       // via_: the route's gateway (mesh), "" = none
+  TunnelRequestPtr tunnel_;  // tunnel_: a mesh open in progress
+  ResultHook resultHook_;
+  std::optional<HostPort> forced_;
   bool closed_{false};
 };
 

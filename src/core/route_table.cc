@@ -108,6 +108,7 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
     RouteDecision d = decide(r.to, r.name, meta, requested);
     d.proxyProtocol = r.proxyProtocol;
     d.upstreamTls = r.upstreamTls;
+    d.via = r.via;
     return d;
   }
   if (listener) {

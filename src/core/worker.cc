@@ -80,6 +80,10 @@ void Listener::acceptLoop() {
         continue;
       }
     }
+    if (cfg_->spec && cfg_->spec->acceptConnection) {
+      cfg_->spec->acceptConnection(worker_, *cfg_, fd, std::move(meta));
+      continue;
+    }
     const LimitsConfig& lim = worker_.config().limits;
     FrontDoorPtr fd2 = cfg_->spec && cfg_->spec->newFrontDoor ? cfg_->spec->newFrontDoor(*cfg_) : nullptr;
     ProxySession::Timeouts t{cfg_->connectTimeout.value_or(lim.connectTimeout),
@@ -112,6 +116,14 @@ void Listener::refuse(int fd, StreamMeta meta, const Error& why) {
 }
 
 // ---------------------------------------------------------------------------------------------
+Duration Worker::connectTimeout(const ListenerConfig& l) const {
+  return l.connectTimeout.value_or(cfg_->limits.connectTimeout);
+}
+
+Duration Worker::idleTimeout(const ListenerConfig& l) const {
+  return l.idleTimeout.value_or(cfg_->limits.idleTimeout);
+}
+
 Worker::Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogFd, TimeSource& ts)
     : index_(index),
       reactor_(newReactor(ts, index)),

@@ -19,6 +19,7 @@
 #include "core/route_table.h"
 #include "core/splicer.h"
 #include "core/tls_provider.h"
+#include "core/tunnel.h"
 
 namespace ugate {
 
@@ -85,6 +86,12 @@ class Worker {
   Resolver& resolver() { return *resolver_; }
   /** tls: the current TLS contexts; null when no listener or route uses TLS. */
   const TlsProviderPtr& tls() const { return tls_; }
+  /** tunnels: the mesh's dialer on this worker (null without the mesh). Set before the config. */
+  TunnelDialer* tunnels() const { return tunnels_.get(); }
+  void setTunnels(TunnelDialerPtr t) { tunnels_ = std::move(t); }
+  /** stats/timeouts for sessions that kinds with acceptConnection start themselves. */
+  Duration connectTimeout(const ListenerConfig& l) const;
+  Duration idleTimeout(const ListenerConfig& l) const;
   SpliceContext& spliceContext() { return *spliceCtx_; }
   AccessLog& accessLog() { return accessLog_; }
   ListenerStats& stats(const std::string& listener);
@@ -106,6 +113,7 @@ class Worker {
   std::unique_ptr<RouteTable> router_;
   ResolverPtr resolver_;
   TlsProviderPtr tls_;
+  TunnelDialerPtr tunnels_;
   PipePool pipes_;
   std::unique_ptr<uint8_t[]> scratch_;
   std::unique_ptr<SpliceContext> spliceCtx_;

@@ -14,6 +14,7 @@
 
 #include "core/sd_notify.h"
 #include "core/socket_util.h"
+#include "mesh/mesh_worker.h"
 
 
 namespace ugate {
@@ -166,6 +167,9 @@ int Daemon::run() {
   for (int i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, cfg_, maxConnPerWorker_, accessLogFd_));
   }
+  // Each worker's share of the mesh: its dialer for mesh targets, mesh listener connections and
+  // associations (created before the threads start; used only on each worker's thread after).
+  for (auto& w : workers_) w->setTunnels(std::make_unique<mesh::MeshWorker>(*w));
   tls_ = std::make_unique<TlsManager>(*reactor_, [this](TlsProviderPtr p) {
     for (auto& w : workers_) w->reactor().post([w = w.get(), p] { w->setTls(p); });
   });
@@ -195,6 +199,7 @@ int Daemon::run() {
     workers_[i]->startThread();
     workers_[i]->reactor().post([w = workers_[i].get(), c = cfg_, s = std::move((*socks)[i])]() mutable {
       w->applyConfig(c, std::move(s));
+      mesh::MeshWorker::of(*w)->configure();
     });
   }
   ready_ = true;
@@ -299,6 +304,7 @@ void Daemon::reload() {
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->reactor().post([w = workers_[i].get(), c = cfg, s = std::move((*socks)[i])]() mutable {
       w->applyConfig(c, std::move(s));
+      mesh::MeshWorker::of(*w)->configure();
     });
   }
   size_t added = 0, removed = 0;
@@ -317,7 +323,10 @@ void Daemon::startDrain() {
   sdNotify("STOPPING=1\nSTATUS=draining");
   drainDeadline_ = reactor_->now() + cfg_->limits.drainTimeout;
   for (auto& w : workers_) {
-    w->reactor().post([w = w.get()] { w->stopListening(); });
+    w->reactor().post([w = w.get()] {
+      w->stopListening();
+      mesh::MeshWorker::of(*w)->drain();
+    });
   }
   drainTimer_ = reactor_->createTimer([this] { checkDrained(); });
   checkDrained();
@@ -412,6 +421,7 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   metric("ugate_draining", "gauge", "1 while draining for shutdown.");
   line("ugate_draining", "", draining_ ? 1 : 0);
   if (tls_) tls_->renderStats(o);
+  mesh::renderMeshStats(o);
 
   struct Def {
     const char* name;
@@ -487,10 +497,12 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
     gatherStats([this, respond](std::vector<WorkerStatsSnapshot> snaps) {
       respond({200, "text/plain; version=0.0.4; charset=utf-8", renderStats(snaps)});
     });
+  } else if (path == "/nodes") {
+    respond({200, "application/json", mesh::nodesJson()});
   } else if (path == "/config_dump") {
     respond({200, "application/json", cfg_->json + "\n"});
   } else if (path == "/") {
-    respond({200, "text/plain; charset=utf-8", "ugated admin: /healthz /ready /stats /config_dump\n"});
+    respond({200, "text/plain; charset=utf-8", "ugated admin: /healthz /ready /stats /config_dump /nodes\n"});
   } else {
     respond({404, "text/plain; charset=utf-8", "not found\n"});
   }

@@ -8,6 +8,7 @@
 #include "http/connect_proxy_module.h"
 #include "sni/sni_module.h"
 #include "iptables/capture_module.h"
+#include "mesh/mesh_worker.h"
 
 namespace ugate {
 
@@ -19,6 +20,7 @@ void registerBuiltinModules(ListenerKindRegistry& r) {
   http::registerConnectProxyModule(r);
   sni::registerSniModule(r);
   iptables::registerCaptureModule(r);
+  mesh::registerMeshModule();
 }
 
 }  // namespace ugate

@@ -463,15 +463,30 @@ INSTANTIATE_TEST_SUITE_P(
                 "routes[0].match.cidr: 'example.com/8' is not a CIDR"}));
 
 INSTANTIATE_TEST_SUITE_P(
-    Unavailable, ConfigErrorTest,
-    testing::Values(ErrCase{"upstreams array", R"({"upstreams": [{"name": "x"}]})",
-                            "upstreams: mesh associations are not available in this build"},
+    Mesh, ConfigErrorTest,
+    testing::Values(ErrCase{"upstream without address", R"({"upstreams": [{"name": "x"}]})",
+                            "upstreams[0].address: required (the gateway's mesh host:port)"},
                     ErrCase{"upstreams object", R"({"upstreams": {"x": 1}})",
-                            "upstreams: mesh associations are not available in this build"},
-                    ErrCase{"upstreams scalar", R"({"upstreams": "x"})",
-                            "upstreams: mesh associations are not available in this build"},
-                    ErrCase{"authorize", R"({"authorize": [1]})",
-                            "authorize: mesh associations are not available in this build"}));
+                            "upstreams: expected an array, got object"},
+                    ErrCase{"upstream address", R"({"upstreams": [{"address": "gw"}]})",
+                            "upstreams[0].address: 'gw' is not host:port"},
+                    ErrCase{"upstream id", R"({"upstreams": [{"address": "gw:15008", "id": "nope"}]})",
+                            "upstreams[0].id: 'nope' is not a node ID (52 base32 characters, as printed by `ugated id`)"},
+                    ErrCase{"duplicate upstream", R"({"upstreams": [{"address": "a:1"}, {"name": "upstreams[0]", "address": "b:1"}]})",
+                            "upstreams[1].name: duplicate upstream name 'upstreams[0]'"},
+                    ErrCase{"authorize", R"({"authorize": [1]})", "authorize: expected an object, got array"},
+                    ErrCase{"authorize id", R"({"authorize": {"reverseAccept": ["x"]}})",
+                            "authorize.reverseAccept[0]: 'x' is not a node ID (52 base32 characters, as printed by `ugated id`)"},
+                    ErrCase{"mesh key", R"({"mesh": {"hops": 1}})", "mesh.hops: unknown key*"},
+                    ErrCase{"maxHops", R"({"mesh": {"maxHops": 0}})", "mesh.maxHops: 0 out of range [1, 32]"},
+                    ErrCase{"reconnect", R"({"mesh": {"reconnectMin": "10s", "reconnectMax": "1s"}})",
+                            "mesh.reconnectMax: must be at least mesh.reconnectMin (which must be positive)"},
+                    ErrCase{"via", R"({"routes": [{"to": "a.mesh:80", "via": "nowhere"}]})",
+                            "routes[0].via: 'nowhere' is neither an upstream's name nor host:port"},
+                    ErrCase{"upstreams need identity", R"({"upstreams": [{"address": "gw:15008"}]})",
+                            "node.dataDir: required when a listener or route uses TLS*"},
+                    ErrCase{"meshSuffix", R"({"node": {"meshSuffix": ".mesh"}})",
+                            "node.meshSuffix: must be a domain suffix like \"mesh\" (no leading or trailing dot)"}));
 
 // The path of a missing listener named in a list must include the element's index, like every
 // other list element error (routes[0].match.listener[1]: expected a string ...).
@@ -501,8 +516,59 @@ TEST(ConfigTest, SniffTimeouts) {
 }
 
 TEST(ConfigTest, EmptyUpstreamsAndAuthorizeAccepted) {
-  EXPECT_NE(parseOk(R"({"upstreams": [], "authorize": []})"), nullptr);
-  EXPECT_NE(parseOk(R"({"upstreams": {}, "authorize": {}})"), nullptr);
+  EXPECT_NE(parseOk(R"({"upstreams": [], "authorize": {}})"), nullptr);
+  auto c = parseOk(R"({"upstreams": [], "authorize": {}})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_FALSE(c->usesMesh());
+  EXPECT_FALSE(c->usesTls());
+}
+
+TEST(ConfigTest, MeshSectionsAndMeshHosts) {
+  const std::string id = "3A3RVJPB6SLNTV5PURJRWVI3EJIYAKCVJZUIIXZXKQHPK4C5GNOA";
+  auto c = parseOk(R"({"node": {"name": "n1", "dataDir": "/d", "meshSuffix": "Mesh"},
+      "upstreams": [{"name": "gw", "address": "gw.example.net:15008", "id": ")" + id + R"("},
+                    {"address": "10.0.0.1:15008"}],
+      "authorize": {"reverseAccept": [")" + id + R"("], "reverseAcceptTrustDomain": false},
+      "mesh": {"maxHops": 3, "streamWindow": 1048576, "pingInterval": "5s", "reconnectMin": "500ms",
+               "reconnectMax": "1m", "idleConnectionTimeout": "30s", "maxStreamsPerConnection": 10},
+      "routes": [{"match": {"host": "*.mesh"}, "to": "original", "via": "gw"},
+                 {"to": "10.1.1.1:80", "via": "10.0.0.9:15008"}]})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->usesMesh());
+  EXPECT_TRUE(c->usesTls());
+  ASSERT_EQ(c->mesh.upstreams.size(), 2u);
+  EXPECT_EQ(c->mesh.upstreams[0].name, "gw");
+  EXPECT_EQ(c->mesh.upstreams[0].address.str(), "gw.example.net:15008");
+  EXPECT_EQ(c->mesh.upstreams[0].id, id);
+  EXPECT_EQ(c->mesh.upstreams[1].name, "upstreams[1]");
+  EXPECT_TRUE(c->mesh.upstreams[1].id.empty());
+  EXPECT_EQ(c->mesh.reverseAccept, std::vector<std::string>{id});
+  EXPECT_FALSE(c->mesh.reverseAcceptTrustDomain);
+  EXPECT_EQ(c->mesh.maxHops, 3u);
+  EXPECT_EQ(c->mesh.streamWindow, 1048576u);
+  EXPECT_EQ(c->mesh.pingInterval, milliseconds(5000));
+  EXPECT_EQ(c->mesh.maxStreamsPerConnection, 10u);
+  EXPECT_EQ(c->routes[0].via, "gw");
+  EXPECT_EQ(c->routes[1].via, "10.0.0.9:15008");
+  // Client TLS settings the mesh dials with: per upstream h2r + h2, and one unpinned h2 for via host:port.
+  auto tls = meshClientTls(*c);
+  ASSERT_EQ(tls.size(), 5u);
+  EXPECT_EQ(tls[0].alpn, std::vector<std::string>{"h2r"});
+  EXPECT_EQ(tls[0].peerIds, std::vector<std::string>{id});
+  EXPECT_EQ(tls[0].sni, "gw.example.net");
+  EXPECT_TRUE(tls[2].sni.empty());  // an IP: no SNI
+  EXPECT_TRUE(tls[4].peerIds.empty());
+
+  std::string node;
+  EXPECT_TRUE(c->isMeshHost("alice.mesh", &node));
+  EXPECT_EQ(node, "alice");
+  EXPECT_TRUE(c->isMeshHost("ALICE.MESH", &node));
+  EXPECT_EQ(node, "ALICE");
+  EXPECT_FALSE(c->isMeshHost("mesh"));
+  EXPECT_FALSE(c->isMeshHost(".mesh"));
+  EXPECT_FALSE(c->isMeshHost("a.b.mesh"));  // one label only: a node ID or a name
+  EXPECT_FALSE(c->isMeshHost("alice.meshy"));
+  EXPECT_FALSE(c->isMeshHost("alicemesh"));
 }
 
 TEST(ConfigTest, TlsSectionListenerAndRouteTls) {

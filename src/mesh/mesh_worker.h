@@ -1,0 +1,123 @@
+#pragma once
+// MeshWorker: one worker's share of the mesh. It is the worker's TunnelDialer (streams to
+// `<node>.<meshSuffix>:port` and routes `via` a gateway), serves the mesh listener's connections
+// (mutual TLS, then HTTP/2: CONNECT tunnels with ALPN h2, reverse-accept registrations with h2r),
+// keeps pooled outbound HTTP/2 connections per gateway, and holds its share of this node's
+// associations to its upstream gateways (dialled with h2r; the roles then flip and we serve
+// CONNECTs). Everything here runs on the worker's thread; other workers reach an association held
+// here through openForPeer() (posted) and a StreamBridge.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <ugate/reactor.h>
+
+#include "core/config.h"
+#include "core/tunnel.h"
+#include "http/h2_connection.h"
+
+namespace ugate {
+class Worker;
+}
+
+namespace ugate::mesh {
+
+/** MeshCounters: process-wide mesh metrics (atomics; any thread). */
+struct MeshCounterValues {
+  uint64_t tunnelsOpened{0}, tunnelsFailed{0}, streamsAccepted{0}, streamsRefused{0}, loopsRefused{0};
+  uint64_t associationsRegistered{0}, associationsRefused{0}, associationsReplaced{0};
+  uint64_t associationDials{0}, associationsUp{0}, poolConnections{0};
+};
+MeshCounterValues meshCounters();
+
+class MeshWorker final : public TunnelDialer {
+ public:
+  explicit MeshWorker(Worker& w);
+  ~MeshWorker() override;
+
+  // ugate::TunnelDialer
+  bool handles(const HostPort& target, const std::string& via) const override;
+  TunnelRequestPtr open(const StreamMeta& meta, const HostPort& target, const std::string& via,
+                        Done done) override;
+
+  /** accept: a connection on a mesh listener (owns fd). */
+  void accept(const ListenerConfig& l, int fd, StreamMeta meta);
+  /** configure: after a config change, (re)start the upstream associations this worker holds. */
+  void configure();
+  /** drain: GOAWAY on every connection (shutdown). */
+  void drain();
+
+  /**
+   * openForPeer (posted from another worker): open a CONNECT on association `handle` held here and
+   * splice it to `far` (a bridge end belonging to this worker). `reply` is posted back to the
+   * requesting worker with the outcome.
+   */
+  void openForPeer(uint64_t handle, std::string authority, http::Headers headers, StreamPtr far,
+                   std::function<void(Errc, std::string)> reply);
+  /** goAwayAssociation: an association replaced by a newer one of the same node drains. */
+  void goAwayAssociation(uint64_t handle);
+
+  Worker& worker() { return worker_; }
+  static MeshWorker* of(Worker& w);
+
+  struct Conn;
+  struct Pending;
+  struct Upstream;
+  struct Bridged;
+
+ private:
+  friend struct Conn;
+  friend struct Pending;
+  const Config& cfg() const;
+  std::string selfId() const;
+  bool isSelf(const std::string& node) const;
+  http::H2Options h2Options() const;
+  http::Headers tunnelHeaders(const StreamMeta& meta) const;
+
+  // outbound
+  void openLocal(Pending& p, uint16_t port);
+  void openOnConn(Pending& p, Conn& c);
+  void openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId);
+  void completePending(uint64_t id, Result<StreamPtr> r);
+  Conn* poolConnection(const HostPort& gw, const std::string& pinnedId);
+  void dialConn(Conn& c);
+  void onConnTcp(Conn& c, int err);
+  void startClientTls(Conn& c, const UpstreamTlsConfig& t);
+  void onConnReady(Conn& c);
+  void failConn(Conn& c, Errc reason, const std::string& detail);
+
+  // inbound
+  void onTlsAccepted(Conn& c);
+  bool authorizeAssociation(Conn& c, std::string& why) const;
+  void onTunnelRequest(Conn& c, std::unique_ptr<http::H2Stream> s);
+  void onConnClosed(Conn& c, Errc reason, const std::string& detail);
+  void removeConn(Conn& c);
+
+  // upstream associations (this node dials its gateways)
+  void scheduleUpstream(Upstream& u, bool failed);
+  void dialUpstream(Upstream& u);
+  void housekeeping();
+
+  Worker& worker_;
+  uint64_t nextPending_{0};
+  std::unordered_map<uint64_t, Pending*> pending_;
+  std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // by handle
+  std::map<std::string, std::vector<uint64_t>> pools_;          // pool key -> conn handles
+  std::map<std::string, std::unique_ptr<Upstream>> upstreams_;  // by upstream name
+  std::unordered_map<Bridged*, std::unique_ptr<Bridged>> bridged_;
+  TimerPtr housekeeping_;
+  bool draining_{false};
+};
+
+/** registerMeshModule adds the `mesh` listener kind. */
+void registerMeshModule();
+/** nodesJson: the node table for the admin endpoint /nodes. */
+std::string nodesJson();
+/** renderMeshStats appends the mesh metrics (Prometheus text). */
+void renderMeshStats(std::string& out);
+
+}  // namespace ugate::mesh

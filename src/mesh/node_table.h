@@ -1,0 +1,57 @@
+#pragma once
+// NodeTable: the process-wide registry of nodes that hold a reverse-accept association with this
+// gateway: node ID -> (name, the worker holding the association, its handle). Written when an
+// association registers or ends, read once per mesh stream set-up (never per byte), so a mutex is
+// fine. Names are unique: a name already held by another node ID is refused; the same node ID
+// registering again replaces its older association (which then drains).
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <ugate/result.h>
+#include <ugate/socket_address.h>
+
+namespace ugate::mesh {
+
+struct NodeEntry {
+  std::string id;       // node ID (upper case)
+  std::string name;     // from its certificate ("" if none)
+  std::string spiffe;
+  int worker{-1};       // worker index holding the association
+  uint64_t handle{0};   // association handle, unique per process
+  SocketAddress peer;   // where it connected from
+  int64_t sinceUnixMs{0};
+};
+
+class NodeTable {
+ public:
+  static NodeTable& instance();
+  /**
+   * add registers an association. Returns the handle of the association it replaced (same node
+   * ID), 0 when none; an error when the name is held by another node.
+   */
+  Result<uint64_t> add(const NodeEntry& e);
+  /** remove drops the entry if `handle` is still the node's current association. */
+  void remove(const std::string& id, uint64_t handle);
+  /** find by node ID (case-insensitive) or name. */
+  std::optional<NodeEntry> find(std::string_view idOrName) const;
+  std::vector<NodeEntry> list() const;
+  uint64_t nextHandle();
+  /** clearForTest: tests only. */
+  void clearForTest();
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, NodeEntry> byId_;
+  std::unordered_map<std::string, std::string> nameToId_;
+  uint64_t handles_{0};
+};
+
+/** upper: ASCII upper case (node IDs are case-insensitive base32). */
+std::string upper(std::string_view s);
+
+}  // namespace ugate::mesh

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# mesh_test.sh: mesh tunnels and reverse accept between ugated processes, in network namespaces
+# this script creates (and deletes), with a real NAT in between.
+#
+#   bash mesh_test.sh /path/to/ugated
+#
+#   ns GW (10.201.1.1) ── ns NAT (10.201.1.2 | 10.201.2.1, MASQUERADE, no inbound) ── ns A (10.201.2.2)
+#
+# gw1 (ns GW) has a `mesh` listener and a SOCKS port; node A (ns A, behind the NAT: nobody can dial
+# it) dials gw1 with ALPN h2r and keeps an association; the roles flip and gw1 sends CONNECTs to A.
+# Checked: a client on gw1's SOCKS port reaches HTTP and echo servers on A's loopback by name and by
+# node ID; 100 parallel streams over the one association, every byte verified; an unauthorized node
+# (valid certificate, not in authorize.reverseAccept) is refused at registration; nghttp (a real
+# HTTP/2 client with a client certificate) gets 405 for a GET; a two-gateway circuit (client -> gw2
+# -> gw1 -> A); a loop between the gateways is refused (508, loop_detected); killing and restarting
+# gw1 makes A re-associate on its own.
+#
+# Needs root (network namespaces, iptables inside them). Every process is tracked by PID and ended in
+# the EXIT trap, then the namespaces are deleted. The last line is "mesh: N passed, M failed".
+set -euo pipefail
+
+readonly TEST_NAME=mesh
+readonly WATCHDOG_SECONDS=150
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+skip_all() {
+  say "SKIP: $1"
+  say "mesh: 0 passed, 0 failed"
+  trap - EXIT
+  exit 0
+}
+for tool in ip iptables python3 curl; do have "$tool" || skip_all "$tool not found (scripts/install-deps.sh installs it)"; done
+[[ $(id -u) == 0 ]] || skip_all "needs root for network namespaces"
+HAVE_NGHTTP=0
+have nghttp && HAVE_NGHTTP=1
+
+NS_GW=ugm-gw-$$
+NS_NAT=ugm-nat-$$
+NS_A=ugm-a-$$
+test_cleanup() {
+  local ns
+  for ns in "$NS_A" "$NS_NAT" "$NS_GW"; do ip netns del "$ns" 2>/dev/null || true; done
+}
+if ! ip netns add "$NS_GW" 2>/dev/null; then skip_all "cannot create network namespaces here"; fi
+ip netns add "$NS_NAT"
+ip netns add "$NS_A"
+in_gw() { ip netns exec "$NS_GW" "$@"; }
+in_nat() { ip netns exec "$NS_NAT" "$@"; }
+in_a() { ip netns exec "$NS_A" "$@"; }
+ip link add g0 netns "$NS_GW" type veth peer name n0 netns "$NS_NAT"
+ip link add n1 netns "$NS_NAT" type veth peer name a0 netns "$NS_A"
+in_gw ip addr add 10.201.1.1/24 dev g0
+in_nat ip addr add 10.201.1.2/24 dev n0
+in_nat ip addr add 10.201.2.1/24 dev n1
+in_a ip addr add 10.201.2.2/24 dev a0
+for ns in "$NS_GW" "$NS_NAT" "$NS_A"; do ip -n "$ns" link set lo up; done
+in_gw ip link set g0 up
+in_nat ip link set n0 up
+in_nat ip link set n1 up
+in_a ip link set a0 up
+in_a ip route add default via 10.201.2.1
+in_nat sysctl -qw net.ipv4.ip_forward=1
+# A home router: outbound connections are masqueraded, nothing new comes in.
+in_nat iptables -t nat -A POSTROUTING -o n0 -j MASQUERADE
+in_nat iptables -A FORWARD -i n0 -o n1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+in_nat iptables -A FORWARD -i n0 -o n1 -j DROP
+
+start_tmp
+cd "$TMP"
+say "== identities and servers (ugated: $UGATED)"
+TD=mesh.test
+run ca-init "$UGATED" ca init --dir ca --trust-domain "$TD" >ca.log 2>&1
+for n in gw1 gw2 a x; do
+  run "issue-$n" "$UGATED" ca issue --dir ca --name "$n" --out "$n" --trust-domain "$TD" >"issue-$n.log" 2>&1
+done
+GW1_ID=$(head -n1 issue-gw1.log)
+A_ID=$(head -n1 issue-a.log)
+X_ID=$(head -n1 issue-x.log)
+
+mkdir -p www
+printf 'hello from A\n' >www/hello.txt
+head -c $((8 * 1024 * 1024)) /dev/urandom >www/big.bin
+BIG_SHA=$(sha www/big.bin)
+cat >echo.py <<'PY'
+import asyncio, sys
+async def handle(r, w):
+    try:
+        while True:
+            data = await r.read(65536)
+            if not data:
+                break
+            w.write(data)
+            await w.drain()
+        w.write_eof()
+    except ConnectionError:
+        pass
+    finally:
+        w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=512)
+    async with srv:
+        await srv.serve_forever()
+asyncio.run(main())
+PY
+spawn http-a ip netns exec "$NS_A" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www" 8080 >http-a.log 2>&1
+spawn echo-a ip netns exec "$NS_A" python3 echo.py 9000 >echo-a.log 2>&1
+# ns_listening NS PORT: something listens on PORT inside namespace NS.
+ns_listening() { ip netns exec "$1" bash -c "$(declare -f listening); listening $2"; }
+wait_for "A's http server" 100 ns_listening "$NS_A" 8080
+wait_for "A's echo server" 100 ns_listening "$NS_A" 9000
+
+# node NAME NS: start ugated in a namespace on $TMP/NAME.json (log $TMP/NAME.log).
+declare -A NODE_PID=() NODE_NS=() NODE_ADMIN=()
+node() {
+  spawn "ugated-$1" ip netns exec "$2" "$UGATED" -c "$TMP/$1.json" >>"$TMP/$1.log" 2>&1
+  NODE_PID[$1]=$SPAWNED
+  NODE_NS[$1]=$2
+}
+# nadmin NODE PATH: an admin GET inside the node's namespace.
+nadmin() { ip netns exec "${NODE_NS[$1]}" curl -sS --max-time 5 "http://127.0.0.1:${NODE_ADMIN[$1]}$2"; }
+metric() {
+  local v
+  v=$(nadmin "$1" /stats 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }' | head -n1)
+  echo "${v:-0}"
+}
+node_ready() { ours "${NODE_PID[$1]}" && nadmin "$1" /ready >/dev/null 2>&1; }
+await_node() {
+  if wait_for "$1 /ready" 100 node_ready "$1"; then pass "$1 is up"; else
+    failed "$1 did not become ready"
+    tail -n 20 "$TMP/$1.log"
+    exit 1
+  fi
+}
+a_registered() { nadmin gw1 /nodes 2>/dev/null | grep -q "\"id\": \"$A_ID\""; }
+
+NODE_ADMIN[gw1]=15000
+cat >gw1.json <<EOF
+{ "node": { "name": "gw1", "trustDomain": "$TD" },
+  "tls": { "certDir": "$TMP/gw1" },
+  "admin": { "address": "127.0.0.1:15000" },
+  "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
+                 { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" } ],
+  "routes": [ { "match": { "host": "nobody.mesh" }, "to": "original", "via": "127.0.0.1:15009" } ],
+  "authorize": { "reverseAccept": ["$A_ID"], "reverseAcceptTrustDomain": false } }
+EOF
+NODE_ADMIN[gw2]=15002
+cat >gw2.json <<EOF
+{ "node": { "name": "gw2", "trustDomain": "$TD" },
+  "tls": { "certDir": "$TMP/gw2" },
+  "admin": { "address": "127.0.0.1:15002" },
+  "listeners": [ { "name": "mesh", "kind": "mesh", "address": "127.0.0.1:15009" },
+                 { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1081" } ],
+  "routes": [ { "match": { "host": "*.mesh" }, "to": "original", "via": "10.201.1.1:15008" } ] }
+EOF
+NODE_ADMIN[a]=15000
+cat >a.json <<EOF
+{ "workers": 1,
+  "node": { "name": "a", "trustDomain": "$TD" },
+  "tls": { "certDir": "$TMP/a" },
+  "admin": { "address": "127.0.0.1:15000" },
+  "mesh": { "reconnectMin": "200ms", "reconnectMax": "2s" },
+  "upstreams": [ { "name": "gw1", "address": "10.201.1.1:15008", "id": "$GW1_ID" } ] }
+EOF
+NODE_ADMIN[x]=15001
+sed -e "s|$TMP/a\"|$TMP/x\"|" -e 's|"name": "a"|"name": "x"|' -e 's|127.0.0.1:15000|127.0.0.1:15001|' a.json >x.json
+
+node gw1 "$NS_GW"
+await_node gw1
+node gw2 "$NS_GW"
+await_node gw2
+node a "$NS_A"
+await_node a
+node x "$NS_A"
+await_node x
+
+say "== reverse accept through the NAT"
+out=$(in_gw curl -sS --max-time 2 http://10.201.2.2:8080/hello.txt 2>&1 || true)
+check "nobody can dial A from the gateway's side of the NAT" [ "$out" != "hello from A" ]
+check "A registered its association with gw1 (/nodes)" wait_for "A in /nodes" 100 a_registered
+nodes=$(nadmin gw1 /nodes)
+check "/nodes names A 'a' with its SPIFFE identity" grep -q "\"name\": \"a\", \"spiffe\": \"spiffe://$TD/ns/default/sa/a\"" <<<"$nodes"
+check "the unauthorized node x is not registered" [ "${nodes#*$X_ID}" = "$nodes" ]
+wait_for "x refused" 50 bash -c "[ \$(ip netns exec $NS_GW curl -s http://127.0.0.1:15000/stats | awk '\$1 == \"ugate_mesh_associations_refused_total\" {print \$2}') -ge 1 ]" || true
+expect_ge "gw1 refused x's association" "$(metric gw1 ugate_mesh_associations_refused_total)" 1
+check "gw1 logged why x was refused" grep -q "association from .* refused: node $X_ID is not in authorize.reverseAccept" gw1.log
+
+body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)
+expect_str() { if [[ "$2" == "$3" ]]; then pass "$1"; else failed "$1: got '$2', want '$3'"; fi; }
+expect_str "SOCKS client at gw1 -> a.mesh:8080 on A's loopback" "$body" "hello from A"
+lower_id=$(tr 'A-Z' 'a-z' <<<"$A_ID")
+body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 "http://$lower_id.mesh:8080/hello.txt" || true)
+expect_str "the same by node ID (lower case)" "$body" "hello from A"
+got=$(in_gw curl -sS --max-time 30 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/big.bin | sha256sum | cut -d' ' -f1 || true)
+expect_str "8 MiB through the reverse tunnel, sha256 verified" "$got" "$BIG_SHA"
+out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://ghost.mesh:8080/ 2>&1 || true)
+check "an unknown node is refused (SOCKS error, no hang)" grep -q "curl: (97)\|SOCKS\|Can't complete\|refused\|failed" <<<"$out"
+
+say "== 100 parallel streams over the one association"
+cat >parallel.py <<'PY'
+import asyncio, hashlib, os, struct, sys
+N, SIZE = int(sys.argv[1]), int(sys.argv[2])
+async def one(i):
+    r, w = await asyncio.open_connection("127.0.0.1", 1080)
+    w.write(b"\x05\x01\x00"); await w.drain()
+    assert await r.readexactly(2) == b"\x05\x00"
+    host = b"a.mesh"
+    w.write(b"\x05\x01\x00\x03" + bytes([len(host)]) + host + struct.pack(">H", 9000)); await w.drain()
+    head = await r.readexactly(4)
+    if head[1] != 0:
+        return f"stream {i}: SOCKS reply {head[1]}"
+    atyp = head[3]
+    await r.readexactly({1: 4, 4: 16}.get(atyp, 0) + 2 if atyp != 3 else (await r.readexactly(1))[0] + 2)
+    payload = hashlib.sha256(str(i).encode()).digest() * (SIZE // 32)
+    async def send():
+        for off in range(0, len(payload), 32768):
+            w.write(payload[off:off + 32768]); await w.drain()
+        w.write_eof()
+    sender = asyncio.create_task(send())
+    got = bytearray()
+    while True:
+        chunk = await r.read(65536)
+        if not chunk:
+            break
+        got += chunk
+    await sender
+    w.close()
+    return "ok" if bytes(got) == payload else f"stream {i}: {len(got)} of {len(payload)} bytes, content differs"
+async def main():
+    res = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(N)), return_exceptions=True), 100)
+    bad = [str(x) for x in res if x != "ok"]
+    print(f"{N - len(bad)} ok")
+    for b in bad[:5]:
+        print(b)
+asyncio.run(main())
+PY
+out=$(in_gw timeout 110 python3 parallel.py 100 262144 2>&1 || true)
+expect_str "100 parallel echo streams of 256 KiB each, every byte verified" "$(head -n1 <<<"$out")" "100 ok"
+[[ "$(head -n1 <<<"$out")" == "100 ok" ]] || say "$out"
+expect_eq "still one node association on gw1" "$(metric gw1 ugate_mesh_nodes)" 1
+expect_eq "A dialled gw1 once (one association carried everything)" "$(metric a ugate_mesh_association_dials_total)" 1
+
+if ((HAVE_NGHTTP)); then
+  out=$(in_gw timeout 10 nghttp -v --cert "$TMP/a/cert-chain.pem" --key "$TMP/a/key.pem" https://127.0.0.1:15008/ 2>&1 || true)
+  check "nghttp (HTTP/2 over mutual TLS) gets 405 for a GET on the mesh port" grep -q ":status: 405" <<<"$out"
+else
+  skip "nghttp not found: the real HTTP/2 client check"
+fi
+
+say "== a circuit through two gateways, and a loop"
+body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1081 http://a.mesh:8080/hello.txt || true)
+expect_str "client -> gw2 -> gw1 -> A (circuit)" "$body" "hello from A"
+expect_ge "gw2 opened the circuit's first hop" "$(metric gw2 ugate_mesh_tunnels_opened_total)" 1
+out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1081 http://nobody.mesh:80/ 2>&1 || true)
+check "a gw2 -> gw1 -> gw2 loop gets no answer" [ "${out#*hello}" = "$out" ]
+expect_eq "gw2 refused the loop (its own ID already in the hops)" "$(metric gw2 ugate_mesh_loops_refused_total)" 1
+check "gw2 logged loop_detected" grep -q "508 loop: this node already forwarded the stream" gw2.log
+
+say "== the gateway restarts; A re-associates on its own"
+stop_pid "${NODE_PID[gw1]}"
+unset "LIVE[${NODE_PID[gw1]}]"
+node gw1 "$NS_GW"
+await_node gw1
+check "A re-registered with the restarted gw1" wait_for "A in /nodes again" 150 a_registered
+body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)
+expect_str "a.mesh:8080 works again after the restart" "$body" "hello from A"
+expect_ge "A dialled again" "$(metric a ugate_mesh_association_dials_total)" 2
+
+if ((FAIL != 0)); then
+  for n in gw1 gw2 a x; do
+    say "---- $n log (last 12 lines) ----"
+    tail -n 12 "$TMP/$n.log"
+  done
+fi

@@ -205,6 +205,7 @@ class H2Pair : public H2ConnectionCallbacks {
   }
   ~H2Pair() override {
     rt.run([&] {
+      keep.clear();
       for (auto& pu : pumps) pu->detach();
       onReq = nullptr;
       requests.clear();
@@ -285,6 +286,7 @@ class H2Pair : public H2ConnectionCallbacks {
   std::vector<H2StreamPtr> streams;   // client streams the test opened
   std::vector<H2StreamPtr> requests;  // server streams
   std::deque<int> statuses;
+  std::vector<std::shared_ptr<void>> keep;  // test objects destroyed first, on the reactor thread
   int requestsSeen{0};
   std::function<void(H2StreamPtr&)> onReq;
   Closed clientClosed;

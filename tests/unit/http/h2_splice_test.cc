@@ -64,29 +64,11 @@ TEST(H2SpliceTest, ConnectStreamsSplicedToTcpEchoEveryByteAndFinBothWays) {
   };
   constexpr int kStreams = 10;
   std::vector<std::string> patterns(kStreams);
-  std::vector<Pump*> clients(kStreams);
   for (int i = 0; i < kStreams; ++i) {
     patterns[i] = ugate::test::pattern((1u << 20) + static_cast<size_t>(i) * 1000, 77 + i);
-    clients[i] = &p.newPump();
   }
-  p.rt.run([&] {
-    for (int i = 0; i < kStreams; ++i) {
-      H2Stream* s = p.own(p.client->connect("echo.internal:7", {}, nullptr));
-      ASSERT_NE(s, nullptr);
-      clients[i]->out = patterns[i];
-      clients[i]->expect = &patterns[i];
-      clients[i]->shutdownWhenSent = true;
-      clients[i]->attach(*s);
-    }
-  });
-  ASSERT_TRUE(p.rt.waitFor(
-      [&] {
-        for (Pump* c : clients) {
-          if (!c->eof && c->readErr == 0) return false;
-        }
-        return true;
-      },
-      60000));
+  std::vector<Pump*> clients = p.sendPatterns(patterns, "echo.internal:7");
+  ASSERT_TRUE(p.waitAllEnded(clients, 60000));
   ASSERT_TRUE(p.rt.waitFor([&] {
     for (auto& t : *tunnels) {
       if (!t->done && t->error == Errc::Ok) return false;

@@ -75,8 +75,11 @@ class H2Stream final : public Stream {
   /** status: the response status (client side; 0 until the response headers arrive). */
   int status() const;
   /**
-   * respond (server side): send response headers. 2xx keeps the stream open for DATA (a tunnel);
-   * any other status ends the stream (END_STREAM) after the optional body.
+   * respond (server side): send response headers (names are lower-cased; pseudo-headers and
+   * connection-specific fields are dropped). 2xx keeps the stream open for DATA (a tunnel, or a
+   * body the caller writes and ends with shutdownWrite(); `body` is queued behind anything already
+   * written); any other status ends the stream (END_STREAM) after the optional body. Only the
+   * first call counts.
    */
   void respond(int status, const Headers& extra = {}, std::string body = {});
   /** resetCode: the RST_STREAM error code received, if the peer reset the stream (else 0). */

@@ -92,30 +92,11 @@ TEST(H2ConnectionTest, HundredParallelEchoStreamsEveryByteVerified) {
   echoServer(p);
   constexpr int kStreams = 100;
   std::vector<std::string> patterns(kStreams);
-  std::vector<Pump*> clients(kStreams);
   for (int i = 0; i < kStreams; ++i) {
     patterns[i] = ugate::test::pattern((256u << 10) + static_cast<size_t>(i) * 7943u, 1000 + i);
-    clients[i] = &p.newPump();
   }
-  p.rt.run([&] {
-    for (int i = 0; i < kStreams; ++i) {
-      ASSERT_TRUE(p.client->canOpenStream());
-      H2Stream* s = p.own(p.client->connect("echo:7", {}, nullptr));
-      ASSERT_NE(s, nullptr);
-      clients[i]->out = patterns[i];
-      clients[i]->expect = &patterns[i];
-      clients[i]->shutdownWhenSent = true;
-      clients[i]->attach(*s);
-    }
-  });
-  ASSERT_TRUE(p.rt.waitFor(
-      [&] {
-        for (Pump* c : clients) {
-          if (!c->eof && c->readErr == 0 && c->writeErr == 0) return false;
-        }
-        return true;
-      },
-      120000));
+  std::vector<Pump*> clients = p.sendPatterns(patterns, "echo:7");
+  ASSERT_TRUE(p.waitAllEnded(clients, 120000));
   p.rt.run([&] {
     uint64_t total = 0;
     for (int i = 0; i < kStreams; ++i) {

@@ -205,6 +205,7 @@ class H2Pair : public H2ConnectionCallbacks {
   }
   ~H2Pair() override {
     rt.run([&] {
+      keep.clear();
       for (auto& pu : pumps) pu->detach();
       onReq = nullptr;
       requests.clear();
@@ -249,6 +250,37 @@ class H2Pair : public H2ConnectionCallbacks {
     return c;
   }
 
+  /**
+   * sendPatterns opens one CONNECT per pattern; each sends its pattern, ends its side and checks
+   * what comes back against it (an echo). Returns the pumps (owned by the pair).
+   */
+  std::vector<Pump*> sendPatterns(const std::vector<std::string>& patterns, const std::string& authority) {
+    std::vector<Pump*> out(patterns.size());
+    for (auto& pu : out) pu = &newPump();
+    rt.run([&] {
+      for (size_t i = 0; i < patterns.size(); ++i) {
+        H2Stream* s = own(client->connect(authority, {}, nullptr));
+        ASSERT_NE(s, nullptr) << i;
+        out[i]->out = patterns[i];
+        out[i]->expect = &patterns[i];
+        out[i]->shutdownWhenSent = true;
+        out[i]->attach(*s);
+      }
+    });
+    return out;
+  }
+  /** waitAllEnded: every pump saw EOF or an error. */
+  bool waitAllEnded(const std::vector<Pump*>& ps, int timeoutMs) {
+    return rt.waitFor(
+        [&] {
+          for (Pump* pu : ps) {
+            if (!pu->eof && pu->readErr == 0 && pu->writeErr == 0) return false;
+          }
+          return true;
+        },
+        timeoutMs);
+  }
+
   /** connect opens a CONNECT stream on the reactor thread, recording the response status. */
   H2Stream* connect(const std::string& authority, const Headers& extra = {}, int* status = nullptr) {
     H2Stream* s = nullptr;
@@ -285,6 +317,7 @@ class H2Pair : public H2ConnectionCallbacks {
   std::vector<H2StreamPtr> streams;   // client streams the test opened
   std::vector<H2StreamPtr> requests;  // server streams
   std::deque<int> statuses;
+  std::vector<std::shared_ptr<void>> keep;  // test objects destroyed first, on the reactor thread
   int requestsSeen{0};
   std::function<void(H2StreamPtr&)> onReq;
   Closed clientClosed;

@@ -1,5 +1,8 @@
 #include "core/worker.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +21,10 @@ namespace ugate {
 namespace {
 constexpr int kAcceptBatch = 64;  // accepts per wake-up before yielding to other fds
 constexpr Duration kAcceptBackoff{100};
+// Memory goes back to the OS once at least this many sessions were open at once and three quarters
+// of them have closed, a second after the last of those closes (one malloc_trim per burst).
+constexpr size_t kReleaseMinSessions = 1024;
+constexpr Duration kReleaseDelay{1000};
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -100,6 +107,7 @@ Worker::Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogF
       pipes_(cfg_->limits.pipeBytes, 256),
       accessLog_(*reactor_, accessLogFd),
       maxConnections_(maxConnections) {
+  releaseTimer_ = reactor_->createTimer([this] { releaseMemory(); });
   ResolverOptions ro;
   ro.servers = cfg_->dns.servers;
   ro.queryTimeout = cfg_->dns.timeout;
@@ -202,6 +210,7 @@ void Worker::addSession(std::unique_ptr<ProxySession> s) {
   if (sessions_) sessions_->prev = p;
   sessions_ = p;
   ++activeCount_;
+  highWater_ = std::max(highWater_, activeCount_);
 }
 
 void Worker::removeSession(ProxySession* s) {
@@ -210,6 +219,20 @@ void Worker::removeSession(ProxySession* s) {
   if (s->next) s->next->prev = s->prev;
   s->prev = s->next = nullptr;
   --activeCount_;
+  if (highWater_ >= kReleaseMinSessions && activeCount_ <= highWater_ / 4) {
+    releaseTimer_->enable(kReleaseDelay);  // re-armed by every close: runs once the burst is over
+  }
+}
+
+void Worker::releaseMemory() {
+  if (highWater_ >= kReleaseMinSessions && activeCount_ <= highWater_ / 4) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    spdlog::info("worker {}: {} of {} sessions closed; freed memory returned to the OS", index_,
+                 highWater_ - activeCount_, highWater_);
+  }
+  highWater_ = activeCount_;
 }
 
 void Worker::snapshotStats(WorkerStatsSnapshot& out) const {

@@ -82,6 +82,7 @@ class Worker {
   uint64_t nextStreamId() { return (++streamSeq_ << 8) | static_cast<uint64_t>(index_ & 0xff); }
   bool atConnectionLimit() const { return maxConnections_ != 0 && activeCount_ >= maxConnections_; }
   void addSession(std::unique_ptr<ProxySession> s);
+  /** removeSession unlinks s; after a burst has closed, it schedules releaseMemory(). */
   void removeSession(ProxySession* s);
   Counter& acceptErrors() { return acceptErrors_; }
   /**
@@ -91,8 +92,15 @@ class Worker {
   bool logBudget();
 
  private:
+  /**
+   * releaseMemory hands heap pages freed by closed sessions back to the OS (malloc_trim): the
+   * allocator keeps them otherwise, so RSS would stay at the peak of the last burst.
+   */
+  void releaseMemory();
+
   const int index_;
   ReactorPtr reactor_;
+  TimerPtr releaseTimer_;  // releaseTimer_: runs releaseMemory() shortly after a burst closed
   ConfigPtr cfg_;
   std::unique_ptr<RouteTable> router_;
   ResolverPtr resolver_;
@@ -104,6 +112,7 @@ class Worker {
   std::map<std::string, std::unique_ptr<ListenerStats>> stats_;  // never shrinks: counters survive reloads
   ProxySession* sessions_{nullptr};  // head of the intrusive list; sessions own themselves
   size_t activeCount_{0};
+  size_t highWater_{0};  // highWater_: most sessions open at once since the last releaseMemory()
   uint32_t maxConnections_;
   uint64_t streamSeq_{0};
   Counter acceptErrors_;

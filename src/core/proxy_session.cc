@@ -12,6 +12,10 @@
 
 namespace ugate {
 
+namespace {
+constexpr Duration kFdRetry{100};  // out of descriptors: how often a session retries its socket
+}  // namespace
+
 ProxySession::ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
                            FrontDoorPtr frontDoor, Timeouts t, bool acceptProxyProtocol)
     : worker_(w),
@@ -206,6 +210,10 @@ void ProxySession::connectNext() {
     const SocketAddress& a = candidates_[nextCandidate_++];
     auto fd = startConnect(a);
     if (!fd) {
+      if (fd.error().code == Errc::ResourceExhausted && waitForFd(fd.error())) {
+        --nextCandidate_;  // the same address again
+        return;
+      }
       lastConnectError_ = fd.error();
       continue;
     }
@@ -218,6 +226,26 @@ void ProxySession::connectNext() {
   } else {
     fail(lastConnectError_.code, lastConnectError_.detail);
   }
+}
+
+bool ProxySession::waitForFd(const Error& e) {
+  // A reset client would be a lost client: keep it (one descriptor) and retry, with no more
+  // accepts meanwhile, so the descriptors that other streams free go to it.
+  if (Duration(kFdRetry.count() * fdRetries_) >= timeouts_.connect) return false;
+  ++fdRetries_;
+  if (!waitingForFd_) {
+    waitingForFd_ = true;
+    worker_.addFdWaiter(1);
+  }
+  worker_.pauseAccepting("upstream " + e.detail);
+  timer_->enable(kFdRetry);
+  return true;
+}
+
+void ProxySession::stopWaitingForFd() {
+  if (!waitingForFd_) return;
+  waitingForFd_ = false;
+  worker_.addFdWaiter(-1);
 }
 
 void ProxySession::onConnected(int err) {
@@ -267,6 +295,12 @@ void ProxySession::onConnected(int err) {
 
 void ProxySession::onTimer() {
   if (closed_) return;
+  if (waitingForFd_) {
+    stopWaitingForFd();
+    timer_->enable(timeouts_.connect);
+    connectNext();
+    return;
+  }
   if ((frontDoor_ || awaitProxyHeader_) && !upstream_ && candidates_.empty() && !dns_) {
     close(Errc::HandshakeTimeout,
           "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms", true);
@@ -310,6 +344,7 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
     splicer_->stop();
   }
   dns_.reset();
+  stopWaitingForFd();
   if (timer_) timer_->disable();
   if (client_) client_->close(abort);
   if (upstream_) upstream_->close(abort);

@@ -68,6 +68,13 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   bool sendToClient(const std::string& bytes);
   void dial(const HostPort& hp);
   void connectNext();
+  /**
+   * waitForFd: the upstream socket could not be created for lack of descriptors. Keeps the client,
+   * pauses the worker's listeners and retries every 100 ms within the connect timeout; false when
+   * that time is used up.
+   */
+  bool waitForFd(const Error& e);
+  void stopWaitingForFd();
   void onConnected(int err);
   void onTimer();
   void syncBytes();
@@ -89,6 +96,8 @@ class ProxySession final : public DeferredDeletable, private SplicerCallbacks, p
   bool awaitProxyHeader_{false};  // awaitProxyHeader_: the PROXY header has not been read yet
   uint8_t sendProxyHeader_{0};    // sendProxyHeader_: PROXY version to send upstream (0 = none)
   bool closed_{false};
+  bool waitingForFd_{false};  // waitingForFd_: the timer retries connectNext() (out of descriptors)
+  uint16_t fdRetries_{0};
 };
 
 }  // namespace ugate

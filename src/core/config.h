@@ -123,7 +123,7 @@ struct Config {
   LogConfig log;
   DnsConfig dns;
   std::string origin;  // file name or "<default>"
-  std::string json;    // the source, normalised, for /config_dump
+  std::string json;    // the source, normalised and with secrets redacted, for /config_dump
 
   const ListenerConfig* findListener(std::string_view name) const;
 };

@@ -66,6 +66,11 @@ TEST(Limits, ConnectionCapResetsTheExcessAtOnceAndCountsIt) {
 }
 
 TEST(Limits, OutOfFileDescriptorsAcceptBacksOffWithoutSpinningAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check probes memory through a pipe (sanitizer_common IsAccessibleMemoryRange); in a
+  // process out of descriptors pipe2 fails and it reports a valid object as "invalid vptr".
+  GTEST_SKIP() << "ASan+UBSan build: UBSan's vptr check needs free descriptors";
+#endif
   UgatedFixture f;
   TcpServer echo;
   uint16_t port = freePort();
@@ -112,7 +117,7 @@ TEST(Limits, OutOfFileDescriptorsAcceptBacksOffWithoutSpinningAndRecovers) {
   const int64_t hz = sysconf(_SC_CLK_TCK);
   printf("[ figures  ] out of fds for 2 s, 20 clients arriving: ugated used %lld of %lld CPU ticks\n",
          static_cast<long long>(cpu), static_cast<long long>(2 * hz));
-  EXPECT_LT(cpu, hz / 2) << "ugated used " << cpu << " ticks of CPU in 2 s while out of fds (a busy loop uses ~"
+  EXPECT_LT(cpu, hz / 5) << "ugated used " << cpu << " ticks of CPU in 2 s while out of fds (a busy loop uses ~"
                          << 2 * hz << ")";
   // Recovery: the served clients leave, and every waiting client is served in turn.
   served.reset();

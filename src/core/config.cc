@@ -457,7 +457,8 @@ void redactSecrets(json& j) {
   if (j.is_object()) {
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string& k = it.key();
-      if (it.value().is_string() && (k == "password" || k == "secret" || k == "token" || k == "privateKey")) {
+      const bool secret = k == "password" || k == "secret" || k == "token" || k == "privateKey";
+      if (secret && it.value().is_string()) {
         it.value() = "[redacted]";
       } else {
         redactSecrets(it.value());

@@ -52,8 +52,9 @@ void Listener::pause(const std::string& why) {
     if (lastPauseLog_ == MonotonicTime{} || pausedSince_ - lastPauseLog_ >= kPauseLogInterval) {
       lastPauseLog_ = pausedSince_;
       pauseLogged_ = true;
-      spdlog::warn("listener {}: {}; pausing accepts until descriptors are free (retrying every {} ms)",
-                   cfg_->name, why, kAcceptBackoff.count());
+      spdlog::warn(
+          "listener {}: {}; pausing accepts until descriptors are free (retrying every {} ms)",
+          cfg_->name, why, kAcceptBackoff.count());
     }
   }
   backoff_->enable(kAcceptBackoff);
@@ -91,8 +92,8 @@ void Listener::acceptLoop() {
       paused_ = false;
       if (pauseLogged_) {
         pauseLogged_ = false;
-        spdlog::info("listener {}: accepting again after {} ms", cfg_->name,
-                     std::chrono::duration_cast<Duration>(worker_.reactor().now() - pausedSince_).count());
+        auto paused = std::chrono::duration_cast<Duration>(worker_.reactor().now() - pausedSince_);
+        spdlog::info("listener {}: accepting again after {} ms", cfg_->name, paused.count());
       }
     }
     if (worker_.atConnectionLimit()) {
@@ -221,9 +222,10 @@ void Worker::pauseAccepting(const std::string& why) {
 void Worker::overLimit() {
   if (capLogged_) return;
   capLogged_ = true;
-  spdlog::warn("worker {}: connection cap {} reached (limits.maxConnectionsPerWorker); resetting new "
-               "connections until streams close",
-               index_, maxConnections_);
+  spdlog::warn(
+      "worker {}: connection cap {} reached (limits.maxConnectionsPerWorker); resetting new "
+      "connections until streams close",
+      index_, maxConnections_);
 }
 
 void Worker::closeAll(Errc reason) {

@@ -58,7 +58,7 @@ class Listener final : private IoWatcher {
   MonotonicTime pausedSince_{};
   MonotonicTime lastPauseLog_{};
   bool paused_{false};       // paused_: in an out-of-descriptors episode
-  bool pauseLogged_{false};  // pauseLogged_: its start was logged (at most once per 10 s), so is its end
+  bool pauseLogged_{false};  // pauseLogged_: its start was logged (at most every 10 s), and its end
 };
 
 class Worker {

@@ -112,7 +112,8 @@ std::optional<HostPort> parseConnectAuthority(std::string_view target) {
   return hp;
 }
 
-std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::string* why, int* status) {
+std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::string* why,
+                                                  int* status) {
   auto bad = [&](const char* w, int code = 400) -> std::optional<ForwardRequest> {
     if (why) *why = w;
     if (status) *status = code;

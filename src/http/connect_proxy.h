@@ -54,7 +54,8 @@ inline constexpr size_t kMaxForwardHeaders = 100;
  *         scheme, userinfo, bad host or port); nullopt with *status 431 when the rewritten head,
  *         with the Host and Connection headers it adds, exceeds the limits above.
  */
-std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::string* why, int* status = nullptr);
+std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::string* why,
+                                                  int* status = nullptr);
 
 /** parseConnectAuthority splits a CONNECT target "host:port" / "[v6]:port" and validates the host. */
 std::optional<HostPort> parseConnectAuthority(std::string_view target);

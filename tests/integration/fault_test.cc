@@ -52,14 +52,25 @@ int socks5Connect(uint16_t proxy, const std::string& host, uint16_t target, int*
   return fd;
 }
 
+/**
+ * startWithBystanders runs ugated with listener "good" (to the echo server at echoPort, for the
+ * bystander connections) beside `faulty`; returns the good listener's port, 0 if ugated did not
+ * start.
+ */
+uint16_t startWithBystanders(UgatedFixture& f, uint16_t echoPort, const std::string& faulty) {
+  uint16_t good = freePort();
+  std::string ls = UgatedFixture::listener("good", "tcp", good, at(echoPort)) + "," + faulty;
+  return f.start(f.config(ls)) ? good : 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 TEST(Fault, BackendRefusesEachClientIsResetAtOnce) {
   UgatedFixture f;
   TcpServer echo;
-  uint16_t dead = freePort(), good = freePort(), bad = freePort();
-  ASSERT_TRUE(f.start(f.config(UgatedFixture::listener("good", "tcp", good, at(echo.port())) + "," +
-                               UgatedFixture::listener("bad", "tcp", bad, at(dead)))))
-      << f.logs();
+  uint16_t dead = freePort(), bad = freePort();
+  uint16_t good =
+      startWithBystanders(f, echo.port(), UgatedFixture::listener("bad", "tcp", bad, at(dead)));
+  ASSERT_NE(good, 0) << f.logs();
   EchoClients bystanders(good, 3);
   ASSERT_TRUE(bystanders.allEcho());
   for (int i = 0; i < 20; ++i) {
@@ -70,7 +81,8 @@ TEST(Fault, BackendRefusesEachClientIsResetAtOnce) {
     close(fd);
   }
   EXPECT_TRUE(f.waitMetric(closes("bad", "connect_refused"), 20)) << f.stats();
-  EXPECT_NE(f.logs().find("connect_refused: connect " + at(dead) + ": Connection refused"), std::string::npos)
+  EXPECT_NE(f.logs().find("connect_refused: connect " + at(dead) + ": Connection refused"),
+            std::string::npos)
       << f.logs();
   EXPECT_TRUE(bystanders.allEcho());
   EXPECT_EQ(f.metric(closes("good", "ok")), 0);  // bystanders still open
@@ -88,10 +100,10 @@ TEST(Fault, BackendResetsMidStream) {
     linger l{1, 0};  // the handler's close() then sends RST
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   });
-  uint16_t good = freePort(), rst = freePort();
-  ASSERT_TRUE(f.start(f.config(UgatedFixture::listener("good", "tcp", good, at(echo.port())) + "," +
-                               UgatedFixture::listener("rst", "tcp", rst, at(resetter.port())))))
-      << f.logs();
+  uint16_t rst = freePort();
+  uint16_t good = startWithBystanders(
+      f, echo.port(), UgatedFixture::listener("rst", "tcp", rst, at(resetter.port())));
+  ASSERT_NE(good, 0) << f.logs();
   EchoClients bystanders(good, 3);
   ASSERT_TRUE(bystanders.allEcho());
   int fd = connectTcp(rst);
@@ -101,8 +113,9 @@ TEST(Fault, BackendResetsMidStream) {
   EXPECT_TRUE(c == Closure::Reset) << closureName(c);
   close(fd);
   EXPECT_TRUE(f.waitMetric(closes("rst", "reset"), 1)) << f.stats();
-  EXPECT_TRUE(waitFor([&] { return f.logs().find(R"("close":"reset","detail":"upstream side")") != std::string::npos; }))
-      << f.logs();
+  EXPECT_TRUE(waitFor([&] {
+    return f.logs().find(R"("close":"reset","detail":"upstream side")") != std::string::npos;
+  })) << f.logs();
   EXPECT_TRUE(bystanders.allEcho());
 }
 
@@ -150,10 +163,10 @@ TEST(Fault, BackendDiesMidStream) {
   TcpServer echo;
   ChildEcho doomed;
   ASSERT_NE(doomed.port(), 0);
-  uint16_t good = freePort(), dying = freePort();
-  ASSERT_TRUE(f.start(f.config(UgatedFixture::listener("good", "tcp", good, at(echo.port())) + "," +
-                               UgatedFixture::listener("dying", "tcp", dying, at(doomed.port())))))
-      << f.logs();
+  uint16_t dying = freePort();
+  uint16_t good = startWithBystanders(
+      f, echo.port(), UgatedFixture::listener("dying", "tcp", dying, at(doomed.port())));
+  ASSERT_NE(good, 0) << f.logs();
   EchoClients bystanders(good, 3);
   // Five connections have exchanged bytes and sit idle when the backend dies.
   auto idle = std::make_unique<EchoClients>(dying, 5);
@@ -190,7 +203,8 @@ TEST(Fault, BackendDiesMidStream) {
   // streams end when the clients close their side.
   for (Closure c : idle->awaitClosures()) EXPECT_EQ(closureName(c), std::string("eof"));
   idle.reset();
-  EXPECT_TRUE(f.waitMetric(R"(ugate_listener_connections_active{listener="dying"})", 0)) << f.stats();
+  EXPECT_TRUE(f.waitMetric(R"(ugate_listener_connections_active{listener="dying"})", 0))
+      << f.stats();
   int64_t ended = f.metric(closes("dying", "ok")) + f.metric(closes("dying", "reset"));
   EXPECT_EQ(ended, 6) << f.stats();
   // New streams to the dead backend are refused; the good listener is untouched.
@@ -220,10 +234,10 @@ TEST(Fault, ClientResetsMidStream) {
     }
     backendSawEnd = true;
   });
-  uint16_t good = freePort(), hose = freePort();
-  ASSERT_TRUE(f.start(f.config(UgatedFixture::listener("good", "tcp", good, at(echo.port())) + "," +
-                               UgatedFixture::listener("hose", "tcp", hose, at(firehose.port())))))
-      << f.logs();
+  uint16_t hose = freePort();
+  uint16_t good = startWithBystanders(
+      f, echo.port(), UgatedFixture::listener("hose", "tcp", hose, at(firehose.port())));
+  ASSERT_NE(good, 0) << f.logs();
   EchoClients bystanders(good, 3);
   ASSERT_TRUE(bystanders.allEcho());
   int fd = connectTcp(hose);
@@ -234,8 +248,9 @@ TEST(Fault, ClientResetsMidStream) {
   EXPECT_TRUE(waitFor([&] { return backendSawEnd.load(); }, 5000));
   EXPECT_TRUE(backendErrno == ECONNRESET || backendErrno == EPIPE) << strerror(backendErrno);
   EXPECT_TRUE(f.waitMetric(closes("hose", "reset"), 1)) << f.stats();
-  EXPECT_TRUE(waitFor([&] { return f.logs().find(R"("close":"reset","detail":"client side")") != std::string::npos; }))
-      << f.logs();
+  EXPECT_TRUE(waitFor([&] {
+    return f.logs().find(R"("close":"reset","detail":"client side")") != std::string::npos;
+  })) << f.logs();
   EXPECT_TRUE(f.waitMetric(R"(ugate_listener_connections_active{listener="hose"})", 0));
   EXPECT_TRUE(bystanders.allEcho());
 }
@@ -244,9 +259,10 @@ TEST(Fault, BlackholeBackendHitsConnectTimeoutInANamespace) {
   // A private network namespace where SYNs to one port are dropped by iptables: the connect neither
   // succeeds nor fails until ugated's connectTimeout. And an address with no route at all.
   std::string why;
-  bool ran = runInPrivateNetns([&] {
+  auto body = [&] {
     const uint16_t hole = 9999;
-    std::string rule = "iptables -w -A INPUT -p tcp --dport " + std::to_string(hole) + " --syn -j DROP";
+    std::string rule =
+        "iptables -w -A INPUT -p tcp --dport " + std::to_string(hole) + " --syn -j DROP";
     ASSERT_EQ(system(rule.c_str()), 0) << rule;
     UgatedFixture f;
     TcpServer echo;
@@ -266,7 +282,8 @@ TEST(Fault, BlackholeBackendHitsConnectTimeoutInANamespace) {
       close(fd);
     }
     EXPECT_TRUE(f.waitMetric(closes("bh", "connect_timeout"), 5)) << f.stats();
-    EXPECT_NE(f.logs().find("connect_timeout: connect 127.0.0.1:9999: no answer within 500 ms"), std::string::npos)
+    EXPECT_NE(f.logs().find("connect_timeout: connect 127.0.0.1:9999: no answer within 500 ms"),
+              std::string::npos)
         << f.logs();
     int rep = -1;
     EXPECT_EQ(socks5Connect(socks, "127.0.0.1", hole, &rep), -1);
@@ -276,8 +293,8 @@ TEST(Fault, BlackholeBackendHitsConnectTimeoutInANamespace) {
     close(fd);
     EXPECT_TRUE(f.waitMetric(closes("unroutable", "network_unreachable"), 1)) << f.stats();
     EXPECT_TRUE(bystanders.allEcho());
-  }, &why);
-  if (!ran) GTEST_SKIP() << why;
+  };
+  if (!runInPrivateNetns(body, &why)) GTEST_SKIP() << why;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,14 +331,17 @@ TEST(Fault, SlowDripSniffersAreCutAtTheDeadline) {
   TcpServer echo;
   uint16_t socks = freePort(), sni = freePort(), httpc = freePort();
   const std::string deadline = R"(, "sniffTimeout": "1s")";
-  ASSERT_TRUE(f.start(f.config(UgatedFixture::listener("socks", "socks5", socks, "", deadline) + "," +
-                               UgatedFixture::listener("sni", "sni", sni, at(echo.port()), deadline) + "," +
-                               UgatedFixture::listener("httpc", "http-connect", httpc, "", deadline))))
+  ASSERT_TRUE(
+      f.start(f.config(UgatedFixture::listener("socks", "socks5", socks, "", deadline) + "," +
+                       UgatedFixture::listener("sni", "sni", sni, at(echo.port()), deadline) + "," +
+                       UgatedFixture::listener("httpc", "http-connect", httpc, "", deadline))))
       << f.logs();
   const std::string socksHs = std::string("\x05\x01\x00\x05\x01\x00\x01\x7f\x00\x00\x01", 11) +
-                              static_cast<char>(echo.port() >> 8) + static_cast<char>(echo.port() & 0xff);
+                              static_cast<char>(echo.port() >> 8) +
+                              static_cast<char>(echo.port() & 0xff);
   // A TLS record header announcing a 200-byte ClientHello, then the body, byte by byte.
-  const std::string hello = fromHexString("16 03 01 00 c8 01 00 00 c4 03 03") + std::string(189, '\x01');
+  const std::string hello =
+      fromHexString("16 03 01 00 c8 01 00 00 c4 03 03") + std::string(189, '\x01');
   const std::string connect = "CONNECT " + at(echo.port()) + " HTTP/1.1\r\nHost: x\r\n\r\n";
   struct Case {
     uint16_t port;
@@ -385,10 +405,12 @@ TEST(Fault, HalfOpenPeersKeepTheOtherDirectionFlowing) {
     upSum2 = fnv1a64(all.data(), all.size());
   });
   uint16_t p1 = freePort(), p2 = freePort();
-  ASSERT_TRUE(f.start(f.config(UgatedFixture::listener("client-fin", "tcp", p1, at(afterEof.port())) + "," +
-                               UgatedFixture::listener("server-fin", "tcp", p2, at(finFirst.port())))))
+  ASSERT_TRUE(
+      f.start(f.config(UgatedFixture::listener("client-fin", "tcp", p1, at(afterEof.port())) + "," +
+                       UgatedFixture::listener("server-fin", "tcp", p2, at(finFirst.port())))))
       << f.logs();
-  const uint64_t upWant = fnv1a64(up.data(), up.size()), downWant = fnv1a64(down.data(), down.size());
+  const uint64_t upWant = fnv1a64(up.data(), up.size()),
+                 downWant = fnv1a64(down.data(), down.size());
 
   // Client FIN first: upload, FIN, then the whole download arrives on the half-closed stream.
   int fd = connectTcp(p1);
@@ -471,8 +493,8 @@ class FakeDns {
       if (first == "silent") continue;
       uint8_t rcode = first == "servfail" ? 2 : first == "nxdomain" ? 3 : 0;
       std::string r(reinterpret_cast<char*>(q), qend);
-      r[2] = static_cast<char>(0x81);  // QR, RD
-      r[3] = static_cast<char>(0x80 | rcode);  // RA
+      r[2] = static_cast<char>(0x81);                // QR, RD
+      r[3] = static_cast<char>(0x80 | rcode);        // RA
       const bool answer = rcode == 0 && qtype == 1;  // A 127.0.0.1; AAAA: no data
       r[6] = 0, r[7] = answer ? 1 : 0;
       r[8] = r[9] = r[10] = r[11] = 0;
@@ -493,15 +515,17 @@ TEST(Fault, DnsFailuresAreAnsweredAndCounted) {
   TcpServer echo;
   FakeDns dns;
   const std::string ep = ":" + std::to_string(echo.port());
-  uint16_t servfail = freePort(), nxdomain = freePort(), silent = freePort(), ok = freePort(), socks = freePort();
+  uint16_t servfail = freePort(), nxdomain = freePort(), silent = freePort(), ok = freePort(),
+           socks = freePort();
   std::string dnsCfg = R"(, "dns": {"servers": ["127.0.0.1:)" + std::to_string(dns.port()) +
                        R"("], "timeout": "300ms", "negativeTtl": "30s"})";
-  ASSERT_TRUE(f.start(f.config(UgatedFixture::listener("servfail", "tcp", servfail, "servfail.test" + ep) + "," +
-                                   UgatedFixture::listener("nxdomain", "tcp", nxdomain, "nxdomain.test" + ep) + "," +
-                                   UgatedFixture::listener("silent", "tcp", silent, "silent.test" + ep) + "," +
-                                   UgatedFixture::listener("ok", "tcp", ok, "ok.test" + ep) + "," +
-                                   UgatedFixture::listener("socks", "socks5", socks, ""),
-                               dnsCfg)))
+  ASSERT_TRUE(f.start(
+      f.config(UgatedFixture::listener("servfail", "tcp", servfail, "servfail.test" + ep) + "," +
+                   UgatedFixture::listener("nxdomain", "tcp", nxdomain, "nxdomain.test" + ep) +
+                   "," + UgatedFixture::listener("silent", "tcp", silent, "silent.test" + ep) +
+                   "," + UgatedFixture::listener("ok", "tcp", ok, "ok.test" + ep) + "," +
+                   UgatedFixture::listener("socks", "socks5", socks, ""),
+               dnsCfg)))
       << f.logs();
   EchoClients bystanders(ok, 3);  // through a name the fake server resolves
   ASSERT_TRUE(bystanders.allEcho());
@@ -513,8 +537,10 @@ TEST(Fault, DnsFailuresAreAnsweredAndCounted) {
   for (const char* l : {"servfail", "nxdomain", "silent"}) {
     EXPECT_TRUE(f.waitMetric(closes(l, "dns_failure"), 1)) << l << "\n" << f.stats();
   }
-  EXPECT_NE(f.logs().find("upstream=servfail.test" + ep + ": dns_failure"), std::string::npos) << f.logs();
-  EXPECT_NE(f.logs().find("upstream=silent.test" + ep + ": dns_failure"), std::string::npos) << f.logs();
+  EXPECT_NE(f.logs().find("upstream=servfail.test" + ep + ": dns_failure"), std::string::npos)
+      << f.logs();
+  EXPECT_NE(f.logs().find("upstream=silent.test" + ep + ": dns_failure"), std::string::npos)
+      << f.logs();
   // SOCKS5 maps a DNS failure to REP 04 (host unreachable) and still serves names that resolve.
   int rep = -1;
   EXPECT_EQ(socks5Connect(socks, "nxdomain.test", echo.port(), &rep), -1);

@@ -52,9 +52,11 @@ TEST(Limits, ConnectionCapResetsTheExcessAtOnceAndCountsIt) {
     EXPECT_EQ(closureName(awaitClosure(fd)), std::string("reset")) << i;
     close(fd);
   }
-  EXPECT_TRUE(f.waitMetric(R"(ugate_listener_over_limit_total{listener="capped"})", 10)) << f.stats();
-  EXPECT_TRUE(waitFor([&] { return f.logs().find("connection cap 20 reached") != std::string::npos; }))
-      << f.logs();
+  EXPECT_TRUE(f.waitMetric(R"(ugate_listener_over_limit_total{listener="capped"})", 10))
+      << f.stats();
+  EXPECT_TRUE(waitFor([&] {
+    return f.logs().find("connection cap 20 reached") != std::string::npos;
+  })) << f.logs();
   EXPECT_TRUE(held.allEcho());  // the 20 within the cap are untouched
   // Below the cap again, new connections are served.
   more.reset();
@@ -67,8 +69,8 @@ TEST(Limits, ConnectionCapResetsTheExcessAtOnceAndCountsIt) {
 
 TEST(Limits, OutOfFileDescriptorsAcceptBacksOffWithoutSpinningAndRecovers) {
 #if defined(__SANITIZE_ADDRESS__)
-  // UBSan's vptr check probes memory through a pipe (sanitizer_common IsAccessibleMemoryRange); in a
-  // process out of descriptors pipe2 fails and it reports a valid object as "invalid vptr".
+  // UBSan's vptr check probes memory through a pipe (sanitizer_common IsAccessibleMemoryRange);
+  // in a process out of descriptors pipe2 fails and it reports a valid object as "invalid vptr".
   GTEST_SKIP() << "ASan+UBSan build: UBSan's vptr check needs free descriptors";
 #endif
   UgatedFixture f;
@@ -115,10 +117,12 @@ TEST(Limits, OutOfFileDescriptorsAcceptBacksOffWithoutSpinningAndRecovers) {
   }
   const int64_t cpu = cpuTicks(pid) - cpu0;
   const int64_t hz = sysconf(_SC_CLK_TCK);
-  printf("[ figures  ] out of fds for 2 s, 20 clients arriving: ugated used %lld of %lld CPU ticks\n",
-         static_cast<long long>(cpu), static_cast<long long>(2 * hz));
-  EXPECT_LT(cpu, hz / 5) << "ugated used " << cpu << " ticks of CPU in 2 s while out of fds (a busy loop uses ~"
-                         << 2 * hz << ")";
+  printf(
+      "[ figures  ] out of fds for 2 s, 20 clients arriving: ugated used %lld of %lld CPU ticks\n",
+      static_cast<long long>(cpu), static_cast<long long>(2 * hz));
+  EXPECT_LT(cpu, hz / 5) << "ugated used " << cpu
+                         << " ticks of CPU in 2 s while out of fds (a busy loop uses ~" << 2 * hz
+                         << ")";
   // Recovery: the served clients leave, and every waiting client is served in turn.
   served.reset();
   int echoed = 0, reset = 0;
@@ -132,7 +136,8 @@ TEST(Limits, OutOfFileDescriptorsAcceptBacksOffWithoutSpinningAndRecovers) {
     }
     close(pending[i]);
   }
-  EXPECT_EQ(echoed, static_cast<int>(pending.size())) << reset << " waiting clients were not served";
+  EXPECT_EQ(echoed, static_cast<int>(pending.size()))
+      << reset << " waiting clients were not served";
   // The admin endpoint answers again, and the episode is in the log and the counters.
   EXPECT_TRUE(f.waitMetric(R"(ugate_listener_connections_active{listener="fwd"})", 0)) << f.logs();
   EXPECT_GT(f.metric("ugate_accept_errors_total"), 0);
@@ -140,7 +145,8 @@ TEST(Limits, OutOfFileDescriptorsAcceptBacksOffWithoutSpinningAndRecovers) {
   EXPECT_NE(logs.find("Too many open files; pausing accepts"), std::string::npos) << logs;
   // One warning per episode, not one per connection that arrived meanwhile.
   EXPECT_LE(countOf(logs, "pausing accepts"), 3u) << logs;
-  EXPECT_EQ(f.metric(R"(ugate_listener_closes_total{listener="fwd",reason="resource_exhausted"})"), 0)
+  EXPECT_EQ(f.metric(R"(ugate_listener_closes_total{listener="fwd",reason="resource_exhausted"})"),
+            0)
       << "a client was reset instead of waiting";
   EXPECT_TRUE(f.proc->running());
 }
@@ -160,7 +166,8 @@ class Streams {
           std::string m = pattern(size, static_cast<uint32_t>(i * 1000 + r));
           if (r == 1) started_++;
           while (holdAt_ == r) usleep(10 * 1000);
-          if (!writeAll(fd, m.data(), m.size()) || !readN(fd, got.data(), got.size(), 20000) || got != m) {
+          if (!writeAll(fd, m.data(), m.size()) || !readN(fd, got.data(), got.size(), 20000) ||
+              got != m) {
             close(fd);
             return;
           }
@@ -178,7 +185,10 @@ class Streams {
   }
   void release() { holdAt_ = -1; }
   int started() const { return started_; }
-  int ok() { join(); return ok_; }
+  int ok() {
+    join();
+    return ok_;
+  }
 
  private:
   void join() {
@@ -202,15 +212,19 @@ TEST(Limits, ReloadsWhileStreamsFlowDropNothing) {
   ASSERT_TRUE(waitFor([&] { return s.started() == 40; }));
   // Ten reloads, alternating a listener and a route in and out, while the 40 streams run.
   for (int i = 0; i < 10; ++i) {
-    f.rewrite(i % 2 == 0 ? f.config(base + "," + UgatedFixture::listener("extra", "tcp", extra, at(echo.port())), routes, 2)
-                         : f.config(base, "", 2));
+    f.rewrite(
+        i % 2 == 0
+            ? f.config(base + "," + UgatedFixture::listener("extra", "tcp", extra, at(echo.port())),
+                       routes, 2)
+            : f.config(base, "", 2));
     f.proc->signal(SIGHUP);
     ASSERT_TRUE(f.waitMetric(R"(ugate_config_reloads_total{result="ok"})", i + 1)) << f.logs();
   }
   s.release();
   EXPECT_EQ(s.ok(), 40);
   EXPECT_EQ(f.metric(R"(ugate_config_reloads_total{result="error"})"), 0);
-  EXPECT_TRUE(f.waitMetric(R"(ugate_listener_closes_total{listener="main",reason="ok"})", 40)) << f.stats();
+  EXPECT_TRUE(f.waitMetric(R"(ugate_listener_closes_total{listener="main",reason="ok"})", 40))
+      << f.stats();
 }
 
 TEST(Limits, SigtermLetsInFlightStreamsFinishThenExitsZero) {

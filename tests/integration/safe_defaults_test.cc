@@ -38,7 +38,7 @@ struct Sock {
   bool loopback() const {
     auto colon = local.find(':');
     std::string a = local.substr(0, colon);
-    if (a.size() == 8) return a.substr(6) == "7F";  // 127.x.x.x, little-endian
+    if (a.size() == 8) return a.substr(6) == "7F";   // 127.x.x.x, little-endian
     return a == "00000000000000000000000001000000";  // ::1
   }
 };
@@ -75,18 +75,22 @@ std::vector<Sock> socketsOf(pid_t pid) {
 
 /** childOf: the first child process of pid (ugated under strace or setpriv), or pid itself. */
 pid_t childOf(pid_t pid) {
-  std::string kids = readText("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::string kids =
+      readText("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
   int k = atoi(kids.c_str());
   return k > 0 ? k : pid;
 }
 
 bool haveTool(const std::string& cmd) { return system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
 
-/** straceConnects: the command that runs ugated under strace, logging its connect() calls to out. */
+/** straceConnects: the command running ugated under strace, logging its connect() calls to out. */
 std::vector<std::string> straceConnects(const std::string& out) {
-  // LeakSanitizer cannot run under ptrace: in an ASan build, ugated's exit would report that instead.
-  std::string asan = getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") + std::string(":") : std::string();
-  return {"strace", "-f", "-qq", "-e", "trace=connect", "-o", out, "-E", "ASAN_OPTIONS=" + asan + "detect_leaks=0"};
+  // LeakSanitizer cannot run under ptrace: in an ASan build, ugated's exit would report that.
+  std::string asan =
+      getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") + std::string(":") : std::string();
+  std::vector<std::string> cmd = {"strace", "-f", "-qq", "-e", "trace=connect", "-o", out};
+  cmd.insert(cmd.end(), {"-E", "ASAN_OPTIONS=" + asan + "detect_leaks=0"});
+  return cmd;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,15 +100,17 @@ std::vector<std::string> straceConnects(const std::string& out) {
 TEST(SafeDefaults, ListensOnLoopbackOnlyAndDialsNothingAtStartup) {
   if (!haveTool("strace -V")) GTEST_SKIP() << "strace not installed (scripts/install-deps.sh)";
   std::string why;
-  bool ran = runInPrivateNetns([&] {
+  auto body = [&] {
     TempDir t;
     TcpServer echo;
-    uint16_t admin = freePort(), fwd = freePort(), socks = freePort(), httpc = freePort(), sni = freePort();
-    std::string every = R"({"admin": {"address": "127.0.0.1:)" + std::to_string(admin) + R"("}, "listeners": [)" +
-                        UgatedFixture::listener("fwd", "tcp", fwd, "127.0.0.1:" + std::to_string(echo.port())) +
-                        "," + UgatedFixture::listener("socks", "socks5", socks, "") + "," +
-                        UgatedFixture::listener("httpc", "http-connect", httpc, "") + "," +
-                        UgatedFixture::listener("sni", "sni", sni, "sni:443") + "]}";
+    uint16_t admin = freePort(), fwd = freePort(), socks = freePort(), httpc = freePort(),
+             sni = freePort();
+    std::string every =
+        R"({"admin": {"address": "127.0.0.1:)" + std::to_string(admin) + R"("}, "listeners": [)" +
+        UgatedFixture::listener("fwd", "tcp", fwd, "127.0.0.1:" + std::to_string(echo.port())) +
+        "," + UgatedFixture::listener("socks", "socks5", socks, "") + "," +
+        UgatedFixture::listener("httpc", "http-connect", httpc, "") + "," +
+        UgatedFixture::listener("sni", "sni", sni, "sni:443") + "]}";
     struct Run {
       const char* what;
       std::vector<std::string> args;
@@ -125,7 +131,8 @@ TEST(SafeDefaults, ListensOnLoopbackOnlyAndDialsNothingAtStartup) {
         held = socketsOf(pid);
         return held.size() >= r.listeners &&
                std::all_of(held.begin(), held.end(), [](const Sock& s) { return s.state == 0x0A; });
-      })) << held.size() << " sockets";
+      })) << held.size()
+          << " sockets";
       for (const auto& s : held) {
         EXPECT_EQ(s.proto.substr(0, 3), "tcp") << s.proto << " " << s.local;
         EXPECT_EQ(s.state, 0x0A) << "not a listening socket: " << s.local;
@@ -148,9 +155,10 @@ TEST(SafeDefaults, ListensOnLoopbackOnlyAndDialsNothingAtStartup) {
     kill(childOf(d.pid()), SIGTERM);
     EXPECT_EQ(d.wait(10000), 0);
     EXPECT_NE(readText(trace).find("connect("), std::string::npos);
-    EXPECT_NE(readText(trace).find("htons(" + std::to_string(echo.port()) + ")"), std::string::npos) << readText(trace);
-  }, &why);
-  if (!ran) GTEST_SKIP() << why;
+    EXPECT_NE(readText(trace).find("htons(" + std::to_string(echo.port()) + ")"), std::string::npos)
+        << readText(trace);
+  };
+  if (!runInPrivateNetns(body, &why)) GTEST_SKIP() << why;
 }
 
 TEST(SafeDefaults, ConfigDumpRedactsSecretsAndLoopbackAdminIsQuiet) {
@@ -170,7 +178,8 @@ TEST(SafeDefaults, ConfigDumpRedactsSecretsAndLoopbackAdminIsQuiet) {
 
 TEST(SafeDefaults, AdminOnANonLoopbackAddressIsWarnedAbout) {
   std::string why;
-  bool ran = runInPrivateNetns([&] {  // 0.0.0.0 there reaches nothing but the namespace's lo
+  // 0.0.0.0 there reaches nothing but the namespace's lo.
+  auto body = [&] {
     UgatedFixture f;
     std::string cfg = R"({"admin": {"address": "0.0.0.0:)" + std::to_string(f.admin) + R"("}})";
     ASSERT_TRUE(f.start(cfg)) << f.logs();
@@ -178,8 +187,8 @@ TEST(SafeDefaults, AdminOnANonLoopbackAddressIsWarnedAbout) {
                             " is not a loopback address: /stats and /config_dump answer anyone"),
               std::string::npos)
         << f.logs();
-  }, &why);
-  if (!ran) GTEST_SKIP() << why;
+  };
+  if (!runInPrivateNetns(body, &why)) GTEST_SKIP() << why;
 }
 
 // Runs as nobody with no capability, then with CAP_NET_BIND_SERVICE only (what docs/SECURITY.md
@@ -188,38 +197,43 @@ TEST(SafeDefaults, UnprivilegedUserNeedsOnlyNetBindServiceForLowPorts) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to an unprivileged user";
   if (!haveTool("setpriv --version")) GTEST_SKIP() << "setpriv (util-linux) not installed";
   std::string why;
-  bool ran = runInPrivateNetns([&] {
+  auto body = [&] {
     UgatedFixture f;
     TcpServer echo;
     chmod(f.dir.path().c_str(), 0755);  // nobody reads the config
-    std::string cfg = f.config(UgatedFixture::listener("web", "tcp", 80, "127.0.0.1:" + std::to_string(echo.port())));
+    std::string cfg = f.config(
+        UgatedFixture::listener("web", "tcp", 80, "127.0.0.1:" + std::to_string(echo.port())));
     f.rewrite(cfg);
     std::string path = f.dir.path() + "/ugated.json";
     chmod(path.c_str(), 0644);
-    const std::vector<std::string> nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    const std::vector<std::string> nobody = {"setpriv", "--reuid=65534", "--regid=65534",
+                                             "--clear-groups"};
 
     std::vector<std::string> noCaps = nobody;
     noCaps.insert(noCaps.end(), {"--inh-caps=-all", "--bounding-set=-all"});
     DaemonProcess denied({"--config", path}, noCaps);
     EXPECT_EQ(denied.wait(10000), 1) << denied.logs();
-    EXPECT_NE(denied.logs().find("listener 'web': bind 127.0.0.1:80: Permission denied"), std::string::npos)
+    EXPECT_NE(denied.logs().find("listener 'web': bind 127.0.0.1:80: Permission denied"),
+              std::string::npos)
         << denied.logs();
 
     std::vector<std::string> bindOnly = nobody;
-    bindOnly.insert(bindOnly.end(), {"--inh-caps=-all,+net_bind_service", "--ambient-caps=+net_bind_service",
-                                     "--bounding-set=-all,+net_bind_service"});
+    bindOnly.insert(bindOnly.end(),
+                    {"--inh-caps=-all,+net_bind_service", "--ambient-caps=+net_bind_service",
+                     "--bounding-set=-all,+net_bind_service"});
     DaemonProcess served({"--config", path}, bindOnly);
     ASSERT_TRUE(served.waitReady(f.admin)) << served.logs();
     std::string status = readText("/proc/" + std::to_string(childOf(served.pid())) + "/status");
     EXPECT_NE(status.find("Uid:\t65534\t65534\t65534\t65534"), std::string::npos) << status;
-    EXPECT_NE(status.find("CapEff:\t0000000000000400"), std::string::npos) << "only cap_net_bind_service (10)\n"
-                                                                            << status;
+    EXPECT_NE(status.find("CapEff:\t0000000000000400"), std::string::npos)
+        << "only cap_net_bind_service (10)\n"
+        << status;
     int fd = connectTcp(80);
     char buf[5];
     EXPECT_TRUE(writeAll(fd, "hello", 5) && readN(fd, buf, 5) && std::string(buf, 5) == "hello");
     close(fd);
-  }, &why);
-  if (!ran) GTEST_SKIP() << why;
+  };
+  if (!runInPrivateNetns(body, &why)) GTEST_SKIP() << why;
 }
 
 // Key files readable by group or others are refused with the reason and the fix, through the
@@ -244,7 +258,9 @@ TEST(SafeDefaults, SecretsFilesWithLoosePermissionsAreRefused) {
     char mode[8];
     snprintf(mode, sizeof(mode), "%04o", loose);
     EXPECT_EQ(ugated({"id", "--data-dir", node}, &again), 1) << mode;
-    EXPECT_NE(again.find("refusing private key file " + kube + " with mode " + mode), std::string::npos) << again;
+    EXPECT_NE(again.find("refusing private key file " + kube + " with mode " + mode),
+              std::string::npos)
+        << again;
     EXPECT_NE(again.find("chmod 600 " + kube), std::string::npos) << again;
   }
   chmod(kube.c_str(), 0600);
@@ -259,10 +275,15 @@ TEST(SafeDefaults, SecretsFilesWithLoosePermissionsAreRefused) {
   ASSERT_EQ(ugated({"ca", "issue", "--dir", ca, "--name", "n1", "--out", n1}, &out), 0) << out;
   chmod((n1 + "/key.pem").c_str(), 0644);
   EXPECT_EQ(ugated({"id", "--data-dir", n1}, &out), 1);
-  EXPECT_NE(out.find("refusing private key file " + n1 + "/key.pem with mode 0644"), std::string::npos) << out;
+  EXPECT_NE(out.find("refusing private key file " + n1 + "/key.pem with mode 0644"),
+            std::string::npos)
+      << out;
   chmod((ca + "/ca-key.pem").c_str(), 0640);
-  EXPECT_EQ(ugated({"ca", "issue", "--dir", ca, "--name", "n2", "--out", t.path() + "/n2"}, &out), 1);
-  EXPECT_NE(out.find("refusing private key file " + ca + "/ca-key.pem with mode 0640"), std::string::npos) << out;
+  EXPECT_EQ(ugated({"ca", "issue", "--dir", ca, "--name", "n2", "--out", t.path() + "/n2"}, &out),
+            1);
+  EXPECT_NE(out.find("refusing private key file " + ca + "/ca-key.pem with mode 0640"),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

@@ -16,23 +16,26 @@
 
 namespace ugate::test {
 
-std::string UgatedFixture::config(const std::string& listeners, const std::string& extra, int workers) const {
+std::string UgatedFixture::config(const std::string& listeners, const std::string& extra,
+                                  int workers) const {
   return R"({"workers": )" + std::to_string(workers) + R"(, "admin": {"address": "127.0.0.1:)" +
-         std::to_string(admin) + R"("}, "log": {"level": "info", "accessLog": "-"}, "listeners": [)" +
-         listeners + "]" + extra + "}";
+         std::to_string(admin) +
+         R"("}, "log": {"level": "info", "accessLog": "-"}, "listeners": [)" + listeners + "]" +
+         extra + "}";
 }
 
 std::string UgatedFixture::listener(const std::string& name, const std::string& kind, uint16_t port,
                                     const std::string& to, const std::string& more) {
-  std::string l = R"({"name": ")" + name + R"(", "kind": ")" + kind + R"(", "address": "127.0.0.1:)" +
-                  std::to_string(port) + "\"";
+  std::string l = R"({"name": ")" + name + R"(", "kind": ")" + kind +
+                  R"(", "address": "127.0.0.1:)" + std::to_string(port) + "\"";
   if (!to.empty()) l += R"(, "to": ")" + to + "\"";
   return l + more + "}";
 }
 
 bool UgatedFixture::start(const std::string& cfg, std::vector<std::string> wrapper) {
   rewrite(cfg);
-  proc = std::make_unique<DaemonProcess>(std::vector<std::string>{"--config", path_}, std::move(wrapper));
+  proc = std::make_unique<DaemonProcess>(std::vector<std::string>{"--config", path_},
+                                         std::move(wrapper));
   return proc->waitReady(admin);
 }
 
@@ -46,7 +49,8 @@ std::string UgatedFixture::stats() const {
 int64_t UgatedFixture::metric(const std::string& key) const {
   std::istringstream in(stats());
   for (std::string line; std::getline(in, line);) {
-    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 && line[key.size()] == ' ') {
+    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 &&
+        line[key.size()] == ' ') {
       return std::strtoll(line.c_str() + key.size() + 1, nullptr, 10);
     }
   }
@@ -59,10 +63,14 @@ bool UgatedFixture::waitMetric(const std::string& key, int64_t want, int timeout
 
 const char* closureName(Closure c) {
   switch (c) {
-    case Closure::Reset: return "reset";
-    case Closure::Eof: return "eof";
-    case Closure::Data: return "data";
-    case Closure::Open: return "still open";
+    case Closure::Reset:
+      return "reset";
+    case Closure::Eof:
+      return "eof";
+    case Closure::Data:
+      return "data";
+    case Closure::Open:
+      return "still open";
   }
   return "?";
 }
@@ -72,7 +80,8 @@ Closure awaitClosure(int fd, int timeoutMs) {
   bool sawData = false;
   char buf[65536];
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
     if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
       return sawData ? Closure::Data : Closure::Open;
@@ -101,7 +110,8 @@ bool EchoClients::allEcho() {
   for (size_t i = 0; i < fds_.size(); ++i) {
     std::string m = "bystander " + std::to_string(i) + " round " + std::to_string(round_) + ";";
     std::string got(m.size(), '\0');
-    if (!writeAll(fds_[i], m.data(), m.size()) || !readN(fds_[i], got.data(), got.size(), 5000) || got != m) {
+    if (!writeAll(fds_[i], m.data(), m.size()) || !readN(fds_[i], got.data(), got.size(), 5000) ||
+        got != m) {
       return false;
     }
   }

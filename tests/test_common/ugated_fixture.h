@@ -21,7 +21,8 @@ class UgatedFixture {
   std::unique_ptr<DaemonProcess> proc;
 
   /** config: a whole config; `listeners` is the body of the array, `extra` more top-level keys. */
-  std::string config(const std::string& listeners, const std::string& extra = "", int workers = 1) const;
+  std::string config(const std::string& listeners, const std::string& extra = "",
+                     int workers = 1) const;
   /** listener: one listener object; `to` may be empty (kinds that dial what the client asks). */
   static std::string listener(const std::string& name, const std::string& kind, uint16_t port,
                               const std::string& to, const std::string& more = "");

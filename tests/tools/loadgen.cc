@@ -3,7 +3,8 @@
 //
 //   ugate_loadgen echo [--listen 127.0.0.1:0]
 //       Prints "listening PORT", echoes every byte of every connection, and after the client's FIN
-//       and the last byte written closes the connection. SIGTERM/SIGINT: prints "echo: ..." and exits.
+//       and the last byte written closes the connection. SIGTERM/SIGINT: prints "echo: ..." and
+//       exits.
 //
 //   ugate_loadgen client --connect HOST:PORT[,HOST:PORT...] --connections N [--bytes B]
 //                        [--concurrency C] [--hold] [--timeout SECONDS] [--seed S]
@@ -44,7 +45,8 @@ bool parseAddr(const std::string& s, sockaddr_storage& ss, socklen_t& len) {
   if (colon == std::string::npos) return false;
   std::string host = s.substr(0, colon);
   int port = atoi(s.c_str() + colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   ss = {};
   if (host.find(':') != std::string::npos) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
@@ -63,7 +65,9 @@ bool parseAddr(const std::string& s, sockaddr_storage& ss, socklen_t& len) {
 struct Options {
   std::map<std::string, std::string> v;
   bool has(const std::string& k) const { return v.count(k) != 0; }
-  std::string str(const std::string& k, std::string def = {}) const { return has(k) ? v.at(k) : def; }
+  std::string str(const std::string& k, std::string def = {}) const {
+    return has(k) ? v.at(k) : def;
+  }
   uint64_t num(const std::string& k, uint64_t def) const {
     return has(k) ? strtoull(v.at(k).c_str(), nullptr, 10) : def;
   }
@@ -128,7 +132,7 @@ int runEcho(const Options& o) {
   }
   getsockname(ls, reinterpret_cast<sockaddr*>(&ss), &len);
   uint16_t port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                                  : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+                                                 : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   int sfd = signalFd();
   int ep = epoll_create1(EPOLL_CLOEXEC);
   constexpr uint64_t kListen = UINT64_MAX, kSignal = UINT64_MAX - 1;
@@ -227,7 +231,8 @@ void fillPattern(uint64_t seed, uint32_t conn, uint64_t off, uint8_t* out, size_
   for (size_t i = 0; i < n;) {
     uint64_t pos = off + i;
     uint64_t word = splitmix(base + (pos >> 3));
-    for (unsigned b = pos & 7; b < 8 && i < n; ++b, ++i) out[i] = static_cast<uint8_t>(word >> (8 * b));
+    for (unsigned b = pos & 7; b < 8 && i < n; ++b, ++i)
+      out[i] = static_cast<uint8_t>(word >> (8 * b));
   }
 }
 
@@ -248,7 +253,8 @@ int runClient(const Options& o) {
     size_t start = 0;
     while (start <= list.size()) {
       size_t comma = list.find(',', start);
-      std::string one = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      std::string one =
+          list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       sockaddr_storage ss;
       socklen_t len;
       if (!parseAddr(one, ss, len)) usage(("bad address " + one).c_str());
@@ -259,7 +265,8 @@ int runClient(const Options& o) {
   }
   const uint32_t n = static_cast<uint32_t>(o.num("--connections", 100));
   const uint64_t bytes = o.num("--bytes", 2048);
-  const uint32_t concurrency = static_cast<uint32_t>(std::max<uint64_t>(1, o.num("--concurrency", 256)));
+  const uint32_t concurrency =
+      static_cast<uint32_t>(std::max<uint64_t>(1, o.num("--concurrency", 256)));
   const uint64_t seed = o.num("--seed", 1);
   const auto timeout = std::chrono::seconds(o.num("--timeout", 100));
   auto deadline = std::chrono::steady_clock::now() + timeout;  // per phase
@@ -285,11 +292,16 @@ int runClient(const Options& o) {
   constexpr uint32_t kIn = EPOLLIN, kOut = EPOLLOUT;
   auto interest = [&](ClientConn& c) -> uint32_t {
     switch (c.st) {
-      case St::Connecting: return kOut;
-      case St::Phase1: return kIn | (c.sent < c.half ? kOut : 0u);
-      case St::Held: return kIn | EPOLLRDHUP;  // anything now is a failure
-      case St::Phase2: return kIn | (c.sent < c.total || !c.shut ? kOut : 0u);
-      default: return 0;
+      case St::Connecting:
+        return kOut;
+      case St::Phase1:
+        return kIn | (c.sent < c.half ? kOut : 0u);
+      case St::Held:
+        return kIn | EPOLLRDHUP;  // anything now is a failure
+      case St::Phase2:
+        return kIn | (c.sent < c.total || !c.shut ? kOut : 0u);
+      default:
+        return 0;
     }
   };
   auto fail = [&](uint32_t i, const std::string& why) {
@@ -298,8 +310,9 @@ int runClient(const Options& o) {
     if (c.st == St::Connecting || c.st == St::Phase1) ++settled1;
     ++reasons[why];
     if (examples.size() < 8) {
-      examples.push_back("conn " + std::to_string(i) + ": " + why + " (sent " + std::to_string(c.sent) +
-                         ", verified " + std::to_string(c.recvd) + " of " + std::to_string(c.total) + ")");
+      examples.push_back("conn " + std::to_string(i) + ": " + why + " (sent " +
+                         std::to_string(c.sent) + ", verified " + std::to_string(c.recvd) + " of " +
+                         std::to_string(c.total) + ")");
     }
     if (c.fd >= 0) close(c.fd);
     c.fd = -1;
@@ -320,7 +333,8 @@ int runClient(const Options& o) {
       }
       int one = 1;
       setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      if (connect(c.fd, reinterpret_cast<const sockaddr*>(&t.first), t.second) != 0 && errno != EINPROGRESS) {
+      if (connect(c.fd, reinterpret_cast<const sockaddr*>(&t.first), t.second) != 0 &&
+          errno != EINPROGRESS) {
         fail(i, std::string("connect: ") + strerror(errno));
         continue;
       }
@@ -423,20 +437,24 @@ int runClient(const Options& o) {
       if (!heldPrinted) printf("held ok=%u failed=%u\n", n - failed, failed);
       break;
     }
-    int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
-    int k = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), hold && heldPrinted && !phase2 ? -1 : std::max(ms, 1));
+    int ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
+    int k = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()),
+                       hold && heldPrinted && !phase2 ? -1 : std::max(ms, 1));
     for (int e = 0; e < k; ++e) {
       uint64_t id = evs[e].data.u64;
       if (id == kSignal) {
         signalfd_siginfo si;
         if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1) {
-          go = true;  // a SIGUSR1 that arrives before "held" starts phase 2 as soon as it is reached
+          go =
+              true;  // a SIGUSR1 that arrives before "held" starts phase 2 as soon as it is reached
           if (heldPrinted && !phase2) startPhase2();
           continue;
         }
         report();
         printf("done ok=%u failed=%u sent=%llu verified=%llu (interrupted)\n", ok, failed,
-               static_cast<unsigned long long>(sentTotal), static_cast<unsigned long long>(verified));
+               static_cast<unsigned long long>(sentTotal),
+               static_cast<unsigned long long>(verified));
         return 1;
       }
       uint32_t i = static_cast<uint32_t>(id);

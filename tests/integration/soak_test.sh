@@ -221,7 +221,9 @@ rss_back() {
     (($(rss_kb "${UPID[$i]}") <= RSS0[$i] + 2048)) || return 1
   done
 }
-if ldd "$UGATED" 2>/dev/null | grep -q -e libasan -e libtsan; then
+# (Not `ldd | grep -q`: with pipefail, grep quitting early can fail the pipeline through SIGPIPE.)
+LIBS=$(ldd "$UGATED" 2>/dev/null || true)
+if [[ "$LIBS" == *libasan* || "$LIBS" == *libtsan* ]]; then
   skip "RSS check: a sanitizer build keeps freed memory in quarantine"
 else
   check "RSS back near the baseline (within 10 s)" wait_for "RSS" 100 rss_back

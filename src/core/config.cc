@@ -619,6 +619,24 @@ void parseRoot(const json& root, Config& c) {
   }
 }
 
+// redactSecrets replaces the values of secret keys (proxy users' passwords, and keys modules add
+// under these names) so /config_dump never shows them: the admin endpoint has no authentication.
+void redactSecrets(json& j) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string& k = it.key();
+      const bool secret = k == "password" || k == "secret" || k == "token" || k == "privateKey";
+      if (secret && it.value().is_string()) {
+        it.value() = "[redacted]";
+      } else {
+        redactSecrets(it.value());
+      }
+    }
+  } else if (j.is_array()) {
+    for (auto& e : j) redactSecrets(e);
+  }
+}
+
 }  // namespace
 
 std::string Target::str() const {
@@ -785,6 +803,7 @@ Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin) {
   } catch (const json::exception& e) {
     return makeError(Errc::InvalidArgument, std::string(origin) + ": " + e.what());
   }
+  redactSecrets(root);
   c->json = root.dump(2);
   return ConfigPtr(std::move(c));
 }

@@ -183,7 +183,7 @@ struct Config {
   TlsConfig tls;
   MeshConfig mesh;
   std::string origin;  // file name or "<default>"
-  std::string json;    // the source, normalised, for /config_dump
+  std::string json;    // the source, normalised and with secrets redacted, for /config_dump
 
   const ListenerConfig* findListener(std::string_view name) const;
   /** usesTls: some listener or route terminates or originates TLS, or the mesh is configured. */

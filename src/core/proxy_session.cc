@@ -14,6 +14,10 @@
 
 namespace ugate {
 
+namespace {
+constexpr Duration kFdRetry{100};  // out of descriptors: how often a session retries its socket
+}  // namespace
+
 ProxySession::ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
                            FrontDoorPtr frontDoor, Timeouts t, bool acceptProxyProtocol)
     : worker_(w),
@@ -316,6 +320,10 @@ void ProxySession::connectNext() {
     if (spec && spec->upstreamOptions) spec->upstreamOptions(*l, meta_, a, opts);
     auto fd = startConnect(a, opts);
     if (!fd) {
+      if (fd.error().code == Errc::ResourceExhausted && waitForFd(fd.error())) {
+        --nextCandidate_;  // the same address again
+        return;
+      }
       lastConnectError_ = fd.error();
       continue;
     }
@@ -328,6 +336,26 @@ void ProxySession::connectNext() {
   } else {
     fail(lastConnectError_.code, lastConnectError_.detail);
   }
+}
+
+bool ProxySession::waitForFd(const Error& e) {
+  // A reset client would be a lost client: keep it (one descriptor) and retry, with no more
+  // accepts meanwhile, so the descriptors that other streams free go to it.
+  if (Duration(kFdRetry.count() * fdRetries_) >= timeouts_.connect) return false;
+  ++fdRetries_;
+  if (!waitingForFd_) {
+    waitingForFd_ = true;
+    worker_.addFdWaiter(1);
+  }
+  worker_.pauseAccepting("upstream " + e.detail);
+  timer_->enable(kFdRetry);
+  return true;
+}
+
+void ProxySession::stopWaitingForFd() {
+  if (!waitingForFd_) return;
+  waitingForFd_ = false;
+  worker_.addFdWaiter(-1);
 }
 
 void ProxySession::onConnected(int err) {
@@ -427,6 +455,12 @@ void ProxySession::startSplice() {
 
 void ProxySession::onTimer() {
   if (closed_ || (tlsHandshaking_ && !upstream_)) return;  // the TLS stream has its own deadline
+  if (waitingForFd_) {
+    stopWaitingForFd();
+    timer_->enable(timeouts_.connect);
+    connectNext();
+    return;
+  }
   if ((frontDoor_ || awaitProxyHeader_) && !upstream_ && candidates_.empty() && !dns_ && !tunnel_) {
     close(Errc::HandshakeTimeout,
           "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms", true);
@@ -475,6 +509,7 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   }
   dns_.reset();
   tunnel_.reset();
+  stopWaitingForFd();
   if (timer_) timer_->disable();
   if (client_) client_->close(abort);
   if (upstream_) upstream_->close(abort);

@@ -103,6 +103,13 @@ class ProxySession final : public DeferredDeletable,
   /** onTunnel: the mesh dialer's answer (a stream to the node, or why not). */
   void onTunnel(Result<StreamPtr> r);
   void connectNext();
+  /**
+   * waitForFd: the upstream socket could not be created for lack of descriptors. Keeps the client,
+   * pauses the worker's listeners and retries every 100 ms within the connect timeout; false when
+   * that time is used up.
+   */
+  bool waitForFd(const Error& e);
+  void stopWaitingForFd();
   void onConnected(int err);
   /** startServerTls wraps the client in TLS (listener "tls"); bytes read so far go first. */
   void startServerTls();
@@ -142,6 +149,8 @@ class ProxySession final : public DeferredDeletable,
   ResultHook resultHook_;
   std::optional<HostPort> forced_;
   bool closed_{false};
+  bool waitingForFd_{false};  // waitingForFd_: the timer retries connectNext() (out of descriptors)
+  uint16_t fdRetries_{0};
 };
 
 }  // namespace ugate

@@ -1,5 +1,8 @@
 #include "core/worker.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,15 +21,17 @@ namespace ugate {
 namespace {
 constexpr int kAcceptBatch = 64;  // accepts per wake-up before yielding to other fds
 constexpr Duration kAcceptBackoff{100};
+constexpr Duration kPauseLogInterval{10'000};  // at most one "pausing accepts" line per listener
+// Memory goes back to the OS once at least this many sessions were open at once and three quarters
+// of them have closed, a second after the last of those closes (one malloc_trim per burst).
+constexpr size_t kReleaseMinSessions = 1024;
+constexpr Duration kReleaseDelay{1000};
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 Listener::Listener(Worker& w, const ListenerConfig* cfg, int fd)
     : worker_(w), cfg_(cfg), fd_(fd), bound_(localAddress(fd)), stats_(w.stats(cfg->name)) {
-  backoff_ = worker_.reactor().createTimer([this] {
-    worker_.reactor().modFd(fd_, this, EPOLLIN);
-    acceptLoop();
-  });
+  backoff_ = worker_.reactor().createTimer([this] { resume(); });
   worker_.reactor().addFd(fd_, this, EPOLLIN);
 }
 
@@ -35,7 +40,35 @@ Listener::~Listener() {
   ::close(fd_);
 }
 
-void Listener::onIoEvent(uint32_t) { acceptLoop(); }
+void Listener::onIoEvent(uint32_t) {
+  if (backoff_->enabled()) return;  // paused: the backoff timer resumes accepting
+  acceptLoop();
+}
+
+void Listener::pause(const std::string& why) {
+  if (!paused_) {
+    paused_ = true;
+    pausedSince_ = worker_.reactor().now();
+    if (lastPauseLog_ == MonotonicTime{} || pausedSince_ - lastPauseLog_ >= kPauseLogInterval) {
+      lastPauseLog_ = pausedSince_;
+      pauseLogged_ = true;
+      spdlog::warn(
+          "listener {}: {}; pausing accepts until descriptors are free (retrying every {} ms)",
+          cfg_->name, why, kAcceptBackoff.count());
+    }
+  }
+  backoff_->enable(kAcceptBackoff);
+}
+
+void Listener::resume() {
+  // Sessions already accepted and waiting for a descriptor get the freed ones first.
+  if (worker_.fdWaiters() > 0) {
+    backoff_->enable(kAcceptBackoff);
+    return;
+  }
+  worker_.reactor().modFd(fd_, this, EPOLLIN);
+  acceptLoop();
+}
 
 void Listener::acceptLoop() {
   for (int i = 0; i < kAcceptBatch; ++i) {
@@ -48,18 +81,25 @@ void Listener::acceptLoop() {
       if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
       worker_.acceptErrors().add();
       if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-        // Out of descriptors: pause this listener briefly instead of spinning on the ready fd.
-        spdlog::warn("listener {}: accept: {}; pausing accepts for {} ms", cfg_->name, strerror(e),
-                     kAcceptBackoff.count());
-        backoff_->enable(kAcceptBackoff);
+        // Out of descriptors: pause this listener instead of spinning on the ready fd.
+        pause(std::string("accept: ") + strerror(e));
         return;
       }
       spdlog::warn("listener {}: accept: {}", cfg_->name, strerror(e));
       return;
     }
+    if (paused_) {
+      paused_ = false;
+      if (pauseLogged_) {
+        pauseLogged_ = false;
+        auto paused = std::chrono::duration_cast<Duration>(worker_.reactor().now() - pausedSince_);
+        spdlog::info("listener {}: accepting again after {} ms", cfg_->name, paused.count());
+      }
+    }
     if (worker_.atConnectionLimit()) {
       stats_.overLimit.add();
       closeAbort(fd);
+      worker_.overLimit();
       continue;
     }
     StreamMeta meta;
@@ -132,6 +172,7 @@ Worker::Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogF
       pipes_(cfg_->limits.pipeBytes, 256),
       accessLog_(*reactor_, accessLogFd),
       maxConnections_(maxConnections) {
+  releaseTimer_ = reactor_->createTimer([this] { releaseMemory(); });
   ResolverOptions ro;
   ro.servers = cfg_->dns.servers;
   ro.queryTimeout = cfg_->dns.timeout;
@@ -232,6 +273,19 @@ void Worker::stopListening() {
   datagramListeners_.clear();  // datagram flows have no connection to drain: they end here
 }
 
+void Worker::pauseAccepting(const std::string& why) {
+  for (auto& [name, l] : listeners_) l->pause(why);
+}
+
+void Worker::overLimit() {
+  if (capLogged_) return;
+  capLogged_ = true;
+  spdlog::warn(
+      "worker {}: connection cap {} reached (limits.maxConnectionsPerWorker); resetting new "
+      "connections until streams close",
+      index_, maxConnections_);
+}
+
 void Worker::closeAll(Errc reason) {
   while (sessions_) sessions_->close(reason, "forced close", /*abort=*/true);
 }
@@ -260,6 +314,7 @@ void Worker::addSession(std::unique_ptr<ProxySession> s) {
   if (sessions_) sessions_->prev = p;
   sessions_ = p;
   ++activeCount_;
+  highWater_ = std::max(highWater_, activeCount_);
 }
 
 void Worker::removeSession(ProxySession* s) {
@@ -268,6 +323,21 @@ void Worker::removeSession(ProxySession* s) {
   if (s->next) s->next->prev = s->prev;
   s->prev = s->next = nullptr;
   --activeCount_;
+  if (capLogged_ && activeCount_ < maxConnections_) capLogged_ = false;
+  if (highWater_ >= kReleaseMinSessions && activeCount_ <= highWater_ / 4) {
+    releaseTimer_->enable(kReleaseDelay);  // re-armed by every close: runs once the burst is over
+  }
+}
+
+void Worker::releaseMemory() {
+  if (highWater_ >= kReleaseMinSessions && activeCount_ <= highWater_ / 4) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    spdlog::info("worker {}: {} of {} sessions closed; freed memory returned to the OS", index_,
+                 highWater_ - activeCount_, highWater_);
+  }
+  highWater_ = activeCount_;
 }
 
 void Worker::snapshotStats(WorkerStatsSnapshot& out) const {

@@ -39,6 +39,11 @@ class Listener final : private IoWatcher {
   ~Listener() override;
   void setConfig(const ListenerConfig* cfg) { cfg_ = cfg; }
   const ListenerConfig& config() const { return *cfg_; }
+  /**
+   * pause stops accepting (the process is out of file descriptors: `why`) and retries every
+   * 100 ms; meanwhile clients wait in the kernel's backlog. Logged once per episode.
+   */
+  void pause(const std::string& why);
 
  private:
   // ugate::IoWatcher
@@ -46,6 +51,7 @@ class Listener final : private IoWatcher {
   void acceptLoop();
   /** refuse resets a connection the kind's onAccept turned down; counted and logged like a close. */
   void refuse(int fd, StreamMeta meta, const Error& why);
+  void resume();
 
   Worker& worker_;
   const ListenerConfig* cfg_;  // points into the worker's current config snapshot
@@ -53,6 +59,10 @@ class Listener final : private IoWatcher {
   SocketAddress bound_;  // bound_: the listening address; per-connection getsockname only if wildcard
   ListenerStats& stats_;
   TimerPtr backoff_;  // accept pauses after EMFILE/ENFILE instead of spinning
+  MonotonicTime pausedSince_{};
+  MonotonicTime lastPauseLog_{};
+  bool paused_{false};       // paused_: in an out-of-descriptors episode
+  bool pauseLogged_{false};  // pauseLogged_: its start was logged (at most every 10 s), and its end
 };
 
 class Worker {
@@ -97,7 +107,18 @@ class Worker {
   ListenerStats& stats(const std::string& listener);
   uint64_t nextStreamId() { return (++streamSeq_ << 8) | static_cast<uint64_t>(index_ & 0xff); }
   bool atConnectionLimit() const { return maxConnections_ != 0 && activeCount_ >= maxConnections_; }
+  /** overLimit: a connection was refused by the cap (logged once until sessions fall below it). */
+  void overLimit();
+  /** pauseAccepting pauses every listener of this worker (out of file descriptors: `why`). */
+  void pauseAccepting(const std::string& why);
+  /**
+   * fdWaiters: sessions waiting for a descriptor for their upstream socket. Listeners stay paused
+   * while there are any, so freed descriptors go to clients already accepted.
+   */
+  void addFdWaiter(int delta) { fdWaiters_ += delta; }
+  int fdWaiters() const { return fdWaiters_; }
   void addSession(std::unique_ptr<ProxySession> s);
+  /** removeSession unlinks s; after a burst has closed, it schedules releaseMemory(). */
   void removeSession(ProxySession* s);
   Counter& acceptErrors() { return acceptErrors_; }
   /**
@@ -107,8 +128,15 @@ class Worker {
   bool logBudget();
 
  private:
+  /**
+   * releaseMemory hands heap pages freed by closed sessions back to the OS (malloc_trim): the
+   * allocator keeps them otherwise, so RSS would stay at the peak of the last burst.
+   */
+  void releaseMemory();
+
   const int index_;
   ReactorPtr reactor_;
+  TimerPtr releaseTimer_;  // releaseTimer_: runs releaseMemory() shortly after a burst closed
   ConfigPtr cfg_;
   std::unique_ptr<RouteTable> router_;
   ResolverPtr resolver_;
@@ -123,7 +151,10 @@ class Worker {
   std::map<std::string, std::unique_ptr<ListenerStats>> stats_;  // never shrinks: counters survive reloads
   ProxySession* sessions_{nullptr};  // head of the intrusive list; sessions own themselves
   size_t activeCount_{0};
+  size_t highWater_{0};  // highWater_: most sessions open at once since the last releaseMemory()
   uint32_t maxConnections_;
+  bool capLogged_{false};  // capLogged_: the cap was reached and logged; cleared below the cap
+  int fdWaiters_{0};
   uint64_t streamSeq_{0};
   Counter acceptErrors_;
   MonotonicTime logWindow_{};

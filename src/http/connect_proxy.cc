@@ -112,9 +112,11 @@ std::optional<HostPort> parseConnectAuthority(std::string_view target) {
   return hp;
 }
 
-std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::string* why) {
-  auto bad = [&](const char* w) -> std::optional<ForwardRequest> {
+std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::string* why,
+                                                  int* status) {
+  auto bad = [&](const char* w, int code = 400) -> std::optional<ForwardRequest> {
     if (why) *why = w;
+    if (status) *status = code;
     return std::nullopt;
   };
   std::string_view t = req.target;
@@ -172,12 +174,18 @@ std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::strin
   f.head += "Host: " + (v6 ? "[" + f.host + "]" : f.host);
   if (!port.empty() && f.port != 80) f.head += ":" + std::to_string(f.port);
   f.head += "\r\n";
+  size_t headers = 2;  // Host and Connection
   for (const auto& hd : req.headers) {
     const std::string n = lower(hd.name);
     if (std::find(drop.begin(), drop.end(), n) != drop.end()) continue;
     f.head += hd.name + ": " + hd.value + "\r\n";
+    ++headers;
   }
   f.head += "Connection: close\r\n\r\n";
+  // Found by the fuzzer: 99 headers and no Host or Connection to drop became 101 headers.
+  if (headers > kMaxForwardHeaders || f.head.size() > kMaxForwardHeadBytes) {
+    return bad("request head too large once Host and Connection are added", 431);
+  }
   return f;
 }
 
@@ -259,8 +267,12 @@ FrontDoorResult ConnectProxyFrontDoor::onRequest(size_t headEnd, StreamMeta& met
                                   errorResponse(400, "this is a proxy: send CONNECT or an absolute URI"));
   }
   std::string why;
-  auto fwd = rewriteAbsoluteForm(req, &why);
-  if (!fwd) return FrontDoorResult::close(Errc::ProtocolError, why, errorResponse(400, why));
+  int status = 400;
+  auto fwd = rewriteAbsoluteForm(req, &why, &status);
+  if (!fwd) {
+    return FrontDoorResult::close(status == 431 ? Errc::TooLarge : Errc::ProtocolError, why,
+                                  errorResponse(status, why));
+  }
   setDestination(meta, fwd->host, fwd->port);
   // The head goes upstream rewritten to origin-form (with Connection: close); the body and anything
   // after it follow untouched.

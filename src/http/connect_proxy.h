@@ -41,11 +41,21 @@ struct ForwardRequest {
 };
 
 /**
- * rewriteAbsoluteForm turns an `http://` absolute-form request into a ForwardRequest.
- * @return nullopt (and *why) when the target is not a usable http:// URI (other scheme, userinfo,
- *         bad host or port).
+ * kMaxForwardHeadBytes, kMaxForwardHeaders: the request-head limits of the http-connect front door,
+ * which the head it forwards must respect too (a chained proxy or an origin with the same limits
+ * would refuse it otherwise).
  */
-std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::string* why);
+inline constexpr size_t kMaxForwardHeadBytes = 16384;
+inline constexpr size_t kMaxForwardHeaders = 100;
+
+/**
+ * rewriteAbsoluteForm turns an `http://` absolute-form request into a ForwardRequest.
+ * @return nullopt (and *why, and *status 400) when the target is not a usable http:// URI (other
+ *         scheme, userinfo, bad host or port); nullopt with *status 431 when the rewritten head,
+ *         with the Host and Connection headers it adds, exceeds the limits above.
+ */
+std::optional<ForwardRequest> rewriteAbsoluteForm(const Request& req, std::string* why,
+                                                  int* status = nullptr);
 
 /** parseConnectAuthority splits a CONNECT target "host:port" / "[v6]:port" and validates the host. */
 std::optional<HostPort> parseConnectAuthority(std::string_view target);
@@ -67,7 +77,7 @@ class ConnectProxyFrontDoor final : public FrontDoor {
   static int statusFor(Errc e);
 
   // kMaxHeadBytes: the request head limit (431 beyond it).
-  static constexpr size_t kMaxHeadBytes = 16384;
+  static constexpr size_t kMaxHeadBytes = kMaxForwardHeadBytes;
 
  private:
   FrontDoorResult onRequest(size_t headEnd, StreamMeta& meta);
@@ -76,7 +86,7 @@ class ConnectProxyFrontDoor final : public FrontDoor {
                                    const std::vector<Header>& extra = {});
 
   ConnectProxyOptionsPtr opts_;
-  RequestParser parser_{kMaxHeadBytes, 100};
+  RequestParser parser_{kMaxHeadBytes, kMaxForwardHeaders};
   size_t fed_{0};  // fed_: bytes of the client's data already given to parser_
   bool done_{false};
   bool absolute_{false};  // absolute_: an absolute-form request is forwarded (no 200 to send)

@@ -40,6 +40,15 @@ int cpuCount() {
   return std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)) > 0 ? static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) : 1;
 }
 
+// warnIfAdminExposed: the admin endpoint has no authentication; say so when it is reachable from
+// other hosts.
+void warnIfAdminExposed(const SocketAddress& a) {
+  if (a.isLoopback()) return;
+  spdlog::warn("admin: {} is not a loopback address: /stats and /config_dump answer anyone who can "
+               "reach it (there is no authentication; secrets are redacted)",
+               a.str());
+}
+
 std::string promLabel(std::string_view v) {
   std::string out;
   for (char c : v) {
@@ -193,6 +202,7 @@ int Daemon::run() {
       return 1;
     }
     spdlog::info("admin on http://{}", admin_->boundAddress().str());
+    warnIfAdminExposed(admin_->boundAddress());
   }
   tls_->install(cfg_, std::move(*tlsReady));  // the contexts reach each worker before the config
   for (size_t i = 0; i < workers_.size(); ++i) {
@@ -271,6 +281,7 @@ void Daemon::reload() {
     if (cfg->admin.enabled) {
       a = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
       auto r = a->listen(cfg->admin.address);
+      if (r) warnIfAdminExposed(cfg->admin.address);
       if (!r) {
         spdlog::error("reload: {}; the admin endpoint stays where it was", r.error().detail);
         a.reset();

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # lib.sh: the harness shared by the real-peer integration tests (peers_test.sh, socks_test.sh,
-# sni_test.sh). Not a test itself (ctest globs *_test.sh). Source it right after `set -euo pipefail`:
+# sni_test.sh, soak_test.sh). Not a test itself (ctest globs *_test.sh). Source it right after
+# `set -euo pipefail`:
 #
 #   readonly TEST_NAME=peers        # used in the summary line "NAME: N passed, M failed", the usage
 #                                   # message, the temp dir name and NAME_KEEP_TMP (upper-cased)

@@ -227,7 +227,9 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return p;
 }
 
-DaemonProcess::DaemonProcess(std::vector<std::string> args) {
+DaemonProcess::DaemonProcess(std::vector<std::string> args) : DaemonProcess(std::move(args), {}) {}
+
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::vector<std::string> wrap) {
   char tmpl[] = "/tmp/ugated-log-XXXXXX";
   int logFd = mkstemp(tmpl);
   logPath_ = tmpl;
@@ -238,7 +240,6 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
     std::vector<char*> argv;
     std::string bin = UGATED_BINARY;
     // UGATE_TEST_WRAPPER runs ugated under a tool, e.g. "valgrind -q" or "gdb -batch -ex run -ex bt --args".
-    std::vector<std::string> wrap;
     if (const char* w = getenv("UGATE_TEST_WRAPPER")) {
       std::istringstream ws(w);
       for (std::string t; ws >> t;) wrap.push_back(t);

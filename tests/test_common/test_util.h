@@ -57,6 +57,8 @@ class TempDir {
 class DaemonProcess {
  public:
   explicit DaemonProcess(std::vector<std::string> args);
+  /** wrapper: a command ugated runs under, e.g. {"strace", "-f", "-o", "FILE"}. */
+  DaemonProcess(std::vector<std::string> args, std::vector<std::string> wrapper);
   ~DaemonProcess();
   pid_t pid() const { return pid_; }
   /** waitReady waits until GET /ready on adminPort answers 200 (false if the process died). */

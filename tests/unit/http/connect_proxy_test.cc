@@ -201,6 +201,24 @@ TEST(ConnectProxy, RewriteAbsoluteForm) {
   EXPECT_FALSE(rewriteAbsoluteForm(parse("GET http://h:99999/ HTTP/1.1\r\nHost: h\r\n\r\n"), &why));
   EXPECT_EQ(why, "bad port in the request URI");
   EXPECT_FALSE(rewriteAbsoluteForm(parse("GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n"), &why));
+  // Found by the fuzzer: the head forwarded must fit the limits the front door enforces. Host
+  // (replaced) and 98 more headers plus the added Connection is 100 and fits; one more is refused
+  // with 431.
+  auto withHeaders = [](int n) {
+    std::string head = "GET http://h/ HTTP/1.1\r\nHost: h\r\n";
+    for (int i = 0; i < n; ++i) head += "X-" + std::to_string(i) + ": v\r\n";
+    return head + "\r\n";
+  };
+  int status = 0;
+  EXPECT_FALSE(rewriteAbsoluteForm(parse(withHeaders(99)), &why, &status));
+  EXPECT_EQ(status, 431);
+  EXPECT_EQ(why, "request head too large once Host and Connection are added");
+  auto fits = rewriteAbsoluteForm(parse(withHeaders(98)), &why, &status);
+  ASSERT_TRUE(fits);
+  RequestParser again(ConnectProxyFrontDoor::kMaxHeadBytes, kMaxForwardHeaders);
+  size_t c = 0;
+  EXPECT_EQ(again.feed({reinterpret_cast<const uint8_t*>(fits->head.data()), fits->head.size()}, c),
+            ParseStatus::Done);
 }
 
 TEST(ConnectProxy, Base64) {

@@ -488,7 +488,13 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
 
 void parseLimits(const json& j, const std::string& path, LimitsConfig& l) {
   checkKeys(j, path, {"connectTimeout", "idleTimeout", "drainTimeout", "sniffTimeout",
-                      "maxConnectionsPerWorker", "copyBufferBytes", "pipeBytes", "splice"});
+                      "maxConnections", "maxConnectionsPerWorker", "copyBufferBytes", "pipeBytes", "splice"});
+  if (j.contains("maxConnections")) {
+    l.maxConnections = static_cast<uint32_t>(getInt(j["maxConnections"], path + ".maxConnections", 0, 100'000'000));
+    if (j.contains("maxConnectionsPerWorker")) {
+      fail(path + ".maxConnections", "set either maxConnections (the whole process) or maxConnectionsPerWorker, not both");
+    }
+  }
   if (j.contains("sniffTimeout")) l.sniffTimeout = getDuration(j["sniffTimeout"], path + ".sniffTimeout");
   if (j.contains("connectTimeout")) l.connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
   if (j.contains("idleTimeout")) l.idleTimeout = getDuration(j["idleTimeout"], path + ".idleTimeout");

@@ -152,7 +152,8 @@ struct LimitsConfig {
   Duration idleTimeout{3'600'000};
   Duration drainTimeout{30'000};
   Duration sniffTimeout{10'000};  // front-door handshake deadline (SOCKS, SNI, CONNECT)
-  uint32_t maxConnectionsPerWorker{0};  // 0 = derived from the fd limit
+  uint32_t maxConnections{0};           // process-wide cap, split evenly over the workers; 0 = none
+  uint32_t maxConnectionsPerWorker{0};  // 0 = derived from the fd limit (or from maxConnections)
   uint32_t copyBufferBytes{65536};       // per-worker scratch and per-connection parked bytes cap
   uint32_t pipeBytes{262144};            // splice pipe size
   std::string splice{"auto"};            // auto | always | never

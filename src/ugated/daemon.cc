@@ -158,11 +158,16 @@ int Daemon::run() {
   // Each proxied connection holds two sockets; keep a reserve for listeners, pipes, DNS and admin.
   uint64_t reserve = 64 + 8 * static_cast<uint64_t>(nworkers) * (cfg_->listeners.size() + 1);
   uint64_t derived = fdLimit_ > reserve ? (fdLimit_ - reserve) / (2 * static_cast<uint64_t>(nworkers)) : 1;
-  maxConnPerWorker_ = cfg_->limits.maxConnectionsPerWorker ? cfg_->limits.maxConnectionsPerWorker
-                                                          : static_cast<uint32_t>(derived);
-  if (cfg_->limits.maxConnectionsPerWorker && cfg_->limits.maxConnectionsPerWorker > derived) {
-    spdlog::warn("limits.maxConnectionsPerWorker={} exceeds what the fd limit {} allows (~{})",
-                 cfg_->limits.maxConnectionsPerWorker, fdLimit_, derived);
+  // limits.maxConnections is split over the workers (rounded up: SO_REUSEPORT spreads connections
+  // evenly, not exactly, so no worker refuses while the process is under its cap on average).
+  uint32_t wanted = cfg_->limits.maxConnectionsPerWorker;
+  if (cfg_->limits.maxConnections) {
+    wanted = static_cast<uint32_t>((cfg_->limits.maxConnections + nworkers - 1) / static_cast<uint32_t>(nworkers));
+  }
+  maxConnPerWorker_ = wanted ? wanted : static_cast<uint32_t>(derived);
+  if (wanted && wanted > derived) {
+    spdlog::warn("limits: {} connections per worker exceeds what the fd limit {} allows (~{})", wanted, fdLimit_,
+                 derived);
   }
 
   auto alog = openAccessLog(cfg_->log.accessLog);

@@ -30,12 +30,13 @@ size_t countOf(const std::string& hay, const std::string& needle) {
   return n;
 }
 
-TEST(Limits, ConnectionCapResetsTheExcessAtOnceAndCountsIt) {
+// capTest: 20 connections are served, the excess is reset at once and counted; `limits` sets the cap.
+void capTest(const std::string& limits) {
   UgatedFixture f;
   TcpServer echo;
   uint16_t port = freePort();
   ASSERT_TRUE(f.start(f.config(UgatedFixture::listener("capped", "tcp", port, at(echo.port())),
-                               R"(, "limits": {"maxConnectionsPerWorker": 20})")))
+                               R"(, "limits": )" + limits)))
       << f.logs();
   EXPECT_EQ(f.metric("ugate_max_connections_per_worker"), 20);
   EchoClients held(port, 15);
@@ -66,6 +67,11 @@ TEST(Limits, ConnectionCapResetsTheExcessAtOnceAndCountsIt) {
   EXPECT_TRUE(later.allEcho());
   EXPECT_EQ(f.metric(R"(ugate_listener_over_limit_total{listener="capped"})"), 10);
 }
+
+TEST(Limits, ConnectionCapResetsTheExcessAtOnceAndCountsIt) { capTest(R"({"maxConnectionsPerWorker": 20})"); }
+
+// limits.maxConnections is the process-wide form (one worker here, so the same 20).
+TEST(Limits, ProcessWideMaxConnectionsCap) { capTest(R"({"maxConnections": 20})"); }
 
 TEST(Limits, OutOfFileDescriptorsAcceptBacksOffWithoutSpinningAndRecovers) {
 #if defined(__SANITIZE_ADDRESS__)

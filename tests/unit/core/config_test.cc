@@ -515,6 +515,15 @@ TEST(ConfigTest, SniffTimeouts) {
             "limits.sniffTimeout: duration out of range");
 }
 
+TEST(ConfigTest, MaxConnectionsProcessWideOrPerWorker) {
+  auto c = parseOk(R"({"limits": {"maxConnections": 15000}})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->limits.maxConnections, 15000u);
+  EXPECT_EQ(c->limits.maxConnectionsPerWorker, 0u);
+  EXPECT_EQ(parseErr(R"({"limits": {"maxConnections": 10, "maxConnectionsPerWorker": 5}})"),
+            "limits.maxConnections: set either maxConnections (the whole process) or maxConnectionsPerWorker, not both");
+}
+
 TEST(ConfigTest, EmptyUpstreamsAndAuthorizeAccepted) {
   EXPECT_NE(parseOk(R"({"upstreams": [], "authorize": {}})"), nullptr);
   auto c = parseOk(R"({"upstreams": [], "authorize": {}})");

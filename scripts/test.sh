@@ -24,13 +24,13 @@ if [ "${UGATE_SANITIZERS:-1}" != "0" ]; then
   # The soak holds 15 000 connections in the plain run; 5 000 under ASan keep it well bounded.
   (cd build-asan && UGATE_SOAK_CONNECTIONS=${UGATE_SOAK_CONNECTIONS_ASAN:-5000} \
     ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
-  echo "== TSan: reactor, splicer, resolver and ugated with several workers"
+  echo "== TSan: reactor, splicer, resolver, bridge, HTTP/2 and ugated with several workers"
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUGATE_WERROR=ON \
     -DUGATE_SANITIZE=thread >/dev/null
-  ninja -C build-tsan ugated unit_core_test integration_test
+  ninja -C build-tsan ugated unit_core_test unit_http_test integration_test
   (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ctest --output-on-failure -j "$jobs" --timeout 900 \
-    -R '^(integration\.|core\.(Reactor|Splicer|DnsResolver|StreamBridge))') || status=1
+    -R '^(integration\.|core\.(Reactor|Splicer|DnsResolver|StreamBridge)|http\.H2)') || status=1
 fi
 
 fuzz_secs=${UGATE_FUZZ_SECONDS:-15}

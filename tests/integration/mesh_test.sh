@@ -12,8 +12,9 @@
 # node ID; 100 parallel streams over the one association, every byte verified; an unauthorized node
 # (valid certificate, not in authorize.reverseAccept) is refused at registration; nghttp (a real
 # HTTP/2 client with a client certificate) gets 405 for a GET; a two-gateway circuit (client -> gw2
-# -> gw1 -> A); a loop between the gateways is refused (508, loop_detected); killing and restarting
-# gw1 makes A re-associate on its own.
+# -> gw1 -> A); a loop between the gateways is refused (508, loop_detected); an SNI listener and an
+# iptables REDIRECT capture listener on gw1 route to A's ports too; a second process with A's
+# identity replaces the older association; killing and restarting gw1 makes A re-associate.
 #
 # Needs root (network namespaces, iptables inside them). Every process is tracked by PID and ended in
 # the EXIT trap, then the namespaces are deleted. The last line is "mesh: N passed, M failed".
@@ -30,7 +31,7 @@ skip_all() {
   trap - EXIT
   exit 0
 }
-for tool in ip iptables python3 curl; do have "$tool" || skip_all "$tool not found (scripts/install-deps.sh installs it)"; done
+for tool in ip iptables python3 curl openssl; do have "$tool" || skip_all "$tool not found (scripts/install-deps.sh installs it)"; done
 [[ $(id -u) == 0 ]] || skip_all "needs root for network namespaces"
 HAVE_NGHTTP=0
 have nghttp && HAVE_NGHTTP=1
@@ -105,10 +106,20 @@ asyncio.run(main())
 PY
 spawn http-a ip netns exec "$NS_A" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www" 8080 >http-a.log 2>&1
 spawn echo-a ip netns exec "$NS_A" python3 echo.py 9000 >echo-a.log 2>&1
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=a.test" \
+  -keyout a-tls-key.pem -out a-tls-cert.pem >req-a.log 2>&1
+mkdir -p tlswww && printf 'tls on A\n' >tlswww/who.txt
+spawn tls-a ip netns exec "$NS_A" bash -c "cd '$TMP/tlswww' && exec openssl s_server -accept 127.0.0.1:8443 \
+  -cert '$TMP/a-tls-cert.pem' -key '$TMP/a-tls-key.pem' -WWW -quiet" >tls-a.log 2>&1
 # ns_listening NS PORT: something listens on PORT inside namespace NS.
 ns_listening() { ip netns exec "$1" bash -c "$(declare -f listening); listening $2"; }
 wait_for "A's http server" 100 ns_listening "$NS_A" 8080
 wait_for "A's echo server" 100 ns_listening "$NS_A" 9000
+wait_for "A's TLS server" 100 ns_listening "$NS_A" 8443
+# Capture in ns GW: locally generated TCP to 10.201.99.0/24:80 is REDIRECTed to gw1's capture port
+# (a route makes the addresses reachable at all; nothing answers there).
+in_gw ip route add 10.201.99.0/24 dev g0
+in_gw iptables -t nat -A OUTPUT -p tcp -d 10.201.99.0/24 --dport 80 -j REDIRECT --to-ports 15001
 
 # node NAME NS: start ugated in a namespace on $TMP/NAME.json (log $TMP/NAME.log).
 declare -A NODE_PID=() NODE_NS=() NODE_ADMIN=()
@@ -140,8 +151,12 @@ cat >gw1.json <<EOF
   "tls": { "certDir": "$TMP/gw1" },
   "admin": { "address": "127.0.0.1:15000" },
   "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
-                 { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" } ],
-  "routes": [ { "match": { "host": "nobody.mesh" }, "to": "original", "via": "127.0.0.1:15009" } ],
+                 { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" },
+                 { "name": "sni", "kind": "sni", "address": "127.0.0.1:15443" },
+                 { "name": "capture", "kind": "redirect", "address": "127.0.0.1:15001" } ],
+  "routes": [ { "match": { "host": "nobody.mesh" }, "to": "original", "via": "127.0.0.1:15009" },
+              { "match": { "listener": "sni", "sni": "a.test" }, "to": "a.mesh:8443" },
+              { "match": { "listener": "capture", "cidr": "10.201.99.0/24", "port": 80 }, "to": "a.mesh:8080" } ],
   "authorize": { "reverseAccept": ["$A_ID"], "reverseAcceptTrustDomain": false } }
 EOF
 NODE_ADMIN[gw2]=15002
@@ -195,6 +210,13 @@ got=$(in_gw curl -sS --max-time 30 --socks5-hostname 127.0.0.1:1080 http://a.mes
 expect_str "8 MiB through the reverse tunnel, sha256 verified" "$got" "$BIG_SHA"
 out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://ghost.mesh:8080/ 2>&1 || true)
 check "an unknown node is refused (SOCKS error, no hang)" grep -q "curl: (97)\|SOCKS\|Can't complete\|refused\|failed" <<<"$out"
+
+say "== other front doors reach the mesh"
+out=$(printf 'GET /who.txt HTTP/1.0\r\n\r\n' | in_gw timeout 10 openssl s_client -connect 127.0.0.1:15443 \
+  -servername a.test -CAfile a-tls-cert.pem -verify_return_error -quiet 2>s_client.err || true)
+check "SNI listener: a.test routed to a.mesh:8443, TLS end to end with A's own certificate" grep -q "tls on A" <<<"$out"
+body=$(in_gw curl -sS --max-time 10 http://10.201.99.7/hello.txt || true)
+expect_str "iptables REDIRECT capture at gw1 -> route to a.mesh:8080" "$body" "hello from A"
 
 say "== 100 parallel streams over the one association"
 cat >parallel.py <<'PY'
@@ -256,6 +278,19 @@ check "a gw2 -> gw1 -> gw2 loop gets no answer" [ "${out#*hello}" = "$out" ]
 expect_eq "gw2 refused the loop (its own ID already in the hops)" "$(metric gw2 ugate_mesh_loops_refused_total)" 1
 check "gw2 logged loop_detected" grep -q "508 loop: this node already forwarded the stream" gw2.log
 
+say "== a newer association of the same node replaces the older one"
+NODE_ADMIN[a2]=15003
+sed -e 's|127.0.0.1:15000|127.0.0.1:15003|' a.json >a2.json
+node a2 "$NS_A"
+await_node a2
+wait_for "replacement" 50 bash -c "[ \$(ip netns exec $NS_GW curl -s http://127.0.0.1:15000/stats | awk '\$1 == \"ugate_mesh_associations_replaced_total\" {print \$2}') -ge 1 ]" || true
+expect_ge "gw1 replaced A's association with the newer one" "$(metric gw1 ugate_mesh_associations_replaced_total)" 1
+expect_eq "still one registered node" "$(metric gw1 ugate_mesh_nodes)" 1
+body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)
+expect_str "a.mesh:8080 still answers through the newer association" "$body" "hello from A"
+stop_pid "${NODE_PID[a2]}"
+unset "LIVE[${NODE_PID[a2]}]"
+
 say "== the gateway restarts; A re-associates on its own"
 stop_pid "${NODE_PID[gw1]}"
 unset "LIVE[${NODE_PID[gw1]}]"
@@ -267,7 +302,7 @@ expect_str "a.mesh:8080 works again after the restart" "$body" "hello from A"
 expect_ge "A dialled again" "$(metric a ugate_mesh_association_dials_total)" 2
 
 if ((FAIL != 0)); then
-  for n in gw1 gw2 a x; do
+  for n in gw1 gw2 a a2 x; do
     say "---- $n log (last 12 lines) ----"
     tail -n 12 "$TMP/$n.log"
   done

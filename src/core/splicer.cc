@@ -234,7 +234,12 @@ void Splicer::pump(int idx) {
   if (!blocked) releasePipe(d);
   if (d.srcEof && !blocked && d.inPipe == 0 && d.parkedLen == 0) {
     releasePipe(d);
-    d.dst->shutdownWrite();
+    // When the other direction has already ended, the session closes both streams right away.
+    // A kernel socket (spliceFd() >= 0) whose input was read to EOF sends its FIN on close(), so
+    // the shutdown would be a syscall for nothing; other streams (HTTP/2, TLS) need their explicit
+    // end of stream.
+    Direction& other = dirs_[&d == &dirs_[0] ? 1 : 0];
+    if (!other.finished || d.dst->spliceFd() < 0) d.dst->shutdownWrite();
     d.finished = true;
     maybeDone();
     return;

@@ -27,7 +27,9 @@ struct SpliceContext {
 class SplicerCallbacks {
  public:
   virtual ~SplicerCallbacks() = default;
-  /** onSpliceDone: both directions finished cleanly (EOF seen and forwarded each way). */
+  /** onSpliceDone: both directions finished cleanly (EOF seen and forwarded each way). The owner
+   *  must then close both streams: for a kernel socket (spliceFd() >= 0) the last FIN is left to
+   *  close(), which sends it (its input was read to EOF), saving a shutdown(2) per connection. */
   virtual void onSpliceDone() = 0;
   /** onSpliceError: a read or write failed; fromClient tells which side's failure. */
   virtual void onSpliceError(Errc reason, bool clientSide) = 0;

@@ -28,7 +28,9 @@ void TcpStream::onIoEvent(uint32_t events) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
       return;
     }
-    int err = socketError(fd_);
+    // A connect that succeeded raises EPOLLOUT alone; only an error or hang-up needs SO_ERROR
+    // (one getsockopt fewer per upstream connection).
+    int err = (events & (EPOLLERR | EPOLLHUP)) ? socketError(fd_) : 0;
     if (err == 0 && (events & EPOLLHUP)) err = ECONNREFUSED;
     auto cb = std::move(connectCb_);
     connectCb_ = nullptr;
@@ -36,6 +38,7 @@ void TcpStream::onIoEvent(uint32_t events) {
       writeReady_ = true;
       readReady_ = (events & (EPOLLIN | EPOLLRDHUP)) != 0;
       peerClosed_ = (events & EPOLLRDHUP) != 0;
+      cleanFin_ = peerClosed_;
     }
     cb(err);  // may destroy this
     return;
@@ -45,6 +48,11 @@ void TcpStream::onIoEvent(uint32_t events) {
   bool wr = events & (EPOLLOUT | EPOLLERR | EPOLLHUP);
   if (rd) readReady_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peerClosed_ = true;
+  if (events & (EPOLLHUP | EPOLLERR)) {
+    cleanFin_ = eofNext_ = false;  // let the next read report the error
+  } else if (events & EPOLLRDHUP) {
+    cleanFin_ = true;
+  }
   if (wr) writeReady_ = true;
   if (cb_ == nullptr) return;
   // The callbacks may close this stream; they never delete it within the call (deferred delete).
@@ -54,6 +62,7 @@ void TcpStream::onIoEvent(uint32_t events) {
 
 IoResult TcpStream::read(uint8_t* buf, size_t len) {
   if (fd_ < 0) return IoResult{0, EBADF};
+  if (eofNext_) return IoResult{0, 0};
   ssize_t n = ::recv(fd_, buf, len, 0);
   if (n < 0) {
     int e = errno;
@@ -62,7 +71,13 @@ IoResult TcpStream::read(uint8_t* buf, size_t len) {
   }
   // A short read drained the socket: the next arrival raises a new edge. Not so once the peer's FIN
   // (or an error) was seen: that edge is spent, and the EOF must still be read.
-  if (n > 0 && static_cast<size_t>(n) < len && !peerClosed_) readReady_ = false;
+  if (n > 0 && static_cast<size_t>(n) < len) {
+    if (!peerClosed_) {
+      readReady_ = false;
+    } else if (cleanFin_) {
+      eofNext_ = true;  // the FIN came before this read emptied the queue: nothing can follow it
+    }
+  }
   return IoResult{n, 0};
 }
 

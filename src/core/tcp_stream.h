@@ -37,6 +37,10 @@ class TcpStream final : public Stream, private IoWatcher {
   StreamCallbacks* cb_{nullptr};
   ConnectCallback connectCb_;
   bool peerClosed_{false};  // peerClosed_: EPOLLRDHUP/HUP/ERR seen, so reads continue until EOF
+  // cleanFin_: the peer's FIN was seen (EPOLLRDHUP) with no error or hang-up so far. Then a short
+  // read has drained the last bytes and the next read is EOF without asking the kernel (eofNext_).
+  bool cleanFin_{false};
+  bool eofNext_{false};
 };
 
 }  // namespace ugate

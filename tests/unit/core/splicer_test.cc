@@ -220,7 +220,12 @@ class Harness : public SplicerCallbacks {
   int& upstreamPeerRef() { return upstream_.outer; }
 
   // ugate::SplicerCallbacks (reactor thread)
-  void onSpliceDone() override { done_.fetch_add(1); }
+  void onSpliceDone() override {
+    // As every owner does: close both streams (the last FIN may be left to close(), see splicer.h).
+    a_->close(false);
+    b_->close(false);
+    done_.fetch_add(1);
+  }
   void onSpliceError(Errc reason, bool clientSide) override {
     reason_.store(static_cast<int>(reason));
     clientSide_.store(clientSide);

@@ -28,7 +28,10 @@ struct Tunnel : SplicerCallbacks {
   std::unique_ptr<Splicer> splicer;
   bool done{false};
   Errc error{Errc::Ok};
-  void onSpliceDone() override { done = true; }
+  void onSpliceDone() override {
+    tcp->close(false);  // the owner closes both streams; the TCP side's last FIN may be left to it
+    done = true;
+  }
   void onSpliceError(Errc reason, bool) override { error = reason; }
 };
 

@@ -22,8 +22,32 @@
 namespace ugate::test {
 
 namespace {
-// boundPort binds a loopback socket of `type` to port 0 and returns it open with its port.
+// belowEphemeral: the first port of the kernel's ephemeral range (ip_local_port_range).
+int belowEphemeral() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 0, hi = 0;
+  if (!(f >> lo >> hi)) return 0;
+  return lo;
+}
+
+// boundPort binds a loopback socket of `type` to a free port and returns it open with its port.
+// The port comes from below the ephemeral range when there is room: a port handed out by bind(0)
+// is also what connect() picks as a local port, so in the moment between this probe and ugated's
+// own bind, another test's outgoing connection could take it (a flaky EADDRINUSE).
 int boundPort(int type, uint16_t& port) {
+  static thread_local std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+  const int lo = belowEphemeral();
+  constexpr int kFirst = 10000;
+  for (int attempt = 0; lo - kFirst > 1000 && attempt < 64; ++attempt) {
+    int fd = socket(AF_INET, type, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    port = static_cast<uint16_t>(kFirst + static_cast<int>(rng() % static_cast<unsigned>(lo - kFirst)));
+    a.sin_port = htons(port);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) return fd;
+    close(fd);
+  }
   int fd = socket(AF_INET, type, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;

@@ -15,7 +15,7 @@
 
 namespace ugate::test {
 
-/** freePort asks the kernel for an unused loopback TCP port (bind :0, read, close). */
+/** freePort: an unused loopback TCP port, below the ephemeral range when possible (see boundPort). */
 uint16_t freePort();
 /** freeUdpPort: the same for UDP; with v6Too the port is also free on ::1. */
 uint16_t freeUdpPort(bool v6Too = false);

@@ -17,7 +17,9 @@
 #include "core/tcp_stream.h"
 #include "core/tls_provider.h"
 #include "core/worker.h"
+#include "mesh/mesh_stats.h"
 #include "mesh/node_table.h"
+#include "mesh/trace_context.h"
 
 namespace ugate::mesh {
 
@@ -28,12 +30,6 @@ constexpr std::string_view kPeerHeader = "x-ugate-peer";  // the originating aut
 constexpr std::string_view kErrorHeader = "x-ugate-error";
 constexpr Duration kHousekeeping{5000};
 
-struct Counters {
-  std::atomic<uint64_t> tunnelsOpened{0}, tunnelsFailed{0}, streamsAccepted{0}, streamsRefused{0},
-      loopsRefused{0}, associationsRegistered{0}, associationsRefused{0}, associationsReplaced{0},
-      associationDials{0}, associationsUp{0}, poolConnections{0};
-};
-Counters gCounters;
 
 // The workers' mesh halves, indexed by worker: for reaching an association held by another worker.
 std::vector<MeshWorker*>& registry() {
@@ -96,6 +92,21 @@ const std::string* metaHeader(const StreamMeta& m, std::string_view name) {
   return nullptr;
 }
 
+// wallMs: wall-clock time for the admin endpoint (Unix milliseconds).
+int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// assertableIdentity: an x-ugate-peer value names a node ID (52 base32 characters) or a SPIFFE ID.
+bool assertableIdentity(const std::string& v) {
+  if (v.rfind("spiffe://", 0) == 0) return v.size() > 9;
+  return v.size() == 52 && std::all_of(v.begin(), v.end(), [](char ch) {
+           char u = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+           return (u >= 'A' && u <= 'Z') || (u >= '2' && u <= '7');
+         });
+}
+
 // nameFromPeer: the node name a certificate asserts: the first label of its first DNS SAN.
 std::string nameFromPeer(const PeerIdentity& p) {
   if (!p.dnsSans.empty()) {
@@ -105,33 +116,7 @@ std::string nameFromPeer(const PeerIdentity& p) {
   return {};
 }
 
-std::string jsonEscape(std::string_view s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    o.push_back(c);
-  }
-  return o;
-}
-
 }  // namespace
-
-MeshCounterValues meshCounters() {
-  MeshCounterValues v;
-  v.tunnelsOpened = gCounters.tunnelsOpened.load();
-  v.tunnelsFailed = gCounters.tunnelsFailed.load();
-  v.streamsAccepted = gCounters.streamsAccepted.load();
-  v.streamsRefused = gCounters.streamsRefused.load();
-  v.loopsRefused = gCounters.loopsRefused.load();
-  v.associationsRegistered = gCounters.associationsRegistered.load();
-  v.associationsRefused = gCounters.associationsRefused.load();
-  v.associationsReplaced = gCounters.associationsReplaced.load();
-  v.associationDials = gCounters.associationDials.load();
-  v.associationsUp = gCounters.associationsUp.load();
-  v.poolConnections = gCounters.poolConnections.load();
-  return v;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Conn: one mutual-TLS HTTP/2 connection of this worker.
@@ -171,6 +156,7 @@ struct MeshWorker::Conn final : public DeferredDeletable, public http::H2Connect
   MonotonicTime idleSince{};
   std::string nodeId;    // NodeHeld: the registered node
   bool registered{false};
+  std::string closeWhy;  // why it failed or closed (reason: detail), for the upstream's status
 };
 
 struct MeshWorker::Pending final : public TunnelRequest {
@@ -190,9 +176,11 @@ struct MeshWorker::Pending final : public TunnelRequest {
 struct MeshWorker::Upstream {
   UpstreamConfig cfg;
   uint64_t conn{0};
-  int attempts{0};
+  int attempts{0};  // failed attempts since the association was last up for 30 s
   TimerPtr timer;
   MonotonicTime upSince{};
+  std::string gatewayId;  // learned from the gateway's certificate
+  std::string lastError;
 };
 
 // Bridged: a stream opened here for another worker, spliced to that worker's bridge end.
@@ -227,7 +215,7 @@ struct MeshWorker::Bridged final : private SplicerCallbacks {
 };
 
 // ---------------------------------------------------------------------------------------------
-MeshWorker::MeshWorker(Worker& w) : worker_(w) {
+MeshWorker::MeshWorker(Worker& w) : worker_(w), h2Stats_(workerH2Stats(w.index())) {
   std::lock_guard<std::mutex> l(gRegistryMu);
   auto& r = registry();
   if (r.size() <= static_cast<size_t>(w.index())) r.resize(static_cast<size_t>(w.index()) + 1, nullptr);
@@ -241,6 +229,7 @@ MeshWorker::~MeshWorker() {
     if (static_cast<size_t>(worker_.index()) < r.size()) r[static_cast<size_t>(worker_.index())] = nullptr;
   }
   bridged_.clear();
+  for (const auto& [name, u] : upstreams_) UpstreamTable::instance().remove(name);
   for (auto& [h, c] : conns_) {
     if (c->registered) NodeTable::instance().remove(c->nodeId, c->handle);
     if (c->h2) c->h2->close();
@@ -276,6 +265,7 @@ http::H2Options MeshWorker::h2Options() const {
   o.connectionWindow = m.connectionWindow;
   o.pingInterval = m.pingInterval;
   o.pingTimeout = m.pingTimeout;
+  o.stats = &h2Stats_;
   return o;
 }
 
@@ -388,7 +378,7 @@ void MeshWorker::completePending(uint64_t id, Result<StreamPtr> r) {
   if (it == pending_.end()) return;
   Pending& p = *it->second;
   if (!p.done) return;
-  (r ? gCounters.tunnelsOpened : gCounters.tunnelsFailed).fetch_add(1, std::memory_order_relaxed);
+  bump(r ? meshCounters().tunnelsOpened : meshCounters().tunnelsFailed);
   Done d = std::move(p.done);
   p.done = nullptr;
   d(std::move(r));  // may hand p to deferred deletion: do not touch it after this
@@ -468,7 +458,7 @@ MeshWorker::Conn* MeshWorker::poolConnection(const HostPort& gw, const std::stri
   Conn* raw = c.get();
   conns_[h] = std::move(c);
   handles.push_back(h);
-  gCounters.poolConnections.fetch_add(1, std::memory_order_relaxed);
+  bump(meshCounters().poolConnections);
   dialConn(*raw);
   return conns_.count(h) ? raw : nullptr;
 }
@@ -514,6 +504,11 @@ void MeshWorker::dialConn(Conn& c) {
 // onConnTcp: err -1 = start the next address; 0 = connected; else the connect failed.
 void MeshWorker::onConnTcp(Conn& c, int err) {
   if (err == 0) {
+    if (c.kind == Conn::Kind::Association && c.tcp->spliceFd() >= 0) {
+      // Streams the gateway sends us come from it: they log its address as their source.
+      c.tmeta.source = c.tmeta.upstreamAddr;
+      c.tmeta.local = localAddress(c.tcp->spliceFd());
+    }
     UpstreamTlsConfig t;
     if (c.kind == Conn::Kind::Association) {
       for (const auto& u : cfg().mesh.upstreams) {
@@ -592,11 +587,15 @@ void MeshWorker::onConnReady(Conn& c) {
   c.idleSince = worker_.reactor().now();
   c.h2->start();
   if (c.kind == Conn::Kind::Association) {
-    gCounters.associationsUp.fetch_add(1, std::memory_order_relaxed);
+    bump(meshCounters().associationsUp);
     c.listener = "upstream:" + c.upstream;
     if (auto it = upstreams_.find(c.upstream); it != upstreams_.end()) {
-      it->second->attempts = 0;
-      it->second->upSince = worker_.reactor().now();
+      // attempts start over only once the association has stayed up a while (scheduleUpstream),
+      // so a gateway that accepts and drops at once still gets exponential backoff.
+      Upstream& u = *it->second;
+      u.upSince = worker_.reactor().now();
+      u.gatewayId = c.peer ? c.peer->nodeId : std::string();
+      publish(u, UpstreamStatus::State::Connected);
     }
     spdlog::info("mesh: association to gateway {} ({}) is up; it may now send us streams", c.target.str(),
                  c.peer ? c.peer->nodeId : "?");
@@ -616,6 +615,7 @@ void MeshWorker::onConnReady(Conn& c) {
 void MeshWorker::failConn(Conn& c, Errc reason, const std::string& detail) {
   if (c.state == Conn::State::Closed) return;
   if (worker_.logBudget()) spdlog::warn("mesh: {}: {}", errcReason(reason), detail);
+  c.closeWhy = std::string(errcReason(reason)) + ": " + detail;
   auto waiting = std::move(c.waiting);
   for (uint64_t id : waiting) completePending(id, makeError(reason, detail));
   removeConn(c);
@@ -638,7 +638,7 @@ void MeshWorker::removeConn(Conn& c) {
   if (c.kind == Conn::Kind::Association) {
     if (auto it = upstreams_.find(c.upstream); it != upstreams_.end() && it->second->conn == c.handle) {
       it->second->conn = 0;
-      scheduleUpstream(*it->second, true);
+      scheduleUpstream(*it->second, c.closeWhy.empty() ? "closed" : c.closeWhy);
     }
   }
   if (c.h2 && !c.h2->closed()) c.h2->close();
@@ -719,7 +719,7 @@ void MeshWorker::onTlsAccepted(Conn& c) {
   // A node registers its association: we become the HTTP/2 client on its connection.
   std::string why;
   if (!authorizeAssociation(c, why)) {
-    gCounters.associationsRefused.fetch_add(1, std::memory_order_relaxed);
+    bump(meshCounters().associationsRefused);
     spdlog::warn("mesh: association from {} refused: {}", c.tmeta.source.str(), why);
     removeConn(c);
     return;
@@ -731,12 +731,10 @@ void MeshWorker::onTlsAccepted(Conn& c) {
   e.worker = worker_.index();
   e.handle = c.handle;
   e.peer = c.tmeta.source;
-  e.sinceUnixMs = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  e.sinceUnixMs = wallMs();
   auto added = NodeTable::instance().add(e);
   if (!added) {
-    gCounters.associationsRefused.fetch_add(1, std::memory_order_relaxed);
+    bump(meshCounters().associationsRefused);
     spdlog::warn("mesh: association of node {} from {} refused: {}", e.id, c.tmeta.source.str(),
                  added.error().detail);
     removeConn(c);
@@ -745,12 +743,12 @@ void MeshWorker::onTlsAccepted(Conn& c) {
   c.kind = Conn::Kind::NodeHeld;
   c.nodeId = e.id;
   c.registered = true;
-  gCounters.associationsRegistered.fetch_add(1, std::memory_order_relaxed);
+  bump(meshCounters().associationsRegistered);
   spdlog::info("mesh: node {} ({}) registered from {}", e.id, e.name.empty() ? "no name" : e.name,
                c.tmeta.source.str());
   if (uint64_t old = *added; old != 0) {
     // The newest association of a node wins; the older one drains wherever it lives.
-    gCounters.associationsReplaced.fetch_add(1, std::memory_order_relaxed);
+    bump(meshCounters().associationsReplaced);
     std::lock_guard<std::mutex> l(gRegistryMu);
     for (MeshWorker* m : registry()) {
       if (m) m->worker_.reactor().post([m, old] { m->goAwayAssociation(old); });
@@ -767,9 +765,83 @@ void MeshWorker::goAwayAssociation(uint64_t handle) {
   if (c.h2 && !c.h2->closed()) c.h2->goAway();
 }
 
+bool MeshWorker::mayAssertIdentity(const Conn& c) const {
+  if (!c.peer) return false;
+  if (c.kind == Conn::Kind::Association) return true;  // the gateway we dialled (pinned or CA-verified)
+  const std::string id = upper(c.peer->nodeId);
+  for (const auto& g : cfg().mesh.trustedGateways) {
+    if (g == id || (!c.peer->spiffe.empty() && g == c.peer->spiffe)) return true;
+  }
+  return false;
+}
+
+std::unique_ptr<PeerIdentity> MeshWorker::originIdentity(const Conn& c, const http::H2Stream& s) {
+  const std::string asserted = s.header(kPeerHeader);
+  if (!asserted.empty()) {
+    const char* why = !mayAssertIdentity(c)            ? "the peer is not a trusted gateway (mesh.trustedGateways)"
+                      : !assertableIdentity(asserted) ? "neither a node ID nor a spiffe:// ID"
+                                                      : nullptr;
+    if (why == nullptr) {
+      auto p = std::make_unique<PeerIdentity>();
+      if (asserted.rfind("spiffe://", 0) == 0) {
+        p->spiffe = asserted;
+      } else {
+        p->nodeId = upper(asserted);
+      }
+      return p;
+    }
+    bump(meshCounters().identityIgnored);
+    if (worker_.logBudget()) {
+      spdlog::warn("mesh: {} from {} ({}): ignored {} '{}': {}; the stream carries the peer's own identity",
+                   s.authority(), c.tmeta.source.str(), c.peer ? c.peer->nodeId : "?", kPeerHeader, asserted, why);
+    }
+  }
+  return c.peer ? std::make_unique<PeerIdentity>(*c.peer) : nullptr;
+}
+
+void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta) {
+  auto keep = [&meta](std::string_view k, std::string v) {
+    if (!meta.headers) meta.headers = std::make_unique<http::Headers>();  // most streams carry none
+    meta.headers->emplace_back(std::string(k), std::move(v));
+  };
+  auto drop = [&](std::string_view k, const std::string& v, const char* why) {
+    bump(meshCounters().traceHeadersDropped);
+    if (worker_.logBudget()) {
+      spdlog::warn("mesh: {} from {}: dropped {} ({}): {}", s.authority(), c.tmeta.source.str(), k, why,
+                   v.substr(0, 128));
+    }
+  };
+  std::string tp = s.header("traceparent");
+  const char* tpError = tp.empty() ? "absent" : traceparentError(tp);
+  if (!tp.empty()) {
+    if (tpError) {
+      drop("traceparent", tp, tpError);
+    } else {
+      keep("traceparent", std::move(tp));
+    }
+  }
+  if (std::string ts = s.header("tracestate"); !ts.empty()) {
+    // A tracestate means nothing without a valid traceparent (Trace Context 3.3).
+    const char* e = tpError ? "no valid traceparent" : tracestateError(ts);
+    if (e) {
+      drop("tracestate", ts, e);
+    } else {
+      keep("tracestate", std::move(ts));
+    }
+  }
+  if (std::string bg = s.header("baggage"); !bg.empty()) {
+    if (const char* e = baggageError(bg)) {
+      drop("baggage", bg, e);
+    } else {
+      keep("baggage", std::move(bg));
+    }
+  }
+  if (std::string hops = s.header(kHopsHeader); !hops.empty()) keep(kHopsHeader, std::move(hops));
+}
+
 void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   auto refuse = [&](int status, Errc why, const std::string& detail) {
-    gCounters.streamsRefused.fetch_add(1, std::memory_order_relaxed);
+    bump(meshCounters().streamsRefused);
     if (worker_.logBudget()) {
       spdlog::warn("mesh: {} from {} ({}): {} {}", s->authority(), c.tmeta.source.str(),
                    c.peer ? c.peer->nodeId : "?", status, detail);
@@ -782,13 +854,17 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + s->authority() + "'");
   std::vector<std::string> hops = splitHops(s->header(kHopsHeader));
   const std::string self = selfId();
+  // The hop list is believed from every peer: it can only get the peer's own stream refused, and
+  // ignoring it would let a loop through a gateway we do not trust go on forever.
   if (std::find(hops.begin(), hops.end(), self) != hops.end()) {
-    gCounters.loopsRefused.fetch_add(1, std::memory_order_relaxed);
+    bump(meshCounters().loopsRefused);
     return refuse(508, Errc::LoopDetected, "loop: this node already forwarded the stream");
   }
   if (hops.size() >= cfg().mesh.maxHops) {
-    gCounters.loopsRefused.fetch_add(1, std::memory_order_relaxed);
-    return refuse(508, Errc::LoopDetected, "more than mesh.maxHops=" + std::to_string(cfg().mesh.maxHops) + " hops");
+    bump(meshCounters().hopsExceeded);
+    return refuse(508, Errc::LoopDetected,
+                  "circuit too long: " + std::to_string(hops.size()) + " gateways already forwarded the stream, mesh.maxHops=" +
+                      std::to_string(cfg().mesh.maxHops));
   }
 
   StreamMeta meta;
@@ -802,28 +878,8 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
   meta.start = worker_.reactor().now();
   meta.alpn = c.tmeta.alpn;
-  // The originating identity travels in a header; only peers allowed to assert it keep it: our own
-  // gateway (the association we dialled) and CA-signed members of our trust domain.
-  std::string asserted = s->header(kPeerHeader);
-  const std::string& td = cfg().node.trustDomain;
-  bool mayAssert = c.peer && (c.kind == Conn::Kind::Association ||
-                              (!td.empty() && c.peer->spiffe.rfind("spiffe://" + td + "/", 0) == 0));
-  if (!asserted.empty() && mayAssert) {
-    meta.peer = std::make_unique<PeerIdentity>();
-    if (asserted.rfind("spiffe://", 0) == 0) {
-      meta.peer->spiffe = asserted;
-    } else {
-      meta.peer->nodeId = upper(asserted);
-    }
-  } else if (c.peer) {
-    meta.peer = std::make_unique<PeerIdentity>(*c.peer);
-  }
-  meta.headers = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
-  for (std::string_view k : {std::string_view("baggage"), std::string_view("traceparent"),
-                             std::string_view("tracestate"), kHopsHeader}) {
-    std::string v = s->header(k);
-    if (!v.empty()) meta.headers->emplace_back(std::string(k), std::move(v));
-  }
+  meta.peer = originIdentity(c, *s);
+  takeCarriedHeaders(c, *s, meta);
   // Over our association, our gateway may only reach our own loopback ports.
   std::string node;
   const bool own = cfg().isMeshHost(hp->host, &node) && isSelf(node);
@@ -837,7 +893,7 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
       return refuse(403, Errc::RouteRejected, "no route allows " + hp->str() + " from the mesh");
     }
   }
-  gCounters.streamsAccepted.fetch_add(1, std::memory_order_relaxed);
+  bump(meshCounters().streamsAccepted);
   const ListenerConfig* l = cfg().findListener(c.listener);
   const LimitsConfig& lim = cfg().limits;
   ProxySession::Timeouts t{l ? worker_.connectTimeout(*l) : lim.connectTimeout,
@@ -864,7 +920,13 @@ void MeshWorker::onConnClosed(Conn& c, Errc reason, const std::string& detail) {
   if (c.kind == Conn::Kind::Association || c.kind == Conn::Kind::NodeHeld) {
     spdlog::info("mesh: {} with {} closed: {}: {}", c.kind == Conn::Kind::Association ? "association" : "node association",
                  c.kind == Conn::Kind::Association ? c.target.str() : c.nodeId, errcReason(reason), detail);
+  } else if ((reason == Errc::ProtocolError || reason == Errc::IdleTimeout) && worker_.logBudget()) {
+    // A peer that broke HTTP/2 or stopped answering PINGs: say who and why.
+    spdlog::warn("mesh: connection {} {} ({}) closed: {}: {}", c.kind == Conn::Kind::Pool ? "to" : "from",
+                 c.kind == Conn::Kind::Pool ? c.target.str() : c.tmeta.source.str(), c.peer ? c.peer->nodeId : "?",
+                 errcReason(reason), detail);
   }
+  c.closeWhy = std::string(errcReason(reason)) + ": " + detail;
   removeConn(c);
 }
 
@@ -926,6 +988,7 @@ void MeshWorker::configure() {
       continue;
     }
     if (auto c = conns_.find(it->second->conn); c != conns_.end() && c->second->h2) c->second->h2->goAway();
+    UpstreamTable::instance().remove(it->first);
     it = upstreams_.erase(it);
   }
   if (draining_) return;
@@ -941,28 +1004,29 @@ void MeshWorker::configure() {
 
 void MeshWorker::dialUpstream(Upstream& u) {
   if (draining_) return;
-  gCounters.associationDials.fetch_add(1, std::memory_order_relaxed);
+  bump(meshCounters().associationDials);
   const uint64_t h = NodeTable::instance().nextHandle();
   auto c = std::make_unique<Conn>(*this, Conn::Kind::Association, h);
   c->target = u.cfg.address;
   c->pinnedId = u.cfg.id;
   c->upstream = u.cfg.name;
   u.conn = h;
+  publish(u, UpstreamStatus::State::Connecting);
   Conn* raw = c.get();
   conns_[h] = std::move(c);
   dialConn(*raw);
 }
 
-void MeshWorker::scheduleUpstream(Upstream& u, bool failed) {
+void MeshWorker::scheduleUpstream(Upstream& u, const std::string& why) {
   if (draining_) return;
   const MeshConfig& m = cfg().mesh;
   // An association that stayed up a while starts over at the minimum delay.
   if (u.upSince != MonotonicTime{} && worker_.reactor().now() - u.upSince > std::chrono::seconds(30)) u.attempts = 0;
   u.upSince = {};
   double delay = static_cast<double>(m.reconnectMin.count()) * std::pow(2.0, std::min(u.attempts, 20));
-  delay = std::min(delay, static_cast<double>(m.reconnectMax.count()));
   static thread_local std::mt19937 rng{std::random_device{}()};
   delay *= std::uniform_real_distribution<double>(0.8, 1.2)(rng);  // jitter: nodes do not stampede
+  delay = std::min(delay, static_cast<double>(m.reconnectMax.count()));
   ++u.attempts;
   if (!u.timer) {
     const std::string name = u.cfg.name;
@@ -971,10 +1035,26 @@ void MeshWorker::scheduleUpstream(Upstream& u, bool failed) {
     });
   }
   auto d = Duration(static_cast<int64_t>(delay));
-  if (failed && worker_.logBudget()) {
-    spdlog::info("mesh: reconnecting to gateway {} in {} ms", u.cfg.address.str(), d.count());
+  u.lastError = why;
+  publish(u, UpstreamStatus::State::BackingOff, d);
+  if (worker_.logBudget()) {
+    spdlog::info("mesh: reconnecting to gateway {} in {} ms (attempt {}; {})", u.cfg.address.str(), d.count(),
+                 u.attempts, why);
   }
   u.timer->enable(d);
+}
+
+void MeshWorker::publish(const Upstream& u, UpstreamStatus::State state, Duration retryIn) {
+  UpstreamStatus st;
+  st.name = u.cfg.name;
+  st.address = u.cfg.address.str();
+  st.gatewayId = u.gatewayId.empty() ? u.cfg.id : upper(u.gatewayId);
+  st.state = state;
+  st.sinceUnixMs = wallMs();
+  st.attempts = u.attempts;
+  if (state == UpstreamStatus::State::BackingOff) st.nextRetryUnixMs = st.sinceUnixMs + retryIn.count();
+  st.lastError = u.lastError;
+  UpstreamTable::instance().set(st);
 }
 
 void MeshWorker::housekeeping() {
@@ -1021,44 +1101,6 @@ void registerMeshModule() {
     m->accept(l, fd, std::move(meta));
   };
   listenerKinds().add(std::move(spec));
-}
-
-std::string nodesJson() {
-  auto nodes = NodeTable::instance().list();
-  std::sort(nodes.begin(), nodes.end(), [](const NodeEntry& a, const NodeEntry& b) { return a.id < b.id; });
-  std::string o = "{\"nodes\": [";
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const NodeEntry& n = nodes[i];
-    o += std::string(i ? ",\n  " : "\n  ") + "{\"id\": \"" + jsonEscape(n.id) + "\", \"name\": \"" + jsonEscape(n.name) +
-         "\", \"spiffe\": \"" + jsonEscape(n.spiffe) + "\", \"from\": \"" + jsonEscape(n.peer.str()) +
-         "\", \"worker\": " + std::to_string(n.worker) + ", \"since_unix_ms\": " + std::to_string(n.sinceUnixMs) + "}";
-  }
-  o += nodes.empty() ? "]}\n" : "\n]}\n";
-  return o;
-}
-
-void renderMeshStats(std::string& out) {
-  auto v = meshCounters();
-  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
-  metric("ugate_mesh_nodes", "gauge", "Nodes holding an association with this gateway.", NodeTable::instance().list().size());
-  metric("ugate_mesh_tunnels_opened_total", "counter", "Mesh streams opened for local sessions.", v.tunnelsOpened);
-  metric("ugate_mesh_tunnels_failed_total", "counter", "Mesh streams that could not be opened.", v.tunnelsFailed);
-  metric("ugate_mesh_streams_accepted_total", "counter", "CONNECT streams accepted from peers.", v.streamsAccepted);
-  metric("ugate_mesh_streams_refused_total", "counter", "CONNECT streams refused (status >= 400).", v.streamsRefused);
-  metric("ugate_mesh_loops_refused_total", "counter", "Streams refused as a loop or over mesh.maxHops.", v.loopsRefused);
-  metric("ugate_mesh_associations_registered_total", "counter", "Node associations registered here.",
-         v.associationsRegistered);
-  metric("ugate_mesh_associations_refused_total", "counter", "Node associations refused (not authorized, name taken).",
-         v.associationsRefused);
-  metric("ugate_mesh_associations_replaced_total", "counter", "Associations replaced by a newer one of the same node.",
-         v.associationsReplaced);
-  metric("ugate_mesh_association_dials_total", "counter", "Dials to our upstream gateways.", v.associationDials);
-  metric("ugate_mesh_associations_up_total", "counter", "Associations to our upstream gateways established.",
-         v.associationsUp);
-  metric("ugate_mesh_pool_connections_total", "counter", "Outbound mesh connections opened.", v.poolConnections);
 }
 
 }  // namespace ugate::mesh

@@ -3,40 +3,43 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstring>
-#include <random>
 
 #include <spdlog/spdlog.h>
 
 #include "core/listener_kind.h"
-#include "core/proxy_session.h"
 #include "core/socket_util.h"
-#include "core/splicer.h"
 #include "core/stream_bridge.h"
 #include "core/tcp_stream.h"
 #include "core/tls_provider.h"
-#include "core/worker.h"
+#include "mesh/mesh_conn.h"
 #include "mesh/mesh_stats.h"
 #include "mesh/node_table.h"
-#include "mesh/trace_context.h"
 
 namespace ugate::mesh {
 
 namespace {
 
-constexpr std::string_view kHopsHeader = "x-ugate-hops";  // node IDs that forwarded this stream
-constexpr std::string_view kPeerHeader = "x-ugate-peer";  // the originating authenticated identity
-constexpr std::string_view kErrorHeader = "x-ugate-error";
-constexpr Duration kHousekeeping{5000};
+const std::string* metaHeader(const StreamMeta& m, std::string_view name) {
+  if (!m.headers) return nullptr;
+  for (const auto& [k, v] : *m.headers) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
 
+}  // namespace
 
 // The workers' mesh halves, indexed by worker: for reaching an association held by another worker.
-std::vector<MeshWorker*>& registry() {
+std::vector<MeshWorker*>& meshWorkers() {
   static std::vector<MeshWorker*> r;
   return r;
 }
-std::mutex gRegistryMu;
+
+std::mutex& meshWorkersMutex() {
+  static std::mutex m;
+  return m;
+}
 
 int errcToStatus(Errc e) {
   switch (e) {
@@ -69,163 +72,24 @@ Errc statusToErrc(int status, const std::string& reason) {
   }
 }
 
-std::vector<std::string> splitHops(const std::string& v) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < v.size()) {
-    size_t c = v.find(',', pos);
-    std::string h = v.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
-    while (!h.empty() && h.front() == ' ') h.erase(0, 1);
-    while (!h.empty() && h.back() == ' ') h.pop_back();
-    if (!h.empty()) out.push_back(upper(h));
-    if (c == std::string::npos) break;
-    pos = c + 1;
-  }
-  return out;
-}
-
-const std::string* metaHeader(const StreamMeta& m, std::string_view name) {
-  if (!m.headers) return nullptr;
-  for (const auto& [k, v] : *m.headers) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
-
 // wallMs: wall-clock time for the admin endpoint (Unix milliseconds).
 int64_t wallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-// assertableIdentity: an x-ugate-peer value names a node ID (52 base32 characters) or a SPIFFE ID.
-bool assertableIdentity(const std::string& v) {
-  if (v.rfind("spiffe://", 0) == 0) return v.size() > 9;
-  return v.size() == 52 && std::all_of(v.begin(), v.end(), [](char ch) {
-           char u = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
-           return (u >= 'A' && u <= 'Z') || (u >= '2' && u <= '7');
-         });
-}
-
-// nameFromPeer: the node name a certificate asserts: the first label of its first DNS SAN.
-std::string nameFromPeer(const PeerIdentity& p) {
-  if (!p.dnsSans.empty()) {
-    const std::string& d = p.dnsSans[0];
-    return d.substr(0, d.find('.'));
-  }
-  return {};
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Conn: one mutual-TLS HTTP/2 connection of this worker.
-struct MeshWorker::Conn final : public DeferredDeletable, public http::H2ConnectionCallbacks {
-  enum class Kind : uint8_t {
-    MeshServer,     // accepted on a mesh listener, ALPN h2: the peer sends us CONNECTs
-    NodeHeld,       // accepted, ALPN h2r: a node's association; we send it CONNECTs
-    Pool,           // dialled, ALPN h2: our CONNECTs to a gateway
-    Association,    // dialled to our upstream gateway, ALPN h2r: it sends us CONNECTs
-  };
-  enum class State : uint8_t { Dialling, Handshaking, Ready, Closed };
-
-  Conn(MeshWorker& m, Kind k, uint64_t h) : mw(m), kind(k), handle(h) {}
-  void onRequest(http::H2Connection&, http::H2StreamPtr s) override { mw.onTunnelRequest(*this, std::move(s)); }
-  void onConnectionClosed(http::H2Connection&, Errc r, const std::string& d) override { mw.onConnClosed(*this, r, d); }
-  bool ready() const { return state == State::Ready && h2 && !h2->closed(); }
-
-  MeshWorker& mw;
-  Kind kind;
-  uint64_t handle;
-  State state{State::Dialling};
-  std::string listener;  // meta.listener of the sessions it starts
-  StreamMeta tmeta;      // the transport's source and local address
-  std::unique_ptr<PeerIdentity> peer;
-  HostPort target;       // dialled: the gateway
-  std::string pinnedId;  // dialled: the gateway's node ID when pinned
-  std::string poolKey;
-  std::string upstream;  // Association: the upstream's name
-  std::vector<SocketAddress> addrs;
-  size_t nextAddr{0};
-  DnsQueryPtr dns;
-  StreamPtr tcp;
-  StreamPtr tls;  // until the handshake completes; then owned by h2
-  http::H2ConnectionPtr h2;
-  TimerPtr timer;
-  std::vector<uint64_t> waiting;  // pending opens waiting for Ready
-  MonotonicTime idleSince{};
-  std::string nodeId;    // NodeHeld: the registered node
-  bool registered{false};
-  std::string closeWhy;  // why it failed or closed (reason: detail), for the upstream's status
-};
-
-struct MeshWorker::Pending final : public TunnelRequest {
-  Pending(MeshWorker& m, uint64_t i, Done d) : mw(m), id(i), done(std::move(d)) {}
-  ~Pending() override { mw.pending_.erase(id); }
-  MeshWorker& mw;
-  uint64_t id;
-  Done done;
-  std::string authority;
-  http::Headers headers;
-  http::H2StreamPtr stream;   // awaiting the response
-  StreamPtr local;            // connecting to our own loopback
-  StreamPtr bridgeNear;       // cross-worker: our end of the bridge
-  uint16_t localPort{0};
-};
-
-struct MeshWorker::Upstream {
-  UpstreamConfig cfg;
-  uint64_t conn{0};
-  int attempts{0};  // failed attempts since the association was last up for 30 s
-  TimerPtr timer;
-  MonotonicTime upSince{};
-  std::string gatewayId;  // learned from the gateway's certificate
-  std::string lastError;
-};
-
-// Bridged: a stream opened here for another worker, spliced to that worker's bridge end.
-struct MeshWorker::Bridged final : private SplicerCallbacks {
-  Bridged(MeshWorker& m, StreamPtr f) : mw(m), far(std::move(f)) {}
-  ~Bridged() override {
-    if (splicer) splicer->stop();
-  }
-  void onSpliceDone() override { finish(false); }
-  void onSpliceError(Errc, bool) override { finish(true); }
-  void start() {
-    splicer = std::make_unique<Splicer>(mw.worker_.spliceContext(), *far, *stream, static_cast<SplicerCallbacks&>(*this));
-    splicer->start();
-  }
-  void finish(bool abort) {
-    if (far) far->close(abort);
-    if (stream) stream->close(abort);
-    auto self = std::move(mw.bridged_[this]);
-    mw.bridged_.erase(this);
-    struct Holder : DeferredDeletable {
-      std::unique_ptr<Bridged> b;
-    };
-    auto h = std::make_unique<Holder>();
-    h->b = std::move(self);
-    mw.worker_.reactor().deferredDelete(std::move(h));
-  }
-  MeshWorker& mw;
-  StreamPtr far;
-  http::H2StreamPtr stream;
-  std::unique_ptr<Splicer> splicer;
-  std::function<void(Errc, std::string)> reply;
-};
-
 // ---------------------------------------------------------------------------------------------
 MeshWorker::MeshWorker(Worker& w) : worker_(w), h2Stats_(workerH2Stats(w.index())) {
-  std::lock_guard<std::mutex> l(gRegistryMu);
-  auto& r = registry();
+  std::lock_guard<std::mutex> l(meshWorkersMutex());
+  auto& r = meshWorkers();
   if (r.size() <= static_cast<size_t>(w.index())) r.resize(static_cast<size_t>(w.index()) + 1, nullptr);
   r[static_cast<size_t>(w.index())] = this;
 }
 
 MeshWorker::~MeshWorker() {
   {
-    std::lock_guard<std::mutex> l(gRegistryMu);
-    auto& r = registry();
+    std::lock_guard<std::mutex> l(meshWorkersMutex());
+    auto& r = meshWorkers();
     if (static_cast<size_t>(worker_.index()) < r.size()) r[static_cast<size_t>(worker_.index())] = nullptr;
   }
   bridged_.clear();
@@ -320,8 +184,8 @@ TunnelRequestPtr MeshWorker::open(const StreamMeta& meta, const HostPort& target
       // Held by another worker: open the stream there and bridge it to us.
       MeshWorker* other = nullptr;
       {
-        std::lock_guard<std::mutex> l(gRegistryMu);
-        auto& r = registry();
+        std::lock_guard<std::mutex> l(meshWorkersMutex());
+        auto& r = meshWorkers();
         if (e->worker >= 0 && static_cast<size_t>(e->worker) < r.size()) other = r[static_cast<size_t>(e->worker)];
       }
       if (other == nullptr) {
@@ -652,270 +516,6 @@ void MeshWorker::removeConn(Conn& c) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Inbound: the mesh listener.
-void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
-  const TlsProviderPtr& tls = worker_.tls();
-  if (!tls || !l.tls || draining_) {
-    closeAbort(fd);
-    return;
-  }
-  const uint64_t h = NodeTable::instance().nextHandle();
-  auto c = std::make_unique<Conn>(*this, Conn::Kind::MeshServer, h);
-  c->listener = l.name;
-  c->tmeta = std::move(meta);
-  c->state = Conn::State::Handshaking;
-  Conn* raw = c.get();
-  conns_[h] = std::move(c);
-  HandshakingStreamPtr hs = tls->server(*l.tls, std::make_unique<TcpStream>(worker_.reactor(), fd), worker_.reactor(),
-                                        cfg().tls.handshakeTimeout, [this, h](TlsOutcome&& o) {
-                                          auto it = conns_.find(h);
-                                          if (it == conns_.end()) return;
-                                          Conn& cc = *it->second;
-                                          if (!o.ok) {
-                                            if (worker_.logBudget()) {
-                                              spdlog::warn("mesh: {} from {}: TLS: {}: {}", cc.listener,
-                                                           cc.tmeta.source.str(), o.failure, o.detail);
-                                            }
-                                            removeConn(cc);
-                                            return;
-                                          }
-                                          cc.peer = std::move(o.peer);
-                                          cc.tmeta.alpn = o.alpn;
-                                          onTlsAccepted(cc);
-                                        });
-  if (!hs) {
-    removeConn(*raw);
-    return;
-  }
-  HandshakingStream* s = hs.get();
-  raw->tls = std::move(hs);
-  s->start();
-}
-
-bool MeshWorker::authorizeAssociation(Conn& c, std::string& why) const {
-  if (!c.peer || c.peer->nodeId.empty()) {
-    why = "no authenticated node identity";
-    return false;
-  }
-  for (const auto& id : cfg().mesh.reverseAccept) {
-    if (id == upper(c.peer->nodeId)) return true;
-  }
-  const std::string& td = cfg().node.trustDomain;
-  if (cfg().mesh.reverseAcceptTrustDomain && !td.empty() &&
-      c.peer->spiffe.rfind("spiffe://" + td + "/", 0) == 0) {
-    return true;
-  }
-  why = "node " + c.peer->nodeId + " is not in authorize.reverseAccept" +
-        (td.empty() ? std::string() : " and has no spiffe://" + td + "/ identity");
-  return false;
-}
-
-void MeshWorker::onTlsAccepted(Conn& c) {
-  if (c.tmeta.alpn != kMeshReverseAlpn) {
-    onConnReady(c);  // MeshServer: the peer sends CONNECTs
-    return;
-  }
-  // A node registers its association: we become the HTTP/2 client on its connection.
-  std::string why;
-  if (!authorizeAssociation(c, why)) {
-    bump(meshCounters().associationsRefused);
-    spdlog::warn("mesh: association from {} refused: {}", c.tmeta.source.str(), why);
-    removeConn(c);
-    return;
-  }
-  NodeEntry e;
-  e.id = upper(c.peer->nodeId);
-  e.name = nameFromPeer(*c.peer);
-  e.spiffe = c.peer->spiffe;
-  e.worker = worker_.index();
-  e.handle = c.handle;
-  e.peer = c.tmeta.source;
-  e.sinceUnixMs = wallMs();
-  auto added = NodeTable::instance().add(e);
-  if (!added) {
-    bump(meshCounters().associationsRefused);
-    spdlog::warn("mesh: association of node {} from {} refused: {}", e.id, c.tmeta.source.str(),
-                 added.error().detail);
-    removeConn(c);
-    return;
-  }
-  c.kind = Conn::Kind::NodeHeld;
-  c.nodeId = e.id;
-  c.registered = true;
-  bump(meshCounters().associationsRegistered);
-  spdlog::info("mesh: node {} ({}) registered from {}", e.id, e.name.empty() ? "no name" : e.name,
-               c.tmeta.source.str());
-  if (uint64_t old = *added; old != 0) {
-    // The newest association of a node wins; the older one drains wherever it lives.
-    bump(meshCounters().associationsReplaced);
-    std::lock_guard<std::mutex> l(gRegistryMu);
-    for (MeshWorker* m : registry()) {
-      if (m) m->worker_.reactor().post([m, old] { m->goAwayAssociation(old); });
-    }
-  }
-  onConnReady(c);
-}
-
-void MeshWorker::goAwayAssociation(uint64_t handle) {
-  auto it = conns_.find(handle);
-  if (it == conns_.end()) return;
-  Conn& c = *it->second;
-  c.registered = false;  // the table already points at the newer association
-  if (c.h2 && !c.h2->closed()) c.h2->goAway();
-}
-
-bool MeshWorker::mayAssertIdentity(const Conn& c) const {
-  if (!c.peer) return false;
-  if (c.kind == Conn::Kind::Association) return true;  // the gateway we dialled (pinned or CA-verified)
-  const std::string id = upper(c.peer->nodeId);
-  for (const auto& g : cfg().mesh.trustedGateways) {
-    if (g == id || (!c.peer->spiffe.empty() && g == c.peer->spiffe)) return true;
-  }
-  return false;
-}
-
-std::unique_ptr<PeerIdentity> MeshWorker::originIdentity(const Conn& c, const http::H2Stream& s) {
-  const std::string asserted = s.header(kPeerHeader);
-  if (!asserted.empty()) {
-    const char* why = !mayAssertIdentity(c)            ? "the peer is not a trusted gateway (mesh.trustedGateways)"
-                      : !assertableIdentity(asserted) ? "neither a node ID nor a spiffe:// ID"
-                                                      : nullptr;
-    if (why == nullptr) {
-      auto p = std::make_unique<PeerIdentity>();
-      if (asserted.rfind("spiffe://", 0) == 0) {
-        p->spiffe = asserted;
-      } else {
-        p->nodeId = upper(asserted);
-      }
-      return p;
-    }
-    bump(meshCounters().identityIgnored);
-    if (worker_.logBudget()) {
-      spdlog::warn("mesh: {} from {} ({}): ignored {} '{}': {}; the stream carries the peer's own identity",
-                   s.authority(), c.tmeta.source.str(), c.peer ? c.peer->nodeId : "?", kPeerHeader, asserted, why);
-    }
-  }
-  return c.peer ? std::make_unique<PeerIdentity>(*c.peer) : nullptr;
-}
-
-void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta) {
-  auto keep = [&meta](std::string_view k, std::string v) {
-    if (!meta.headers) meta.headers = std::make_unique<http::Headers>();  // most streams carry none
-    meta.headers->emplace_back(std::string(k), std::move(v));
-  };
-  auto drop = [&](std::string_view k, const std::string& v, const char* why) {
-    bump(meshCounters().traceHeadersDropped);
-    if (worker_.logBudget()) {
-      spdlog::warn("mesh: {} from {}: dropped {} ({}): {}", s.authority(), c.tmeta.source.str(), k, why,
-                   v.substr(0, 128));
-    }
-  };
-  std::string tp = s.header("traceparent");
-  const char* tpError = tp.empty() ? "absent" : traceparentError(tp);
-  if (!tp.empty()) {
-    if (tpError) {
-      drop("traceparent", tp, tpError);
-    } else {
-      keep("traceparent", std::move(tp));
-    }
-  }
-  if (std::string ts = s.header("tracestate"); !ts.empty()) {
-    // A tracestate means nothing without a valid traceparent (Trace Context 3.3).
-    const char* e = tpError ? "no valid traceparent" : tracestateError(ts);
-    if (e) {
-      drop("tracestate", ts, e);
-    } else {
-      keep("tracestate", std::move(ts));
-    }
-  }
-  if (std::string bg = s.header("baggage"); !bg.empty()) {
-    if (const char* e = baggageError(bg)) {
-      drop("baggage", bg, e);
-    } else {
-      keep("baggage", std::move(bg));
-    }
-  }
-  if (std::string hops = s.header(kHopsHeader); !hops.empty()) keep(kHopsHeader, std::move(hops));
-}
-
-void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
-  auto refuse = [&](int status, Errc why, const std::string& detail) {
-    bump(meshCounters().streamsRefused);
-    if (worker_.logBudget()) {
-      spdlog::warn("mesh: {} from {} ({}): {} {}", s->authority(), c.tmeta.source.str(),
-                   c.peer ? c.peer->nodeId : "?", status, detail);
-    }
-    s->respond(status, {{std::string(kErrorHeader), std::string(errcReason(why))}}, detail + "\n");
-  };
-  if (draining_) return refuse(503, Errc::Shutdown, "draining");
-  if (s->method() != "CONNECT") return refuse(405, Errc::NotSupported, "only CONNECT is served here");
-  auto hp = HostPort::parse(s->authority());
-  if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + s->authority() + "'");
-  std::vector<std::string> hops = splitHops(s->header(kHopsHeader));
-  const std::string self = selfId();
-  // The hop list is believed from every peer: it can only get the peer's own stream refused, and
-  // ignoring it would let a loop through a gateway we do not trust go on forever.
-  if (std::find(hops.begin(), hops.end(), self) != hops.end()) {
-    bump(meshCounters().loopsRefused);
-    return refuse(508, Errc::LoopDetected, "loop: this node already forwarded the stream");
-  }
-  if (hops.size() >= cfg().mesh.maxHops) {
-    bump(meshCounters().hopsExceeded);
-    return refuse(508, Errc::LoopDetected,
-                  "circuit too long: " + std::to_string(hops.size()) + " gateways already forwarded the stream, mesh.maxHops=" +
-                      std::to_string(cfg().mesh.maxHops));
-  }
-
-  StreamMeta meta;
-  meta.id = worker_.nextStreamId();
-  meta.kind = StreamKind::H2;
-  meta.listener = c.listener;
-  meta.source = c.tmeta.source;
-  meta.local = c.tmeta.local;
-  meta.host = hp->host;
-  meta.port = hp->port;
-  if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
-  meta.start = worker_.reactor().now();
-  meta.alpn = c.tmeta.alpn;
-  meta.peer = originIdentity(c, *s);
-  takeCarriedHeaders(c, *s, meta);
-  // Over our association, our gateway may only reach our own loopback ports.
-  std::string node;
-  const bool own = cfg().isMeshHost(hp->host, &node) && isSelf(node);
-  if (c.kind == Conn::Kind::Association && !own) {
-    return refuse(403, Errc::RouteRejected, "this node serves only its own ports (" + hp->str() + ")");
-  }
-  // A mesh stream to a non-mesh host needs an explicit route (the mesh is not an open proxy).
-  if (!cfg().isMeshHost(hp->host) && c.kind == Conn::Kind::MeshServer) {
-    RouteDecision d = worker_.router().route(meta);
-    if (d.route.empty()) {
-      return refuse(403, Errc::RouteRejected, "no route allows " + hp->str() + " from the mesh");
-    }
-  }
-  bump(meshCounters().streamsAccepted);
-  const ListenerConfig* l = cfg().findListener(c.listener);
-  const LimitsConfig& lim = cfg().limits;
-  ProxySession::Timeouts t{l ? worker_.connectTimeout(*l) : lim.connectTimeout,
-                           l ? worker_.idleTimeout(*l) : lim.idleTimeout, lim.sniffTimeout};
-  http::H2Stream* hs = s.get();
-  const HostPort target = *hp;
-  auto session = std::make_unique<ProxySession>(worker_, worker_.stats(meta.listener), std::move(s),
-                                                std::move(meta), nullptr, t, false);
-  if (c.kind == Conn::Kind::Association) session->setForcedTarget(target);
-  session->setResultHook([hs](Errc e, const StreamMeta& m) {
-    if (e == Errc::Ok) {
-      hs->respond(200);
-    } else {
-      hs->respond(errcToStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}},
-                  m.closeDetail.empty() ? std::string() : m.closeDetail + "\n");
-    }
-  });
-  ProxySession* raw = session.get();
-  worker_.addSession(std::move(session));
-  raw->start();
-}
-
 void MeshWorker::onConnClosed(Conn& c, Errc reason, const std::string& detail) {
   if (c.kind == Conn::Kind::Association || c.kind == Conn::Kind::NodeHeld) {
     spdlog::info("mesh: {} with {} closed: {}: {}", c.kind == Conn::Kind::Association ? "association" : "node association",
@@ -958,127 +558,6 @@ void MeshWorker::openForPeer(uint64_t handle, std::string authority, http::Heade
     auto rep = std::move(raw->reply);
     rep(Errc::ResourceExhausted, "no stream available on the node's association");
     raw->finish(true);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Upstream associations: this node keeps one connection to each of its gateways, spread over the
-// workers; the gateway sends us CONNECTs over it.
-void MeshWorker::configure() {
-  if (!housekeeping_) {
-    housekeeping_ = worker_.reactor().createTimer([this] { housekeeping(); });
-    housekeeping_->enable(kHousekeeping);
-  }
-  size_t nworkers;
-  {
-    std::lock_guard<std::mutex> l(gRegistryMu);
-    nworkers = std::max<size_t>(1, registry().size());
-  }
-  std::map<std::string, const UpstreamConfig*> want;
-  const auto& ups = cfg().mesh.upstreams;
-  for (size_t i = 0; i < ups.size(); ++i) {
-    if (i % nworkers == static_cast<size_t>(worker_.index())) want[ups[i].name] = &ups[i];
-  }
-  for (auto it = upstreams_.begin(); it != upstreams_.end();) {
-    auto w = want.find(it->first);
-    bool same = w != want.end() && w->second->address.str() == it->second->cfg.address.str() &&
-                w->second->id == it->second->cfg.id;
-    if (same) {
-      ++it;
-      continue;
-    }
-    if (auto c = conns_.find(it->second->conn); c != conns_.end() && c->second->h2) c->second->h2->goAway();
-    UpstreamTable::instance().remove(it->first);
-    it = upstreams_.erase(it);
-  }
-  if (draining_) return;
-  for (const auto& [name, u] : want) {
-    if (upstreams_.count(name)) continue;
-    auto up = std::make_unique<Upstream>();
-    up->cfg = *u;
-    Upstream* raw = up.get();
-    upstreams_[name] = std::move(up);
-    dialUpstream(*raw);
-  }
-}
-
-void MeshWorker::dialUpstream(Upstream& u) {
-  if (draining_) return;
-  bump(meshCounters().associationDials);
-  const uint64_t h = NodeTable::instance().nextHandle();
-  auto c = std::make_unique<Conn>(*this, Conn::Kind::Association, h);
-  c->target = u.cfg.address;
-  c->pinnedId = u.cfg.id;
-  c->upstream = u.cfg.name;
-  u.conn = h;
-  publish(u, UpstreamStatus::State::Connecting);
-  Conn* raw = c.get();
-  conns_[h] = std::move(c);
-  dialConn(*raw);
-}
-
-void MeshWorker::scheduleUpstream(Upstream& u, const std::string& why) {
-  if (draining_) return;
-  const MeshConfig& m = cfg().mesh;
-  // An association that stayed up a while starts over at the minimum delay.
-  if (u.upSince != MonotonicTime{} && worker_.reactor().now() - u.upSince > std::chrono::seconds(30)) u.attempts = 0;
-  u.upSince = {};
-  double delay = static_cast<double>(m.reconnectMin.count()) * std::pow(2.0, std::min(u.attempts, 20));
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  delay *= std::uniform_real_distribution<double>(0.8, 1.2)(rng);  // jitter: nodes do not stampede
-  delay = std::min(delay, static_cast<double>(m.reconnectMax.count()));
-  ++u.attempts;
-  if (!u.timer) {
-    const std::string name = u.cfg.name;
-    u.timer = worker_.reactor().createTimer([this, name] {
-      if (auto it = upstreams_.find(name); it != upstreams_.end() && it->second->conn == 0) dialUpstream(*it->second);
-    });
-  }
-  auto d = Duration(static_cast<int64_t>(delay));
-  u.lastError = why;
-  publish(u, UpstreamStatus::State::BackingOff, d);
-  if (worker_.logBudget()) {
-    spdlog::info("mesh: reconnecting to gateway {} in {} ms (attempt {}; {})", u.cfg.address.str(), d.count(),
-                 u.attempts, why);
-  }
-  u.timer->enable(d);
-}
-
-void MeshWorker::publish(const Upstream& u, UpstreamStatus::State state, Duration retryIn) {
-  UpstreamStatus st;
-  st.name = u.cfg.name;
-  st.address = u.cfg.address.str();
-  st.gatewayId = u.gatewayId.empty() ? u.cfg.id : upper(u.gatewayId);
-  st.state = state;
-  st.sinceUnixMs = wallMs();
-  st.attempts = u.attempts;
-  if (state == UpstreamStatus::State::BackingOff) st.nextRetryUnixMs = st.sinceUnixMs + retryIn.count();
-  st.lastError = u.lastError;
-  UpstreamTable::instance().set(st);
-}
-
-void MeshWorker::housekeeping() {
-  housekeeping_->enable(kHousekeeping);
-  const MonotonicTime now = worker_.reactor().now();
-  std::vector<Conn*> idle;
-  for (auto& [h, c] : conns_) {
-    if (c->kind != Conn::Kind::Pool || !c->ready()) continue;
-    if (c->h2->activeStreams() > 0) {
-      c->idleSince = now;
-    } else if (now - c->idleSince > cfg().mesh.idleConnectionTimeout) {
-      idle.push_back(c.get());
-    }
-  }
-  for (Conn* c : idle) c->h2->goAway();
-}
-
-void MeshWorker::drain() {
-  draining_ = true;
-  for (auto& [name, u] : upstreams_) {
-    if (u->timer) u->timer->disable();
-  }
-  for (auto& [h, c] : conns_) {
-    if (c->h2 && !c->h2->closed()) c->h2->goAway();
   }
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/access_log.h"
 #include "mesh/mesh_stats.h"
@@ -33,6 +34,19 @@ void num(std::string& o, const char* key, int64_t v) {
   o += key;
   o += "\": " + std::to_string(v);
 }
+// objects appends `"name": [` and one JSON object per item, each line filled by `fields`, then `]`.
+template <typename T, typename F>
+void objects(std::string& o, const char* name, const std::vector<T>& items, F&& fields) {
+  o += "\"";
+  o += name;
+  o += "\": [";
+  for (size_t i = 0; i < items.size(); ++i) {
+    o += i ? ",\n  {" : "\n  {";
+    fields(o, items[i]);
+    o += "}";
+  }
+  o += items.empty() ? "]" : "\n]";
+}
 
 }  // namespace
 
@@ -51,36 +65,28 @@ http::H2Stats& workerH2Stats(int index) {
 std::string nodesJson() {
   auto nodes = NodeTable::instance().list();
   std::sort(nodes.begin(), nodes.end(), [](const NodeEntry& a, const NodeEntry& b) { return a.id < b.id; });
-  std::string o = "{\"nodes\": [";
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const NodeEntry& n = nodes[i];
-    o += i ? ",\n  {" : "\n  {";
-    str(o, "id", n.id, true);
-    str(o, "name", n.name);
-    str(o, "spiffe", n.spiffe);
-    str(o, "from", n.peer.str());
-    num(o, "worker", n.worker);
-    num(o, "since_unix_ms", n.sinceUnixMs);
-    o += "}";
-  }
-  o += nodes.empty() ? "],\n" : "\n],\n";
+  std::string o = "{";
+  objects(o, "nodes", nodes, [](std::string& e, const NodeEntry& n) {
+    str(e, "id", n.id, true);
+    str(e, "name", n.name);
+    str(e, "spiffe", n.spiffe);
+    str(e, "from", n.peer.str());
+    num(e, "worker", n.worker);
+    num(e, "since_unix_ms", n.sinceUnixMs);
+  });
+  o += ",\n";
   // This node's own associations with its gateways (the view from behind the NAT).
-  auto ups = UpstreamTable::instance().list();
-  o += "\"upstreams\": [";
-  for (size_t i = 0; i < ups.size(); ++i) {
-    const UpstreamStatus& u = ups[i];
-    o += i ? ",\n  {" : "\n  {";
-    str(o, "name", u.name, true);
-    str(o, "address", u.address);
-    str(o, "gateway_id", u.gatewayId);
-    str(o, "state", upstreamStateName(u.state));
-    num(o, "since_unix_ms", u.sinceUnixMs);
-    num(o, "attempts", u.attempts);
-    if (u.state == UpstreamStatus::State::BackingOff) num(o, "next_retry_unix_ms", u.nextRetryUnixMs);
-    if (!u.lastError.empty()) str(o, "last_error", u.lastError);
-    o += "}";
-  }
-  o += ups.empty() ? "]}\n" : "\n]}\n";
+  objects(o, "upstreams", UpstreamTable::instance().list(), [](std::string& e, const UpstreamStatus& u) {
+    str(e, "name", u.name, true);
+    str(e, "address", u.address);
+    str(e, "gateway_id", u.gatewayId);
+    str(e, "state", upstreamStateName(u.state));
+    num(e, "since_unix_ms", u.sinceUnixMs);
+    num(e, "attempts", u.attempts);
+    if (u.state == UpstreamStatus::State::BackingOff) num(e, "next_retry_unix_ms", u.nextRetryUnixMs);
+    if (!u.lastError.empty()) str(e, "last_error", u.lastError);
+  });
+  o += "}\n";
   return o;
 }
 

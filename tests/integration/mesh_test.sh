@@ -30,7 +30,7 @@
 set -euo pipefail
 
 readonly TEST_NAME=mesh
-readonly WATCHDOG_SECONDS=210
+readonly WATCHDOG_SECONDS=180
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -88,6 +88,11 @@ void AccessLog::formatLine(std::string& out, const StreamMeta& m, MonotonicTime 
   if (!m.sni.empty()) field(out, "sni", m.sni);
   if (!m.alpn.empty()) field(out, "alpn", m.alpn);
   if (m.peer) field(out, "peer", m.peer->nodeId.empty() ? m.peer->spiffe : m.peer->nodeId);
+  if (m.headers) {  // null for nearly every stream: the common line costs one test
+    for (const auto& [k, v] : *m.headers) {
+      if (k == "traceparent" || k == "baggage") field(out, k.c_str(), v);  // W3C trace context across hops
+    }
+  }
   field(out, "route", m.route);
   if (!m.upstream.empty()) field(out, "upstream", m.upstream);
   if (m.upstreamAddr.valid()) field(out, "upstream_addr", m.upstreamAddr.str());

@@ -359,7 +359,21 @@ void parseMesh(const json& root, Config& c) {
     const json& j = root["mesh"];
     checkKeys(j, "mesh", {"maxHops", "maxStreamsPerConnection", "streamWindow", "connectionWindow",
                           "pingInterval", "pingTimeout", "reconnectMin", "reconnectMax",
-                          "idleConnectionTimeout"});
+                          "idleConnectionTimeout", "trustedGateways"});
+    if (j.contains("trustedGateways")) {
+      // Node IDs or SPIFFE IDs; an ID is normalised like the other node ID lists.
+      auto ids = getStringList(j["trustedGateways"], "mesh.trustedGateways");
+      for (size_t i = 0; i < ids.size(); ++i) {
+        std::string& id = ids[i];
+        if (id.rfind("spiffe://", 0) == 0 && id.size() > 9) continue;
+        if (!isNodeId(id)) {
+          fail("mesh.trustedGateways" + (j["trustedGateways"].is_array() ? "[" + std::to_string(i) + "]" : ""),
+               "'" + id + "' is neither a node ID (as printed by `ugated id`) nor a spiffe:// ID");
+        }
+        for (auto& ch : id) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+      }
+      m.trustedGateways = std::move(ids);
+    }
     if (j.contains("maxHops")) m.maxHops = static_cast<uint32_t>(getInt(j["maxHops"], "mesh.maxHops", 1, 32));
     if (j.contains("maxStreamsPerConnection")) {
       m.maxStreamsPerConnection =

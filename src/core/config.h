@@ -87,6 +87,8 @@ struct MeshConfig {
   std::vector<UpstreamConfig> upstreams;
   std::vector<std::string> reverseAccept;  // node IDs allowed to register (authorize.reverseAccept)
   bool reverseAcceptTrustDomain{true};     // CA-signed peers of our trust domain may register too
+  std::vector<std::string> trustedGateways;  // may assert a stream's originating identity (x-ugate-peer):
+                                            // node IDs (upper case) or SPIFFE IDs
   uint32_t maxHops{4};                     // circuits longer than this are refused
   uint32_t maxStreamsPerConnection{1000};
   uint32_t streamWindow{4u << 20};

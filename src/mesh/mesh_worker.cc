@@ -3,44 +3,43 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstring>
-#include <random>
 
 #include <spdlog/spdlog.h>
 
 #include "core/listener_kind.h"
-#include "core/proxy_session.h"
 #include "core/socket_util.h"
-#include "core/splicer.h"
 #include "core/stream_bridge.h"
 #include "core/tcp_stream.h"
 #include "core/tls_provider.h"
-#include "core/worker.h"
+#include "mesh/mesh_conn.h"
+#include "mesh/mesh_stats.h"
 #include "mesh/node_table.h"
 
 namespace ugate::mesh {
 
 namespace {
 
-constexpr std::string_view kHopsHeader = "x-ugate-hops";  // node IDs that forwarded this stream
-constexpr std::string_view kPeerHeader = "x-ugate-peer";  // the originating authenticated identity
-constexpr std::string_view kErrorHeader = "x-ugate-error";
-constexpr Duration kHousekeeping{5000};
+const std::string* metaHeader(const StreamMeta& m, std::string_view name) {
+  if (!m.headers) return nullptr;
+  for (const auto& [k, v] : *m.headers) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
 
-struct Counters {
-  std::atomic<uint64_t> tunnelsOpened{0}, tunnelsFailed{0}, streamsAccepted{0}, streamsRefused{0},
-      loopsRefused{0}, associationsRegistered{0}, associationsRefused{0}, associationsReplaced{0},
-      associationDials{0}, associationsUp{0}, poolConnections{0};
-};
-Counters gCounters;
+}  // namespace
 
 // The workers' mesh halves, indexed by worker: for reaching an association held by another worker.
-std::vector<MeshWorker*>& registry() {
+std::vector<MeshWorker*>& meshWorkers() {
   static std::vector<MeshWorker*> r;
   return r;
 }
-std::mutex gRegistryMu;
+
+std::mutex& meshWorkersMutex() {
+  static std::mutex m;
+  return m;
+}
 
 int errcToStatus(Errc e) {
   switch (e) {
@@ -73,174 +72,28 @@ Errc statusToErrc(int status, const std::string& reason) {
   }
 }
 
-std::vector<std::string> splitHops(const std::string& v) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < v.size()) {
-    size_t c = v.find(',', pos);
-    std::string h = v.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
-    while (!h.empty() && h.front() == ' ') h.erase(0, 1);
-    while (!h.empty() && h.back() == ' ') h.pop_back();
-    if (!h.empty()) out.push_back(upper(h));
-    if (c == std::string::npos) break;
-    pos = c + 1;
-  }
-  return out;
-}
-
-const std::string* metaHeader(const StreamMeta& m, std::string_view name) {
-  if (!m.headers) return nullptr;
-  for (const auto& [k, v] : *m.headers) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
-
-// nameFromPeer: the node name a certificate asserts: the first label of its first DNS SAN.
-std::string nameFromPeer(const PeerIdentity& p) {
-  if (!p.dnsSans.empty()) {
-    const std::string& d = p.dnsSans[0];
-    return d.substr(0, d.find('.'));
-  }
-  return {};
-}
-
-std::string jsonEscape(std::string_view s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    o.push_back(c);
-  }
-  return o;
-}
-
-}  // namespace
-
-MeshCounterValues meshCounters() {
-  MeshCounterValues v;
-  v.tunnelsOpened = gCounters.tunnelsOpened.load();
-  v.tunnelsFailed = gCounters.tunnelsFailed.load();
-  v.streamsAccepted = gCounters.streamsAccepted.load();
-  v.streamsRefused = gCounters.streamsRefused.load();
-  v.loopsRefused = gCounters.loopsRefused.load();
-  v.associationsRegistered = gCounters.associationsRegistered.load();
-  v.associationsRefused = gCounters.associationsRefused.load();
-  v.associationsReplaced = gCounters.associationsReplaced.load();
-  v.associationDials = gCounters.associationDials.load();
-  v.associationsUp = gCounters.associationsUp.load();
-  v.poolConnections = gCounters.poolConnections.load();
-  return v;
+// wallMs: wall-clock time for the admin endpoint (Unix milliseconds).
+int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conn: one mutual-TLS HTTP/2 connection of this worker.
-struct MeshWorker::Conn final : public DeferredDeletable, public http::H2ConnectionCallbacks {
-  enum class Kind : uint8_t {
-    MeshServer,     // accepted on a mesh listener, ALPN h2: the peer sends us CONNECTs
-    NodeHeld,       // accepted, ALPN h2r: a node's association; we send it CONNECTs
-    Pool,           // dialled, ALPN h2: our CONNECTs to a gateway
-    Association,    // dialled to our upstream gateway, ALPN h2r: it sends us CONNECTs
-  };
-  enum class State : uint8_t { Dialling, Handshaking, Ready, Closed };
-
-  Conn(MeshWorker& m, Kind k, uint64_t h) : mw(m), kind(k), handle(h) {}
-  void onRequest(http::H2Connection&, http::H2StreamPtr s) override { mw.onTunnelRequest(*this, std::move(s)); }
-  void onConnectionClosed(http::H2Connection&, Errc r, const std::string& d) override { mw.onConnClosed(*this, r, d); }
-  bool ready() const { return state == State::Ready && h2 && !h2->closed(); }
-
-  MeshWorker& mw;
-  Kind kind;
-  uint64_t handle;
-  State state{State::Dialling};
-  std::string listener;  // meta.listener of the sessions it starts
-  StreamMeta tmeta;      // the transport's source and local address
-  std::unique_ptr<PeerIdentity> peer;
-  HostPort target;       // dialled: the gateway
-  std::string pinnedId;  // dialled: the gateway's node ID when pinned
-  std::string poolKey;
-  std::string upstream;  // Association: the upstream's name
-  std::vector<SocketAddress> addrs;
-  size_t nextAddr{0};
-  DnsQueryPtr dns;
-  StreamPtr tcp;
-  StreamPtr tls;  // until the handshake completes; then owned by h2
-  http::H2ConnectionPtr h2;
-  TimerPtr timer;
-  std::vector<uint64_t> waiting;  // pending opens waiting for Ready
-  MonotonicTime idleSince{};
-  std::string nodeId;    // NodeHeld: the registered node
-  bool registered{false};
-};
-
-struct MeshWorker::Pending final : public TunnelRequest {
-  Pending(MeshWorker& m, uint64_t i, Done d) : mw(m), id(i), done(std::move(d)) {}
-  ~Pending() override { mw.pending_.erase(id); }
-  MeshWorker& mw;
-  uint64_t id;
-  Done done;
-  std::string authority;
-  http::Headers headers;
-  http::H2StreamPtr stream;   // awaiting the response
-  StreamPtr local;            // connecting to our own loopback
-  StreamPtr bridgeNear;       // cross-worker: our end of the bridge
-  uint16_t localPort{0};
-};
-
-struct MeshWorker::Upstream {
-  UpstreamConfig cfg;
-  uint64_t conn{0};
-  int attempts{0};
-  TimerPtr timer;
-  MonotonicTime upSince{};
-};
-
-// Bridged: a stream opened here for another worker, spliced to that worker's bridge end.
-struct MeshWorker::Bridged final : private SplicerCallbacks {
-  Bridged(MeshWorker& m, StreamPtr f) : mw(m), far(std::move(f)) {}
-  ~Bridged() override {
-    if (splicer) splicer->stop();
-  }
-  void onSpliceDone() override { finish(false); }
-  void onSpliceError(Errc, bool) override { finish(true); }
-  void start() {
-    splicer = std::make_unique<Splicer>(mw.worker_.spliceContext(), *far, *stream, static_cast<SplicerCallbacks&>(*this));
-    splicer->start();
-  }
-  void finish(bool abort) {
-    if (far) far->close(abort);
-    if (stream) stream->close(abort);
-    auto self = std::move(mw.bridged_[this]);
-    mw.bridged_.erase(this);
-    struct Holder : DeferredDeletable {
-      std::unique_ptr<Bridged> b;
-    };
-    auto h = std::make_unique<Holder>();
-    h->b = std::move(self);
-    mw.worker_.reactor().deferredDelete(std::move(h));
-  }
-  MeshWorker& mw;
-  StreamPtr far;
-  http::H2StreamPtr stream;
-  std::unique_ptr<Splicer> splicer;
-  std::function<void(Errc, std::string)> reply;
-};
-
-// ---------------------------------------------------------------------------------------------
-MeshWorker::MeshWorker(Worker& w) : worker_(w) {
-  std::lock_guard<std::mutex> l(gRegistryMu);
-  auto& r = registry();
+MeshWorker::MeshWorker(Worker& w) : worker_(w), h2Stats_(workerH2Stats(w.index())) {
+  std::lock_guard<std::mutex> l(meshWorkersMutex());
+  auto& r = meshWorkers();
   if (r.size() <= static_cast<size_t>(w.index())) r.resize(static_cast<size_t>(w.index()) + 1, nullptr);
   r[static_cast<size_t>(w.index())] = this;
 }
 
 MeshWorker::~MeshWorker() {
   {
-    std::lock_guard<std::mutex> l(gRegistryMu);
-    auto& r = registry();
+    std::lock_guard<std::mutex> l(meshWorkersMutex());
+    auto& r = meshWorkers();
     if (static_cast<size_t>(worker_.index()) < r.size()) r[static_cast<size_t>(worker_.index())] = nullptr;
   }
   bridged_.clear();
+  for (const auto& [name, u] : upstreams_) UpstreamTable::instance().remove(name);
   for (auto& [h, c] : conns_) {
     if (c->registered) NodeTable::instance().remove(c->nodeId, c->handle);
     if (c->h2) c->h2->close();
@@ -276,6 +129,7 @@ http::H2Options MeshWorker::h2Options() const {
   o.connectionWindow = m.connectionWindow;
   o.pingInterval = m.pingInterval;
   o.pingTimeout = m.pingTimeout;
+  o.stats = &h2Stats_;
   return o;
 }
 
@@ -330,8 +184,8 @@ TunnelRequestPtr MeshWorker::open(const StreamMeta& meta, const HostPort& target
       // Held by another worker: open the stream there and bridge it to us.
       MeshWorker* other = nullptr;
       {
-        std::lock_guard<std::mutex> l(gRegistryMu);
-        auto& r = registry();
+        std::lock_guard<std::mutex> l(meshWorkersMutex());
+        auto& r = meshWorkers();
         if (e->worker >= 0 && static_cast<size_t>(e->worker) < r.size()) other = r[static_cast<size_t>(e->worker)];
       }
       if (other == nullptr) {
@@ -388,7 +242,7 @@ void MeshWorker::completePending(uint64_t id, Result<StreamPtr> r) {
   if (it == pending_.end()) return;
   Pending& p = *it->second;
   if (!p.done) return;
-  (r ? gCounters.tunnelsOpened : gCounters.tunnelsFailed).fetch_add(1, std::memory_order_relaxed);
+  bump(r ? meshCounters().tunnelsOpened : meshCounters().tunnelsFailed);
   Done d = std::move(p.done);
   p.done = nullptr;
   d(std::move(r));  // may hand p to deferred deletion: do not touch it after this
@@ -468,7 +322,7 @@ MeshWorker::Conn* MeshWorker::poolConnection(const HostPort& gw, const std::stri
   Conn* raw = c.get();
   conns_[h] = std::move(c);
   handles.push_back(h);
-  gCounters.poolConnections.fetch_add(1, std::memory_order_relaxed);
+  bump(meshCounters().poolConnections);
   dialConn(*raw);
   return conns_.count(h) ? raw : nullptr;
 }
@@ -514,6 +368,11 @@ void MeshWorker::dialConn(Conn& c) {
 // onConnTcp: err -1 = start the next address; 0 = connected; else the connect failed.
 void MeshWorker::onConnTcp(Conn& c, int err) {
   if (err == 0) {
+    if (c.kind == Conn::Kind::Association && c.tcp->spliceFd() >= 0) {
+      // Streams the gateway sends us come from it: they log its address as their source.
+      c.tmeta.source = c.tmeta.upstreamAddr;
+      c.tmeta.local = localAddress(c.tcp->spliceFd());
+    }
     UpstreamTlsConfig t;
     if (c.kind == Conn::Kind::Association) {
       for (const auto& u : cfg().mesh.upstreams) {
@@ -592,11 +451,15 @@ void MeshWorker::onConnReady(Conn& c) {
   c.idleSince = worker_.reactor().now();
   c.h2->start();
   if (c.kind == Conn::Kind::Association) {
-    gCounters.associationsUp.fetch_add(1, std::memory_order_relaxed);
+    bump(meshCounters().associationsUp);
     c.listener = "upstream:" + c.upstream;
     if (auto it = upstreams_.find(c.upstream); it != upstreams_.end()) {
-      it->second->attempts = 0;
-      it->second->upSince = worker_.reactor().now();
+      // attempts start over only once the association has stayed up a while (scheduleUpstream),
+      // so a gateway that accepts and drops at once still gets exponential backoff.
+      Upstream& u = *it->second;
+      u.upSince = worker_.reactor().now();
+      u.gatewayId = c.peer ? c.peer->nodeId : std::string();
+      publish(u, UpstreamStatus::State::Connected);
     }
     spdlog::info("mesh: association to gateway {} ({}) is up; it may now send us streams", c.target.str(),
                  c.peer ? c.peer->nodeId : "?");
@@ -616,6 +479,7 @@ void MeshWorker::onConnReady(Conn& c) {
 void MeshWorker::failConn(Conn& c, Errc reason, const std::string& detail) {
   if (c.state == Conn::State::Closed) return;
   if (worker_.logBudget()) spdlog::warn("mesh: {}: {}", errcReason(reason), detail);
+  c.closeWhy = std::string(errcReason(reason)) + ": " + detail;
   auto waiting = std::move(c.waiting);
   for (uint64_t id : waiting) completePending(id, makeError(reason, detail));
   removeConn(c);
@@ -638,7 +502,7 @@ void MeshWorker::removeConn(Conn& c) {
   if (c.kind == Conn::Kind::Association) {
     if (auto it = upstreams_.find(c.upstream); it != upstreams_.end() && it->second->conn == c.handle) {
       it->second->conn = 0;
-      scheduleUpstream(*it->second, true);
+      scheduleUpstream(*it->second, c.closeWhy.empty() ? "closed" : c.closeWhy);
     }
   }
   if (c.h2 && !c.h2->closed()) c.h2->close();
@@ -652,219 +516,17 @@ void MeshWorker::removeConn(Conn& c) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Inbound: the mesh listener.
-void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
-  const TlsProviderPtr& tls = worker_.tls();
-  if (!tls || !l.tls || draining_) {
-    closeAbort(fd);
-    return;
-  }
-  const uint64_t h = NodeTable::instance().nextHandle();
-  auto c = std::make_unique<Conn>(*this, Conn::Kind::MeshServer, h);
-  c->listener = l.name;
-  c->tmeta = std::move(meta);
-  c->state = Conn::State::Handshaking;
-  Conn* raw = c.get();
-  conns_[h] = std::move(c);
-  HandshakingStreamPtr hs = tls->server(*l.tls, std::make_unique<TcpStream>(worker_.reactor(), fd), worker_.reactor(),
-                                        cfg().tls.handshakeTimeout, [this, h](TlsOutcome&& o) {
-                                          auto it = conns_.find(h);
-                                          if (it == conns_.end()) return;
-                                          Conn& cc = *it->second;
-                                          if (!o.ok) {
-                                            if (worker_.logBudget()) {
-                                              spdlog::warn("mesh: {} from {}: TLS: {}: {}", cc.listener,
-                                                           cc.tmeta.source.str(), o.failure, o.detail);
-                                            }
-                                            removeConn(cc);
-                                            return;
-                                          }
-                                          cc.peer = std::move(o.peer);
-                                          cc.tmeta.alpn = o.alpn;
-                                          onTlsAccepted(cc);
-                                        });
-  if (!hs) {
-    removeConn(*raw);
-    return;
-  }
-  HandshakingStream* s = hs.get();
-  raw->tls = std::move(hs);
-  s->start();
-}
-
-bool MeshWorker::authorizeAssociation(Conn& c, std::string& why) const {
-  if (!c.peer || c.peer->nodeId.empty()) {
-    why = "no authenticated node identity";
-    return false;
-  }
-  for (const auto& id : cfg().mesh.reverseAccept) {
-    if (id == upper(c.peer->nodeId)) return true;
-  }
-  const std::string& td = cfg().node.trustDomain;
-  if (cfg().mesh.reverseAcceptTrustDomain && !td.empty() &&
-      c.peer->spiffe.rfind("spiffe://" + td + "/", 0) == 0) {
-    return true;
-  }
-  why = "node " + c.peer->nodeId + " is not in authorize.reverseAccept" +
-        (td.empty() ? std::string() : " and has no spiffe://" + td + "/ identity");
-  return false;
-}
-
-void MeshWorker::onTlsAccepted(Conn& c) {
-  if (c.tmeta.alpn != kMeshReverseAlpn) {
-    onConnReady(c);  // MeshServer: the peer sends CONNECTs
-    return;
-  }
-  // A node registers its association: we become the HTTP/2 client on its connection.
-  std::string why;
-  if (!authorizeAssociation(c, why)) {
-    gCounters.associationsRefused.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("mesh: association from {} refused: {}", c.tmeta.source.str(), why);
-    removeConn(c);
-    return;
-  }
-  NodeEntry e;
-  e.id = upper(c.peer->nodeId);
-  e.name = nameFromPeer(*c.peer);
-  e.spiffe = c.peer->spiffe;
-  e.worker = worker_.index();
-  e.handle = c.handle;
-  e.peer = c.tmeta.source;
-  e.sinceUnixMs = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-  auto added = NodeTable::instance().add(e);
-  if (!added) {
-    gCounters.associationsRefused.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("mesh: association of node {} from {} refused: {}", e.id, c.tmeta.source.str(),
-                 added.error().detail);
-    removeConn(c);
-    return;
-  }
-  c.kind = Conn::Kind::NodeHeld;
-  c.nodeId = e.id;
-  c.registered = true;
-  gCounters.associationsRegistered.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("mesh: node {} ({}) registered from {}", e.id, e.name.empty() ? "no name" : e.name,
-               c.tmeta.source.str());
-  if (uint64_t old = *added; old != 0) {
-    // The newest association of a node wins; the older one drains wherever it lives.
-    gCounters.associationsReplaced.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard<std::mutex> l(gRegistryMu);
-    for (MeshWorker* m : registry()) {
-      if (m) m->worker_.reactor().post([m, old] { m->goAwayAssociation(old); });
-    }
-  }
-  onConnReady(c);
-}
-
-void MeshWorker::goAwayAssociation(uint64_t handle) {
-  auto it = conns_.find(handle);
-  if (it == conns_.end()) return;
-  Conn& c = *it->second;
-  c.registered = false;  // the table already points at the newer association
-  if (c.h2 && !c.h2->closed()) c.h2->goAway();
-}
-
-void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
-  auto refuse = [&](int status, Errc why, const std::string& detail) {
-    gCounters.streamsRefused.fetch_add(1, std::memory_order_relaxed);
-    if (worker_.logBudget()) {
-      spdlog::warn("mesh: {} from {} ({}): {} {}", s->authority(), c.tmeta.source.str(),
-                   c.peer ? c.peer->nodeId : "?", status, detail);
-    }
-    s->respond(status, {{std::string(kErrorHeader), std::string(errcReason(why))}}, detail + "\n");
-  };
-  if (draining_) return refuse(503, Errc::Shutdown, "draining");
-  if (s->method() != "CONNECT") return refuse(405, Errc::NotSupported, "only CONNECT is served here");
-  auto hp = HostPort::parse(s->authority());
-  if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + s->authority() + "'");
-  std::vector<std::string> hops = splitHops(s->header(kHopsHeader));
-  const std::string self = selfId();
-  if (std::find(hops.begin(), hops.end(), self) != hops.end()) {
-    gCounters.loopsRefused.fetch_add(1, std::memory_order_relaxed);
-    return refuse(508, Errc::LoopDetected, "loop: this node already forwarded the stream");
-  }
-  if (hops.size() >= cfg().mesh.maxHops) {
-    gCounters.loopsRefused.fetch_add(1, std::memory_order_relaxed);
-    return refuse(508, Errc::LoopDetected, "more than mesh.maxHops=" + std::to_string(cfg().mesh.maxHops) + " hops");
-  }
-
-  StreamMeta meta;
-  meta.id = worker_.nextStreamId();
-  meta.kind = StreamKind::H2;
-  meta.listener = c.listener;
-  meta.source = c.tmeta.source;
-  meta.local = c.tmeta.local;
-  meta.host = hp->host;
-  meta.port = hp->port;
-  if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
-  meta.start = worker_.reactor().now();
-  meta.alpn = c.tmeta.alpn;
-  // The originating identity travels in a header; only peers allowed to assert it keep it: our own
-  // gateway (the association we dialled) and CA-signed members of our trust domain.
-  std::string asserted = s->header(kPeerHeader);
-  const std::string& td = cfg().node.trustDomain;
-  bool mayAssert = c.peer && (c.kind == Conn::Kind::Association ||
-                              (!td.empty() && c.peer->spiffe.rfind("spiffe://" + td + "/", 0) == 0));
-  if (!asserted.empty() && mayAssert) {
-    meta.peer = std::make_unique<PeerIdentity>();
-    if (asserted.rfind("spiffe://", 0) == 0) {
-      meta.peer->spiffe = asserted;
-    } else {
-      meta.peer->nodeId = upper(asserted);
-    }
-  } else if (c.peer) {
-    meta.peer = std::make_unique<PeerIdentity>(*c.peer);
-  }
-  meta.headers = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
-  for (std::string_view k : {std::string_view("baggage"), std::string_view("traceparent"),
-                             std::string_view("tracestate"), kHopsHeader}) {
-    std::string v = s->header(k);
-    if (!v.empty()) meta.headers->emplace_back(std::string(k), std::move(v));
-  }
-  // Over our association, our gateway may only reach our own loopback ports.
-  std::string node;
-  const bool own = cfg().isMeshHost(hp->host, &node) && isSelf(node);
-  if (c.kind == Conn::Kind::Association && !own) {
-    return refuse(403, Errc::RouteRejected, "this node serves only its own ports (" + hp->str() + ")");
-  }
-  // A mesh stream to a non-mesh host needs an explicit route (the mesh is not an open proxy).
-  if (!cfg().isMeshHost(hp->host) && c.kind == Conn::Kind::MeshServer) {
-    RouteDecision d = worker_.router().route(meta);
-    if (d.route.empty()) {
-      return refuse(403, Errc::RouteRejected, "no route allows " + hp->str() + " from the mesh");
-    }
-  }
-  gCounters.streamsAccepted.fetch_add(1, std::memory_order_relaxed);
-  const ListenerConfig* l = cfg().findListener(c.listener);
-  const LimitsConfig& lim = cfg().limits;
-  ProxySession::Timeouts t{l ? worker_.connectTimeout(*l) : lim.connectTimeout,
-                           l ? worker_.idleTimeout(*l) : lim.idleTimeout, lim.sniffTimeout};
-  http::H2Stream* hs = s.get();
-  const HostPort target = *hp;
-  auto session = std::make_unique<ProxySession>(worker_, worker_.stats(meta.listener), std::move(s),
-                                                std::move(meta), nullptr, t, false);
-  if (c.kind == Conn::Kind::Association) session->setForcedTarget(target);
-  session->setResultHook([hs](Errc e, const StreamMeta& m) {
-    if (e == Errc::Ok) {
-      hs->respond(200);
-    } else {
-      hs->respond(errcToStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}},
-                  m.closeDetail.empty() ? std::string() : m.closeDetail + "\n");
-    }
-  });
-  ProxySession* raw = session.get();
-  worker_.addSession(std::move(session));
-  raw->start();
-}
-
 void MeshWorker::onConnClosed(Conn& c, Errc reason, const std::string& detail) {
   if (c.kind == Conn::Kind::Association || c.kind == Conn::Kind::NodeHeld) {
     spdlog::info("mesh: {} with {} closed: {}: {}", c.kind == Conn::Kind::Association ? "association" : "node association",
                  c.kind == Conn::Kind::Association ? c.target.str() : c.nodeId, errcReason(reason), detail);
+  } else if ((reason == Errc::ProtocolError || reason == Errc::IdleTimeout) && worker_.logBudget()) {
+    // A peer that broke HTTP/2 or stopped answering PINGs: say who and why.
+    spdlog::warn("mesh: connection {} {} ({}) closed: {}: {}", c.kind == Conn::Kind::Pool ? "to" : "from",
+                 c.kind == Conn::Kind::Pool ? c.target.str() : c.tmeta.source.str(), c.peer ? c.peer->nodeId : "?",
+                 errcReason(reason), detail);
   }
+  c.closeWhy = std::string(errcReason(reason)) + ": " + detail;
   removeConn(c);
 }
 
@@ -900,109 +562,6 @@ void MeshWorker::openForPeer(uint64_t handle, std::string authority, http::Heade
 }
 
 // ---------------------------------------------------------------------------------------------
-// Upstream associations: this node keeps one connection to each of its gateways, spread over the
-// workers; the gateway sends us CONNECTs over it.
-void MeshWorker::configure() {
-  if (!housekeeping_) {
-    housekeeping_ = worker_.reactor().createTimer([this] { housekeeping(); });
-    housekeeping_->enable(kHousekeeping);
-  }
-  size_t nworkers;
-  {
-    std::lock_guard<std::mutex> l(gRegistryMu);
-    nworkers = std::max<size_t>(1, registry().size());
-  }
-  std::map<std::string, const UpstreamConfig*> want;
-  const auto& ups = cfg().mesh.upstreams;
-  for (size_t i = 0; i < ups.size(); ++i) {
-    if (i % nworkers == static_cast<size_t>(worker_.index())) want[ups[i].name] = &ups[i];
-  }
-  for (auto it = upstreams_.begin(); it != upstreams_.end();) {
-    auto w = want.find(it->first);
-    bool same = w != want.end() && w->second->address.str() == it->second->cfg.address.str() &&
-                w->second->id == it->second->cfg.id;
-    if (same) {
-      ++it;
-      continue;
-    }
-    if (auto c = conns_.find(it->second->conn); c != conns_.end() && c->second->h2) c->second->h2->goAway();
-    it = upstreams_.erase(it);
-  }
-  if (draining_) return;
-  for (const auto& [name, u] : want) {
-    if (upstreams_.count(name)) continue;
-    auto up = std::make_unique<Upstream>();
-    up->cfg = *u;
-    Upstream* raw = up.get();
-    upstreams_[name] = std::move(up);
-    dialUpstream(*raw);
-  }
-}
-
-void MeshWorker::dialUpstream(Upstream& u) {
-  if (draining_) return;
-  gCounters.associationDials.fetch_add(1, std::memory_order_relaxed);
-  const uint64_t h = NodeTable::instance().nextHandle();
-  auto c = std::make_unique<Conn>(*this, Conn::Kind::Association, h);
-  c->target = u.cfg.address;
-  c->pinnedId = u.cfg.id;
-  c->upstream = u.cfg.name;
-  u.conn = h;
-  Conn* raw = c.get();
-  conns_[h] = std::move(c);
-  dialConn(*raw);
-}
-
-void MeshWorker::scheduleUpstream(Upstream& u, bool failed) {
-  if (draining_) return;
-  const MeshConfig& m = cfg().mesh;
-  // An association that stayed up a while starts over at the minimum delay.
-  if (u.upSince != MonotonicTime{} && worker_.reactor().now() - u.upSince > std::chrono::seconds(30)) u.attempts = 0;
-  u.upSince = {};
-  double delay = static_cast<double>(m.reconnectMin.count()) * std::pow(2.0, std::min(u.attempts, 20));
-  delay = std::min(delay, static_cast<double>(m.reconnectMax.count()));
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  delay *= std::uniform_real_distribution<double>(0.8, 1.2)(rng);  // jitter: nodes do not stampede
-  ++u.attempts;
-  if (!u.timer) {
-    const std::string name = u.cfg.name;
-    u.timer = worker_.reactor().createTimer([this, name] {
-      if (auto it = upstreams_.find(name); it != upstreams_.end() && it->second->conn == 0) dialUpstream(*it->second);
-    });
-  }
-  auto d = Duration(static_cast<int64_t>(delay));
-  if (failed && worker_.logBudget()) {
-    spdlog::info("mesh: reconnecting to gateway {} in {} ms", u.cfg.address.str(), d.count());
-  }
-  u.timer->enable(d);
-}
-
-void MeshWorker::housekeeping() {
-  housekeeping_->enable(kHousekeeping);
-  const MonotonicTime now = worker_.reactor().now();
-  std::vector<Conn*> idle;
-  for (auto& [h, c] : conns_) {
-    if (c->kind != Conn::Kind::Pool || !c->ready()) continue;
-    if (c->h2->activeStreams() > 0) {
-      c->idleSince = now;
-    } else if (now - c->idleSince > cfg().mesh.idleConnectionTimeout) {
-      idle.push_back(c.get());
-    }
-  }
-  for (Conn* c : idle) c->h2->goAway();
-}
-
-void MeshWorker::drain() {
-  draining_ = true;
-  for (auto& [name, u] : upstreams_) {
-    if (u->timer) u->timer->disable();
-  }
-  for (auto& [h, c] : conns_) {
-    if (c->h2 && !c->h2->closed()) c->h2->goAway();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 void registerMeshModule() {
   ListenerKindSpec spec;
   spec.name = "mesh";
@@ -1021,44 +580,6 @@ void registerMeshModule() {
     m->accept(l, fd, std::move(meta));
   };
   listenerKinds().add(std::move(spec));
-}
-
-std::string nodesJson() {
-  auto nodes = NodeTable::instance().list();
-  std::sort(nodes.begin(), nodes.end(), [](const NodeEntry& a, const NodeEntry& b) { return a.id < b.id; });
-  std::string o = "{\"nodes\": [";
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const NodeEntry& n = nodes[i];
-    o += std::string(i ? ",\n  " : "\n  ") + "{\"id\": \"" + jsonEscape(n.id) + "\", \"name\": \"" + jsonEscape(n.name) +
-         "\", \"spiffe\": \"" + jsonEscape(n.spiffe) + "\", \"from\": \"" + jsonEscape(n.peer.str()) +
-         "\", \"worker\": " + std::to_string(n.worker) + ", \"since_unix_ms\": " + std::to_string(n.sinceUnixMs) + "}";
-  }
-  o += nodes.empty() ? "]}\n" : "\n]}\n";
-  return o;
-}
-
-void renderMeshStats(std::string& out) {
-  auto v = meshCounters();
-  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
-  metric("ugate_mesh_nodes", "gauge", "Nodes holding an association with this gateway.", NodeTable::instance().list().size());
-  metric("ugate_mesh_tunnels_opened_total", "counter", "Mesh streams opened for local sessions.", v.tunnelsOpened);
-  metric("ugate_mesh_tunnels_failed_total", "counter", "Mesh streams that could not be opened.", v.tunnelsFailed);
-  metric("ugate_mesh_streams_accepted_total", "counter", "CONNECT streams accepted from peers.", v.streamsAccepted);
-  metric("ugate_mesh_streams_refused_total", "counter", "CONNECT streams refused (status >= 400).", v.streamsRefused);
-  metric("ugate_mesh_loops_refused_total", "counter", "Streams refused as a loop or over mesh.maxHops.", v.loopsRefused);
-  metric("ugate_mesh_associations_registered_total", "counter", "Node associations registered here.",
-         v.associationsRegistered);
-  metric("ugate_mesh_associations_refused_total", "counter", "Node associations refused (not authorized, name taken).",
-         v.associationsRefused);
-  metric("ugate_mesh_associations_replaced_total", "counter", "Associations replaced by a newer one of the same node.",
-         v.associationsReplaced);
-  metric("ugate_mesh_association_dials_total", "counter", "Dials to our upstream gateways.", v.associationDials);
-  metric("ugate_mesh_associations_up_total", "counter", "Associations to our upstream gateways established.",
-         v.associationsUp);
-  metric("ugate_mesh_pool_connections_total", "counter", "Outbound mesh connections opened.", v.poolConnections);
 }
 
 }  // namespace ugate::mesh

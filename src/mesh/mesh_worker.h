@@ -19,20 +19,13 @@
 #include "core/config.h"
 #include "core/tunnel.h"
 #include "http/h2_connection.h"
+#include "mesh/node_table.h"
 
 namespace ugate {
 class Worker;
 }
 
 namespace ugate::mesh {
-
-/** MeshCounters: process-wide mesh metrics (atomics; any thread). */
-struct MeshCounterValues {
-  uint64_t tunnelsOpened{0}, tunnelsFailed{0}, streamsAccepted{0}, streamsRefused{0}, loopsRefused{0};
-  uint64_t associationsRegistered{0}, associationsRefused{0}, associationsReplaced{0};
-  uint64_t associationDials{0}, associationsUp{0}, poolConnections{0};
-};
-MeshCounterValues meshCounters();
 
 class MeshWorker final : public TunnelDialer {
  public:
@@ -94,11 +87,29 @@ class MeshWorker final : public TunnelDialer {
   void onTlsAccepted(Conn& c);
   bool authorizeAssociation(Conn& c, std::string& why) const;
   void onTunnelRequest(Conn& c, std::unique_ptr<http::H2Stream> s);
+  /**
+   * mayAssertIdentity: the peer may name the stream's originating identity (x-ugate-peer): the
+   * gateway we dialled (our association), or a peer in mesh.trustedGateways.
+   */
+  bool mayAssertIdentity(const Conn& c) const;
+  /**
+   * originIdentity: the stream's identity: the peer's own verified one, or the one it asserts when
+   * it may (else the assertion is ignored, counted and logged).
+   */
+  std::unique_ptr<PeerIdentity> originIdentity(const Conn& c, const http::H2Stream& s);
+  /**
+   * takeCarriedHeaders copies what travels on with the stream into meta.headers (allocated only if
+   * any): well-formed traceparent, tracestate and baggage (malformed ones are dropped, counted and
+   * logged) and the hop list.
+   */
+  void takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta);
   void onConnClosed(Conn& c, Errc reason, const std::string& detail);
   void removeConn(Conn& c);
 
   // upstream associations (this node dials its gateways)
-  void scheduleUpstream(Upstream& u, bool failed);
+  void scheduleUpstream(Upstream& u, const std::string& why);
+  /** publish records an upstream association's state for /nodes (UpstreamTable). */
+  void publish(const Upstream& u, UpstreamStatus::State state, Duration retryIn = Duration(0));
   void dialUpstream(Upstream& u);
   void housekeeping();
 
@@ -110,14 +121,18 @@ class MeshWorker final : public TunnelDialer {
   std::map<std::string, std::unique_ptr<Upstream>> upstreams_;  // by upstream name
   std::unordered_map<Bridged*, std::unique_ptr<Bridged>> bridged_;
   TimerPtr housekeeping_;
+  http::H2Stats& h2Stats_;  // h2Stats_: this worker's HTTP/2 counters (process lifetime, mesh_stats.h)
   bool draining_{false};
 };
 
 /** registerMeshModule adds the `mesh` listener kind. */
 void registerMeshModule();
-/** nodesJson: the node table for the admin endpoint /nodes. */
+/**
+ * nodesJson: the admin endpoint /nodes: the nodes registered here and this node's own upstream
+ * associations (state, gateway, since, attempts, next retry). Any thread (mesh_admin.cc).
+ */
 std::string nodesJson();
-/** renderMeshStats appends the mesh metrics (Prometheus text). */
+/** renderMeshStats appends the mesh metrics, HTTP/2 counters summed over workers (Prometheus text). */
 void renderMeshStats(std::string& out);
 
 }  // namespace ugate::mesh

@@ -1,5 +1,6 @@
 #include "mesh/node_table.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace ugate::mesh {
@@ -77,6 +78,46 @@ void NodeTable::clearForTest() {
   std::lock_guard<std::mutex> l(mu_);
   byId_.clear();
   nameToId_.clear();
+}
+
+const char* upstreamStateName(UpstreamStatus::State s) {
+  switch (s) {
+    case UpstreamStatus::State::Connecting: return "connecting";
+    case UpstreamStatus::State::Connected: return "connected";
+    case UpstreamStatus::State::BackingOff: return "backing-off";
+  }
+  return "?";
+}
+
+UpstreamTable& UpstreamTable::instance() {
+  static UpstreamTable t;
+  return t;
+}
+
+void UpstreamTable::set(const UpstreamStatus& s) {
+  std::lock_guard<std::mutex> l(mu_);
+  byName_[s.name] = s;
+}
+
+void UpstreamTable::remove(const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  byName_.erase(name);
+}
+
+std::vector<UpstreamStatus> UpstreamTable::list() const {
+  std::vector<UpstreamStatus> out;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    out.reserve(byName_.size());
+    for (const auto& [name, s] : byName_) out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(), [](const UpstreamStatus& a, const UpstreamStatus& b) { return a.name < b.name; });
+  return out;
+}
+
+void UpstreamTable::clearForTest() {
+  std::lock_guard<std::mutex> l(mu_);
+  byName_.clear();
 }
 
 }  // namespace ugate::mesh

@@ -3,7 +3,8 @@
 // gateway: node ID -> (name, the worker holding the association, its handle). Written when an
 // association registers or ends, read once per mesh stream set-up (never per byte), so a mutex is
 // fine. Names are unique: a name already held by another node ID is refused; the same node ID
-// registering again replaces its older association (which then drains).
+// registering again replaces its older association (which then drains). UpstreamTable is the other
+// direction: this node's own associations with its gateways.
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -49,6 +50,41 @@ class NodeTable {
   std::unordered_map<std::string, NodeEntry> byId_;
   std::unordered_map<std::string, std::string> nameToId_;
   uint64_t handles_{0};
+};
+
+/**
+ * UpstreamStatus: this node's own side of an association with one of its gateways (`upstreams[]`),
+ * for /nodes: a node behind NAT cannot be seen from outside, so its operator looks here.
+ */
+struct UpstreamStatus {
+  enum class State : uint8_t { Connecting, Connected, BackingOff };
+  std::string name;            // the upstream's name
+  std::string address;         // the gateway's host:port
+  std::string gatewayId;       // pinned in the config, or learned from its certificate once connected
+  State state{State::Connecting};
+  int64_t sinceUnixMs{0};      // when it entered this state
+  int attempts{0};             // failed attempts since the association was last up for a while
+  int64_t nextRetryUnixMs{0};  // BackingOff: when the next dial starts
+  std::string lastError;       // why the last attempt or association ended ("" = none yet)
+};
+const char* upstreamStateName(UpstreamStatus::State s);
+
+/**
+ * UpstreamTable: the process-wide view of this node's upstream associations (each is held by one
+ * worker). Written on state changes only (dial, up, down), read by the admin endpoint.
+ */
+class UpstreamTable {
+ public:
+  static UpstreamTable& instance();
+  void set(const UpstreamStatus& s);
+  void remove(const std::string& name);
+  /** list: sorted by name. */
+  std::vector<UpstreamStatus> list() const;
+  void clearForTest();
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, UpstreamStatus> byName_;
 };
 
 /** upper: ASCII upper case (node IDs are case-insensitive base32). */

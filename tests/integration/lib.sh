@@ -84,6 +84,7 @@ stop_pid() {
   local pid=$1 i
   ours "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
+  kill -CONT "$pid" 2>/dev/null || true  # a stopped process (kill -STOP in a test) must run to exit
   for ((i = 0; i < 30; i++)); do
     ours "$pid" || break
     # A child that exited but was not reaped yet is a zombie: that's gone enough.

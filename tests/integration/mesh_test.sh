@@ -15,13 +15,22 @@
 # -> gw1 -> A); a loop between the gateways is refused (508, loop_detected); an SNI listener and an
 # iptables REDIRECT capture listener on gw1 route to A's ports too; a second process with A's
 # identity replaces the older association; killing and restarting gw1 makes A re-associate.
+# With ugate_h2connect (tests/tools/h2connect.cc: HTTP/2 CONNECT with a client certificate and
+# headers of our choice): traceparent and baggage reach A's and gw1's access logs unchanged, a
+# malformed traceparent is dropped; an x-ugate-peer sent by a client that is not a trusted gateway is
+# ignored (A sees the client's real identity), one from a trusted gateway (gw2, in gw1's
+# mesh.trustedGateways) is kept; a circuit longer than gw1's mesh.maxHops (gw3 -> gw2 -> gw1) gets
+# 508; a bad HTTP/2 preface is counted and logged. Node A frozen with SIGSTOP is found dead by PING
+# timeout (gw1's pingInterval 1s + pingTimeout 2s) and re-associates by itself after SIGCONT. A's
+# own /nodes shows its association with gw1 (connected; backing off while gw1 is down). The HTTP/2
+# counters (DATA bytes, PING timeouts, protocol errors) are checked on /stats.
 #
 # Needs root (network namespaces, iptables inside them). Every process is tracked by PID and ended in
 # the EXIT trap, then the namespaces are deleted. The last line is "mesh: N passed, M failed".
 set -euo pipefail
 
 readonly TEST_NAME=mesh
-readonly WATCHDOG_SECONDS=150
+readonly WATCHDOG_SECONDS=180
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -35,6 +44,10 @@ for tool in ip iptables python3 curl openssl; do have "$tool" || skip_all "$tool
 [[ $(id -u) == 0 ]] || skip_all "needs root for network namespaces"
 HAVE_NGHTTP=0
 have nghttp && HAVE_NGHTTP=1
+# The HTTP/2 CONNECT client: ctest passes its path; else look for it in the build tree beside ugated.
+H2C=${UGATE_H2CONNECT:-$(dirname "$UGATED")/tests/ugate_h2connect}
+HAVE_H2C=0
+[[ -x "$H2C" ]] && HAVE_H2C=1
 
 NS_GW=ugm-gw-$$
 NS_NAT=ugm-nat-$$
@@ -72,10 +85,11 @@ cd "$TMP"
 say "== identities and servers (ugated: $UGATED)"
 TD=mesh.test
 run ca-init "$UGATED" ca init --dir ca --trust-domain "$TD" >ca.log 2>&1
-for n in gw1 gw2 a x; do
+for n in gw1 gw2 gw3 a x; do
   run "issue-$n" "$UGATED" ca issue --dir ca --name "$n" --out "$n" --trust-domain "$TD" >"issue-$n.log" 2>&1
 done
 GW1_ID=$(head -n1 issue-gw1.log)
+GW2_ID=$(head -n1 issue-gw2.log)
 A_ID=$(head -n1 issue-a.log)
 X_ID=$(head -n1 issue-x.log)
 
@@ -144,12 +158,41 @@ await_node() {
   fi
 }
 a_registered() { nadmin gw1 /nodes 2>/dev/null | grep -q "\"id\": \"$A_ID\""; }
+a_gone() {
+  local out
+  out=$(nadmin gw1 /nodes 2>/dev/null) && [[ "$out" == *'"nodes"'* && "$out" != *"$A_ID"* ]]
+}
+# a_upstream STATE: A's own /nodes shows its association with gw1 in STATE.
+a_upstream() {
+  nadmin a /nodes 2>/dev/null |
+    grep -q "\"name\": \"gw1\", \"address\": \"10.201.1.1:15008\", \"gateway_id\": \"$GW1_ID\", \"state\": \"$1\""
+}
+# h2c NAME MESH_ADDR AUTHORITY [-H 'name: value']...: an HTTP/2 CONNECT from ns GW with node x's
+# certificate (CA-signed, in the trust domain, not a trusted gateway). stdin goes through the
+# tunnel; stdout lands in NAME.out, the response headers in NAME.err. Returns the tool's status.
+h2c() {
+  local name=$1 addr=$2 auth=$3
+  shift 3
+  in_gw "$H2C" --connect "$addr" --authority "$auth" --cert "$TMP/x/cert-chain.pem" --key "$TMP/x/key.pem" \
+    --ca "$TMP/x/root-cert.pem" --timeout 15 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+}
+# log_line FILE TEXT: the first access-log line of FILE containing TEXT (waits for it: lines are
+# written when the stream closes).
+log_line() {
+  wait_for "an access-log line with $2 in $1" 50 grep -qF -- "$2" "$1" || true
+  grep -F -- "$2" "$1" 2>/dev/null | head -n1
+}
+# has DESC LINE TEXT / hasnt DESC LINE TEXT: one assertion that LINE contains TEXT (or not).
+has() { if [[ "$2" == *"$3"* ]]; then pass "$1"; else failed "$1: '$3' not in: $2"; fi; }
+hasnt() { if [[ -n "$2" && "$2" != *"$3"* ]]; then pass "$1"; else failed "$1: '$3' in: '$2'"; fi; }
 
 NODE_ADMIN[gw1]=15000
 cat >gw1.json <<EOF
 { "node": { "name": "gw1", "trustDomain": "$TD" },
   "tls": { "certDir": "$TMP/gw1" },
   "admin": { "address": "127.0.0.1:15000" },
+  "log": { "accessLog": "$TMP/gw1-access.log" },
+  "mesh": { "pingInterval": "1s", "pingTimeout": "2s", "maxHops": 2, "trustedGateways": ["$GW2_ID"] },
   "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
                  { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" },
                  { "name": "sni", "kind": "sni", "address": "127.0.0.1:15443" },
@@ -168,22 +211,35 @@ cat >gw2.json <<EOF
                  { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1081" } ],
   "routes": [ { "match": { "host": "*.mesh" }, "to": "original", "via": "10.201.1.1:15008" } ] }
 EOF
+# gw3 -> gw2 -> gw1: one gateway more than gw1's mesh.maxHops (2) allows.
+NODE_ADMIN[gw3]=15004
+cat >gw3.json <<EOF
+{ "node": { "name": "gw3", "trustDomain": "$TD" },
+  "tls": { "certDir": "$TMP/gw3" },
+  "admin": { "address": "127.0.0.1:15004" },
+  "listeners": [ { "name": "mesh", "kind": "mesh", "address": "127.0.0.1:15010" } ],
+  "routes": [ { "match": { "host": "*.mesh" }, "to": "original", "via": "127.0.0.1:15009" } ] }
+EOF
 NODE_ADMIN[a]=15000
 cat >a.json <<EOF
 { "workers": 1,
   "node": { "name": "a", "trustDomain": "$TD" },
   "tls": { "certDir": "$TMP/a" },
   "admin": { "address": "127.0.0.1:15000" },
+  "log": { "accessLog": "$TMP/a-access.log" },
   "mesh": { "reconnectMin": "200ms", "reconnectMax": "2s" },
   "upstreams": [ { "name": "gw1", "address": "10.201.1.1:15008", "id": "$GW1_ID" } ] }
 EOF
 NODE_ADMIN[x]=15001
-sed -e "s|$TMP/a\"|$TMP/x\"|" -e 's|"name": "a"|"name": "x"|' -e 's|127.0.0.1:15000|127.0.0.1:15001|' a.json >x.json
+sed -e "s|$TMP/a\"|$TMP/x\"|" -e 's|"name": "a"|"name": "x"|' -e 's|127.0.0.1:15000|127.0.0.1:15001|' \
+  -e 's|a-access.log|x-access.log|' a.json >x.json
 
 node gw1 "$NS_GW"
 await_node gw1
 node gw2 "$NS_GW"
 await_node gw2
+node gw3 "$NS_GW"
+await_node gw3
 node a "$NS_A"
 await_node a
 node x "$NS_A"
@@ -199,6 +255,8 @@ check "the unauthorized node x is not registered" [ "${nodes#*$X_ID}" = "$nodes"
 wait_for "x refused" 50 bash -c "[ \$(ip netns exec $NS_GW curl -s http://127.0.0.1:15000/stats | awk '\$1 == \"ugate_mesh_associations_refused_total\" {print \$2}') -ge 1 ]" || true
 expect_ge "gw1 refused x's association" "$(metric gw1 ugate_mesh_associations_refused_total)" 1
 check "gw1 logged why x was refused" grep -q "association from .* refused: node $X_ID is not in authorize.reverseAccept" gw1.log
+check "A's own /nodes shows its association with gw1: connected, gw1's node ID" \
+  wait_for "A's upstream connected" 50 a_upstream connected
 
 body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)
 expect_str() { if [[ "$2" == "$3" ]]; then pass "$1"; else failed "$1: got '$2', want '$3'"; fi; }
@@ -208,8 +266,49 @@ body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 "http://$lo
 expect_str "the same by node ID (lower case)" "$body" "hello from A"
 got=$(in_gw curl -sS --max-time 30 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/big.bin | sha256sum | cut -d' ' -f1 || true)
 expect_str "8 MiB through the reverse tunnel, sha256 verified" "$got" "$BIG_SHA"
+expect_ge "gw1's HTTP/2 counters: DATA bytes received from A" "$(metric gw1 ugate_mesh_h2_received_bytes_total)" $((8 << 20))
+expect_ge "A's HTTP/2 counters: DATA bytes sent to gw1" "$(metric a ugate_mesh_h2_sent_bytes_total)" $((8 << 20))
+expect_ge "gw1's HTTP/2 counters: streams opened on A's association" "$(metric gw1 ugate_mesh_h2_streams_opened_total)" 3
 out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://ghost.mesh:8080/ 2>&1 || true)
 check "an unknown node is refused (SOCKS error, no hang)" grep -q "curl: (97)\|SOCKS\|Can't complete\|refused\|failed" <<<"$out"
+
+say "== trace context and identity through the tunnel (HTTP/2 CONNECT with a client certificate)"
+if ((HAVE_H2C)); then
+  TP1=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+  BG1='userId=alice,serverNode=DF%2028;p=1'
+  rc=0
+  printf 'GET /hello.txt HTTP/1.0\r\n\r\n' | h2c direct 10.201.1.1:15008 a.mesh:8080 -H "traceparent: $TP1" \
+    -H "baggage: $BG1" -H "x-ugate-peer: spiffe://$TD/ns/default/sa/someone-else" || rc=$?
+  check "CONNECT a.mesh:8080 at gw1's mesh port: 200" grep -q "^:status 200" direct.err
+  check "... and A's page came back through the tunnel (exit $rc)" grep -q "hello from A" direct.out
+  line=$(log_line a-access.log "$TP1")
+  has "A's access log: the client's traceparent" "$line" "\"traceparent\":\"$TP1\""
+  has "A's access log: the client's baggage" "$line" "\"baggage\":\"$BG1\""
+  has "A's access log: the client's real identity (x), carried by gw1" "$line" "\"peer\":\"spiffe://$TD/ns/default/sa/x\""
+  hasnt "A's access log: not the identity the client asserted" "$line" "someone-else"
+  line=$(log_line gw1-access.log "$TP1")
+  has "gw1's access log: the same traceparent" "$line" "\"traceparent\":\"$TP1\""
+  has "gw1's access log: the same baggage" "$line" "\"baggage\":\"$BG1\""
+  has "gw1's access log: the client's certificate identity" "$line" "\"peer\":\"$X_ID\""
+  expect_eq "gw1 counted the ignored x-ugate-peer" "$(metric gw1 ugate_mesh_identity_assertions_ignored_total)" 1
+  check "gw1 logged it" grep -q "ignored x-ugate-peer 'spiffe://$TD/ns/default/sa/someone-else': the peer is not a trusted gateway" gw1.log
+
+  printf 'GET /hello.txt HTTP/1.0\r\n\r\n' | h2c badtp 10.201.1.1:15008 a.mesh:8080 -H "baggage: probe=bad-tp" \
+    -H "traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01" || true
+  check "a malformed traceparent does not fail the stream" grep -q "hello from A" badtp.out
+  line=$(log_line a-access.log "probe=bad-tp")
+  hasnt "A's access log: the malformed traceparent was dropped" "$line" "traceparent"
+  expect_eq "gw1 counted the dropped header" "$(metric gw1 ugate_mesh_trace_headers_dropped_total)" 1
+  check "gw1 logged why" grep -q "dropped traceparent (trace-id is not 32 lowercase hex digits)" gw1.log
+
+  printf 'GET / HTTP/1.1\r\nHost: gw1\r\n\r\n' | in_gw timeout 10 openssl s_client -connect 10.201.1.1:15008 \
+    -alpn h2 -cert x/cert-chain.pem -key x/key.pem -CAfile x/root-cert.pem -quiet >preface.out 2>&1 || true
+  expect_eq "HTTP/1.1 on the mesh port after ALPN h2: counted as an HTTP/2 protocol error" \
+    "$(metric gw1 ugate_mesh_h2_protocol_errors_total)" 1
+  check "gw1 logged it" grep -q "closed: protocol_error: sent GOAWAY PROTOCOL_ERROR: bad connection preface" gw1.log
+else
+  skip "ugate_h2connect not found (UGATE_H2CONNECT): trace context and identity checks"
+fi
 
 say "== other front doors reach the mesh"
 out=$(printf 'GET /who.txt HTTP/1.0\r\n\r\n' | in_gw timeout 10 openssl s_client -connect 127.0.0.1:15443 \
@@ -277,6 +376,30 @@ out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1081 http://nobod
 check "a gw2 -> gw1 -> gw2 loop gets no answer" [ "${out#*hello}" = "$out" ]
 expect_eq "gw2 refused the loop (its own ID already in the hops)" "$(metric gw2 ugate_mesh_loops_refused_total)" 1
 check "gw2 logged loop_detected" grep -q "508 loop: this node already forwarded the stream" gw2.log
+line=$(log_line a-access.log "\"peer\":\"spiffe://$TD/ns/default/sa/gw2\"")
+has "A's access log: the circuit's stream came from gw2, as gw1 (A's gateway) asserted" "$line" '"listener":"upstream:gw1"'
+if ((HAVE_H2C)); then
+  TP2=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+  printf 'GET /hello.txt HTTP/1.0\r\n\r\n' | h2c circuit 127.0.0.1:15009 a.mesh:8080 -H "traceparent: $TP2" || true
+  check "CONNECT at gw2 -> gw1 -> A with x's certificate" grep -q "hello from A" circuit.out
+  line=$(log_line a-access.log "$TP2")
+  has "A's access log: x's identity, asserted by gw2 (trusted by gw1) and then by gw1" "$line" \
+    "\"peer\":\"spiffe://$TD/ns/default/sa/x\""
+  line=$(log_line gw1-access.log "$TP2")
+  has "gw1's access log: x's identity, not gw2's" "$line" "\"peer\":\"spiffe://$TD/ns/default/sa/x\""
+  expect_eq "gw1 ignored no assertion from gw2" "$(metric gw1 ugate_mesh_identity_assertions_ignored_total)" 1
+
+  say "== a circuit longer than mesh.maxHops (gw3 -> gw2 -> gw1, gw1's maxHops is 2)"
+  rc=0
+  h2c hops 127.0.0.1:15010 a.mesh:8080 </dev/null || rc=$?
+  check "CONNECT at gw3 is answered 508 (exit $rc)" grep -q "^:status 508" hops.err
+  check "... with x-ugate-error: loop_detected" grep -q "^x-ugate-error: loop_detected" hops.err
+  expect_eq "gw1 counted the overlong circuit" "$(metric gw1 ugate_mesh_hops_exceeded_total)" 1
+  expect_eq "gw1 counted it as no loop" "$(metric gw1 ugate_mesh_loops_refused_total)" 0
+  check "gw1 logged why" grep -q "508 circuit too long: 2 gateways already forwarded the stream, mesh.maxHops=2" gw1.log
+else
+  skip "ugate_h2connect not found (UGATE_H2CONNECT): the trusted-gateway and maxHops checks"
+fi
 
 say "== a newer association of the same node replaces the older one"
 NODE_ADMIN[a2]=15003
@@ -291,18 +414,42 @@ expect_str "a.mesh:8080 still answers through the newer association" "$body" "he
 stop_pid "${NODE_PID[a2]}"
 unset "LIVE[${NODE_PID[a2]}]"
 
+say "== a frozen node is found dead by PING timeout and re-associates when it thaws"
+check "A holds the association again (a2 is gone)" wait_for "A in /nodes" 100 a_registered
+pings=$(metric gw1 ugate_mesh_h2_ping_timeouts_total)
+dials=$(metric a ugate_mesh_association_dials_total)
+kill -STOP "${NODE_PID[a]}"  # lib.sh's stop_pid sends SIGCONT too, should a check below abort
+check "gw1 dropped A's association (no PING ack: pingInterval 1s + pingTimeout 2s)" \
+  wait_for "A gone from gw1's /nodes" 150 a_gone
+expect_ge "gw1 counted the PING timeout" "$(metric gw1 ugate_mesh_h2_ping_timeouts_total)" $((pings + 1))
+check "gw1 logged it" grep -q "node association with $A_ID closed: idle_timeout: no PING ack within 2000 ms" gw1.log
+kill -CONT "${NODE_PID[a]}"
+check "A re-associated by itself after SIGCONT" wait_for "A in /nodes again" 150 a_registered
+expect_ge "A dialled again" "$(metric a ugate_mesh_association_dials_total)" $((dials + 1))
+body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)
+expect_str "a.mesh:8080 answers again" "$body" "hello from A"
+
 say "== the gateway restarts; A re-associates on its own"
 stop_pid "${NODE_PID[gw1]}"
 unset "LIVE[${NODE_PID[gw1]}]"
+check "A's own /nodes shows its association with gw1 backing off while gw1 is down" \
+  wait_for "A's upstream backing off" 100 a_upstream backing-off
+a_backoff_detail() {
+  nadmin a /nodes 2>/dev/null |
+    grep -q '"state": "backing-off", "since_unix_ms": [0-9]*, "attempts": [1-9][0-9]*, "next_retry_unix_ms": [0-9]*, "last_error": "'
+}
+check "... with its failed attempts, the next retry time and the last error" \
+  wait_for "A's backoff details" 100 a_backoff_detail
 node gw1 "$NS_GW"
 await_node gw1
 check "A re-registered with the restarted gw1" wait_for "A in /nodes again" 150 a_registered
 body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)
 expect_str "a.mesh:8080 works again after the restart" "$body" "hello from A"
-expect_ge "A dialled again" "$(metric a ugate_mesh_association_dials_total)" 2
+expect_ge "A dialled again" "$(metric a ugate_mesh_association_dials_total)" $((dials + 2))
+check "A's own /nodes shows the association connected again" wait_for "A's upstream connected" 50 a_upstream connected
 
 if ((FAIL != 0)); then
-  for n in gw1 gw2 a a2 x; do
+  for n in gw1 gw2 gw3 a a2 x; do
     say "---- $n log (last 12 lines) ----"
     tail -n 12 "$TMP/$n.log"
   done

@@ -68,11 +68,35 @@ TEST(AccessLogTest, MinimalLineHasRequiredFieldsOnly) {
   EXPECT_EQ(j["bytes_out"], 0);
   EXPECT_DOUBLE_EQ(j["duration_ms"].get<double>(), 1.5);
   EXPECT_EQ(j["close"], "ok");
-  for (const char* optional :
-       {"original_dst", "host", "sni", "alpn", "peer", "upstream", "upstream_addr", "detail"}) {
+  for (const char* optional : {"original_dst", "host", "sni", "alpn", "peer", "traceparent", "baggage",
+                               "upstream", "upstream_addr", "detail"}) {
     EXPECT_FALSE(j.contains(optional)) << optional << " present although unset";
   }
   EXPECT_EQ(j.size(), 11u) << j.dump();
+}
+
+TEST(AccessLogTest, TraceContextCarriedAcrossTunnelsIsLogged) {
+  StreamMeta m = minimalMeta();
+  m.headers = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
+  // Other carried headers (the hop list, tracestate) stay out of the line.
+  m.headers->emplace_back("x-ugate-hops", "AAAA");
+  m.headers->emplace_back("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  m.headers->emplace_back("tracestate", "congo=t61rcWkgMzE");
+  m.headers->emplace_back("baggage", "userId=alice,serverNode=DF%2028,isProduction=false");
+  json j = parseLine(format(m));
+  EXPECT_EQ(j["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(j["baggage"], "userId=alice,serverNode=DF%2028,isProduction=false");
+  EXPECT_FALSE(j.contains("tracestate"));
+  EXPECT_FALSE(j.contains("x-ugate-hops"));
+  EXPECT_EQ(j.size(), 13u) << j.dump();
+
+  // Only the one that is present appears; an empty carried list adds nothing.
+  m.headers->erase(m.headers->begin() + 1);
+  j = parseLine(format(m));
+  EXPECT_FALSE(j.contains("traceparent"));
+  EXPECT_EQ(j["baggage"], "userId=alice,serverNode=DF%2028,isProduction=false");
+  m.headers->clear();
+  EXPECT_EQ(parseLine(format(m)).size(), 11u);
 }
 
 TEST(AccessLogTest, FullLineHasEveryFieldWithExactValues) {

@@ -1,5 +1,8 @@
-// The mesh module's pieces that need no network: the listener kind's config and the node table.
+// The mesh module's pieces that need no network: the listener kind's config, the node table, this
+// node's upstream association status and the /nodes document.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include "core/config.h"
 #include "mesh/mesh_worker.h"
@@ -31,6 +34,23 @@ TEST_F(MeshModuleTest, MeshListenerHasFixedMutualTls) {
   auto noIdentity = parseConfig(R"({"listeners": [{"name": "m", "kind": "mesh", "address": "127.0.0.1:1"}]})", "test");
   ASSERT_FALSE(noIdentity);
   EXPECT_EQ(noIdentity.error().detail.rfind("node.dataDir: required", 0), 0u) << noIdentity.error().detail;
+}
+
+TEST_F(MeshModuleTest, TrustedGatewaysAreNodeIdsOrSpiffeIds) {
+  const std::string id = std::string(52, 'a');
+  auto c = parseConfig(R"({"mesh": {"trustedGateways": [")" + id + R"(", "spiffe://td/ns/gw/sa/gw2"]}})", "test");
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ((*c)->mesh.trustedGateways, (std::vector<std::string>{std::string(52, 'A'), "spiffe://td/ns/gw/sa/gw2"}));
+  auto one = parseConfig(R"({"mesh": {"trustedGateways": "spiffe://td/x"}})", "test");
+  ASSERT_TRUE(one) << one.error().detail;
+  EXPECT_EQ((*one)->mesh.trustedGateways.size(), 1u);
+  EXPECT_TRUE(parseConfig(R"({})", "test").value()->mesh.trustedGateways.empty());  // nobody by default
+
+  auto bad = parseConfig(R"({"mesh": {"trustedGateways": ["spiffe://td/x", "gw2"]}})", "test");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().detail,
+            "mesh.trustedGateways[1]: 'gw2' is neither a node ID (as printed by `ugated id`) nor a spiffe:// ID");
+  EXPECT_FALSE(parseConfig(R"({"mesh": {"trustedGateways": ["spiffe://"]}})", "test"));
 }
 
 NodeEntry entry(const std::string& id, const std::string& name, uint64_t handle) {
@@ -75,6 +95,66 @@ TEST(NodeTableTest, FindByIdOrNameReplaceAndNameConflicts) {
   EXPECT_TRUE(t.add(entry(b, "alice", 4)));
   EXPECT_EQ(t.list().size(), 1u);
   t.clearForTest();
+}
+
+TEST(UpstreamTableTest, SetReplaceRemoveAndNodesDocument) {
+  UpstreamTable& t = UpstreamTable::instance();
+  t.clearForTest();
+  NodeTable::instance().clearForTest();
+  UpstreamStatus s;
+  s.name = "gw1";
+  s.address = "10.0.0.1:15008";
+  s.gatewayId = std::string(52, 'G');
+  s.state = UpstreamStatus::State::Connected;
+  s.sinceUnixMs = 1000;
+  t.set(s);
+  UpstreamStatus b = s;
+  b.name = "backup";
+  b.state = UpstreamStatus::State::BackingOff;
+  b.attempts = 3;
+  b.nextRetryUnixMs = 5000;
+  b.lastError = "connect_refused: mesh connection to 10.0.0.2:15008: Connection \"refused\"";
+  t.set(b);
+  ASSERT_EQ(t.list().size(), 2u);
+  EXPECT_EQ(t.list()[0].name, "backup");  // sorted by name
+
+  auto doc = nlohmann::json::parse(nodesJson());
+  EXPECT_TRUE(doc["nodes"].empty());
+  ASSERT_EQ(doc["upstreams"].size(), 2u);
+  const auto& up = doc["upstreams"][1];
+  EXPECT_EQ(up["name"], "gw1");
+  EXPECT_EQ(up["address"], "10.0.0.1:15008");
+  EXPECT_EQ(up["gateway_id"], std::string(52, 'G'));
+  EXPECT_EQ(up["state"], "connected");
+  EXPECT_EQ(up["since_unix_ms"], 1000);
+  EXPECT_EQ(up["attempts"], 0);
+  EXPECT_FALSE(up.contains("next_retry_unix_ms"));  // only while backing off
+  EXPECT_FALSE(up.contains("last_error"));
+  const auto& off = doc["upstreams"][0];
+  EXPECT_EQ(off["state"], "backing-off");
+  EXPECT_EQ(off["attempts"], 3);
+  EXPECT_EQ(off["next_retry_unix_ms"], 5000);
+  EXPECT_EQ(off["last_error"], b.lastError);  // escaped, and back
+
+  // A newer state replaces the older one; removed upstreams disappear.
+  s.state = UpstreamStatus::State::BackingOff;
+  t.set(s);
+  EXPECT_EQ(t.list()[1].state, UpstreamStatus::State::BackingOff);
+  t.remove("backup");
+  ASSERT_EQ(t.list().size(), 1u);
+  EXPECT_EQ(t.list()[0].name, "gw1");
+
+  // Registered nodes are listed beside them.
+  NodeEntry n = entry(std::string(52, 'A'), "alice", 7);
+  n.spiffe = "spiffe://td/ns/default/sa/alice";
+  ASSERT_TRUE(NodeTable::instance().add(n));
+  doc = nlohmann::json::parse(nodesJson());
+  ASSERT_EQ(doc["nodes"].size(), 1u);
+  EXPECT_EQ(doc["nodes"][0]["name"], "alice");
+  EXPECT_EQ(doc["nodes"][0]["spiffe"], "spiffe://td/ns/default/sa/alice");
+  t.clearForTest();
+  NodeTable::instance().clearForTest();
+  EXPECT_EQ(nodesJson(), "{\"nodes\": [],\n\"upstreams\": []}\n");
 }
 
 }  // namespace

@@ -1,0 +1,159 @@
+// The mesh on the admin endpoint: /nodes (nodes registered here, and this node's own upstream
+// associations) and the ugate_mesh_* metrics of /stats.
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/access_log.h"
+#include "mesh/mesh_stats.h"
+#include "mesh/mesh_worker.h"
+#include "mesh/node_table.h"
+
+namespace ugate::mesh {
+
+namespace {
+
+// The per-worker HTTP/2 counters, indexed by worker; kept until exit (see workerH2Stats).
+std::mutex gH2StatsMu;
+std::deque<http::H2Stats>& h2StatsSlots() {
+  static std::deque<http::H2Stats> d;
+  return d;
+}
+
+void str(std::string& o, const char* key, std::string_view v, bool first = false) {
+  o += first ? "\"" : ", \"";
+  o += key;
+  o += "\": ";
+  appendJsonString(o, v);
+}
+void num(std::string& o, const char* key, int64_t v) {
+  o += ", \"";
+  o += key;
+  o += "\": " + std::to_string(v);
+}
+// objects appends `"name": [` and one JSON object per item, each line filled by `fields`, then `]`.
+template <typename T, typename F>
+void objects(std::string& o, const char* name, const std::vector<T>& items, F&& fields) {
+  o += "\"";
+  o += name;
+  o += "\": [";
+  for (size_t i = 0; i < items.size(); ++i) {
+    o += i ? ",\n  {" : "\n  {";
+    fields(o, items[i]);
+    o += "}";
+  }
+  o += items.empty() ? "]" : "\n]";
+}
+
+}  // namespace
+
+MeshCounters& meshCounters() {
+  static MeshCounters c;
+  return c;
+}
+
+http::H2Stats& workerH2Stats(int index) {
+  std::lock_guard<std::mutex> l(gH2StatsMu);
+  auto& d = h2StatsSlots();
+  while (d.size() <= static_cast<size_t>(std::max(index, 0))) d.emplace_back();  // deque: no element moves
+  return d[static_cast<size_t>(std::max(index, 0))];
+}
+
+std::string nodesJson() {
+  auto nodes = NodeTable::instance().list();
+  std::sort(nodes.begin(), nodes.end(), [](const NodeEntry& a, const NodeEntry& b) { return a.id < b.id; });
+  std::string o = "{";
+  objects(o, "nodes", nodes, [](std::string& e, const NodeEntry& n) {
+    str(e, "id", n.id, true);
+    str(e, "name", n.name);
+    str(e, "spiffe", n.spiffe);
+    str(e, "from", n.peer.str());
+    num(e, "worker", n.worker);
+    num(e, "since_unix_ms", n.sinceUnixMs);
+  });
+  o += ",\n";
+  // This node's own associations with its gateways (the view from behind the NAT).
+  objects(o, "upstreams", UpstreamTable::instance().list(), [](std::string& e, const UpstreamStatus& u) {
+    str(e, "name", u.name, true);
+    str(e, "address", u.address);
+    str(e, "gateway_id", u.gatewayId);
+    str(e, "state", upstreamStateName(u.state));
+    num(e, "since_unix_ms", u.sinceUnixMs);
+    num(e, "attempts", u.attempts);
+    if (u.state == UpstreamStatus::State::BackingOff) num(e, "next_retry_unix_ms", u.nextRetryUnixMs);
+    if (!u.lastError.empty()) str(e, "last_error", u.lastError);
+  });
+  o += "}\n";
+  return o;
+}
+
+void renderMeshStats(std::string& out) {
+  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  const MeshCounters& v = meshCounters();
+  auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  metric("ugate_mesh_nodes", "gauge", "Nodes holding an association with this gateway.", NodeTable::instance().list().size());
+  auto ups = UpstreamTable::instance().list();
+  metric("ugate_mesh_upstreams_connected", "gauge", "This node's upstream associations that are up.",
+         static_cast<uint64_t>(std::count_if(ups.begin(), ups.end(), [](const UpstreamStatus& u) {
+           return u.state == UpstreamStatus::State::Connected;
+         })));
+  metric("ugate_mesh_tunnels_opened_total", "counter", "Mesh streams opened for local sessions.", get(v.tunnelsOpened));
+  metric("ugate_mesh_tunnels_failed_total", "counter", "Mesh streams that could not be opened.", get(v.tunnelsFailed));
+  metric("ugate_mesh_streams_accepted_total", "counter", "CONNECT streams accepted from peers.", get(v.streamsAccepted));
+  metric("ugate_mesh_streams_refused_total", "counter", "CONNECT streams refused (status >= 400).", get(v.streamsRefused));
+  metric("ugate_mesh_loops_refused_total", "counter", "Streams refused as a loop (our node ID already in the hops).",
+         get(v.loopsRefused));
+  metric("ugate_mesh_hops_exceeded_total", "counter", "Streams refused for a circuit longer than mesh.maxHops.",
+         get(v.hopsExceeded));
+  metric("ugate_mesh_identity_assertions_ignored_total", "counter",
+         "x-ugate-peer headers ignored: the peer may not assert another identity.", get(v.identityIgnored));
+  metric("ugate_mesh_trace_headers_dropped_total", "counter", "Malformed traceparent, tracestate or baggage dropped.",
+         get(v.traceHeadersDropped));
+  metric("ugate_mesh_associations_registered_total", "counter", "Node associations registered here.",
+         get(v.associationsRegistered));
+  metric("ugate_mesh_associations_refused_total", "counter", "Node associations refused (not authorized, name taken).",
+         get(v.associationsRefused));
+  metric("ugate_mesh_associations_replaced_total", "counter", "Associations replaced by a newer one of the same node.",
+         get(v.associationsReplaced));
+  metric("ugate_mesh_association_dials_total", "counter", "Dials to our upstream gateways.", get(v.associationDials));
+  metric("ugate_mesh_associations_up_total", "counter", "Associations to our upstream gateways established.",
+         get(v.associationsUp));
+  metric("ugate_mesh_pool_connections_total", "counter", "Outbound mesh connections opened.", get(v.poolConnections));
+
+  // HTTP/2 of every mesh connection, summed over the workers.
+  struct Def {
+    const char* name;
+    const char* help;
+    Counter http::H2Stats::*field;
+  };
+  static const Def kH2[] = {
+      {"ugate_mesh_h2_streams_opened_total", "HTTP/2 streams we opened (CONNECTs sent).", &http::H2Stats::streamsOpened},
+      {"ugate_mesh_h2_streams_accepted_total", "HTTP/2 streams peers opened (CONNECTs received).",
+       &http::H2Stats::streamsAccepted},
+      {"ugate_mesh_h2_resets_sent_total", "RST_STREAM frames sent.", &http::H2Stats::resetsSent},
+      {"ugate_mesh_h2_resets_received_total", "RST_STREAM frames received.", &http::H2Stats::resetsReceived},
+      {"ugate_mesh_h2_headers_too_large_total", "Header blocks over the limit (431 or reset).",
+       &http::H2Stats::headersTooLarge},
+      {"ugate_mesh_h2_protocol_errors_total", "Mesh connections closed with an error GOAWAY (protocol errors).",
+       &http::H2Stats::protocolErrors},
+      {"ugate_mesh_h2_ping_timeouts_total", "Mesh connections declared dead: no PING ack within mesh.pingTimeout.",
+       &http::H2Stats::pingTimeouts},
+      {"ugate_mesh_h2_goaways_received_total", "GOAWAY frames received.", &http::H2Stats::goawaysReceived},
+      {"ugate_mesh_h2_received_bytes_total", "DATA payload bytes received on mesh connections.", &http::H2Stats::bytesIn},
+      {"ugate_mesh_h2_sent_bytes_total", "DATA payload bytes sent on mesh connections.", &http::H2Stats::bytesOut},
+  };
+  std::lock_guard<std::mutex> l(gH2StatsMu);
+  for (const Def& d : kH2) {
+    uint64_t sum = 0;
+    for (const http::H2Stats& s : h2StatsSlots()) sum += (s.*d.field).value();
+    metric(d.name, "counter", d.help, sum);
+  }
+}
+
+}  // namespace ugate::mesh

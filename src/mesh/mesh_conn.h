@@ -1,0 +1,134 @@
+#pragma once
+// The mesh module's private pieces shared by mesh_worker.cc (outbound streams, connections),
+// mesh_inbound.cc (the mesh listener: TLS accept, registrations, CONNECTs) and mesh_upstream.cc
+// (this node's associations with its gateways): the per-connection, per-open and per-upstream
+// state of a MeshWorker, and the header names and status mappings of the tunnel protocol.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ugate/reactor.h>
+#include <ugate/stream.h>
+
+#include "core/dns_resolver.h"
+#include "core/splicer.h"
+#include "core/tunnel.h"
+#include "core/worker.h"
+#include "http/h2_connection.h"
+#include "mesh/mesh_worker.h"
+
+namespace ugate::mesh {
+
+inline constexpr std::string_view kHopsHeader = "x-ugate-hops";  // node IDs that forwarded this stream
+inline constexpr std::string_view kPeerHeader = "x-ugate-peer";  // the originating authenticated identity
+inline constexpr std::string_view kErrorHeader = "x-ugate-error";
+
+/** meshWorkers: the workers' mesh halves by worker index (guarded by meshWorkersMutex()). */
+std::vector<MeshWorker*>& meshWorkers();
+std::mutex& meshWorkersMutex();
+/** errcToStatus / statusToErrc: a stream's outcome as the CONNECT's :status (and x-ugate-error) and back. */
+int errcToStatus(Errc e);
+Errc statusToErrc(int status, const std::string& reason);
+/** wallMs: wall-clock time for the admin endpoint (Unix milliseconds). */
+int64_t wallMs();
+
+// Conn: one mutual-TLS HTTP/2 connection of this worker.
+struct MeshWorker::Conn final : public DeferredDeletable, public http::H2ConnectionCallbacks {
+  enum class Kind : uint8_t {
+    MeshServer,     // accepted on a mesh listener, ALPN h2: the peer sends us CONNECTs
+    NodeHeld,       // accepted, ALPN h2r: a node's association; we send it CONNECTs
+    Pool,           // dialled, ALPN h2: our CONNECTs to a gateway
+    Association,    // dialled to our upstream gateway, ALPN h2r: it sends us CONNECTs
+  };
+  enum class State : uint8_t { Dialling, Handshaking, Ready, Closed };
+
+  Conn(MeshWorker& m, Kind k, uint64_t h) : mw(m), kind(k), handle(h) {}
+  void onRequest(http::H2Connection&, http::H2StreamPtr s) override { mw.onTunnelRequest(*this, std::move(s)); }
+  void onConnectionClosed(http::H2Connection&, Errc r, const std::string& d) override { mw.onConnClosed(*this, r, d); }
+  bool ready() const { return state == State::Ready && h2 && !h2->closed(); }
+
+  MeshWorker& mw;
+  Kind kind;
+  uint64_t handle;
+  State state{State::Dialling};
+  std::string listener;  // meta.listener of the sessions it starts
+  StreamMeta tmeta;      // the transport's source and local address
+  std::unique_ptr<PeerIdentity> peer;
+  HostPort target;       // dialled: the gateway
+  std::string pinnedId;  // dialled: the gateway's node ID when pinned
+  std::string poolKey;
+  std::string upstream;  // Association: the upstream's name
+  std::vector<SocketAddress> addrs;
+  size_t nextAddr{0};
+  DnsQueryPtr dns;
+  StreamPtr tcp;
+  StreamPtr tls;  // until the handshake completes; then owned by h2
+  http::H2ConnectionPtr h2;
+  TimerPtr timer;
+  std::vector<uint64_t> waiting;  // pending opens waiting for Ready
+  MonotonicTime idleSince{};
+  std::string nodeId;    // NodeHeld: the registered node
+  bool registered{false};
+  std::string closeWhy;  // why it failed or closed (reason: detail), for the upstream's status
+};
+
+struct MeshWorker::Pending final : public TunnelRequest {
+  Pending(MeshWorker& m, uint64_t i, Done d) : mw(m), id(i), done(std::move(d)) {}
+  ~Pending() override { mw.pending_.erase(id); }
+  MeshWorker& mw;
+  uint64_t id;
+  Done done;
+  std::string authority;
+  http::Headers headers;
+  http::H2StreamPtr stream;   // awaiting the response
+  StreamPtr local;            // connecting to our own loopback
+  StreamPtr bridgeNear;       // cross-worker: our end of the bridge
+  uint16_t localPort{0};
+};
+
+struct MeshWorker::Upstream {
+  UpstreamConfig cfg;
+  uint64_t conn{0};
+  int attempts{0};  // failed attempts since the association was last up for 30 s
+  TimerPtr timer;
+  MonotonicTime upSince{};
+  std::string gatewayId;  // learned from the gateway's certificate
+  std::string lastError;
+};
+
+// Bridged: a stream opened here for another worker, spliced to that worker's bridge end.
+struct MeshWorker::Bridged final : private SplicerCallbacks {
+  Bridged(MeshWorker& m, StreamPtr f) : mw(m), far(std::move(f)) {}
+  ~Bridged() override {
+    if (splicer) splicer->stop();
+  }
+  void onSpliceDone() override { finish(false); }
+  void onSpliceError(Errc, bool) override { finish(true); }
+  void start() {
+    splicer = std::make_unique<Splicer>(mw.worker_.spliceContext(), *far, *stream, static_cast<SplicerCallbacks&>(*this));
+    splicer->start();
+  }
+  void finish(bool abort) {
+    if (far) far->close(abort);
+    if (stream) stream->close(abort);
+    auto self = std::move(mw.bridged_[this]);
+    mw.bridged_.erase(this);
+    struct Holder : DeferredDeletable {
+      std::unique_ptr<Bridged> b;
+    };
+    auto h = std::make_unique<Holder>();
+    h->b = std::move(self);
+    mw.worker_.reactor().deferredDelete(std::move(h));
+  }
+  MeshWorker& mw;
+  StreamPtr far;
+  http::H2StreamPtr stream;
+  std::unique_ptr<Splicer> splicer;
+  std::function<void(Errc, std::string)> reply;
+};
+
+}  // namespace ugate::mesh

@@ -1,0 +1,319 @@
+// The mesh listener's side of a MeshWorker: mutual TLS accept, reverse-accept registrations (ALPN
+// h2r) and CONNECT tunnels (ALPN h2): who may ask for what, what identity and trace context a
+// stream carries, and the ProxySession that serves it.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "core/proxy_session.h"
+#include "core/socket_util.h"
+#include "core/tcp_stream.h"
+#include "core/tls_provider.h"
+#include "mesh/mesh_conn.h"
+#include "mesh/mesh_stats.h"
+#include "mesh/node_table.h"
+#include "mesh/trace_context.h"
+
+namespace ugate::mesh {
+
+namespace {
+
+std::vector<std::string> splitHops(const std::string& v) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < v.size()) {
+    size_t c = v.find(',', pos);
+    std::string h = v.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+    while (!h.empty() && h.front() == ' ') h.erase(0, 1);
+    while (!h.empty() && h.back() == ' ') h.pop_back();
+    if (!h.empty()) out.push_back(upper(h));
+    if (c == std::string::npos) break;
+    pos = c + 1;
+  }
+  return out;
+}
+
+// assertableIdentity: an x-ugate-peer value names a node ID (52 base32 characters) or a SPIFFE ID.
+bool assertableIdentity(const std::string& v) {
+  if (v.rfind("spiffe://", 0) == 0) return v.size() > 9;
+  return v.size() == 52 && std::all_of(v.begin(), v.end(), [](char ch) {
+           char u = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+           return (u >= 'A' && u <= 'Z') || (u >= '2' && u <= '7');
+         });
+}
+
+// nameFromPeer: the node name a certificate asserts: the first label of its first DNS SAN.
+std::string nameFromPeer(const PeerIdentity& p) {
+  if (!p.dnsSans.empty()) {
+    const std::string& d = p.dnsSans[0];
+    return d.substr(0, d.find('.'));
+  }
+  return {};
+}
+
+}  // namespace
+
+// Inbound: the mesh listener.
+void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
+  const TlsProviderPtr& tls = worker_.tls();
+  if (!tls || !l.tls || draining_) {
+    closeAbort(fd);
+    return;
+  }
+  const uint64_t h = NodeTable::instance().nextHandle();
+  auto c = std::make_unique<Conn>(*this, Conn::Kind::MeshServer, h);
+  c->listener = l.name;
+  c->tmeta = std::move(meta);
+  c->state = Conn::State::Handshaking;
+  Conn* raw = c.get();
+  conns_[h] = std::move(c);
+  HandshakingStreamPtr hs = tls->server(*l.tls, std::make_unique<TcpStream>(worker_.reactor(), fd), worker_.reactor(),
+                                        cfg().tls.handshakeTimeout, [this, h](TlsOutcome&& o) {
+                                          auto it = conns_.find(h);
+                                          if (it == conns_.end()) return;
+                                          Conn& cc = *it->second;
+                                          if (!o.ok) {
+                                            if (worker_.logBudget()) {
+                                              spdlog::warn("mesh: {} from {}: TLS: {}: {}", cc.listener,
+                                                           cc.tmeta.source.str(), o.failure, o.detail);
+                                            }
+                                            removeConn(cc);
+                                            return;
+                                          }
+                                          cc.peer = std::move(o.peer);
+                                          cc.tmeta.alpn = o.alpn;
+                                          onTlsAccepted(cc);
+                                        });
+  if (!hs) {
+    removeConn(*raw);
+    return;
+  }
+  HandshakingStream* s = hs.get();
+  raw->tls = std::move(hs);
+  s->start();
+}
+
+bool MeshWorker::authorizeAssociation(Conn& c, std::string& why) const {
+  if (!c.peer || c.peer->nodeId.empty()) {
+    why = "no authenticated node identity";
+    return false;
+  }
+  for (const auto& id : cfg().mesh.reverseAccept) {
+    if (id == upper(c.peer->nodeId)) return true;
+  }
+  const std::string& td = cfg().node.trustDomain;
+  if (cfg().mesh.reverseAcceptTrustDomain && !td.empty() &&
+      c.peer->spiffe.rfind("spiffe://" + td + "/", 0) == 0) {
+    return true;
+  }
+  why = "node " + c.peer->nodeId + " is not in authorize.reverseAccept" +
+        (td.empty() ? std::string() : " and has no spiffe://" + td + "/ identity");
+  return false;
+}
+
+void MeshWorker::onTlsAccepted(Conn& c) {
+  if (c.tmeta.alpn != kMeshReverseAlpn) {
+    onConnReady(c);  // MeshServer: the peer sends CONNECTs
+    return;
+  }
+  // A node registers its association: we become the HTTP/2 client on its connection.
+  std::string why;
+  if (!authorizeAssociation(c, why)) {
+    bump(meshCounters().associationsRefused);
+    spdlog::warn("mesh: association from {} refused: {}", c.tmeta.source.str(), why);
+    removeConn(c);
+    return;
+  }
+  NodeEntry e;
+  e.id = upper(c.peer->nodeId);
+  e.name = nameFromPeer(*c.peer);
+  e.spiffe = c.peer->spiffe;
+  e.worker = worker_.index();
+  e.handle = c.handle;
+  e.peer = c.tmeta.source;
+  e.sinceUnixMs = wallMs();
+  auto added = NodeTable::instance().add(e);
+  if (!added) {
+    bump(meshCounters().associationsRefused);
+    spdlog::warn("mesh: association of node {} from {} refused: {}", e.id, c.tmeta.source.str(),
+                 added.error().detail);
+    removeConn(c);
+    return;
+  }
+  c.kind = Conn::Kind::NodeHeld;
+  c.nodeId = e.id;
+  c.registered = true;
+  bump(meshCounters().associationsRegistered);
+  spdlog::info("mesh: node {} ({}) registered from {}", e.id, e.name.empty() ? "no name" : e.name,
+               c.tmeta.source.str());
+  if (uint64_t old = *added; old != 0) {
+    // The newest association of a node wins; the older one drains wherever it lives.
+    bump(meshCounters().associationsReplaced);
+    std::lock_guard<std::mutex> l(meshWorkersMutex());
+    for (MeshWorker* m : meshWorkers()) {
+      if (m) m->worker_.reactor().post([m, old] { m->goAwayAssociation(old); });
+    }
+  }
+  onConnReady(c);
+}
+
+void MeshWorker::goAwayAssociation(uint64_t handle) {
+  auto it = conns_.find(handle);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  c.registered = false;  // the table already points at the newer association
+  if (c.h2 && !c.h2->closed()) c.h2->goAway();
+}
+
+bool MeshWorker::mayAssertIdentity(const Conn& c) const {
+  if (!c.peer) return false;
+  if (c.kind == Conn::Kind::Association) return true;  // the gateway we dialled (pinned or CA-verified)
+  const std::string id = upper(c.peer->nodeId);
+  for (const auto& g : cfg().mesh.trustedGateways) {
+    if (g == id || (!c.peer->spiffe.empty() && g == c.peer->spiffe)) return true;
+  }
+  return false;
+}
+
+std::unique_ptr<PeerIdentity> MeshWorker::originIdentity(const Conn& c, const http::H2Stream& s) {
+  const std::string asserted = s.header(kPeerHeader);
+  if (!asserted.empty()) {
+    const char* why = !mayAssertIdentity(c)            ? "the peer is not a trusted gateway (mesh.trustedGateways)"
+                      : !assertableIdentity(asserted) ? "neither a node ID nor a spiffe:// ID"
+                                                      : nullptr;
+    if (why == nullptr) {
+      auto p = std::make_unique<PeerIdentity>();
+      if (asserted.rfind("spiffe://", 0) == 0) {
+        p->spiffe = asserted;
+      } else {
+        p->nodeId = upper(asserted);
+      }
+      return p;
+    }
+    bump(meshCounters().identityIgnored);
+    if (worker_.logBudget()) {
+      spdlog::warn("mesh: {} from {} ({}): ignored {} '{}': {}; the stream carries the peer's own identity",
+                   s.authority(), c.tmeta.source.str(), c.peer ? c.peer->nodeId : "?", kPeerHeader, asserted, why);
+    }
+  }
+  return c.peer ? std::make_unique<PeerIdentity>(*c.peer) : nullptr;
+}
+
+void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta) {
+  auto keep = [&meta](std::string_view k, std::string v) {
+    if (!meta.headers) meta.headers = std::make_unique<http::Headers>();  // most streams carry none
+    meta.headers->emplace_back(std::string(k), std::move(v));
+  };
+  auto drop = [&](std::string_view k, const std::string& v, const char* why) {
+    bump(meshCounters().traceHeadersDropped);
+    if (worker_.logBudget()) {
+      spdlog::warn("mesh: {} from {}: dropped {} ({}): {}", s.authority(), c.tmeta.source.str(), k, why,
+                   v.substr(0, 128));
+    }
+  };
+  std::string tp = s.header("traceparent");
+  const char* tpError = tp.empty() ? "absent" : traceparentError(tp);
+  if (!tp.empty()) {
+    if (tpError) {
+      drop("traceparent", tp, tpError);
+    } else {
+      keep("traceparent", std::move(tp));
+    }
+  }
+  if (std::string ts = s.header("tracestate"); !ts.empty()) {
+    // A tracestate means nothing without a valid traceparent (Trace Context 3.3).
+    const char* e = tpError ? "no valid traceparent" : tracestateError(ts);
+    if (e) {
+      drop("tracestate", ts, e);
+    } else {
+      keep("tracestate", std::move(ts));
+    }
+  }
+  if (std::string bg = s.header("baggage"); !bg.empty()) {
+    if (const char* e = baggageError(bg)) {
+      drop("baggage", bg, e);
+    } else {
+      keep("baggage", std::move(bg));
+    }
+  }
+  if (std::string hops = s.header(kHopsHeader); !hops.empty()) keep(kHopsHeader, std::move(hops));
+}
+
+void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
+  auto refuse = [&](int status, Errc why, const std::string& detail) {
+    bump(meshCounters().streamsRefused);
+    if (worker_.logBudget()) {
+      spdlog::warn("mesh: {} from {} ({}): {} {}", s->authority(), c.tmeta.source.str(),
+                   c.peer ? c.peer->nodeId : "?", status, detail);
+    }
+    s->respond(status, {{std::string(kErrorHeader), std::string(errcReason(why))}}, detail + "\n");
+  };
+  if (draining_) return refuse(503, Errc::Shutdown, "draining");
+  if (s->method() != "CONNECT") return refuse(405, Errc::NotSupported, "only CONNECT is served here");
+  auto hp = HostPort::parse(s->authority());
+  if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + s->authority() + "'");
+  std::vector<std::string> hops = splitHops(s->header(kHopsHeader));
+  const std::string self = selfId();
+  // The hop list is believed from every peer: it can only get the peer's own stream refused, and
+  // ignoring it would let a loop through a gateway we do not trust go on forever.
+  if (std::find(hops.begin(), hops.end(), self) != hops.end()) {
+    bump(meshCounters().loopsRefused);
+    return refuse(508, Errc::LoopDetected, "loop: this node already forwarded the stream");
+  }
+  if (hops.size() >= cfg().mesh.maxHops) {
+    bump(meshCounters().hopsExceeded);
+    return refuse(508, Errc::LoopDetected,
+                  "circuit too long: " + std::to_string(hops.size()) + " gateways already forwarded the stream, mesh.maxHops=" +
+                      std::to_string(cfg().mesh.maxHops));
+  }
+
+  StreamMeta meta;
+  meta.id = worker_.nextStreamId();
+  meta.kind = StreamKind::H2;
+  meta.listener = c.listener;
+  meta.source = c.tmeta.source;
+  meta.local = c.tmeta.local;
+  meta.host = hp->host;
+  meta.port = hp->port;
+  if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
+  meta.start = worker_.reactor().now();
+  meta.alpn = c.tmeta.alpn;
+  meta.peer = originIdentity(c, *s);
+  takeCarriedHeaders(c, *s, meta);
+  // Over our association, our gateway may only reach our own loopback ports.
+  std::string node;
+  const bool own = cfg().isMeshHost(hp->host, &node) && isSelf(node);
+  if (c.kind == Conn::Kind::Association && !own) {
+    return refuse(403, Errc::RouteRejected, "this node serves only its own ports (" + hp->str() + ")");
+  }
+  // A mesh stream to a non-mesh host needs an explicit route (the mesh is not an open proxy).
+  if (!cfg().isMeshHost(hp->host) && c.kind == Conn::Kind::MeshServer) {
+    RouteDecision d = worker_.router().route(meta);
+    if (d.route.empty()) {
+      return refuse(403, Errc::RouteRejected, "no route allows " + hp->str() + " from the mesh");
+    }
+  }
+  bump(meshCounters().streamsAccepted);
+  const ListenerConfig* l = cfg().findListener(c.listener);
+  const LimitsConfig& lim = cfg().limits;
+  ProxySession::Timeouts t{l ? worker_.connectTimeout(*l) : lim.connectTimeout,
+                           l ? worker_.idleTimeout(*l) : lim.idleTimeout, lim.sniffTimeout};
+  http::H2Stream* hs = s.get();
+  const HostPort target = *hp;
+  auto session = std::make_unique<ProxySession>(worker_, worker_.stats(meta.listener), std::move(s),
+                                                std::move(meta), nullptr, t, false);
+  if (c.kind == Conn::Kind::Association) session->setForcedTarget(target);
+  session->setResultHook([hs](Errc e, const StreamMeta& m) {
+    if (e == Errc::Ok) {
+      hs->respond(200);
+    } else {
+      hs->respond(errcToStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}},
+                  m.closeDetail.empty() ? std::string() : m.closeDetail + "\n");
+    }
+  });
+  ProxySession* raw = session.get();
+  worker_.addSession(std::move(session));
+  raw->start();
+}
+
+}  // namespace ugate::mesh

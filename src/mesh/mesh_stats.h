@@ -1,0 +1,34 @@
+#pragma once
+// The mesh's metrics: process-wide counters (any worker adds) and the HTTP/2 counters of each
+// worker's mesh connections. Rendered on /stats and /nodes by mesh_admin.cc.
+#include <atomic>
+#include <cstdint>
+
+#include "http/h2_connection.h"
+
+namespace ugate::mesh {
+
+/** MeshCounters: process-wide mesh metrics; relaxed atomics, added from any worker. */
+struct MeshCounters {
+  std::atomic<uint64_t> tunnelsOpened{0}, tunnelsFailed{0}, streamsAccepted{0}, streamsRefused{0};
+  std::atomic<uint64_t> loopsRefused{0};        // own node ID already in x-ugate-hops
+  std::atomic<uint64_t> hopsExceeded{0};        // x-ugate-hops longer than mesh.maxHops allows
+  std::atomic<uint64_t> identityIgnored{0};     // x-ugate-peer from a peer not allowed to assert it
+  std::atomic<uint64_t> traceHeadersDropped{0};  // malformed traceparent/tracestate/baggage
+  std::atomic<uint64_t> associationsRegistered{0}, associationsRefused{0}, associationsReplaced{0};
+  std::atomic<uint64_t> associationDials{0}, associationsUp{0}, poolConnections{0};
+};
+MeshCounters& meshCounters();
+
+/** bump adds one to a mesh counter. */
+inline void bump(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+/**
+ * workerH2Stats: the HTTP/2 counters (resets, protocol errors, PING timeouts, DATA bytes, ...) of
+ * worker `index`'s mesh connections; single writer: that worker's thread. They live as long as the
+ * process, because a connection handed to deferred deletion may be destroyed after its MeshWorker.
+ * /stats sums them over the workers.
+ */
+http::H2Stats& workerH2Stats(int index);
+
+}  // namespace ugate::mesh

@@ -149,6 +149,39 @@ def idle_memory(port, pid, n):
             s.close()
 
 
+def median(xs):
+    xs = sorted(x for x in xs if x is not None and x == x)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def measure_tcp_path(a, ports, ip, hp_, sni, proc):
+    """One round of every TCP measurement through one path (proc None: direct)."""
+    r = {}
+    for label, par, rev in (("iperf 1 stream Gbit/s", 1, False), ("iperf 1 stream -R Gbit/s", 1, True),
+                            ("iperf 4 streams Gbit/s", 4, False)):
+        c0 = cpu_seconds(proc.pid) if proc else 0
+        res = iperf(ports[ip], a.seconds, par, rev)
+        c1 = cpu_seconds(proc.pid) if proc else 0
+        r[label] = res[0] if res else float("nan")
+        if proc and res and label == "iperf 1 stream Gbit/s":
+            r["CPU s per GB"] = (c1 - c0) / (res[1] / 1e9)
+    rps, p50, p99, _, _ = wrk(ports[hp_], a.seconds)
+    r["wrk keep-alive req/s"] = rps
+    r["p50 ms"] = p50
+    r["p99 ms"] = p99
+    r["wrk close conn/s"] = wrk(ports[hp_], a.seconds, close=True, conns=16)[0]
+    # SNI routing: TLS end to end (the proxy only peeks at the ClientHello; the floor does not even
+    # peek, it forwards the bytes to the TLS origin).
+    srps, _, sp99, _, _ = wrk(ports[sni], a.seconds, scheme="https")
+    r["SNI keep-alive req/s"] = srps
+    r["SNI p99 ms"] = sp99
+    r["SNI close conn/s"] = wrk(ports[sni], a.seconds, close=True, conns=16, scheme="https")[0]
+    return r
+
+
 def tcp_section(a):
     """TCP forwarding and SNI routing: ugated vs nginx stream vs haproxy vs direct."""
     for tool in ("iperf3", "wrk", "nginx", "haproxy"):
@@ -157,7 +190,8 @@ def tcp_section(a):
     work = tempfile.mkdtemp(prefix="ugate-bench-")
     P = Procs()
     ports = {k: free_port() for k in ("iperf", "http", "u_iperf", "u_http", "n_iperf", "n_http", "h_iperf",
-                                       "h_http", "admin", "https", "u_sni", "n_sni", "h_sni")}
+                                       "h_http", "admin", "https", "u_sni", "n_sni", "h_sni", "r_iperf",
+                                       "r_http", "r_sni")}
     try:
         # Origins: iperf3 server and an nginx HTTP server answering a small body.
         P.start(["iperf3", "-s", "-p", str(ports["iperf"])])
@@ -228,64 +262,68 @@ backend tls
   server s1 127.0.0.1:{ports['https']}
 """)
         hp = P.start(["haproxy", "-db", "-f", hconf])
+        # The floor: bench/ref_forwarder, the least work a userland proxy can do (no routing, no
+        # limits, nothing). What separates ugated from it is the price of being a gateway; what
+        # separates it from direct is the price of any proxy on this machine.
+        ref = None
+        if a.ref and os.access(a.ref, os.X_OK):
+            ref = P.start([a.ref, str(ports["r_iperf"]), str(ports["iperf"]), str(ports["r_http"]),
+                           str(ports["http"]), str(ports["r_sni"]), str(ports["https"])])
+        else:
+            print(f"bench: {a.ref} not built: no floor column (ninja -C build ref_forwarder)", file=sys.stderr)
         for k in ("iperf", "http", "https", "u_iperf", "u_http", "u_sni", "n_iperf", "n_http", "n_sni",
-                  "h_iperf", "h_http", "h_sni"):
+                  "h_iperf", "h_http", "h_sni") + (("r_iperf", "r_http", "r_sni") if ref else ()):
             if not wait_port(ports[k]):
                 sys.exit(f"bench: port {k} did not come up")
         targets = [("direct", "iperf", "http", "https", None), ("ugated", "u_iperf", "u_http", "u_sni", ug),
                    ("nginx", "n_iperf", "n_http", "n_sni", ng), ("haproxy", "h_iperf", "h_http", "h_sni", hp)]
-        rows = {}
-        for name, ip, hp_, sni, proc in targets:
-            r = {}
-            for label, par, rev in (("iperf 1 stream Gbit/s", 1, False), ("iperf 1 stream -R Gbit/s", 1, True),
-                                    ("iperf 4 streams Gbit/s", 4, False)):
-                c0 = cpu_seconds(proc.pid) if proc else 0
-                res = iperf(ports[ip], a.seconds, par, rev)
-                c1 = cpu_seconds(proc.pid) if proc else 0
-                r[label] = res[0] if res else float("nan")
-                if proc and res and label == "iperf 1 stream Gbit/s":
-                    r["CPU s per GB"] = (c1 - c0) / (res[1] / 1e9)
-            rps, p50, p99, errs, non2xx = wrk(ports[hp_], a.seconds)
-            r["wrk keep-alive req/s"] = rps
-            r["p50 ms"] = p50
-            r["p99 ms"] = p99
-            crps, _, _, cerrs, _ = wrk(ports[hp_], a.seconds, close=True, conns=16)
-            r["wrk close conn/s"] = crps
-            # SNI routing: TLS end to end (the proxy only peeks at the ClientHello).
-            srps, _, sp99, _, _ = wrk(ports[sni], a.seconds, scheme="https")
-            r["SNI keep-alive req/s"] = srps
-            r["SNI p99 ms"] = sp99
-            sc, _, _, _, _ = wrk(ports[sni], a.seconds, close=True, conns=16, scheme="https")
-            r["SNI close conn/s"] = sc
-            if proc:
-                r["idle conn bytes"] = idle_memory(ports[hp_], proc.pid, a.idle)
-            rows[name] = r
-            print(f"{name:8s} " + "  ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                                            for k, v in r.items()), flush=True)
+        if ref:
+            targets.append(("floor", "r_iperf", "r_http", "r_sni", ref))
+        names = [t[0] for t in targets]
+        samples = {n: {} for n in names}  # name -> metric -> [value per repetition]
+        for rep in range(a.reps):
+            # Interleaved: every path is measured once per repetition, so a disturbance of the
+            # shared machine lands on all of them instead of on one.
+            for name, ip, hp_, sni, proc in targets:
+                r = measure_tcp_path(a, ports, ip, hp_, sni, proc)
+                for k, v in r.items():
+                    samples[name].setdefault(k, []).append(v)
+                print(f"rep {rep + 1}/{a.reps} {name:8s} " + "  ".join(f"{k}={v:.2f}" for k, v in r.items()),
+                      flush=True)
+        rows = {n: {k: median(v) for k, v in samples[n].items()} for n in names}
+        for name, _, hp_, _, proc in targets:
+            if proc and proc is not ref:
+                rows[name]["idle conn bytes"] = idle_memory(ports[hp_], proc.pid, a.idle)
         cols = ["iperf 1 stream Gbit/s", "iperf 1 stream -R Gbit/s", "iperf 4 streams Gbit/s", "CPU s per GB",
                 "wrk keep-alive req/s", "p50 ms", "p99 ms", "wrk close conn/s", "SNI keep-alive req/s",
                 "SNI p99 ms", "SNI close conn/s", "idle conn bytes"]
-        lines = ["| metric | direct | ugated | nginx | haproxy | ugated/direct | ugated/nginx | ugated/haproxy |",
-                 "|---|---|---|---|---|---|---|---|"]
+        others = [n for n in names if n != "ugated"]
+        lines = ["| metric | " + " | ".join(names) + " | " + " | ".join(f"ugated/{n}" for n in others) + " |",
+                 "|---|" + "---|" * (len(names) + len(others))]
         def fmt(v):
             return "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
-        def ratio(x, y):
-            try:
+        def ratio(c, n):
+            # The median of the per-repetition ratios (each from one interleaved round).
+            xs, ys = samples["ugated"].get(c), samples[n].get(c)
+            if c == "idle conn bytes":
+                x, y = rows["ugated"].get(c), rows[n].get(c)
                 return f"{x / y:.2f}" if x and y else "-"
-            except TypeError:
+            if not xs or not ys:
                 return "-"
+            rs = [x / y for x, y in zip(xs, ys) if x and y]
+            return f"{median(rs):.2f}" if rs else "-"
         for c in cols:
-            vals = [rows[n].get(c) for n in ("direct", "ugated", "nginx", "haproxy")]
-            lines.append(f"| {c} | " + " | ".join(fmt(v) for v in vals) + " | " +
-                         " | ".join(ratio(vals[1], vals[i]) for i in (0, 2, 3)) + " |")
+            lines.append(f"| {c} | " + " | ".join(fmt(rows[n].get(c)) for n in names) + " | " +
+                         " | ".join(ratio(c, n) for n in others) + " |")
         table = "\n".join(lines)
         print(table)
         if a.markdown:
             with open(a.markdown, "a") as f:
                 f.write(f"\n### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-                        f"`bench/bench.py --seconds {a.seconds} --idle {a.idle}`\n\n"
-                        f"{os.cpu_count()} cores, {os.uname().release}; one worker per proxy; loopback.\n\n"
-                        f"{table}\n")
+                        f"`bench/bench.py --seconds {a.seconds} --reps {a.reps} --idle {a.idle}`\n\n"
+                        f"{os.cpu_count()} cores, {os.uname().release}; one worker per proxy; loopback; "
+                        f"medians of {a.reps} interleaved repetitions (ratios: median of the per-repetition "
+                        f"ratios).\n\n{table}\n")
     finally:
         P.stop_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -582,14 +620,17 @@ http {{ access_log off; keepalive_requests 1000000;
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ugated", default=os.path.join(ROOT, "build", "ugated"))
+    ap.add_argument("--ref", default=os.path.join(ROOT, "build", "bench", "ref_forwarder"),
+                    help="the floor forwarder (bench/ref_forwarder.cc)")
     ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions of the tcp section (medians)")
     ap.add_argument("--idle", type=int, default=5000, help="idle connections for the memory test")
     ap.add_argument("--quick", action="store_true", help="1-second runs, 500 idle connections")
     ap.add_argument("--sections", default="tcp,udp,socks,mesh", help="comma-separated: tcp, udp, socks, mesh")
     ap.add_argument("--markdown", help="append the results tables to this file")
     a = ap.parse_args()
     if a.quick:
-        a.seconds, a.idle = 1, 500
+        a.seconds, a.idle, a.reps = 1, 500, 1
     sections = {"tcp": tcp_section, "udp": udp_section, "socks": socks_section, "mesh": mesh_section}
     for name in a.sections.split(","):
         if name not in sections:

@@ -13,6 +13,14 @@ TlsManager::~TlsManager() = default;
 Result<TlsManager::Prepared> TlsManager::prepare(const Config& cfg) {
   Prepared p;
   if (!cfg.usesTls()) return p;
+  if (cur_.source && cur_.creds && cur_.source->sameSettings(cfg) && !cur_.source->changed()) {
+    // The listeners' TLS settings may differ, so the contexts are rebuilt; the credentials are not.
+    auto provider = auth::makeTlsProvider(cfg, *cur_.creds);
+    if (!provider) return provider.error();
+    p.provider = std::move(*provider);
+    p.keepCredentials = true;
+    return p;
+  }
   p.source = std::make_unique<auth::CredentialSource>(cfg);
   auto creds = p.source->load();
   if (!creds) return makeError(creds.error().code, "tls credentials: " + creds.error().detail);
@@ -40,7 +48,13 @@ void TlsManager::logIdentity(const auth::NodeCredentials& c, const char* what) c
 
 void TlsManager::install(ConfigPtr cfg, Prepared p) {
   cfg_ = std::move(cfg);
-  if (p.creds) logIdentity(*p.creds, "identity:");
+  if (p.keepCredentials) {
+    p.source = std::move(cur_.source);
+    p.creds = std::move(cur_.creds);
+    spdlog::debug("tls: credentials unchanged, contexts rebuilt for the new config");
+  } else if (p.creds) {
+    logIdentity(*p.creds, "identity:");
+  }
   cur_ = std::move(p);
   publish_(cur_.provider);
   if (!cur_.source) {

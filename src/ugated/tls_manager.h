@@ -27,8 +27,13 @@ class TlsManager {
     std::unique_ptr<auth::CredentialSource> source;
     std::optional<auth::NodeCredentials> creds;
     TlsProviderPtr provider;
+    bool keepCredentials{false};  // the running source and credentials still apply (see prepare)
   };
-  /** prepare loads credentials (creating them on first use) and builds contexts for cfg. */
+  /**
+   * prepare loads credentials (creating them on first use) and builds contexts for cfg. On a reload
+   * whose config names the same credentials (CredentialSource::sameSettings) and whose files did
+   * not change, it builds the contexts from the credentials in memory: no file I/O.
+   */
   Result<Prepared> prepare(const Config& cfg);
   /** install publishes p's provider and watches its files for the running config cfg. */
   void install(ConfigPtr cfg, Prepared p);

@@ -340,6 +340,15 @@ check "A (trusts CA 1 only) now refuses B's CA-2 certificate" [ "$out" != "hello
 expect_eq "A counted unknown_ca" "$(metric a 'ugate_tls_handshake_failures_total{reason="unknown_ca"}')" $((before + 1))
 body=$(get "http://127.0.0.1:$PORT_C/hello.txt" || true)
 expect_str "C (CA 2) is now trusted by B and gets through" "$body" "hello from the backend"
+# SIGHUP with the same credential settings and untouched files: the TLS contexts are rebuilt from
+# the credentials in memory (no second "tls: identity:" line, which a load from disk writes).
+ids_before=$(grep -c "tls: identity:" b.log || true)
+kill -HUP "${NODE_PID[b]}"
+wait_for "B's config reload" 50 bash -c "[ \$(curl -s http://127.0.0.1:$ADM_B/stats | awk '\$1 == \"ugate_config_reloads_total{result=\\\"ok\\\"}\" { print \$2 }') -ge 1 ]" || true
+expect_eq "B reloaded its config on SIGHUP" "$(metric b 'ugate_config_reloads_total{result="ok"}')" 1
+expect_eq "B did not re-read unchanged credential files on SIGHUP" "$(grep -c "tls: identity:" b.log || true)" "$ids_before"
+body=$(get "http://127.0.0.1:$PORT_C/hello.txt" || true)
+expect_str "C still gets through B after the SIGHUP (contexts rebuilt from memory)" "$body" "hello from the backend"
 check "every node is still running" bash -c "kill -0 ${NODE_PID[a]} ${NODE_PID[b]} ${NODE_PID[c]} ${NODE_PID[d]}"
 
 say "== secrets with loose permissions"

@@ -12,9 +12,9 @@
 # node ID; 100 parallel streams over the one association, every byte verified; an unauthorized node
 # (valid certificate, not in authorize.reverseAccept) is refused at registration; nghttp (a real
 # HTTP/2 client with a client certificate) gets 405 for a GET; a two-gateway circuit (client -> gw2
-# -> gw1 -> A); a loop between the gateways is refused (508, loop_detected); an SNI listener and an
-# iptables REDIRECT capture listener on gw1 route to A's ports too; a second process with A's
-# identity replaces the older association; killing and restarting gw1 makes A re-associate.
+# -> gw1 -> A); a loop between the gateways is refused (508, loop_detected); an SNI listener, an
+# iptables REDIRECT capture listener and a plain tcp listener on gw1 route to A's ports too; a second
+# process with A's identity replaces the older association; killing and restarting gw1 makes A re-associate.
 # With ugate_h2connect (tests/tools/h2connect.cc: HTTP/2 CONNECT with a client certificate and
 # headers of our choice): traceparent and baggage reach A's and gw1's access logs unchanged, a
 # malformed traceparent is dropped; an x-ugate-peer sent by a client that is not a trusted gateway is
@@ -196,7 +196,8 @@ cat >gw1.json <<EOF
   "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
                  { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" },
                  { "name": "sni", "kind": "sni", "address": "127.0.0.1:15443" },
-                 { "name": "capture", "kind": "redirect", "address": "127.0.0.1:15001" } ],
+                 { "name": "capture", "kind": "redirect", "address": "127.0.0.1:15001" },
+                 { "name": "fwd", "kind": "tcp", "address": "127.0.0.1:15080", "to": "a.mesh:8080" } ],
   "routes": [ { "match": { "host": "nobody.mesh" }, "to": "original", "via": "127.0.0.1:15009" },
               { "match": { "listener": "sni", "sni": "a.test" }, "to": "a.mesh:8443" },
               { "match": { "listener": "capture", "cidr": "10.201.99.0/24", "port": 80 }, "to": "a.mesh:8080" } ],
@@ -316,6 +317,8 @@ out=$(printf 'GET /who.txt HTTP/1.0\r\n\r\n' | in_gw timeout 10 openssl s_client
 check "SNI listener: a.test routed to a.mesh:8443, TLS end to end with A's own certificate" grep -q "tls on A" <<<"$out"
 body=$(in_gw curl -sS --max-time 10 http://10.201.99.7/hello.txt || true)
 expect_str "iptables REDIRECT capture at gw1 -> route to a.mesh:8080" "$body" "hello from A"
+body=$(in_gw curl -sS --max-time 10 http://127.0.0.1:15080/hello.txt || true)
+expect_str "tcp listener at gw1 with to: a.mesh:8080" "$body" "hello from A"
 
 say "== 100 parallel streams over the one association"
 cat >parallel.py <<'PY'

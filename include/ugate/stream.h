@@ -87,6 +87,12 @@ class Stream {
    * A stream that buffers bytes in userland must return -1 while it does.
    */
   virtual int spliceFd() const { return -1; }
+  /**
+   * readNeedsCopy: reading this stream's spliceFd() with splice(2) would stall or lose bytes (TCP
+   * urgent data: splice stops at the urgent mark and reports nothing more), so bytes from it must
+   * go through read(). Writing to spliceFd() is unaffected.
+   */
+  virtual bool readNeedsCopy() const { return false; }
 
   bool readReady() const { return readReady_; }
   bool writeReady() const { return writeReady_; }

@@ -19,6 +19,7 @@ class PrefixStream final : public Stream, private StreamCallbacks {
   void shutdownWrite() override { inner_->shutdownWrite(); }
   void close(bool abort) override { inner_->close(abort); }
   int spliceFd() const override { return off_ < prefix_.size() ? -1 : inner_->spliceFd(); }
+  bool readNeedsCopy() const override { return inner_->readNeedsCopy(); }
 
  private:
   // ugate::StreamCallbacks (the inner stream)

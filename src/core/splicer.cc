@@ -1,6 +1,8 @@
 #include "core/splicer.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -143,6 +145,13 @@ bool Splicer::pumpSplice(Direction& d, size_t& budget, bool& blocked) {
     ssize_t n = splice(d.src->spliceFd(), nullptr, d.pipe.w, nullptr, budget,
                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n == 0) {
+      // splice(2) also reports 0 at a TCP urgent mark once the FIN is in (the event that says
+      // so may still be queued): not the end, the rest must be read with recv(2).
+      int atMark = 0;
+      if (ioctl(d.src->spliceFd(), SIOCATMARK, &atMark) == 0 && atMark) {
+        d.useSplice = false;
+        return true;
+      }
       d.srcEof = true;
       break;
     }
@@ -205,7 +214,7 @@ bool Splicer::pumpCopy(Direction& d, size_t& budget, bool& blocked) {
       return true;
     }
     if (ctx_.mode == SpliceContext::Mode::Auto && n == ctx_.scratchSize &&
-        d.src->spliceFd() >= 0 && d.dst->spliceFd() >= 0) {
+        d.src->spliceFd() >= 0 && d.dst->spliceFd() >= 0 && !d.src->readNeedsCopy()) {
       if (++d.fullReads >= kBulkReads) {
         d.useSplice = true;  // nothing is parked here, so the switch is seamless
         return true;
@@ -224,6 +233,10 @@ void Splicer::pump(int idx) {
   bool blocked = false;
   const uint64_t before = d.bytes;
   if (!flush(d, blocked)) return;
+  if (d.useSplice && !blocked && d.inPipe == 0 && d.src->readNeedsCopy()) {
+    d.useSplice = false;  // e.g. TCP urgent data: splice(2) would stop at the mark for good
+    releasePipe(d);
+  }
   while (!blocked && budget > 0 && !d.srcEof && d.src->readReady()) {
     bool wasSplice = d.useSplice;
     bool ok = d.useSplice ? pumpSplice(d, budget, blocked) : pumpCopy(d, budget, blocked);

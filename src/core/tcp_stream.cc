@@ -9,7 +9,7 @@
 namespace ugate {
 
 namespace {
-constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI;
 }
 
 TcpStream::TcpStream(Reactor& r, int fd) : reactor_(r), fd_(fd) {
@@ -36,7 +36,8 @@ void TcpStream::onIoEvent(uint32_t events) {
     connectCb_ = nullptr;
     if (err == 0) {
       writeReady_ = true;
-      readReady_ = (events & (EPOLLIN | EPOLLRDHUP)) != 0;
+      readReady_ = (events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP)) != 0;
+      urgent_ = (events & EPOLLPRI) != 0;
       peerClosed_ = (events & EPOLLRDHUP) != 0;
       cleanFin_ = peerClosed_;
     }
@@ -44,7 +45,8 @@ void TcpStream::onIoEvent(uint32_t events) {
     return;
   }
   // Errors and hang-ups surface through read()/write() returning them.
-  bool rd = events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP);
+  bool rd = events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP);
+  if (events & EPOLLPRI) urgent_ = true;  // the urgent byte itself is not forwarded (out of band)
   bool wr = events & (EPOLLOUT | EPOLLERR | EPOLLHUP);
   if (rd) readReady_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peerClosed_ = true;
@@ -71,7 +73,7 @@ IoResult TcpStream::read(uint8_t* buf, size_t len) {
   }
   // A short read drained the socket: the next arrival raises a new edge. Not so once the peer's FIN
   // (or an error) was seen: that edge is spent, and the EOF must still be read.
-  if (n > 0 && static_cast<size_t>(n) < len) {
+  if (n > 0 && static_cast<size_t>(n) < len && !urgent_) {
     if (!peerClosed_) {
       readReady_ = false;
     } else if (cleanFin_) {

@@ -25,6 +25,7 @@ class TcpStream final : public Stream, private IoWatcher {
   void shutdownWrite() override;
   void close(bool abort) override;
   int spliceFd() const override { return fd_; }
+  bool readNeedsCopy() const override { return urgent_; }
 
   int fd() const { return fd_; }
 
@@ -41,6 +42,9 @@ class TcpStream final : public Stream, private IoWatcher {
   // read has drained the last bytes and the next read is EOF without asking the kernel (eofNext_).
   bool cleanFin_{false};
   bool eofNext_{false};
+  // urgent_: the peer sent TCP urgent data (EPOLLPRI). recv() then stops short at the urgent mark
+  // with more bytes queued, so a short read no longer means "drained": read on until EAGAIN.
+  bool urgent_{false};
 };
 
 }  // namespace ugate

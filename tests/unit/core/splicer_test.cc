@@ -412,6 +412,29 @@ TEST_P(SplicerModeTest, PingPongSmallMessages) {
   }
 }
 
+// TCP urgent data (MSG_OOB, e.g. telnet's interrupt): the urgent byte is out of band and not
+// forwarded, but every in-band byte after it must be, then the EOF. recv(2) stops short at the
+// mark and splice(2) reports 0 or EAGAIN there; neither may end or stall the direction.
+TEST_P(SplicerModeTest, UrgentDataNeitherTruncatesNorStalls) {
+  Harness h(Transport::Tcp, GetParam());
+  h.start();
+  const std::string before = test::pattern(200 * 1024, 7);
+  const std::string after = test::pattern(150 * 1024, 8);
+  std::optional<std::string> atUpstream;
+  std::thread upReader([&] { atUpstream = readUntilEof(h.upstreamPeer()); });
+  ASSERT_TRUE(test::writeAll(h.clientPeer(), before.data(), before.size()));
+  ASSERT_EQ(send(h.clientPeer(), "!", 1, MSG_OOB), 1);
+  ASSERT_TRUE(test::writeAll(h.clientPeer(), after.data(), after.size()));
+  shutdown(h.clientPeer(), SHUT_WR);
+  upReader.join();
+  ASSERT_TRUE(atUpstream.has_value()) << "the direction stalled at the urgent mark";
+  ASSERT_EQ(atUpstream->size(), before.size() + after.size());
+  EXPECT_TRUE(*atUpstream == before + after);
+  shutdown(h.upstreamPeer(), SHUT_WR);
+  ASSERT_TRUE(test::waitFor([&] { return h.done_.load() > 0; }, 3000));
+  EXPECT_EQ(h.errors_.load(), 0);
+}
+
 TEST_P(SplicerModeTest, DataPendingBeforeStartIsForwarded) {
   Harness h(Transport::Tcp, GetParam());
   const std::string early = test::pattern(100 * 1024, 4);

@@ -13,7 +13,7 @@ TlsManager::~TlsManager() = default;
 Result<TlsManager::Prepared> TlsManager::prepare(const Config& cfg) {
   Prepared p;
   if (!cfg.usesTls()) return p;
-  if (cur_.source && cur_.creds && cur_.source->sameSettings(cfg) && !cur_.source->changed()) {
+  if (!credsStale_ && cur_.source && cur_.creds && cur_.source->sameSettings(cfg) && !cur_.source->changed()) {
     // The listeners' TLS settings may differ, so the contexts are rebuilt; the credentials are not.
     auto provider = auth::makeTlsProvider(cfg, *cur_.creds);
     if (!provider) return provider.error();
@@ -48,6 +48,7 @@ void TlsManager::logIdentity(const auth::NodeCredentials& c, const char* what) c
 
 void TlsManager::install(ConfigPtr cfg, Prepared p) {
   cfg_ = std::move(cfg);
+  if (!p.keepCredentials) credsStale_ = false;  // loaded from the files just now
   if (p.keepCredentials) {
     p.source = std::move(cur_.source);
     p.creds = std::move(cur_.creds);
@@ -74,13 +75,15 @@ void TlsManager::onTimer() {
   Result<TlsProviderPtr> provider = creds ? auth::makeTlsProvider(*cfg_, *creds) : Result<TlsProviderPtr>(creds.error());
   if (!provider) {
     ++reloadsFailed_;
-    // Do not retry every tick on the same broken files: wait until they change again.
+    // Do not retry every tick on the same broken files: wait until they change again, or a SIGHUP.
     cur_.source = std::move(source);
+    credsStale_ = true;
     spdlog::error("tls: credentials in {} changed but cannot be used, keeping the running ones: {}",
                   cur_.source->describe(), provider.error().detail);
     return;
   }
   ++reloadsOk_;
+  credsStale_ = false;
   logIdentity(*creds, "reloaded credentials:");
   cur_.source = std::move(source);
   cur_.creds = std::move(*creds);

@@ -49,6 +49,9 @@ class TlsManager {
   ConfigPtr cfg_;
   Prepared cur_;
   TimerPtr timer_;
+  // credsStale_: the last timer reload failed; cur_.source then watches the broken files, so it no
+  // longer describes cur_.creds and a SIGHUP must read the files again (the operator's retry).
+  bool credsStale_{false};
   uint64_t reloadsOk_{0};
   uint64_t reloadsFailed_{0};
 };

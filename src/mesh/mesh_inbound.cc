@@ -220,7 +220,17 @@ void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
       keep("traceparent", std::move(tp));
     }
   }
-  if (std::string ts = s.header("tracestate"); !ts.empty()) {
+  // tracestate and baggage are lists: repeated fields are one list (RFC 9110 5.3), joined with ','.
+  auto list = [&s](std::string_view name) {
+    std::string out;
+    for (const auto& [n, v] : s.headers()) {
+      if (n != name) continue;
+      if (!out.empty()) out += ',';
+      out += v;
+    }
+    return out;
+  };
+  if (std::string ts = list("tracestate"); !ts.empty()) {
     // A tracestate means nothing without a valid traceparent (Trace Context 3.3).
     const char* e = tpError ? "no valid traceparent" : tracestateError(ts);
     if (e) {
@@ -229,7 +239,7 @@ void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
       keep("tracestate", std::move(ts));
     }
   }
-  if (std::string bg = s.header("baggage"); !bg.empty()) {
+  if (std::string bg = list("baggage"); !bg.empty()) {
     if (const char* e = baggageError(bg)) {
       drop("baggage", bg, e);
     } else {

@@ -43,7 +43,7 @@ void MeshWorker::configure() {
       continue;
     }
     if (auto c = conns_.find(it->second->conn); c != conns_.end() && c->second->h2) c->second->h2->goAway();
-    UpstreamTable::instance().remove(it->first);
+    UpstreamTable::instance().remove(it->first, worker_.index());
     it = upstreams_.erase(it);
   }
   if (draining_) return;
@@ -79,9 +79,11 @@ void MeshWorker::scheduleUpstream(Upstream& u, const std::string& why) {
   if (u.upSince != MonotonicTime{} && worker_.reactor().now() - u.upSince > std::chrono::seconds(30)) u.attempts = 0;
   u.upSince = {};
   double delay = static_cast<double>(m.reconnectMin.count()) * std::pow(2.0, std::min(u.attempts, 20));
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  delay *= std::uniform_real_distribution<double>(0.8, 1.2)(rng);  // jitter: nodes do not stampede
   delay = std::min(delay, static_cast<double>(m.reconnectMax.count()));
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  // Jitter after the cap, downwards only: nodes that all reached reconnectMax still do not dial in
+  // lockstep, and the delay never exceeds reconnectMax.
+  delay *= std::uniform_real_distribution<double>(0.8, 1.0)(rng);
   ++u.attempts;
   if (!u.timer) {
     const std::string name = u.cfg.name;
@@ -109,6 +111,7 @@ void MeshWorker::publish(const Upstream& u, UpstreamStatus::State state, Duratio
   st.attempts = u.attempts;
   if (state == UpstreamStatus::State::BackingOff) st.nextRetryUnixMs = st.sinceUnixMs + retryIn.count();
   st.lastError = u.lastError;
+  st.owner = worker_.index();
   UpstreamTable::instance().set(st);
 }
 

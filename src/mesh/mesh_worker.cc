@@ -93,7 +93,7 @@ MeshWorker::~MeshWorker() {
     if (static_cast<size_t>(worker_.index()) < r.size()) r[static_cast<size_t>(worker_.index())] = nullptr;
   }
   bridged_.clear();
-  for (const auto& [name, u] : upstreams_) UpstreamTable::instance().remove(name);
+  for (const auto& [name, u] : upstreams_) UpstreamTable::instance().remove(name, worker_.index());
   for (auto& [h, c] : conns_) {
     if (c->registered) NodeTable::instance().remove(c->nodeId, c->handle);
     if (c->h2) c->h2->close();

@@ -99,9 +99,9 @@ void UpstreamTable::set(const UpstreamStatus& s) {
   byName_[s.name] = s;
 }
 
-void UpstreamTable::remove(const std::string& name) {
+void UpstreamTable::remove(const std::string& name, int owner) {
   std::lock_guard<std::mutex> l(mu_);
-  byName_.erase(name);
+  if (auto it = byName_.find(name); it != byName_.end() && it->second.owner == owner) byName_.erase(it);
 }
 
 std::vector<UpstreamStatus> UpstreamTable::list() const {

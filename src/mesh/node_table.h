@@ -66,6 +66,7 @@ struct UpstreamStatus {
   int attempts{0};             // failed attempts since the association was last up for a while
   int64_t nextRetryUnixMs{0};  // BackingOff: when the next dial starts
   std::string lastError;       // why the last attempt or association ended ("" = none yet)
+  int owner{0};                // the worker holding it (a reload may move an upstream to another)
 };
 const char* upstreamStateName(UpstreamStatus::State s);
 
@@ -77,7 +78,8 @@ class UpstreamTable {
  public:
   static UpstreamTable& instance();
   void set(const UpstreamStatus& s);
-  void remove(const std::string& name);
+  /** remove: forget `name` if worker `owner` still holds it (another may have taken it over). */
+  void remove(const std::string& name, int owner);
   /** list: sorted by name. */
   std::vector<UpstreamStatus> list() const;
   void clearForTest();

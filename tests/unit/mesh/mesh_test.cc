@@ -140,9 +140,18 @@ TEST(UpstreamTableTest, SetReplaceRemoveAndNodesDocument) {
   s.state = UpstreamStatus::State::BackingOff;
   t.set(s);
   EXPECT_EQ(t.list()[1].state, UpstreamStatus::State::BackingOff);
-  t.remove("backup");
+  t.remove("backup", 0);
   ASSERT_EQ(t.list().size(), 1u);
   EXPECT_EQ(t.list()[0].name, "gw1");
+
+  // A reload moved gw1 to worker 1, which published first: worker 0's late removal is ignored.
+  s.owner = 1;
+  s.state = UpstreamStatus::State::Connected;
+  t.set(s);
+  t.remove("gw1", 0);
+  ASSERT_EQ(t.list().size(), 1u);
+  EXPECT_EQ(t.list()[0].owner, 1);
+  EXPECT_EQ(t.list()[0].state, UpstreamStatus::State::Connected);
 
   // Registered nodes are listed beside them.
   NodeEntry n = entry(std::string(52, 'A'), "alice", 7);

@@ -6,7 +6,7 @@ ratios, and (with --markdown FILE) appends it to a markdown file. Not a test: no
 
 Usage: bench/bench.py [--ugated build/ugated] [--seconds 5] [--quick] [--markdown docs/BENCHMARKS.md]
 """
-import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, json, math, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -100,8 +100,8 @@ def iperf(port, seconds, parallel=1, reverse=False):
     return None
 
 
-def wrk(port, seconds, close=False, conns=32, scheme="http"):
-    args = ["wrk", "-t", "1", "-c", str(conns), "-d", f"{seconds}s", "--latency"]
+def wrk(port, seconds, close=False, conns=32, scheme="http", threads=1):
+    args = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency"]
     if close:
         args += ["-H", "Connection: close"]
     # https: the name "localhost" is sent as SNI (the routes above match it).
@@ -149,12 +149,20 @@ def idle_memory(port, pid, n):
             s.close()
 
 
+def finite(x):
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
 def median(xs):
-    xs = sorted(x for x in xs if x is not None and x == x)
+    xs = sorted(x for x in xs if finite(x))
     if not xs:
         return None
     m = len(xs) // 2
     return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def fmt(v):
+    return f"{v:.2f}" if finite(v) else ("-" if v is None or isinstance(v, float) else str(v))
 
 
 def measure_tcp_path(a, ports, ip, hp_, sni, proc):
@@ -165,9 +173,9 @@ def measure_tcp_path(a, ports, ip, hp_, sni, proc):
         c0 = cpu_seconds(proc.pid) if proc else 0
         res = iperf(ports[ip], a.seconds, par, rev)
         c1 = cpu_seconds(proc.pid) if proc else 0
-        r[label] = res[0] if res else float("nan")
-        if proc and res and label == "iperf 1 stream Gbit/s":
-            r["CPU s per GB"] = (c1 - c0) / (res[1] / 1e9)
+        r[label] = res[0] if res else None
+        if proc and label == "iperf 1 stream Gbit/s":
+            r["CPU s per GB"] = (c1 - c0) / (res[1] / 1e9) if res and res[1] else None
     rps, p50, p99, _, _ = wrk(ports[hp_], a.seconds)
     r["wrk keep-alive req/s"] = rps
     r["p50 ms"] = p50
@@ -227,7 +235,7 @@ http {{ access_log off; keepalive_requests 1000000;
         open(nconf, "w").write(f"""
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off; worker_processes 1; pid {work}/nginx.pid; error_log {work}/nginx.err;
-events {{ worker_connections 16384; }}
+events {{ worker_connections 19500; }}
 stream {{
   server {{ listen 127.0.0.1:{ports['n_iperf']}; proxy_pass 127.0.0.1:{ports['iperf']}; }}
   server {{ listen 127.0.0.1:{ports['n_http']}; proxy_pass 127.0.0.1:{ports['http']}; }}
@@ -240,7 +248,7 @@ stream {{
         hconf = os.path.join(work, "haproxy.cfg")
         open(hconf, "w").write(f"""
 global
-  maxconn 8000
+  maxconn 9500
   nbthread 1
 defaults
   mode tcp
@@ -288,7 +296,7 @@ backend tls
                 r = measure_tcp_path(a, ports, ip, hp_, sni, proc)
                 for k, v in r.items():
                     samples[name].setdefault(k, []).append(v)
-                print(f"rep {rep + 1}/{a.reps} {name:8s} " + "  ".join(f"{k}={v:.2f}" for k, v in r.items()),
+                print(f"rep {rep + 1}/{a.reps} {name:8s} " + "  ".join(f"{k}={fmt(v)}" for k, v in r.items()),
                       flush=True)
         rows = {n: {k: median(v) for k, v in samples[n].items()} for n in names}
         for name, _, hp_, _, proc in targets:
@@ -300,18 +308,14 @@ backend tls
         others = [n for n in names if n != "ugated"]
         lines = ["| metric | " + " | ".join(names) + " | " + " | ".join(f"ugated/{n}" for n in others) + " |",
                  "|---|" + "---|" * (len(names) + len(others))]
-        def fmt(v):
-            return "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
         def ratio(c, n):
-            # The median of the per-repetition ratios (each from one interleaved round).
-            xs, ys = samples["ugated"].get(c), samples[n].get(c)
+            # The median of the per-repetition ratios (each from one interleaved round; every round
+            # records every metric, None when it failed, so the lists line up by round).
             if c == "idle conn bytes":
                 x, y = rows["ugated"].get(c), rows[n].get(c)
-                return f"{x / y:.2f}" if x and y else "-"
-            if not xs or not ys:
-                return "-"
-            rs = [x / y for x, y in zip(xs, ys) if x and y]
-            return f"{median(rs):.2f}" if rs else "-"
+                return fmt(x / y) if finite(x) and finite(y) and y else "-"
+            xs, ys = samples["ugated"].get(c) or [], samples[n].get(c) or []
+            return fmt(median([x / y for x, y in zip(xs, ys) if finite(x) and finite(y) and y]))
         for c in cols:
             lines.append(f"| {c} | " + " | ".join(fmt(rows[n].get(c)) for n in names) + " | " +
                          " | ".join(ratio(c, n) for n in others) + " |")
@@ -334,10 +338,8 @@ def ratio_table(rows, names, cols, base):
     others = [n for n in names if n != base]
     lines = ["| metric | " + " | ".join(names) + " | " + " | ".join(f"{base}/{n}" for n in others) + " |",
              "|---|" + "---|" * (len(names) + len(others))]
-    def fmt(v):
-        return "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
     def ratio(x, y):
-        return f"{x / y:.2f}" if isinstance(x, (int, float)) and isinstance(y, (int, float)) and x and y else "-"
+        return fmt(x / y) if finite(x) and finite(y) and y else "-"
     for c in cols:
         vals = {n: rows.get(n, {}).get(c) for n in names}
         lines.append(f"| {c} | " + " | ".join(fmt(vals[n]) for n in names) + " | " +
@@ -352,6 +354,68 @@ def append_markdown(a, title, table):
         f.write(f"\n### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {title} "
                 f"(`bench/bench.py --sections {a.sections} --seconds {a.seconds}`)\n\n"
                 f"{os.cpu_count()} cores, {os.uname().release}; one worker per proxy; loopback.\n\n{table}\n")
+
+
+def scaling_section(a):
+    """ugated with 1 and with 2 workers (two processes side by side), parallel streams and connections."""
+    for tool in ("iperf3", "wrk", "nginx"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} missing (scripts/install-deps.sh installs it)")
+    work = tempfile.mkdtemp(prefix="ugate-bench-scaling-")
+    P = Procs()
+    ports = {k: free_port() for k in ("iperf", "http", "w1_iperf", "w1_http", "w2_iperf", "w2_http", "a1", "a2")}
+    try:
+        P.start(["iperf3", "-s", "-p", str(ports["iperf"])])
+        origin_conf = os.path.join(work, "origin.conf")
+        # The origin gets two workers too, so it is not what stops the 2-worker proxy.
+        open(origin_conf, "w").write(f"""
+daemon off; worker_processes 2; pid {work}/origin.pid; error_log {work}/origin.err;
+events {{ worker_connections 16384; }}
+http {{ access_log off; keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{ports['http']} reuseport; location / {{ return 200 "hello from the origin\\n"; }} }} }}
+""")
+        P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
+        procs = {}
+        for w in (1, 2):
+            cfg = os.path.join(work, f"ugated{w}.json")
+            json.dump({"workers": w, "admin": {"address": f"127.0.0.1:{ports[f'a{w}']}"},
+                       "log": {"level": "warn", "accessLog": ""},
+                       "listeners": [
+                           {"name": "iperf", "kind": "tcp", "address": f"127.0.0.1:{ports[f'w{w}_iperf']}",
+                            "to": f"127.0.0.1:{ports['iperf']}"},
+                           {"name": "http", "kind": "tcp", "address": f"127.0.0.1:{ports[f'w{w}_http']}",
+                            "to": f"127.0.0.1:{ports['http']}"}]}, open(cfg, "w"))
+            procs[w] = P.start([a.ugated, "--config", cfg])
+        for k in ("iperf", "http", "w1_iperf", "w1_http", "w2_iperf", "w2_http"):
+            if not wait_port(ports[k]):
+                sys.exit(f"bench: port {k} did not come up")
+        paths = [("direct", "iperf", "http", None), ("1 worker", "w1_iperf", "w1_http", procs[1]),
+                 ("2 workers", "w2_iperf", "w2_http", procs[2])]
+        samples = {n: {} for n, _, _, _ in paths}
+        for rep in range(a.reps):
+            for name, ip, hp_, proc in paths:
+                r = {}
+                c0 = cpu_seconds(proc.pid) if proc else 0
+                res = iperf(ports[ip], a.seconds, 4)
+                c1 = cpu_seconds(proc.pid) if proc else 0
+                r["iperf 4 streams Gbit/s"] = res[0] if res else None
+                if proc:
+                    r["proxy CPU cores (4 streams)"] = (c1 - c0) / a.seconds if res else None
+                r["wrk -t2 -c64 keep-alive req/s"] = wrk(ports[hp_], a.seconds, conns=64, threads=2)[0]
+                r["wrk -t2 -c32 close conn/s"] = wrk(ports[hp_], a.seconds, close=True, conns=32, threads=2)[0]
+                for k, v in r.items():
+                    samples[name].setdefault(k, []).append(v)
+                print(f"scaling rep {rep + 1}/{a.reps} {name:9s} " + "  ".join(f"{k}={fmt(v)}" for k, v in r.items()),
+                      flush=True)
+        rows = {n: {k: median(v) for k, v in m.items()} for n, m in samples.items()}
+        table = ratio_table(rows, ["2 workers", "1 worker", "direct"],
+                            ["iperf 4 streams Gbit/s", "proxy CPU cores (4 streams)", "wrk -t2 -c64 keep-alive req/s",
+                             "wrk -t2 -c32 close conn/s"], "2 workers")
+        print(table)
+        append_markdown(a, "Scaling from 1 to 2 workers", table)
+    finally:
+        P.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def iperf_udp(port, seconds, size):
@@ -624,17 +688,21 @@ def main():
                     help="the floor forwarder (bench/ref_forwarder.cc)")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions of the tcp section (medians)")
-    ap.add_argument("--idle", type=int, default=5000, help="idle connections for the memory test")
+    # The issue asks for 10 000; each idle proxied connection holds two descriptors in the proxy, and
+    # the fd limit here is 20 000 per process, so 9000 is as close as every proxy can get.
+    ap.add_argument("--idle", type=int, default=9000, help="idle connections for the memory test")
     ap.add_argument("--quick", action="store_true", help="1-second runs, 500 idle connections")
-    ap.add_argument("--sections", default="tcp,udp,socks,mesh", help="comma-separated: tcp, udp, socks, mesh")
+    ap.add_argument("--sections", default="tcp,scaling,udp,socks,mesh",
+                    help="comma-separated: tcp, scaling, udp, socks, mesh")
     ap.add_argument("--markdown", help="append the results tables to this file")
     a = ap.parse_args()
     if a.quick:
         a.seconds, a.idle, a.reps = 1, 500, 1
-    sections = {"tcp": tcp_section, "udp": udp_section, "socks": socks_section, "mesh": mesh_section}
+    sections = {"tcp": tcp_section, "scaling": scaling_section, "udp": udp_section, "socks": socks_section,
+                "mesh": mesh_section}
     for name in a.sections.split(","):
         if name not in sections:
-            sys.exit(f"bench: unknown section {name!r} (tcp, udp, socks, mesh)")
+            sys.exit(f"bench: unknown section {name!r} (tcp, scaling, udp, socks, mesh)")
         sections[name](a)
 
 

@@ -49,6 +49,7 @@ struct Conn {
   Dir dir[2];  // dir[0]: client -> target, dir[1]: target -> client
   bool connected = false;
   bool dead = false;
+  bool finSeen[2] = {false, false};  // EPOLLRDHUP/HUP/ERR on fd[i]: its edge is spent, read to EOF
 };
 
 sockaddr_in loopback(int port) {
@@ -173,7 +174,9 @@ bool pump(Conn* c, int i) {
       d.pendLen = d.pend.size();
       return true;
     }
-    if (static_cast<size_t>(n) < kBuf) return true;  // short read: drained until the next edge
+    // A short read drained the socket until the next edge, unless the peer's FIN was already
+    // reported: that edge is spent, so read on to the EOF.
+    if (static_cast<size_t>(n) < kBuf && !c->finSeen[i]) return true;
   }
   return true;
 }
@@ -181,6 +184,7 @@ bool pump(Conn* c, int i) {
 void onEvent(End* e, uint32_t ev) {
   Conn* c = e->conn;
   if (c->dead) return;
+  if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->finSeen[e->side] = true;
   if (!c->connected) {
     if (e->side != 1) return;  // client bytes wait until the target is connected
     if (ev & (EPOLLERR | EPOLLHUP)) {
@@ -248,7 +252,7 @@ int main(int argc, char** argv) {
           close(cfd);
           continue;
         }
-        Conn* c = new Conn{{cfd, tfd}, {}, {}, false};
+        Conn* c = new Conn{{cfd, tfd}, {}, {}};
         for (int s = 0; s < 2; ++s) {
           c->end[s] = End{c, s};
           epoll_event ev{};

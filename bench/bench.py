@@ -153,6 +153,20 @@ def finite(x):
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
+def start_origin(P, work, http_port, workers=1, extra_servers=""):
+    """The nginx HTTP origin every section forwards to: a small fixed body, keep-alive without limit."""
+    conf = os.path.join(work, "origin.conf")
+    reuse = " reuseport" if workers > 1 else ""
+    open(conf, "w").write(f"""
+daemon off; worker_processes {workers}; pid {work}/origin.pid; error_log {work}/origin.err;
+events {{ worker_connections 16384; }}
+http {{ access_log off; keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{http_port}{reuse}; location / {{ return 200 "hello from the origin\\n"; }} }}
+  {extra_servers} }}
+""")
+    return P.start(["nginx", "-c", conf, "-e", f"{work}/origin.err"])
+
+
 def median(xs):
     xs = sorted(x for x in xs if finite(x))
     if not xs:
@@ -207,16 +221,9 @@ def tcp_section(a):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                         "-nodes", "-subj", "/CN=localhost", "-days", "2", "-keyout", f"{work}/key.pem",
                         "-out", f"{work}/cert.pem"], check=True, capture_output=True)
-        origin_conf = os.path.join(work, "origin.conf")
-        open(origin_conf, "w").write(f"""
-daemon off; worker_processes 1; pid {work}/origin.pid; error_log {work}/origin.err;
-events {{ worker_connections 16384; }}
-http {{ access_log off; keepalive_requests 1000000;
-  server {{ listen 127.0.0.1:{ports['http']}; location / {{ return 200 "hello from the origin\\n"; }} }}
-  server {{ listen 127.0.0.1:{ports['https']} ssl; ssl_certificate {work}/cert.pem;
-           ssl_certificate_key {work}/key.pem; location / {{ return 200 "hello over tls\\n"; }} }} }}
-""")
-        P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
+        start_origin(P, work, ports["http"], extra_servers=(
+            f"server {{ listen 127.0.0.1:{ports['https']} ssl; ssl_certificate {work}/cert.pem; "
+            f"ssl_certificate_key {work}/key.pem; location / {{ return 200 \"hello over tls\\n\"; }} }}"))
         # ugated: one worker, access log off (nginx/haproxy below log nothing either).
         ucfg = os.path.join(work, "ugated.json")
         json.dump({"workers": 1, "admin": {"address": f"127.0.0.1:{ports['admin']}"},
@@ -366,15 +373,8 @@ def scaling_section(a):
     ports = {k: free_port() for k in ("iperf", "http", "w1_iperf", "w1_http", "w2_iperf", "w2_http", "a1", "a2")}
     try:
         P.start(["iperf3", "-s", "-p", str(ports["iperf"])])
-        origin_conf = os.path.join(work, "origin.conf")
         # The origin gets two workers too, so it is not what stops the 2-worker proxy.
-        open(origin_conf, "w").write(f"""
-daemon off; worker_processes 2; pid {work}/origin.pid; error_log {work}/origin.err;
-events {{ worker_connections 16384; }}
-http {{ access_log off; keepalive_requests 1000000;
-  server {{ listen 127.0.0.1:{ports['http']} reuseport; location / {{ return 200 "hello from the origin\\n"; }} }} }}
-""")
-        P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
+        start_origin(P, work, ports["http"], workers=2)
         procs = {}
         for w in (1, 2):
             cfg = os.path.join(work, f"ugated{w}.json")
@@ -552,14 +552,7 @@ def socks_section(a):
     P = Procs()
     ports = {k: free_port() for k in ("http", "u", "d", "m", "admin")}
     try:
-        origin_conf = os.path.join(work, "origin.conf")
-        open(origin_conf, "w").write(f"""
-daemon off; worker_processes 1; pid {work}/origin.pid; error_log {work}/origin.err;
-events {{ worker_connections 16384; }}
-http {{ access_log off;
-  server {{ listen 127.0.0.1:{ports['http']}; location / {{ return 200 "hello from the origin\\n"; }} }} }}
-""")
-        P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
+        start_origin(P, work, ports["http"])
         ucfg = os.path.join(work, "ugated.json")
         json.dump({"workers": 1, "admin": {"address": f"127.0.0.1:{ports['admin']}"},
                    "log": {"level": "warn", "accessLog": ""},
@@ -621,14 +614,7 @@ def mesh_section(a):
             subprocess.run([a.ugated, "ca", "issue", "--dir", f"{work}/ca", "--name", n, "--out", f"{work}/{n}",
                             "--trust-domain", "bench.mesh"], check=True, capture_output=True)
         P.start(["iperf3", "-s", "-p", str(ports["iperf"])])
-        origin_conf = os.path.join(work, "origin.conf")
-        open(origin_conf, "w").write(f"""
-daemon off; worker_processes 1; pid {work}/origin.pid; error_log {work}/origin.err;
-events {{ worker_connections 16384; }}
-http {{ access_log off; keepalive_requests 1000000;
-  server {{ listen 127.0.0.1:{ports['http']}; location / {{ return 200 "hello from the origin\\n"; }} }} }}
-""")
-        P.start(["nginx", "-c", origin_conf, "-e", f"{work}/origin.err"])
+        start_origin(P, work, ports["http"])
         base = lambda n, admin: {"workers": 1, "node": {"name": n, "trustDomain": "bench.mesh"},
                                  "tls": {"certDir": f"{work}/{n}"}, "admin": {"address": f"127.0.0.1:{admin}"},
                                  "log": {"level": "warn", "accessLog": ""}}

@@ -349,6 +349,23 @@ expect_eq "B reloaded its config on SIGHUP" "$(metric b 'ugate_config_reloads_to
 expect_eq "B did not re-read unchanged credential files on SIGHUP" "$(grep -c "tls: identity:" b.log || true)" "$ids_before"
 body=$(get "http://127.0.0.1:$PORT_C/hello.txt" || true)
 expect_str "C still gets through B after the SIGHUP (contexts rebuilt from memory)" "$body" "hello from the backend"
+
+# A credential reload that failed leaves the running credentials in place; a SIGHUP then reads the
+# files again (the operator's retry) instead of reusing what is in memory: here the key is still
+# broken, so that reload is rejected and the running config and credentials stay.
+cp -p b/key.pem key.pem.good
+printf 'not a key\n' >b/key.pem.new && chmod 600 b/key.pem.new && mv b/key.pem.new b/key.pem
+wait_for "B's failed credential reload" 50 bash -c "[ \$(curl -s http://127.0.0.1:$ADM_B/stats | awk '\$1 == \"ugate_tls_credential_reloads_total{result=\\\"error\\\"}\" { print \$2 }') -ge 1 ]" || true
+expect_eq "B counted the failed credential reload" "$(metric b 'ugate_tls_credential_reloads_total{result="error"}')" 1
+kill -HUP "${NODE_PID[b]}"
+wait_for "B's rejected config reload" 50 bash -c "[ \$(curl -s http://127.0.0.1:$ADM_B/stats | awk '\$1 == \"ugate_config_reloads_total{result=\\\"error\\\"}\" { print \$2 }') -ge 1 ]" || true
+expect_eq "after a failed credential reload, SIGHUP re-read the (still broken) files: reload rejected" \
+  "$(metric b 'ugate_config_reloads_total{result="error"}')" 1
+body=$(get "http://127.0.0.1:$PORT_C/hello.txt" || true)
+expect_str "C still gets through B on the running credentials" "$body" "hello from the backend"
+cp -p key.pem.good b/key.pem.new && mv b/key.pem.new b/key.pem
+wait_for "B's credential reload after the fix" 50 bash -c "[ \$(curl -s http://127.0.0.1:$ADM_B/stats | awk '\$1 == \"ugate_tls_credential_reloads_total{result=\\\"ok\\\"}\" { print \$2 }') -ge 2 ]" || true
+expect_eq "B reloaded the repaired files" "$(metric b 'ugate_tls_credential_reloads_total{result="ok"}')" 2
 check "every node is still running" bash -c "kill -0 ${NODE_PID[a]} ${NODE_PID[b]} ${NODE_PID[c]} ${NODE_PID[d]}"
 
 say "== secrets with loose permissions"

@@ -1,4 +1,4 @@
-// libFuzzer target for the W3C traceparent, tracestate and baggage checks (src/mesh/trace_context.cc).
+// libFuzzer target for the W3C traceparent, tracestate and baggage checks (src/http/trace_context.cc).
 // The first byte picks the header; the rest is its value. Contract checked: no crash or overread on
 // any input; an accepted traceparent has the version-format layout (55 characters of version 00, or
 // a longer later version continued by '-'); an accepted baggage stays within its limits and holds no
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "mesh/trace_context.h"
+#include "http/trace_context.h"
 
 namespace {
 
@@ -30,7 +30,7 @@ bool printable(std::string_view v) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view v(reinterpret_cast<const char*>(data) + 1, size - 1);
-  using namespace ugate::mesh;
+  using namespace ugate::http;
   switch (data[0] % 3) {
     case 0:
       if (traceparentError(v) == nullptr) {

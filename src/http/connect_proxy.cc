@@ -1,8 +1,13 @@
 #include "http/connect_proxy.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <memory>
+
+#include "http/trace_context.h"
 
 namespace ugate::http {
 namespace {
@@ -208,6 +213,30 @@ std::string ConnectProxyFrontDoor::errorResponse(int status, std::string_view me
   return formatResponse(status, "", h, "ugate: " + std::string(message) + "\n", /*keepAlive=*/false);
 }
 
+// takeTraceContext: a CONNECT's W3C trace context (traceparent, tracestate, baggage) goes with the
+// stream: into its access-log line and, when it is routed into the mesh, to the next hops. Malformed
+// fields are left out (debug log); nothing else of the request is carried.
+void ConnectProxyFrontDoor::takeTraceContext(const Request& req, StreamMeta& meta) {
+  auto field = [&req](std::string_view name) {
+    std::string out;
+    for (const Header& h : req.headers) {
+      if (!iequals(h.name, name)) continue;
+      if (!out.empty()) out += ',';
+      out += h.value;
+    }
+    return out;
+  };
+  for (TraceField& f : http::takeTraceContext(field)) {
+    if (f.why) {
+      spdlog::debug("http-connect: CONNECT {}: dropped {} ({}): {}", req.target, f.name, f.why,
+                    f.value.substr(0, 128));
+      continue;
+    }
+    if (!meta.headers) meta.headers = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
+    meta.headers->emplace_back(std::string(f.name), std::move(f.value));
+  }
+}
+
 bool ConnectProxyFrontDoor::authorized(const Request& req) const {
   if (opts_->users.empty()) return true;
   const Header* h = req.find("proxy-authorization");
@@ -260,6 +289,7 @@ FrontDoorResult ConnectProxyFrontDoor::onRequest(size_t headEnd, StreamMeta& met
                                     errorResponse(400, "bad CONNECT target"));
     }
     setDestination(meta, hp->host, hp->port);
+    takeTraceContext(req, meta);
     return FrontDoorResult::route(headEnd);
   }
   if (req.target.front() == '/' || req.target == "*") {

@@ -82,6 +82,7 @@ class ConnectProxyFrontDoor final : public FrontDoor {
  private:
   FrontDoorResult onRequest(size_t headEnd, StreamMeta& meta);
   bool authorized(const Request& req) const;
+  static void takeTraceContext(const Request& req, StreamMeta& meta);
   static std::string errorResponse(int status, std::string_view message,
                                    const std::vector<Header>& extra = {});
 

@@ -12,7 +12,7 @@
 #include "mesh/mesh_conn.h"
 #include "mesh/mesh_stats.h"
 #include "mesh/node_table.h"
-#include "mesh/trace_context.h"
+#include "http/trace_context.h"
 
 namespace ugate::mesh {
 
@@ -211,17 +211,9 @@ void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
                    v.substr(0, 128));
     }
   };
-  std::string tp = s.header("traceparent");
-  const char* tpError = tp.empty() ? "absent" : traceparentError(tp);
-  if (!tp.empty()) {
-    if (tpError) {
-      drop("traceparent", tp, tpError);
-    } else {
-      keep("traceparent", std::move(tp));
-    }
-  }
-  // tracestate and baggage are lists: repeated fields are one list (RFC 9110 5.3), joined with ','.
-  auto list = [&s](std::string_view name) {
+  // Repeated fields are one list (RFC 9110 5.3), joined with ',' (a repeated traceparent, not a
+  // list, then fails its check, as the specification wants).
+  auto field = [&s](std::string_view name) {
     std::string out;
     for (const auto& [n, v] : s.headers()) {
       if (n != name) continue;
@@ -230,20 +222,11 @@ void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
     }
     return out;
   };
-  if (std::string ts = list("tracestate"); !ts.empty()) {
-    // A tracestate means nothing without a valid traceparent (Trace Context 3.3).
-    const char* e = tpError ? "no valid traceparent" : tracestateError(ts);
-    if (e) {
-      drop("tracestate", ts, e);
+  for (http::TraceField& f : http::takeTraceContext(field)) {
+    if (f.why) {
+      drop(f.name, f.value, f.why);
     } else {
-      keep("tracestate", std::move(ts));
-    }
-  }
-  if (std::string bg = list("baggage"); !bg.empty()) {
-    if (const char* e = baggageError(bg)) {
-      drop("baggage", bg, e);
-    } else {
-      keep("baggage", std::move(bg));
+      keep(f.name, std::move(f.value));
     }
   }
   if (std::string hops = s.header(kHopsHeader); !hops.empty()) keep(kHopsHeader, std::move(hops));

@@ -13,7 +13,8 @@
 # (valid certificate, not in authorize.reverseAccept) is refused at registration; nghttp (a real
 # HTTP/2 client with a client certificate) gets 405 for a GET; a two-gateway circuit (client -> gw2
 # -> gw1 -> A); a loop between the gateways is refused (508, loop_detected); an SNI listener, an
-# iptables REDIRECT capture listener and a plain tcp listener on gw1 route to A's ports too; a second
+# iptables REDIRECT capture listener, a plain tcp listener and an http-connect listener (the client's
+# trace context carried to A) on gw1 route to A's ports too; a second
 # process with A's identity replaces the older association; killing and restarting gw1 makes A re-associate.
 # With ugate_h2connect (tests/tools/h2connect.cc: HTTP/2 CONNECT with a client certificate and
 # headers of our choice): traceparent and baggage reach A's and gw1's access logs unchanged, a
@@ -197,7 +198,8 @@ cat >gw1.json <<EOF
                  { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" },
                  { "name": "sni", "kind": "sni", "address": "127.0.0.1:15443" },
                  { "name": "capture", "kind": "redirect", "address": "127.0.0.1:15001" },
-                 { "name": "fwd", "kind": "tcp", "address": "127.0.0.1:15080", "to": "a.mesh:8080" } ],
+                 { "name": "fwd", "kind": "tcp", "address": "127.0.0.1:15080", "to": "a.mesh:8080" },
+                 { "name": "hc", "kind": "http-connect", "address": "127.0.0.1:3128" } ],
   "routes": [ { "match": { "host": "nobody.mesh" }, "to": "original", "via": "127.0.0.1:15009" },
               { "match": { "listener": "sni", "sni": "a.test" }, "to": "a.mesh:8443" },
               { "match": { "listener": "capture", "cidr": "10.201.99.0/24", "port": 80 }, "to": "a.mesh:8080" } ],
@@ -320,6 +322,16 @@ body=$(in_gw curl -sS --max-time 10 http://10.201.99.7/hello.txt || true)
 expect_str "iptables REDIRECT capture at gw1 -> route to a.mesh:8080" "$body" "hello from A"
 body=$(in_gw curl -sS --max-time 10 http://127.0.0.1:15080/hello.txt || true)
 expect_str "tcp listener at gw1 with to: a.mesh:8080" "$body" "hello from A"
+# HTTP CONNECT: the client's trace context rides the tunnel to A (curl sends --proxy-header to the proxy).
+TP_HC=00-5c0a7b0e8d1f4e2a9b3c6d7e8f901234-1a2b3c4d5e6f7081-01
+body=$(in_gw curl -sS --max-time 10 -p -x http://127.0.0.1:3128 --proxy-header "traceparent: $TP_HC" \
+  --proxy-header "baggage: via=http-connect" http://a.mesh:8080/hello.txt || true)
+expect_str "http-connect listener at gw1: CONNECT a.mesh:8080" "$body" "hello from A"
+line=$(log_line a-access.log "$TP_HC")
+has "A's access log: the HTTP CONNECT client's traceparent" "$line" "\"traceparent\":\"$TP_HC\""
+has "A's access log: the HTTP CONNECT client's baggage" "$line" "\"baggage\":\"via=http-connect\""
+line=$(log_line gw1-access.log "$TP_HC")
+has "gw1's access log: the same traceparent on the http-connect stream" "$line" "\"listener\":\"hc\""
 
 say "== 100 parallel streams over the one association"
 cat >parallel.py <<'PY'

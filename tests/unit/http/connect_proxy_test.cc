@@ -71,6 +71,40 @@ TEST(ConnectProxy, ConnectBytewiseWithEarlyData) {
   EXPECT_EQ(s.fd.onUpstreamResult(s.meta, Errc::Ok), "HTTP/1.1 200 Connection Established\r\n\r\n");
 }
 
+// A CONNECT's W3C trace context goes with the stream (access log, mesh hops); repeated list fields
+// are one list; a malformed traceparent is left out with the tracestate that depends on it;
+// nothing else of the request is carried.
+TEST(ConnectProxy, TraceContextTravelsWithTheStream) {
+  Session s(noAuth());
+  s.feed(
+      "CONNECT alice.mesh:8080 HTTP/1.1\r\nHost: alice.mesh:8080\r\n"
+      "TraceParent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+      "tracestate: congo=t61rcWkgMzE\r\nbaggage: userId=alice\r\nBaggage: serverNode=DF%2028;p=1\r\n"
+      "X-Other: not carried\r\n\r\n");
+  ASSERT_TRUE(s.routed);
+  ASSERT_TRUE(s.meta.headers);
+  std::vector<std::pair<std::string, std::string>> want{
+      {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+      {"tracestate", "congo=t61rcWkgMzE"},
+      {"baggage", "userId=alice,serverNode=DF%2028;p=1"}};
+  EXPECT_EQ(*s.meta.headers, want);
+
+  Session bad(noAuth());
+  bad.feed(
+      "CONNECT alice.mesh:8080 HTTP/1.1\r\nHost: alice.mesh:8080\r\n"
+      "traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\r\n"
+      "tracestate: congo=t61rcWkgMzE\r\nbaggage: k=v\r\n\r\n");
+  ASSERT_TRUE(bad.routed);
+  ASSERT_TRUE(bad.meta.headers);
+  std::vector<std::pair<std::string, std::string>> onlyBaggage{{"baggage", "k=v"}};
+  EXPECT_EQ(*bad.meta.headers, onlyBaggage);
+
+  Session none(noAuth());
+  none.feed("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+  ASSERT_TRUE(none.routed);
+  EXPECT_FALSE(none.meta.headers) << "no allocation for a request without trace context";
+}
+
 TEST(ConnectProxy, ConnectIpLiterals) {
   Session s(noAuth());
   s.feed("CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n");

@@ -1,13 +1,17 @@
 #pragma once
 // W3C Trace Context (`traceparent`, `tracestate`) and W3C Baggage (`baggage`) header checks, for the
-// values a mesh stream carries across hops and writes to the access log. Sans-I/O and allocation
-// free: each function reads one header value and says why it is malformed, or nullptr when it
-// conforms. ugate does not take part in the trace (no span of its own): conforming values pass on
+// values a stream carries across mesh hops and writes to the access log: taken from a mesh CONNECT
+// or from an HTTP CONNECT request. Sans-I/O; the checks allocate nothing: each reads one header
+// value and says why it is malformed, or nullptr when it conforms. ugate does not take part in the trace (no span of its own): conforming values pass on
 // unchanged, malformed ones are dropped, as the specifications ask of a vendor that cannot parse
 // them.
+#include <functional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
-namespace ugate::mesh {
+namespace ugate::http {
 
 /** Limits from the specifications: what a platform must propagate at least, and what we accept. */
 inline constexpr size_t kMaxBaggageBytes = 8192;
@@ -37,4 +41,19 @@ const char* tracestateError(std::string_view v);
  */
 const char* baggageError(std::string_view v);
 
-}  // namespace ugate::mesh
+/** TraceField: a trace-context field kept (name, value), or dropped with the reason in `why`. */
+struct TraceField {
+  std::string_view name;  // "traceparent", "tracestate" or "baggage" (static)
+  std::string value;
+  const char* why{nullptr};  // null: kept
+};
+
+/**
+ * takeTraceContext reads the request's trace context through `field` (the value of a header, with
+ * repeated fields already joined by ',' — tracestate and baggage are lists; "" when absent) and
+ * returns every field present: valid ones with why == nullptr, malformed ones with the reason. A
+ * tracestate without a valid traceparent is dropped (Trace Context 3.3).
+ */
+std::vector<TraceField> takeTraceContext(const std::function<std::string(std::string_view name)>& field);
+
+}  // namespace ugate::http

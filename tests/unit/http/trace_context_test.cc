@@ -1,12 +1,12 @@
 // W3C Trace Context and Baggage header checks: the specifications' examples and the cases of the
 // W3C trace-context test suite (test/test.py), plus the limits.
-#include "mesh/trace_context.h"
+#include "http/trace_context.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace ugate::mesh {
+namespace ugate::http {
 namespace {
 
 TEST(TraceparentTest, SpecExamplesAreValid) {
@@ -102,5 +102,30 @@ TEST(BaggageTest, Limits) {
   EXPECT_STREQ(baggageError(big + "v"), "longer than 8192 bytes");
 }
 
+TEST(TakeTraceContextTest, KeepsValidFieldsAndSaysWhyOthersAreDropped) {
+  auto from = [](std::string tp, std::string ts, std::string bg) {
+    return takeTraceContext([=](std::string_view n) { return n == "traceparent" ? tp : n == "tracestate" ? ts : bg; });
+  };
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto all = from(tp, "congo=t61rcWkgMzE", "k=v");
+  ASSERT_EQ(all.size(), 3u);
+  for (const auto& f : all) EXPECT_EQ(f.why, nullptr) << f.name;
+  EXPECT_EQ(all[0].name, "traceparent");
+  EXPECT_EQ(all[1].value, "congo=t61rcWkgMzE");
+
+  // A tracestate without a valid traceparent is dropped; baggage stands on its own.
+  auto noTp = from("", "congo=t61rcWkgMzE", "k=v");
+  ASSERT_EQ(noTp.size(), 2u);
+  EXPECT_STREQ(noTp[0].why, "no valid traceparent");
+  EXPECT_EQ(noTp[1].why, nullptr);
+  auto badTp = from("00-" + std::string(32, '0') + "-00f067aa0ba902b7-01", "congo=x", "");
+  ASSERT_EQ(badTp.size(), 2u);
+  EXPECT_STREQ(badTp[0].why, "trace-id is all zeros");
+  EXPECT_STREQ(badTp[1].why, "no valid traceparent");
+  // Two traceparent fields joined are not one traceparent.
+  EXPECT_NE(from(tp + "," + tp, "", "")[0].why, nullptr);
+  EXPECT_TRUE(from("", "", "").empty());
+}
+
 }  // namespace
-}  // namespace ugate::mesh
+}  // namespace ugate::http

@@ -1,8 +1,8 @@
-#include "mesh/trace_context.h"
+#include "http/trace_context.h"
 
 #include <algorithm>
 
-namespace ugate::mesh {
+namespace ugate::http {
 
 namespace {
 
@@ -134,4 +134,20 @@ const char* baggageError(std::string_view v) {
   });
 }
 
-}  // namespace ugate::mesh
+std::vector<TraceField> takeTraceContext(const std::function<std::string(std::string_view name)>& field) {
+  std::vector<TraceField> out;
+  std::string tp = field("traceparent");
+  const char* tpError = tp.empty() ? "absent" : traceparentError(tp);
+  if (!tp.empty()) out.push_back({"traceparent", std::move(tp), tpError});
+  if (std::string ts = field("tracestate"); !ts.empty()) {
+    const char* e = tpError ? "no valid traceparent" : tracestateError(ts);
+    out.push_back({"tracestate", std::move(ts), e});
+  }
+  if (std::string bg = field("baggage"); !bg.empty()) {
+    const char* e = baggageError(bg);
+    out.push_back({"baggage", std::move(bg), e});
+  }
+  return out;
+}
+
+}  // namespace ugate::http

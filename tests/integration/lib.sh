@@ -14,6 +14,8 @@
 # A script that defines test_cleanup gets it called by the EXIT trap after its processes are stopped
 # (capture_test.sh deletes its network namespaces there).
 
+# TESTS_DIR: this directory (absolute), for helpers such as tls_client.py after a test cd's away.
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PASS=0
 FAIL=0
 SKIPPED=0

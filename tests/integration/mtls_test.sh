@@ -250,53 +250,9 @@ check "a silent client is closed after tls.handshakeTimeout ($out)" [ "$out" = c
 expect_eq "B counted handshake_timeout" "$(metric b 'ugate_tls_handshake_failures_total{reason="handshake_timeout"}')" $((before + 1))
 
 # Behind a load balancer: a PROXY v1 header, then the ClientHello in the same segment.
-out=$(timeout 10 python3 - "$PORT_B_LB" "$TMP" <<'PY' 2>&1 || true
-import socket, ssl, sys
-port, tmp = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.load_verify_locations(tmp + "/ca1/ca-cert.pem")
-ctx.load_cert_chain(tmp + "/a/cert-chain.pem", tmp + "/a/key.pem")
-inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
-tls = ctx.wrap_bio(inc, outb, server_hostname="b.mesh.test")
-s = socket.create_connection(("127.0.0.1", port))
-s.settimeout(5)
-try:
-    tls.do_handshake()
-except ssl.SSLWantReadError:
-    pass
-s.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 443\r\n" + outb.read())
-def pump():
-    data = s.recv(65536)
-    if not data:
-        raise EOFError("closed")
-    inc.write(data)
-while True:
-    try:
-        tls.do_handshake()
-        break
-    except ssl.SSLWantReadError:
-        s.sendall(outb.read())
-        pump()
-s.sendall(outb.read())
-tls.write(b"GET /hello.txt HTTP/1.0\r\n\r\n")
-s.sendall(outb.read())
-body = b""
-while True:
-    try:
-        chunk = tls.read(65536)
-        if not chunk:
-            break
-        body += chunk
-    except ssl.SSLWantReadError:
-        try:
-            pump()
-        except EOFError:
-            break
-    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-        break
-print(body.decode(errors="replace").split("\r\n\r\n", 1)[-1].strip())
-PY
-)
+out=$(timeout 10 python3 "$TESTS_DIR/tls_client.py" proxy "$PORT_B_LB" b.mesh.test \
+  "$TMP/ca1/ca-cert.pem" "$TMP/a/cert-chain.pem" "$TMP/a/key.pem" /hello.txt \
+  "PROXY TCP4 192.0.2.7 127.0.0.1 40000 443" 2>&1 || true)
 expect_str "PROXY header + ClientHello in one segment: TLS starts after the header" "$out" "hello from the backend"
 sleep 0.3
 check "B's access log has the source from the PROXY header" grep -q '"src":"192.0.2.7:40000"' b-access.log

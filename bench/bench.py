@@ -625,8 +625,11 @@ def mesh_section(a):
              "to": f"a.mesh:{ports['iperf']}"},
             {"name": "rev_http", "kind": "tcp", "address": f"127.0.0.1:{ports['rev_http']}",
              "to": f"a.mesh:{ports['http']}"}]
+        # Each node exposes exactly the origin ports the paths use (mesh.expose is default deny).
+        gw["mesh"] = {"expose": [{"port": [ports["iperf"], ports["http"]], "allow": "spiffe://bench.mesh/ns/default/sa/c"}]}
         node_a = base("a", ports["a_a"])
         node_a["upstreams"] = [{"name": "gw", "address": f"127.0.0.1:{ports['mesh']}"}]
+        node_a["mesh"] = {"expose": [{"port": [ports["iperf"], ports["http"]], "allow": "spiffe://bench.mesh/ns/default/sa/gw"}]}
         node_c = base("c", ports["a_c"])
         node_c["listeners"] = [
             {"name": "fwd_iperf", "kind": "tcp", "address": f"127.0.0.1:{ports['fwd_iperf']}",

@@ -33,6 +33,7 @@ enum class Errc : uint8_t {
   TooLarge,
   NotSupported,
   LoopDetected,  // a loop: a capture back to ugated itself, a mesh circuit visiting a node twice or over mesh.maxHops
+  NotExposed,    // a mesh peer asked for a port of this node that mesh.expose does not open to it
   Io,  // keep last: counters are sized by it
 };
 

@@ -276,6 +276,53 @@ std::vector<std::string> parseNodeIds(const json& j, const std::string& path) {
   return ids;
 }
 
+// parsePeerIds: node IDs (normalised to upper case) or spiffe:// IDs, and "*" (any authenticated
+// peer) when star is allowed.
+std::vector<std::string> parsePeerIds(const json& j, const std::string& path, bool star) {
+  auto ids = getStringList(j, path);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::string& id = ids[i];
+    if ((star && id == "*") || (id.rfind("spiffe://", 0) == 0 && id.size() > 9)) continue;
+    if (!isNodeId(id)) {
+      fail(path + (j.is_array() ? "[" + std::to_string(i) + "]" : ""),
+           "'" + id + "' is neither a node ID (as printed by `ugated id`) nor a spiffe:// ID" +
+               (star ? " nor \"*\"" : ""));
+    }
+    for (auto& ch : id) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+  }
+  return ids;
+}
+
+// parseExpose: mesh.expose, the loopback ports mesh peers may reach. The admin port can never be
+// exposed (it has no authentication).
+void parseExpose(const json& j, const std::string& path, Config& c) {
+  if (!j.is_array()) fail(path, "expected an array of {\"port\", \"allow\"} objects, got " + typeName(j));
+  for (size_t i = 0; i < j.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    if (!j[i].is_object()) fail(p, "expected an object, got " + typeName(j[i]));
+    checkKeys(j[i], p, {"port", "allow", "allowProxy"});
+    if (!j[i].contains("port")) fail(p + ".port", "required (a port, \"lo-hi\" or a list of them)");
+    if (!j[i].contains("allow")) {
+      fail(p + ".allow", "required: the node IDs or spiffe:// IDs that may reach the port, or \"*\" for any authenticated peer");
+    }
+    MeshExpose e;
+    e.ports = parsePorts(j[i]["port"], p + ".port");
+    e.allow = parsePeerIds(j[i]["allow"], p + ".allow", true);
+    if (e.allow.empty()) fail(p + ".allow", "must name at least one peer (or \"*\")");
+    if (j[i].contains("allowProxy")) e.allowProxy = getBool(j[i]["allowProxy"], p + ".allowProxy");
+    if (c.admin.enabled) {
+      const uint16_t admin = c.admin.address.port();
+      for (const PortRange& r : e.ports) {
+        if (r.contains(admin)) {
+          fail(p + ".port", "covers the admin port " + std::to_string(admin) +
+                                " (admin.address), which can never be exposed: it has no authentication");
+        }
+      }
+    }
+    c.mesh.expose.push_back(std::move(e));
+  }
+}
+
 std::shared_ptr<const ListenerTlsConfig> parseListenerTls(const json& j, const std::string& path) {
   checkKeys(j, path, {"requireClientCert", "alpn"});
   auto t = std::make_shared<ListenerTlsConfig>();
@@ -340,6 +387,9 @@ void parseMesh(const json& root, Config& c) {
       for (const auto& o : m.upstreams) {
         if (o.name == u.name) fail(p + ".name", "duplicate upstream name '" + u.name + "'");
       }
+      if (c.findListener(u.name)) {
+        fail(p + ".name", "'" + u.name + "' is also a listener's name: routes' match.listener names either");
+      }
       m.upstreams.push_back(std::move(u));
     }
   }
@@ -359,21 +409,11 @@ void parseMesh(const json& root, Config& c) {
     const json& j = root["mesh"];
     checkKeys(j, "mesh", {"maxHops", "maxStreamsPerConnection", "streamWindow", "connectionWindow",
                           "pingInterval", "pingTimeout", "reconnectMin", "reconnectMax",
-                          "idleConnectionTimeout", "trustedGateways"});
+                          "idleConnectionTimeout", "trustedGateways", "expose"});
     if (j.contains("trustedGateways")) {
-      // Node IDs or SPIFFE IDs; an ID is normalised like the other node ID lists.
-      auto ids = getStringList(j["trustedGateways"], "mesh.trustedGateways");
-      for (size_t i = 0; i < ids.size(); ++i) {
-        std::string& id = ids[i];
-        if (id.rfind("spiffe://", 0) == 0 && id.size() > 9) continue;
-        if (!isNodeId(id)) {
-          fail("mesh.trustedGateways" + (j["trustedGateways"].is_array() ? "[" + std::to_string(i) + "]" : ""),
-               "'" + id + "' is neither a node ID (as printed by `ugated id`) nor a spiffe:// ID");
-        }
-        for (auto& ch : id) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
-      }
-      m.trustedGateways = std::move(ids);
+      m.trustedGateways = parsePeerIds(j["trustedGateways"], "mesh.trustedGateways", false);
     }
+    if (j.contains("expose")) parseExpose(j["expose"], "mesh.expose", c);
     if (j.contains("maxHops")) m.maxHops = static_cast<uint32_t>(getInt(j["maxHops"], "mesh.maxHops", 1, 32));
     if (j.contains("maxStreamsPerConnection")) {
       m.maxStreamsPerConnection =
@@ -558,6 +598,26 @@ void parseDns(const json& j, const std::string& path, DnsConfig& d) {
   if (j.contains("negativeTtl")) d.negativeTtl = getDuration(j["negativeTtl"], path + ".negativeTtl");
 }
 
+// resolveRouteListeners checks routes[i].match.listener: each names a listener, or an upstream
+// (streams its gateway sends over the association, whose meta.listener is "upstream:<name>").
+void resolveRouteListeners(const json& j, size_t i, Config& c) {
+  std::vector<std::string>& names = c.routes[i].match.listeners;
+  for (size_t k = 0; k < names.size(); ++k) {
+    std::string& n = names[k];
+    if (c.findListener(n)) continue;
+    std::string_view up = n;
+    if (up.starts_with("upstream:")) up.remove_prefix(9);
+    if (std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
+                    [&](const UpstreamConfig& u) { return u.name == up; })) {
+      n = "upstream:" + std::string(up);
+      continue;
+    }
+    bool list = j["match"]["listener"].is_array();
+    fail("routes[" + std::to_string(i) + "].match.listener" + (list ? "[" + std::to_string(k) + "]" : ""),
+         "no listener or upstream named '" + n + "'");
+  }
+}
+
 void parseRoot(const json& root, Config& c) {
   checkKeys(root, "$", {"node", "workers", "admin", "listeners", "routes", "upstreams", "authorize",
                         "limits", "log", "dns", "tls", "mesh"});
@@ -612,17 +672,11 @@ void parseRoot(const json& root, Config& c) {
       std::string p = "routes[" + std::to_string(i) + "]";
       RouteConfig r;
       parseRoute(rs[i], p, i, r);
-      for (size_t k = 0; k < r.match.listeners.size(); ++k) {
-        if (!c.findListener(r.match.listeners[k])) {
-          bool list = rs[i]["match"]["listener"].is_array();
-          fail(p + ".match.listener" + (list ? "[" + std::to_string(k) + "]" : ""),
-               "no listener named '" + r.match.listeners[k] + "'");
-        }
-      }
       c.routes.push_back(std::move(r));
     }
   }
   parseMesh(root, c);
+  for (size_t i = 0; i < c.routes.size(); ++i) resolveRouteListeners(root["routes"][i], i, c);
   for (size_t i = 0; i < c.routes.size(); ++i) {
     const std::string& via = c.routes[i].via;
     if (via.empty()) continue;

@@ -82,6 +82,22 @@ struct UpstreamConfig {
   std::string id;       // the gateway's node ID (pinned); empty = verified by the trusted roots
 };
 
+struct PortRange {
+  uint16_t lo{0}, hi{0};
+  bool contains(uint16_t p) const { return p >= lo && p <= hi; }
+};
+
+/**
+ * MeshExpose: one entry of mesh.expose: which of this node's loopback ports mesh peers may reach
+ * (`<self>.mesh:port` over the mesh listener or an association), and who. Nothing is exposed by
+ * default; the admin port never is.
+ */
+struct MeshExpose {
+  std::vector<PortRange> ports;
+  std::vector<std::string> allow;  // node IDs (upper case), spiffe:// IDs, or "*" (any authenticated peer)
+  bool allowProxy{false};          // may cover a proxy listener's port (socks5, http-connect)
+};
+
 /** MeshConfig: associations, tunnels and circuits ("mesh", "upstreams", "authorize"). */
 struct MeshConfig {
   std::vector<UpstreamConfig> upstreams;
@@ -89,6 +105,7 @@ struct MeshConfig {
   bool reverseAcceptTrustDomain{true};     // CA-signed peers of our trust domain may register too
   std::vector<std::string> trustedGateways;  // may assert a stream's originating identity (x-ugate-peer):
                                             // node IDs (upper case) or SPIFFE IDs
+  std::vector<MeshExpose> expose;          // mesh.expose: loopback ports mesh peers may reach
   uint32_t maxHops{4};                     // circuits longer than this are refused
   uint32_t maxStreamsPerConnection{1000};
   uint32_t streamWindow{4u << 20};
@@ -126,12 +143,8 @@ struct ListenerConfig {
   }
 };
 
-struct PortRange {
-  uint16_t lo{0}, hi{0};
-};
-
 struct RouteMatch {
-  std::vector<std::string> listeners;
+  std::vector<std::string> listeners;  // listener names, or "upstream:<name>" (streams over that association)
   std::vector<std::string> sni;    // exact or "*.suffix"; filled by the SNI front door
   std::vector<std::string> alpn;   // exact protocol names; any offered one matches (SNI front door)
   std::vector<std::string> hosts;  // exact or "*.suffix"

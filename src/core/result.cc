@@ -26,6 +26,7 @@ std::string_view errcReason(Errc e) {
     case Errc::TooLarge: return "too_large";
     case Errc::NotSupported: return "not_supported";
     case Errc::LoopDetected: return "loop_detected";
+    case Errc::NotExposed: return "not_exposed";
     case Errc::Io: return "io_error";
   }
   return "unknown";

@@ -200,6 +200,7 @@ int ConnectProxyFrontDoor::statusFor(Errc e) {
   switch (e) {
     case Errc::Ok: return 200;
     case Errc::RouteRejected:
+    case Errc::NotExposed:
     case Errc::NoRoute: return 403;
     case Errc::ConnectTimeout: return 504;
     default: return 502;  // refused, unreachable, DNS failure, anything else upstream

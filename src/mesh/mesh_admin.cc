@@ -106,7 +106,15 @@ void renderMeshStats(std::string& out) {
   metric("ugate_mesh_tunnels_opened_total", "counter", "Mesh streams opened for local sessions.", get(v.tunnelsOpened));
   metric("ugate_mesh_tunnels_failed_total", "counter", "Mesh streams that could not be opened.", get(v.tunnelsFailed));
   metric("ugate_mesh_streams_accepted_total", "counter", "CONNECT streams accepted from peers.", get(v.streamsAccepted));
-  metric("ugate_mesh_streams_refused_total", "counter", "CONNECT streams refused (status >= 400).", get(v.streamsRefused));
+  // Refusals by reason; the two of the exposure model are always present.
+  out += "# HELP ugate_mesh_streams_refused_total CONNECT streams refused (status >= 400), by reason.\n"
+         "# TYPE ugate_mesh_streams_refused_total counter\n";
+  for (size_t i = 1; i < kNumErrc; ++i) {
+    const auto e = static_cast<Errc>(i);
+    const uint64_t n = get(v.streamsRefused[i]);
+    if (n == 0 && e != Errc::NotExposed && e != Errc::RouteRejected) continue;
+    out += "ugate_mesh_streams_refused_total{reason=\"" + std::string(errcReason(e)) + "\"} " + std::to_string(n) + "\n";
+  }
   metric("ugate_mesh_loops_refused_total", "counter", "Streams refused as a loop (our node ID already in the hops).",
          get(v.loopsRefused));
   metric("ugate_mesh_hops_exceeded_total", "counter", "Streams refused for a circuit longer than mesh.maxHops.",

@@ -25,6 +25,9 @@ namespace ugate::mesh {
 
 inline constexpr std::string_view kHopsHeader = "x-ugate-hops";  // node IDs that forwarded this stream
 inline constexpr std::string_view kPeerHeader = "x-ugate-peer";  // the originating authenticated identity
+// kPeerIdHeader: the originator's node ID beside a SPIFFE x-ugate-peer (a CA-signed node has both), so
+// mesh.expose and routes can match either form after any number of hops.
+inline constexpr std::string_view kPeerIdHeader = "x-ugate-peer-id";
 inline constexpr std::string_view kErrorHeader = "x-ugate-error";
 
 /** meshWorkers: the workers' mesh halves by worker index (guarded by meshWorkersMutex()). */

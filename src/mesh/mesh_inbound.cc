@@ -9,6 +9,7 @@
 #include "core/socket_util.h"
 #include "core/tcp_stream.h"
 #include "core/tls_provider.h"
+#include "mesh/exposure.h"
 #include "mesh/mesh_conn.h"
 #include "mesh/mesh_stats.h"
 #include "mesh/node_table.h"
@@ -185,6 +186,8 @@ std::unique_ptr<PeerIdentity> MeshWorker::originIdentity(const Conn& c, const ht
       auto p = std::make_unique<PeerIdentity>();
       if (asserted.rfind("spiffe://", 0) == 0) {
         p->spiffe = asserted;
+        // The same originator's node ID, when the gateway knew it (a malformed one is left out).
+        if (std::string id = s.header(kPeerIdHeader); id.size() == 52 && assertableIdentity(id)) p->nodeId = upper(id);
       } else {
         p->nodeId = upper(asserted);
       }
@@ -233,18 +236,39 @@ void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
 }
 
 void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
+  StreamMeta meta;
+  meta.id = worker_.nextStreamId();
+  meta.kind = StreamKind::H2;
+  meta.listener = c.listener;
+  meta.source = c.tmeta.source;
+  meta.local = c.tmeta.local;
+  meta.start = worker_.reactor().now();
+  meta.alpn = c.tmeta.alpn;
+  // refuse answers the CONNECT with `status` and x-ugate-error, counts it by reason (mesh and
+  // listener counters), logs peer, target and reason, and writes the stream's access-log line.
   auto refuse = [&](int status, Errc why, const std::string& detail) {
-    bump(meshCounters().streamsRefused);
+    bump(meshCounters().streamsRefused[static_cast<size_t>(why)]);
+    ListenerStats& ls = worker_.stats(meta.listener);
+    ls.accepted.add();
+    ls.closes[static_cast<size_t>(why)].add();
     if (worker_.logBudget()) {
-      spdlog::warn("mesh: {} from {} ({}): {} {}", s->authority(), c.tmeta.source.str(),
-                   c.peer ? c.peer->nodeId : "?", status, detail);
+      spdlog::warn("mesh: {} from {} ({}): {} {}: {}", s->authority(), c.tmeta.source.str(),
+                   meta.peer ? peerName(meta.peer.get()) : (c.peer ? c.peer->nodeId : "?"), status,
+                   errcReason(why), detail);
     }
     s->respond(status, {{std::string(kErrorHeader), std::string(errcReason(why))}}, detail + "\n");
+    if (meta.host.empty()) meta.host = s->authority().substr(0, 256);
+    meta.closeReason = why;
+    meta.closeDetail = detail;
+    worker_.accessLog().log(meta);
   };
   if (draining_) return refuse(503, Errc::Shutdown, "draining");
   if (s->method() != "CONNECT") return refuse(405, Errc::NotSupported, "only CONNECT is served here");
   auto hp = HostPort::parse(s->authority());
-  if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + s->authority() + "'");
+  if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + s->authority().substr(0, 256) + "'");
+  meta.host = hp->host;
+  meta.port = hp->port;
+  if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
   std::vector<std::string> hops = splitHops(s->header(kHopsHeader));
   const std::string self = selfId();
   // The hop list is believed from every peer: it can only get the peer's own stream refused, and
@@ -259,32 +283,30 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
                   "circuit too long: " + std::to_string(hops.size()) + " gateways already forwarded the stream, mesh.maxHops=" +
                       std::to_string(cfg().mesh.maxHops));
   }
-
-  StreamMeta meta;
-  meta.id = worker_.nextStreamId();
-  meta.kind = StreamKind::H2;
-  meta.listener = c.listener;
-  meta.source = c.tmeta.source;
-  meta.local = c.tmeta.local;
-  meta.host = hp->host;
-  meta.port = hp->port;
-  if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
-  meta.start = worker_.reactor().now();
-  meta.alpn = c.tmeta.alpn;
   meta.peer = originIdentity(c, *s);
   takeCarriedHeaders(c, *s, meta);
-  // Over our association, our gateway may only reach our own loopback ports.
+
+  // Exposure (docs/SECURITY.md): the routes see the stream first (match.listener is the mesh
+  // listener, or "upstream:<name>" over our association; match.identity the peer), and a reject
+  // wins; then a stream for one of this node's own ports needs a mesh.expose entry for that peer.
   std::string node;
-  const bool own = cfg().isMeshHost(hp->host, &node) && isSelf(node);
+  const bool meshHost = cfg().isMeshHost(hp->host, &node);
+  const bool own = meshHost && isSelf(node);
   if (c.kind == Conn::Kind::Association && !own) {
-    return refuse(403, Errc::RouteRejected, "this node serves only its own ports (" + hp->str() + ")");
+    return refuse(403, Errc::NotExposed,
+                  "over its association this node serves only its own ports, not " + hp->str());
+  }
+  const RouteDecision d = worker_.router().route(meta);
+  if (d.action == RouteDecision::Action::Reject) {
+    return refuse(403, Errc::RouteRejected, "rejected by route " + std::string(d.route));
+  }
+  if (own || isLoopbackHost(hp->host)) {
+    ExposureVerdict v = checkExposure(cfg(), hp->port, meta.peer.get());
+    if (!v.allowed) return refuse(403, Errc::NotExposed, v.why);
   }
   // A mesh stream to a non-mesh host needs an explicit route (the mesh is not an open proxy).
-  if (!cfg().isMeshHost(hp->host) && c.kind == Conn::Kind::MeshServer) {
-    RouteDecision d = worker_.router().route(meta);
-    if (d.route.empty()) {
-      return refuse(403, Errc::RouteRejected, "no route allows " + hp->str() + " from the mesh");
-    }
+  if (!meshHost && d.route.empty()) {
+    return refuse(403, Errc::RouteRejected, "no route allows " + hp->str() + " from the mesh");
   }
   bump(meshCounters().streamsAccepted);
   const ListenerConfig* l = cfg().findListener(c.listener);
@@ -295,7 +317,10 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   const HostPort target = *hp;
   auto session = std::make_unique<ProxySession>(worker_, worker_.stats(meta.listener), std::move(s),
                                                 std::move(meta), nullptr, t, false);
-  if (c.kind == Conn::Kind::Association) session->setForcedTarget(target);
+  // Over our association the stream goes to our own loopback port unless a route names a target.
+  if (c.kind == Conn::Kind::Association && d.action != RouteDecision::Action::Dial) {
+    session->setForcedTarget(target);
+  }
   session->setResultHook([hs](Errc e, const StreamMeta& m) {
     if (e == Errc::Ok) {
       hs->respond(200);

@@ -1,8 +1,11 @@
 #pragma once
 // The mesh's metrics: process-wide counters (any worker adds) and the HTTP/2 counters of each
 // worker's mesh connections. Rendered on /stats and /nodes by mesh_admin.cc.
+#include <array>
 #include <atomic>
 #include <cstdint>
+
+#include "core/listener_stats.h"
 
 #include "http/h2_connection.h"
 
@@ -10,7 +13,8 @@ namespace ugate::mesh {
 
 /** MeshCounters: process-wide mesh metrics; relaxed atomics, added from any worker. */
 struct MeshCounters {
-  std::atomic<uint64_t> tunnelsOpened{0}, tunnelsFailed{0}, streamsAccepted{0}, streamsRefused{0};
+  std::atomic<uint64_t> tunnelsOpened{0}, tunnelsFailed{0}, streamsAccepted{0};
+  std::array<std::atomic<uint64_t>, kNumErrc> streamsRefused{};  // CONNECTs refused, by reason (Errc)
   std::atomic<uint64_t> loopsRefused{0};        // own node ID already in x-ugate-hops
   std::atomic<uint64_t> hopsExceeded{0};        // x-ugate-hops longer than mesh.maxHops allows
   std::atomic<uint64_t> identityIgnored{0};     // x-ugate-peer from a peer not allowed to assert it

@@ -45,6 +45,7 @@ int errcToStatus(Errc e) {
   switch (e) {
     case Errc::Ok: return 200;
     case Errc::RouteRejected:
+    case Errc::NotExposed:
     case Errc::AuthFailed: return 403;
     case Errc::NoRoute: return 404;
     case Errc::ConnectTimeout:
@@ -147,6 +148,9 @@ http::Headers MeshWorker::tunnelHeaders(const StreamMeta& meta) const {
   if (meta.peer) {
     const std::string& id = meta.peer->spiffe.empty() ? meta.peer->nodeId : meta.peer->spiffe;
     if (!id.empty()) h.emplace_back(std::string(kPeerHeader), id);
+    if (!meta.peer->spiffe.empty() && !meta.peer->nodeId.empty()) {
+      h.emplace_back(std::string(kPeerIdHeader), meta.peer->nodeId);
+    }
   }
   return h;
 }

@@ -20,6 +20,7 @@ Reply SocksFrontDoor::replyFor(Errc e) {
   switch (e) {
     case Errc::Ok: return Reply::Succeeded;
     case Errc::RouteRejected:
+    case Errc::NotExposed:
     case Errc::NoRoute: return Reply::NotAllowed;
     case Errc::NetworkUnreachable: return Reply::NetworkUnreachable;
     case Errc::HostUnreachable:

@@ -35,12 +35,6 @@ readonly WATCHDOG_SECONDS=180
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-skip_all() {
-  say "SKIP: $1"
-  say "mesh: 0 passed, 0 failed"
-  trap - EXIT
-  exit 0
-}
 for tool in ip iptables python3 curl openssl; do have "$tool" || skip_all "$tool not found (scripts/install-deps.sh installs it)"; done
 [[ $(id -u) == 0 ]] || skip_all "needs root for network namespaces"
 HAVE_NGHTTP=0
@@ -124,6 +118,10 @@ spawn echo-a ip netns exec "$NS_A" python3 echo.py 9000 >echo-a.log 2>&1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=a.test" \
   -keyout a-tls-key.pem -out a-tls-cert.pem >req-a.log 2>&1
 mkdir -p tlswww && printf 'tls on A\n' >tlswww/who.txt
+spawn echo-a2 ip netns exec "$NS_A" python3 echo.py 9100 >echo-a2.log 2>&1
+mkdir -p www9300 www-gw && printf 'private on A\n' >www9300/p.txt && printf 'hello from gw1\n' >www-gw/gw.txt
+spawn http-a9300 ip netns exec "$NS_A" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www9300" 9300 >http-a9300.log 2>&1
+spawn http-gw ip netns exec "$NS_GW" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www-gw" 8088 >http-gw.log 2>&1
 spawn tls-a ip netns exec "$NS_A" bash -c "cd '$TMP/tlswww' && exec openssl s_server -accept 127.0.0.1:8443 \
   -cert '$TMP/a-tls-cert.pem' -key '$TMP/a-tls-key.pem' -WWW -quiet" >tls-a.log 2>&1
 # ns_listening NS PORT: something listens on PORT inside namespace NS.
@@ -131,6 +129,9 @@ ns_listening() { ip netns exec "$1" bash -c "$(declare -f listening); listening 
 wait_for "A's http server" 100 ns_listening "$NS_A" 8080
 wait_for "A's echo server" 100 ns_listening "$NS_A" 9000
 wait_for "A's TLS server" 100 ns_listening "$NS_A" 8443
+wait_for "A's second echo server" 100 ns_listening "$NS_A" 9100
+wait_for "A's private http server" 100 ns_listening "$NS_A" 9300
+wait_for "gw1's http server" 100 ns_listening "$NS_GW" 8088
 # Capture in ns GW: locally generated TCP to 10.201.99.0/24:80 is REDIRECTed to gw1's capture port
 # (a route makes the addresses reachable at all; nothing answers there).
 in_gw ip route add 10.201.99.0/24 dev g0
@@ -193,7 +194,8 @@ cat >gw1.json <<EOF
   "tls": { "certDir": "$TMP/gw1" },
   "admin": { "address": "127.0.0.1:15000" },
   "log": { "accessLog": "$TMP/gw1-access.log" },
-  "mesh": { "pingInterval": "1s", "pingTimeout": "2s", "maxHops": 2, "trustedGateways": ["$GW2_ID"] },
+  "mesh": { "pingInterval": "1s", "pingTimeout": "2s", "maxHops": 2, "trustedGateways": ["$GW2_ID"],
+            "expose": [ { "port": 8088, "allow": ["$A_ID"] }, { "port": "1000-1100", "allow": "*" } ] },
   "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
                  { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" },
                  { "name": "sni", "kind": "sni", "address": "127.0.0.1:15443" },
@@ -230,12 +232,16 @@ cat >a.json <<EOF
   "tls": { "certDir": "$TMP/a" },
   "admin": { "address": "127.0.0.1:15000" },
   "log": { "accessLog": "$TMP/a-access.log" },
-  "mesh": { "reconnectMin": "200ms", "reconnectMax": "2s" },
+  "mesh": { "reconnectMin": "200ms", "reconnectMax": "2s",
+            "expose": [ { "port": [8080, 8443, 9000], "allow": "*" }, { "port": 9100, "allow": ["$X_ID"] },
+                        { "port": 9200, "allow": "*" }, { "port": "1080-1090", "allow": "*" } ] },
+  "listeners": [ { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1085" } ],
+  "routes": [ { "match": { "listener": "gw1", "port": 9200 }, "to": "reject" } ],
   "upstreams": [ { "name": "gw1", "address": "10.201.1.1:15008", "id": "$GW1_ID" } ] }
 EOF
 NODE_ADMIN[x]=15001
 sed -e "s|$TMP/a\"|$TMP/x\"|" -e 's|"name": "a"|"name": "x"|' -e 's|127.0.0.1:15000|127.0.0.1:15001|' \
-  -e 's|a-access.log|x-access.log|' a.json >x.json
+  -e 's|a-access.log|x-access.log|' -e 's|127.0.0.1:1085|127.0.0.1:1086|' a.json >x.json
 
 node gw1 "$NS_GW"
 await_node gw1
@@ -288,7 +294,7 @@ if ((HAVE_H2C)); then
   line=$(log_line a-access.log "$TP1")
   has "A's access log: the client's traceparent" "$line" "\"traceparent\":\"$TP1\""
   has "A's access log: the client's baggage" "$line" "\"baggage\":\"$BG1\""
-  has "A's access log: the client's real identity (x), carried by gw1" "$line" "\"peer\":\"spiffe://$TD/ns/default/sa/x\""
+  has "A's access log: the client's real identity (x), carried by gw1" "$line" "\"peer\":\"$X_ID\""
   hasnt "A's access log: not the identity the client asserted" "$line" "someone-else"
   line=$(log_line gw1-access.log "$TP1")
   has "gw1's access log: the same traceparent" "$line" "\"traceparent\":\"$TP1\""
@@ -391,8 +397,8 @@ expect_ge "gw2 opened the circuit's first hop" "$(metric gw2 ugate_mesh_tunnels_
 out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1081 http://nobody.mesh:80/ 2>&1 || true)
 check "a gw2 -> gw1 -> gw2 loop gets no answer" [ "${out#*hello}" = "$out" ]
 expect_eq "gw2 refused the loop (its own ID already in the hops)" "$(metric gw2 ugate_mesh_loops_refused_total)" 1
-check "gw2 logged loop_detected" grep -q "508 loop: this node already forwarded the stream" gw2.log
-line=$(log_line a-access.log "\"peer\":\"spiffe://$TD/ns/default/sa/gw2\"")
+check "gw2 logged loop_detected" grep -q "508 loop_detected: loop: this node already forwarded the stream" gw2.log
+line=$(log_line a-access.log "\"peer\":\"$GW2_ID\"")
 has "A's access log: the circuit's stream came from gw2, as gw1 (A's gateway) asserted" "$line" '"listener":"upstream:gw1"'
 if ((HAVE_H2C)); then
   TP2=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
@@ -400,9 +406,9 @@ if ((HAVE_H2C)); then
   check "CONNECT at gw2 -> gw1 -> A with x's certificate" grep -q "hello from A" circuit.out
   line=$(log_line a-access.log "$TP2")
   has "A's access log: x's identity, asserted by gw2 (trusted by gw1) and then by gw1" "$line" \
-    "\"peer\":\"spiffe://$TD/ns/default/sa/x\""
+    "\"peer\":\"$X_ID\""
   line=$(log_line gw1-access.log "$TP2")
-  has "gw1's access log: x's identity, not gw2's" "$line" "\"peer\":\"spiffe://$TD/ns/default/sa/x\""
+  has "gw1's access log: x's identity, not gw2's" "$line" "\"peer\":\"$X_ID\""
   expect_eq "gw1 ignored no assertion from gw2" "$(metric gw1 ugate_mesh_identity_assertions_ignored_total)" 1
 
   say "== a circuit longer than mesh.maxHops (gw3 -> gw2 -> gw1, gw1's maxHops is 2)"
@@ -412,14 +418,81 @@ if ((HAVE_H2C)); then
   check "... with x-ugate-error: loop_detected" grep -q "^x-ugate-error: loop_detected" hops.err
   expect_eq "gw1 counted the overlong circuit" "$(metric gw1 ugate_mesh_hops_exceeded_total)" 1
   expect_eq "gw1 counted it as no loop" "$(metric gw1 ugate_mesh_loops_refused_total)" 0
-  check "gw1 logged why" grep -q "508 circuit too long: 2 gateways already forwarded the stream, mesh.maxHops=2" gw1.log
+  check "gw1 logged why" grep -q "508 loop_detected: circuit too long: 2 gateways already forwarded the stream, mesh.maxHops=2" gw1.log
 else
   skip "ugate_h2connect not found (UGATE_H2CONNECT): the trusted-gateway and maxHops checks"
 fi
 
+say "== exposure: a node's loopback is default-deny for mesh peers (mesh.expose)"
+# refused_at NODE REASON: ugate_mesh_streams_refused_total{reason="REASON"} on NODE.
+refused_at() { metric "$1" "ugate_mesh_streams_refused_total{reason=\"$2\"}"; }
+# socks_reply NS SOCKS_PORT HOST PORT: the SOCKS5 reply code for a CONNECT to HOST:PORT (0 = success,
+# 2 = not allowed by ruleset) from a client inside namespace NS.
+socks_reply() {
+  ip netns exec "$1" timeout 10 python3 -c '
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.sendall(b"\x05\x01\x00"); s.recv(2)
+h = sys.argv[2].encode(); s.sendall(b"\x05\x01\x00\x03" + bytes([len(h)]) + h + struct.pack(">H", int(sys.argv[3])))
+r = s.recv(10); print(r[1] if len(r) > 1 else "closed")' "$2" "$3" "$4" 2>&1 || true
+}
+gw1_ne0=$(refused_at gw1 not_exposed)
+a_ne0=$(refused_at a not_exposed)
+# From A (a CA-signed node of the trust domain, associated with gw1) to gw1's own loopback ports.
+out=$(in_a curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1085 http://gw1.mesh:15000/config_dump 2>&1 || true)
+check "A cannot read gw1's admin API through the mesh (gw1.mesh:15000)" [ "${out#*listeners}" = "$out" ]
+expect_str "... the SOCKS client is told: not allowed by ruleset (reply 2)" "$(socks_reply "$NS_A" 1085 gw1.mesh 15000)" 2
+check "gw1 logged why" grep -q "gw1.mesh:15000 from .* 403 not_exposed: port 15000 is the admin port, which is never exposed" gw1.log
+out=$(in_a curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1085 http://gw1.mesh:1080/ 2>&1 || true)
+check "gw1's loopback SOCKS listener is not an open proxy for A (exposed range without allowProxy)" \
+  grep -q "gw1.mesh:1080 from .* 403 not_exposed: port 1080 is the socks5 listener 'socks', a proxy: its mesh.expose entry needs \"allowProxy\": true" gw1.log
+expect_str "gw1's http-connect port, not exposed: SOCKS reply 2" "$(socks_reply "$NS_A" 1085 gw1.mesh 3128)" 2
+check "gw1's unexposed http-connect port is refused" grep -q "gw1.mesh:3128 from .* 403 not_exposed: port 3128 is not exposed (mesh.expose)" gw1.log
+body=$(in_a curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1085 http://gw1.mesh:8088/gw.txt || true)
+expect_str "A reaches the port gw1 exposes to A's node ID (gw1.mesh:8088)" "$body" "hello from gw1"
+if ((HAVE_H2C)); then
+  rc=0
+  h2c x8088 10.201.1.1:15008 gw1.mesh:8088 </dev/null || rc=$?
+  check "x (valid certificate, not in the entry's allow) gets 403 for gw1.mesh:8088 (exit $rc)" grep -q "^:status 403" x8088.err
+  check "... with x-ugate-error: not_exposed" grep -q "^x-ugate-error: not_exposed" x8088.err
+  check "gw1 logged it with x's identity" grep -q "gw1.mesh:8088 from .*($X_ID.*\|.*sa/x).* 403 not_exposed: port 8088 is not exposed to" gw1.log
+  h2c lo15000 10.201.1.1:15008 127.0.0.1:15000 </dev/null || true
+  check "a CONNECT to gw1's loopback address by IP is held to mesh.expose too (403)" grep -q "^:status 403" lo15000.err
+  check "... not_exposed" grep -q "^x-ugate-error: not_exposed" lo15000.err
+else
+  skip "ugate_h2connect not found: the peer-outside-allow check"
+fi
+expect_ge "gw1 counted its refusals as not_exposed" "$(refused_at gw1 not_exposed)" $((gw1_ne0 + 3))
+
+# From gw1 (A's gateway) to A's loopback ports, over A's association.
+out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:15000/config_dump 2>&1 || true)
+check "gw1 cannot read A's admin API over A's association (a.mesh:15000)" [ "${out#*listeners}" = "$out" ]
+check "A logged why" grep -q "a.mesh:15000 from .* 403 not_exposed: port 15000 is the admin port" a.log
+out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:9300/p.txt 2>&1 || true)
+check "an unexposed port of A (9300, listening) is refused" [ "${out#*private on A}" = "$out" ]
+check "A logged it" grep -q "a.mesh:9300 from .* 403 not_exposed: port 9300 is not exposed (mesh.expose)" a.log
+expect_str "A's SOCKS listener is not reachable through the exposed range 1080-1090 (no allowProxy)" \
+  "$(socks_reply "$NS_GW" 1080 a.mesh 1085)" 2
+check "A logged it" grep -q "a.mesh:1085 from .* 403 not_exposed: port 1085 is the socks5 listener 'socks', a proxy" a.log
+out=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:9200/ 2>&1 || true)
+check "a route reject for streams over the association wins over mesh.expose (a.mesh:9200)" \
+  grep -q "a.mesh:9200 from .* 403 route_rejected: rejected by route routes\[0\]" a.log
+expect_str "gw1 itself may not reach a.mesh:9100 (exposed to x only): SOCKS reply 2, not allowed" \
+  "$(socks_reply "$NS_GW" 1080 a.mesh 9100)" 2
+if ((HAVE_H2C)); then
+  printf 'echo-for-x\n' | h2c x9100 10.201.1.1:15008 a.mesh:9100 || true
+  check "x reaches a.mesh:9100 through gw1 (A believes x's identity from its own gateway)" grep -q "echo-for-x" x9100.out
+fi
+line=$(log_line a-access.log '"host":"a.mesh:9300"')
+has "A's access log has a line for a refused mesh stream, with the reason" "$line" "not_exposed"
+has "... naming the association it arrived on" "$line" '"listener":"upstream:gw1"'
+expect_ge "A counted the not_exposed refusals" "$(refused_at a not_exposed)" $((a_ne0 + 4))
+expect_eq "A counted the route reject" "$(refused_at a route_rejected)" 1
+body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)
+expect_str "the exposed port a.mesh:8080 still answers" "$body" "hello from A"
+
 say "== a newer association of the same node replaces the older one"
 NODE_ADMIN[a2]=15003
-sed -e 's|127.0.0.1:15000|127.0.0.1:15003|' a.json >a2.json
+sed -e 's|127.0.0.1:15000|127.0.0.1:15003|' -e 's|127.0.0.1:1085|127.0.0.1:1087|' a.json >a2.json
 node a2 "$NS_A"
 await_node a2
 wait_for "replacement" 50 bash -c "[ \$(ip netns exec $NS_GW curl -s http://127.0.0.1:15000/stats | awk '\$1 == \"ugate_mesh_associations_replaced_total\" {print \$2}') -ge 1 ]" || true

@@ -449,7 +449,7 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         ErrCase{"missing to", oneRoute(R"({"name": "r"})"), "routes[0].to: required"},
         ErrCase{"missing listener", oneRoute(R"({"to": "reject", "match": {"listener": "nope"}})"),
-                "routes[0].match.listener: no listener named 'nope'"},
+                "routes[0].match.listener: no listener or upstream named 'nope'"},
         ErrCase{
             "second route",
             oneRoute(R"({"to": "reject"}, {"to": "reject", "match": {"sni": ["ok.com", "a b"]}})"),
@@ -494,7 +494,7 @@ INSTANTIATE_TEST_SUITE_P(
 // the loop over r.match.listeners ignores its index k when building the path.
 TEST(ConfigTest, MissingListenerInListNamesElementPath) {
   EXPECT_EQ(parseErr(oneRoute(R"({"to": "reject", "match": {"listener": ["l", "nope"]}})")),
-            "routes[0].match.listener[1]: no listener named 'nope'");
+            "routes[0].match.listener[1]: no listener or upstream named 'nope'");
 }
 
 TEST(ConfigTest, ErrorsStopAtTheFirstProblemInDocumentOrderOfSections) {

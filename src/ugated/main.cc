@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     } else if (a == "--check-config") {
       const char* f = value(a);
       if (!f) return usageError("--check-config needs a FILE");
-      auto cfg = ugate::loadConfigFile(f);
+      auto cfg = ugate::loadConfigFile(f, ugate::ConfigDefaults::fromEnvironment());
       if (!cfg) {
         fprintf(stderr, "%s: %s\n", f, cfg.error().detail.c_str());
         return 2;

@@ -141,8 +141,9 @@ Result<void> giveTo(const std::optional<FileOwner>& owner, const std::string& di
   auto changed = chownIdentityDir(dir, *owner);
   if (!changed) return changed.error();
   const size_t files = changed->size() - 1;
-  std::cerr << "gave " << dir << " and " << files << (files == 1 ? " file" : " files") << " in it to " << owner->name
-            << " (uid " << owner->uid << ", gid " << owner->gid << ")\n";
+  std::cerr << "gave " << dir << " and " << files << (files == 1 ? " file" : " files")
+            << " in it to " << owner->name << " (uid " << owner->uid << ", gid " << owner->gid
+            << ")\n";
   return {};
 }
 

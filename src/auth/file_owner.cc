@@ -29,6 +29,7 @@ std::optional<unsigned> numericId(std::string_view s) {
   unsigned v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  if (v == static_cast<unsigned>(-1)) return std::nullopt;  // -1 means "unchanged" to chown(2)
   return v;
 }
 
@@ -73,16 +74,20 @@ Lookup lookup(Fn&& fn) {
 }
 
 Lookup userByName(const std::string& n) {
-  return lookup<passwd>([&](passwd* e, char* b, size_t s, passwd** r) { return getpwnam_r(n.c_str(), e, b, s, r); });
+  return lookup<passwd>(
+      [&](passwd* e, char* b, size_t s, passwd** r) { return getpwnam_r(n.c_str(), e, b, s, r); });
 }
 Lookup userById(uid_t id) {
-  return lookup<passwd>([&](passwd* e, char* b, size_t s, passwd** r) { return getpwuid_r(id, e, b, s, r); });
+  return lookup<passwd>(
+      [&](passwd* e, char* b, size_t s, passwd** r) { return getpwuid_r(id, e, b, s, r); });
 }
 Lookup groupByName(const std::string& n) {
-  return lookup<group>([&](group* e, char* b, size_t s, group** r) { return getgrnam_r(n.c_str(), e, b, s, r); });
+  return lookup<group>(
+      [&](group* e, char* b, size_t s, group** r) { return getgrnam_r(n.c_str(), e, b, s, r); });
 }
 Lookup groupById(gid_t id) {
-  return lookup<group>([&](group* e, char* b, size_t s, group** r) { return getgrgid_r(id, e, b, s, r); });
+  return lookup<group>(
+      [&](group* e, char* b, size_t s, group** r) { return getgrgid_r(id, e, b, s, r); });
 }
 
 bool inOurGroups(gid_t gid) {
@@ -119,9 +124,12 @@ Result<void> chownOne(int fd, const std::string& path, const FileOwner& owner) {
 Result<FileOwner> parseFileOwner(std::string_view spec) {
   std::string_view userPart = spec.substr(0, spec.find(':'));
   std::optional<std::string_view> groupPart;
-  if (auto colon = spec.find(':'); colon != std::string_view::npos) groupPart = spec.substr(colon + 1);
+  if (auto colon = spec.find(':'); colon != std::string_view::npos) {
+    groupPart = spec.substr(colon + 1);
+  }
   if (userPart.empty()) {
-    return makeError(Errc::InvalidArgument, "--owner '" + std::string(spec) + "': want USER or USER:GROUP");
+    return makeError(Errc::InvalidArgument,
+                     "--owner '" + std::string(spec) + "': want USER or USER:GROUP");
   }
   FileOwner o;
   std::string userName;
@@ -135,12 +143,14 @@ Result<FileOwner> parseFileOwner(std::string_view spec) {
     }
   }
   if (u.err) {
-    return makeError(Errc::Io, "--owner: cannot look up user '" + std::string(userPart) + "': " + std::strerror(u.err));
+    return makeError(Errc::Io, "--owner: cannot look up user '" + std::string(userPart) +
+                                   "': " + std::strerror(u.err));
   }
   if (!u.found) {
-    return makeError(Errc::NotFound, "--owner: unknown user '" + std::string(userPart) +
-                                         "' (no such entry in the passwd database; create it first, "
-                                         "e.g. useradd --system " + std::string(userPart) + ")");
+    return makeError(Errc::NotFound,
+                     "--owner: unknown user '" + std::string(userPart) +
+                         "' (no such entry in the passwd database; create it first, e.g. "
+                         "useradd --system " + std::string(userPart) + ")");
   }
   o.uid = u.uid;
   userName = u.name;
@@ -148,9 +158,10 @@ Result<FileOwner> parseFileOwner(std::string_view spec) {
   if (!groupPart || groupPart->empty()) {
     Lookup byId = userById(o.uid);
     if (!byId.found) {
-      return makeError(Errc::InvalidArgument, "--owner: uid " + std::to_string(o.uid) +
-                                                  " has no passwd entry, so no login group: give one "
-                                                  "as " + std::string(userPart) + ":GROUP");
+      return makeError(Errc::InvalidArgument,
+                       "--owner: uid " + std::to_string(o.uid) +
+                           " has no passwd entry, so no login group: give one as " +
+                           std::string(userPart) + ":GROUP");
     }
     o.gid = byId.gid;
     Lookup g = groupById(o.gid);
@@ -166,9 +177,13 @@ Result<FileOwner> parseFileOwner(std::string_view spec) {
         g.name = byId.found ? byId.name : gp;
       }
     }
-    if (g.err) return makeError(Errc::Io, "--owner: cannot look up group '" + gp + "': " + std::strerror(g.err));
+    if (g.err) {
+      return makeError(Errc::Io,
+                       "--owner: cannot look up group '" + gp + "': " + std::strerror(g.err));
+    }
     if (!g.found) {
-      return makeError(Errc::NotFound, "--owner: unknown group '" + gp + "' (no such entry in the group database)");
+      return makeError(Errc::NotFound,
+                       "--owner: unknown group '" + gp + "' (no such entry in the group database)");
     }
     o.gid = g.gid;
     groupName = g.name;
@@ -180,29 +195,37 @@ Result<FileOwner> parseFileOwner(std::string_view spec) {
 Result<void> checkCanChown(const FileOwner& owner) {
   if (owner.uid == ::geteuid() && inOurGroups(owner.gid)) return {};
   if (hasEffectiveCapChown()) return {};
-  return makeError(Errc::AuthFailed,
-                   "--owner " + owner.name + ": only root (a process with CAP_CHOWN) can give files to "
-                   "another user, and this runs as uid " + std::to_string(::geteuid()) +
-                   "; run the command as root, or leave --owner out");
+  return makeError(Errc::AuthFailed, "--owner " + owner.name +
+                                         ": only root (a process with CAP_CHOWN) can give files to "
+                                         "another user, and this runs as uid " +
+                                         std::to_string(::geteuid()) +
+                                         "; run the command as root, or leave --owner out");
 }
 
 std::optional<FileOwner> inheritedOwner(const std::string& dir) {
   struct stat st{};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid == ::geteuid()) return std::nullopt;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid == ::geteuid()) {
+    return std::nullopt;
+  }
   if (!hasEffectiveCapChown()) return std::nullopt;
   FileOwner o;
   o.uid = st.st_uid;
   o.gid = st.st_gid;
   Lookup u = userById(o.uid);
   Lookup g = groupById(o.gid);
-  o.name = (u.found ? u.name : std::to_string(o.uid)) + ":" + (g.found ? g.name : std::to_string(o.gid));
+  o.name =
+      (u.found ? u.name : std::to_string(o.uid)) + ":" + (g.found ? g.name : std::to_string(o.gid));
   return o;
 }
 
 Result<std::vector<std::string>> chownIdentityDir(const std::string& dir, const FileOwner& owner) {
   std::vector<std::string> changed;
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return makeError(errno == ENOENT ? Errc::NotFound : Errc::Io, "cannot open " + dir + ": " + std::strerror(errno));
+  if (dfd < 0) {
+    int e = errno;
+    return makeError(e == ENOENT ? Errc::NotFound : Errc::Io,
+                     "cannot open " + dir + ": " + std::strerror(e));
+  }
   auto closeDir = [&] { ::close(dfd); };
   if (auto r = chownOne(dfd, dir, owner); !r) {
     closeDir();
@@ -217,7 +240,9 @@ Result<std::vector<std::string>> chownIdentityDir(const std::string& dir, const 
     if (fd < 0) {
       int e = errno;
       closeDir();
-      if (e == ELOOP) return makeError(Errc::InvalidArgument, path + " is a symbolic link: refusing to give it away");
+      if (e == ELOOP)
+        return makeError(Errc::InvalidArgument,
+                         path + " is a symbolic link: refusing to give it away");
       return makeError(Errc::Io, "cannot open " + path + ": " + std::strerror(e));
     }
     struct stat st{};
@@ -225,7 +250,8 @@ Result<std::vector<std::string>> chownIdentityDir(const std::string& dir, const 
     if (::fstat(fd, &st) != 0) {
       r = makeError(Errc::Io, "cannot stat " + path + ": " + std::strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-      r = makeError(Errc::InvalidArgument, path + " is not a regular file: refusing to give it away");
+      r = makeError(Errc::InvalidArgument,
+                    path + " is not a regular file: refusing to give it away");
     } else {
       r = chownOne(fd, path, owner);
     }

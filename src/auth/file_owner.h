@@ -3,13 +3,12 @@
 // identity files and their directory to the service user (e.g. `ugate`), so that ugated running as
 // that user can read its key. Blocking (passwd and group lookups, chown): command-line tools only.
 #include <sys/types.h>
+#include <ugate/result.h>
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <ugate/result.h>
 
 namespace ugate::auth {
 

@@ -1,8 +1,8 @@
 // FileOwner: --owner USER[:GROUP] resolution, the privilege check and the chown of identity files.
 #include "auth/file_owner.h"
 
-#include <gtest/gtest.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,11 +65,18 @@ TEST(FileOwnerTest, UnknownNamesAreErrorsThatNameThem) {
   auto user = parseFileOwner("no-such-user-ugate");
   ASSERT_FALSE(user.has_value());
   EXPECT_EQ(user.error().code, Errc::NotFound);
-  EXPECT_EQ(user.error().detail.rfind("--owner: unknown user 'no-such-user-ugate'", 0), 0u) << user.error().detail;
+  EXPECT_EQ(user.error().detail.rfind("--owner: unknown user 'no-such-user-ugate'", 0), 0u)
+      << user.error().detail;
 
   auto grp = parseFileOwner("root:no-such-group-ugate");
   ASSERT_FALSE(grp.has_value());
-  EXPECT_EQ(grp.error().detail, "--owner: unknown group 'no-such-group-ugate' (no such entry in the group database)");
+  EXPECT_EQ(grp.error().detail,
+            "--owner: unknown group 'no-such-group-ugate' (no such entry in the group database)");
+
+  // 4294967295 is (uid_t)-1, which chown(2) reads as "leave unchanged": not a user.
+  auto minusOne = parseFileOwner("4294967295");
+  ASSERT_FALSE(minusOne.has_value());
+  EXPECT_EQ(minusOne.error().code, Errc::NotFound);
 
   auto empty = parseFileOwner(":root");
   ASSERT_FALSE(empty.has_value());
@@ -79,7 +86,8 @@ TEST(FileOwnerTest, UnknownNamesAreErrorsThatNameThem) {
   if (::getpwuid(54321) == nullptr) {
     auto bare = parseFileOwner("54321");
     ASSERT_FALSE(bare.has_value());
-    EXPECT_NE(bare.error().detail.find("give one as 54321:GROUP"), std::string::npos) << bare.error().detail;
+    EXPECT_NE(bare.error().detail.find("give one as 54321:GROUP"), std::string::npos)
+        << bare.error().detail;
     auto given = parseFileOwner("54321:54321");
     ASSERT_TRUE(given.has_value()) << given.error().detail;
     EXPECT_EQ(given->uid, 54321u);
@@ -108,7 +116,8 @@ TEST(FileOwnerTest, ChownsTheDirectoryAndIdentityFilesKeepingModes) {
   auto changed = chownIdentityDir(dir, *o);
   ASSERT_TRUE(changed.has_value()) << changed.error().detail;
   EXPECT_EQ(changed->size(), 4u);  // dir, key.pem, cert-chain.pem, kube.json (no root-cert.pem)
-  for (const std::string& p : {dir, dir + "/key.pem", dir + "/cert-chain.pem", dir + "/kube.json"}) {
+  for (const std::string& p :
+       {dir, dir + "/key.pem", dir + "/cert-chain.pem", dir + "/kube.json"}) {
     EXPECT_EQ(statOf(p).st_uid, o->uid) << p;
     EXPECT_EQ(statOf(p).st_gid, o->gid) << p;
   }

@@ -90,7 +90,8 @@ TEST(ConfigDefaultsTest, DataDirFillsOnlyAnUnsetKey) {
 TEST(ConfigDefaultsTest, StateDirectorySatisfiesTheTlsRequirement) {
   auto without = parseConfig(kTlsListener, "test");
   ASSERT_FALSE(without.has_value());
-  EXPECT_EQ(without.error().detail.rfind("node.dataDir: required", 0), 0u) << without.error().detail;
+  EXPECT_EQ(without.error().detail.rfind("node.dataDir: required", 0), 0u)
+      << without.error().detail;
   ConfigDefaults d;
   d.dataDir = "/state";
   auto with = parseConfig(kTlsListener, "test", d);

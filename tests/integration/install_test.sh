@@ -57,6 +57,7 @@ check "the unit reads the installed config" grep -q '^ExecStart=.* --config /etc
 expect_str "/etc/ugate/ugated.json is the shipped default" "$(sha "$CFG")" "$DEFAULT_SHA"
 expect_str "/etc/ugate/ugated.json.default is the shipped default" "$(sha "$CFG.default")" "$DEFAULT_SHA"
 check "the installed binary accepts the installed config" accepts "$CFG"
+# shellcheck disable=SC2016  # $1 expands in the inner bash
 check "nothing was installed outside DESTDIR's etc and usr" \
   bash -c '[ -z "$(find "$1" -mindepth 1 -maxdepth 1 ! -name etc ! -name usr)" ]' _ "$DEST"
 

@@ -65,6 +65,7 @@ tls_config svc "" "$SERVER_ONLY" >tls.json
 rc=0
 "$UGATED" --check-config tls.json >check.out 2>&1 || rc=$?
 expect_eq "--check-config without node.dataDir nor \$STATE_DIRECTORY fails" "$rc" 2
+# shellcheck disable=SC2016  # a literal $STATE_DIRECTORY in the message
 check "... naming node.dataDir and the systemd way to provide it" \
   grep -q 'node.dataDir: required when a listener or route uses TLS.*StateDirectory= provides it through \$STATE_DIRECTORY' check.out
 rc=0
@@ -104,6 +105,7 @@ await_admin_port
 await_ugated_ready
 check "an explicit node.dataDir wins: identity there" [ -f explicit/kube.json ]
 check "... and the state directory is left empty" [ -z "$(ls -A state2)" ]
+# shellcheck disable=SC2016  # $1 expands in the inner bash
 check "... and nothing is logged about \$STATE_DIRECTORY" bash -c '! grep -qF "from \$STATE_DIRECTORY" "$1"' _ "$TMP/ugated.log"
 stop_ugated explicit
 
@@ -199,9 +201,9 @@ expect_str "ugated runs as uid 65534 (nobody)" \
 check "it read the issued credentials from \$STATE_DIRECTORY (node ID ${N1_ID:0:12}...)" \
   grep -q "tls: identity: node ID $N1_ID from $TMP/svc" ugated.log
 SVC_PORT=$(ugated_port svc)
-out=$(printf 'GET /hello.txt HTTP/1.0\r\n\r\n' |
+reply=$(printf 'GET /hello.txt HTTP/1.0\r\n\r\n' |
   timeout 10 openssl s_client -connect "127.0.0.1:$SVC_PORT" -servername "n1.$TD" -CAfile ca/ca-cert.pem \
     -cert client/cert-chain.pem -key client/key.pem -verify_return_error -quiet 2>s_client.err || true)
 check "openssl s_client (mutual TLS, CA-issued client) is served by ugated running as nobody" \
-  grep -q "hello from the backend" <<<"$out"
+  grep -q "hello from the backend" <<<"$reply"
 check "openssl verified the server chain to the CA" grep -q "verify return:1" s_client.err

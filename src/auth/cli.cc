@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/file_owner.h"
 #include "auth/identity.h"
 #include "auth/mesh_ca.h"
 
@@ -23,17 +24,25 @@ constexpr int kUsage = 2;
 constexpr const char* kIdUsage =
     "usage: ugated id --data-dir DIR [--cert] [--name NAME] [--trust-domain DOMAIN]"
     " [--namespace NS]\n"
+    "                 [--owner USER[:GROUP]]\n"
     "  Prints this node's ID (base32 SHA-256 of its P-256 public key) on the first line, creating\n"
     "  the key and a self-signed certificate in DIR when absent. --cert also prints the node\n"
-    "  certificate (PEM).\n";
+    "  certificate (PEM). --owner gives DIR and its identity files to USER (and GROUP, default\n"
+    "  USER's login group), modes kept (0700, 0600), so ugated running as USER can read them;\n"
+    "  only root can do that. Without --owner, root writing into a DIR that another user owns\n"
+    "  gives the files to DIR's owner.\n";
 
 constexpr const char* kCaUsage =
     "usage: ugated ca init --dir DIR [--trust-domain DOMAIN] [--validity DURATION]\n"
     "       ugated ca issue --dir DIR --name NAME --out DIR2 [--namespace NS]\n"
-    "                       [--trust-domain DOMAIN] [--validity DURATION]\n"
+    "                       [--trust-domain DOMAIN] [--validity DURATION] [--owner USER[:GROUP]]\n"
     "  init creates a mesh CA (ca-key.pem, ca-cert.pem) in DIR.\n"
     "  issue signs a certificate for node NAME and writes key.pem, cert-chain.pem and\n"
     "  root-cert.pem to DIR2 (an existing key in DIR2 is kept, so the node ID does not change).\n"
+    "  --owner gives DIR2 and those files to USER (and GROUP, default USER's login group), modes\n"
+    "  kept (0700, 0600), so ugated running as USER can read its key; only root can do that.\n"
+    "  Without --owner, root writing into a DIR2 that another user owns gives the files to DIR2's\n"
+    "  owner (a re-issue keeps the service user's key readable).\n"
     "  DURATION is a number with a unit: s, m, h or d (e.g. 90d).\n";
 
 // Args: --flag VALUE / --flag=VALUE options and boolean switches, parsed against a whitelist.
@@ -115,6 +124,29 @@ int fail(const Error& e) {
   return kFail;
 }
 
+// ownerOf resolves --owner and checks that this process may chown to it, so that a refusal comes
+// before any file is written. Without --owner, root writing into a directory another user owns
+// (a re-issue into the service user's directory) keeps that user as the owner.
+Result<std::optional<FileOwner>> ownerOf(const Args& a, const std::string& dir) {
+  if (!a.values.count("--owner")) return inheritedOwner(dir);
+  auto owner = parseFileOwner(get(a, "--owner"));
+  if (!owner) return owner.error();
+  if (auto r = checkCanChown(*owner); !r) return r.error();
+  return std::optional<FileOwner>(std::move(*owner));
+}
+
+// giveTo hands dir and its identity files to owner (when given) and says so on stderr.
+Result<void> giveTo(const std::optional<FileOwner>& owner, const std::string& dir) {
+  if (!owner) return {};
+  auto changed = chownIdentityDir(dir, *owner);
+  if (!changed) return changed.error();
+  const size_t files = changed->size() - 1;
+  std::cerr << "gave " << dir << " and " << files << (files == 1 ? " file" : " files")
+            << " in it to " << owner->name << " (uid " << owner->uid << ", gid " << owner->gid
+            << ")\n";
+  return {};
+}
+
 int caInit(const Args& a) {
   CaInitOptions o;
   o.dir = get(a, "--dir");
@@ -133,6 +165,8 @@ int caInit(const Args& a) {
 }
 
 int caIssue(const Args& a) {
+  auto owner = ownerOf(a, get(a, "--out"));
+  if (!owner) return fail(owner.error());
   auto ca = loadMeshCa(get(a, "--dir"));
   if (!ca) return fail(ca.error());
   IssueOptions o;
@@ -159,15 +193,16 @@ int caIssue(const Args& a) {
   auto creds = issueNodeCredentials(*ca, o, key);
   if (!creds) return fail(creds.error());
   if (auto r = saveIstioDir(out, *creds); !r) return fail(r.error());
-  std::cout << creds->nodeId() << "\n";
+  std::cout << creds->nodeId() << std::endl;
+  if (auto r = giveTo(*owner, out); !r) return fail(r.error());
   return kOk;
 }
 
 }  // namespace
 
 int runIdCommand(int argc, char** argv) {
-  Args a = parseArgs(argc, argv, 1, {"--data-dir", "--name", "--trust-domain", "--namespace"},
-                     {"--cert"});
+  Args a = parseArgs(argc, argv, 1,
+                     {"--data-dir", "--name", "--trust-domain", "--namespace", "--owner"}, {"--cert"});
   if (a.help) {
     std::cout << kIdUsage;
     return kOk;
@@ -179,6 +214,8 @@ int runIdCommand(int argc, char** argv) {
   o.name = get(a, "--name");
   o.trustDomain = get(a, "--trust-domain");
   o.ns = get(a, "--namespace", "default");
+  auto owner = ownerOf(a, o.dataDir);
+  if (!owner) return fail(owner.error());
   auto creds = loadOrCreateIdentity(o);
   if (!creds) return fail(creds.error());
   if (creds->created) std::cerr << "created a new node identity in " << o.dataDir << "\n";
@@ -188,6 +225,7 @@ int runIdCommand(int argc, char** argv) {
     if (!certs.empty()) std::cout << certs[0];
   }
   std::cout.flush();
+  if (auto r = giveTo(*owner, o.dataDir); !r) return fail(r.error());
   return kOk;
 }
 
@@ -210,7 +248,8 @@ int runCaCommand(int argc, char** argv) {
   }
   if (sub == "issue") {
     Args a = parseArgs(argc, argv, 2,
-                       {"--dir", "--name", "--out", "--namespace", "--trust-domain", "--validity"},
+                       {"--dir", "--name", "--out", "--namespace", "--trust-domain", "--validity",
+                        "--owner"},
                        {});
     if (a.help) {
       std::cout << kCaUsage;

@@ -1,9 +1,10 @@
 #pragma once
 // Command-line tools of src/auth, wired into `ugated` by src/ugated:
 //   ugated id --data-dir DIR [--cert] [--name N] [--trust-domain D] [--namespace NS]
+//             [--owner USER[:GROUP]]
 //   ugated ca init  --dir DIR [--trust-domain D] [--validity DUR]
 //   ugated ca issue --dir DIR --name NAME --out DIR2 [--namespace NS] [--trust-domain D]
-//                   [--validity DUR]
+//                   [--validity DUR] [--owner USER[:GROUP]]
 // argv[0] is the subcommand word ("id" or "ca"). Output goes to stdout, errors to stderr.
 // Exit codes: 0 success, 1 failure, 2 usage error.
 

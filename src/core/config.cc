@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
@@ -618,7 +619,7 @@ void resolveRouteListeners(const json& j, size_t i, Config& c) {
   }
 }
 
-void parseRoot(const json& root, Config& c) {
+void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c) {
   checkKeys(root, "$", {"node", "workers", "admin", "listeners", "routes", "upstreams", "authorize",
                         "limits", "log", "dns", "tls", "mesh"});
   if (root.contains("node")) {
@@ -633,6 +634,11 @@ void parseRoot(const json& root, Config& c) {
         fail("node.meshSuffix", "must be a domain suffix like \"mesh\" (no leading or trailing dot)");
       }
     }
+  }
+  // A packaged service keeps its identity in its state directory without saying so in the file.
+  if (!root.contains("node") || !root["node"].contains("dataDir")) {
+    c.node.dataDir = defaults.dataDir;
+    c.node.dataDirFromEnvironment = !defaults.dataDir.empty();
   }
   if (root.contains("workers")) c.workers = static_cast<int>(getInt(root["workers"], "workers", 0, 256));
   c.admin.address = *SocketAddress::parse("127.0.0.1:15000");
@@ -689,7 +695,8 @@ void parseRoot(const json& root, Config& c) {
   }
   if (c.usesTls() && c.node.dataDir.empty() && c.tls.certDir.empty()) {
     fail("node.dataDir", "required when a listener or route uses TLS (the node's key and certificate "
-                         "live there), unless tls.certDir names the certificates");
+                         "live there), unless tls.certDir names the certificates (under systemd, "
+                         "StateDirectory= provides it through $STATE_DIRECTORY)");
   }
 }
 
@@ -856,7 +863,17 @@ std::vector<std::string> supportedListenerKinds() { return listenerKinds().names
 
 std::string_view defaultConfigJson() { return kDefaultConfig; }
 
-Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin) {
+ConfigDefaults ConfigDefaults::fromEnvironment() {
+  ConfigDefaults d;
+  if (const char* env = std::getenv("STATE_DIRECTORY")) {
+    std::string_view first(env);
+    first = first.substr(0, first.find(':'));
+    if (first.starts_with('/')) d.dataDir = std::string(first);
+  }
+  return d;
+}
+
+Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin, const ConfigDefaults& defaults) {
   auto c = std::make_shared<Config>();
   c->origin = std::string(origin);
   json root;
@@ -871,7 +888,7 @@ Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin) {
                      std::string(origin) + ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
   }
   try {
-    parseRoot(root, *c);
+    parseRoot(root, defaults, *c);
   } catch (const ConfigError& e) {
     return makeError(Errc::InvalidArgument, e.msg);
   } catch (const json::exception& e) {
@@ -882,13 +899,13 @@ Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin) {
   return ConfigPtr(std::move(c));
 }
 
-Result<ConfigPtr> loadConfigFile(const std::string& path) {
+Result<ConfigPtr> loadConfigFile(const std::string& path, const ConfigDefaults& defaults) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return makeError(Errc::NotFound, path + ": cannot open: " + strerror(errno));
   std::stringstream ss;
   ss << f.rdbuf();
   if (ss.str().size() > (16u << 20)) return makeError(Errc::InvalidArgument, path + ": larger than 16 MiB");
-  return parseConfig(ss.str(), path);
+  return parseConfig(ss.str(), path, defaults);
 }
 
 }  // namespace ugate

@@ -42,6 +42,8 @@ struct NodeConfig {
   std::string trustDomain;
   std::string dataDir;
   std::string meshSuffix{"mesh"};
+  /** dataDirFromEnvironment: dataDir came from ConfigDefaults ($STATE_DIRECTORY), not the file. */
+  bool dataDirFromEnvironment{false};
 };
 
 /**
@@ -222,10 +224,25 @@ std::vector<UpstreamTlsConfig> meshClientTls(const Config& c);
 /** meshUpstreamTls: the settings to dial upstream u with `alpn` (pinned to u.id when set). */
 UpstreamTlsConfig meshUpstreamTls(const UpstreamConfig& u, std::string_view alpn);
 
+/**
+ * ConfigDefaults: values from the process environment for keys a config file leaves out, passed in
+ * so that parsing stays a function of its arguments (and tests need no environment).
+ */
+struct ConfigDefaults {
+  /** dataDir: node.dataDir when the file sets none; "" leaves it unset. */
+  std::string dataDir;
+  /**
+   * fromEnvironment: dataDir = the first path of $STATE_DIRECTORY, which systemd sets for a unit
+   * with StateDirectory= (several directories are joined by ':'); only an absolute path is taken.
+   */
+  static ConfigDefaults fromEnvironment();
+};
+
 /** parseConfig validates json; every error names the JSON path and the reason. */
-Result<ConfigPtr> parseConfig(std::string_view json, std::string_view origin);
+Result<ConfigPtr> parseConfig(std::string_view json, std::string_view origin,
+                              const ConfigDefaults& defaults = {});
 /** loadConfigFile reads and parses a file. */
-Result<ConfigPtr> loadConfigFile(const std::string& path);
+Result<ConfigPtr> loadConfigFile(const std::string& path, const ConfigDefaults& defaults = {});
 /** defaultConfigJson is the embedded default: loopback only, dials nothing. */
 std::string_view defaultConfigJson();
 /** supportedListenerKinds lists the kinds registered in this process (listenerKinds()). */

@@ -75,8 +75,10 @@ Daemon::~Daemon() {
 }
 
 Result<ConfigPtr> Daemon::loadConfig() const {
-  if (opts_.configPath.empty()) return parseConfig(defaultConfigJson(), "<default>");
-  return loadConfigFile(opts_.configPath);
+  // $STATE_DIRECTORY (systemd's StateDirectory=) stands in for an unset node.dataDir.
+  const ConfigDefaults defaults = ConfigDefaults::fromEnvironment();
+  if (opts_.configPath.empty()) return parseConfig(defaultConfigJson(), "<default>", defaults);
+  return loadConfigFile(opts_.configPath, defaults);
 }
 
 void Daemon::applyLogConfig(const Config& cfg) {
@@ -133,6 +135,9 @@ int Daemon::run() {
   }
   cfg_ = *cfg;
   applyLogConfig(*cfg_);
+  if (cfg_->node.dataDirFromEnvironment) {
+    spdlog::info("node.dataDir: {} (from $STATE_DIRECTORY; the config sets none)", cfg_->node.dataDir);
+  }
   started_ = reactor_->now();
 
   // Signals are handled on this thread through a signalfd; workers inherit the blocked mask.

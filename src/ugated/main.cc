@@ -14,9 +14,9 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: ugated [options]
-       ugated id --data-dir DIR [--cert] [--name N] [--trust-domain D]
+       ugated id --data-dir DIR [--cert] [--name N] [--trust-domain D] [--owner USER[:GROUP]]
        ugated ca init --dir DIR [--trust-domain D]
-       ugated ca issue --dir DIR --name NAME --out DIR2 [--namespace NS]
+       ugated ca issue --dir DIR --name NAME --out DIR2 [--namespace NS] [--owner USER[:GROUP]]
        ugated iptables print|apply|clean [--mode redirect|tproxy] [options]
 
 ugate L4 gateway daemon. `ugated id` prints this node's ID (creating its identity on first use);
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     } else if (a == "--check-config") {
       const char* f = value(a);
       if (!f) return usageError("--check-config needs a FILE");
-      auto cfg = ugate::loadConfigFile(f);
+      auto cfg = ugate::loadConfigFile(f, ugate::ConfigDefaults::fromEnvironment());
       if (!cfg) {
         fprintf(stderr, "%s: %s\n", f, cfg.error().detail.c_str());
         return 2;

@@ -2,6 +2,7 @@
 #include "auth/cli.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "auth/identity.h"
 #include "auth_test_util.h"
@@ -121,6 +122,35 @@ TEST(CliTest, CaIssueKeepsAnExistingNodeKey) {
   EXPECT_EQ(issue.firstLine(), id.firstLine());
   CliRun again = run(runIdCommand, {"id", "--data-dir", node});
   EXPECT_EQ(again.firstLine(), id.firstLine());
+}
+
+TEST(CliTest, OwnerErrorsComeBeforeAnyFileIsWritten) {
+  ugate::test::TempDir tmp;
+  std::string ca = tmp.path() + "/ca";
+  ASSERT_EQ(run(runCaCommand, {"ca", "init", "--dir", ca}).code, 0);
+  std::string out = tmp.path() + "/node";
+  CliRun unknown = run(runCaCommand, {"ca", "issue", "--dir", ca, "--name", "n", "--out", out,
+                                   "--owner", "no-such-user-ugate"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("--owner: unknown user 'no-such-user-ugate'"), std::string::npos) << unknown.err;
+  EXPECT_TRUE(unknown.out.empty()) << unknown.out;
+  EXPECT_NE(::access(out.c_str(), F_OK), 0);  // nothing issued
+  CliRun id = run(runIdCommand, {"id", "--data-dir", out, "--owner", "root:no-such-group-ugate"});
+  EXPECT_EQ(id.code, 1);
+  EXPECT_NE(id.err.find("--owner: unknown group 'no-such-group-ugate'"), std::string::npos) << id.err;
+  EXPECT_NE(::access(out.c_str(), F_OK), 0);
+  EXPECT_EQ(run(runIdCommand, {"id", "--data-dir", out, "--owner"}).code, 2);  // needs a value
+}
+
+TEST(CliTest, OwnerThatIsOneselfNeedsNoRoot) {
+  ugate::test::TempDir tmp;
+  std::string self = std::to_string(::geteuid()) + ":" + std::to_string(::getegid());
+  CliRun id = run(runIdCommand, {"id", "--data-dir", tmp.path() + "/n", "--owner", self});
+  ASSERT_EQ(id.code, 0) << id.err;
+  EXPECT_EQ(id.firstLine().size(), 52u);
+  EXPECT_NE(id.err.find("and 1 file in it to"), std::string::npos) << id.err;
+  EXPECT_EQ(fileMode(tmp.path() + "/n"), 0700u);
+  EXPECT_EQ(fileMode(tmp.path() + "/n/kube.json"), 0600u);
 }
 
 TEST(CliTest, CaUsageErrors) {

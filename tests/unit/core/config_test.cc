@@ -627,7 +627,8 @@ TEST(ConfigTest, TlsErrorsNameThePath) {
       R"({"name": "in", "kind": "tcp", "address": "127.0.0.1:1", "to": "x:1", "tls": {}})";
   EXPECT_EQ(parseErr(R"({"listeners": [)" + tlsListener + "]}"),
             "node.dataDir: required when a listener or route uses TLS (the node's key and certificate "
-            "live there), unless tls.certDir names the certificates");
+            "live there), unless tls.certDir names the certificates (under systemd, StateDirectory= "
+            "provides it through $STATE_DIRECTORY)");
   EXPECT_NE(parseOk(R"({"tls": {"certDir": "/etc/certs"}, "listeners": [)" + tlsListener + "]}"), nullptr);
   EXPECT_EQ(parseErr(R"({"tls": {"trustedIds": ["abc"]}})"),
             "tls.trustedIds[0]: 'abc' is not a node ID (52 base32 characters, as printed by `ugated id`)");

@@ -34,6 +34,8 @@ struct ConfigError {
   throw ConfigError{path + ": " + why};
 }
 
+std::string typeName(const json& j) { return j.type_name(); }
+
 // ErrorList collects the errors of independent elements (a section, a listener, a route, an
 // upstream): an element's parsing stops at its first problem, the others go on, so one run
 // reports every broken element.
@@ -83,8 +85,6 @@ std::set<std::string> eachElement(const json& root, const std::string& key, Erro
   }
   return broken;
 }
-
-std::string typeName(const json& j) { return j.type_name(); }
 
 void checkKeys(const json& j, const std::string& path, std::initializer_list<std::string_view> keys) {
   if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));

@@ -56,6 +56,11 @@ AddressCheck checkAddress(const SocketAddress& a, bool datagram, bool share,
   }
   PortUse use = findPortUse(a, datagram);
   if (use.self && !use.others) return out;  // this process alone: a reload binds beside its sockets
+  if (!use.self && !use.others) {           // no listening socket there: a connection's local port
+    out.error = a.str() + " is already in use by a socket that is not listening (a connection whose local "
+                "port it is? keep listen ports out of net.ipv4.ip_local_port_range)";
+    return out;
+  }
   out.inUse = true;
   out.holders = use.holders;
   out.hidden = use.hidden || use.holders.empty();
@@ -137,6 +142,7 @@ int printReport(const std::string& path, const Findings& f, const std::string& o
 }  // namespace
 
 void Findings::addError(const std::string& detail) {
+  const size_t before = errors.size();
   size_t start = 0;
   while (start <= detail.size()) {
     size_t end = detail.find('\n', start);
@@ -144,6 +150,7 @@ void Findings::addError(const std::string& detail) {
     if (end > start) errors.push_back(detail.substr(start, end - start));
     start = end + 1;
   }
+  if (errors.size() == before) errors.push_back("(an error without a description)");  // still an error
 }
 
 std::string listenerLabel(const Config& cfg, const ListenerConfig& l) {

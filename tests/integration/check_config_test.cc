@@ -4,7 +4,10 @@
 // once; the shipped examples pass (or fail only for the certificates they name); a second ugated on
 // the same addresses exits with the error while the first keeps serving curl; reloads and drain of
 // the first keep working.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -492,6 +495,32 @@ TEST(DoubleBind, TimeWaitConnectionsOfAStoppedInstanceDoNotCount) {
   EXPECT_EQ(check.rc, 0) << check.out;
   DaemonProcess again({"--config", f.dir.path() + "/ugated.json"});
   EXPECT_TRUE(again.waitReady(f.admin)) << again.logs();
+}
+
+// A connection whose local port is the listen port (an ephemeral port, as under load) blocks the
+// bind too; the error says that it is no listening socket.
+TEST(DoubleBind, AConnectionOnThePortIsNamedAsSuch) {
+  TcpServer server;
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // no SO_REUSEADDR, like most clients
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(c, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0);
+  socklen_t len = sizeof(local);
+  getsockname(c, reinterpret_cast<sockaddr*>(&local), &len);
+  sockaddr_in to = local;
+  to.sin_port = htons(server.port());
+  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+  const uint16_t port = ntohs(local.sin_port);
+  UgatedFixture f;
+  std::string path = f.dir.write("c.json", f.config(UgatedFixture::listener("fwd", "tcp", port, "127.0.0.1:1")));
+  Ran r = ugated({"--check-config", path});
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("\n  listeners[0] 'fwd': 127.0.0.1:" + std::to_string(port) +
+                       " is already in use by a socket that is not listening"),
+            std::string::npos)
+      << r.out;
+  close(c);
 }
 
 // sharePort: several ugated on one port on purpose (the soak test's split past one process's fd

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/fs_check.h"
+
 namespace ugate::auth {
 
 namespace {
@@ -199,7 +201,9 @@ Result<NodeCredentials> loadOrCreateIdentity(const IdentityOptions& opts) {
     c = std::move(*parsed);
   } else {
     if (!opts.create) return makeError(Errc::NotFound, "no identity in " + opts.dataDir);
-    if (auto r = ensurePrivateDir(opts.dataDir); !r) return r.error();
+    if (auto r = opts.dryRun ? checkCanCreateDir(opts.dataDir) : ensurePrivateDir(opts.dataDir); !r) {
+      return r.error();
+    }
     auto key = PrivateKey::generate();
     if (!key) return key.error();
     c.key = std::move(*key);
@@ -223,7 +227,11 @@ Result<NodeCredentials> loadOrCreateIdentity(const IdentityOptions& opts) {
     save = true;
   }
   if (auto r = checkMatches(c); !r) return r.error();
-  if (save) {
+  if (save && opts.dryRun) {
+    if (auto r = checkCanCreateDir(opts.dataDir); !r) return r.error();
+    c.planned = c.created ? "would create a new key and self-signed certificate in " + kubePath
+                          : "would re-issue the self-signed certificate in " + kubePath + " (same key)";
+  } else if (save) {
     if (auto r = writeFileAtomic(kubePath, kubeconfigToJson(c), 0600); !r) return r.error();
   }
   return c;

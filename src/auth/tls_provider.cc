@@ -130,13 +130,15 @@ bool CredentialSource::changed() const {
   return fingerprint() != fingerprint_ || std::chrono::system_clock::now() >= renewAt_;
 }
 
-Result<NodeCredentials> CredentialSource::load() {
+Result<NodeCredentials> CredentialSource::load(bool dryRun) {
   // Stamp the files before reading them: a change made while we read shows up at the next check,
   // and files that fail to load are not retried until they change again.
   fingerprint_ = fingerprint();
   renewAt_ = SystemTime::max();
-  Result<NodeCredentials> c = certDir_.empty() ? loadOrCreateIdentity(opts_) : loadIstioDir(certDir_);
-  if (!c) return c;
+  IdentityOptions opts = opts_;
+  opts.dryRun = dryRun;
+  Result<NodeCredentials> c = certDir_.empty() ? loadOrCreateIdentity(opts) : loadIstioDir(certDir_);
+  if (!c) return makeError(c.error().code, (certDir_.empty() ? "node.dataDir: " : "tls.certDir: ") + c.error().detail);
   if (!rootsFile_.empty()) {
     auto roots = readFile(rootsFile_);
     if (!roots) return makeError(roots.error().code, "tls.rootsFile: " + roots.error().detail);
@@ -182,6 +184,12 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
       "nothing to trust: set tls.trustedIds (node IDs) or tls.rootsFile, or use CA-issued credentials "
       "with a root-cert.pem";
 
+  std::string errors;  // every problem found, one per line (once: settings may repeat)
+  auto addError = [&errors](const Error& e) {
+    if (("\n" + errors + "\n").find("\n" + e.detail + "\n") == std::string::npos) {
+      errors += (errors.empty() ? "" : "\n") + e.detail;
+    }
+  };
   for (size_t i = 0; i < cfg.listeners.size(); ++i) {
     const ListenerConfig& l = cfg.listeners[i];
     if (!l.tls) continue;
@@ -189,7 +197,8 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
     std::string key = serverKey(*l.tls);
     if (p->servers_.count(key)) continue;
     if (l.tls->requireClientCert && !haveTrust) {
-      return makeError(Errc::InvalidArgument, path + ": mutual TLS but " + nothingToTrust);
+      addError(makeError(Errc::InvalidArgument, path + ": mutual TLS but " + nothingToTrust));
+      continue;
     }
     TlsContextConfig c;
     c.server = true;
@@ -200,7 +209,10 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
     c.alpn = l.tls->alpn;
     c.tls13Only = true;
     auto ctx = TlsContext::create(std::move(c));
-    if (!ctx) return makeError(ctx.error().code, path + ": " + ctx.error().detail);
+    if (!ctx) {
+      addError(makeError(ctx.error().code, path + ": " + ctx.error().detail));
+      continue;
+    }
     p->servers_.emplace(std::move(key), *ctx);
   }
 
@@ -233,17 +245,18 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
   for (size_t i = 0; i < cfg.listeners.size(); ++i) {
     if (!cfg.listeners[i].upstreamTls) continue;
     auto r = addClient(*cfg.listeners[i].upstreamTls, "listeners[" + std::to_string(i) + "].upstreamTls");
-    if (!r) return r.error();
+    if (!r) addError(r.error());
   }
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
     if (!cfg.routes[i].upstreamTls) continue;
     auto r = addClient(*cfg.routes[i].upstreamTls, "routes[" + std::to_string(i) + "].upstreamTls");
-    if (!r) return r.error();
+    if (!r) addError(r.error());
   }
   for (const auto& t : meshClientTls(cfg)) {
     auto r = addClient(t, t.peerIds.empty() ? "routes[].via" : "upstreams[]");
-    if (!r) return r.error();
+    if (!r) addError(r.error());
   }
+  if (!errors.empty()) return makeError(Errc::InvalidArgument, errors);
   return TlsProviderPtr(std::move(p));
 }
 

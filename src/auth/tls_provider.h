@@ -21,8 +21,12 @@ namespace ugate::auth {
 class CredentialSource {
  public:
   explicit CredentialSource(const Config& cfg);
-  /** load reads (and creates or renews when self-managed) the credentials. */
-  Result<NodeCredentials> load();
+  /**
+   * load reads (and creates or renews when self-managed) the credentials. Errors start with the
+   * config key that names the files (tls.certDir, node.dataDir, tls.rootsFile). dryRun writes
+   * nothing (IdentityOptions::dryRun): `ugated --check-config`.
+   */
+  Result<NodeCredentials> load(bool dryRun = false);
   /** changed: the files differ from the last load (size, mtime, inode) or renewal is due. */
   bool changed() const;
   /** sameSettings: cfg names the same files and certificate options as this source. */
@@ -43,7 +47,7 @@ class CredentialSource {
 /**
  * makeTlsProvider builds every TLS context cfg needs (one per distinct listener "tls" and
  * "upstreamTls" setting) from creds. Errors name the config path: a mutual-TLS listener or an
- * upstream with nothing to trust, an unusable certificate.
+ * upstream with nothing to trust, an unusable certificate; every one found, one per line.
  */
 Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials& creds);
 

@@ -37,6 +37,56 @@ struct ConfigError {
 
 std::string typeName(const json& j) { return j.type_name(); }
 
+// ErrorList collects the errors of independent elements (a section, a listener, a route, an
+// upstream): an element's parsing stops at its first problem, the others go on, so one run
+// reports every broken element.
+class ErrorList {
+ public:
+  /** attempt runs fn; a ConfigError it throws is recorded. Returns whether fn succeeded. */
+  template <class Fn>
+  bool attempt(Fn&& fn) {
+    try {
+      fn();
+      return true;
+    } catch (const ConfigError& e) {
+      msgs_.push_back(e.msg);
+      return false;
+    }
+  }
+  bool empty() const { return msgs_.empty(); }
+  /** joined: one error per line, in the order found. */
+  std::string joined() const {
+    std::string out;
+    for (const auto& m : msgs_) out += (out.empty() ? "" : "\n") + m;
+    return out;
+  }
+
+ private:
+  std::vector<std::string> msgs_;
+};
+
+// eachElement runs parse(element, index, path) on every element of the array root[key], each on
+// its own. Returns the names of the elements that failed (their path when unnamed), so references
+// to them are not reported again.
+template <class Fn>
+std::set<std::string> eachElement(const json& root, const std::string& key, ErrorList& errs, Fn&& parse) {
+  std::set<std::string> broken;
+  if (!root.contains(key)) return broken;
+  const json& a = root[key];
+  const bool isArray = errs.attempt([&] {
+    if (!a.is_array()) fail(key, "expected an array, got " + typeName(a));
+  });
+  if (!isArray) return broken;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string path = key + "[" + std::to_string(i) + "]";
+    if (!errs.attempt([&] { parse(a[i], i, path); })) {
+      const bool named = a[i].is_object() && a[i].contains("name") && a[i]["name"].is_string();
+      broken.insert(named ? a[i]["name"].get<std::string>() : path);
+    }
+  }
+  return broken;
+}
+
 void checkKeys(const json& j, const std::string& path, std::initializer_list<std::string_view> keys) {
   if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -365,78 +415,70 @@ void parseTls(const json& j, const std::string& path, TlsConfig& t) {
   }
 }
 
-void parseMesh(const json& root, Config& c) {
+// parseUpstream parses upstreams[i] (path p); its name must differ from those parsed before it.
+void parseUpstream(const json& j, const std::string& p, Config& c) {
   MeshConfig& m = c.mesh;
-  if (root.contains("upstreams")) {
-    const json& us = root["upstreams"];
-    if (!us.is_array()) fail("upstreams", "expected an array, got " + typeName(us));
-    for (size_t i = 0; i < us.size(); ++i) {
-      std::string p = "upstreams[" + std::to_string(i) + "]";
-      checkKeys(us[i], p, {"name", "address", "id"});
-      UpstreamConfig u;
-      u.name = us[i].contains("name") ? getString(us[i]["name"], p + ".name") : p;
-      if (!us[i].contains("address")) fail(p + ".address", "required (the gateway's mesh host:port)");
-      std::string a = getString(us[i]["address"], p + ".address");
-      auto hp = HostPort::parse(a);
-      if (!hp || hp->port == 0) fail(p + ".address", "'" + a + "' is not host:port");
-      u.address = *hp;
-      if (us[i].contains("id")) {
-        auto ids = parseNodeIds(us[i]["id"], p + ".id");
-        if (ids.size() != 1) fail(p + ".id", "one node ID");
-        u.id = ids[0];
-      }
-      for (const auto& o : m.upstreams) {
-        if (o.name == u.name) fail(p + ".name", "duplicate upstream name '" + u.name + "'");
-      }
-      if (c.findListener(u.name)) {
-        fail(p + ".name", "'" + u.name + "' is also a listener's name: routes' match.listener names either");
-      }
-      m.upstreams.push_back(std::move(u));
-    }
+  checkKeys(j, p, {"name", "address", "id"});
+  UpstreamConfig u;
+  u.name = j.contains("name") ? getString(j["name"], p + ".name") : p;
+  if (!j.contains("address")) fail(p + ".address", "required (the gateway's mesh host:port)");
+  std::string a = getString(j["address"], p + ".address");
+  auto hp = HostPort::parse(a);
+  if (!hp || hp->port == 0) fail(p + ".address", "'" + a + "' is not host:port");
+  u.address = *hp;
+  if (j.contains("id")) {
+    auto ids = parseNodeIds(j["id"], p + ".id");
+    if (ids.size() != 1) fail(p + ".id", "one node ID");
+    u.id = ids[0];
   }
-  if (root.contains("authorize")) {
-    const json& a = root["authorize"];
-    if (a.is_array() && a.empty()) {
-      // [] is accepted as "nothing authorized" (older configs).
-    } else {
-      checkKeys(a, "authorize", {"reverseAccept", "reverseAcceptTrustDomain"});
-      if (a.contains("reverseAccept")) m.reverseAccept = parseNodeIds(a["reverseAccept"], "authorize.reverseAccept");
-      if (a.contains("reverseAcceptTrustDomain")) {
-        m.reverseAcceptTrustDomain = getBool(a["reverseAcceptTrustDomain"], "authorize.reverseAcceptTrustDomain");
-      }
-    }
+  for (const auto& o : m.upstreams) {
+    if (o.name == u.name) fail(p + ".name", "duplicate upstream name '" + u.name + "'");
   }
-  if (root.contains("mesh")) {
-    const json& j = root["mesh"];
-    checkKeys(j, "mesh", {"maxHops", "maxStreamsPerConnection", "streamWindow", "connectionWindow",
-                          "pingInterval", "pingTimeout", "reconnectMin", "reconnectMax",
-                          "idleConnectionTimeout", "trustedGateways", "expose"});
-    if (j.contains("trustedGateways")) {
-      m.trustedGateways = parsePeerIds(j["trustedGateways"], "mesh.trustedGateways", false);
-    }
-    if (j.contains("expose")) parseExpose(j["expose"], "mesh.expose", c);
-    if (j.contains("maxHops")) m.maxHops = static_cast<uint32_t>(getInt(j["maxHops"], "mesh.maxHops", 1, 32));
-    if (j.contains("maxStreamsPerConnection")) {
-      m.maxStreamsPerConnection =
-          static_cast<uint32_t>(getInt(j["maxStreamsPerConnection"], "mesh.maxStreamsPerConnection", 1, 100000));
-    }
-    if (j.contains("streamWindow")) {
-      m.streamWindow = static_cast<uint32_t>(getInt(j["streamWindow"], "mesh.streamWindow", 65535, (1u << 31) - 1));
-    }
-    if (j.contains("connectionWindow")) {
-      m.connectionWindow =
-          static_cast<uint32_t>(getInt(j["connectionWindow"], "mesh.connectionWindow", 65535, (1u << 31) - 1));
-    }
-    if (j.contains("pingInterval")) m.pingInterval = getDuration(j["pingInterval"], "mesh.pingInterval");
-    if (j.contains("pingTimeout")) m.pingTimeout = getDuration(j["pingTimeout"], "mesh.pingTimeout");
-    if (j.contains("reconnectMin")) m.reconnectMin = getDuration(j["reconnectMin"], "mesh.reconnectMin");
-    if (j.contains("reconnectMax")) m.reconnectMax = getDuration(j["reconnectMax"], "mesh.reconnectMax");
-    if (j.contains("idleConnectionTimeout")) {
-      m.idleConnectionTimeout = getDuration(j["idleConnectionTimeout"], "mesh.idleConnectionTimeout");
-    }
-    if (m.reconnectMin.count() <= 0 || m.reconnectMax < m.reconnectMin) {
-      fail("mesh.reconnectMax", "must be at least mesh.reconnectMin (which must be positive)");
-    }
+  if (c.findListener(u.name)) {
+    fail(p + ".name", "'" + u.name + "' is also a listener's name: routes' match.listener names either");
+  }
+  m.upstreams.push_back(std::move(u));
+}
+
+void parseAuthorize(const json& a, MeshConfig& m) {
+  if (a.is_array() && a.empty()) return;  // [] is accepted as "nothing authorized" (older configs)
+  checkKeys(a, "authorize", {"reverseAccept", "reverseAcceptTrustDomain"});
+  if (a.contains("reverseAccept")) m.reverseAccept = parseNodeIds(a["reverseAccept"], "authorize.reverseAccept");
+  if (a.contains("reverseAcceptTrustDomain")) {
+    m.reverseAcceptTrustDomain = getBool(a["reverseAcceptTrustDomain"], "authorize.reverseAcceptTrustDomain");
+  }
+}
+
+void parseMeshSection(const json& j, Config& c) {
+  MeshConfig& m = c.mesh;
+  checkKeys(j, "mesh", {"maxHops", "maxStreamsPerConnection", "streamWindow", "connectionWindow",
+                        "pingInterval", "pingTimeout", "reconnectMin", "reconnectMax",
+                        "idleConnectionTimeout", "trustedGateways", "expose"});
+  if (j.contains("trustedGateways")) {
+    m.trustedGateways = parsePeerIds(j["trustedGateways"], "mesh.trustedGateways", false);
+  }
+  if (j.contains("expose")) parseExpose(j["expose"], "mesh.expose", c);
+  if (j.contains("maxHops")) m.maxHops = static_cast<uint32_t>(getInt(j["maxHops"], "mesh.maxHops", 1, 32));
+  if (j.contains("maxStreamsPerConnection")) {
+    m.maxStreamsPerConnection =
+        static_cast<uint32_t>(getInt(j["maxStreamsPerConnection"], "mesh.maxStreamsPerConnection", 1, 100000));
+  }
+  if (j.contains("streamWindow")) {
+    m.streamWindow = static_cast<uint32_t>(getInt(j["streamWindow"], "mesh.streamWindow", 65535, (1u << 31) - 1));
+  }
+  if (j.contains("connectionWindow")) {
+    m.connectionWindow =
+        static_cast<uint32_t>(getInt(j["connectionWindow"], "mesh.connectionWindow", 65535, (1u << 31) - 1));
+  }
+  if (j.contains("pingInterval")) m.pingInterval = getDuration(j["pingInterval"], "mesh.pingInterval");
+  if (j.contains("pingTimeout")) m.pingTimeout = getDuration(j["pingTimeout"], "mesh.pingTimeout");
+  if (j.contains("reconnectMin")) m.reconnectMin = getDuration(j["reconnectMin"], "mesh.reconnectMin");
+  if (j.contains("reconnectMax")) m.reconnectMax = getDuration(j["reconnectMax"], "mesh.reconnectMax");
+  if (j.contains("idleConnectionTimeout")) {
+    m.idleConnectionTimeout = getDuration(j["idleConnectionTimeout"], "mesh.idleConnectionTimeout");
+  }
+  if (m.reconnectMin.count() <= 0 || m.reconnectMax < m.reconnectMin) {
+    fail("mesh.reconnectMax", "must be at least mesh.reconnectMin (which must be positive)");
   }
 }
 
@@ -455,7 +497,7 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
   static const std::vector<std::string> common{"name", "kind", "address", "to", "backlog",
                                                "idleTimeout", "connectTimeout", "sniffTimeout",
                                                "proxyProtocol", "acceptProxyProtocol", "tls",
-                                               "upstreamTls"};
+                                               "upstreamTls", "sharePort"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = std::find(common.begin(), common.end(), it.key()) != common.end() ||
                  std::find(spec->optionKeys.begin(), spec->optionKeys.end(), it.key()) != spec->optionKeys.end();
@@ -481,6 +523,7 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
     fail(path + ".to", "required for kind '" + l.kind + "'");
   }
   if (j.contains("backlog")) l.backlog = static_cast<int>(getInt(j["backlog"], path + ".backlog", 1, 65535));
+  if (j.contains("sharePort")) l.sharePort = getBool(j["sharePort"], path + ".sharePort");
   if (j.contains("idleTimeout")) l.idleTimeout = getDuration(j["idleTimeout"], path + ".idleTimeout");
   if (j.contains("connectTimeout")) {
     l.connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
@@ -599,104 +642,122 @@ void parseDns(const json& j, const std::string& path, DnsConfig& d) {
   if (j.contains("negativeTtl")) d.negativeTtl = getDuration(j["negativeTtl"], path + ".negativeTtl");
 }
 
-// resolveRouteListeners checks routes[i].match.listener: each names a listener, or an upstream
-// (streams its gateway sends over the association, whose meta.listener is "upstream:<name>").
-void resolveRouteListeners(const json& j, size_t i, Config& c) {
-  std::vector<std::string>& names = c.routes[i].match.listeners;
-  for (size_t k = 0; k < names.size(); ++k) {
-    std::string& n = names[k];
-    if (c.findListener(n)) continue;
-    std::string_view up = n;
-    if (up.starts_with("upstream:")) up.remove_prefix(9);
-    if (std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
-                    [&](const UpstreamConfig& u) { return u.name == up; })) {
-      n = "upstream:" + std::string(up);
-      continue;
+void parseNode(const json& n, NodeConfig& node) {
+  checkKeys(n, "node", {"name", "trustDomain", "dataDir", "meshSuffix"});
+  if (n.contains("name")) node.name = getString(n["name"], "node.name");
+  if (n.contains("trustDomain")) node.trustDomain = getString(n["trustDomain"], "node.trustDomain");
+  if (n.contains("dataDir")) node.dataDir = getString(n["dataDir"], "node.dataDir");
+  if (n.contains("meshSuffix")) {
+    node.meshSuffix = getString(n["meshSuffix"], "node.meshSuffix");
+    if (node.meshSuffix.empty() || node.meshSuffix.front() == '.' || node.meshSuffix.back() == '.') {
+      fail("node.meshSuffix", "must be a domain suffix like \"mesh\" (no leading or trailing dot)");
     }
-    bool list = j["match"]["listener"].is_array();
-    fail("routes[" + std::to_string(i) + "].match.listener" + (list ? "[" + std::to_string(k) + "]" : ""),
-         "no listener or upstream named '" + n + "'");
   }
 }
 
-void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c) {
-  checkKeys(root, "$", {"node", "workers", "admin", "listeners", "routes", "upstreams", "authorize",
-                        "limits", "log", "dns", "tls", "mesh"});
-  if (root.contains("node")) {
-    const json& n = root["node"];
-    checkKeys(n, "node", {"name", "trustDomain", "dataDir", "meshSuffix"});
-    if (n.contains("name")) c.node.name = getString(n["name"], "node.name");
-    if (n.contains("trustDomain")) c.node.trustDomain = getString(n["trustDomain"], "node.trustDomain");
-    if (n.contains("dataDir")) c.node.dataDir = getString(n["dataDir"], "node.dataDir");
-    if (n.contains("meshSuffix")) {
-      c.node.meshSuffix = getString(n["meshSuffix"], "node.meshSuffix");
-      if (c.node.meshSuffix.empty() || c.node.meshSuffix.front() == '.' || c.node.meshSuffix.back() == '.') {
-        fail("node.meshSuffix", "must be a domain suffix like \"mesh\" (no leading or trailing dot)");
-      }
+void parseAdmin(const json& a, AdminConfig& admin) {
+  checkKeys(a, "admin", {"address", "enabled"});
+  if (a.contains("enabled")) admin.enabled = getBool(a["enabled"], "admin.enabled");
+  if (a.contains("address")) admin.address = parseBindAddress(a["address"], "admin.address");
+}
+
+// addListener parses listeners[i] (path p) and checks it against the listeners parsed before it.
+void addListener(const json& j, const std::string& p, Config& c) {
+  ListenerConfig l;
+  parseListener(j, p, l);
+  for (const auto& o : c.listeners) {
+    if (o.name == l.name) fail(p + ".name", "duplicate listener name '" + l.name + "'");
+  }
+  for (const auto& o : c.listeners) {
+    // A TCP and a UDP listener may share an address (DNS, QUIC beside TLS, ...).
+    const bool sameProtocol = (o.spec && o.spec->datagram) == (l.spec && l.spec->datagram);
+    if (o.address == l.address && l.address.port() != 0 && sameProtocol) {
+      fail(p + ".address", l.address.str() + " is already used by listener '" + o.name + "'");
     }
   }
+  c.listeners.push_back(std::move(l));
+}
+
+// Broken: names of listeners and upstreams that failed to parse (already reported), so references
+// to them are not reported again.
+struct Broken {
+  std::set<std::string> listeners, upstreams;
+};
+
+// addRoute parses routes[i]; the listeners it matches and the upstream it goes via must exist.
+void addRoute(const json& j, size_t i, Config& c, const Broken& broken) {
+  std::string p = "routes[" + std::to_string(i) + "]";
+  RouteConfig r;
+  parseRoute(j, p, i, r);
+  // Each names a listener, or an upstream: the streams its gateway sends over our association,
+  // whose meta.listener is "upstream:<name>".
+  for (size_t k = 0; k < r.match.listeners.size(); ++k) {
+    std::string& name = r.match.listeners[k];
+    if (c.findListener(name) || broken.listeners.count(name)) continue;
+    std::string_view up = name;
+    if (up.starts_with("upstream:")) up.remove_prefix(9);
+    if (broken.upstreams.count(std::string(up)) ||
+        std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
+                    [&](const UpstreamConfig& u) { return u.name == up; })) {
+      name = "upstream:" + std::string(up);
+      continue;
+    }
+    bool list = j["match"]["listener"].is_array();
+    fail(p + ".match.listener" + (list ? "[" + std::to_string(k) + "]" : ""),
+         "no listener or upstream named '" + name + "'");
+  }
+  if (!r.via.empty() && !broken.upstreams.count(r.via)) {
+    bool named = std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
+                             [&](const UpstreamConfig& u) { return u.name == r.via; });
+    auto hp = HostPort::parse(r.via);
+    if (!named && (!hp || hp->port == 0)) {
+      fail(p + ".via", "'" + r.via + "' is neither an upstream's name nor host:port");
+    }
+  }
+  c.routes.push_back(std::move(r));
+}
+
+// parseRoot parses every section; each section, listener, route and upstream is an element of its
+// own (ErrorList), so one broken element does not hide the errors of the others.
+void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, ErrorList& errs) {
+  errs.attempt([&] {
+    checkKeys(root, "$", {"node", "workers", "admin", "listeners", "routes", "upstreams", "authorize",
+                          "limits", "log", "dns", "tls", "mesh"});
+  });
+  if (!root.is_object()) return;
+  bool credentialsOk = true;  // node and tls parsed: the dataDir requirement below can be judged
+  if (root.contains("node")) credentialsOk &= errs.attempt([&] { parseNode(root["node"], c.node); });
   // A packaged service keeps its identity in its state directory without saying so in the file.
-  if (!root.contains("node") || !root["node"].contains("dataDir")) {
+  if (!root.contains("node") || !root["node"].is_object() || !root["node"].contains("dataDir")) {
     c.node.dataDir = defaults.dataDir;
     c.node.dataDirFromEnvironment = !defaults.dataDir.empty();
   }
-  if (root.contains("workers")) c.workers = static_cast<int>(getInt(root["workers"], "workers", 0, 256));
+  if (root.contains("workers")) {
+    errs.attempt([&] { c.workers = static_cast<int>(getInt(root["workers"], "workers", 0, 256)); });
+  }
   c.admin.address = *SocketAddress::parse("127.0.0.1:15000");
-  if (root.contains("admin")) {
-    const json& a = root["admin"];
-    checkKeys(a, "admin", {"address", "enabled"});
-    if (a.contains("enabled")) c.admin.enabled = getBool(a["enabled"], "admin.enabled");
-    if (a.contains("address")) c.admin.address = parseBindAddress(a["address"], "admin.address");
-  }
-  if (root.contains("limits")) parseLimits(root["limits"], "limits", c.limits);
-  if (root.contains("log")) parseLog(root["log"], "log", c.log);
-  if (root.contains("dns")) parseDns(root["dns"], "dns", c.dns);
-  if (root.contains("tls")) parseTls(root["tls"], "tls", c.tls);
-  if (root.contains("listeners")) {
-    const json& ls = root["listeners"];
-    if (!ls.is_array()) fail("listeners", "expected an array, got " + typeName(ls));
-    std::set<std::string> names;
-    for (size_t i = 0; i < ls.size(); ++i) {
-      std::string p = "listeners[" + std::to_string(i) + "]";
-      ListenerConfig l;
-      parseListener(ls[i], p, l);
-      if (!names.insert(l.name).second) fail(p + ".name", "duplicate listener name '" + l.name + "'");
-      for (const auto& o : c.listeners) {
-        // A TCP and a UDP listener may share an address (DNS, QUIC beside TLS, ...).
-        const bool sameProtocol = (o.spec && o.spec->datagram) == (l.spec && l.spec->datagram);
-        if (o.address == l.address && l.address.port() != 0 && sameProtocol) {
-          fail(p + ".address", l.address.str() + " is already used by listener '" + o.name + "'");
-        }
-      }
-      c.listeners.push_back(std::move(l));
-    }
-  }
-  if (root.contains("routes")) {
-    const json& rs = root["routes"];
-    if (!rs.is_array()) fail("routes", "expected an array, got " + typeName(rs));
-    for (size_t i = 0; i < rs.size(); ++i) {
-      std::string p = "routes[" + std::to_string(i) + "]";
-      RouteConfig r;
-      parseRoute(rs[i], p, i, r);
-      c.routes.push_back(std::move(r));
-    }
-  }
-  parseMesh(root, c);
-  for (size_t i = 0; i < c.routes.size(); ++i) resolveRouteListeners(root["routes"][i], i, c);
-  for (size_t i = 0; i < c.routes.size(); ++i) {
-    const std::string& via = c.routes[i].via;
-    if (via.empty()) continue;
-    bool named = std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
-                             [&](const UpstreamConfig& u) { return u.name == via; });
-    auto hp = HostPort::parse(via);
-    if (!named && (!hp || hp->port == 0)) {
-      fail("routes[" + std::to_string(i) + "].via", "'" + via + "' is neither an upstream's name nor host:port");
-    }
-  }
-  if (c.usesTls() && c.node.dataDir.empty() && c.tls.certDir.empty()) {
-    fail("node.dataDir", "required when a listener or route uses TLS (the node's key and certificate "
-                         "live there), unless tls.certDir names the certificates (under systemd, "
-                         "StateDirectory= provides it through $STATE_DIRECTORY)");
+  if (root.contains("admin")) errs.attempt([&] { parseAdmin(root["admin"], c.admin); });
+  if (root.contains("limits")) errs.attempt([&] { parseLimits(root["limits"], "limits", c.limits); });
+  if (root.contains("log")) errs.attempt([&] { parseLog(root["log"], "log", c.log); });
+  if (root.contains("dns")) errs.attempt([&] { parseDns(root["dns"], "dns", c.dns); });
+  if (root.contains("tls")) credentialsOk &= errs.attempt([&] { parseTls(root["tls"], "tls", c.tls); });
+  Broken broken;
+  broken.listeners = eachElement(root, "listeners", errs, [&](const json& j, size_t, const std::string& p) {
+    addListener(j, p, c);
+  });
+  // Before the routes: a route may go via an upstream.
+  broken.upstreams = eachElement(root, "upstreams", errs, [&](const json& j, size_t, const std::string& p) {
+    parseUpstream(j, p, c);
+  });
+  if (root.contains("authorize")) errs.attempt([&] { parseAuthorize(root["authorize"], c.mesh); });
+  if (root.contains("mesh")) errs.attempt([&] { parseMeshSection(root["mesh"], c); });
+  eachElement(root, "routes", errs, [&](const json& j, size_t i, const std::string&) { addRoute(j, i, c, broken); });
+  if (credentialsOk && c.usesTls() && c.node.dataDir.empty() && c.tls.certDir.empty()) {
+    errs.attempt([&] {
+      fail("node.dataDir", "required when a listener or route uses TLS (the node's key and certificate "
+                           "live there), unless tls.certDir names the certificates (under systemd, "
+                           "StateDirectory= provides it through $STATE_DIRECTORY)");
+    });
   }
 }
 
@@ -887,13 +948,13 @@ Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin, co
     return makeError(Errc::InvalidArgument,
                      std::string(origin) + ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
   }
+  ErrorList errs;
   try {
-    parseRoot(root, defaults, *c);
-  } catch (const ConfigError& e) {
-    return makeError(Errc::InvalidArgument, e.msg);
+    parseRoot(root, defaults, *c, errs);
   } catch (const json::exception& e) {
     return makeError(Errc::InvalidArgument, std::string(origin) + ": " + e.what());
   }
+  if (!errs.empty()) return makeError(Errc::InvalidArgument, errs.joined());
   redactSecrets(root);
   c->json = root.dump(2);
   return ConfigPtr(std::move(c));

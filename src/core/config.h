@@ -131,6 +131,7 @@ struct ListenerConfig {
   SocketAddress address;
   Target to;              // the listener's default target
   int backlog{4096};
+  bool sharePort{false};  // bind even when another process holds the address (SO_REUSEPORT, same user)
   std::optional<Duration> idleTimeout;     // overrides limits.idleTimeout
   std::optional<Duration> connectTimeout;  // overrides limits.connectTimeout
   std::optional<Duration> sniffTimeout;    // overrides limits.sniffTimeout
@@ -238,7 +239,11 @@ struct ConfigDefaults {
   static ConfigDefaults fromEnvironment();
 };
 
-/** parseConfig validates json; every error names the JSON path and the reason. */
+/**
+ * parseConfig validates json. Every error names the JSON path and the reason; the detail holds
+ * every error found, one per line ("path: reason"), in the order found: each section, listener,
+ * route and upstream is checked on its own, up to its first problem.
+ */
 Result<ConfigPtr> parseConfig(std::string_view json, std::string_view origin,
                               const ConfigDefaults& defaults = {});
 /** loadConfigFile reads and parses a file. */

@@ -11,31 +11,53 @@
 
 namespace ugate {
 
-Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort,
-                             const std::function<Result<void>(int fd)>& beforeBind) {
-  int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+namespace {
+
+// SocketSetup: how a listening socket is made before bind (one recipe for the real sockets and
+// for the probe that checks whether the address is free).
+struct SocketSetup {
+  bool datagram{false};
+  bool reuseAddr{true};
+  bool reusePort{false};
+};
+
+// bindSocket: socket + beforeBind + options + bind, non-blocking; the fd, or the error with errno
+// in *err when err is given.
+Result<int> bindSocket(const SocketAddress& addr, SocketSetup s,
+                       const std::function<Result<void>(int fd)>& beforeBind, int* err = nullptr) {
+  int fd = socket(addr.family(), (s.datagram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
   if (beforeBind) {
-    Result<void> r = beforeBind(fd);
-    if (!r) {
+    if (Result<void> r = beforeBind(fd); !r) {
       close(fd);
       return r.error();
     }
   }
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  const int one = 1;
+  if (s.reuseAddr) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (s.reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here, none per accept.
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (!s.datagram) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (bind(fd, addr.sa(), addr.len()) != 0) {
-    int e = errno;
+    const int e = errno;
     close(fd);
-    return makeError(errcFromErrno(e), "bind " + addr.str() + ": " + strerror(e));
+    if (err) *err = e;
+    return makeError(e == EADDRINUSE ? Errc::AlreadyExists : errcFromErrno(e),
+                     std::string(s.datagram ? "bind udp " : "bind ") + addr.str() + ": " + strerror(e));
   }
-  if (listen(fd, backlog) != 0) {
+  return fd;
+}
+
+}  // namespace
+
+Result<int> openListenSocket(const SocketAddress& addr, int backlog, bool reusePort,
+                             const std::function<Result<void>(int fd)>& beforeBind) {
+  auto fd = bindSocket(addr, {.datagram = false, .reuseAddr = true, .reusePort = reusePort}, beforeBind);
+  if (!fd) return fd;
+  if (listen(*fd, backlog) != 0) {
     int e = errno;
-    close(fd);
+    close(*fd);
     return makeError(errcFromErrno(e), "listen " + addr.str() + ": " + strerror(e));
   }
   return fd;
@@ -143,27 +165,26 @@ void closeAbort(int fd) {
   close(fd);
 }
 
-// Datagram listeners: the same steps as openListenSocket, for SOCK_DGRAM and without listen().
 Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort,
                                const std::function<Result<void>(int fd)>& beforeBind) {
-  int fd = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
-  if (beforeBind) {
-    if (Result<void> r = beforeBind(fd); !r) {
-      close(fd);
-      return r.error();
-    }
+  return bindSocket(addr, {.datagram = true, .reuseAddr = true, .reusePort = reusePort}, beforeBind);
+}
+
+BindProbe probeBind(const SocketAddress& addr, bool datagram, bool reusePort,
+                    const std::function<Result<void>(int fd)>& beforeBind) {
+  // TCP keeps SO_REUSEADDR, so connections of an earlier process in TIME_WAIT do not count (the
+  // real bind ignores them too). UDP drops it: two UDP sockets that both set SO_REUSEADDR share a
+  // port, so with it the probe would succeed beside another process's sockets.
+  SocketSetup s{.datagram = datagram, .reuseAddr = !datagram, .reusePort = reusePort};
+  BindProbe p;
+  auto fd = bindSocket(addr, s, beforeBind, &p.err);
+  if (!fd) {
+    if (p.err == 0) p.err = -1;  // socket() or beforeBind failed before the bind
+    p.error = fd.error();
+    return p;
   }
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  if (bind(fd, addr.sa(), addr.len()) != 0) {
-    const int e = errno;
-    close(fd);
-    return makeError(errcFromErrno(e), "bind udp " + addr.str() + ": " + strerror(e));
-  }
-  return fd;
+  close(*fd);  // never listened on: no connection can have queued on it
+  return p;
 }
 
 }  // namespace ugate

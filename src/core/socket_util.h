@@ -49,4 +49,21 @@ void closeAbort(int fd);
 Result<int> openDatagramSocket(const SocketAddress& addr, bool reusePort,
                                const std::function<Result<void>(int fd)>& beforeBind = nullptr);
 
+/** BindProbe: the outcome of probeBind. */
+struct BindProbe {
+  int err{0};     // err: the bind's errno (EADDRINUSE: someone holds the address); 0 = it bound;
+                  // -1 = the socket could not be set up (socket(), beforeBind)
+  Error error;    // error: what failed, as openListenSocket/openDatagramSocket would report it
+  bool ok() const { return err == 0; }
+};
+
+/**
+ * probeBind binds a socket to addr the way openListenSocket (or, datagram, openDatagramSocket)
+ * would, and closes it at once, without listen(). Without reusePort it fails with EADDRINUSE when
+ * any socket holds the address, even one of this user with SO_REUSEPORT, which the real bind would
+ * silently join; with reusePort (TCP only) it tells whether joining is possible. Main thread.
+ */
+BindProbe probeBind(const SocketAddress& addr, bool datagram, bool reusePort,
+                    const std::function<Result<void>(int fd)>& beforeBind = nullptr);
+
 }  // namespace ugate

@@ -12,9 +12,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "core/fs_check.h"
 #include "core/sd_notify.h"
 #include "core/socket_util.h"
 #include "mesh/mesh_worker.h"
+#include "ugated/preflight.h"
 
 
 namespace ugate {
@@ -89,7 +91,14 @@ Result<int> Daemon::openAccessLog(const std::string& path) {
   if (path.empty()) return -1;
   if (path == "-") return STDOUT_FILENO;
   int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) return makeError(errcFromErrno(errno), "log.accessLog: " + path + ": " + strerror(errno));
+  if (fd < 0) {
+    const int e = errno;
+    // The reason --check-config gives, when it explains more than errno (a missing directory).
+    if (auto why = checkCanAppend(path); !why) {
+      return makeError(errcFromErrno(e), "log.accessLog: " + why.error().detail);
+    }
+    return makeError(errcFromErrno(e), "log.accessLog: " + path + ": " + strerror(e));
+  }
   return fd;
 }
 
@@ -100,10 +109,7 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
       for (auto& s : v) close(s.fd);
   };
   for (const auto& l : cfg.listeners) {
-    if (old) {
-      const ListenerConfig* o = old->findListener(l.name);
-      if (o && o->sameAs(l)) continue;  // keep the existing sockets
-    }
+    if (keepsSockets(old, l)) continue;
     SocketAddress addr = l.address;
     std::function<Result<void>(int)> configure;
     if (l.spec && l.spec->configureListenSocket) {
@@ -115,7 +121,7 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
                          : openListenSocket(addr, l.backlog, /*reusePort=*/true, configure);
       if (!fd) {
         rollback();
-        return makeError(fd.error().code, "listener '" + l.name + "': " + fd.error().detail);
+        return makeError(fd.error().code, listenerLabel(cfg, l) + ": " + fd.error().detail);
       }
       if (addr.port() == 0) addr = localAddress(*fd);  // the other workers join the chosen port
       per[i].push_back(ListenSocket{l.name, *fd});
@@ -130,7 +136,9 @@ int Daemon::run() {
   auto cfg = loadConfig();
   if (!cfg) {
     setupLogging(opts_.logLevel.empty() ? "info" : opts_.logLevel);
-    spdlog::error("config: {}", cfg.error().detail);
+    Findings f;
+    f.addError(cfg.error().detail);
+    for (const auto& e : f.errors) spdlog::error("config: {}", e);
     return 2;
   }
   cfg_ = *cfg;
@@ -175,13 +183,15 @@ int Daemon::run() {
                  derived);
   }
 
+  // What `--check-config` checks, done for real: every problem is reported before giving up.
+  Findings startup;
   auto alog = openAccessLog(cfg_->log.accessLog);
-  if (!alog) {
-    spdlog::error("config: {}", alog.error().detail);
-    return 2;
+  if (alog) {
+    accessLogFd_ = *alog;
+    ownAccessLogFd_ = accessLogFd_ > STDERR_FILENO;
+  } else {
+    startup.addError(alog.error().detail);
   }
-  accessLogFd_ = *alog;
-  ownAccessLogFd_ = accessLogFd_ > STDERR_FILENO;
 
   for (int i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, cfg_, maxConnPerWorker_, accessLogFd_));
@@ -193,12 +203,15 @@ int Daemon::run() {
     for (auto& w : workers_) w->reactor().post([w = w.get(), p] { w->setTls(p); });
   });
   auto tlsReady = tls_->prepare(*cfg_);
-  if (!tlsReady) {
-    spdlog::error("startup: {}", tlsReady.error().detail);
-    return 2;
+  if (!tlsReady) startup.addError(tlsReady.error().detail);
+  checkAddresses(*cfg_, startup);
+  if (!startup.errors.empty()) {
+    for (const auto& e : startup.errors) spdlog::error("startup: {}", e);
+    // 1: only addresses that cannot be bound (as a failed bind); 2: the config cannot run here.
+    return startup.bindErrors == startup.errors.size() ? 1 : 2;
   }
   auto socks = openSockets(*cfg_, nullptr);
-  if (!socks) {
+  if (!socks) {  // the address was free a moment ago (or another bind problem): still a bind error
     spdlog::error("startup: {}", socks.error().detail);
     return 1;
   }
@@ -260,10 +273,18 @@ void Daemon::reload() {
   sdNotify(sdReloadingState());
   auto next = loadConfig();
   auto finish = [] { sdNotify("READY=1\nSTATUS=serving"); };
-  if (!next) {
+  // reject logs every problem found (one line each) and keeps the running config.
+  auto reject = [&](const Findings& f) {
     ++reloadsFailed_;
-    spdlog::error("reload rejected, keeping the running config: {}", next.error().detail);
+    spdlog::error("reload rejected, keeping the running config: {} error{}", f.errors.size(),
+                  f.errors.size() == 1 ? "" : "s");
+    for (const auto& e : f.errors) spdlog::error("reload rejected: {}", e);
     finish();
+  };
+  Findings problems;
+  if (!next) {
+    problems.addError(next.error().detail);
+    reject(problems);
     return;
   }
   ConfigPtr cfg = *next;
@@ -271,17 +292,16 @@ void Daemon::reload() {
     spdlog::warn("reload: 'workers' changes take effect on restart only");
   }
   auto tlsReady = tls_->prepare(*cfg);
-  if (!tlsReady) {
-    ++reloadsFailed_;
-    spdlog::error("reload rejected, keeping the running config: {}", tlsReady.error().detail);
-    finish();
+  if (!tlsReady) problems.addError(tlsReady.error().detail);
+  checkAddresses(*cfg, problems, "", cfg_.get());  // the listeners to bind; this process's own sockets are fine
+  if (!problems.errors.empty()) {
+    reject(problems);
     return;
   }
   auto socks = openSockets(*cfg, cfg_.get());
   if (!socks) {
-    ++reloadsFailed_;
-    spdlog::error("reload rejected, keeping the running config: {}", socks.error().detail);
-    finish();
+    problems.addError(socks.error().detail);
+    reject(problems);
     return;
   }
   // Admin endpoint: rebind only when its address changed; on failure it stays where it was.

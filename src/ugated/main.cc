@@ -9,6 +9,7 @@
 #include "iptables/iptables_cli.h"
 #include "ugated/daemon.h"
 #include "ugated/modules.h"
+#include "ugated/preflight.h"
 
 
 namespace {
@@ -27,7 +28,9 @@ sidecar (`ugated iptables --help`, docs/SIDECAR.md).
 options:
   -c, --config FILE         run with the JSON config FILE (default: the embedded default config,
                             loopback only, dials nothing)
-      --check-config FILE   validate FILE and exit (0 valid, 2 invalid)
+      --check-config FILE   check that FILE would start, touching nothing, and exit (0 it would,
+                            2 it would not): the config, the TLS credentials, log paths, and that
+                            no other process holds a listen address; every error, with its path
       --print-default-config
                             print the embedded default config and exit
       --log-level LEVEL     trace, debug, info, warn, error, critical or off (overrides log.level)
@@ -75,13 +78,7 @@ int main(int argc, char** argv) {
     } else if (a == "--check-config") {
       const char* f = value(a);
       if (!f) return usageError("--check-config needs a FILE");
-      auto cfg = ugate::loadConfigFile(f, ugate::ConfigDefaults::fromEnvironment());
-      if (!cfg) {
-        fprintf(stderr, "%s: %s\n", f, cfg.error().detail.c_str());
-        return 2;
-      }
-      printf("%s: ok (%zu listeners, %zu routes)\n", f, (*cfg)->listeners.size(), (*cfg)->routes.size());
-      return 0;
+      return ugate::runCheckConfig(f);
     } else if (a == "-c" || a == "--config") {
       const char* f = value(a);
       if (!f) return usageError(std::string(a) + " needs a FILE");

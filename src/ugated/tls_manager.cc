@@ -23,7 +23,7 @@ Result<TlsManager::Prepared> TlsManager::prepare(const Config& cfg) {
   }
   p.source = std::make_unique<auth::CredentialSource>(cfg);
   auto creds = p.source->load();
-  if (!creds) return makeError(creds.error().code, "tls credentials: " + creds.error().detail);
+  if (!creds) return creds.error();  // names the config key: tls.certDir, node.dataDir, tls.rootsFile
   auto provider = auth::makeTlsProvider(cfg, *creds);
   if (!provider) return provider.error();
   p.creds = std::move(*creds);

@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/port_holders.h"
 #include "test_common/test_util.h"
 #include "test_common/ugated_fixture.h"
 
@@ -32,20 +33,15 @@ std::string readText(const std::string& path) {
 
 /** Sock: one socket of a process, from /proc/PID/net/{tcp,tcp6,udp,udp6,raw,raw6}. */
 struct Sock {
-  std::string proto;  // "tcp", "udp6", ...; "other" for unix, netlink, ...
-  std::string local;  // hex address:port as in /proc
-  int state{0};       // TCP state; 0x0A = LISTEN
-  bool loopback() const {
-    auto colon = local.find(':');
-    std::string a = local.substr(0, colon);
-    if (a.size() == 8) return a.substr(6) == "7F";   // 127.x.x.x, little-endian
-    return a == "00000000000000000000000001000000";  // ::1
-  }
+  std::string proto;    // "tcp", "udp6", ...; "other" for unix, netlink, ...
+  SocketAddress local;  // invalid for "other"
+  int state{0};         // TCP state; 0x0A = LISTEN
+  bool loopback() const { return local.isLoopback(); }
 };
 
 /** socketsOf lists the sockets held by process pid. */
 std::vector<Sock> socketsOf(pid_t pid) {
-  std::set<std::string> inodes;
+  std::set<uint64_t> inodes;
   std::string fdDir = "/proc/" + std::to_string(pid) + "/fd";
   if (DIR* d = opendir(fdDir.c_str())) {
     while (dirent* e = readdir(d)) {
@@ -53,23 +49,17 @@ std::vector<Sock> socketsOf(pid_t pid) {
       ssize_t n = readlink((fdDir + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
       if (n <= 0) continue;
       std::string t(target, static_cast<size_t>(n));
-      if (t.rfind("socket:[", 0) == 0) inodes.insert(t.substr(8, t.size() - 9));
+      if (t.rfind("socket:[", 0) == 0) inodes.insert(std::stoull(t.substr(8, t.size() - 9)));
     }
     closedir(d);
   }
   std::vector<Sock> out;
   for (const char* proto : {"tcp", "tcp6", "udp", "udp6", "raw", "raw6"}) {
-    std::istringstream in(readText("/proc/" + std::to_string(pid) + "/net/" + proto));
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::istringstream ls(line);
-      std::string sl, local, remote, st, queues, timer, retr, uid, timeout, inode;
-      ls >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >> inode;
-      if (inodes.erase(inode)) out.push_back({proto, local, std::stoi(st, nullptr, 16)});
+    for (const auto& s : procSockets(proto, pid)) {
+      if (inodes.erase(s.inode)) out.push_back({proto, s.local, s.state});
     }
   }
-  for (size_t i = 0; i < inodes.size(); ++i) out.push_back({"other", "", 0});
+  for (size_t i = 0; i < inodes.size(); ++i) out.push_back({"other", {}, 0});
   return out;
 }
 
@@ -134,9 +124,9 @@ TEST(SafeDefaults, ListensOnLoopbackOnlyAndDialsNothingAtStartup) {
       })) << held.size()
           << " sockets";
       for (const auto& s : held) {
-        EXPECT_EQ(s.proto.substr(0, 3), "tcp") << s.proto << " " << s.local;
-        EXPECT_EQ(s.state, 0x0A) << "not a listening socket: " << s.local;
-        EXPECT_TRUE(s.loopback()) << "listens on a non-loopback address: " << s.local;
+        EXPECT_EQ(s.proto.substr(0, 3), "tcp") << s.proto << " " << s.local.str();
+        EXPECT_EQ(s.state, 0x0A) << "not a listening socket: " << s.local.str();
+        EXPECT_TRUE(s.loopback()) << "listens on a non-loopback address: " << s.local.str();
       }
       usleep(500 * 1000);  // time for anything dialled at startup to show
       kill(pid, SIGTERM);
@@ -213,7 +203,7 @@ TEST(SafeDefaults, UnprivilegedUserNeedsOnlyNetBindServiceForLowPorts) {
     noCaps.insert(noCaps.end(), {"--inh-caps=-all", "--bounding-set=-all"});
     DaemonProcess denied({"--config", path}, noCaps);
     EXPECT_EQ(denied.wait(10000), 1) << denied.logs();
-    EXPECT_NE(denied.logs().find("listener 'web': bind 127.0.0.1:80: Permission denied"),
+    EXPECT_NE(denied.logs().find("listeners[0] 'web': bind 127.0.0.1:80: Permission denied"),
               std::string::npos)
         << denied.logs();
 

@@ -7,7 +7,7 @@
 #
 # The fd limit here is 20000 per process and cannot be raised, and a proxied connection costs ugated
 # two fds, so 15 000 connections cannot fit in one ugated. Two ugated processes bind the SAME port
-# (SO_REUSEPORT works across processes of one user) and the kernel spreads the connections over
+# ("sharePort": SO_REUSEPORT across processes of one user) and the kernel spreads the connections over
 # their four worker sockets; the client (ugate_loadgen client) and the echo backend (ugate_loadgen
 # echo) are two more processes, each with 15 000 sockets. See docs/RELIABILITY.md.
 #
@@ -78,7 +78,7 @@ write_config() {
   local admin=$ADMIN1 extra=""
   [[ $1 == 2 ]] && admin=$ADMIN2
   if [[ -n "${2:-}" ]]; then
-    extra=", {\"name\": \"extra\", \"kind\": \"tcp\", \"address\": \"127.0.0.1:$EXTRA\", \"to\": \"127.0.0.1:$BACKEND\"}"
+    extra=", {\"name\": \"extra\", \"kind\": \"tcp\", \"address\": \"127.0.0.1:$EXTRA\", \"to\": \"127.0.0.1:$BACKEND\", \"sharePort\": true}"
   fi
   cat >"$TMP/ugated$1.json" <<EOF
 {
@@ -87,7 +87,7 @@ write_config() {
   "limits": {"drainTimeout": "30s"},
   "log": {"level": "info", "accessLog": "$TMP/access$1.log"},
   "listeners": [
-    {"name": "soak", "kind": "tcp", "address": "127.0.0.1:$PORT", "to": "127.0.0.1:$BACKEND"}$extra
+    {"name": "soak", "kind": "tcp", "address": "127.0.0.1:$PORT", "to": "127.0.0.1:$BACKEND", "sharePort": true}$extra
   ]
 }
 EOF

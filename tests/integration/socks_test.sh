@@ -281,7 +281,8 @@ else
   failed "open SOCKS proxy: rc=$rc out=$out"
 fi
 cat >"$TMP/open2.json" <<EOF
-{"listeners": [{"name": "h", "kind": "http-connect", "address": "0.0.0.0:$CHECK_PORT", "allowOpenProxy": true},
+{"admin": {"enabled": false},
+ "listeners": [{"name": "h", "kind": "http-connect", "address": "0.0.0.0:$CHECK_PORT", "allowOpenProxy": true},
                {"name": "s", "kind": "socks5", "address": "[::]:$CHECK_PORT", "users": [{"username": "u", "password": "p"}]}]}
 EOF
 if run check-config "$UGATED" --check-config "$TMP/open2.json" >/dev/null 2>&1; then

@@ -2,6 +2,8 @@
 // modes, refusal of loose key permissions, kubeconfig and Istio layouts.
 #include "auth/identity.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "auth/encoding.h"
@@ -97,6 +99,46 @@ TEST(IdentityTest, CreatedOnFirstUseWithPrivateModesAndStable) {
   ASSERT_TRUE(c3);
   EXPECT_EQ(c3->nodeId(), c1->nodeId());
   EXPECT_EQ(parseCertPem(c3->certChainPem)->dnsSans[0], "node2.example.org");
+}
+
+// --check-config loads the identity in a dry run: nothing is created or rewritten, and what a
+// real load would write is said.
+TEST(IdentityTest, DryRunWritesNothingAndSaysWhatWouldBeWritten) {
+  ugate::test::TempDir tmp;
+  IdentityOptions o;
+  o.dataDir = tmp.path() + "/a/data";
+  o.name = "node1";
+  o.dryRun = true;
+  auto dry = loadOrCreateIdentity(o);
+  ASSERT_TRUE(dry) << dry.error().detail;
+  EXPECT_TRUE(dry->created);
+  EXPECT_EQ(dry->planned, "would create a new key and self-signed certificate in " + o.dataDir + "/kube.json");
+  EXPECT_FALSE(parseCertPem(dry->certChainPem)->dnsSans.empty());  // usable to build TLS contexts
+  struct stat st;
+  EXPECT_NE(stat((tmp.path() + "/a").c_str(), &st), 0);
+
+  o.dryRun = false;
+  auto real = loadOrCreateIdentity(o);
+  ASSERT_TRUE(real);
+  EXPECT_TRUE(real->planned.empty());
+  const std::string before = slurp(o.dataDir + "/kube.json");
+  o.dryRun = true;
+  auto again = loadOrCreateIdentity(o);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->created);
+  EXPECT_TRUE(again->planned.empty());
+  EXPECT_EQ(again->nodeId(), real->nodeId());
+  o.name = "node2";  // a renamed node's certificate would be re-issued: said, not done
+  auto renamed = loadOrCreateIdentity(o);
+  ASSERT_TRUE(renamed);
+  EXPECT_EQ(renamed->planned, "would re-issue the self-signed certificate in " + o.dataDir + "/kube.json (same key)");
+  EXPECT_EQ(slurp(o.dataDir + "/kube.json"), before);
+
+  // A data directory that cannot be created is an error before any key is generated.
+  o.dataDir = tmp.path() + "/a/data/kube.json/sub";
+  auto blocked = loadOrCreateIdentity(o);
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().detail, tmp.path() + "/a/data/kube.json: exists and is not a directory");
 }
 
 TEST(IdentityTest, RenewsSelfSignedCertificateNearExpiry) {

@@ -472,7 +472,7 @@ INSTANTIATE_TEST_SUITE_P(
                             "upstreams[0].address: 'gw' is not host:port"},
                     ErrCase{"upstream id", R"({"upstreams": [{"address": "gw:15008", "id": "nope"}]})",
                             "upstreams[0].id: 'nope' is not a node ID (52 base32 characters, as printed by `ugated id`)"},
-                    ErrCase{"duplicate upstream", R"({"upstreams": [{"address": "a:1"}, {"name": "upstreams[0]", "address": "b:1"}]})",
+                    ErrCase{"duplicate upstream", R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "a:1"}, {"name": "upstreams[0]", "address": "b:1"}]})",
                             "upstreams[1].name: duplicate upstream name 'upstreams[0]'"},
                     ErrCase{"authorize", R"({"authorize": [1]})", "authorize: expected an object, got array"},
                     ErrCase{"authorize id", R"({"authorize": {"reverseAccept": ["x"]}})",
@@ -497,10 +497,57 @@ TEST(ConfigTest, MissingListenerInListNamesElementPath) {
             "routes[0].match.listener[1]: no listener or upstream named 'nope'");
 }
 
-TEST(ConfigTest, ErrorsStopAtTheFirstProblemInDocumentOrderOfSections) {
-  // Only one error is reported, and it is a real one.
-  std::string e = parseErr(R"({"workers": -1, "log": {"level": "x"}})");
-  EXPECT_EQ(e, "workers: -1 out of range [0, 256]");
+TEST(ConfigTest, EveryBrokenElementIsReportedOnALineOfItsOwn) {
+  // Sections, listeners, routes and upstreams are checked each on its own, up to its first
+  // problem: every line is a real error with its path, and nothing is reported twice.
+  std::string e = parseErr(R"({
+    "workers": -1,
+    "log": {"level": "x"},
+    "listeners": [
+      {"name": "a", "kind": "tcp", "address": "127.0.0.1:99999", "to": "x:1"},
+      {"name": "b", "kind": "tcp", "address": "127.0.0.1:7001", "to": "x:1", "backlog": 0},
+      {"name": "c", "kind": "tcp", "address": "127.0.0.1:7002", "to": "x:1"}
+    ],
+    "upstreams": [{"name": "gw", "address": "nope"}],
+    "routes": [
+      {"match": {"port": 0}, "to": "reject"},
+      {"match": {"listener": ["a", "c", "zz"]}, "to": "x:2"},
+      {"via": "gw", "to": "x:3"},
+      {"to": "x:4"}
+    ]
+  })");
+  EXPECT_EQ(e,
+            "workers: -1 out of range [0, 256]\n"
+            "log.level: 'x' is not a log level (trace, debug, info, warn, error, critical, off)\n"
+            "listeners[0].address: port 99999 out of range\n"
+            "listeners[1].backlog: 0 out of range [1, 65535]\n"
+            "upstreams[0].address: 'nope' is not host:port\n"
+            "routes[0].match.port: 0 out of range [1, 65535]\n"
+            "routes[1].match.listener[2]: no listener or upstream named 'zz'\n"
+            "node.dataDir: required when a listener or route uses TLS (the node's key and certificate "
+            "live there), unless tls.certDir names the certificates (under systemd, "
+            "StateDirectory= provides it through $STATE_DIRECTORY)");
+  // A route naming a listener that failed to parse is not an error of its own (listeners[0] 'a'
+  // above); the same for an upstream (routes[2] via 'gw'). That route does need the node's
+  // identity, though: the last line is an error of its own.
+
+  // A config that is not an object at all is one error.
+  EXPECT_EQ(parseErr("[]"), "$: expected an object, got array");
+  // Later elements are still checked against the earlier ones that parsed.
+  std::string dup = parseErr(R"({"listeners": [{"name": "a", "kind": "nope", "address": "127.0.0.1:1"},
+                                       {"name": "b", "kind": "tcp", "address": "127.0.0.1:2", "to": "x:1"},
+                                       {"name": "b", "kind": "tcp", "address": "127.0.0.1:3", "to": "x:1"}]})");
+  ASSERT_NE(dup.find('\n'), std::string::npos) << dup;
+  EXPECT_EQ(dup.rfind("listeners[0].kind: 'nope' is not available in this build", 0), 0u) << dup;
+  EXPECT_EQ(dup.substr(dup.find('\n') + 1), "listeners[2].name: duplicate listener name 'b'");
+}
+
+TEST(ConfigTest, SharePort) {
+  auto c = parseOk(withListenerField(R"("sharePort": true)"));
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->listeners[0].sharePort);
+  EXPECT_FALSE(parseOk(oneListener(kGoodListener))->listeners[0].sharePort);
+  EXPECT_EQ(parseErr(withListenerField(R"("sharePort": 1)")), "listeners[0].sharePort: expected true or false, got number");
 }
 
 TEST(ConfigTest, SniffTimeouts) {

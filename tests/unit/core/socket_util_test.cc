@@ -1,6 +1,8 @@
 // startConnect's upstream socket options and openListenSocket's pre-bind hook, on loopback.
 #include "core/socket_util.h"
 
+#include "core/port_holders.h"
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -102,6 +104,61 @@ TEST(OpenListenSocket, BeforeBindRunsOnTheFreshSocketAndItsErrorWins) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, Errc::AuthFailed);
   EXPECT_EQ(bad.error().detail, "IP_TRANSPARENT: no");
+}
+
+// ---------------------------------------------------------------------------------------------
+// probeBind and findPortUse: the double-bind check (src/ugated/preflight.cc).
+
+TEST(ProbeBind, SeesAReusePortListenerThatTheRealBindWouldSilentlyJoin) {
+  auto held = openListenSocket(*SocketAddress::parse("127.0.0.1:0"), 4, /*reusePort=*/true);
+  ASSERT_TRUE(held);
+  const SocketAddress addr = localAddress(*held);
+  // The problem: a second SO_REUSEPORT bind of the same user succeeds.
+  auto joined = openListenSocket(addr, 4, /*reusePort=*/true);
+  ASSERT_TRUE(joined) << joined.error().detail;
+  close(*joined);
+  // The probe does not join: EADDRINUSE, reported like a bind error.
+  BindProbe p = probeBind(addr, /*datagram=*/false, /*reusePort=*/false);
+  EXPECT_EQ(p.err, EADDRINUSE);
+  EXPECT_EQ(p.error.code, Errc::AlreadyExists);
+  EXPECT_EQ(p.error.detail, "bind " + addr.str() + ": Address already in use");
+  // sharePort's probe joins (bind only, never listening): it would succeed.
+  EXPECT_TRUE(probeBind(addr, false, /*reusePort=*/true).ok());
+  // The holder is this process, and only this one.
+  PortUse use = findPortUse(addr, false);
+  EXPECT_TRUE(use.self);
+  EXPECT_FALSE(use.others);
+  // A wildcard bind of the port overlaps it too.
+  PortUse any = findPortUse(*SocketAddress::fromIp("0.0.0.0", addr.port()), false);
+  EXPECT_TRUE(any.self);
+  close(*held);
+  EXPECT_TRUE(probeBind(addr, false, false).ok());
+  EXPECT_FALSE(findPortUse(addr, false).self);
+}
+
+TEST(ProbeBind, UdpProbeIsNotFooledBySoReuseAddr) {
+  // Two UDP sockets that both set SO_REUSEADDR share a port: the probe must not set it.
+  auto held = openDatagramSocket(*SocketAddress::parse("127.0.0.1:0"), /*reusePort=*/true);
+  ASSERT_TRUE(held);
+  const SocketAddress addr = localAddress(*held);
+  BindProbe p = probeBind(addr, /*datagram=*/true, false);
+  EXPECT_EQ(p.err, EADDRINUSE);
+  EXPECT_EQ(p.error.detail, "bind udp " + addr.str() + ": Address already in use");
+  EXPECT_TRUE(findPortUse(addr, true).self);
+  EXPECT_FALSE(findPortUse(addr, false).self);  // no TCP socket there
+  close(*held);
+  EXPECT_TRUE(probeBind(addr, true, false).ok());
+}
+
+TEST(ProbeBind, ReportsOtherBindErrorsAsTheRealBindWould) {
+  // 192.0.2.1 (TEST-NET-1) is no address of this host.
+  BindProbe p = probeBind(*SocketAddress::parse("192.0.2.1:80"), false, false);
+  EXPECT_EQ(p.err, EADDRNOTAVAIL);
+  EXPECT_EQ(p.error.detail, "bind 192.0.2.1:80: Cannot assign requested address");
+  BindProbe hook = probeBind(*SocketAddress::parse("127.0.0.1:0"), false, false,
+                             [](int) -> Result<void> { return makeError(Errc::AuthFailed, "IP_TRANSPARENT: no"); });
+  EXPECT_EQ(hook.err, -1);
+  EXPECT_EQ(hook.error.detail, "IP_TRANSPARENT: no");
 }
 
 }  // namespace

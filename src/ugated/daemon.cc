@@ -439,6 +439,10 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   metric("ugate_config_reloads_total", "counter", "Config reloads by result.");
   line("ugate_config_reloads_total", "result=\"ok\"", reloadsOk_);
   line("ugate_config_reloads_total", "result=\"error\"", reloadsFailed_);
+  metric("ugate_admin_bad_requests_total", "counter", "Admin requests refused, by reason.");
+  auto badRequests = adminBadRequests_;  // the usual reasons are shown at 0 too
+  for (const char* r : {"headers_too_large", "malformed", "body_not_accepted", "method_not_allowed"}) badRequests[r];
+  for (const auto& [r, n] : badRequests) line("ugate_admin_bad_requests_total", "reason=\"" + promLabel(r) + "\"", n);
   metric("ugate_draining", "gauge", "1 while draining for shutdown.");
   line("ugate_draining", "", draining_ ? 1 : 0);
   if (tls_) tls_->renderStats(o);
@@ -503,8 +507,15 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   return o;
 }
 
+void Daemon::onAdminBadRequest(std::string_view reason) {
+  auto it = adminBadRequests_.find(reason);
+  if (it == adminBadRequests_.end()) it = adminBadRequests_.emplace(std::string(reason), 0).first;
+  ++it->second;
+}
+
 void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
   if (req.method != "GET" && req.method != "HEAD") {
+    onAdminBadRequest("method_not_allowed");
     respond({405, "text/plain; charset=utf-8", "only GET and HEAD\n"});
     return;
   }

@@ -2,6 +2,7 @@
 // Daemon: the main thread. Owns the config, the workers, the admin endpoint and the signals.
 #include <csignal>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
  private:
   // ugate::http::AdminHandler
   void handleAdmin(const http::Request& req, http::AdminResponder respond) override;
+  void onAdminBadRequest(std::string_view reason) override;
   // ugate::IoWatcher (signalfd)
   void onIoEvent(uint32_t events) override;
 
@@ -54,6 +56,7 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   int signalFd_{-1};
   int accessLogFd_{-1};
   bool ownAccessLogFd_{false};
+  std::map<std::string, uint64_t, std::less<>> adminBadRequests_;  // by reason (main thread only)
   uint64_t fdLimit_{0};
   uint32_t maxConnPerWorker_{0};
   bool ready_{false};

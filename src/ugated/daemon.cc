@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -119,14 +120,14 @@ void Daemon::reopenLogs(const char* why) {
     // Workers keep writing to accessLogFd_: dup3 puts the new file under that number atomically
     // (a write in progress completes in the old file), so no worker is told or waited for.
     auto fd = openAccessLog(cfg_->log.accessLog);
-    if (fd && dup3(*fd, accessLogFd_, O_CLOEXEC) < 0) {
-      fd = makeError(errcFromErrno(errno), "log.accessLog: " + cfg_->log.accessLog + ": dup3: " + strerror(errno));
-    }
-    if (fd) {
-      close(*fd);
-      note(reopened, cfg_->log.accessLog);
-    } else {
+    if (!fd) {
       note(failed, fd.error().detail);
+    } else {
+      int r = dup3(*fd, accessLogFd_, O_CLOEXEC);
+      int e = errno;
+      close(*fd);
+      if (r < 0) note(failed, "log.accessLog: " + cfg_->log.accessLog + ": dup3: " + strerror(e));
+      else note(reopened, cfg_->log.accessLog);
     }
   }
   if (reopened.empty() && failed.empty()) {
@@ -184,6 +185,15 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
 }
 
 int Daemon::run() {
+  int rc = serve();
+  if (rc != 0 && !daemonLogPath_.empty() && savedStderr_ >= 0) {
+    // Whoever started us watches the original stderr: say where the reason went.
+    dprintf(savedStderr_, "ugated: exit status %d; the reason is in %s\n", rc, daemonLogPath_.c_str());
+  }
+  return rc;
+}
+
+int Daemon::serve() {
   // Signals are handled on this thread through a signalfd; workers inherit the blocked mask. They
   // are blocked before anything else, so one that arrives during startup waits in the signalfd.
   sigset_t mask;

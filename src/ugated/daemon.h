@@ -30,6 +30,8 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   int run();
 
  private:
+  /** serve is run() until the daemon stops: startup, the main loop, the drain. */
+  int serve();
   // ugate::http::AdminHandler
   void handleAdmin(const http::Request& req, http::AdminResponder respond) override;
   void onAdminBadRequest(std::string_view reason) override;

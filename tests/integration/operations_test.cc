@@ -112,6 +112,20 @@ TEST(Operations, Usr1WithoutLogFilesSaysSoAndKeepsServing) {
   EXPECT_EQ(f.proc->wait(10000), 0) << f.logs();
 }
 
+TEST(Operations, StartupFailureAfterTheLogMovedToLogFileIsPointedOutOnStderr) {
+  UgatedFixture f;
+  TcpServer taken;  // holds its port: the listener cannot bind
+  std::string cfg = R"({"log": {"file": ")" + f.dir.path() + R"(/ugated.log"}, "admin": {"enabled": false},
+      "listeners": [)" + UgatedFixture::listener("fwd", "tcp", taken.port(), "127.0.0.1:1") + "]}";
+  DaemonProcess d({"--config", f.dir.write("c.json", cfg)});
+  EXPECT_EQ(d.wait(10000), 1);
+  const std::string log = readFile(f.dir.path() + "/ugated.log");
+  EXPECT_TRUE(log.find("'fwd'") != std::string::npos && log.find("bind") != std::string::npos) << log;
+  EXPECT_NE(d.logs().find("ugated: exit status 1; the reason is in " + f.dir.path() + "/ugated.log"),
+            std::string::npos)
+      << d.logs();
+}
+
 TEST(Operations, LogFileThatCannotBeOpenedIsAStartupError) {
   TempDir dir;
   std::string cfg = dir.write("c.json", R"({"log": {"file": ")" + dir.path() + R"(/no/such/dir/ugated.log"}})");

@@ -21,10 +21,21 @@ struct RouteDecision {
   Action action{Action::NoRoute};
   HostPort target;         // for Dial
   std::string_view route;  // name of the route that matched ("" = the listener's default)
+  std::string_view identity;  // the route's match.identity entry the peer matched ("" = none given)
   uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream before any byte
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // wrap the upstream in mTLS (null = plain)
   std::string_view via;  // a mesh gateway to go through (an upstream's name or host:port), "" = none
 };
+
+/**
+ * routeLogName: what the access log calls the decision's route: the matched route's name,
+ * `listener:<listener>` when the listener's own `to` decided, "" when nothing did (no_route).
+ */
+inline std::string routeLogName(const RouteDecision& d, std::string_view listener) {
+  if (!d.route.empty()) return std::string(d.route);
+  if (d.action == RouteDecision::Action::NoRoute) return {};
+  return "listener:" + std::string(listener);
+}
 
 class Router {
  public:

@@ -42,8 +42,9 @@ struct StreamMeta {
   std::string sni;
   std::string alpn;
   std::unique_ptr<PeerIdentity> peer;                                      // null when anonymous
+  bool peerMatchedSpiffe{false};  // a route authorized the peer by its SPIFFE URI: the log shows that
   std::unique_ptr<std::vector<std::pair<std::string, std::string>>> headers;  // carried across tunnels
-  std::string route;           // name of the route chosen ("" = listener default)
+  std::string route;           // the route chosen: its name, `listener:<name>` (the listener's `to`), "" none
   std::string upstream;        // what was dialled, "host:port"
   SocketAddress upstreamAddr;  // resolved address dialled
   MonotonicTime start{};

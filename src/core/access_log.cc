@@ -87,7 +87,13 @@ void AccessLog::formatLine(std::string& out, const StreamMeta& m, MonotonicTime 
   if (!m.host.empty()) field(out, "host", HostPort{m.host, m.port}.str());
   if (!m.sni.empty()) field(out, "sni", m.sni);
   if (!m.alpn.empty()) field(out, "alpn", m.alpn);
-  if (m.peer) field(out, "peer", m.peer->nodeId.empty() ? m.peer->spiffe : m.peer->nodeId);
+  if (m.peer) {
+    // The identity a route matched on; otherwise the node ID, or the SPIFFE URI when there is none.
+    // When the SPIFFE URI is shown, the node ID (the key's hash) follows as peer_id.
+    const bool spiffe = m.peer->nodeId.empty() || (m.peerMatchedSpiffe && !m.peer->spiffe.empty());
+    field(out, "peer", spiffe ? m.peer->spiffe : m.peer->nodeId);
+    if (spiffe && !m.peer->nodeId.empty()) field(out, "peer_id", m.peer->nodeId);
+  }
   if (m.headers) {  // null for nearly every stream: the common line costs one test
     for (const auto& [k, v] : *m.headers) {
       if (k == "traceparent" || k == "baggage") field(out, k.c_str(), v);  // W3C trace context across hops

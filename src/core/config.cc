@@ -616,13 +616,17 @@ void parseLimits(const json& j, const std::string& path, LimitsConfig& l) {
 }
 
 void parseLog(const json& j, const std::string& path, LogConfig& l) {
-  checkKeys(j, path, {"level", "accessLog"});
+  checkKeys(j, path, {"level", "accessLog", "file"});
   if (j.contains("level")) {
     l.level = getString(j["level"], path + ".level");
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
     if (!levels.count(l.level)) fail(path + ".level", "'" + l.level + "' is not a log level (trace, debug, info, warn, error, critical, off)");
   }
   if (j.contains("accessLog")) l.accessLog = getString(j["accessLog"], path + ".accessLog");
+  if (j.contains("file")) {
+    l.file = getString(j["file"], path + ".file");
+    if (l.file == "-") fail(path + ".file", "\"-\" is not a file: leave log.file out to log to stderr");
+  }
 }
 
 void parseDns(const json& j, const std::string& path, DnsConfig& d) {

@@ -180,6 +180,7 @@ struct LimitsConfig {
 struct LogConfig {
   std::string level{"info"};
   std::string accessLog;  // "" off, "-" stdout, or a file path
+  std::string file;       // the daemon's own log: "" stderr, or a file path (reopened on SIGUSR1/SIGHUP)
 };
 
 struct DnsConfig {

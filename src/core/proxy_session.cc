@@ -248,7 +248,8 @@ void ProxySession::routeAndDial(const HostPort* forced) {
     d.target = *forced;  // meta_.route is the front door's name for its choice
   } else {
     d = worker_.router().route(meta_);
-    meta_.route = std::string(d.route);
+    meta_.route = routeLogName(d, meta_.listener);
+    meta_.peerMatchedSpiffe = meta_.peer && !d.identity.empty() && d.identity == meta_.peer->spiffe;
   }
   sendProxyHeader_ = d.proxyProtocol;
   upstreamTls_ = std::move(d.upstreamTls);

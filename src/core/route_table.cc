@@ -100,12 +100,16 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
     if (!anyOrEmpty(m.hosts, [&](const std::string& p) { return nameMatches(p, meta.host); })) continue;
     if (!anyOrEmpty(m.ports, [&](const PortRange& p) { return port >= p.lo && port <= p.hi; })) continue;
     if (!anyOrEmpty(m.cidrs, [&](const Cidr& c) { return dst.valid() && c.contains(dst); })) continue;
+    std::string_view matchedId;
     if (!anyOrEmpty(m.identities, [&](const std::string& id) {
-          return meta.peer && (iequals(id, meta.peer->nodeId) || id == meta.peer->spiffe);
+          if (!meta.peer || !(iequals(id, meta.peer->nodeId) || id == meta.peer->spiffe)) return false;
+          matchedId = id;
+          return true;
         })) {
       continue;
     }
     RouteDecision d = decide(r.to, r.name, meta, requested);
+    d.identity = matchedId;
     d.proxyProtocol = r.proxyProtocol;
     d.upstreamTls = r.upstreamTls;
     d.via = r.via;

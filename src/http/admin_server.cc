@@ -13,11 +13,27 @@ namespace ugate::http {
 namespace {
 constexpr size_t kMaxConns = 64;
 constexpr Duration kIdleTimeout{15'000};
+constexpr size_t kMaxHeadBytes = 8192;          // a request head (line and headers) larger gets 431
+constexpr size_t kMaxBufferedBytes = 64 * 1024;  // bytes waiting behind a request being answered
+// After an error answer the client may still be sending (a huge header, a body): its bytes are read
+// and dropped for a while, so that closing with unread data (an RST) does not destroy the answer
+// before the client reads it (nginx's lingering close).
+constexpr Duration kLingerTimeout{2'000};
+constexpr size_t kMaxLingerBytes = 1024 * 1024;
+
+const char* badRequestReason(int status) {
+  switch (status) {
+    case 431: return "headers_too_large";
+    case 501: return "not_implemented";
+    case 505: return "version_not_supported";
+    default: return "malformed";
+  }
+}
 }  // namespace
 
 class AdminServer::Conn final : private IoWatcher, public DeferredDeletable {
  public:
-  Conn(AdminServer& s, int fd) : server_(s), fd_(fd), parser_(8192, 64) {
+  Conn(AdminServer& s, int fd) : server_(s), fd_(fd), parser_(kMaxHeadBytes, 64) {
     timer_ = s.reactor_.createTimer([this] { shutdown(); });
     timer_->enable(kIdleTimeout);
     s.reactor_.addFd(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
@@ -50,44 +66,57 @@ class AdminServer::Conn final : private IoWatcher, public DeferredDeletable {
   }
 
   void readIn() {
-    uint8_t buf[4096];
+    uint8_t buf[16384];
     for (;;) {
       ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
       if (n <= 0) {
         peerClosed_ = true;
-        if (!busy_ && out_.empty()) shutdown();
+        if (lingering_ || (!busy_ && out_.empty())) shutdown();
         return;
       }
+      if (lingering_) {
+        lingered_ += static_cast<size_t>(n);
+        if (lingered_ > kMaxLingerBytes) {
+          shutdown();
+          return;
+        }
+        continue;
+      }
+      if (refusing_) continue;  // an error answer is being written; what follows is dropped
       in_.append(reinterpret_cast<char*>(buf), static_cast<size_t>(n));
-      if (in_.size() > 64 * 1024) {  // a client pipelining without reading answers
+      // Parse as bytes arrive, so a head over the limit is answered (431) once the limit is
+      // crossed, whatever the client still sends.
+      process();
+      if (closed_) return;
+      if (!refusing_ && in_.size() > kMaxBufferedBytes) {
+        // A client pipelining requests without reading the answers.
+        server_.badRequest(fd_, "pipeline_overflow",
+                           "over " + std::to_string(kMaxBufferedBytes) + " bytes sent while a request was answered");
         shutdown();
         return;
       }
     }
-    process();
   }
 
   void process() {
-    while (!busy_ && !closed_ && !in_.empty()) {
+    while (!busy_ && !closed_ && !refusing_ && !in_.empty()) {
       size_t used = 0;
       auto st = parser_.feed({reinterpret_cast<const uint8_t*>(in_.data()), in_.size()}, used);
       in_.erase(0, used);
       if (st == ParseStatus::NeedMore) return;
       if (st == ParseStatus::Error) {
         int status = parser_.errorStatus();
-        spdlog::debug("admin: bad request: {}", parser_.error());
-        closeAfterWrite_ = true;
-        send(formatResponse(status, "", {{"Content-Type", "text/plain"}},
-                            std::string(parser_.error()) + "\n", false));
+        server_.badRequest(fd_, badRequestReason(status), parser_.error());
+        refuse(status, std::string(parser_.error()) + "\n");
         return;
       }
       Request req = parser_.takeRequest();
       parser_.reset();
       if (req.contentLength > 0 || req.chunked) {
-        // The admin API takes no request bodies.
-        closeAfterWrite_ = true;
-        send(formatResponse(413, "", {{"Content-Type", "text/plain"}}, "request bodies are not accepted\n", false));
+        server_.badRequest(fd_, "body_not_accepted", "a request body on " + req.method + " " + req.target);
+        refuse(413, "request bodies are not accepted\n");
         return;
       }
       busy_ = true;
@@ -107,6 +136,14 @@ class AdminServer::Conn final : private IoWatcher, public DeferredDeletable {
     }
   }
 
+  // refuse answers an error and closes once it is written, after a lingering read (see above).
+  void refuse(int status, std::string body) {
+    refusing_ = true;
+    closeAfterWrite_ = true;
+    in_.clear();
+    send(formatResponse(status, "", {{"Content-Type", "text/plain"}}, body, false));
+  }
+
   void send(std::string data) {
     out_ += data;
     timer_->enable(kIdleTimeout);
@@ -114,16 +151,31 @@ class AdminServer::Conn final : private IoWatcher, public DeferredDeletable {
   }
 
   void writeOut() {
+    if (lingering_) return;
     while (!out_.empty()) {
       ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
       if (n < 0) {
+        if (errno == EINTR) continue;
         if (errno == EAGAIN) return;
         shutdown();
         return;
       }
       out_.erase(0, static_cast<size_t>(n));
     }
-    if (closeAfterWrite_ || (peerClosed_ && !busy_)) shutdown();
+    if (refusing_ && !peerClosed_) {
+      linger();
+    } else if (closeAfterWrite_ || (peerClosed_ && !busy_)) {
+      shutdown();
+    }
+  }
+
+  // linger: the answer is out; send FIN and drop what the client still sends, until its EOF, a
+  // deadline or a byte cap, then close.
+  void linger() {
+    lingering_ = true;
+    ::shutdown(fd_, SHUT_WR);
+    timer_->enable(kLingerTimeout);
+    readIn();
   }
 
   AdminServer& server_;
@@ -133,10 +185,13 @@ class AdminServer::Conn final : private IoWatcher, public DeferredDeletable {
   std::string out_;
   TimerPtr timer_;
   std::shared_ptr<bool> alive_;
+  size_t lingered_{0};
   bool busy_{false};
   bool closed_{false};
   bool closeAfterWrite_{false};
   bool peerClosed_{false};
+  bool refusing_{false};   // refusing_: an error answer is queued; nothing more is parsed
+  bool lingering_{false};  // lingering_: the error answer is written; reading only to drop bytes
 };
 
 class AdminServer::Acceptor final : private IoWatcher {
@@ -187,6 +242,15 @@ Result<void> AdminServer::listen(const SocketAddress& addr) {
 }
 
 void AdminServer::close() { acceptor_.reset(); }
+
+void AdminServer::badRequest(int fd, std::string_view reason, std::string_view detail) {
+  handler_.onAdminBadRequest(reason);
+  uint64_t left = 0;
+  if (badRequestLog_.allow(reactor_.now(), left)) {
+    spdlog::warn("admin: bad request from {}: {}: {}{}", peerAddress(fd).str(), reason, detail,
+                 left ? " (and " + std::to_string(left) + " more since the last such line)" : "");
+  }
+}
 
 void AdminServer::remove(Conn* c) {
   if (c->prev) c->prev->next = c->next;

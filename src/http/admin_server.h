@@ -4,11 +4,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <ugate/reactor.h>
 #include <ugate/result.h>
 #include <ugate/socket_address.h>
 
+#include "core/log_throttle.h"
 #include "http/http1_parser.h"
 
 namespace ugate::http {
@@ -25,6 +27,11 @@ class AdminHandler {
   virtual ~AdminHandler() = default;
   /** handleAdmin answers req by calling respond exactly once, now or later, on the same thread. */
   virtual void handleAdmin(const Request& req, AdminResponder respond) = 0;
+  /**
+   * onAdminBadRequest: the server refused a request before handleAdmin (`reason`: a stable
+   * snake_case name such as headers_too_large, malformed, body_not_accepted). For counting.
+   */
+  virtual void onAdminBadRequest(std::string_view reason) { (void)reason; }
 };
 
 class AdminServer {
@@ -42,6 +49,8 @@ class AdminServer {
   class Acceptor;
   friend class Conn;
   void remove(Conn* c);
+  /** badRequest counts a refused request and logs it (at most one line per 10 s, with a count). */
+  void badRequest(int fd, std::string_view reason, std::string_view detail);
 
   Reactor& reactor_;
   AdminHandler& handler_;
@@ -49,6 +58,7 @@ class AdminServer {
   SocketAddress bound_;
   Conn* conns_{nullptr};
   size_t numConns_{0};
+  LogThrottle badRequestLog_;
 };
 
 }  // namespace ugate::http

@@ -57,8 +57,13 @@ std::string nameFromPeer(const PeerIdentity& p) {
 // Inbound: the mesh listener.
 void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
   const TlsProviderPtr& tls = worker_.tls();
-  if (!tls || !l.tls || draining_) {
+  if (draining_) {
     closeAbort(fd);
+    return;
+  }
+  if (!tls || !l.tls) {
+    closeAbort(fd);
+    onTlsAcceptFailed(l.name, meta, Errc::AuthFailed, "TLS from client: no_credentials: no TLS credentials loaded (see the startup log)");
     return;
   }
   const uint64_t h = NodeTable::instance().nextHandle();
@@ -74,10 +79,9 @@ void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
                                           if (it == conns_.end()) return;
                                           Conn& cc = *it->second;
                                           if (!o.ok) {
-                                            if (worker_.logBudget()) {
-                                              spdlog::warn("mesh: {} from {}: TLS: {}: {}", cc.listener,
-                                                           cc.tmeta.source.str(), o.failure, o.detail);
-                                            }
+                                            onTlsAcceptFailed(cc.listener, cc.tmeta,
+                                                              o.timedOut ? Errc::HandshakeTimeout : Errc::AuthFailed,
+                                                              "TLS from client: " + o.failure + ": " + o.detail);
                                             removeConn(cc);
                                             return;
                                           }
@@ -86,12 +90,33 @@ void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
                                           onTlsAccepted(cc);
                                         });
   if (!hs) {
+    onTlsAcceptFailed(raw->listener, raw->tmeta, Errc::AuthFailed,
+                      "TLS from client: no_context: no context for this listener's settings (reload in progress?)");
     removeConn(*raw);
     return;
   }
   HandshakingStream* s = hs.get();
   raw->tls = std::move(hs);
   s->start();
+}
+
+void MeshWorker::onTlsAcceptFailed(const std::string& listener, StreamMeta& meta, Errc reason, std::string detail) {
+  ListenerStats& st = worker_.stats(listener);
+  st.accepted.add();
+  st.closes[static_cast<size_t>(reason)].add();
+  meta.kind = StreamKind::Tls;  // the connection never carried HTTP/2
+  meta.closeReason = reason;
+  meta.closeDetail = std::move(detail);
+  worker_.accessLog().log(meta);
+  uint64_t left = 0;
+  if (tlsFailureLog_[listener].allow(worker_.reactor().now(), left)) {
+    spdlog::warn("mesh: listener {}: {} from {}: {}{}", listener, errcReason(reason), meta.source.str(),
+                 meta.closeDetail,
+                 left ? " (and " + std::to_string(left) +
+                            " more on this worker since the last such line; each is in the access log and "
+                            "ugate_listener_closes_total)"
+                      : "");
+  }
 }
 
 bool MeshWorker::authorizeAssociation(Conn& c, std::string& why) const {

@@ -17,6 +17,7 @@
 #include <ugate/reactor.h>
 
 #include "core/config.h"
+#include "core/log_throttle.h"
 #include "core/tunnel.h"
 #include "http/h2_connection.h"
 #include "mesh/node_table.h"
@@ -85,6 +86,13 @@ class MeshWorker final : public TunnelDialer {
 
   // inbound
   void onTlsAccepted(Conn& c);
+  /**
+   * onTlsAcceptFailed accounts for a mesh connection that never got past TLS, as every listener
+   * kind does: counted per listener (connections_total and closes_total{reason}), one access-log
+   * line, and a warning at most every 10 s per listener and worker (junk on a public port is
+   * routine), which says how many were left out.
+   */
+  void onTlsAcceptFailed(const std::string& listener, StreamMeta& meta, Errc reason, std::string detail);
   bool authorizeAssociation(Conn& c, std::string& why) const;
   void onTunnelRequest(Conn& c, std::unique_ptr<http::H2Stream> s);
   /**
@@ -122,6 +130,7 @@ class MeshWorker final : public TunnelDialer {
   std::unordered_map<Bridged*, std::unique_ptr<Bridged>> bridged_;
   TimerPtr housekeeping_;
   http::H2Stats& h2Stats_;  // h2Stats_: this worker's HTTP/2 counters (process lifetime, mesh_stats.h)
+  std::map<std::string, LogThrottle> tlsFailureLog_;  // tlsFailureLog_: per mesh listener
   bool draining_{false};
 };
 

@@ -361,7 +361,7 @@ UdpForwarder::Flow* UdpForwarder::createFlow(const FlowKey& key, const Datagram&
       target = rd.target;
       break;
   }
-  meta.route = std::string(rd.route);
+  meta.route = routeLogName(rd, meta.listener);
   meta.upstream = target.str();
   if (table_.full()) {
     closeFlow(static_cast<Flow*>(table_.oldest()), Errc::ResourceExhausted,

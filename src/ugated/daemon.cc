@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -74,6 +75,7 @@ Daemon::~Daemon() {
     close(signalFd_);
   }
   if (ownAccessLogFd_ && accessLogFd_ >= 0) close(accessLogFd_);
+  if (savedStderr_ >= 0) close(savedStderr_);
 }
 
 Result<ConfigPtr> Daemon::loadConfig() const {
@@ -83,8 +85,64 @@ Result<ConfigPtr> Daemon::loadConfig() const {
   return loadConfigFile(opts_.configPath, defaults);
 }
 
-void Daemon::applyLogConfig(const Config& cfg) {
+Result<void> Daemon::applyLogConfig(const Config& cfg) {
   setupLogging(opts_.logLevel.empty() ? cfg.log.level : opts_.logLevel);
+  if (cfg.log.file == daemonLogPath_) return {};
+  return switchDaemonLog(cfg.log.file);
+}
+
+Result<void> Daemon::switchDaemonLog(const std::string& path) {
+  if (path.empty()) {
+    if (savedStderr_ >= 0) dup2(savedStderr_, STDERR_FILENO);
+    daemonLogPath_.clear();
+    return {};
+  }
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return makeError(errcFromErrno(errno), "log.file: " + path + ": " + strerror(errno));
+  if (savedStderr_ < 0) savedStderr_ = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);  // -1: none to keep
+  if (dup2(fd, STDERR_FILENO) < 0) {
+    int e = errno;
+    close(fd);
+    return makeError(errcFromErrno(e), "log.file: " + path + ": dup2: " + strerror(e));
+  }
+  close(fd);
+  daemonLogPath_ = path;
+  return {};
+}
+
+void Daemon::reopenLogs(const char* why) {
+  std::string reopened, failed;
+  auto note = [](std::string& list, const std::string& item) { list += (list.empty() ? "" : ", ") + item; };
+  if (!daemonLogPath_.empty()) {
+    auto r = switchDaemonLog(daemonLogPath_);
+    if (r) note(reopened, daemonLogPath_);
+    else note(failed, r.error().detail);
+  }
+  if (ownAccessLogFd_ && accessLogFd_ >= 0) {
+    // Workers keep writing to accessLogFd_: dup3 puts the new file under that number atomically
+    // (a write in progress completes in the old file), so no worker is told or waited for.
+    auto fd = openAccessLog(cfg_->log.accessLog);
+    if (!fd) {
+      note(failed, fd.error().detail);
+    } else {
+      int r = dup3(*fd, accessLogFd_, O_CLOEXEC);
+      int e = errno;
+      close(*fd);
+      if (r < 0) note(failed, "log.accessLog: " + cfg_->log.accessLog + ": dup3: " + strerror(e));
+      else note(reopened, cfg_->log.accessLog);
+    }
+  }
+  if (reopened.empty() && failed.empty()) {
+    spdlog::info("{}: no log file to reopen (log.file is unset, log.accessLog is not a file)", why);
+    return;
+  }
+  if (!failed.empty()) {
+    ++logReopensFailed_;
+    spdlog::error("{}: reopening logs failed, still writing to the old files: {}", why, failed);
+  } else {
+    ++logReopensOk_;
+  }
+  if (!reopened.empty()) spdlog::info("{}: reopened {}", why, reopened);
 }
 
 Result<int> Daemon::openAccessLog(const std::string& path) {
@@ -133,6 +191,29 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
 }
 
 int Daemon::run() {
+  int rc = serve();
+  if (rc != 0 && !daemonLogPath_.empty() && savedStderr_ >= 0) {
+    // Whoever started us watches the original stderr: say where the reason went.
+    dprintf(savedStderr_, "ugated: exit status %d; the reason is in %s\n", rc, daemonLogPath_.c_str());
+  }
+  return rc;
+}
+
+int Daemon::serve() {
+  // Signals are handled on this thread through a signalfd; workers inherit the blocked mask. They
+  // are blocked before anything else, so one that arrives during startup waits in the signalfd.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&mask, s);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signalFd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signalFd_ < 0 || !reactor_->addFd(signalFd_, this, EPOLLIN)) {
+    setupLogging("info");
+    spdlog::error("startup: signalfd: {}", strerror(errno));
+    return 1;
+  }
+
   auto cfg = loadConfig();
   if (!cfg) {
     setupLogging(opts_.logLevel.empty() ? "info" : opts_.logLevel);
@@ -142,20 +223,14 @@ int Daemon::run() {
     return 2;
   }
   cfg_ = *cfg;
-  applyLogConfig(*cfg_);
+  if (auto r = applyLogConfig(*cfg_); !r) {
+    spdlog::error("config: {}", r.error().detail);
+    return 2;
+  }
   if (cfg_->node.dataDirFromEnvironment) {
     spdlog::info("node.dataDir: {} (from $STATE_DIRECTORY; the config sets none)", cfg_->node.dataDir);
   }
   started_ = reactor_->now();
-
-  // Signals are handled on this thread through a signalfd; workers inherit the blocked mask.
-  sigset_t mask;
-  sigemptyset(&mask);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  signalFd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-  reactor_->addFd(signalFd_, this, EPOLLIN);
 
   // The fd limit may be fixed (containers, sandboxes): raise the soft limit to the hard one and size
   // the per-worker connection cap from what we got.
@@ -188,7 +263,7 @@ int Daemon::run() {
   auto alog = openAccessLog(cfg_->log.accessLog);
   if (alog) {
     accessLogFd_ = *alog;
-    ownAccessLogFd_ = accessLogFd_ > STDERR_FILENO;
+    ownAccessLogFd_ = accessLogFd_ >= 0 && cfg_->log.accessLog != "-";
   } else {
     startup.addError(alog.error().detail);
   }
@@ -246,25 +321,36 @@ int Daemon::run() {
 }
 
 void Daemon::onIoEvent(uint32_t) {
-  signalfd_siginfo si{};
-  while (read(signalFd_, &si, sizeof(si)) == sizeof(si)) {
-    switch (si.ssi_signo) {
-      case SIGHUP:
-        reload();
-        break;
-      case SIGTERM:
-      case SIGINT:
-        if (draining_) {
-          spdlog::warn("second {}: stopping now", strsignal(static_cast<int>(si.ssi_signo)));
-          drainDeadline_ = reactor_->now();
-          checkDrained();
-        } else {
-          spdlog::info("{}: draining (deadline {} ms)", strsignal(static_cast<int>(si.ssi_signo)),
-                       cfg_->limits.drainTimeout.count());
-          startDrain();
-        }
-        break;
-    }
+  // Edge-triggered: take every pending signal now, or the next one would be the only wake-up.
+  for (;;) {
+    signalfd_siginfo si{};
+    ssize_t n = read(signalFd_, &si, sizeof(si));
+    if (n < 0 && errno == EINTR) continue;
+    if (n != static_cast<ssize_t>(sizeof(si))) break;  // EAGAIN: none left
+    onSignal(static_cast<int>(si.ssi_signo));
+  }
+}
+
+void Daemon::onSignal(int signo) {
+  switch (signo) {
+    case SIGHUP:
+      reopenLogs("SIGHUP");  // first, so the reload's own lines go to the new file
+      reload();
+      break;
+    case SIGUSR1:
+      reopenLogs("SIGUSR1");
+      break;
+    case SIGTERM:
+    case SIGINT:
+      if (draining_) {
+        spdlog::warn("second {}: stopping now", strsignal(signo));
+        drainDeadline_ = reactor_->now();
+        checkDrained();
+      } else {
+        spdlog::info("{}: draining (deadline {} ms)", strsignal(signo), cfg_->limits.drainTimeout.count());
+        startDrain();
+      }
+      break;
   }
 }
 
@@ -326,7 +412,7 @@ void Daemon::reload() {
       int old = accessLogFd_;
       bool ownOld = ownAccessLogFd_;
       accessLogFd_ = *fd;
-      ownAccessLogFd_ = accessLogFd_ > STDERR_FILENO;
+      ownAccessLogFd_ = accessLogFd_ >= 0 && cfg->log.accessLog != "-";
       auto pending = std::make_shared<size_t>(workers_.size());
       for (auto& w : workers_) {
         w->reactor().post([this, w = w.get(), fd = *fd, pending, old, ownOld] {
@@ -340,7 +426,7 @@ void Daemon::reload() {
       spdlog::error("reload: {}; access log unchanged", fd.error().detail);
     }
   }
-  applyLogConfig(*cfg);
+  if (auto r = applyLogConfig(*cfg); !r) spdlog::error("reload: {}; the daemon log stays where it was", r.error().detail);
   tls_->install(cfg, std::move(*tlsReady));
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->reactor().post([w = workers_[i].get(), c = cfg, s = std::move((*socks)[i])]() mutable {
@@ -459,6 +545,13 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   metric("ugate_config_reloads_total", "counter", "Config reloads by result.");
   line("ugate_config_reloads_total", "result=\"ok\"", reloadsOk_);
   line("ugate_config_reloads_total", "result=\"error\"", reloadsFailed_);
+  metric("ugate_admin_bad_requests_total", "counter", "Admin requests refused, by reason.");
+  auto badRequests = adminBadRequests_;  // the usual reasons are shown at 0 too
+  for (const char* r : {"headers_too_large", "malformed", "body_not_accepted", "method_not_allowed"}) badRequests[r];
+  for (const auto& [r, n] : badRequests) line("ugate_admin_bad_requests_total", "reason=\"" + promLabel(r) + "\"", n);
+  metric("ugate_log_reopens_total", "counter", "Log files reopened on SIGUSR1/SIGHUP, by result.");
+  line("ugate_log_reopens_total", "result=\"ok\"", logReopensOk_);
+  line("ugate_log_reopens_total", "result=\"error\"", logReopensFailed_);
   metric("ugate_draining", "gauge", "1 while draining for shutdown.");
   line("ugate_draining", "", draining_ ? 1 : 0);
   if (tls_) tls_->renderStats(o);
@@ -523,8 +616,15 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   return o;
 }
 
+void Daemon::onAdminBadRequest(std::string_view reason) {
+  auto it = adminBadRequests_.find(reason);
+  if (it == adminBadRequests_.end()) it = adminBadRequests_.emplace(std::string(reason), 0).first;
+  ++it->second;
+}
+
 void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
   if (req.method != "GET" && req.method != "HEAD") {
+    onAdminBadRequest("method_not_allowed");
     respond({405, "text/plain; charset=utf-8", "only GET and HEAD\n"});
     return;
   }

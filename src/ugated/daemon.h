@@ -2,6 +2,7 @@
 // Daemon: the main thread. Owns the config, the workers, the admin endpoint and the signals.
 #include <csignal>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,16 +30,29 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   int run();
 
  private:
+  /** serve is run() until the daemon stops: startup, the main loop, the drain. */
+  int serve();
   // ugate::http::AdminHandler
   void handleAdmin(const http::Request& req, http::AdminResponder respond) override;
+  void onAdminBadRequest(std::string_view reason) override;
   // ugate::IoWatcher (signalfd)
   void onIoEvent(uint32_t events) override;
 
   Result<ConfigPtr> loadConfig() const;
   /** openSockets binds every listener of cfg not in `keep` once per worker. */
   Result<std::vector<std::vector<ListenSocket>>> openSockets(const Config& cfg, const Config* old);
-  void applyLogConfig(const Config& cfg);
+  /** applyLogConfig sets the level and points the daemon log at cfg's log.file (error: unchanged). */
+  Result<void> applyLogConfig(const Config& cfg);
   Result<int> openAccessLog(const std::string& path);
+  /**
+   * switchDaemonLog points fd 2 (spdlog's sink) at `path`, or back at the stderr ugated was started
+   * with when path is "". dup2 swaps the file under the descriptor atomically, so threads logging
+   * at that moment need no lock: their line lands in the old file or the new one.
+   */
+  Result<void> switchDaemonLog(const std::string& path);
+  /** reopenLogs opens the log files again at their paths (after logrotate moved them). */
+  void reopenLogs(const char* why);
+  void onSignal(int signo);
   void reload();
   void startDrain();
   void checkDrained();
@@ -53,7 +67,12 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   std::unique_ptr<TlsManager> tls_;
   int signalFd_{-1};
   int accessLogFd_{-1};
-  bool ownAccessLogFd_{false};
+  bool ownAccessLogFd_{false};  // ownAccessLogFd_: accessLogFd_ is a file of ours (not stdout, not off)
+  std::string daemonLogPath_;   // daemonLogPath_: the file fd 2 points at ("" = the original stderr)
+  int savedStderr_{-1};         // savedStderr_: the original stderr, kept once fd 2 was redirected
+  std::map<std::string, uint64_t, std::less<>> adminBadRequests_;  // by reason (main thread only)
+  uint64_t logReopensOk_{0};
+  uint64_t logReopensFailed_{0};
   uint64_t fdLimit_{0};
   uint32_t maxConnPerWorker_{0};
   bool ready_{false};

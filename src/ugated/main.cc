@@ -37,8 +37,9 @@ options:
   -v, --version             print the version and exit
   -h, --help                this help
 
-signals: SIGHUP reloads the config; SIGTERM/SIGINT drain (up to limits.drainTimeout) and exit.
-docs: docs/CONFIG.md (every key), docs/ARCHITECTURE.md.
+signals: SIGHUP reopens the log files and reloads the config; SIGUSR1 only reopens the log files
+(logrotate); SIGTERM/SIGINT drain (up to limits.drainTimeout) and exit.
+docs: docs/CONFIG.md (every key), docs/OPERATIONS.md (signals, log rotation), docs/ARCHITECTURE.md.
 )";
 
 int usageError(const std::string& msg) {

@@ -57,13 +57,6 @@ bool exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-std::string readText(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::string replaceAll(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
     s.replace(at, from.size(), to);
@@ -289,8 +282,8 @@ TEST(CheckConfig, ShippedExamples) {
                              t.path() + "/certs/" + e.node});
         ASSERT_EQ(issued.rc, 0) << issued.out;
         const std::string shipped = std::string("\"") + e.certDir + "\"";
-        ASSERT_NE(readText(path).find(shipped), std::string::npos) << shipped;
-        path = t.write(e.file, replaceAll(readText(path), shipped, "\"" + t.path() + "/certs/" + e.node + "\""));
+        ASSERT_NE(readFile(path).find(shipped), std::string::npos) << shipped;
+        path = t.write(e.file, replaceAll(readFile(path), shipped, "\"" + t.path() + "/certs/" + e.node + "\""));
       }
       Ran r = ugated({"--check-config", path});
       EXPECT_EQ(r.rc, 0) << r.out;

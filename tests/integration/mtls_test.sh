@@ -180,8 +180,10 @@ expect_str "4 MiB through the mTLS tunnel, sha256 verified" "$got" "$BIG_SHA"
 body=$(get "http://127.0.0.1:$PORT_A_PIN/hello.txt" || true)
 expect_str "A pins B's node ID (upstreamTls.peerIds) and gets through" "$body" "hello from the backend"
 sleep 0.3  # the access log line is written when the stream closes
-line=$(grep -F "\"peer\":\"$A_ID\"" b-access.log | head -n1 || true)
-check "B's access log names A's node ID as the peer" [ -n "$line" ]
+# B's route authorized A by its SPIFFE URI: the access log names that identity, and A's node ID.
+line=$(grep -F "\"peer\":\"spiffe://$TD/ns/default/sa/a\",\"peer_id\":\"$A_ID\"" b-access.log | head -n1 || true)
+check "B's access log names the identity the route matched (A's SPIFFE URI) and A's node ID" [ -n "$line" ]
+check "B's access log names the route that let A in" grep -q '"route":"mesh-members"' <<<"$line"
 check "B's access log has the ALPN A negotiated ('ugate')" grep -q '"alpn":"ugate"' <<<"$line"
 check "B's access log has the SNI A sent (b.$TD)" grep -q "\"sni\":\"b.$TD\"" <<<"$line"
 for i in 1 2 3; do get "http://127.0.0.1:$PORT_A/hello.txt" >/dev/null || true; done
@@ -190,6 +192,8 @@ expect_ge "B completed server handshakes" "$(metric b 'ugate_tls_handshakes_tota
 
 body=$(get "http://127.0.0.1:$PORT_D/hello.txt" || true)
 expect_str "self-signed D, pinned in B's tls.trustedIds, gets through" "$body" "hello from the backend"
+sleep 0.3
+check "B's access log names D by the node ID its route matched" grep -qF "\"peer\":\"$D_ID\",\"route\":\"mesh-members\"" b-access.log
 
 before=$(metric b 'ugate_tls_handshake_failures_total{reason="unknown_ca"}')
 out=$(curl -sS --max-time 10 "http://127.0.0.1:$PORT_C/hello.txt" 2>&1 || true)

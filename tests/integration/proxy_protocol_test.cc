@@ -47,13 +47,6 @@ struct HeaderBackend {
   }};
 };
 
-std::string readFile(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 struct Daemon {
   TempDir dir;
   uint16_t admin = freePort();

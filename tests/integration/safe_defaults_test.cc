@@ -24,13 +24,6 @@
 namespace ugate::test {
 namespace {
 
-std::string readText(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 /** Sock: one socket of a process, from /proc/PID/net/{tcp,tcp6,udp,udp6,raw,raw6}. */
 struct Sock {
   std::string proto;    // "tcp", "udp6", ...; "other" for unix, netlink, ...
@@ -66,7 +59,7 @@ std::vector<Sock> socketsOf(pid_t pid) {
 /** childOf: the first child process of pid (ugated under strace or setpriv), or pid itself. */
 pid_t childOf(pid_t pid) {
   std::string kids =
-      readText("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+      readFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
   int k = atoi(kids.c_str());
   return k > 0 ? k : pid;
 }
@@ -131,7 +124,7 @@ TEST(SafeDefaults, ListensOnLoopbackOnlyAndDialsNothingAtStartup) {
       usleep(500 * 1000);  // time for anything dialled at startup to show
       kill(pid, SIGTERM);
       EXPECT_EQ(d.wait(10000), 0) << d.logs();
-      std::string calls = readText(trace);
+      std::string calls = readFile(trace);
       EXPECT_EQ(calls.find("connect("), std::string::npos) << "connect() at startup:\n" << calls;
     }
     // The detector works: one proxied stream makes exactly the connect() ugated needs for it.
@@ -144,9 +137,9 @@ TEST(SafeDefaults, ListensOnLoopbackOnlyAndDialsNothingAtStartup) {
     close(fd);
     kill(childOf(d.pid()), SIGTERM);
     EXPECT_EQ(d.wait(10000), 0);
-    EXPECT_NE(readText(trace).find("connect("), std::string::npos);
-    EXPECT_NE(readText(trace).find("htons(" + std::to_string(echo.port()) + ")"), std::string::npos)
-        << readText(trace);
+    EXPECT_NE(readFile(trace).find("connect("), std::string::npos);
+    EXPECT_NE(readFile(trace).find("htons(" + std::to_string(echo.port()) + ")"), std::string::npos)
+        << readFile(trace);
   };
   if (!runInPrivateNetns(body, &why)) GTEST_SKIP() << why;
 }
@@ -213,7 +206,7 @@ TEST(SafeDefaults, UnprivilegedUserNeedsOnlyNetBindServiceForLowPorts) {
                      "--bounding-set=-all,+net_bind_service"});
     DaemonProcess served({"--config", path}, bindOnly);
     ASSERT_TRUE(served.waitReady(f.admin)) << served.logs();
-    std::string status = readText("/proc/" + std::to_string(childOf(served.pid())) + "/status");
+    std::string status = readFile("/proc/" + std::to_string(childOf(served.pid())) + "/status");
     EXPECT_NE(status.find("Uid:\t65534\t65534\t65534\t65534"), std::string::npos) << status;
     EXPECT_NE(status.find("CapEff:\t0000000000000400"), std::string::npos)
         << "only cap_net_bind_service (10)\n"

@@ -166,13 +166,25 @@ bool waitFor(const std::function<bool()>& pred, int timeoutMs) {
   return pred();
 }
 
-int httpGet(uint16_t port, const std::string& path, std::string* body) {
+std::string roundTrip(uint16_t port, const std::string& request, int timeoutMs) {
   int fd = connectTcp(port);
-  if (fd < 0) return -1;
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  writeAll(fd, req.data(), req.size());
-  std::string resp = readAll(fd, 5000);
+  if (fd < 0) return {};
+  writeAll(fd, request.data(), request.size());
+  std::string resp = readAll(fd, timeoutMs);
   close(fd);
+  return resp;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+int httpGet(uint16_t port, const std::string& path, std::string* body) {
+  std::string resp =
+      roundTrip(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 5000);
   if (resp.size() < 12 || resp.compare(0, 5, "HTTP/") != 0) return -1;
   int status = atoi(resp.c_str() + 9);
   if (body) {
@@ -311,12 +323,7 @@ int DaemonProcess::wait(int timeoutMs) {
   return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
 }
 
-std::string DaemonProcess::logs() const {
-  std::ifstream f(logPath_);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::string DaemonProcess::logs() const { return readFile(logPath_); }
 
 TcpServer::TcpServer(Handler h, const char* host) : handler_(h ? std::move(h) : Handler(echo)) {
   fd_ = socket(strchr(host, ':') ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -28,6 +28,10 @@ std::string readAll(int fd, int timeoutMs = 10000);
 bool readN(int fd, void* buf, size_t n, int timeoutMs = 10000);
 /** waitFor polls pred every 20 ms until it holds or timeout passes. */
 bool waitFor(const std::function<bool()>& pred, int timeoutMs = 10000);
+/** exchange: connect to 127.0.0.1:port, send `request`, return all that comes back until EOF. */
+std::string roundTrip(uint16_t port, const std::string& request, int timeoutMs = 10000);
+/** readFile: the whole file ("" when it cannot be read). */
+std::string readFile(const std::string& path);
 /** httpGet: a minimal blocking HTTP/1.1 GET against 127.0.0.1:port; returns status, fills body. */
 int httpGet(uint16_t port, const std::string& path, std::string* body = nullptr);
 /** fnv1a64: checksum of a payload. */

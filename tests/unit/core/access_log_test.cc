@@ -163,6 +163,20 @@ TEST(AccessLogTest, PeerFallsBackToSpiffe) {
   EXPECT_EQ(j["peer"], "spiffe://td/ns/x/sa/y");
 }
 
+TEST(AccessLogTest, PeerIsTheSpiffeUriWhenARouteMatchedOnIt) {
+  StreamMeta m = minimalMeta();
+  m.peer = std::make_unique<PeerIdentity>();
+  m.peer->nodeId = "NODEA";
+  m.peer->spiffe = "spiffe://td/ns/x/sa/y";
+  json j = parseLine(format(m));
+  EXPECT_EQ(j["peer"], "NODEA");
+  EXPECT_FALSE(j.contains("peer_id"));
+  m.peerMatchedSpiffe = true;
+  j = parseLine(format(m));
+  EXPECT_EQ(j["peer"], "spiffe://td/ns/x/sa/y");
+  EXPECT_EQ(j["peer_id"], "NODEA");
+}
+
 TEST(AccessLogTest, HostWithIpv6LiteralIsBracketed) {
   StreamMeta m = minimalMeta();
   m.host = "2001:db8::5";

@@ -119,7 +119,7 @@ TEST(ConfigTest, FullConfigValues) {
     "limits": {"connectTimeout": "1.5s", "idleTimeout": "5m", "drainTimeout": 0.25,
                "maxConnectionsPerWorker": 100, "copyBufferBytes": 4096, "pipeBytes": 65536,
                "splice": "never"},
-    "log": {"level": "debug", "accessLog": "/tmp/x.log"},
+    "log": {"level": "debug", "accessLog": "/tmp/x.log", "file": "/tmp/ugated.log"},
     "dns": {"servers": ["1.1.1.1", "[2606:4700::1111]:53"], "timeout": "250ms", "minTtl": "1s",
             "maxTtl": "1h", "negativeTtl": 3}
   })");
@@ -173,6 +173,7 @@ TEST(ConfigTest, FullConfigValues) {
   EXPECT_EQ(c->limits.splice, "never");
   EXPECT_EQ(c->log.level, "debug");
   EXPECT_EQ(c->log.accessLog, "/tmp/x.log");
+  EXPECT_EQ(c->log.file, "/tmp/ugated.log");
   EXPECT_EQ(c->dns.servers, (std::vector<std::string>{"1.1.1.1", "[2606:4700::1111]:53"}));
   EXPECT_EQ(c->dns.timeout, milliseconds(250));
   EXPECT_EQ(c->dns.minTtl, milliseconds(1000));
@@ -219,7 +220,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrCase{"match", oneRoute(R"({"to": "reject", "match": {"hosts": "a"}})"),
                 "routes[0].match.hosts: unknown key*"},
         ErrCase{"limits", R"({"limits": {"idle": 1}})", "limits.idle: unknown key*"},
-        ErrCase{"log", R"({"log": {"file": "x"}})", "log.file: unknown key*"},
+        ErrCase{"log", R"({"log": {"path": "x"}})", "log.path: unknown key*"},
         ErrCase{"dns", R"({"dns": {"server": []}})", "dns.server: unknown key*"},
         ErrCase{
             "second listener",
@@ -328,6 +329,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "limits.copyBufferBytes: 100 out of range [4096, 16777216]"},
         ErrCase{"limits.splice", R"({"limits": {"splice": "sometimes"}})",
                 "limits.splice: 'sometimes' is not one of auto, always, never"},
+        ErrCase{"log.file stderr", R"({"log": {"file": "-"}})",
+                "log.file: \"-\" is not a file: leave log.file out to log to stderr"},
         ErrCase{"log.level value", R"({"log": {"level": "loud"}})",
                 "log.level: 'loud' is not a log level (trace, debug, info, warn, error, critical, "
                 "off)"},

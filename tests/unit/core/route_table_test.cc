@@ -282,6 +282,34 @@ TEST(RouteTableTest, IdentityMatchesNodeIdCaseInsensitiveOrSpiffeExactly) {
   EXPECT_EQ(t->route(meta("in", "h", 1)).route, "");
 }
 
+TEST(RouteTableTest, DecisionNamesTheIdentityEntryThePeerMatched) {
+  auto t = table(R"([
+    {"name": "either", "match": {"identity": ["spiffe://td/ns/x/sa/a", "NODE-A"]}, "to": "a.internal:1"}
+  ])");
+  ASSERT_NE(t, nullptr);
+  StreamMeta m = meta("in", "h", 1);
+  m.peer = std::make_unique<PeerIdentity>();
+  m.peer->nodeId = "node-a";
+  m.peer->spiffe = "spiffe://td/ns/x/sa/a";
+  EXPECT_EQ(t->route(m).identity, "spiffe://td/ns/x/sa/a") << "the first entry that matches";
+  m.peer->spiffe = "spiffe://td/ns/x/sa/other";
+  EXPECT_EQ(t->route(m).identity, "NODE-A");
+  m.peer->nodeId = "node-b";
+  auto d = t->route(m);
+  EXPECT_EQ(d.route, "") << "the listener's default";
+  EXPECT_EQ(d.identity, "");
+}
+
+TEST(RouteTableTest, LogNameSaysWhichListenerDecidedWhenNoRouteMatched) {
+  auto t = table(R"([{"name": "r", "match": {"host": "match.me"}, "to": "a.internal:1"}])");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(routeLogName(t->route(meta("in", "match.me", 80)), "in"), "r");
+  EXPECT_EQ(routeLogName(t->route(meta("in", "nope", 80)), "in"), "listener:in");
+  EXPECT_EQ(routeLogName(t->route(meta("rej", "nope", 80)), "rej"), "listener:rej");
+  // Nothing decided: a listener defaulting to `original` without a known destination.
+  EXPECT_EQ(routeLogName(t->route(meta("orig", "nope", 80)), "orig"), "");
+}
+
 TEST(RouteTableTest, AllGivenFieldsMustMatch) {
   auto t = table(R"([
     {"name": "both", "match": {"listener": "in", "host": "*.svc", "port": [80, 443],

@@ -323,7 +323,8 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   }
   const RouteDecision d = worker_.router().route(meta);
   if (d.action == RouteDecision::Action::Reject) {
-    return refuse(403, Errc::RouteRejected, "rejected by route " + std::string(d.route));
+    meta.route = routeLogName(d, meta.listener);
+    return refuse(403, Errc::RouteRejected, "rejected by route " + meta.route);
   }
   if (own || isLoopbackHost(hp->host)) {
     ExposureVerdict v = checkExposure(cfg(), hp->port, meta.peer.get());

@@ -1,4 +1,4 @@
-// The cross-worker StreamBridge (src/core/stream_bridge.cc) on its own, two reactors on two threads:
+// The cross-worker StreamBridge (src/core/stream_bridge.cc) alone, two reactors on two threads:
 // bulk throughput (the producer writes 16 KiB at a time, as a splice does, the consumer reads until
 // EAGAIN) and a 64-byte ping-pong across the threads (two bridge writes, two reads and two
 // cross-thread wake-ups per round trip).

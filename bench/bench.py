@@ -700,9 +700,11 @@ def meshidle_section(a):
     carries one small request and its answer ("1 small request"); then, one stream at a time, each
     fetches 128 KiB ("128 KiB each, in turn": every ring page touched, as on a long-lived stream
     that has had a burst). All stay open and idle between phases. Reported: gw's RSS delta / N after
-    each phase; gw with 1 worker (no bridge at all) is the control."""
-    if not shutil.which("nginx"):
-        sys.exit("bench: nginx missing (scripts/install-deps.sh installs it)")
+    each phase; gw with 1 worker (no bridge at all) is the control. Then iperf3 with 4 streams
+    through the same path (about half of them bridged with 2 workers)."""
+    for tool in ("iperf3", "nginx"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} missing (scripts/install-deps.sh installs it)")
     work = tempfile.mkdtemp(prefix="ugate-bench-meshidle-")
     P = Procs()
     n = a.idle
@@ -712,7 +714,8 @@ def meshidle_section(a):
         for name in ("gw", "a"):
             subprocess.run([a.ugated, "ca", "issue", "--dir", f"{work}/ca", "--name", name, "--out",
                             f"{work}/{name}", "--trust-domain", "bench.mesh"], check=True, capture_output=True)
-        http = free_port()
+        http, iperf_port = free_port(), free_port()
+        P.start(["iperf3", "-s", "-p", str(iperf_port)])
         open(f"{work}/big", "wb").write(b"x" * (128 * 1024))
         os.chmod(work, 0o755)  # nginx's workers run as nobody
         os.chmod(f"{work}/big", 0o644)
@@ -730,7 +733,7 @@ http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 600s;
             sys.exit("bench: the origin did not come up")
         rows = {}
         for label, workers in (("gw 2 workers", 2), ("gw 1 worker", 1)):
-            ports = {k: free_port() for k in ("mesh", "rev", "a_gw", "a_a")}
+            ports = {k: free_port() for k in ("mesh", "rev", "rev_iperf", "a_gw", "a_a")}
             base = lambda nm, admin, w: {"workers": w, "node": {"name": nm, "trustDomain": "bench.mesh"},
                                          "tls": {"certDir": f"{work}/{nm}"},
                                          "admin": {"address": f"127.0.0.1:{admin}"},
@@ -738,11 +741,13 @@ http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 600s;
             gw = base("gw", ports["a_gw"], workers)
             gw["listeners"] = [{"name": "mesh", "kind": "mesh", "address": f"127.0.0.1:{ports['mesh']}"},
                                {"name": "rev", "kind": "tcp", "address": f"127.0.0.1:{ports['rev']}",
-                                "to": f"a.mesh:{http}"}]
+                                "to": f"a.mesh:{http}"},
+                               {"name": "rev_iperf", "kind": "tcp", "address": f"127.0.0.1:{ports['rev_iperf']}",
+                                "to": f"a.mesh:{iperf_port}"}]
             node_a = base("a", ports["a_a"], 1)
             node_a["upstreams"] = [{"name": "gw", "address": f"127.0.0.1:{ports['mesh']}"}]
             node_a["mesh"] = {"maxStreamsPerConnection": min(100000, n + 100),
-                              "expose": [{"port": [http], "allow": "spiffe://bench.mesh/ns/default/sa/gw"}]}
+                              "expose": [{"port": [http, iperf_port], "allow": "spiffe://bench.mesh/ns/default/sa/gw"}]}
             procs = {}
             for nm, cfg in (("gw", gw), ("a", node_a)):
                 path = os.path.join(work, f"{nm}{workers}.json")
@@ -786,7 +791,8 @@ http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 600s;
             finally:
                 for s in socks:
                     s.close()
-            rows[label] = {"streams": n, "answered": answered, "128 KiB answered": big, "bridged (gauge)": bridges,
+            res = iperf(ports["rev_iperf"], a.seconds, parallel=4)
+            rows[label] = {"iperf3 Gbit/s, 4 streams": res[0] if res else None, "streams": n, "answered": answered, "128 KiB answered": big, "bridged (gauge)": bridges,
                            "bytes per stream, opened": (rss1 - rss0) * 1024 / n,
                            "bytes per stream, 1 small request": (rss2 - rss0) * 1024 / n,
                            "ring bytes held (gauge), 1 small request": ring2,

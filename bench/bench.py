@@ -690,6 +690,20 @@ def admin_metric(port, name):
     return int(m.group(1)) if m else None
 
 
+BIG_REQUEST = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def read_big(s):
+    """Reads one answer to BIG_REQUEST (headers and a 128 KiB body); 1 if it all came, else 0."""
+    got = b""
+    while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 128 * 1024:
+        chunk = s.recv(262144)
+        if not chunk:
+            break
+        got += chunk
+    return int(len(got) > 128 * 1024)
+
+
 def meshidle_section(a):
     """Memory per idle cross-worker mesh stream (reverse accept through a gateway with 2 workers).
 
@@ -699,7 +713,8 @@ def meshidle_section(a):
     are joined to it through a StreamBridge. N streams are opened and held ("opened"); then each
     carries one small request and its answer ("1 small request"); then, one stream at a time, each
     fetches 128 KiB ("128 KiB each, in turn": every ring page touched, as on a long-lived stream
-    that has had a burst). All stay open and idle between phases. Reported: gw's RSS delta / N after
+    that has had a burst); then all fetch 128 KiB at once (every ring full at the same time). All
+    stay open and idle between phases. Reported: gw's RSS delta / N after
     each phase; gw with 1 worker (no bridge at all) is the control. Then iperf3 with 4 streams
     through the same path (about half of them bridged with 2 workers)."""
     for tool in ("iperf3", "nginx"):
@@ -776,28 +791,31 @@ http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 600s;
                 rss2 = rss_kib(pid)
                 ring2 = admin_metric(ports["a_gw"], "ugate_mesh_bridge_buffer_bytes")
                 big = 0
-                for s in socks:
-                    s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-                    got = b""
-                    while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 128 * 1024:
-                        chunk = s.recv(262144)
-                        if not chunk:
-                            break
-                        got += chunk
-                    big += len(got) > 128 * 1024
+                for s in socks:  # one at a time
+                    s.sendall(BIG_REQUEST)
+                    big += read_big(s)
                 time.sleep(2.0)
                 rss3 = rss_kib(pid)
                 ring3 = admin_metric(ports["a_gw"], "ugate_mesh_bridge_buffer_bytes")
+                for s in socks:  # all at once: every ring fills while the client reads the others
+                    s.sendall(BIG_REQUEST)
+                big_all = sum(read_big(s) for s in socks)
+                time.sleep(2.0)
+                rss4 = rss_kib(pid)
+                ring4 = admin_metric(ports["a_gw"], "ugate_mesh_bridge_buffer_bytes")
             finally:
                 for s in socks:
                     s.close()
             res = iperf(ports["rev_iperf"], a.seconds, parallel=4)
-            rows[label] = {"iperf3 Gbit/s, 4 streams": res[0] if res else None, "streams": n, "answered": answered, "128 KiB answered": big, "bridged (gauge)": bridges,
-                           "bytes per stream, opened": (rss1 - rss0) * 1024 / n,
-                           "bytes per stream, 1 small request": (rss2 - rss0) * 1024 / n,
-                           "ring bytes held (gauge), 1 small request": ring2,
-                           "bytes per stream, 128 KiB each, in turn": (rss3 - rss0) * 1024 / n,
-                           "ring bytes held (gauge), 128 KiB each": ring3}
+            per = lambda rss: (rss - rss0) * 1024 / n
+            rows[label] = {"iperf3 Gbit/s, 4 streams": res[0] if res else None, "streams": n,
+                           "answered (small / 128 KiB in turn / all at once)": f"{answered} / {big} / {big_all}",
+                           "bridged (gauge)": bridges,
+                           "bytes per stream, opened": per(rss1),
+                           "bytes per stream, 1 small request": per(rss2),
+                           "bytes per stream, 128 KiB each, in turn": per(rss3),
+                           "bytes per stream, 128 KiB each, all at once": per(rss4),
+                           "ring bytes held after each phase (gauge)": f"{ring2} / {ring3} / {ring4}"}
             print(f"meshidle {label:12s} " + "  ".join(f"{k}={fmt(v)}" for k, v in rows[label].items()), flush=True)
             P.procs = [p for p in P.procs if p not in procs.values()]
             for p in procs.values():

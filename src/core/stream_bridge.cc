@@ -1,6 +1,10 @@
 #include "core/stream_bridge.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <new>
 
 namespace ugate {
 
@@ -17,28 +21,39 @@ class BridgeEnd;
 // on the consumer's; each reads the other's index with acquire ordering. storage is allocated and
 // freed only on the producer's thread (see the header for why the consumer can rely on it).
 struct Ring {
-  explicit Ring(size_t capacity) : cap(capacity) {}
+  explicit Ring(size_t capacity) : cap(capacity), bytes(roundToPages(capacity)) {}
   ~Ring() { freeStorage(); }  // both ends are gone: what a destroyed producer left undrained
 
   // allocate is called by the producer when it writes into a ring without storage (ring empty).
   uint8_t* allocate() {
-    auto* p = new uint8_t[cap];
+    auto* p = static_cast<uint8_t*>(::operator new(bytes, std::align_val_t(pageSize())));
     storage.store(p, std::memory_order_relaxed);  // published by the head store after the copy
     streamBridgeStats().bufferBytes.fetch_add(static_cast<int64_t>(cap), std::memory_order_relaxed);
     streamBridgeStats().bufferAllocs.fetch_add(1, std::memory_order_relaxed);
     return p;
   }
   // freeStorage is called by the producer once the consumer cannot touch the storage any more.
+  // The pages go back to the kernel at once: glibc would keep them, and after a burst on many
+  // streams RSS would stay at the burst's peak. They are whole pages of our own block (the
+  // allocator's headers sit outside it), so the allocator loses nothing it needs.
   void freeStorage() {
     uint8_t* p = storage.load(std::memory_order_relaxed);
     if (p == nullptr) return;
     storage.store(nullptr, std::memory_order_relaxed);
-    delete[] p;
-    streamBridgeStats().bufferBytes.fetch_sub(static_cast<int64_t>(cap), std::memory_order_relaxed);
+    madvise(p, bytes, MADV_DONTNEED);
+    ::operator delete(p, std::align_val_t(pageSize()));
+    // release: whoever sees the gauge drop also sees storage == nullptr (the tests rely on it).
+    streamBridgeStats().bufferBytes.fetch_sub(static_cast<int64_t>(cap), std::memory_order_release);
   }
+  static size_t pageSize() {
+    static const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    return kPage;
+  }
+  static size_t roundToPages(size_t n) { return (n + pageSize() - 1) / pageSize() * pageSize(); }
 
   std::atomic<uint8_t*> storage{nullptr};   // the bytes; nullptr while the direction is idle
   const size_t cap;
+  const size_t bytes;                       // cap rounded up to whole pages: what is allocated
   std::atomic<uint64_t> head{0};
   std::atomic<uint64_t> tail{0};
   std::atomic<bool> eof{false};             // the producer shut down writing (FIN)

@@ -18,6 +18,11 @@
 //   read again before the producer writes, on this same thread) and nothing was written since the
 //   previous tick; or when the consumer end is closed (it never reads again). A destroyed producer
 //   frees a drained ring at once; undrained bytes stay readable and go with the pair.
+// - Storage is whole pages, handed back to the kernel (MADV_DONTNEED) when freed: glibc would keep
+//   them, and after a burst on many streams RSS would stay at the burst's peak.
+// Why the producer frees: a free on the thread that writes cannot race with a write, and the
+// consumer's only claim on the storage (bytes between tail and head) is visible to it as tail;
+// a consumer-side free would need a handshake on every write. No task crosses threads for this.
 // The busy path pays one null check per write; a busy direction keeps its storage (no churn).
 #include <atomic>
 #include <cstdint>

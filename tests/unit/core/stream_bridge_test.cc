@@ -274,8 +274,8 @@ TEST(StreamBridgeTest, NoStorageWhileIdleHeldWhileBytesAreInFlightReleasedWhenDr
       EXPECT_EQ(p.drain(pos, ok), n);
       EXPECT_TRUE(ok);
       pos += n;
-      ASSERT_TRUE(eventually([&] { return p.sending() == 0; }));
-      EXPECT_EQ(st.bufferBytes.load(), bytes0);
+      // The storage goes first, the gauge right after it (on a's thread).
+      ASSERT_TRUE(eventually([&] { return p.sending() == 0 && st.bufferBytes.load() == bytes0; }));
     }
   }
   EXPECT_EQ(st.bufferBytes.load(), bytes0);

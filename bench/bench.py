@@ -121,6 +121,21 @@ def wrk(port, seconds, close=False, conns=32, scheme="http", threads=1):
     return rps, lat.get("50%"), lat.get("99%"), (errs.group(0) if errs else ""), (non2xx.group(1) if non2xx else "0")
 
 
+def request_each(socks):
+    """Sends one small HTTP request on each socket, then reads each answer; returns how many answered."""
+    for s in socks:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    answered = 0
+    for s in socks:
+        s.settimeout(5)
+        try:
+            if s.recv(4096):
+                answered += 1
+        except OSError:
+            pass
+    return answered
+
+
 def idle_memory(port, pid, n):
     """RSS delta per idle proxied connection over n connections."""
     base = rss_kib(pid)
@@ -129,16 +144,7 @@ def idle_memory(port, pid, n):
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", port))
             socks.append(s)
-        for s in socks:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        answered = 0
-        for s in socks:
-            s.settimeout(5)
-            try:
-                if s.recv(4096):
-                    answered += 1
-            except OSError:
-                pass
+        answered = request_each(socks)
         if answered < n:
             print(f"bench: idle memory: only {answered} of {n} connections answered", file=sys.stderr)
         time.sleep(1.0)
@@ -670,6 +676,160 @@ def mesh_section(a):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def admin_metric(port, name):
+    """The value of metric `name` on ugated's /stats, or None when this build does not have it."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /stats HTTP/1.0\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    except OSError:
+        return None
+    m = re.search(rb"^" + re.escape(name.encode()) + rb" (\d+)", data, re.M)
+    return int(m.group(1)) if m else None
+
+
+BIG_REQUEST = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def read_big(s):
+    """Reads one answer to BIG_REQUEST (headers and a 128 KiB body); 1 if it all came, else 0."""
+    got = b""
+    while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 128 * 1024:
+        chunk = s.recv(262144)
+        if not chunk:
+            break
+        got += chunk
+    return int(len(got) > 128 * 1024)
+
+
+def meshidle_section(a):
+    """Memory per idle cross-worker mesh stream (reverse accept through a gateway with 2 workers).
+
+    client -> gw (`workers`: 2; tcp listener `to: a.mesh:HTTP`) -> node A's association (held by one
+    of gw's workers) -> A -> nginx origin. SO_REUSEPORT spreads the client connections over gw's two
+    workers, so about half of the streams start on the worker that does not hold the association and
+    are joined to it through a StreamBridge. N streams are opened and held ("opened"); then each
+    carries one small request and its answer ("1 small request"); then, one stream at a time, each
+    fetches 128 KiB ("128 KiB each, in turn": every ring page touched, as on a long-lived stream
+    that has had a burst); then all fetch 128 KiB at once (every ring full at the same time). All
+    stay open and idle between phases. Reported: gw's RSS delta / N after
+    each phase; gw with 1 worker (no bridge at all) is the control. Then iperf3 with 4 streams
+    through the same path (about half of them bridged with 2 workers)."""
+    for tool in ("iperf3", "nginx"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} missing (scripts/install-deps.sh installs it)")
+    work = tempfile.mkdtemp(prefix="ugate-bench-meshidle-")
+    P = Procs()
+    n = a.idle
+    try:
+        subprocess.run([a.ugated, "ca", "init", "--dir", f"{work}/ca", "--trust-domain", "bench.mesh"],
+                       check=True, capture_output=True)
+        for name in ("gw", "a"):
+            subprocess.run([a.ugated, "ca", "issue", "--dir", f"{work}/ca", "--name", name, "--out",
+                            f"{work}/{name}", "--trust-domain", "bench.mesh"], check=True, capture_output=True)
+        http, iperf_port = free_port(), free_port()
+        P.start(["iperf3", "-s", "-p", str(iperf_port)])
+        open(f"{work}/big", "wb").write(b"x" * (128 * 1024))
+        os.chmod(work, 0o755)  # nginx's workers run as nobody
+        os.chmod(f"{work}/big", 0o644)
+        conf = os.path.join(work, "origin.conf")
+        open(conf, "w").write(f"""
+daemon off; worker_processes 1; pid {work}/origin.pid; error_log {work}/origin.err;
+events {{ worker_connections 16384; }}
+http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 600s;
+  server {{ listen 127.0.0.1:{http};
+    location = /big {{ alias {work}/big; }}
+    location / {{ return 200 "hello from the origin\\n"; }} }} }}
+""")
+        P.start(["nginx", "-c", conf, "-e", f"{work}/origin.err"])
+        if not wait_port(http):
+            sys.exit("bench: the origin did not come up")
+        rows = {}
+        for label, workers in (("gw 2 workers", 2), ("gw 1 worker", 1)):
+            ports = {k: free_port() for k in ("mesh", "rev", "rev_iperf", "a_gw", "a_a")}
+            base = lambda nm, admin, w: {"workers": w, "node": {"name": nm, "trustDomain": "bench.mesh"},
+                                         "tls": {"certDir": f"{work}/{nm}"},
+                                         "admin": {"address": f"127.0.0.1:{admin}"},
+                                         "log": {"level": "warn", "accessLog": ""}}
+            gw = base("gw", ports["a_gw"], workers)
+            gw["listeners"] = [{"name": "mesh", "kind": "mesh", "address": f"127.0.0.1:{ports['mesh']}"},
+                               {"name": "rev", "kind": "tcp", "address": f"127.0.0.1:{ports['rev']}",
+                                "to": f"a.mesh:{http}"},
+                               {"name": "rev_iperf", "kind": "tcp", "address": f"127.0.0.1:{ports['rev_iperf']}",
+                                "to": f"a.mesh:{iperf_port}"}]
+            node_a = base("a", ports["a_a"], 1)
+            node_a["upstreams"] = [{"name": "gw", "address": f"127.0.0.1:{ports['mesh']}"}]
+            node_a["mesh"] = {"maxStreamsPerConnection": min(100000, n + 100),
+                              "expose": [{"port": [http, iperf_port], "allow": "spiffe://bench.mesh/ns/default/sa/gw"}]}
+            procs = {}
+            for nm, cfg in (("gw", gw), ("a", node_a)):
+                path = os.path.join(work, f"{nm}{workers}.json")
+                json.dump(cfg, open(path, "w"))
+                procs[nm] = P.start([a.ugated, "--config", path])
+            if not wait_port(ports["rev"]) or not wait_port(ports["a_gw"]):
+                sys.exit("bench: gw did not come up")
+            # A's association, then one warm-up stream so the first measured stream pays no one-off cost.
+            end = time.time() + 10
+            while time.time() < end and admin_metric(ports["a_gw"], "ugate_mesh_nodes") != 1:
+                time.sleep(0.1)
+            with socket.create_connection(("127.0.0.1", ports["rev"])) as w:
+                request_each([w])
+            time.sleep(1.0)
+            pid = procs["gw"].pid
+            rss0 = rss_kib(pid)
+            socks = []
+            try:
+                for _ in range(n):
+                    socks.append(socket.create_connection(("127.0.0.1", ports["rev"])))
+                time.sleep(2.0)  # every stream opened (CONNECT answered) and idle
+                rss1 = rss_kib(pid)
+                bridges = admin_metric(ports["a_gw"], "ugate_mesh_bridges")
+                answered = request_each(socks)
+                time.sleep(2.0)  # idle again (the bridge releases a drained direction's ring when idle)
+                rss2 = rss_kib(pid)
+                ring2 = admin_metric(ports["a_gw"], "ugate_mesh_bridge_buffer_bytes")
+                big = 0
+                for s in socks:  # one at a time
+                    s.sendall(BIG_REQUEST)
+                    big += read_big(s)
+                time.sleep(2.0)
+                rss3 = rss_kib(pid)
+                ring3 = admin_metric(ports["a_gw"], "ugate_mesh_bridge_buffer_bytes")
+                for s in socks:  # all at once: every ring fills while the client reads the others
+                    s.sendall(BIG_REQUEST)
+                big_all = sum(read_big(s) for s in socks)
+                time.sleep(2.0)
+                rss4 = rss_kib(pid)
+                ring4 = admin_metric(ports["a_gw"], "ugate_mesh_bridge_buffer_bytes")
+            finally:
+                for s in socks:
+                    s.close()
+            res = iperf(ports["rev_iperf"], a.seconds, parallel=4)
+            per = lambda rss: (rss - rss0) * 1024 / n
+            rows[label] = {"iperf3 Gbit/s, 4 streams": res[0] if res else None, "streams": n,
+                           "answered (small / 128 KiB in turn / all at once)": f"{answered} / {big} / {big_all}",
+                           "bridged (gauge)": bridges,
+                           "bytes per stream, opened": per(rss1),
+                           "bytes per stream, 1 small request": per(rss2),
+                           "bytes per stream, 128 KiB each, in turn": per(rss3),
+                           "bytes per stream, 128 KiB each, all at once": per(rss4),
+                           "ring bytes held after each phase (gauge)": f"{ring2} / {ring3} / {ring4}"}
+            print(f"meshidle {label:12s} " + "  ".join(f"{k}={fmt(v)}" for k, v in rows[label].items()), flush=True)
+            P.procs = [p for p in P.procs if p not in procs.values()]
+            for p in procs.values():
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=10)
+        table = ratio_table(rows, ["gw 2 workers", "gw 1 worker"],
+                            list(rows["gw 2 workers"].keys()), "gw 2 workers")
+        print(table)
+        append_markdown(a, "Memory per idle cross-worker mesh stream", table)
+    finally:
+        P.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ugated", default=os.path.join(ROOT, "build", "ugated"))
@@ -682,16 +842,16 @@ def main():
     ap.add_argument("--idle", type=int, default=9000, help="idle connections for the memory test")
     ap.add_argument("--quick", action="store_true", help="1-second runs, 500 idle connections")
     ap.add_argument("--sections", default="tcp,scaling,udp,socks,mesh",
-                    help="comma-separated: tcp, scaling, udp, socks, mesh")
+                    help="comma-separated: tcp, scaling, udp, socks, mesh, meshidle (not in the default)")
     ap.add_argument("--markdown", help="append the results tables to this file")
     a = ap.parse_args()
     if a.quick:
         a.seconds, a.idle, a.reps = 1, 500, 1
     sections = {"tcp": tcp_section, "scaling": scaling_section, "udp": udp_section, "socks": socks_section,
-                "mesh": mesh_section}
+                "mesh": mesh_section, "meshidle": meshidle_section}
     for name in a.sections.split(","):
         if name not in sections:
-            sys.exit(f"bench: unknown section {name!r} (tcp, scaling, udp, socks, mesh)")
+            sys.exit(f"bench: unknown section {name!r} (tcp, scaling, udp, socks, mesh, meshidle)")
         sections[name](a)
 
 

@@ -13,20 +13,13 @@
 #include <ugate/reactor.h>
 
 #include "core/tcp_stream.h"
+#include "running_reactor.h"
 
 namespace {
 
 using namespace ugate;
 
-// A reactor running on its own thread for the length of one benchmark.
-struct Running {
-  ReactorPtr r = newReactor(realTimeSource(), 0);
-  std::thread loop{[this] { r->run(); }};
-  ~Running() {
-    r->exit();
-    loop.join();
-  }
-};
+using Running = bench::RunningReactor;
 
 void spinUntil(const std::atomic<bool>& flag) {
   while (!flag.load(std::memory_order_acquire)) {

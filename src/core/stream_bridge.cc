@@ -1,20 +1,59 @@
 #include "core/stream_bridge.h"
 
-#include <atomic>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <new>
 
 namespace ugate {
+
+StreamBridgeStats& streamBridgeStats() {
+  static StreamBridgeStats s;
+  return s;
+}
 
 namespace {
 
 class BridgeEnd;
 
 // Ring: bytes from one end to the other. head_ advances only on the producer's thread, tail_ only
-// on the consumer's; each reads the other's index with acquire ordering.
+// on the consumer's; each reads the other's index with acquire ordering. storage is allocated and
+// freed only on the producer's thread (see the header for why the consumer can rely on it).
 struct Ring {
-  explicit Ring(size_t capacity) : buf(new uint8_t[capacity]), cap(capacity) {}
-  std::unique_ptr<uint8_t[]> buf;
+  explicit Ring(size_t capacity) : cap(capacity), bytes(roundToPages(capacity)) {}
+  ~Ring() { freeStorage(); }  // both ends are gone: what a destroyed producer left undrained
+
+  // allocate is called by the producer when it writes into a ring without storage (ring empty).
+  uint8_t* allocate() {
+    auto* p = static_cast<uint8_t*>(::operator new(bytes, std::align_val_t(pageSize())));
+    storage.store(p, std::memory_order_relaxed);  // published by the head store after the copy
+    streamBridgeStats().bufferBytes.fetch_add(static_cast<int64_t>(cap), std::memory_order_relaxed);
+    streamBridgeStats().bufferAllocs.fetch_add(1, std::memory_order_relaxed);
+    return p;
+  }
+  // freeStorage is called by the producer once the consumer cannot touch the storage any more.
+  // The pages go back to the kernel at once: glibc would keep them, and after a burst on many
+  // streams RSS would stay at the burst's peak. They are whole pages of our own block (the
+  // allocator's headers sit outside it), so the allocator loses nothing it needs.
+  void freeStorage() {
+    uint8_t* p = storage.load(std::memory_order_relaxed);
+    if (p == nullptr) return;
+    storage.store(nullptr, std::memory_order_relaxed);
+    madvise(p, bytes, MADV_DONTNEED);
+    ::operator delete(p, std::align_val_t(pageSize()));
+    // release: whoever sees the gauge drop also sees storage == nullptr (the tests rely on it).
+    streamBridgeStats().bufferBytes.fetch_sub(static_cast<int64_t>(cap), std::memory_order_release);
+  }
+  static size_t pageSize() {
+    static const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    return kPage;
+  }
+  static size_t roundToPages(size_t n) { return (n + pageSize() - 1) / pageSize() * pageSize(); }
+
+  std::atomic<uint8_t*> storage{nullptr};   // the bytes; nullptr while the direction is idle
   const size_t cap;
+  const size_t bytes;                       // cap rounded up to whole pages: what is allocated
   std::atomic<uint64_t> head{0};
   std::atomic<uint64_t> tail{0};
   std::atomic<bool> eof{false};             // the producer shut down writing (FIN)
@@ -23,9 +62,14 @@ struct Ring {
 };
 
 struct Shared : std::enable_shared_from_this<Shared> {
-  Shared(Reactor& a, Reactor& b, size_t cap) : rings{Ring(cap), Ring(cap)}, reactors{&a, &b} {}
+  Shared(Reactor& a, Reactor& b, size_t cap, Duration idle)
+      : rings{Ring(cap), Ring(cap)}, reactors{&a, &b}, idleRelease(idle) {
+    streamBridgeStats().bridges.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Shared() { streamBridgeStats().bridges.fetch_sub(1, std::memory_order_relaxed); }
   Ring rings[2];            // rings[i]: written by end i, read by end 1-i
   Reactor* reactors[2];
+  const Duration idleRelease;
   BridgeEnd* ends[2]{};     // ends[i]: touched only on reactors[i]'s thread
   std::atomic<bool> reset{false};      // an end aborted: the other sees ECONNRESET
   std::atomic<bool> closed[2]{};       // end i closed (its reads are over too)
@@ -48,6 +92,9 @@ class BridgeEnd final : public Stream {
   ~BridgeEnd() override {
     close(true);
     sh_->ends[side_] = nullptr;
+    idleTimer_.reset();
+    // A drained ring is ours to free now; bytes still in flight stay readable and go with the pair.
+    maybeRelease(/*idleSinceLastTick=*/true);
   }
 
   void setCallbacks(StreamCallbacks* cb) override { cb_ = cb; }
@@ -74,11 +121,14 @@ class BridgeEnd final : public Stream {
       r.readerWaiting.store(false, std::memory_order_relaxed);
       return read(buf, len);
     }
+    // head != tail: the storage holding these bytes was published before head; the producer frees
+    // it only after it sees our tail catch up with its head.
+    const uint8_t* data = r.storage.load(std::memory_order_relaxed);
     size_t n = std::min<uint64_t>(len, head - tail);
     size_t off = tail % r.cap;
     size_t first = std::min(n, r.cap - off);
-    memcpy(buf, r.buf.get() + off, first);
-    memcpy(buf + first, r.buf.get(), n - first);
+    memcpy(buf, data + off, first);
+    memcpy(buf + first, data, n - first);
     const bool wasFull = head - tail == r.cap;
     r.tail.store(tail + n, std::memory_order_seq_cst);
     if ((wasFull || r.writerWaiting.load(std::memory_order_seq_cst)) &&
@@ -107,11 +157,13 @@ class BridgeEnd final : public Stream {
       r.writerWaiting.store(false, std::memory_order_relaxed);
       return write(buf, len);
     }
+    uint8_t* data = r.storage.load(std::memory_order_relaxed);
+    if (data == nullptr) data = rearm(r, head);  // the first write after idle (the ring is empty)
     size_t n = std::min(len, space);
     size_t off = head % r.cap;
     size_t first = std::min(n, r.cap - off);
-    memcpy(r.buf.get() + off, buf, first);
-    memcpy(r.buf.get(), buf + first, n - first);
+    memcpy(data + off, buf, first);
+    memcpy(data, buf + first, n - first);
     r.head.store(head + n, std::memory_order_seq_cst);
     if (r.readerWaiting.load(std::memory_order_seq_cst) && r.readerWaiting.exchange(false)) {
       sh_->wake(1 - side_);
@@ -147,13 +199,53 @@ class BridgeEnd final : public Stream {
     if (cb_ == cb) cb->onStreamWritable(*this);
   }
 
+  StreamBridgeStorage storageHeld() const {
+    auto held = [](const Ring& r) {
+      return r.storage.load(std::memory_order_relaxed) != nullptr ? r.cap : size_t{0};
+    };
+    return StreamBridgeStorage{held(sh_->rings[side_]), held(sh_->rings[1 - side_])};
+  }
+
  private:
   Ring& in() { return sh_->rings[1 - side_]; }
   Ring& out() { return sh_->rings[side_]; }
 
+  // rearm allocates the outgoing ring's storage and starts watching for idleness.
+  uint8_t* rearm(Ring& r, uint64_t head) {
+    uint8_t* p = r.allocate();
+    if (!idleTimer_) idleTimer_ = sh_->reactors[side_]->createTimer([this] { onIdleTick(); });
+    tickHead_ = head;
+    idleTimer_->enable(sh_->idleRelease);
+    return p;
+  }
+
+  void onIdleTick() {
+    const uint64_t head = out().head.load(std::memory_order_relaxed);
+    const bool idle = head == tickHead_;
+    tickHead_ = head;
+    if (!maybeRelease(idle)) idleTimer_->enable(sh_->idleRelease);
+  }
+
+  // maybeRelease frees the outgoing ring's storage when the consumer is done with it: it drained
+  // the ring (and nothing was written since the previous tick), or it closed. Producer's thread
+  // only. Returns whether no storage is held any more.
+  bool maybeRelease(bool idleSinceLastTick) {
+    Ring& r = out();
+    if (r.storage.load(std::memory_order_relaxed) == nullptr) return true;
+    const uint64_t head = r.head.load(std::memory_order_relaxed);
+    const bool drained = r.tail.load(std::memory_order_acquire) == head;
+    if ((drained && idleSinceLastTick) || sh_->closed[1 - side_].load(std::memory_order_acquire)) {
+      r.freeStorage();
+      return true;
+    }
+    return false;
+  }
+
   std::shared_ptr<Shared> sh_;
   const int side_;
   StreamCallbacks* cb_{nullptr};
+  TimerPtr idleTimer_;     // idleTimer_: armed while the outgoing ring holds storage
+  uint64_t tickHead_{0};   // tickHead_: the outgoing head at the previous idle tick
 };
 
 void Shared::notify(int side) {
@@ -162,11 +254,17 @@ void Shared::notify(int side) {
 
 }  // namespace
 
-std::pair<StreamPtr, StreamPtr> makeStreamBridge(Reactor& a, Reactor& b, size_t capacity) {
-  auto sh = std::make_shared<Shared>(a, b, capacity);
+std::pair<StreamPtr, StreamPtr> makeStreamBridge(Reactor& a, Reactor& b, size_t capacity,
+                                                 Duration idleRelease) {
+  auto sh = std::make_shared<Shared>(a, b, capacity, idleRelease);
   auto ea = std::make_unique<BridgeEnd>(sh, 0);
   auto eb = std::make_unique<BridgeEnd>(sh, 1);
   return {std::move(ea), std::move(eb)};
+}
+
+StreamBridgeStorage streamBridgeStorageForTest(const Stream& end) {
+  const auto* e = dynamic_cast<const BridgeEnd*>(&end);
+  return e != nullptr ? e->storageHeld() : StreamBridgeStorage{};
 }
 
 }  // namespace ugate

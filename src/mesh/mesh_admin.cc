@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/access_log.h"
+#include "core/stream_bridge.h"
 #include "mesh/mesh_stats.h"
 #include "mesh/mesh_worker.h"
 #include "mesh/node_table.h"
@@ -133,6 +134,17 @@ void renderMeshStats(std::string& out) {
   metric("ugate_mesh_associations_up_total", "counter", "Associations to our upstream gateways established.",
          get(v.associationsUp));
   metric("ugate_mesh_pool_connections_total", "counter", "Outbound mesh connections opened.", get(v.poolConnections));
+  // Streams joined across workers (core/stream_bridge.h): ring storage is held only while in use.
+  const StreamBridgeStats& br = streamBridgeStats();
+  auto gauge = [](const std::atomic<int64_t>& g) {
+    return static_cast<uint64_t>(std::max<int64_t>(0, g.load(std::memory_order_relaxed)));
+  };
+  metric("ugate_mesh_bridges", "gauge", "Mesh streams joined to a session on another worker.", gauge(br.bridges));
+  metric("ugate_mesh_bridge_buffer_bytes", "gauge", "Ring storage the bridges hold (bytes in flight).",
+         gauge(br.bufferBytes));
+  metric("ugate_mesh_bridge_buffer_allocations_total", "counter",
+         "Bridge ring storage allocations (a direction woke from idle).",
+         br.bufferAllocs.load(std::memory_order_relaxed));
 
   // HTTP/2 of every mesh connection, summed over the workers.
   struct Def {

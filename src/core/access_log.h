@@ -2,23 +2,24 @@
 // AccessLog: one JSON line per stream at close, buffered per worker and written once per loop turn.
 #include <string>
 
+#include <ugate/access_log_sink.h>
 #include <ugate/reactor.h>
 #include <ugate/stream.h>
 
 namespace ugate {
 
-class AccessLog {
+class AccessLog final : public AccessLogSink {
  public:
   /** fd: where lines go (-1 = disabled). Not owned. */
   AccessLog(Reactor& r, int fd) : reactor_(r), fd_(fd) {}
-  ~AccessLog() { flush(); }
+  ~AccessLog() override { flush(); }
   void setFd(int fd) {
     flush();
     fd_ = fd;
   }
   bool enabled() const { return fd_ >= 0; }
   /** log formats meta as one JSON line; duration is measured against the reactor's now. */
-  void log(const StreamMeta& meta);
+  void log(const StreamMeta& meta) override;
   void flush();
 
   /** formatLine is the pure formatter (exposed for tests). */

@@ -20,6 +20,7 @@ struct ListenerConfig;
 struct ConnectOptions;
 struct ListenerTlsConfig;
 class Worker;
+class WorkerContext;
 
 /** ListenerOptions: a kind's parsed options; modules derive from it and downcast in their factory. */
 struct ListenerOptions {
@@ -74,7 +75,8 @@ struct ListenerKindSpec {
    */
   bool datagram{false};
   /** newDatagramHandler takes ownership of fd (bound, non-blocking) on worker w's thread. */
-  std::function<DatagramHandlerPtr(Worker& w, const ListenerConfig& l, int fd)> newDatagramHandler;
+  std::function<DatagramHandlerPtr(WorkerContext& w, const ListenerConfig& l, int fd)>
+      newDatagramHandler;
   /** newFrontDoor creates the per-connection protocol handler; empty = forward at once (tcp). */
   std::function<FrontDoorPtr(const ListenerConfig& l)> newFrontDoor;
   /**

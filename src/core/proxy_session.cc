@@ -10,7 +10,6 @@
 #include "core/prefix_stream.h"
 #include "core/proxy_protocol.h"
 #include "core/socket_util.h"
-#include "core/worker.h"
 
 namespace ugate {
 
@@ -18,23 +17,43 @@ namespace {
 constexpr Duration kFdRetry{100};  // out of descriptors: how often a session retries its socket
 }  // namespace
 
-ProxySession::ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
-                           FrontDoorPtr frontDoor, Timeouts t, bool acceptProxyProtocol)
+ProxySession::ProxySession(WorkerContext& w, ListenerStats& stats, StreamPtr client,
+                           StreamMeta meta, FrontDoorPtr frontDoor, Timeouts t,
+                           bool acceptProxyProtocol)
     : worker_(w),
       stats_(stats),
       client_(std::move(client)),
       meta_(std::move(meta)),
       frontDoor_(std::move(frontDoor)),
       timeouts_(t),
-      awaitProxyHeader_(acceptProxyProtocol) {
+      acceptProxyProtocol_(acceptProxyProtocol) {
   stats_.accepted.add();
   stats_.active.inc();
 }
 
+const char* ProxySession::phaseName(Phase p) {
+  switch (p) {
+    case Phase::Accepted: return "accepted";
+    case Phase::ProxyHeader: return "proxy_header";
+    case Phase::ServerTls: return "server_tls";
+    case Phase::Sniff: return "sniff";
+    case Phase::Service: return "service";
+    case Phase::Route: return "route";
+    case Phase::Resolve: return "resolve";
+    case Phase::Tunnel: return "tunnel";
+    case Phase::Connect: return "connect";
+    case Phase::WaitFd: return "wait_fd";
+    case Phase::UpstreamTls: return "upstream_tls";
+    case Phase::Splice: return "splice";
+    case Phase::Closed: return "closed";
+  }
+  return "?";
+}
+
 ProxySession::~ProxySession() {
-  if (!closed_) {
+  if (!closed()) {
     // Destroyed without close() (worker teardown): still account for it.
-    closed_ = true;
+    phase_ = Phase::Closed;
     stats_.active.dec();
   }
 }
@@ -47,24 +66,25 @@ void ProxySession::start() {
       l && l->tls && !(l->spec && l->spec->acceptConnection)) {
     serverTls_ = l->tls;
   }
-  if (serverTls_ && !awaitProxyHeader_) {
+  if (serverTls_ && !acceptProxyProtocol_) {
     startServerTls();
     return;
   }
-  if (!frontDoor_ && !awaitProxyHeader_) {
+  if (!frontDoor_ && !acceptProxyProtocol_) {
     if (forced_) meta_.route = "forced";
     routeAndDial(forced_ ? &*forced_ : nullptr);
     return;
   }
   // The client speaks first (a PROXY header, a front door's handshake): read it under the sniff
   // deadline.
+  phase_ = acceptProxyProtocol_ ? Phase::ProxyHeader : Phase::Sniff;
   timer_->enable(timeouts_.sniff);
   client_->setCallbacks(this);
   readHandshake();
 }
 
 void ProxySession::onStreamReadable(Stream&) {
-  if (service_) {
+  if (phase_ == Phase::Service) {
     readControl();
   } else {
     readHandshake();
@@ -72,8 +92,9 @@ void ProxySession::onStreamReadable(Stream&) {
 }
 
 void ProxySession::readHandshake() {
-  while (!closed_ && client_->readReady()) {
-    const size_t cap = awaitProxyHeader_ ? kProxyV2DefaultMaxBytes : frontDoor_->maxSniffBytes();
+  while (!closed() && client_->readReady()) {
+    const size_t cap =
+        phase_ == Phase::ProxyHeader ? kProxyV2DefaultMaxBytes : frontDoor_->maxSniffBytes();
     uint8_t buf[4096];
     size_t want = std::min(sizeof(buf), cap - std::min(cap, sniffed_.size()) + 1);
     IoResult r = client_->read(buf, want);
@@ -87,17 +108,9 @@ void ProxySession::readHandshake() {
       return;
     }
     sniffed_.append(reinterpret_cast<char*>(buf), static_cast<size_t>(r.value));
-    if (awaitProxyHeader_) {
+    if (phase_ == Phase::ProxyHeader) {
       if (!proxyHeaderPhase()) return;
-      if (awaitProxyHeader_) continue;  // header incomplete
-      if (serverTls_) {
-        startServerTls();  // bytes after the header are the start of the ClientHello
-        return;
-      }
-      if (!frontDoor_) {
-        handshakeDone();  // bytes after the header go upstream first
-        return;
-      }
+      if (phase_ == Phase::ProxyHeader) continue;  // header incomplete
       // Bytes after the header may hold the whole handshake: look at them now, the edge is spent.
       if (sniffed_.empty()) continue;
     }
@@ -118,7 +131,15 @@ bool ProxySession::proxyHeaderPhase() {
     meta_.originalDst = p.header.destination;
   }
   sniffed_.erase(0, p.consumed);
-  awaitProxyHeader_ = false;
+  if (serverTls_) {
+    startServerTls();  // bytes after the header are the start of the ClientHello
+    return false;
+  }
+  if (!frontDoor_) {
+    handshakeDone();  // bytes after the header go upstream first
+    return false;
+  }
+  phase_ = Phase::Sniff;
   return true;
 }
 
@@ -156,6 +177,7 @@ bool ProxySession::frontDoorPhase() {
 }
 
 void ProxySession::startServerTls() {
+  phase_ = Phase::ServerTls;
   client_->setCallbacks(nullptr);
   timer_->disable();  // the TLS stream keeps its own deadline (tls.handshakeTimeout)
   const TlsProviderPtr& tls = worker_.tls();
@@ -168,12 +190,10 @@ void ProxySession::startServerTls() {
     inner = std::make_unique<PrefixStream>(std::move(inner), std::move(sniffed_));
     std::string().swap(sniffed_);
   }
-  tlsHandshaking_ = true;
   HandshakingStreamPtr hs = tls->server(*serverTls_, std::move(inner), worker_.reactor(),
                                         worker_.config().tls.handshakeTimeout,
                                         [this](TlsOutcome&& o) { onServerTls(std::move(o)); });
   if (!hs) {
-    tlsHandshaking_ = false;
     close(Errc::AuthFailed, "TLS: no context for this listener's settings (reload in progress?)", true);
     return;
   }
@@ -183,8 +203,7 @@ void ProxySession::startServerTls() {
 }
 
 void ProxySession::onServerTls(TlsOutcome&& o) {
-  tlsHandshaking_ = false;
-  if (closed_) return;
+  if (closed()) return;
   if (!o.ok) {
     close(o.timedOut ? Errc::HandshakeTimeout : Errc::AuthFailed,
           "TLS from client: " + o.failure + ": " + o.detail, true);
@@ -200,6 +219,7 @@ void ProxySession::onServerTls(TlsOutcome&& o) {
   }
   // The front door's handshake runs inside TLS. The TLS stream reports readable right after this
   // callback returns (records may already be buffered), which starts readHandshake().
+  phase_ = Phase::Sniff;
   timer_->enable(timeouts_.sniff);
   client_->setCallbacks(this);
 }
@@ -231,7 +251,7 @@ void ProxySession::fail(Errc reason, std::string detail) {
   }
   if (frontDoor_) {
     std::string reply = frontDoor_->onUpstreamResult(meta_, reason);
-    if (!reply.empty() && !closed_) {
+    if (!reply.empty() && !closed()) {
       IoResult w = client_->write(reinterpret_cast<const uint8_t*>(reply.data()), reply.size());
       (void)w;  // best effort: we are closing anyway
       close(reason, std::move(detail), /*abort=*/false);
@@ -242,6 +262,7 @@ void ProxySession::fail(Errc reason, std::string detail) {
 }
 
 void ProxySession::routeAndDial(const HostPort* forced) {
+  phase_ = Phase::Route;
   RouteDecision d;
   if (forced) {
     d.action = RouteDecision::Action::Dial;
@@ -285,10 +306,12 @@ void ProxySession::dial(const HostPort& hp) {
       return;
     }
     // The callback may run inline (a cached association that is ready).
+    phase_ = Phase::Tunnel;
     tunnel_ = t->open(meta_, hp, via_, [this](Result<StreamPtr> r) { onTunnel(std::move(r)); });
     return;
   }
   // The callback may run inline (literal IP or cached answer).
+  phase_ = Phase::Resolve;
   dns_ = worker_.resolver().resolve(hp.host, hp.port, [this](Result<std::vector<SocketAddress>> r) {
     dns_.reset();
     if (!r) {
@@ -302,7 +325,7 @@ void ProxySession::dial(const HostPort& hp) {
 
 void ProxySession::onTunnel(Result<StreamPtr> r) {
   if (tunnel_) worker_.reactor().deferredDelete(std::move(tunnel_));  // we are inside its callback
-  if (closed_) return;
+  if (closed()) return;
   if (!r) {
     fail(r.error().code, r.error().detail);
     return;
@@ -312,6 +335,7 @@ void ProxySession::onTunnel(Result<StreamPtr> r) {
 }
 
 void ProxySession::connectNext() {
+  phase_ = Phase::Connect;
   // The listener kind may ask for socket options on its upstreams (SO_MARK, source address).
   const ListenerConfig* l = worker_.config().findListener(meta_.listener);
   const ListenerKindSpec* spec = l ? l->spec : nullptr;
@@ -344,23 +368,15 @@ bool ProxySession::waitForFd(const Error& e) {
   // accepts meanwhile, so the descriptors that other streams free go to it.
   if (Duration(kFdRetry.count() * fdRetries_) >= timeouts_.connect) return false;
   ++fdRetries_;
-  if (!waitingForFd_) {
-    waitingForFd_ = true;
-    worker_.addFdWaiter(1);
-  }
+  phase_ = Phase::WaitFd;  // connectNext() left Connect: one wait at a time
+  worker_.addFdWaiter(1);
   worker_.pauseAccepting("upstream " + e.detail);
   timer_->enable(kFdRetry);
   return true;
 }
 
-void ProxySession::stopWaitingForFd() {
-  if (!waitingForFd_) return;
-  waitingForFd_ = false;
-  worker_.addFdWaiter(-1);
-}
-
 void ProxySession::onConnected(int err) {
-  if (closed_) return;
+  if (closed()) return;
   if (err != 0) {
     lastConnectError_ = makeError(errcFromErrno(err),
                                   "connect " + meta_.upstreamAddr.str() + ": " + strerror(err));
@@ -383,6 +399,7 @@ void ProxySession::onConnected(int err) {
 }
 
 void ProxySession::startClientTls() {
+  phase_ = Phase::UpstreamTls;
   const TlsProviderPtr& tls = worker_.tls();
   if (!tls) {
     fail(Errc::AuthFailed, "upstream TLS: no credentials loaded (see the startup log)");
@@ -390,13 +407,11 @@ void ProxySession::startClientTls() {
   }
   const std::string& sni = upstreamTls_->sni.empty() ? dialHost_ : upstreamTls_->sni;
   std::string sessionKey = sni + "@" + meta_.upstreamAddr.str();
-  tlsHandshaking_ = true;
   // The connect timer keeps running: connect plus handshake must fit in connectTimeout.
   HandshakingStreamPtr hs = tls->client(*upstreamTls_, sni, sessionKey, std::move(upstream_),
                                         worker_.reactor(), worker_.config().tls.handshakeTimeout,
                                         [this](TlsOutcome&& o) { onClientTls(std::move(o)); });
   if (!hs) {
-    tlsHandshaking_ = false;
     fail(Errc::AuthFailed, "upstream TLS: no context for this route's settings (reload in progress?)");
     return;
   }
@@ -406,8 +421,7 @@ void ProxySession::startClientTls() {
 }
 
 void ProxySession::onClientTls(TlsOutcome&& o) {
-  tlsHandshaking_ = false;
-  if (closed_) return;
+  if (closed()) return;
   if (!o.ok) {
     fail(o.timedOut ? Errc::HandshakeTimeout : Errc::AuthFailed,
          "TLS to " + meta_.upstreamAddr.str() + ": " + o.failure + ": " + o.detail);
@@ -421,6 +435,7 @@ void ProxySession::onClientTls(TlsOutcome&& o) {
 }
 
 void ProxySession::startSplice() {
+  phase_ = Phase::Splice;
   splicer_ = std::make_unique<Splicer>(worker_.spliceContext(), *client_, *upstream_,
                                        static_cast<SplicerCallbacks&>(*this));
   splicer_->setByteCounters(&stats_.bytesIn, &stats_.bytesOut);
@@ -455,27 +470,36 @@ void ProxySession::startSplice() {
 }
 
 void ProxySession::onTimer() {
-  if (closed_ || (tlsHandshaking_ && !upstream_)) return;  // the TLS stream has its own deadline
-  if (waitingForFd_) {
-    stopWaitingForFd();
-    timer_->enable(timeouts_.connect);
-    connectNext();
-    return;
-  }
-  if ((frontDoor_ || awaitProxyHeader_) && !upstream_ && candidates_.empty() && !dns_ && !tunnel_) {
-    close(Errc::HandshakeTimeout,
-          "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms", true);
-    return;
-  }
-  if (service_) {
-    serviceTimer();
-    return;
-  }
-  if (!splicer_) {
-    fail(Errc::ConnectTimeout,
-         "connect " + (meta_.upstreamAddr.valid() ? meta_.upstreamAddr.str() : meta_.upstream) +
-             ": no answer within " + std::to_string(timeouts_.connect.count()) + " ms");
-    return;
+  switch (phase_) {
+    case Phase::Accepted:
+    case Phase::ServerTls:  // the TLS stream has its own deadline
+    case Phase::Closed:
+      return;
+    case Phase::WaitFd:
+      worker_.addFdWaiter(-1);
+      timer_->enable(timeouts_.connect);
+      connectNext();
+      return;
+    case Phase::ProxyHeader:
+    case Phase::Sniff:
+      close(Errc::HandshakeTimeout,
+            "no complete handshake within " + std::to_string(timeouts_.sniff.count()) + " ms",
+            true);
+      return;
+    case Phase::Service:
+      serviceTimer();
+      return;
+    case Phase::Route:
+    case Phase::Resolve:
+    case Phase::Tunnel:
+    case Phase::Connect:
+    case Phase::UpstreamTls:
+      fail(Errc::ConnectTimeout,
+           "connect " + (meta_.upstreamAddr.valid() ? meta_.upstreamAddr.str() : meta_.upstream) +
+               ": no answer within " + std::to_string(timeouts_.connect.count()) + " ms");
+      return;
+    case Phase::Splice:
+      break;
   }
   // Idle check: activity does not re-arm the timer; we compare against the last activity here.
   MonotonicTime deadline = splicer_->lastActivity() + timeouts_.idle;
@@ -499,8 +523,9 @@ void ProxySession::syncBytes() {
 }
 
 void ProxySession::close(Errc reason, std::string detail, bool abort) {
-  if (closed_) return;
-  closed_ = true;
+  if (closed()) return;
+  closedIn_ = phase_;
+  phase_ = Phase::Closed;
   syncBytes();
   meta_.closeReason = reason;
   meta_.closeDetail = std::move(detail);
@@ -510,7 +535,7 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   }
   dns_.reset();
   tunnel_.reset();
-  stopWaitingForFd();
+  if (closedIn_ == Phase::WaitFd) worker_.addFdWaiter(-1);
   if (timer_) timer_->disable();
   if (client_) client_->close(abort);
   if (upstream_) upstream_->close(abort);

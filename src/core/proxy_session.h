@@ -1,5 +1,8 @@
 #pragma once
-// ProxySession: one accepted connection from accept to close: route -> resolve -> connect -> splice.
+// ProxySession: one accepted connection from accept to close, through explicit phases:
+// [PROXY header] -> [server TLS] -> [front door sniff -> (service)] -> route -> resolve or
+// tunnel -> connect -> [upstream TLS] -> splice -> closed. Its worker is a WorkerContext, so it is
+// unit-tested with a fake one (tests/test_common/fake_worker_context.h).
 #include <functional>
 #include <memory>
 #include <optional>
@@ -9,6 +12,7 @@
 #include <ugate/front_door.h>
 #include <ugate/reactor.h>
 #include <ugate/stream.h>
+#include <ugate/worker_context.h>
 
 #include "core/listener_stats.h"
 #include "core/splicer.h"
@@ -18,7 +22,6 @@
 
 namespace ugate {
 
-class Worker;
 struct ListenerConfig;
 
 class ProxySession final : public DeferredDeletable,
@@ -32,11 +35,31 @@ class ProxySession final : public DeferredDeletable,
     Duration sniff;
   };
   /**
+   * Phase: where the session is; set at each transition, and what the timer acts on. The deadline
+   * that applies is named for each.
+   */
+  enum class Phase : uint8_t {
+    Accepted,     // constructed; start() not called yet
+    ProxyHeader,  // reading the client's PROXY v1/v2 header (sniff deadline)
+    ServerTls,    // TLS handshake with the client (its own deadline: tls.handshakeTimeout)
+    Sniff,        // the front door reads the client's handshake (sniff deadline)
+    Service,      // the front door's LocalService serves the client (idle deadline: its datagrams)
+    Route,        // asking the router (synchronous: a close here is a reject or no route)
+    Resolve,      // waiting for DNS (connect deadline)
+    Tunnel,       // waiting for the mesh dialer's stream (connect deadline)
+    Connect,      // TCP connect to the resolved addresses in turn (connect deadline)
+    WaitFd,       // out of descriptors: the upstream socket is retried every 100 ms (connect)
+    UpstreamTls,  // TLS handshake with the upstream (the connect deadline still runs)
+    Splice,       // bytes flow both ways (idle deadline)
+    Closed,       // closed: logged, counted, deleted at the end of the loop turn
+  };
+  static const char* phaseName(Phase p);
+  /**
    * frontDoor may be null (plain forward: route at once). acceptProxyProtocol: the client (a load
    * balancer) sends a PROXY v1/v2 header first; it is read and applied before anything else.
    */
-  ProxySession(Worker& w, ListenerStats& stats, StreamPtr client, StreamMeta meta, FrontDoorPtr frontDoor,
-               Timeouts t, bool acceptProxyProtocol = false);
+  ProxySession(WorkerContext& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
+               FrontDoorPtr frontDoor, Timeouts t, bool acceptProxyProtocol = false);
   ~ProxySession() override;
 
   /**
@@ -57,7 +80,10 @@ class ProxySession final : public DeferredDeletable,
   void close(Errc reason, std::string detail, bool abort);
   // ugate::ServiceContext (public: the worker and tests read it too)
   const StreamMeta& meta() const override { return meta_; }
-  bool closed() const { return closed_; }
+  bool closed() const { return phase_ == Phase::Closed; }
+  Phase phase() const { return phase_; }
+  /** closedIn: the phase the session was in when it closed (Accepted while it is open). */
+  Phase closedIn() const { return closedIn_; }
 
   // Intrusive list of a worker's live sessions (for drain and force-close).
   ProxySession* prev{nullptr};
@@ -90,7 +116,11 @@ class ProxySession final : public DeferredDeletable,
   void routeAndDial(const HostPort* forced = nullptr);
   /** readHandshake reads client bytes into sniffed_ and hands them to the current phase. */
   void readHandshake();
-  /** proxyHeaderPhase: PROXY header; returns false when the session closed. */
+  /**
+   * proxyHeaderPhase: the PROXY header; once it is complete, on to server TLS, routing or the
+   * front door (Sniff). Returns false when the session left the handshake loop (closed, TLS,
+   * routed).
+   */
   bool proxyHeaderPhase();
   /** frontDoorPhase runs the front door over sniffed_; returns true when it wants more bytes. */
   bool frontDoorPhase();
@@ -109,7 +139,6 @@ class ProxySession final : public DeferredDeletable,
    * that time is used up.
    */
   bool waitForFd(const Error& e);
-  void stopWaitingForFd();
   void onConnected(int err);
   /** startServerTls wraps the client in TLS (listener "tls"); bytes read so far go first. */
   void startServerTls();
@@ -122,7 +151,7 @@ class ProxySession final : public DeferredDeletable,
   void onTimer();
   void syncBytes();
 
-  Worker& worker_;
+  WorkerContext& worker_;
   ListenerStats& stats_;
   StreamPtr client_;
   StreamPtr upstream_;
@@ -138,9 +167,10 @@ class ProxySession final : public DeferredDeletable,
   MonotonicTime serviceActivity_{};  // serviceActivity_: last datagram of the service
   std::string sniffed_;  // sniffed_: client bytes read before routing (front doors only)
   Timeouts timeouts_;
-  bool awaitProxyHeader_{false};  // awaitProxyHeader_: the PROXY header has not been read yet
-  uint8_t sendProxyHeader_{0};    // sendProxyHeader_: PROXY version to send upstream (0 = none)
-  bool tlsHandshaking_{false};    // tlsHandshaking_: a TLS handshake (either side) is in progress
+  Phase phase_{Phase::Accepted};
+  Phase closedIn_{Phase::Accepted};  // closedIn_: phase_ when close() ran
+  const bool acceptProxyProtocol_;   // acceptProxyProtocol_: the client sends a PROXY header first
+  uint8_t sendProxyHeader_{0};       // sendProxyHeader_: PROXY version to send upstream (0 = none)
   std::shared_ptr<const ListenerTlsConfig> serverTls_;    // terminate TLS before the front door
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls_;  // originate TLS after connecting
   std::string dialHost_;  // dialHost_: the host name dialled (the upstream TLS server name)
@@ -148,8 +178,6 @@ class ProxySession final : public DeferredDeletable,
   TunnelRequestPtr tunnel_;  // tunnel_: a mesh open in progress
   ResultHook resultHook_;
   std::optional<HostPort> forced_;
-  bool closed_{false};
-  bool waitingForFd_{false};  // waitingForFd_: the timer retries connectNext() (out of descriptors)
   uint16_t fdRetries_{0};
 };
 

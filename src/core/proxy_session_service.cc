@@ -4,11 +4,11 @@
 #include <cstring>
 
 #include "core/proxy_session.h"
-#include "core/worker.h"
 
 namespace ugate {
 
 void ProxySession::startService() {
+  phase_ = Phase::Service;
   timer_->disable();
   std::string reply;
   auto svc = frontDoor_->serve(*this, reply);
@@ -26,7 +26,7 @@ void ProxySession::startService() {
 }
 
 void ProxySession::readControl() {
-  while (!closed_ && client_->readReady()) {
+  while (!closed() && client_->readReady()) {
     uint8_t buf[512];
     IoResult r = client_->read(buf, sizeof(buf));
     if (r.wouldBlock()) return;
@@ -47,7 +47,7 @@ Resolver& ProxySession::resolver() { return worker_.resolver(); }
 const Router& ProxySession::router() { return worker_.router(); }
 
 void ProxySession::datagram(bool fromClient, size_t bytes) {
-  if (closed_) return;
+  if (closed()) return;
   serviceActivity_ = worker_.reactor().now();
   if (fromClient) {
     meta_.bytesFromClient += bytes;
@@ -63,7 +63,7 @@ void ProxySession::datagram(bool fromClient, size_t bytes) {
 }
 
 void ProxySession::dropped(Errc reason, uint64_t count) {
-  if (closed_) return;
+  if (closed()) return;
   stats_.drops[static_cast<size_t>(reason)].add(count);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Worker: one thread, one Reactor, its own listeners (SO_REUSEPORT), resolver, pipes and sessions.
+// Worker: one thread, one Reactor, its own listeners (SO_REUSEPORT), resolver, pipes and sessions;
+// sessions and modules see it as a WorkerContext (include/ugate/worker_context.h).
 // Everything here runs on the worker's thread; other threads talk to it only through post().
 #include <atomic>
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include <ugate/dns.h>
 #include <ugate/reactor.h>
+#include <ugate/worker_context.h>
 
 #include "core/access_log.h"
 #include "core/config.h"
@@ -65,17 +67,17 @@ class Listener final : private IoWatcher {
   bool pauseLogged_{false};  // pauseLogged_: its start was logged (at most every 10 s), and its end
 };
 
-class Worker {
+class Worker final : public WorkerContext {
  public:
   /** ts: the reactor's clock (tests pass a simulated one). */
   Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogFd,
          TimeSource& ts = realTimeSource());
-  ~Worker();
+  ~Worker() override;
 
   /** startThread runs the reactor on a new thread. */
   void startThread();
   void join();
-  Reactor& reactor() { return *reactor_; }
+  Reactor& reactor() override { return *reactor_; }
   int index() const { return index_; }
 
   // --- called on the worker's thread (through post) ---
@@ -90,42 +92,44 @@ class Worker {
   void setTls(TlsProviderPtr tls) { tls_ = std::move(tls); }
   size_t activeSessions() const { return activeCount_; }
 
-  // --- used by listeners and sessions ---
-  const Config& config() const { return *cfg_; }
-  const Router& router() const { return *router_; }
-  Resolver& resolver() { return *resolver_; }
+  // --- used by listeners, and by sessions and modules (ugate::WorkerContext) ---
+  const Config& config() const override { return *cfg_; }
+  const Router& router() const override { return *router_; }
+  Resolver& resolver() override { return *resolver_; }
   /** tls: the current TLS contexts; null when no listener or route uses TLS. */
-  const TlsProviderPtr& tls() const { return tls_; }
+  const TlsProviderPtr& tls() const override { return tls_; }
   /** tunnels: the mesh's dialer on this worker (null without the mesh). Set before the config. */
-  TunnelDialer* tunnels() const { return tunnels_.get(); }
+  TunnelDialer* tunnels() const override { return tunnels_.get(); }
   void setTunnels(TunnelDialerPtr t) { tunnels_ = std::move(t); }
   /** stats/timeouts for sessions that kinds with acceptConnection start themselves. */
   Duration connectTimeout(const ListenerConfig& l) const;
   Duration idleTimeout(const ListenerConfig& l) const;
-  SpliceContext& spliceContext() { return *spliceCtx_; }
-  AccessLog& accessLog() { return accessLog_; }
-  ListenerStats& stats(const std::string& listener);
-  uint64_t nextStreamId() { return (++streamSeq_ << 8) | static_cast<uint64_t>(index_ & 0xff); }
+  SpliceContext& spliceContext() override { return *spliceCtx_; }
+  AccessLog& accessLog() override { return accessLog_; }
+  ListenerStats& stats(const std::string& listener) override;
+  uint64_t nextStreamId() override {
+    return (++streamSeq_ << 8) | static_cast<uint64_t>(index_ & 0xff);
+  }
   bool atConnectionLimit() const { return maxConnections_ != 0 && activeCount_ >= maxConnections_; }
   /** overLimit: a connection was refused by the cap (logged once until sessions fall below it). */
   void overLimit();
   /** pauseAccepting pauses every listener of this worker (out of file descriptors: `why`). */
-  void pauseAccepting(const std::string& why);
+  void pauseAccepting(const std::string& why) override;
   /**
    * fdWaiters: sessions waiting for a descriptor for their upstream socket. Listeners stay paused
    * while there are any, so freed descriptors go to clients already accepted.
    */
-  void addFdWaiter(int delta) { fdWaiters_ += delta; }
+  void addFdWaiter(int delta) override { fdWaiters_ += delta; }
   int fdWaiters() const { return fdWaiters_; }
-  void addSession(std::unique_ptr<ProxySession> s);
+  void addSession(std::unique_ptr<ProxySession> s) override;
   /** removeSession unlinks s; after a burst has closed, it schedules releaseMemory(). */
-  void removeSession(ProxySession* s);
+  void removeSession(ProxySession* s) override;
   Counter& acceptErrors() { return acceptErrors_; }
   /**
    * logBudget: per-connection warnings are capped at 20 a second per worker so a failing backend
    * cannot flood the log; the access log and counters still record every stream.
    */
-  bool logBudget();
+  bool logBudget() override;
 
  private:
   /**

@@ -76,7 +76,8 @@ ListenerKindSpec datagramKind(const char* name, bool tproxy) {
     // A wildcard bind learns the address each client reached, so replies leave from it.
     return setRecvOptions(fd, family, kRecvOverflow | (l.address.isAny() ? kRecvPktInfo : 0));
   };
-  k.newDatagramHandler = [](Worker& w, const ListenerConfig& l, int fd) -> DatagramHandlerPtr {
+  k.newDatagramHandler = [](WorkerContext& w, const ListenerConfig& l,
+                            int fd) -> DatagramHandlerPtr {
     return std::make_unique<UdpForwarder>(w, l, fd);
   };
   return k;

@@ -9,8 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/config.h"
 #include "core/socket_util.h"
-#include "core/worker.h"
 
 namespace ugate::udp {
 namespace {
@@ -193,7 +193,7 @@ class UdpForwarder::Flow final : public FlowEntry, public DeferredDeletable, pri
 };
 
 // ---------------------------------------------------------------------------------------------
-UdpForwarder::UdpForwarder(Worker& w, const ListenerConfig& cfg, int fd)
+UdpForwarder::UdpForwarder(WorkerContext& w, const ListenerConfig& cfg, int fd)
     : worker_(w),
       cfg_(&cfg),
       opts_(std::dynamic_pointer_cast<const UdpOptions>(cfg.options)),

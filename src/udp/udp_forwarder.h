@@ -10,6 +10,7 @@
 #include <string>
 
 #include <ugate/reactor.h>
+#include <ugate/worker_context.h>
 
 #include "core/listener_kind.h"
 #include "core/listener_stats.h"
@@ -17,16 +18,12 @@
 #include "udp/flow_table.h"
 #include "udp/udp_options.h"
 
-namespace ugate {
-class Worker;
-}
-
 namespace ugate::udp {
 
 class UdpForwarder final : public DatagramHandler, private IoWatcher {
  public:
   /** Takes ownership of fd (bound, non-blocking); runs on w's thread. */
-  UdpForwarder(Worker& w, const ListenerConfig& cfg, int fd);
+  UdpForwarder(WorkerContext& w, const ListenerConfig& cfg, int fd);
   /** Ends every flow (reason `shutdown`, logged) and closes the socket. */
   ~UdpForwarder() override;
 
@@ -55,7 +52,7 @@ class UdpForwarder final : public DatagramHandler, private IoWatcher {
   void drop(Errc reason, uint64_t n = 1);
   const UdpOptions& options() const;
 
-  Worker& worker_;
+  WorkerContext& worker_;
   const ListenerConfig* cfg_;
   UdpOptionsPtr opts_;
   int fd_;

@@ -20,6 +20,7 @@
 
 #include "core/tcp_stream.h"
 #include "http/h2_connection.h"
+#include "test_common/reactor_sync.h"
 
 namespace ugate::http::test {
 
@@ -35,29 +36,11 @@ class ReactorThread {
   Reactor& reactor() { return *r_; }
 
   /** run executes fn on the reactor thread and waits for it. */
-  void run(const std::function<void()>& fn) {
-    auto done = std::make_shared<std::promise<void>>();
-    auto f = done->get_future();
-    r_->post([fn, done] {
-      fn();
-      done->set_value();
-    });
-    if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-      ADD_FAILURE() << "reactor stuck";
-      f.wait();
-    }
-  }
+  void run(const std::function<void()>& fn) { ugate::test::runOn(*r_, fn); }
 
   /** waitFor evaluates pred on the reactor thread every 2 ms until it holds or timeoutMs pass. */
   bool waitFor(const std::function<bool()>& pred, int timeoutMs = 20000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-    for (;;) {
-      bool ok = false;
-      run([&] { ok = pred(); });
-      if (ok) return true;
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    return ugate::test::waitOn(*r_, pred, timeoutMs);
   }
 
  private:

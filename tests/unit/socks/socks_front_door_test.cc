@@ -1,6 +1,7 @@
-// SocksFrontDoor driven the way ProxySession drives a front door: the unconsumed bytes again after
-// NeedMore, pipelined bytes looked at again after a Reply.
+// SocksFrontDoor driven by a real ProxySession (on a fake worker, the client in memory): the sniff
+// loop, the replies, the route and the dial's outcome are the session's own, not a stand-in's.
 #include "socks/socks_front_door.h"
+#include "test_common/fake_worker_context.h"
 #include "test_common/test_util.h"
 
 #include <gtest/gtest.h>
@@ -14,59 +15,85 @@ namespace {
 using test::fromHexString;
 using test::toHex;
 
+/**
+ * Session: a ProxySession with a SocksFrontDoor. The router sends every request to a mesh target
+ * whose open waits, so the test sees the handshake's replies alone; connect() or fail() then
+ * answers the dial, and the front door's reply for that outcome reaches the client.
+ */
+class Session {
+ public:
+  explicit Session(SocksOptionsPtr o) {
+    ctx_.enableTunnels();
+    ctx_.routerFake.dial("upstream.mesh", 1);
+    ctx_.routerFake.onRoute = [this](const StreamMeta& m) {
+      meta.kind = m.kind;
+      meta.host = m.host;
+      meta.port = m.port;
+      meta.originalDst = m.originalDst;
+    };
+    pipe_ = ctx_.startMemorySession(std::make_unique<SocksFrontDoor>(std::move(o)),
+                                    {Duration(10'000), Duration(60'000), Duration(10'000)});
+  }
+  /** feed delivers bytes in one read. */
+  void feed(std::string_view bytes) {
+    ctx_.run([&] {
+      pipe_->push(bytes);
+      refresh();
+    });
+  }
+  /** feedBytewise delivers one byte per read (the worst split). */
+  void feedBytewise(std::string_view bytes) {
+    ctx_.run([&] {
+      for (char c : bytes) pipe_->push(std::string_view(&c, 1));
+      refresh();
+    });
+  }
+  /** connect answers the dial with an upstream; forwarded bytes then show in upstream(). */
+  void connect() {
+    auto [stream, pipe] = test::MemoryStream::make();
+    upstream_ = pipe;
+    ctx_.run([&] {
+      EXPECT_TRUE(ctx_.tunnelFake.complete(std::move(stream)));
+      refresh();
+    });
+  }
+  /** fail answers the dial with an error. */
+  void fail(Errc e) {
+    ctx_.run([&] {
+      EXPECT_TRUE(ctx_.tunnelFake.complete(makeError(e, "test")));
+      refresh();
+    });
+  }
+  /** upstream: the bytes the session sent upstream first (what the front door did not consume). */
+  std::string upstream() {
+    std::string out;
+    ctx_.run([&] { out = upstream_ ? upstream_->written : ""; });
+    return out;
+  }
 
-
-// Session: a stand-in for ProxySession's sniff loop.
-struct Session {
-  explicit Session(SocksOptionsPtr o) : fd(std::move(o)) {}
-  SocksFrontDoor fd;
-  StreamMeta meta;
-  std::string buffered;  // unconsumed client bytes
+  StreamMeta meta;  // meta: what the router saw
   std::string toClient;
   bool routed{false};
-  bool served{false};  // served: UDP ASSOCIATE asked the session to serve the connection
+  bool served{false};  // served: UDP ASSOCIATE: the session serves the connection (Phase::Service)
   bool closed{false};
   Errc reason{Errc::Ok};
   std::string detail;
 
-  void feed(std::string_view bytes) {
-    buffered.append(bytes);
-    for (;;) {
-      auto r = fd.onClientBytes({reinterpret_cast<const uint8_t*>(buffered.data()), buffered.size()}, meta);
-      switch (r.action) {
-        case FrontDoorResult::Action::NeedMore: return;
-        case FrontDoorResult::Action::Reply:
-          buffered.erase(0, r.consumed);
-          toClient += r.reply;
-          if (buffered.empty()) return;
-          continue;
-        case FrontDoorResult::Action::Close:
-          toClient += r.reply;
-          closed = true;
-          reason = r.reason;
-          detail = r.detail;
-          return;
-        case FrontDoorResult::Action::Route:
-          buffered.erase(0, r.consumed);
-          routed = true;
-          return;
-        case FrontDoorResult::Action::Serve:
-          buffered.erase(0, r.consumed);
-          served = true;
-          return;
-      }
+ private:
+  void refresh() {
+    toClient = pipe_->written;
+    routed = ctx_.routerFake.calls > 0;
+    served = !ctx_.open.empty() && (*ctx_.open.begin())->phase() == ProxySession::Phase::Service;
+    closed = !ctx_.closed.empty();
+    if (closed) {
+      reason = ctx_.closed[0].reason;
+      detail = ctx_.closed[0].detail;
     }
   }
-  // feedBytewise delivers one byte at a time (the worst split).
-  void feedBytewise(std::string_view bytes) {
-    for (char c : bytes) {
-      if (closed || routed || served) {
-        buffered.push_back(c);
-        continue;
-      }
-      feed(std::string_view(&c, 1));
-    }
-  }
+
+  test::FakeWorkerContext ctx_;
+  test::MemoryPipePtr pipe_;
+  test::MemoryPipePtr upstream_;
 };
 
 SocksOptionsPtr noAuth() { return std::make_shared<SocksOptions>(); }
@@ -85,7 +112,8 @@ TEST(SocksFrontDoor, NoAuthConnectDomain) {
   EXPECT_EQ(s.meta.host, "example.com");
   EXPECT_EQ(s.meta.port, 443);
   EXPECT_FALSE(s.meta.originalDst.valid());
-  EXPECT_EQ(toHex(s.fd.onUpstreamResult(s.meta, Errc::Ok)), "05000001000000000000");
+  s.connect();
+  EXPECT_EQ(toHex(s.toClient), "0500" "05000001000000000000");
 }
 
 TEST(SocksFrontDoor, PipelinedGreetingRequestAndData) {
@@ -97,7 +125,8 @@ TEST(SocksFrontDoor, PipelinedGreetingRequestAndData) {
   EXPECT_EQ(s.meta.host, "127.0.0.1");
   EXPECT_EQ(s.meta.port, 8080);
   EXPECT_EQ(s.meta.originalDst.str(), "127.0.0.1:8080");
-  EXPECT_EQ(s.buffered, "GET / HTTP/1.0\r\n\r\n");
+  s.connect();
+  EXPECT_EQ(s.upstream(), "GET / HTTP/1.0\r\n\r\n");
 }
 
 TEST(SocksFrontDoor, BytewiseUserPassIPv6) {
@@ -139,13 +168,18 @@ TEST(SocksFrontDoor, UdpAssociateAsksTheSessionToServe) {
   s.feed(fromHexString("050100") + fromHexString("05030001000000000000") + "x");
   ASSERT_TRUE(s.served);
   EXPECT_FALSE(s.closed);
-  EXPECT_EQ(toHex(s.toClient), "0500");  // the success reply comes from serve(), with the relay's address
-  EXPECT_EQ(s.buffered, "x");
+  EXPECT_FALSE(s.routed);
+  // The method choice, then serve()'s success reply: BND = the address the client reached, and the
+  // relay's port. The stray byte is discarded: the client has nothing more to say on this
+  // connection.
+  ASSERT_EQ(s.toClient.size(), 2u + 10u);
+  EXPECT_EQ(toHex(s.toClient.substr(0, 10)), "0500" "050000017f000001");
+  EXPECT_NE(toHex(s.toClient.substr(10)), "0000");
   // Byte by byte, with authentication, and a client port named in the request.
   Session a(withUser("u", "p"));
   a.feedBytewise(fromHexString("050102") + fromHexString("0101750170") + fromHexString("050300017f0000011f90"));
   ASSERT_TRUE(a.served);
-  EXPECT_EQ(toHex(a.toClient), "0502" "0100");
+  EXPECT_EQ(toHex(a.toClient.substr(0, 4)), "0502" "0100");
 }
 
 TEST(SocksFrontDoor, BindAndUnknownCommandsAnswer07) {
@@ -184,7 +218,10 @@ TEST(SocksFrontDoor, ReplyCodeForEveryFailure) {
     Session s(noAuth());
     s.feed(fromHexString("050100") + fromHexString("050100030b6578616d706c652e636f6d01bb"));
     ASSERT_TRUE(s.routed);
-    EXPECT_EQ(toHex(s.fd.onUpstreamResult(s.meta, e)), std::string("05") + rep + "0001000000000000")
+    s.fail(e);
+    ASSERT_TRUE(s.closed);
+    EXPECT_EQ(s.reason, e);
+    EXPECT_EQ(toHex(s.toClient), std::string("0500" "05") + rep + "0001000000000000")
         << errcReason(e);
   }
 }
@@ -196,12 +233,14 @@ TEST(SocksFrontDoor, Socks4aConnectAndFailure) {
   EXPECT_EQ(s.meta.kind, StreamKind::Socks4);
   EXPECT_EQ(s.meta.host, "localhost");
   EXPECT_EQ(s.meta.port, 80);
-  EXPECT_EQ(toHex(s.fd.onUpstreamResult(s.meta, Errc::Ok)), "005a000000000000");
+  s.connect();
+  EXPECT_EQ(toHex(s.toClient), "005a000000000000");
   Session f(noAuth());
   f.feed(fromHexString("040100507f00000100"));
   ASSERT_TRUE(f.routed);
   EXPECT_EQ(f.meta.originalDst.str(), "127.0.0.1:80");
-  EXPECT_EQ(toHex(f.fd.onUpstreamResult(f.meta, Errc::ConnectRefused)), "005b000000000000");
+  f.fail(Errc::ConnectRefused);
+  EXPECT_EQ(toHex(f.toClient), "005b000000000000");
 }
 
 TEST(SocksFrontDoor, Socks4RefusedWhenAuthConfigured) {

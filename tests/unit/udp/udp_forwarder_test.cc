@@ -13,13 +13,13 @@
 #include <fstream>
 #include <iterator>
 #include <future>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "core/socket_util.h"
 #include "core/worker.h"
+#include "test_common/simulated_time.h"
 #include "test_common/test_util.h"
 #include "udp/udp_module.h"
 
@@ -29,23 +29,6 @@ namespace {
 using test::udpExchange;
 using test::udpSocket;
 using test::UdpEchoServer;
-
-class SimTime final : public TimeSource {
- public:
-  MonotonicTime monotonicTime() override {
-    std::lock_guard<std::mutex> lk(mu_);
-    return now_;
-  }
-  std::chrono::system_clock::time_point systemTime() override { return std::chrono::system_clock::now(); }
-  void advance(Duration d) {
-    std::lock_guard<std::mutex> lk(mu_);
-    now_ += d;
-  }
-
- private:
-  std::mutex mu_;
-  MonotonicTime now_{std::chrono::hours(1000)};
-};
 
 class UdpForwarderTest : public testing::Test {
  protected:
@@ -109,7 +92,7 @@ class UdpForwarderTest : public testing::Test {
   }
 
   test::TempDir dir_;
-  SimTime time_;
+  test::SimulatedTime time_;
   ConfigPtr cfg_;
   std::unique_ptr<Worker> worker_;
   uint16_t port_{0};

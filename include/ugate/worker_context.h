@@ -1,0 +1,67 @@
+#pragma once
+// WorkerContext: what a session, and a module's per-worker code, may use of the worker it runs on.
+// A narrow interface, so that sessions and modules are unit-tested with a fake worker.
+#include <ugate/access_log_sink.h>
+#include <ugate/dns.h>
+#include <ugate/reactor.h>
+#include <ugate/router.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace ugate {
+
+// Types that still live in src/core: a later step moves them (or interfaces for them) here.
+struct Config;         // core/config.h: the config snapshot
+struct ListenerStats;  // core/listener_stats.h: one listener's counters on this worker
+struct SpliceContext;  // core/splicer.h: the worker's pipes and scratch buffer for splicers
+class TlsProvider;     // core/tls_provider.h: TLS contexts for the current credentials
+class TunnelDialer;    // core/tunnel.h: the mesh's dialer
+class ProxySession;    // core/proxy_session.h: a session registered with the worker
+
+/**
+ * WorkerContext: one worker's resources. Everything is used on the worker's thread only, and lives
+ * as long as the worker, except where said otherwise (the router and the config are replaced on
+ * reload: look them up again for each decision rather than keeping a reference).
+ */
+class WorkerContext {
+ public:
+  virtual ~WorkerContext() = default;
+
+  virtual Reactor& reactor() = 0;
+  virtual Resolver& resolver() = 0;
+  /** router: the routes of the current config snapshot. */
+  virtual const Router& router() const = 0;
+  /** config: the current config snapshot. */
+  virtual const Config& config() const = 0;
+  /** tls: the current TLS contexts; null when no listener or route uses TLS. */
+  virtual const std::shared_ptr<const TlsProvider>& tls() const = 0;
+  /** tunnels: the mesh's dialer on this worker; null without the mesh. */
+  virtual TunnelDialer* tunnels() const = 0;
+  virtual SpliceContext& spliceContext() = 0;
+  virtual AccessLogSink& accessLog() = 0;
+  /** stats: the counters of `listener` on this worker (created on first use, never removed). */
+  virtual ListenerStats& stats(const std::string& listener) = 0;
+  /** nextStreamId: a process-unique stream id (the worker's index in the low byte). */
+  virtual uint64_t nextStreamId() = 0;
+  /**
+   * logBudget: whether a per-connection warning may be logged now (capped per second per worker
+   * so a failing backend cannot flood the log; access log and counters still record every stream).
+   */
+  virtual bool logBudget() = 0;
+
+  // Out of file descriptors: a session that cannot create its upstream socket keeps its client
+  // and retries; meanwhile the worker accepts nothing, so freed descriptors go to such sessions.
+  /** pauseAccepting pauses every listener of this worker (`why`: the failing call, logged). */
+  virtual void pauseAccepting(const std::string& why) = 0;
+  /** addFdWaiter counts sessions waiting for a descriptor (+1 on the first wait, -1 when done). */
+  virtual void addFdWaiter(int delta) = 0;
+
+  /** addSession hands a started or about-to-start session to the worker (drain, force-close). */
+  virtual void addSession(std::unique_ptr<ProxySession> s) = 0;
+  /** removeSession: s closed; the worker forgets it (s deletes itself at the end of the turn). */
+  virtual void removeSession(ProxySession* s) = 0;
+};
+
+}  // namespace ugate

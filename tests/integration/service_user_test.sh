@@ -132,6 +132,10 @@ HAVE_PY=1
 NOBODY_GROUP=$(id -gn nobody)
 # nobody must be able to walk into the temp dir (not list it) to reach its state directory.
 chmod 0711 "$TMP"
+# nobody runs its own copy of the binary: the build tree may sit where nobody cannot reach it (a
+# clone in root's 0700 home), and the test is about the state directory, not the build tree.
+NOBODY_UGATED="$TMP/ugated-for-nobody"
+install -m 0755 "$UGATED" "$NOBODY_UGATED"
 as_nobody() { setpriv --reuid=nobody --regid="$NOBODY_GROUP" --clear-groups "$@"; }
 # another unprivileged user, to show that the key is private to nobody
 OTHER=daemon
@@ -145,7 +149,7 @@ expect_eq "--owner with an unknown user fails" "$rc" 1
 check "... saying which user is unknown" grep -q "error: --owner: unknown user 'no-such-user-ugate'" unknown.log
 check "... before writing anything" [ ! -e svc ]
 rc=0
-as_nobody "$UGATED" ca issue --dir ca --name n1 --out "$TMP/x" --owner root >notroot.log 2>&1 || rc=$?
+as_nobody "$NOBODY_UGATED" ca issue --dir ca --name n1 --out "$TMP/x" --owner root >notroot.log 2>&1 || rc=$?
 expect_eq "--owner by a user who is not root fails" "$rc" 1
 check "... saying that only root can give files away" \
   grep -q "only root (a process with CAP_CHOWN) can give files to another user" notroot.log
@@ -179,7 +183,7 @@ expect_str "id --owner: the new data directory belongs to nobody" "$(owner idn)"
 expect_str "id --owner: kube.json belongs to nobody" "$(owner idn/kube.json)" "nobody:$NOBODY_GROUP"
 expect_str "id --owner: modes 0700/0600" "$(mode idn)/$(mode idn/kube.json)" 700/600
 expect_str "nobody reads the same node ID with ugated id" \
-  "$(as_nobody "$UGATED" id --data-dir "$TMP/idn" 2>/dev/null | head -n1)" "$(head -n1 id.out)"
+  "$(as_nobody "$NOBODY_UGATED" id --data-dir "$TMP/idn" 2>/dev/null | head -n1)" "$(head -n1 id.out)"
 
 say "== ugated as nobody serves from its state directory"
 run issue-client "$UGATED" ca issue --dir ca --name client --out client >client.log 2>&1
@@ -192,7 +196,7 @@ tls_config svc >ugated.json
 chmod 0644 ugated.json
 # No capability at all: everything is on ports >= 1024.
 spawn ugated env STATE_DIRECTORY="$TMP/svc" setpriv --reuid=nobody --regid="$NOBODY_GROUP" --clear-groups \
-  --inh-caps=-all --bounding-set=-all "$UGATED" -c "$TMP/ugated.json" >"$TMP/ugated.log" 2>&1
+  --inh-caps=-all --bounding-set=-all "$NOBODY_UGATED" -c "$TMP/ugated.json" >"$TMP/ugated.log" 2>&1
 UGATED_PID=$SPAWNED
 await_admin_port
 await_ugated_ready

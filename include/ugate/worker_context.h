@@ -13,12 +13,14 @@
 namespace ugate {
 
 // Types that still live in src/core: a later step moves them (or interfaces for them) here.
-struct Config;         // core/config.h: the config snapshot
-struct ListenerStats;  // core/listener_stats.h: one listener's counters on this worker
+struct Config;         // ugate/config.h: the config snapshot
+struct ListenerStats;  // ugate/listener_stats.h: one listener's counters on this worker
 struct SpliceContext;  // core/splicer.h: the worker's pipes and scratch buffer for splicers
-class TlsProvider;     // core/tls_provider.h: TLS contexts for the current credentials
-class TunnelDialer;    // core/tunnel.h: the mesh's dialer
+class TlsProvider;     // ugate/tls_provider.h: TLS contexts for the current credentials
+class TunnelDialer;    // ugate/tunnel.h: the dialer of a module that tunnels (the mesh)
 class ProxySession;    // core/proxy_session.h: a session registered with the worker
+class Module;          // ugate/module.h
+class ModuleWorker;    // ugate/module.h: a module's state on one worker
 
 /**
  * WorkerContext: one worker's resources. Everything is used on the worker's thread only, and lives
@@ -29,6 +31,8 @@ class WorkerContext {
  public:
   virtual ~WorkerContext() = default;
 
+  /** index: the worker's number, 0 .. workers-1 (stable for the process's life). */
+  virtual int index() const = 0;
   virtual Reactor& reactor() = 0;
   virtual Resolver& resolver() = 0;
   /** router: the routes of the current config snapshot. */
@@ -37,8 +41,10 @@ class WorkerContext {
   virtual const Config& config() const = 0;
   /** tls: the current TLS contexts; null when no listener or route uses TLS. */
   virtual const std::shared_ptr<const TlsProvider>& tls() const = 0;
-  /** tunnels: the mesh's dialer on this worker; null without the mesh. */
+  /** tunnels: the dialer of the module that tunnels (the mesh) on this worker; null without one. */
   virtual TunnelDialer* tunnels() const = 0;
+  /** moduleWorker: module m's state on this worker (what m.newWorker built), or null. */
+  virtual ModuleWorker* moduleWorker(const Module& m) const = 0;
   virtual SpliceContext& spliceContext() = 0;
   virtual AccessLogSink& accessLog() = 0;
   /** stats: the counters of `listener` on this worker (created on first use, never removed). */

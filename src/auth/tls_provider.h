@@ -7,8 +7,8 @@
 #include <ugate/result.h>
 
 #include "auth/identity.h"
-#include "core/config.h"
-#include "core/tls_provider.h"
+#include <ugate/config.h>
+#include <ugate/tls_provider.h>
 
 namespace ugate::auth {
 

@@ -14,7 +14,7 @@
 #include <ugate/time.h>
 
 #include "auth/peer_verifier.h"
-#include "core/tls_provider.h"
+#include <ugate/tls_provider.h>
 
 namespace ugate::auth {
 

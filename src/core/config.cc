@@ -1,5 +1,5 @@
 // Config parsing and validation. The only core file that includes nlohmann/json.
-#include "core/config.h"
+#include <ugate/config.h>
 
 #include <arpa/inet.h>
 

@@ -1,4 +1,4 @@
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 
 namespace ugate {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "core/config.h"
+#include <ugate/config.h>
 
 namespace ugate {
 

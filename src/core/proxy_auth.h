@@ -10,7 +10,7 @@
 
 #include <ugate/result.h>
 
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 
 namespace ugate {
 

@@ -6,7 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "core/prefix_stream.h"
 #include "core/proxy_protocol.h"
 #include "core/socket_util.h"

@@ -14,11 +14,11 @@
 #include <ugate/stream.h>
 #include <ugate/worker_context.h>
 
-#include "core/listener_stats.h"
+#include <ugate/listener_stats.h>
 #include "core/splicer.h"
 #include "core/tcp_stream.h"
-#include "core/tls_provider.h"
-#include "core/tunnel.h"
+#include <ugate/tls_provider.h>
+#include <ugate/tunnel.h>
 
 namespace ugate {
 

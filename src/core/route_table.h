@@ -1,7 +1,7 @@
 #pragma once
 #include <ugate/router.h>
 
-#include "core/config.h"
+#include <ugate/config.h>
 
 namespace ugate {
 

@@ -196,6 +196,9 @@ Worker::~Worker() {
     removeSession(s);
     delete s;
   }
+  // Then the modules' state, while everything it may use (stats, access log, reactor) still exists.
+  tunnels_ = nullptr;
+  modules_.clear();
   listeners_.clear();
   datagramListeners_.clear();
   accessLog_.flush();
@@ -266,6 +269,25 @@ void Worker::applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets) {
       listeners_[s.name] = std::make_unique<Listener>(*this, l, s.fd);
     }
   }
+  for (auto& [owner, m] : modules_) m->configApplied(*cfg_);
+}
+
+void Worker::addModuleWorker(const Module& owner, ModuleWorkerPtr m) {
+  if (!m) return;
+  if (!tunnels_) tunnels_ = m->tunnelDialer();
+  modules_.emplace_back(&owner, std::move(m));
+}
+
+ModuleWorker* Worker::moduleWorker(const Module& m) const {
+  for (const auto& [owner, w] : modules_) {
+    if (owner == &m) return w.get();
+  }
+  return nullptr;
+}
+
+void Worker::drain() {
+  stopListening();
+  for (auto& [owner, m] : modules_) m->drain();
 }
 
 void Worker::stopListening() {

@@ -11,17 +11,18 @@
 #include <vector>
 
 #include <ugate/dns.h>
+#include <ugate/module.h>
 #include <ugate/reactor.h>
 #include <ugate/worker_context.h>
 
 #include "core/access_log.h"
-#include "core/config.h"
-#include "core/listener_stats.h"
+#include <ugate/config.h>
+#include <ugate/listener_stats.h>
 #include "core/pipe_pool.h"
 #include "core/route_table.h"
 #include "core/splicer.h"
-#include "core/tls_provider.h"
-#include "core/tunnel.h"
+#include <ugate/tls_provider.h>
+#include <ugate/tunnel.h>
 
 namespace ugate {
 
@@ -78,13 +79,15 @@ class Worker final : public WorkerContext {
   void startThread();
   void join();
   Reactor& reactor() override { return *reactor_; }
-  int index() const { return index_; }
+  int index() const override { return index_; }
 
   // --- called on the worker's thread (through post) ---
   /** applyConfig swaps the snapshot, opens the given sockets and closes listeners not in cfg. */
   void applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets);
   /** stopListening closes all listeners (drain starts). */
   void stopListening();
+  /** drain: shutdown began: stop listening, and each module's state takes no new work. */
+  void drain();
   /** closeAll force-closes every live session. */
   void closeAll(Errc reason);
   void snapshotStats(WorkerStatsSnapshot& out) const;
@@ -99,8 +102,13 @@ class Worker final : public WorkerContext {
   /** tls: the current TLS contexts; null when no listener or route uses TLS. */
   const TlsProviderPtr& tls() const override { return tls_; }
   /** tunnels: the mesh's dialer on this worker (null without the mesh). Set before the config. */
-  TunnelDialer* tunnels() const override { return tunnels_.get(); }
-  void setTunnels(TunnelDialerPtr t) { tunnels_ = std::move(t); }
+  TunnelDialer* tunnels() const override { return tunnels_; }
+  /**
+   * addModuleWorker: a module's state on this worker (before the thread starts). The first one
+   * with a tunnel dialer serves tunnels(); applyConfig and drain reach each in the order added.
+   */
+  void addModuleWorker(const Module& owner, ModuleWorkerPtr m);
+  ModuleWorker* moduleWorker(const Module& m) const override;
   /** stats/timeouts for sessions that kinds with acceptConnection start themselves. */
   Duration connectTimeout(const ListenerConfig& l) const;
   Duration idleTimeout(const ListenerConfig& l) const;
@@ -145,7 +153,8 @@ class Worker final : public WorkerContext {
   std::unique_ptr<RouteTable> router_;
   ResolverPtr resolver_;
   TlsProviderPtr tls_;
-  TunnelDialerPtr tunnels_;
+  std::vector<std::pair<const Module*, ModuleWorkerPtr>> modules_;  // in the order added
+  TunnelDialer* tunnels_{nullptr};  // tunnels_: the first module dialer (in modules_), or null
   PipePool pipes_;
   std::unique_ptr<uint8_t[]> scratch_;
   std::unique_ptr<SpliceContext> spliceCtx_;

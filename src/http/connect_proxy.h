@@ -19,7 +19,7 @@
 
 #include <ugate/front_door.h>
 
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 #include "core/proxy_auth.h"
 #include "http/http1_parser.h"
 

@@ -2,7 +2,7 @@
 // validation and registration.
 #include <nlohmann/json.hpp>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "http/connect_proxy.h"
 #include "http/connect_proxy_module.h"
 

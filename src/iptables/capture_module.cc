@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "core/socket_util.h"
 #include "iptables/capture_options.h"
 #include "iptables/original_dst.h"

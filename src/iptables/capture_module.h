@@ -3,7 +3,7 @@
 // the original destination from SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST) and `tproxy` (iptables
 // TPROXY; IP_TRANSPARENT listeners whose accepted sockets' local address is the original
 // destination). Both dial the original destination unless a route says otherwise.
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 
 namespace ugate::iptables {
 

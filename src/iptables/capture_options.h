@@ -9,7 +9,7 @@
 
 #include <ugate/result.h>
 
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 
 namespace ugate::iptables {
 

@@ -9,7 +9,7 @@
 
 #include <ugate/stream.h>
 
-#include "core/config.h"
+#include <ugate/config.h>
 
 namespace ugate::mesh {
 

@@ -1,28 +1,22 @@
 // The mesh on the admin endpoint: /nodes (nodes registered here, and this node's own upstream
 // associations) and the ugate_mesh_* metrics of /stats.
 #include <algorithm>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include <ugate/metrics.h>
 
 #include "core/access_log.h"
 #include "core/stream_bridge.h"
 #include "mesh/mesh_stats.h"
+#include "mesh/mesh_module.h"
 #include "mesh/mesh_worker.h"
 #include "mesh/node_table.h"
 
 namespace ugate::mesh {
 
 namespace {
-
-// The per-worker HTTP/2 counters, indexed by worker; kept until exit (see workerH2Stats).
-std::mutex gH2StatsMu;
-std::deque<http::H2Stats>& h2StatsSlots() {
-  static std::deque<http::H2Stats> d;
-  return d;
-}
 
 void str(std::string& o, const char* key, std::string_view v, bool first = false) {
   o += first ? "\"" : ", \"";
@@ -51,23 +45,11 @@ void objects(std::string& o, const char* name, const std::vector<T>& items, F&& 
 
 }  // namespace
 
-MeshCounters& meshCounters() {
-  static MeshCounters c;
-  return c;
-}
-
-http::H2Stats& workerH2Stats(int index) {
-  std::lock_guard<std::mutex> l(gH2StatsMu);
-  auto& d = h2StatsSlots();
-  while (d.size() <= static_cast<size_t>(std::max(index, 0))) d.emplace_back();  // deque: no element moves
-  return d[static_cast<size_t>(std::max(index, 0))];
-}
-
-std::string nodesJson() {
-  auto nodes = NodeTable::instance().list();
-  std::sort(nodes.begin(), nodes.end(), [](const NodeEntry& a, const NodeEntry& b) { return a.id < b.id; });
+std::string MeshShared::nodesJson() const {
+  auto held = nodes.list();
+  std::sort(held.begin(), held.end(), [](const NodeEntry& a, const NodeEntry& b) { return a.id < b.id; });
   std::string o = "{";
-  objects(o, "nodes", nodes, [](std::string& e, const NodeEntry& n) {
+  objects(o, "nodes", held, [](std::string& e, const NodeEntry& n) {
     str(e, "id", n.id, true);
     str(e, "name", n.name);
     str(e, "spiffe", n.spiffe);
@@ -77,7 +59,7 @@ std::string nodesJson() {
   });
   o += ",\n";
   // This node's own associations with its gateways (the view from behind the NAT).
-  objects(o, "upstreams", UpstreamTable::instance().list(), [](std::string& e, const UpstreamStatus& u) {
+  objects(o, "upstreams", upstreams.list(), [](std::string& e, const UpstreamStatus& u) {
     str(e, "name", u.name, true);
     str(e, "address", u.address);
     str(e, "gateway_id", u.gatewayId);
@@ -91,60 +73,51 @@ std::string nodesJson() {
   return o;
 }
 
-void renderMeshStats(std::string& out) {
-  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
-  const MeshCounters& v = meshCounters();
+void MeshShared::renderMetrics(MetricsWriter& m) const {
+  const MeshCounters& v = counters;
   auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  metric("ugate_mesh_nodes", "gauge", "Nodes holding an association with this gateway.", NodeTable::instance().list().size());
-  auto ups = UpstreamTable::instance().list();
-  metric("ugate_mesh_upstreams_connected", "gauge", "This node's upstream associations that are up.",
-         static_cast<uint64_t>(std::count_if(ups.begin(), ups.end(), [](const UpstreamStatus& u) {
-           return u.state == UpstreamStatus::State::Connected;
-         })));
-  metric("ugate_mesh_tunnels_opened_total", "counter", "Mesh streams opened for local sessions.", get(v.tunnelsOpened));
-  metric("ugate_mesh_tunnels_failed_total", "counter", "Mesh streams that could not be opened.", get(v.tunnelsFailed));
-  metric("ugate_mesh_streams_accepted_total", "counter", "CONNECT streams accepted from peers.", get(v.streamsAccepted));
+  m.gauge("ugate_mesh_nodes", "Nodes holding an association with this gateway.", nodes.list().size());
+  auto ups = upstreams.list();
+  m.gauge("ugate_mesh_upstreams_connected", "This node's upstream associations that are up.",
+          std::count_if(ups.begin(), ups.end(),
+                        [](const UpstreamStatus& u) { return u.state == UpstreamStatus::State::Connected; }));
+  m.counter("ugate_mesh_tunnels_opened_total", "Mesh streams opened for local sessions.", get(v.tunnelsOpened));
+  m.counter("ugate_mesh_tunnels_failed_total", "Mesh streams that could not be opened.", get(v.tunnelsFailed));
+  m.counter("ugate_mesh_streams_accepted_total", "CONNECT streams accepted from peers.", get(v.streamsAccepted));
   // Refusals by reason; the two of the exposure model are always present.
-  out += "# HELP ugate_mesh_streams_refused_total CONNECT streams refused (status >= 400), by reason.\n"
-         "# TYPE ugate_mesh_streams_refused_total counter\n";
+  m.family("ugate_mesh_streams_refused_total", "counter", "CONNECT streams refused (status >= 400), by reason.");
   for (size_t i = 1; i < kNumErrc; ++i) {
     const auto e = static_cast<Errc>(i);
     const uint64_t n = get(v.streamsRefused[i]);
     if (n == 0 && e != Errc::NotExposed && e != Errc::RouteRejected) continue;
-    out += "ugate_mesh_streams_refused_total{reason=\"" + std::string(errcReason(e)) + "\"} " + std::to_string(n) + "\n";
+    m.sample("ugate_mesh_streams_refused_total", {{"reason", errcReason(e)}}, n);
   }
-  metric("ugate_mesh_loops_refused_total", "counter", "Streams refused as a loop (our node ID already in the hops).",
-         get(v.loopsRefused));
-  metric("ugate_mesh_hops_exceeded_total", "counter", "Streams refused for a circuit longer than mesh.maxHops.",
-         get(v.hopsExceeded));
-  metric("ugate_mesh_identity_assertions_ignored_total", "counter",
-         "x-ugate-peer headers ignored: the peer may not assert another identity.", get(v.identityIgnored));
-  metric("ugate_mesh_trace_headers_dropped_total", "counter", "Malformed traceparent, tracestate or baggage dropped.",
-         get(v.traceHeadersDropped));
-  metric("ugate_mesh_associations_registered_total", "counter", "Node associations registered here.",
-         get(v.associationsRegistered));
-  metric("ugate_mesh_associations_refused_total", "counter", "Node associations refused (not authorized, name taken).",
-         get(v.associationsRefused));
-  metric("ugate_mesh_associations_replaced_total", "counter", "Associations replaced by a newer one of the same node.",
-         get(v.associationsReplaced));
-  metric("ugate_mesh_association_dials_total", "counter", "Dials to our upstream gateways.", get(v.associationDials));
-  metric("ugate_mesh_associations_up_total", "counter", "Associations to our upstream gateways established.",
-         get(v.associationsUp));
-  metric("ugate_mesh_pool_connections_total", "counter", "Outbound mesh connections opened.", get(v.poolConnections));
+  m.counter("ugate_mesh_loops_refused_total", "Streams refused as a loop (our node ID already in the hops).",
+            get(v.loopsRefused));
+  m.counter("ugate_mesh_hops_exceeded_total", "Streams refused for a circuit longer than mesh.maxHops.",
+            get(v.hopsExceeded));
+  m.counter("ugate_mesh_identity_assertions_ignored_total",
+            "x-ugate-peer headers ignored: the peer may not assert another identity.", get(v.identityIgnored));
+  m.counter("ugate_mesh_trace_headers_dropped_total", "Malformed traceparent, tracestate or baggage dropped.",
+            get(v.traceHeadersDropped));
+  m.counter("ugate_mesh_associations_registered_total", "Node associations registered here.",
+            get(v.associationsRegistered));
+  m.counter("ugate_mesh_associations_refused_total", "Node associations refused (not authorized, name taken).",
+            get(v.associationsRefused));
+  m.counter("ugate_mesh_associations_replaced_total", "Associations replaced by a newer one of the same node.",
+            get(v.associationsReplaced));
+  m.counter("ugate_mesh_association_dials_total", "Dials to our upstream gateways.", get(v.associationDials));
+  m.counter("ugate_mesh_associations_up_total", "Associations to our upstream gateways established.",
+            get(v.associationsUp));
+  m.counter("ugate_mesh_pool_connections_total", "Outbound mesh connections opened.", get(v.poolConnections));
   // Streams joined across workers (core/stream_bridge.h): ring storage is held only while in use.
   const StreamBridgeStats& br = streamBridgeStats();
-  auto gauge = [](const std::atomic<int64_t>& g) {
-    return static_cast<uint64_t>(std::max<int64_t>(0, g.load(std::memory_order_relaxed)));
-  };
-  metric("ugate_mesh_bridges", "gauge", "Mesh streams joined to a session on another worker.", gauge(br.bridges));
-  metric("ugate_mesh_bridge_buffer_bytes", "gauge", "Ring storage the bridges hold (bytes in flight).",
-         gauge(br.bufferBytes));
-  metric("ugate_mesh_bridge_buffer_allocations_total", "counter",
-         "Bridge ring storage allocations (a direction woke from idle).",
-         br.bufferAllocs.load(std::memory_order_relaxed));
+  auto gauge = [](const std::atomic<int64_t>& g) { return std::max<int64_t>(0, g.load(std::memory_order_relaxed)); };
+  m.gauge("ugate_mesh_bridges", "Mesh streams joined to a session on another worker.", gauge(br.bridges));
+  m.gauge("ugate_mesh_bridge_buffer_bytes", "Ring storage the bridges hold (bytes in flight).", gauge(br.bufferBytes));
+  m.counter("ugate_mesh_bridge_buffer_allocations_total",
+            "Bridge ring storage allocations (a direction woke from idle).",
+            br.bufferAllocs.load(std::memory_order_relaxed));
 
   // HTTP/2 of every mesh connection, summed over the workers.
   struct Def {
@@ -168,12 +141,16 @@ void renderMeshStats(std::string& out) {
       {"ugate_mesh_h2_received_bytes_total", "DATA payload bytes received on mesh connections.", &http::H2Stats::bytesIn},
       {"ugate_mesh_h2_sent_bytes_total", "DATA payload bytes sent on mesh connections.", &http::H2Stats::bytesOut},
   };
-  std::lock_guard<std::mutex> l(gH2StatsMu);
   for (const Def& d : kH2) {
     uint64_t sum = 0;
-    for (const http::H2Stats& s : h2StatsSlots()) sum += (s.*d.field).value();
-    metric(d.name, "counter", d.help, sum);
+    for (const http::H2Stats& s : h2) sum += (s.*d.field).value();
+    m.counter(d.name, d.help, sum);
   }
+}
+
+AdminReply MeshModule::handleAdmin(std::string_view path) const {
+  if (path == "/nodes") return {200, "application/json", shared_.nodesJson()};
+  return Module::handleAdmin(path);
 }
 
 }  // namespace ugate::mesh

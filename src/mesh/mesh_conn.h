@@ -16,9 +16,9 @@
 
 #include "core/dns_resolver.h"
 #include "core/splicer.h"
-#include "core/tunnel.h"
-#include "core/worker.h"
+#include <ugate/tunnel.h>
 #include "http/h2_connection.h"
+#include "mesh/mesh_module.h"
 #include "mesh/mesh_worker.h"
 
 namespace ugate::mesh {
@@ -30,9 +30,6 @@ inline constexpr std::string_view kPeerHeader = "x-ugate-peer";  // the originat
 inline constexpr std::string_view kPeerIdHeader = "x-ugate-peer-id";
 inline constexpr std::string_view kErrorHeader = "x-ugate-error";
 
-/** meshWorkers: the workers' mesh halves by worker index (guarded by meshWorkersMutex()). */
-std::vector<MeshWorker*>& meshWorkers();
-std::mutex& meshWorkersMutex();
 /** errcToStatus / statusToErrc: a stream's outcome as the CONNECT's :status (and x-ugate-error) and back. */
 int errcToStatus(Errc e);
 Errc statusToErrc(int status, const std::string& reason);

@@ -8,7 +8,7 @@
 #include "core/proxy_session.h"
 #include "core/socket_util.h"
 #include "core/tcp_stream.h"
-#include "core/tls_provider.h"
+#include <ugate/tls_provider.h>
 #include "mesh/exposure.h"
 #include "mesh/mesh_conn.h"
 #include "mesh/mesh_stats.h"
@@ -66,7 +66,7 @@ void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
     onTlsAcceptFailed(l.name, meta, Errc::AuthFailed, "TLS from client: no_credentials: no TLS credentials loaded (see the startup log)");
     return;
   }
-  const uint64_t h = NodeTable::instance().nextHandle();
+  const uint64_t h = shared_.nodes.nextHandle();
   auto c = std::make_unique<Conn>(*this, Conn::Kind::MeshServer, h);
   c->listener = l.name;
   c->tmeta = std::move(meta);
@@ -145,7 +145,7 @@ void MeshWorker::onTlsAccepted(Conn& c) {
   // A node registers its association: we become the HTTP/2 client on its connection.
   std::string why;
   if (!authorizeAssociation(c, why)) {
-    bump(meshCounters().associationsRefused);
+    bump(shared_.counters.associationsRefused);
     spdlog::warn("mesh: association from {} refused: {}", c.tmeta.source.str(), why);
     removeConn(c);
     return;
@@ -158,9 +158,9 @@ void MeshWorker::onTlsAccepted(Conn& c) {
   e.handle = c.handle;
   e.peer = c.tmeta.source;
   e.sinceUnixMs = wallMs();
-  auto added = NodeTable::instance().add(e);
+  auto added = shared_.nodes.add(e);
   if (!added) {
-    bump(meshCounters().associationsRefused);
+    bump(shared_.counters.associationsRefused);
     spdlog::warn("mesh: association of node {} from {} refused: {}", e.id, c.tmeta.source.str(),
                  added.error().detail);
     removeConn(c);
@@ -169,14 +169,13 @@ void MeshWorker::onTlsAccepted(Conn& c) {
   c.kind = Conn::Kind::NodeHeld;
   c.nodeId = e.id;
   c.registered = true;
-  bump(meshCounters().associationsRegistered);
+  bump(shared_.counters.associationsRegistered);
   spdlog::info("mesh: node {} ({}) registered from {}", e.id, e.name.empty() ? "no name" : e.name,
                c.tmeta.source.str());
   if (uint64_t old = *added; old != 0) {
     // The newest association of a node wins; the older one drains wherever it lives.
-    bump(meshCounters().associationsReplaced);
-    std::lock_guard<std::mutex> l(meshWorkersMutex());
-    for (MeshWorker* m : meshWorkers()) {
+    bump(shared_.counters.associationsReplaced);
+    for (MeshWorker* m : shared_.workers) {
       if (m) m->worker_.reactor().post([m, old] { m->goAwayAssociation(old); });
     }
   }
@@ -218,7 +217,7 @@ std::unique_ptr<PeerIdentity> MeshWorker::originIdentity(const Conn& c, const ht
       }
       return p;
     }
-    bump(meshCounters().identityIgnored);
+    bump(shared_.counters.identityIgnored);
     if (worker_.logBudget()) {
       spdlog::warn("mesh: {} from {} ({}): ignored {} '{}': {}; the stream carries the peer's own identity",
                    s.authority(), c.tmeta.source.str(), c.peer ? c.peer->nodeId : "?", kPeerHeader, asserted, why);
@@ -233,7 +232,7 @@ void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
     meta.headers->emplace_back(std::string(k), std::move(v));
   };
   auto drop = [&](std::string_view k, const std::string& v, const char* why) {
-    bump(meshCounters().traceHeadersDropped);
+    bump(shared_.counters.traceHeadersDropped);
     if (worker_.logBudget()) {
       spdlog::warn("mesh: {} from {}: dropped {} ({}): {}", s.authority(), c.tmeta.source.str(), k, why,
                    v.substr(0, 128));
@@ -272,7 +271,7 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   // refuse answers the CONNECT with `status` and x-ugate-error, counts it by reason (mesh and
   // listener counters), logs peer, target and reason, and writes the stream's access-log line.
   auto refuse = [&](int status, Errc why, const std::string& detail) {
-    bump(meshCounters().streamsRefused[static_cast<size_t>(why)]);
+    bump(shared_.counters.streamsRefused[static_cast<size_t>(why)]);
     ListenerStats& ls = worker_.stats(meta.listener);
     ls.accepted.add();
     ls.closes[static_cast<size_t>(why)].add();
@@ -299,11 +298,11 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   // The hop list is believed from every peer: it can only get the peer's own stream refused, and
   // ignoring it would let a loop through a gateway we do not trust go on forever.
   if (std::find(hops.begin(), hops.end(), self) != hops.end()) {
-    bump(meshCounters().loopsRefused);
+    bump(shared_.counters.loopsRefused);
     return refuse(508, Errc::LoopDetected, "loop: this node already forwarded the stream");
   }
   if (hops.size() >= cfg().mesh.maxHops) {
-    bump(meshCounters().hopsExceeded);
+    bump(shared_.counters.hopsExceeded);
     return refuse(508, Errc::LoopDetected,
                   "circuit too long: " + std::to_string(hops.size()) + " gateways already forwarded the stream, mesh.maxHops=" +
                       std::to_string(cfg().mesh.maxHops));
@@ -334,11 +333,11 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   if (!meshHost && d.route.empty()) {
     return refuse(403, Errc::RouteRejected, "no route allows " + hp->str() + " from the mesh");
   }
-  bump(meshCounters().streamsAccepted);
+  bump(shared_.counters.streamsAccepted);
   const ListenerConfig* l = cfg().findListener(c.listener);
   const LimitsConfig& lim = cfg().limits;
-  ProxySession::Timeouts t{l ? worker_.connectTimeout(*l) : lim.connectTimeout,
-                           l ? worker_.idleTimeout(*l) : lim.idleTimeout, lim.sniffTimeout};
+  ProxySession::Timeouts t{l && l->connectTimeout ? *l->connectTimeout : lim.connectTimeout,
+                           l && l->idleTimeout ? *l->idleTimeout : lim.idleTimeout, lim.sniffTimeout};
   http::H2Stream* hs = s.get();
   const HostPort target = *hp;
   auto session = std::make_unique<ProxySession>(worker_, worker_.stats(meta.listener), std::move(s),

@@ -1,11 +1,11 @@
 #pragma once
-// The mesh's metrics: process-wide counters (any worker adds) and the HTTP/2 counters of each
-// worker's mesh connections. Rendered on /stats and /nodes by mesh_admin.cc.
+// The mesh's process-wide counters (any worker adds), held in MeshShared (mesh_module.h) and
+// rendered on /stats by mesh_admin.cc.
 #include <array>
 #include <atomic>
 #include <cstdint>
 
-#include "core/listener_stats.h"
+#include <ugate/listener_stats.h>
 
 #include "http/h2_connection.h"
 
@@ -22,17 +22,8 @@ struct MeshCounters {
   std::atomic<uint64_t> associationsRegistered{0}, associationsRefused{0}, associationsReplaced{0};
   std::atomic<uint64_t> associationDials{0}, associationsUp{0}, poolConnections{0};
 };
-MeshCounters& meshCounters();
 
 /** bump adds one to a mesh counter. */
 inline void bump(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
-
-/**
- * workerH2Stats: the HTTP/2 counters (resets, protocol errors, PING timeouts, DATA bytes, ...) of
- * worker `index`'s mesh connections; single writer: that worker's thread. They live as long as the
- * process, because a connection handed to deferred deletion may be destroyed after its MeshWorker.
- * /stats sums them over the workers.
- */
-http::H2Stats& workerH2Stats(int index);
 
 }  // namespace ugate::mesh

@@ -19,16 +19,12 @@ constexpr Duration kHousekeeping{5000};
 
 // Upstream associations: this node keeps one connection to each of its gateways, spread over the
 // workers; the gateway sends us CONNECTs over it.
-void MeshWorker::configure() {
+void MeshWorker::configApplied(const Config&) {
   if (!housekeeping_) {
     housekeeping_ = worker_.reactor().createTimer([this] { housekeeping(); });
     housekeeping_->enable(kHousekeeping);
   }
-  size_t nworkers;
-  {
-    std::lock_guard<std::mutex> l(meshWorkersMutex());
-    nworkers = std::max<size_t>(1, meshWorkers().size());
-  }
+  const size_t nworkers = std::max<size_t>(1, shared_.workers.size());
   std::map<std::string, const UpstreamConfig*> want;
   const auto& ups = cfg().mesh.upstreams;
   for (size_t i = 0; i < ups.size(); ++i) {
@@ -43,7 +39,7 @@ void MeshWorker::configure() {
       continue;
     }
     if (auto c = conns_.find(it->second->conn); c != conns_.end() && c->second->h2) c->second->h2->goAway();
-    UpstreamTable::instance().remove(it->first, worker_.index());
+    shared_.upstreams.remove(it->first, worker_.index());
     it = upstreams_.erase(it);
   }
   if (draining_) return;
@@ -59,8 +55,8 @@ void MeshWorker::configure() {
 
 void MeshWorker::dialUpstream(Upstream& u) {
   if (draining_) return;
-  bump(meshCounters().associationDials);
-  const uint64_t h = NodeTable::instance().nextHandle();
+  bump(shared_.counters.associationDials);
+  const uint64_t h = shared_.nodes.nextHandle();
   auto c = std::make_unique<Conn>(*this, Conn::Kind::Association, h);
   c->target = u.cfg.address;
   c->pinnedId = u.cfg.id;
@@ -112,7 +108,7 @@ void MeshWorker::publish(const Upstream& u, UpstreamStatus::State state, Duratio
   if (state == UpstreamStatus::State::BackingOff) st.nextRetryUnixMs = st.sinceUnixMs + retryIn.count();
   st.lastError = u.lastError;
   st.owner = worker_.index();
-  UpstreamTable::instance().set(st);
+  shared_.upstreams.set(st);
 }
 
 void MeshWorker::housekeeping() {

@@ -7,12 +7,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 #include "core/socket_util.h"
 #include "core/stream_bridge.h"
 #include "core/tcp_stream.h"
-#include "core/tls_provider.h"
+#include <ugate/tls_provider.h>
 #include "mesh/mesh_conn.h"
+#include "mesh/mesh_module.h"
 #include "mesh/mesh_stats.h"
 #include "mesh/node_table.h"
 
@@ -29,17 +30,6 @@ const std::string* metaHeader(const StreamMeta& m, std::string_view name) {
 }
 
 }  // namespace
-
-// The workers' mesh halves, indexed by worker: for reaching an association held by another worker.
-std::vector<MeshWorker*>& meshWorkers() {
-  static std::vector<MeshWorker*> r;
-  return r;
-}
-
-std::mutex& meshWorkersMutex() {
-  static std::mutex m;
-  return m;
-}
 
 int errcToStatus(Errc e) {
   switch (e) {
@@ -80,29 +70,21 @@ int64_t wallMs() {
 }
 
 // ---------------------------------------------------------------------------------------------
-MeshWorker::MeshWorker(Worker& w) : worker_(w), h2Stats_(workerH2Stats(w.index())) {
-  std::lock_guard<std::mutex> l(meshWorkersMutex());
-  auto& r = meshWorkers();
-  if (r.size() <= static_cast<size_t>(w.index())) r.resize(static_cast<size_t>(w.index()) + 1, nullptr);
-  r[static_cast<size_t>(w.index())] = this;
-}
+MeshWorker::MeshWorker(WorkerContext& w, MeshShared& shared, http::H2Stats& h2Stats)
+    : worker_(w), shared_(shared), h2Stats_(h2Stats) {}
 
 MeshWorker::~MeshWorker() {
-  {
-    std::lock_guard<std::mutex> l(meshWorkersMutex());
-    auto& r = meshWorkers();
-    if (static_cast<size_t>(worker_.index()) < r.size()) r[static_cast<size_t>(worker_.index())] = nullptr;
-  }
+  // After every worker thread stopped (ModuleWorker's contract): nobody looks this slot up now.
+  const auto i = static_cast<size_t>(worker_.index());
+  if (i < shared_.workers.size() && shared_.workers[i] == this) shared_.workers[i] = nullptr;
   bridged_.clear();
-  for (const auto& [name, u] : upstreams_) UpstreamTable::instance().remove(name, worker_.index());
+  for (const auto& [name, u] : upstreams_) shared_.upstreams.remove(name, worker_.index());
   for (auto& [h, c] : conns_) {
-    if (c->registered) NodeTable::instance().remove(c->nodeId, c->handle);
+    if (c->registered) shared_.nodes.remove(c->nodeId, c->handle);
     if (c->h2) c->h2->close();
   }
   conns_.clear();
 }
-
-MeshWorker* MeshWorker::of(Worker& w) { return static_cast<MeshWorker*>(w.tunnels()); }
 
 const Config& MeshWorker::cfg() const { return worker_.config(); }
 
@@ -175,7 +157,7 @@ TunnelRequestPtr MeshWorker::open(const StreamMeta& meta, const HostPort& target
       openLocal(*p, target.port);
       return p;
     }
-    if (auto e = NodeTable::instance().find(node)) {
+    if (auto e = shared_.nodes.find(node)) {
       if (e->worker == worker_.index()) {
         auto it = conns_.find(e->handle);
         if (it == conns_.end() || !it->second->ready()) {
@@ -187,11 +169,8 @@ TunnelRequestPtr MeshWorker::open(const StreamMeta& meta, const HostPort& target
       }
       // Held by another worker: open the stream there and bridge it to us.
       MeshWorker* other = nullptr;
-      {
-        std::lock_guard<std::mutex> l(meshWorkersMutex());
-        auto& r = meshWorkers();
-        if (e->worker >= 0 && static_cast<size_t>(e->worker) < r.size()) other = r[static_cast<size_t>(e->worker)];
-      }
+      const auto& r = shared_.workers;
+      if (e->worker >= 0 && static_cast<size_t>(e->worker) < r.size()) other = r[static_cast<size_t>(e->worker)];
       if (other == nullptr) {
         completePending(id, makeError(Errc::NoRoute, "node " + e->id + ": its worker is gone"));
         return p;
@@ -246,7 +225,7 @@ void MeshWorker::completePending(uint64_t id, Result<StreamPtr> r) {
   if (it == pending_.end()) return;
   Pending& p = *it->second;
   if (!p.done) return;
-  bump(r ? meshCounters().tunnelsOpened : meshCounters().tunnelsFailed);
+  bump(r ? shared_.counters.tunnelsOpened : shared_.counters.tunnelsFailed);
   Done d = std::move(p.done);
   p.done = nullptr;
   d(std::move(r));  // may hand p to deferred deletion: do not touch it after this
@@ -318,7 +297,7 @@ MeshWorker::Conn* MeshWorker::poolConnection(const HostPort& gw, const std::stri
       return &c;
     }
   }
-  const uint64_t h = NodeTable::instance().nextHandle();
+  const uint64_t h = shared_.nodes.nextHandle();
   auto c = std::make_unique<Conn>(*this, Conn::Kind::Pool, h);
   c->target = gw;
   c->pinnedId = pinnedId;
@@ -326,7 +305,7 @@ MeshWorker::Conn* MeshWorker::poolConnection(const HostPort& gw, const std::stri
   Conn* raw = c.get();
   conns_[h] = std::move(c);
   handles.push_back(h);
-  bump(meshCounters().poolConnections);
+  bump(shared_.counters.poolConnections);
   dialConn(*raw);
   return conns_.count(h) ? raw : nullptr;
 }
@@ -455,7 +434,7 @@ void MeshWorker::onConnReady(Conn& c) {
   c.idleSince = worker_.reactor().now();
   c.h2->start();
   if (c.kind == Conn::Kind::Association) {
-    bump(meshCounters().associationsUp);
+    bump(shared_.counters.associationsUp);
     c.listener = "upstream:" + c.upstream;
     if (auto it = upstreams_.find(c.upstream); it != upstreams_.end()) {
       // attempts start over only once the association has stayed up a while (scheduleUpstream),
@@ -494,7 +473,7 @@ void MeshWorker::removeConn(Conn& c) {
   if (c.timer) c.timer->disable();
   c.dns.reset();
   if (c.registered) {
-    NodeTable::instance().remove(c.nodeId, c.handle);
+    shared_.nodes.remove(c.nodeId, c.handle);
     c.registered = false;
     spdlog::info("mesh: node {} unregistered", c.nodeId);
   }
@@ -566,7 +545,7 @@ void MeshWorker::openForPeer(uint64_t handle, std::string authority, http::Heade
 }
 
 // ---------------------------------------------------------------------------------------------
-void registerMeshModule() {
+void MeshModule::registerKinds(ListenerKindRegistry& kinds) {
   ListenerKindSpec spec;
   spec.name = "mesh";
   spec.streamKind = StreamKind::H2;
@@ -575,15 +554,25 @@ void registerMeshModule() {
   tls->requireClientCert = true;
   tls->alpn = {std::string(kMeshAlpn), std::string(kMeshReverseAlpn)};
   spec.fixedTls = tls;
-  spec.acceptConnection = [](Worker& w, const ListenerConfig& l, int fd, StreamMeta meta) {
-    MeshWorker* m = MeshWorker::of(w);
+  spec.acceptConnection = [shared = &shared_](WorkerContext& w, const ListenerConfig& l, int fd, StreamMeta meta) {
+    const auto i = static_cast<size_t>(w.index());
+    MeshWorker* m = i < shared->workers.size() ? shared->workers[i] : nullptr;
     if (m == nullptr) {
       closeAbort(fd);
       return;
     }
     m->accept(l, fd, std::move(meta));
   };
-  listenerKinds().add(std::move(spec));
+  kinds.add(std::move(spec));
+}
+
+ModuleWorkerPtr MeshModule::newWorker(WorkerContext& w) {
+  const auto i = static_cast<size_t>(w.index());
+  while (shared_.h2.size() <= i) shared_.h2.emplace_back();  // a deque: no element moves
+  auto m = std::make_unique<MeshWorker>(w, shared_, shared_.h2[i]);
+  if (shared_.workers.size() <= i) shared_.workers.resize(i + 1, nullptr);
+  shared_.workers[i] = m.get();
+  return m;
 }
 
 }  // namespace ugate::mesh

@@ -14,24 +14,32 @@
 #include <unordered_map>
 #include <vector>
 
+#include <ugate/module.h>
 #include <ugate/reactor.h>
+#include <ugate/worker_context.h>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "core/log_throttle.h"
-#include "core/tunnel.h"
+#include <ugate/tunnel.h>
 #include "http/h2_connection.h"
 #include "mesh/node_table.h"
 
-namespace ugate {
-class Worker;
-}
-
 namespace ugate::mesh {
 
-class MeshWorker final : public TunnelDialer {
+struct MeshShared;
+
+class MeshWorker final : public ModuleWorker, public TunnelDialer {
  public:
-  explicit MeshWorker(Worker& w);
+  /** h2Stats: this worker's HTTP/2 counters, owned by the module (they outlive the worker). */
+  MeshWorker(WorkerContext& w, MeshShared& shared, http::H2Stats& h2Stats);
   ~MeshWorker() override;
+
+  // ugate::ModuleWorker
+  /** configApplied: (re)start the upstream associations this worker holds. */
+  void configApplied(const Config& cfg) override;
+  /** drain: GOAWAY on every connection (shutdown). */
+  void drain() override;
+  TunnelDialer* tunnelDialer() override { return this; }
 
   // ugate::TunnelDialer
   bool handles(const HostPort& target, const std::string& via) const override;
@@ -40,10 +48,6 @@ class MeshWorker final : public TunnelDialer {
 
   /** accept: a connection on a mesh listener (owns fd). */
   void accept(const ListenerConfig& l, int fd, StreamMeta meta);
-  /** configure: after a config change, (re)start the upstream associations this worker holds. */
-  void configure();
-  /** drain: GOAWAY on every connection (shutdown). */
-  void drain();
 
   /**
    * openForPeer (posted from another worker): open a CONNECT on association `handle` held here and
@@ -55,8 +59,7 @@ class MeshWorker final : public TunnelDialer {
   /** goAwayAssociation: an association replaced by a newer one of the same node drains. */
   void goAwayAssociation(uint64_t handle);
 
-  Worker& worker() { return worker_; }
-  static MeshWorker* of(Worker& w);
+  WorkerContext& worker() { return worker_; }
 
   struct Conn;
   struct Pending;
@@ -121,7 +124,8 @@ class MeshWorker final : public TunnelDialer {
   void dialUpstream(Upstream& u);
   void housekeeping();
 
-  Worker& worker_;
+  WorkerContext& worker_;
+  MeshShared& shared_;
   uint64_t nextPending_{0};
   std::unordered_map<uint64_t, Pending*> pending_;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // by handle
@@ -133,15 +137,5 @@ class MeshWorker final : public TunnelDialer {
   std::map<std::string, LogThrottle> tlsFailureLog_;  // tlsFailureLog_: per mesh listener
   bool draining_{false};
 };
-
-/** registerMeshModule adds the `mesh` listener kind. */
-void registerMeshModule();
-/**
- * nodesJson: the admin endpoint /nodes: the nodes registered here and this node's own upstream
- * associations (state, gateway, since, attempts, next retry). Any thread (mesh_admin.cc).
- */
-std::string nodesJson();
-/** renderMeshStats appends the mesh metrics, HTTP/2 counters summed over workers (Prometheus text). */
-void renderMeshStats(std::string& out);
 
 }  // namespace ugate::mesh

@@ -19,65 +19,56 @@ std::string lower(std::string_view s) {
 }
 }  // namespace
 
-NodeTable& NodeTable::instance() {
-  static NodeTable t;
-  return t;
-}
-
-uint64_t NodeTable::nextHandle() {
-  std::lock_guard<std::mutex> l(mu_);
-  return ++handles_;
-}
+NodeTable::NodeTable() : snap_(std::make_shared<const Snapshot>()) {}
 
 Result<uint64_t> NodeTable::add(const NodeEntry& in) {
   NodeEntry e = in;
   e.id = upper(e.id);
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<std::mutex> l(writeMu_);
+  auto next = std::make_shared<Snapshot>(*current());
   if (!e.name.empty()) {
-    auto it = nameToId_.find(lower(e.name));
-    if (it != nameToId_.end() && it->second != e.id) {
+    auto it = next->nameToId.find(lower(e.name));
+    if (it != next->nameToId.end() && it->second != e.id) {
       return makeError(Errc::AuthFailed, "name '" + e.name + "' is already held by node " + it->second);
     }
   }
   uint64_t replaced = 0;
-  if (auto it = byId_.find(e.id); it != byId_.end()) {
+  if (auto it = next->byId.find(e.id); it != next->byId.end()) {
     replaced = it->second.handle;
-    if (!it->second.name.empty()) nameToId_.erase(lower(it->second.name));
+    if (!it->second.name.empty()) next->nameToId.erase(lower(it->second.name));
   }
-  if (!e.name.empty()) nameToId_[lower(e.name)] = e.id;
-  byId_[e.id] = e;
+  if (!e.name.empty()) next->nameToId[lower(e.name)] = e.id;
+  next->byId[e.id] = e;
+  snap_.store(std::move(next), std::memory_order_release);
   return replaced;
 }
 
 void NodeTable::remove(const std::string& id, uint64_t handle) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = byId_.find(upper(id));
-  if (it == byId_.end() || it->second.handle != handle) return;
-  if (!it->second.name.empty()) nameToId_.erase(lower(it->second.name));
-  byId_.erase(it);
+  std::lock_guard<std::mutex> l(writeMu_);
+  auto cur = current();
+  auto it = cur->byId.find(upper(id));
+  if (it == cur->byId.end() || it->second.handle != handle) return;
+  auto next = std::make_shared<Snapshot>(*cur);
+  if (!it->second.name.empty()) next->nameToId.erase(lower(it->second.name));
+  next->byId.erase(it->first);
+  snap_.store(std::move(next), std::memory_order_release);
 }
 
 std::optional<NodeEntry> NodeTable::find(std::string_view idOrName) const {
-  std::lock_guard<std::mutex> l(mu_);
-  if (auto it = byId_.find(upper(idOrName)); it != byId_.end()) return it->second;
-  if (auto n = nameToId_.find(lower(idOrName)); n != nameToId_.end()) {
-    if (auto it = byId_.find(n->second); it != byId_.end()) return it->second;
+  auto s = current();
+  if (auto it = s->byId.find(upper(idOrName)); it != s->byId.end()) return it->second;
+  if (auto n = s->nameToId.find(lower(idOrName)); n != s->nameToId.end()) {
+    if (auto it = s->byId.find(n->second); it != s->byId.end()) return it->second;
   }
   return std::nullopt;
 }
 
 std::vector<NodeEntry> NodeTable::list() const {
-  std::lock_guard<std::mutex> l(mu_);
+  auto s = current();
   std::vector<NodeEntry> out;
-  out.reserve(byId_.size());
-  for (const auto& [id, e] : byId_) out.push_back(e);
+  out.reserve(s->byId.size());
+  for (const auto& [id, e] : s->byId) out.push_back(e);
   return out;
-}
-
-void NodeTable::clearForTest() {
-  std::lock_guard<std::mutex> l(mu_);
-  byId_.clear();
-  nameToId_.clear();
 }
 
 const char* upstreamStateName(UpstreamStatus::State s) {
@@ -87,11 +78,6 @@ const char* upstreamStateName(UpstreamStatus::State s) {
     case UpstreamStatus::State::BackingOff: return "backing-off";
   }
   return "?";
-}
-
-UpstreamTable& UpstreamTable::instance() {
-  static UpstreamTable t;
-  return t;
 }
 
 void UpstreamTable::set(const UpstreamStatus& s) {
@@ -113,11 +99,6 @@ std::vector<UpstreamStatus> UpstreamTable::list() const {
   }
   std::sort(out.begin(), out.end(), [](const UpstreamStatus& a, const UpstreamStatus& b) { return a.name < b.name; });
   return out;
-}
-
-void UpstreamTable::clearForTest() {
-  std::lock_guard<std::mutex> l(mu_);
-  byName_.clear();
 }
 
 }  // namespace ugate::mesh

@@ -1,11 +1,14 @@
 #pragma once
-// NodeTable: the process-wide registry of nodes that hold a reverse-accept association with this
-// gateway: node ID -> (name, the worker holding the association, its handle). Written when an
-// association registers or ends, read once per mesh stream set-up (never per byte), so a mutex is
-// fine. Names are unique: a name already held by another node ID is refused; the same node ID
-// registering again replaces its older association (which then drains). UpstreamTable is the other
-// direction: this node's own associations with its gateways.
+// NodeTable: the registry of nodes that hold a reverse-accept association with this gateway (one
+// per process, in the mesh module's MeshShared): node ID -> (name, the worker holding the
+// association, its handle). Written when an association registers or ends (writers serialise on a
+// mutex and publish a new immutable snapshot); read on every mesh stream set-up from any worker,
+// without a lock, from the current snapshot. Names are unique: a name already held by another node
+// ID is refused; the same node ID registering again replaces its older association (which then
+// drains). UpstreamTable is the other direction: this node's own associations with its gateways.
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,7 +33,7 @@ struct NodeEntry {
 
 class NodeTable {
  public:
-  static NodeTable& instance();
+  NodeTable();
   /**
    * add registers an association. Returns the handle of the association it replaced (same node
    * ID), 0 when none; an error when the name is held by another node.
@@ -41,15 +44,18 @@ class NodeTable {
   /** find by node ID (case-insensitive) or name. */
   std::optional<NodeEntry> find(std::string_view idOrName) const;
   std::vector<NodeEntry> list() const;
-  uint64_t nextHandle();
-  /** clearForTest: tests only. */
-  void clearForTest();
+  /** nextHandle: a process-unique association handle (any thread). */
+  uint64_t nextHandle() { return handles_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
  private:
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, NodeEntry> byId_;
-  std::unordered_map<std::string, std::string> nameToId_;
-  uint64_t handles_{0};
+  struct Snapshot {
+    std::unordered_map<std::string, NodeEntry> byId;
+    std::unordered_map<std::string, std::string> nameToId;  // lower-case name -> node ID
+  };
+  std::shared_ptr<const Snapshot> current() const { return snap_.load(std::memory_order_acquire); }
+  std::mutex writeMu_;  // writeMu_: serialises writers (copy, change, publish); readers never take it
+  std::atomic<std::shared_ptr<const Snapshot>> snap_;
+  std::atomic<uint64_t> handles_{0};
 };
 
 /**
@@ -71,18 +77,16 @@ struct UpstreamStatus {
 const char* upstreamStateName(UpstreamStatus::State s);
 
 /**
- * UpstreamTable: the process-wide view of this node's upstream associations (each is held by one
- * worker). Written on state changes only (dial, up, down), read by the admin endpoint.
+ * UpstreamTable: this node's upstream associations (each is held by one worker), in MeshShared.
+ * Written on state changes only (dial, up, down), read by the admin endpoint.
  */
 class UpstreamTable {
  public:
-  static UpstreamTable& instance();
   void set(const UpstreamStatus& s);
   /** remove: forget `name` if worker `owner` still holds it (another may have taken it over). */
   void remove(const std::string& name, int owner);
   /** list: sorted by name. */
   std::vector<UpstreamStatus> list() const;
-  void clearForTest();
 
  private:
   mutable std::mutex mu_;

@@ -4,7 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "core/config.h"
+#include <ugate/config.h>
 
 namespace ugate::sni {
 

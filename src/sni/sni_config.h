@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 #include "sni/client_hello_parser.h"
 
 namespace ugate::sni {

@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "sni/sni_config.h"
 #include "sni/sni_front_door.h"
 

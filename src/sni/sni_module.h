@@ -1,6 +1,6 @@
 #pragma once
 // The SNI passthrough module: registers the `sni` listener kind.
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 
 namespace ugate::sni {
 

@@ -2,7 +2,7 @@
 // validation and registration.
 #include <nlohmann/json.hpp>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "socks/socks_front_door.h"
 #include "socks/socks_module.h"
 #include "socks/socks_options.h"

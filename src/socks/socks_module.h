@@ -1,6 +1,6 @@
 #pragma once
 // The socks module's entry point for src/ugated/modules.cc.
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 
 namespace ugate::socks {
 

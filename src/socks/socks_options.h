@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 #include "core/proxy_auth.h"
 
 namespace ugate::socks {

@@ -19,8 +19,8 @@
 #include <ugate/front_door.h>
 
 #include "socks/socks_codec.h"
-#include "udp/datagram_io.h"
-#include "udp/flow_table.h"
+#include <ugate/datagram_io.h>
+#include <ugate/flow_table.h>
 
 namespace ugate::socks {
 

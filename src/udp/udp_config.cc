@@ -2,8 +2,10 @@
 // JSON), validation and registration.
 #include <nlohmann/json.hpp>
 
-#include "core/config.h"
-#include "udp/datagram_io.h"
+#include <ugate/config.h>
+#include <ugate/datagram_io.h>
+
+#include "core/socket_util.h"
 #include "udp/udp_forwarder.h"
 #include "udp/udp_module.h"
 #include "udp/udp_options.h"

@@ -9,7 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "core/socket_util.h"
 
 namespace ugate::udp {

@@ -12,10 +12,10 @@
 #include <ugate/reactor.h>
 #include <ugate/worker_context.h>
 
-#include "core/listener_kind.h"
-#include "core/listener_stats.h"
-#include "udp/datagram_io.h"
-#include "udp/flow_table.h"
+#include <ugate/listener.h>
+#include <ugate/listener_stats.h>
+#include <ugate/datagram_io.h>
+#include <ugate/flow_table.h>
 #include "udp/udp_options.h"
 
 namespace ugate::udp {

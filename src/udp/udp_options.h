@@ -5,7 +5,7 @@
 
 #include <ugate/time.h>
 
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 
 namespace ugate::udp {
 

@@ -15,8 +15,9 @@
 
 #include "core/fs_check.h"
 #include "core/sd_notify.h"
+#include <ugate/metrics.h>
+#include <ugate/module.h>
 #include "core/socket_util.h"
-#include "mesh/mesh_worker.h"
 #include "ugated/preflight.h"
 
 
@@ -52,14 +53,14 @@ void warnIfAdminExposed(const SocketAddress& a) {
                a.str());
 }
 
-std::string promLabel(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') { out += "\\n"; continue; }
-    out.push_back(c);
+// adminModule: the module that answers admin path `path`, or null.
+const Module* adminModule(std::string_view path) {
+  for (const auto& m : modules().list()) {
+    for (const auto& p : m->adminPaths()) {
+      if (p == path) return m.get();
+    }
   }
-  return out;
+  return nullptr;
 }
 
 }  // namespace
@@ -271,9 +272,11 @@ int Daemon::serve() {
   for (int i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, cfg_, maxConnPerWorker_, accessLogFd_));
   }
-  // Each worker's share of the mesh: its dialer for mesh targets, mesh listener connections and
-  // associations (created before the threads start; used only on each worker's thread after).
-  for (auto& w : workers_) w->setTunnels(std::make_unique<mesh::MeshWorker>(*w));
+  // Each module's state on each worker (created before the threads start; used only on each
+  // worker's thread after).
+  for (auto& w : workers_) {
+    for (const auto& m : modules().list()) w->addModuleWorker(*m, m->newWorker(*w));
+  }
   tls_ = std::make_unique<TlsManager>(*reactor_, [this](TlsProviderPtr p) {
     for (auto& w : workers_) w->reactor().post([w = w.get(), p] { w->setTls(p); });
   });
@@ -307,7 +310,6 @@ int Daemon::serve() {
     workers_[i]->startThread();
     workers_[i]->reactor().post([w = workers_[i].get(), c = cfg_, s = std::move((*socks)[i])]() mutable {
       w->applyConfig(c, std::move(s));
-      mesh::MeshWorker::of(*w)->configure();
     });
   }
   ready_ = true;
@@ -431,7 +433,6 @@ void Daemon::reload() {
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->reactor().post([w = workers_[i].get(), c = cfg, s = std::move((*socks)[i])]() mutable {
       w->applyConfig(c, std::move(s));
-      mesh::MeshWorker::of(*w)->configure();
     });
   }
   size_t added = 0, removed = 0;
@@ -450,10 +451,7 @@ void Daemon::startDrain() {
   sdNotify("STOPPING=1\nSTATUS=draining");
   drainDeadline_ = reactor_->now() + cfg_->limits.drainTimeout;
   for (auto& w : workers_) {
-    w->reactor().post([w = w.get()] {
-      w->stopListening();
-      mesh::MeshWorker::of(*w)->drain();
-    });
+    w->reactor().post([w = w.get()] { w->drain(); });
   }
   drainTimer_ = reactor_->createTimer([this] { checkDrained(); });
   checkDrained();
@@ -515,55 +513,39 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
     active += s.activeStreams;
   }
   std::string o;
-  auto metric = [&](const char* name, const char* type, const char* help) {
-    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-  };
-  auto line = [&](const std::string& name, const std::string& labels, auto v) {
-    o += name;
-    if (!labels.empty()) o += "{" + labels + "}";
-    o += " " + std::to_string(v) + "\n";
-  };
-  metric("ugate_build_info", "gauge", "Build version.");
-  line("ugate_build_info", "version=\"" UGATE_VERSION "\"", 1);
-  metric("ugate_uptime_seconds", "gauge", "Seconds since start.");
-  line("ugate_uptime_seconds", "",
-       std::chrono::duration_cast<std::chrono::seconds>(reactor_->updateNow() - started_).count());
-  metric("ugate_workers", "gauge", "Worker threads.");
-  line("ugate_workers", "", workers_.size());
-  metric("ugate_fd_limit", "gauge", "RLIMIT_NOFILE in force.");
-  line("ugate_fd_limit", "", fdLimit_);
-  metric("ugate_max_connections_per_worker", "gauge", "Connection cap of each worker.");
-  line("ugate_max_connections_per_worker", "", maxConnPerWorker_);
-  metric("ugate_streams_active", "gauge", "Streams open now, all listeners.");
-  line("ugate_streams_active", "", active);
-  metric("ugate_accept_errors_total", "counter", "accept() failures other than EAGAIN.");
-  line("ugate_accept_errors_total", "", acceptErrors);
-  metric("ugate_splice_pipes_created_total", "counter", "Pipes created for splice.");
-  line("ugate_splice_pipes_created_total", "", pipesCreated);
-  metric("ugate_splice_pipes_pooled", "gauge", "Idle pipes kept for reuse.");
-  line("ugate_splice_pipes_pooled", "", pipesPooled);
-  metric("ugate_config_reloads_total", "counter", "Config reloads by result.");
-  line("ugate_config_reloads_total", "result=\"ok\"", reloadsOk_);
-  line("ugate_config_reloads_total", "result=\"error\"", reloadsFailed_);
-  metric("ugate_admin_bad_requests_total", "counter", "Admin requests refused, by reason.");
+  MetricsWriter m(o);
+  m.family("ugate_build_info", "gauge", "Build version.");
+  m.sample("ugate_build_info", {{"version", UGATE_VERSION}}, 1);
+  m.gauge("ugate_uptime_seconds", "Seconds since start.",
+          std::chrono::duration_cast<std::chrono::seconds>(reactor_->updateNow() - started_).count());
+  m.gauge("ugate_workers", "Worker threads.", workers_.size());
+  m.gauge("ugate_fd_limit", "RLIMIT_NOFILE in force.", fdLimit_);
+  m.gauge("ugate_max_connections_per_worker", "Connection cap of each worker.", maxConnPerWorker_);
+  m.gauge("ugate_streams_active", "Streams open now, all listeners.", active);
+  m.counter("ugate_accept_errors_total", "accept() failures other than EAGAIN.", acceptErrors);
+  m.counter("ugate_splice_pipes_created_total", "Pipes created for splice.", pipesCreated);
+  m.gauge("ugate_splice_pipes_pooled", "Idle pipes kept for reuse.", pipesPooled);
+  m.family("ugate_config_reloads_total", "counter", "Config reloads by result.");
+  m.sample("ugate_config_reloads_total", {{"result", "ok"}}, reloadsOk_);
+  m.sample("ugate_config_reloads_total", {{"result", "error"}}, reloadsFailed_);
+  m.family("ugate_admin_bad_requests_total", "counter", "Admin requests refused, by reason.");
   auto badRequests = adminBadRequests_;  // the usual reasons are shown at 0 too
   for (const char* r : {"headers_too_large", "malformed", "body_not_accepted", "method_not_allowed"}) badRequests[r];
-  for (const auto& [r, n] : badRequests) line("ugate_admin_bad_requests_total", "reason=\"" + promLabel(r) + "\"", n);
-  metric("ugate_log_reopens_total", "counter", "Log files reopened on SIGUSR1/SIGHUP, by result.");
-  line("ugate_log_reopens_total", "result=\"ok\"", logReopensOk_);
-  line("ugate_log_reopens_total", "result=\"error\"", logReopensFailed_);
-  metric("ugate_draining", "gauge", "1 while draining for shutdown.");
-  line("ugate_draining", "", draining_ ? 1 : 0);
-  if (tls_) tls_->renderStats(o);
-  mesh::renderMeshStats(o);
+  for (const auto& [r, n] : badRequests) m.sample("ugate_admin_bad_requests_total", {{"reason", r}}, n);
+  m.family("ugate_log_reopens_total", "counter", "Log files reopened on SIGUSR1/SIGHUP, by result.");
+  m.sample("ugate_log_reopens_total", {{"result", "ok"}}, logReopensOk_);
+  m.sample("ugate_log_reopens_total", {{"result", "error"}}, logReopensFailed_);
+  m.gauge("ugate_draining", "1 while draining for shutdown.", draining_ ? 1 : 0);
+  if (tls_) tls_->renderStats(m);
+  for (const auto& mod : modules().list()) mod->renderMetrics(m);
 
   struct Def {
     const char* name;
     const char* type;
     const char* help;
-    std::function<uint64_t(const ListenerStatsValues&)> get;
+    uint64_t (*get)(const ListenerStatsValues&);
   };
-  const Def defs[] = {
+  static const Def defs[] = {
       {"ugate_listener_connections_total", "counter", "Connections accepted.",
        [](const ListenerStatsValues& v) { return v.accepted; }},
       {"ugate_listener_connections_active", "gauge", "Connections open now.",
@@ -582,37 +564,30 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
        [](const ListenerStatsValues& v) { return v.packetsOut; }},
   };
   for (const auto& d : defs) {
-    metric(d.name, d.type, d.help);
-    for (const auto& [n, v] : total) line(d.name, "listener=\"" + promLabel(n) + "\"", d.get(v));
+    m.family(d.name, d.type, d.help);
+    for (const auto& [n, v] : total) m.sample(d.name, {{"listener", n}}, d.get(v));
   }
-  metric("ugate_listener_closes_total", "counter", "Streams closed, by reason (ok = clean close).");
-  for (const auto& [n, v] : total) {
-    for (size_t i = 0; i < kNumErrc; ++i) {
-      if (v.closes[i] == 0 && i != 0) continue;
-      line("ugate_listener_closes_total",
-           "listener=\"" + promLabel(n) + "\",reason=\"" + std::string(errcReason(static_cast<Errc>(i))) + "\"",
-           v.closes[i]);
+  // byReason writes one sample per listener and reason of `counts` (index = Errc) that `keep` selects.
+  auto byReason = [&](const char* name, const uint64_t* (*counts)(const ListenerStatsValues&),
+                      bool (*keep)(Errc, uint64_t)) {
+    for (const auto& [n, v] : total) {
+      for (size_t i = 0; i < kNumErrc; ++i) {
+        const auto e = static_cast<Errc>(i);
+        const uint64_t c = counts(v)[i];
+        if (keep(e, c)) m.sample(name, {{"listener", n}, {"reason", errcReason(e)}}, c);
+      }
     }
-  }
-  metric("ugate_listener_errors_total", "counter", "Streams that ended in an error, by reason.");
-  for (const auto& [n, v] : total) {
-    for (size_t i = 1; i < kNumErrc; ++i) {
-      if (v.closes[i] == 0) continue;
-      auto e = static_cast<Errc>(i);
-      if (e == Errc::IdleTimeout || e == Errc::Shutdown) continue;
-      line("ugate_listener_errors_total",
-           "listener=\"" + promLabel(n) + "\",reason=\"" + std::string(errcReason(e)) + "\"", v.closes[i]);
-    }
-  }
-  metric("ugate_listener_dropped_datagrams_total", "counter", "Datagrams dropped, by reason.");
-  for (const auto& [n, v] : total) {
-    for (size_t i = 1; i < kNumErrc; ++i) {
-      if (v.drops[i] == 0) continue;
-      line("ugate_listener_dropped_datagrams_total",
-           "listener=\"" + promLabel(n) + "\",reason=\"" + std::string(errcReason(static_cast<Errc>(i))) + "\"",
-           v.drops[i]);
-    }
-  }
+  };
+  m.family("ugate_listener_closes_total", "counter", "Streams closed, by reason (ok = clean close).");
+  byReason("ugate_listener_closes_total", [](const ListenerStatsValues& v) -> const uint64_t* { return v.closes.data(); },
+           [](Errc e, uint64_t c) { return c != 0 || e == Errc::Ok; });
+  m.family("ugate_listener_errors_total", "counter", "Streams that ended in an error, by reason.");
+  byReason("ugate_listener_errors_total", [](const ListenerStatsValues& v) -> const uint64_t* { return v.closes.data(); },
+           [](Errc e, uint64_t c) { return c != 0 && e != Errc::Ok && e != Errc::IdleTimeout && e != Errc::Shutdown; });
+  m.family("ugate_listener_dropped_datagrams_total", "counter", "Datagrams dropped, by reason.");
+  byReason("ugate_listener_dropped_datagrams_total",
+           [](const ListenerStatsValues& v) -> const uint64_t* { return v.drops.data(); },
+           [](Errc e, uint64_t c) { return c != 0 && e != Errc::Ok; });
   return o;
 }
 
@@ -638,12 +613,17 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
     gatherStats([this, respond](std::vector<WorkerStatsSnapshot> snaps) {
       respond({200, "text/plain; version=0.0.4; charset=utf-8", renderStats(snaps)});
     });
-  } else if (path == "/nodes") {
-    respond({200, "application/json", mesh::nodesJson()});
   } else if (path == "/config_dump") {
     respond({200, "application/json", cfg_->json + "\n"});
   } else if (path == "/") {
-    respond({200, "text/plain; charset=utf-8", "ugated admin: /healthz /ready /stats /config_dump /nodes\n"});
+    std::string index = "ugated admin: /healthz /ready /stats /config_dump";
+    for (const auto& m : modules().list()) {
+      for (const auto& p : m->adminPaths()) index += " " + p;
+    }
+    respond({200, "text/plain; charset=utf-8", index + "\n"});
+  } else if (const Module* m = adminModule(path)) {
+    AdminReply r = m->handleAdmin(path);
+    respond({r.status, std::move(r.contentType), std::move(r.body)});
   } else {
     respond({404, "text/plain; charset=utf-8", "not found\n"});
   }

@@ -9,8 +9,8 @@
 
 #include <ugate/reactor.h>
 
-#include "core/config.h"
-#include "core/listener_stats.h"
+#include <ugate/config.h>
+#include <ugate/listener_stats.h>
 #include "core/worker.h"
 #include "http/admin_server.h"
 #include "ugated/tls_manager.h"

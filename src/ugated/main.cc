@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "auth/cli.h"
-#include "core/config.h"
+#include <ugate/config.h>
 #include "iptables/iptables_cli.h"
 #include "ugated/daemon.h"
 #include "ugated/modules.h"
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "iptables") {
     return ugate::iptables::runIptablesCommand(argc - 1, argv + 1);
   }
-  ugate::registerBuiltinModules(ugate::listenerKinds());
+  ugate::registerBuiltinModules(ugate::modules(), ugate::listenerKinds());
   ugate::DaemonOptions opts;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];

@@ -1,26 +1,28 @@
-// registerBuiltinModules: the one place front-door modules are wired into the daemon. Each module
-// exposes a register function that adds its listener kinds (and their option parsers) to the registry.
+// registerBuiltinModules: the one place modules are wired into the daemon. A module is a folder
+// under src/ with its own CMake target; it gives the daemon a Module (include/ugate/module.h) and
+// adds one line here. Nothing in core or in the rest of src/ugated names a module.
 #include "ugated/modules.h"
 
 // MODULE INCLUDES (one line per module)
-#include "udp/udp_module.h"
-#include "socks/socks_module.h"
+#include "echo/echo_module.h"
 #include "http/connect_proxy_module.h"
-#include "sni/sni_module.h"
 #include "iptables/capture_module.h"
-#include "mesh/mesh_worker.h"
+#include "mesh/mesh_module.h"
+#include "sni/sni_module.h"
+#include "socks/socks_module.h"
+#include "udp/udp_module.h"
 
 namespace ugate {
 
-void registerBuiltinModules(ListenerKindRegistry& r) {
-  (void)r;
+void registerBuiltinModules(ModuleRegistry& m, ListenerKindRegistry& k) {
   // MODULE REGISTRATIONS (one line per module)
-  udp::registerUdpModule(r);
-  socks::registerSocksModule(r);
-  http::registerConnectProxyModule(r);
-  sni::registerSniModule(r);
-  iptables::registerCaptureModule(r);
-  mesh::registerMeshModule();
+  m.add(kindsOnlyModule("udp", udp::registerUdpModule), k);
+  m.add(kindsOnlyModule("socks", socks::registerSocksModule), k);
+  m.add(kindsOnlyModule("http-connect", http::registerConnectProxyModule), k);
+  m.add(kindsOnlyModule("sni", sni::registerSniModule), k);
+  m.add(kindsOnlyModule("iptables", iptables::registerCaptureModule), k);
+  m.add(std::make_unique<mesh::MeshModule>(), k);
+  m.add(std::make_unique<echo::EchoModule>(), k);
 }
 
 }  // namespace ugate

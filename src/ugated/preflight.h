@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include <ugate/config.h>
 
 namespace ugate {
 

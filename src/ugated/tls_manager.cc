@@ -91,38 +91,27 @@ void TlsManager::onTimer() {
   publish_(cur_.provider);
 }
 
-void TlsManager::renderStats(std::string& out) const {
-  auto metric = [&](const char* name, const char* type, const char* help) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-  };
-  auto line = [&](const char* name, const std::string& labels, uint64_t v) {
-    out += name;
-    if (!labels.empty()) out += "{" + labels + "}";
-    out += " " + std::to_string(v) + "\n";
-  };
+void TlsManager::renderStats(MetricsWriter& m) const {
   auto c = auth::tlsCounters();
-  metric("ugate_tls_handshakes_total", "counter", "Completed TLS handshakes by side.");
-  line("ugate_tls_handshakes_total", "side=\"server\"", c.serverOk);
-  line("ugate_tls_handshakes_total", "side=\"client\"", c.clientOk);
-  metric("ugate_tls_resumed_total", "counter", "TLS handshakes that resumed a session.");
-  line("ugate_tls_resumed_total", "", c.resumed);
-  metric("ugate_tls_handshake_failures_total", "counter", "Failed TLS handshakes by reason.");
+  m.family("ugate_tls_handshakes_total", "counter", "Completed TLS handshakes by side.");
+  m.sample("ugate_tls_handshakes_total", {{"side", "server"}}, c.serverOk);
+  m.sample("ugate_tls_handshakes_total", {{"side", "client"}}, c.clientOk);
+  m.counter("ugate_tls_resumed_total", "TLS handshakes that resumed a session.", c.resumed);
+  m.family("ugate_tls_handshake_failures_total", "counter", "Failed TLS handshakes by reason.");
   for (size_t i = 1; i < static_cast<size_t>(auth::AuthFailure::Count); ++i) {
     auto f = static_cast<auth::AuthFailure>(i);
-    line("ugate_tls_handshake_failures_total", "reason=\"" + std::string(auth::authFailureReason(f)) + "\"",
-         auth::authFailureCount(f));
+    m.sample("ugate_tls_handshake_failures_total", {{"reason", auth::authFailureReason(f)}}, auth::authFailureCount(f));
   }
-  metric("ugate_tls_credential_reloads_total", "counter", "Credential reloads on file change or renewal.");
-  line("ugate_tls_credential_reloads_total", "result=\"ok\"", reloadsOk_);
-  line("ugate_tls_credential_reloads_total", "result=\"error\"", reloadsFailed_);
+  m.family("ugate_tls_credential_reloads_total", "counter", "Credential reloads on file change or renewal.");
+  m.sample("ugate_tls_credential_reloads_total", {{"result", "ok"}}, reloadsOk_);
+  m.sample("ugate_tls_credential_reloads_total", {{"result", "error"}}, reloadsFailed_);
   if (cur_.creds) {
     auto certs = auth::splitPemCerts(cur_.creds->certChainPem);
     if (!certs.empty()) {
       if (auto info = auth::parseCertPem(certs[0]); info) {
         auto left = std::chrono::duration_cast<std::chrono::seconds>(info->notAfter - std::chrono::system_clock::now());
-        metric("ugate_tls_cert_expiry_seconds", "gauge", "Seconds until the node certificate expires.");
-        out += "ugate_tls_cert_expiry_seconds{node_id=\"" + cur_.creds->nodeId() + "\"} " +
-               std::to_string(left.count()) + "\n";
+        m.family("ugate_tls_cert_expiry_seconds", "gauge", "Seconds until the node certificate expires.");
+        m.sample("ugate_tls_cert_expiry_seconds", {{"node_id", cur_.creds->nodeId()}}, left.count());
       }
     }
   }

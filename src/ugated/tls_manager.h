@@ -8,10 +8,11 @@
 #include <optional>
 #include <string>
 
+#include <ugate/metrics.h>
 #include <ugate/reactor.h>
 
 #include "auth/tls_provider.h"
-#include "core/config.h"
+#include <ugate/config.h>
 
 namespace ugate {
 
@@ -38,7 +39,7 @@ class TlsManager {
   /** install publishes p's provider and watches its files for the running config cfg. */
   void install(ConfigPtr cfg, Prepared p);
   /** renderStats appends the TLS metrics (Prometheus text). */
-  void renderStats(std::string& out) const;
+  void renderStats(MetricsWriter& out) const;
 
  private:
   void onTimer();

@@ -23,13 +23,13 @@
 #include <thread>
 #include <vector>
 
-#include "core/config.h"
-#include "core/listener_stats.h"
+#include <ugate/config.h>
+#include <ugate/listener_stats.h>
 #include "core/pipe_pool.h"
 #include "core/proxy_session.h"
 #include "core/splicer.h"
-#include "core/tls_provider.h"
-#include "core/tunnel.h"
+#include <ugate/tls_provider.h>
+#include <ugate/tunnel.h>
 #include "test_common/simulated_time.h"
 
 namespace ugate::test {
@@ -201,6 +201,8 @@ class FakeWorkerContext final : public WorkerContext {
   ~FakeWorkerContext() override;
 
   // ugate::WorkerContext
+  int index() const override { return 0; }
+  ModuleWorker* moduleWorker(const Module&) const override { return nullptr; }
   Reactor& reactor() override { return *reactor_; }
   Resolver& resolver() override { return resolverFake; }
   const Router& router() const override { return routerFake; }

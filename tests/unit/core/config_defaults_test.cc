@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "core/config.h"
+#include <ugate/config.h>
 
 namespace ugate {
 namespace {

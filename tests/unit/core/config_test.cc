@@ -1,5 +1,5 @@
 // parseConfig and the value types it is built from: every error names its JSON path.
-#include "core/config.h"
+#include <ugate/config.h>
 
 #include <gtest/gtest.h>
 #include <sys/un.h>

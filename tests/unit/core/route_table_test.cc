@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/config.h"
+#include <ugate/config.h>
 
 namespace ugate {
 namespace {

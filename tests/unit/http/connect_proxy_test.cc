@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "http/connect_proxy_module.h"
 
 namespace ugate::http {

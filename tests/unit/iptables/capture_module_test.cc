@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "core/socket_util.h"
 #include "iptables/capture_module.h"
 #include "iptables/iptables_cli.h"

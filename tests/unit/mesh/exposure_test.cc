@@ -3,9 +3,9 @@
 // allowProxy).
 #include <gtest/gtest.h>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "mesh/exposure.h"
-#include "mesh/mesh_worker.h"
+#include "mesh/mesh_module.h"
 
 namespace ugate::mesh {
 namespace {
@@ -16,7 +16,7 @@ const std::string kIdB(52, 'B');
 class ExposureTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    registerMeshModule();
+    modules().add(std::make_unique<MeshModule>(), listenerKinds());
     // A stand-in for socks5/http-connect (their modules are not linked here): a kind whose
     // clients name their destination.
     ListenerKindSpec proxy;

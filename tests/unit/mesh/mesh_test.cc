@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/config.h"
-#include "mesh/mesh_worker.h"
+#include <ugate/config.h>
+#include "mesh/mesh_module.h"
 #include "mesh/node_table.h"
 
 namespace ugate::mesh {
@@ -13,7 +13,7 @@ namespace {
 
 class MeshModuleTest : public testing::Test {
  protected:
-  static void SetUpTestSuite() { registerMeshModule(); }
+  static void SetUpTestSuite() { modules().add(std::make_unique<MeshModule>(), listenerKinds()); }
 };
 
 TEST_F(MeshModuleTest, MeshListenerHasFixedMutualTls) {
@@ -63,8 +63,7 @@ NodeEntry entry(const std::string& id, const std::string& name, uint64_t handle)
 }
 
 TEST(NodeTableTest, FindByIdOrNameReplaceAndNameConflicts) {
-  NodeTable& t = NodeTable::instance();
-  t.clearForTest();
+  NodeTable t;
   const std::string a = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
   const std::string b = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
   auto r = t.add(entry(a, "alice", 1));
@@ -94,13 +93,22 @@ TEST(NodeTableTest, FindByIdOrNameReplaceAndNameConflicts) {
   // Now the name is free.
   EXPECT_TRUE(t.add(entry(b, "alice", 4)));
   EXPECT_EQ(t.list().size(), 1u);
-  t.clearForTest();
+}
+
+// Lookups read a published snapshot: one taken before a change still sees the table as it was.
+TEST(NodeTableTest, ListIsASnapshotAndWritersDoNotDisturbIt) {
+  NodeTable t;
+  ASSERT_TRUE(t.add(entry(std::string(52, 'A'), "alice", t.nextHandle())));
+  auto before = t.list();
+  ASSERT_TRUE(t.add(entry(std::string(52, 'B'), "bob", t.nextHandle())));
+  EXPECT_EQ(before.size(), 1u);
+  EXPECT_EQ(t.list().size(), 2u);
+  EXPECT_NE(t.find("alice")->handle, t.find("bob")->handle);  // handles are unique
 }
 
 TEST(UpstreamTableTest, SetReplaceRemoveAndNodesDocument) {
-  UpstreamTable& t = UpstreamTable::instance();
-  t.clearForTest();
-  NodeTable::instance().clearForTest();
+  MeshShared shared;
+  UpstreamTable& t = shared.upstreams;
   UpstreamStatus s;
   s.name = "gw1";
   s.address = "10.0.0.1:15008";
@@ -118,7 +126,7 @@ TEST(UpstreamTableTest, SetReplaceRemoveAndNodesDocument) {
   ASSERT_EQ(t.list().size(), 2u);
   EXPECT_EQ(t.list()[0].name, "backup");  // sorted by name
 
-  auto doc = nlohmann::json::parse(nodesJson());
+  auto doc = nlohmann::json::parse(shared.nodesJson());
   EXPECT_TRUE(doc["nodes"].empty());
   ASSERT_EQ(doc["upstreams"].size(), 2u);
   const auto& up = doc["upstreams"][1];
@@ -156,14 +164,14 @@ TEST(UpstreamTableTest, SetReplaceRemoveAndNodesDocument) {
   // Registered nodes are listed beside them.
   NodeEntry n = entry(std::string(52, 'A'), "alice", 7);
   n.spiffe = "spiffe://td/ns/default/sa/alice";
-  ASSERT_TRUE(NodeTable::instance().add(n));
-  doc = nlohmann::json::parse(nodesJson());
+  ASSERT_TRUE(shared.nodes.add(n));
+  doc = nlohmann::json::parse(shared.nodesJson());
   ASSERT_EQ(doc["nodes"].size(), 1u);
   EXPECT_EQ(doc["nodes"][0]["name"], "alice");
   EXPECT_EQ(doc["nodes"][0]["spiffe"], "spiffe://td/ns/default/sa/alice");
-  t.clearForTest();
-  NodeTable::instance().clearForTest();
-  EXPECT_EQ(nodesJson(), "{\"nodes\": [],\n\"upstreams\": []}\n");
+  t.remove("gw1", 1);
+  shared.nodes.remove(n.id, 7);
+  EXPECT_EQ(shared.nodesJson(), "{\"nodes\": [],\n\"upstreams\": []}\n");
 }
 
 }  // namespace

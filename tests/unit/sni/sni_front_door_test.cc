@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "core/route_table.h"
 #include "sni/sni_module.h"
 

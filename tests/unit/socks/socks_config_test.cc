@@ -1,7 +1,7 @@
 // The socks5 listener kind's options and validation, through parseConfig (errors name the path).
 #include <gtest/gtest.h>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "socks/socks_module.h"
 #include "socks/socks_options.h"
 

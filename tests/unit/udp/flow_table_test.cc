@@ -1,6 +1,6 @@
 // FlowTable under simulated time: lookups, least-recently-used order, idle expiry and the cap,
 // plus a randomized run against a plain reference model.
-#include "udp/flow_table.h"
+#include <ugate/flow_table.h>
 
 #include <gtest/gtest.h>
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include <ugate/config.h>
 #include "core/socket_util.h"
 #include "core/worker.h"
 #include "test_common/simulated_time.h"

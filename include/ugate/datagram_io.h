@@ -13,7 +13,6 @@
 #include <ugate/result.h>
 #include <ugate/socket_address.h>
 
-#include "core/socket_util.h"  // setTransparent
 
 namespace ugate::udp {
 

@@ -1,4 +1,4 @@
-#include "udp/flow_table.h"
+#include <ugate/flow_table.h>
 
 #include <cstring>
 

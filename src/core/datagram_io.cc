@@ -1,4 +1,4 @@
-#include "udp/datagram_io.h"
+#include <ugate/datagram_io.h>
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -19,7 +19,6 @@ namespace ugate {
 struct ListenerConfig;
 struct ConnectOptions;
 struct ListenerTlsConfig;
-class Worker;
 class WorkerContext;
 
 /** ListenerOptions: a kind's parsed options; modules derive from it and downcast in their factory. */
@@ -28,7 +27,6 @@ struct ListenerOptions {
 };
 using ListenerOptionsPtr = std::shared_ptr<const ListenerOptions>;
 
-class Worker;
 
 /**
  * DatagramHandler: the per-worker owner of a datagram listener's socket (kinds with
@@ -104,7 +102,7 @@ struct ListenerKindSpec {
    * TLS and HTTP/2 and starts one session per tunnelled stream) instead of a ProxySession. Called on
    * the worker's thread with the accepted fd (owned by the callee) and its metadata.
    */
-  std::function<void(Worker& w, const ListenerConfig& l, int fd, StreamMeta meta)> acceptConnection;
+  std::function<void(WorkerContext& w, const ListenerConfig& l, int fd, StreamMeta meta)> acceptConnection;
 };
 
 class ListenerKindRegistry {

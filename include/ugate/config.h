@@ -13,7 +13,7 @@
 #include <ugate/stream.h>
 #include <ugate/time.h>
 
-#include "core/listener_kind.h"
+#include <ugate/listener.h>
 
 namespace ugate {
 

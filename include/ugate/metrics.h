@@ -1,0 +1,48 @@
+#pragma once
+// MetricsWriter: the Prometheus text format (0.0.4) of /stats. Core, the daemon and every module write
+// through it, so the HELP/TYPE lines and label escaping exist once.
+#include <concepts>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace ugate {
+
+/** MetricLabel: one label of a sample; the value is escaped when written. */
+struct MetricLabel {
+  std::string_view name;
+  std::string_view value;
+};
+
+/** MetricValue: a sample's value, any integer (negative gauges, such as seconds left, included). */
+class MetricValue {
+ public:
+  template <std::integral T>
+  MetricValue(T v) : neg_(v < 0), abs_(v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v)) {}  // NOLINT
+  void appendTo(std::string& out) const;
+
+ private:
+  bool neg_;
+  uint64_t abs_;
+};
+
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(std::string& out) : out_(out) {}
+  /** family writes a family's "# HELP" and "# TYPE" lines; type is "counter" or "gauge". */
+  void family(std::string_view name, std::string_view type, std::string_view help);
+  /** sample writes `name{labels} value`. */
+  void sample(std::string_view name, std::initializer_list<MetricLabel> labels, MetricValue value);
+  void sample(std::string_view name, MetricValue value) { sample(name, {}, value); }
+  /** counter and gauge: a family of one sample without labels. */
+  void counter(std::string_view name, std::string_view help, MetricValue value);
+  void gauge(std::string_view name, std::string_view help, MetricValue value);
+  /** appendLabelValue escapes backslash, double quote and newline as the format requires. */
+  static void appendLabelValue(std::string& out, std::string_view v);
+
+ private:
+  std::string& out_;
+};
+
+}  // namespace ugate

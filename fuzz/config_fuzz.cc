@@ -4,6 +4,15 @@
 #include <string_view>
 
 #include <ugate/config.h>
+#include <ugate/listener.h>
+#include <ugate/module.h>
+
+#include "ugated/modules.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  ugate::registerBuiltinModules(ugate::modules(), ugate::listenerKinds());
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

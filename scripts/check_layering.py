@@ -43,7 +43,7 @@ CONTRACT = "include/ugate"
 # longer uses is reported, so that it is removed. One module per line.
 CORE_DEBT = {
     "iptables": ("socket_util.h",),
-    "mesh": ("access_log.h", "dns_resolver.h", "log_throttle.h", "proxy_session.h", "socket_util.h", "splicer.h",
+    "mesh": ("proxy_session.h", "socket_util.h", "splicer.h",
              "stream_bridge.h", "tcp_stream.h"),
     "sni": ("route_table.h",),
     "socks": ("proxy_auth.h", "socket_util.h"),

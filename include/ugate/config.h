@@ -2,8 +2,10 @@
 // The parsed, validated configuration: an immutable snapshot (std::shared_ptr<const Config>) shared by
 // the main thread and the workers. JSON handling lives only in config.cc.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,46 +79,35 @@ struct UpstreamTlsConfig {
   std::vector<std::string> alpn;     // offered protocols
 };
 
-/** UpstreamConfig: a gateway this node keeps a reverse-accept association with ("upstreams[]"). */
-struct UpstreamConfig {
-  std::string name;     // "upstreams[N]" unless named; a route's `via` may name it
-  HostPort address;     // the gateway's mesh port
-  std::string id;       // the gateway's node ID (pinned); empty = verified by the trusted roots
-};
-
 struct PortRange {
   uint16_t lo{0}, hi{0};
   bool contains(uint16_t p) const { return p >= lo && p <= hi; }
 };
 
-/**
- * MeshExpose: one entry of mesh.expose: which of this node's loopback ports mesh peers may reach
- * (`<self>.mesh:port` over the mesh listener or an association), and who. Nothing is exposed by
- * default; the admin port never is.
- */
-struct MeshExpose {
-  std::vector<PortRange> ports;
-  std::vector<std::string> allow;  // node IDs (upper case), spiffe:// IDs, or "*" (any authenticated peer)
-  bool allowProxy{false};          // may cover a proxy listener's port (socks5, http-connect)
+/** ModuleConfig: a module's own parsed sections (Module::parseConfig), held in the snapshot. */
+struct ModuleConfig {
+  virtual ~ModuleConfig() = default;
 };
 
-/** MeshConfig: associations, tunnels and circuits ("mesh", "upstreams", "authorize"). */
-struct MeshConfig {
-  std::vector<UpstreamConfig> upstreams;
-  std::vector<std::string> reverseAccept;  // node IDs allowed to register (authorize.reverseAccept)
-  bool reverseAcceptTrustDomain{true};     // CA-signed peers of our trust domain may register too
-  std::vector<std::string> trustedGateways;  // may assert a stream's originating identity (x-ugate-peer):
-                                            // node IDs (upper case) or SPIFFE IDs
-  std::vector<MeshExpose> expose;          // mesh.expose: loopback ports mesh peers may reach
-  uint32_t maxHops{4};                     // circuits longer than this are refused
-  uint32_t maxStreamsPerConnection{1000};
-  uint32_t streamWindow{4u << 20};
-  uint32_t connectionWindow{16u << 20};
-  Duration pingInterval{30'000};
-  Duration pingTimeout{10'000};
-  Duration reconnectMin{1000};
-  Duration reconnectMax{300'000};
-  Duration idleConnectionTimeout{300'000};  // pooled outbound connections without streams close
+/** ModuleClientTls: client TLS settings a module dials with; `path` names them in errors. */
+struct ModuleClientTls {
+  UpstreamTlsConfig tls;
+  std::string path;
+};
+
+/**
+ * ModuleNeeds: what modules' sections ask of core, filled by Module::parseConfig and finishConfig:
+ * TLS for their connections, and names their streams and gateways go by in routes.
+ */
+struct ModuleNeeds {
+  bool tls{false};                       // the node's credentials are needed (a listener or route of theirs)
+  std::vector<std::string> trustedIds;   // node IDs trusted by pin (authorized nodes, pinned gateways)
+  std::vector<ModuleClientTls> clientTls;  // client TLS contexts to build
+  /** routeSources: names a route's match.listener may use beside listeners -> meta.listener's value. */
+  std::map<std::string, std::string, std::less<>> routeSources;
+  std::set<std::string, std::less<>> gateways;  // names a route's `via` may use beside host:port
+  /** broken: such names whose definition failed to parse (reported already: not again). */
+  std::set<std::string, std::less<>> broken;
 };
 
 struct AdminConfig {
@@ -201,30 +192,23 @@ struct Config {
   LogConfig log;
   DnsConfig dns;
   TlsConfig tls;
-  MeshConfig mesh;
+  /** modules: each module's parsed sections, by module name. */
+  std::map<std::string, std::shared_ptr<const ModuleConfig>, std::less<>> modules;
+  ModuleNeeds fromModules;
   std::string origin;  // file name or "<default>"
   std::string json;    // the source, normalised and with secrets redacted, for /config_dump
 
   const ListenerConfig* findListener(std::string_view name) const;
-  /** usesTls: some listener or route terminates or originates TLS, or the mesh is configured. */
+  /** usesTls: some listener or route terminates or originates TLS, or a module's section needs it. */
   bool usesTls() const;
-  /** usesMesh: a mesh listener, an upstream association or a route via a gateway. */
-  bool usesMesh() const;
-  /** isMeshHost: `host` is `<node>.<meshSuffix>` (case-insensitive); *node gets `<node>`. */
-  bool isMeshHost(std::string_view host, std::string* node = nullptr) const;
+  /** moduleConfig: module `name`'s sections as its type T (null when the module parsed none). */
+  template <class T>
+  const T* moduleConfig(std::string_view name) const {
+    auto it = modules.find(name);
+    return it == modules.end() ? nullptr : static_cast<const T*>(it->second.get());
+  }
 };
 using ConfigPtr = std::shared_ptr<const Config>;
-
-/** Mesh ALPN protocols: forward tunnels (HTTP/2) and reverse-accept associations (roles flipped). */
-inline constexpr std::string_view kMeshAlpn = "h2";
-inline constexpr std::string_view kMeshReverseAlpn = "h2r";
-/**
- * meshClientTls: the client TLS settings the mesh dials with (one per upstream and ALPN, plus an
- * unpinned one when a route goes `via` a host:port), so the TLS provider builds their contexts.
- */
-std::vector<UpstreamTlsConfig> meshClientTls(const Config& c);
-/** meshUpstreamTls: the settings to dial upstream u with `alpn` (pinned to u.id when set). */
-UpstreamTlsConfig meshUpstreamTls(const UpstreamConfig& u, std::string_view alpn);
 
 /**
  * ConfigDefaults: values from the process environment for keys a config file leaves out, passed in

@@ -9,8 +9,13 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace ugate {
 
+namespace cfgjson {
+class ConfigErrors;
+}
 struct Config;
 class ListenerKindRegistry;
 class MetricsWriter;
@@ -53,6 +58,20 @@ class Module {
   virtual std::string_view name() const = 0;
   /** registerKinds adds the module's listener kinds (startup, before any config is parsed). */
   virtual void registerKinds(ListenerKindRegistry& kinds) { (void)kinds; }
+  /** configSections: the top-level config keys this module owns ("mesh", "upstreams"). */
+  virtual std::vector<std::string> configSections() const { return {}; }
+  /**
+   * parseConfig: each config parsed (startup, reload, --check-config) calls it once, whether or not
+   * the module's sections are present, after core's sections and the listeners and before the
+   * routes. It reads its sections of `root` (a JSON object) in its own *_config.cc, keeps what it
+   * parsed in c.modules[name()] and tells core what it needs in c.fromModules (names routes may use,
+   * TLS). Each error goes to errs with its JSON path (ugate/config_json.h has the helpers).
+   */
+  virtual void parseConfig(const nlohmann::json& root, Config& c, cfgjson::ConfigErrors& errs) const {
+    (void)root, (void)c, (void)errs;
+  }
+  /** finishConfig: after the routes: checks across sections, and needs that depend on routes. */
+  virtual void finishConfig(Config& c, cfgjson::ConfigErrors& errs) const { (void)c, (void)errs; }
   /** newWorker builds the module's state on worker `w` (null: the module keeps none). */
   virtual ModuleWorkerPtr newWorker(WorkerContext& w) {
     (void)w;

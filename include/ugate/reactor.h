@@ -81,6 +81,19 @@ class Reactor {
 };
 using ReactorPtr = std::unique_ptr<Reactor>;
 
+/**
+ * deleteLater frees p at the end of the current loop turn: for an object whose own callback is on
+ * the stack (a stream that failed inside its connect callback, a bridge that finished).
+ */
+template <class T>
+void deleteLater(Reactor& r, std::unique_ptr<T> p) {
+  struct Holder final : DeferredDeletable {
+    explicit Holder(std::unique_ptr<T> q) : v(std::move(q)) {}
+    std::unique_ptr<T> v;
+  };
+  if (p) r.deferredDelete(std::make_unique<Holder>(std::move(p)));
+}
+
 /** newReactor creates an epoll reactor using ts as its clock. */
 ReactorPtr newReactor(TimeSource& ts, int index);
 

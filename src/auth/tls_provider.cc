@@ -168,11 +168,8 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
   trust.rootsPem = creds.rootsPem;
   trust.trustDomain = cfg.tls.requireTrustDomain ? cfg.node.trustDomain : "";
   trust.pinnedIds = cfg.tls.trustedIds;
-  // Nodes allowed to register and the gateways we associate with are trusted by their node IDs.
-  for (const auto& id : cfg.mesh.reverseAccept) trust.pinnedIds.push_back(id);
-  for (const auto& u : cfg.mesh.upstreams) {
-    if (!u.id.empty()) trust.pinnedIds.push_back(u.id);
-  }
+  // Modules' pins (the mesh: nodes allowed to register, the gateways we associate with).
+  for (const auto& id : cfg.fromModules.trustedIds) trust.pinnedIds.push_back(id);
   const bool haveTrust = !trust.rootsPem.empty() || !trust.pinnedIds.empty();
   PeerVerifierPtr trustVerifier;
   if (haveTrust) {
@@ -252,8 +249,8 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
     auto r = addClient(*cfg.routes[i].upstreamTls, "routes[" + std::to_string(i) + "].upstreamTls");
     if (!r) addError(r.error());
   }
-  for (const auto& t : meshClientTls(cfg)) {
-    auto r = addClient(t, t.peerIds.empty() ? "routes[].via" : "upstreams[]");
+  for (const auto& t : cfg.fromModules.clientTls) {
+    auto r = addClient(t.tls, t.path);
     if (!r) addError(r.error());
   }
   if (!errors.empty()) return makeError(Errc::InvalidArgument, errors);

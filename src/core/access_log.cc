@@ -51,20 +51,32 @@ void appendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-namespace {
-void field(std::string& out, const char* k, std::string_view v) {
-  out += ",\"";
-  out += k;
-  out += "\":";
-  appendJsonString(out, v);
+void JsonFields::key(std::string_view k) {
+  if (more_) out_ += sep_;
+  more_ = true;
+  out_.push_back('"');
+  out_ += k;  // keys are ours: plain ASCII
+  out_.push_back('"');
+  out_ += colon_;
 }
-void fieldNum(std::string& out, const char* k, uint64_t v) {
-  out += ",\"";
-  out += k;
-  out += "\":";
-  out += std::to_string(v);
+
+JsonFields& JsonFields::str(std::string_view k, std::string_view v) {
+  key(k);
+  appendJsonString(out_, v);
+  return *this;
 }
-}  // namespace
+
+JsonFields& JsonFields::num(std::string_view k, int64_t v) {
+  key(k);
+  out_ += std::to_string(v);
+  return *this;
+}
+
+JsonFields& JsonFields::unum(std::string_view k, uint64_t v) {
+  key(k);
+  out_ += std::to_string(v);
+  return *this;
+}
 
 void AccessLog::formatLine(std::string& out, const StreamMeta& m, MonotonicTime now,
                            std::chrono::system_clock::time_point wall) {
@@ -78,43 +90,44 @@ void AccessLog::formatLine(std::string& out, const StreamMeta& m, MonotonicTime 
   out += "{\"time\":\"";
   out += ts;
   out += "\"";
-  fieldNum(out, "id", m.id);
-  field(out, "kind", streamKindName(m.kind));
-  field(out, "listener", m.listener);
-  field(out, "src", m.source.str());
-  field(out, "local", m.local.str());
-  if (m.originalDst.valid()) field(out, "original_dst", m.originalDst.str());
-  if (!m.host.empty()) field(out, "host", HostPort{m.host, m.port}.str());
-  if (!m.sni.empty()) field(out, "sni", m.sni);
-  if (!m.alpn.empty()) field(out, "alpn", m.alpn);
+  JsonFields f(out, /*more=*/true);
+  f.unum("id", m.id);
+  f.str("kind", streamKindName(m.kind));
+  f.str("listener", m.listener);
+  f.str("src", m.source.str());
+  f.str("local", m.local.str());
+  if (m.originalDst.valid()) f.str("original_dst", m.originalDst.str());
+  if (!m.host.empty()) f.str("host", HostPort{m.host, m.port}.str());
+  if (!m.sni.empty()) f.str("sni", m.sni);
+  if (!m.alpn.empty()) f.str("alpn", m.alpn);
   if (m.peer) {
     // The identity a route matched on; otherwise the node ID, or the SPIFFE URI when there is none.
     // When the SPIFFE URI is shown, the node ID (the key's hash) follows as peer_id.
     const bool spiffe = m.peer->nodeId.empty() || (m.peerMatchedSpiffe && !m.peer->spiffe.empty());
-    field(out, "peer", spiffe ? m.peer->spiffe : m.peer->nodeId);
-    if (spiffe && !m.peer->nodeId.empty()) field(out, "peer_id", m.peer->nodeId);
+    f.str("peer", spiffe ? m.peer->spiffe : m.peer->nodeId);
+    if (spiffe && !m.peer->nodeId.empty()) f.str("peer_id", m.peer->nodeId);
   }
   if (m.headers) {  // null for nearly every stream: the common line costs one test
     for (const auto& [k, v] : *m.headers) {
-      if (k == "traceparent" || k == "baggage") field(out, k.c_str(), v);  // W3C trace context across hops
+      if (k == "traceparent" || k == "baggage") f.str(k.c_str(), v);  // W3C trace context across hops
     }
   }
-  field(out, "route", m.route);
-  if (!m.upstream.empty()) field(out, "upstream", m.upstream);
-  if (m.upstreamAddr.valid()) field(out, "upstream_addr", m.upstreamAddr.str());
-  fieldNum(out, "bytes_in", m.bytesFromClient);
-  fieldNum(out, "bytes_out", m.bytesToClient);
+  f.str("route", m.route);
+  if (!m.upstream.empty()) f.str("upstream", m.upstream);
+  if (m.upstreamAddr.valid()) f.str("upstream_addr", m.upstreamAddr.str());
+  f.unum("bytes_in", m.bytesFromClient);
+  f.unum("bytes_out", m.bytesToClient);
   if (m.kind == StreamKind::UdpFlow || m.packetsFromClient || m.packetsToClient) {
-    fieldNum(out, "packets_in", m.packetsFromClient);
-    fieldNum(out, "packets_out", m.packetsToClient);
+    f.unum("packets_in", m.packetsFromClient);
+    f.unum("packets_out", m.packetsToClient);
   }
   auto dur = std::chrono::duration_cast<std::chrono::microseconds>(now - m.start).count();
   char d[32];
   snprintf(d, sizeof(d), "%.3f", static_cast<double>(dur < 0 ? 0 : dur) / 1000.0);
   out += ",\"duration_ms\":";
   out += d;
-  field(out, "close", errcReason(m.closeReason));
-  if (!m.closeDetail.empty()) field(out, "detail", m.closeDetail);
+  f.str("close", errcReason(m.closeReason));
+  if (!m.closeDetail.empty()) f.str("detail", m.closeDetail);
   out += "}\n";
 }
 

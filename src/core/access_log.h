@@ -2,6 +2,7 @@
 // AccessLog: one JSON line per stream at close, buffered per worker and written once per loop turn.
 #include <string>
 
+#include <ugate/json_writer.h>
 #include <ugate/access_log_sink.h>
 #include <ugate/reactor.h>
 #include <ugate/stream.h>
@@ -32,8 +33,5 @@ class AccessLog final : public AccessLogSink {
   std::string buf_;
   bool flushScheduled_{false};
 };
-
-/** appendJsonString appends s as a quoted, escaped JSON string. */
-void appendJsonString(std::string& out, std::string_view s);
 
 }  // namespace ugate

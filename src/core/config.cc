@@ -1,5 +1,8 @@
 // Config parsing and validation. The only core file that includes nlohmann/json.
 #include <ugate/config.h>
+#include <ugate/config_json.h>
+#include <ugate/text.h>
+#include <ugate/module.h>
 
 #include <arpa/inet.h>
 
@@ -16,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 namespace ugate {
-namespace {
+namespace cfgjson {
 
 using json = nlohmann::json;
 
@@ -27,49 +30,35 @@ constexpr std::string_view kDefaultConfig =
 
 // ConfigError carries a path-qualified message out of the recursive validators. It never leaves
 // this file: parseConfig turns it into an Error value.
-struct ConfigError {
-  std::string msg;
-};
-
 [[noreturn]] void fail(const std::string& path, const std::string& why) {
   throw ConfigError{path + ": " + why};
 }
 
 std::string typeName(const json& j) { return j.type_name(); }
 
-// ErrorList collects the errors of independent elements (a section, a listener, a route, an
-// upstream): an element's parsing stops at its first problem, the others go on, so one run
+bool ConfigErrors::attempt(const std::function<void()>& fn) {
+  try {
+    fn();
+    return true;
+  } catch (const ConfigError& e) {
+    msgs_.push_back(e.msg);
+    return false;
+  }
+}
+
+std::string ConfigErrors::joined() const {
+  std::string out;
+  for (const auto& m : msgs_) out += (out.empty() ? "" : "\n") + m;
+  return out;
+}
+
+// ErrorList: core's name for the errors of independent elements (a section, a listener, a route,
+// an upstream): an element's parsing stops at its first problem, the others go on, so one run
 // reports every broken element.
-class ErrorList {
- public:
-  /** attempt runs fn; a ConfigError it throws is recorded. Returns whether fn succeeded. */
-  template <class Fn>
-  bool attempt(Fn&& fn) {
-    try {
-      fn();
-      return true;
-    } catch (const ConfigError& e) {
-      msgs_.push_back(e.msg);
-      return false;
-    }
-  }
-  bool empty() const { return msgs_.empty(); }
-  /** joined: one error per line, in the order found. */
-  std::string joined() const {
-    std::string out;
-    for (const auto& m : msgs_) out += (out.empty() ? "" : "\n") + m;
-    return out;
-  }
+using ErrorList = ConfigErrors;
 
- private:
-  std::vector<std::string> msgs_;
-};
-
-// eachElement runs parse(element, index, path) on every element of the array root[key], each on
-// its own. Returns the names of the elements that failed (their path when unnamed), so references
-// to them are not reported again.
-template <class Fn>
-std::set<std::string> eachElement(const json& root, const std::string& key, ErrorList& errs, Fn&& parse) {
+std::set<std::string> eachElement(const json& root, const std::string& key, ConfigErrors& errs,
+                                  const std::function<void(const json&, size_t, const std::string&)>& parse) {
   std::set<std::string> broken;
   if (!root.contains(key)) return broken;
   const json& a = root[key];
@@ -304,17 +293,6 @@ uint8_t parseProxyVersion(const json& j, const std::string& path) {
   fail(path, "'" + v + "' is not one of v1, v2, none");
 }
 
-// isNodeId: 52 characters of the RFC 4648 base32 alphabet (upper case; lower case is accepted and
-// normalised by the caller).
-bool isNodeId(const std::string& s) {
-  if (s.size() != 52) return false;
-  for (char ch : s) {
-    char u = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
-    if (!((u >= 'A' && u <= 'Z') || (u >= '2' && u <= '7'))) return false;
-  }
-  return true;
-}
-
 std::vector<std::string> parseNodeIds(const json& j, const std::string& path) {
   auto ids = getStringList(j, path);
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -342,36 +320,6 @@ std::vector<std::string> parsePeerIds(const json& j, const std::string& path, bo
     for (auto& ch : id) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
   }
   return ids;
-}
-
-// parseExpose: mesh.expose, the loopback ports mesh peers may reach. The admin port can never be
-// exposed (it has no authentication).
-void parseExpose(const json& j, const std::string& path, Config& c) {
-  if (!j.is_array()) fail(path, "expected an array of {\"port\", \"allow\"} objects, got " + typeName(j));
-  for (size_t i = 0; i < j.size(); ++i) {
-    const std::string p = path + "[" + std::to_string(i) + "]";
-    if (!j[i].is_object()) fail(p, "expected an object, got " + typeName(j[i]));
-    checkKeys(j[i], p, {"port", "allow", "allowProxy"});
-    if (!j[i].contains("port")) fail(p + ".port", "required (a port, \"lo-hi\" or a list of them)");
-    if (!j[i].contains("allow")) {
-      fail(p + ".allow", "required: the node IDs or spiffe:// IDs that may reach the port, or \"*\" for any authenticated peer");
-    }
-    MeshExpose e;
-    e.ports = parsePorts(j[i]["port"], p + ".port");
-    e.allow = parsePeerIds(j[i]["allow"], p + ".allow", true);
-    if (e.allow.empty()) fail(p + ".allow", "must name at least one peer (or \"*\")");
-    if (j[i].contains("allowProxy")) e.allowProxy = getBool(j[i]["allowProxy"], p + ".allowProxy");
-    if (c.admin.enabled) {
-      const uint16_t admin = c.admin.address.port();
-      for (const PortRange& r : e.ports) {
-        if (r.contains(admin)) {
-          fail(p + ".port", "covers the admin port " + std::to_string(admin) +
-                                " (admin.address), which can never be exposed: it has no authentication");
-        }
-      }
-    }
-    c.mesh.expose.push_back(std::move(e));
-  }
 }
 
 std::shared_ptr<const ListenerTlsConfig> parseListenerTls(const json& j, const std::string& path) {
@@ -412,73 +360,6 @@ void parseTls(const json& j, const std::string& path, TlsConfig& t) {
   if (t.certValidity.count() < 1000) fail(path + ".certValidity", "must be at least 1s");
   if (t.renewBefore >= t.certValidity) {
     fail(path + ".renewBefore", "must be shorter than certValidity (or every check would renew)");
-  }
-}
-
-// parseUpstream parses upstreams[i] (path p); its name must differ from those parsed before it.
-void parseUpstream(const json& j, const std::string& p, Config& c) {
-  MeshConfig& m = c.mesh;
-  checkKeys(j, p, {"name", "address", "id"});
-  UpstreamConfig u;
-  u.name = j.contains("name") ? getString(j["name"], p + ".name") : p;
-  if (!j.contains("address")) fail(p + ".address", "required (the gateway's mesh host:port)");
-  std::string a = getString(j["address"], p + ".address");
-  auto hp = HostPort::parse(a);
-  if (!hp || hp->port == 0) fail(p + ".address", "'" + a + "' is not host:port");
-  u.address = *hp;
-  if (j.contains("id")) {
-    auto ids = parseNodeIds(j["id"], p + ".id");
-    if (ids.size() != 1) fail(p + ".id", "one node ID");
-    u.id = ids[0];
-  }
-  for (const auto& o : m.upstreams) {
-    if (o.name == u.name) fail(p + ".name", "duplicate upstream name '" + u.name + "'");
-  }
-  if (c.findListener(u.name)) {
-    fail(p + ".name", "'" + u.name + "' is also a listener's name: routes' match.listener names either");
-  }
-  m.upstreams.push_back(std::move(u));
-}
-
-void parseAuthorize(const json& a, MeshConfig& m) {
-  if (a.is_array() && a.empty()) return;  // [] is accepted as "nothing authorized" (older configs)
-  checkKeys(a, "authorize", {"reverseAccept", "reverseAcceptTrustDomain"});
-  if (a.contains("reverseAccept")) m.reverseAccept = parseNodeIds(a["reverseAccept"], "authorize.reverseAccept");
-  if (a.contains("reverseAcceptTrustDomain")) {
-    m.reverseAcceptTrustDomain = getBool(a["reverseAcceptTrustDomain"], "authorize.reverseAcceptTrustDomain");
-  }
-}
-
-void parseMeshSection(const json& j, Config& c) {
-  MeshConfig& m = c.mesh;
-  checkKeys(j, "mesh", {"maxHops", "maxStreamsPerConnection", "streamWindow", "connectionWindow",
-                        "pingInterval", "pingTimeout", "reconnectMin", "reconnectMax",
-                        "idleConnectionTimeout", "trustedGateways", "expose"});
-  if (j.contains("trustedGateways")) {
-    m.trustedGateways = parsePeerIds(j["trustedGateways"], "mesh.trustedGateways", false);
-  }
-  if (j.contains("expose")) parseExpose(j["expose"], "mesh.expose", c);
-  if (j.contains("maxHops")) m.maxHops = static_cast<uint32_t>(getInt(j["maxHops"], "mesh.maxHops", 1, 32));
-  if (j.contains("maxStreamsPerConnection")) {
-    m.maxStreamsPerConnection =
-        static_cast<uint32_t>(getInt(j["maxStreamsPerConnection"], "mesh.maxStreamsPerConnection", 1, 100000));
-  }
-  if (j.contains("streamWindow")) {
-    m.streamWindow = static_cast<uint32_t>(getInt(j["streamWindow"], "mesh.streamWindow", 65535, (1u << 31) - 1));
-  }
-  if (j.contains("connectionWindow")) {
-    m.connectionWindow =
-        static_cast<uint32_t>(getInt(j["connectionWindow"], "mesh.connectionWindow", 65535, (1u << 31) - 1));
-  }
-  if (j.contains("pingInterval")) m.pingInterval = getDuration(j["pingInterval"], "mesh.pingInterval");
-  if (j.contains("pingTimeout")) m.pingTimeout = getDuration(j["pingTimeout"], "mesh.pingTimeout");
-  if (j.contains("reconnectMin")) m.reconnectMin = getDuration(j["reconnectMin"], "mesh.reconnectMin");
-  if (j.contains("reconnectMax")) m.reconnectMax = getDuration(j["reconnectMax"], "mesh.reconnectMax");
-  if (j.contains("idleConnectionTimeout")) {
-    m.idleConnectionTimeout = getDuration(j["idleConnectionTimeout"], "mesh.idleConnectionTimeout");
-  }
-  if (m.reconnectMin.count() <= 0 || m.reconnectMax < m.reconnectMin) {
-    fail("mesh.reconnectMax", "must be at least mesh.reconnectMin (which must be positive)");
   }
 }
 
@@ -682,10 +563,10 @@ void addListener(const json& j, const std::string& p, Config& c) {
   c.listeners.push_back(std::move(l));
 }
 
-// Broken: names of listeners and upstreams that failed to parse (already reported), so references
-// to them are not reported again.
+// Broken: names of listeners that failed to parse (already reported), so references to them are
+// not reported again (modules keep theirs in fromModules.broken).
 struct Broken {
-  std::set<std::string> listeners, upstreams;
+  std::set<std::string> listeners;
 };
 
 // addRoute parses routes[i]; the listeners it matches and the upstream it goes via must exist.
@@ -698,21 +579,18 @@ void addRoute(const json& j, size_t i, Config& c, const Broken& broken) {
   for (size_t k = 0; k < r.match.listeners.size(); ++k) {
     std::string& name = r.match.listeners[k];
     if (c.findListener(name) || broken.listeners.count(name)) continue;
-    std::string_view up = name;
-    if (up.starts_with("upstream:")) up.remove_prefix(9);
-    if (broken.upstreams.count(std::string(up)) ||
-        std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
-                    [&](const UpstreamConfig& u) { return u.name == up; })) {
-      name = "upstream:" + std::string(up);
+    // A name a module gives its streams (the mesh: an upstream, as "gw1" or "upstream:gw1").
+    if (auto src = c.fromModules.routeSources.find(name); src != c.fromModules.routeSources.end()) {
+      name = src->second;
       continue;
     }
+    if (c.fromModules.broken.count(name)) continue;
     bool list = j["match"]["listener"].is_array();
     fail(p + ".match.listener" + (list ? "[" + std::to_string(k) + "]" : ""),
          "no listener or upstream named '" + name + "'");
   }
-  if (!r.via.empty() && !broken.upstreams.count(r.via)) {
-    bool named = std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
-                             [&](const UpstreamConfig& u) { return u.name == r.via; });
+  if (!r.via.empty() && !c.fromModules.broken.count(r.via)) {
+    const bool named = c.fromModules.gateways.count(r.via) != 0;
     auto hp = HostPort::parse(r.via);
     if (!named && (!hp || hp->port == 0)) {
       fail(p + ".via", "'" + r.via + "' is neither an upstream's name nor host:port");
@@ -725,8 +603,21 @@ void addRoute(const json& j, size_t i, Config& c, const Broken& broken) {
 // own (ErrorList), so one broken element does not hide the errors of the others.
 void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, ErrorList& errs) {
   errs.attempt([&] {
-    checkKeys(root, "$", {"node", "workers", "admin", "listeners", "routes", "upstreams", "authorize",
-                          "limits", "log", "dns", "tls", "mesh"});
+    // Core's keys, then each module's sections.
+    static constexpr std::string_view kCore[] = {"node", "workers", "admin", "listeners", "routes",
+                                                 "limits", "log", "dns", "tls"};
+    std::vector<std::string> known(std::begin(kCore), std::end(kCore));
+    for (const auto& m : modules().list()) {
+      for (auto& k : m->configSections()) known.push_back(std::move(k));
+    }
+    if (!root.is_object()) fail("$", "expected an object, got " + typeName(root));
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        fail("$." + it.key(), "unknown key (known: " + list + ")");
+      }
+    }
   });
   if (!root.is_object()) return;
   bool credentialsOk = true;  // node and tls parsed: the dataDir requirement below can be judged
@@ -749,13 +640,10 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   broken.listeners = eachElement(root, "listeners", errs, [&](const json& j, size_t, const std::string& p) {
     addListener(j, p, c);
   });
-  // Before the routes: a route may go via an upstream.
-  broken.upstreams = eachElement(root, "upstreams", errs, [&](const json& j, size_t, const std::string& p) {
-    parseUpstream(j, p, c);
-  });
-  if (root.contains("authorize")) errs.attempt([&] { parseAuthorize(root["authorize"], c.mesh); });
-  if (root.contains("mesh")) errs.attempt([&] { parseMeshSection(root["mesh"], c); });
+  // Modules' sections, before the routes: a route may name their streams or go via their gateways.
+  for (const auto& m : modules().list()) m->parseConfig(root, c, errs);
   eachElement(root, "routes", errs, [&](const json& j, size_t i, const std::string&) { addRoute(j, i, c, broken); });
+  for (const auto& m : modules().list()) m->finishConfig(c, errs);
   if (credentialsOk && c.usesTls() && c.node.dataDir.empty() && c.tls.certDir.empty()) {
     errs.attempt([&] {
       fail("node.dataDir", "required when a listener or route uses TLS (the node's key and certificate "
@@ -783,7 +671,9 @@ void redactSecrets(json& j) {
   }
 }
 
-}  // namespace
+}  // namespace cfgjson
+
+using namespace cfgjson;  // NOLINT: this file is where the helpers live
 
 std::string Target::str() const {
   switch (type) {
@@ -858,63 +748,8 @@ std::optional<Duration> parseDuration(std::string_view s) {
   return Duration(std::llround(ms));
 }
 
-bool Config::isMeshHost(std::string_view host, std::string* nodeOut) const {
-  const std::string& suffix = node.meshSuffix;
-  if (suffix.empty() || host.size() < suffix.size() + 2) return false;
-  const size_t dot = host.size() - suffix.size() - 1;
-  if (host[dot] != '.') return false;
-  for (size_t i = 0; i < suffix.size(); ++i) {
-    if (tolower(static_cast<unsigned char>(host[dot + 1 + i])) != tolower(static_cast<unsigned char>(suffix[i]))) {
-      return false;
-    }
-  }
-  std::string_view label = host.substr(0, dot);
-  if (label.find('.') != std::string_view::npos) return false;  // one label: the node ID or name
-  if (nodeOut) *nodeOut = std::string(label);
-  return true;
-}
-
-UpstreamTlsConfig meshUpstreamTls(const UpstreamConfig& u, std::string_view alpn) {
-  UpstreamTlsConfig t;
-  if (!u.id.empty()) t.peerIds = {u.id};
-  t.alpn = {std::string(alpn)};
-  if (!SocketAddress::fromIp(u.address.host, u.address.port)) t.sni = u.address.host;
-  return t;
-}
-
-std::vector<UpstreamTlsConfig> meshClientTls(const Config& c) {
-  std::vector<UpstreamTlsConfig> out;
-  for (const auto& u : c.mesh.upstreams) {
-    out.push_back(meshUpstreamTls(u, kMeshReverseAlpn));
-    out.push_back(meshUpstreamTls(u, kMeshAlpn));
-  }
-  for (const auto& r : c.routes) {
-    if (r.via.empty()) continue;
-    bool named = std::any_of(c.mesh.upstreams.begin(), c.mesh.upstreams.end(),
-                             [&](const UpstreamConfig& u) { return u.name == r.via; });
-    if (!named) {
-      UpstreamTlsConfig t;
-      t.alpn = {std::string(kMeshAlpn)};
-      out.push_back(std::move(t));
-      break;
-    }
-  }
-  return out;
-}
-
-bool Config::usesMesh() const {
-  if (!mesh.upstreams.empty()) return true;
-  for (const auto& l : listeners) {
-    if (l.kind == "mesh") return true;
-  }
-  for (const auto& r : routes) {
-    if (!r.via.empty()) return true;
-  }
-  return false;
-}
-
 bool Config::usesTls() const {
-  if (usesMesh()) return true;
+  if (fromModules.tls) return true;
   for (const auto& l : listeners) {
     if (l.tls || l.upstreamTls) return true;
   }

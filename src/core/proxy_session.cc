@@ -382,12 +382,7 @@ void ProxySession::onConnected(int err) {
                                   "connect " + meta_.upstreamAddr.str() + ": " + strerror(err));
     upstream_->close(false);
     // Keep the failed stream alive until the end of the turn: we are inside its callback.
-    struct Holder : DeferredDeletable {
-      StreamPtr s;
-    };
-    auto h = std::make_unique<Holder>();
-    h->s = std::move(upstream_);
-    worker_.reactor().deferredDelete(std::move(h));
+    deleteLater(worker_.reactor(), std::move(upstream_));
     connectNext();
     return;
   }

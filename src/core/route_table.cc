@@ -1,15 +1,11 @@
 #include "core/route_table.h"
 
+#include <ugate/text.h>
+
 #include <algorithm>
 
 namespace ugate {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 template <class List, class Pred>
 bool anyOrEmpty(const List& l, Pred p) {

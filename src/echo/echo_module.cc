@@ -74,13 +74,9 @@ class EchoWorker final : public ModuleWorker {
   void finished(EchoConn* c) {
     auto it = conns_.find(c);
     if (it == conns_.end()) return;
-    struct Holder final : DeferredDeletable {
-      std::unique_ptr<EchoConn> c;
-    };
-    auto h = std::make_unique<Holder>();
-    h->c = std::move(it->second);
+    auto c2 = std::move(it->second);
     conns_.erase(it);
-    w_.reactor().deferredDelete(std::move(h));
+    deleteLater(w_.reactor(), std::move(c2));
   }
   WorkerContext& ctx() { return w_; }
   EchoCounters& counters() { return counters_; }

@@ -10,7 +10,7 @@
 #include <ugate/result.h>
 #include <ugate/socket_address.h>
 
-#include "core/log_throttle.h"
+#include <ugate/log_throttle.h>
 #include "http/http1_parser.h"
 
 namespace ugate::http {

@@ -5,6 +5,8 @@
 #include <limits>
 #include <utility>
 
+#include <ugate/text.h>
+
 namespace ugate::http {
 namespace {
 
@@ -55,19 +57,7 @@ constexpr uint8_t u8(char c) { return static_cast<uint8_t>(c); }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (toLower(a[i]) != toLower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 bool isToken(std::string_view s) {
   if (s.empty()) {

@@ -1,16 +1,12 @@
 #include "mesh/exposure.h"
 
+#include <ugate/text.h>
+
 #include <algorithm>
 
 namespace ugate::mesh {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
-         });
-}
 
 bool covers(const MeshExpose& e, uint16_t port) {
   return std::any_of(e.ports.begin(), e.ports.end(), [port](const PortRange& r) { return r.contains(port); });
@@ -57,7 +53,7 @@ ExposureVerdict checkExposure(const Config& c, uint16_t port, const PeerIdentity
   }
   const ListenerConfig* proxy = proxyListenerOn(c, port);
   bool portListed = false, peerAllowed = false;
-  for (const MeshExpose& e : c.mesh.expose) {
+  for (const MeshExpose& e : meshConfig(c).expose) {
     if (!covers(e, port)) continue;
     portListed = true;
     if (!allows(e, *peer)) continue;

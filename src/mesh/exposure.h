@@ -7,9 +7,10 @@
 #include <string>
 #include <string_view>
 
+#include <ugate/config.h>
 #include <ugate/stream.h>
 
-#include <ugate/config.h>
+#include "mesh/mesh_config.h"
 
 namespace ugate::mesh {
 

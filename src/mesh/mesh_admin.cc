@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <ugate/json_writer.h>
 #include <ugate/metrics.h>
 
-#include "core/access_log.h"
 #include "core/stream_bridge.h"
 #include "mesh/mesh_stats.h"
 #include "mesh/mesh_module.h"
@@ -18,17 +18,6 @@ namespace ugate::mesh {
 
 namespace {
 
-void str(std::string& o, const char* key, std::string_view v, bool first = false) {
-  o += first ? "\"" : ", \"";
-  o += key;
-  o += "\": ";
-  appendJsonString(o, v);
-}
-void num(std::string& o, const char* key, int64_t v) {
-  o += ", \"";
-  o += key;
-  o += "\": " + std::to_string(v);
-}
 // objects appends `"name": [` and one JSON object per item, each line filled by `fields`, then `]`.
 template <typename T, typename F>
 void objects(std::string& o, const char* name, const std::vector<T>& items, F&& fields) {
@@ -50,24 +39,26 @@ std::string MeshShared::nodesJson() const {
   std::sort(held.begin(), held.end(), [](const NodeEntry& a, const NodeEntry& b) { return a.id < b.id; });
   std::string o = "{";
   objects(o, "nodes", held, [](std::string& e, const NodeEntry& n) {
-    str(e, "id", n.id, true);
-    str(e, "name", n.name);
-    str(e, "spiffe", n.spiffe);
-    str(e, "from", n.peer.str());
-    num(e, "worker", n.worker);
-    num(e, "since_unix_ms", n.sinceUnixMs);
+    JsonFields(e, false, ", ", ": ")
+        .str("id", n.id)
+        .str("name", n.name)
+        .str("spiffe", n.spiffe)
+        .str("from", n.peer.str())
+        .num("worker", n.worker)
+        .num("since_unix_ms", n.sinceUnixMs);
   });
   o += ",\n";
   // This node's own associations with its gateways (the view from behind the NAT).
   objects(o, "upstreams", upstreams.list(), [](std::string& e, const UpstreamStatus& u) {
-    str(e, "name", u.name, true);
-    str(e, "address", u.address);
-    str(e, "gateway_id", u.gatewayId);
-    str(e, "state", upstreamStateName(u.state));
-    num(e, "since_unix_ms", u.sinceUnixMs);
-    num(e, "attempts", u.attempts);
-    if (u.state == UpstreamStatus::State::BackingOff) num(e, "next_retry_unix_ms", u.nextRetryUnixMs);
-    if (!u.lastError.empty()) str(e, "last_error", u.lastError);
+    JsonFields f(e, false, ", ", ": ");
+    f.str("name", u.name)
+        .str("address", u.address)
+        .str("gateway_id", u.gatewayId)
+        .str("state", upstreamStateName(u.state))
+        .num("since_unix_ms", u.sinceUnixMs)
+        .num("attempts", u.attempts);
+    if (u.state == UpstreamStatus::State::BackingOff) f.num("next_retry_unix_ms", u.nextRetryUnixMs);
+    if (!u.lastError.empty()) f.str("last_error", u.lastError);
   });
   o += "}\n";
   return o;

@@ -14,7 +14,7 @@
 #include <ugate/reactor.h>
 #include <ugate/stream.h>
 
-#include "core/dns_resolver.h"
+#include <ugate/dns.h>
 #include "core/splicer.h"
 #include <ugate/tunnel.h>
 #include "http/h2_connection.h"
@@ -117,12 +117,7 @@ struct MeshWorker::Bridged final : private SplicerCallbacks {
     if (stream) stream->close(abort);
     auto self = std::move(mw.bridged_[this]);
     mw.bridged_.erase(this);
-    struct Holder : DeferredDeletable {
-      std::unique_ptr<Bridged> b;
-    };
-    auto h = std::make_unique<Holder>();
-    h->b = std::move(self);
-    mw.worker_.reactor().deferredDelete(std::move(h));
+    deleteLater(mw.worker_.reactor(), std::move(self));
   }
   MeshWorker& mw;
   StreamPtr far;

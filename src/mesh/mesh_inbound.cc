@@ -5,10 +5,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/text.h>
+#include <ugate/tls_provider.h>
+
 #include "core/proxy_session.h"
 #include "core/socket_util.h"
 #include "core/tcp_stream.h"
-#include <ugate/tls_provider.h>
 #include "mesh/exposure.h"
 #include "mesh/mesh_conn.h"
 #include "mesh/mesh_stats.h"
@@ -37,10 +39,7 @@ std::vector<std::string> splitHops(const std::string& v) {
 // assertableIdentity: an x-ugate-peer value names a node ID (52 base32 characters) or a SPIFFE ID.
 bool assertableIdentity(const std::string& v) {
   if (v.rfind("spiffe://", 0) == 0) return v.size() > 9;
-  return v.size() == 52 && std::all_of(v.begin(), v.end(), [](char ch) {
-           char u = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
-           return (u >= 'A' && u <= 'Z') || (u >= '2' && u <= '7');
-         });
+  return isNodeId(v);
 }
 
 // nameFromPeer: the node name a certificate asserts: the first label of its first DNS SAN.
@@ -124,11 +123,11 @@ bool MeshWorker::authorizeAssociation(Conn& c, std::string& why) const {
     why = "no authenticated node identity";
     return false;
   }
-  for (const auto& id : cfg().mesh.reverseAccept) {
+  for (const auto& id : meshConfig(cfg()).reverseAccept) {
     if (id == upper(c.peer->nodeId)) return true;
   }
   const std::string& td = cfg().node.trustDomain;
-  if (cfg().mesh.reverseAcceptTrustDomain && !td.empty() &&
+  if (meshConfig(cfg()).reverseAcceptTrustDomain && !td.empty() &&
       c.peer->spiffe.rfind("spiffe://" + td + "/", 0) == 0) {
     return true;
   }
@@ -194,7 +193,7 @@ bool MeshWorker::mayAssertIdentity(const Conn& c) const {
   if (!c.peer) return false;
   if (c.kind == Conn::Kind::Association) return true;  // the gateway we dialled (pinned or CA-verified)
   const std::string id = upper(c.peer->nodeId);
-  for (const auto& g : cfg().mesh.trustedGateways) {
+  for (const auto& g : meshConfig(cfg()).trustedGateways) {
     if (g == id || (!c.peer->spiffe.empty() && g == c.peer->spiffe)) return true;
   }
   return false;
@@ -301,11 +300,11 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
     bump(shared_.counters.loopsRefused);
     return refuse(508, Errc::LoopDetected, "loop: this node already forwarded the stream");
   }
-  if (hops.size() >= cfg().mesh.maxHops) {
+  if (hops.size() >= meshConfig(cfg()).maxHops) {
     bump(shared_.counters.hopsExceeded);
     return refuse(508, Errc::LoopDetected,
                   "circuit too long: " + std::to_string(hops.size()) + " gateways already forwarded the stream, mesh.maxHops=" +
-                      std::to_string(cfg().mesh.maxHops));
+                      std::to_string(meshConfig(cfg()).maxHops));
   }
   meta.peer = originIdentity(c, *s);
   takeCarriedHeaders(c, *s, meta);
@@ -314,7 +313,7 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   // listener, or "upstream:<name>" over our association; match.identity the peer), and a reject
   // wins; then a stream for one of this node's own ports needs a mesh.expose entry for that peer.
   std::string node;
-  const bool meshHost = cfg().isMeshHost(hp->host, &node);
+  const bool meshHost = isMeshHost(cfg(), hp->host, &node);
   const bool own = meshHost && isSelf(node);
   if (c.kind == Conn::Kind::Association && !own) {
     return refuse(403, Errc::NotExposed,

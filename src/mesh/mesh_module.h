@@ -1,7 +1,7 @@
 #pragma once
-// MeshModule: the mesh as a Module (include/ugate/module.h). It owns what the mesh shares between
-// workers (MeshShared), registers the `mesh` listener kind, gives each worker its MeshWorker, and
-// serves the mesh's metrics and /nodes.
+// MeshModule: the mesh as a Module (include/ugate/module.h). It parses its config sections
+// (mesh_config.cc), owns what the mesh shares between workers (MeshShared), registers the `mesh`
+// listener kind, gives each worker its MeshWorker, and serves the mesh's metrics and /nodes.
 #include <deque>
 #include <memory>
 #include <string>
@@ -45,6 +45,9 @@ class MeshModule final : public Module {
  public:
   std::string_view name() const override { return "mesh"; }
   void registerKinds(ListenerKindRegistry& kinds) override;
+  std::vector<std::string> configSections() const override;
+  void parseConfig(const nlohmann::json& root, Config& c, cfgjson::ConfigErrors& errs) const override;
+  void finishConfig(Config& c, cfgjson::ConfigErrors& errs) const override;
   ModuleWorkerPtr newWorker(WorkerContext& w) override;
   void renderMetrics(MetricsWriter& out) const override { shared_.renderMetrics(out); }
   std::vector<std::string> adminPaths() const override { return {"/nodes"}; }

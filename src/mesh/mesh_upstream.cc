@@ -26,7 +26,7 @@ void MeshWorker::configApplied(const Config&) {
   }
   const size_t nworkers = std::max<size_t>(1, shared_.workers.size());
   std::map<std::string, const UpstreamConfig*> want;
-  const auto& ups = cfg().mesh.upstreams;
+  const auto& ups = meshConfig(cfg()).upstreams;
   for (size_t i = 0; i < ups.size(); ++i) {
     if (i % nworkers == static_cast<size_t>(worker_.index())) want[ups[i].name] = &ups[i];
   }
@@ -70,7 +70,7 @@ void MeshWorker::dialUpstream(Upstream& u) {
 
 void MeshWorker::scheduleUpstream(Upstream& u, const std::string& why) {
   if (draining_) return;
-  const MeshConfig& m = cfg().mesh;
+  const MeshConfig& m = meshConfig(cfg());
   // An association that stayed up a while starts over at the minimum delay.
   if (u.upSince != MonotonicTime{} && worker_.reactor().now() - u.upSince > std::chrono::seconds(30)) u.attempts = 0;
   u.upSince = {};
@@ -119,7 +119,7 @@ void MeshWorker::housekeeping() {
     if (c->kind != Conn::Kind::Pool || !c->ready()) continue;
     if (c->h2->activeStreams() > 0) {
       c->idleSince = now;
-    } else if (now - c->idleSince > cfg().mesh.idleConnectionTimeout) {
+    } else if (now - c->idleSince > meshConfig(cfg()).idleConnectionTimeout) {
       idle.push_back(c.get());
     }
   }

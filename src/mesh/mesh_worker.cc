@@ -105,7 +105,7 @@ bool MeshWorker::isSelf(const std::string& node) const {
 }
 
 http::H2Options MeshWorker::h2Options() const {
-  const MeshConfig& m = cfg().mesh;
+  const MeshConfig& m = meshConfig(cfg());
   http::H2Options o;
   o.maxConcurrentStreams = m.maxStreamsPerConnection;
   o.streamWindow = m.streamWindow;
@@ -138,7 +138,7 @@ http::Headers MeshWorker::tunnelHeaders(const StreamMeta& meta) const {
 }
 
 bool MeshWorker::handles(const HostPort& target, const std::string& via) const {
-  return !via.empty() || cfg().isMeshHost(target.host);
+  return !via.empty() || isMeshHost(cfg(), target.host);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ TunnelRequestPtr MeshWorker::open(const StreamMeta& meta, const HostPort& target
   p->headers = tunnelHeaders(meta);
 
   std::string node;
-  if (cfg().isMeshHost(target.host, &node)) {
+  if (isMeshHost(cfg(), target.host, &node)) {
     if (isSelf(node)) {
       openLocal(*p, target.port);
       return p;
@@ -199,13 +199,13 @@ TunnelRequestPtr MeshWorker::open(const StreamMeta& meta, const HostPort& target
   }
   // Through a gateway: the route's `via`, else this node's first upstream.
   std::string gwName = via;
-  if (gwName.empty() && !cfg().mesh.upstreams.empty()) gwName = cfg().mesh.upstreams[0].name;
+  if (gwName.empty() && !meshConfig(cfg()).upstreams.empty()) gwName = meshConfig(cfg()).upstreams[0].name;
   if (gwName.empty()) {
     completePending(id, makeError(Errc::NoRoute, "mesh node '" + node +
                                                      "' has no association here and no gateway is configured"));
     return p;
   }
-  for (const auto& u : cfg().mesh.upstreams) {
+  for (const auto& u : meshConfig(cfg()).upstreams) {
     if (u.name == gwName) {
       openViaGateway(*p, u.address, u.id);
       return p;
@@ -246,13 +246,7 @@ void MeshWorker::openLocal(Pending& p, uint16_t port) {
     if (it == pending_.end()) return;
     if (err != 0) {
       Pending& q = *it->second;
-      auto holder = std::move(q.local);  // inside its callback: defer its destruction
-      struct H : DeferredDeletable {
-        StreamPtr s;
-      };
-      auto h = std::make_unique<H>();
-      h->s = std::move(holder);
-      worker_.reactor().deferredDelete(std::move(h));
+      deleteLater(worker_.reactor(), std::move(q.local));  // inside its callback: destroyed after it
       completePending(id, makeError(errcFromErrno(err), "local port " + std::to_string(q.localPort) + ": " +
                                                            strerror(err)));
       return;
@@ -293,7 +287,7 @@ MeshWorker::Conn* MeshWorker::poolConnection(const HostPort& gw, const std::stri
     Conn& c = *it->second;
     if (c.ready() && c.h2->canOpenStream()) return &c;
     if ((c.state == Conn::State::Dialling || c.state == Conn::State::Handshaking) &&
-        c.waiting.size() < cfg().mesh.maxStreamsPerConnection) {
+        c.waiting.size() < meshConfig(cfg()).maxStreamsPerConnection) {
       return &c;
     }
   }
@@ -358,7 +352,7 @@ void MeshWorker::onConnTcp(Conn& c, int err) {
     }
     UpstreamTlsConfig t;
     if (c.kind == Conn::Kind::Association) {
-      for (const auto& u : cfg().mesh.upstreams) {
+      for (const auto& u : meshConfig(cfg()).upstreams) {
         if (u.name == c.upstream) t = meshUpstreamTls(u, kMeshReverseAlpn);
       }
     } else {
@@ -370,12 +364,7 @@ void MeshWorker::onConnTcp(Conn& c, int err) {
     return;
   }
   if (err > 0 && c.tcp) {
-    struct H : DeferredDeletable {
-      StreamPtr s;
-    };
-    auto holder = std::make_unique<H>();
-    holder->s = std::move(c.tcp);
-    worker_.reactor().deferredDelete(std::move(holder));
+    deleteLater(worker_.reactor(), std::move(c.tcp));
   }
   while (c.nextAddr < c.addrs.size()) {
     const SocketAddress& a = c.addrs[c.nextAddr++];

@@ -19,7 +19,8 @@
 #include <ugate/worker_context.h>
 
 #include <ugate/config.h>
-#include "core/log_throttle.h"
+#include <ugate/log_throttle.h>
+#include "mesh/mesh_config.h"
 #include <ugate/tunnel.h>
 #include "http/h2_connection.h"
 #include "mesh/node_table.h"

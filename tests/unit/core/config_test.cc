@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "test_common/config_cases.h"
 #include "test_common/test_util.h"
 
 namespace ugate {
@@ -18,22 +19,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-ConfigPtr parseOk(std::string_view json) {
-  auto r = parseConfig(json, "test");
-  EXPECT_TRUE(r.has_value()) << json << "\n -> " << (r ? "" : r.error().detail);
-  return r ? *r : nullptr;
-}
-
-// parseErr returns the error detail (and checks the code) for json that must be rejected.
-std::string parseErr(std::string_view json) {
-  auto r = parseConfig(json, "test");
-  EXPECT_FALSE(r.has_value()) << "accepted: " << json;
-  if (r) {
-    return "";
-  }
-  EXPECT_EQ(r.error().code, Errc::InvalidArgument);
-  return r.error().detail;
-}
+using test::ErrCase;
+using test::parseErr;
+using test::parseOk;
 
 // oneListener wraps listener fields into a one-listener config.
 std::string oneListener(std::string_view fields) {
@@ -114,8 +102,6 @@ TEST(ConfigTest, FullConfigValues) {
       {"name": "r", "match": {"listener": ["a", "b"], "sni": "*.X.com", "host": ["h.com"],
         "port": [1, "2-3"], "cidr": ["10.0.0.0/8", "::1"], "identity": "id"}, "to": "reject"}
     ],
-    "upstreams": [],
-    "authorize": {},
     "limits": {"connectTimeout": "1.5s", "idleTimeout": "5m", "drainTimeout": 0.25,
                "maxConnectionsPerWorker": 100, "copyBufferBytes": 4096, "pipeBytes": 65536,
                "splice": "never"},
@@ -184,28 +170,9 @@ TEST(ConfigTest, FullConfigValues) {
 // ---------------------------------------------------------------------------------------------
 // Error paths. Each message starts with the exact JSON path, then ": ".
 
-struct ErrCase {
-  const char* what;
-  std::string json;
-  // message is the exact error detail; a trailing '*' makes it a prefix (for messages that list
-  // every known key, which grows as modules land).
-  std::string message;
-};
-
-void PrintTo(const ErrCase& c, std::ostream* os) { *os << c.what; }
-
 class ConfigErrorTest : public testing::TestWithParam<ErrCase> {};
 
-TEST_P(ConfigErrorTest, ExactMessage) {
-  const ErrCase& c = GetParam();
-  std::string got = parseErr(c.json);
-  if (!c.message.empty() && c.message.back() == '*') {
-    std::string prefix = c.message.substr(0, c.message.size() - 1);
-    EXPECT_EQ(got.substr(0, prefix.size()), prefix) << c.json << "\n -> " << got;
-  } else {
-    EXPECT_EQ(got, c.message) << c.json;
-  }
-}
+TEST_P(ConfigErrorTest, ExactMessage) { test::expectConfigError(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(
     UnknownKeys, ConfigErrorTest,
@@ -466,30 +433,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "routes[0].match.cidr: 'example.com/8' is not a CIDR"}));
 
 INSTANTIATE_TEST_SUITE_P(
-    Mesh, ConfigErrorTest,
-    testing::Values(ErrCase{"upstream without address", R"({"upstreams": [{"name": "x"}]})",
-                            "upstreams[0].address: required (the gateway's mesh host:port)"},
-                    ErrCase{"upstreams object", R"({"upstreams": {"x": 1}})",
-                            "upstreams: expected an array, got object"},
-                    ErrCase{"upstream address", R"({"upstreams": [{"address": "gw"}]})",
-                            "upstreams[0].address: 'gw' is not host:port"},
-                    ErrCase{"upstream id", R"({"upstreams": [{"address": "gw:15008", "id": "nope"}]})",
-                            "upstreams[0].id: 'nope' is not a node ID (52 base32 characters, as printed by `ugated id`)"},
-                    ErrCase{"duplicate upstream", R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "a:1"}, {"name": "upstreams[0]", "address": "b:1"}]})",
-                            "upstreams[1].name: duplicate upstream name 'upstreams[0]'"},
-                    ErrCase{"authorize", R"({"authorize": [1]})", "authorize: expected an object, got array"},
-                    ErrCase{"authorize id", R"({"authorize": {"reverseAccept": ["x"]}})",
-                            "authorize.reverseAccept[0]: 'x' is not a node ID (52 base32 characters, as printed by `ugated id`)"},
-                    ErrCase{"mesh key", R"({"mesh": {"hops": 1}})", "mesh.hops: unknown key*"},
-                    ErrCase{"maxHops", R"({"mesh": {"maxHops": 0}})", "mesh.maxHops: 0 out of range [1, 32]"},
-                    ErrCase{"reconnect", R"({"mesh": {"reconnectMin": "10s", "reconnectMax": "1s"}})",
-                            "mesh.reconnectMax: must be at least mesh.reconnectMin (which must be positive)"},
-                    ErrCase{"via", R"({"routes": [{"to": "a.mesh:80", "via": "nowhere"}]})",
+    Gateways, ConfigErrorTest,
+    testing::Values(ErrCase{"via", R"({"routes": [{"to": "a.mesh:80", "via": "nowhere"}]})",
                             "routes[0].via: 'nowhere' is neither an upstream's name nor host:port"},
-                    ErrCase{"upstreams need identity", R"({"upstreams": [{"address": "gw:15008"}]})",
-                            "node.dataDir: required when a listener or route uses TLS*"},
                     ErrCase{"meshSuffix", R"({"node": {"meshSuffix": ".mesh"}})",
                             "node.meshSuffix: must be a domain suffix like \"mesh\" (no leading or trailing dot)"}));
+// The mesh's own sections (upstreams, authorize, mesh) are parsed by the mesh module:
+// tests/unit/mesh/mesh_config_test.cc.
 
 // The path of a missing listener named in a list must include the element's index, like every
 // other list element error (routes[0].match.listener[1]: expected a string ...).
@@ -498,51 +448,6 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ConfigTest, MissingListenerInListNamesElementPath) {
   EXPECT_EQ(parseErr(oneRoute(R"({"to": "reject", "match": {"listener": ["l", "nope"]}})")),
             "routes[0].match.listener[1]: no listener or upstream named 'nope'");
-}
-
-TEST(ConfigTest, EveryBrokenElementIsReportedOnALineOfItsOwn) {
-  // Sections, listeners, routes and upstreams are checked each on its own, up to its first
-  // problem: every line is a real error with its path, and nothing is reported twice.
-  std::string e = parseErr(R"({
-    "workers": -1,
-    "log": {"level": "x"},
-    "listeners": [
-      {"name": "a", "kind": "tcp", "address": "127.0.0.1:99999", "to": "x:1"},
-      {"name": "b", "kind": "tcp", "address": "127.0.0.1:7001", "to": "x:1", "backlog": 0},
-      {"name": "c", "kind": "tcp", "address": "127.0.0.1:7002", "to": "x:1"}
-    ],
-    "upstreams": [{"name": "gw", "address": "nope"}],
-    "routes": [
-      {"match": {"port": 0}, "to": "reject"},
-      {"match": {"listener": ["a", "c", "zz"]}, "to": "x:2"},
-      {"via": "gw", "to": "x:3"},
-      {"to": "x:4"}
-    ]
-  })");
-  EXPECT_EQ(e,
-            "workers: -1 out of range [0, 256]\n"
-            "log.level: 'x' is not a log level (trace, debug, info, warn, error, critical, off)\n"
-            "listeners[0].address: port 99999 out of range\n"
-            "listeners[1].backlog: 0 out of range [1, 65535]\n"
-            "upstreams[0].address: 'nope' is not host:port\n"
-            "routes[0].match.port: 0 out of range [1, 65535]\n"
-            "routes[1].match.listener[2]: no listener or upstream named 'zz'\n"
-            "node.dataDir: required when a listener or route uses TLS (the node's key and certificate "
-            "live there), unless tls.certDir names the certificates (under systemd, "
-            "StateDirectory= provides it through $STATE_DIRECTORY)");
-  // A route naming a listener that failed to parse is not an error of its own (listeners[0] 'a'
-  // above); the same for an upstream (routes[2] via 'gw'). That route does need the node's
-  // identity, though: the last line is an error of its own.
-
-  // A config that is not an object at all is one error.
-  EXPECT_EQ(parseErr("[]"), "$: expected an object, got array");
-  // Later elements are still checked against the earlier ones that parsed.
-  std::string dup = parseErr(R"({"listeners": [{"name": "a", "kind": "nope", "address": "127.0.0.1:1"},
-                                       {"name": "b", "kind": "tcp", "address": "127.0.0.1:2", "to": "x:1"},
-                                       {"name": "b", "kind": "tcp", "address": "127.0.0.1:3", "to": "x:1"}]})");
-  ASSERT_NE(dup.find('\n'), std::string::npos) << dup;
-  EXPECT_EQ(dup.rfind("listeners[0].kind: 'nope' is not available in this build", 0), 0u) << dup;
-  EXPECT_EQ(dup.substr(dup.find('\n') + 1), "listeners[2].name: duplicate listener name 'b'");
 }
 
 TEST(ConfigTest, SharePort) {
@@ -572,62 +477,6 @@ TEST(ConfigTest, MaxConnectionsProcessWideOrPerWorker) {
   EXPECT_EQ(c->limits.maxConnectionsPerWorker, 0u);
   EXPECT_EQ(parseErr(R"({"limits": {"maxConnections": 10, "maxConnectionsPerWorker": 5}})"),
             "limits.maxConnections: set either maxConnections (the whole process) or maxConnectionsPerWorker, not both");
-}
-
-TEST(ConfigTest, EmptyUpstreamsAndAuthorizeAccepted) {
-  EXPECT_NE(parseOk(R"({"upstreams": [], "authorize": {}})"), nullptr);
-  auto c = parseOk(R"({"upstreams": [], "authorize": {}})");
-  ASSERT_NE(c, nullptr);
-  EXPECT_FALSE(c->usesMesh());
-  EXPECT_FALSE(c->usesTls());
-}
-
-TEST(ConfigTest, MeshSectionsAndMeshHosts) {
-  const std::string id = "3A3RVJPB6SLNTV5PURJRWVI3EJIYAKCVJZUIIXZXKQHPK4C5GNOA";
-  auto c = parseOk(R"({"node": {"name": "n1", "dataDir": "/d", "meshSuffix": "Mesh"},
-      "upstreams": [{"name": "gw", "address": "gw.example.net:15008", "id": ")" + id + R"("},
-                    {"address": "10.0.0.1:15008"}],
-      "authorize": {"reverseAccept": [")" + id + R"("], "reverseAcceptTrustDomain": false},
-      "mesh": {"maxHops": 3, "streamWindow": 1048576, "pingInterval": "5s", "reconnectMin": "500ms",
-               "reconnectMax": "1m", "idleConnectionTimeout": "30s", "maxStreamsPerConnection": 10},
-      "routes": [{"match": {"host": "*.mesh"}, "to": "original", "via": "gw"},
-                 {"to": "10.1.1.1:80", "via": "10.0.0.9:15008"}]})");
-  ASSERT_NE(c, nullptr);
-  EXPECT_TRUE(c->usesMesh());
-  EXPECT_TRUE(c->usesTls());
-  ASSERT_EQ(c->mesh.upstreams.size(), 2u);
-  EXPECT_EQ(c->mesh.upstreams[0].name, "gw");
-  EXPECT_EQ(c->mesh.upstreams[0].address.str(), "gw.example.net:15008");
-  EXPECT_EQ(c->mesh.upstreams[0].id, id);
-  EXPECT_EQ(c->mesh.upstreams[1].name, "upstreams[1]");
-  EXPECT_TRUE(c->mesh.upstreams[1].id.empty());
-  EXPECT_EQ(c->mesh.reverseAccept, std::vector<std::string>{id});
-  EXPECT_FALSE(c->mesh.reverseAcceptTrustDomain);
-  EXPECT_EQ(c->mesh.maxHops, 3u);
-  EXPECT_EQ(c->mesh.streamWindow, 1048576u);
-  EXPECT_EQ(c->mesh.pingInterval, milliseconds(5000));
-  EXPECT_EQ(c->mesh.maxStreamsPerConnection, 10u);
-  EXPECT_EQ(c->routes[0].via, "gw");
-  EXPECT_EQ(c->routes[1].via, "10.0.0.9:15008");
-  // Client TLS settings the mesh dials with: per upstream h2r + h2, and one unpinned h2 for via host:port.
-  auto tls = meshClientTls(*c);
-  ASSERT_EQ(tls.size(), 5u);
-  EXPECT_EQ(tls[0].alpn, std::vector<std::string>{"h2r"});
-  EXPECT_EQ(tls[0].peerIds, std::vector<std::string>{id});
-  EXPECT_EQ(tls[0].sni, "gw.example.net");
-  EXPECT_TRUE(tls[2].sni.empty());  // an IP: no SNI
-  EXPECT_TRUE(tls[4].peerIds.empty());
-
-  std::string node;
-  EXPECT_TRUE(c->isMeshHost("alice.mesh", &node));
-  EXPECT_EQ(node, "alice");
-  EXPECT_TRUE(c->isMeshHost("ALICE.MESH", &node));
-  EXPECT_EQ(node, "ALICE");
-  EXPECT_FALSE(c->isMeshHost("mesh"));
-  EXPECT_FALSE(c->isMeshHost(".mesh"));
-  EXPECT_FALSE(c->isMeshHost("a.b.mesh"));  // one label only: a node ID or a name
-  EXPECT_FALSE(c->isMeshHost("alice.meshy"));
-  EXPECT_FALSE(c->isMeshHost("alicemesh"));
 }
 
 TEST(ConfigTest, TlsSectionListenerAndRouteTls) {

@@ -1,5 +1,5 @@
 // LogThrottle: one line per interval, the rest counted and reported with the next line.
-#include "core/log_throttle.h"
+#include <ugate/log_throttle.h>
 
 #include <gtest/gtest.h>
 

@@ -49,7 +49,7 @@ class ExposureTest : public testing::Test {
 TEST_F(ExposureTest, NothingIsExposedByDefault) {
   ConfigPtr c = parse("{}");
   ASSERT_TRUE(c);
-  EXPECT_TRUE(c->mesh.expose.empty());
+  EXPECT_TRUE(meshConfig(*c).expose.empty());
   PeerIdentity a = peer(kIdA);
   for (uint16_t port : {1, 22, 8080, 15008, 65535}) {
     ExposureVerdict v = checkExposure(*c, port, &a);
@@ -63,13 +63,13 @@ TEST_F(ExposureTest, ParsesPortsRangesAndPeers) {
                       R"("]}, {"port": ["9000-9010", 7000], "allow": "spiffe://td/ns/x/sa/y"},
                         {"port": "3128", "allow": ["*"], "allowProxy": true}]})");
   ASSERT_TRUE(c);
-  ASSERT_EQ(c->mesh.expose.size(), 3u);
-  EXPECT_EQ(c->mesh.expose[0].allow, std::vector<std::string>{kIdA});  // normalised to upper case
-  EXPECT_EQ(c->mesh.expose[1].ports.size(), 2u);
-  EXPECT_EQ(c->mesh.expose[1].ports[0].lo, 9000);
-  EXPECT_EQ(c->mesh.expose[1].ports[0].hi, 9010);
-  EXPECT_FALSE(c->mesh.expose[1].allowProxy);
-  EXPECT_TRUE(c->mesh.expose[2].allowProxy);
+  ASSERT_EQ(meshConfig(*c).expose.size(), 3u);
+  EXPECT_EQ(meshConfig(*c).expose[0].allow, std::vector<std::string>{kIdA});  // normalised to upper case
+  EXPECT_EQ(meshConfig(*c).expose[1].ports.size(), 2u);
+  EXPECT_EQ(meshConfig(*c).expose[1].ports[0].lo, 9000);
+  EXPECT_EQ(meshConfig(*c).expose[1].ports[0].hi, 9010);
+  EXPECT_FALSE(meshConfig(*c).expose[1].allowProxy);
+  EXPECT_TRUE(meshConfig(*c).expose[2].allowProxy);
 }
 
 TEST_F(ExposureTest, ErrorsNameThePath) {
@@ -137,7 +137,9 @@ TEST_F(ExposureTest, AdminPortRefusedEvenIfTheConfigSlippedIt) {
   ConfigPtr c = parse("{}");
   ASSERT_TRUE(c);
   Config copy = *c;
-  copy.mesh.expose.push_back(MeshExpose{{{1, 65535}}, {"*"}, true});
+  auto slipped = std::make_shared<MeshConfig>(meshConfig(*c));
+  slipped->expose.push_back(MeshExpose{{{1, 65535}}, {"*"}, true});
+  copy.modules["mesh"] = slipped;
   PeerIdentity a = peer(kIdA);
   ExposureVerdict v = checkExposure(copy, 15000, &a);
   EXPECT_FALSE(v.allowed);

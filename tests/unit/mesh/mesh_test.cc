@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <ugate/config.h>
+#include "mesh/mesh_config.h"
 #include "mesh/mesh_module.h"
 #include "mesh/node_table.h"
 
@@ -25,7 +26,7 @@ TEST_F(MeshModuleTest, MeshListenerHasFixedMutualTls) {
   EXPECT_TRUE(l.tls->requireClientCert);
   EXPECT_EQ(l.tls->alpn, (std::vector<std::string>{"h2", "h2r"}));
   EXPECT_TRUE(l.spec->acceptConnection);
-  EXPECT_TRUE((*c)->usesMesh());
+  EXPECT_TRUE((*c)->usesTls());  // a mesh listener needs the node's credentials
 
   auto fixed = parseConfig(R"({"node": {"dataDir": "/d"}, "listeners": [{"name": "m", "kind": "mesh",
       "address": "127.0.0.1:1", "tls": {}}]})", "test");
@@ -40,11 +41,11 @@ TEST_F(MeshModuleTest, TrustedGatewaysAreNodeIdsOrSpiffeIds) {
   const std::string id = std::string(52, 'a');
   auto c = parseConfig(R"({"mesh": {"trustedGateways": [")" + id + R"(", "spiffe://td/ns/gw/sa/gw2"]}})", "test");
   ASSERT_TRUE(c) << c.error().detail;
-  EXPECT_EQ((*c)->mesh.trustedGateways, (std::vector<std::string>{std::string(52, 'A'), "spiffe://td/ns/gw/sa/gw2"}));
+  EXPECT_EQ(meshConfig(**c).trustedGateways, (std::vector<std::string>{std::string(52, 'A'), "spiffe://td/ns/gw/sa/gw2"}));
   auto one = parseConfig(R"({"mesh": {"trustedGateways": "spiffe://td/x"}})", "test");
   ASSERT_TRUE(one) << one.error().detail;
-  EXPECT_EQ((*one)->mesh.trustedGateways.size(), 1u);
-  EXPECT_TRUE(parseConfig(R"({})", "test").value()->mesh.trustedGateways.empty());  // nobody by default
+  EXPECT_EQ(meshConfig(**one).trustedGateways.size(), 1u);
+  EXPECT_TRUE(meshConfig(*parseConfig(R"({})", "test").value()).trustedGateways.empty());  // nobody by default
 
   auto bad = parseConfig(R"({"mesh": {"trustedGateways": ["spiffe://td/x", "gw2"]}})", "test");
   ASSERT_FALSE(bad);

@@ -13,7 +13,7 @@
 
 #include <ugate/reactor.h>
 
-#include "core/stream_bridge.h"
+#include <ugate/stream_bridge.h>
 #include "running_reactor.h"
 
 namespace {

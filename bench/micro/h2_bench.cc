@@ -13,7 +13,7 @@
 
 #include <ugate/reactor.h>
 
-#include "core/tcp_stream.h"
+#include <ugate/tcp_stream.h>
 #include "http/h2_connection.h"
 
 namespace {

@@ -12,7 +12,7 @@
 
 #include <ugate/reactor.h>
 
-#include "core/tcp_stream.h"
+#include <ugate/tcp_stream.h>
 #include "running_reactor.h"
 
 namespace {

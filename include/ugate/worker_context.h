@@ -7,8 +7,14 @@
 #include <ugate/router.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include <ugate/socket_address.h>
+#include <ugate/stream.h>
+#include <ugate/time.h>
 
 namespace ugate {
 
@@ -21,6 +27,23 @@ class TunnelDialer;    // ugate/tunnel.h: the dialer of a module that tunnels (t
 class ProxySession;    // core/proxy_session.h: a session registered with the worker
 class Module;          // ugate/module.h
 class ModuleWorker;    // ugate/module.h: a module's state on one worker
+
+/**
+ * SessionStart: how a session a module starts for a stream it accepted itself (a tunnelled stream)
+ * is run: its deadlines, and what to tell the module.
+ */
+struct SessionStart {
+  Duration connectTimeout{10'000};
+  Duration idleTimeout{3'600'000};
+  Duration sniffTimeout{10'000};
+  /** forcedTarget: dial this without consulting the routes (the module authorized it already). */
+  std::optional<HostPort> forcedTarget;
+  /**
+   * onResult: called once with the outcome of routing and dialling (Errc::Ok when the upstream is
+   * ready, before any byte is spliced), so the module answers in its own protocol (a :status).
+   */
+  std::function<void(Errc, const StreamMeta&)> onResult;
+};
 
 /**
  * WorkerContext: one worker's resources. Everything is used on the worker's thread only, and lives
@@ -64,6 +87,12 @@ class WorkerContext {
   /** addFdWaiter counts sessions waiting for a descriptor (+1 on the first wait, -1 when done). */
   virtual void addFdWaiter(int delta) = 0;
 
+  /**
+   * startSession runs a core session for `client`, a stream a module accepted itself: routes
+   * meta (or dials s.forcedTarget), dials, splices, closes with an access-log line, counted in
+   * meta.listener's counters. The worker owns it (drain, force-close).
+   */
+  virtual void startSession(StreamPtr client, StreamMeta meta, SessionStart s) = 0;
   /** addSession hands a started or about-to-start session to the worker (drain, force-close). */
   virtual void addSession(std::unique_ptr<ProxySession> s) = 0;
   /** removeSession: s closed; the worker forgets it (s deletes itself at the end of the turn). */

@@ -1,4 +1,4 @@
-#include "core/pipe_pool.h"
+#include <ugate/pipe_pool.h>
 
 #include <fcntl.h>
 #include <unistd.h>

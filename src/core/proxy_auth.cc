@@ -1,4 +1,4 @@
-#include "core/proxy_auth.h"
+#include <ugate/proxy_auth.h>
 
 #include <algorithm>
 #include <cstdint>

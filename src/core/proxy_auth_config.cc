@@ -1,7 +1,7 @@
 // JSON side of the proxy kinds' shared options (one of the few files that include nlohmann/json).
 #include <nlohmann/json.hpp>
 
-#include "core/proxy_auth.h"
+#include <ugate/proxy_auth.h>
 
 namespace ugate {
 namespace {

@@ -9,7 +9,7 @@
 #include <ugate/config.h>
 #include "core/prefix_stream.h"
 #include "core/proxy_protocol.h"
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 
 namespace ugate {
 
@@ -551,6 +551,18 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   worker_.accessLog().log(meta_);
   worker_.removeSession(this);
   worker_.reactor().deferredDelete(std::unique_ptr<DeferredDeletable>(this));
+}
+
+void startModuleSession(WorkerContext& w, StreamPtr client, StreamMeta meta, SessionStart s) {
+  ListenerStats& st = w.stats(meta.listener);
+  auto session = std::make_unique<ProxySession>(
+      w, st, std::move(client), std::move(meta), nullptr,
+      ProxySession::Timeouts{s.connectTimeout, s.idleTimeout, s.sniffTimeout}, false);
+  if (s.forcedTarget) session->setForcedTarget(std::move(*s.forcedTarget));
+  if (s.onResult) session->setResultHook(std::move(s.onResult));
+  ProxySession* raw = session.get();
+  w.addSession(std::move(session));
+  raw->start();
 }
 
 }  // namespace ugate

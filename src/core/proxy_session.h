@@ -15,8 +15,8 @@
 #include <ugate/worker_context.h>
 
 #include <ugate/listener_stats.h>
-#include "core/splicer.h"
-#include "core/tcp_stream.h"
+#include <ugate/splicer.h>
+#include <ugate/tcp_stream.h>
 #include <ugate/tls_provider.h>
 #include <ugate/tunnel.h>
 
@@ -180,5 +180,11 @@ class ProxySession final : public DeferredDeletable,
   std::optional<HostPort> forced_;
   uint16_t fdRetries_{0};
 };
+
+/**
+ * startModuleSession: WorkerContext::startSession's implementation for every worker (a ProxySession
+ * without a front door, handed to w).
+ */
+void startModuleSession(WorkerContext& w, StreamPtr client, StreamMeta meta, SessionStart s);
 
 }  // namespace ugate

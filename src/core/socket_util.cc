@@ -1,4 +1,4 @@
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 
 #include <fcntl.h>
 #include <netinet/in.h>

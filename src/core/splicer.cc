@@ -1,4 +1,4 @@
-#include "core/splicer.h"
+#include <ugate/splicer.h>
 
 #include <fcntl.h>
 #include <sys/ioctl.h>

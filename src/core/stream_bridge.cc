@@ -1,4 +1,4 @@
-#include "core/stream_bridge.h"
+#include <ugate/stream_bridge.h>
 
 #include <sys/mman.h>
 #include <unistd.h>

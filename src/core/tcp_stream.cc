@@ -1,10 +1,10 @@
-#include "core/tcp_stream.h"
+#include <ugate/tcp_stream.h>
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 
 namespace ugate {
 

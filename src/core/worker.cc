@@ -13,8 +13,8 @@
 
 #include "core/dns_resolver.h"
 #include "core/proxy_session.h"
-#include "core/socket_util.h"
-#include "core/tcp_stream.h"
+#include <ugate/socket_util.h>
+#include <ugate/tcp_stream.h>
 
 namespace ugate {
 
@@ -270,6 +270,10 @@ void Worker::applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets) {
     }
   }
   for (auto& [owner, m] : modules_) m->configApplied(*cfg_);
+}
+
+void Worker::startSession(StreamPtr client, StreamMeta meta, SessionStart s) {
+  startModuleSession(*this, std::move(client), std::move(meta), std::move(s));
 }
 
 void Worker::addModuleWorker(const Module& owner, ModuleWorkerPtr m) {

@@ -18,9 +18,9 @@
 #include "core/access_log.h"
 #include <ugate/config.h>
 #include <ugate/listener_stats.h>
-#include "core/pipe_pool.h"
+#include <ugate/pipe_pool.h>
 #include "core/route_table.h"
-#include "core/splicer.h"
+#include <ugate/splicer.h>
 #include <ugate/tls_provider.h>
 #include <ugate/tunnel.h>
 
@@ -129,6 +129,7 @@ class Worker final : public WorkerContext {
    */
   void addFdWaiter(int delta) override { fdWaiters_ += delta; }
   int fdWaiters() const { return fdWaiters_; }
+  void startSession(StreamPtr client, StreamMeta meta, SessionStart s) override;
   void addSession(std::unique_ptr<ProxySession> s) override;
   /** removeSession unlinks s; after a burst has closed, it schedules releaseMemory(). */
   void removeSession(ProxySession* s) override;

@@ -6,7 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 
 namespace ugate::http {
 

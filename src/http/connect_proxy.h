@@ -20,7 +20,7 @@
 #include <ugate/front_door.h>
 
 #include <ugate/listener.h>
-#include "core/proxy_auth.h"
+#include <ugate/proxy_auth.h>
 #include "http/http1_parser.h"
 
 namespace ugate::http {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include <ugate/config.h>
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 #include "iptables/capture_options.h"
 #include "iptables/original_dst.h"
 

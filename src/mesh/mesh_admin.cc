@@ -8,7 +8,7 @@
 #include <ugate/json_writer.h>
 #include <ugate/metrics.h>
 
-#include "core/stream_bridge.h"
+#include <ugate/stream_bridge.h>
 #include "mesh/mesh_stats.h"
 #include "mesh/mesh_module.h"
 #include "mesh/mesh_worker.h"
@@ -101,7 +101,7 @@ void MeshShared::renderMetrics(MetricsWriter& m) const {
   m.counter("ugate_mesh_associations_up_total", "Associations to our upstream gateways established.",
             get(v.associationsUp));
   m.counter("ugate_mesh_pool_connections_total", "Outbound mesh connections opened.", get(v.poolConnections));
-  // Streams joined across workers (core/stream_bridge.h): ring storage is held only while in use.
+  // Streams joined across workers (ugate/stream_bridge.h): ring storage is held only while in use.
   const StreamBridgeStats& br = streamBridgeStats();
   auto gauge = [](const std::atomic<int64_t>& g) { return std::max<int64_t>(0, g.load(std::memory_order_relaxed)); };
   m.gauge("ugate_mesh_bridges", "Mesh streams joined to a session on another worker.", gauge(br.bridges));

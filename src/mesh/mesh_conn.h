@@ -15,7 +15,7 @@
 #include <ugate/stream.h>
 
 #include <ugate/dns.h>
-#include "core/splicer.h"
+#include <ugate/splicer.h>
 #include <ugate/tunnel.h>
 #include "http/h2_connection.h"
 #include "mesh/mesh_module.h"

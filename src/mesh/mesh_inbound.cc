@@ -8,9 +8,8 @@
 #include <ugate/text.h>
 #include <ugate/tls_provider.h>
 
-#include "core/proxy_session.h"
-#include "core/socket_util.h"
-#include "core/tcp_stream.h"
+#include <ugate/socket_util.h>
+#include <ugate/tcp_stream.h>
 #include "mesh/exposure.h"
 #include "mesh/mesh_conn.h"
 #include "mesh/mesh_stats.h"
@@ -335,27 +334,22 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   bump(shared_.counters.streamsAccepted);
   const ListenerConfig* l = cfg().findListener(c.listener);
   const LimitsConfig& lim = cfg().limits;
-  ProxySession::Timeouts t{l && l->connectTimeout ? *l->connectTimeout : lim.connectTimeout,
-                           l && l->idleTimeout ? *l->idleTimeout : lim.idleTimeout, lim.sniffTimeout};
-  http::H2Stream* hs = s.get();
-  const HostPort target = *hp;
-  auto session = std::make_unique<ProxySession>(worker_, worker_.stats(meta.listener), std::move(s),
-                                                std::move(meta), nullptr, t, false);
+  SessionStart start;
+  start.connectTimeout = l && l->connectTimeout ? *l->connectTimeout : lim.connectTimeout;
+  start.idleTimeout = l && l->idleTimeout ? *l->idleTimeout : lim.idleTimeout;
+  start.sniffTimeout = lim.sniffTimeout;
   // Over our association the stream goes to our own loopback port unless a route names a target.
-  if (c.kind == Conn::Kind::Association && d.action != RouteDecision::Action::Dial) {
-    session->setForcedTarget(target);
-  }
-  session->setResultHook([hs](Errc e, const StreamMeta& m) {
+  if (c.kind == Conn::Kind::Association && d.action != RouteDecision::Action::Dial) start.forcedTarget = *hp;
+  http::H2Stream* hs = s.get();
+  start.onResult = [hs](Errc e, const StreamMeta& m) {
     if (e == Errc::Ok) {
       hs->respond(200);
     } else {
       hs->respond(errcToStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}},
                   m.closeDetail.empty() ? std::string() : m.closeDetail + "\n");
     }
-  });
-  ProxySession* raw = session.get();
-  worker_.addSession(std::move(session));
-  raw->start();
+  };
+  worker_.startSession(std::move(s), std::move(meta), std::move(start));
 }
 
 }  // namespace ugate::mesh

@@ -8,9 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include <ugate/listener.h>
-#include "core/socket_util.h"
-#include "core/stream_bridge.h"
-#include "core/tcp_stream.h"
+#include <ugate/socket_util.h>
+#include <ugate/stream_bridge.h>
+#include <ugate/tcp_stream.h>
 #include <ugate/tls_provider.h>
 #include "mesh/mesh_conn.h"
 #include "mesh/mesh_module.h"

@@ -1,6 +1,5 @@
 #include "sni/sni_front_door.h"
 
-#include "core/route_table.h"
 
 namespace ugate::sni {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include <ugate/listener.h>
-#include "core/proxy_auth.h"
+#include <ugate/proxy_auth.h>
 
 namespace ugate::socks {
 

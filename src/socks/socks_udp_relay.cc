@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 
 namespace ugate::socks {
 namespace {

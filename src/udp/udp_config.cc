@@ -5,7 +5,7 @@
 #include <ugate/config.h>
 #include <ugate/datagram_io.h>
 
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 #include "udp/udp_forwarder.h"
 #include "udp/udp_module.h"
 #include "udp/udp_options.h"

@@ -10,7 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <ugate/config.h>
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 
 namespace ugate::udp {
 namespace {

@@ -17,7 +17,7 @@
 #include "core/sd_notify.h"
 #include <ugate/metrics.h>
 #include <ugate/module.h>
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 #include "ugated/preflight.h"
 
 

@@ -8,7 +8,7 @@
 #include "auth/tls_provider.h"
 #include "core/fs_check.h"
 #include "core/port_holders.h"
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 
 namespace ugate {
 

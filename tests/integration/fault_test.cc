@@ -19,7 +19,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 #include "test_common/test_util.h"
 #include "test_common/ugated_fixture.h"
 

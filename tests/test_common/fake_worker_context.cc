@@ -381,6 +381,10 @@ void FakeWorkerContext::pauseAccepting(const std::string& why) {
   lastPauseWhy = why;
 }
 
+void FakeWorkerContext::startSession(StreamPtr client, StreamMeta meta, SessionStart s) {
+  startModuleSession(*this, std::move(client), std::move(meta), std::move(s));
+}
+
 void FakeWorkerContext::addSession(std::unique_ptr<ProxySession> s) { open.insert(s.release()); }
 
 void FakeWorkerContext::removeSession(ProxySession* s) {

@@ -25,9 +25,9 @@
 
 #include <ugate/config.h>
 #include <ugate/listener_stats.h>
-#include "core/pipe_pool.h"
+#include <ugate/pipe_pool.h>
 #include "core/proxy_session.h"
-#include "core/splicer.h"
+#include <ugate/splicer.h>
 #include <ugate/tls_provider.h>
 #include <ugate/tunnel.h>
 #include "test_common/simulated_time.h"
@@ -216,6 +216,7 @@ class FakeWorkerContext final : public WorkerContext {
   bool logBudget() override { return true; }
   void pauseAccepting(const std::string& why) override;
   void addFdWaiter(int delta) override { fdWaiters += delta; }
+  void startSession(StreamPtr client, StreamMeta meta, SessionStart s) override;
   void addSession(std::unique_ptr<ProxySession> s) override;
   void removeSession(ProxySession* s) override;
 

@@ -20,7 +20,7 @@
 
 #include "auth/tls_stream.h"
 #include "auth_test_util.h"
-#include "core/tcp_stream.h"
+#include <ugate/tcp_stream.h>
 #include "test_common/test_util.h"
 
 namespace ugate::auth::test {

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "core/tcp_stream.h"
+#include <ugate/tcp_stream.h>
 
 namespace ugate {
 namespace {

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 #include "test_common/fake_worker_context.h"
 #include "test_common/test_util.h"
 

@@ -1,5 +1,5 @@
 // startConnect's upstream socket options and openListenSocket's pre-bind hook, on loopback.
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 
 #include "core/port_holders.h"
 

@@ -2,7 +2,7 @@
 // thread(s) play the client and the upstream with blocking I/O on the outer ends.
 //
 //   client peer (outer) <-> [a: TcpStream] == Splicer == [b: TcpStream] <-> upstream peer (outer)
-#include "core/splicer.h"
+#include <ugate/splicer.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -26,9 +26,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/pipe_pool.h"
-#include "core/socket_util.h"
-#include "core/tcp_stream.h"
+#include <ugate/pipe_pool.h>
+#include <ugate/socket_util.h>
+#include <ugate/tcp_stream.h>
 #include "test_common/test_util.h"
 
 namespace ugate {

@@ -2,7 +2,7 @@
 // smaller than the transfer), every byte verified, FIN in each direction, and abort as a reset.
 // Ring storage: none while idle, held while bytes are in flight, released once drained and idle,
 // over many send/drain cycles and under concurrent random-size transfers.
-#include "core/stream_bridge.h"
+#include <ugate/stream_bridge.h>
 
 #include <gtest/gtest.h>
 

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/tcp_stream.h"
+#include <ugate/tcp_stream.h>
 #include "http/h2_connection.h"
 #include "test_common/test_util.h"
 #include "unit/http/h2_test_util.h"

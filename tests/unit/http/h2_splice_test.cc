@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "core/pipe_pool.h"
-#include "core/splicer.h"
-#include "core/tcp_stream.h"
+#include <ugate/pipe_pool.h>
+#include <ugate/splicer.h>
+#include <ugate/tcp_stream.h>
 #include "http/h2_connection.h"
 #include "test_common/test_util.h"
 #include "unit/http/h2_test_util.h"

@@ -18,7 +18,7 @@
 
 #include <ugate/reactor.h>
 
-#include "core/tcp_stream.h"
+#include <ugate/tcp_stream.h>
 #include "http/h2_connection.h"
 #include "test_common/reactor_sync.h"
 

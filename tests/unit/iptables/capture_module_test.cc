@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <ugate/config.h>
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 #include "iptables/capture_module.h"
 #include "iptables/iptables_cli.h"
 #include "iptables/original_dst.h"

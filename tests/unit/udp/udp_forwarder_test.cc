@@ -17,7 +17,7 @@
 #include <vector>
 
 #include <ugate/config.h>
-#include "core/socket_util.h"
+#include <ugate/socket_util.h>
 #include "core/worker.h"
 #include "test_common/simulated_time.h"
 #include "test_common/test_util.h"

@@ -11,7 +11,7 @@
 #include <ugate/stats.h>
 #include <ugate/stream.h>
 
-#include "core/pipe_pool.h"
+#include <ugate/pipe_pool.h>
 
 namespace ugate {
 

@@ -47,4 +47,11 @@ Result<ListenerOptionsPtr> parseProxyAuthOptions(const nlohmann::json& j, const 
 /** validateOpenProxy refuses a non-loopback listener without users unless allowOpenProxy. */
 Result<void> validateOpenProxy(const ListenerConfig& l, const std::string& path);
 
+/**
+ * proxyKind: what every proxy listener kind (socks5, http-connect) shares: clients name their
+ * destination (no `to` needed), the `users` and `allowOpenProxy` options, and an open proxy on a
+ * public address refused. The module adds its newFrontDoor.
+ */
+ListenerKindSpec proxyKind(std::string name, StreamKind kind, bool basicAuth);
+
 }  // namespace ugate

@@ -63,4 +63,18 @@ Result<ListenerOptionsPtr> parseProxyAuthOptions(const json& j, const std::strin
   return ListenerOptionsPtr(std::move(o));
 }
 
+ListenerKindSpec proxyKind(std::string name, StreamKind kind, bool basicAuth) {
+  ListenerKindSpec k;
+  k.name = std::move(name);
+  k.streamKind = kind;
+  k.toRequired = false;
+  k.dialsRequested = true;  // no `to` = dial what the client asked for
+  k.optionKeys = {"users", "allowOpenProxy"};
+  k.parseOptions = [basicAuth](const nlohmann::json& j, const std::string& path) {
+    return parseProxyAuthOptions(j, path, basicAuth);
+  };
+  k.validate = validateOpenProxy;
+  return k;
+}
+
 }  // namespace ugate

@@ -13,6 +13,7 @@
 
 #include "core/dns_resolver.h"
 #include "core/proxy_session.h"
+#include <ugate/intrusive_list.h>
 #include <ugate/socket_util.h>
 #include <ugate/tcp_stream.h>
 
@@ -335,19 +336,13 @@ bool Worker::logBudget() {
 }
 
 void Worker::addSession(std::unique_ptr<ProxySession> s) {
-  ProxySession* p = s.release();
-  p->next = sessions_;
-  if (sessions_) sessions_->prev = p;
-  sessions_ = p;
+  listPushFront(sessions_, s.release());
   ++activeCount_;
   highWater_ = std::max(highWater_, activeCount_);
 }
 
 void Worker::removeSession(ProxySession* s) {
-  if (s->prev) s->prev->next = s->next;
-  else sessions_ = s->next;
-  if (s->next) s->next->prev = s->prev;
-  s->prev = s->next = nullptr;
+  listUnlink(sessions_, s);
   --activeCount_;
   if (capLogged_ && activeCount_ < maxConnections_) capLogged_ = false;
   if (highWater_ >= kReleaseMinSessions && activeCount_ <= highWater_ / 4) {

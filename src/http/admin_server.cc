@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/intrusive_list.h>
 #include <ugate/socket_util.h>
 
 namespace ugate::http {
@@ -211,10 +212,7 @@ class AdminServer::Acceptor final : private IoWatcher {
         closeAbort(fd);
         continue;
       }
-      auto* c = new Conn(server_, fd);
-      c->next = server_.conns_;
-      if (server_.conns_) server_.conns_->prev = c;
-      server_.conns_ = c;
+      listPushFront(server_.conns_, new Conn(server_, fd));
       ++server_.numConns_;
     }
   }
@@ -253,10 +251,7 @@ void AdminServer::badRequest(int fd, std::string_view reason, std::string_view d
 }
 
 void AdminServer::remove(Conn* c) {
-  if (c->prev) c->prev->next = c->next;
-  else conns_ = c->next;
-  if (c->next) c->next->prev = c->prev;
-  c->prev = c->next = nullptr;
+  listUnlink(conns_, c);
   --numConns_;
   reactor_.deferredDelete(std::unique_ptr<DeferredDeletable>(c));
 }

@@ -1,30 +1,14 @@
-// The `socks5` listener kind: option parsing (the only file of this module that sees JSON),
-// validation and registration.
-#include <nlohmann/json.hpp>
-
+// The `socks5` listener kind: registration (its options are those of every proxy kind:
+// ugate/proxy_auth.h).
 #include <ugate/config.h>
 #include "socks/socks_front_door.h"
 #include "socks/socks_module.h"
 #include "socks/socks_options.h"
 
 namespace ugate::socks {
-namespace {
-
-using json = nlohmann::json;
-
-}  // namespace
 
 void registerSocksModule(ListenerKindRegistry& r) {
-  ListenerKindSpec k;
-  k.name = "socks5";
-  k.streamKind = StreamKind::Socks5;
-  k.toRequired = false;
-  k.dialsRequested = true;  // no `to` = dial what the client asked for
-  k.optionKeys = {"users", "allowOpenProxy"};
-  k.parseOptions = [](const nlohmann::json& j, const std::string& path) {
-    return parseProxyAuthOptions(j, path, /*basicAuth=*/false);
-  };
-  k.validate = validateOpenProxy;
+  ListenerKindSpec k = proxyKind("socks5", StreamKind::Socks5, /*basicAuth=*/false);
   k.newFrontDoor = [](const ListenerConfig& l) -> FrontDoorPtr {
     auto o = std::dynamic_pointer_cast<const SocksOptions>(l.options);
     if (!o) o = std::make_shared<const SocksOptions>();

@@ -90,16 +90,6 @@ struct MeshWorker::Pending final : public TunnelRequest {
   uint16_t localPort{0};
 };
 
-struct MeshWorker::Upstream {
-  UpstreamConfig cfg;
-  uint64_t conn{0};
-  int attempts{0};  // failed attempts since the association was last up for 30 s
-  TimerPtr timer;
-  MonotonicTime upSince{};
-  std::string gatewayId;  // learned from the gateway's certificate
-  std::string lastError;
-};
-
 // Bridged: a stream opened here for another worker, spliced to that worker's bridge end.
 struct MeshWorker::Bridged final : private SplicerCallbacks {
   Bridged(MeshWorker& m, StreamPtr f) : mw(m), far(std::move(f)) {}

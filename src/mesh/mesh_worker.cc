@@ -78,7 +78,6 @@ MeshWorker::~MeshWorker() {
   const auto i = static_cast<size_t>(worker_.index());
   if (i < shared_.workers.size() && shared_.workers[i] == this) shared_.workers[i] = nullptr;
   bridged_.clear();
-  for (const auto& [name, u] : upstreams_) shared_.upstreams.remove(name, worker_.index());
   for (auto& [h, c] : conns_) {
     if (c->registered) shared_.nodes.remove(c->nodeId, c->handle);
     if (c->h2) c->h2->close();
@@ -87,6 +86,17 @@ MeshWorker::~MeshWorker() {
 }
 
 const Config& MeshWorker::cfg() const { return worker_.config(); }
+
+MeshWorker::Conn* MeshWorker::findConn(uint64_t handle) {
+  auto it = conns_.find(handle);
+  return it == conns_.end() ? nullptr : it->second.get();
+}
+
+MeshWorker::Conn& MeshWorker::addConn(std::unique_ptr<Conn> c) {
+  Conn& ref = *c;
+  conns_[c->handle] = std::move(c);
+  return ref;
+}
 
 std::string MeshWorker::selfId() const {
   const TlsProviderPtr& t = worker_.tls();
@@ -425,14 +435,7 @@ void MeshWorker::onConnReady(Conn& c) {
   if (c.kind == Conn::Kind::Association) {
     bump(shared_.counters.associationsUp);
     c.listener = "upstream:" + c.upstream;
-    if (auto it = upstreams_.find(c.upstream); it != upstreams_.end()) {
-      // attempts start over only once the association has stayed up a while (scheduleUpstream),
-      // so a gateway that accepts and drops at once still gets exponential backoff.
-      Upstream& u = *it->second;
-      u.upSince = worker_.reactor().now();
-      u.gatewayId = c.peer ? c.peer->nodeId : std::string();
-      publish(u, UpstreamStatus::State::Connected);
-    }
+    assoc_.onUp(c.upstream, c.peer ? c.peer->nodeId : std::string());
     spdlog::info("mesh: association to gateway {} ({}) is up; it may now send us streams", c.target.str(),
                  c.peer ? c.peer->nodeId : "?");
   }
@@ -471,12 +474,7 @@ void MeshWorker::removeConn(Conn& c) {
     v.erase(std::remove(v.begin(), v.end(), c.handle), v.end());
     if (v.empty()) pools_.erase(c.poolKey);
   }
-  if (c.kind == Conn::Kind::Association) {
-    if (auto it = upstreams_.find(c.upstream); it != upstreams_.end() && it->second->conn == c.handle) {
-      it->second->conn = 0;
-      scheduleUpstream(*it->second, c.closeWhy.empty() ? "closed" : c.closeWhy);
-    }
-  }
+  if (c.kind == Conn::Kind::Association) assoc_.onGone(c.upstream, c.handle, c.closeWhy);
   if (c.h2 && !c.h2->closed()) c.h2->close();
   if (c.tls) c.tls->close(true);
   if (c.tcp) c.tcp->close(true);

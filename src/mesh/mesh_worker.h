@@ -20,6 +20,7 @@
 
 #include <ugate/config.h>
 #include <ugate/log_throttle.h>
+#include "mesh/mesh_associations.h"
 #include "mesh/mesh_config.h"
 #include <ugate/tunnel.h>
 #include "http/h2_connection.h"
@@ -60,17 +61,24 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   /** goAwayAssociation: an association replaced by a newer one of the same node drains. */
   void goAwayAssociation(uint64_t handle);
 
+  // The worker's mesh connections, for its roles (dialer, server side, associations).
   WorkerContext& worker() { return worker_; }
-
+  MeshShared& shared() { return shared_; }
+  const Config& cfg() const;
+  /** findConn: the connection with this handle, or null. */
   struct Conn;
+  Conn* findConn(uint64_t handle);
+  /** addConn puts c in the table (by its handle). */
+  Conn& addConn(std::unique_ptr<Conn> c);
+  /** dialConn: resolve, connect, mutual TLS to c.target; then onConnReady or failConn. */
+  void dialConn(Conn& c);
+
   struct Pending;
-  struct Upstream;
   struct Bridged;
 
  private:
   friend struct Conn;
   friend struct Pending;
-  const Config& cfg() const;
   std::string selfId() const;
   bool isSelf(const std::string& node) const;
   http::H2Options h2Options() const;
@@ -82,7 +90,6 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   void openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId);
   void completePending(uint64_t id, Result<StreamPtr> r);
   Conn* poolConnection(const HostPort& gw, const std::string& pinnedId);
-  void dialConn(Conn& c);
   void onConnTcp(Conn& c, int err);
   void startClientTls(Conn& c, const UpstreamTlsConfig& t);
   void onConnReady(Conn& c);
@@ -118,11 +125,6 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   void onConnClosed(Conn& c, Errc reason, const std::string& detail);
   void removeConn(Conn& c);
 
-  // upstream associations (this node dials its gateways)
-  void scheduleUpstream(Upstream& u, const std::string& why);
-  /** publish records an upstream association's state for /nodes (UpstreamTable). */
-  void publish(const Upstream& u, UpstreamStatus::State state, Duration retryIn = Duration(0));
-  void dialUpstream(Upstream& u);
   void housekeeping();
 
   WorkerContext& worker_;
@@ -131,12 +133,12 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   std::unordered_map<uint64_t, Pending*> pending_;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // by handle
   std::map<std::string, std::vector<uint64_t>> pools_;          // pool key -> conn handles
-  std::map<std::string, std::unique_ptr<Upstream>> upstreams_;  // by upstream name
   std::unordered_map<Bridged*, std::unique_ptr<Bridged>> bridged_;
   TimerPtr housekeeping_;
   http::H2Stats& h2Stats_;  // h2Stats_: this worker's HTTP/2 counters (process lifetime, mesh_stats.h)
   std::map<std::string, LogThrottle> tlsFailureLog_;  // tlsFailureLog_: per mesh listener
   bool draining_{false};
+  MeshAssociations assoc_{*this};  // the association role: this node's upstreams held here
 };
 
 }  // namespace ugate::mesh

@@ -36,8 +36,8 @@ Errc statusToErrc(int status, const std::string& reason);
 /** wallMs: wall-clock time for the admin endpoint (Unix milliseconds). */
 int64_t wallMs();
 
-// Conn: one mutual-TLS HTTP/2 connection of this worker.
-struct MeshWorker::Conn final : public DeferredDeletable, public http::H2ConnectionCallbacks {
+// MeshConn (MeshWorker::Conn): one mutual-TLS HTTP/2 connection of this worker.
+struct MeshConn final : public DeferredDeletable, public http::H2ConnectionCallbacks {
   enum class Kind : uint8_t {
     MeshServer,     // accepted on a mesh listener, ALPN h2: the peer sends us CONNECTs
     NodeHeld,       // accepted, ALPN h2r: a node's association; we send it CONNECTs
@@ -46,8 +46,8 @@ struct MeshWorker::Conn final : public DeferredDeletable, public http::H2Connect
   };
   enum class State : uint8_t { Dialling, Handshaking, Ready, Closed };
 
-  Conn(MeshWorker& m, Kind k, uint64_t h) : mw(m), kind(k), handle(h) {}
-  void onRequest(http::H2Connection&, http::H2StreamPtr s) override { mw.onTunnelRequest(*this, std::move(s)); }
+  MeshConn(MeshWorker& m, Kind k, uint64_t h) : mw(m), kind(k), handle(h) {}
+  void onRequest(http::H2Connection&, http::H2StreamPtr s) override { mw.server().onTunnelRequest(*this, std::move(s)); }
   void onConnectionClosed(http::H2Connection&, Errc r, const std::string& d) override { mw.onConnClosed(*this, r, d); }
   bool ready() const { return state == State::Ready && h2 && !h2->closed(); }
 

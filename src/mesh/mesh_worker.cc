@@ -548,7 +548,7 @@ void MeshModule::registerKinds(ListenerKindRegistry& kinds) {
       closeAbort(fd);
       return;
     }
-    m->accept(l, fd, std::move(meta));
+    m->server().accept(l, fd, std::move(meta));
   };
   kinds.add(std::move(spec));
 }

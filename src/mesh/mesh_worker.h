@@ -22,6 +22,7 @@
 #include <ugate/log_throttle.h>
 #include "mesh/mesh_associations.h"
 #include "mesh/mesh_config.h"
+#include "mesh/mesh_server.h"
 #include <ugate/tunnel.h>
 #include "http/h2_connection.h"
 #include "mesh/node_table.h"
@@ -29,6 +30,7 @@
 namespace ugate::mesh {
 
 struct MeshShared;
+struct MeshConn;
 
 class MeshWorker final : public ModuleWorker, public TunnelDialer {
  public:
@@ -48,8 +50,6 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   TunnelRequestPtr open(const StreamMeta& meta, const HostPort& target, const std::string& via,
                         Done done) override;
 
-  /** accept: a connection on a mesh listener (owns fd). */
-  void accept(const ListenerConfig& l, int fd, StreamMeta meta);
 
   /**
    * openForPeer (posted from another worker): open a CONNECT on association `handle` held here and
@@ -58,29 +58,35 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
    */
   void openForPeer(uint64_t handle, std::string authority, http::Headers headers, StreamPtr far,
                    std::function<void(Errc, std::string)> reply);
-  /** goAwayAssociation: an association replaced by a newer one of the same node drains. */
-  void goAwayAssociation(uint64_t handle);
 
   // The worker's mesh connections, for its roles (dialer, server side, associations).
   WorkerContext& worker() { return worker_; }
   MeshShared& shared() { return shared_; }
   const Config& cfg() const;
+  using Conn = MeshConn;
   /** findConn: the connection with this handle, or null. */
-  struct Conn;
   Conn* findConn(uint64_t handle);
+  std::unordered_map<uint64_t, std::unique_ptr<Conn>>& conns() { return conns_; }
   /** addConn puts c in the table (by its handle). */
   Conn& addConn(std::unique_ptr<Conn> c);
   /** dialConn: resolve, connect, mutual TLS to c.target; then onConnReady or failConn. */
   void dialConn(Conn& c);
+  /** onConnReady: c's TLS is up: HTTP/2 starts, and its role is told. */
+  void onConnReady(Conn& c);
+  /** removeConn: c is closed and leaves the table (freed at the end of the turn). */
+  void removeConn(Conn& c);
+  std::string selfId() const;
+  /** isSelf: `node` (an ID or name from `<node>.mesh`) is this node. */
+  bool isSelf(const std::string& node) const;
+  bool draining() const { return draining_; }
+  MeshServer& server() { return server_; }
 
   struct Pending;
   struct Bridged;
 
  private:
-  friend struct Conn;
+  friend struct MeshConn;
   friend struct Pending;
-  std::string selfId() const;
-  bool isSelf(const std::string& node) const;
   http::H2Options h2Options() const;
   http::Headers tunnelHeaders(const StreamMeta& meta) const;
 
@@ -92,38 +98,9 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   Conn* poolConnection(const HostPort& gw, const std::string& pinnedId);
   void onConnTcp(Conn& c, int err);
   void startClientTls(Conn& c, const UpstreamTlsConfig& t);
-  void onConnReady(Conn& c);
   void failConn(Conn& c, Errc reason, const std::string& detail);
 
-  // inbound
-  void onTlsAccepted(Conn& c);
-  /**
-   * onTlsAcceptFailed accounts for a mesh connection that never got past TLS, as every listener
-   * kind does: counted per listener (connections_total and closes_total{reason}), one access-log
-   * line, and a warning at most every 10 s per listener and worker (junk on a public port is
-   * routine), which says how many were left out.
-   */
-  void onTlsAcceptFailed(const std::string& listener, StreamMeta& meta, Errc reason, std::string detail);
-  bool authorizeAssociation(Conn& c, std::string& why) const;
-  void onTunnelRequest(Conn& c, std::unique_ptr<http::H2Stream> s);
-  /**
-   * mayAssertIdentity: the peer may name the stream's originating identity (x-ugate-peer): the
-   * gateway we dialled (our association), or a peer in mesh.trustedGateways.
-   */
-  bool mayAssertIdentity(const Conn& c) const;
-  /**
-   * originIdentity: the stream's identity: the peer's own verified one, or the one it asserts when
-   * it may (else the assertion is ignored, counted and logged).
-   */
-  std::unique_ptr<PeerIdentity> originIdentity(const Conn& c, const http::H2Stream& s);
-  /**
-   * takeCarriedHeaders copies what travels on with the stream into meta.headers (allocated only if
-   * any): well-formed traceparent, tracestate and baggage (malformed ones are dropped, counted and
-   * logged) and the hop list.
-   */
-  void takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta);
   void onConnClosed(Conn& c, Errc reason, const std::string& detail);
-  void removeConn(Conn& c);
 
   void housekeeping();
 
@@ -136,9 +113,9 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   std::unordered_map<Bridged*, std::unique_ptr<Bridged>> bridged_;
   TimerPtr housekeeping_;
   http::H2Stats& h2Stats_;  // h2Stats_: this worker's HTTP/2 counters (process lifetime, mesh_stats.h)
-  std::map<std::string, LogThrottle> tlsFailureLog_;  // tlsFailureLog_: per mesh listener
   bool draining_{false};
-  MeshAssociations assoc_{*this};  // the association role: this node's upstreams held here
+  MeshServer server_{*this, worker_, shared_};  // the server role: the mesh listener's connections
+  MeshAssociations assoc_{*this};               // the association role: this node's upstreams held here
 };
 
 }  // namespace ugate::mesh

@@ -1,6 +1,6 @@
-// The mesh listener's side of a MeshWorker: mutual TLS accept, reverse-accept registrations (ALPN
-// h2r) and CONNECT tunnels (ALPN h2): who may ask for what, what identity and trace context a
-// stream carries, and the ProxySession that serves it.
+// The server role (mesh_server.h): mutual TLS accept, reverse-accept registrations (ALPN h2r) and
+// CONNECT admission (ALPN h2): who may ask for what, what identity and trace context a stream
+// carries, and the core session that serves it.
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +12,7 @@
 #include <ugate/tcp_stream.h>
 #include "mesh/exposure.h"
 #include "mesh/mesh_conn.h"
+#include "mesh/mesh_server.h"
 #include "mesh/mesh_stats.h"
 #include "mesh/node_table.h"
 #include "http/trace_context.h"
@@ -53,9 +54,11 @@ std::string nameFromPeer(const PeerIdentity& p) {
 }  // namespace
 
 // Inbound: the mesh listener.
-void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
+const Config& MeshServer::cfg() const { return hub_.cfg(); }
+
+void MeshServer::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
   const TlsProviderPtr& tls = worker_.tls();
-  if (draining_) {
+  if (hub_.draining()) {
     closeAbort(fd);
     return;
   }
@@ -65,22 +68,22 @@ void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
     return;
   }
   const uint64_t h = shared_.nodes.nextHandle();
-  auto c = std::make_unique<Conn>(*this, Conn::Kind::MeshServer, h);
+  auto c = std::make_unique<Conn>(hub_, Conn::Kind::MeshServer, h);
   c->listener = l.name;
   c->tmeta = std::move(meta);
   c->state = Conn::State::Handshaking;
   Conn* raw = c.get();
-  conns_[h] = std::move(c);
+  hub_.addConn(std::move(c));
   HandshakingStreamPtr hs = tls->server(*l.tls, std::make_unique<TcpStream>(worker_.reactor(), fd), worker_.reactor(),
                                         cfg().tls.handshakeTimeout, [this, h](TlsOutcome&& o) {
-                                          auto it = conns_.find(h);
-                                          if (it == conns_.end()) return;
+                                          auto it = hub_.conns().find(h);
+                                          if (it == hub_.conns().end()) return;
                                           Conn& cc = *it->second;
                                           if (!o.ok) {
                                             onTlsAcceptFailed(cc.listener, cc.tmeta,
                                                               o.timedOut ? Errc::HandshakeTimeout : Errc::AuthFailed,
                                                               "TLS from client: " + o.failure + ": " + o.detail);
-                                            removeConn(cc);
+                                            hub_.removeConn(cc);
                                             return;
                                           }
                                           cc.peer = std::move(o.peer);
@@ -90,7 +93,7 @@ void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
   if (!hs) {
     onTlsAcceptFailed(raw->listener, raw->tmeta, Errc::AuthFailed,
                       "TLS from client: no_context: no context for this listener's settings (reload in progress?)");
-    removeConn(*raw);
+    hub_.removeConn(*raw);
     return;
   }
   HandshakingStream* s = hs.get();
@@ -98,7 +101,7 @@ void MeshWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
   s->start();
 }
 
-void MeshWorker::onTlsAcceptFailed(const std::string& listener, StreamMeta& meta, Errc reason, std::string detail) {
+void MeshServer::onTlsAcceptFailed(const std::string& listener, StreamMeta& meta, Errc reason, std::string detail) {
   ListenerStats& st = worker_.stats(listener);
   st.accepted.add();
   st.closes[static_cast<size_t>(reason)].add();
@@ -117,7 +120,7 @@ void MeshWorker::onTlsAcceptFailed(const std::string& listener, StreamMeta& meta
   }
 }
 
-bool MeshWorker::authorizeAssociation(Conn& c, std::string& why) const {
+bool MeshServer::authorizeAssociation(Conn& c, std::string& why) const {
   if (!c.peer || c.peer->nodeId.empty()) {
     why = "no authenticated node identity";
     return false;
@@ -135,9 +138,9 @@ bool MeshWorker::authorizeAssociation(Conn& c, std::string& why) const {
   return false;
 }
 
-void MeshWorker::onTlsAccepted(Conn& c) {
+void MeshServer::onTlsAccepted(Conn& c) {
   if (c.tmeta.alpn != kMeshReverseAlpn) {
-    onConnReady(c);  // MeshServer: the peer sends CONNECTs
+    hub_.onConnReady(c);  // MeshServer: the peer sends CONNECTs
     return;
   }
   // A node registers its association: we become the HTTP/2 client on its connection.
@@ -145,7 +148,7 @@ void MeshWorker::onTlsAccepted(Conn& c) {
   if (!authorizeAssociation(c, why)) {
     bump(shared_.counters.associationsRefused);
     spdlog::warn("mesh: association from {} refused: {}", c.tmeta.source.str(), why);
-    removeConn(c);
+    hub_.removeConn(c);
     return;
   }
   NodeEntry e;
@@ -161,7 +164,7 @@ void MeshWorker::onTlsAccepted(Conn& c) {
     bump(shared_.counters.associationsRefused);
     spdlog::warn("mesh: association of node {} from {} refused: {}", e.id, c.tmeta.source.str(),
                  added.error().detail);
-    removeConn(c);
+    hub_.removeConn(c);
     return;
   }
   c.kind = Conn::Kind::NodeHeld;
@@ -174,21 +177,21 @@ void MeshWorker::onTlsAccepted(Conn& c) {
     // The newest association of a node wins; the older one drains wherever it lives.
     bump(shared_.counters.associationsReplaced);
     for (MeshWorker* m : shared_.workers) {
-      if (m) m->worker_.reactor().post([m, old] { m->goAwayAssociation(old); });
+      if (m) m->worker().reactor().post([m, old] { m->server().goAwayAssociation(old); });
     }
   }
-  onConnReady(c);
+  hub_.onConnReady(c);
 }
 
-void MeshWorker::goAwayAssociation(uint64_t handle) {
-  auto it = conns_.find(handle);
-  if (it == conns_.end()) return;
+void MeshServer::goAwayAssociation(uint64_t handle) {
+  auto it = hub_.conns().find(handle);
+  if (it == hub_.conns().end()) return;
   Conn& c = *it->second;
   c.registered = false;  // the table already points at the newer association
   if (c.h2 && !c.h2->closed()) c.h2->goAway();
 }
 
-bool MeshWorker::mayAssertIdentity(const Conn& c) const {
+bool MeshServer::mayAssertIdentity(const Conn& c) const {
   if (!c.peer) return false;
   if (c.kind == Conn::Kind::Association) return true;  // the gateway we dialled (pinned or CA-verified)
   const std::string id = upper(c.peer->nodeId);
@@ -198,7 +201,7 @@ bool MeshWorker::mayAssertIdentity(const Conn& c) const {
   return false;
 }
 
-std::unique_ptr<PeerIdentity> MeshWorker::originIdentity(const Conn& c, const http::H2Stream& s) {
+std::unique_ptr<PeerIdentity> MeshServer::originIdentity(const Conn& c, const http::H2Stream& s) {
   const std::string asserted = s.header(kPeerHeader);
   if (!asserted.empty()) {
     const char* why = !mayAssertIdentity(c)            ? "the peer is not a trusted gateway (mesh.trustedGateways)"
@@ -224,7 +227,7 @@ std::unique_ptr<PeerIdentity> MeshWorker::originIdentity(const Conn& c, const ht
   return c.peer ? std::make_unique<PeerIdentity>(*c.peer) : nullptr;
 }
 
-void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta) {
+void MeshServer::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta) {
   auto keep = [&meta](std::string_view k, std::string v) {
     if (!meta.headers) meta.headers = std::make_unique<http::Headers>();  // most streams carry none
     meta.headers->emplace_back(std::string(k), std::move(v));
@@ -257,7 +260,7 @@ void MeshWorker::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
   if (std::string hops = s.header(kHopsHeader); !hops.empty()) keep(kHopsHeader, std::move(hops));
 }
 
-void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
+void MeshServer::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   StreamMeta meta;
   meta.id = worker_.nextStreamId();
   meta.kind = StreamKind::H2;
@@ -284,7 +287,7 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
     meta.closeDetail = detail;
     worker_.accessLog().log(meta);
   };
-  if (draining_) return refuse(503, Errc::Shutdown, "draining");
+  if (hub_.draining()) return refuse(503, Errc::Shutdown, "draining");
   if (s->method() != "CONNECT") return refuse(405, Errc::NotSupported, "only CONNECT is served here");
   auto hp = HostPort::parse(s->authority());
   if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + s->authority().substr(0, 256) + "'");
@@ -292,7 +295,7 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   meta.port = hp->port;
   if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
   std::vector<std::string> hops = splitHops(s->header(kHopsHeader));
-  const std::string self = selfId();
+  const std::string self = hub_.selfId();
   // The hop list is believed from every peer: it can only get the peer's own stream refused, and
   // ignoring it would let a loop through a gateway we do not trust go on forever.
   if (std::find(hops.begin(), hops.end(), self) != hops.end()) {
@@ -313,7 +316,7 @@ void MeshWorker::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   // wins; then a stream for one of this node's own ports needs a mesh.expose entry for that peer.
   std::string node;
   const bool meshHost = isMeshHost(cfg(), hp->host, &node);
-  const bool own = meshHost && isSelf(node);
+  const bool own = meshHost && hub_.isSelf(node);
   if (c.kind == Conn::Kind::Association && !own) {
     return refuse(403, Errc::NotExposed,
                   "over its association this node serves only its own ports, not " + hp->str());

@@ -76,10 +76,11 @@ struct MeshConn final : public DeferredDeletable, public http::H2ConnectionCallb
   std::string closeWhy;  // why it failed or closed (reason: detail), for the upstream's status
 };
 
-struct MeshWorker::Pending final : public TunnelRequest {
-  Pending(MeshWorker& m, uint64_t i, Done d) : mw(m), id(i), done(std::move(d)) {}
+// Pending: a session's open of a mesh stream, until its stream is there (or its error).
+struct MeshDialer::Pending final : public TunnelRequest {
+  Pending(MeshDialer& m, uint64_t i, Done d) : mw(m), id(i), done(std::move(d)) {}
   ~Pending() override { mw.pending_.erase(id); }
-  MeshWorker& mw;
+  MeshDialer& mw;
   uint64_t id;
   Done done;
   std::string authority;
@@ -91,8 +92,8 @@ struct MeshWorker::Pending final : public TunnelRequest {
 };
 
 // Bridged: a stream opened here for another worker, spliced to that worker's bridge end.
-struct MeshWorker::Bridged final : private SplicerCallbacks {
-  Bridged(MeshWorker& m, StreamPtr f) : mw(m), far(std::move(f)) {}
+struct MeshDialer::Bridged final : private SplicerCallbacks {
+  Bridged(MeshDialer& m, StreamPtr f) : mw(m), far(std::move(f)) {}
   ~Bridged() override {
     if (splicer) splicer->stop();
   }
@@ -109,7 +110,7 @@ struct MeshWorker::Bridged final : private SplicerCallbacks {
     mw.bridged_.erase(this);
     deleteLater(mw.worker_.reactor(), std::move(self));
   }
-  MeshWorker& mw;
+  MeshDialer& mw;
   StreamPtr far;
   http::H2StreamPtr stream;
   std::unique_ptr<Splicer> splicer;

@@ -1,3 +1,5 @@
+// MeshWorker (mesh_worker.h): one worker's mesh connections, their life (dial, TLS, ready, close) and the
+// roles they serve (MeshDialer, MeshServer, MeshAssociations); the mesh listener kind and the module.
 #include "mesh/mesh_worker.h"
 
 #include <sys/socket.h>
@@ -19,56 +21,6 @@
 
 namespace ugate::mesh {
 
-namespace {
-
-const std::string* metaHeader(const StreamMeta& m, std::string_view name) {
-  if (!m.headers) return nullptr;
-  for (const auto& [k, v] : *m.headers) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
-
-}  // namespace
-
-int errcToStatus(Errc e) {
-  switch (e) {
-    case Errc::Ok: return 200;
-    case Errc::RouteRejected:
-    case Errc::NotExposed:
-    case Errc::AuthFailed: return 403;
-    case Errc::NoRoute: return 404;
-    case Errc::ConnectTimeout:
-    case Errc::HandshakeTimeout: return 504;
-    case Errc::LoopDetected: return 508;
-    case Errc::Shutdown:
-    case Errc::ResourceExhausted: return 503;
-    default: return 502;
-  }
-}
-
-Errc statusToErrc(int status, const std::string& reason) {
-  // The gateway names its reason in x-ugate-error; keep it when it is one of ours.
-  for (size_t i = 1; i < static_cast<size_t>(Errc::Io) + 1; ++i) {
-    if (reason == errcReason(static_cast<Errc>(i))) return static_cast<Errc>(i);
-  }
-  switch (status) {
-    case 403: return Errc::RouteRejected;
-    case 404: return Errc::NoRoute;
-    case 504: return Errc::ConnectTimeout;
-    case 508: return Errc::LoopDetected;
-    case 503: return Errc::ResourceExhausted;
-    case 0: return Errc::Reset;
-    default: return Errc::ConnectRefused;
-  }
-}
-
-// wallMs: wall-clock time for the admin endpoint (Unix milliseconds).
-int64_t wallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // ---------------------------------------------------------------------------------------------
 MeshWorker::MeshWorker(WorkerContext& w, MeshShared& shared, http::H2Stats& h2Stats)
     : worker_(w), shared_(shared), h2Stats_(h2Stats) {}
@@ -77,7 +29,7 @@ MeshWorker::~MeshWorker() {
   // After every worker thread stopped (ModuleWorker's contract): nobody looks this slot up now.
   const auto i = static_cast<size_t>(worker_.index());
   if (i < shared_.workers.size() && shared_.workers[i] == this) shared_.workers[i] = nullptr;
-  bridged_.clear();
+  dialer_.closeBridged();  // before the connections their streams belong to
   for (auto& [h, c] : conns_) {
     if (c->registered) shared_.nodes.remove(c->nodeId, c->handle);
     if (c->h2) c->h2->close();
@@ -126,207 +78,8 @@ http::H2Options MeshWorker::h2Options() const {
   return o;
 }
 
-http::Headers MeshWorker::tunnelHeaders(const StreamMeta& meta) const {
-  http::Headers h;
-  for (std::string_view k : {std::string_view("baggage"), std::string_view("traceparent"),
-                             std::string_view("tracestate")}) {
-    if (const std::string* v = metaHeader(meta, k)) h.emplace_back(std::string(k), *v);
-  }
-  std::string hops;
-  if (const std::string* v = metaHeader(meta, kHopsHeader)) hops = *v;
-  std::string self = selfId();
-  if (!self.empty()) hops = hops.empty() ? self : hops + "," + self;
-  if (!hops.empty()) h.emplace_back(std::string(kHopsHeader), hops);
-  if (meta.peer) {
-    const std::string& id = meta.peer->spiffe.empty() ? meta.peer->nodeId : meta.peer->spiffe;
-    if (!id.empty()) h.emplace_back(std::string(kPeerHeader), id);
-    if (!meta.peer->spiffe.empty() && !meta.peer->nodeId.empty()) {
-      h.emplace_back(std::string(kPeerIdHeader), meta.peer->nodeId);
-    }
-  }
-  return h;
-}
-
-bool MeshWorker::handles(const HostPort& target, const std::string& via) const {
-  return !via.empty() || isMeshHost(cfg(), target.host);
-}
-
 // ---------------------------------------------------------------------------------------------
-// Outbound: a session asks for a stream to a mesh target.
-TunnelRequestPtr MeshWorker::open(const StreamMeta& meta, const HostPort& target, const std::string& via,
-                                  Done done) {
-  const uint64_t id = ++nextPending_;
-  auto p = std::make_unique<Pending>(*this, id, std::move(done));
-  pending_[id] = p.get();
-  p->authority = target.str();
-  p->headers = tunnelHeaders(meta);
-
-  std::string node;
-  if (isMeshHost(cfg(), target.host, &node)) {
-    if (isSelf(node)) {
-      openLocal(*p, target.port);
-      return p;
-    }
-    if (auto e = shared_.nodes.find(node)) {
-      if (e->worker == worker_.index()) {
-        auto it = conns_.find(e->handle);
-        if (it == conns_.end() || !it->second->ready()) {
-          completePending(id, makeError(Errc::NoRoute, "the association of node " + e->id + " is closing"));
-        } else {
-          openOnConn(*p, *it->second);
-        }
-        return p;
-      }
-      // Held by another worker: open the stream there and bridge it to us.
-      MeshWorker* other = nullptr;
-      const auto& r = shared_.workers;
-      if (e->worker >= 0 && static_cast<size_t>(e->worker) < r.size()) other = r[static_cast<size_t>(e->worker)];
-      if (other == nullptr) {
-        completePending(id, makeError(Errc::NoRoute, "node " + e->id + ": its worker is gone"));
-        return p;
-      }
-      auto [near, far] = makeStreamBridge(worker_.reactor(), other->worker_.reactor());
-      p->bridgeNear = std::move(near);
-      auto farHolder = std::make_shared<StreamPtr>(std::move(far));
-      Reactor* mine = &worker_.reactor();
-      auto reply = [mine, self = this, id](Errc err, std::string detail) {
-        mine->post([self, id, err, detail] {
-          auto it = self->pending_.find(id);
-          if (it == self->pending_.end()) return;
-          if (err == Errc::Ok) {
-            self->completePending(id, std::move(it->second->bridgeNear));
-          } else {
-            self->completePending(id, makeError(err, detail));
-          }
-        });
-      };
-      other->worker_.reactor().post([other, handle = e->handle, auth = p->authority, hdrs = p->headers, farHolder,
-                                     reply]() mutable {
-        other->openForPeer(handle, auth, std::move(hdrs), std::move(*farHolder), reply);
-      });
-      return p;
-    }
-  }
-  // Through a gateway: the route's `via`, else this node's first upstream.
-  std::string gwName = via;
-  if (gwName.empty() && !meshConfig(cfg()).upstreams.empty()) gwName = meshConfig(cfg()).upstreams[0].name;
-  if (gwName.empty()) {
-    completePending(id, makeError(Errc::NoRoute, "mesh node '" + node +
-                                                     "' has no association here and no gateway is configured"));
-    return p;
-  }
-  for (const auto& u : meshConfig(cfg()).upstreams) {
-    if (u.name == gwName) {
-      openViaGateway(*p, u.address, u.id);
-      return p;
-    }
-  }
-  auto hp = HostPort::parse(gwName);
-  if (!hp) {
-    completePending(id, makeError(Errc::NoRoute, "via '" + gwName + "' names no upstream"));
-    return p;
-  }
-  openViaGateway(*p, *hp, "");
-  return p;
-}
-
-void MeshWorker::completePending(uint64_t id, Result<StreamPtr> r) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return;
-  Pending& p = *it->second;
-  if (!p.done) return;
-  bump(r ? shared_.counters.tunnelsOpened : shared_.counters.tunnelsFailed);
-  Done d = std::move(p.done);
-  p.done = nullptr;
-  d(std::move(r));  // may hand p to deferred deletion: do not touch it after this
-}
-
-void MeshWorker::openLocal(Pending& p, uint16_t port) {
-  // "<self>.mesh:port": the port on our own loopback, like ssh -R.
-  auto a = SocketAddress::fromIp("127.0.0.1", port);
-  auto fd = startConnect(*a);
-  if (!fd) {
-    completePending(p.id, fd.error());
-    return;
-  }
-  const uint64_t id = p.id;
-  p.localPort = port;
-  p.local = std::make_unique<TcpStream>(worker_.reactor(), *fd, [this, id](int err) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    if (err != 0) {
-      Pending& q = *it->second;
-      deleteLater(worker_.reactor(), std::move(q.local));  // inside its callback: destroyed after it
-      completePending(id, makeError(errcFromErrno(err), "local port " + std::to_string(q.localPort) + ": " +
-                                                           strerror(err)));
-      return;
-    }
-    completePending(id, std::move(it->second->local));
-  });
-}
-
-void MeshWorker::openOnConn(Pending& p, Conn& c) {
-  const uint64_t id = p.id;
-  http::H2StreamPtr s = c.h2->connect(p.authority, p.headers, [this, id](http::H2Stream& st) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    int status = st.status();
-    if (status >= 200 && status < 300) {
-      completePending(id, StreamPtr(std::move(it->second->stream)));
-      return;
-    }
-    std::string why = st.header(kErrorHeader);
-    completePending(id, makeError(statusToErrc(status, why),
-                                  status == 0 ? "tunnel reset by the peer (code " + std::to_string(st.resetCode()) + ")"
-                                              : "the gateway answered " + std::to_string(status) +
-                                                    (why.empty() ? "" : " (" + why + ")")));
-  });
-  if (!s) {
-    completePending(id, makeError(Errc::ResourceExhausted, "no stream available on the mesh connection"));
-    return;
-  }
-  p.stream = std::move(s);
-}
-
-MeshWorker::Conn* MeshWorker::poolConnection(const HostPort& gw, const std::string& pinnedId) {
-  const std::string key = gw.str() + "|" + pinnedId;
-  auto& handles = pools_[key];
-  for (uint64_t h : handles) {
-    auto it = conns_.find(h);
-    if (it == conns_.end()) continue;
-    Conn& c = *it->second;
-    if (c.ready() && c.h2->canOpenStream()) return &c;
-    if ((c.state == Conn::State::Dialling || c.state == Conn::State::Handshaking) &&
-        c.waiting.size() < meshConfig(cfg()).maxStreamsPerConnection) {
-      return &c;
-    }
-  }
-  const uint64_t h = shared_.nodes.nextHandle();
-  auto c = std::make_unique<Conn>(*this, Conn::Kind::Pool, h);
-  c->target = gw;
-  c->pinnedId = pinnedId;
-  c->poolKey = key;
-  Conn* raw = c.get();
-  conns_[h] = std::move(c);
-  handles.push_back(h);
-  bump(shared_.counters.poolConnections);
-  dialConn(*raw);
-  return conns_.count(h) ? raw : nullptr;
-}
-
-void MeshWorker::openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId) {
-  Conn* c = poolConnection(gw, pinnedId);
-  if (c == nullptr) {
-    completePending(p.id, makeError(Errc::ConnectRefused, "gateway " + gw.str() + " unreachable"));
-    return;
-  }
-  if (c->ready()) {
-    openOnConn(p, *c);
-  } else {
-    c->waiting.push_back(p.id);
-  }
-}
-
+// The connection table: dial, TLS, ready, fail, close.
 void MeshWorker::dialConn(Conn& c) {
   c.state = Conn::State::Dialling;
   c.timer = worker_.reactor().createTimer([this, h = c.handle] {
@@ -439,24 +192,14 @@ void MeshWorker::onConnReady(Conn& c) {
     spdlog::info("mesh: association to gateway {} ({}) is up; it may now send us streams", c.target.str(),
                  c.peer ? c.peer->nodeId : "?");
   }
-  auto waiting = std::move(c.waiting);
-  for (uint64_t id : waiting) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;
-    if (c.h2->canOpenStream()) {
-      openOnConn(*it->second, c);
-    } else {
-      completePending(id, makeError(Errc::ResourceExhausted, "the gateway's stream limit is reached"));
-    }
-  }
+  dialer_.onConnReady(c);
 }
 
 void MeshWorker::failConn(Conn& c, Errc reason, const std::string& detail) {
   if (c.state == Conn::State::Closed) return;
   if (worker_.logBudget()) spdlog::warn("mesh: {}: {}", errcReason(reason), detail);
   c.closeWhy = std::string(errcReason(reason)) + ": " + detail;
-  auto waiting = std::move(c.waiting);
-  for (uint64_t id : waiting) completePending(id, makeError(reason, detail));
+  dialer_.onConnFailed(c, reason, detail);
   removeConn(c);
 }
 
@@ -469,11 +212,7 @@ void MeshWorker::removeConn(Conn& c) {
     c.registered = false;
     spdlog::info("mesh: node {} unregistered", c.nodeId);
   }
-  if (!c.poolKey.empty()) {
-    auto& v = pools_[c.poolKey];
-    v.erase(std::remove(v.begin(), v.end(), c.handle), v.end());
-    if (v.empty()) pools_.erase(c.poolKey);
-  }
+  dialer_.onConnRemoved(c);
   if (c.kind == Conn::Kind::Association) assoc_.onGone(c.upstream, c.handle, c.closeWhy);
   if (c.h2 && !c.h2->closed()) c.h2->close();
   if (c.tls) c.tls->close(true);
@@ -500,34 +239,41 @@ void MeshWorker::onConnClosed(Conn& c, Errc reason, const std::string& detail) {
   removeConn(c);
 }
 
-void MeshWorker::openForPeer(uint64_t handle, std::string authority, http::Headers headers, StreamPtr far,
-                             std::function<void(Errc, std::string)> reply) {
-  auto it = conns_.find(handle);
-  if (it == conns_.end() || !it->second->ready()) {
-    reply(Errc::NoRoute, "the node's association closed");
-    return;
+// ---------------------------------------------------------------------------------------------
+// The worker's mesh lifecycle: each config (the association role follows it), housekeeping, drain.
+namespace {
+constexpr Duration kHousekeeping{5000};
+}  // namespace
+
+// After each config: the housekeeping timer, and the association role follows the new upstreams.
+void MeshWorker::configApplied(const Config&) {
+  if (!housekeeping_) {
+    housekeeping_ = worker_.reactor().createTimer([this] { housekeeping(); });
+    housekeeping_->enable(kHousekeeping);
   }
-  auto b = std::make_unique<Bridged>(*this, std::move(far));
-  Bridged* raw = b.get();
-  raw->reply = std::move(reply);
-  bridged_[raw] = std::move(b);
-  raw->stream = it->second->h2->connect(authority, headers, [this, raw](http::H2Stream& st) {
-    if (!bridged_.count(raw)) return;
-    int status = st.status();
-    auto rep = std::move(raw->reply);
-    if (status >= 200 && status < 300) {
-      raw->start();
-      rep(Errc::Ok, "");
-      return;
+  assoc_.apply();
+}
+
+void MeshWorker::housekeeping() {
+  housekeeping_->enable(kHousekeeping);
+  const MonotonicTime now = worker_.reactor().now();
+  std::vector<Conn*> idle;
+  for (auto& [h, c] : conns_) {
+    if (c->kind != Conn::Kind::Pool || !c->ready()) continue;
+    if (c->h2->activeStreams() > 0) {
+      c->idleSince = now;
+    } else if (now - c->idleSince > meshConfig(cfg()).idleConnectionTimeout) {
+      idle.push_back(c.get());
     }
-    std::string why = st.header(kErrorHeader);
-    rep(statusToErrc(status, why), "the node answered " + std::to_string(status));
-    raw->finish(true);
-  });
-  if (!raw->stream) {
-    auto rep = std::move(raw->reply);
-    rep(Errc::ResourceExhausted, "no stream available on the node's association");
-    raw->finish(true);
+  }
+  for (Conn* c : idle) c->h2->goAway();
+}
+
+void MeshWorker::drain() {
+  draining_ = true;
+  assoc_.drain();
+  for (auto& [h, c] : conns_) {
+    if (c->h2 && !c->h2->closed()) c->h2->goAway();
   }
 }
 

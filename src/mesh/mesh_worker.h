@@ -1,11 +1,14 @@
 #pragma once
-// MeshWorker: one worker's share of the mesh. It is the worker's TunnelDialer (streams to
-// `<node>.<meshSuffix>:port` and routes `via` a gateway), serves the mesh listener's connections
-// (mutual TLS, then HTTP/2: CONNECT tunnels with ALPN h2, reverse-accept registrations with h2r),
-// keeps pooled outbound HTTP/2 connections per gateway, and holds its share of this node's
-// associations to its upstream gateways (dialled with h2r; the roles then flip and we serve
-// CONNECTs). Everything here runs on the worker's thread; other workers reach an association held
-// here through openForPeer() (posted) and a StreamBridge.
+// MeshWorker: one worker's share of the mesh, the module's per-worker state. It holds the worker's
+// mesh connections (mutual TLS, then HTTP/2) and their life — dial, handshake, ready, close — and
+// the three roles they serve, each a class of its own:
+// - MeshDialer (mesh_dialer.h): the worker's TunnelDialer: streams to `<node>.<meshSuffix>:port` and
+//   routes `via` a gateway, over pooled connections or a registered node's association;
+// - MeshServer (mesh_server.h): the mesh listener's connections: registrations (ALPN h2r) and
+//   CONNECT admission (ALPN h2, and CONNECTs our gateways send over our associations);
+// - MeshAssociations (mesh_associations.h): this node's associations with its upstream gateways.
+// Everything runs on the worker's thread; other workers reach an association held here through
+// MeshDialer::openForPeer (posted) and a StreamBridge.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -14,17 +17,17 @@
 #include <unordered_map>
 #include <vector>
 
+#include <ugate/config.h>
 #include <ugate/module.h>
 #include <ugate/reactor.h>
+#include <ugate/tunnel.h>
 #include <ugate/worker_context.h>
 
-#include <ugate/config.h>
-#include <ugate/log_throttle.h>
+#include "http/h2_connection.h"
 #include "mesh/mesh_associations.h"
 #include "mesh/mesh_config.h"
+#include "mesh/mesh_dialer.h"
 #include "mesh/mesh_server.h"
-#include <ugate/tunnel.h>
-#include "http/h2_connection.h"
 #include "mesh/node_table.h"
 
 namespace ugate::mesh {
@@ -32,7 +35,7 @@ namespace ugate::mesh {
 struct MeshShared;
 struct MeshConn;
 
-class MeshWorker final : public ModuleWorker, public TunnelDialer {
+class MeshWorker final : public ModuleWorker {
  public:
   /** h2Stats: this worker's HTTP/2 counters, owned by the module (they outlive the worker). */
   MeshWorker(WorkerContext& w, MeshShared& shared, http::H2Stats& h2Stats);
@@ -43,21 +46,8 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   void configApplied(const Config& cfg) override;
   /** drain: GOAWAY on every connection (shutdown). */
   void drain() override;
-  TunnelDialer* tunnelDialer() override { return this; }
+  TunnelDialer* tunnelDialer() override { return &dialer_; }
 
-  // ugate::TunnelDialer
-  bool handles(const HostPort& target, const std::string& via) const override;
-  TunnelRequestPtr open(const StreamMeta& meta, const HostPort& target, const std::string& via,
-                        Done done) override;
-
-
-  /**
-   * openForPeer (posted from another worker): open a CONNECT on association `handle` held here and
-   * splice it to `far` (a bridge end belonging to this worker). `reply` is posted back to the
-   * requesting worker with the outcome.
-   */
-  void openForPeer(uint64_t handle, std::string authority, http::Headers headers, StreamPtr far,
-                   std::function<void(Errc, std::string)> reply);
 
   // The worker's mesh connections, for its roles (dialer, server side, associations).
   WorkerContext& worker() { return worker_; }
@@ -80,40 +70,26 @@ class MeshWorker final : public ModuleWorker, public TunnelDialer {
   bool isSelf(const std::string& node) const;
   bool draining() const { return draining_; }
   MeshServer& server() { return server_; }
+  MeshDialer& dialer() { return dialer_; }
 
-  struct Pending;
-  struct Bridged;
+
+  /** onConnClosed: c's HTTP/2 connection ended (the peer, a protocol error, a PING timeout). */
+  void onConnClosed(Conn& c, Errc reason, const std::string& detail);
 
  private:
-  friend struct MeshConn;
-  friend struct Pending;
   http::H2Options h2Options() const;
-  http::Headers tunnelHeaders(const StreamMeta& meta) const;
-
-  // outbound
-  void openLocal(Pending& p, uint16_t port);
-  void openOnConn(Pending& p, Conn& c);
-  void openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId);
-  void completePending(uint64_t id, Result<StreamPtr> r);
-  Conn* poolConnection(const HostPort& gw, const std::string& pinnedId);
   void onConnTcp(Conn& c, int err);
   void startClientTls(Conn& c, const UpstreamTlsConfig& t);
   void failConn(Conn& c, Errc reason, const std::string& detail);
-
-  void onConnClosed(Conn& c, Errc reason, const std::string& detail);
-
   void housekeeping();
 
   WorkerContext& worker_;
   MeshShared& shared_;
-  uint64_t nextPending_{0};
-  std::unordered_map<uint64_t, Pending*> pending_;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // by handle
-  std::map<std::string, std::vector<uint64_t>> pools_;          // pool key -> conn handles
-  std::unordered_map<Bridged*, std::unique_ptr<Bridged>> bridged_;
   TimerPtr housekeeping_;
   http::H2Stats& h2Stats_;  // h2Stats_: this worker's HTTP/2 counters (process lifetime, mesh_stats.h)
   bool draining_{false};
+  MeshDialer dialer_{*this, worker_, shared_};  // the dialer role: this worker's mesh streams
   MeshServer server_{*this, worker_, shared_};  // the server role: the mesh listener's connections
   MeshAssociations assoc_{*this};               // the association role: this node's upstreams held here
 };

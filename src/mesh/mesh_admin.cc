@@ -67,7 +67,7 @@ std::string MeshShared::nodesJson() const {
 void MeshShared::renderMetrics(MetricsWriter& m) const {
   const MeshCounters& v = counters;
   auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  m.gauge("ugate_mesh_nodes", "Nodes holding an association with this gateway.", nodes.list().size());
+  m.gauge("ugate_mesh_nodes", "Nodes holding an association with this gateway.", nodes.size());
   auto ups = upstreams.list();
   m.gauge("ugate_mesh_upstreams_connected", "This node's upstream associations that are up.",
           std::count_if(ups.begin(), ups.end(),

@@ -52,7 +52,6 @@ class MeshModule final : public Module {
   void renderMetrics(MetricsWriter& out) const override { shared_.renderMetrics(out); }
   std::vector<std::string> adminPaths() const override { return {"/nodes"}; }
   AdminReply handleAdmin(std::string_view path) const override;
-  MeshShared& shared() { return shared_; }
 
  private:
   MeshShared shared_;

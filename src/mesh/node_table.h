@@ -44,6 +44,8 @@ class NodeTable {
   /** find by node ID (case-insensitive) or name. */
   std::optional<NodeEntry> find(std::string_view idOrName) const;
   std::vector<NodeEntry> list() const;
+  /** size: how many nodes are registered (no copy). */
+  size_t size() const { return current()->byId.size(); }
   /** nextHandle: a process-unique association handle (any thread). */
   uint64_t nextHandle() { return handles_.fetch_add(1, std::memory_order_relaxed) + 1; }
 

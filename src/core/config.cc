@@ -419,6 +419,13 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
     l.tls = spec->fixedTls;
   } else if (j.contains("tls")) {
     l.tls = parseListenerTls(j["tls"], path + ".tls");
+    if (spec->defaultTls && l.tls && l.tls->alpn.empty() && !spec->defaultTls->alpn.empty()) {
+      auto t = std::make_shared<ListenerTlsConfig>(*l.tls);
+      t->alpn = spec->defaultTls->alpn;
+      l.tls = std::move(t);
+    }
+  } else if (spec->defaultTls) {
+    l.tls = spec->defaultTls;
   }
   if (j.contains("upstreamTls")) {
     if (l.to.type == Target::Type::None || l.to.type == Target::Type::Reject) {

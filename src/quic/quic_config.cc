@@ -75,7 +75,11 @@ Result<void> validateQuicListener(const ListenerConfig& l, const std::string& pa
   if (l.sniffTimeout) return refuse("sniffTimeout", "QUIC has no sniffing phase");
   if (!l.tls) return makeError(Errc::InvalidArgument, path + ".tls: kind 'quic' always runs TLS 1.3");
   for (const auto& a : l.tls->alpn) {
-    if (a != kAlpnH3 && a != kAlpnMesh) {
+    if (a == kAlpnMesh) {
+      return makeError(Errc::NotSupported, path + ".tls.alpn: '" + a +
+                                               "' (the mesh over QUIC) is not served yet; use a `mesh` listener (TCP)");
+    }
+    if (a != kAlpnH3) {
       return makeError(Errc::InvalidArgument, path + ".tls.alpn: '" + a + "' is not served over QUIC (known: " +
                                                   std::string(kAlpnH3) + ", " + std::string(kAlpnMesh) + ")");
     }
@@ -94,7 +98,7 @@ ListenerKindSpec quicKindSpec() {
   k.optionKeys = {"quic"};
   auto tls = std::make_shared<ListenerTlsConfig>();
   tls->requireClientCert = true;
-  tls->alpn = {std::string(kAlpnH3), std::string(kAlpnMesh)};
+  tls->alpn = {std::string(kAlpnH3)};
   k.defaultTls = std::move(tls);
   k.parseOptions = parseQuicOptions;
   k.validate = validateQuicListener;

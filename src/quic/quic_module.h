@@ -56,6 +56,7 @@ struct QuicCounters {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(DropReason::kCount)> dropped{};
   /** RTT of closed connections (smoothed, at close) in buckets: ≤1, ≤5, ≤25, ≤100, ≤500 ms, more. */
   std::array<std::atomic<uint64_t>, 6> rttBuckets{};
+  std::atomic<uint64_t> rttSumUs{0};
   void drop(DropReason r) { dropped[static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
 };
 

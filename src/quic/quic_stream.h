@@ -73,6 +73,9 @@ class QuicStream final : public Stream {
     s_ = nullptr;
   }
   StreamCallbacks* callbacks() const { return cb_; }
+  /** host / state: the connection and stream state, null once the connection went away. */
+  StreamHost* host() const { return host_; }
+  StreamState* state() const { return s_; }
   void markReadable() { readReady_ = true; }
   void markWritable() { writeReady_ = true; }
 

@@ -312,28 +312,61 @@ int keyFailure(ngtcp2_conn* conn, int rv) {
 
 // ------------------------------------------------------------------ SSL_QUIC_METHOD
 
+/** SecretInstall: what a set_*_secret callback is installing, once prepared. */
+struct SecretInstall {
+  ngtcp2_conn* conn{nullptr};
+  ngtcp2_encryption_level level{NGTCP2_ENCRYPTION_LEVEL_INITIAL};
+  bool server{false};
+  DirectionKeys keys;
+};
+
+enum class Prepared : uint8_t { Install, Skip, Fail };
+
+/**
+ * prepareSecret: the common part of set_read_secret and set_write_secret — find the connection,
+ * skip the 0-RTT direction this side never uses, decode the client's transport parameters first
+ * on the server (rule 1: that fixes the negotiated version, hence the labels), pick the crypto
+ * context from this secret's cipher and derive the key, IV and HP key.
+ */
+Prepared prepareSecret(SecretInstall& in, SSL* ssl, ssl_encryption_level_t sslLevel,
+                       const SSL_CIPHER* cipher, const uint8_t* secret, size_t secretlen,
+                       bool write) {
+  in.conn = connOf(ssl);
+  if (in.conn == nullptr) return Prepared::Fail;
+  in.level = fromSslLevel(sslLevel);
+  in.server = ngtcp2_conn_is_server(in.conn) != 0;
+  // A client never reads 0-RTT and a server never writes it.
+  if (in.level == NGTCP2_ENCRYPTION_LEVEL_0RTT && in.server == write) return Prepared::Skip;
+  if (in.server && in.level == NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE &&
+      ngtcp2_conn_get_negotiated_version(in.conn) == 0) {
+    if (int rv = setRemoteTransportParams(in.conn, ssl); rv != 0) {
+      keyFailure(in.conn, rv);
+      return Prepared::Fail;
+    }
+  }
+  const ngtcp2_crypto_ctx* ctx = secretCryptoCtx(in.conn, in.level, cipher);
+  uint32_t version = in.level == NGTCP2_ENCRYPTION_LEVEL_0RTT
+                         ? ngtcp2_conn_get_client_chosen_version(in.conn)
+                         : ngtcp2_conn_get_negotiated_version(in.conn);
+  if (ctx == nullptr || !makeKeys(in.keys, *ctx, version, secret, secretlen)) {
+    keyFailure(in.conn, NGTCP2_ERR_CRYPTO);
+    return Prepared::Fail;
+  }
+  return Prepared::Install;
+}
+
 int setReadSecret(SSL* ssl, ssl_encryption_level_t sslLevel, const SSL_CIPHER* cipher,
                   const uint8_t* secret, size_t secretlen) {
-  ngtcp2_conn* conn = connOf(ssl);
-  if (conn == nullptr) return 0;
-  ngtcp2_encryption_level level = fromSslLevel(sslLevel);
-  bool server = ngtcp2_conn_is_server(conn) != 0;
-  if (level == NGTCP2_ENCRYPTION_LEVEL_0RTT && !server) return 1;  // a client never reads 0-RTT
-  // Rule 1: the server decodes the client's transport parameters before its first handshake key,
-  // which fixes the negotiated version (and so the labels).
-  if (server && level == NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE &&
-      ngtcp2_conn_get_negotiated_version(conn) == 0) {
-    if (int rv = setRemoteTransportParams(conn, ssl); rv != 0) return keyFailure(conn, rv);
+  SecretInstall in;
+  switch (prepareSecret(in, ssl, sslLevel, cipher, secret, secretlen, false)) {
+    case Prepared::Skip: return 1;
+    case Prepared::Fail: return 0;
+    case Prepared::Install: break;
   }
-  const ngtcp2_crypto_ctx* ctx = secretCryptoCtx(conn, level, cipher);
-  if (ctx == nullptr) return keyFailure(conn, NGTCP2_ERR_CRYPTO);
-  uint32_t version = level == NGTCP2_ENCRYPTION_LEVEL_0RTT
-                         ? ngtcp2_conn_get_client_chosen_version(conn)
-                         : ngtcp2_conn_get_negotiated_version(conn);
-  DirectionKeys k;
-  if (!makeKeys(k, *ctx, version, secret, secretlen)) return keyFailure(conn, NGTCP2_ERR_CRYPTO);
+  ngtcp2_conn* conn = in.conn;
+  DirectionKeys& k = in.keys;
   int rv = 0;
-  switch (level) {
+  switch (in.level) {
     case NGTCP2_ENCRYPTION_LEVEL_0RTT:
       rv = ngtcp2_conn_install_0rtt_key(conn, &k.aead, k.iv, kIvLen, &k.hp);
       break;
@@ -342,7 +375,7 @@ int setReadSecret(SSL* ssl, ssl_encryption_level_t sslLevel, const SSL_CIPHER* c
       break;
     case NGTCP2_ENCRYPTION_LEVEL_1RTT:
       // Rule 3: the client learns the server's transport parameters with the 1-RTT read key.
-      if (!server) {
+      if (!in.server) {
         if (int trv = setRemoteTransportParams(conn, ssl); trv != 0) return keyFailure(conn, trv);
       }
       rv = ngtcp2_conn_install_rx_key(conn, secret, secretlen, &k.aead, k.iv, kIvLen, &k.hp);
@@ -357,30 +390,22 @@ int setReadSecret(SSL* ssl, ssl_encryption_level_t sslLevel, const SSL_CIPHER* c
 
 int setWriteSecret(SSL* ssl, ssl_encryption_level_t sslLevel, const SSL_CIPHER* cipher,
                    const uint8_t* secret, size_t secretlen) {
-  ngtcp2_conn* conn = connOf(ssl);
-  if (conn == nullptr) return 0;
-  ngtcp2_encryption_level level = fromSslLevel(sslLevel);
-  bool server = ngtcp2_conn_is_server(conn) != 0;
-  if (level == NGTCP2_ENCRYPTION_LEVEL_0RTT && server) return 1;  // a server never sends 0-RTT
-  if (server && level == NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE &&
-      ngtcp2_conn_get_negotiated_version(conn) == 0) {
-    if (int rv = setRemoteTransportParams(conn, ssl); rv != 0) return keyFailure(conn, rv);
+  SecretInstall in;
+  switch (prepareSecret(in, ssl, sslLevel, cipher, secret, secretlen, true)) {
+    case Prepared::Skip: return 1;
+    case Prepared::Fail: return 0;
+    case Prepared::Install: break;
   }
-  const ngtcp2_crypto_ctx* ctx = secretCryptoCtx(conn, level, cipher);
-  if (ctx == nullptr) return keyFailure(conn, NGTCP2_ERR_CRYPTO);
-  uint32_t version = level == NGTCP2_ENCRYPTION_LEVEL_0RTT
-                         ? ngtcp2_conn_get_client_chosen_version(conn)
-                         : ngtcp2_conn_get_negotiated_version(conn);
-  DirectionKeys k;
-  if (!makeKeys(k, *ctx, version, secret, secretlen)) return keyFailure(conn, NGTCP2_ERR_CRYPTO);
+  ngtcp2_conn* conn = in.conn;
+  DirectionKeys& k = in.keys;
   int rv = 0;
-  switch (level) {
+  switch (in.level) {
     case NGTCP2_ENCRYPTION_LEVEL_0RTT:
       rv = ngtcp2_conn_install_0rtt_key(conn, &k.aead, k.iv, kIvLen, &k.hp);
       break;
     case NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE:
       rv = ngtcp2_conn_install_tx_handshake_key(conn, &k.aead, k.iv, kIvLen, &k.hp);
-      if (rv != 0 && server) {
+      if (rv != 0 && in.server) {
         // Rule 5: in ngtcp2 1.11 a failure inside the server's commit of its local transport
         // parameters leaves the contexts referenced by the connection. Never free them; the
         // failure is fatal and ngtcp2_conn_del releases them.
@@ -397,7 +422,7 @@ int setWriteSecret(SSL* ssl, ssl_encryption_level_t sslLevel, const SSL_CIPHER* 
   k.release();
   // Rule 2: the server's own transport parameters go in after its handshake write key, so
   // BoringSSL puts them in EncryptedExtensions (built after this callback).
-  if (server && level == NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE) {
+  if (in.server && in.level == NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE) {
     if (int trv = setLocalTransportParams(conn, ssl); trv != 0) return keyFailure(conn, trv);
   }
   return 1;

@@ -1011,8 +1011,19 @@ Result<void> configureEarlyData(SSL* ssl, const SslOptions& opts, bool server) {
 Result<void> configureServerContext(ssl_ctx_st* ctx) { return configureContext(ctx); }
 Result<void> configureClientContext(ssl_ctx_st* ctx) { return configureContext(ctx); }
 
+// configureSsl: QUIC on this SSL alone, so an SSL_CTX shared with TLS over TCP (the node's listener
+// contexts) serves QUIC too: the method and TLS 1.3 are set per connection.
+Result<void> configureSsl(SSL* ssl) {
+  if (SSL_set_min_proto_version(ssl, TLS1_3_VERSION) != 1 || SSL_set_max_proto_version(ssl, TLS1_3_VERSION) != 1 ||
+      SSL_set_quic_method(ssl, &kQuicMethod) != 1) {
+    return cryptoError("SSL setup for QUIC");
+  }
+  return {};
+}
+
 Result<void> configureServerSsl(ssl_st* ssl, ConnRef* ref, const SslOptions& opts) {
   if (ssl == nullptr || ref == nullptr || ref->getConn == nullptr) return cryptoError("no SSL or ConnRef");
+  if (auto r = configureSsl(ssl); !r) return r;
   SSL_set_app_data(ssl, ref);
   SSL_set_accept_state(ssl);
   SSL_set_quic_use_legacy_codepoint(ssl, 0);
@@ -1021,6 +1032,7 @@ Result<void> configureServerSsl(ssl_st* ssl, ConnRef* ref, const SslOptions& opt
 
 Result<void> configureClientSsl(ssl_st* ssl, ConnRef* ref, const SslOptions& opts) {
   if (ssl == nullptr || ref == nullptr || ref->getConn == nullptr) return cryptoError("no SSL or ConnRef");
+  if (auto r = configureSsl(ssl); !r) return r;
   SSL_set_app_data(ssl, ref);
   SSL_set_connect_state(ssl);
   SSL_set_quic_use_legacy_codepoint(ssl, 0);

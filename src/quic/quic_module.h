@@ -13,6 +13,7 @@
 
 #include <ugate/module.h>
 #include <ugate/socket_address.h>
+#include <ugate/worker_context.h>
 
 #include "quic/cid.h"
 

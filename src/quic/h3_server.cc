@@ -12,8 +12,6 @@
 #include <ugate/worker_context.h>
 
 #include "http/trace_context.h"
-#include "quic/quic_endpoint.h"
-#include "quic/quic_module.h"
 
 namespace ugate::quic {
 
@@ -43,7 +41,7 @@ bool clientBidi(int64_t id) { return (id & 0x3) == 0; }
 
 }  // namespace
 
-H3Server::H3Server(ServerConn& c) : conn_(c) {}
+H3Server::H3Server(QuicConn& c) : conn_(c) {}
 
 H3Server::~H3Server() {
   if (h3_ != nullptr) nghttp3_conn_del(h3_);
@@ -85,7 +83,7 @@ int H3Server::recvStreamData(int64_t id, const uint8_t* data, size_t len, bool f
   nghttp3_ssize n = nghttp3_conn_read_stream(h3_, id, data, len, fin ? 1 : 0);
   if (n < 0) {
     spdlog::debug("quic: HTTP/3 error on stream {}: {}", id, nghttp3_strerror(static_cast<int>(n)));
-    conn_.worker().shared().counters.streamErrors.fetch_add(1, std::memory_order_relaxed);
+    conn_.io().counters().streamErrors.fetch_add(1, std::memory_order_relaxed);
     conn_.closeWithAppError(nghttp3_err_infer_quic_app_error_code(static_cast<int>(n)), "HTTP/3 error");
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
@@ -158,7 +156,7 @@ void H3Server::drain() {
 // Requests.
 
 void H3Server::dispatch(StreamState& s) {
-  conn_.worker().shared().counters.streamsOpened.fetch_add(1, std::memory_order_relaxed);
+  conn_.io().counters().streamsOpened.fetch_add(1, std::memory_order_relaxed);
   if (s.headerBytes > kMaxHeaderBytes) {
     respond(s, 431, {}, "request header fields too large\n", false);
     return;
@@ -202,8 +200,12 @@ void H3Server::respond(StreamState& s, int status, const std::vector<std::pair<s
 }
 
 void H3Server::startTunnel(StreamState& s) {
-  WorkerContext& w = conn_.endpoint().worker();
-  const ListenerConfig& l = conn_.listener();
+  if (conn_.io().worker() == nullptr || conn_.io().listenerConfig() == nullptr) {
+    respond(s, 501, {}, "no tunnels here\n", false);
+    return;
+  }
+  WorkerContext& w = *conn_.io().worker();
+  const ListenerConfig& l = *conn_.io().listenerConfig();
   StreamMeta meta;
   meta.id = w.nextStreamId();
   meta.kind = StreamKind::H3;
@@ -267,7 +269,7 @@ void H3Server::startTunnel(StreamState& s) {
   QuicStream* f = face.get();
   start.onResult = [f](Errc e, const StreamMeta&) {
     StreamState* st = f->state();
-    auto* c = static_cast<ServerConn*>(f->host());
+    auto* c = static_cast<QuicConn*>(f->host());
     if (st == nullptr || c == nullptr) return;  // the connection went away meanwhile
     if (auto* h3 = dynamic_cast<H3Server*>(c->app())) h3->answerTunnel(*st, e);
   };

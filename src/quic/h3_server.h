@@ -11,13 +11,13 @@
 #include <cstdint>
 #include <string>
 
-#include "quic/server_conn.h"
+#include "quic/quic_conn.h"
 
 namespace ugate::quic {
 
 class H3Server final : public Application {
  public:
-  explicit H3Server(ServerConn& c);
+  explicit H3Server(QuicConn& c);
   ~H3Server() override;
 
   bool start() override;
@@ -59,7 +59,7 @@ class H3Server final : public Application {
   static nghttp3_ssize readData(nghttp3_conn* c, int64_t id, nghttp3_vec* vec, size_t veccnt, uint32_t* pflags,
                                 void* ud, void* sud);
 
-  ServerConn& conn_;
+  QuicConn& conn_;
   nghttp3_conn* h3_{nullptr};
 };
 

@@ -31,10 +31,9 @@ const QuicTuning& defaultTuning() {
   return t;
 }
 
-ngtcp2_tstamp nowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * NGTCP2_SECONDS + static_cast<uint64_t>(ts.tv_nsec);
+ngtcp2_tstamp nowNs(Reactor& r) {
+  return static_cast<ngtcp2_tstamp>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(r.now().time_since_epoch()).count());
 }
 
 ngtcp2_cid toCid(const uint8_t* p, size_t n) {
@@ -119,7 +118,7 @@ void QuicEndpoint::onIoEvent(uint32_t events) {
   if (more) w_.reactor().modFd(fd_, this, EPOLLIN);  // edge-triggered: come back next turn
 }
 
-void QuicEndpoint::schedule(ServerConn* c) {
+void QuicEndpoint::schedule(QuicConn* c) {
   pending_.push_back(c);
   if (!flushTimer_->enabled()) flushTimer_->enable(Duration(0));
 }
@@ -127,16 +126,16 @@ void QuicEndpoint::schedule(ServerConn* c) {
 void QuicEndpoint::runPending() {
   // A flush may schedule again (a face written to from a readiness callback): loop until quiet.
   for (int round = 0; round < 4 && !pending_.empty(); ++round) {
-    std::vector<ServerConn*> now;
+    std::vector<QuicConn*> now;
     now.swap(pending_);
-    for (ServerConn* c : now) c->flush();
+    for (QuicConn* c : now) c->flush();
   }
   flushTx();
   sweep();
 }
 
 void QuicEndpoint::sweep() {
-  std::erase_if(pending_, [](ServerConn* c) { return c->dead(); });
+  std::erase_if(pending_, [](QuicConn* c) { return c->dead(); });
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (it->second->dead()) {
       deleteLater(w_.reactor(), std::move(it->second));
@@ -162,7 +161,7 @@ void QuicEndpoint::datagram(const uint8_t* data, size_t len, const PathAddrs& pa
     return;
   }
   const std::string_view dcid(reinterpret_cast<const char*>(vc.dcid), vc.dcidlen);
-  if (ServerConn* c = qw_.findCid(dcid)) {
+  if (QuicConn* c = qw_.findCid(dcid)) {
     c->onDatagram(path, data, len, ecn);
     return;
   }
@@ -202,7 +201,7 @@ void QuicEndpoint::acceptInitial(const uint8_t* data, size_t len, const PathAddr
   }
   ngtcp2_cid odcid;
   bool retried = false, validated = false;
-  const ngtcp2_tstamp ts = nowNs();
+  const ngtcp2_tstamp ts = nowNs(w_.reactor());
   if (hd.tokenlen > 0) {
     std::span<const uint8_t> token(hd.token, hd.tokenlen);
     if (hd.token[0] == kRetryTokenMagic) {
@@ -226,14 +225,22 @@ void QuicEndpoint::acceptInitial(const uint8_t* data, size_t len, const PathAddr
     sendRetry(hd, path);
     return;
   }
-  auto c = std::make_unique<ServerConn>(*this, hd, retried ? &odcid : nullptr, validated, path, *cfg_);
+  ServerParams sp;
+  sp.hd = &hd;
+  sp.odcid = retried ? &odcid : nullptr;
+  sp.tokenValidated = validated;
+  sp.path = path;
+  sp.tuning = t;
+  sp.name = name_;
+  if (const auto& provider = w_.tls(); provider && cfg_->tls) sp.tls = provider->serverSession(*cfg_->tls);
+  auto c = std::make_unique<QuicConn>(*this, std::move(sp));
   if (!c->ok()) {
     k.drop(DropReason::Refused);
     if (w_.logBudget()) spdlog::warn("quic {}: refused a connection from {}: {}", name_, path.remote.str(), c->why());
     sendInitialClose(hd, path, NGTCP2_INTERNAL_ERROR);
     return;
   }
-  ServerConn* raw = c.get();
+  QuicConn* raw = c.get();
   conns_.emplace(raw, std::move(c));
   raw->onDatagram(path, data, len, 0);
 }
@@ -257,7 +264,7 @@ void QuicEndpoint::sendRetry(const ngtcp2_pkt_hd& hd, const PathAddrs& path) {
   ngtcp2_cid scid = toCid(scidBytes.data(), scidBytes.size());
   std::array<uint8_t, kMaxRetryTokenLen> token;
   auto tlen = generateRetryToken(token, qw_.shared().tokenSecret, hd.version, path.remote.sa(), path.remote.len(),
-                                 scid, hd.dcid, nowNs());
+                                 scid, hd.dcid, nowNs(w_.reactor()));
   if (!tlen) return;
   uint8_t* slot = txSlot();
   auto n = writeRetry({slot, kMaxPacket}, hd.version, hd.scid, scid, hd.dcid, {token.data(), *tlen});
@@ -328,7 +335,16 @@ void QuicEndpoint::flushTx() {
   txUsed_ = 0;
 }
 
-void QuicEndpoint::connDied(ServerConn* c) {
+Reactor& QuicEndpoint::reactor() { return w_.reactor(); }
+QuicCounters& QuicEndpoint::counters() { return qw_.shared().counters; }
+bool QuicEndpoint::logBudget() { return w_.logBudget(); }
+void QuicEndpoint::newCid(std::span<uint8_t, CidCodec::kLen> out) { qw_.shared().cids.make(qw_.index(), out); }
+void QuicEndpoint::addCid(std::string_view cid, QuicConn* c) { qw_.addCid(cid, c); }
+void QuicEndpoint::removeCid(std::string_view cid) { qw_.removeCid(cid); }
+std::span<const uint8_t> QuicEndpoint::resetSecret() { return qw_.shared().resetSecret; }
+std::span<const uint8_t> QuicEndpoint::tokenSecret() { return qw_.shared().tokenSecret; }
+
+void QuicEndpoint::connDied(QuicConn* c) {
   schedule(c);  // freed by runPending's sweep, never while its own code is on the stack
 }
 

@@ -17,7 +17,7 @@
 #include <ugate/socket_address.h>
 
 #include "quic/quic_options.h"
-#include "quic/server_conn.h"
+#include "quic/quic_conn.h"
 
 namespace ugate {
 class WorkerContext;
@@ -28,7 +28,7 @@ namespace ugate::quic {
 
 class QuicWorker;
 
-class QuicEndpoint final : public DatagramHandler, private IoWatcher {
+class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWatcher {
  public:
   QuicEndpoint(WorkerContext& w, QuicWorker& qw, const ListenerConfig& l, int fd);
   ~QuicEndpoint() override;
@@ -39,28 +39,35 @@ class QuicEndpoint final : public DatagramHandler, private IoWatcher {
   const ListenerConfig& config() const { return *cfg_; }
   const QuicTuning& tuning() const;
   QuicWorker& quicWorker() { return qw_; }
-  WorkerContext& worker() { return w_; }
   const std::string& name() const { return name_; }
 
   /** datagram: one received datagram (also one handed over from another worker). */
   void datagram(const uint8_t* data, size_t len, const PathAddrs& path, uint8_t ecn);
-  /** txSlot: room for one packet to send (kMaxPacket bytes); commit it with send(). */
-  uint8_t* txSlot();
-  void send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from);
-  /** flushTx sends every queued packet. */
-  void flushTx();
-  /** schedule: c has something to write: flush it at the end of this turn (once). */
-  void schedule(ServerConn* c);
   /** runPending flushes every scheduled connection, sends the packets, frees dead connections. */
   void runPending();
-  /** connDied: c is dead; it is deleted at the end of the turn. */
-  void connDied(ServerConn* c);
+  /** flushTx sends every queued packet. */
+  void flushTx();
   /** handshaking: connections of this endpoint not through their handshake (Retry under load). */
   size_t handshaking() const;
   void drain();
   size_t connections() const { return conns_.size(); }
 
-  static constexpr size_t kMaxPacket = 1500;
+  // PacketIo
+  Reactor& reactor() override;
+  QuicCounters& counters() override;
+  bool logBudget() override;
+  uint8_t* txSlot() override;
+  void send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) override;
+  void schedule(QuicConn* c) override;
+  void connDied(QuicConn* c) override;
+  void newCid(std::span<uint8_t, CidCodec::kLen> out) override;
+  void addCid(std::string_view cid, QuicConn* c) override;
+  void removeCid(std::string_view cid) override;
+  std::span<const uint8_t> resetSecret() override;
+  std::span<const uint8_t> tokenSecret() override;
+  WorkerContext* worker() override { return &w_; }
+  const ListenerConfig* listenerConfig() const override { return cfg_; }
+
 
  private:
   void onIoEvent(uint32_t events) override;
@@ -80,9 +87,9 @@ class QuicEndpoint final : public DatagramHandler, private IoWatcher {
   udp::SendBatch tx_;
   std::vector<std::unique_ptr<uint8_t[]>> txSlots_;  // kBatch slots, reused after each flush
   unsigned txUsed_{0};
-  std::unordered_map<ServerConn*, std::unique_ptr<ServerConn>> conns_;
+  std::unordered_map<QuicConn*, std::unique_ptr<QuicConn>> conns_;
   TimerPtr flushTimer_;
-  std::vector<ServerConn*> pending_;
+  std::vector<QuicConn*> pending_;
   unsigned resetsThisTick_{0};
   MonotonicTime resetTick_{};
 };

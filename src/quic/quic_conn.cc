@@ -1,10 +1,10 @@
-#include "quic/server_conn.h"
+#include "quic/quic_conn.h"
 
 #include <openssl/ssl.h>
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
+#include <chrono>
 
 #include <spdlog/spdlog.h>
 
@@ -13,9 +13,6 @@
 
 #include "quic/h3_server.h"
 #include "quic/quic_config.h"
-#include "quic/quic_endpoint.h"
-#include "quic/quic_module.h"
-#include "quic/quic_options.h"
 
 namespace ugate::quic {
 
@@ -51,59 +48,26 @@ size_t rttBucket(ngtcp2_duration rtt) {
 
 }  // namespace
 
-ngtcp2_tstamp ServerConn::now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * NGTCP2_SECONDS + static_cast<uint64_t>(ts.tv_nsec);
+ngtcp2_tstamp QuicConn::now() const {
+  // The reactor's clock (time is injected), in nanoseconds as ngtcp2 wants.
+  return static_cast<ngtcp2_tstamp>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(io_.reactor().now().time_since_epoch()).count());
 }
 
-ngtcp2_conn* ServerConn::getConn(ConnRef* ref) { return static_cast<ServerConn*>(ref->user)->conn_; }
+ngtcp2_conn* QuicConn::getConn(ConnRef* ref) { return static_cast<QuicConn*>(ref->user)->conn_; }
 
-ServerConn::ServerConn(QuicEndpoint& ep, const ngtcp2_pkt_hd& hd, const ngtcp2_cid* odcid, bool tokenValidated,
-                       const PathAddrs& path, const ListenerConfig& l)
-    : ep_(ep), listenerName_(l.name), path_(path) {
-  QuicWorker& qw = ep_.quicWorker();
-  QuicShared& shared = qw.shared();
-  const QuicTuning& t = ep_.tuning();
-  start_ = ep_.worker().reactor().now();
+namespace {
 
-  const auto& provider = ep_.worker().tls();
-  if (!provider || !l.tls) {
-    why_ = "no TLS context for this listener";
-    return;
-  }
-  tls_ = provider->serverSession(*l.tls);
-  if (!tls_) {
-    why_ = "the TLS context of this listener cannot make a session";
-    return;
-  }
-  auto* ssl = static_cast<SSL*>(tls_->nativeHandle());
-  connRef_.getConn = &ServerConn::getConn;
-  connRef_.user = this;
-
-  std::array<uint8_t, CidCodec::kLen> scidBytes;
-  shared.cids.make(qw.index(), scidBytes);
-  ngtcp2_cid scid;
-  ngtcp2_cid_init(&scid, scidBytes.data(), scidBytes.size());
-
-  ngtcp2_callbacks cb{};
-  setServerCryptoCallbacks(cb);
-  setupCallbacks(cb);
-
-  ngtcp2_settings settings;
+void fillSettings(ngtcp2_settings& settings, const QuicTuning& t, ngtcp2_tstamp ts) {
   ngtcp2_settings_default(&settings);
-  settings.initial_ts = now();
+  settings.initial_ts = ts;
   settings.handshake_timeout = static_cast<ngtcp2_duration>(t.handshakeTimeout.count()) * NGTCP2_MILLISECONDS;
   settings.max_window = t.connectionWindow * 16;
   settings.max_stream_window = t.streamWindow * 16;
   settings.cc_algo = NGTCP2_CC_ALGO_CUBIC;
-  if (hd.tokenlen > 0 && tokenValidated) {
-    settings.token = hd.token;
-    settings.tokenlen = hd.tokenlen;
-    settings.token_type = odcid ? NGTCP2_TOKEN_TYPE_RETRY : NGTCP2_TOKEN_TYPE_NEW_TOKEN;
-  }
+}
 
-  ngtcp2_transport_params params;
+void fillParams(ngtcp2_transport_params& params, const QuicTuning& t) {
   ngtcp2_transport_params_default(&params);
   params.initial_max_stream_data_bidi_local = t.streamWindow;
   params.initial_max_stream_data_bidi_remote = t.streamWindow;
@@ -113,15 +77,58 @@ ServerConn::ServerConn(QuicEndpoint& ep, const ngtcp2_pkt_hd& hd, const ngtcp2_c
   params.initial_max_streams_uni = 3;  // HTTP/3: control, QPACK encoder and decoder
   params.max_idle_timeout = static_cast<ngtcp2_duration>(t.idleTimeout.count()) * NGTCP2_MILLISECONDS;
   params.active_connection_id_limit = 7;
+}
+
+}  // namespace
+
+bool QuicConn::setupTls(const std::string& sni) {
+  if (!tls_) {
+    why_ = "no TLS session for this connection";
+    return false;
+  }
+  auto* ssl = static_cast<SSL*>(tls_->nativeHandle());
+  connRef_.getConn = &QuicConn::getConn;
+  connRef_.user = this;
+  SslOptions opts;
+  opts.serverName = sni;
+  auto r = server_ ? configureServerSsl(ssl, &connRef_, opts) : configureClientSsl(ssl, &connRef_, opts);
+  if (!r) {
+    why_ = "TLS: " + r.error().detail;
+    return false;
+  }
+  ngtcp2_conn_set_tls_native_handle(conn_, ssl);
+  return true;
+}
+
+QuicConn::QuicConn(PacketIo& io, ServerParams p)
+    : io_(io), server_(true), name_(std::move(p.name)), tuning_(p.tuning), path_(p.path), tls_(std::move(p.tls)) {
+  const ngtcp2_pkt_hd& hd = *p.hd;
+  start_ = io_.reactor().now();
+  std::array<uint8_t, CidCodec::kLen> scidBytes;
+  io_.newCid(scidBytes);
+  ngtcp2_cid scid;
+  ngtcp2_cid_init(&scid, scidBytes.data(), scidBytes.size());
+
+  ngtcp2_callbacks cb{};
+  setServerCryptoCallbacks(cb);
+  setupCallbacks(cb);
+  ngtcp2_settings settings;
+  fillSettings(settings, tuning_, now());
+  if (hd.tokenlen > 0 && p.tokenValidated) {
+    settings.token = hd.token;
+    settings.tokenlen = hd.tokenlen;
+    settings.token_type = p.odcid ? NGTCP2_TOKEN_TYPE_RETRY : NGTCP2_TOKEN_TYPE_NEW_TOKEN;
+  }
+  ngtcp2_transport_params params;
+  fillParams(params, tuning_);
   params.stateless_reset_token_present = 1;
   if (!generateStatelessResetToken(std::span<uint8_t, kStatelessResetTokenLen>(params.stateless_reset_token, 16),
-                                   shared.resetSecret, scid)) {
+                                   io_.resetSecret(), scid)) {
     why_ = "stateless reset token";
-    tls_.reset();
     return;
   }
-  if (odcid != nullptr) {
-    params.original_dcid = *odcid;
+  if (p.odcid != nullptr) {
+    params.original_dcid = *p.odcid;
     params.retry_scid = hd.dcid;
     params.retry_scid_present = 1;
   } else {
@@ -129,58 +136,85 @@ ServerConn::ServerConn(QuicEndpoint& ep, const ngtcp2_pkt_hd& hd, const ngtcp2_c
   }
   params.original_dcid_present = 1;
 
-  ngtcp2_path p = toPath(path_);
-  int rv = ngtcp2_conn_server_new(&conn_, &hd.scid, &scid, &p, hd.version, &cb, &settings, &params, nullptr, this);
+  ngtcp2_path np = toPath(path_);
+  int rv = ngtcp2_conn_server_new(&conn_, &hd.scid, &scid, &np, hd.version, &cb, &settings, &params, nullptr, this);
   if (rv != 0) {
     why_ = std::string("ngtcp2_conn_server_new: ") + ngtcp2_strerror(rv);
     conn_ = nullptr;
-    tls_.reset();
     return;
   }
-  if (auto r = configureServerSsl(ssl, &connRef_); !r) {
-    why_ = "TLS: " + r.error().detail;
+  if (!setupTls("")) {
     ngtcp2_conn_del(conn_);
     conn_ = nullptr;
-    tls_.reset();
     return;
   }
-  ngtcp2_conn_set_tls_native_handle(conn_, ssl);
-
   registerCid(scid);
   originalDcid_ = cidKey(hd.dcid);
-  qw.addCid(originalDcid_, this);  // the client repeats its Initial to this DCID until it hears us
-  timer_ = ep_.worker().reactor().createTimer([this] { onTimer(); });
-  shared.counters.connectionsOpen.fetch_add(1, std::memory_order_relaxed);
+  io_.addCid(originalDcid_, this);  // the client repeats its Initial to this DCID until it hears us
+  timer_ = io_.reactor().createTimer([this] { onTimer(); });
+  io_.counters().connectionsOpen.fetch_add(1, std::memory_order_relaxed);
 }
 
-ServerConn::~ServerConn() {
+QuicConn::QuicConn(PacketIo& io, ClientParams p)
+    : io_(io), server_(false), name_(std::move(p.name)), tuning_(p.tuning), wantAlpn_(std::move(p.alpn)),
+      path_(p.path), tls_(std::move(p.tls)) {
+  start_ = io_.reactor().now();
+  app_ = std::move(p.app);
+  std::array<uint8_t, CidCodec::kLen> dcidBytes, scidBytes;
+  io_.newCid(dcidBytes);
+  io_.newCid(scidBytes);
+  ngtcp2_cid dcid, scid;
+  ngtcp2_cid_init(&dcid, dcidBytes.data(), dcidBytes.size());
+  ngtcp2_cid_init(&scid, scidBytes.data(), scidBytes.size());
+  ngtcp2_callbacks cb{};
+  setClientCryptoCallbacks(cb);
+  setupCallbacks(cb);
+  ngtcp2_settings settings;
+  fillSettings(settings, tuning_, now());
+  ngtcp2_transport_params params;
+  fillParams(params, tuning_);
+  ngtcp2_path np = toPath(path_);
+  int rv = ngtcp2_conn_client_new(&conn_, &dcid, &scid, &np, NGTCP2_PROTO_VER_V1, &cb, &settings, &params, nullptr,
+                                  this);
+  if (rv != 0) {
+    why_ = std::string("ngtcp2_conn_client_new: ") + ngtcp2_strerror(rv);
+    conn_ = nullptr;
+    return;
+  }
+  if (!setupTls(p.sni)) {
+    ngtcp2_conn_del(conn_);
+    conn_ = nullptr;
+    return;
+  }
+  registerCid(scid);
+  timer_ = io_.reactor().createTimer([this] { onTimer(); });
+  io_.counters().connectionsOpen.fetch_add(1, std::memory_order_relaxed);
+}
+
+QuicConn::~QuicConn() {
   for (auto& [id, s] : streams_) {
     if (s->face) s->face->detach();
   }
   streams_.clear();
   app_.reset();
   if (conn_ != nullptr) {
-    QuicShared& shared = ep_.quicWorker().shared();
     if (state_ != State::Dead) {
-      shared.counters.connectionsOpen.fetch_sub(1, std::memory_order_relaxed);
-      shared.counters.connectionsClosed.fetch_add(1, std::memory_order_relaxed);
+      io_.counters().connectionsOpen.fetch_sub(1, std::memory_order_relaxed);
+      io_.counters().connectionsClosed.fetch_add(1, std::memory_order_relaxed);
     }
-    for (const auto& c : cids_) ep_.quicWorker().removeCid(c);
-    if (!originalDcid_.empty()) ep_.quicWorker().removeCid(originalDcid_);
+    for (const auto& c : cids_) io_.removeCid(c);
+    if (!originalDcid_.empty()) io_.removeCid(originalDcid_);
     ngtcp2_conn_del(conn_);
   }
 }
 
-void ServerConn::registerCid(const ngtcp2_cid& cid) {
+void QuicConn::registerCid(const ngtcp2_cid& cid) {
   std::string k = cidKey(cid);
-  ep_.quicWorker().addCid(k, this);
+  io_.addCid(k, this);
   cids_.push_back(std::move(k));
 }
 
-QuicWorker& ServerConn::worker() { return ep_.quicWorker(); }
-const ListenerConfig& ServerConn::listener() const { return ep_.config(); }
-
-void ServerConn::setupCallbacks(ngtcp2_callbacks& cb) {
+void QuicConn::setupCallbacks(ngtcp2_callbacks& cb) {
   cb.handshake_completed = cbHandshakeCompleted;
   cb.recv_stream_data = cbRecvStreamData;
   cb.acked_stream_data_offset = cbAckedStreamData;
@@ -197,15 +231,15 @@ void ServerConn::setupCallbacks(ngtcp2_callbacks& cb) {
 // ---------------------------------------------------------------------------------------------
 // Packets in.
 
-void ServerConn::onDatagram(const PathAddrs& path, const uint8_t* data, size_t len, uint8_t ecn) {
+void QuicConn::onDatagram(const PathAddrs& path, const uint8_t* data, size_t len, uint8_t ecn) {
   if (state_ == State::Dead) return;
   if (state_ == State::Draining) return;  // the peer closed: say nothing more
   if (state_ == State::Closing) {
     // Repeat our CONNECTION_CLOSE to a late packet (RFC 9000 §10.2.1), within the amplification limit.
     if (!closeBuf_.empty()) {
-      uint8_t* slot = ep_.txSlot();
+      uint8_t* slot = io_.txSlot();
       std::memcpy(slot, closeBuf_.data(), closeBuf_.size());
-      ep_.send(slot, closeBuf_.size(), path.remote, path.local);
+      io_.send(slot, closeBuf_.size(), path.remote, path.local);
     }
     return;
   }
@@ -228,8 +262,8 @@ void ServerConn::onDatagram(const PathAddrs& path, const uint8_t* data, size_t l
   wake();
 }
 
-void ServerConn::onReadError(int rv) {
-  QuicCounters& k = worker().shared().counters;
+void QuicConn::onReadError(int rv) {
+  QuicCounters& k = io_.counters();
   switch (rv) {
     case NGTCP2_ERR_DRAINING:
       enterDraining();
@@ -253,8 +287,8 @@ void ServerConn::onReadError(int rv) {
   } else {
     ngtcp2_ccerr_set_liberr(&err, rv, nullptr, 0);
   }
-  if (ep_.worker().logBudget()) {
-    spdlog::info("quic {}: connection from {} failed: {}{}", listenerName_, path_.remote.str(), ngtcp2_strerror(rv),
+  if (io_.logBudget()) {
+    spdlog::info("quic {}: connection from {} failed: {}{}", name_, path_.remote.str(), ngtcp2_strerror(rv),
                  handshakeDone_ ? "" : " (during the handshake: " + tls_->failureDetail() + ")");
   }
   closeWithError(err);
@@ -263,13 +297,13 @@ void ServerConn::onReadError(int rv) {
 // ---------------------------------------------------------------------------------------------
 // Packets out.
 
-void ServerConn::wake() {
+void QuicConn::wake() {
   if (wakePending_ || state_ == State::Dead) return;
   wakePending_ = true;
-  ep_.schedule(this);
+  io_.schedule(this);
 }
 
-void ServerConn::flush() {
+void QuicConn::flush() {
   wakePending_ = false;
   if (state_ == State::Dead || state_ == State::Closing || state_ == State::Draining) return;
   deliverNotifications();
@@ -283,11 +317,11 @@ void ServerConn::flush() {
   armTimer();
 }
 
-bool ServerConn::writeStreams(ngtcp2_tstamp ts) {
+bool QuicConn::writeStreams(ngtcp2_tstamp ts) {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi{};
-  const size_t maxPkt = std::min<size_t>(ngtcp2_conn_get_max_tx_udp_payload_size(conn_), QuicEndpoint::kMaxPacket);
+  const size_t maxPkt = std::min<size_t>(ngtcp2_conn_get_max_tx_udp_payload_size(conn_), PacketIo::kMaxPacket);
   for (int i = 0; i < 1024; ++i) {  // bounded: a congestion-limited connection comes back by its timer
     ngtcp2_vec vecs[16];
     size_t nvecs = 0;
@@ -298,7 +332,7 @@ bool ServerConn::writeStreams(ngtcp2_tstamp ts) {
     uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
     if (fin) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
     ngtcp2_ssize ndatalen = -1;
-    uint8_t* slot = ep_.txSlot();
+    uint8_t* slot = io_.txSlot();
     ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, slot, maxPkt, &ndatalen, flags, sid, vecs,
                                                nvecs, ts);
     if (n < 0) {
@@ -329,14 +363,14 @@ bool ServerConn::writeStreams(ngtcp2_tstamp ts) {
   return true;
 }
 
-void ServerConn::sendPacket(const uint8_t* data, size_t len, const ngtcp2_path& path, uint8_t ecn) {
+void QuicConn::sendPacket(const uint8_t* data, size_t len, const ngtcp2_path& path, uint8_t ecn) {
   (void)ecn;
   auto to = SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(path.remote.addr), path.remote.addrlen);
   auto from = SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(path.local.addr), path.local.addrlen);
-  ep_.send(const_cast<uint8_t*>(data), len, to, from);
+  io_.send(const_cast<uint8_t*>(data), len, to, from);
 }
 
-void ServerConn::armTimer() {
+void QuicConn::armTimer() {
   const ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(conn_);
   if (expiry == UINT64_MAX) {
     timer_->disable();
@@ -347,7 +381,7 @@ void ServerConn::armTimer() {
   timer_->enable(Duration((ns + NGTCP2_MILLISECONDS - 1) / NGTCP2_MILLISECONDS));
 }
 
-void ServerConn::onTimer() {
+void QuicConn::onTimer() {
   if (state_ == State::Closing || state_ == State::Draining) {
     die(state_ == State::Closing ? "closed" : "peer closed");
     return;
@@ -362,7 +396,7 @@ void ServerConn::onTimer() {
     return;
   }
   if (rv != 0) {
-    QuicCounters& k = worker().shared().counters;
+    QuicCounters& k = io_.counters();
     if (rv == NGTCP2_ERR_IDLE_CLOSE) {
       die("idle timeout");
       return;
@@ -384,7 +418,7 @@ void ServerConn::onTimer() {
 // ---------------------------------------------------------------------------------------------
 // Closing.
 
-void ServerConn::closeWithError(const ngtcp2_ccerr& err) {
+void QuicConn::closeWithError(const ngtcp2_ccerr& err) {
   if (state_ == State::Closing || state_ == State::Draining || state_ == State::Dead) return;
   if (ngtcp2_conn_in_closing_period(conn_) || ngtcp2_conn_in_draining_period(conn_)) {
     enterDraining();
@@ -393,8 +427,8 @@ void ServerConn::closeWithError(const ngtcp2_ccerr& err) {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi{};
-  uint8_t* slot = ep_.txSlot();
-  ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, slot, QuicEndpoint::kMaxPacket, &err, now());
+  uint8_t* slot = io_.txSlot();
+  ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, slot, PacketIo::kMaxPacket, &err, now());
   state_ = State::Closing;
   for (auto& [id, s] : streams_) {
     s->err = ECONNRESET;
@@ -409,12 +443,12 @@ void ServerConn::closeWithError(const ngtcp2_ccerr& err) {
   timer_->enable(Duration(std::max<uint64_t>(1, 3 * ngtcp2_conn_get_pto(conn_) / NGTCP2_MILLISECONDS)));
 }
 
-void ServerConn::closeWithAppError(uint64_t code, std::string_view reason) {
+void QuicConn::closeWithAppError(uint64_t code, std::string_view reason) {
   ngtcp2_ccerr err;
   ngtcp2_ccerr_default(&err);
   ngtcp2_ccerr_set_application_error(&err, code, nullptr, 0);
-  if (ep_.worker().logBudget()) {
-    spdlog::info("quic {}: closing the connection from {}: application error 0x{:x}: {}", listenerName_,
+  if (io_.logBudget()) {
+    spdlog::info("quic {}: closing the connection from {}: application error 0x{:x}: {}", name_,
                  path_.remote.str(), code, reason);
   }
   if (inRead_) {  // inside an ngtcp2 callback: no packet may be written now
@@ -425,7 +459,7 @@ void ServerConn::closeWithAppError(uint64_t code, std::string_view reason) {
   closeWithError(err);
 }
 
-void ServerConn::enterDraining() {
+void QuicConn::enterDraining() {
   if (state_ == State::Draining || state_ == State::Dead) return;
   state_ = State::Draining;
   for (auto& [id, s] : streams_) {
@@ -436,7 +470,7 @@ void ServerConn::enterDraining() {
   timer_->enable(Duration(std::max<uint64_t>(1, 3 * ngtcp2_conn_get_pto(conn_) / NGTCP2_MILLISECONDS)));
 }
 
-void ServerConn::drain() {
+void QuicConn::drain() {
   if (state_ != State::Open && state_ != State::Handshaking) return;
   draining_ = true;
   if (app_) app_->drain();
@@ -447,7 +481,7 @@ void ServerConn::drain() {
   }
 }
 
-void ServerConn::closeNow() {
+void QuicConn::closeNow() {
   if (app_) app_->drain();
   ngtcp2_ccerr err;
   ngtcp2_ccerr_default(&err);
@@ -457,9 +491,9 @@ void ServerConn::closeNow() {
   closeWithError(err);
 }
 
-void ServerConn::die(std::string_view why) {
+void QuicConn::die(std::string_view why) {
   if (state_ == State::Dead) return;
-  QuicCounters& k = worker().shared().counters;
+  QuicCounters& k = io_.counters();
   if (conn_ != nullptr) {
     ngtcp2_conn_info info;
     ngtcp2_conn_get_conn_info(conn_, &info);
@@ -470,7 +504,7 @@ void ServerConn::die(std::string_view why) {
   }
   k.connectionsOpen.fetch_sub(1, std::memory_order_relaxed);
   k.connectionsClosed.fetch_add(1, std::memory_order_relaxed);
-  spdlog::debug("quic {}: connection from {} ended: {}", listenerName_, path_.remote.str(), why);
+  spdlog::debug("quic {}: connection {} {} ended: {}", name_, server_ ? "from" : "to", path_.remote.str(), why);
   state_ = State::Dead;
   timer_.reset();
   for (auto& [id, s] : streams_) {
@@ -485,24 +519,29 @@ void ServerConn::die(std::string_view why) {
       if (cb) cb->onStreamReadable(*f);
     }
   }
-  ep_.connDied(this);
+  if (onClosed) {
+    auto cb = std::move(onClosed);
+    onClosed = nullptr;
+    cb(why);
+  }
+  io_.connDied(this);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Streams and their faces.
 
-StreamState& ServerConn::stream(int64_t id) {
+StreamState& QuicConn::stream(int64_t id) {
   auto& p = streams_[id];
   if (!p) p = std::make_unique<StreamState>(id);
   return *p;
 }
 
-StreamState* ServerConn::findStream(int64_t id) {
+StreamState* QuicConn::findStream(int64_t id) {
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second.get();
 }
 
-void ServerConn::eraseStream(int64_t id) {
+void QuicConn::eraseStream(int64_t id) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   if (it->second->face) {
@@ -517,7 +556,7 @@ void ServerConn::eraseStream(int64_t id) {
   streams_.erase(it);
 }
 
-void ServerConn::notify(StreamState& s, bool read, bool write) {
+void QuicConn::notify(StreamState& s, bool read, bool write) {
   if (!s.face) return;
   if (!s.notifyRead && !s.notifyWrite) notifyQ_.push_back(s.id);
   s.notifyRead |= read;
@@ -525,7 +564,7 @@ void ServerConn::notify(StreamState& s, bool read, bool write) {
   wake();
 }
 
-void ServerConn::deliverNotifications() {
+void QuicConn::deliverNotifications() {
   for (int round = 0; round < 4 && !notifyQ_.empty(); ++round) {
     std::vector<int64_t> q;
     q.swap(notifyQ_);
@@ -548,23 +587,23 @@ void ServerConn::deliverNotifications() {
   }
 }
 
-void ServerConn::consumed(StreamState& s, size_t n) {
+void QuicConn::consumed(StreamState& s, size_t n) {
   if (state_ == State::Dead || conn_ == nullptr) return;
   extendCredit(s.id, n);
   wake();
 }
 
-void ServerConn::extendCredit(int64_t id, size_t n) {
+void QuicConn::extendCredit(int64_t id, size_t n) {
   ngtcp2_conn_extend_max_stream_offset(conn_, id, n);
   ngtcp2_conn_extend_max_offset(conn_, n);
 }
 
-void ServerConn::dataReady(StreamState& s) {
+void QuicConn::dataReady(StreamState& s) {
   if (app_) app_->resume(s.id);
   wake();
 }
 
-void ServerConn::released(StreamState& s, bool abort) {
+void QuicConn::released(StreamState& s, bool abort) {
   if (state_ == State::Dead) return;
   if (abort && !s.closed) {
     ngtcp2_conn_shutdown_stream(conn_, 0, s.id, 0x10c);  // H3_REQUEST_CANCELLED
@@ -584,10 +623,10 @@ void ServerConn::released(StreamState& s, bool abort) {
 // ---------------------------------------------------------------------------------------------
 // Handshake.
 
-void ServerConn::onHandshakeCompleted() {
+void QuicConn::onHandshakeCompleted() {
   handshakeDone_ = true;
   state_ = State::Open;
-  QuicCounters& k = worker().shared().counters;
+  QuicCounters& k = io_.counters();
   outcome_ = tls_->finish();
   if (!outcome_.ok) {
     k.handshakesFailed.fetch_add(1, std::memory_order_relaxed);
@@ -596,20 +635,28 @@ void ServerConn::onHandshakeCompleted() {
   k.handshakesOk.fetch_add(1, std::memory_order_relaxed);
   // A token for the next connection from this address (it skips the Retry round trip).
   std::array<uint8_t, kMaxRegularTokenLen> token;
-  if (auto n = generateRegularToken(token, worker().shared().tokenSecret, path_.remote.sa(), path_.remote.len(), now())) {
-    ngtcp2_conn_submit_new_token(conn_, token.data(), *n);
+  if (server_ && !io_.tokenSecret().empty()) {
+    if (auto n = generateRegularToken(token, io_.tokenSecret(), path_.remote.sa(), path_.remote.len(), now())) {
+      ngtcp2_conn_submit_new_token(conn_, token.data(), *n);
+    }
   }
   // The client's original DCID is done with once the handshake is (it only carried Initials).
-  worker().removeCid(originalDcid_);
-  originalDcid_.clear();
+  if (!originalDcid_.empty()) {
+    io_.removeCid(originalDcid_);
+    originalDcid_.clear();
+  }
+  if (!server_) {
+    if (outcome_.alpn != wantAlpn_) app_.reset();  // the server chose another protocol: close
+    return;
+  }
   if (outcome_.alpn == kAlpnH3) {
     app_ = std::make_unique<H3Server>(*this);
   }
 }
 
-int ServerConn::cbHandshakeCompleted(ngtcp2_conn* c, void* ud) {
+int QuicConn::cbHandshakeCompleted(ngtcp2_conn* c, void* ud) {
   (void)c;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   self->onHandshakeCompleted();
   if (!self->outcome_.ok) return NGTCP2_ERR_CALLBACK_FAILURE;
   if (!self->app_) {
@@ -625,83 +672,82 @@ int ServerConn::cbHandshakeCompleted(ngtcp2_conn* c, void* ud) {
 // ---------------------------------------------------------------------------------------------
 // ngtcp2 stream callbacks: straight to the application.
 
-int ServerConn::cbRecvStreamData(ngtcp2_conn* c, uint32_t flags, int64_t id, uint64_t off, const uint8_t* data,
+int QuicConn::cbRecvStreamData(ngtcp2_conn* c, uint32_t flags, int64_t id, uint64_t off, const uint8_t* data,
                                  size_t len, void* ud, void* sud) {
   (void)c, (void)off, (void)sud;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   if (!self->app_) return NGTCP2_ERR_CALLBACK_FAILURE;
   return self->app_->recvStreamData(id, data, len, (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
 }
 
-int ServerConn::cbAckedStreamData(ngtcp2_conn* c, int64_t id, uint64_t off, uint64_t len, void* ud, void* sud) {
+int QuicConn::cbAckedStreamData(ngtcp2_conn* c, int64_t id, uint64_t off, uint64_t len, void* ud, void* sud) {
   (void)c, (void)off, (void)sud;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   if (self->app_) self->app_->ackedStreamData(id, len);
   return 0;
 }
 
-int ServerConn::cbStreamOpen(ngtcp2_conn* c, int64_t id, void* ud) {
+int QuicConn::cbStreamOpen(ngtcp2_conn* c, int64_t id, void* ud) {
   (void)c, (void)id, (void)ud;
   return 0;
 }
 
-int ServerConn::cbStreamClose(ngtcp2_conn* c, uint32_t flags, int64_t id, uint64_t code, void* ud, void* sud) {
+int QuicConn::cbStreamClose(ngtcp2_conn* c, uint32_t flags, int64_t id, uint64_t code, void* ud, void* sud) {
   (void)c, (void)sud;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) code = 0x100;  // H3_NO_ERROR
   if (self->app_) self->app_->streamClosed(id, code);
   return 0;
 }
 
-int ServerConn::cbStreamReset(ngtcp2_conn* c, int64_t id, uint64_t finalSize, uint64_t code, void* ud, void* sud) {
+int QuicConn::cbStreamReset(ngtcp2_conn* c, int64_t id, uint64_t finalSize, uint64_t code, void* ud, void* sud) {
   (void)c, (void)finalSize, (void)sud;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   if (self->app_) self->app_->streamReset(id, code);
   return 0;
 }
 
-int ServerConn::cbStreamStopSending(ngtcp2_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
+int QuicConn::cbStreamStopSending(ngtcp2_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
   (void)c, (void)sud;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   if (self->app_) self->app_->streamStopSending(id, code);
   return 0;
 }
 
-int ServerConn::cbExtendMaxStreamData(ngtcp2_conn* c, int64_t id, uint64_t max, void* ud, void* sud) {
+int QuicConn::cbExtendMaxStreamData(ngtcp2_conn* c, int64_t id, uint64_t max, void* ud, void* sud) {
   (void)c, (void)max, (void)sud;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   if (self->app_) self->app_->extendMaxStreamData(id);
   return 0;
 }
 
-int ServerConn::cbExtendMaxRemoteStreamsBidi(ngtcp2_conn* c, uint64_t max, void* ud) {
+int QuicConn::cbExtendMaxRemoteStreamsBidi(ngtcp2_conn* c, uint64_t max, void* ud) {
   (void)c;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   if (self->app_) self->app_->extendMaxRemoteStreams(max);
   return 0;
 }
 
-int ServerConn::cbGetNewConnectionId(ngtcp2_conn* c, ngtcp2_cid* cid, uint8_t* token, size_t len, void* ud) {
+int QuicConn::cbGetNewConnectionId(ngtcp2_conn* c, ngtcp2_cid* cid, uint8_t* token, size_t len, void* ud) {
   (void)c;
-  auto* self = static_cast<ServerConn*>(ud);
-  QuicShared& shared = self->worker().shared();
+  auto* self = static_cast<QuicConn*>(ud);
   if (len != CidCodec::kLen) return NGTCP2_ERR_CALLBACK_FAILURE;
   std::array<uint8_t, CidCodec::kLen> b;
-  shared.cids.make(self->worker().index(), b);
+  self->io_.newCid(b);
   ngtcp2_cid_init(cid, b.data(), b.size());
   if (!generateStatelessResetToken(std::span<uint8_t, kStatelessResetTokenLen>(token, kStatelessResetTokenLen),
-                                   shared.resetSecret, *cid)) {
+                                   self->io_.resetSecret(), *cid)) {
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   self->registerCid(*cid);
   return 0;
 }
 
-int ServerConn::cbRemoveConnectionId(ngtcp2_conn* c, const ngtcp2_cid* cid, void* ud) {
+int QuicConn::cbRemoveConnectionId(ngtcp2_conn* c, const ngtcp2_cid* cid, void* ud) {
   (void)c;
-  auto* self = static_cast<ServerConn*>(ud);
+  auto* self = static_cast<QuicConn*>(ud);
   std::string k = cidKey(*cid);
-  self->worker().removeCid(k);
+  self->io_.removeCid(k);
   std::erase(self->cids_, k);
   return 0;
 }

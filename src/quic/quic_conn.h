@@ -1,22 +1,26 @@
 #pragma once
-// ServerConn: one QUIC connection a client opened to a `quic` listener: the ngtcp2 connection, its
-// TLS session (the node's credentials, through the contract's TlsSession and the crypto glue), its
-// streams, and the application its ALPN chose (HTTP/3 today; the mesh ALPN next). Owned by the
-// endpoint that accepted it; runs on that worker's reactor only.
+// QuicConn: one QUIC connection, server or client side: the ngtcp2 connection, its TLS session (the
+// contract's TlsSession driven through the crypto glue), its streams, and the application on top
+// (HTTP/3 by ALPN on a server; the one its caller chose on a client). Runs on one reactor only.
+// Where its packets go, and the connection IDs it issues, are its PacketIo's business: a listener's
+// endpoint (quic_endpoint.h) for a server connection, a connected UDP socket for a client.
 //
-// Life: created for a client Initial that passed address validation and limits; every datagram for
-// one of its CIDs goes to onDatagram(); after each batch of datagrams (and on its timer) flush()
-// writes what ngtcp2 and the application have to send. It ends by idle timeout or handshake timeout
-// (silently), by the peer's CONNECTION_CLOSE (draining), or by our close() (closing: our
-// CONNECTION_CLOSE is repeated to any late packet for 3 PTO), then the endpoint deletes it.
+// Life: a server connection is created for a client Initial that passed address validation and
+// limits, a client connection by its caller (connect() sends the first Initial). Every datagram
+// for it goes to onDatagram(); after each batch (and on its timer) flush() writes what ngtcp2 and
+// the application have to send. It ends by idle or handshake timeout (silently), by the peer's
+// CONNECTION_CLOSE (draining), or by our close (closing: our CONNECTION_CLOSE is repeated to late
+// packets for 3 PTO); then its PacketIo deletes it.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <ngtcp2/ngtcp2.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,19 +29,20 @@
 #include <ugate/stream.h>
 #include <ugate/tls_provider.h>
 
+#include "quic/cid.h"
+#include "quic/quic_counters.h"
 #include "quic/quic_crypto.h"
+#include "quic/quic_options.h"
 #include "quic/quic_stream.h"
 
 namespace ugate {
 struct ListenerConfig;
-}
+class WorkerContext;
+}  // namespace ugate
 
 namespace ugate::quic {
 
-class QuicEndpoint;
-class QuicWorker;
-class H3Server;
-struct QuicTuning;
+class QuicConn;
 
 /** Path: local and remote addresses of a datagram, in storage ngtcp2_path can point into. */
 struct PathAddrs {
@@ -73,19 +78,78 @@ class Application {
   virtual void drain() = 0;
 };
 
-class ServerConn final : public StreamHost {
+/**
+ * PacketIo: what a connection needs of its surroundings: its reactor and counters, room to build
+ * packets and a way to send them (batched), a turn-end flush, its own removal, and the connection
+ * IDs it issues (a server's name their worker and are registered for routing; a client's are random).
+ */
+class PacketIo {
  public:
-  /**
-   * ServerConn for a client Initial (hd as ngtcp2_accept parsed it). odcid: the original DCID when
-   * the Initial carried a valid Retry token (the Retry's SCID is then hd.dcid), else null. regular:
-   * the Initial carried a valid NEW_TOKEN token (the address is validated). Check ok() after.
-   */
-  ServerConn(QuicEndpoint& ep, const ngtcp2_pkt_hd& hd, const ngtcp2_cid* odcid, bool tokenValidated,
-             const PathAddrs& path, const ListenerConfig& l);
-  ~ServerConn() override;
-  ServerConn(const ServerConn&) = delete;
-  ServerConn& operator=(const ServerConn&) = delete;
+  virtual ~PacketIo() = default;
+  virtual Reactor& reactor() = 0;
+  virtual QuicCounters& counters() = 0;
+  /** logBudget: whether a per-connection line may be logged now (rate-limited). */
+  virtual bool logBudget() = 0;
+  /** txSlot: room for one packet (kMaxPacket bytes); send() commits it. */
+  virtual uint8_t* txSlot() = 0;
+  virtual void send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) = 0;
+  /** schedule: c has something to write: call c->flush() at the end of this turn. */
+  virtual void schedule(QuicConn* c) = 0;
+  /** connDied: c is dead; free it once its own code is off the stack. */
+  virtual void connDied(QuicConn* c) = 0;
+  /** newCid: a connection ID this side issues; addCid/removeCid route datagrams by it. */
+  virtual void newCid(std::span<uint8_t, CidCodec::kLen> out) = 0;
+  virtual void addCid(std::string_view cid, QuicConn* c) { (void)cid, (void)c; }
+  virtual void removeCid(std::string_view cid) { (void)cid; }
+  /** resetSecret: the key of this side's stateless reset tokens. */
+  virtual std::span<const uint8_t> resetSecret() = 0;
+  /** tokenSecret: a server's NEW_TOKEN key (empty: no tokens). */
+  virtual std::span<const uint8_t> tokenSecret() { return {}; }
+  /** worker: the core worker (routes, sessions); null outside ugated's workers (tools). */
+  virtual WorkerContext* worker() { return nullptr; }
+  /** listenerConfig: a server's listener in the current config snapshot (null for a client). */
+  virtual const ListenerConfig* listenerConfig() const { return nullptr; }
 
+  static constexpr size_t kMaxPacket = 1500;
+};
+
+/** ServerParams: a client Initial accepted by an endpoint. */
+struct ServerParams {
+  const ngtcp2_pkt_hd* hd{nullptr};  // as ngtcp2_accept parsed it
+  const ngtcp2_cid* odcid{nullptr};  // the original DCID when a valid Retry token came (hd.dcid = Retry SCID)
+  bool tokenValidated{false};        // a valid Retry or NEW_TOKEN token: the address is validated
+  PathAddrs path;
+  QuicTuning tuning;
+  TlsSessionPtr tls;                 // from the listener's TLS context
+  std::string name;                  // the listener's name (logs)
+};
+
+/** ClientParams: a connection we open. */
+struct ClientParams {
+  PathAddrs path;                    // local (bound, connected socket) and the server
+  QuicTuning tuning;
+  TlsSessionPtr tls;                 // ALPN and the server's verification come with its context
+  std::string sni;                   // server name sent (empty: none)
+  std::unique_ptr<Application> app;  // runs once the handshake completes (its ALPN is checked)
+  std::string alpn;                  // the protocol app speaks: the handshake must have chosen it
+  std::string name;                  // for logs
+};
+
+class QuicConn final : public StreamHost {
+ public:
+  /** QuicConn (server) for a client Initial; then onDatagram() it. Check ok() after. */
+  QuicConn(PacketIo& io, ServerParams p);
+  /** QuicConn (client); connect() sends the first flight. Check ok() after. */
+  QuicConn(PacketIo& io, ClientParams p);
+  ~QuicConn() override;
+  QuicConn(const QuicConn&) = delete;
+  QuicConn& operator=(const QuicConn&) = delete;
+
+  /** connect (client): the first Initial goes out; app starts once the handshake completes. */
+  void connect() { wake(); }
+  bool isServer() const { return server_; }
+  /** onClosed: called once when the connection ends (client owners: their cue to clean up). */
+  std::function<void(std::string_view why)> onClosed;
   /** ok: construction succeeded (else the endpoint drops it; why says so). */
   bool ok() const { return conn_ != nullptr && tls_ != nullptr; }
   const std::string& why() const { return why_; }
@@ -109,9 +173,8 @@ class ServerConn final : public StreamHost {
 
   // For the application.
   ngtcp2_conn* conn() { return conn_; }
-  QuicWorker& worker();
-  QuicEndpoint& endpoint() { return ep_; }
-  const ListenerConfig& listener() const;
+  PacketIo& io() { return io_; }
+  const std::string& name() const { return name_; }
   const TlsOutcome& tlsOutcome() const { return outcome_; }
   const SocketAddress& peer() const { return path_.remote; }
   const SocketAddress& local() const { return path_.local; }
@@ -132,7 +195,8 @@ class ServerConn final : public StreamHost {
 
  private:
   enum class State : uint8_t { Handshaking, Open, Closing, Draining, Dead };
-  static ngtcp2_tstamp now();
+  ngtcp2_tstamp now() const;
+  bool setupTls(const std::string& sni);
   void setupCallbacks(ngtcp2_callbacks& cb);
   bool writeStreams(ngtcp2_tstamp ts);
   void sendPacket(const uint8_t* data, size_t len, const ngtcp2_path& path, uint8_t ecn);
@@ -161,8 +225,11 @@ class ServerConn final : public StreamHost {
   static int cbRemoveConnectionId(ngtcp2_conn* c, const ngtcp2_cid* cid, void* ud);
   static ngtcp2_conn* getConn(ConnRef* ref);
 
-  QuicEndpoint& ep_;
-  std::string listenerName_;
+  PacketIo& io_;
+  bool server_;
+  std::string name_;  // the listener's (server) or the caller's (client), for logs
+  QuicTuning tuning_;
+  std::string wantAlpn_;  // client: the protocol its application speaks
   PathAddrs path_;
   ngtcp2_conn* conn_{nullptr};
   TlsSessionPtr tls_;

@@ -286,13 +286,18 @@ PushResult<VapidClaims> verifyVapid(const VapidCredentials& credentials,
     }
     return pushError(PushErrc::MalformedToken, parts.error().detail);
   }
-  Json claims = Json::parse(parts->claims, nullptr, false);
+  return checkVapidClaims(parts->claims, params.origin, params.now);
+}
+
+PushResult<VapidClaims> checkVapidClaims(std::string_view claimsJson, std::string_view expectedOrigin,
+                                         auth::SystemTime now) {
+  Json claims = Json::parse(claimsJson, nullptr, false);
   if (claims.is_discarded() || !claims.is_object()) {
     return pushError(PushErrc::MalformedToken, "the JWT claims are not a JSON object");
   }
 
   VapidClaims out;
-  const std::string origin = normalizeOrigin(params.origin);
+  const std::string origin = normalizeOrigin(expectedOrigin);
   auto aud = claims.find("aud");
   bool audOk = false;
   if (aud != claims.end() && aud->is_string()) {
@@ -316,16 +321,18 @@ PushResult<VapidClaims> verifyVapid(const VapidCredentials& credentials,
   auto exp = claimExp(claims);
   if (!exp) return exp.error();
   out.exp = *exp;
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(params.now.time_since_epoch()).count();
-  if (out.exp <= now) {
+  const int64_t nowSecs =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (out.exp <= nowSecs) {
     return pushError(PushErrc::Expired, "exp " + std::to_string(out.exp) + " is not after now " +
-                                            std::to_string(now));
+                                            std::to_string(nowSecs));
   }
-  if (out.exp - now > kMaxVapidLifetime.count()) {
+  // exp > nowSecs here, so the unsigned difference is exact even when nowSecs is negative.
+  if (static_cast<uint64_t>(out.exp) - static_cast<uint64_t>(nowSecs) >
+      static_cast<uint64_t>(kMaxVapidLifetime.count())) {
     return pushError(PushErrc::ExpiryTooFar, "exp " + std::to_string(out.exp) +
                                                  " is more than 24 h after now " +
-                                                 std::to_string(now));
+                                                 std::to_string(nowSecs));
   }
 
   if (auto sub = claims.find("sub"); sub != claims.end()) {

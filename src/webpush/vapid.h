@@ -87,6 +87,16 @@ PushResult<VapidClaims> verifyVapid(const VapidCredentials& credentials,
                                     const VapidVerifyParams& params);
 
 /**
+ * checkVapidClaims applies the claim rules to a token's decoded claims JSON (untrusted): a JSON
+ * object whose aud (a string, or an array holding one) is expectedOrigin, whose exp is a number
+ * after now and at most 24 h ahead, and whose sub, when present, is a string. verifyVapid calls it
+ * once the signature verifies; it is public for fuzzing and for callers that verified otherwise.
+ * @return the claims; MalformedToken, WrongAudience, MissingExpiry, Expired or ExpiryTooFar.
+ */
+PushResult<VapidClaims> checkVapidClaims(std::string_view claimsJson, std::string_view expectedOrigin,
+                                         auth::SystemTime now);
+
+/**
  * normalizeOrigin: scheme and host lower-cased, a trailing "/" and the scheme's default port
  * (:443 for https, :80 for http) dropped, so "HTTPS://Push.Example.net:443/" and
  * "https://push.example.net" compare equal.

@@ -238,6 +238,14 @@ TEST(VapidTest, ExpiryRules) {
   EXPECT_EQ(verifyCode(signedHeader(*key, "{" + aud + R"(,"exp":-5})"), params(now)),
             PushErrc::Expired);
   EXPECT_TRUE(ok(signedHeader(*key, "{" + aud + R"(,"exp":1800000100.75})")));
+  // The largest exp against a clock before 1970 is too far, not an overflow.
+  auto far = checkVapidClaims(R"({"aud":"https://a","exp":9223372036854775807})", "https://a",
+                              at(-100));
+  ASSERT_FALSE(far);
+  EXPECT_EQ(far.error().code, PushErrc::ExpiryTooFar);
+  auto fine = checkVapidClaims(R"({"aud":"https://a","exp":-40})", "https://a", at(-100));
+  ASSERT_TRUE(fine) << fine.error().detail;
+  EXPECT_EQ(fine->exp, -40);
 }
 
 TEST(VapidTest, AudienceMustBeThePushResourceOrigin) {

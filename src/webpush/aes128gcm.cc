@@ -65,16 +65,18 @@ PushResult<Bytes> aes128gcmEncode(std::span<const uint8_t> plaintext, const EceE
   // records but the last are full, so the count and the size are known before any work.
   const size_t cap = p.rs - kRecordOverhead;
   const size_t header = kEceHeaderFixedLen + p.keyid.size();
-  if (p.padding > p.maxBody || plaintext.size() > p.maxBody) {
-    return pushError(PushErrc::TooLarge, "plaintext and padding exceed the body limit");
+  size_t inner = 0;
+  size_t total = 0;
+  if (__builtin_add_overflow(plaintext.size(), p.padding, &inner)) {
+    return pushError(PushErrc::TooLarge, "plaintext and padding overflow a size");
   }
-  const size_t inner = plaintext.size() + p.padding;
-  const size_t records = inner == 0 ? 1 : (inner + cap - 1) / cap;
-  const size_t total = header + inner + records * kRecordOverhead;
-  if (total > p.maxBody) {
-    return pushError(PushErrc::TooLarge, "encoded body of " + std::to_string(total) +
-                                             " bytes exceeds the limit of " +
-                                             std::to_string(p.maxBody));
+  const size_t records = inner == 0 ? 1 : inner / cap + (inner % cap != 0 ? 1 : 0);
+  if (__builtin_mul_overflow(records, kRecordOverhead, &total) ||
+      __builtin_add_overflow(total, inner, &total) || __builtin_add_overflow(total, header, &total) ||
+      total > std::min(p.maxBody, kMaxEceEncodedSize)) {
+    return pushError(PushErrc::TooLarge, "the encoded body exceeds the limit of " +
+                                             std::to_string(std::min(p.maxBody, kMaxEceEncodedSize)) +
+                                             " bytes");
   }
 
   Bytes out;

@@ -47,6 +47,9 @@ struct EceKeys {
 /** deriveEceKeys: PRK = HMAC-SHA-256(salt, ikm); CEK and NONCE by HKDF-Expand with their info. */
 EceKeys deriveEceKeys(std::span<const uint8_t> salt, std::span<const uint8_t> ikm);
 
+/** kMaxEceEncodedSize: no encoding is larger than this (1 GiB), whatever maxBody allows. */
+constexpr size_t kMaxEceEncodedSize = size_t{1} << 30;
+
 /** EceEncodeParams: what aes128gcmEncode needs besides the plaintext. Spans must outlive the call. */
 struct EceEncodeParams {
   /** ikm: the input keying material (a pre-shared key, or RFC 8291's derived IKM). */
@@ -59,7 +62,7 @@ struct EceEncodeParams {
   std::span<const uint8_t> keyid;
   /** padding: zero bytes to add in total; spent from the first record on, greedily. */
   size_t padding{0};
-  /** maxBody: the largest encoded body accepted; TooLarge above it. */
+  /** maxBody: the largest encoded body accepted (capped at kMaxEceEncodedSize); TooLarge above it. */
   size_t maxBody{std::numeric_limits<size_t>::max()};
 };
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "webpush/ece_crypto.h"
 #include "webpush_test_util.h"
 
@@ -251,12 +253,20 @@ TEST(Aes128gcmTest, SizeLimits) {
   auto e2 = aes128gcmEncode(plain, p);
   ASSERT_FALSE(e2);
   EXPECT_EQ(e2.error().code, PushErrc::TooLarge);
-  // Absurd padding is refused before any allocation.
+  // Absurd padding is refused before any allocation, with or without a body limit.
   p.maxBody = 1 << 20;
   p.padding = size_t{1} << 40;
   e2 = aes128gcmEncode(plain, p);
   ASSERT_FALSE(e2);
   EXPECT_EQ(e2.error().code, PushErrc::TooLarge);
+  p.maxBody = std::numeric_limits<size_t>::max();
+  for (size_t pad : {std::numeric_limits<size_t>::max(), std::numeric_limits<size_t>::max() - 1000,
+                     std::numeric_limits<size_t>::max() / 17}) {
+    p.padding = pad;
+    e2 = aes128gcmEncode(plain, p);
+    ASSERT_FALSE(e2) << pad;
+    EXPECT_EQ(e2.error().code, PushErrc::TooLarge) << pad;
+  }
 
   Bytes longId(256, 'k');
   EceEncodeParams q;

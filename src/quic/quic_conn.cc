@@ -11,7 +11,7 @@
 #include <ugate/config.h>
 #include <ugate/worker_context.h>
 
-#include "quic/h3_server.h"
+#include "quic/h3_app.h"
 #include "quic/quic_config.h"
 
 namespace ugate::quic {
@@ -159,7 +159,7 @@ QuicConn::QuicConn(PacketIo& io, ClientParams p)
     : io_(io), server_(false), name_(std::move(p.name)), tuning_(p.tuning), wantAlpn_(std::move(p.alpn)),
       path_(p.path), tls_(std::move(p.tls)) {
   start_ = io_.reactor().now();
-  app_ = std::move(p.app);
+  if (p.makeApp) app_ = p.makeApp(*this);
   std::array<uint8_t, CidCodec::kLen> dcidBytes, scidBytes;
   io_.newCid(dcidBytes);
   io_.newCid(scidBytes);

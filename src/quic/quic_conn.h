@@ -130,7 +130,8 @@ struct ClientParams {
   QuicTuning tuning;
   TlsSessionPtr tls;                 // ALPN and the server's verification come with its context
   std::string sni;                   // server name sent (empty: none)
-  std::unique_ptr<Application> app;  // runs once the handshake completes (its ALPN is checked)
+  /** makeApp: the application (made with its connection); starts once the handshake completes. */
+  std::function<std::unique_ptr<Application>(QuicConn&)> makeApp;
   std::string alpn;                  // the protocol app speaks: the handshake must have chosen it
   std::string name;                  // for logs
 };

@@ -29,6 +29,7 @@ struct StreamState {
   std::string method, scheme, authority, path, protocol;
   std::vector<std::pair<std::string, std::string>> headers;
   size_t headerBytes{0};
+  int status{0};  // HTTP/3 response (client side)
   bool headersDone{false};
   bool responded{false};  // response headers submitted
   bool tunnel{false};     // a CONNECT (or mesh) stream whose bytes go to a session

@@ -16,6 +16,10 @@
 #     dropped; ugated keeps serving.
 # (4) Mutual TLS (the default for kind quic): a client without a certificate is refused, one whose
 #     node ID is trusted gets its answer.
+# (5) CONNECT over HTTP/3 (ugate_h3connect, ugated's own QUIC client side): a routed tunnel to an
+#     echo listener carries 8 MB both ways byte for byte, 10 tunnels at once; an unrouted target is
+#     refused 403 route_rejected (not an open proxy), a routed but closed port 502 connect_refused;
+#     each stream has its access-log line.
 # The last line is always "quic: N passed, M failed".
 set -euo pipefail
 
@@ -24,7 +28,8 @@ readonly WATCHDOG_SECONDS=120
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for tool in python3 gtlsclient openssl; do
+H3CONNECT=${UGATE_H3CONNECT:-$(dirname "$UGATED")/tests/ugate_h3connect}
+for tool in python3 gtlsclient openssl "$H3CONNECT"; do
   if ! have "$tool"; then
     say "quic: $tool not found (scripts/install-deps.sh installs it)" >&2
     exit 2
@@ -75,6 +80,7 @@ der = sys.stdin.buffer.read()
 print(base64.b32encode(hashlib.sha256(der[-65:]).digest()).decode().rstrip("="))')
 
 read -r H3 RETRY MTLS < <(free_udp_ports 3)
+read -r ECHO CLOSED < <(free_ports 2)
 cat >"$TMP/ugated.json" <<EOF
 {
   "workers": 2,
@@ -87,7 +93,11 @@ cat >"$TMP/ugated.json" <<EOF
      "quic": {"retry": "never", "idleTimeout": "20s"}},
     {"name": "h3retry", "kind": "quic", "address": "127.0.0.1:$RETRY", "tls": {"requireClientCert": false},
      "quic": {"retry": "always"}},
-    {"name": "h3mtls", "kind": "quic", "address": "127.0.0.1:$MTLS"}
+    {"name": "h3mtls", "kind": "quic", "address": "127.0.0.1:$MTLS"},
+    {"name": "echo", "kind": "echo", "address": "127.0.0.1:$ECHO"}
+  ],
+  "routes": [
+    {"name": "to-echo", "match": {"listener": "h3", "host": "127.0.0.1", "port": [$ECHO, $CLOSED]}, "to": "original"}
   ]
 }
 EOF
@@ -206,6 +216,50 @@ if h3get "$MTLS" /healthz --key "$TMP/client.key" --cert "$TMP/client.crt" &&
 else
   failed "trusted client: $(tail -n 5 "$TMP/h3get.log")"
 fi
+
+say "== (5) CONNECT over HTTP/3"
+# tunnel AUTHORITY [ugate_h3connect options]: stdin through a CONNECT tunnel; status to $TMP/h3c.err.
+tunnel() {
+  local auth=$1
+  shift
+  "$H3CONNECT" --connect "127.0.0.1:$H3" --authority "$auth" --timeout 20 "$@" 2>"$TMP/h3c.err"
+}
+got=$(printf 'hello over h3\n' | tunnel "127.0.0.1:$ECHO") || true
+if [[ "$got" == "hello over h3" ]]; then pass "CONNECT to a routed echo target: the bytes come back"; else
+  failed "CONNECT echo: got '$got' ($(tr '\n' ' ' <"$TMP/h3c.err"))"; fi
+head -c 8000000 /dev/urandom >"$TMP/big"
+rc=0
+tunnel "127.0.0.1:$ECHO" <"$TMP/big" >"$TMP/big.back" || rc=$?
+expect_eq "8 MB through the tunnel: exit status" "$rc" 0
+if [[ "$(sha "$TMP/big")" == "$(sha "$TMP/big.back")" ]]; then pass "8 MB both ways byte for byte"; else
+  failed "8 MB: sha256 differs ($(stat -c %s "$TMP/big.back") bytes back)"; fi
+pids=()
+for i in $(seq 1 10); do
+  head -c 300000 /dev/urandom >"$TMP/par.$i"
+  # (bash gives a background command of a function /dev/null as stdin: redirect inside it)
+  spawn tunnel-$i bash -c 'exec "$1" --connect "$2" --authority "$3" --timeout 30 <"$4" >"$5" 2>/dev/null' \
+    _ "$H3CONNECT" "127.0.0.1:$H3" "127.0.0.1:$ECHO" "$TMP/par.$i" "$TMP/par.$i.back"
+  pids+=("$SPAWNED")
+done
+same=0
+for i in $(seq 1 10); do
+  reap "${pids[$((i - 1))]}" || true
+  [[ "$(sha "$TMP/par.$i")" == "$(sha "$TMP/par.$i.back")" ]] && same=$((same + 1))
+done
+expect_eq "10 tunnels at once, each byte for byte" "$same" 10
+rc=0
+printf 'x' | tunnel "127.0.0.1:9" >/dev/null || rc=$?
+expect_eq "an unrouted target: refused (exit 2)" "$rc" 2
+check "... with 403 and x-ugate-error: route_rejected" grep -q "x-ugate-error: route_rejected" "$TMP/h3c.err"
+grep -q ':status 403' "$TMP/h3c.err" || failed "403 expected: $(tr '\n' ' ' <"$TMP/h3c.err")"
+rc=0
+printf 'x' | tunnel "127.0.0.1:$CLOSED" >/dev/null || rc=$?
+expect_eq "a routed but closed port: refused (exit 2)" "$rc" 2
+check "... with 502 and x-ugate-error: connect_refused" grep -q "x-ugate-error: connect_refused" "$TMP/h3c.err"
+n=$(grep -c '"kind":"h3".*"route":"to-echo".*"close":"ok"' "$TMP/access.log" || true)
+expect_ge "access log: the tunnels, by route, closed ok" "$n" 12
+n=$(grep -c '"kind":"h3".*"close":"route_rejected"' "$TMP/access.log" || true)
+expect_eq "access log: the refused CONNECT" "$n" 1
 
 check "ugated still running" ugated_alive
 say "(ran in $((SECONDS - START_SECONDS)) s)"

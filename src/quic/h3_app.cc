@@ -1,4 +1,4 @@
-#include "quic/h3_server.h"
+#include "quic/h3_app.h"
 
 #include <algorithm>
 #include <cstring>
@@ -41,13 +41,11 @@ bool clientBidi(int64_t id) { return (id & 0x3) == 0; }
 
 }  // namespace
 
-H3Server::H3Server(QuicConn& c) : conn_(c) {}
-
-H3Server::~H3Server() {
+H3Base::~H3Base() {
   if (h3_ != nullptr) nghttp3_conn_del(h3_);
 }
 
-bool H3Server::start() {
+bool H3Base::setup(bool server) {
   nghttp3_callbacks cb{};
   cb.acked_stream_data = cbAckedStreamData;
   cb.stream_close = cbStreamClose;
@@ -64,9 +62,13 @@ bool H3Server::start() {
   settings.qpack_max_dtable_capacity = 0;  // no dynamic table: nothing to keep per connection
   settings.qpack_blocked_streams = 0;
   settings.max_field_section_size = kMaxHeaderBytes;
-  if (nghttp3_conn_server_new(&h3_, &cb, &settings, nghttp3_mem_default(), this) != 0) return false;
-  const ngtcp2_transport_params* params = ngtcp2_conn_get_local_transport_params(conn_.conn());
-  nghttp3_conn_set_max_client_streams_bidi(h3_, params->initial_max_streams_bidi);
+  int rv = server ? nghttp3_conn_server_new(&h3_, &cb, &settings, nghttp3_mem_default(), this)
+                  : nghttp3_conn_client_new(&h3_, &cb, &settings, nghttp3_mem_default(), this);
+  if (rv != 0) return false;
+  if (server) {
+    const ngtcp2_transport_params* params = ngtcp2_conn_get_local_transport_params(conn_.conn());
+    nghttp3_conn_set_max_client_streams_bidi(h3_, params->initial_max_streams_bidi);
+  }
   int64_t ctrl = -1, enc = -1, dec = -1;
   if (ngtcp2_conn_open_uni_stream(conn_.conn(), &ctrl, nullptr) != 0 ||
       ngtcp2_conn_open_uni_stream(conn_.conn(), &enc, nullptr) != 0 ||
@@ -79,7 +81,7 @@ bool H3Server::start() {
 // ---------------------------------------------------------------------------------------------
 // ngtcp2 → nghttp3
 
-int H3Server::recvStreamData(int64_t id, const uint8_t* data, size_t len, bool fin) {
+int H3Base::recvStreamData(int64_t id, const uint8_t* data, size_t len, bool fin) {
   nghttp3_ssize n = nghttp3_conn_read_stream(h3_, id, data, len, fin ? 1 : 0);
   if (n < 0) {
     spdlog::debug("quic: HTTP/3 error on stream {}: {}", id, nghttp3_strerror(static_cast<int>(n)));
@@ -91,9 +93,9 @@ int H3Server::recvStreamData(int64_t id, const uint8_t* data, size_t len, bool f
   return 0;
 }
 
-void H3Server::ackedStreamData(int64_t id, uint64_t len) { nghttp3_conn_add_ack_offset(h3_, id, len); }
+void H3Base::ackedStreamData(int64_t id, uint64_t len) { nghttp3_conn_add_ack_offset(h3_, id, len); }
 
-void H3Server::streamClosed(int64_t id, uint64_t code) {
+void H3Base::streamClosed(int64_t id, uint64_t code) {
   int rv = nghttp3_conn_close_stream(h3_, id, code);
   if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
     conn_.closeWithAppError(nghttp3_err_infer_quic_app_error_code(rv), "HTTP/3 stream close");
@@ -102,7 +104,7 @@ void H3Server::streamClosed(int64_t id, uint64_t code) {
   if (clientBidi(id)) ngtcp2_conn_extend_max_streams_bidi(conn_.conn(), 1);
 }
 
-void H3Server::streamReset(int64_t id, uint64_t code) {
+void H3Base::streamReset(int64_t id, uint64_t code) {
   (void)code;
   nghttp3_conn_shutdown_stream_read(h3_, id);
   if (StreamState* s = conn_.findStream(id)) {
@@ -112,7 +114,7 @@ void H3Server::streamReset(int64_t id, uint64_t code) {
   }
 }
 
-void H3Server::streamStopSending(int64_t id, uint64_t code) {
+void H3Base::streamStopSending(int64_t id, uint64_t code) {
   (void)code;
   nghttp3_conn_shutdown_stream_read(h3_, id);
   if (StreamState* s = conn_.findStream(id)) {
@@ -121,15 +123,15 @@ void H3Server::streamStopSending(int64_t id, uint64_t code) {
   }
 }
 
-void H3Server::extendMaxStreamData(int64_t id) { nghttp3_conn_unblock_stream(h3_, id); }
+void H3Base::extendMaxStreamData(int64_t id) { nghttp3_conn_unblock_stream(h3_, id); }
 
-void H3Server::resume(int64_t id) { nghttp3_conn_resume_stream(h3_, id); }
+void H3Base::resume(int64_t id) { nghttp3_conn_resume_stream(h3_, id); }
 
-void H3Server::extendMaxRemoteStreams(uint64_t maxStreams) {
-  nghttp3_conn_set_max_client_streams_bidi(h3_, maxStreams);
+void H3Base::extendMaxRemoteStreams(uint64_t maxStreams) {
+  if (conn_.isServer()) nghttp3_conn_set_max_client_streams_bidi(h3_, maxStreams);
 }
 
-int64_t H3Server::nextStreamData(ngtcp2_vec* vecs, size_t maxv, size_t& nvecs, bool& fin) {
+int64_t H3Base::nextStreamData(ngtcp2_vec* vecs, size_t maxv, size_t& nvecs, bool& fin) {
   int64_t id = -1;
   int f = 0;
   static_assert(sizeof(nghttp3_vec) == sizeof(ngtcp2_vec));
@@ -144,18 +146,18 @@ int64_t H3Server::nextStreamData(ngtcp2_vec* vecs, size_t maxv, size_t& nvecs, b
   return id;
 }
 
-void H3Server::streamDataTaken(int64_t id, size_t n) { nghttp3_conn_add_write_offset(h3_, id, n); }
-void H3Server::streamBlocked(int64_t id) { nghttp3_conn_block_stream(h3_, id); }
-void H3Server::streamShutWrite(int64_t id) { nghttp3_conn_shutdown_stream_write(h3_, id); }
+void H3Base::streamDataTaken(int64_t id, size_t n) { nghttp3_conn_add_write_offset(h3_, id, n); }
+void H3Base::streamBlocked(int64_t id) { nghttp3_conn_block_stream(h3_, id); }
+void H3Base::streamShutWrite(int64_t id) { nghttp3_conn_shutdown_stream_write(h3_, id); }
 
-void H3Server::drain() {
+void H3Base::drain() {
   if (h3_ != nullptr) nghttp3_conn_shutdown(h3_);  // GOAWAY: no new requests, the open ones go on
 }
 
 // ---------------------------------------------------------------------------------------------
 // Requests.
 
-void H3Server::dispatch(StreamState& s) {
+void H3Server::headersDone(StreamState& s) {
   conn_.io().counters().streamsOpened.fetch_add(1, std::memory_order_relaxed);
   if (s.headerBytes > kMaxHeaderBytes) {
     respond(s, 431, {}, "request header fields too large\n", false);
@@ -172,7 +174,7 @@ void H3Server::dispatch(StreamState& s) {
   respond(s, 404, {{"content-type", "text/plain"}}, "no HTTP origin is routed here\n", false);
 }
 
-void H3Server::respond(StreamState& s, int status, const std::vector<std::pair<std::string, std::string>>& extra,
+void H3Server::respond(StreamState& s, int status, const H3Headers& extra,
                        std::string body, bool keepOpen) {
   if (s.responded) return;
   s.responded = true;
@@ -285,11 +287,69 @@ void H3Server::answerTunnel(StreamState& s, Errc e) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Client
+
+bool H3Client::start() {
+  if (!setup(false)) return false;
+  if (onReady) conn_.io().reactor().defer([this] {  // after the handshake callback returned
+    if (onReady) onReady();
+  });
+  return true;
+}
+
+std::unique_ptr<QuicStream> H3Client::connectTunnel(const std::string& authority, const H3Headers& extra,
+                                                    std::function<void(int, const H3Headers&)> onResponse) {
+  if (h3_ == nullptr) return nullptr;
+  int64_t id = -1;
+  if (ngtcp2_conn_open_bidi_stream(conn_.conn(), &id, nullptr) != 0) return nullptr;
+  StreamState& s = conn_.stream(id);
+  s.tunnel = true;
+  s.method = "CONNECT";
+  s.authority = authority;
+  std::vector<nghttp3_nv> nva;
+  nva.push_back(nv(":method", "CONNECT"));
+  nva.push_back(nv(":authority", s.authority));
+  for (const auto& [n, v] : extra) nva.push_back(nv(n, v));
+  nghttp3_data_reader dr{readData};
+  if (nghttp3_conn_submit_request(h3_, id, nva.data(), nva.size(), &dr, &s) != 0) {
+    ngtcp2_conn_shutdown_stream(conn_.conn(), 0, id, kH3RequestRejected);
+    return nullptr;
+  }
+  waiting_[id] = std::move(onResponse);
+  auto face = std::make_unique<QuicStream>(&conn_, &s);
+  conn_.wake();
+  return face;
+}
+
+void H3Client::headersDone(StreamState& s) {
+  auto it = waiting_.find(s.id);
+  if (it == waiting_.end()) return;
+  auto cb = std::move(it->second);
+  waiting_.erase(it);
+  if (s.status < 200 || s.status > 299) {
+    s.err = ECONNREFUSED;  // no tunnel: the face reads an error once it has the answer
+    conn_.notify(s, true, true);
+  }
+  if (cb) cb(s.status, s.headers);
+}
+
+void H3Client::streamClosed(int64_t id, uint64_t code) {
+  auto it = waiting_.find(id);
+  std::function<void(int, const H3Headers&)> cb;
+  if (it != waiting_.end()) {
+    cb = std::move(it->second);
+    waiting_.erase(it);
+  }
+  H3Base::streamClosed(id, code);
+  if (cb) cb(0, {});
+}
+
+// ---------------------------------------------------------------------------------------------
 // nghttp3 callbacks
 
-int H3Server::cbAckedStreamData(nghttp3_conn* c, int64_t id, uint64_t len, void* ud, void* sud) {
+int H3Base::cbAckedStreamData(nghttp3_conn* c, int64_t id, uint64_t len, void* ud, void* sud) {
   (void)c, (void)id;
-  auto* self = static_cast<H3Server*>(ud);
+  auto* self = static_cast<H3Base*>(ud);
   auto* s = static_cast<StreamState*>(sud);
   if (s == nullptr) return 0;
   s->sendBuf.ack(static_cast<size_t>(len));
@@ -300,9 +360,9 @@ int H3Server::cbAckedStreamData(nghttp3_conn* c, int64_t id, uint64_t len, void*
   return 0;
 }
 
-int H3Server::cbStreamClose(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
+int H3Base::cbStreamClose(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
   (void)c, (void)sud;
-  auto* self = static_cast<H3Server*>(ud);
+  auto* self = static_cast<H3Base*>(ud);
   StreamState* s = self->conn_.findStream(id);
   if (s == nullptr) return 0;
   s->closed = true;
@@ -317,9 +377,9 @@ int H3Server::cbStreamClose(nghttp3_conn* c, int64_t id, uint64_t code, void* ud
   return 0;
 }
 
-int H3Server::cbRecvData(nghttp3_conn* c, int64_t id, const uint8_t* data, size_t len, void* ud, void* sud) {
+int H3Base::cbRecvData(nghttp3_conn* c, int64_t id, const uint8_t* data, size_t len, void* ud, void* sud) {
   (void)c;
-  auto* self = static_cast<H3Server*>(ud);
+  auto* self = static_cast<H3Base*>(ud);
   auto* s = static_cast<StreamState*>(sud);
   if (s == nullptr || !s->tunnel || s->face == nullptr) {
     self->conn_.extendCredit(id, len);  // a body nobody reads: credit it at once
@@ -330,21 +390,21 @@ int H3Server::cbRecvData(nghttp3_conn* c, int64_t id, const uint8_t* data, size_
   return 0;
 }
 
-int H3Server::cbDeferredConsume(nghttp3_conn* c, int64_t id, size_t n, void* ud, void* sud) {
+int H3Base::cbDeferredConsume(nghttp3_conn* c, int64_t id, size_t n, void* ud, void* sud) {
   (void)c, (void)sud;
-  static_cast<H3Server*>(ud)->conn_.extendCredit(id, n);
+  static_cast<H3Base*>(ud)->conn_.extendCredit(id, n);
   return 0;
 }
 
-int H3Server::cbBeginHeaders(nghttp3_conn* c, int64_t id, void* ud, void* sud) {
+int H3Base::cbBeginHeaders(nghttp3_conn* c, int64_t id, void* ud, void* sud) {
   (void)sud;
-  auto* self = static_cast<H3Server*>(ud);
+  auto* self = static_cast<H3Base*>(ud);
   StreamState& s = self->conn_.stream(id);
   nghttp3_conn_set_stream_user_data(c, id, &s);
   return 0;
 }
 
-int H3Server::cbRecvHeader(nghttp3_conn* c, int64_t id, int32_t token, nghttp3_rcbuf* name, nghttp3_rcbuf* value,
+int H3Base::cbRecvHeader(nghttp3_conn* c, int64_t id, int32_t token, nghttp3_rcbuf* name, nghttp3_rcbuf* value,
                            uint8_t flags, void* ud, void* sud) {
   (void)c, (void)id, (void)flags, (void)ud;
   auto* s = static_cast<StreamState*>(sud);
@@ -358,6 +418,12 @@ int H3Server::cbRecvHeader(nghttp3_conn* c, int64_t id, int32_t token, nghttp3_r
     case NGHTTP3_QPACK_TOKEN__AUTHORITY: s->authority = v; break;
     case NGHTTP3_QPACK_TOKEN__PATH: s->path = v; break;
     case NGHTTP3_QPACK_TOKEN__PROTOCOL: s->protocol = v; break;
+    case NGHTTP3_QPACK_TOKEN__STATUS: {
+      int st = 0;
+      for (char ch : v) st = st * 10 + (ch - '0');  // nghttp3 checked it is 3 digits
+      s->status = st;
+      break;
+    }
     default:
       if (s->authority.empty() && n == "host") s->authority = v;
       s->headers.emplace_back(n, v);
@@ -365,20 +431,20 @@ int H3Server::cbRecvHeader(nghttp3_conn* c, int64_t id, int32_t token, nghttp3_r
   return 0;
 }
 
-int H3Server::cbEndHeaders(nghttp3_conn* c, int64_t id, int fin, void* ud, void* sud) {
+int H3Base::cbEndHeaders(nghttp3_conn* c, int64_t id, int fin, void* ud, void* sud) {
   (void)c, (void)id;
-  auto* self = static_cast<H3Server*>(ud);
+  auto* self = static_cast<H3Base*>(ud);
   auto* s = static_cast<StreamState*>(sud);
   if (s == nullptr) return 0;
   s->headersDone = true;
   if (fin) s->remoteEnded = true;
-  self->dispatch(*s);
+  self->headersDone(*s);
   return 0;
 }
 
-int H3Server::cbEndStream(nghttp3_conn* c, int64_t id, void* ud, void* sud) {
+int H3Base::cbEndStream(nghttp3_conn* c, int64_t id, void* ud, void* sud) {
   (void)c, (void)id;
-  auto* self = static_cast<H3Server*>(ud);
+  auto* self = static_cast<H3Base*>(ud);
   auto* s = static_cast<StreamState*>(sud);
   if (s == nullptr) return 0;
   s->remoteEnded = true;
@@ -386,19 +452,19 @@ int H3Server::cbEndStream(nghttp3_conn* c, int64_t id, void* ud, void* sud) {
   return 0;
 }
 
-int H3Server::cbStopSending(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
+int H3Base::cbStopSending(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
   (void)c, (void)sud;
-  ngtcp2_conn_shutdown_stream_read(static_cast<H3Server*>(ud)->conn_.conn(), 0, id, code);
+  ngtcp2_conn_shutdown_stream_read(static_cast<H3Base*>(ud)->conn_.conn(), 0, id, code);
   return 0;
 }
 
-int H3Server::cbResetStream(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
+int H3Base::cbResetStream(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
   (void)c, (void)sud;
-  ngtcp2_conn_shutdown_stream_write(static_cast<H3Server*>(ud)->conn_.conn(), 0, id, code);
+  ngtcp2_conn_shutdown_stream_write(static_cast<H3Base*>(ud)->conn_.conn(), 0, id, code);
   return 0;
 }
 
-nghttp3_ssize H3Server::readData(nghttp3_conn* c, int64_t id, nghttp3_vec* vec, size_t veccnt, uint32_t* pflags,
+nghttp3_ssize H3Base::readData(nghttp3_conn* c, int64_t id, nghttp3_vec* vec, size_t veccnt, uint32_t* pflags,
                                  void* ud, void* sud) {
   (void)c, (void)id, (void)ud;
   auto* s = static_cast<StreamState*>(sud);

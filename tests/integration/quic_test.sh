@@ -256,6 +256,19 @@ rc=0
 printf 'x' | tunnel "127.0.0.1:$CLOSED" >/dev/null || rc=$?
 expect_eq "a routed but closed port: refused (exit 2)" "$rc" 2
 check "... with 502 and x-ugate-error: connect_refused" grep -q "x-ugate-error: connect_refused" "$TMP/h3c.err"
+# A reload (SIGHUP) keeps the socket and the established connection: a tunnel open across it goes on.
+spawn slow-tunnel bash -c '(printf "before\n"; sleep 1.5; printf "after\n") | "$1" --connect "$2" --authority "$3" --timeout 20 >"$4" 2>/dev/null' \
+  _ "$H3CONNECT" "127.0.0.1:$H3" "127.0.0.1:$ECHO" "$TMP/slow.back"
+slow=$SPAWNED
+sleep 0.7
+kill -HUP "$UGATED_PID"
+rc=0
+reap "$slow" || rc=$?
+if ((rc == 0)) && [[ "$(cat "$TMP/slow.back")" == $'before\nafter' ]]; then
+  pass "a tunnel open across SIGHUP carries on"
+else
+  failed "tunnel across SIGHUP: exit $rc, got '$(cat "$TMP/slow.back")'"
+fi
 n=$(grep -c '"kind":"h3".*"route":"to-echo".*"close":"ok"' "$TMP/access.log" || true)
 expect_ge "access log: the tunnels, by route, closed ok" "$n" 12
 n=$(grep -c '"kind":"h3".*"close":"route_rejected"' "$TMP/access.log" || true)

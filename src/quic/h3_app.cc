@@ -12,6 +12,7 @@
 #include <ugate/worker_context.h>
 
 #include "http/trace_context.h"
+#include "quic/h3_origin.h"
 
 namespace ugate::quic {
 
@@ -171,7 +172,91 @@ void H3Server::headersDone(StreamState& s) {
     respond(s, 200, {{"content-type", "text/plain"}}, s.method == "HEAD" ? "" : "ok\n", false);
     return;
   }
-  respond(s, 404, {{"content-type", "text/plain"}}, "no HTTP origin is routed here\n", false);
+  startOrigin(s);
+}
+
+void H3Server::startOrigin(StreamState& s) {
+  if (conn_.io().worker() == nullptr || conn_.io().listenerConfig() == nullptr) {
+    respond(s, 404, {{"content-type", "text/plain"}}, "no HTTP origin is routed here\n", false);
+    return;
+  }
+  WorkerContext& w = *conn_.io().worker();
+  const ListenerConfig& l = *conn_.io().listenerConfig();
+  StreamMeta meta;
+  meta.id = w.nextStreamId();
+  meta.kind = StreamKind::H3;
+  meta.listener = l.name;
+  meta.source = conn_.peer();
+  meta.local = conn_.local();
+  meta.start = w.reactor().now();
+  meta.alpn = "h3";
+  const TlsOutcome& tls = conn_.tlsOutcome();
+  meta.sni = tls.sni;
+  if (tls.peer) meta.peer = std::make_unique<PeerIdentity>(*tls.peer);
+  // The origin is chosen by :authority (host, and port, 443 when absent) through the routes.
+  std::string authority = s.authority;
+  auto hp = HostPort::parse(authority);
+  if (!hp) hp = HostPort::parse(authority + ":443");
+  if (!hp || s.method.empty() || (s.path.empty() && s.method != "OPTIONS")) {
+    respond(s, 400, {{"content-type", "text/plain"}}, "bad request: :method, :path and :authority needed\n", false);
+    return;
+  }
+  meta.host = hp->host;
+  meta.port = hp->port;
+  if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
+  const RouteDecision d = w.router().route(meta);
+  const bool viaRoute = !d.route.empty() && d.http;
+  const bool viaListener = d.route.empty() && l.to.type == Target::Type::HostPort;
+  if (d.action == RouteDecision::Action::Reject) {
+    respond(s, 403, {{"content-type", "text/plain"}, {std::string(kErrorHeader), "route_rejected"}},
+            "rejected by a route\n", false);
+    return;
+  }
+  if (!viaRoute && !viaListener) {
+    respond(s, 404, {{"content-type", "text/plain"}}, "no HTTP origin is routed here\n", false);
+    return;
+  }
+  const LimitsConfig& lim = w.config().limits;
+  SessionStart start;
+  start.connectTimeout = l.connectTimeout ? *l.connectTimeout : lim.connectTimeout;
+  start.idleTimeout = l.idleTimeout ? *l.idleTimeout : lim.idleTimeout;
+  start.sniffTimeout = lim.sniffTimeout;
+  s.tunnel = true;  // request body bytes queue for the face (and are credited as it reads them)
+  auto face = std::make_unique<OriginFace>(&conn_, &s, *this, conn_.peer().ip());
+  OriginFace* f = face.get();
+  start.onResult = [f](Errc e, const StreamMeta&) {
+    if (e == Errc::Ok) return;  // the origin answers through the face
+    StreamState* st = f->state();
+    auto* c = static_cast<QuicConn*>(f->host());
+    if (st == nullptr || c == nullptr) return;
+    if (auto* h3 = dynamic_cast<H3Server*>(c->app())) h3->answerOrigin(*st, e);
+  };
+  w.startSession(std::move(face), std::move(meta), std::move(start));
+}
+
+void H3Server::answerOrigin(StreamState& s, Errc e) {
+  respond(s, tunnelStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}, {"content-type", "text/plain"}},
+          std::string(errcReason(e)) + "\n", false);
+}
+
+bool H3Server::respondOrigin(StreamState& s, int status, const H3Headers& headers, bool body) {
+  if (s.responded) return false;
+  s.responded = true;
+  const std::string st = std::to_string(status);
+  std::vector<nghttp3_nv> nva;
+  nva.reserve(headers.size() + 1);
+  nva.push_back(nv(":status", st));
+  for (const auto& [n, v] : headers) nva.push_back(nv(n, v));
+  if (!body) s.finQueued = true;
+  nghttp3_data_reader dr{readData};
+  if (nghttp3_conn_submit_response(h3_, s.id, nva.data(), nva.size(), body ? &dr : nullptr) != 0) return false;
+  conn_.wake();
+  return true;
+}
+
+void H3Server::resetStream(StreamState& s, uint64_t code) {
+  ngtcp2_conn_shutdown_stream(conn_.conn(), 0, s.id, code);
+  conn_.wake();
 }
 
 void H3Server::respond(StreamState& s, int status, const H3Headers& extra,

@@ -11,7 +11,8 @@
 //   (traceparent, tracestate, baggage) travel in the stream's metadata. Not an open proxy: only a
 //   matching route, or the listener's own `to`, lets a CONNECT through.
 // - GET/HEAD /healthz is answered by the node itself.
-// - Any other request is answered 404 until HTTP origins are routed (docs/CONFIG.md, kind quic).
+// - Any other request goes to an HTTP/1.1 origin when a route with "http": true matches its
+//   :authority (or the listener has a `to`): h3_origin.h; else 404.
 // H3Client: CONNECT tunnels to an HTTP/3 server (the QUIC side of ugated's upstreams, and the test
 // tool ugate_h3connect).
 #include <nghttp3/nghttp3.h>
@@ -82,9 +83,19 @@ class H3Server final : public H3Base {
 
   /** answerTunnel: the session's outcome for CONNECT stream s (200 opens it; else status + reason). */
   void answerTunnel(StreamState& s, Errc e);
+  /** answerOrigin: an origin request's session failed before the origin answered. */
+  void answerOrigin(StreamState& s, Errc e);
+  /**
+   * respondOrigin submits an origin's response head on s (headers as they go out; no framing of
+   * ours): with a body (bytes and FIN through s's send buffer) or without one (FIN at once).
+   */
+  bool respondOrigin(StreamState& s, int status, const H3Headers& headers, bool body);
+  /** resetStream ends s both ways with an HTTP/3 error code. */
+  void resetStream(StreamState& s, uint64_t code);
 
  private:
   void headersDone(StreamState& s) override;
+  void startOrigin(StreamState& s);
   void respond(StreamState& s, int status, const H3Headers& extra, std::string body, bool keepOpen);
   void startTunnel(StreamState& s);
 };

@@ -63,7 +63,7 @@ class StreamHost {
   virtual size_t writeCap() const = 0;
 };
 
-class QuicStream final : public Stream {
+class QuicStream : public Stream {
  public:
   QuicStream(StreamHost* host, StreamState* s) : host_(host), s_(s) { s_->face = this; }
   ~QuicStream() override { close(true); }
@@ -86,7 +86,7 @@ class QuicStream final : public Stream {
   void shutdownWrite() override;
   void close(bool abort) override;
 
- private:
+ protected:
   StreamHost* host_;
   StreamState* s_;
   StreamCallbacks* cb_{nullptr};

@@ -117,15 +117,19 @@ struct ResponseStep {
  * never on how it was split.
  *
  * Framing (RFC 9112 6.3): a response to HEAD (expectNoBody), 204 and 304 have no body, whatever
- * their headers say; interim 1xx responses are skipped (their fields are dropped) except 101,
+ * their headers say (Transfer-Encoding is then not judged; a Content-Length must still be valid,
+ * as it is kept in contentLength); interim 1xx responses are skipped (their fields are dropped) except 101,
  * which is an error (the proxy never asks to upgrade); Transfer-Encoding must be exactly
  * "chunked" (any other coding, "chunked" twice or not last is an error), and TE in an HTTP/1.0
  * response is an error; when both Transfer-Encoding and Content-Length are present,
  * Transfer-Encoding wins, the Content-Length lines are removed from headers and keepAlive is
  * false (RFC 9112 6.3 item 3); Content-Length values must be digits only, fit in int64 and agree
  * when repeated; with neither, the body runs until finish(). Chunk extensions are ignored;
- * trailer fields are parsed (same rules as header lines), bounded, and exposed by trailers().
- * Line endings are CRLF or a bare LF; a bare CR is an error. Not thread-safe; one per connection.
+ * trailer fields are parsed (same rules as header lines), bounded, and exposed by trailers() as
+ * received (the proxy filters what it forwards). Line endings are CRLF or a bare LF; a bare CR is
+ * an error; empty lines before a status line are skipped (within maxHeadBytes); whitespace
+ * between a field name and its colon is removed (RFC 9112 5.1); obs-fold is an error. Not
+ * thread-safe; one per connection.
  */
 class ResponseParser {
  public:

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "quic/h3_app.h"
 
 namespace ugate::quic {
@@ -105,10 +107,11 @@ bool OriginFace::deliverHead() {
 void OriginFace::fail(const char* why) {
   done_ = true;
   if (s_ == nullptr) return;
+  spdlog::warn("quic: origin response for {}{} on stream {}: {} (after {} body bytes){}", s_->authority, s_->path,
+               s_->id, why, parser_.bodyBytes(), headSent_ ? "; the stream is reset" : "; answered 502");
   if (!headSent_) {
     headSent_ = true;
     h3_.respondOrigin(*s_, 502, {{"x-ugate-error", "bad_response"}, {"content-type", "text/plain"}}, false);
-    (void)why;
   } else {
     h3_.resetStream(*s_, kH3InternalError);
   }
@@ -123,11 +126,14 @@ IoResult OriginFace::write(const uint8_t* buf, size_t len) {
   const size_t cap = host_->writeCap();
   size_t used = 0;
   while (true) {
-    if (s_->sendBuf.size() >= cap) break;  // the client is slow: push back on the origin
-    http::ResponseStep st = parser_.next({buf + used, len - used});
+    // At the cap the client is slow: take no more bytes (backpressure on the origin), but still
+    // ask the parser with no input, as an End can follow the last body bytes consuming nothing.
+    const bool full = s_->sendBuf.size() >= cap;
+    http::ResponseStep st = parser_.next(full ? std::span<const uint8_t>() : std::span<const uint8_t>(buf + used, len - used));
     used += st.consumed;
     switch (st.event) {
       case http::ResponseEvent::NeedMore:
+        if (full) break;
         return IoResult{static_cast<int64_t>(used), 0};
       case http::ResponseEvent::Head:
         if (!deliverHead()) {
@@ -150,6 +156,7 @@ IoResult OriginFace::write(const uint8_t* buf, size_t len) {
         fail(parser_.error().data());
         return IoResult{0, EPROTO};
     }
+    break;  // full, and nothing more without input
   }
   host_->dataReady(*s_);
   if (used == 0) {
@@ -163,7 +170,8 @@ IoResult OriginFace::write(const uint8_t* buf, size_t len) {
 void OriginFace::shutdownWrite() {
   // The origin closed its side: the end of a body delimited by the close, or a truncation.
   if (released_ || s_ == nullptr || done_) return;
-  http::ResponseStep st = parser_.finish();
+  http::ResponseStep st = parser_.next({});  // an End not yet asked for (after the last body bytes)
+  if (st.event != http::ResponseEvent::End) st = parser_.finish();
   if (st.event == http::ResponseEvent::End) {
     done_ = true;
     s_->finQueued = true;

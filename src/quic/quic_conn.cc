@@ -605,7 +605,8 @@ void QuicConn::dataReady(StreamState& s) {
 
 void QuicConn::released(StreamState& s, bool abort) {
   if (state_ == State::Dead) return;
-  if (abort && !s.closed) {
+  if (abort && !s.closed && !s.finQueued) {
+    // (A stream whose end is already queued, such as a 502 for a bad origin, is let finish.)
     ngtcp2_conn_shutdown_stream(conn_, 0, s.id, 0x10c);  // H3_REQUEST_CANCELLED
   } else if (!s.finQueued) {
     s.finQueued = true;

@@ -20,6 +20,10 @@
 #     echo listener carries 8 MB both ways byte for byte, 10 tunnels at once; an unrouted target is
 #     refused 403 route_rejected (not an open proxy), a routed but closed port 502 connect_refused;
 #     each stream has its access-log line.
+# (6) HTTP/3 in front of HTTP/1.1 origins (a route with "http": true): gtlsclient GETs a 20 MiB file
+#     from nginx byte for byte, with and without 10% loss both ways, 100 requests on one connection;
+#     a POST body goes to an echoing python origin and comes back; an unrouted host 404; a dead
+#     origin 502 connect_refused; a malformed response 502.
 # The last line is always "quic: N passed, M failed".
 set -euo pipefail
 
@@ -29,7 +33,7 @@ readonly WATCHDOG_SECONDS=120
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 H3CONNECT=${UGATE_H3CONNECT:-$(dirname "$UGATED")/tests/ugate_h3connect}
-for tool in python3 gtlsclient openssl "$H3CONNECT"; do
+for tool in python3 gtlsclient openssl nginx "$H3CONNECT"; do
   if ! have "$tool"; then
     say "quic: $tool not found (scripts/install-deps.sh installs it)" >&2
     exit 2
@@ -80,7 +84,66 @@ der = sys.stdin.buffer.read()
 print(base64.b32encode(hashlib.sha256(der[-65:]).digest()).decode().rstrip("="))')
 
 read -r H3 RETRY MTLS < <(free_udp_ports 3)
-read -r ECHO CLOSED < <(free_ports 2)
+read -r ECHO CLOSED WEB PYORIGIN < <(free_ports 4)
+
+# Origins: nginx serving files, and a python origin that echoes request bodies (and answers one
+# path with a malformed response).
+mkdir -p "$TMP/www" "$TMP/nginx"
+chmod 711 "$TMP" && chmod 755 "$TMP/www"  # nginx's worker runs as another user when we are root
+head -c 20971520 /dev/urandom >"$TMP/www/big"
+printf 'small\n' >"$TMP/www/small"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx; proxy_temp_path $TMP/nginx; fastcgi_temp_path $TMP/nginx;
+  uwsgi_temp_path $TMP/nginx; scgi_temp_path $TMP/nginx;
+  server { listen 127.0.0.1:$WEB; root $TMP/www; }
+}
+EOF
+spawn nginx nginx -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log"
+cat >"$TMP/origin.py" <<'EOF'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_POST(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                n = int(self.rfile.readline().split(b";")[0], 16)
+                if n == 0:
+                    self.rfile.readline()
+                    break
+                body += self.rfile.read(n)
+                self.rfile.readline()
+            te = "chunked"
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            te = "length"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Request-Framing", te)
+        self.send_header("X-Seen-Forwarded-For", self.headers.get("X-Forwarded-For", ""))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path == "/malformed":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx")
+            self.close_connection = True
+            return
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+spawn pyorigin python3 "$TMP/origin.py" "$PYORIGIN"
+wait_for "nginx" 50 listening "$WEB" || true
+wait_for "the python origin" 50 listening "$PYORIGIN" || true
 cat >"$TMP/ugated.json" <<EOF
 {
   "workers": 2,
@@ -97,7 +160,10 @@ cat >"$TMP/ugated.json" <<EOF
     {"name": "echo", "kind": "echo", "address": "127.0.0.1:$ECHO"}
   ],
   "routes": [
-    {"name": "to-echo", "match": {"listener": "h3", "host": "127.0.0.1", "port": [$ECHO, $CLOSED]}, "to": "original"}
+    {"name": "to-echo", "match": {"listener": "h3", "host": "127.0.0.1", "port": [$ECHO, $CLOSED]}, "to": "original"},
+    {"name": "site", "match": {"listener": "h3", "host": "site.test"}, "to": "127.0.0.1:$WEB", "http": true},
+    {"name": "api", "match": {"listener": "h3", "host": "api.test"}, "to": "127.0.0.1:$PYORIGIN", "http": true},
+    {"name": "dead", "match": {"listener": "h3", "host": "dead.test"}, "to": "127.0.0.1:$CLOSED", "http": true}
   ]
 }
 EOF
@@ -273,6 +339,53 @@ n=$(grep -c '"kind":"h3".*"route":"to-echo".*"close":"ok"' "$TMP/access.log" || 
 expect_ge "access log: the tunnels, by route, closed ok" "$n" 12
 n=$(grep -c '"kind":"h3".*"close":"route_rejected"' "$TMP/access.log" || true)
 expect_eq "access log: the refused CONNECT" "$n" 1
+
+say "== (6) HTTP/3 in front of HTTP/1.1 origins"
+# get URL [options]: gtlsclient to the h3 listener for URL's path and authority.
+get() {
+  local url=$1
+  shift
+  rm -rf "$TMP/dl" && mkdir -p "$TMP/dl"
+  run gtlsclient timeout 60 gtlsclient --exit-on-all-streams-close --timeout=30s --download "$TMP/dl" "$@" \
+    127.0.0.1 "$H3" "$url" >"$TMP/h3get.log" 2>&1
+}
+rc=0
+get "https://site.test:$H3/big" -q || rc=$?
+if ((rc == 0)) && [[ "$(sha "$TMP/dl/big" 2>/dev/null)" == "$(sha "$TMP/www/big")" ]]; then
+  pass "20 MiB from nginx over HTTP/3, byte for byte"
+else
+  failed "20 MiB from nginx: exit $rc, $(stat -c %s "$TMP/dl/big" 2>&1) bytes; $(tail -n 3 "$TMP/h3get.log")"
+fi
+rc=0
+get "https://site.test:$H3/big" -q --tx-loss=0.1 --rx-loss=0.1 || rc=$?
+if ((rc == 0)) && [[ "$(sha "$TMP/dl/big" 2>/dev/null)" == "$(sha "$TMP/www/big")" ]]; then
+  pass "20 MiB with 10% loss both ways, byte for byte"
+else
+  failed "20 MiB with loss: exit $rc, $(stat -c %s "$TMP/dl/big" 2>&1) bytes; $(tail -n 3 "$TMP/h3get.log")"
+fi
+if get "https://site.test:$H3/small" -n 100; then
+  expect_eq "100 requests on one connection to the origin, all 200" "$(grep -c ':status: 200' "$TMP/h3get.log")" 100
+else
+  failed "100 requests: $(tail -n 3 "$TMP/h3get.log")"
+fi
+head -c 300000 /dev/urandom >"$TMP/post"
+if get "https://api.test:$H3/echo" -m POST -d "$TMP/post" &&
+  [[ "$(sha "$TMP/dl/echo" 2>/dev/null)" == "$(sha "$TMP/post")" ]]; then
+  pass "a 300 kB POST body reaches the origin and comes back"
+else
+  failed "POST echo: $(tail -n 3 "$TMP/h3get.log")"
+fi
+check "... with the client's Content-Length" grep -q "x-request-framing: length" "$TMP/h3get.log"
+check "... with X-Forwarded-For the client" grep -q "x-seen-forwarded-for: 127.0.0.1" "$TMP/h3get.log"
+get "https://nowhere.test:$H3/x" || true
+expect_eq "an unrouted host: 404" "$(status_of)" 404
+get "https://dead.test:$H3/x" || true
+expect_eq "a dead origin: 502" "$(status_of)" 502
+check "... x-ugate-error: connect_refused" grep -q "x-ugate-error: connect_refused" "$TMP/h3get.log"
+get "https://api.test:$H3/malformed" || true
+expect_eq "a malformed origin response: 502" "$(status_of)" 502
+n=$(grep -c '"kind":"h3".*"route":"site".*"close":"ok"' "$TMP/access.log" || true)
+expect_ge "access log: the origin requests by route" "$n" 3
 
 check "ugated still running" ugated_alive
 say "(ran in $((SECONDS - START_SECONDS)) s)"

@@ -192,10 +192,22 @@ QuicConn::QuicConn(PacketIo& io, ClientParams p)
 }
 
 QuicConn::~QuicConn() {
+  // Faces still held by sessions (the listener went away on a reload): they read ECONNRESET now,
+  // and their sessions hear it at once rather than at their idle timeout.
+  std::vector<std::pair<QuicStream*, StreamCallbacks*>> orphans;
   for (auto& [id, s] : streams_) {
-    if (s->face) s->face->detach();
+    if (s->face) {
+      orphans.emplace_back(s->face, s->face->callbacks());
+      s->face->markReadable();
+      s->face->markWritable();
+      s->face->detach();
+      s->face = nullptr;
+    }
   }
   streams_.clear();
+  for (auto& [f, cb] : orphans) {
+    if (cb) cb->onStreamReadable(*f);
+  }
   app_.reset();
   if (conn_ != nullptr) {
     if (state_ != State::Dead) {

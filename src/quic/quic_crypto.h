@@ -2,7 +2,8 @@
 // The ngtcp2 <-> TLS crypto glue (RFC 9001), shaped like ngtcp2's own crypto helper
 // (ngtcp2_crypto.h) so another backend can replace it in one file. Debian packages ngtcp2's helper
 // only for GnuTLS, so ugated carries its own; the one backend is crypto_boringssl.cc (BoringSSL's
-// QUIC API, SSL_set_quic_method). Nothing here names a BoringSSL type beyond the opaque SSL /
+// QUIC API, SSL_set_quic_method), and crypto_shared.cc (tokens, Version Negotiation, counters) is
+// built on the primitives below only. Nothing here names a BoringSSL type beyond the opaque SSL /
 // SSL_CTX structs, which every OpenSSL-family library spells the same way.
 //
 // Sans-I/O: nothing touches a socket or a clock; timestamps are passed in.
@@ -10,7 +11,8 @@
 // How a connection uses it:
 //   1. once per process or listener: configureServerContext(ctx) / configureClientContext(ctx),
 //      plus the application's certificate, verification and ALPN settings on that SSL_CTX;
-//   2. per connection: fill ngtcp2_callbacks with setServerCryptoCallbacks / setClientCryptoCallbacks
+//   2. per connection: fill ngtcp2_callbacks with setServerCryptoCallbacks /
+//   setClientCryptoCallbacks
 //      (then the application's own stream, CID and handshake callbacks), create the ngtcp2_conn,
 //      create an SSL from the context, configureServerSsl / configureClientSsl(ssl, connRef), then
 //      ngtcp2_conn_set_tls_native_handle(conn, ssl). The ConnRef must outlive the SSL;
@@ -20,7 +22,9 @@
 //
 // Threading: every function is reentrant; a connection's SSL and ngtcp2_conn belong to one thread.
 #include <netinet/in.h>
+#include <ngtcp2/ngtcp2.h>
 #include <sys/socket.h>
+#include <ugate/result.h>
 
 #include <array>
 #include <atomic>
@@ -29,10 +33,6 @@
 #include <span>
 #include <string_view>
 #include <vector>
-
-#include <ngtcp2/ngtcp2.h>
-
-#include <ugate/result.h>
 
 struct ssl_st;      // SSL
 struct ssl_ctx_st;  // SSL_CTX
@@ -191,8 +191,7 @@ Result<size_t> writeRetry(std::span<uint8_t> dest, uint32_t version, const ngtcp
  * the client's SCID/DCID (swapped by the caller, as RFC 9000 §17.2.1 says); versions are ours.
  */
 Result<size_t> writeVersionNegotiation(std::span<uint8_t> dest, uint8_t unusedRandom,
-                                       std::span<const uint8_t> dcid,
-                                       std::span<const uint8_t> scid,
+                                       std::span<const uint8_t> dcid, std::span<const uint8_t> scid,
                                        std::span<const uint32_t> versions);
 
 /**
@@ -223,9 +222,19 @@ size_t hashLength(CipherSuite s);
 inline constexpr size_t kIvLen = 12;
 inline constexpr size_t kAeadTagLen = 16;
 
-/** hkdfExpandLabel: TLS 1.3 HKDF-Expand-Label(secret, label, "", out.size()) with the suite's hash. */
+/** hkdfExpandLabel: TLS 1.3 HKDF-Expand-Label(secret, label, "", out.size()) with the suite's hash.
+ */
 Result<void> hkdfExpandLabel(std::span<uint8_t> out, CipherSuite s, std::span<const uint8_t> secret,
                              std::string_view label);
+
+/** hkdfSha256: HKDF-SHA-256 (RFC 5869 extract and expand) of secret with salt and info. */
+Result<void> hkdfSha256(std::span<uint8_t> out, std::span<const uint8_t> secret,
+                        std::span<const uint8_t> salt, std::span<const uint8_t> info);
+/** hkdfExtractSha256: the HKDF-Extract PRK of ikm under salt (SHA-256). */
+Result<void> hkdfExtractSha256(std::span<uint8_t, 32> prk, std::span<const uint8_t> ikm,
+                               std::span<const uint8_t> salt);
+/** randomBytes: out from the CSPRNG. */
+Result<void> randomBytes(std::span<uint8_t> out);
 
 /** InitialSecrets: RFC 9001 §5.2 (v1) / RFC 9369 §3.3.1 (v2). */
 struct InitialSecrets {
@@ -256,7 +265,8 @@ Result<Bytes> aeadOpen(CipherSuite s, std::span<const uint8_t> key, std::span<co
                        std::span<const uint8_t> ciphertext, std::span<const uint8_t> aad);
 /** headerProtectionMask: the 5-byte mask (AES-ECB for AES suites, ChaCha20 for ChaCha20). */
 Result<std::array<uint8_t, NGTCP2_HP_MASKLEN>> headerProtectionMask(
-    CipherSuite s, std::span<const uint8_t> hpKey, std::span<const uint8_t, NGTCP2_HP_SAMPLELEN> sample);
+    CipherSuite s, std::span<const uint8_t> hpKey,
+    std::span<const uint8_t, NGTCP2_HP_SAMPLELEN> sample);
 /**
  * retryIntegrityTag: RFC 9001 §5.8 / RFC 9369 §3.3.3 tag over the Retry pseudo-packet
  * (odcid length, odcid, Retry packet without its tag).
@@ -268,11 +278,11 @@ Result<std::array<uint8_t, 16>> retryIntegrityTag(uint32_t version, std::span<co
 // Counters (process-wide, relaxed atomics): what the glue rejected, for /stats and tests.
 
 struct CryptoCounters {
-  std::atomic<uint64_t> decryptFailures{0};    // AEAD open failed (tampered or misrouted packet)
-  std::atomic<uint64_t> tlsFailures{0};        // TLS handshake or post-handshake error
-  std::atomic<uint64_t> keyInstallFailures{0};  // a key could not be derived or installed (fatal)
-  std::atomic<uint64_t> keyUpdates{0};         // update_key calls (each side, each update)
-  std::atomic<uint64_t> tokensRejected{0};     // Retry / regular tokens that failed verification
+  std::atomic<uint64_t> decryptFailures{0};      // AEAD open failed (tampered or misrouted packet)
+  std::atomic<uint64_t> tlsFailures{0};          // TLS handshake or post-handshake error
+  std::atomic<uint64_t> keyInstallFailures{0};   // a key could not be derived or installed (fatal)
+  std::atomic<uint64_t> keyUpdates{0};           // update_key calls (each side, each update)
+  std::atomic<uint64_t> tokensRejected{0};       // Retry / regular tokens that failed verification
   std::atomic<uint64_t> versionNegotiations{0};  // Initial keys re-installed for another version
 };
 /** cryptoCounters: the process-wide counters. */

@@ -3,6 +3,7 @@
 // Mutual TLS with pinned self-signed P-256 certificates, ALPN, streams both ways, a key update,
 // Retry with a verified token, compatible version negotiation to v2, a tampered packet, a rejected
 // client certificate, and ChaCha20-Poly1305 (a child process with AES hardware hidden).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -10,8 +11,6 @@
 #include <openssl/ssl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -28,7 +27,7 @@ namespace {
 
 constexpr ngtcp2_tstamp kMs = NGTCP2_MILLISECONDS;
 constexpr std::string_view kAlpn = "ugate";
-const uint8_t kStaticSecret[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+const uint8_t kStaticSecret[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                    17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 /** Identity: a fresh P-256 key and self-signed certificate, as PEM and as leaf DER. */
@@ -85,7 +84,7 @@ struct Peer {
   size_t outOff{0};
   std::map<int64_t, std::string> in;
   int updateKeyCalls{0};
-  int error{0};         // the first fatal ngtcp2 error on this side
+  int error{0};  // the first fatal ngtcp2 error on this side
   bool closeSent{false};
 
   ~Peer() {
@@ -173,10 +172,12 @@ enum ssl_verify_result_t verifyPinned(SSL* ssl, uint8_t* alert) {
   return ssl_verify_ok;
 }
 
-int selectAlpn(SSL*, const uint8_t** out, uint8_t* outlen, const uint8_t* in, unsigned inlen, void*) {
+int selectAlpn(SSL*, const uint8_t** out, uint8_t* outlen, const uint8_t* in, unsigned inlen,
+               void*) {
   for (unsigned i = 0; i < inlen;) {
     uint8_t len = in[i];
-    if (i + 1 + len <= inlen && std::string_view(reinterpret_cast<const char*>(in + i + 1), len) == kAlpn) {
+    if (i + 1 + len <= inlen &&
+        std::string_view(reinterpret_cast<const char*>(in + i + 1), len) == kAlpn) {
       *out = in + i + 1;
       *outlen = len;
       return SSL_TLSEXT_ERR_OK;
@@ -190,8 +191,8 @@ int selectAlpn(SSL*, const uint8_t** out, uint8_t* outlen, const uint8_t* in, un
 
 struct Options {
   bool retry{false};
-  bool offerV2{false};           // client offers v2 in version_information; server prefers v2
-  bool trustClientCert{true};    // false: the server pins another certificate
+  bool offerV2{false};         // client offers v2 in version_information; server prefers v2
+  bool trustClientCert{true};  // false: the server pins another certificate
 };
 
 class Harness {
@@ -431,9 +432,9 @@ class Harness {
         vcnt = 1;
         flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
       }
-      ngtcp2_ssize n = ngtcp2_conn_writev_stream(p.conn, &ps.path, &pi, buf.data(), buf.size(),
-                                                 &accepted, flags, sid, vcnt ? &v : nullptr, vcnt,
-                                                 now_);
+      ngtcp2_ssize n =
+          ngtcp2_conn_writev_stream(p.conn, &ps.path, &pi, buf.data(), buf.size(), &accepted, flags,
+                                    sid, vcnt ? &v : nullptr, vcnt, now_);
       if (accepted > 0) p.outOff += static_cast<size_t>(accepted);
       if (n == NGTCP2_ERR_WRITE_MORE) continue;
       if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR) {
@@ -506,8 +507,9 @@ void exchange(Harness& h, size_t bytes) {
   h.openStream(h.server(), pattern(bytes, 'A'));
   ASSERT_TRUE(h.runUntil([&] {
     return h.server().received() == bytes && h.client().received() == bytes;
-  })) << "server got " << h.server().received() << ", client got " << h.client().received()
-      << ", errors " << h.client().error << "/" << h.server().error;
+  })) << "server got "
+      << h.server().received() << ", client got " << h.client().received() << ", errors "
+      << h.client().error << "/" << h.server().error;
   EXPECT_EQ(h.server().in[h.client().streamId], pattern(bytes, 'a'));
   EXPECT_EQ(h.client().in[h.server().streamId], pattern(bytes, 'A'));
 }
@@ -534,7 +536,8 @@ void handshakeAndKeyUpdate(Harness& h) {
   int clientBefore = h.client().updateKeyCalls;
   int serverBefore = h.server().updateKeyCalls;
   uint64_t updatesBefore = cryptoCounters().keyUpdates.load();
-  ASSERT_TRUE(h.runUntil([&] { return ngtcp2_conn_initiate_key_update(h.client().conn, h.now()) == 0; }));
+  ASSERT_TRUE(
+      h.runUntil([&] { return ngtcp2_conn_initiate_key_update(h.client().conn, h.now()) == 0; }));
   // More data both ways, under the new keys; the peers derive the next generation as they go.
   size_t cBefore = h.client().received();
   size_t sBefore = h.server().received();
@@ -544,14 +547,16 @@ void handshakeAndKeyUpdate(Harness& h) {
     return h.server().received() == sBefore + 100 * 1024 &&
            h.client().received() == cBefore + 100 * 1024;
   }));
-  EXPECT_EQ(h.server().in[h.client().streamId], pattern(200 * 1024, 'a') + pattern(100 * 1024, 'k'));
-  EXPECT_EQ(h.client().in[h.server().streamId], pattern(200 * 1024, 'A') + pattern(100 * 1024, 'K'));
+  EXPECT_EQ(h.server().in[h.client().streamId],
+            pattern(200 * 1024, 'a') + pattern(100 * 1024, 'k'));
+  EXPECT_EQ(h.client().in[h.server().streamId],
+            pattern(200 * 1024, 'A') + pattern(100 * 1024, 'K'));
   // ngtcp2 derives the generation after the one now in use once the update is confirmed and the
   // old keys are dropped (3 PTO later): update_key runs again on both sides.
   EXPECT_TRUE(h.runUntil([&] {
     return h.client().updateKeyCalls > clientBefore && h.server().updateKeyCalls > serverBefore;
-  })) << "update_key calls: client " << h.client().updateKeyCalls << " server "
-      << h.server().updateKeyCalls;
+  })) << "update_key calls: client "
+      << h.client().updateKeyCalls << " server " << h.server().updateKeyCalls;
   EXPECT_GE(cryptoCounters().keyUpdates.load(), updatesBefore + 2);
   // And the connection keeps working under the rotated keys.
   h.sendMore(h.client(), "after");
@@ -597,8 +602,9 @@ TEST(QuicCryptoHandshake, TamperedPacketIsADecryptFailureAndTheConnectionLives) 
   h.tamperNext = true;
   h.openStream(h.client(), pattern(7000, 'x'));
   h.openStream(h.server(), pattern(10, 'y'));
-  ASSERT_TRUE(h.runUntil([&] { return h.server().received() == 7000 && h.client().received() == 10; }))
-      << "lost data is retransmitted after the tampered packet was dropped";
+  ASSERT_TRUE(h.runUntil([&] {
+    return h.server().received() == 7000 && h.client().received() == 10;
+  })) << "lost data is retransmitted after the tampered packet was dropped";
   EXPECT_EQ(h.tampered, 1);
   EXPECT_EQ(cryptoCounters().decryptFailures.load(), failuresBefore + 1);
   EXPECT_EQ(h.server().error, 0) << "a bad packet is dropped, not fatal";
@@ -623,7 +629,8 @@ TEST(QuicCryptoHandshake, UntrustedClientCertificateFailsTheHandshake) {
 // ChaCha20 when the CPU lacks AES hardware. OPENSSL_ia32cap hides AES-NI, but only before the
 // library reads the CPU flags, so the check runs in a child process of this binary.
 TEST(QuicCryptoHandshake, DISABLED_ChaCha20Child) {
-  if (getenv("OPENSSL_ia32cap") == nullptr) GTEST_SKIP() << "run by ChaCha20Poly1305WhenAesHardwareIsHidden";
+  if (getenv("OPENSSL_ia32cap") == nullptr)
+    GTEST_SKIP() << "run by ChaCha20Poly1305WhenAesHardwareIsHidden";
   Harness h(Options{});
   handshakeAndKeyUpdate(h);
   EXPECT_EQ(negotiatedCipher(h.client()), 0x1303);
@@ -641,7 +648,8 @@ TEST(QuicCryptoHandshake, ChaCha20Poly1305WhenAesHardwareIsHidden) {
     close(out[0]);
     // AES-NI is bit 57 of the first 64-bit word (CPUID.1:ECX bit 25).
     setenv("OPENSSL_ia32cap", "~0x200000000000000", 1);
-    execl("/proc/self/exe", "unit_quic_test", "--gtest_filter=QuicCryptoHandshake.DISABLED_ChaCha20Child",
+    execl("/proc/self/exe", "unit_quic_test",
+          "--gtest_filter=QuicCryptoHandshake.DISABLED_ChaCha20Child",
           "--gtest_also_run_disabled_tests", static_cast<char*>(nullptr));
     _exit(127);
   }

@@ -567,6 +567,22 @@ Result<void> hkdfExpandLabel(std::span<uint8_t> out, CipherSuite s, std::span<co
   return {};
 }
 
+ngtcp2_crypto_ctx cryptoContext(CipherSuite s) { return cryptoCtxFor(s); }
+
+Result<void> initPacketContexts(ngtcp2_crypto_aead_ctx* aeadCtx, ngtcp2_crypto_cipher_ctx* hpCtx,
+                                CipherSuite s, const PacketKeys& keys) {
+  SuiteInfo i = suiteInfo(s);
+  if (keys.key.size() != EVP_AEAD_key_length(i.aead) || keys.hp.size() != keys.key.size()) {
+    return cryptoError("packet key length");
+  }
+  if (!newAeadCtx(aeadCtx, i.aead, keys.key.data())) return cryptoError("AEAD context");
+  if (!newHpCtx(hpCtx, i.hp, keys.hp.data())) {
+    freeAeadCtx(aeadCtx);
+    return cryptoError("header protection context");
+  }
+  return {};
+}
+
 Result<void> hkdfSha256(std::span<uint8_t> out, std::span<const uint8_t> secret,
                         std::span<const uint8_t> salt, std::span<const uint8_t> info) {
   if (HKDF(out.data(), out.size(), EVP_sha256(), secret.data(), secret.size(), salt.data(),

@@ -274,6 +274,19 @@ Result<std::array<uint8_t, NGTCP2_HP_MASKLEN>> headerProtectionMask(
 Result<std::array<uint8_t, 16>> retryIntegrityTag(uint32_t version, std::span<const uint8_t> odcid,
                                                   std::span<const uint8_t> retryWithoutTag);
 
+/**
+ * cryptoContext: the ngtcp2_crypto_ctx of a suite (AEAD, hash, HP cipher, usage limits), as the
+ * glue sets it on connections. Static objects; nothing to free.
+ */
+ngtcp2_crypto_ctx cryptoContext(CipherSuite s);
+/**
+ * initPacketContexts: the AEAD and header-protection contexts of one direction from derived keys,
+ * as the callbacks use them (encryptCb/decryptCb/hpMaskCb). The caller owns them until handed to
+ * ngtcp2; free with deleteCryptoAeadCtxCb / deleteCryptoCipherCtxCb (conn may be null there).
+ */
+Result<void> initPacketContexts(ngtcp2_crypto_aead_ctx* aeadCtx, ngtcp2_crypto_cipher_ctx* hpCtx,
+                                CipherSuite s, const PacketKeys& keys);
+
 // ---------------------------------------------------------------------------------------------
 // Counters (process-wide, relaxed atomics): what the glue rejected, for /stats and tests.
 

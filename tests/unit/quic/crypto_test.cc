@@ -271,6 +271,47 @@ TEST(QuicCryptoRfc9001, ChaCha20Poly1305ShortHeader) {
   EXPECT_EQ(hexOf(pt), "01");
 }
 
+// The ngtcp2 callbacks themselves (what connections call per packet) on the A.5 vector.
+TEST(QuicCryptoRfc9001, CallbacksReproduceTheChaCha20Packet) {
+  const CipherSuite cs = CipherSuite::ChaCha20Poly1305Sha256;
+  Bytes secret = fromHex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b");
+  auto k = derivePacketKeys(kV1, cs, secret);
+  ASSERT_TRUE(k);
+  ngtcp2_crypto_ctx ctx = cryptoContext(cs);
+  EXPECT_EQ(ctx.max_encryption, 1ULL << 62);
+  EXPECT_EQ(ctx.max_decryption_failure, 1ULL << 36);
+  ngtcp2_crypto_aead_ctx aeadCtx{};
+  ngtcp2_crypto_cipher_ctx hpCtx{};
+  ASSERT_TRUE(initPacketContexts(&aeadCtx, &hpCtx, cs, *k));
+  Bytes nonce = nonceFor(k->iv, 654360564);
+  Bytes header = fromHex("4200bff4");
+  uint8_t out[64];
+  const uint8_t ping = 0x01;
+  ASSERT_EQ(encryptCb(out, &ctx.aead, &aeadCtx, &ping, 1, nonce.data(), nonce.size(), header.data(),
+                      header.size()),
+            0);
+  EXPECT_EQ(hexOf(std::span<const uint8_t>(out, 17)), "655e5cd55c41f69080575d7999c25a5bfb");
+  uint8_t mask[NGTCP2_HP_SAMPLELEN];
+  ASSERT_EQ(hpMaskCb(mask, &ctx.hp, &hpCtx, out + 1), 0);
+  EXPECT_EQ(hexOf(std::span<const uint8_t>(mask, 5)), "aefefe7d03");
+  uint8_t plain[16];
+  ASSERT_EQ(decryptCb(plain, &ctx.aead, &aeadCtx, out, 17, nonce.data(), nonce.size(),
+                      header.data(), header.size()),
+            0);
+  EXPECT_EQ(plain[0], 0x01);
+  uint64_t before = cryptoCounters().decryptFailures.load();
+  out[3] ^= 0x40;
+  EXPECT_EQ(decryptCb(plain, &ctx.aead, &aeadCtx, out, 17, nonce.data(), nonce.size(),
+                      header.data(), header.size()),
+            NGTCP2_ERR_DECRYPT)
+      << "an authentication failure is NGTCP2_ERR_DECRYPT, not a callback failure";
+  EXPECT_EQ(cryptoCounters().decryptFailures.load(), before + 1);
+  deleteCryptoAeadCtxCb(nullptr, &aeadCtx, nullptr);
+  deleteCryptoCipherCtxCb(nullptr, &hpCtx, nullptr);
+  EXPECT_EQ(aeadCtx.native_handle, nullptr);
+  EXPECT_EQ(hpCtx.native_handle, nullptr);
+}
+
 // ---------------------------------------------------------------- RFC 9369 (QUIC v2) Appendix A
 
 TEST(QuicCryptoRfc9369, InitialSecretsAndKeys) {

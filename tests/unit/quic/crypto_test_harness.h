@@ -75,6 +75,7 @@ struct Peer {
   sockaddr_in local{};
   sockaddr_in remote{};
   bool handshakeDone{false};
+  bool handshakeConfirmed{false};
   std::string pinnedPeerDer;  // the only certificate this peer accepts from the other side
   bool peerVerified{false};
   int64_t streamId{-1};
@@ -112,6 +113,11 @@ inline int onHandshakeCompleted(ngtcp2_conn*, void* user) {
   return 0;
 }
 
+inline int onHandshakeConfirmed(ngtcp2_conn*, void* user) {
+  static_cast<Peer*>(user)->handshakeConfirmed = true;
+  return 0;
+}
+
 inline int onRecvStreamData(ngtcp2_conn* conn, uint32_t, int64_t streamId, uint64_t,
                             const uint8_t* data, size_t datalen, void* user, void*) {
   static_cast<Peer*>(user)->in[streamId].append(reinterpret_cast<const char*>(data), datalen);
@@ -145,6 +151,7 @@ inline ngtcp2_callbacks callbacksFor(bool server) {
     setClientCryptoCallbacks(cb);
   }
   cb.handshake_completed = onHandshakeCompleted;
+  cb.handshake_confirmed = onHandshakeConfirmed;
   cb.recv_stream_data = onRecvStreamData;
   cb.get_new_connection_id = onNewConnectionId;
   cb.update_key = onUpdateKey;  // wraps the glue's, to count
@@ -196,6 +203,7 @@ struct Options {
   bool trustClientCert{true};    // false: the server pins another certificate
   bool requireClientCert{true};  // false: the server asks for no certificate
   bool externalClient{false};    // the client is a real peer: receiveAtServer / flushServer
+  bool externalServer{false};    // the server is a real peer: startClientTo / receiveAtClient
   std::string alpn{kAlpn};       // what the server selects
 };
 
@@ -230,7 +238,7 @@ class Harness {
     client_.pinnedPeerDer = serverId_.certDer;
     server_.ref = ConnRef{getConn, &server_};
     client_.ref = ConnRef{getConn, &client_};
-    if (!opt_.externalClient) startClient();
+    if (!opt_.externalClient && !opt_.externalServer) startClient();
   }
   Harness(const Harness&) = delete;
   Harness& operator=(const Harness&) = delete;
@@ -246,14 +254,28 @@ class Harness {
     server_.remote = from;
     deliverToServer(d);
   }
-  /** flushServer: run the server's timer if due, then move what it writes (and any Retry) to out.
-   */
-  void flushServer(std::deque<Datagram>& out) {
-    if (server_.conn != nullptr && server_.error == 0 &&
-        ngtcp2_conn_get_expiry(server_.conn) <= now_) {
-      int rv = ngtcp2_conn_handle_expiry(server_.conn, now_);
-      if (rv != 0) server_.error = rv;
+  /** serverIdentity: the certificate and key the (external) server should present. */
+  const Identity& serverIdentity() const { return serverId_; }
+  /** startClientTo: start the client on a real path (our socket, the external server). */
+  void startClientTo(const sockaddr_in& local, const sockaddr_in& remote) {
+    client_.local = local;
+    client_.remote = remote;
+    startClient();
+  }
+  /** receiveAtClient: a datagram from the external server. */
+  void receiveAtClient(const Datagram& d) { read(client_, d); }
+  /** flushClient: run the client's timer if due, then move what it writes to out. */
+  void flushClient(std::deque<Datagram>& out) {
+    expire(client_);
+    writeAll(client_, c2s_);
+    while (!c2s_.empty()) {
+      out.push_back(std::move(c2s_.front()));
+      c2s_.pop_front();
     }
+  }
+  /** flushServer: run the server's timer if due, then move what it writes (and any Retry) out. */
+  void flushServer(std::deque<Datagram>& out) {
+    expire(server_);
     writeAll(server_, s2c_);
     while (!s2c_.empty()) {
       out.push_back(std::move(s2c_.front()));
@@ -291,12 +313,8 @@ class Harness {
       read(client_, d);
     }
     now_ += kMs;
-    for (Peer* p : {&client_, &server_}) {
-      if (p->conn != nullptr && p->error == 0 && ngtcp2_conn_get_expiry(p->conn) <= now_) {
-        int rv = ngtcp2_conn_handle_expiry(p->conn, now_);
-        if (rv != 0) p->error = rv;
-      }
-    }
+    expire(client_);
+    expire(server_);
   }
 
   /** runUntil steps until pred holds, at most maxSteps times (simulated time; no wall clock). */
@@ -320,6 +338,14 @@ class Harness {
   void sendMore(Peer& p, const std::string& bytes) { p.out += bytes; }
 
  private:
+  /** expire: the peer's timer (loss detection, PTO, idle, key discard) when it is due. */
+  void expire(Peer& p) {
+    if (p.conn != nullptr && p.error == 0 && ngtcp2_conn_get_expiry(p.conn) <= now_) {
+      int rv = ngtcp2_conn_handle_expiry(p.conn, now_);
+      if (rv != 0) p.error = rv;
+    }
+  }
+
   void startClient() {
     ngtcp2_cid dcid = randomCid(18);
     ngtcp2_cid scid = randomCid(17);
@@ -339,8 +365,9 @@ class Harness {
     SslOptions so;
     so.serverName = "server.test";
     ASSERT_TRUE(configureClientSsl(client_.ssl.get(), &client_.ref, so));
-    static const uint8_t kAlpnWire[] = {5, 'u', 'g', 'a', 't', 'e'};
-    SSL_set_alpn_protos(client_.ssl.get(), kAlpnWire, sizeof(kAlpnWire));
+    std::string alpnWire = static_cast<char>(opt_.alpn.size()) + opt_.alpn;
+    SSL_set_alpn_protos(client_.ssl.get(), reinterpret_cast<const uint8_t*>(alpnWire.data()),
+                        alpnWire.size());
     ngtcp2_conn_set_tls_native_handle(client_.conn, client_.ssl.get());
   }
 

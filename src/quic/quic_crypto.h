@@ -2,8 +2,8 @@
 // The ngtcp2 <-> TLS crypto glue (RFC 9001), shaped like ngtcp2's own crypto helper
 // (ngtcp2_crypto.h) so another backend can replace it in one file. Debian packages ngtcp2's helper
 // only for GnuTLS, so ugated carries its own; the one backend is crypto_boringssl.cc (BoringSSL's
-// QUIC API, SSL_set_quic_method), and crypto_shared.cc (tokens, Version Negotiation, counters) is
-// built on the primitives below only. Nothing here names a BoringSSL type beyond the opaque SSL /
+// QUIC API, SSL_set_quic_method), and crypto_shared.cc (the key schedule, tokens, Version
+// Negotiation, counters) is built on the primitives below only. Nothing here names a BoringSSL type beyond the opaque SSL /
 // SSL_CTX structs, which every OpenSSL-family library spells the same way.
 //
 // Sans-I/O: nothing touches a socket or a clock; timestamps are passed in.
@@ -11,9 +11,9 @@
 // How a connection uses it:
 //   1. once per process or listener: configureServerContext(ctx) / configureClientContext(ctx),
 //      plus the application's certificate, verification and ALPN settings on that SSL_CTX;
-//   2. per connection: fill ngtcp2_callbacks with setServerCryptoCallbacks /
-//   setClientCryptoCallbacks
-//      (then the application's own stream, CID and handshake callbacks), create the ngtcp2_conn,
+//   2. per connection: fill ngtcp2_callbacks with setServerCryptoCallbacks or
+//      setClientCryptoCallbacks (then the application's own stream, CID and handshake callbacks;
+//      get_new_connection_id can use generateStatelessResetToken), create the ngtcp2_conn,
 //      create an SSL from the context, configureServerSsl / configureClientSsl(ssl, connRef), then
 //      ngtcp2_conn_set_tls_native_handle(conn, ssl). The ConnRef must outlive the SSL;
 //   3. a server with address validation uses generateRetryToken / writeRetry / verifyRetryToken and
@@ -22,9 +22,7 @@
 //
 // Threading: every function is reentrant; a connection's SSL and ngtcp2_conn belong to one thread.
 #include <netinet/in.h>
-#include <ngtcp2/ngtcp2.h>
 #include <sys/socket.h>
-#include <ugate/result.h>
 
 #include <array>
 #include <atomic>
@@ -33,6 +31,10 @@
 #include <span>
 #include <string_view>
 #include <vector>
+
+#include <ngtcp2/ngtcp2.h>
+
+#include <ugate/result.h>
 
 struct ssl_st;      // SSL
 struct ssl_ctx_st;  // SSL_CTX
@@ -104,7 +106,9 @@ Result<void> configureClientContext(ssl_ctx_st* ctx);
 struct SslOptions {
   /**
    * enableEarlyData: allow 0-RTT (off by default). A server also needs earlyDataContext (non-empty:
-   * the encoded transport parameters and application settings that 0-RTT depends on).
+   * the encoded transport parameters and application settings that 0-RTT depends on); a client
+   * also needs a resumed session and ngtcp2_conn_decode_and_set_0rtt_transport_params. The glue
+   * installs 0-RTT keys when BoringSSL hands them over; no test exercises 0-RTT yet.
    */
   bool enableEarlyData{false};
   std::span<const uint8_t> earlyDataContext;
@@ -123,8 +127,9 @@ Result<void> configureServerSsl(ssl_st* ssl, ConnRef* ref, const SslOptions& opt
 Result<void> configureClientSsl(ssl_st* ssl, ConnRef* ref, const SslOptions& opts = {});
 
 /**
- * setupClientInitial: what clientInitialCb does, for callers that create the client Initial keys
- * themselves (tests). Returns 0 or an ngtcp2 error code.
+ * setupClientInitial: the body of clientInitialCb (Initial keys from the client's DCID, the Retry
+ * AEAD, the client's transport parameters, then the ClientHello), for an application that wraps
+ * client_initial. Returns 0 or an ngtcp2 error code.
  */
 int setupClientInitial(ngtcp2_conn* conn);
 

@@ -92,17 +92,19 @@ int newCid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void*) 
   static uint8_t counter = 0;
   std::memset(cid->data, ++counter, cidlen);
   cid->datalen = cidlen;
-  return generateStatelessResetToken(std::span<uint8_t, kStatelessResetTokenLen>(token, 16), kSecret,
-                                     *cid)
+  return generateStatelessResetToken(std::span<uint8_t, kStatelessResetTokenLen>(token, 16),
+                                     kSecret, *cid)
              ? 0
              : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
-int recvStreamData(ngtcp2_conn*, uint32_t, int64_t, uint64_t, const uint8_t*, size_t, void*, void*) {
+int recvStreamData(ngtcp2_conn*, uint32_t, int64_t, uint64_t, const uint8_t*, size_t, void*,
+                   void*) {
   return 0;
 }
 
-/** protectInitial: a client Initial (v1, DCID = SCID = kDcid, PN 0) with frames, padded to 1200 B. */
+/** protectInitial: a client Initial (v1, DCID = SCID = kDcid, PN 0) with frames, padded to 1200 B.
+ */
 std::vector<uint8_t> protectInitial(std::span<const uint8_t> frames) {
   static const auto keys = [] {
     auto s = deriveInitialSecrets(NGTCP2_PROTO_VER_V1, kDcid);

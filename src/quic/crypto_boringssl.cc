@@ -6,10 +6,12 @@
 #include <openssl/aes.h>
 #include <openssl/chacha.h>
 #include <openssl/digest.h>
+#include <openssl/err.h>
 #include <openssl/hkdf.h>
 #include <openssl/mem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <string>
@@ -20,11 +22,6 @@ namespace ugate::quic {
 namespace {
 
 // ------------------------------------------------------------------ constants (RFC 9001, RFC 9369)
-
-constexpr uint8_t kInitialSaltV1[] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-                                      0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
-constexpr uint8_t kInitialSaltV2[] = {0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
-                                      0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9};
 
 // AEAD usage limits (RFC 9001 §6.6), as ngtcp2's crypto/shared.h spells them.
 constexpr uint64_t kMaxEncryptionAesGcm = 1ULL << 23;
@@ -95,7 +92,6 @@ ngtcp2_crypto_ctx cryptoCtxFor(CipherSuite s) {
 const EVP_AEAD* aeadOf(const ngtcp2_crypto_aead* a) {
   return static_cast<const EVP_AEAD*>(a->native_handle);
 }
-const EVP_MD* mdOf(const ngtcp2_crypto_md* m) { return static_cast<const EVP_MD*>(m->native_handle); }
 const HpCipher* hpOf(const ngtcp2_crypto_cipher* c) {
   return static_cast<const HpCipher*>(c->native_handle);
 }
@@ -120,26 +116,6 @@ bool expandLabel(uint8_t* out, size_t outlen, const EVP_MD* md, const uint8_t* s
   n += label.size();
   info[n++] = 0;  // empty context
   return HKDF_expand(out, outlen, md, secret, secretlen, info, n) == 1;
-}
-
-enum class Label : uint8_t { Key, Iv, Hp, Ku };
-
-std::string_view labelFor(uint32_t version, Label l) {
-  if (isV2(version)) {
-    switch (l) {
-      case Label::Key: return "quicv2 key";
-      case Label::Iv: return "quicv2 iv";
-      case Label::Hp: return "quicv2 hp";
-      case Label::Ku: return "quicv2 ku";
-    }
-  }
-  switch (l) {
-    case Label::Key: return "quic key";
-    case Label::Iv: return "quic iv";
-    case Label::Hp: return "quic hp";
-    case Label::Ku: return "quic ku";
-  }
-  return "";
 }
 
 // ------------------------------------------------------------------ AEAD and HP contexts
@@ -216,20 +192,30 @@ struct DirectionKeys {
   }
 };
 
-/** makeKeys derives key, iv and hp key from secret and builds the AEAD and HP contexts. */
+/** suiteOf: the suite of a crypto context this backend built (by its AEAD). */
+CipherSuite suiteOf(const ngtcp2_crypto_ctx& ctx) {
+  const EVP_AEAD* aead = aeadOf(&ctx.aead);
+  if (aead == EVP_aead_aes_256_gcm()) return CipherSuite::Aes256GcmSha384;
+  if (aead == EVP_aead_chacha20_poly1305()) return CipherSuite::ChaCha20Poly1305Sha256;
+  return CipherSuite::Aes128GcmSha256;
+}
+
+void cleanse(PacketKeys& k) {
+  for (Bytes* b : {&k.key, &k.iv, &k.hp}) OPENSSL_cleanse(b->data(), b->size());
+}
+
+/**
+ * makeKeys derives key, IV and HP key from secret (derivePacketKeys: the same code the RFC vector
+ * tests check) and builds the AEAD and HP contexts.
+ */
 bool makeKeys(DirectionKeys& k, const ngtcp2_crypto_ctx& ctx, uint32_t version,
               const uint8_t* secret, size_t secretlen) {
-  const EVP_AEAD* aead = aeadOf(&ctx.aead);
-  const EVP_MD* md = mdOf(&ctx.md);
-  size_t keylen = EVP_AEAD_key_length(aead);
-  uint8_t key[32];
-  uint8_t hp[32];
-  bool ok = expandLabel(key, keylen, md, secret, secretlen, labelFor(version, Label::Key)) &&
-            expandLabel(k.iv, kIvLen, md, secret, secretlen, labelFor(version, Label::Iv)) &&
-            expandLabel(hp, keylen, md, secret, secretlen, labelFor(version, Label::Hp)) &&
-            newAeadCtx(&k.aead, aead, key) && newHpCtx(&k.hp, hpOf(&ctx.hp), hp);
-  OPENSSL_cleanse(key, sizeof(key));
-  OPENSSL_cleanse(hp, sizeof(hp));
+  auto keys = derivePacketKeys(version, suiteOf(ctx), std::span<const uint8_t>(secret, secretlen));
+  if (!keys) return false;
+  std::memcpy(k.iv, keys->iv.data(), kIvLen);
+  bool ok = newAeadCtx(&k.aead, aeadOf(&ctx.aead), keys->key.data()) &&
+            newHpCtx(&k.hp, hpOf(&ctx.hp), keys->hp.data());
+  cleanse(*keys);
   return ok;
 }
 
@@ -245,20 +231,28 @@ SSL* sslOf(ngtcp2_conn* conn) { return static_cast<SSL*>(ngtcp2_conn_get_tls_nat
 // Level mapping by switch, never a cast: the enums differ (notes §2).
 ngtcp2_encryption_level fromSslLevel(ssl_encryption_level_t l) {
   switch (l) {
-    case ssl_encryption_initial: return NGTCP2_ENCRYPTION_LEVEL_INITIAL;
-    case ssl_encryption_early_data: return NGTCP2_ENCRYPTION_LEVEL_0RTT;
-    case ssl_encryption_handshake: return NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE;
-    case ssl_encryption_application: return NGTCP2_ENCRYPTION_LEVEL_1RTT;
+    case ssl_encryption_initial:
+      return NGTCP2_ENCRYPTION_LEVEL_INITIAL;
+    case ssl_encryption_early_data:
+      return NGTCP2_ENCRYPTION_LEVEL_0RTT;
+    case ssl_encryption_handshake:
+      return NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE;
+    case ssl_encryption_application:
+      return NGTCP2_ENCRYPTION_LEVEL_1RTT;
   }
   return NGTCP2_ENCRYPTION_LEVEL_INITIAL;
 }
 
 ssl_encryption_level_t toSslLevel(ngtcp2_encryption_level l) {
   switch (l) {
-    case NGTCP2_ENCRYPTION_LEVEL_INITIAL: return ssl_encryption_initial;
-    case NGTCP2_ENCRYPTION_LEVEL_0RTT: return ssl_encryption_early_data;
-    case NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE: return ssl_encryption_handshake;
-    case NGTCP2_ENCRYPTION_LEVEL_1RTT: return ssl_encryption_application;
+    case NGTCP2_ENCRYPTION_LEVEL_INITIAL:
+      return ssl_encryption_initial;
+    case NGTCP2_ENCRYPTION_LEVEL_0RTT:
+      return ssl_encryption_early_data;
+    case NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE:
+      return ssl_encryption_handshake;
+    case NGTCP2_ENCRYPTION_LEVEL_1RTT:
+      return ssl_encryption_application;
   }
   return ssl_encryption_initial;
 }
@@ -306,6 +300,7 @@ const ngtcp2_crypto_ctx* secretCryptoCtx(ngtcp2_conn* conn, ngtcp2_encryption_le
 /** keyFailure: counts, records the error on the connection and fails the TLS callback (fatal). */
 int keyFailure(ngtcp2_conn* conn, int rv) {
   cryptoCounters().keyInstallFailures.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("quic: installing a packet protection key failed: {}", ngtcp2_strerror(rv));
   ngtcp2_conn_set_tls_error(conn, rv != 0 ? rv : NGTCP2_ERR_CRYPTO);
   return 0;
 }
@@ -358,10 +353,9 @@ Prepared prepareSecret(SecretInstall& in, SSL* ssl, ssl_encryption_level_t sslLe
 int setReadSecret(SSL* ssl, ssl_encryption_level_t sslLevel, const SSL_CIPHER* cipher,
                   const uint8_t* secret, size_t secretlen) {
   SecretInstall in;
-  switch (prepareSecret(in, ssl, sslLevel, cipher, secret, secretlen, false)) {
-    case Prepared::Skip: return 1;
-    case Prepared::Fail: return 0;
-    case Prepared::Install: break;
+  if (Prepared p = prepareSecret(in, ssl, sslLevel, cipher, secret, secretlen, false);
+      p != Prepared::Install) {
+    return p == Prepared::Skip ? 1 : 0;
   }
   ngtcp2_conn* conn = in.conn;
   DirectionKeys& k = in.keys;
@@ -391,10 +385,9 @@ int setReadSecret(SSL* ssl, ssl_encryption_level_t sslLevel, const SSL_CIPHER* c
 int setWriteSecret(SSL* ssl, ssl_encryption_level_t sslLevel, const SSL_CIPHER* cipher,
                    const uint8_t* secret, size_t secretlen) {
   SecretInstall in;
-  switch (prepareSecret(in, ssl, sslLevel, cipher, secret, secretlen, true)) {
-    case Prepared::Skip: return 1;
-    case Prepared::Fail: return 0;
-    case Prepared::Install: break;
+  if (Prepared p = prepareSecret(in, ssl, sslLevel, cipher, secret, secretlen, true);
+      p != Prepared::Install) {
+    return p == Prepared::Skip ? 1 : 0;
   }
   ngtcp2_conn* conn = in.conn;
   DirectionKeys& k = in.keys;
@@ -456,7 +449,8 @@ const SSL_QUIC_METHOD kQuicMethod = {setReadSecret, setWriteSecret, addHandshake
 /** InitialMode: first Initial keys, keys after a Retry, or keys for a negotiated version. */
 enum class InitialMode : uint8_t { First, AfterRetry, VersionNegotiation };
 
-/** installInitialKeys: Initial keys of version for dcid (and, first time, the client's Retry AEAD). */
+/** installInitialKeys: Initial keys of version for dcid (and, first time, the client's Retry AEAD).
+ */
 int installInitialKeys(ngtcp2_conn* conn, uint32_t version, const ngtcp2_cid& dcid,
                        InitialMode mode) {
   bool vneg = mode == InitialMode::VersionNegotiation;
@@ -476,15 +470,15 @@ int installInitialKeys(ngtcp2_conn* conn, uint32_t version, const ngtcp2_cid& dc
   if (!server && mode == InitialMode::First && !ngtcp2_conn_after_retry(conn)) {
     // The client checks a Retry's integrity tag with this AEAD (the key of its chosen version).
     ngtcp2_crypto_aead_ctx retryCtx{};
-    const uint8_t* retryKey = reinterpret_cast<const uint8_t*>(
-        isV2(version) ? NGTCP2_RETRY_KEY_V2 : NGTCP2_RETRY_KEY_V1);
+    const uint8_t* retryKey =
+        reinterpret_cast<const uint8_t*>(isV2(version) ? NGTCP2_RETRY_KEY_V2 : NGTCP2_RETRY_KEY_V1);
     if (!newAeadCtx(&retryCtx, EVP_aead_aes_128_gcm(), retryKey)) {
       return NGTCP2_ERR_CALLBACK_FAILURE;
     }
     ngtcp2_conn_set_retry_aead(conn, &ictx.aead, &retryCtx);
   }
   int rv = vneg ? ngtcp2_conn_install_vneg_initial_key(conn, version, &rx.aead, rx.iv, &rx.hp,
-                                                        &tx.aead, tx.iv, &tx.hp, kIvLen)
+                                                       &tx.aead, tx.iv, &tx.hp, kIvLen)
                 : ngtcp2_conn_install_initial_key(conn, &rx.aead, rx.iv, &rx.hp, &tx.aead, tx.iv,
                                                   &tx.hp, kIvLen);
   if (rv != 0) return rv;
@@ -516,134 +510,15 @@ int driveHandshake(ngtcp2_conn* conn, SSL* ssl) {
 
 int failWithTlsError(ngtcp2_conn* conn) {
   cryptoCounters().tlsFailures.fetch_add(1, std::memory_order_relaxed);
+  // The reason for the connection's close log; the error queue is per thread, so leave it empty
+  // for the next connection on this reactor.
+  uint32_t e = ERR_peek_last_error();
+  spdlog::debug(
+      "quic: TLS {} failed: {} (alert {})", ngtcp2_conn_is_server(conn) ? "server" : "client",
+      e != 0 ? ERR_reason_error_string(e) : "no error queued", ngtcp2_conn_get_tls_alert(conn));
+  ERR_clear_error();
   int rv = ngtcp2_conn_get_tls_error(conn);
   return rv != 0 ? rv : NGTCP2_ERR_CRYPTO;
-}
-
-// ------------------------------------------------------------------ token helpers
-
-/** addrBytes: the IP (and port when withPort) of remote, for a token's AAD; 0 = unsupported. */
-size_t addrBytes(uint8_t* out, const sockaddr* remote, socklen_t remotelen, bool withPort) {
-  if (remote == nullptr) return 0;
-  if (remote->sa_family == AF_INET && remotelen >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(remote);
-    out[0] = 4;
-    std::memcpy(out + 1, &a->sin_addr, 4);
-    if (!withPort) return 5;
-    std::memcpy(out + 5, &a->sin_port, 2);
-    return 7;
-  }
-  if (remote->sa_family == AF_INET6 && remotelen >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(remote);
-    out[0] = 6;
-    std::memcpy(out + 1, &a->sin6_addr, 16);
-    if (!withPort) return 17;
-    std::memcpy(out + 17, &a->sin6_port, 2);
-    return 19;
-  }
-  return 0;
-}
-
-constexpr size_t kTokenRandLen = 32;
-constexpr size_t kTsLen = 8;
-
-/** tokenAead: an AES-128-GCM context and nonce derived from the static secret and a token's salt. */
-bool tokenAead(bssl::ScopedEVP_AEAD_CTX& ctx, uint8_t nonce[kIvLen], std::span<const uint8_t> secret,
-               const uint8_t* salt, std::string_view info) {
-  uint8_t km[16 + kIvLen];
-  if (HKDF(km, sizeof(km), EVP_sha256(), secret.data(), secret.size(), salt, kTokenRandLen,
-           reinterpret_cast<const uint8_t*>(info.data()), info.size()) != 1) {
-    return false;
-  }
-  std::memcpy(nonce, km + 16, kIvLen);
-  bool ok = EVP_AEAD_CTX_init(ctx.get(), EVP_aead_aes_128_gcm(), km, 16,
-                              EVP_AEAD_DEFAULT_TAG_LENGTH, nullptr) == 1;
-  OPENSSL_cleanse(km, sizeof(km));
-  return ok;
-}
-
-void putTs(uint8_t* p, uint64_t ts) {
-  for (int i = 7; i >= 0; --i) {
-    p[i] = static_cast<uint8_t>(ts);
-    ts >>= 8;
-  }
-}
-
-uint64_t getTs(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = v << 8 | p[i];
-  return v;
-}
-
-Error tokenRejected(std::string why) {
-  cryptoCounters().tokensRejected.fetch_add(1, std::memory_order_relaxed);
-  return Error{Errc::AuthFailed, "quic token: " + why};
-}
-
-/** checkAge: the token is from the past and younger than timeout. */
-Result<void> checkAge(uint64_t genTs, ngtcp2_duration timeout, ngtcp2_tstamp ts) {
-  if (genTs > ts) return tokenRejected("timestamp in the future");
-  if (ts - genTs >= timeout) return tokenRejected("expired");
-  return {};
-}
-
-/** sealToken: magic || AEAD(plaintext, aad) || salt into out; returns the length. */
-Result<size_t> sealToken(uint8_t* out, size_t outcap, uint8_t magic, std::string_view info,
-                         std::span<const uint8_t> secret, std::span<const uint8_t> plaintext,
-                         std::span<const uint8_t> aad) {
-  if (secret.size() < kTokenSecretMinLen) return cryptoError("token secret too short");
-  size_t need = 1 + plaintext.size() + kAeadTagLen + kTokenRandLen;
-  if (outcap < need) return cryptoError("token buffer too small");
-  uint8_t* salt = out + need - kTokenRandLen;
-  if (RAND_bytes(salt, kTokenRandLen) != 1) return cryptoError("RAND_bytes");
-  bssl::ScopedEVP_AEAD_CTX ctx;
-  uint8_t nonce[kIvLen];
-  if (!tokenAead(ctx, nonce, secret, salt, info)) return cryptoError("token key derivation");
-  out[0] = magic;
-  size_t outlen = 0;
-  if (EVP_AEAD_CTX_seal(ctx.get(), out + 1, &outlen, plaintext.size() + kAeadTagLen, nonce, kIvLen,
-                        plaintext.data(), plaintext.size(), aad.data(), aad.size()) != 1) {
-    return cryptoError("token seal");
-  }
-  return need;
-}
-
-/** openToken: the plaintext of a token of the given kind and exact length. */
-Result<size_t> openToken(uint8_t* plain, size_t plainlen, uint8_t magic, std::string_view info,
-                         std::span<const uint8_t> secret, std::span<const uint8_t> token,
-                         std::span<const uint8_t> aad) {
-  if (secret.size() < kTokenSecretMinLen) return cryptoError("token secret too short");
-  if (token.size() != 1 + plainlen + kAeadTagLen + kTokenRandLen) {
-    return tokenRejected("bad length " + std::to_string(token.size()));
-  }
-  if (token[0] != magic) return tokenRejected("wrong token kind");
-  const uint8_t* salt = token.data() + token.size() - kTokenRandLen;
-  bssl::ScopedEVP_AEAD_CTX ctx;
-  uint8_t nonce[kIvLen];
-  if (!tokenAead(ctx, nonce, secret, salt, info)) return cryptoError("token key derivation");
-  size_t outlen = 0;
-  if (EVP_AEAD_CTX_open(ctx.get(), plain, &outlen, plainlen, nonce, kIvLen, token.data() + 1,
-                        plainlen + kAeadTagLen, aad.data(), aad.size()) != 1 ||
-      outlen != plainlen) {
-    return tokenRejected("authentication failed (tampered, other address or other secret)");
-  }
-  return outlen;
-}
-
-constexpr std::string_view kRetryTokenInfo = "ugate quic retry token";
-constexpr std::string_view kRegularTokenInfo = "ugate quic regular token";
-
-/** retryAad: version || client address (IP and port) || Retry SCID. */
-size_t retryAad(uint8_t* aad, uint32_t version, const sockaddr* remote, socklen_t remotelen,
-                const ngtcp2_cid& retryScid) {
-  aad[0] = static_cast<uint8_t>(version >> 24);
-  aad[1] = static_cast<uint8_t>(version >> 16);
-  aad[2] = static_cast<uint8_t>(version >> 8);
-  aad[3] = static_cast<uint8_t>(version);
-  size_t n = addrBytes(aad + 4, remote, remotelen, true);
-  if (n == 0) return 0;
-  std::memcpy(aad + 4 + n, retryScid.data, retryScid.datalen);
-  return 4 + n + retryScid.datalen;
 }
 
 /** retryAeadCtx: the static Retry integrity AEAD context of version (built once, shared). */
@@ -666,19 +541,18 @@ bool supportedVersion(uint32_t v) { return v == NGTCP2_PROTO_VER_V1 || v == NGTC
 
 }  // namespace
 
-// ==================================================================== public: counters, suites
-
-CryptoCounters& cryptoCounters() {
-  static CryptoCounters c;
-  return c;
-}
+// ==================================================================== public: primitives
 
 Result<CipherSuite> cipherSuiteFromId(uint32_t id) {
   switch (id & 0xffff) {
-    case 0x1301: return CipherSuite::Aes128GcmSha256;
-    case 0x1302: return CipherSuite::Aes256GcmSha384;
-    case 0x1303: return CipherSuite::ChaCha20Poly1305Sha256;
-    default: return cryptoError("cipher suite not usable with QUIC: " + std::to_string(id));
+    case 0x1301:
+      return CipherSuite::Aes128GcmSha256;
+    case 0x1302:
+      return CipherSuite::Aes256GcmSha384;
+    case 0x1303:
+      return CipherSuite::ChaCha20Poly1305Sha256;
+    default:
+      return cryptoError("cipher suite not usable with QUIC: " + std::to_string(id));
   }
 }
 
@@ -693,46 +567,45 @@ Result<void> hkdfExpandLabel(std::span<uint8_t> out, CipherSuite s, std::span<co
   return {};
 }
 
-Result<InitialSecrets> deriveInitialSecrets(uint32_t version, std::span<const uint8_t> dcid) {
-  if (!supportedVersion(version)) return cryptoError("unsupported version " + std::to_string(version));
-  const uint8_t* salt = isV2(version) ? kInitialSaltV2 : kInitialSaltV1;
-  InitialSecrets s;
-  size_t len = 0;
-  if (HKDF_extract(s.initial.data(), &len, EVP_sha256(), dcid.data(), dcid.size(), salt,
-                   sizeof(kInitialSaltV1)) != 1 ||
-      len != s.initial.size() ||
-      !expandLabel(s.client.data(), s.client.size(), EVP_sha256(), s.initial.data(), len,
-                   "client in") ||
-      !expandLabel(s.server.data(), s.server.size(), EVP_sha256(), s.initial.data(), len,
-                   "server in")) {
-    return cryptoError("initial secret derivation");
-  }
-  return s;
-}
+ngtcp2_crypto_ctx cryptoContext(CipherSuite s) { return cryptoCtxFor(s); }
 
-Result<PacketKeys> derivePacketKeys(uint32_t version, CipherSuite s,
-                                    std::span<const uint8_t> secret) {
+Result<void> initPacketContexts(ngtcp2_crypto_aead_ctx* aeadCtx, ngtcp2_crypto_cipher_ctx* hpCtx,
+                                CipherSuite s, const PacketKeys& keys) {
   SuiteInfo i = suiteInfo(s);
-  size_t keylen = EVP_AEAD_key_length(i.aead);
-  PacketKeys k{Bytes(keylen), Bytes(kIvLen), Bytes(keylen)};
-  if (!expandLabel(k.key.data(), keylen, i.md, secret.data(), secret.size(),
-                   labelFor(version, Label::Key)) ||
-      !expandLabel(k.iv.data(), kIvLen, i.md, secret.data(), secret.size(),
-                   labelFor(version, Label::Iv)) ||
-      !expandLabel(k.hp.data(), keylen, i.md, secret.data(), secret.size(),
-                   labelFor(version, Label::Hp))) {
-    return cryptoError("packet key derivation");
+  if (keys.key.size() != EVP_AEAD_key_length(i.aead) || keys.hp.size() != keys.key.size()) {
+    return cryptoError("packet key length");
   }
-  return k;
+  if (!newAeadCtx(aeadCtx, i.aead, keys.key.data())) return cryptoError("AEAD context");
+  if (!newHpCtx(hpCtx, i.hp, keys.hp.data())) {
+    freeAeadCtx(aeadCtx);
+    return cryptoError("header protection context");
+  }
+  return {};
 }
 
-Result<Bytes> deriveNextSecret(uint32_t version, CipherSuite s, std::span<const uint8_t> secret) {
-  Bytes next(secret.size());
-  if (!expandLabel(next.data(), next.size(), suiteInfo(s).md, secret.data(), secret.size(),
-                   labelFor(version, Label::Ku))) {
-    return cryptoError("key update derivation");
+Result<void> hkdfSha256(std::span<uint8_t> out, std::span<const uint8_t> secret,
+                        std::span<const uint8_t> salt, std::span<const uint8_t> info) {
+  if (HKDF(out.data(), out.size(), EVP_sha256(), secret.data(), secret.size(), salt.data(),
+           salt.size(), info.data(), info.size()) != 1) {
+    return cryptoError("HKDF");
   }
-  return next;
+  return {};
+}
+
+Result<void> hkdfExtractSha256(std::span<uint8_t, 32> prk, std::span<const uint8_t> ikm,
+                               std::span<const uint8_t> salt) {
+  size_t len = 0;
+  if (HKDF_extract(prk.data(), &len, EVP_sha256(), ikm.data(), ikm.size(), salt.data(),
+                   salt.size()) != 1 ||
+      len != prk.size()) {
+    return cryptoError("HKDF-Extract");
+  }
+  return {};
+}
+
+Result<void> randomBytes(std::span<uint8_t> out) {
+  if (RAND_bytes(out.data(), out.size()) != 1) return cryptoError("RAND_bytes");
+  return {};
 }
 
 Result<Bytes> aeadSeal(CipherSuite s, std::span<const uint8_t> key, std::span<const uint8_t> nonce,
@@ -787,29 +660,6 @@ Result<std::array<uint8_t, NGTCP2_HP_MASKLEN>> headerProtectionMask(
   return out;
 }
 
-Result<std::array<uint8_t, 16>> retryIntegrityTag(uint32_t version, std::span<const uint8_t> odcid,
-                                                  std::span<const uint8_t> retryWithoutTag) {
-  if (!supportedVersion(version)) return cryptoError("unsupported version");
-  if (odcid.size() > NGTCP2_MAX_CIDLEN) return cryptoError("odcid too long");
-  const ngtcp2_crypto_aead_ctx* ctx = retryAeadCtx(version);
-  if (ctx == nullptr) return cryptoError("retry AEAD");
-  Bytes pseudo;
-  pseudo.reserve(1 + odcid.size() + retryWithoutTag.size());
-  pseudo.push_back(static_cast<uint8_t>(odcid.size()));
-  pseudo.insert(pseudo.end(), odcid.begin(), odcid.end());
-  pseudo.insert(pseudo.end(), retryWithoutTag.begin(), retryWithoutTag.end());
-  const char* nonce = isV2(version) ? NGTCP2_RETRY_NONCE_V2 : NGTCP2_RETRY_NONCE_V1;
-  std::array<uint8_t, 16> tag{};
-  size_t n = 0;
-  if (EVP_AEAD_CTX_seal(static_cast<EVP_AEAD_CTX*>(ctx->native_handle), tag.data(), &n, tag.size(),
-                        reinterpret_cast<const uint8_t*>(nonce), kIvLen, nullptr, 0, pseudo.data(),
-                        pseudo.size()) != 1 ||
-      n != tag.size()) {
-    return cryptoError("retry integrity tag");
-  }
-  return tag;
-}
-
 // ==================================================================== public: ngtcp2 callbacks
 
 void setServerCryptoCallbacks(ngtcp2_callbacks& cb) {
@@ -861,8 +711,8 @@ int recvClientInitialCb(ngtcp2_conn* conn, const ngtcp2_cid* dcid, void*) {
   return 0;
 }
 
-int recvCryptoDataCb(ngtcp2_conn* conn, ngtcp2_encryption_level level, uint64_t, const uint8_t* data,
-                     size_t datalen, void*) {
+int recvCryptoDataCb(ngtcp2_conn* conn, ngtcp2_encryption_level level, uint64_t,
+                     const uint8_t* data, size_t datalen, void*) {
   SSL* ssl = sslOf(conn);
   if (ssl == nullptr) return NGTCP2_ERR_CALLBACK_FAILURE;
   if (SSL_provide_quic_data(ssl, toSslLevel(level), data, datalen) != 1) {
@@ -877,8 +727,8 @@ int encryptCb(uint8_t* dest, const ngtcp2_crypto_aead* aead, const ngtcp2_crypto
               const uint8_t* aad, size_t aadlen) {
   size_t outlen = 0;
   if (EVP_AEAD_CTX_seal(static_cast<EVP_AEAD_CTX*>(aeadCtx->native_handle), dest, &outlen,
-                        plaintextlen + aead->max_overhead, nonce, noncelen, plaintext,
-                        plaintextlen, aad, aadlen) != 1) {
+                        plaintextlen + aead->max_overhead, nonce, noncelen, plaintext, plaintextlen,
+                        aad, aadlen) != 1) {
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   return 0;
@@ -920,28 +770,30 @@ int updateKeyCb(ngtcp2_conn* conn, uint8_t* rxSecret, uint8_t* txSecret,
                 size_t secretlen, void*) {
   const ngtcp2_crypto_ctx* ctx = ngtcp2_conn_get_crypto_ctx(conn);
   uint32_t version = ngtcp2_conn_get_negotiated_version(conn);
-  const EVP_MD* md = mdOf(&ctx->md);
-  const EVP_AEAD* aead = aeadOf(&ctx->aead);
-  size_t keylen = EVP_AEAD_key_length(aead);
-  std::string_view ku = labelFor(version, Label::Ku);
-  uint8_t rxKey[32];
-  uint8_t txKey[32];
-  // The header-protection key is not updated (RFC 9001 §6): only secret, key and IV change.
-  bool ok = expandLabel(rxSecret, secretlen, md, currentRxSecret, secretlen, ku) &&
-            expandLabel(rxKey, keylen, md, rxSecret, secretlen, labelFor(version, Label::Key)) &&
-            expandLabel(rxIv, kIvLen, md, rxSecret, secretlen, labelFor(version, Label::Iv)) &&
-            expandLabel(txSecret, secretlen, md, currentTxSecret, secretlen, ku) &&
-            expandLabel(txKey, keylen, md, txSecret, secretlen, labelFor(version, Label::Key)) &&
-            expandLabel(txIv, kIvLen, md, txSecret, secretlen, labelFor(version, Label::Iv));
+  CipherSuite suite = suiteOf(*ctx);
+  auto rx = deriveNextSecret(version, suite, std::span<const uint8_t>(currentRxSecret, secretlen));
+  auto tx = deriveNextSecret(version, suite, std::span<const uint8_t>(currentTxSecret, secretlen));
+  // The header-protection key is not updated (RFC 9001 §6): only secret, key and IV change, so the
+  // hp member of the derived keys is dropped.
+  Result<PacketKeys> rxKeys = rx ? derivePacketKeys(version, suite, *rx) : rx.error();
+  Result<PacketKeys> txKeys = tx ? derivePacketKeys(version, suite, *tx) : tx.error();
+  bool ok = rxKeys && txKeys;
   if (ok) {
-    ok = newAeadCtx(rxAeadCtx, aead, rxKey);
-    if (ok && !newAeadCtx(txAeadCtx, aead, txKey)) {
+    std::memcpy(rxSecret, rx->data(), secretlen);
+    std::memcpy(txSecret, tx->data(), secretlen);
+    std::memcpy(rxIv, rxKeys->iv.data(), kIvLen);
+    std::memcpy(txIv, txKeys->iv.data(), kIvLen);
+    ok = newAeadCtx(rxAeadCtx, aeadOf(&ctx->aead), rxKeys->key.data());
+    if (ok && !newAeadCtx(txAeadCtx, aeadOf(&ctx->aead), txKeys->key.data())) {
       freeAeadCtx(rxAeadCtx);
       ok = false;
     }
   }
-  OPENSSL_cleanse(rxKey, sizeof(rxKey));
-  OPENSSL_cleanse(txKey, sizeof(txKey));
+  for (auto* b : {rx ? &*rx : nullptr, tx ? &*tx : nullptr}) {
+    if (b != nullptr) OPENSSL_cleanse(b->data(), b->size());
+  }
+  if (rxKeys) cleanse(*rxKeys);
+  if (txKeys) cleanse(*txKeys);
   if (!ok) {
     cryptoCounters().keyInstallFailures.fetch_add(1, std::memory_order_relaxed);
     return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -963,7 +815,8 @@ int getPathChallengeDataCb(ngtcp2_conn*, uint8_t* data, void*) {
 }
 
 int versionNegotiationCb(ngtcp2_conn* conn, uint32_t version, const ngtcp2_cid* clientDcid, void*) {
-  if (!supportedVersion(version) || installInitialKeys(conn, version, *clientDcid, InitialMode::VersionNegotiation) != 0) {
+  if (!supportedVersion(version) ||
+      installInitialKeys(conn, version, *clientDcid, InitialMode::VersionNegotiation) != 0) {
     cryptoCounters().keyInstallFailures.fetch_add(1, std::memory_order_relaxed);
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
@@ -997,7 +850,8 @@ Result<void> configureEarlyData(SSL* ssl, const SslOptions& opts, bool server) {
   }
   if (server) {
     // BoringSSL accepts 0-RTT only with a non-empty context (notes §2).
-    if (opts.earlyDataContext.empty()) return cryptoError("0-RTT needs a non-empty early data context");
+    if (opts.earlyDataContext.empty())
+      return cryptoError("0-RTT needs a non-empty early data context");
     if (SSL_set_quic_early_data_context(ssl, opts.earlyDataContext.data(),
                                         opts.earlyDataContext.size()) != 1) {
       return cryptoError("SSL_set_quic_early_data_context");
@@ -1043,81 +897,8 @@ Result<void> configureClientSsl(ssl_st* ssl, ConnRef* ref, const SslOptions& opt
   return configureEarlyData(ssl, opts, false);
 }
 
-// ==================================================================== public: tokens and packets
-
-Result<void> generateStatelessResetToken(std::span<uint8_t, kStatelessResetTokenLen> token,
-                                         std::span<const uint8_t> secret, const ngtcp2_cid& cid) {
-  static constexpr std::string_view kInfo = "ugate quic stateless reset";
-  if (secret.size() < kTokenSecretMinLen) return cryptoError("reset secret too short");
-  if (HKDF(token.data(), token.size(), EVP_sha256(), secret.data(), secret.size(), cid.data,
-           cid.datalen, reinterpret_cast<const uint8_t*>(kInfo.data()), kInfo.size()) != 1) {
-    return cryptoError("stateless reset token");
-  }
-  return {};
-}
-
-Result<size_t> generateRetryToken(std::span<uint8_t, kMaxRetryTokenLen> token,
-                                  std::span<const uint8_t> secret, uint32_t version,
-                                  const sockaddr* remote, socklen_t remotelen,
-                                  const ngtcp2_cid& retryScid, const ngtcp2_cid& odcid,
-                                  ngtcp2_tstamp ts) {
-  if (odcid.datalen > NGTCP2_MAX_CIDLEN || retryScid.datalen > NGTCP2_MAX_CIDLEN) {
-    return cryptoError("CID too long");
-  }
-  uint8_t plain[kTsLen + 1 + NGTCP2_MAX_CIDLEN] = {};
-  putTs(plain, ts);
-  plain[kTsLen] = static_cast<uint8_t>(odcid.datalen);
-  std::memcpy(plain + kTsLen + 1, odcid.data, odcid.datalen);
-  uint8_t aad[4 + 19 + NGTCP2_MAX_CIDLEN];
-  size_t aadlen = retryAad(aad, version, remote, remotelen, retryScid);
-  if (aadlen == 0) return cryptoError("unsupported address family");
-  return sealToken(token.data(), token.size(), kRetryTokenMagic, kRetryTokenInfo, secret, plain,
-                   std::span<const uint8_t>(aad, aadlen));
-}
-
-Result<void> verifyRetryToken(ngtcp2_cid* odcid, std::span<const uint8_t> token,
-                              std::span<const uint8_t> secret, uint32_t version,
-                              const sockaddr* remote, socklen_t remotelen, const ngtcp2_cid& dcid,
-                              ngtcp2_duration timeout, ngtcp2_tstamp ts) {
-  if (dcid.datalen > NGTCP2_MAX_CIDLEN) return tokenRejected("DCID too long");
-  uint8_t aad[4 + 19 + NGTCP2_MAX_CIDLEN];
-  size_t aadlen = retryAad(aad, version, remote, remotelen, dcid);
-  if (aadlen == 0) return tokenRejected("unsupported address family");
-  uint8_t plain[kTsLen + 1 + NGTCP2_MAX_CIDLEN];
-  auto n = openToken(plain, sizeof(plain), kRetryTokenMagic, kRetryTokenInfo, secret, token,
-                     std::span<const uint8_t>(aad, aadlen));
-  if (!n) return n.error();
-  size_t cidlen = plain[kTsLen];
-  if (cidlen > NGTCP2_MAX_CIDLEN) return tokenRejected("bad original DCID length");
-  if (auto age = checkAge(getTs(plain), timeout, ts); !age) return age;
-  ngtcp2_cid_init(odcid, plain + kTsLen + 1, cidlen);
-  return {};
-}
-
-Result<size_t> generateRegularToken(std::span<uint8_t, kMaxRegularTokenLen> token,
-                                    std::span<const uint8_t> secret, const sockaddr* remote,
-                                    socklen_t remotelen, ngtcp2_tstamp ts) {
-  uint8_t plain[kTsLen];
-  putTs(plain, ts);
-  uint8_t aad[19];
-  size_t aadlen = addrBytes(aad, remote, remotelen, false);  // NAT rebinding keeps the IP only
-  if (aadlen == 0) return cryptoError("unsupported address family");
-  return sealToken(token.data(), token.size(), kRegularTokenMagic, kRegularTokenInfo, secret, plain,
-                   std::span<const uint8_t>(aad, aadlen));
-}
-
-Result<void> verifyRegularToken(std::span<const uint8_t> token, std::span<const uint8_t> secret,
-                                const sockaddr* remote, socklen_t remotelen,
-                                ngtcp2_duration timeout, ngtcp2_tstamp ts) {
-  uint8_t aad[19];
-  size_t aadlen = addrBytes(aad, remote, remotelen, false);
-  if (aadlen == 0) return tokenRejected("unsupported address family");
-  uint8_t plain[kTsLen];
-  auto n = openToken(plain, sizeof(plain), kRegularTokenMagic, kRegularTokenInfo, secret, token,
-                     std::span<const uint8_t>(aad, aadlen));
-  if (!n) return n.error();
-  return checkAge(getTs(plain), timeout, ts);
-}
+// ==================================================================== public: packets a listener
+// writes
 
 Result<size_t> writeRetry(std::span<uint8_t> dest, uint32_t version, const ngtcp2_cid& dcid,
                           const ngtcp2_cid& scid, const ngtcp2_cid& odcid,
@@ -1128,22 +909,8 @@ Result<size_t> writeRetry(std::span<uint8_t> dest, uint32_t version, const ngtcp
   ngtcp2_crypto_ctx ictx = cryptoCtxFor(CipherSuite::Aes128GcmSha256);
   ngtcp2_ssize n = ngtcp2_pkt_write_retry(dest.data(), dest.size(), version, &dcid, &scid, &odcid,
                                           token.data(), token.size(), encryptCb, &ictx.aead, ctx);
-  if (n < 0) return cryptoError(std::string("write Retry: ") + ngtcp2_strerror(static_cast<int>(n)));
-  return static_cast<size_t>(n);
-}
-
-Result<size_t> writeVersionNegotiation(std::span<uint8_t> dest, uint8_t unusedRandom,
-                                       std::span<const uint8_t> dcid,
-                                       std::span<const uint8_t> scid,
-                                       std::span<const uint32_t> versions) {
-  ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(dest.data(), dest.size(), unusedRandom,
-                                                        dcid.data(), dcid.size(), scid.data(),
-                                                        scid.size(), versions.data(),
-                                                        versions.size());
-  if (n < 0) {
-    return cryptoError(std::string("write Version Negotiation: ") +
-                       ngtcp2_strerror(static_cast<int>(n)));
-  }
+  if (n < 0)
+    return cryptoError(std::string("write Retry: ") + ngtcp2_strerror(static_cast<int>(n)));
   return static_cast<size_t>(n);
 }
 
@@ -1164,7 +931,8 @@ Result<size_t> writeInitialConnectionClose(std::span<uint8_t> dest, uint32_t ver
       reinterpret_cast<const uint8_t*>(reason.data()), reason.size(), encryptCb, &ictx.aead,
       &tx.aead, tx.iv, hpMaskCb, &ictx.hp, &tx.hp);
   if (n < 0) {
-    return cryptoError(std::string("write CONNECTION_CLOSE: ") + ngtcp2_strerror(static_cast<int>(n)));
+    return cryptoError(std::string("write CONNECTION_CLOSE: ") +
+                       ngtcp2_strerror(static_cast<int>(n)));
   }
   return static_cast<size_t>(n);
 }

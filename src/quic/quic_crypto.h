@@ -2,7 +2,8 @@
 // The ngtcp2 <-> TLS crypto glue (RFC 9001), shaped like ngtcp2's own crypto helper
 // (ngtcp2_crypto.h) so another backend can replace it in one file. Debian packages ngtcp2's helper
 // only for GnuTLS, so ugated carries its own; the one backend is crypto_boringssl.cc (BoringSSL's
-// QUIC API, SSL_set_quic_method). Nothing here names a BoringSSL type beyond the opaque SSL /
+// QUIC API, SSL_set_quic_method), and crypto_shared.cc (the key schedule, tokens, Version
+// Negotiation, counters) is built on the primitives below only. Nothing here names a BoringSSL type beyond the opaque SSL /
 // SSL_CTX structs, which every OpenSSL-family library spells the same way.
 //
 // Sans-I/O: nothing touches a socket or a clock; timestamps are passed in.
@@ -10,8 +11,9 @@
 // How a connection uses it:
 //   1. once per process or listener: configureServerContext(ctx) / configureClientContext(ctx),
 //      plus the application's certificate, verification and ALPN settings on that SSL_CTX;
-//   2. per connection: fill ngtcp2_callbacks with setServerCryptoCallbacks / setClientCryptoCallbacks
-//      (then the application's own stream, CID and handshake callbacks), create the ngtcp2_conn,
+//   2. per connection: fill ngtcp2_callbacks with setServerCryptoCallbacks or
+//      setClientCryptoCallbacks (then the application's own stream, CID and handshake callbacks;
+//      get_new_connection_id can use generateStatelessResetToken), create the ngtcp2_conn,
 //      create an SSL from the context, configureServerSsl / configureClientSsl(ssl, connRef), then
 //      ngtcp2_conn_set_tls_native_handle(conn, ssl). The ConnRef must outlive the SSL;
 //   3. a server with address validation uses generateRetryToken / writeRetry / verifyRetryToken and
@@ -104,7 +106,9 @@ Result<void> configureClientContext(ssl_ctx_st* ctx);
 struct SslOptions {
   /**
    * enableEarlyData: allow 0-RTT (off by default). A server also needs earlyDataContext (non-empty:
-   * the encoded transport parameters and application settings that 0-RTT depends on).
+   * the encoded transport parameters and application settings that 0-RTT depends on); a client
+   * also needs a resumed session and ngtcp2_conn_decode_and_set_0rtt_transport_params. The glue
+   * installs 0-RTT keys when BoringSSL hands them over; no test exercises 0-RTT yet.
    */
   bool enableEarlyData{false};
   std::span<const uint8_t> earlyDataContext;
@@ -123,8 +127,9 @@ Result<void> configureServerSsl(ssl_st* ssl, ConnRef* ref, const SslOptions& opt
 Result<void> configureClientSsl(ssl_st* ssl, ConnRef* ref, const SslOptions& opts = {});
 
 /**
- * setupClientInitial: what clientInitialCb does, for callers that create the client Initial keys
- * themselves (tests). Returns 0 or an ngtcp2 error code.
+ * setupClientInitial: the body of clientInitialCb (Initial keys from the client's DCID, the Retry
+ * AEAD, the client's transport parameters, then the ClientHello), for an application that wraps
+ * client_initial. Returns 0 or an ngtcp2 error code.
  */
 int setupClientInitial(ngtcp2_conn* conn);
 
@@ -191,8 +196,7 @@ Result<size_t> writeRetry(std::span<uint8_t> dest, uint32_t version, const ngtcp
  * the client's SCID/DCID (swapped by the caller, as RFC 9000 §17.2.1 says); versions are ours.
  */
 Result<size_t> writeVersionNegotiation(std::span<uint8_t> dest, uint8_t unusedRandom,
-                                       std::span<const uint8_t> dcid,
-                                       std::span<const uint8_t> scid,
+                                       std::span<const uint8_t> dcid, std::span<const uint8_t> scid,
                                        std::span<const uint32_t> versions);
 
 /**
@@ -223,9 +227,19 @@ size_t hashLength(CipherSuite s);
 inline constexpr size_t kIvLen = 12;
 inline constexpr size_t kAeadTagLen = 16;
 
-/** hkdfExpandLabel: TLS 1.3 HKDF-Expand-Label(secret, label, "", out.size()) with the suite's hash. */
+/** hkdfExpandLabel: TLS 1.3 HKDF-Expand-Label(secret, label, "", out.size()) with the suite's hash.
+ */
 Result<void> hkdfExpandLabel(std::span<uint8_t> out, CipherSuite s, std::span<const uint8_t> secret,
                              std::string_view label);
+
+/** hkdfSha256: HKDF-SHA-256 (RFC 5869 extract and expand) of secret with salt and info. */
+Result<void> hkdfSha256(std::span<uint8_t> out, std::span<const uint8_t> secret,
+                        std::span<const uint8_t> salt, std::span<const uint8_t> info);
+/** hkdfExtractSha256: the HKDF-Extract PRK of ikm under salt (SHA-256). */
+Result<void> hkdfExtractSha256(std::span<uint8_t, 32> prk, std::span<const uint8_t> ikm,
+                               std::span<const uint8_t> salt);
+/** randomBytes: out from the CSPRNG. */
+Result<void> randomBytes(std::span<uint8_t> out);
 
 /** InitialSecrets: RFC 9001 §5.2 (v1) / RFC 9369 §3.3.1 (v2). */
 struct InitialSecrets {
@@ -256,7 +270,8 @@ Result<Bytes> aeadOpen(CipherSuite s, std::span<const uint8_t> key, std::span<co
                        std::span<const uint8_t> ciphertext, std::span<const uint8_t> aad);
 /** headerProtectionMask: the 5-byte mask (AES-ECB for AES suites, ChaCha20 for ChaCha20). */
 Result<std::array<uint8_t, NGTCP2_HP_MASKLEN>> headerProtectionMask(
-    CipherSuite s, std::span<const uint8_t> hpKey, std::span<const uint8_t, NGTCP2_HP_SAMPLELEN> sample);
+    CipherSuite s, std::span<const uint8_t> hpKey,
+    std::span<const uint8_t, NGTCP2_HP_SAMPLELEN> sample);
 /**
  * retryIntegrityTag: RFC 9001 §5.8 / RFC 9369 §3.3.3 tag over the Retry pseudo-packet
  * (odcid length, odcid, Retry packet without its tag).
@@ -264,15 +279,28 @@ Result<std::array<uint8_t, NGTCP2_HP_MASKLEN>> headerProtectionMask(
 Result<std::array<uint8_t, 16>> retryIntegrityTag(uint32_t version, std::span<const uint8_t> odcid,
                                                   std::span<const uint8_t> retryWithoutTag);
 
+/**
+ * cryptoContext: the ngtcp2_crypto_ctx of a suite (AEAD, hash, HP cipher, usage limits), as the
+ * glue sets it on connections. Static objects; nothing to free.
+ */
+ngtcp2_crypto_ctx cryptoContext(CipherSuite s);
+/**
+ * initPacketContexts: the AEAD and header-protection contexts of one direction from derived keys,
+ * as the callbacks use them (encryptCb/decryptCb/hpMaskCb). The caller owns them until handed to
+ * ngtcp2; free with deleteCryptoAeadCtxCb / deleteCryptoCipherCtxCb (conn may be null there).
+ */
+Result<void> initPacketContexts(ngtcp2_crypto_aead_ctx* aeadCtx, ngtcp2_crypto_cipher_ctx* hpCtx,
+                                CipherSuite s, const PacketKeys& keys);
+
 // ---------------------------------------------------------------------------------------------
 // Counters (process-wide, relaxed atomics): what the glue rejected, for /stats and tests.
 
 struct CryptoCounters {
-  std::atomic<uint64_t> decryptFailures{0};    // AEAD open failed (tampered or misrouted packet)
-  std::atomic<uint64_t> tlsFailures{0};        // TLS handshake or post-handshake error
-  std::atomic<uint64_t> keyInstallFailures{0};  // a key could not be derived or installed (fatal)
-  std::atomic<uint64_t> keyUpdates{0};         // update_key calls (each side, each update)
-  std::atomic<uint64_t> tokensRejected{0};     // Retry / regular tokens that failed verification
+  std::atomic<uint64_t> decryptFailures{0};      // AEAD open failed (tampered or misrouted packet)
+  std::atomic<uint64_t> tlsFailures{0};          // TLS handshake or post-handshake error
+  std::atomic<uint64_t> keyInstallFailures{0};   // a key could not be derived or installed (fatal)
+  std::atomic<uint64_t> keyUpdates{0};           // update_key calls (each side, each update)
+  std::atomic<uint64_t> tokensRejected{0};       // Retry / regular tokens that failed verification
   std::atomic<uint64_t> versionNegotiations{0};  // Initial keys re-installed for another version
 };
 /** cryptoCounters: the process-wide counters. */

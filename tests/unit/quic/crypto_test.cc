@@ -64,8 +64,8 @@ struct Protected {
  * protect: RFC 9001 §5.3-5.4 with the glue's primitives. header is the unprotected header whose
  * last pnLen bytes are the packet number.
  */
-Protected protect(CipherSuite s, const PacketKeys& k, const Bytes& header, size_t pnLen, uint64_t pn,
-                  const Bytes& payload) {
+Protected protect(CipherSuite s, const PacketKeys& k, const Bytes& header, size_t pnLen,
+                  uint64_t pn, const Bytes& payload) {
   Protected out;
   auto ct = aeadSeal(s, k.key, nonceFor(k.iv, pn), payload, header);
   EXPECT_TRUE(ct) << ct.error().detail;
@@ -89,10 +89,10 @@ Protected protect(CipherSuite s, const PacketKeys& k, const Bytes& header, size_
  * unprotect: the receiver's side. pnOffset is where the packet number starts; returns the
  * plaintext payload (and the recovered header) or fails the test.
  */
-Bytes unprotect(CipherSuite s, const PacketKeys& k, Bytes packet, size_t pnOffset, uint64_t expectPn,
-                Bytes* headerOut) {
-  auto mask = headerProtectionMask(
-      s, k.hp, std::span<const uint8_t, 16>(packet.data() + pnOffset + 4, 16));
+Bytes unprotect(CipherSuite s, const PacketKeys& k, Bytes packet, size_t pnOffset,
+                uint64_t expectPn, Bytes* headerOut) {
+  auto mask =
+      headerProtectionMask(s, k.hp, std::span<const uint8_t, 16>(packet.data() + pnOffset + 4, 16));
   EXPECT_TRUE(mask);
   if (!mask) return {};
   bool longHeader = (packet[0] & 0x80) != 0;
@@ -196,7 +196,8 @@ TEST(QuicCryptoRfc9001, ServerInitialProtectedByteForByte) {
 
 TEST(QuicCryptoRfc9001, RetryIntegrityTag) {
   Bytes retry = fromHex("ff000000010008f067a5502a4262b5746f6b656e04a265ba2eff4d829058fb3f0f2496ba");
-  auto tag = retryIntegrityTag(kV1, kDcid, std::span<const uint8_t>(retry.data(), retry.size() - 16));
+  auto tag =
+      retryIntegrityTag(kV1, kDcid, std::span<const uint8_t>(retry.data(), retry.size() - 16));
   ASSERT_TRUE(tag) << tag.error().detail;
   EXPECT_EQ(hexOf(*tag), "04a265ba2eff4d829058fb3f0f2496ba");
   // Another ODCID gives another tag: the tag binds the Retry to the client's first DCID.
@@ -238,7 +239,8 @@ TEST(QuicCryptoRfc9001, WriteRetryReproducesTheRfcPacket) {
   ASSERT_TRUE(tag);
   EXPECT_EQ(hexOf(*tag), hexOf(std::span<const uint8_t>(pkt.data() + 20, 16)));
   if (pkt[0] == 0xff) {
-    EXPECT_EQ(hexOf(pkt), "ff000000010008f067a5502a4262b5746f6b656e04a265ba2eff4d829058fb3f0f2496ba");
+    EXPECT_EQ(hexOf(pkt),
+              "ff000000010008f067a5502a4262b5746f6b656e04a265ba2eff4d829058fb3f0f2496ba");
   }
 }
 
@@ -267,6 +269,47 @@ TEST(QuicCryptoRfc9001, ChaCha20Poly1305ShortHeader) {
   EXPECT_EQ(hexOf(p.packet), "4cfe4189655e5cd55c41f69080575d7999c25a5bfb");
   Bytes pt = unprotect(cs, *k, p.packet, 1, pn, nullptr);
   EXPECT_EQ(hexOf(pt), "01");
+}
+
+// The ngtcp2 callbacks themselves (what connections call per packet) on the A.5 vector.
+TEST(QuicCryptoRfc9001, CallbacksReproduceTheChaCha20Packet) {
+  const CipherSuite cs = CipherSuite::ChaCha20Poly1305Sha256;
+  Bytes secret = fromHex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b");
+  auto k = derivePacketKeys(kV1, cs, secret);
+  ASSERT_TRUE(k);
+  ngtcp2_crypto_ctx ctx = cryptoContext(cs);
+  EXPECT_EQ(ctx.max_encryption, 1ULL << 62);
+  EXPECT_EQ(ctx.max_decryption_failure, 1ULL << 36);
+  ngtcp2_crypto_aead_ctx aeadCtx{};
+  ngtcp2_crypto_cipher_ctx hpCtx{};
+  ASSERT_TRUE(initPacketContexts(&aeadCtx, &hpCtx, cs, *k));
+  Bytes nonce = nonceFor(k->iv, 654360564);
+  Bytes header = fromHex("4200bff4");
+  uint8_t out[64];
+  const uint8_t ping = 0x01;
+  ASSERT_EQ(encryptCb(out, &ctx.aead, &aeadCtx, &ping, 1, nonce.data(), nonce.size(), header.data(),
+                      header.size()),
+            0);
+  EXPECT_EQ(hexOf(std::span<const uint8_t>(out, 17)), "655e5cd55c41f69080575d7999c25a5bfb");
+  uint8_t mask[NGTCP2_HP_SAMPLELEN];
+  ASSERT_EQ(hpMaskCb(mask, &ctx.hp, &hpCtx, out + 1), 0);
+  EXPECT_EQ(hexOf(std::span<const uint8_t>(mask, 5)), "aefefe7d03");
+  uint8_t plain[16];
+  ASSERT_EQ(decryptCb(plain, &ctx.aead, &aeadCtx, out, 17, nonce.data(), nonce.size(),
+                      header.data(), header.size()),
+            0);
+  EXPECT_EQ(plain[0], 0x01);
+  uint64_t before = cryptoCounters().decryptFailures.load();
+  out[3] ^= 0x40;
+  EXPECT_EQ(decryptCb(plain, &ctx.aead, &aeadCtx, out, 17, nonce.data(), nonce.size(),
+                      header.data(), header.size()),
+            NGTCP2_ERR_DECRYPT)
+      << "an authentication failure is NGTCP2_ERR_DECRYPT, not a callback failure";
+  EXPECT_EQ(cryptoCounters().decryptFailures.load(), before + 1);
+  deleteCryptoAeadCtxCb(nullptr, &aeadCtx, nullptr);
+  deleteCryptoCipherCtxCb(nullptr, &hpCtx, nullptr);
+  EXPECT_EQ(aeadCtx.native_handle, nullptr);
+  EXPECT_EQ(hpCtx.native_handle, nullptr);
 }
 
 // ---------------------------------------------------------------- RFC 9369 (QUIC v2) Appendix A
@@ -321,7 +364,8 @@ TEST(QuicCryptoRfc9369, ServerInitialProtectedByteForByte) {
 
 TEST(QuicCryptoRfc9369, RetryIntegrityTag) {
   Bytes retry = fromHex("cf6b3343cf0008f067a5502a4262b5746f6b656ec8646ce8bfe33952d955543665dcc7b6");
-  auto tag = retryIntegrityTag(kV2, kDcid, std::span<const uint8_t>(retry.data(), retry.size() - 16));
+  auto tag =
+      retryIntegrityTag(kV2, kDcid, std::span<const uint8_t>(retry.data(), retry.size() - 16));
   ASSERT_TRUE(tag);
   EXPECT_EQ(hexOf(*tag), "c8646ce8bfe33952d955543665dcc7b6");
   // v1's key does not produce v2's tag.
@@ -420,12 +464,14 @@ TEST(QuicCryptoTokens, RetryTokenRoundTripAndEveryBinding) {
   auto* sa = reinterpret_cast<sockaddr*>(&a);
 
   ngtcp2_cid got{};
-  ASSERT_TRUE(verifyRetryToken(&got, t, secret, kV1, sa, sizeof(a), scid, 10 * kSecond, t0 + kSecond));
+  ASSERT_TRUE(
+      verifyRetryToken(&got, t, secret, kV1, sa, sizeof(a), scid, 10 * kSecond, t0 + kSecond));
   EXPECT_TRUE(ngtcp2_cid_eq(&got, &odcid));
 
   uint64_t rejected = cryptoCounters().tokensRejected.load();
   // Expired, another port, another DCID, another version, another secret, tampered, truncated.
-  EXPECT_FALSE(verifyRetryToken(&got, t, secret, kV1, sa, sizeof(a), scid, 10 * kSecond, t0 + 10 * kSecond));
+  EXPECT_FALSE(
+      verifyRetryToken(&got, t, secret, kV1, sa, sizeof(a), scid, 10 * kSecond, t0 + 10 * kSecond));
   sockaddr_in other = addr4("127.0.0.1", 40001);
   EXPECT_FALSE(verifyRetryToken(&got, t, secret, kV1, reinterpret_cast<sockaddr*>(&other),
                                 sizeof(other), scid, 10 * kSecond, t0));
@@ -435,7 +481,8 @@ TEST(QuicCryptoTokens, RetryTokenRoundTripAndEveryBinding) {
   EXPECT_FALSE(verifyRetryToken(&got, t, secret2, kV1, sa, sizeof(a), scid, 10 * kSecond, t0));
   Bytes tampered(t.begin(), t.end());
   tampered[5] ^= 0x80;
-  EXPECT_FALSE(verifyRetryToken(&got, tampered, secret, kV1, sa, sizeof(a), scid, 10 * kSecond, t0));
+  EXPECT_FALSE(
+      verifyRetryToken(&got, tampered, secret, kV1, sa, sizeof(a), scid, 10 * kSecond, t0));
   EXPECT_FALSE(verifyRetryToken(&got, t.first(t.size() - 1), secret, kV1, sa, sizeof(a), scid,
                                 10 * kSecond, t0));
   EXPECT_EQ(cryptoCounters().tokensRejected.load(), rejected + 7);
@@ -468,7 +515,8 @@ TEST(QuicCryptoTokens, RegularTokenBindsTheIpNotThePort) {
                                 cidOf("01"), 3600 * kSecond, t0));
   // Secrets that are too short are refused, not used.
   Bytes shortSecret(8, 1);
-  EXPECT_FALSE(generateRegularToken(tok, shortSecret, reinterpret_cast<sockaddr*>(&a), sizeof(a), t0));
+  EXPECT_FALSE(
+      generateRegularToken(tok, shortSecret, reinterpret_cast<sockaddr*>(&a), sizeof(a), t0));
 }
 
 TEST(QuicCryptoTokens, StatelessResetTokenIsDeterministicPerSecretAndCid) {
@@ -524,7 +572,8 @@ TEST(QuicCryptoPackets, InitialConnectionCloseOpensWithTheServerInitialKeys) {
   ASSERT_TRUE(s);
   auto k = derivePacketKeys(kV1, CipherSuite::Aes128GcmSha256, s->server);
   ASSERT_TRUE(k);
-  // Long header: 1 + 4 + 1 + 4 (dcid) + 1 + 8 (scid) + token length varint (1, = 0) + length varint.
+  // Long header: 1 + 4 + 1 + 4 (dcid) + 1 + 8 (scid) + token length varint (1, = 0) + length
+  // varint.
   size_t off = 1 + 4 + 1 + 4 + 1 + 8;
   EXPECT_EQ(pkt[off], 0) << "no token in a server Initial";
   off += 1;

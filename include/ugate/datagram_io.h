@@ -87,6 +87,7 @@ class SendBatch {
     unsigned sent{0};
     unsigned dropped{0};
     int lastErr{0};  // the errno of the last dropped message
+    bool gsoRefused{false};  // a segmented message got EIO: its segments went one by one
   };
   /**
    * add queues one datagram: `to` for an unconnected socket (invalid = connected), `from` sets the
@@ -94,6 +95,14 @@ class SendBatch {
    * the batch is full (flush first).
    */
   bool add(const uint8_t* data, size_t len, const SocketAddress& to = {}, const SocketAddress& from = {});
+  /**
+   * addSegmented queues len bytes that are several datagrams of segSize bytes each (the last may
+   * be shorter), sent with one message through UDP GSO (UDP_SEGMENT); segSize 0 or >= len is one
+   * datagram. If the kernel or the device refuses GSO (EIO), flush() sends the segments one by one
+   * and reports gsoRefused.
+   */
+  bool addSegmented(const uint8_t* data, size_t len, uint16_t segSize, const SocketAddress& to,
+                    const SocketAddress& from);
   /** head is an optional prefix sent before data in the same datagram (a SOCKS UDP header). */
   bool add2(const uint8_t* head, size_t headLen, const uint8_t* data, size_t len, const SocketAddress& to);
   unsigned size() const { return n_; }

@@ -1,8 +1,10 @@
 #include <ugate/datagram_io.h>
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -121,15 +123,36 @@ struct SendBatch::Impl {
   mmsghdr msgs[kBatch]{};
   iovec iov[kBatch][2]{};
   sockaddr_storage names[kBatch]{};
-  alignas(cmsghdr) uint8_t cmsg[kBatch][CMSG_SPACE(sizeof(in6_pktinfo))]{};
+  alignas(cmsghdr) uint8_t cmsg[kBatch][CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t))]{};
+  uint16_t segSize[kBatch]{};  // UDP_SEGMENT size of a segmented message, 0 = one datagram
 };
 
 SendBatch::SendBatch() : impl_(new Impl) {}
 SendBatch::~SendBatch() = default;
 
+bool SendBatch::addSegmented(const uint8_t* data, size_t len, uint16_t segSize, const SocketAddress& to,
+                             const SocketAddress& from) {
+  if (!add(data, len, to, from)) return false;
+  if (segSize == 0 || segSize >= len) return true;
+  Impl& m = *impl_;
+  const unsigned i = n_ - 1;
+  msghdr& h = m.msgs[i].msg_hdr;
+  h.msg_control = m.cmsg[i];
+  // After the PKTINFO cmsg add() may have written (msg_controllen says how far), one UDP_SEGMENT.
+  cmsghdr* c = reinterpret_cast<cmsghdr*>(m.cmsg[i] + h.msg_controllen);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  std::memcpy(CMSG_DATA(c), &segSize, sizeof(segSize));
+  h.msg_controllen += CMSG_SPACE(sizeof(uint16_t));
+  m.segSize[i] = segSize;
+  return true;
+}
+
 bool SendBatch::add(const uint8_t* data, size_t len, const SocketAddress& to, const SocketAddress& from) {
   if (n_ == kBatch) return false;
   Impl& m = *impl_;
+  m.segSize[n_] = 0;
   msghdr& h = m.msgs[n_].msg_hdr;
   h = msghdr{};
   m.iov[n_][0] = {const_cast<uint8_t*>(data), len};
@@ -187,6 +210,27 @@ SendBatch::Outcome SendBatch::flush(int fd) {
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EIO && impl_->segSize[off] != 0) {
+      // The device (or kernel) cannot segment: send this message's datagrams one at a time.
+      o.gsoRefused = true;
+      msghdr h = impl_->msgs[off].msg_hdr;
+      h.msg_controllen -= CMSG_SPACE(sizeof(uint16_t));  // keep only the PKTINFO cmsg, if any
+      if (h.msg_controllen == 0) h.msg_control = nullptr;
+      const iovec whole = impl_->iov[off][0];
+      const size_t seg = impl_->segSize[off];
+      for (size_t at = 0; at < whole.iov_len; at += seg) {
+        iovec one{static_cast<uint8_t*>(whole.iov_base) + at, std::min(seg, whole.iov_len - at)};
+        h.msg_iov = &one;
+        h.msg_iovlen = 1;
+        if (sendmsg(fd, &h, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+          o.lastErr = errno;
+          ++o.dropped;
+        }
+      }
+      ++o.sent;
+      ++off;
+      continue;
+    }
     // The message at `off` was refused: drop it and go on with the rest (a full socket buffer
     // refuses them all, one call each at most).
     o.lastErr = r < 0 ? errno : EIO;

@@ -21,7 +21,10 @@ namespace ugate::quic {
 
 namespace {
 
-constexpr int kBatchesPerWake = 8;           // then yield to other fds (level-triggered: we come back)
+constexpr int kBatchesPerWake = 8;
+constexpr size_t kArenaBytes = 256 * 1024;  // packets built per flush at most (then sent)
+constexpr unsigned kMaxSegments = 64;        // UDP_SEGMENT allows 64 segments per message
+constexpr size_t kMaxGsoBytes = 65000;       // and one UDP payload's worth of bytes           // then yield to other fds (level-triggered: we come back)
 constexpr unsigned kResetsPerMs = 16;        // stateless resets per millisecond per endpoint at most
 constexpr ngtcp2_duration kRetryTokenLife = 10 * NGTCP2_SECONDS;
 constexpr ngtcp2_duration kRegularTokenLife = 24 * 3600 * NGTCP2_SECONDS;
@@ -59,8 +62,7 @@ QuicEndpoint::QuicEndpoint(WorkerContext& w, QuicWorker& qw, const ListenerConfi
   } else {
     setsockopt(fd_, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
   }
-  txSlots_.resize(udp::kBatch);
-  for (auto& s : txSlots_) s = std::make_unique<uint8_t[]>(kMaxPacket);
+  arena_ = std::make_unique<uint8_t[]>(kArenaBytes);
   flushTimer_ = w_.reactor().createTimer([this] { runPending(); });
   qw_.addEndpoint(this);
   if (!w_.reactor().addFd(fd_, this, EPOLLIN)) spdlog::error("quic {}: cannot watch the socket", name_);
@@ -314,25 +316,55 @@ void QuicEndpoint::sendStatelessReset(const ngtcp2_version_cid& vc, size_t len, 
 }
 
 uint8_t* QuicEndpoint::txSlot() {
-  if (txUsed_ == txSlots_.size()) flushTx();
-  return txSlots_[txUsed_].get();
+  if (cursor_ + kMaxPacket > kArenaBytes || (tx_.full() && !train_.open) || (tx_.size() + 1 >= udp::kBatch)) flushTx();
+  return arena_.get() + cursor_;
 }
 
 void QuicEndpoint::send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) {
-  (void)slot;  // slot is txSlots_[txUsed_] (txSlot() gave it)
   QuicCounters& k = qw_.shared().counters;
   k.packetsOut.fetch_add(1, std::memory_order_relaxed);
   k.bytesOut.fetch_add(len, std::memory_order_relaxed);
   SocketAddress src = wildcard_ ? from : SocketAddress{};
   if (src.valid()) src = *SocketAddress::fromIp(src.ip(), 0);
-  tx_.add(txSlots_[txUsed_].get(), len, to, src);
-  ++txUsed_;
-  if (txUsed_ == txSlots_.size()) flushTx();
+  const size_t at = static_cast<size_t>(slot - arena_.get());  // == cursor_: txSlot() gave it
+  Train& t = train_;
+  const bool joins = gso_ && t.open && !t.closed && at == t.start + t.bytes && len <= t.seg &&
+                     t.count < kMaxSegments && t.bytes + len <= kMaxGsoBytes && t.to == to && t.from == src;
+  if (joins) {
+    t.bytes += len;
+    ++t.count;
+    if (len < t.seg) t.closed = true;  // only the last segment may be shorter
+  } else {
+    commitTrain();
+    t.open = true;
+    t.closed = false;
+    t.start = at;
+    t.bytes = len;
+    t.seg = len;
+    t.count = 1;
+    t.to = to;
+    t.from = src;
+  }
+  cursor_ = at + len;
+}
+
+void QuicEndpoint::commitTrain() {
+  if (!train_.open) return;
+  train_.open = false;
+  tx_.addSegmented(arena_.get() + train_.start, train_.bytes,
+                   train_.count > 1 ? static_cast<uint16_t>(train_.seg) : 0, train_.to, train_.from);
 }
 
 void QuicEndpoint::flushTx() {
-  if (tx_.size() > 0) tx_.flush(fd_);
-  txUsed_ = 0;
+  commitTrain();
+  if (tx_.size() > 0) {
+    udp::SendBatch::Outcome o = tx_.flush(fd_);
+    if (o.gsoRefused && gso_) {
+      gso_ = false;
+      spdlog::warn("quic {}: the kernel refused UDP GSO (EIO): sending packet by packet from now on", name_);
+    }
+  }
+  cursor_ = 0;
 }
 
 Reactor& QuicEndpoint::reactor() { return w_.reactor(); }

@@ -62,11 +62,27 @@ Reject ReplayWindow::check(const std::string& nodeId, uint64_t sequence, int64_t
     if (last_.size() >= maxNodes_) prune(now);
     return last_.size() >= maxNodes_ ? Reject::TableFull : Reject::None;
   }
-  return sequence > it->second.sequence ? Reject::None : Reject::Replay;
+  const Entry& e = it->second;
+  if (sequence > e.highest) return Reject::None;
+  const uint64_t behind = e.highest - sequence;
+  if (behind >= kReplayWindow) return Reject::Replay;  // too far behind to tell: refused
+  return (e.seen >> behind) & 1 ? Reject::Replay : Reject::None;
 }
 
 void ReplayWindow::accept(const std::string& nodeId, uint64_t sequence, MonotonicTime now) {
-  last_[nodeId] = Entry{sequence, now};
+  // A node heard for the first time: nothing below its first sequence is taken (~0: all "seen"),
+  // so a capture older than our first contact cannot be replayed even inside the window.
+  auto [it, fresh] = last_.try_emplace(nodeId, Entry{sequence, ~uint64_t{0}, now});
+  Entry& e = it->second;
+  e.at = now;
+  if (fresh) return;
+  if (sequence > e.highest) {
+    const uint64_t ahead = sequence - e.highest;
+    e.seen = ahead >= kReplayWindow ? 1 : (e.seen << ahead) | 1;
+    e.highest = sequence;
+  } else {
+    e.seen |= uint64_t{1} << (e.highest - sequence);
+  }
 }
 
 bool NeighbourTable::update(Neighbour n) {
@@ -135,6 +151,9 @@ Received Receiver::receive(std::span<const uint8_t> datagram, const std::string&
   n.tcpPort = a.tcpPort;
   n.quicPort = a.quicPort;
   n.sequence = a.sequence;
+  if (auto known = table_.nodes().find(a.nodeId); known != table_.nodes().end()) {
+    n.sequence = std::max(n.sequence, known->second.sequence);  // a late one does not move it back
+  }
   n.lastSeen = now;
   n.lastSeenWallMs = wallMs;
   r.isNew = table_.update(std::move(n));

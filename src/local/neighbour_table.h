@@ -17,6 +17,9 @@
 
 namespace ugate::local {
 
+/** kReplayWindow: how far below a node's highest sequence a late announcement is still taken. */
+inline constexpr uint64_t kReplayWindow = 64;
+
 /** SourceRateLimiter: a token bucket per source address; bounded in the number of sources. */
 class SourceRateLimiter {
  public:
@@ -38,10 +41,12 @@ class SourceRateLimiter {
 };
 
 /**
- * ReplayWindow: the last sequence accepted per node. An announcement is fresh when its timestamp
- * lies in [wall - maxAge, wall + maxFuture] and its sequence is above the node's last one. A node's
- * entry is kept for maxAge + maxFuture after its last acceptance: by then a replay of anything it
- * sent is too old anyway.
+ * ReplayWindow: per node, the highest sequence accepted and which of the kReplayWindow sequences
+ * below it were seen (a sliding bitmap, as IPsec's anti-replay window: a node's IPv4 and IPv6
+ * announcements, and its unicast replies, may arrive out of order). An announcement is fresh when
+ * its timestamp lies in [wall - maxAge, wall + maxFuture] and its sequence is above the highest,
+ * or inside the window, above the first one accepted from that node and not seen yet. A node's entry is kept for maxAge + maxFuture after its
+ * last acceptance: by then a replay of anything it sent is too old anyway.
  */
 class ReplayWindow {
  public:
@@ -55,7 +60,8 @@ class ReplayWindow {
 
  private:
   struct Entry {
-    uint64_t sequence;
+    uint64_t highest;
+    uint64_t seen;  // seen: bit i set = sequence highest - i was accepted
     MonotonicTime at;
   };
   void prune(MonotonicTime now);

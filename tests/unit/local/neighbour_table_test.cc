@@ -73,6 +73,20 @@ TEST_F(ReceiverTest, ReplayedAndOlderSequencesAreRefused) {
   EXPECT_EQ(rx(announce(peer_, 11, kWall), "10.0.0.2", Duration(3000)).reject, Reject::None);
 }
 
+TEST_F(ReceiverTest, LateAnnouncementsInsideTheWindowAreTakenOnce) {
+  // IPv4 and IPv6 copies, and replies, may overtake each other: 12 before 11 is fine, once each.
+  ASSERT_EQ(rx(announce(peer_, 10, kWall)).reject, Reject::None);
+  ASSERT_EQ(rx(announce(peer_, 12, kWall)).reject, Reject::None);
+  auth::Bytes eleven = announce(peer_, 11, kWall);
+  EXPECT_EQ(rx(eleven).reject, Reject::None);
+  EXPECT_EQ(rx(eleven, "10.0.0.3").reject, Reject::Replay);
+  EXPECT_EQ(r_.table().nodes().begin()->second.sequence, 12u);  // the late one does not move it back
+  // Far ahead, then one more than the window behind: refused, even though never seen.
+  ASSERT_EQ(rx(announce(peer_, 12 + kReplayWindow + 5, kWall), "10.0.0.4").reject, Reject::None);
+  EXPECT_EQ(rx(announce(peer_, 13, kWall), "10.0.0.5").reject, Reject::Replay);
+  EXPECT_EQ(rx(announce(peer_, 12 + 5 + 1, kWall), "10.0.0.6").reject, Reject::None);  // just inside
+}
+
 TEST_F(ReceiverTest, TimestampWindow) {
   EXPECT_EQ(rx(announce(peer_, 1, kWall - 60'001)).reject, Reject::TooOld);
   EXPECT_EQ(rx(announce(peer_, 2, kWall + 10'001), "10.0.0.3").reject, Reject::TooNew);

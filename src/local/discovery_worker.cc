@@ -78,10 +78,7 @@ void DiscoveryWorker::configApplied(const Config& cfg) {
     stop("no_key");
     return;
   }
-  // The announced ID must be the one peers see in our certificate.
-  if (const auto& tls = w_.tls(); tls && tls->nodeId() != key_.nodeId()) {
-    spdlog::error("discovery: the TLS identity {} differs from the key loaded at startup ({}): not announcing; restart ugated",
-                  tls->nodeId(), key_.nodeId());
+  if (!identityMatches()) {
     cfg_ = d;
     stop("id_mismatch");
     return;
@@ -105,6 +102,16 @@ void DiscoveryWorker::configApplied(const Config& cfg) {
   if (content) announceAll(SendCause::Change);  // neighbours learn the new name or ports now
   armExpiry();
   publish();
+}
+
+bool DiscoveryWorker::identityMatches() {
+  // The announced ID must be the one peers see in our certificate (credentials reloaded from disk
+  // with another key would make them differ).
+  const auto& tls = w_.tls();
+  if (!tls || tls->nodeId() == key_.nodeId()) return true;
+  spdlog::error("discovery: the TLS identity {} differs from the key loaded at startup ({}): not announcing; restart ugated",
+                tls->nodeId(), key_.nodeId());
+  return false;
 }
 
 void DiscoveryWorker::drain() {
@@ -160,6 +167,7 @@ void DiscoveryWorker::stop(const char* state) {
     rx_.reset();
     interfaces_.clear();
     changed_.clear();
+    missing_.clear();
     running_ = false;
   }
   publish();
@@ -209,6 +217,18 @@ std::vector<DiscoveryWorker::Interface> DiscoveryWorker::scanInterfaces() const 
 
 std::set<uint64_t> DiscoveryWorker::refreshLinks() {
   interfaces_ = scanInterfaces();
+  // A configured interface that is absent, down or without multicast: said once, until it changes.
+  std::set<std::string> missing;
+  for (const std::string& name : cfg_.interfaces) {
+    if (std::none_of(interfaces_.begin(), interfaces_.end(), [&](const Interface& i) { return i.name == name; })) {
+      missing.insert(name);
+      if (!missing_.count(name)) {
+        spdlog::warn("discovery: interface {} (discovery.interfaces) is absent, down or not multicast-capable: not used until it is",
+                     name);
+      }
+    }
+  }
+  missing_ = std::move(missing);
   // Close links whose interface went away (or came back under another index).
   for (auto it = links_.begin(); it != links_.end();) {
     Link& l = **it;
@@ -418,6 +438,11 @@ void DiscoveryWorker::readLink(uint64_t id) {
 }
 
 void DiscoveryWorker::onAnnounceTimer() {
+  if (!identityMatches()) {
+    // Not from inside the timer's own callback: stop() destroys the timers.
+    w_.reactor().defer([this] { stop("id_mismatch"); });
+    return;
+  }
   announceTimer_->enable(cfg_.interval);
   announceAll(SendCause::Interval);
 }

@@ -59,6 +59,8 @@ class DiscoveryWorker final : public ModuleWorker, public IoWatcher {
 
   void start();
   void stop(const char* state);
+  /** identityMatches: the key's ID is the TLS provider's (false: logged; the caller stops). */
+  bool identityMatches();
   std::vector<Interface> scanInterfaces() const;
   /** refreshLinks opens and closes sockets to match the interfaces; returns the links opened. */
   std::set<uint64_t> refreshLinks();
@@ -89,6 +91,7 @@ class DiscoveryWorker final : public ModuleWorker, public IoWatcher {
   uint64_t nextLinkId_{1};
   uint64_t sequence_{0};
   int nl_{-1};
+  std::set<std::string> missing_;  // missing_: configured interfaces not usable at the last scan
   std::set<int> changed_;  // changed_: interface indexes netlink reported since the last refresh
   bool rescanAll_{false};
   TimerPtr announceTimer_, expiryTimer_, changeTimer_;

@@ -15,7 +15,10 @@
 # announcements off the group and sends B a copy with a flipped signature byte, one whose node ID is
 # not the key's, one truncated, and the untouched copy (a replay): B counts each under its reason in
 # /stats, exactly once. An address added to A's interface is announced at once (a `change`
-# announcement, and B sees the new address); so is B's new name after a reload (SIGHUP). C is stopped and expires from A's and B's tables.
+# announcement, and B sees the new address); so is B's new name after a reload (SIGHUP). C is
+# stopped and expires from A's and B's tables. Last, B's credentials are replaced on disk by another
+# key: once TLS reloads them (tls.reloadInterval 200ms) B stops announcing, since its key and its
+# certificate's ID would differ (state id_mismatch), and A lets it expire.
 #
 # Needs root (network namespaces); exits 77 with the reason when they are not available. Every
 # process is tracked by PID and ended in the EXIT trap, then the namespaces are deleted. The last
@@ -72,7 +75,7 @@ for n in "${NODES[@]}"; do
   "node": { "name": "$n", "dataDir": "$TMP/$n" },
   "admin": { "address": "127.0.0.1:15000" },
   "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" } ],
-  "tls": { "trustedIds": ["${ID[a]}", "${ID[b]}", "${ID[c]}"] },
+  "tls": { "trustedIds": ["${ID[a]}", "${ID[b]}", "${ID[c]}"], "reloadInterval": "200ms" },
   "discovery": { "enabled": true, "interfaces": ["eth0"], "interval": "1s", "expire": "4s" }
 }
 EOF
@@ -196,3 +199,12 @@ for n in a b; do
 done
 check "A still knows B" knows a b
 check "C logged its neighbours as they appeared" grep -q "discovery: neighbour a (${ID[a]})" "$TMP/c.log"
+
+say "== B's credentials replaced on disk by another key: B stops announcing its old ID"
+"$UGATED" id --data-dir "$TMP/other" --name bee >/dev/null 2>&1
+install -m 0600 "$TMP/other/kube.json" "$TMP/b/kube.json.new"
+mv "$TMP/b/kube.json.new" "$TMP/b/kube.json"
+mismatch() { [[ "$(disc b | jq -r .state)" == id_mismatch ]]; }
+check "B's discovery state is id_mismatch once TLS reloaded the new key" wait_for "B to refuse" 100 mismatch
+check "B logged that its TLS identity changed" grep -q "discovery: the TLS identity .* differs from the key loaded at startup" "$TMP/b.log"
+check "A forgot B, which announces no more" wait_for "A to expire b" 150 forgot a b

@@ -11,10 +11,10 @@
 #
 # Three ugated with discovery enabled (interval 1s, expire 4s) and identities of their own
 # (`ugated id`) find each other: each /discovery lists the other two with the node ID its
-# certificate has, its name, mesh port and addresses. From ns X, python3 captures one of A's
+# certificate has, its name, mesh port and addresses. From ns X, python3 captures one of A's IPv4
 # announcements off the group and sends B a copy with a flipped signature byte, one whose node ID is
 # not the key's, one truncated, and the untouched copy (a replay): B counts each under its reason in
-# /stats, exactly once. An address added to A's interface is announced at once (a `change`
+# /stats, exactly once; then the same over IPv6 link-local (bad signature, replay). An address added to A's interface is announced at once (a `change`
 # announcement, and B sees the new address); so is B's new name after a reload (SIGHUP). C is
 # stopped and expires from A's and B's tables. Last, B's credentials are replaced on disk by another
 # key: once TLS reloads them (tls.reloadInterval 200ms) B stops announcing, since its key and its
@@ -23,6 +23,7 @@
 # Needs root (network namespaces); exits 77 with the reason when they are not available. Every
 # process is tracked by PID and ended in the EXIT trap, then the namespaces are deleted. The last
 # line is "discovery: N passed, M failed". Nothing here asserts a time: waits are bounded polls.
+# shellcheck disable=SC2016  # $id and the like in single quotes are jq variables
 set -euo pipefail
 
 readonly TEST_NAME=discovery
@@ -141,36 +142,62 @@ say "== forged, truncated and replayed announcements from ns X to B"
 declare -A before
 for r in bad_signature id_mismatch truncated replay; do before[$r]=$(metric b ugate_discovery_rejected_total "reason=\"$r\""); done
 cat >"$TMP/inject.py" <<'EOF'
+# inject.py FAMILY SRC DST IFACE_ADDR PORT KINDS: catch one multicast announcement SRC sent (the real
+# thing, signed by its node), then send DST doctored copies, one per kind (comma-separated):
+# bad_signature, id_mismatch, truncated, replay (the untouched copy). IFACE_ADDR: the local IPv4
+# address to join on (IPv4), the interface name (IPv6; addresses are link-local there).
 import socket, struct, sys
-src_ip, dst_ip, own_ip, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-# Catch one multicast announcement from src_ip (the real thing, signed by its node).
-rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-rx.bind(("0.0.0.0", port))
-rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("224.0.0.250") + socket.inet_aton(own_ip))
+fam, src_ip, dst_ip, iface, port, kinds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
+if fam == "4":
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    rx.bind(("0.0.0.0", port))
+    rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("224.0.0.250") + socket.inet_aton(iface))
+    dst = (dst_ip, port)
+else:
+    rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    rx.bind(("::", port))
+    idx = socket.if_nametoindex(iface)
+    rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, socket.inet_pton(socket.AF_INET6, "ff02::5227") + struct.pack("@I", idx))
+    dst = (dst_ip, port, 0, idx)
 rx.settimeout(10)
 while True:
-    data, (ip, _) = rx.recvfrom(2048)
-    if ip == src_ip and data[:2] == b"uD" and not data[3] & 1:
+    data, addr = rx.recvfrom(2048)
+    if addr[0].split("%")[0] == src_ip and data[:2] == b"uD" and not data[3] & 1:
         break
-tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 bad_sig = bytearray(data); bad_sig[-1] ^= 1
 mismatch = bytearray(data)  # another base32 letter in the node ID (offset 26): not the key's ID
 mismatch[26] = ord("A") if mismatch[26] != ord("A") else ord("B")
-for pkt in (bytes(bad_sig), bytes(mismatch), data[:120], data):
-    tx.sendto(pkt, (dst_ip, port))
+copies = {"bad_signature": bytes(bad_sig), "id_mismatch": bytes(mismatch), "truncated": data[:120], "replay": data}
+tx = socket.socket(rx.family, socket.SOCK_DGRAM)
+for k in kinds.split(","):
+    tx.sendto(copies[k], dst)
 print(len(data))
 EOF
-if n=$(in_ns x timeout 20 python3 "$TMP/inject.py" "${IP[a]}" "${IP[b]}" "${IP[x]}" 5227); then
-  pass "captured one of A's announcements ($n bytes) and sent B four doctored copies"
+# rejected R: B's count of datagrams rejected for reason R.
+rejected() { metric b ugate_discovery_rejected_total "reason=\"$1\""; }
+# expect_rejected R WANT: B's count for R reaches WANT (bounded wait) and is exactly WANT.
+expect_rejected() {
+  wait_for "B to count $1" 50 test "$(rejected "$1")" -ge "$2" || true
+  expect_eq "B rejected the $1 copy, counted once" "$(rejected "$1")" "$2"
+}
+if n=$(in_ns x timeout 20 python3 "$TMP/inject.py" 4 "${IP[a]}" "${IP[b]}" "${IP[x]}" 5227 bad_signature,id_mismatch,truncated,replay); then
+  pass "captured one of A's IPv4 announcements ($n bytes) and sent B four doctored copies"
 else
-  failed "capturing A's announcement in ns X"
+  failed "capturing A's IPv4 announcement in ns X"
 fi
-for r in bad_signature id_mismatch truncated replay; do
-  want=$((before[$r] + 1))
-  wait_for "B to count $r" 50 test "$(metric b ugate_discovery_rejected_total "reason=\"$r\"")" -ge "$want" || true
-  expect_eq "B rejected the $r copy, counted once" "$(metric b ugate_discovery_rejected_total "reason=\"$r\"")" "$want"
-done
+for r in bad_signature id_mismatch truncated replay; do expect_rejected "$r" $((before[$r] + 1)); done
+# The same over IPv6 link-local: A's and B's fe80:: addresses as they announce them.
+ll() { jq -r --arg id "${ID[$2]}" '.neighbours[] | select(.id == $id) | .addresses[] | select(startswith("fe80:"))' <<<"$(disc "$1")" | head -1; }
+LL_A=$(ll b a)
+LL_B=$(ll a b)
+if n=$(in_ns x timeout 20 python3 "$TMP/inject.py" 6 "$LL_A" "$LL_B" eth0 5227 bad_signature,replay); then
+  pass "captured one of A's IPv6 announcements from $LL_A ($n bytes) and sent B two doctored copies at $LL_B"
+else
+  failed "capturing A's IPv6 announcement in ns X ($LL_A -> $LL_B)"
+fi
+for r in bad_signature replay; do expect_rejected "$r" $((before[$r] + 2)); done
 check "B still lists A, with A's own name" \
   jq -e --arg id "${ID[a]}" '.neighbours | any(.id == $id and .name == "a")' <<<"$(disc b)" >/dev/null
 check "B logged why it dropped a datagram from X" grep -q "dropped a datagram from ${IP[x]} on eth0: " "$TMP/b.log"

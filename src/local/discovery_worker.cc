@@ -132,7 +132,7 @@ void DiscoveryWorker::start() {
   Reactor& r = w_.reactor();
   nl_ = openLinkEventSocket();
   if (nl_ < 0) {
-    spdlog::warn("discovery: no netlink socket ({}): interface changes are seen only every {} ms", strerror(errno),
+    spdlog::warn("discovery: no netlink socket ({}): interface changes are seen only at each announcement, every {} ms", strerror(errno),
                  cfg_.interval.count());
   } else if (!r.addFd(nl_, this, EPOLLIN)) {
     close(nl_);
@@ -444,7 +444,11 @@ void DiscoveryWorker::onAnnounceTimer() {
     return;
   }
   announceTimer_->enable(cfg_.interval);
+  // Rescan too: the addresses announced stay current even if a netlink event was lost (or there is
+  // no netlink socket), and an interface that appeared gets its socket.
+  refreshLinks();
   announceAll(SendCause::Interval);
+  publish();
 }
 
 void DiscoveryWorker::armExpiry() {

@@ -71,8 +71,9 @@ int main(int argc, char** argv) {
   }
   ReceiverParams p;
   p.ownId = "self";
-  p.ratePerSecond = 1e9;  // the bucket is checked, never empty: the cost measured is the whole path
+  p.ratePerSecond = 1e9;  // the buckets are checked, never empty: the cost measured is the whole path
   p.rateBurst = 1e9;
+  p.verifyPerSecond = 1e9;
   Receiver rx(p);
   std::vector<double> verify;
   MonotonicTime now{std::chrono::seconds(1)};

@@ -118,6 +118,22 @@ Result<auth::Bytes> encodeAnnouncement(Announcement a, const auth::PrivateKey& k
 }
 
 Reject parseAnnouncement(std::span<const uint8_t> d, Announcement& out) {
+  Announcement a;
+  Reject r = parseUnverified(d, a);
+  if (r == Reject::None) r = verifySignature(d);
+  if (r == Reject::None) out = std::move(a);
+  return r;
+}
+
+Reject verifySignature(std::span<const uint8_t> d) {
+  if (d.size() < kMinLen) return Reject::Truncated;
+  auto key = d.subspan(d.size() - kSignatureLen - auth::kPublicKeyLen, auth::kPublicKeyLen);
+  return auth::verifyEs256(key, d.first(d.size() - kSignatureLen), d.subspan(d.size() - kSignatureLen))
+             ? Reject::None
+             : Reject::BadSignature;
+}
+
+Reject parseUnverified(std::span<const uint8_t> d, Announcement& out) {
   if (d.size() < 6) return Reject::Truncated;
   if (d[0] != kMagic0 || d[1] != kMagic1) return Reject::BadMagic;
   if (d[2] != kVersion) return Reject::BadVersion;
@@ -157,9 +173,6 @@ Reject parseAnnouncement(std::span<const uint8_t> d, Announcement& out) {
   auto key = d.subspan(bodyEnd, auth::kPublicKeyLen);
   if (!auth::isP256PublicKey(key)) return Reject::BadKey;
   if (auth::nodeIdFromPublicKey(key) != a.nodeId) return Reject::IdMismatch;
-  if (!auth::verifyEs256(key, d.first(len - kSignatureLen), d.subspan(len - kSignatureLen))) {
-    return Reject::BadSignature;
-  }
   a.publicKey.assign(key.begin(), key.end());
   out = std::move(a);
   return Reject::None;

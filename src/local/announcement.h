@@ -108,5 +108,13 @@ Result<auth::Bytes> encodeAnnouncement(Announcement a, const auth::PrivateKey& k
  * come before the ECDSA verify). On Reject::None `out` holds the announcement.
  */
 Reject parseAnnouncement(std::span<const uint8_t> datagram, Announcement& out);
+/**
+ * parseUnverified: parseAnnouncement without the signature check (everything else, the ID/key
+ * match included), so a caller can spend its verify budget only on well-formed datagrams; it must
+ * then call verifySignature before believing anything in `out`.
+ */
+Reject parseUnverified(std::span<const uint8_t> datagram, Announcement& out);
+/** verifySignature: BadSignature or None, for a datagram parseUnverified accepted. */
+Reject verifySignature(std::span<const uint8_t> datagram);
 
 }  // namespace ugate::local

@@ -59,7 +59,7 @@ void parseDiscovery(const json& j, const Config& c, DiscoveryConfig& d) {
   if (!j.is_object()) fail("discovery", "expected an object, got " + typeName(j));
   checkKeys(j, "discovery",
             {"enabled", "interfaces", "groups", "port", "interval", "expire", "clockSkew", "name", "tcpPort",
-             "quicPort", "announceAddresses", "maxNeighbours", "ratePerSecond", "rateBurst"});
+             "quicPort", "announceAddresses", "maxNeighbours", "ratePerSecond", "rateBurst", "verifyPerSecond"});
   if (j.contains("enabled")) d.enabled = getBool(j["enabled"], "discovery.enabled");
   if (j.contains("interfaces")) {
     d.interfaces = getStringList(j["interfaces"], "discovery.interfaces");
@@ -97,6 +97,9 @@ void parseDiscovery(const json& j, const Config& c, DiscoveryConfig& d) {
     d.ratePerSecond = static_cast<double>(getInt(j["ratePerSecond"], "discovery.ratePerSecond", 1, 10000));
   }
   if (j.contains("rateBurst")) d.rateBurst = static_cast<double>(getInt(j["rateBurst"], "discovery.rateBurst", 1, 10000));
+  if (j.contains("verifyPerSecond")) {
+    d.verifyPerSecond = static_cast<double>(getInt(j["verifyPerSecond"], "discovery.verifyPerSecond", 1, 100000));
+  }
   if (!d.enabled) return;
   if (d.name.empty()) {
     const std::string from = c.node.name.empty() ? hostName() : c.node.name;

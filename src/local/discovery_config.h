@@ -31,6 +31,7 @@ struct DiscoveryConfig final : ModuleConfig {
   uint32_t maxNeighbours{256};
   double ratePerSecond{2};  // per-source token bucket: refill rate and size
   double rateBurst{10};
+  double verifyPerSecond{200};  // signature verifications per second, all sources (burst: twice that)
   /** sameSockets: o opens the same sockets (a reload that changes none of these keeps them). */
   bool sameSockets(const DiscoveryConfig& o) const {
     return enabled == o.enabled && interfaces == o.interfaces && ipv4 == o.ipv4 && ipv6 == o.ipv6 &&

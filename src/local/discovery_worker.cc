@@ -87,7 +87,7 @@ void DiscoveryWorker::configApplied(const Config& cfg) {
   // the start announcement makes every neighbour answer).
   const bool restart = !running_ || !d.sameSockets(cfg_) || d.clockSkew != cfg_.clockSkew ||
                        d.maxNeighbours != cfg_.maxNeighbours || d.ratePerSecond != cfg_.ratePerSecond ||
-                       d.rateBurst != cfg_.rateBurst;
+                       d.rateBurst != cfg_.rateBurst || d.verifyPerSecond != cfg_.verifyPerSecond;
   const bool timing = d.interval != cfg_.interval;
   const bool content = d.name != cfg_.name || d.tcpPort != cfg_.tcpPort || d.quicPort != cfg_.quicPort ||
                        d.announceAddresses != cfg_.announceAddresses;
@@ -127,6 +127,7 @@ void DiscoveryWorker::start() {
   p.maxFuture = cfg_.clockSkew;
   p.ratePerSecond = cfg_.ratePerSecond;
   p.rateBurst = cfg_.rateBurst;
+  p.verifyPerSecond = cfg_.verifyPerSecond;
   p.maxNodes = cfg_.maxNeighbours;
   rx_ = std::make_unique<Receiver>(p);
   Reactor& r = w_.reactor();

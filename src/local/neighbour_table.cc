@@ -121,6 +121,7 @@ std::optional<MonotonicTime> NeighbourTable::nextExpiry() const {
 Receiver::Receiver(ReceiverParams p)
     : p_(std::move(p)),
       rate_(p_.ratePerSecond, p_.rateBurst, p_.maxSources),
+      verifyBudget_(p_.verifyPerSecond, 2 * p_.verifyPerSecond, 1),
       replay_(p_.maxAge, p_.maxFuture, p_.maxNodes),
       table_(p_.expire, p_.maxNodes) {}
 
@@ -131,7 +132,9 @@ Received Receiver::receive(std::span<const uint8_t> datagram, const std::string&
     r.reject = Reject::RateLimited;
     return r;
   }
-  r.reject = parseAnnouncement(datagram, r.announcement);
+  r.reject = parseUnverified(datagram, r.announcement);
+  if (r.reject == Reject::None && !verifyBudget_.allow("*", now)) r.reject = Reject::RateLimited;
+  if (r.reject == Reject::None) r.reject = verifySignature(datagram);
   if (r.reject != Reject::None) return r;
   const Announcement& a = r.announcement;
   if (a.nodeId == p_.ownId) {

@@ -114,6 +114,7 @@ struct ReceiverParams {
   Duration maxFuture{300'000};
   double ratePerSecond{2};
   double rateBurst{10};
+  double verifyPerSecond{200};  // signature verifications, all sources together (burst: twice that)
   size_t maxSources{1024};
   size_t maxNodes{256};
 };
@@ -126,8 +127,10 @@ struct Received {
 };
 
 /**
- * Receiver: rate limit → parse and verify → own → replay window → table. Every datagram gets one
- * outcome; the caller counts it by reason.
+ * Receiver: rate limit per source → parse (structure, key, ID) → the verify budget of all sources
+ * together → signature → own → replay window → table. Every datagram gets one outcome; the caller
+ * counts it by reason. The two budgets bound the CPU a flood (with spoofed sources too) can cost:
+ * a P-256 verify is the only expensive step.
  */
 class Receiver {
  public:
@@ -145,6 +148,7 @@ class Receiver {
  private:
   ReceiverParams p_;
   SourceRateLimiter rate_;
+  SourceRateLimiter verifyBudget_;  // one bucket ("*") for every source
   ReplayWindow replay_;
   NeighbourTable table_;
 };

@@ -194,6 +194,19 @@ TEST_F(AnnouncementTest, BadSignature) {
   EXPECT_EQ(parse(swapped), Reject::BadSignature);
 }
 
+TEST_F(AnnouncementTest, UnverifiedThenVerify) {
+  auth::Bytes b = encoded();
+  b[23] ^= 1;  // the TCP port's low byte, changed after signing: structure fine, signature not
+  Announcement out;
+  EXPECT_EQ(parseUnverified(b, out), Reject::None);
+  EXPECT_EQ(out.tcpPort, 15008 ^ 1);
+  EXPECT_EQ(verifySignature(b), Reject::BadSignature);
+  EXPECT_EQ(verifySignature(encoded()), Reject::None);
+  b = encoded();
+  b[kNodeIdOffset] = b[kNodeIdOffset] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(parseUnverified(b, out), Reject::IdMismatch);  // the ID check needs no signature
+}
+
 TEST_F(AnnouncementTest, EveryRejectHasAName) {
   for (size_t i = 0; i < static_cast<size_t>(Reject::Count); ++i) {
     EXPECT_NE(rejectName(static_cast<Reject>(i)), "unknown") << i;

@@ -59,7 +59,7 @@ TEST(DiscoveryConfig, EnabledDefaults) {
 TEST(DiscoveryConfig, Explicit) {
   auto c = test::parseOk(R"({"node": {"dataDir": "/tmp/x"}, "discovery": {"enabled": true, "interfaces": ["eth0", "wlan0"],
     "groups": ["ff02::1234"], "port": 6000, "interval": "2s", "name": "box-7", "tcpPort": 0, "quicPort": 443,
-    "announceAddresses": false, "clockSkew": "30s", "maxNeighbours": 8, "ratePerSecond": 5, "rateBurst": 20}})");
+    "announceAddresses": false, "clockSkew": "30s", "maxNeighbours": 8, "ratePerSecond": 5, "rateBurst": 20, "verifyPerSecond": 50}})");
   ASSERT_TRUE(c);
   const DiscoveryConfig& d = discoveryConfig(*c);
   EXPECT_EQ(d.interfaces, (std::vector<std::string>{"eth0", "wlan0"}));
@@ -74,6 +74,9 @@ TEST(DiscoveryConfig, Explicit) {
   EXPECT_FALSE(d.announceAddresses);
   EXPECT_EQ(d.clockSkew, Duration(30'000));
   EXPECT_EQ(d.maxNeighbours, 8u);
+  EXPECT_EQ(d.ratePerSecond, 5);
+  EXPECT_EQ(d.rateBurst, 20);
+  EXPECT_EQ(d.verifyPerSecond, 50);
 }
 
 class DiscoveryConfigErrorTest : public testing::TestWithParam<ErrCase> {};

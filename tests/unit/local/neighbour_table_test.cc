@@ -118,6 +118,28 @@ TEST_F(ReceiverTest, RateLimitPerSource) {
   EXPECT_EQ(rx(junk, "10.0.0.2", Duration(1000)).reject, Reject::Truncated);
 }
 
+TEST(Receiver, VerifyBudgetAcrossSources) {
+  // Many sources (spoofed, say), each within its own bucket: the verifications of all of them
+  // together are capped (burst 2 x verifyPerSecond); junk refused before the verify costs none.
+  ReceiverParams p;
+  p.ownId = "self";
+  p.verifyPerSecond = 2;
+  Receiver r(p);
+  auto peer = newKey();
+  MonotonicTime t{std::chrono::seconds(7)};
+  auth::Bytes forged = announce(peer, 1, kWall);
+  forged.back() ^= 1;
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.receive(forged, "10.0.3." + std::to_string(i), "eth0", kWall, t).reject, Reject::BadSignature) << i;
+  }
+  EXPECT_EQ(r.receive(forged, "10.0.3.9", "eth0", kWall, t).reject, Reject::RateLimited);
+  EXPECT_EQ(r.receive(auth::Bytes{1, 2}, "10.0.3.10", "eth0", kWall, t).reject, Reject::Truncated);
+  // Half a second later one verification is allowed again: a good one goes through.
+  EXPECT_EQ(r.receive(announce(peer, 2, kWall), "10.0.3.11", "eth0", kWall, t + Duration(500)).reject, Reject::None);
+  EXPECT_EQ(r.receive(announce(peer, 3, kWall), "10.0.3.12", "eth0", kWall, t + Duration(500)).reject,
+            Reject::RateLimited);
+}
+
 TEST_F(ReceiverTest, ExpiryAndNextExpiry) {
   ASSERT_EQ(rx(announce(peer_, 1, kWall)).reject, Reject::None);
   auto other = newKey();

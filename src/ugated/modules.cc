@@ -9,6 +9,7 @@
 #include "iptables/capture_module.h"
 #include "local/discovery_module.h"
 #include "mesh/mesh_module.h"
+#include "quic/quic_module.h"
 #include "sni/sni_module.h"
 #include "socks/socks_module.h"
 #include "udp/udp_module.h"
@@ -25,6 +26,7 @@ void registerBuiltinModules(ModuleRegistry& m, ListenerKindRegistry& k) {
   m.add(std::make_unique<mesh::MeshModule>(), k);
   m.add(std::make_unique<echo::EchoModule>(), k);
   m.add(std::make_unique<local::DiscoveryModule>(), k);
+  m.add(std::make_unique<quic::QuicModule>(), k);
 }
 
 }  // namespace ugate

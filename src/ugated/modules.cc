@@ -7,6 +7,7 @@
 #include "echo/echo_module.h"
 #include "http/connect_proxy_module.h"
 #include "iptables/capture_module.h"
+#include "local/discovery_module.h"
 #include "mesh/mesh_module.h"
 #include "quic/quic_module.h"
 #include "sni/sni_module.h"
@@ -24,6 +25,7 @@ void registerBuiltinModules(ModuleRegistry& m, ListenerKindRegistry& k) {
   m.add(kindsOnlyModule("iptables", iptables::registerCaptureModule), k);
   m.add(std::make_unique<mesh::MeshModule>(), k);
   m.add(std::make_unique<echo::EchoModule>(), k);
+  m.add(std::make_unique<local::DiscoveryModule>(), k);
   m.add(std::make_unique<quic::QuicModule>(), k);
 }
 

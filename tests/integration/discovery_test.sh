@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# discovery_test.sh: local discovery (src/local) between ugated processes on one link, in network
+# namespaces this script creates (and deletes).
+#
+#   bash discovery_test.sh /path/to/ugated
+#
+#   ns A (10.202.0.1) ─┐
+#   ns B (10.202.0.2) ─┼─ br0 in ns BR (multicast snooping off)
+#   ns C (10.202.0.3) ─┤
+#   ns X (10.202.0.9) ─┘  python3: captures a real announcement and injects forged ones
+#
+# Three ugated with discovery enabled (interval 1s, expire 4s) and identities of their own
+# (`ugated id`) find each other: each /discovery lists the other two with the node ID its
+# certificate has, its name, mesh port and addresses. From ns X, python3 captures one of A's IPv4
+# announcements off the group and sends B a copy with a flipped signature byte, one whose node ID is
+# not the key's, one truncated, and the untouched copy (a replay): B counts each under its reason in
+# /stats, exactly once; then the same over IPv6 link-local (bad signature, replay). An address added to A's interface is announced at once (a `change`
+# announcement, and B sees the new address); so is B's new name after a reload (SIGHUP). C is
+# stopped and expires from A's and B's tables. Last, B's credentials are replaced on disk by another
+# key: once TLS reloads them (tls.reloadInterval 200ms) B stops announcing, since its key and its
+# certificate's ID would differ (state id_mismatch), and A lets it expire.
+#
+# Needs root (network namespaces); exits 77 with the reason when they are not available. Every
+# process is tracked by PID and ended in the EXIT trap, then the namespaces are deleted. The last
+# line is "discovery: N passed, M failed". Nothing here asserts a time: waits are bounded polls.
+# shellcheck disable=SC2016  # $id and the like in single quotes are jq variables
+set -euo pipefail
+
+readonly TEST_NAME=discovery
+readonly WATCHDOG_SECONDS=120
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# skip77 WHY: this test cannot run here; ctest reports it as skipped (SKIP_RETURN_CODE 77).
+skip77() {
+  say "SKIP: $1"
+  say "$TEST_NAME: 0 passed, 0 failed"
+  trap - EXIT
+  exit 77
+}
+for tool in ip python3 curl jq; do have "$tool" || skip77 "$tool not found (scripts/install-deps.sh installs it)"; done
+[[ $(id -u) == 0 ]] || skip77 "needs root for network namespaces"
+
+NS_BR=ugd-br-$$
+NODES=(a b c)
+declare -A NS=([a]=ugd-a-$$ [b]=ugd-b-$$ [c]=ugd-c-$$ [x]=ugd-x-$$)
+declare -A IP=([a]=10.202.0.1 [b]=10.202.0.2 [c]=10.202.0.3 [x]=10.202.0.9)
+test_cleanup() {
+  local n
+  for n in a b c x; do ip netns del "${NS[$n]}" 2>/dev/null || true; done
+  ip netns del "$NS_BR" 2>/dev/null || true
+}
+if ! ip netns add "$NS_BR" 2>/dev/null; then skip77 "cannot create network namespaces here"; fi
+ip -n "$NS_BR" link add br0 type bridge mcast_snooping 0
+ip -n "$NS_BR" link set br0 up
+for n in a b c x; do
+  ip netns add "${NS[$n]}"
+  # No duplicate address detection: link-local IPv6 addresses are usable at once.
+  ip netns exec "${NS[$n]}" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+  ip -n "${NS[$n]}" link set lo up
+  ip link add eth0 netns "${NS[$n]}" type veth peer name "p$n" netns "$NS_BR"
+  ip -n "$NS_BR" link set "p$n" master br0 up
+  ip -n "${NS[$n]}" addr add "${IP[$n]}/24" dev eth0
+  ip -n "${NS[$n]}" link set eth0 up
+done
+
+start_tmp
+cd "$TMP"
+say "== identities (ugated: $UGATED)"
+declare -A ID PID
+for n in "${NODES[@]}"; do ID[$n]=$("$UGATED" id --data-dir "$TMP/$n" --name "$n" 2>/dev/null); done
+# The mesh listener (whose port each node announces) trusts the three nodes by ID.
+for n in "${NODES[@]}"; do
+  cat >"$TMP/$n.json" <<EOF
+{
+  "node": { "name": "$n", "dataDir": "$TMP/$n" },
+  "admin": { "address": "127.0.0.1:15000" },
+  "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" } ],
+  "tls": { "trustedIds": ["${ID[a]}", "${ID[b]}", "${ID[c]}"], "reloadInterval": "200ms" },
+  "discovery": { "enabled": true, "interfaces": ["eth0"], "interval": "1s", "expire": "4s" }
+}
+EOF
+done
+check "three distinct node IDs" test "${ID[a]}" != "${ID[b]}" -a "${ID[b]}" != "${ID[c]}" -a "${#ID[a]}" -eq 52
+
+start_node() {
+  spawn "ugated-$1" ip netns exec "${NS[$1]}" "$UGATED" -c "$TMP/$1.json" >"$TMP/$1.log" 2>&1
+  PID[$1]=$SPAWNED
+}
+in_ns() { local n=$1; shift; ip netns exec "${NS[$n]}" "$@"; }
+# disc NODE: NODE's /discovery document.
+disc() { in_ns "$1" curl -sf --max-time 3 http://127.0.0.1:15000/discovery; }
+# metric NODE NAME [LABELS]: one sample of NODE's /stats (0 when absent).
+metric() {
+  local v k=$2
+  [[ -n "${3:-}" ]] && k="$2{$3}"
+  v=$(in_ns "$1" curl -sf --max-time 3 http://127.0.0.1:15000/stats | awk -v k="$k" '$1 == k { print $2; exit }')
+  printf '%s\n' "${v:-0}"
+}
+# knows NODE OTHER...: NODE's table lists every OTHER (by node ID).
+knows() {
+  local n=$1 o doc
+  shift
+  doc=$(disc "$n") || return 1
+  for o in "$@"; do
+    jq -e --arg id "${ID[$o]}" '.neighbours | any(.id == $id)' <<<"$doc" >/dev/null || return 1
+  done
+}
+forgot() { ! knows "$1" "$2" && disc "$1" >/dev/null; }
+
+say "== three nodes on one bridge"
+for n in "${NODES[@]}"; do start_node "$n"; done
+UGATED_PID=${PID[a]}
+ln -sf "$TMP/a.log" "$TMP/ugated.log"  # the log lib.sh shows on failure
+for n in "${NODES[@]}"; do
+  others=()
+  for o in "${NODES[@]}"; do [[ $o != "$n" ]] && others+=("$o"); done
+  if wait_for "$n to know ${others[*]}" 100 knows "$n" "${others[@]}"; then
+    pass "$n discovered ${others[*]}"
+  else
+    failed "$n discovered ${others[*]}: $(disc "$n" | tr -d '\n')"
+  fi
+done
+docA=$(disc a)
+check "A announces its TLS node ID and state running" \
+  test "$(jq -r '.id + " " + .state + " " + .name' <<<"$docA")" == "${ID[a]} running a"
+check "A's sockets: eth0 over IPv4 and IPv6" \
+  test "$(jq -r '.interfaces | sort | join(",")' <<<"$docA")" == "eth0/ipv4,eth0/ipv6"
+nb=$(jq -c --arg id "${ID[b]}" '.neighbours[] | select(.id == $id)' <<<"$docA")
+check "A's entry for B: name b, mesh port 15008, address 10.202.0.2 and a link-local IPv6" \
+  jq -e '.name == "b" and .tcp_port == 15008 and .interface == "eth0" and (.addresses | index("10.202.0.2") != null)
+         and (.addresses | any(startswith("fe80:")))' <<<"$nb" >/dev/null
+check "A's entry for B: last seen recently (age below expire)" jq -e '.last_seen_ms_ago < 4000' <<<"$nb" >/dev/null
+expect_ge "A received verified announcements" "$(metric a ugate_discovery_received_total)" 2
+# Of each pair, whoever first heard the other by a non-reply announcement answered it by unicast.
+replies=0
+for n in "${NODES[@]}"; do replies=$((replies + $(metric "$n" ugate_discovery_sent_total 'cause="reply"'))); done
+expect_ge "new neighbours answered by unicast (at least one per pair)" "$replies" 3
+expect_eq "A's neighbour gauge" "$(metric a ugate_discovery_neighbours)" 2
+
+say "== forged, truncated and replayed announcements from ns X to B"
+declare -A before
+for r in bad_signature id_mismatch truncated replay; do before[$r]=$(metric b ugate_discovery_rejected_total "reason=\"$r\""); done
+cat >"$TMP/inject.py" <<'EOF'
+# inject.py FAMILY SRC DST IFACE_ADDR PORT KINDS: catch one multicast announcement SRC sent (the real
+# thing, signed by its node), then send DST doctored copies, one per kind (comma-separated):
+# bad_signature, id_mismatch, truncated, replay (the untouched copy). IFACE_ADDR: the local IPv4
+# address to join on (IPv4), the interface name (IPv6; addresses are link-local there).
+import socket, struct, sys
+fam, src_ip, dst_ip, iface, port, kinds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
+if fam == "4":
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    rx.bind(("0.0.0.0", port))
+    rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("224.0.0.250") + socket.inet_aton(iface))
+    dst = (dst_ip, port)
+else:
+    rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    rx.bind(("::", port))
+    idx = socket.if_nametoindex(iface)
+    rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, socket.inet_pton(socket.AF_INET6, "ff02::5227") + struct.pack("@I", idx))
+    dst = (dst_ip, port, 0, idx)
+rx.settimeout(10)
+while True:
+    data, addr = rx.recvfrom(2048)
+    if addr[0].split("%")[0] == src_ip and data[:2] == b"uD" and not data[3] & 1:
+        break
+bad_sig = bytearray(data); bad_sig[-1] ^= 1
+mismatch = bytearray(data)  # another base32 letter in the node ID (offset 26): not the key's ID
+mismatch[26] = ord("A") if mismatch[26] != ord("A") else ord("B")
+copies = {"bad_signature": bytes(bad_sig), "id_mismatch": bytes(mismatch), "truncated": data[:120], "replay": data}
+tx = socket.socket(rx.family, socket.SOCK_DGRAM)
+for k in kinds.split(","):
+    tx.sendto(copies[k], dst)
+print(len(data))
+EOF
+# rejected R: B's count of datagrams rejected for reason R.
+rejected() { metric b ugate_discovery_rejected_total "reason=\"$1\""; }
+# expect_rejected R WANT: B's count for R reaches WANT (bounded wait) and is exactly WANT.
+expect_rejected() {
+  wait_for "B to count $1" 50 test "$(rejected "$1")" -ge "$2" || true
+  expect_eq "B rejected the $1 copy, counted once" "$(rejected "$1")" "$2"
+}
+if n=$(in_ns x timeout 20 python3 "$TMP/inject.py" 4 "${IP[a]}" "${IP[b]}" "${IP[x]}" 5227 bad_signature,id_mismatch,truncated,replay); then
+  pass "captured one of A's IPv4 announcements ($n bytes) and sent B four doctored copies"
+else
+  failed "capturing A's IPv4 announcement in ns X"
+fi
+for r in bad_signature id_mismatch truncated replay; do expect_rejected "$r" $((before[$r] + 1)); done
+# The same over IPv6 link-local: A's and B's fe80:: addresses as they announce them.
+ll() { jq -r --arg id "${ID[$2]}" '.neighbours[] | select(.id == $id) | .addresses[] | select(startswith("fe80:"))' <<<"$(disc "$1")" | head -1; }
+LL_A=$(ll b a)
+LL_B=$(ll a b)
+if n=$(in_ns x timeout 20 python3 "$TMP/inject.py" 6 "$LL_A" "$LL_B" eth0 5227 bad_signature,replay); then
+  pass "captured one of A's IPv6 announcements from $LL_A ($n bytes) and sent B two doctored copies at $LL_B"
+else
+  failed "capturing A's IPv6 announcement in ns X ($LL_A -> $LL_B)"
+fi
+for r in bad_signature replay; do expect_rejected "$r" $((before[$r] + 2)); done
+check "B still lists A, with A's own name" \
+  jq -e --arg id "${ID[a]}" '.neighbours | any(.id == $id and .name == "a")' <<<"$(disc b)" >/dev/null
+check "B logged why it dropped a datagram from X" grep -q "dropped a datagram from ${IP[x]} on eth0: " "$TMP/b.log"
+
+say "== an address added on A's interface is announced at once"
+changes=$(metric a ugate_discovery_sent_total 'cause="change"')
+in_ns a ip addr add 10.202.7.1/24 dev eth0
+has_new_addr() { jq -e --arg id "${ID[a]}" '.neighbours | any(.id == $id and (.addresses | index("10.202.7.1") != null))' <<<"$(disc b)" >/dev/null; }
+check "B sees A's new address 10.202.7.1" wait_for "B to see 10.202.7.1" 100 has_new_addr
+expect_ge "A sent change announcements (netlink)" "$(metric a ugate_discovery_sent_total 'cause="change"')" $((changes + 1))
+expect_ge "A counted netlink link/address events" "$(metric a ugate_discovery_link_events_total)" 1
+
+say "== a reload that renames B is announced at once"
+sed -i 's/"interval": "1s"/"interval": "1s", "name": "bee"/' "$TMP/b.json"
+kill -HUP "${PID[b]}"
+renamed() { jq -e --arg id "${ID[b]}" '.neighbours | any(.id == $id and .name == "bee")' <<<"$(disc a)" >/dev/null; }
+check "A sees B's new name" wait_for "A to see bee" 100 renamed
+check "B kept its neighbours over the reload" knows b a c
+
+say "== a stopped node expires"
+stop_pid "${PID[c]}"
+unset "LIVE[${PID[c]}]"
+for n in a b; do
+  check "$n forgot c after it stopped" wait_for "$n to expire c" 150 forgot "$n" c
+  expect_ge "$n counted an expiry" "$(metric "$n" ugate_discovery_expired_total)" 1
+done
+check "A still knows B" knows a b
+check "C logged its neighbours as they appeared" grep -q "discovery: neighbour a (${ID[a]})" "$TMP/c.log"
+
+say "== B's credentials replaced on disk by another key: B stops announcing its old ID"
+"$UGATED" id --data-dir "$TMP/other" --name bee >/dev/null 2>&1
+install -m 0600 "$TMP/other/kube.json" "$TMP/b/kube.json.new"
+mv "$TMP/b/kube.json.new" "$TMP/b/kube.json"
+mismatch() { [[ "$(disc b | jq -r .state)" == id_mismatch ]]; }
+check "B's discovery state is id_mismatch once TLS reloaded the new key" wait_for "B to refuse" 100 mismatch
+check "B logged that its TLS identity changed" grep -q "discovery: the TLS identity .* differs from the key loaded at startup" "$TMP/b.log"
+check "A forgot B, which announces no more" wait_for "A to expire b" 150 forgot a b

@@ -155,6 +155,12 @@ void QuicEndpoint::datagram(const uint8_t* data, size_t len, const PathAddrs& pa
   ngtcp2_version_cid vc;
   int rv = ngtcp2_pkt_decode_version_cid(&vc, data, len, CidCodec::kLen);
   if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+    // Only a datagram that could carry a client's first Initial (≥ 1200 bytes) gets an answer, so
+    // Version Negotiation never amplifies (RFC 9000 §6.1, §14.1).
+    if (len < NGTCP2_MAX_UDP_PAYLOAD_SIZE) {
+      k.drop(DropReason::TooSmall);
+      return;
+    }
     sendVersionNegotiation(vc, path);
     return;
   }

@@ -271,6 +271,43 @@ TEST_F(ClustersTest, OutlierEjectionStopsAtMaxEjectedPercent) {
   EXPECT_GT(ok, 20);
 }
 
+TEST_F(ClustersTest, NamesAreResolvedAsynchronously) {
+  Origin a("a");
+  // /etc/hosts names localhost (c-ares reads it): an address or two (127.0.0.1, maybe ::1, which
+  // refuses: retried unseen).
+  run(R"({"name": "web", "dnsRefresh": "200ms", "endpoints": ["localhost:)" + std::to_string(a.port()) + R"("]})");
+  ASSERT_TRUE(waitFor([&] { return f.metric("ugate_cluster_endpoints{cluster=\"web\"}") >= 1; })) << f.logs();
+  auto n = spread(in, 10);
+  EXPECT_EQ(n["a"], 10);
+  EXPECT_GE(f.metric(epKey("ugate_cluster_connections_total", "web", a)), 5) << f.stats();
+  std::string body;
+  ASSERT_EQ(httpGet(f.admin, "/clusters", &body), 200);
+  EXPECT_NE(body.find("\"name\": \"localhost:" + std::to_string(a.port()) + "\", \"address\": \"" + a.addr() + "\""),
+            std::string::npos)
+      << body;
+}
+
+TEST_F(ClustersTest, ReloadAddsAnEndpointAndKeepsTheCounters) {
+  Origin a("a"), b("b");
+  run(R"({"name": "web", "endpoints": [")" + a.addr() + R"("]})");
+  EXPECT_EQ(spread(in, 10)["a"], 10);
+  f.rewrite(f.config(UgatedFixture::listener("in", "tcp", in, "cluster:web"),
+                     R"(, "clusters": [{"name": "web", "endpoints": [")" + a.addr() + R"(", ")" + b.addr() + R"("]}])"));
+  f.proc->signal(SIGHUP);
+  ASSERT_TRUE(f.waitMetric(R"(ugate_config_reloads_total{result="ok"})", 1)) << f.logs();
+  ASSERT_TRUE(f.waitMetric("ugate_cluster_endpoints{cluster=\"web\"}", 2)) << f.stats();
+  auto n = spread(in, 20);
+  EXPECT_EQ(n["a"], 10);
+  EXPECT_EQ(n["b"], 10);
+  EXPECT_EQ(f.metric(epKey("ugate_cluster_connections_total", "web", a)), 20);  // 10 before the reload
+  // A reload that names a cluster nobody defines is rejected; the running clusters stay.
+  f.rewrite(f.config(UgatedFixture::listener("in", "tcp", in, "cluster:gone")));
+  f.proc->signal(SIGHUP);
+  ASSERT_TRUE(f.waitMetric(R"(ugate_config_reloads_total{result="error"})", 1)) << f.logs();
+  EXPECT_NE(f.logs().find("listeners[0].to: no cluster named 'gone'"), std::string::npos);
+  EXPECT_EQ(spread(in, 2).size(), 2u);  // a and b still serve
+}
+
 TEST(ClustersCheckConfigTest, BrokenClustersAreReportedWithTheirPaths) {
   TempDir dir;
   std::string path = dir.write("bad.json", R"({

@@ -209,6 +209,18 @@ class ClusterManager::Owner {
     std::vector<SocketAddress> addrs = std::move(*r);
     std::sort(addrs.begin(), addrs.end(), [](const SocketAddress& a, const SocketAddress& b) { return a.str() < b.str(); });
     addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
+    // An address another entry of the cluster has already is that entry's: one endpoint per address.
+    std::erase_if(addrs, [&](const SocketAddress& a) {
+      for (const auto& e : c->endpoints) {
+        if (e.name != name && e.address == a) {
+          spdlog::warn("cluster {}: {} resolves to {}, which is endpoint {} already; not added twice", st.cfg->name,
+                       name, a.str(), e.name);
+          return true;
+        }
+      }
+      return false;
+    });
+    if (addrs.empty()) return;
     std::vector<SocketAddress> had;
     for (const auto& e : c->endpoints) {
       if (e.name == name) had.push_back(e.address);

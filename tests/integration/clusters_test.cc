@@ -287,6 +287,21 @@ TEST_F(ClustersTest, NamesAreResolvedAsynchronously) {
       << body;
 }
 
+TEST_F(ClustersTest, ANameResolvingToAnotherEntrysAddressIsNotAddedTwice) {
+  Origin a("a");
+  const std::string port = std::to_string(a.port());
+  run(R"({"name": "web", "endpoints": ["127.0.0.1:)" + port + R"(", "localhost:)" + port + R"("]})");
+  ASSERT_TRUE(waitFor([&] { return f.logs().find("which is endpoint 127.0.0.1:" + port + " already") != std::string::npos; }))
+      << f.logs();
+  // One series per endpoint address in /stats (no duplicate label sets), and the streams all reach a.
+  const std::string stats = f.stats();
+  size_t series = 0;
+  const std::string key = epKey("ugate_cluster_connections_total", "web", a) + " ";
+  for (size_t at = stats.find(key); at != std::string::npos; at = stats.find(key, at + 1)) ++series;
+  EXPECT_EQ(series, 1u) << stats;
+  EXPECT_EQ(spread(in, 6)["a"], 6);
+}
+
 TEST_F(ClustersTest, ReloadAddsAnEndpointAndKeepsTheCounters) {
   Origin a("a"), b("b");
   run(R"({"name": "web", "endpoints": [")" + a.addr() + R"("]})");

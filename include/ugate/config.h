@@ -156,6 +156,7 @@ struct RouteConfig {
   uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream first
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // originate mTLS to the target
   std::string via;  // through a mesh gateway: an upstream's name or a gateway's host:port
+  bool http{false};  // `to` is an HTTP/1.1 origin: HTTP requests (HTTP/3 front door) are proxied to it
 };
 
 /** LbPolicy: how a worker chooses a cluster's endpoint for a new stream. */

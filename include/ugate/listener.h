@@ -58,6 +58,11 @@ struct ListenerKindSpec {
   /** fixedTls: the kind always terminates TLS with these settings ("tls" is then not configurable). */
   std::shared_ptr<const ListenerTlsConfig> fixedTls;
   /**
+   * defaultTls: the kind always runs TLS (QUIC): a listener without "tls" gets these settings, and
+   * one whose "tls" names no ALPN gets these protocols. Null: TLS only when configured.
+   */
+  std::shared_ptr<const ListenerTlsConfig> defaultTls;
+  /**
    * parseOptions validates the kind's keys of listener object `j` (path like "listeners[2]"); an
    * error's detail must start with the full JSON path. May be empty when the kind has no options.
    */

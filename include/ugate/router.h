@@ -27,6 +27,7 @@ struct RouteDecision {
   uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream before any byte
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // wrap the upstream in mTLS (null = plain)
   std::string_view via;  // a mesh gateway to go through (an upstream's name or host:port), "" = none
+  bool http{false};      // the route's target is an HTTP/1.1 origin (route key "http")
 };
 
 /**

@@ -41,6 +41,26 @@ class HandshakingStream : public Stream {
 };
 using HandshakingStreamPtr = std::unique_ptr<HandshakingStream>;
 
+/**
+ * TlsSession: TLS for a transport that carries the handshake bytes itself (QUIC's CRYPTO frames)
+ * and drives the TLS library's session object; made by the provider from the same settings as its
+ * TLS streams (certificate, peer rules, ALPN). Used on one thread.
+ */
+class TlsSession {
+ public:
+  virtual ~TlsSession() = default;
+  /** nativeHandle: the TLS library's session object (BoringSSL: SSL*). */
+  virtual void* nativeHandle() = 0;
+  /**
+   * finish: once the transport saw the handshake complete: ALPN, SNI, version and the verified
+   * peer; !ok when the peer fails the rules (a resumed session is judged with today's config).
+   */
+  virtual TlsOutcome finish() = 0;
+  /** failureDetail: why the handshake failed (peer verification, else the library's error). */
+  virtual std::string failureDetail() = 0;
+};
+using TlsSessionPtr = std::unique_ptr<TlsSession>;
+
 class TlsProvider {
  public:
   using Done = std::function<void(TlsOutcome&&)>;
@@ -59,6 +79,14 @@ class TlsProvider {
   virtual HandshakingStreamPtr client(const UpstreamTlsConfig& cfg, std::string_view sni,
                                       std::string_view sessionKey, StreamPtr inner, Reactor& r,
                                       Duration timeout, Done done) const = 0;
+  /**
+   * serverSession / clientSession: a TlsSession for a transport that drives TLS itself (QUIC), with
+   * the settings of listener TLS config `cfg` / upstream `cfg` (pointers into the snapshot this
+   * provider was built for, or equal ones). Null when this provider has no such context.
+   */
+  virtual TlsSessionPtr serverSession(const ListenerTlsConfig& cfg) const = 0;
+  virtual TlsSessionPtr clientSession(const UpstreamTlsConfig& cfg, std::string_view sni,
+                                      std::string_view sessionKey) const = 0;
   /** nodeId: our own identity (for logs and /stats). */
   virtual const std::string& nodeId() const = 0;
 };

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <ugate/reactor.h>
 #include <ugate/result.h>
@@ -12,6 +13,14 @@
 #include <ugate/stream.h>
 
 namespace ugate {
+
+/**
+ * tunnelStatus / tunnelErrc: a tunnelled stream's outcome as the HTTP status of its CONNECT (HTTP/2
+ * and HTTP/3) or of a QUIC mesh stream's header, with its reason (errcReason) in x-ugate-error; and
+ * back, keeping the reason when it is one of ours.
+ */
+int tunnelStatus(Errc e);
+Errc tunnelErrc(int status, std::string_view reason);
 
 /**
  * TunnelRequest: an open in progress; destroying it cancels (the callback will not run). The

@@ -79,20 +79,78 @@ std::vector<std::string_view> peerChain(const SSL* ssl) {
   return ders;
 }
 
-class TlsStreamImpl;
-TlsStreamImpl* streamOf(const SSL* ssl) {
-  return static_cast<TlsStreamImpl*>(SSL_get_ex_data(ssl, 0));
+/**
+ * SslOwner: what the context's callbacks reach through an SSL (its own ex_data slot, so the SSL's
+ * app data stays free for a transport such as QUIC): a TlsStream, or a TlsSsl driven by QUIC.
+ */
+class SslOwner {
+ public:
+  virtual ~SslOwner() = default;
+  /** verifyPeer: the custom verification callback's work. */
+  virtual enum ssl_verify_result_t verifyPeer(uint8_t* alert) = 0;
+  /** onNewSession: a client got a session ticket; the reference is ours. */
+  virtual void onNewSession(SSL_SESSION* s) = 0;
+};
+
+int ownerIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
 }
+
+SslOwner* ownerOf(const SSL* ssl) { return static_cast<SslOwner*>(SSL_get_ex_data(ssl, ownerIndex())); }
+
+/** PeerCheck: the verification of one SSL's peer, by the callback or after a resumption. */
+struct PeerCheck {
+  VerifyResult result;
+  bool done{false};
+
+  enum ssl_verify_result_t verify(const SSL* ssl, const TlsContext& ctx, uint8_t* alert) {
+    result = ctx.config().verifier->verify(peerChain(ssl), ctx.impl().now());
+    done = true;
+    if (result.ok()) return ssl_verify_ok;
+    *alert = alertFor(result.failure);
+    return ssl_verify_invalid;
+  }
+
+  /**
+   * collect fills info from a completed handshake (ALPN, SNI, version, cipher, the verified peer).
+   * A resumed session skipped the callback: its stored chain is judged with today's config. False
+   * (info.failure/detail set by the caller from result) when the peer fails the rules.
+   */
+  bool collect(const SSL* s, const TlsContext& ctx, TlsHandshakeInfo& info) {
+    info.resumed = SSL_session_reused(s) == 1;
+    const uint8_t* alpn = nullptr;
+    unsigned alpnLen = 0;
+    SSL_get0_alpn_selected(s, &alpn, &alpnLen);
+    info.alpn.assign(reinterpret_cast<const char*>(alpn), alpnLen);
+    const char* sni = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+    info.sni = sni ? sni : "";
+    info.version = SSL_get_version(s);
+    if (const SSL_CIPHER* c = SSL_get_current_cipher(s)) info.cipher = SSL_CIPHER_get_name(c);
+    const PeerVerifierPtr& v = ctx.config().verifier;
+    if (v == nullptr) return true;
+    auto chain = peerChain(s);
+    if (chain.empty()) return true;
+    if (!done) {
+      result = v->verify(chain, ctx.impl().now());
+      done = true;
+    }
+    if (!result.ok()) return false;
+    info.peerAuthenticated = true;
+    info.peer = result.peer;
+    return true;
+  }
+};
 
 BIO_METHOD* streamBioMethod();
 
-class TlsStreamImpl final : public TlsStream, private StreamCallbacks {
+class TlsStreamImpl final : public TlsStream, private StreamCallbacks, public SslOwner {
  public:
   TlsStreamImpl(StreamPtr inner, TlsContextPtr ctx, TlsStreamOptions opts)
       : inner_(std::move(inner)), ctx_(std::move(ctx)), opts_(std::move(opts)) {
     server_ = ctx_->config().server;
     ssl_.reset(SSL_new(ctx_->impl().ctx.get()));
-    SSL_set_ex_data(ssl_.get(), 0, this);
+    SSL_set_ex_data(ssl_.get(), ownerIndex(), static_cast<SslOwner*>(this));
     BIO* bio = BIO_new(streamBioMethod());
     BIO_set_data(bio, this);
     BIO_set_init(bio, 1);
@@ -241,18 +299,10 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks {
     return len;
   }
 
-  // verifyPeer: the custom verification callback's work.
-  enum ssl_verify_result_t verifyPeer(uint8_t* alert) {
-    const PeerVerifierPtr& v = ctx_->config().verifier;
-    auto chain = peerChain(ssl_.get());
-    verify_ = v->verify(chain, ctx_->impl().now());
-    verified_ = true;
-    if (verify_.ok()) return ssl_verify_ok;
-    *alert = alertFor(verify_.failure);
-    return ssl_verify_invalid;
-  }
+  // SslOwner
+  enum ssl_verify_result_t verifyPeer(uint8_t* alert) override { return check_.verify(ssl_.get(), *ctx_, alert); }
 
-  void onNewSession(SSL_SESSION* s) {
+  void onNewSession(SSL_SESSION* s) override {
     if (sessionKey_.empty() || ctx_->config().sessionCacheSize == 0) {
       SSL_SESSION_free(s);
       return;
@@ -334,8 +384,8 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks {
       failHandshake(AuthFailure::NotTls, std::string(server_ ? "client" : "server") +
                                              " does not speak TLS (first bytes: " + firstBytes_ +
                                              ")");
-    } else if (verified_ && !verify_.ok()) {
-      failHandshake(verify_.failure, verify_.detail);
+    } else if (check_.done && !check_.result.ok()) {
+      failHandshake(check_.result.failure, check_.result.detail);
     } else if (e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
                ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
       failHandshake(AuthFailure::NoPeerCert, "the client sent no certificate");
@@ -362,31 +412,9 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks {
   }
 
   void handshakeDone(bool flushed) {
-    SSL* s = ssl_.get();
-    info_.resumed = SSL_session_reused(s) == 1;
-    const uint8_t* alpn = nullptr;
-    unsigned alpnLen = 0;
-    SSL_get0_alpn_selected(s, &alpn, &alpnLen);
-    info_.alpn.assign(reinterpret_cast<const char*>(alpn), alpnLen);
-    const char* sni = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
-    info_.sni = sni ? sni : "";
-    info_.version = SSL_get_version(s);
-    if (const SSL_CIPHER* c = SSL_get_current_cipher(s)) info_.cipher = SSL_CIPHER_get_name(c);
-    if (const PeerVerifierPtr& v = ctx_->config().verifier; v != nullptr) {
-      auto chain = peerChain(s);
-      if (!chain.empty()) {
-        // A resumed session skipped the callback: judge the stored chain with today's config.
-        if (!verified_) {
-          verify_ = v->verify(chain, ctx_->impl().now());
-          verified_ = true;
-        }
-        if (!verify_.ok()) {
-          failHandshake(verify_.failure, verify_.detail);
-          return;
-        }
-        info_.peerAuthenticated = true;
-        info_.peer = verify_.peer;
-      }
+    if (!check_.collect(ssl_.get(), *ctx_, info_)) {
+      failHandshake(check_.result.failure, check_.result.detail);
+      return;
     }
     if (!flushed) {
       failHandshake(AuthFailure::Closed, std::string("transport error: ") + strerror(innerErr_));
@@ -464,8 +492,7 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks {
   TlsHandshakeInfo info_;
   std::string lastError_;
   std::string sessionKey_;
-  VerifyResult verify_;
-  bool verified_{false};
+  PeerCheck check_;
   // in_: ciphertext read from the inner stream, consumed by the SSL through the BIO.
   std::vector<uint8_t> in_;
   size_t inOff_{0};
@@ -512,11 +539,11 @@ BIO_METHOD* streamBioMethod() {
 }
 
 enum ssl_verify_result_t verifyCb(SSL* ssl, uint8_t* alert) {
-  return streamOf(ssl)->verifyPeer(alert);
+  return ownerOf(ssl)->verifyPeer(alert);
 }
 
 int newSessionCb(SSL* ssl, SSL_SESSION* session) {
-  streamOf(ssl)->onNewSession(session);
+  ownerOf(ssl)->onNewSession(session);
   return 1;  // 1: we took the reference
 }
 
@@ -626,6 +653,67 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(TlsContextConfig cfg) {
 std::unique_ptr<TlsStream> TlsStream::create(StreamPtr inner, TlsContextPtr ctx,
                                              TlsStreamOptions opts) {
   return std::make_unique<TlsStreamImpl>(std::move(inner), std::move(ctx), std::move(opts));
+}
+
+namespace {
+
+/** TlsSslImpl: an SSL driven by a transport (QUIC); verification and tickets as for a TlsStream. */
+class TlsSslImpl final : public TlsSsl, public SslOwner {
+ public:
+  TlsSslImpl(TlsContextPtr ctx, std::string sni, std::string sessionKey)
+      : ctx_(std::move(ctx)), sessionKey_(sessionKey.empty() ? sni : std::move(sessionKey)) {
+    ssl_.reset(SSL_new(ctx_->impl().ctx.get()));
+    if (!ssl_) return;
+    SSL_set_ex_data(ssl_.get(), ownerIndex(), static_cast<SslOwner*>(this));
+    if (ctx_->config().server) {
+      SSL_set_accept_state(ssl_.get());
+    } else {
+      SSL_set_connect_state(ssl_.get());
+      if (!sni.empty()) SSL_set_tlsext_host_name(ssl_.get(), sni.c_str());
+      if (!sessionKey_.empty() && ctx_->config().sessionCacheSize > 0) {
+        if (auto s = ctx_->impl().takeSession(sessionKey_)) SSL_set_session(ssl_.get(), s.get());
+      }
+    }
+  }
+  bool valid() const { return ssl_ != nullptr; }
+
+  ssl_st* native() override { return ssl_.get(); }
+  const TlsHandshakeInfo& finish() override {
+    if (!check_.collect(ssl_.get(), *ctx_, info_)) {
+      info_.failure = check_.result.failure;
+      info_.detail = check_.result.detail;
+    }
+    return info_;
+  }
+  std::string failureDetail() override {
+    if (check_.done && !check_.result.ok()) return check_.result.detail;
+    uint32_t e = ERR_peek_error();
+    return e ? sslErrorString(e) : "";
+  }
+
+  enum ssl_verify_result_t verifyPeer(uint8_t* alert) override { return check_.verify(ssl_.get(), *ctx_, alert); }
+  void onNewSession(SSL_SESSION* s) override {
+    if (sessionKey_.empty() || ctx_->config().sessionCacheSize == 0) {
+      SSL_SESSION_free(s);
+      return;
+    }
+    ctx_->impl().storeSession(sessionKey_, s);
+  }
+
+ private:
+  TlsContextPtr ctx_;
+  std::string sessionKey_;
+  bssl::UniquePtr<SSL> ssl_;
+  PeerCheck check_;
+  TlsHandshakeInfo info_;
+};
+
+}  // namespace
+
+std::unique_ptr<TlsSsl> TlsSsl::create(TlsContextPtr ctx, std::string sni, std::string sessionKey) {
+  auto s = std::make_unique<TlsSslImpl>(std::move(ctx), std::move(sni), std::move(sessionKey));
+  if (!s->valid()) return nullptr;
+  return s;
 }
 
 }  // namespace ugate::auth

@@ -47,6 +47,19 @@ TlsOutcome toOutcome(const TlsHandshakeInfo& i, bool server) {
   return o;
 }
 
+/** SessionAdapter: an auth::TlsSsl as the contract's TlsSession. */
+class SessionAdapter final : public TlsSession {
+ public:
+  SessionAdapter(std::unique_ptr<TlsSsl> ssl, bool server) : ssl_(std::move(ssl)), server_(server) {}
+  void* nativeHandle() override { return ssl_->native(); }
+  TlsOutcome finish() override { return toOutcome(ssl_->finish(), server_); }
+  std::string failureDetail() override { return ssl_->failureDetail(); }
+
+ private:
+  std::unique_ptr<TlsSsl> ssl_;
+  bool server_;
+};
+
 class Provider final : public TlsProvider {
  public:
   explicit Provider(std::string nodeId) : nodeId_(std::move(nodeId)) {}
@@ -73,6 +86,23 @@ class Provider final : public TlsProvider {
     o.handshakeTimeout = timeout;
     o.onHandshake = [done = std::move(done)](const TlsHandshakeInfo& i) { done(toOutcome(i, false)); };
     return TlsStream::create(std::move(inner), it->second, std::move(o));
+  }
+
+  TlsSessionPtr serverSession(const ListenerTlsConfig& cfg) const override {
+    auto it = servers_.find(serverKey(cfg));
+    if (it == servers_.end()) return nullptr;
+    auto ssl = TlsSsl::create(it->second, "", "");
+    if (!ssl) return nullptr;
+    return std::make_unique<SessionAdapter>(std::move(ssl), true);
+  }
+
+  TlsSessionPtr clientSession(const UpstreamTlsConfig& cfg, std::string_view sni,
+                              std::string_view sessionKey) const override {
+    auto it = clients_.find(clientKey(cfg));
+    if (it == clients_.end()) return nullptr;
+    auto ssl = TlsSsl::create(it->second, std::string(sni), std::string(sessionKey));
+    if (!ssl) return nullptr;
+    return std::make_unique<SessionAdapter>(std::move(ssl), false);
   }
 
   const std::string& nodeId() const override { return nodeId_; }

@@ -16,6 +16,8 @@
 #include "auth/peer_verifier.h"
 #include <ugate/tls_provider.h>
 
+struct ssl_st;
+
 namespace ugate::auth {
 
 struct TlsContextConfig {
@@ -51,6 +53,7 @@ class TlsContext {
   /** cachedSessionsForTest: how many client sessions are waiting for reuse. */
   size_t cachedSessionsForTest() const;
   Impl& impl() { return *impl_; }
+  const Impl& impl() const { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;
@@ -107,5 +110,24 @@ class TlsStream : public HandshakingStream {
   virtual Stream& inner() = 0;
 };
 using TlsStreamPtr = std::unique_ptr<TlsStream>;
+
+/**
+ * TlsSsl: a TLS session whose handshake bytes a transport carries itself (QUIC's CRYPTO frames),
+ * made from a TlsContext like a TlsStream: the same certificate, peer verification (the custom
+ * verify callback, through the SSL's own ex_data slot: its app data stays the transport's), ALPN
+ * and client session cache. The transport drives native() and calls finish() once its handshake
+ * completed. One thread.
+ */
+class TlsSsl {
+ public:
+  /** create: null when the SSL cannot be allocated. */
+  static std::unique_ptr<TlsSsl> create(TlsContextPtr ctx, std::string sni, std::string sessionKey);
+  virtual ~TlsSsl() = default;
+  virtual ssl_st* native() = 0;
+  /** finish: ALPN, SNI, version, cipher and the verified peer; failure set when the peer fails the rules. */
+  virtual const TlsHandshakeInfo& finish() = 0;
+  /** failureDetail: why the handshake failed (the peer's verification, else the TLS error). */
+  virtual std::string failureDetail() = 0;
+};
 
 }  // namespace ugate::auth

@@ -441,6 +441,13 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
     l.tls = spec->fixedTls;
   } else if (j.contains("tls")) {
     l.tls = parseListenerTls(j["tls"], path + ".tls");
+    if (spec->defaultTls && l.tls && l.tls->alpn.empty() && !spec->defaultTls->alpn.empty()) {
+      auto t = std::make_shared<ListenerTlsConfig>(*l.tls);
+      t->alpn = spec->defaultTls->alpn;
+      l.tls = std::move(t);
+    }
+  } else if (spec->defaultTls) {
+    l.tls = spec->defaultTls;
   }
   if (j.contains("upstreamTls")) {
     if (l.to.type == Target::Type::None || l.to.type == Target::Type::Reject) {
@@ -460,7 +467,8 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
 }
 
 void parseRoute(const json& j, const std::string& path, size_t index, RouteConfig& r) {
-  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls", "via"});
+  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls", "via", "http"});
+  if (j.contains("http")) r.http = getBool(j["http"], path + ".http");
   if (j.contains("via")) {
     r.via = getString(j["via"], path + ".via");
     if (r.via.empty()) fail(path + ".via", "must name an upstream or a gateway host:port");
@@ -471,6 +479,9 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
   r.to = parseTarget(j["to"], path + ".to");
   if (!r.via.empty() && r.to.type == Target::Type::Cluster) {
     fail(path + ".via", "a cluster's endpoints are dialled directly; `via` does not apply to '" + r.to.str() + "'");
+  }
+  if (r.http && r.to.type != Target::Type::HostPort) {
+    fail(path + ".http", "an HTTP origin route needs a host:port `to`");
   }
   if (j.contains("upstreamTls")) {
     if (r.to.type == Target::Type::Reject) fail(path + ".upstreamTls", "a route to 'reject' dials nothing");

@@ -60,10 +60,10 @@ ProxySession::~ProxySession() {
 
 void ProxySession::start() {
   timer_ = worker_.reactor().createTimer([this] { onTimer(); });
-  // Kinds that accept connections themselves (mesh) terminated TLS already: their sessions carry
-  // tunnelled streams.
+  // Kinds that accept connections themselves (mesh) or serve datagrams (QUIC) terminated TLS
+  // already: their sessions carry tunnelled streams.
   if (const ListenerConfig* l = worker_.config().findListener(meta_.listener);
-      l && l->tls && !(l->spec && l->spec->acceptConnection)) {
+      l && l->tls && !(l->spec && (l->spec->acceptConnection || l->spec->datagram))) {
     serverTls_ = l->tls;
   }
   if (serverTls_ && !acceptProxyProtocol_) {

@@ -1,4 +1,5 @@
 #include <ugate/result.h>
+#include <ugate/tunnel.h>
 #include <ugate/stream.h>
 
 namespace ugate {
@@ -64,6 +65,39 @@ const char* streamKindName(StreamKind k) {
     case StreamKind::Pipe: return "pipe";
   }
   return "unknown";
+}
+
+// The tunnel status mapping (ugate/tunnel.h): the mesh over HTTP/2 and QUIC, HTTP/3 CONNECT.
+int tunnelStatus(Errc e) {
+  switch (e) {
+    case Errc::Ok: return 200;
+    case Errc::RouteRejected:
+    case Errc::NotExposed:
+    case Errc::AuthFailed: return 403;
+    case Errc::NoRoute: return 404;
+    case Errc::ConnectTimeout:
+    case Errc::HandshakeTimeout: return 504;
+    case Errc::LoopDetected: return 508;
+    case Errc::Shutdown:
+    case Errc::ResourceExhausted: return 503;
+    default: return 502;
+  }
+}
+
+Errc tunnelErrc(int status, std::string_view reason) {
+  // The gateway names its reason in x-ugate-error; keep it when it is one of ours.
+  for (size_t i = 1; i < static_cast<size_t>(Errc::Io) + 1; ++i) {
+    if (reason == errcReason(static_cast<Errc>(i))) return static_cast<Errc>(i);
+  }
+  switch (status) {
+    case 403: return Errc::RouteRejected;
+    case 404: return Errc::NoRoute;
+    case 504: return Errc::ConnectTimeout;
+    case 508: return Errc::LoopDetected;
+    case 503: return Errc::ResourceExhausted;
+    case 0: return Errc::Reset;
+    default: return Errc::ConnectRefused;
+  }
 }
 
 }  // namespace ugate

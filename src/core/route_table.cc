@@ -113,6 +113,7 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
     d.proxyProtocol = r.proxyProtocol;
     d.upstreamTls = r.upstreamTls;
     d.via = r.via;
+    d.http = r.http;
     return d;
   }
   if (listener) {

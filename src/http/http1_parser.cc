@@ -1,26 +1,17 @@
 #include "http/http1_parser.h"
 
-#include <array>
 #include <charconv>
 #include <limits>
 #include <utility>
 
 #include <ugate/text.h>
 
+#include "http/http1_internal.h"
+
 namespace ugate::http {
 namespace {
 
-using ByteTable = std::array<bool, 256>;
-
-// kTchar: RFC 9110 5.6.2 token characters.
-constexpr ByteTable kTchar = [] {
-  ByteTable t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<uint8_t>(c)] = true;
-  return t;
-}();
+using namespace detail;  // NOLINT(google-build-using-namespace): the shared grammar helpers
 
 // kRequestLineByte: bytes allowed anywhere in a request line (CR/LF are handled by the scanner).
 // The request line is ASCII only: SP separators and visible characters.
@@ -28,17 +19,6 @@ constexpr ByteTable kRequestLineByte = [] {
   ByteTable t{};
   t[' '] = true;
   for (int c = 0x21; c <= 0x7e; ++c) t[c] = true;
-  return t;
-}();
-
-// kFieldLineByte: bytes allowed anywhere in a header line: field-vchar (VCHAR / obs-text), SP and
-// HTAB. Every other control character, NUL and DEL included, is rejected.
-constexpr ByteTable kFieldLineByte = [] {
-  ByteTable t{};
-  t[' '] = true;
-  t['\t'] = true;
-  for (int c = 0x21; c <= 0x7e; ++c) t[c] = true;
-  for (int c = 0x80; c <= 0xff; ++c) t[c] = true;
   return t;
 }();
 
@@ -51,51 +31,6 @@ constexpr ByteTable kRegNameByte = [] {
   for (char c : std::string_view("-._~!$&'()*+,;=%")) t[static_cast<uint8_t>(c)] = true;
   return t;
 }();
-
-constexpr uint8_t u8(char c) { return static_cast<uint8_t>(c); }
-
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
-bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-
-bool isToken(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (char c : s) {
-    if (!kTchar[u8(c)]) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// forEachListElement calls fn(element) for each comma-separated element with OWS trimmed,
-// including empty ones (RFC 9110 5.6.1 list syntax). Stops early when fn returns false.
-template <class Fn>
-bool forEachListElement(std::string_view list, Fn&& fn) {
-  while (true) {
-    const size_t comma = list.find(',');
-    if (!fn(trimOws(list.substr(0, comma)))) {
-      return false;
-    }
-    if (comma == std::string_view::npos) {
-      return true;
-    }
-    list.remove_prefix(comma + 1);
-  }
-}
 
 bool validPort(std::string_view port) {
   if (port.empty() || port.size() > 5) {
@@ -142,6 +77,10 @@ bool validIpLiteral(std::string_view host) {
   return true;
 }
 
+}  // namespace
+
+namespace detail {
+
 // validAuthority checks uri-host [":" port] (RFC 9112 3.2.3, no userinfo). An empty value is
 // valid only when no port is required (an empty Host header).
 bool validAuthority(std::string_view a, bool requirePort) {
@@ -185,6 +124,10 @@ bool validAuthority(std::string_view a, bool requirePort) {
   return !requirePort;
 }
 
+}  // namespace detail
+
+namespace {
+
 // validTarget checks the request-target form against the method (RFC 9112 3.2).
 bool validTarget(std::string_view method, std::string_view target) {
   // A fragment is never sent in a request-target.
@@ -216,7 +159,9 @@ bool validTarget(std::string_view method, std::string_view target) {
   return false;
 }
 
-enum class LengthResult { Ok, Invalid, Conflict };
+}  // namespace
+
+namespace detail {
 
 // parseContentLength folds one Content-Length field value into *length. A list of identical
 // values ("5, 5") is accepted as RFC 9110 8.6 allows; any differing value is a conflict.
@@ -265,6 +210,10 @@ bool validFieldText(std::string_view s) {
   return true;
 }
 
+}  // namespace detail
+
+namespace {
+
 bool isFramingHeader(std::string_view name) {
   return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
          iequals(name, "connection");
@@ -274,13 +223,120 @@ int normalizeStatus(int status) { return (status < 100 || status > 999) ? 500 : 
 
 }  // namespace
 
-const Header* Request::find(std::string_view lowerName) const {
+namespace detail {
+
+LineScan scanLine(std::span<const uint8_t> in, size_t& pos, const ByteTable& allowed,
+                  size_t budget, size_t& used, std::string& partial, bool& pendingCr,
+                  std::string_view& line) {
+  const uint8_t* p = in.data();
+  const size_t n = in.size();
+  const size_t room = budget - used;
+  const size_t end = (n - pos > room) ? pos + room : n;
+  bool cr = pendingCr;
+  size_t i = pos;
+  for (; i < end; ++i) {
+    const uint8_t b = p[i];
+    if (b == '\n') {
+      break;
+    }
+    if (cr) {
+      pos = i;
+      return LineScan::BareCr;
+    }
+    if (b == '\r') {
+      cr = true;
+    } else if (!allowed[b]) {
+      pos = i;
+      return LineScan::BadByte;
+    }
+  }
+  if (i == end) {
+    if (end < n) {
+      pos = end;
+      return LineScan::TooLong;
+    }
+    partial.append(reinterpret_cast<const char*>(p + pos), n - pos);
+    used += n - pos;
+    pendingCr = cr;
+    pos = n;
+    return LineScan::NeedMore;
+  }
+  // p[i] is the LF ending a line.
+  used += i - pos + 1;
+  if (partial.empty()) {
+    line = std::string_view(reinterpret_cast<const char*>(p + pos), i - pos);
+  } else {
+    partial.append(reinterpret_cast<const char*>(p + pos), i - pos);
+    line = partial;
+  }
+  if (cr) {
+    line.remove_suffix(1);
+  }
+  pendingCr = false;
+  pos = i + 1;
+  return LineScan::Line;
+}
+
+bool FramingFields::add(const Header& h) {
+  if (iequals(h.name, "content-length")) {
+    hasContentLength = true;
+    const LengthResult r = parseContentLength(h.value, &contentLength);
+    if (lengthError == LengthResult::Ok) {
+      lengthError = r;
+    }
+    return true;
+  }
+  if (iequals(h.name, "transfer-encoding")) {
+    hasTransferEncoding = true;
+    forEachListElement(h.value, [&](std::string_view coding) {
+      if (coding.empty()) {
+        return true;
+      }
+      const bool chunked = iequals(coding, "chunked");
+      chunkedTwice = chunkedTwice || (chunked && chunkedSeen);
+      chunkedSeen = chunkedSeen || chunked;
+      otherCoding = otherCoding || !chunked;
+      return true;
+    });
+    return true;
+  }
+  if (iequals(h.name, "connection")) {
+    forEachListElement(h.value, [&](std::string_view option) {
+      connectionClose = connectionClose || iequals(option, "close");
+      connectionKeepAlive = connectionKeepAlive || iequals(option, "keep-alive");
+      return true;
+    });
+    return true;
+  }
+  return false;
+}
+
+const Header* findHeader(const std::vector<Header>& headers, std::string_view lowerName) {
   for (const Header& h : headers) {
     if (iequals(h.name, lowerName)) {
       return &h;
     }
   }
   return nullptr;
+}
+
+void appendHeaderLines(std::string& out, const std::vector<Header>& headers,
+                       bool (*drop)(std::string_view name)) {
+  for (const Header& h : headers) {
+    if (!isToken(h.name) || drop(h.name) || !validFieldText(h.value)) {
+      continue;
+    }
+    out.append(h.name);
+    out.append(": ");
+    out.append(trimOws(h.value));
+    out.append("\r\n");
+  }
+}
+
+}  // namespace detail
+
+const Header* Request::find(std::string_view lowerName) const {
+  return detail::findHeader(headers, lowerName);
 }
 
 RequestParser::RequestParser(size_t maxHeaderBytes, size_t maxHeaders)
@@ -326,56 +382,27 @@ ParseStatus RequestParser::feed(std::span<const uint8_t> data, size_t& consumed)
   if (state_ == State::Error) {
     return ParseStatus::Error;
   }
-  const uint8_t* p = data.data();
   const size_t n = data.size();
   size_t pos = 0;
   while (pos < n) {
     const ByteTable& allowed = state_ == State::RequestLine ? kRequestLineByte : kFieldLineByte;
-    const size_t room = maxHeaderBytes_ - headBytes_;
-    const size_t end = (n - pos > room) ? pos + room : n;
-    bool cr = pendingCr_;
-    size_t i = pos;
-    for (; i < end; ++i) {
-      const uint8_t b = p[i];
-      if (b == '\n') {
-        break;
-      }
-      if (cr) {
-        consumed = i;
-        return fail(400, "CR not followed by LF");
-      }
-      if (b == '\r') {
-        cr = true;
-      } else if (!allowed[b]) {
-        consumed = i;
-        return fail(400, state_ == State::RequestLine ? "invalid character in request line"
-                                                      : "invalid character in header field");
-      }
-    }
-    if (i == end) {
-      if (end < n) {
-        consumed = end;
-        return fail(431, "request header block too large");
-      }
-      partial_.append(reinterpret_cast<const char*>(p + pos), n - pos);
-      headBytes_ += n - pos;
-      pendingCr_ = cr;
+    std::string_view line;
+    const LineScan scan =
+        scanLine(data, pos, allowed, maxHeaderBytes_, headBytes_, partial_, pendingCr_, line);
+    if (scan == LineScan::NeedMore) {
       break;
     }
-    // p[i] is the LF ending a line.
-    headBytes_ += i - pos + 1;
-    std::string_view line;
-    if (partial_.empty()) {
-      line = std::string_view(reinterpret_cast<const char*>(p + pos), i - pos);
-    } else {
-      partial_.append(reinterpret_cast<const char*>(p + pos), i - pos);
-      line = partial_;
+    if (scan != LineScan::Line) {
+      consumed = pos;
+      if (scan == LineScan::TooLong) {
+        return fail(431, "request header block too large");
+      }
+      if (scan == LineScan::BareCr) {
+        return fail(400, "CR not followed by LF");
+      }
+      return fail(400, state_ == State::RequestLine ? "invalid character in request line"
+                                                    : "invalid character in header field");
     }
-    if (cr) {
-      line.remove_suffix(1);
-    }
-    pendingCr_ = false;
-    pos = i + 1;
     const ParseStatus s = processLine(line);
     partial_.clear();
     if (s != ParseStatus::NeedMore) {
@@ -466,71 +493,40 @@ ParseStatus RequestParser::parseHeaderLine(std::string_view line) {
 }
 
 ParseStatus RequestParser::finishHead() {
-  int64_t contentLength = -1;
-  bool hasContentLength = false;
-  bool hasTransferEncoding = false;
-  bool chunkedSeen = false;
-  bool chunkedTwice = false;
-  bool otherCoding = false;
-  bool connectionClose = false;
-  bool connectionKeepAlive = false;
+  FramingFields f;
   int hostCount = 0;
   bool hostValid = true;
 
   for (const Header& h : request_.headers) {
-    const std::string_view name = h.name;
-    if (iequals(name, "content-length")) {
-      hasContentLength = true;
-      switch (parseContentLength(h.value, &contentLength)) {
-        case LengthResult::Ok:
-          break;
-        case LengthResult::Invalid:
-          return fail(400, "invalid Content-Length");
-        case LengthResult::Conflict:
-          return fail(400, "conflicting Content-Length values");
+    if (f.add(h)) {
+      if (f.lengthError == LengthResult::Invalid) {
+        return fail(400, "invalid Content-Length");
       }
-    } else if (iequals(name, "transfer-encoding")) {
-      hasTransferEncoding = true;
-      forEachListElement(h.value, [&](std::string_view coding) {
-        if (coding.empty()) {
-          return true;
-        }
-        if (iequals(coding, "chunked")) {
-          chunkedTwice = chunkedTwice || chunkedSeen;
-          chunkedSeen = true;
-        } else {
-          otherCoding = true;
-        }
-        return true;
-      });
-    } else if (iequals(name, "connection")) {
-      forEachListElement(h.value, [&](std::string_view option) {
-        connectionClose = connectionClose || iequals(option, "close");
-        connectionKeepAlive = connectionKeepAlive || iequals(option, "keep-alive");
-        return true;
-      });
-    } else if (iequals(name, "host")) {
+      if (f.lengthError == LengthResult::Conflict) {
+        return fail(400, "conflicting Content-Length values");
+      }
+    } else if (iequals(h.name, "host")) {
       ++hostCount;
       hostValid = hostValid && validAuthority(h.value, /*requirePort=*/false);
     }
   }
 
   // Framing first: ambiguity here is how requests get smuggled past a front end.
-  if (hasTransferEncoding) {
-    if (hasContentLength) {
+  if (f.hasTransferEncoding) {
+    if (f.hasContentLength) {
       return fail(400, "both Content-Length and Transfer-Encoding");
     }
     if (request_.versionMinor == 0) {
       // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
       return fail(400, "Transfer-Encoding in HTTP/1.0 request");
     }
-    if (otherCoding) {
+    if (f.otherCoding) {
       return fail(501, "unsupported transfer coding");
     }
-    if (!chunkedSeen) {
+    if (!f.chunkedSeen) {
       return fail(400, "empty Transfer-Encoding");
     }
-    if (chunkedTwice) {
+    if (f.chunkedTwice) {
       return fail(400, "chunked applied more than once");
     }
   }
@@ -544,15 +540,9 @@ ParseStatus RequestParser::finishHead() {
     return fail(400, "invalid Host header");
   }
 
-  request_.chunked = chunkedSeen;
-  request_.contentLength = contentLength;
-  if (connectionClose) {
-    request_.keepAlive = false;
-  } else if (request_.versionMinor == 0) {
-    request_.keepAlive = connectionKeepAlive;
-  } else {
-    request_.keepAlive = true;
-  }
+  request_.chunked = f.chunkedSeen;
+  request_.contentLength = f.contentLength;
+  request_.keepAlive = f.keepAlive(request_.versionMinor);
   state_ = State::Done;
   return ParseStatus::Done;
 }
@@ -640,15 +630,7 @@ std::string formatResponseHead(int status, std::string_view reason,
   out.push_back(' ');
   out.append(reason);
   out.append("\r\n");
-  for (const Header& h : headers) {
-    if (!isToken(h.name) || isFramingHeader(h.name) || !validFieldText(h.value)) {
-      continue;
-    }
-    out.append(h.name);
-    out.append(": ");
-    out.append(trimOws(h.value));
-    out.append("\r\n");
-  }
+  detail::appendHeaderLines(out, headers, isFramingHeader);
   if (contentLength >= 0) {
     out.append("Content-Length: ");
     appendInt(out, contentLength);

@@ -30,9 +30,6 @@ inline constexpr std::string_view kPeerHeader = "x-ugate-peer";  // the originat
 inline constexpr std::string_view kPeerIdHeader = "x-ugate-peer-id";
 inline constexpr std::string_view kErrorHeader = "x-ugate-error";
 
-/** errcToStatus / statusToErrc: a stream's outcome as the CONNECT's :status (and x-ugate-error) and back. */
-int errcToStatus(Errc e);
-Errc statusToErrc(int status, const std::string& reason);
 /** wallMs: wall-clock time for the admin endpoint (Unix milliseconds). */
 int64_t wallMs();
 

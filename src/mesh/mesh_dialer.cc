@@ -187,7 +187,7 @@ void MeshDialer::openOnConn(Pending& p, Conn& c) {
       return;
     }
     std::string why = st.header(kErrorHeader);
-    completePending(id, makeError(statusToErrc(status, why),
+    completePending(id, makeError(tunnelErrc(status, why),
                                   status == 0 ? "tunnel reset by the peer (code " + std::to_string(st.resetCode()) + ")"
                                               : "the gateway answered " + std::to_string(status) +
                                                     (why.empty() ? "" : " (" + why + ")")));
@@ -258,7 +258,7 @@ void MeshDialer::openForPeer(uint64_t handle, std::string authority, http::Heade
       return;
     }
     std::string why = st.header(kErrorHeader);
-    rep(statusToErrc(status, why), "the node answered " + std::to_string(status));
+    rep(tunnelErrc(status, why), "the node answered " + std::to_string(status));
     raw->finish(true);
   });
   if (!raw->stream) {

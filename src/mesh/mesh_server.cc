@@ -348,7 +348,7 @@ void MeshServer::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
     if (e == Errc::Ok) {
       hs->respond(200);
     } else {
-      hs->respond(errcToStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}},
+      hs->respond(tunnelStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}},
                   m.closeDetail.empty() ? std::string() : m.closeDetail + "\n");
     }
   };

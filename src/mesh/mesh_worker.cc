@@ -21,39 +21,6 @@
 
 namespace ugate::mesh {
 
-// The tunnel protocol's status mapping (mesh_conn.h), used by the dialer and the server.
-int errcToStatus(Errc e) {
-  switch (e) {
-    case Errc::Ok: return 200;
-    case Errc::RouteRejected:
-    case Errc::NotExposed:
-    case Errc::AuthFailed: return 403;
-    case Errc::NoRoute: return 404;
-    case Errc::ConnectTimeout:
-    case Errc::HandshakeTimeout: return 504;
-    case Errc::LoopDetected: return 508;
-    case Errc::Shutdown:
-    case Errc::ResourceExhausted: return 503;
-    default: return 502;
-  }
-}
-
-Errc statusToErrc(int status, const std::string& reason) {
-  // The gateway names its reason in x-ugate-error; keep it when it is one of ours.
-  for (size_t i = 1; i < static_cast<size_t>(Errc::Io) + 1; ++i) {
-    if (reason == errcReason(static_cast<Errc>(i))) return static_cast<Errc>(i);
-  }
-  switch (status) {
-    case 403: return Errc::RouteRejected;
-    case 404: return Errc::NoRoute;
-    case 504: return Errc::ConnectTimeout;
-    case 508: return Errc::LoopDetected;
-    case 503: return Errc::ResourceExhausted;
-    case 0: return Errc::Reset;
-    default: return Errc::ConnectRefused;
-  }
-}
-
 // wallMs: wall-clock time for the admin endpoint (Unix milliseconds).
 int64_t wallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

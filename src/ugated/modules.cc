@@ -8,6 +8,7 @@
 #include "http/connect_proxy_module.h"
 #include "iptables/capture_module.h"
 #include "mesh/mesh_module.h"
+#include "quic/quic_module.h"
 #include "sni/sni_module.h"
 #include "socks/socks_module.h"
 #include "udp/udp_module.h"
@@ -23,6 +24,7 @@ void registerBuiltinModules(ModuleRegistry& m, ListenerKindRegistry& k) {
   m.add(kindsOnlyModule("iptables", iptables::registerCaptureModule), k);
   m.add(std::make_unique<mesh::MeshModule>(), k);
   m.add(std::make_unique<echo::EchoModule>(), k);
+  m.add(std::make_unique<quic::QuicModule>(), k);
 }
 
 }  // namespace ugate

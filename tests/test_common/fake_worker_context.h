@@ -147,6 +147,11 @@ class FakeTlsProvider final : public TlsProvider {
   HandshakingStreamPtr client(const UpstreamTlsConfig& cfg, std::string_view sni,
                               std::string_view sessionKey, StreamPtr inner, Reactor& r,
                               Duration timeout, Done done) const override;
+  /** No QUIC in the fake: sessions for transports that drive TLS themselves are not made. */
+  TlsSessionPtr serverSession(const ListenerTlsConfig&) const override { return nullptr; }
+  TlsSessionPtr clientSession(const UpstreamTlsConfig&, std::string_view, std::string_view) const override {
+    return nullptr;
+  }
   const std::string& nodeId() const override { return nodeId_; }
 
   Mode serverMode{Mode::Succeed};

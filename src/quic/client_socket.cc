@@ -1,0 +1,121 @@
+#include "quic/client_socket.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <ugate/worker_context.h>
+
+namespace ugate::quic {
+
+namespace {
+constexpr size_t kRecvBuf = 65536;
+}  // namespace
+
+Result<std::unique_ptr<ClientSocket>> ClientSocket::open(Reactor& r, QuicCounters& counters,
+                                                         const SocketAddress& server, WorkerContext* worker) {
+  int fd = ::socket(server.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return makeError(errcFromErrno(errno), std::string("socket: ") + strerror(errno));
+  if (::connect(fd, server.sa(), server.len()) != 0) {
+    int e = errno;
+    ::close(fd);
+    return makeError(errcFromErrno(e), "connect " + server.str() + ": " + strerror(e));
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  SocketAddress local = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  int bytes = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+  return std::unique_ptr<ClientSocket>(new ClientSocket(r, counters, fd, server, local, worker));
+}
+
+ClientSocket::ClientSocket(Reactor& r, QuicCounters& counters, int fd, SocketAddress server, SocketAddress local,
+                           WorkerContext* worker)
+    : r_(r), counters_(counters), fd_(fd), server_(server), local_(local), worker_(worker) {
+  tx_ = std::make_unique<uint8_t[]>(kMaxPacket);
+  RAND_bytes(resetSecret_.data(), resetSecret_.size());
+  flushTimer_ = r_.createTimer([this] { runPending(); });
+  r_.addFd(fd_, this, EPOLLIN);
+}
+
+ClientSocket::~ClientSocket() {
+  if (conn_) {
+    conn_->onClosed = nullptr;
+    conn_->closeNow();
+  }
+  conn_.reset();
+  r_.removeFd(fd_, this);
+  ::close(fd_);
+}
+
+Result<QuicConn*> ClientSocket::connect(ClientParams p) {
+  p.path.local = local_;
+  p.path.remote = server_;
+  auto c = std::make_unique<QuicConn>(*this, std::move(p));
+  if (!c->ok()) return makeError(Errc::InvalidArgument, c->why());
+  conn_ = std::move(c);
+  conn_->connect();
+  return conn_.get();
+}
+
+bool ClientSocket::logBudget() { return worker_ ? worker_->logBudget() : true; }
+
+uint8_t* ClientSocket::txSlot() { return tx_.get(); }
+
+void ClientSocket::send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) {
+  (void)to, (void)from;  // connected: always the server, from our one address
+  ssize_t n;
+  do {
+    n = ::send(fd_, slot, len, 0);
+  } while (n < 0 && errno == EINTR);
+  // A full socket buffer drops the packet: QUIC sees a loss and sends it again.
+  if (n >= 0) {
+    counters_.packetsOut.fetch_add(1, std::memory_order_relaxed);
+    counters_.bytesOut.fetch_add(len, std::memory_order_relaxed);
+  }
+}
+
+void ClientSocket::schedule(QuicConn* c) {
+  (void)c;
+  pending_ = true;
+  if (!flushTimer_->enabled()) flushTimer_->enable(Duration(0));
+}
+
+void ClientSocket::connDied(QuicConn* c) {
+  (void)c;
+  schedule(c);  // freed by runPending, never while its own code is on the stack
+}
+
+void ClientSocket::newCid(std::span<uint8_t, CidCodec::kLen> out) { RAND_bytes(out.data(), out.size()); }
+
+void ClientSocket::runPending() {
+  for (int round = 0; round < 4 && pending_; ++round) {
+    pending_ = false;
+    if (conn_) conn_->flush();
+  }
+  if (conn_ && conn_->dead()) deleteLater(r_, std::move(conn_));
+}
+
+void ClientSocket::onIoEvent(uint32_t events) {
+  (void)events;
+  uint8_t buf[kRecvBuf];
+  for (int i = 0; i < 64; ++i) {
+    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;  // EAGAIN, or an ICMP error (ECONNREFUSED): the connection times out by itself
+    counters_.packetsIn.fetch_add(1, std::memory_order_relaxed);
+    counters_.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    if (conn_) conn_->onDatagram(PathAddrs{local_, server_}, buf, static_cast<size_t>(n), 0);
+    if (i == 63) r_.modFd(fd_, this, EPOLLIN);  // edge-triggered: come back for the rest
+  }
+  runPending();
+}
+
+}  // namespace ugate::quic

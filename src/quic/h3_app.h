@@ -1,0 +1,125 @@
+#pragma once
+// HTTP/3 (RFC 9114, nghttp3; QPACK without a dynamic table) on a QuicConn, both sides.
+// H3Base holds what both sides share: the nghttp3 connection, the control and QPACK streams, and
+// stream bodies as bytes in the stream state (received bytes credited to flow control only when
+// read; sent bytes kept until acknowledged), so a tunnel's two ends apply backpressure end to end.
+//
+// H3Server (kind `quic`, ALPN h3):
+// - CONNECT host:port (RFC 9114 §4.4) opens a tunnel: the request stream becomes a ugate::Stream
+//   that a core session routes and splices like any other (same routes and 403/404/502/504/508
+//   answers as the mesh, with x-ugate-error); the peer's verified identity and its trace context
+//   (traceparent, tracestate, baggage) travel in the stream's metadata. Not an open proxy: only a
+//   matching route, or the listener's own `to`, lets a CONNECT through.
+// - GET/HEAD /healthz is answered by the node itself.
+// - Any other request goes to an HTTP/1.1 origin when a route with "http": true matches its
+//   :authority (or the listener has a `to`): h3_origin.h; else 404.
+// H3Client: CONNECT tunnels to an HTTP/3 server (the QUIC side of ugated's upstreams, and the test
+// tool ugate_h3connect).
+#include <nghttp3/nghttp3.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "quic/quic_conn.h"
+
+namespace ugate::quic {
+
+using H3Headers = std::vector<std::pair<std::string, std::string>>;
+
+class H3Base : public Application {
+ public:
+  explicit H3Base(QuicConn& c) : conn_(c) {}
+  ~H3Base() override;
+
+  int recvStreamData(int64_t id, const uint8_t* data, size_t len, bool fin) override;
+  void ackedStreamData(int64_t id, uint64_t len) override;
+  void streamClosed(int64_t id, uint64_t appErrorCode) override;
+  void streamReset(int64_t id, uint64_t appErrorCode) override;
+  void streamStopSending(int64_t id, uint64_t appErrorCode) override;
+  void extendMaxStreamData(int64_t id) override;
+  void resume(int64_t id) override;
+  void extendMaxRemoteStreams(uint64_t maxStreams) override;
+  int64_t nextStreamData(ngtcp2_vec* vecs, size_t maxv, size_t& nvecs, bool& fin) override;
+  void streamDataTaken(int64_t id, size_t n) override;
+  void streamBlocked(int64_t id) override;
+  void streamShutWrite(int64_t id) override;
+  void drain() override;
+
+ protected:
+  /** setup creates the nghttp3 connection (server or client) and binds its uni streams. */
+  bool setup(bool server);
+  /** headersDone: a request (server) or response (client) head arrived on s. */
+  virtual void headersDone(StreamState& s) = 0;
+
+  static nghttp3_ssize readData(nghttp3_conn* c, int64_t id, nghttp3_vec* vec, size_t veccnt, uint32_t* pflags,
+                                void* ud, void* sud);
+
+  QuicConn& conn_;
+  nghttp3_conn* h3_{nullptr};
+
+ private:
+  static int cbAckedStreamData(nghttp3_conn* c, int64_t id, uint64_t len, void* ud, void* sud);
+  static int cbStreamClose(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud);
+  static int cbRecvData(nghttp3_conn* c, int64_t id, const uint8_t* data, size_t len, void* ud, void* sud);
+  static int cbDeferredConsume(nghttp3_conn* c, int64_t id, size_t n, void* ud, void* sud);
+  static int cbBeginHeaders(nghttp3_conn* c, int64_t id, void* ud, void* sud);
+  static int cbRecvHeader(nghttp3_conn* c, int64_t id, int32_t token, nghttp3_rcbuf* name, nghttp3_rcbuf* value,
+                          uint8_t flags, void* ud, void* sud);
+  static int cbEndHeaders(nghttp3_conn* c, int64_t id, int fin, void* ud, void* sud);
+  static int cbEndStream(nghttp3_conn* c, int64_t id, void* ud, void* sud);
+  static int cbStopSending(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud);
+  static int cbResetStream(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud);
+};
+
+class H3Server final : public H3Base {
+ public:
+  explicit H3Server(QuicConn& c) : H3Base(c) {}
+  bool start() override { return setup(true); }
+
+  /** answerTunnel: the session's outcome for CONNECT stream s (200 opens it; else status + reason). */
+  void answerTunnel(StreamState& s, Errc e);
+  /** answerOrigin: an origin request's session failed before the origin answered. */
+  void answerOrigin(StreamState& s, Errc e);
+  /**
+   * respondOrigin submits an origin's response head on s (headers as they go out; no framing of
+   * ours): with a body (bytes and FIN through s's send buffer) or without one (FIN at once).
+   */
+  bool respondOrigin(StreamState& s, int status, const H3Headers& headers, bool body);
+  /** resetStream ends s both ways with an HTTP/3 error code. */
+  void resetStream(StreamState& s, uint64_t code);
+
+ private:
+  void headersDone(StreamState& s) override;
+  void startOrigin(StreamState& s);
+  void respond(StreamState& s, int status, const H3Headers& extra, std::string body, bool keepOpen);
+  void startTunnel(StreamState& s);
+};
+
+class H3Client final : public H3Base {
+ public:
+  explicit H3Client(QuicConn& c) : H3Base(c) {}
+  bool start() override;
+
+  /** onReady: the handshake completed and HTTP/3 is set up: tunnels may be opened. */
+  std::function<void()> onReady;
+  /**
+   * connectTunnel sends CONNECT authority (extra headers added) on a new stream; its face carries
+   * the tunnel's bytes (what is written before the answer waits). onResponse runs once with the
+   * status and headers (0 when the stream ended before an answer). Null when no stream may be
+   * opened now (the peer's stream limit, or not ready).
+   */
+  std::unique_ptr<QuicStream> connectTunnel(const std::string& authority, const H3Headers& extra,
+                                            std::function<void(int status, const H3Headers& headers)> onResponse);
+  void streamClosed(int64_t id, uint64_t appErrorCode) override;
+
+ private:
+  void headersDone(StreamState& s) override;
+  std::map<int64_t, std::function<void(int, const H3Headers&)>> waiting_;
+};
+
+}  // namespace ugate::quic

@@ -1,0 +1,15 @@
+#pragma once
+// The `quic` listener kind's registry entry (options, validation); the module adds the handlers.
+#include <string_view>
+
+#include <ugate/listener.h>
+
+namespace ugate::quic {
+
+inline constexpr std::string_view kAlpnH3 = "h3";
+inline constexpr std::string_view kAlpnMesh = "ugate";
+
+/** quicKindSpec: kind `quic` with its option parser and validation (no handler set yet). */
+ListenerKindSpec quicKindSpec();
+
+}  // namespace ugate::quic

@@ -1,0 +1,97 @@
+#pragma once
+// SendBuffer: a QUIC stream's outgoing bytes. ngtcp2 and nghttp3 do not copy stream data: they point
+// into it until the peer acknowledges it (a lost packet is rebuilt from the same bytes). So bytes
+// stay in fixed blocks that never move, in three parts: acknowledged (freed), handed to the stack
+// (kept for retransmission), and not yet handed.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <memory>
+
+namespace ugate::quic {
+
+/** ByteVec: one contiguous piece (layout-compatible use with ngtcp2_vec / nghttp3_vec by the caller). */
+struct ByteVec {
+  const uint8_t* base;
+  size_t len;
+};
+
+class SendBuffer {
+ public:
+  static constexpr size_t kBlock = 16 * 1024;
+
+  /** size: bytes not yet acknowledged (handed + unhanded): what counts against the stream's cap. */
+  size_t size() const { return end_ - acked_; }
+  /** unhanded: bytes not yet given to the stack. */
+  size_t unhanded() const { return end_ - handed_; }
+  uint64_t handedOffset() const { return handed_; }
+
+  void append(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      // inBlock: bytes used in the last block.
+      size_t inBlock = blocks_.empty() ? kBlock : static_cast<size_t>(end_ - base_ - (blocks_.size() - 1) * kBlock);
+      if (inBlock == kBlock) {
+        blocks_.push_back(std::make_unique<uint8_t[]>(kBlock));
+        inBlock = 0;
+      }
+      size_t take = n < kBlock - inBlock ? n : kBlock - inBlock;
+      std::memcpy(blocks_.back().get() + inBlock, p, take);
+      p += take;
+      n -= take;
+      end_ += take;
+    }
+  }
+
+  /**
+   * peek fills up to maxv pieces of unhanded bytes, in order; returns how many. The pointers stay
+   * valid until those bytes are acknowledged.
+   */
+  size_t peek(ByteVec* v, size_t maxv) const {
+    size_t k = 0;
+    uint64_t off = handed_;
+    while (k < maxv && off < end_) {
+      const uint64_t rel = off - base_;
+      const size_t bi = static_cast<size_t>(rel / kBlock);
+      const size_t within = static_cast<size_t>(rel % kBlock);
+      const uint64_t blockEnd = base_ + (bi + 1) * kBlock;
+      const size_t len = static_cast<size_t>((end_ < blockEnd ? end_ : blockEnd) - off);
+      v[k++] = ByteVec{blocks_[bi].get() + within, len};
+      off += len;
+    }
+    return k;
+  }
+
+  /** hand: n bytes (from the front of the unhanded part) were given to the stack. */
+  void hand(size_t n) { handed_ += n; }
+  /** rewind: the stack gave back bytes it had been handed (a stream reset): none are pending now. */
+  void unhandAll() { handed_ = acked_; }
+
+  /** ack: the peer acknowledged n more bytes (in order from the front); whole blocks are freed. */
+  void ack(size_t n) {
+    acked_ += n;
+    while (!blocks_.empty() && acked_ - base_ >= kBlock) {
+      blocks_.pop_front();
+      base_ += kBlock;
+    }
+    if (acked_ == end_ && !blocks_.empty()) {  // everything acknowledged: free the last block too
+      blocks_.clear();
+      base_ = end_ = acked_;
+      handed_ = acked_;
+    }
+  }
+
+  void clear() {
+    blocks_.clear();
+    base_ = acked_ = handed_ = end_;
+  }
+
+ private:
+  std::deque<std::unique_ptr<uint8_t[]>> blocks_;
+  uint64_t base_{0};    // stream offset of blocks_.front()[0]
+  uint64_t acked_{0};   // stream offset acknowledged up to
+  uint64_t handed_{0};  // stream offset handed to the stack up to
+  uint64_t end_{0};     // stream offset of the next byte appended
+};
+
+}  // namespace ugate::quic

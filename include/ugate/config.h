@@ -20,13 +20,15 @@
 namespace ugate {
 
 /**
- * Target: where a stream goes. "host:port", "original", "reject", or "sni:PORT" (the stream's own
- * SNI name on PORT, for egress gateways; no route when the stream has no SNI).
+ * Target: where a stream goes. "host:port", "original", "reject", "sni:PORT" (the stream's own
+ * SNI name on PORT, for egress gateways; no route when the stream has no SNI), or "cluster:NAME"
+ * (an endpoint of the upstream cluster NAME, chosen by its load-balancing policy).
  */
 struct Target {
-  enum class Type : uint8_t { None, HostPort, Original, Reject, SniHost };
+  enum class Type : uint8_t { None, HostPort, Original, Reject, SniHost, Cluster };
   Type type{Type::None};
-  HostPort hostPort;  // for Type::HostPort; for Type::SniHost only the port is used
+  HostPort hostPort;    // for Type::HostPort; for Type::SniHost only the port is used
+  std::string cluster;  // for Type::Cluster: the cluster's name
   std::string str() const;
 };
 
@@ -157,6 +159,51 @@ struct RouteConfig {
   bool http{false};  // `to` is an HTTP/1.1 origin: HTTP requests (HTTP/3 front door) are proxied to it
 };
 
+/** LbPolicy: how a worker chooses a cluster's endpoint for a new stream. */
+enum class LbPolicy : uint8_t {
+  RoundRobin,        // smooth weighted round robin (nginx's): exact shares by weight
+  LeastConnections,  // fewest active streams on this worker, relative to weight
+  RandomTwo,         // power of two choices: two weighted random picks, the less loaded one
+  HashSource,        // consistent (rendezvous) hash of the client's IP address, weighted
+};
+const char* lbPolicyName(LbPolicy p);
+
+/** HealthCheckConfig: a cluster's active health checks (run on one worker, results published). */
+struct HealthCheckConfig {
+  enum class Kind : uint8_t { Tcp, Http };
+  bool enabled{false};  // a "healthCheck" object was given
+  Kind kind{Kind::Tcp};
+  std::string path{"/"};  // http: the GET request's path; a 2xx status is healthy
+  Duration interval{5000};
+  Duration timeout{1000};
+  uint32_t healthyThreshold{2};    // consecutive passes that make an unhealthy endpoint healthy
+  uint32_t unhealthyThreshold{3};  // consecutive failures that make a healthy endpoint unhealthy
+};
+
+/** OutlierConfig: passive ejection of endpoints whose connects keep failing. */
+struct OutlierConfig {
+  bool enabled{false};  // an "outlier" object was given
+  uint32_t consecutiveFailures{5};
+  Duration ejectFor{30'000};
+  uint32_t maxEjectedPercent{50};  // never more than this share of the endpoints ejected at once
+};
+
+struct ClusterEndpointConfig {
+  HostPort address;  // a literal IP or a name (resolved asynchronously, re-resolved every dnsRefresh)
+  uint32_t weight{1};
+};
+
+/** ClusterConfig: an upstream cluster (top-level "clusters"), the target of "cluster:NAME". */
+struct ClusterConfig {
+  std::string name;
+  std::vector<ClusterEndpointConfig> endpoints;
+  LbPolicy lb{LbPolicy::RoundRobin};
+  HealthCheckConfig healthCheck;
+  OutlierConfig outlier;
+  uint32_t connectRetries{2};  // further endpoints tried after a failed connect
+  Duration dnsRefresh{5000};   // names are resolved again this often (answers are cached by TTL)
+};
+
 struct LimitsConfig {
   Duration connectTimeout{10'000};
   Duration idleTimeout{3'600'000};
@@ -189,6 +236,7 @@ struct Config {
   AdminConfig admin;
   std::vector<ListenerConfig> listeners;
   std::vector<RouteConfig> routes;
+  std::vector<ClusterConfig> clusters;
   LimitsConfig limits;
   LogConfig log;
   DnsConfig dns;
@@ -200,6 +248,7 @@ struct Config {
   std::string json;    // the source, normalised and with secrets redacted, for /config_dump
 
   const ListenerConfig* findListener(std::string_view name) const;
+  const ClusterConfig* findCluster(std::string_view name) const;
   /** usesTls: some listener or route terminates or originates TLS, or a module's section needs it. */
   bool usesTls() const;
   /** moduleConfig: module `name`'s sections as its type T (null when the module parsed none). */
@@ -239,8 +288,9 @@ std::string_view defaultConfigJson();
 /** supportedListenerKinds lists the kinds registered in this process (listenerKinds()). */
 std::vector<std::string> supportedListenerKinds();
 /**
- * parseTarget parses a target string ("host:port", "original", "reject", "sni:PORT") for modules'
- * own options; the error detail has no JSON path: callers prefix theirs.
+ * parseTarget parses a target string ("host:port", "original", "reject", "sni:PORT",
+ * "cluster:NAME") for modules' own options; the error detail has no JSON path: callers prefix
+ * theirs. Whether a named cluster exists is checked by parseConfig, not here.
  */
 Result<Target> parseTarget(std::string_view s);
 /** parseDuration accepts "250ms", "10s", "5m", "1h" or a number of seconds. */

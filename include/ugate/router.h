@@ -17,9 +17,11 @@ struct RouteDecision {
     DialOriginal,  // dial meta.originalDst
     Reject,        // a route said reject
     NoRoute,       // nothing matched and the listener has no default
+    DialCluster,   // dial an endpoint of cluster `cluster` (TCP streams; datagrams drop it as NoRoute)
   };
   Action action{Action::NoRoute};
   HostPort target;         // for Dial
+  std::string_view cluster;  // for DialCluster: the cluster's name (lives as long as the Router)
   std::string_view route;  // name of the route that matched ("" = the listener's default)
   std::string_view identity;  // the route's match.identity entry the peer matched ("" = none given)
   uint8_t proxyProtocol{0};  // 1|2: send a PROXY v1/v2 header to the upstream before any byte

@@ -27,6 +27,7 @@ class TunnelDialer;    // ugate/tunnel.h: the dialer of a module that tunnels (t
 class ProxySession;    // core/proxy_session.h: a session registered with the worker
 class Module;          // ugate/module.h
 class ModuleWorker;    // ugate/module.h: a module's state on one worker
+class ClusterDialer;   // ugate/cluster.h: the upstream clusters as this worker sees them
 
 /**
  * SessionStart: how a session a module starts for a stream it accepted itself (a tunnelled stream)
@@ -66,6 +67,8 @@ class WorkerContext {
   virtual const std::shared_ptr<const TlsProvider>& tls() const = 0;
   /** tunnels: the dialer of the module that tunnels (the mesh) on this worker; null without one. */
   virtual TunnelDialer* tunnels() const = 0;
+  /** clusters: the upstream clusters (targets `cluster:NAME`) on this worker; null without them. */
+  virtual ClusterDialer* clusters() { return nullptr; }
   /** moduleWorker: module m's state on this worker (what m.newWorker built), or null. */
   virtual ModuleWorker* moduleWorker(const Module& m) const = 0;
   virtual SpliceContext& spliceContext() = 0;

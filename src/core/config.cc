@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/cluster_config.h"
+
 namespace ugate {
 namespace cfgjson {
 
@@ -169,6 +171,13 @@ bool validHostName(std::string_view h) {
   return true;
 }
 
+bool validClusterName(std::string_view n) {
+  if (n.empty() || n.size() > 64) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
 // targetFromString: the grammar of a target; nullopt with `why` set on error.
 std::optional<Target> targetFromString(std::string_view s, std::string& why) {
   Target t;
@@ -178,6 +187,16 @@ std::optional<Target> targetFromString(std::string_view s, std::string& why) {
   }
   if (s == "original") {
     t.type = Target::Type::Original;
+    return t;
+  }
+  if (s.starts_with("cluster:")) {
+    std::string_view name = s.substr(8);
+    if (!validClusterName(name)) {
+      why = "'" + std::string(s) + "': a cluster name is 1 to 64 letters, digits, '.', '_' or '-'";
+      return std::nullopt;
+    }
+    t.type = Target::Type::Cluster;
+    t.cluster = std::string(name);
     return t;
   }
   if (s.starts_with("sni:")) {
@@ -195,7 +214,7 @@ std::optional<Target> targetFromString(std::string_view s, std::string& why) {
   }
   auto hp = HostPort::parse(s);
   if (!hp) {
-    why = "'" + std::string(s) + "' is not a target (host:port, sni:PORT, original or reject)";
+    why = "'" + std::string(s) + "' is not a target (host:port, sni:PORT, cluster:NAME, original or reject)";
     return std::nullopt;
   }
   if (!SocketAddress::fromIp(hp->host, hp->port) && !validHostName(hp->host)) {
@@ -400,6 +419,9 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
     fail(path + ".to", "'" + l.to.str() + "' needs a front door that reads SNI (kind 'sni'), " +
                            "not kind '" + l.kind + "'");
   }
+  if (l.to.type == Target::Type::Cluster && spec->datagram) {
+    fail(path + ".to", "'" + l.to.str() + "': clusters serve TCP streams, not kind '" + l.kind + "'");
+  }
   if (spec->toRequired && l.to.type == Target::Type::None) {
     fail(path + ".to", "required for kind '" + l.kind + "'");
   }
@@ -455,6 +477,9 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
   r.name = j.contains("name") ? getString(j["name"], path + ".name") : "routes[" + std::to_string(index) + "]";
   if (!j.contains("to")) fail(path + ".to", "required");
   r.to = parseTarget(j["to"], path + ".to");
+  if (!r.via.empty() && r.to.type == Target::Type::Cluster) {
+    fail(path + ".via", "a cluster's endpoints are dialled directly; `via` does not apply to '" + r.to.str() + "'");
+  }
   if (r.http && r.to.type != Target::Type::HostPort) {
     fail(path + ".http", "an HTTP origin route needs a host:port `to`");
   }
@@ -557,10 +582,27 @@ void parseAdmin(const json& a, AdminConfig& admin) {
   if (a.contains("address")) admin.address = parseBindAddress(a["address"], "admin.address");
 }
 
+// Broken: names of listeners that failed to parse (already reported), so references to them are
+// not reported again (modules keep theirs in fromModules.broken).
+struct Broken {
+  std::set<std::string> listeners;
+  std::set<std::string> clusters;
+};
+
+// checkClusterTarget: a `cluster:NAME` target names a cluster of this config.
+void checkClusterTarget(const Target& t, const std::string& path, const Config& c, const Broken& broken) {
+  if (t.type != Target::Type::Cluster || c.findCluster(t.cluster) || broken.clusters.count(t.cluster)) return;
+  std::string known;
+  for (const auto& k : c.clusters) known += (known.empty() ? "" : ", ") + k.name;
+  fail(path, "no cluster named '" + t.cluster + "'" +
+                 (known.empty() ? " (the config has no clusters)" : " (clusters: " + known + ")"));
+}
+
 // addListener parses listeners[i] (path p) and checks it against the listeners parsed before it.
-void addListener(const json& j, const std::string& p, Config& c) {
+void addListener(const json& j, const std::string& p, Config& c, const Broken& broken) {
   ListenerConfig l;
   parseListener(j, p, l);
+  checkClusterTarget(l.to, p + ".to", c, broken);
   for (const auto& o : c.listeners) {
     if (o.name == l.name) fail(p + ".name", "duplicate listener name '" + l.name + "'");
   }
@@ -574,17 +616,12 @@ void addListener(const json& j, const std::string& p, Config& c) {
   c.listeners.push_back(std::move(l));
 }
 
-// Broken: names of listeners that failed to parse (already reported), so references to them are
-// not reported again (modules keep theirs in fromModules.broken).
-struct Broken {
-  std::set<std::string> listeners;
-};
-
 // addRoute parses routes[i]; the listeners it matches and the upstream it goes via must exist.
 void addRoute(const json& j, size_t i, Config& c, const Broken& broken) {
   std::string p = "routes[" + std::to_string(i) + "]";
   RouteConfig r;
   parseRoute(j, p, i, r);
+  checkClusterTarget(r.to, p + ".to", c, broken);
   // Each names a listener, or an upstream: the streams its gateway sends over our association,
   // whose meta.listener is "upstream:<name>".
   for (size_t k = 0; k < r.match.listeners.size(); ++k) {
@@ -616,7 +653,7 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   errs.attempt([&] {
     // Core's keys, then each module's sections.
     static constexpr std::string_view kCore[] = {"node", "workers", "admin", "listeners", "routes",
-                                                 "limits", "log", "dns", "tls"};
+                                                 "limits", "log", "dns", "tls", "clusters"};
     std::vector<std::string> known(std::begin(kCore), std::end(kCore));
     for (const auto& m : modules().list()) {
       for (auto& k : m->configSections()) known.push_back(std::move(k));
@@ -648,8 +685,12 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   if (root.contains("dns")) errs.attempt([&] { parseDns(root["dns"], "dns", c.dns); });
   if (root.contains("tls")) credentialsOk &= errs.attempt([&] { parseTls(root["tls"], "tls", c.tls); });
   Broken broken;
+  // Clusters first: listeners and routes may target them.
+  broken.clusters = eachElement(root, "clusters", errs, [&](const json& j, size_t, const std::string& p) {
+    addCluster(j, p, c);
+  });
   broken.listeners = eachElement(root, "listeners", errs, [&](const json& j, size_t, const std::string& p) {
-    addListener(j, p, c);
+    addListener(j, p, c, broken);
   });
   // Modules' sections, before the routes: a route may name their streams or go via their gateways.
   for (const auto& m : modules().list()) m->parseConfig(root, c, errs);
@@ -693,6 +734,7 @@ std::string Target::str() const {
     case Type::Original: return "original";
     case Type::Reject: return "reject";
     case Type::SniHost: return "sni:" + std::to_string(hostPort.port);
+    case Type::Cluster: return "cluster:" + cluster;
   }
   return "";
 }
@@ -736,6 +778,13 @@ std::string Cidr::str() const { return addr.ip() + "/" + std::to_string(prefixLe
 const ListenerConfig* Config::findListener(std::string_view name) const {
   for (const auto& l : listeners) {
     if (l.name == name) return &l;
+  }
+  return nullptr;
+}
+
+const ClusterConfig* Config::findCluster(std::string_view name) const {
+  for (const auto& k : clusters) {
+    if (k.name == name) return &k;
   }
   return nullptr;
 }

@@ -290,13 +290,65 @@ void ProxySession::routeAndDial(const HostPort* forced) {
       meta_.upstream = d.target.str();
       if (!SocketAddress::fromIp(d.target.host, d.target.port)) dialHost_ = d.target.host;
       break;
+    case RouteDecision::Action::DialCluster: {
+      meta_.upstream = "cluster:" + std::string(d.cluster);
+      ClusterDialer* cd = worker_.clusters();
+      cluster_ = cd ? cd->find(d.cluster) : nullptr;
+      if (!cluster_) {
+        fail(Errc::NoRoute, "cluster " + std::string(d.cluster) + " is not loaded on this worker");
+        return;
+      }
+      break;
+    }
   }
   timer_->enable(timeouts_.connect);
   if (d.action == RouteDecision::Action::Dial) {
     dial(d.target);
+  } else if (cluster_) {
+    dialCluster();
   } else {
     connectNext();
   }
+}
+
+void ProxySession::dialCluster() {
+  ClusterDialer& cd = *worker_.clusters();
+  const size_t slot = cd.statsSlot();
+  endpoint_ = cd.pick(*cluster_, meta_.source, tried_, worker_.reactor().now());
+  if (endpoint_ < 0) {
+    cluster_->stats->noEndpoint(slot).add();
+    fail(Errc::NoRoute, meta_.upstream + ": no endpoint (names not resolved yet?)");
+    return;
+  }
+  const ClusterEndpoint& e = cluster_->endpoints[static_cast<size_t>(endpoint_)];
+  tried_.push_back(e.address);
+  lease_ = EndpointLease(e.stats, slot);
+  // The upstream TLS server name: the endpoint's configured name when it is one.
+  auto hp = HostPort::parse(e.name);
+  dialHost_ = hp && !SocketAddress::fromIp(hp->host, hp->port) ? hp->host : std::string();
+  candidates_ = {e.address};
+  nextCandidate_ = 0;
+  connectNext();
+}
+
+void ProxySession::clusterAttemptFailed() {
+  ClusterDialer& cd = *worker_.clusters();
+  if (endpoint_ >= 0) cd.connectResult(*cluster_, static_cast<size_t>(endpoint_), false);
+  lease_.release();
+  endpoint_ = -1;
+  if (tried_.size() > cluster_->connectRetries) {
+    fail(lastConnectError_.code, meta_.upstream + ": " + std::to_string(tried_.size()) +
+                                     " endpoint(s) tried, last: " + lastConnectError_.detail);
+    return;
+  }
+  // The client sees nothing of this: its front door answers only once an upstream is ready.
+  cluster_->stats->retries(cd.statsSlot()).add();
+  if (upstream_) {
+    upstream_->close(true);
+    deleteLater(worker_.reactor(), std::move(upstream_));
+  }
+  timer_->enable(timeouts_.connect);  // a fresh deadline for each attempt, as Envoy's connect_timeout
+  dialCluster();
 }
 
 void ProxySession::dial(const HostPort& hp) {
@@ -356,7 +408,9 @@ void ProxySession::connectNext() {
     upstream_ = std::make_unique<TcpStream>(worker_.reactor(), *fd, [this](int err) { onConnected(err); });
     return;
   }
-  if (candidates_.empty()) {
+  if (cluster_) {
+    clusterAttemptFailed();
+  } else if (candidates_.empty()) {
     fail(Errc::DnsFailure, meta_.upstream + ": no addresses");
   } else {
     fail(lastConnectError_.code, lastConnectError_.detail);
@@ -386,6 +440,7 @@ void ProxySession::onConnected(int err) {
     connectNext();
     return;
   }
+  if (cluster_ && endpoint_ >= 0) worker_.clusters()->connectResult(*cluster_, static_cast<size_t>(endpoint_), true);
   if (upstreamTls_) {
     startClientTls();
     return;
@@ -484,10 +539,17 @@ void ProxySession::onTimer() {
     case Phase::Service:
       serviceTimer();
       return;
+    case Phase::Connect:
+      if (cluster_) {  // this endpoint did not answer: the next one may
+        lastConnectError_ = makeError(Errc::ConnectTimeout, "connect " + meta_.upstreamAddr.str() + ": no answer within " +
+                                                                std::to_string(timeouts_.connect.count()) + " ms");
+        clusterAttemptFailed();
+        return;
+      }
+      [[fallthrough]];
     case Phase::Route:
     case Phase::Resolve:
     case Phase::Tunnel:
-    case Phase::Connect:
     case Phase::UpstreamTls:
       fail(Errc::ConnectTimeout,
            "connect " + (meta_.upstreamAddr.valid() ? meta_.upstreamAddr.str() : meta_.upstream) +
@@ -530,6 +592,7 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   }
   dns_.reset();
   tunnel_.reset();
+  lease_.release();
   if (closedIn_ == Phase::WaitFd) worker_.addFdWaiter(-1);
   if (timer_) timer_->disable();
   if (client_) client_->close(abort);

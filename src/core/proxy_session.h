@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include <ugate/cluster.h>
 #include <ugate/dns.h>
 #include <ugate/front_door.h>
 #include <ugate/reactor.h>
@@ -130,6 +131,16 @@ class ProxySession final : public DeferredDeletable,
   void fail(Errc reason, std::string detail);
   bool sendToClient(const std::string& bytes);
   void dial(const HostPort& hp);
+  /**
+   * dialCluster picks an endpoint of cluster_ (not one tried already when another is available)
+   * and connects to it; the connect deadline applies to each attempt.
+   */
+  void dialCluster();
+  /**
+   * clusterAttemptFailed: the connect to the current endpoint failed (reason in lastConnectError_):
+   * counted; the next endpoint is tried while connectRetries allow, else the session fails.
+   */
+  void clusterAttemptFailed();
   /** onTunnel: the mesh dialer's answer (a stream to the node, or why not). */
   void onTunnel(Result<StreamPtr> r);
   void connectNext();
@@ -179,6 +190,12 @@ class ProxySession final : public DeferredDeletable,
   ResultHook resultHook_;
   std::optional<HostPort> forced_;
   uint16_t fdRetries_{0};
+  // A `cluster:NAME` target: the snapshot of the cluster this stream uses, the endpoints tried,
+  // and the endpoint being dialled or spliced (counted in its active streams until close).
+  ClusterPtr cluster_;
+  std::vector<SocketAddress> tried_;
+  int endpoint_{-1};
+  EndpointLease lease_;
 };
 
 /**

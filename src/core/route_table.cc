@@ -74,6 +74,10 @@ RouteDecision RouteTable::decide(const Target& t, std::string_view routeName, co
         d.target = HostPort{meta.sni, t.hostPort.port};
       }
       break;
+    case Target::Type::Cluster:
+      d.action = RouteDecision::Action::DialCluster;
+      d.cluster = t.cluster;
+      break;
     case Target::Type::None:
       d.action = RouteDecision::Action::NoRoute;
       break;
@@ -117,6 +121,7 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
     Target t = listener->to;
     if (requested && t.type == Target::Type::None) t.type = Target::Type::Original;
     RouteDecision d = decide(t, "", meta, requested);
+    if (d.action == RouteDecision::Action::DialCluster) d.cluster = listener->to.cluster;  // not t's copy
     d.proxyProtocol = listener->proxyProtocol;
     d.upstreamTls = listener->upstreamTls;
     return d;

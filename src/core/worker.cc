@@ -170,6 +170,10 @@ Worker::Worker(int index, ConfigPtr cfg, uint32_t maxConnections, int accessLogF
       reactor_(newReactor(ts, index)),
       cfg_(std::move(cfg)),
       router_(std::make_unique<RouteTable>(cfg_)),
+      clusters_(static_cast<size_t>(index),
+                [this](const std::string& cluster, const ClusterEndpoint& e) {
+                  if (ejectHook_) ejectHook_(cluster, e);
+                }),
       pipes_(cfg_->limits.pipeBytes, 256),
       accessLog_(*reactor_, accessLogFd),
       maxConnections_(maxConnections) {

@@ -16,6 +16,7 @@
 #include <ugate/worker_context.h>
 
 #include "core/access_log.h"
+#include "core/cluster_lb.h"
 #include <ugate/config.h>
 #include <ugate/listener_stats.h>
 #include <ugate/pipe_pool.h>
@@ -109,6 +110,11 @@ class Worker final : public WorkerContext {
    */
   void addModuleWorker(const Module& owner, ModuleWorkerPtr m);
   ModuleWorker* moduleWorker(const Module& m) const override;
+  ClusterDialer* clusters() override { return &clusters_; }
+  /** setClusters installs a cluster snapshot (before the config that targets it; older ones are ignored). */
+  void setClusters(ClusterSetPtr s) { clusters_.setSet(std::move(s)); }
+  /** setClusterEjectHook: where outlier ejection requests go (the cluster manager; before the thread starts). */
+  void setClusterEjectHook(WorkerClusters::EjectFn fn) { ejectHook_ = std::move(fn); }
   /** stats/timeouts for sessions that kinds with acceptConnection start themselves. */
   Duration connectTimeout(const ListenerConfig& l) const;
   Duration idleTimeout(const ListenerConfig& l) const;
@@ -156,6 +162,8 @@ class Worker final : public WorkerContext {
   TlsProviderPtr tls_;
   std::vector<std::pair<const Module*, ModuleWorkerPtr>> modules_;  // in the order added
   TunnelDialer* tunnels_{nullptr};  // tunnels_: the first module dialer (in modules_), or null
+  WorkerClusters::EjectFn ejectHook_;
+  WorkerClusters clusters_;
   PipePool pipes_;
   std::unique_ptr<uint8_t[]> scratch_;
   std::unique_ptr<SpliceContext> spliceCtx_;

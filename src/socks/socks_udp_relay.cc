@@ -165,7 +165,9 @@ void SocksUdpRelay::forward(const Address& dst, std::span<const uint8_t> payload
       m.host = m.originalDst.ip();
     }
     RouteDecision d = ctx_.router().route(m);
-    if (d.action == RouteDecision::Action::Reject || d.action == RouteDecision::Action::NoRoute) {
+    // Clusters serve TCP streams: a datagram routed to one has no route.
+    if (d.action == RouteDecision::Action::Reject || d.action == RouteDecision::Action::NoRoute ||
+        d.action == RouteDecision::Action::DialCluster) {
       ctx_.dropped(d.action == RouteDecision::Action::Reject ? Errc::RouteRejected : Errc::NoRoute, 1);
       return;  // not remembered: routes may change on reload
     }

@@ -345,6 +345,7 @@ UdpForwarder::Flow* UdpForwarder::createFlow(const FlowKey& key, const Datagram&
   HostPort target;
   switch (rd.action) {
     case RouteDecision::Action::Reject:
+    case RouteDecision::Action::DialCluster:  // clusters serve TCP streams
     case RouteDecision::Action::NoRoute: {
       const Errc why = rd.action == RouteDecision::Action::Reject ? Errc::RouteRejected : Errc::NoRoute;
       drop(why);

@@ -69,6 +69,7 @@ Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), reactor_(newReactor
 
 Daemon::~Daemon() {
   for (auto& w : workers_) w->join();
+  clusters_.reset();  // its timers and probes live on worker 0's reactor
   workers_.clear();
   admin_.reset();
   if (signalFd_ >= 0) {
@@ -277,6 +278,11 @@ int Daemon::serve() {
   for (auto& w : workers_) {
     for (const auto& m : modules().list()) w->addModuleWorker(*m, m->newWorker(*w));
   }
+  {
+    std::vector<Worker*> ws;
+    for (auto& w : workers_) ws.push_back(w.get());
+    clusters_ = std::make_unique<ClusterManager>(std::move(ws));
+  }
   tls_ = std::make_unique<TlsManager>(*reactor_, [this](TlsProviderPtr p) {
     for (auto& w : workers_) w->reactor().post([w = w.get(), p] { w->setTls(p); });
   });
@@ -306,12 +312,16 @@ int Daemon::serve() {
     warnIfAdminExposed(admin_->boundAddress());
   }
   tls_->install(cfg_, std::move(*tlsReady));  // the contexts reach each worker before the config
+  ClusterSetPtr clusterSet = clusters_->prepare(*cfg_);  // and the clusters its targets name
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->startThread();
-    workers_[i]->reactor().post([w = workers_[i].get(), c = cfg_, s = std::move((*socks)[i])]() mutable {
-      w->applyConfig(c, std::move(s));
-    });
+    workers_[i]->reactor().post(
+        [w = workers_[i].get(), c = cfg_, cs = clusterSet, s = std::move((*socks)[i])]() mutable {
+          w->setClusters(cs);
+          w->applyConfig(c, std::move(s));
+        });
   }
+  clusters_->start(cfg_, clusterSet);
   ready_ = true;
   spdlog::info("ugated {} ready: {} workers, fd limit {}, max {} connections per worker, config {}",
                UGATE_VERSION, nworkers, fdLimit_, maxConnPerWorker_, cfg_->origin);
@@ -430,11 +440,15 @@ void Daemon::reload() {
   }
   if (auto r = applyLogConfig(*cfg); !r) spdlog::error("reload: {}; the daemon log stays where it was", r.error().detail);
   tls_->install(cfg, std::move(*tlsReady));
+  ClusterSetPtr clusterSet = clusters_->prepare(*cfg);
   for (size_t i = 0; i < workers_.size(); ++i) {
-    workers_[i]->reactor().post([w = workers_[i].get(), c = cfg, s = std::move((*socks)[i])]() mutable {
-      w->applyConfig(c, std::move(s));
-    });
+    workers_[i]->reactor().post(
+        [w = workers_[i].get(), c = cfg, cs = clusterSet, s = std::move((*socks)[i])]() mutable {
+          w->setClusters(cs);
+          w->applyConfig(c, std::move(s));
+        });
   }
+  clusters_->start(cfg, clusterSet);
   size_t added = 0, removed = 0;
   for (const auto& l : cfg->listeners) added += cfg_->findListener(l.name) == nullptr;
   for (const auto& l : cfg_->listeners) removed += cfg->findListener(l.name) == nullptr;
@@ -537,6 +551,7 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   m.sample("ugate_log_reopens_total", {{"result", "error"}}, logReopensFailed_);
   m.gauge("ugate_draining", "1 while draining for shutdown.", draining_ ? 1 : 0);
   if (tls_) tls_->renderStats(m);
+  if (clusters_) clusters_->renderMetrics(m);
   for (const auto& mod : modules().list()) mod->renderMetrics(m);
 
   struct Def {
@@ -615,8 +630,10 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
     });
   } else if (path == "/config_dump") {
     respond({200, "application/json", cfg_->json + "\n"});
+  } else if (path == "/clusters") {
+    respond({200, "application/json", clusters_ ? clusters_->renderJson() : "{\"clusters\": []}\n"});
   } else if (path == "/") {
-    std::string index = "ugated admin: /healthz /ready /stats /config_dump";
+    std::string index = "ugated admin: /healthz /ready /stats /config_dump /clusters";
     for (const auto& m : modules().list()) {
       for (const auto& p : m->adminPaths()) index += " " + p;
     }

@@ -11,6 +11,7 @@
 
 #include <ugate/config.h>
 #include <ugate/listener_stats.h>
+#include "core/cluster_manager.h"
 #include "core/worker.h"
 #include "http/admin_server.h"
 #include "ugated/tls_manager.h"
@@ -63,6 +64,7 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   ReactorPtr reactor_;
   ConfigPtr cfg_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<ClusterManager> clusters_;  // clusters_: upstream clusters (owner on worker 0)
   std::unique_ptr<http::AdminServer> admin_;
   std::unique_ptr<TlsManager> tls_;
   int signalFd_{-1};

@@ -259,6 +259,7 @@ TEST(CheckConfig, ShippedExamples) {
       const char* certDir;  // tls.certDir as shipped
       bool start;           // started too (mesh-node dials a gateway: checked only)
     } examples[] = {{"forward.json", "", "", true},
+                    {"cluster.json", "", "", true},
                     {"udp.json", "", "", true},
                     {"sidecar.json", "", "", true},
                     {"sidecar-tproxy.json", "", "", true},

@@ -120,42 +120,9 @@ TEST(Fault, BackendResetsMidStream) {
 }
 
 /** ChildEcho: ugate_loadgen echo in a process of its own, so that it can be killed mid-stream. */
-class ChildEcho {
+class ChildEcho : public ListeningChild {
  public:
-  ChildEcho() {
-    int p[2];
-    if (pipe(p) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(p[1], 1);
-      close(p[0]);
-      execl(UGATE_LOADGEN, UGATE_LOADGEN, "echo", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(p[1]);
-    std::string line;
-    char c;
-    while (line.find('\n') == std::string::npos) {
-      pollfd pf{p[0], POLLIN, 0};
-      if (poll(&pf, 1, 5000) <= 0 || read(p[0], &c, 1) != 1) break;
-      line.push_back(c);
-    }
-    close(p[0]);
-    if (line.rfind("listening ", 0) == 0) port_ = static_cast<uint16_t>(atoi(line.c_str() + 10));
-  }
-  ~ChildEcho() { kill9(); }
-  uint16_t port() const { return port_; }
-  void kill9() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-
- private:
-  pid_t pid_{-1};
-  uint16_t port_{0};
+  ChildEcho() : ListeningChild({UGATE_LOADGEN, "echo"}) {}
 };
 
 TEST(Fault, BackendDiesMidStream) {

@@ -12,8 +12,8 @@
 #     the client follows it and the request succeeds; a NEW_TOKEN token saved by the client skips
 #     the Retry next time.
 # (3) Bad input, from python3: an unknown version gets Version Negotiation (listing v1), garbage
-#     and a short-header packet for no connection are dropped and counted, a too-small Initial is
-#     dropped; ugated keeps serving.
+#     and a short-header packet for no connection are dropped and counted, a too-small Initial (or
+#     unknown-version datagram) is dropped unanswered; ugated keeps serving.
 # (4) Mutual TLS (the default for kind quic): a client without a certificate is refused, one whose
 #     node ID is trusted gets its answer.
 # (5) CONNECT over HTTP/3 (ugate_h3connect, ugated's own QUIC client side): a routed tunnel to an
@@ -245,6 +245,8 @@ assert 1 in versions, versions
 # Garbage (a long header too short to parse), a short-header packet for no connection, and an
 # Initial in a datagram under 1200 bytes: dropped without an answer.
 s.sendto(b"\xc3\x00\x00", ("127.0.0.1", port))
+# An unknown version in a small datagram: no Version Negotiation (it would amplify).
+s.sendto(pkt + os.urandom(100), ("127.0.0.1", port))
 s.sendto(bytes([0x40]) + os.urandom(60), ("127.0.0.1", port))
 s.sendto(bytes([0xc0]) + struct.pack(">I", 1) + bytes([8]) + dcid + bytes([8]) + scid + b"\0" + os.urandom(300),
          ("127.0.0.1", port))

@@ -150,6 +150,13 @@ void FakeRouter::dial(std::string host, uint16_t port) {
   decision.target = HostPort{std::move(host), port};
 }
 
+void FakeRouter::dialCluster(std::string name) {
+  decision = {};
+  clusterName = std::move(name);
+  decision.action = RouteDecision::Action::DialCluster;
+  decision.cluster = clusterName;
+}
+
 void FakeRouter::dialOriginal() {
   decision = {};
   decision.action = RouteDecision::Action::DialOriginal;

@@ -118,6 +118,8 @@ class FakeResolver final : public Resolver {
 class FakeRouter final : public Router {
  public:
   void dial(std::string host, uint16_t port);
+  /** dialCluster: the decision names cluster `name` (kept here: the decision holds a view). */
+  void dialCluster(std::string name);
   void dialOriginal();
   void reject(std::string name);
   void noRoute();
@@ -131,6 +133,7 @@ class FakeRouter final : public Router {
   /** onRoute: called with the metadata of each decision (e.g. to copy what a front door filled). */
   std::function<void(const StreamMeta&)> onRoute;
   mutable int calls{0};
+  std::string clusterName;
 };
 
 /** FakeTlsProvider: handshakes that succeed or fail at once, or hang until their timeout. */
@@ -214,6 +217,7 @@ class FakeWorkerContext final : public WorkerContext {
   const Config& config() const override { return *cfg_; }
   const std::shared_ptr<const TlsProvider>& tls() const override { return tlsProvider_; }
   TunnelDialer* tunnels() const override { return tunnels_; }
+  ClusterDialer* clusters() override { return clusters_; }
   SpliceContext& spliceContext() override { return *spliceCtx_; }
   AccessLogSink& accessLog() override { return accessLogFake; }
   ListenerStats& stats(const std::string& listener) override;
@@ -237,6 +241,8 @@ class FakeWorkerContext final : public WorkerContext {
   void setTls(std::shared_ptr<const TlsProvider> t) { tlsProvider_ = std::move(t); }
   /** enableTunnels: tunnels() returns tunnelFake (null until then, as without the mesh). */
   void enableTunnels() { tunnels_ = &tunnelFake; }
+  /** setClusters: what clusters() returns (null until then). Call before sessions start. */
+  void setClusters(ClusterDialer* c) { clusters_ = c; }
 
   /**
    * startSession creates, registers and starts a ProxySession on the reactor's thread, with meta
@@ -280,6 +286,7 @@ class FakeWorkerContext final : public WorkerContext {
   std::unique_ptr<SpliceContext> spliceCtx_;
   std::shared_ptr<const TlsProvider> tlsProvider_;
   TunnelDialer* tunnels_{nullptr};
+  ClusterDialer* clusters_{nullptr};
   std::map<std::string, std::unique_ptr<ListenerStats>> stats_;
   uint64_t streamSeq_{0};
   std::thread thread_;

@@ -325,6 +325,41 @@ int DaemonProcess::wait(int timeoutMs) {
 
 std::string DaemonProcess::logs() const { return readFile(logPath_); }
 
+void ListeningChild::start(std::vector<std::string> argv) {
+  kill9();
+  port_ = 0;
+  int p[2];
+  if (pipe(p) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(p[1], 1);
+    close(p[0]);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(p[1]);
+  std::string line;
+  char c;
+  while (line.find('\n') == std::string::npos) {
+    pollfd pf{p[0], POLLIN, 0};
+    if (poll(&pf, 1, 5000) <= 0 || read(p[0], &c, 1) != 1) break;
+    line.push_back(c);
+  }
+  close(p[0]);
+  if (line.rfind("listening ", 0) == 0) port_ = static_cast<uint16_t>(atoi(line.c_str() + 10));
+}
+
+void ListeningChild::kill9() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+}
+
 TcpServer::TcpServer(Handler h, const char* host) : handler_(h ? std::move(h) : Handler(echo)) {
   fd_ = socket(strchr(host, ':') ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;

@@ -80,6 +80,28 @@ class DaemonProcess {
   bool reaped_{false};
 };
 
+/**
+ * ListeningChild: a helper program in a process of its own (so a test can kill it mid-stream) that
+ * prints "listening PORT" as its first line: ugate_loadgen echo, ugate_origin. SIGKILLed by kill9()
+ * or at destruction.
+ */
+class ListeningChild {
+ public:
+  ListeningChild() = default;
+  explicit ListeningChild(std::vector<std::string> argv) { start(std::move(argv)); }
+  ~ListeningChild() { kill9(); }
+  ListeningChild(const ListeningChild&) = delete;
+  ListeningChild& operator=(const ListeningChild&) = delete;
+  /** start runs argv (argv[0]: the program's path); port() stays 0 if no port was printed within 5 s. */
+  void start(std::vector<std::string> argv);
+  uint16_t port() const { return port_; }
+  void kill9();
+
+ private:
+  pid_t pid_{-1};
+  uint16_t port_{0};
+};
+
 /** EchoServer: a thread-per-connection TCP echo (or custom) server on 127.0.0.1:0. */
 class TcpServer {
  public:

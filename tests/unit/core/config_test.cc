@@ -331,9 +331,9 @@ INSTANTIATE_TEST_SUITE_P(
             "target port 0",
             oneListener(
                 R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1", "to": "up.internal:0")"),
-            "listeners[0].to: 'up.internal:0' is not a target (host:port, sni:PORT, original or reject)"},
+            "listeners[0].to: 'up.internal:0' is not a target (host:port, sni:PORT, cluster:NAME, original or reject)"},
         ErrCase{"target port big", oneRoute(R"({"to": "h:65536"})"),
-                "routes[0].to: 'h:65536' is not a target (host:port, sni:PORT, original or reject)"},
+                "routes[0].to: 'h:65536' is not a target (host:port, sni:PORT, cluster:NAME, original or reject)"},
         ErrCase{"match port 0", oneRoute(R"({"to": "reject", "match": {"port": 0}})"),
                 "routes[0].match.port: 0 out of range [1, 65535]"},
         ErrCase{"match port 65536", oneRoute(R"({"to": "reject", "match": {"port": [80, 65536]}})"),
@@ -407,7 +407,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrCase{
             "bad target",
             oneListener(R"("name": "l", "kind": "tcp", "address": "127.0.0.1:1", "to": "nowhere")"),
-            "listeners[0].to: 'nowhere' is not a target (host:port, sni:PORT, original or reject)"},
+            "listeners[0].to: 'nowhere' is not a target (host:port, sni:PORT, cluster:NAME, original or reject)"},
         ErrCase{
             "bad target host",
             oneListener(

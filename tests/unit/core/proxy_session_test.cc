@@ -2,6 +2,7 @@
 // a simulated clock, scripted resolver, router, TLS and tunnels) and an in-memory client; upstreams
 // are real loopback sockets. Each test checks the phase the session is in and, once it closed, the
 // phase it closed in, the reason, the access-log line and the counters.
+#include "core/cluster_lb.h"
 #include "core/proxy_session.h"
 
 #include <fcntl.h>
@@ -419,32 +420,115 @@ TEST_F(ProxySessionTest, ConnectAllAddressesRefused) {
   checkClosedOnce(Errc::ConnectRefused);
 }
 
-TEST_F(ProxySessionTest, ConnectTimeout) {
-  // A listener that never accepts, its queue full: further SYNs are dropped, so connects hang.
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(listen(lfd, 0), 0);
-  socklen_t len = sizeof(a);
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-  std::vector<int> fillers;
-  for (int i = 0; i < 8; ++i) {
-    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    fillers.push_back(f);
-    connect(f, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    pollfd p{f, POLLOUT, 0};
-    if (poll(&p, 1, 200) == 0) break;  // this one hangs: the queue is full
+// HangingListener: a listener that never accepts, its queue full: further SYNs are dropped, so
+// connects to it hang.
+class HangingListener {
+ public:
+  HangingListener() {
+    lfd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(lfd_, 0), 0);
+    socklen_t len = sizeof(a);
+    getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    for (int i = 0; i < 8; ++i) {
+      int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      fillers_.push_back(f);
+      connect(f, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      pollfd p{f, POLLOUT, 0};
+      if (poll(&p, 1, 200) == 0) break;  // this one hangs: the queue is full
+    }
   }
-  ctx_->routerFake.dial("127.0.0.1", ntohs(a.sin_port));
+  ~HangingListener() {
+    for (int f : fillers_) close(f);
+    close(lfd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int lfd_{-1};
+  uint16_t port_{0};
+  std::vector<int> fillers_;
+};
+
+TEST_F(ProxySessionTest, ConnectTimeout) {
+  HangingListener hang;
+  ctx_->routerFake.dial("127.0.0.1", hang.port());
   auto c = start(false);
   EXPECT_EQ(phase(), Phase::Connect);
   ctx_->advance(kTimeouts.connect);
   expectClosed(Phase::Connect, Errc::ConnectTimeout);
   checkClosedOnce(Errc::ConnectTimeout);
-  for (int f : fillers) close(f);
-  close(lfd);
+}
+
+// clusterOf: a one-worker snapshot of cluster "c" over these ports of 127.0.0.1, round robin.
+ClusterSetPtr clusterOf(std::vector<uint16_t> ports, uint32_t retries) {
+  auto c = std::make_shared<Cluster>();
+  c->name = "c";
+  c->connectRetries = retries;
+  c->stats = std::make_shared<ClusterStats>(1);
+  for (uint16_t p : ports) {
+    ClusterEndpoint e;
+    e.address = *SocketAddress::fromIp("127.0.0.1", p);
+    e.name = e.address.str();
+    e.stats = std::make_shared<EndpointStats>(1);
+    c->endpoints.push_back(std::move(e));
+  }
+  auto s = std::make_shared<ClusterSet>();
+  s->generation = 1;
+  s->clusters["c"] = std::move(c);
+  return s;
+}
+
+TEST_F(ProxySessionTest, ClusterEndpointWithoutAnswerIsRetriedOnTheNextAtItsDeadline) {
+  HangingListener hang;
+  WorkerClusters wc(0, nullptr);
+  wc.setSet(clusterOf({hang.port(), echo_.port()}, 2));
+  ctx_->setClusters(&wc);
+  ctx_->routerFake.dialCluster("c");
+  auto c = start(true);
+  push(c, "CONNECT x:1\n");
+  ASSERT_TRUE(waitPhase(Phase::Connect));  // round robin starts with the first: it hangs
+  ctx_->advance(kTimeouts.connect);         // that attempt's deadline: the next endpoint, a new deadline
+  push(c, "x");
+  ASSERT_TRUE(waitWritten(c, "OK\nx"));     // the client saw only success
+  EXPECT_EQ(phase(), Phase::Splice);
+  ClusterPtr k = wc.find("c");
+  ctx_->run([&] {
+    EXPECT_EQ(k->stats->retriesTotal(), 1u);
+    EXPECT_EQ(k->endpoints[0].stats->connectFailures(), 1u);
+    EXPECT_EQ(k->endpoints[0].stats->active(), 0);
+    EXPECT_EQ(k->endpoints[1].stats->connections(), 1u);
+    EXPECT_EQ(k->endpoints[1].stats->active(), 1);  // leased until the session closes
+  });
+  pushEof(c);  // the echo answers with its own EOF: the session ends and releases the endpoint
+  ASSERT_TRUE(ctx_->waitFor([&] { return !ctx_->closed.empty(); }));
+  ctx_->run([&] { EXPECT_EQ(k->endpoints[1].stats->active(), 0); });
+}
+
+TEST_F(ProxySessionTest, ClusterRetriesSpentAnswerTheLastError) {
+  WorkerClusters wc(0, nullptr);
+  const uint16_t refused = test::freePort();
+  wc.setSet(clusterOf({refused}, 1));
+  ctx_->setClusters(&wc);
+  ctx_->routerFake.dialCluster("c");
+  auto c = start(true);
+  push(c, "CONNECT x:1\n");
+  auto cl = expectClosed(Phase::Connect, Errc::ConnectRefused);
+  EXPECT_NE(cl.detail.find("2 endpoint(s) tried"), std::string::npos) << cl.detail;
+  EXPECT_EQ(written(c), "FAIL connect_refused\n");
+  EXPECT_EQ(wc.find("c")->endpoints[0].stats->connectFailures(), 2u);  // one endpoint, tried again
+}
+
+TEST_F(ProxySessionTest, ClusterNotLoadedHasNoRoute) {
+  ctx_->routerFake.dialCluster("c");  // no clusters on this worker at all
+  auto c = start(true);
+  push(c, "CONNECT x:1\n");
+  expectClosed(Phase::Route, Errc::NoRoute);
+  EXPECT_EQ(written(c), "FAIL no_route\n");
 }
 
 TEST_F(ProxySessionTest, OutOfDescriptorsWaitsThenConnects) {

@@ -180,7 +180,7 @@ TEST_F(SniConfigTest, ErrorsNameTheJsonPath) {
             "listeners[1].fallback: expected a host:port string, got number");
   EXPECT_EQ(
       err(one(R"(, "fallback": "nowhere")")),
-      "listeners[1].fallback: 'nowhere' is not a target (host:port, sni:PORT, original or reject)");
+      "listeners[1].fallback: 'nowhere' is not a target (host:port, sni:PORT, cluster:NAME, original or reject)");
   EXPECT_EQ(err(one(R"(, "fallback": "reject")")),
             "listeners[1].fallback: 'reject' must be host:port (leave fallback out to close "
             "non-TLS connections)");

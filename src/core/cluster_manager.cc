@@ -1,0 +1,476 @@
+#include "core/cluster_manager.h"
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include <ugate/json_writer.h>
+#include "core/cluster_lb.h"
+#include "core/health_check.h"
+#include "core/worker.h"
+
+namespace ugate {
+
+namespace {
+
+// endpointsFor: the endpoints cfg's entry `ec` gives, carried over from `prev` (the same cluster in
+// the last snapshot) where it had them: a literal IP is one endpoint; a name has the addresses it
+// last resolved to (none until its first answer).
+void addEndpoints(const ClusterEndpointConfig& ec, const Cluster* prev, const HealthCheckConfig& hc,
+                  size_t workers, std::vector<ClusterEndpoint>& out) {
+  const std::string name = ec.address.str();
+  auto carried = [&](const SocketAddress& a) -> const ClusterEndpoint* {
+    if (!prev) return nullptr;
+    for (const auto& e : prev->endpoints) {
+      if (e.name == name && e.address == a) return &e;
+    }
+    return nullptr;
+  };
+  auto add = [&](const SocketAddress& a) {
+    ClusterEndpoint e;
+    e.name = name;
+    e.address = a;
+    e.weight = ec.weight;
+    if (const ClusterEndpoint* p = carried(a)) {
+      e.healthy = hc.enabled ? p->healthy : true;
+      e.ejectedUntil = p->ejectedUntil;
+      e.stats = p->stats;
+    } else {
+      e.stats = std::make_shared<EndpointStats>(workers);
+    }
+    out.push_back(std::move(e));
+  };
+  if (auto ip = SocketAddress::fromIp(ec.address.host, ec.address.port)) {
+    add(*ip);
+    return;
+  }
+  if (!prev) return;
+  for (const auto& e : prev->endpoints) {
+    if (e.name == name) add(e.address);
+  }
+}
+
+std::string isoTime(std::chrono::system_clock::time_point t) {
+  std::time_t s = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Owner: lives on worker 0's thread. Keeps, per cluster, the endpoints' resolved addresses, health
+// streaks and ejections, and publishes a new snapshot when any of them changes.
+class ClusterManager::Owner {
+ public:
+  Owner(ClusterManager& m, Worker& w) : mgr_(m), w_(w) {}
+
+  /** apply: a new config and its first snapshot (already on every worker). */
+  void apply(ConfigPtr cfg, ClusterSetPtr set) {
+    cfg_ = std::move(cfg);
+    set_ = std::move(set);
+    std::map<std::string, std::unique_ptr<ClusterState>> old;
+    old.swap(clusters_);
+    for (const auto& kc : cfg_->clusters) {
+      auto st = std::make_unique<ClusterState>();
+      st->cfg = &kc;
+      if (auto it = old.find(kc.name); it != old.end()) st->streaks = std::move(it->second->streaks);
+      ClusterState* raw = st.get();
+      st->dnsTimer = w_.reactor().createTimer([this, raw] { resolveAll(*raw); });
+      st->hcTimer = w_.reactor().createTimer([this, raw] { checkAll(*raw); });
+      st->ejectTimer = w_.reactor().createTimer([this] { publish(); });
+      clusters_[kc.name] = std::move(st);
+    }
+    for (auto& [name, st] : clusters_) {
+      resolveAll(*st);
+      if (st->cfg->healthCheck.enabled) checkAll(*st);
+    }
+  }
+
+  /** eject: a worker saw `consecutiveFailures` connect failures in a row on this endpoint. */
+  void eject(const std::string& cluster, const std::string& name, const SocketAddress& addr) {
+    ClusterPtr c = set_ ? set_->find(cluster) : nullptr;
+    if (!c) return;
+    const MonotonicTime now = w_.reactor().now();
+    size_t ejected = 0;
+    const ClusterEndpoint* target = nullptr;
+    for (const auto& e : c->endpoints) {
+      if (e.ejectedUntil > now) ++ejected;
+      if (e.name == name && e.address == addr) target = &e;
+    }
+    if (!target) return;
+    target->stats->consecutiveFailures.store(0, std::memory_order_relaxed);  // a new streak starts
+    if (target->ejectedUntil > now) return;
+    const uint64_t total = c->endpoints.size();
+    if ((ejected + 1) * 100 > static_cast<uint64_t>(c->outlier.maxEjectedPercent) * total) {
+      c->stats->ejectionsOverflow.add();
+      spdlog::warn("cluster {}: endpoint {} ({}) failed {} connects in a row; not ejected: {} of {} "
+                   "endpoints are ejected already (maxEjectedPercent {})",
+                   cluster, addr.str(), name, c->outlier.consecutiveFailures, ejected, total,
+                   c->outlier.maxEjectedPercent);
+      return;
+    }
+    target->stats->ejections.add();
+    spdlog::warn("cluster {}: endpoint {} ({}) ejected for {} ms after {} connect failures in a row", cluster,
+                 addr.str(), name, c->outlier.ejectFor.count(), c->outlier.consecutiveFailures);
+    update(cluster, [&](ClusterEndpoint& e) {
+      if (e.name == name && e.address == addr) e.ejectedUntil = now + c->outlier.ejectFor;
+    });
+  }
+
+ private:
+  struct Streak {
+    uint32_t passes{0};
+    uint32_t fails{0};
+  };
+  struct ClusterState {
+    const ClusterConfig* cfg{nullptr};
+    std::map<std::string, DnsQueryPtr> queries;  // by name: lookups in flight
+    std::map<std::string, Streak> streaks;       // by endpoint key: health check results in a row
+    std::map<std::string, std::unique_ptr<HealthProbe>> probes;  // by endpoint key: checks in flight
+    TimerPtr dnsTimer, hcTimer, ejectTimer;
+  };
+  static std::string key(const ClusterEndpoint& e) { return e.name + "@" + e.address.str(); }
+
+  /** update publishes a copy of cluster `name` with fn applied to each endpoint. */
+  template <class Fn>
+  void update(const std::string& name, Fn fn) {
+    ClusterPtr c = set_->find(name);
+    if (!c) return;
+    auto copy = std::make_shared<Cluster>(*c);
+    for (auto& e : copy->endpoints) fn(e);
+    replace(std::move(copy));
+  }
+
+  void replace(std::shared_ptr<const Cluster> c) {
+    auto s = std::make_shared<ClusterSet>(*set_);
+    s->clusters[c->name] = std::move(c);
+    set_ = std::move(s);
+    publish();
+  }
+
+  void publish() {
+    auto s = std::make_shared<ClusterSet>(*set_);
+    s->seq = set_->seq + 1;
+    set_ = s;
+    // The next ejection to end: publish then, so /clusters and the workers' copies agree.
+    const MonotonicTime now = w_.reactor().now();
+    for (auto& [name, st] : clusters_) {
+      MonotonicTime next{};
+      if (ClusterPtr c = set_->find(name)) {
+        for (const auto& e : c->endpoints) {
+          if (e.ejectedUntil > now && (next == MonotonicTime{} || e.ejectedUntil < next)) next = e.ejectedUntil;
+        }
+      }
+      if (next != MonotonicTime{}) st->ejectTimer->enableAt(next);
+    }
+    mgr_.publish(set_);
+  }
+
+  // --- names ---
+  void resolveAll(ClusterState& st) {
+    for (const auto& ec : st.cfg->endpoints) {
+      if (SocketAddress::fromIp(ec.address.host, ec.address.port)) continue;
+      const std::string name = ec.address.str();
+      if (st.queries.count(name)) continue;  // the last lookup has not answered yet
+      ClusterState* raw = &st;
+      // May complete inline (a cached answer); the answer's TTL is the resolver cache's.
+      auto q = w_.resolver().resolve(ec.address.host, ec.address.port,
+                                     [this, raw, name](Result<std::vector<SocketAddress>> r) {
+                                       resolved(*raw, name, std::move(r));
+                                     });
+      if (q) st.queries[name] = std::move(q);
+    }
+    if (std::any_of(st.cfg->endpoints.begin(), st.cfg->endpoints.end(), [](const ClusterEndpointConfig& ec) {
+          return !SocketAddress::fromIp(ec.address.host, ec.address.port);
+        })) {
+      st.dnsTimer->enable(st.cfg->dnsRefresh);
+    }
+  }
+
+  void resolved(ClusterState& st, const std::string& name, Result<std::vector<SocketAddress>> r) {
+    if (auto it = st.queries.find(name); it != st.queries.end()) {
+      deleteLater(w_.reactor(), std::move(it->second));  // we are inside its callback
+      st.queries.erase(it);
+    }
+    ClusterPtr c = set_->find(st.cfg->name);
+    if (!c) return;
+    if (!r || r->empty()) {
+      // Keep the addresses it had: a resolver hiccup should not empty a cluster.
+      spdlog::warn("cluster {}: resolving {}: {}; keeping its last addresses", st.cfg->name, name,
+                   r ? "no addresses" : r.error().detail);
+      return;
+    }
+    std::vector<SocketAddress> addrs = std::move(*r);
+    std::sort(addrs.begin(), addrs.end(), [](const SocketAddress& a, const SocketAddress& b) { return a.str() < b.str(); });
+    addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
+    // An address another entry of the cluster has already is that entry's: one endpoint per address.
+    std::erase_if(addrs, [&](const SocketAddress& a) {
+      for (const auto& e : c->endpoints) {
+        if (e.name != name && e.address == a) {
+          spdlog::warn("cluster {}: {} resolves to {}, which is endpoint {} already; not added twice", st.cfg->name,
+                       name, a.str(), e.name);
+          return true;
+        }
+      }
+      return false;
+    });
+    if (addrs.empty()) return;
+    std::vector<SocketAddress> had;
+    for (const auto& e : c->endpoints) {
+      if (e.name == name) had.push_back(e.address);
+    }
+    if (had == addrs) return;  // in config order, then address order: comparable as they are
+    // Rebuild the endpoint list in config order: this name's entries replaced by the answer.
+    auto copy = std::make_shared<Cluster>(*c);
+    copy->endpoints.clear();
+    for (const auto& ec : st.cfg->endpoints) {
+      if (ec.address.str() != name) {
+        for (const auto& e : c->endpoints) {
+          if (e.name == ec.address.str()) copy->endpoints.push_back(e);
+        }
+        continue;
+      }
+      for (const auto& a : addrs) {
+        auto old = std::find_if(c->endpoints.begin(), c->endpoints.end(),
+                                [&](const ClusterEndpoint& e) { return e.name == name && e.address == a; });
+        if (old != c->endpoints.end()) {
+          copy->endpoints.push_back(*old);
+          continue;
+        }
+        ClusterEndpoint e;
+        e.name = name;
+        e.address = a;
+        e.weight = ec.weight;
+        e.stats = std::make_shared<EndpointStats>(mgr_.workers_.size());
+        copy->endpoints.push_back(std::move(e));
+      }
+    }
+    spdlog::info("cluster {}: {} resolves to {} address(es) (had {})", st.cfg->name, name, addrs.size(), had.size());
+    replace(std::move(copy));
+  }
+
+  // --- active health checks ---
+  void checkAll(ClusterState& st) {
+    const HealthCheckConfig& hc = st.cfg->healthCheck;
+    st.hcTimer->enable(hc.interval);
+    ClusterPtr c = set_->find(st.cfg->name);
+    if (!c) return;
+    for (const auto& e : c->endpoints) {
+      const std::string k = key(e);
+      if (st.probes.count(k)) continue;  // the last check is still running (it has its own timeout)
+      ClusterState* raw = &st;
+      auto p = std::make_unique<HealthProbe>(w_.reactor(), e.address, hc, e.name,
+                                             [this, raw, k](bool ok, const std::string& why) { checked(*raw, k, ok, why); });
+      HealthProbe* pp = p.get();
+      st.probes[k] = std::move(p);
+      pp->start();
+    }
+  }
+
+  void checked(ClusterState& st, const std::string& k, bool ok, const std::string& why) {
+    if (auto it = st.probes.find(k); it != st.probes.end()) {
+      deleteLater(w_.reactor(), std::move(it->second));
+      st.probes.erase(it);
+    }
+    ClusterPtr c = set_->find(st.cfg->name);
+    if (!c) return;
+    auto e = std::find_if(c->endpoints.begin(), c->endpoints.end(), [&](const ClusterEndpoint& x) { return key(x) == k; });
+    if (e == c->endpoints.end()) return;  // gone meanwhile (DNS)
+    (ok ? e->stats->checksPassed : e->stats->checksFailed).add();
+    Streak& s = st.streaks[k];
+    const HealthCheckConfig& hc = st.cfg->healthCheck;
+    if (ok) {
+      s.fails = 0;
+      ++s.passes;
+    } else {
+      s.passes = 0;
+      ++s.fails;
+    }
+    bool flip = e->healthy ? (!ok && s.fails >= hc.unhealthyThreshold) : (ok && s.passes >= hc.healthyThreshold);
+    if (!flip) {
+      if (!ok) spdlog::debug("cluster {}: health check of {} failed: {}", st.cfg->name, e->address.str(), why);
+      return;
+    }
+    const bool healthy = !e->healthy;
+    if (healthy) {
+      spdlog::info("cluster {}: endpoint {} ({}) is healthy again after {} passed checks", st.cfg->name,
+                   e->address.str(), e->name, s.passes);
+    } else {
+      spdlog::warn("cluster {}: endpoint {} ({}) is unhealthy after {} failed checks: {}", st.cfg->name,
+                   e->address.str(), e->name, s.fails, why);
+    }
+    update(st.cfg->name, [&](ClusterEndpoint& x) {
+      if (key(x) == k) x.healthy = healthy;
+    });
+  }
+
+  ClusterManager& mgr_;
+  Worker& w_;
+  ConfigPtr cfg_;
+  ClusterSetPtr set_;
+  std::map<std::string, std::unique_ptr<ClusterState>> clusters_;
+};
+
+// ---------------------------------------------------------------------------------------------
+ClusterManager::ClusterManager(std::vector<Worker*> workers) : workers_(std::move(workers)) {
+  if (!workers_.empty()) owner_ = std::make_unique<Owner>(*this, *workers_[0]);
+  for (Worker* w : workers_) {
+    w->setClusterEjectHook([this](const std::string& cluster, const ClusterEndpoint& e) {
+      workers_[0]->reactor().post([this, cluster, name = e.name, addr = e.address] { owner_->eject(cluster, name, addr); });
+    });
+  }
+}
+
+ClusterManager::~ClusterManager() = default;
+
+ClusterSetPtr ClusterManager::prepare(const Config& cfg) {
+  ClusterSetPtr prev = current();
+  auto s = std::make_shared<ClusterSet>();
+  s->generation = ++generation_;
+  for (const auto& kc : cfg.clusters) {
+    ClusterPtr old = prev ? prev->find(kc.name) : nullptr;
+    auto c = std::make_shared<Cluster>();
+    c->name = kc.name;
+    c->lb = kc.lb;
+    c->connectRetries = kc.connectRetries;
+    c->outlier = kc.outlier;
+    c->stats = old ? old->stats : std::make_shared<ClusterStats>(workers_.size());
+    for (const auto& ec : kc.endpoints) addEndpoints(ec, old.get(), kc.healthCheck, workers_.size(), c->endpoints);
+    s->clusters[kc.name] = std::move(c);
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  current_ = s;
+  return s;
+}
+
+void ClusterManager::start(ConfigPtr cfg, ClusterSetPtr set) {
+  if (!owner_) return;
+  workers_[0]->reactor().post([this, cfg = std::move(cfg), set = std::move(set)]() mutable {
+    owner_->apply(std::move(cfg), std::move(set));
+  });
+}
+
+ClusterSetPtr ClusterManager::current() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return current_;
+}
+
+void ClusterManager::publish(ClusterSetPtr s) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    // A reload's snapshot (a newer generation) may have been prepared meanwhile: it wins.
+    if (current_ && !s->newerThan(*current_)) return;
+    current_ = s;
+  }
+  workers_[0]->setClusters(s);  // the owner runs here
+  for (size_t i = 1; i < workers_.size(); ++i) {
+    Worker* w = workers_[i];
+    w->reactor().post([w, s] { w->setClusters(s); });
+  }
+}
+
+void ClusterManager::renderMetrics(MetricsWriter& m) const {
+  ClusterSetPtr s = current();
+  if (!s || s->clusters.empty()) return;
+  const MonotonicTime now = realTimeSource().monotonicTime();
+  struct EpDef {
+    const char* name;
+    const char* type;
+    const char* help;
+    int64_t (*get)(const ClusterEndpoint&, MonotonicTime);
+  };
+  static const EpDef defs[] = {
+      {"ugate_cluster_connections_total", "counter", "Connects to an endpoint that succeeded.",
+       [](const ClusterEndpoint& e, MonotonicTime) { return static_cast<int64_t>(e.stats->connections()); }},
+      {"ugate_cluster_connect_failures_total", "counter", "Connects to an endpoint refused, timed out or unreachable.",
+       [](const ClusterEndpoint& e, MonotonicTime) { return static_cast<int64_t>(e.stats->connectFailures()); }},
+      {"ugate_cluster_active_connections", "gauge", "Streams connecting to or spliced with an endpoint now.",
+       [](const ClusterEndpoint& e, MonotonicTime) { return std::max<int64_t>(0, e.stats->active()); }},
+      {"ugate_cluster_endpoint_healthy", "gauge", "1 when the endpoint passes its active health checks (or has none).",
+       [](const ClusterEndpoint& e, MonotonicTime) { return static_cast<int64_t>(e.healthy ? 1 : 0); }},
+      {"ugate_cluster_endpoint_ejected", "gauge", "1 while the endpoint is ejected by outlier detection.",
+       [](const ClusterEndpoint& e, MonotonicTime t) { return static_cast<int64_t>(e.ejectedUntil > t ? 1 : 0); }},
+      {"ugate_cluster_ejections_total", "counter", "Times the endpoint was ejected by outlier detection.",
+       [](const ClusterEndpoint& e, MonotonicTime) { return static_cast<int64_t>(e.stats->ejections.value()); }},
+      {"ugate_cluster_health_checks_passed_total", "counter", "Active health checks the endpoint passed.",
+       [](const ClusterEndpoint& e, MonotonicTime) { return static_cast<int64_t>(e.stats->checksPassed.value()); }},
+      {"ugate_cluster_health_checks_failed_total", "counter", "Active health checks the endpoint failed.",
+       [](const ClusterEndpoint& e, MonotonicTime) { return static_cast<int64_t>(e.stats->checksFailed.value()); }},
+  };
+  for (const auto& d : defs) {
+    m.family(d.name, d.type, d.help);
+    for (const auto& [name, c] : s->clusters) {
+      for (const auto& e : c->endpoints) {
+        const std::string addr = e.address.str();
+        m.sample(d.name, {{"cluster", name}, {"endpoint", addr}}, d.get(e, now));
+      }
+    }
+  }
+  m.family("ugate_cluster_endpoints", "gauge", "Endpoints (resolved addresses) in the cluster.");
+  for (const auto& [name, c] : s->clusters) m.sample("ugate_cluster_endpoints", {{"cluster", name}}, c->endpoints.size());
+  m.family("ugate_cluster_retries_total", "counter", "Connects retried on another endpoint after a failure.");
+  for (const auto& [name, c] : s->clusters) m.sample("ugate_cluster_retries_total", {{"cluster", name}}, c->stats->retriesTotal());
+  m.family("ugate_cluster_no_endpoint_total", "counter", "Streams failed because the cluster had no endpoint.");
+  for (const auto& [name, c] : s->clusters) {
+    m.sample("ugate_cluster_no_endpoint_total", {{"cluster", name}}, c->stats->noEndpointTotal());
+  }
+  m.family("ugate_cluster_ejections_overflow_total", "counter", "Ejections refused by maxEjectedPercent.");
+  for (const auto& [name, c] : s->clusters) {
+    m.sample("ugate_cluster_ejections_overflow_total", {{"cluster", name}}, c->stats->ejectionsOverflow.value());
+  }
+}
+
+std::string ClusterManager::renderJson() const {
+  ClusterSetPtr s = current();
+  const MonotonicTime now = realTimeSource().monotonicTime();
+  const auto wall = realTimeSource().systemTime();
+  std::string o = "{\"clusters\": [";
+  bool firstCluster = true;
+  if (s) {
+    for (const auto& [name, c] : s->clusters) {
+      o += firstCluster ? "\n  {" : ",\n  {";
+      firstCluster = false;
+      JsonFields(o, false, ", ", ": ")
+          .str("name", name)
+          .str("lb", lbPolicyName(c->lb))
+          .unum("connectRetries", c->connectRetries)
+          .unum("retries", c->stats->retriesTotal())
+          .unum("ejectionsOverflow", c->stats->ejectionsOverflow.value());
+      o += ", \"endpoints\": [";
+      bool firstEp = true;
+      for (const auto& e : c->endpoints) {
+        o += firstEp ? "\n    {" : ",\n    {";
+        firstEp = false;
+        const bool ejected = e.ejectedUntil > now;
+        JsonFields f(o, false, ", ", ": ");
+        f.str("name", e.name)
+            .str("address", e.address.str())
+            .unum("weight", e.weight)
+            .str("health", e.healthy ? "healthy" : "unhealthy")
+            .num("active", std::max<int64_t>(0, e.stats->active()))
+            .unum("connections", e.stats->connections())
+            .unum("connectFailures", e.stats->connectFailures())
+            .unum("consecutiveFailures", e.stats->consecutiveFailures.load(std::memory_order_relaxed))
+            .unum("ejections", e.stats->ejections.value());
+        o += ", \"ejected\": ";
+        o += ejected ? "true" : "false";
+        if (ejected) {
+          auto left = std::chrono::duration_cast<Duration>(e.ejectedUntil - now);
+          JsonFields(o, true, ", ", ": ").num("ejectedForMs", left.count()).str("ejectedUntil", isoTime(wall + left));
+        }
+        o += "}";
+      }
+      o += firstEp ? "]}" : "\n  ]}";
+    }
+  }
+  o += firstCluster ? "]}\n" : "\n]}\n";
+  return o;
+}
+
+}  // namespace ugate

@@ -68,7 +68,10 @@ peer_pkgs=(
 if [ "${UGATE_DEPS_MINIMAL:-0}" = "1" ]; then peer_pkgs=(curl iperf3 python3 procps); fi
 
 missing=()
-for p in "${build_pkgs[@]}" "${quic_pkgs[@]}" "${peer_pkgs[@]}"; do
+# The QUIC tests' peers (gtlsclient, gtlsserver: ngtcp2's example client and server).
+quic_tools=(ngtcp2-client ngtcp2-server)
+if [ "${UGATE_DEPS_MINIMAL:-0}" = "1" ]; then quic_tools=(); fi
+for p in "${build_pkgs[@]}" "${quic_pkgs[@]}" "${quic_tools[@]}" "${peer_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then

@@ -95,6 +95,11 @@ struct ModuleConfig {
 struct ModuleClientTls {
   UpstreamTlsConfig tls;
   std::string path;
+  /**
+   * optional: built only when it can be (a context without peerIds needs something to trust:
+   * tls.trustedIds or a CA); skipped silently otherwise, and a dial that needs it fails then.
+   */
+  bool optional{false};
 };
 
 /**

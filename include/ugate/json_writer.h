@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ugate {
 
@@ -22,6 +23,8 @@ class JsonFields {
   JsonFields& str(std::string_view key, std::string_view v);
   JsonFields& num(std::string_view key, int64_t v);
   JsonFields& unum(std::string_view key, uint64_t v);
+  /** strs writes an array of strings. */
+  JsonFields& strs(std::string_view key, const std::vector<std::string>& v);
 
  private:
   void key(std::string_view k);

@@ -280,6 +280,7 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
     if (!r) addError(r.error());
   }
   for (const auto& t : cfg.fromModules.clientTls) {
+    if (t.optional && t.tls.peerIds.empty() && !haveTrust) continue;
     auto r = addClient(t.tls, t.path);
     if (!r) addError(r.error());
   }

@@ -78,6 +78,17 @@ JsonFields& JsonFields::unum(std::string_view k, uint64_t v) {
   return *this;
 }
 
+JsonFields& JsonFields::strs(std::string_view k, const std::vector<std::string>& v) {
+  key(k);
+  out_.push_back('[');
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out_ += sep_;
+    appendJsonString(out_, v[i]);
+  }
+  out_.push_back(']');
+  return *this;
+}
+
 void AccessLog::formatLine(std::string& out, const StreamMeta& m, MonotonicTime now,
                            std::chrono::system_clock::time_point wall) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();

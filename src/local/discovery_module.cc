@@ -99,6 +99,8 @@ std::string discoveryJson(const DiscoveryView& v, int64_t wallMs) {
   o += "],\n\"neighbours\": [";
   for (size_t i = 0; i < v.neighbours.size(); ++i) {
     const Neighbour& n = v.neighbours[i];
+    std::vector<std::string> addresses;
+    for (const IpAddr& a : n.addresses) addresses.push_back(a.str());
     o += i ? ",\n  {" : "\n  {";
     JsonFields(o, false, ", ", ": ")
         .str("name", n.name)
@@ -109,13 +111,9 @@ std::string discoveryJson(const DiscoveryView& v, int64_t wallMs) {
         .unum("quic_port", n.quicPort)
         .num("last_seen_unix_ms", n.lastSeenWallMs)
         .num("last_seen_ms_ago", wallMs - n.lastSeenWallMs)
-        .num("first_seen_ms_before_last", std::chrono::duration_cast<Duration>(n.lastSeen - n.firstSeen).count());
-    o += ", \"addresses\": [";
-    for (size_t k = 0; k < n.addresses.size(); ++k) {
-      if (k) o += ", ";
-      appendJsonString(o, n.addresses[k].str());
-    }
-    o += "]}";
+        .num("first_seen_ms_before_last", std::chrono::duration_cast<Duration>(n.lastSeen - n.firstSeen).count())
+        .strs("addresses", addresses);
+    o += "}";
   }
   o += v.neighbours.empty() ? "]}\n" : "\n]}\n";
   return o;

@@ -509,10 +509,16 @@ void DiscoveryWorker::publish() {
   v->tcpPort = cfg_.tcpPort;
   v->quicPort = cfg_.quicPort;
   for (const auto& l : links_) v->interfaces.push_back(l->ifname + "/ipv" + std::to_string(l->family));
+  std::vector<DirectPeer> direct;
   if (rx_) {
-    for (const auto& [id, n] : rx_->table().nodes()) v->neighbours.push_back(n);
+    for (const auto& [id, n] : rx_->table().nodes()) {
+      v->neighbours.push_back(n);
+      direct.push_back(directPeer(n, if_nametoindex(n.interface.c_str())));
+    }
   }
   shared_.publish(std::move(v));
+  // The mesh dials these directly (`<name>.mesh`); stopped, we withdraw them all.
+  peerDirectory().publish("local", std::move(direct));
 }
 
 }  // namespace ugate::local

@@ -1,6 +1,9 @@
 #include "local/neighbour_table.h"
 
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cstring>
 
 namespace ugate::local {
 
@@ -116,6 +119,51 @@ std::optional<MonotonicTime> NeighbourTable::nextExpiry() const {
     if (!t || n.lastSeen + expire_ < *t) t = n.lastSeen + expire_;
   }
   return t;
+}
+
+namespace {
+
+// withPort: the address `ip` (an IP literal, perhaps "fe80::1%eth0") at port, with scopeId for
+// link-local IPv6; nullopt when ip is no literal.
+std::optional<SocketAddress> withPort(std::string_view ip, uint16_t port, uint32_t scopeId) {
+  if (auto pct = ip.find('%'); pct != std::string_view::npos) ip = ip.substr(0, pct);
+  auto a = SocketAddress::fromIp(ip, port);
+  if (!a || a->family() != AF_INET6) return a;
+  sockaddr_in6 s6{};
+  std::memcpy(&s6, a->sa(), sizeof(s6));
+  if (IN6_IS_ADDR_LINKLOCAL(&s6.sin6_addr)) {
+    if (scopeId == 0) return std::nullopt;  // unusable without its interface
+    s6.sin6_scope_id = scopeId;
+  }
+  return SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&s6), sizeof(s6));
+}
+
+void addUnique(std::vector<SocketAddress>& out, std::optional<SocketAddress> a) {
+  if (a && std::find(out.begin(), out.end(), *a) == out.end()) out.push_back(*a);
+}
+
+}  // namespace
+
+DirectPeer directPeer(const Neighbour& n, uint32_t scopeId) {
+  DirectPeer p;
+  p.id = n.nodeId;
+  p.name = n.name;
+  p.source = "local";
+  p.interface = n.interface;
+  p.lastSeenUnixMs = n.lastSeenWallMs;
+  for (auto [port, out] : {std::pair{n.tcpPort, &p.meshTcp}, std::pair{n.quicPort, &p.meshQuic}}) {
+    if (port == 0) continue;
+    std::vector<SocketAddress> all;
+    addUnique(all, withPort(n.source, port, scopeId));
+    for (const IpAddr& ip : n.addresses) addUnique(all, withPort(ip.str(), port, scopeId));
+    // Link-local IPv6 last: bound to one interface (and to its index staying the same).
+    std::stable_partition(all.begin(), all.end(), [](const SocketAddress& a) {
+      return a.family() != AF_INET6 ||
+             !IN6_IS_ADDR_LINKLOCAL(&reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr);
+    });
+    *out = std::move(all);
+  }
+  return p;
 }
 
 Receiver::Receiver(ReceiverParams p)

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <ugate/peer_directory.h>
 #include <ugate/time.h>
 
 #include "local/announcement.h"
@@ -84,6 +85,15 @@ struct Neighbour {
   MonotonicTime lastSeen{};
   int64_t lastSeenWallMs{0};
 };
+
+/**
+ * directPeer: how the mesh dials n directly (ugate/peer_directory.h, source "local"): its mesh
+ * port at the address its last datagram came from first (proven on this link), then at each
+ * address it announced; link-local IPv6 addresses after all others, with `scopeId` (the index of
+ * the interface n was heard on).
+ * No mesh addresses (empty meshTcp) when n announced no TCP mesh port.
+ */
+DirectPeer directPeer(const Neighbour& n, uint32_t scopeId);
 
 /** NeighbourTable: nodes by ID; an entry not refreshed within `expire` goes. */
 class NeighbourTable {

@@ -7,6 +7,7 @@
 
 #include <ugate/json_writer.h>
 #include <ugate/metrics.h>
+#include <ugate/peer_directory.h>
 
 #include <ugate/stream_bridge.h>
 #include "mesh/mesh_stats.h"
@@ -45,7 +46,23 @@ std::string MeshShared::nodesJson() const {
         .str("spiffe", n.spiffe)
         .str("from", n.peer.str())
         .num("worker", n.worker)
-        .num("since_unix_ms", n.sinceUnixMs);
+        .num("since_unix_ms", n.sinceUnixMs)
+        .str("source", "association");
+  });
+  o += ",\n";
+  // Nodes reachable directly (local discovery), dialled before any association or gateway.
+  objects(o, "neighbours", peerDirectory().list(), [](std::string& e, const DirectPeer& d) {
+    std::vector<std::string> tcp, quic;
+    for (const auto& a : d.meshTcp) tcp.push_back(a.str());
+    for (const auto& a : d.meshQuic) quic.push_back(a.str());
+    JsonFields(e, false, ", ", ": ")
+        .str("id", d.id)
+        .str("name", d.name)
+        .str("source", d.source)
+        .str("interface", d.interface)
+        .strs("mesh_tcp", tcp)
+        .strs("mesh_quic", quic)
+        .num("last_seen_unix_ms", d.lastSeenUnixMs);
   });
   o += ",\n";
   // This node's own associations with its gateways (the view from behind the NAT).
@@ -101,6 +118,11 @@ void MeshShared::renderMetrics(MetricsWriter& m) const {
   m.counter("ugate_mesh_associations_up_total", "Associations to our upstream gateways established.",
             get(v.associationsUp));
   m.counter("ugate_mesh_pool_connections_total", "Outbound mesh connections opened.", get(v.poolConnections));
+  m.gauge("ugate_mesh_direct_peers", "Nodes reachable directly (found by local discovery).", peerDirectory().size());
+  m.counter("ugate_mesh_direct_opens_total", "Mesh streams opened straight to a neighbour.", get(v.directOpens));
+  m.counter("ugate_mesh_direct_fallbacks_total",
+            "Streams to a neighbour re-opened through an association or gateway after the direct dial failed.",
+            get(v.directFallbacks));
   // Streams joined across workers (ugate/stream_bridge.h): ring storage is held only while in use.
   const StreamBridgeStats& br = streamBridgeStats();
   auto gauge = [](const std::atomic<int64_t>& g) { return std::max<int64_t>(0, g.load(std::memory_order_relaxed)); };

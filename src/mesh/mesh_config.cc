@@ -162,6 +162,12 @@ std::vector<ModuleClientTls> meshClientTls(const Config& c, const MeshConfig& m)
       break;
     }
   }
+  // Neighbours found on a link (ugate/peer_directory.h) are dialled with the node's trust (their
+  // certificate must be trusted) and their announced ID checked after the handshake: an
+  // announcement proves a key, not that we trust it. Built when there is something to trust.
+  UpstreamTlsConfig direct;
+  direct.alpn = {std::string(kMeshAlpn)};
+  out.push_back({std::move(direct), "mesh (direct dials of neighbours)", true});
   return out;
 }
 

@@ -56,10 +56,11 @@ struct MeshConn final : public DeferredDeletable, public http::H2ConnectionCallb
   StreamMeta tmeta;      // the transport's source and local address
   std::unique_ptr<PeerIdentity> peer;
   HostPort target;       // dialled: the gateway
-  std::string pinnedId;  // dialled: the gateway's node ID when pinned
+  std::string pinnedId;  // dialled: the gateway's node ID when pinned; a neighbour's announced ID
+  bool direct{false};    // a neighbour's: verified by the node's trust, then pinnedId checked
   std::string poolKey;
   std::string upstream;  // Association: the upstream's name
-  std::vector<SocketAddress> addrs;
+  std::vector<SocketAddress> addrs;  // resolved; preset for a neighbour's (dialConn skips DNS)
   size_t nextAddr{0};
   DnsQueryPtr dns;
   StreamPtr tcp;
@@ -86,6 +87,9 @@ struct MeshDialer::Pending final : public TunnelRequest {
   StreamPtr local;            // connecting to our own loopback
   StreamPtr bridgeNear;       // cross-worker: our end of the bridge
   uint16_t localPort{0};
+  std::string node;     // the mesh node targeted ("" for a plain `via` target)
+  std::string via;      // the route's gateway ("" = this node's first upstream)
+  bool direct{false};   // waiting on a direct connection to a neighbour (falls back when it fails)
 };
 
 // Bridged: a stream opened here for another worker, spliced to that worker's bridge end.

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/peer_directory.h>
 #include <ugate/socket_util.h>
 #include <ugate/stream_bridge.h>
 #include <ugate/tcp_stream.h>
@@ -71,22 +72,34 @@ TunnelRequestPtr MeshDialer::open(const StreamMeta& meta, const HostPort& target
   pending_[id] = p.get();
   p->authority = target.str();
   p->headers = tunnelHeaders(meta);
-
-  std::string node;
-  if (isMeshHost(cfg(), target.host, &node)) {
-    if (hub_.isSelf(node)) {
+  p->via = via;
+  if (isMeshHost(cfg(), target.host, &p->node)) {
+    if (hub_.isSelf(p->node)) {
       openLocal(*p, target.port);
       return p;
     }
-    if (auto e = shared_.nodes.find(node)) {
+    // A neighbour found on a link (ugate/peer_directory.h): straight to it, before any gateway.
+    if (auto d = peerDirectory().find(p->node)) {
+      openDirect(*p, *d);
+      return p;
+    }
+  }
+  openRouted(*p);
+  return p;
+}
+
+void MeshDialer::openRouted(Pending& p) {
+  const uint64_t id = p.id;
+  if (!p.node.empty()) {
+    if (auto e = shared_.nodes.find(p.node)) {
       if (e->worker == worker_.index()) {
         auto it = hub_.conns().find(e->handle);
         if (it == hub_.conns().end() || !it->second->ready()) {
           completePending(id, makeError(Errc::NoRoute, "the association of node " + e->id + " is closing"));
         } else {
-          openOnConn(*p, *it->second);
+          openOnConn(p, *it->second);
         }
-        return p;
+        return;
       }
       // Held by another worker: open the stream there and bridge it to us.
       MeshWorker* other = nullptr;
@@ -94,10 +107,10 @@ TunnelRequestPtr MeshDialer::open(const StreamMeta& meta, const HostPort& target
       if (e->worker >= 0 && static_cast<size_t>(e->worker) < r.size()) other = r[static_cast<size_t>(e->worker)];
       if (other == nullptr) {
         completePending(id, makeError(Errc::NoRoute, "node " + e->id + ": its worker is gone"));
-        return p;
+        return;
       }
       auto [near, far] = makeStreamBridge(worker_.reactor(), other->worker().reactor());
-      p->bridgeNear = std::move(near);
+      p.bridgeNear = std::move(near);
       auto farHolder = std::make_shared<StreamPtr>(std::move(far));
       Reactor* mine = &worker_.reactor();
       auto reply = [mine, self = this, id](Errc err, std::string detail) {
@@ -111,34 +124,67 @@ TunnelRequestPtr MeshDialer::open(const StreamMeta& meta, const HostPort& target
           }
         });
       };
-      other->worker().reactor().post([other, handle = e->handle, auth = p->authority, hdrs = p->headers, farHolder,
+      other->worker().reactor().post([other, handle = e->handle, auth = p.authority, hdrs = p.headers, farHolder,
                                      reply]() mutable {
         other->dialer().openForPeer(handle, auth, std::move(hdrs), std::move(*farHolder), reply);
       });
-      return p;
+      return;
     }
   }
   // Through a gateway: the route's `via`, else this node's first upstream.
-  std::string gwName = via;
+  std::string gwName = p.via;
   if (gwName.empty() && !meshConfig(cfg()).upstreams.empty()) gwName = meshConfig(cfg()).upstreams[0].name;
   if (gwName.empty()) {
-    completePending(id, makeError(Errc::NoRoute, "mesh node '" + node +
+    completePending(id, makeError(Errc::NoRoute, "mesh node '" + p.node +
                                                      "' has no association here and no gateway is configured"));
-    return p;
+    return;
   }
   for (const auto& u : meshConfig(cfg()).upstreams) {
     if (u.name == gwName) {
-      openViaGateway(*p, u.address, u.id);
-      return p;
+      openViaGateway(p, u.address, u.id);
+      return;
     }
   }
   auto hp = HostPort::parse(gwName);
   if (!hp) {
     completePending(id, makeError(Errc::NoRoute, "via '" + gwName + "' names no upstream"));
-    return p;
+    return;
   }
-  openViaGateway(*p, *hp, "");
-  return p;
+  openViaGateway(p, *hp, "");
+}
+
+bool MeshDialer::hasRoutedPath(const Pending& p) const {
+  return shared_.nodes.find(p.node) || !p.via.empty() || !meshConfig(cfg()).upstreams.empty();
+}
+
+void MeshDialer::openDirect(Pending& p, const DirectPeer& d) {
+  p.direct = true;
+  bump(shared_.counters.directOpens);
+  // One pooled connection per neighbour, pinned to the node ID it announced (and its certificate
+  // carries), dialled at the addresses it was heard from and announced.
+  const SocketAddress& first = d.meshTcp.front();
+  Conn* c = poolConnection(HostPort{first.ip(), first.port()}, d.id, &d.meshTcp);
+  if (c == nullptr) {
+    directFailed(p, Errc::ConnectRefused, "neighbour " + d.id + " unreachable at " + first.str());
+  } else if (c->ready()) {
+    openOnConn(p, *c);
+  } else {
+    c->waiting.push_back(p.id);
+  }
+}
+
+void MeshDialer::directFailed(Pending& p, Errc reason, const std::string& detail) {
+  if (!hasRoutedPath(p)) {
+    completePending(p.id, makeError(reason, detail));
+    return;
+  }
+  // The direct path is only preferred: the association or the gateway may still reach the node.
+  bump(shared_.counters.directFallbacks);
+  if (worker_.logBudget()) {
+    spdlog::warn("mesh: direct path to {} failed ({}); trying the association or gateway", p.node, detail);
+  }
+  p.direct = false;
+  openRouted(p);
 }
 
 void MeshDialer::completePending(uint64_t id, Result<StreamPtr> r) {
@@ -199,8 +245,10 @@ void MeshDialer::openOnConn(Pending& p, Conn& c) {
   p.stream = std::move(s);
 }
 
-MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::string& pinnedId) {
-  const std::string key = gw.str() + "|" + pinnedId;
+MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::string& pinnedId,
+                                             const std::vector<SocketAddress>* addrs) {
+  // A neighbour's pool is its node ID's (its addresses may change); a gateway's, its address's.
+  const std::string key = addrs ? "direct|" + pinnedId : gw.str() + "|" + pinnedId;
   auto& handles = pools_[key];
   for (uint64_t h : handles) {
     auto it = hub_.conns().find(h);
@@ -217,6 +265,10 @@ MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::stri
   c->target = gw;
   c->pinnedId = pinnedId;
   c->poolKey = key;
+  if (addrs) {
+    c->addrs = *addrs;  // dialled as they are, no DNS
+    c->direct = true;
+  }
   Conn* raw = &hub_.addConn(std::move(c));
   handles.push_back(h);
   bump(shared_.counters.poolConnections);
@@ -283,7 +335,14 @@ void MeshDialer::onConnReady(Conn& c) {
 
 void MeshDialer::onConnFailed(Conn& c, Errc reason, const std::string& detail) {
   auto waiting = std::move(c.waiting);
-  for (uint64_t id : waiting) completePending(id, makeError(reason, detail));
+  for (uint64_t id : waiting) {
+    auto it = pending_.find(id);
+    if (it != pending_.end() && it->second->direct) {
+      directFailed(*it->second, reason, detail);
+    } else {
+      completePending(id, makeError(reason, detail));
+    }
+  }
 }
 
 void MeshDialer::onConnRemoved(const Conn& c) {

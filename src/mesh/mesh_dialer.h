@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <ugate/config.h>
+#include <ugate/peer_directory.h>
 #include <ugate/tunnel.h>
 #include <ugate/worker_context.h>
 
@@ -59,10 +60,19 @@ class MeshDialer final : public TunnelDialer {
   const Config& cfg() const;
   http::Headers tunnelHeaders(const StreamMeta& meta) const;
   void openLocal(Pending& p, uint16_t port);
+  /** openRouted: over the node's association here, else through a gateway (the route's `via`). */
+  void openRouted(Pending& p);
+  /** openDirect: to a neighbour of the peer directory, over a connection pinned to its ID. */
+  void openDirect(Pending& p, const DirectPeer& d);
+  /** directFailed: the direct connection failed: open routed when there is a path, else fail. */
+  void directFailed(Pending& p, Errc reason, const std::string& detail);
+  bool hasRoutedPath(const Pending& p) const;
   void openOnConn(Pending& p, Conn& c);
   void openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId);
   void completePending(uint64_t id, Result<StreamPtr> r);
-  Conn* poolConnection(const HostPort& gw, const std::string& pinnedId);
+  /** poolConnection: a ready or starting connection to gw; `addrs`: dial these (a neighbour's). */
+  Conn* poolConnection(const HostPort& gw, const std::string& pinnedId,
+                       const std::vector<SocketAddress>* addrs = nullptr);
 
   MeshWorker& hub_;
   WorkerContext& worker_;

@@ -21,6 +21,8 @@ struct MeshCounters {
   std::atomic<uint64_t> traceHeadersDropped{0};  // malformed traceparent/tracestate/baggage
   std::atomic<uint64_t> associationsRegistered{0}, associationsRefused{0}, associationsReplaced{0};
   std::atomic<uint64_t> associationDials{0}, associationsUp{0}, poolConnections{0};
+  std::atomic<uint64_t> directOpens{0};      // streams opened straight to a neighbour (peer directory)
+  std::atomic<uint64_t> directFallbacks{0};  // of those, re-opened routed after the direct dial failed
 };
 
 /** bump adds one to a mesh counter. */

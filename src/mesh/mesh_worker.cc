@@ -97,6 +97,10 @@ void MeshWorker::dialConn(Conn& c) {
   });
   c.timer->enable(cfg().limits.connectTimeout);
   const uint64_t h = c.handle;
+  if (!c.addrs.empty()) {  // preset (a neighbour's announced addresses)
+    onConnTcp(c, -1);
+    return;
+  }
   c.dns = worker_.resolver().resolve(c.target.host, c.target.port, [this, h](Result<std::vector<SocketAddress>> r) {
     auto it = conns_.find(h);
     if (it == conns_.end()) return;
@@ -125,7 +129,7 @@ void MeshWorker::onConnTcp(Conn& c, int err) {
         if (u.name == c.upstream) t = meshUpstreamTls(u, kMeshReverseAlpn);
       }
     } else {
-      if (!c.pinnedId.empty()) t.peerIds = {c.pinnedId};
+      if (!c.pinnedId.empty() && !c.direct) t.peerIds = {c.pinnedId};
       t.alpn = {std::string(kMeshAlpn)};
       if (!SocketAddress::fromIp(c.target.host, c.target.port)) t.sni = c.target.host;
     }
@@ -170,11 +174,20 @@ void MeshWorker::startClientTls(Conn& c, const UpstreamTlsConfig& t) {
                    "mesh TLS to " + cc.target.str() + ": " + o.failure + ": " + o.detail);
           return;
         }
+        if (cc.direct && (!o.peer || upper(o.peer->nodeId) != upper(cc.pinnedId))) {
+          failConn(cc, Errc::AuthFailed,
+                   "mesh TLS to neighbour " + cc.target.str() + ": its certificate carries node ID " +
+                       (o.peer ? o.peer->nodeId : std::string("(none)")) + ", not the announced " + cc.pinnedId);
+          return;
+        }
         cc.peer = std::move(o.peer);
         onConnReady(cc);
       });
   if (!hs) {
-    failConn(c, Errc::AuthFailed, "mesh: no TLS context for these settings (reload in progress?)");
+    failConn(c, Errc::AuthFailed,
+             c.direct ? std::string("mesh: a neighbour's certificate cannot be verified: this node trusts no one "
+                                    "(tls.trustedIds or a CA)")
+                      : std::string("mesh: no TLS context for these settings (reload in progress?)"));
     return;
   }
   HandshakingStream* raw = hs.get();

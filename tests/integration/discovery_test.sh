@@ -10,7 +10,9 @@
 #   ns X (10.202.0.9) ─┘  python3: captures a real announcement and injects forged ones
 #
 # Three ugated with discovery enabled (interval 1s, expire 4s) and identities of their own
-# (`ugated id`) find each other: each /discovery lists the other two with the node ID its
+# (`ugated id`) find each other, and reach each other directly over the mesh (SOCKS at A to
+# `b.mesh:8081`, B's loopback, with no gateway configured; C, not allowed by B's mesh.expose, gets
+# 403): each /discovery lists the other two with the node ID its
 # certificate has, its name, mesh port and addresses. From ns X, python3 captures one of A's IPv4
 # announcements off the group and sends B a copy with a flipped signature byte, one whose node ID is
 # not the key's, one truncated, and the untouched copy (a replay): B counts each under its reason in
@@ -75,7 +77,9 @@ for n in "${NODES[@]}"; do
 {
   "node": { "name": "$n", "dataDir": "$TMP/$n" },
   "admin": { "address": "127.0.0.1:15000" },
-  "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" } ],
+  "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
+                 { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" } ],
+  "mesh": { "expose": [ { "port": 8081, "allow": ["${ID[a]}"] } ] },
   "tls": { "trustedIds": ["${ID[a]}", "${ID[b]}", "${ID[c]}"], "reloadInterval": "200ms" },
   "discovery": { "enabled": true, "interfaces": ["eth0"], "interval": "1s", "expire": "4s" }
 }
@@ -107,6 +111,8 @@ knows() {
   done
 }
 forgot() { ! knows "$1" "$2" && disc "$1" >/dev/null; }
+# jqt ARGS...: jq -e as a check (its output dropped, not the check's line).
+jqt() { jq -e "$@" >/dev/null; }
 
 say "== three nodes on one bridge"
 for n in "${NODES[@]}"; do start_node "$n"; done
@@ -128,15 +134,46 @@ check "A's sockets: eth0 over IPv4 and IPv6" \
   test "$(jq -r '.interfaces | sort | join(",")' <<<"$docA")" == "eth0/ipv4,eth0/ipv6"
 nb=$(jq -c --arg id "${ID[b]}" '.neighbours[] | select(.id == $id)' <<<"$docA")
 check "A's entry for B: name b, mesh port 15008, address 10.202.0.2 and a link-local IPv6" \
-  jq -e '.name == "b" and .tcp_port == 15008 and .interface == "eth0" and (.addresses | index("10.202.0.2") != null)
-         and (.addresses | any(startswith("fe80:")))' <<<"$nb" >/dev/null
-check "A's entry for B: last seen recently (age below expire)" jq -e '.last_seen_ms_ago < 4000' <<<"$nb" >/dev/null
+  jqt '.name == "b" and .tcp_port == 15008 and .interface == "eth0" and (.addresses | index("10.202.0.2") != null)
+         and (.addresses | any(startswith("fe80:")))' <<<"$nb"
+check "A's entry for B: last seen recently (age below expire)" jqt '.last_seen_ms_ago < 4000' <<<"$nb"
 expect_ge "A received verified announcements" "$(metric a ugate_discovery_received_total)" 2
 # Of each pair, whoever first heard the other by a non-reply announcement answered it by unicast.
 replies=0
 for n in "${NODES[@]}"; do replies=$((replies + $(metric "$n" ugate_discovery_sent_total 'cause="reply"'))); done
 expect_ge "new neighbours answered by unicast (at least one per pair)" "$replies" 3
 expect_eq "A's neighbour gauge" "$(metric a ugate_discovery_neighbours)" 2
+
+say "== neighbours are dialled directly: SOCKS at A reaches B's loopback as b.mesh (no gateway anywhere)"
+mkdir -p "$TMP/www"
+echo "hello from b" >"$TMP/www/hello.txt"
+spawn "origin-b" ip netns exec "${NS[b]}" python3 -m http.server 8081 --bind 127.0.0.1 --directory "$TMP/www" \
+  >"$TMP/origin-b.log" 2>&1
+# nodes NODE: NODE's /nodes document.
+nodes() { in_ns "$1" curl -sf --max-time 3 http://127.0.0.1:15000/nodes; }
+nodesA=$(nodes a)
+check "A's /nodes lists B and C as neighbours, source local, at their mesh ports" \
+  jqt --arg b "${ID[b]}" --arg c "${ID[c]}" '[.neighbours[] | select(.source == "local")] as $n
+    | ($n | any(.id == $b and .name == "b" and .interface == "eth0" and (.mesh_tcp[0] == "10.202.0.2:15008") and (.mesh_tcp | any(startswith("[fe80:")))))
+      and ($n | any(.id == $c and (.mesh_tcp | index("10.202.0.3:15008") != null)))' <<<"$nodesA"
+origin_up() { in_ns b curl -sf --max-time 2 http://127.0.0.1:8081/hello.txt >/dev/null; }
+wait_for "B's origin" 50 origin_up || true
+accepted0=$(metric b ugate_mesh_streams_accepted_total)
+body=$(in_ns a curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://b.mesh:8081/hello.txt 2>&1 || true)
+check "SOCKS at A: b.mesh:8081 answers B's loopback service (got: $body)" test "$body" == "hello from b"
+lower_b=$(tr 'A-Z' 'a-z' <<<"${ID[b]}")
+body=$(in_ns a curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 "http://$lower_b.mesh:8081/hello.txt" 2>&1 || true)
+check "SOCKS at A: <B's node ID>.mesh:8081 answers too" test "$body" == "hello from b"
+expect_ge "A opened those streams straight to B (ugate_mesh_direct_opens_total)" \
+  "$(metric a ugate_mesh_direct_opens_total)" 2
+expect_ge "B accepted them on its mesh listener" "$(metric b ugate_mesh_streams_accepted_total)" $((accepted0 + 2))
+expect_eq "A had no fallback to a gateway" "$(metric a ugate_mesh_direct_fallbacks_total)" 0
+# C is a neighbour of B too, but B's expose opens 8081 to A alone: the direct connection carries
+# C's verified identity, and B answers 403.
+out=$(in_ns c curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://b.mesh:8081/hello.txt 2>&1 || true)
+check "SOCKS at C: b.mesh:8081 refused, C is not allowed by B's mesh.expose (got: $out)" \
+  test "${out/hello from b/}" == "$out" -a "${out/SOCKS5/}" != "$out"
+check "B logged the refusal with C's identity" grep -q "b.mesh:8081 from .*${ID[c]}.* 403 not_exposed" "$TMP/b.log"
 
 say "== forged, truncated and replayed announcements from ns X to B"
 declare -A before
@@ -199,7 +236,7 @@ else
 fi
 for r in bad_signature replay; do expect_rejected "$r" $((before[$r] + 2)); done
 check "B still lists A, with A's own name" \
-  jq -e --arg id "${ID[a]}" '.neighbours | any(.id == $id and .name == "a")' <<<"$(disc b)" >/dev/null
+  jqt --arg id "${ID[a]}" '.neighbours | any(.id == $id and .name == "a")' <<<"$(disc b)"
 check "B logged why it dropped a datagram from X" grep -q "dropped a datagram from ${IP[x]} on eth0: " "$TMP/b.log"
 
 say "== an address added on A's interface is announced at once"
@@ -225,6 +262,12 @@ for n in a b; do
   expect_ge "$n counted an expiry" "$(metric "$n" ugate_discovery_expired_total)" 1
 done
 check "A still knows B" knows a b
+gone_c() {
+  local doc
+  doc=$(nodes a) || return 1
+  jqt --arg c "${ID[c]}" '.neighbours | all(.id != $c)' <<<"$doc"
+}
+check "A's /nodes dropped C with it" gone_c
 check "C logged its neighbours as they appeared" grep -q "discovery: neighbour a (${ID[a]})" "$TMP/c.log"
 
 say "== B's credentials replaced on disk by another key: B stops announcing its old ID"

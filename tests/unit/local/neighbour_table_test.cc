@@ -186,5 +186,58 @@ TEST(ReplayWindow, ForgetsAfterTheWindow) {
   EXPECT_EQ(w.size(), 0u);
 }
 
+TEST(DirectPeer, HeardAddressFirstThenAnnouncedOnesWithTheMeshPorts) {
+  Neighbour n;
+  n.nodeId = "ABC";
+  n.name = "b";
+  n.interface = "eth0";
+  n.source = "10.202.0.2";
+  n.tcpPort = 15008;
+  n.quicPort = 15009;
+  n.lastSeenWallMs = kWall;
+  IpAddr v4, ll, global;
+  ASSERT_TRUE(IpAddr::parse("10.202.0.2", v4));  // the same as the source: listed once
+  ASSERT_TRUE(IpAddr::parse("fe80::1", ll));
+  ASSERT_TRUE(IpAddr::parse("2001:db8::2", global));
+  n.addresses = {v4, ll, global};
+  DirectPeer p = directPeer(n, 7);
+  EXPECT_EQ(p.id, "ABC");
+  EXPECT_EQ(p.name, "b");
+  EXPECT_EQ(p.source, "local");
+  EXPECT_EQ(p.interface, "eth0");
+  EXPECT_EQ(p.lastSeenUnixMs, kWall);
+  ASSERT_EQ(p.meshTcp.size(), 3u);
+  EXPECT_EQ(p.meshTcp[0].str(), "10.202.0.2:15008");
+  EXPECT_EQ(p.meshTcp[1].str(), "[2001:db8::2]:15008");
+  EXPECT_EQ(p.meshTcp[2].ip(), "fe80::1");  // link-local last
+  EXPECT_EQ(reinterpret_cast<const sockaddr_in6*>(p.meshTcp[2].sa())->sin6_scope_id, 7u);  // dialable on eth0
+  ASSERT_EQ(p.meshQuic.size(), 3u);
+  EXPECT_EQ(p.meshQuic[0].str(), "10.202.0.2:15009");
+}
+
+TEST(DirectPeer, LinkLocalSourceGetsTheScopeAndNoPortMeansNoAddress) {
+  Neighbour n;
+  n.nodeId = "ABC";
+  n.source = "fe80::2%eth0";
+  n.tcpPort = 15008;
+  DirectPeer p = directPeer(n, 3);
+  ASSERT_EQ(p.meshTcp.size(), 1u);
+  EXPECT_EQ(p.meshTcp[0].ip(), "fe80::2");
+  EXPECT_EQ(reinterpret_cast<const sockaddr_in6*>(p.meshTcp[0].sa())->sin6_scope_id, 3u);
+  EXPECT_TRUE(p.meshQuic.empty());  // no QUIC port announced
+  // Without the interface's index a link-local address cannot be dialled: left out.
+  EXPECT_TRUE(directPeer(n, 0).meshTcp.empty());
+  // Heard over IPv6 link-local, announced an IPv4 address: the IPv4 one first.
+  IpAddr v4;
+  ASSERT_TRUE(IpAddr::parse("10.202.0.2", v4));
+  n.addresses = {v4};
+  p = directPeer(n, 3);
+  ASSERT_EQ(p.meshTcp.size(), 2u);
+  EXPECT_EQ(p.meshTcp[0].str(), "10.202.0.2:15008");
+  EXPECT_EQ(p.meshTcp[1].ip(), "fe80::2");
+  n.tcpPort = 0;
+  EXPECT_TRUE(directPeer(n, 3).meshTcp.empty());
+}
+
 }  // namespace
 }  // namespace ugate::local

@@ -134,15 +134,20 @@ TEST(ConfigTest, MeshSectionsAndMeshHosts) {
   EXPECT_EQ(meshConfig(*c).maxStreamsPerConnection, 10u);
   EXPECT_EQ(c->routes[0].via, "gw");
   EXPECT_EQ(c->routes[1].via, "10.0.0.9:15008");
-  // Client TLS settings the mesh dials with: per upstream h2r + h2, and one unpinned h2 for via host:port.
+  // Client TLS settings the mesh dials with: per upstream h2r + h2, one unpinned h2 for via
+  // host:port, and the optional one for neighbours (verified by trust, ID checked after).
   auto tlsList = meshClientTls(*c, meshConfig(*c));
-  ASSERT_EQ(tlsList.size(), 5u);
-  EXPECT_EQ(c->fromModules.clientTls.size(), 5u);  // what the TLS provider builds contexts for
+  ASSERT_EQ(tlsList.size(), 6u);
+  EXPECT_EQ(c->fromModules.clientTls.size(), 6u);  // what the TLS provider builds contexts for
   EXPECT_EQ(tlsList[0].tls.alpn, std::vector<std::string>{"h2r"});
   EXPECT_EQ(tlsList[0].tls.peerIds, std::vector<std::string>{id});
   EXPECT_EQ(tlsList[0].tls.sni, "gw.example.net");
   EXPECT_TRUE(tlsList[2].tls.sni.empty());  // an IP: no SNI
   EXPECT_TRUE(tlsList[4].tls.peerIds.empty());
+  EXPECT_FALSE(tlsList[4].optional);
+  EXPECT_TRUE(tlsList[5].tls.peerIds.empty());
+  EXPECT_EQ(tlsList[5].tls.alpn, std::vector<std::string>{"h2"});
+  EXPECT_TRUE(tlsList[5].optional);  // skipped when the node trusts no one
 
   std::string node;
   EXPECT_TRUE(isMeshHost(*c, "alice.mesh", &node));

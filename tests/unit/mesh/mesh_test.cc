@@ -2,6 +2,8 @@
 // node's upstream association status and the /nodes document.
 #include <gtest/gtest.h>
 
+#include <ugate/peer_directory.h>
+
 #include <nlohmann/json.hpp>
 
 #include <ugate/config.h>
@@ -172,7 +174,24 @@ TEST(UpstreamTableTest, SetReplaceRemoveAndNodesDocument) {
   EXPECT_EQ(doc["nodes"][0]["spiffe"], "spiffe://td/ns/default/sa/alice");
   t.remove("gw1", 1);
   shared.nodes.remove(n.id, 7);
-  EXPECT_EQ(shared.nodesJson(), "{\"nodes\": [],\n\"upstreams\": []}\n");
+  EXPECT_EQ(shared.nodesJson(), "{\"nodes\": [],\n\"neighbours\": [],\n\"upstreams\": []}\n");
+  // Neighbours a discovery module published (ugate/peer_directory.h) are listed with their source.
+  DirectPeer d;
+  d.id = "bbbb";
+  d.name = "bee";
+  d.interface = "eth0";
+  d.meshTcp = {*SocketAddress::parse("10.0.0.2:15008")};
+  d.lastSeenUnixMs = 1234;
+  peerDirectory().publish("local", {d});
+  doc = nlohmann::json::parse(shared.nodesJson());
+  peerDirectory().publish("local", {});
+  ASSERT_EQ(doc["neighbours"].size(), 1u);
+  EXPECT_EQ(doc["neighbours"][0]["id"], "BBBB");
+  EXPECT_EQ(doc["neighbours"][0]["name"], "bee");
+  EXPECT_EQ(doc["neighbours"][0]["source"], "local");
+  EXPECT_EQ(doc["neighbours"][0]["mesh_tcp"], nlohmann::json::array({"10.0.0.2:15008"}));
+  EXPECT_EQ(doc["neighbours"][0]["mesh_quic"], nlohmann::json::array());
+  EXPECT_EQ(doc["neighbours"][0]["last_seen_unix_ms"], 1234);
 }
 
 }  // namespace

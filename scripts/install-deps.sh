@@ -63,7 +63,8 @@ quic_pkgs=(libngtcp2-dev libnghttp3-dev)
 peer_pkgs=(
   curl openssl iperf3 wrk nghttp2-client nginx libnginx-mod-stream haproxy socat
   iptables nftables iproute2 conntrack netcat-openbsd python3 procps psmisc strace util-linux
-  python3-socks dante-server microsocks
+  python3-socks dante-server microsocks jq
+  chromium  # headless, for stats_page_test.sh (the admin's live stats page)
 )
 if [ "${UGATE_DEPS_MINIMAL:-0}" = "1" ]; then peer_pkgs=(curl iperf3 python3 procps); fi
 

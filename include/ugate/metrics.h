@@ -45,4 +45,14 @@ class MetricsWriter {
   std::string& out_;
 };
 
+/**
+ * metricsTextToJson: /stats as JSON (the admin's /stats.json, what the stats page reads), converted
+ * from the text format this writer produces: `{"metrics": {"<sample name>": {"type", "help",
+ * "samples": [{"labels": {...}, "value": N}]}}}` in the order of the text. A sample's type and help
+ * are those of the family it belongs to (a histogram's `_bucket`, `_sum` and `_count` samples each
+ * get an entry of their own with the family's type). Values that are not JSON numbers (NaN, +Inf)
+ * become null; lines it does not understand are skipped. Sans I/O.
+ */
+std::string metricsTextToJson(std::string_view text);
+
 }  // namespace ugate

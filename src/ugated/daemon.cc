@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -612,6 +613,26 @@ void Daemon::onAdminBadRequest(std::string_view reason) {
   ++it->second;
 }
 
+namespace {
+
+// The stats page (src/ugated/stats_page.html), embedded at build time (see CMakeLists.txt).
+constexpr std::string_view kStatsPage =
+#include "stats_page.inc"
+    ;
+
+// acceptsHtml: the request's Accept names text/html (a browser); curl and scripts get the text index.
+bool acceptsHtml(const http::Request& req) {
+  for (const auto& h : req.headers) {
+    if (h.name.size() == 6 && strncasecmp(h.name.c_str(), "accept", 6) == 0 &&
+        h.value.find("text/html") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
   if (req.method != "GET" && req.method != "HEAD") {
     onAdminBadRequest("method_not_allowed");
@@ -628,12 +649,18 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
     gatherStats([this, respond](std::vector<WorkerStatsSnapshot> snaps) {
       respond({200, "text/plain; version=0.0.4; charset=utf-8", renderStats(snaps)});
     });
+  } else if (path == "/stats.json") {
+    gatherStats([this, respond](std::vector<WorkerStatsSnapshot> snaps) {
+      respond({200, "application/json", metricsTextToJson(renderStats(snaps))});
+    });
   } else if (path == "/config_dump") {
     respond({200, "application/json", cfg_->json + "\n"});
   } else if (path == "/clusters") {
     respond({200, "application/json", clusters_ ? clusters_->renderJson() : "{\"clusters\": []}\n"});
+  } else if (path == "/" && acceptsHtml(req)) {
+    respond({200, "text/html; charset=utf-8", std::string(kStatsPage)});  // a browser: the live stats page
   } else if (path == "/") {
-    std::string index = "ugated admin: /healthz /ready /stats /config_dump /clusters";
+    std::string index = "ugated admin: /healthz /ready /stats /stats.json /config_dump /clusters";
     for (const auto& m : modules().list()) {
       for (const auto& p : m->adminPaths()) index += " " + p;
     }

@@ -33,13 +33,6 @@ readonly WATCHDOG_SECONDS=120
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# skip77 WHY: this test cannot run here; ctest reports it as skipped (SKIP_RETURN_CODE 77).
-skip77() {
-  say "SKIP: $1"
-  say "$TEST_NAME: 0 passed, 0 failed"
-  trap - EXIT
-  exit 77
-}
 for tool in ip python3 curl jq; do have "$tool" || skip77 "$tool not found (scripts/install-deps.sh installs it)"; done
 [[ $(id -u) == 0 ]] || skip77 "needs root for network namespaces"
 

@@ -5,6 +5,8 @@
 #include <limits>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include <ugate/metrics.h>
 
 namespace ugate {
@@ -40,6 +42,59 @@ TEST(MetricsWriterTest, AnyIntegerIncludingNegativeGaugesAndTheExtremes) {
   EXPECT_NE(out.find("big 18446744073709551615\n"), std::string::npos) << out;
   EXPECT_NE(out.find("small -9223372036854775808\n"), std::string::npos) << out;
   EXPECT_NE(out.find("flag 1\n"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace ugate
+
+namespace ugate {
+namespace {
+
+TEST(MetricsTextToJson, FamiliesSamplesLabelsAndEscapes) {
+  std::string text;
+  MetricsWriter m(text);
+  m.counter("ugate_a_total", "A \"quoted\" help.", 5);
+  m.family("ugate_b", "gauge", "B by listener.");
+  m.sample("ugate_b", {{"listener", "we\"ird\\name\nx"}, {"reason", "ok"}}, -3);
+  m.sample("ugate_b", {{"listener", "plain"}}, 0);
+  const auto doc = nlohmann::json::parse(metricsTextToJson(text));
+  const auto& a = doc["metrics"]["ugate_a_total"];
+  EXPECT_EQ(a["type"], "counter");
+  EXPECT_EQ(a["help"], "A \"quoted\" help.");
+  ASSERT_EQ(a["samples"].size(), 1u);
+  EXPECT_EQ(a["samples"][0]["labels"], nlohmann::json::object());
+  EXPECT_EQ(a["samples"][0]["value"], 5);
+  const auto& b = doc["metrics"]["ugate_b"];
+  EXPECT_EQ(b["type"], "gauge");
+  ASSERT_EQ(b["samples"].size(), 2u);
+  EXPECT_EQ(b["samples"][0]["labels"]["listener"], "we\"ird\\name\nx");  // unescaped again
+  EXPECT_EQ(b["samples"][0]["labels"]["reason"], "ok");
+  EXPECT_EQ(b["samples"][0]["value"], -3);
+  EXPECT_EQ(b["samples"][1]["labels"]["listener"], "plain");
+}
+
+TEST(MetricsTextToJson, HistogramSamplesTakeTheFamilysTypeAndOddValuesBecomeNull) {
+  const std::string text =
+      "# HELP ugate_h Latency.\n# TYPE ugate_h histogram\n"
+      "ugate_h_bucket{le=\"0.5\"} 3\nugate_h_bucket{le=\"+Inf\"} 4\nugate_h_sum 1.25\nugate_h_count 4\n"
+      "ugate_nan NaN\nugate_ts 7 1700000000000\nnot a {sample\n9bad 1\nugate_lead 01\n";
+  const auto doc = nlohmann::json::parse(metricsTextToJson(text));
+  const auto& m = doc["metrics"];
+  EXPECT_EQ(m["ugate_h_bucket"]["type"], "histogram");
+  EXPECT_EQ(m["ugate_h_bucket"]["samples"][1]["labels"]["le"], "+Inf");
+  EXPECT_EQ(m["ugate_h_sum"]["samples"][0]["value"], 1.25);
+  EXPECT_EQ(m["ugate_h_count"]["help"], "Latency.");
+  EXPECT_TRUE(m["ugate_nan"]["samples"][0]["value"].is_null());
+  EXPECT_EQ(m["ugate_nan"]["type"], "untyped");
+  EXPECT_EQ(m["ugate_ts"]["samples"][0]["value"], 7);  // the timestamp is dropped
+  EXPECT_FALSE(m.contains("ugate_lead"));  // 01 is no number of the format: no sample
+  EXPECT_FALSE(m.contains("not"));
+  EXPECT_FALSE(m.contains("9bad"));
+}
+
+TEST(MetricsTextToJson, EmptyAndGarbage) {
+  EXPECT_EQ(nlohmann::json::parse(metricsTextToJson(""))["metrics"], nlohmann::json::object());
+  EXPECT_NO_THROW(nlohmann::json::parse(metricsTextToJson("{{{\n\"\n# TYPE\n# HELP x\nx{a=\"\n")));
 }
 
 }  // namespace

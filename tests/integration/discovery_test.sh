@@ -12,7 +12,7 @@
 # Three ugated with discovery enabled (interval 1s, expire 4s) and identities of their own
 # (`ugated id`) find each other, and reach each other directly over the mesh (SOCKS at A to
 # `b.mesh:8081`, B's loopback, with no gateway configured; C, not allowed by B's mesh.expose, gets
-# 403): each /discovery lists the other two with the node ID its
+# 403); when C refuses A's connections, A reaches C through B (a route's `via`) instead: each /discovery lists the other two with the node ID its
 # certificate has, its name, mesh port and addresses. From ns X, python3 captures one of A's IPv4
 # announcements off the group and sends B a copy with a flipped signature byte, one whose node ID is
 # not the key's, one truncated, and the untouched copy (a replay): B counts each under its reason in
@@ -33,7 +33,7 @@ readonly WATCHDOG_SECONDS=120
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for tool in ip python3 curl jq; do have "$tool" || skip77 "$tool not found (scripts/install-deps.sh installs it)"; done
+for tool in ip iptables python3 curl jq; do have "$tool" || skip77 "$tool not found (scripts/install-deps.sh installs it)"; done
 [[ $(id -u) == 0 ]] || skip77 "needs root for network namespaces"
 
 NS_BR=ugd-br-$$
@@ -72,7 +72,7 @@ for n in "${NODES[@]}"; do
   "admin": { "address": "127.0.0.1:15000" },
   "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
                  { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" } ],
-  "mesh": { "expose": [ { "port": 8081, "allow": ["${ID[a]}"] } ] },
+  "mesh": { "expose": [ { "port": 8081, "allow": ["${ID[a]}"] }, { "port": 8082, "allow": "*" } ] },
   "tls": { "trustedIds": ["${ID[a]}", "${ID[b]}", "${ID[c]}"], "reloadInterval": "200ms" },
   "discovery": { "enabled": true, "interfaces": ["eth0"], "interval": "1s", "expire": "4s" }
 }
@@ -246,6 +246,29 @@ kill -HUP "${PID[b]}"
 renamed() { jq -e --arg id "${ID[b]}" '.neighbours | any(.id == $id and .name == "bee")' <<<"$(disc a)" >/dev/null; }
 check "A sees B's new name" wait_for "A to see bee" 100 renamed
 check "B kept its neighbours over the reload" knows b a c
+
+say "== a neighbour A cannot reach directly is reached through a gateway instead"
+mkdir -p "$TMP/www-c"
+echo "hello from c" >"$TMP/www-c/hello.txt"
+spawn "origin-c" ip netns exec "${NS[c]}" python3 -m http.server 8082 --bind 127.0.0.1 --directory "$TMP/www-c" \
+  >"$TMP/origin-c.log" 2>&1
+# C refuses A's mesh connections (a firewall between them); B may still reach C. A gets a route
+# through B for c.mesh by a reload.
+in_ns c iptables -A INPUT -p tcp -s "${IP[a]}" --dport 15008 -j REJECT --reject-with tcp-reset
+jq --arg via "${IP[b]}:15008" '.routes = [{"match": {"host": "c.mesh"}, "to": "original", "via": $via}]' \
+  "$TMP/a.json" >"$TMP/a.json.new" && mv "$TMP/a.json.new" "$TMP/a.json"
+kill -HUP "${PID[a]}"
+reloaded() { grep -q "info reloaded .*, 1 routes" "$TMP/a.log"; }
+wait_for "A's reload" 50 reloaded || true
+origin_c_up() { in_ns c curl -sf --max-time 2 http://127.0.0.1:8082/hello.txt >/dev/null; }
+wait_for "C's origin" 50 origin_c_up || true
+fallbacks0=$(metric a ugate_mesh_direct_fallbacks_total)
+body=$(in_ns a curl -sS --max-time 15 --socks5-hostname 127.0.0.1:1080 http://c.mesh:8082/hello.txt 2>&1 || true)
+check "SOCKS at A: c.mesh:8082 answers through B (got: $body)" test "$body" == "hello from c"
+expect_eq "A tried C directly first and fell back (ugate_mesh_direct_fallbacks_total)" \
+  "$(metric a ugate_mesh_direct_fallbacks_total)" $((fallbacks0 + 1))
+check "A logged why it fell back" grep -q "mesh: direct path to c failed (.*); trying the association or gateway" "$TMP/a.log"
+in_ns c iptables -D INPUT -p tcp -s "${IP[a]}" --dport 15008 -j REJECT --reject-with tcp-reset
 
 say "== a stopped node expires"
 stop_pid "${PID[c]}"

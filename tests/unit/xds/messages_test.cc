@@ -13,6 +13,7 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/service/discovery/v3/discovery.pb.h"
 #include "test_common/test_util.h"
+#include "xds/grpc_frame.h"
 
 namespace ugate::xds {
 namespace {
@@ -28,6 +29,7 @@ TEST(XdsMessagesTest, DiscoveryRequestMatchesTheDerivedBytes) {
   const std::string wire = serializeDeterministic(r);
   EXPECT_EQ(wire.size(), 59u);
   EXPECT_EQ(toHex(wire), "12040a026e312233" + toHex(kClusterType));
+  EXPECT_EQ(toHex(grpc::encodeMessage(wire)).substr(0, 10), "000000003b");
 
   discovery::DiscoveryRequest ack;
   ack.set_version_info("v1");

@@ -43,6 +43,13 @@ inline constexpr std::string_view kDeltaAdsPath =
 bool parseMessage(std::string_view bytes, google::protobuf::MessageLite& out);
 
 /**
+ * routeProtobufLogs sends libprotobuf's log messages to ugated's log (debug level; fatal ones at
+ * critical) instead of stderr, so that bad input from a peer cannot flood stderr. Idempotent and
+ * thread-safe; parseMessage calls it.
+ */
+void routeProtobufLogs();
+
+/**
  * serializeDeterministic: `m`'s encoding with map entries in key order, so that equal messages
  * encode to equal bytes within this build (protobuf promises no more than that).
  */

@@ -210,6 +210,7 @@ TEST(XdsMessagesTest, MalformedInputFails) {
   EXPECT_FALSE(parseMessage(std::string("\x22\xff", 2), r));          // bad length varint
   EXPECT_FALSE(parseMessage(std::string("\x07", 1), r));              // wire type 7
   EXPECT_FALSE(parseMessage(std::string("\x00", 1), r));              // field 0
+  EXPECT_FALSE(parseMessage(std::string("\x22\x02\xc3\x28", 4), r));  // type_url not UTF-8
   // Nesting beyond protobuf's recursion limit (100): lists in lists in Node.metadata.
   discovery::DiscoveryRequest deep;
   google::protobuf::Value* v = &(*deep.mutable_node()->mutable_metadata()->mutable_fields())["k"];

@@ -285,6 +285,17 @@ void H2ConnectionImpl::respond(H2Stream::Impl& st, int status, const Headers& ex
   kick();
 }
 
+void H2ConnectionImpl::submitTrailers(H2Stream::Impl& st) {
+  NvList nv;
+  nv.addExtra(st.trailers);
+  // Allowed inside the data source callback (nghttp2_submit_trailer's documentation).
+  int rv = nghttp2_submit_trailer(session_, st.id, nv.data(), nv.size());
+  if (rv != 0) {
+    spdlog::debug("h2: stream {}: trailers: {}", st.id, nghttp2_strerror(rv));
+    submitRst(st, NGHTTP2_INTERNAL_ERROR);
+  }
+}
+
 void H2ConnectionImpl::closeStream(H2Stream::Impl& st, bool abort) {
   if (closed_ || st.h2Closed) return;
   dropReceived(st);

@@ -82,6 +82,20 @@ class H2Stream final : public Stream {
    * first call counts.
    */
   void respond(int status, const Headers& extra = {}, std::string body = {});
+  /**
+   * sendTrailers ends the sending side with a trailer block (HEADERS with END_STREAM) after the
+   * bytes already written, instead of END_STREAM on the last DATA frame: gRPC's grpc-status.
+   * Server side after a 2xx respond(), or client side. Names are lower-cased; pseudo-headers and
+   * connection-specific fields are dropped. Like shutdownWrite(), only the first end counts, and
+   * write() answers EPIPE afterwards.
+   */
+  void sendTrailers(const Headers& trailers);
+  /**
+   * trailers: the trailer block the peer ended its side with (e.g. grpc-status), empty until then
+   * or when it ended with DATA; counted against maxHeaderListBytes with the headers (what is over
+   * it is dropped).
+   */
+  const Headers& trailers() const;
   /** resetCode: the RST_STREAM error code received, if the peer reset the stream (else 0). */
   uint32_t resetCode() const;
   H2Connection* connection() const;

@@ -132,8 +132,18 @@ class GrpcServerTest : public ::testing::Test, public http::H2ConnectionCallback
       cmd += " -d " + bodyFile;
     }
     for (const auto& h : headers) cmd += " -H '" + h + "'";
-    cmd += " http://127.0.0.1:" + std::to_string(port_) + std::string(path) + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
+    cmd += " http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+    std::string out = runPeer(cmd);
+    unlink(bodyFile.c_str());
+    return out;
+  }
+
+  /**
+   * runPeer starts the shell command `cmd` (a client of port_), serves the one connection it
+   * makes, and returns its output (stdout and stderr) once it exits.
+   */
+  std::string runPeer(const std::string& cmd) {
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
     if (p == nullptr) return "popen failed";
     pollfd pfd{listenFd_, POLLIN, 0};
     if (poll(&pfd, 1, 20000) == 1) {
@@ -151,7 +161,6 @@ class GrpcServerTest : public ::testing::Test, public http::H2ConnectionCallback
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
     pclose(p);
-    unlink(bodyFile.c_str());
     return out;
   }
 
@@ -258,6 +267,37 @@ TEST_F(GrpcServerTest, AdsDiscoveryRequestGetsAResponse) {
   want.set_nonce("n-n1");
   EXPECT_TRUE(has(out, framed(serializeDeterministic(want)))) << out;
   EXPECT_TRUE(has(out, "grpc-status: 0")) << out;
+}
+
+// @grpc/grpc-js (npm) as the client: it must read our messages and trailers as a real gRPC
+// implementation does. npm installs it once into the build tree; without node, npm or the
+// network the test is skipped.
+TEST_F(GrpcServerTest, GrpcJsClient) {
+  if (system("command -v node >/dev/null && command -v npm >/dev/null") != 0) {
+    GTEST_SKIP() << "node or npm is not installed";
+  }
+  const std::string dir = UGATE_NPM_DIR;
+  if (access((dir + "/node_modules/@grpc/grpc-js/package.json").c_str(), R_OK) != 0 &&
+      system(("npm install --no-audit --no-fund --prefix '" + dir +
+              "' @grpc/grpc-js@1.14 >/dev/null 2>&1")
+                 .c_str()) != 0) {
+    GTEST_SKIP() << "npm could not install @grpc/grpc-js";
+  }
+  const std::string out =
+      runPeer("NODE_PATH='" + dir +
+              "/node_modules' node '" UGATE_SOURCE_DIR "/tests/unit/xds/grpc_js_peer.js' " +
+              std::to_string(port_));
+  EXPECT_TRUE(has(
+      out, R"({"name":"echo","got":["echo:hello","echo:","echo:world"],"code":0,"details":""})"))
+      << out;
+  EXPECT_TRUE(has(out,
+                  "{\"name\":\"fail\",\"got\":[\"echo:one\"],\"code\":3,\"details\":\"bad: "
+                  "100%\\ncaf\xc3\xa9\"}"))
+      << out;
+  EXPECT_TRUE(has(
+      out, R"({"name":"unknown","got":[],"code":12,"details":"unknown method /test.Nope/Nope"})"))
+      << out;
+  EXPECT_TRUE(has(out, R"("name":"big","got":[],"code":8,)")) << out;
 }
 
 }  // namespace

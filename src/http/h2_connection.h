@@ -68,7 +68,7 @@ class H2Stream final : public Stream {
   const Headers& headers() const;
   /** header: the first value of `name` (lower case) or "". */
   std::string header(std::string_view name) const;
-  /** method, authority, path: from the request (server side; path is "" for CONNECT). */
+  /** method, authority, path: of the request (as received, server side; as sent, client side). */
   const std::string& method() const;
   const std::string& authority() const;
   const std::string& path() const;
@@ -153,6 +153,15 @@ class H2Connection : public DeferredDeletable {
    */
   virtual H2StreamPtr connect(const std::string& authority, const Headers& extra,
                               std::function<void(H2Stream&)> onResponse) = 0;
+  /**
+   * request (client role): open a stream for a request other than CONNECT (`:method`, `:scheme`,
+   * `:authority`, `:path`, plus `extra` headers), e.g. a gRPC call. The body is what the caller
+   * writes, ended by shutdownWrite() or sendTrailers(); onResponse as for connect(). Returns null
+   * when no stream can be opened now (see canOpenStream()).
+   */
+  virtual H2StreamPtr request(const std::string& method, const std::string& scheme,
+                              const std::string& authority, const std::string& path,
+                              const Headers& extra, std::function<void(H2Stream&)> onResponse) = 0;
   /** canOpenStream: not closing, and below the peer's SETTINGS_MAX_CONCURRENT_STREAMS. */
   virtual bool canOpenStream() const = 0;
   virtual size_t activeStreams() const = 0;

@@ -76,6 +76,9 @@ class H2ConnectionImpl final : public H2Connection, private StreamCallbacks {
   void start() override;
   H2StreamPtr connect(const std::string& authority, const Headers& extra,
                       std::function<void(H2Stream&)> onResponse) override;
+  H2StreamPtr request(const std::string& method, const std::string& scheme,
+                      const std::string& authority, const std::string& path, const Headers& extra,
+                      std::function<void(H2Stream&)> onResponse) override;
   bool canOpenStream() const override;
   size_t activeStreams() const override { return openLocal_ + openRemote_; }
   void goAway() override;
@@ -91,6 +94,10 @@ class H2ConnectionImpl final : public H2Connection, private StreamCallbacks {
   /** streamDataReady: st has new bytes to send or END_STREAM was requested. */
   void streamDataReady(H2Stream::Impl& st);
   void respond(H2Stream::Impl& st, int status, const Headers& extra, std::string body);
+  /** openStream: connect() and request(): a client stream (scheme and path empty for CONNECT). */
+  H2StreamPtr openStream(const std::string& method, const std::string& scheme,
+                         const std::string& authority, const std::string& path, const Headers& extra,
+                         std::function<void(H2Stream&)> onResponse);
   /** submitTrailers: the data provider reached the end of a stream that ends with trailers. */
   void submitTrailers(H2Stream::Impl& st);
   void closeStream(H2Stream::Impl& st, bool abort);

@@ -343,6 +343,38 @@ TEST(H2ConnectionTest, ErrorResponseWithBodySurvivesDroppingTheStream) {
   ASSERT_TRUE(p.rt.waitFor([&] { return p.server->activeStreams() == 0 && p.client->activeStreams() == 0; }));
 }
 
+// request(): a request other than CONNECT carries its method, scheme, path and headers; the
+// client sees them on its own stream too. CONNECT and an empty path are refused.
+TEST(H2ConnectionTest, RequestCarriesMethodAndPath) {
+  H2Pair p;
+  std::string method, path, scheme;
+  p.onReq = [&](H2StreamPtr& s) {
+    method = s->method();
+    path = s->path();
+    scheme = s->header(":scheme");  // pseudo-headers are not among the headers
+    EXPECT_EQ(s->header("x-call"), "7");
+    s->respond(204);
+  };
+  int status = 0;
+  H2StreamPtr c;
+  p.rt.run([&] {
+    EXPECT_EQ(p.client->request("CONNECT", "http", "a", "/", {}, nullptr), nullptr);
+    EXPECT_EQ(p.client->request("POST", "http", "a", "", {}, nullptr), nullptr);
+    c = p.client->request("POST", "http", "svc.test", "/pkg.S/M", {{"x-call", "7"}},
+                          [&](H2Stream& st) { status = st.status(); });
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->method(), "POST");
+    EXPECT_EQ(c->path(), "/pkg.S/M");
+    c->shutdownWrite();
+  });
+  ASSERT_TRUE(p.rt.waitFor([&] { return status != 0; }));
+  EXPECT_EQ(status, 204);
+  EXPECT_EQ(method, "POST");
+  EXPECT_EQ(path, "/pkg.S/M");
+  EXPECT_EQ(scheme, "");
+  p.rt.run([&] { c.reset(); });
+}
+
 // readResponse opens a stream to `authority` and reads the response body to EOF into the
 // returned Pump (keepIn); `status` receives the response status.
 Pump& readResponse(H2Pair& p, const std::string& authority, H2Stream*& c, int& status) {

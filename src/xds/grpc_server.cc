@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <array>
-
 namespace ugate::xds::grpc {
 
 namespace {
@@ -54,19 +52,15 @@ void ServerCall::onStreamWritable(Stream&) { flush(); }
 void ServerCall::readSome() {
   if (reading_) return;
   reading_ = true;
-  std::array<uint8_t, 16384> buf;
-  std::string message;
-  while (!done_ && !finishing_ && !halfClosed_) {
-    const IoResult r = stream_->read(buf.data(), buf.size());
-    if (r.wouldBlock()) break;
-    if (!r.ok()) {
-      // Reset by the client (CANCEL when it gave up) or the connection died: no trailers.
-      const uint32_t code = stream_->resetCode();
-      end({code != 0 ? codeFromH2Error(code) : Code::Cancelled,
-           code != 0 ? "stream reset by the client" : "connection lost"});
+  const ReadEnd e = readMessages(
+      *stream_, decoder_, [this] { return !done_ && !finishing_ && !halfClosed_; },
+      [this](std::string m) { handler_->onMessage(*this, std::move(m)); });
+  reading_ = false;
+  switch (e) {
+    case ReadEnd::Error:  // the client cancelled (RST_STREAM) or the connection died: no trailers
+      end(lostStreamStatus(stream_->resetCode(), Code::Cancelled, "client"));
       break;
-    }
-    if (r.value == 0) {
+    case ReadEnd::Eof: {
       halfClosed_ = true;
       const Status s = decoder_.finish();
       if (!s.ok()) {
@@ -76,28 +70,18 @@ void ServerCall::readSome() {
       }
       break;
     }
-    std::span<const uint8_t> in(buf.data(), static_cast<size_t>(r.value));
-    while (!done_ && !finishing_) {
-      const auto o = decoder_.decode(in, message);
-      if (o == MessageDecoder::Outcome::NeedMore) break;
-      if (o == MessageDecoder::Outcome::Failed) {
-        finish(decoder_.status());
-        break;
-      }
-      handler_->onMessage(*this, std::move(message));
-      message.clear();
-    }
+    case ReadEnd::BadMessage:
+      finish(decoder_.status());
+      break;
+    case ReadEnd::WouldBlock:
+    case ReadEnd::Stopped:
+      break;
   }
-  reading_ = false;
 }
 
 bool ServerCall::send(std::string_view message) {
   if (done_ || finishing_) return false;
-  if (outOff_ == out_.size()) {
-    out_.clear();
-    outOff_ = 0;
-  }
-  appendMessage(out_, message);
+  writer_.push(message);
   flush();
   return true;
 }
@@ -112,15 +96,11 @@ void ServerCall::finish(Status status) {
 
 void ServerCall::flush() {
   if (done_) return;
-  while (outOff_ < out_.size()) {
-    const IoResult r = stream_->write(reinterpret_cast<const uint8_t*>(out_.data()) + outOff_,
-                                      out_.size() - outOff_);
-    if (r.wouldBlock()) return;  // onStreamWritable resumes
-    if (!r.ok()) {
-      end({Code::Cancelled, "stream closed while sending"});
-      return;
-    }
-    outOff_ += static_cast<size_t>(r.value);
+  const IoResult r = writer_.flush(*stream_);
+  if (r.wouldBlock()) return;  // onStreamWritable resumes
+  if (!r.ok()) {
+    end({Code::Cancelled, "stream closed while sending"});
+    return;
   }
   if (finishing_) {
     stream_->sendTrailers(statusTrailers(final_));

@@ -23,6 +23,7 @@
 #include "http/h2_connection.h"
 #include "xds/grpc_frame.h"
 #include "xds/grpc_status.h"
+#include "xds/grpc_stream.h"
 
 namespace ugate::xds::grpc {
 
@@ -83,7 +84,7 @@ class ServerCall final : public DeferredDeletable, private StreamCallbacks {
    */
   bool send(std::string_view message);
   /** queuedBytes: response bytes not yet taken by the HTTP/2 stream. */
-  size_t queuedBytes() const { return out_.size() - outOff_; }
+  size_t queuedBytes() const { return writer_.queuedBytes(); }
   /**
    * finish ends the call with `status` after the queued messages: grpc-status and grpc-message
    * trailers, then onDone. Only the first call counts.
@@ -110,8 +111,7 @@ class ServerCall final : public DeferredDeletable, private StreamCallbacks {
   http::H2StreamPtr stream_;
   CallHandlerPtr handler_;
   MessageDecoder decoder_;
-  std::string out_;  // out_: framed messages; bytes before outOff_ are already written
-  size_t outOff_{0};
+  MessageWriter writer_;
   Status final_;  // final_: the status finish() was given
   bool finishing_{false};
   bool halfClosed_{false};

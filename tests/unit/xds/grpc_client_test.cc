@@ -3,11 +3,16 @@
 // Trailers-Only and non-200 responses, refusals, deadline, cancel and an oversized response.
 #include "xds/grpc_client.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <cstdio>
 #include <vector>
 
+#include "test_common/test_util.h"
 #include "unit/http/h2_test_util.h"
+#include "unit/xds/grpc_js.h"
 #include "xds/grpc_server.h"
 
 namespace ugate::xds::grpc {
@@ -184,6 +189,67 @@ TEST_F(GrpcClientTest, OversizedResponseEndsTheCall) {
   p_.rt.run([&] {
     EXPECT_EQ(rec.messages, std::vector<std::string>{"echo:hi"});
     EXPECT_EQ(rec.status->code, Code::ResourceExhausted);
+  });
+}
+
+// @grpc/grpc-js (npm) as the server: our client must speak gRPC as a real implementation reads
+// it, and read its messages and trailers. Skipped without node, npm or the network.
+TEST(GrpcClientJsTest, CallsAGrpcJsServer) {
+  std::string why;
+  const std::string node = test::grpcJsCommand(why);
+  if (node.empty()) GTEST_SKIP() << why;
+  // The server runs until killed: the guard kills it however the test ends.
+  struct Peer {
+    FILE* out{nullptr};
+    int pid{0};
+    ~Peer() {
+      if (pid > 0) kill(pid, SIGTERM);
+      if (out != nullptr) pclose(out);
+    }
+  } peer;
+  peer.out = popen((node + test::grpcJsScript("grpc_js_server.js") + " 2>&1").c_str(), "r");
+  ASSERT_NE(peer.out, nullptr);
+  char line[512] = {};
+  unsigned port = 0;
+  const bool listening = fgets(line, sizeof line, peer.out) != nullptr &&
+                         sscanf(line, "listening %u %d", &port, &peer.pid) == 2;
+  ASSERT_TRUE(listening) << line;
+  const int fd = ugate::test::connectTcp(static_cast<uint16_t>(port));
+  ASSERT_GE(fd, 0);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+  struct Callbacks : http::H2ConnectionCallbacks {
+    void onRequest(http::H2Connection&, http::H2StreamPtr) override {}
+    void onConnectionClosed(http::H2Connection&, Errc, const std::string&) override {}
+  } callbacks;
+  http::test::ReactorThread rt;
+  http::H2ConnectionPtr conn;
+  ClientCallPtr echo, failing;
+  Recorder echoed, refused;
+  rt.run([&] {
+    conn = http::H2Connection::create(rt.reactor(), std::make_unique<TcpStream>(rt.reactor(), fd),
+                                      http::H2Connection::Role::Client, {}, callbacks);
+    conn->start();
+    ClientCallOptions o;
+    o.authority = "127.0.0.1:" + std::to_string(port);
+    o.timeout = 20s;
+    echo = ClientCall::start(rt.reactor(), *conn, "/test.Echo/Echo", o, echoed);
+    failing = ClientCall::start(rt.reactor(), *conn, "/test.Echo/Echo", o, refused);
+    ASSERT_TRUE(echo && failing);
+    echo->send("hello");
+    echo->send("");
+    echo->send("world");
+    echo->closeSend();
+    failing->send("fail");
+  });
+  ASSERT_TRUE(rt.waitFor([&] { return echoed.status && refused.status; }));
+  rt.run([&] {
+    EXPECT_EQ(echoed.messages, (std::vector<std::string>{"js:hello", "js:", "js:world"}));
+    EXPECT_EQ(echoed.status->code, Code::Ok);  // grpc-js sends grpc-message "OK" with it
+    EXPECT_EQ(*refused.status, (Status{Code::FailedPrecondition, "js says no: 100%\ncaf\xc3\xa9"}));
+    echo.reset();
+    failing.reset();
+    conn.reset();
   });
 }
 

@@ -20,6 +20,7 @@
 
 #include "envoy/service/discovery/v3/discovery.pb.h"
 #include "unit/http/h2_test_util.h"
+#include "unit/xds/grpc_js.h"
 #include "xds/messages.h"
 
 namespace ugate::xds::grpc {
@@ -273,20 +274,11 @@ TEST_F(GrpcServerTest, AdsDiscoveryRequestGetsAResponse) {
 // implementation does. npm installs it once into the build tree; without node, npm or the
 // network the test is skipped.
 TEST_F(GrpcServerTest, GrpcJsClient) {
-  if (system("command -v node >/dev/null && command -v npm >/dev/null") != 0) {
-    GTEST_SKIP() << "node or npm is not installed";
-  }
-  const std::string dir = UGATE_NPM_DIR;
-  if (access((dir + "/node_modules/@grpc/grpc-js/package.json").c_str(), R_OK) != 0 &&
-      system(("npm install --no-audit --no-fund --prefix '" + dir +
-              "' @grpc/grpc-js@1.14 >/dev/null 2>&1")
-                 .c_str()) != 0) {
-    GTEST_SKIP() << "npm could not install @grpc/grpc-js";
-  }
+  std::string why;
+  const std::string node = test::grpcJsCommand(why);
+  if (node.empty()) GTEST_SKIP() << why;
   const std::string out =
-      runPeer("NODE_PATH='" + dir +
-              "/node_modules' node '" UGATE_SOURCE_DIR "/tests/unit/xds/grpc_js_peer.js' " +
-              std::to_string(port_));
+      runPeer(node + test::grpcJsScript("grpc_js_peer.js") + " " + std::to_string(port_));
   EXPECT_TRUE(has(
       out, R"({"name":"echo","got":["echo:hello","echo:","echo:world"],"code":0,"details":""})"))
       << out;

@@ -54,7 +54,10 @@ class CallHandler {
 };
 using CallHandlerPtr = std::unique_ptr<CallHandler>;
 
-/** MethodFactory: makes the handler of a new call (null: the call ends UNIMPLEMENTED). */
+/**
+ * MethodFactory: makes the handler of a new call (null: the call ends UNIMPLEMENTED). It may read
+ * the call's path and headers but not send or finish: the call starts once it returns.
+ */
 using MethodFactory = std::function<CallHandlerPtr(ServerCall&)>;
 
 /** ServerOptions: limits of a Server's calls. */

@@ -8,6 +8,8 @@ pkg_check_modules(NGTCP2 REQUIRED IMPORTED_TARGET libngtcp2>=1.0)
 pkg_check_modules(NGHTTP3 REQUIRED IMPORTED_TARGET libnghttp3>=1.0)
 pkg_check_modules(LIBNL REQUIRED IMPORTED_TARGET libnl-3.0 libnl-route-3.0)
 find_package(BoringSSL REQUIRED)
+# xDS: Debian's libprotobuf-lite and protoc 3.21 (FindProtobuf; protobuf::libprotobuf-lite, protobuf::protoc).
+find_package(Protobuf 3.21 REQUIRED)
 
 # ugate_no_system_openssl fails the build if the system OpenSSL ended up linked into target.
 function(ugate_no_system_openssl target)

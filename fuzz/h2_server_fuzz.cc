@@ -19,114 +19,21 @@
 #include <spdlog/spdlog.h>
 #include <ugate/reactor.h>
 
-#include "core/timer_queue.h"
 #include "http/h2_connection.h"
+#include "sim_h2.h"
 
 namespace {
 
 using namespace ugate;
 using namespace ugate::http;
+using ugate::fuzz::feedInput;
+using ugate::fuzz::MemTransport;
+using ugate::fuzz::readStep;
+using ugate::fuzz::SimReactor;
 
 void check(bool ok) {
   if (!ok) __builtin_trap();
 }
-
-// SimReactor: timers, defer and deferred deletes on a hand-advanced clock; no fds.
-class SimReactor final : public Reactor {
- public:
-  bool addFd(int, IoWatcher*, uint32_t) override { return true; }
-  bool modFd(int, IoWatcher*, uint32_t) override { return true; }
-  void removeFd(int, IoWatcher*) override {}
-  void forgetFd(IoWatcher*) override {}
-  TimerPtr createTimer(TimerCb cb) override { return timers_.createTimer(std::move(cb)); }
-  void post(std::function<void()> fn) override { deferred_.push_back(std::move(fn)); }
-  void defer(std::function<void()> fn) override { deferred_.push_back(std::move(fn)); }
-  void deferredDelete(DeferredDeletablePtr p) override { toDelete_.push_back(std::move(p)); }
-  MonotonicTime now() const override { return now_; }
-  MonotonicTime updateNow() override { return now_; }
-  void run() override {}
-  void exit() override {}
-  int index() const override { return 0; }
-  bool isThisThread() const override { return true; }
-
-  /** turn: one loop turn after `advance` of simulated time. */
-  void turn(Duration advance) {
-    now_ += advance;
-    timers_.setNow(now_);
-    for (int i = 0; i < 8 && !deferred_.empty(); ++i) {
-      std::vector<std::function<void()>> batch;
-      batch.swap(deferred_);
-      for (auto& fn : batch) fn();
-    }
-    timers_.runExpired(now_, 4096);
-    while (!toDelete_.empty()) {
-      std::vector<DeferredDeletablePtr> b;
-      b.swap(toDelete_);
-    }
-  }
-
- private:
-  MonotonicTime now_{std::chrono::seconds(1000)};
-  TimerQueue timers_;
-  std::vector<std::function<void()>> deferred_;
-  std::vector<DeferredDeletablePtr> toDelete_;
-};
-
-// MemTransport: the client's bytes come from `in` in chunks; writes are swallowed (optionally a
-// few bytes at a time, with EAGAIN in between).
-class MemTransport final : public Stream {
- public:
-  explicit MemTransport(bool smallWrites) : smallWrites_(smallWrites) { writeReady_ = true; }
-  void setCallbacks(StreamCallbacks* cb) override { cb_ = cb; }
-  IoResult read(uint8_t* buf, size_t len) override {
-    if (closed_) return IoResult{0, EBADF};
-    if (off_ < in_.size()) {
-      size_t n = std::min(len, in_.size() - off_);
-      memcpy(buf, in_.data() + off_, n);
-      off_ += n;
-      return IoResult{static_cast<int64_t>(n), 0};
-    }
-    if (eof_) return IoResult{0, 0};
-    readReady_ = false;
-    return IoResult{0, EAGAIN};
-  }
-  IoResult write(const uint8_t*, size_t len) override {
-    if (closed_) return IoResult{0, EPIPE};
-    if (smallWrites_) {
-      if (!writeReady_) return IoResult{0, EAGAIN};
-      writeReady_ = false;  // the next write blocks until writable() is called
-      return IoResult{static_cast<int64_t>(std::min<size_t>(len, 700)), 0};
-    }
-    written_ += len;
-    return IoResult{static_cast<int64_t>(len), 0};
-  }
-  void shutdownWrite() override {}
-  void close(bool) override {
-    closed_ = true;
-    cb_ = nullptr;
-  }
-
-  void feed(const uint8_t* p, size_t n, bool eof) {
-    in_.assign(reinterpret_cast<const char*>(p), n);
-    off_ = 0;
-    eof_ = eof;
-    readReady_ = true;
-    if (cb_ != nullptr) cb_->onStreamReadable(*this);
-  }
-  void writable() {
-    writeReady_ = true;
-    if (cb_ != nullptr) cb_->onStreamWritable(*this);
-  }
-
- private:
-  StreamCallbacks* cb_{nullptr};
-  std::string in_;
-  size_t off_{0};
-  bool eof_{false};
-  bool closed_{false};
-  bool smallWrites_;
-  size_t written_{0};
-};
 
 // Echo: what a tunnel does with a stream: read everything, write it back, end when the peer ends.
 struct Echo : StreamCallbacks {
@@ -200,7 +107,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const uint8_t ctl = data[0];
-  const size_t step = 1 + static_cast<size_t>(ctl & 15) * 97;
+  const size_t step = readStep(ctl);
   const bool smallWrites = ctl & 16;
   App app;
   app.resetSome = ctl & 32;
@@ -219,16 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   MemTransport* tp = t.get();
   H2ConnectionPtr c = H2Connection::create(r, std::move(t), H2Connection::Role::Server, o, app);
   c->start();
-  size_t off = 1;
-  while (off < size && !c->closed()) {
-    size_t n = std::min(step, size - off);
-    tp->feed(data + off, n, eofAtEnd && off + n == size);
-    off += n;
-    for (int i = 0; i < 4; ++i) {
-      r.turn(Duration{1});
-      if (smallWrites) tp->writable();
-    }
-  }
+  feedInput(r, *tp, data, size, step, eofAtEnd, smallWrites, [&] { return c->closed(); });
   if (eofAtEnd && size == 1) tp->feed(data, 0, true);
   // Let the keepalive run its course: a PING, then its timeout (nobody answers).
   for (int i = 0; i < 6; ++i) {

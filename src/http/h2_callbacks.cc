@@ -121,9 +121,15 @@ int H2ConnectionImpl::onHeader(const nghttp2_frame* f, std::string_view name, st
   H2Stream::Impl* st = find(f->hd.stream_id);
   if (st == nullptr || st->owner == nullptr) return 0;
   const bool trailer = role_ == Role::Server ? st->headersDone : st->finalResponse;
-  if (trailer || st->tooLarge) return 0;  // trailers carry nothing a tunnel uses
+  if (st->tooLarge) return 0;
   // RFC 9113 6.5.2: a field's size is its name and value lengths plus 32.
   st->headerBytes += static_cast<uint32_t>(name.size() + value.size() + 32);
+  if (trailer) {  // nothing a tunnel uses; gRPC's status (nghttp2 refused pseudo-headers here)
+    if (st->headerBytes <= opts_.maxHeaderListBytes) {
+      st->peerTrailers.emplace_back(std::string(name), std::string(value));
+    }
+    return 0;
+  }
   if (st->headerBytes > opts_.maxHeaderListBytes) {
     st->tooLarge = true;
     Headers().swap(st->headers);
@@ -303,6 +309,10 @@ ssize_t H2ConnectionImpl::onReadData(int32_t id, size_t length, uint32_t* flags)
   if (q == 0) {
     if (st->endRequested) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (st->trailersRequested) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // no empty DATA frame; the trailers end it
+        submitTrailers(*st);
+      }
       return 0;
     }
     st->deferred = true;
@@ -310,7 +320,13 @@ ssize_t H2ConnectionImpl::onReadData(int32_t id, size_t length, uint32_t* flags)
   }
   const size_t n = std::min(q, length);
   *flags |= NGHTTP2_DATA_FLAG_NO_COPY;  // onSendData copies straight from sendQ to the output
-  if (n == q && st->endRequested) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (n == q && st->endRequested) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (st->trailersRequested) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      submitTrailers(*st);
+    }
+  }
   return static_cast<ssize_t>(n);
 }
 

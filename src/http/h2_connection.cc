@@ -202,10 +202,26 @@ bool H2ConnectionImpl::canOpenStream() const {
 
 H2StreamPtr H2ConnectionImpl::connect(const std::string& authority, const Headers& extra,
                                       std::function<void(H2Stream&)> onResponse) {
+  return openStream("CONNECT", {}, authority, {}, extra, std::move(onResponse));
+}
+
+H2StreamPtr H2ConnectionImpl::request(const std::string& method, const std::string& scheme,
+                                      const std::string& authority, const std::string& path,
+                                      const Headers& extra, std::function<void(H2Stream&)> onResponse) {
+  if (method.empty() || method == "CONNECT" || scheme.empty() || path.empty()) return nullptr;
+  return openStream(method, scheme, authority, path, extra, std::move(onResponse));
+}
+
+H2StreamPtr H2ConnectionImpl::openStream(const std::string& method, const std::string& scheme,
+                                         const std::string& authority, const std::string& path,
+                                         const Headers& extra,
+                                         std::function<void(H2Stream&)> onResponse) {
   if (!canOpenStream()) return nullptr;
   NvList nv;
-  nv.add(":method", "CONNECT");
+  nv.add(":method", method);
+  if (!scheme.empty()) nv.add(":scheme", scheme);
   nv.add(":authority", authority);
+  if (!path.empty()) nv.add(":path", path);
   nv.addExtra(extra);
   nghttp2_data_provider prd = dataProvider();
   int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), &prd, nullptr);
@@ -218,7 +234,8 @@ H2StreamPtr H2ConnectionImpl::connect(const std::string& authority, const Header
   impl->id = id;
   impl->local = true;
   impl->authority = authority;
-  impl->method = "CONNECT";
+  impl->method = method;
+  impl->path = path;
   impl->onResponse = std::move(onResponse);
   impl->recvQ.setPool(&pool_);
   impl->sendQ.setPool(&pool_);
@@ -283,6 +300,17 @@ void H2ConnectionImpl::respond(H2Stream::Impl& st, int status, const Headers& ex
     return;
   }
   kick();
+}
+
+void H2ConnectionImpl::submitTrailers(H2Stream::Impl& st) {
+  NvList nv;
+  nv.addExtra(st.trailers);
+  // Allowed inside the data source callback (nghttp2_submit_trailer's documentation).
+  int rv = nghttp2_submit_trailer(session_, st.id, nv.data(), nv.size());
+  if (rv != 0) {
+    spdlog::debug("h2: stream {}: trailers: {}", st.id, nghttp2_strerror(rv));
+    submitRst(st, NGHTTP2_INTERNAL_ERROR);
+  }
 }
 
 void H2ConnectionImpl::closeStream(H2Stream::Impl& st, bool abort) {

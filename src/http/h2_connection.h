@@ -68,7 +68,7 @@ class H2Stream final : public Stream {
   const Headers& headers() const;
   /** header: the first value of `name` (lower case) or "". */
   std::string header(std::string_view name) const;
-  /** method, authority, path: from the request (server side; path is "" for CONNECT). */
+  /** method, authority, path: of the request (as received, server side; as sent, client side). */
   const std::string& method() const;
   const std::string& authority() const;
   const std::string& path() const;
@@ -82,6 +82,20 @@ class H2Stream final : public Stream {
    * first call counts.
    */
   void respond(int status, const Headers& extra = {}, std::string body = {});
+  /**
+   * sendTrailers ends the sending side with a trailer block (HEADERS with END_STREAM) after the
+   * bytes already written, instead of END_STREAM on the last DATA frame: gRPC's grpc-status.
+   * Server side after a 2xx respond(), or client side. Names are lower-cased; pseudo-headers and
+   * connection-specific fields are dropped. Like shutdownWrite(), only the first end counts, and
+   * write() answers EPIPE afterwards.
+   */
+  void sendTrailers(const Headers& trailers);
+  /**
+   * trailers: the trailer block the peer ended its side with (e.g. grpc-status), empty until then
+   * or when it ended with DATA; counted against maxHeaderListBytes with the headers (what is over
+   * it is dropped).
+   */
+  const Headers& trailers() const;
   /** resetCode: the RST_STREAM error code received, if the peer reset the stream (else 0). */
   uint32_t resetCode() const;
   H2Connection* connection() const;
@@ -139,6 +153,15 @@ class H2Connection : public DeferredDeletable {
    */
   virtual H2StreamPtr connect(const std::string& authority, const Headers& extra,
                               std::function<void(H2Stream&)> onResponse) = 0;
+  /**
+   * request (client role): open a stream for a request other than CONNECT (`:method`, `:scheme`,
+   * `:authority`, `:path`, plus `extra` headers), e.g. a gRPC call. The body is what the caller
+   * writes, ended by shutdownWrite() or sendTrailers(); onResponse as for connect(). Returns null
+   * when no stream can be opened now (see canOpenStream()).
+   */
+  virtual H2StreamPtr request(const std::string& method, const std::string& scheme,
+                              const std::string& authority, const std::string& path,
+                              const Headers& extra, std::function<void(H2Stream&)> onResponse) = 0;
   /** canOpenStream: not closing, and below the peer's SETTINGS_MAX_CONCURRENT_STREAMS. */
   virtual bool canOpenStream() const = 0;
   virtual size_t activeStreams() const = 0;

@@ -50,6 +50,9 @@ struct H2Stream::Impl {
   bool responseNotified{false};
   bool deferred{false};       // the data provider said DEFERRED: resume on write/shutdownWrite
   bool endRequested{false};   // END_STREAM wanted after sendQ (shutdownWrite, close, non-2xx)
+  bool trailersRequested{false};  // END_STREAM on a trailer block (sendTrailers): `trailers`
+  Headers trailers;               // trailers to send
+  Headers peerTrailers;           // trailers received (within the header cap)
   bool localEndSent{false};
   bool remoteEnded{false};
   bool h2Closed{false};       // nghttp2 closed the stream
@@ -73,6 +76,9 @@ class H2ConnectionImpl final : public H2Connection, private StreamCallbacks {
   void start() override;
   H2StreamPtr connect(const std::string& authority, const Headers& extra,
                       std::function<void(H2Stream&)> onResponse) override;
+  H2StreamPtr request(const std::string& method, const std::string& scheme,
+                      const std::string& authority, const std::string& path, const Headers& extra,
+                      std::function<void(H2Stream&)> onResponse) override;
   bool canOpenStream() const override;
   size_t activeStreams() const override { return openLocal_ + openRemote_; }
   void goAway() override;
@@ -88,6 +94,12 @@ class H2ConnectionImpl final : public H2Connection, private StreamCallbacks {
   /** streamDataReady: st has new bytes to send or END_STREAM was requested. */
   void streamDataReady(H2Stream::Impl& st);
   void respond(H2Stream::Impl& st, int status, const Headers& extra, std::string body);
+  /** openStream: connect() and request(): a client stream (scheme and path empty for CONNECT). */
+  H2StreamPtr openStream(const std::string& method, const std::string& scheme,
+                         const std::string& authority, const std::string& path, const Headers& extra,
+                         std::function<void(H2Stream&)> onResponse);
+  /** submitTrailers: the data provider reached the end of a stream that ends with trailers. */
+  void submitTrailers(H2Stream::Impl& st);
   void closeStream(H2Stream::Impl& st, bool abort);
   /** releaseStream: the H2Stream is being destroyed; keep its state while nghttp2 needs it. */
   void releaseStream(std::unique_ptr<H2Stream::Impl> impl);

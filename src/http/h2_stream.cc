@@ -31,6 +31,7 @@ const std::string& H2Stream::authority() const { return impl_->authority; }
 const std::string& H2Stream::path() const { return impl_->path; }
 int H2Stream::status() const { return impl_->status; }
 uint32_t H2Stream::resetCode() const { return impl_->resetCode; }
+const Headers& H2Stream::trailers() const { return impl_->peerTrailers; }
 
 H2Connection* H2Stream::connection() const {
   return impl_->conn != nullptr && !impl_->connGone ? impl_->conn : nullptr;
@@ -87,6 +88,16 @@ IoResult H2Stream::write(const uint8_t* buf, size_t len) {
 void H2Stream::shutdownWrite() {
   Impl& s = *impl_;
   if (s.released || s.err != 0 || s.endRequested || s.h2Closed) return;
+  s.endRequested = true;
+  if (s.conn != nullptr && !s.connGone) s.conn->streamDataReady(s);
+}
+
+void H2Stream::sendTrailers(const Headers& trailers) {
+  Impl& s = *impl_;
+  if (s.released || s.err != 0 || s.endRequested || s.h2Closed) return;
+  if (!s.local && !s.responded) return;  // server side: the response headers come first
+  s.trailers = trailers;
+  s.trailersRequested = true;
   s.endRequested = true;
   if (s.conn != nullptr && !s.connGone) s.conn->streamDataReady(s);
 }

@@ -343,6 +343,92 @@ TEST(H2ConnectionTest, ErrorResponseWithBodySurvivesDroppingTheStream) {
   ASSERT_TRUE(p.rt.waitFor([&] { return p.server->activeStreams() == 0 && p.client->activeStreams() == 0; }));
 }
 
+// request(): a request other than CONNECT carries its method, scheme, path and headers; the
+// client sees them on its own stream too. CONNECT and an empty path are refused.
+TEST(H2ConnectionTest, RequestCarriesMethodAndPath) {
+  H2Pair p;
+  std::string method, path, scheme;
+  p.onReq = [&](H2StreamPtr& s) {
+    method = s->method();
+    path = s->path();
+    scheme = s->header(":scheme");  // pseudo-headers are not among the headers
+    EXPECT_EQ(s->header("x-call"), "7");
+    s->respond(204);
+  };
+  int status = 0;
+  H2StreamPtr c;
+  p.rt.run([&] {
+    EXPECT_EQ(p.client->request("CONNECT", "http", "a", "/", {}, nullptr), nullptr);
+    EXPECT_EQ(p.client->request("POST", "http", "a", "", {}, nullptr), nullptr);
+    c = p.client->request("POST", "http", "svc.test", "/pkg.S/M", {{"x-call", "7"}},
+                          [&](H2Stream& st) { status = st.status(); });
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->method(), "POST");
+    EXPECT_EQ(c->path(), "/pkg.S/M");
+    c->shutdownWrite();
+  });
+  ASSERT_TRUE(p.rt.waitFor([&] { return status != 0; }));
+  EXPECT_EQ(status, 204);
+  EXPECT_EQ(method, "POST");
+  EXPECT_EQ(path, "/pkg.S/M");
+  EXPECT_EQ(scheme, "");
+  p.rt.run([&] { c.reset(); });
+}
+
+// readResponse opens a stream to `authority` and reads the response body to EOF into the
+// returned Pump (keepIn); `status` receives the response status.
+Pump& readResponse(H2Pair& p, const std::string& authority, H2Stream*& c, int& status) {
+  c = p.connect(authority, {}, &status);
+  EXPECT_TRUE(p.rt.waitFor([&] { return status != 0; }));
+  Pump& cp = p.newPump();
+  cp.keepIn = true;
+  p.rt.run([&] { cp.attach(*c); });
+  EXPECT_TRUE(p.rt.waitFor([&] { return cp.eof; }));
+  return cp;
+}
+
+// A response ended by a trailer block (gRPC's grpc-status) instead of END_STREAM on DATA: the
+// bytes written before it arrive first, then EOF, and the client sees the trailers; a trailer
+// block right after the response headers (a gRPC error answer) carries no DATA at all.
+TEST(H2ConnectionTest, TrailersEndTheResponse) {
+  H2Pair p;
+  p.onReq = [](H2StreamPtr& s) {
+    s->sendTrailers({{"grpc-status", "12"}});  // before respond(): ignored
+    s->respond(200, {{"content-type", "application/grpc"}});
+    if (s->authority() == "grpc:2") {
+      s->sendTrailers({{"grpc-status", "12"}, {"grpc-message", "unknown method"}});
+      return;
+    }
+    const std::string body = "0123456789";
+    ASSERT_EQ(s->write(bytes(body.c_str()), body.size()).value, 10);
+    s->sendTrailers({{"Grpc-Status", "0"}, {"grpc-message", "fine%20here"}, {":bad", "x"}});
+    EXPECT_EQ(s->write(bytes("late"), 4).err, EPIPE);
+    s->sendTrailers({{"grpc-status", "13"}});  // only the first end counts
+  };
+  H2Stream* c = nullptr;
+  int status = 0;
+  Pump& withData = readResponse(p, "grpc:1", c, status);
+  p.rt.run([&] {
+    EXPECT_EQ(status, 200);
+    EXPECT_EQ(withData.in, "0123456789");
+    EXPECT_EQ(c->trailers(), (Headers{{"grpc-status", "0"}, {"grpc-message", "fine%20here"}}));
+    EXPECT_EQ(c->header("grpc-status"), "");  // not among the headers
+    EXPECT_EQ(p.clientStats.bytesIn.value(), 10u);
+    withData.detach();
+    p.drop(c);
+  });
+  int status2 = 0;
+  Pump& noData = readResponse(p, "grpc:2", c, status2);
+  p.rt.run([&] {
+    EXPECT_EQ(noData.in, "");
+    EXPECT_EQ(c->trailers(), (Headers{{"grpc-status", "12"}, {"grpc-message", "unknown method"}}));
+    EXPECT_EQ(p.clientStats.bytesIn.value(), 10u);
+    noData.detach();
+    p.drop(c);
+  });
+  ASSERT_TRUE(p.rt.waitFor([&] { return p.server->activeStreams() == 0 && p.client->activeStreams() == 0; }));
+}
+
 TEST(H2ConnectionTest, RequestHeadersOverTheCapGet431) {
   H2Options so;
   so.maxHeaderListBytes = 4096;

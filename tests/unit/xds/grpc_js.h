@@ -1,0 +1,37 @@
+#pragma once
+// @grpc/grpc-js (npm) as a real gRPC peer of the xds tests: installed once into the build tree
+// (UGATE_NPM_DIR), run by node with NODE_PATH pointing there.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace ugate::xds::test {
+
+/**
+ * grpcJsCommand: the shell command prefix that runs a node script with @grpc/grpc-js available
+ * ("NODE_PATH=... node"), installing the package first if needed; "" (and `why`) when node, npm
+ * or the network is missing, so that the test can be skipped.
+ */
+inline std::string grpcJsCommand(std::string& why) {
+  if (system("command -v node >/dev/null && command -v npm >/dev/null") != 0) {
+    why = "node or npm is not installed";
+    return "";
+  }
+  const std::string dir = UGATE_NPM_DIR;
+  if (access((dir + "/node_modules/@grpc/grpc-js/package.json").c_str(), R_OK) != 0 &&
+      system(("npm install --no-audit --no-fund --prefix '" + dir +
+              "' @grpc/grpc-js@1.14 >/dev/null 2>&1")
+                 .c_str()) != 0) {
+    why = "npm could not install @grpc/grpc-js";
+    return "";
+  }
+  return "NODE_PATH='" + dir + "/node_modules' node ";
+}
+
+/** grpcJsScript: the path of a node script beside the xds tests. */
+inline std::string grpcJsScript(const std::string& name) {
+  return "'" UGATE_SOURCE_DIR "/tests/unit/xds/" + name + "'";
+}
+
+}  // namespace ugate::xds::test

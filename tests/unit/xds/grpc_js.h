@@ -19,9 +19,12 @@ inline std::string grpcJsCommand(std::string& why) {
     return "";
   }
   const std::string dir = UGATE_NPM_DIR;
-  if (access((dir + "/node_modules/@grpc/grpc-js/package.json").c_str(), R_OK) != 0 &&
-      system(("npm install --no-audit --no-fund --prefix '" + dir +
-              "' @grpc/grpc-js@1.14 >/dev/null 2>&1")
+  const std::string marker = dir + "/node_modules/@grpc/grpc-js/package.json";
+  // ctest runs these tests in parallel: one installs while the others wait on the lock, then
+  // find the package there.
+  if (access(marker.c_str(), R_OK) != 0 &&
+      system(("mkdir -p '" + dir + "' && flock '" + dir + "/.install.lock' sh -c \"test -f '" + marker +
+              "' || npm install --no-audit --no-fund --prefix '" + dir + "' @grpc/grpc-js@1.14\" >/dev/null 2>&1")
                  .c_str()) != 0) {
     why = "npm could not install @grpc/grpc-js";
     return "";

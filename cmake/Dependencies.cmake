@@ -7,6 +7,7 @@ pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
 pkg_check_modules(NGTCP2 REQUIRED IMPORTED_TARGET libngtcp2>=1.0)
 pkg_check_modules(NGHTTP3 REQUIRED IMPORTED_TARGET libnghttp3>=1.0)
 pkg_check_modules(LIBNL REQUIRED IMPORTED_TARGET libnl-3.0 libnl-route-3.0)
+pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)  # the Web Push store
 find_package(BoringSSL REQUIRED)
 # xDS: Debian's libprotobuf-lite and protoc 3.21 (FindProtobuf; protobuf::libprotobuf-lite, protobuf::protoc).
 find_package(Protobuf 3.21 REQUIRED)

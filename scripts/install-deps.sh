@@ -57,7 +57,7 @@ fi
 build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-dev
   android-libboringssl-dev libnghttp2-dev libnl-3-dev libnl-route-3-dev
-  libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev
+  libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev libsqlite3-dev
   libprotobuf-dev protobuf-compiler
 )
 quic_pkgs=(libngtcp2-dev libnghttp3-dev)

@@ -1,0 +1,444 @@
+// PushStore (push_store.h): SQLite in WAL mode behind one thread, group commit.
+#include "webpush/push_store.h"
+
+#include <chrono>
+#include <utility>
+
+namespace ugate::webpush {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// The schema. `seq` is the rowid: the store-wide delivery order. A topic is unique per
+// subscription among pending messages (the replacement of RFC 8030 §5.4).
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subscriptions(
+  id TEXT PRIMARY KEY,
+  token TEXT NOT NULL UNIQUE,
+  app_key BLOB NOT NULL,
+  topic TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  used_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS subscriptions_by_use ON subscriptions(used_ms);
+CREATE TABLE IF NOT EXISTS messages(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  sub_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+  topic TEXT,
+  urgency INTEGER NOT NULL,
+  ttl INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  encoding TEXT NOT NULL,
+  body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_sub ON messages(sub_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_topic ON messages(sub_id, topic) WHERE topic IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires_ms);
+)sql";
+
+constexpr const char* kInsertSub =
+    "INSERT INTO subscriptions(id, token, app_key, topic, created_ms, used_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char* kDeleteSub = "DELETE FROM subscriptions WHERE id = ?1";
+constexpr const char* kSubByToken =
+    "SELECT id, token, app_key, topic, created_ms, used_ms FROM subscriptions WHERE token = ?1";
+constexpr const char* kSubById =
+    "SELECT id, token, app_key, topic, created_ms, used_ms FROM subscriptions WHERE id = ?1";
+constexpr const char* kTouchSub = "UPDATE subscriptions SET used_ms = max(used_ms, ?2) WHERE id = ?1";
+constexpr const char* kDeleteTopic = "DELETE FROM messages WHERE sub_id = ?1 AND topic = ?2";
+constexpr const char* kInsertMsg =
+    "INSERT INTO messages(id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+constexpr const char* kDeleteMsg = "DELETE FROM messages WHERE id = ?1";
+constexpr const char* kMsgById =
+    "SELECT seq, id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body FROM messages WHERE id = ?1";
+constexpr const char* kPending =
+    "SELECT seq, id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body FROM messages "
+    "WHERE sub_id = ?1 AND seq > ?2 AND expires_ms > ?3 AND urgency >= ?4 ORDER BY seq LIMIT ?5";
+constexpr const char* kSweepMsgs = "DELETE FROM messages WHERE expires_ms <= ?1";
+constexpr const char* kSweepSubs = "DELETE FROM subscriptions WHERE used_ms < ?1";
+
+void bindText(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+void bindBlob(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+std::string columnText(sqlite3_stmt* s, int i) {
+  const auto* p = sqlite3_column_blob(s, i);
+  const int n = sqlite3_column_bytes(s, i);
+  return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+}
+
+Subscription readSubscription(sqlite3_stmt* s) {
+  Subscription out;
+  out.id = columnText(s, 0);
+  out.token = columnText(s, 1);
+  out.appServerKey = columnText(s, 2);
+  out.topic = columnText(s, 3);
+  out.createdMs = sqlite3_column_int64(s, 4);
+  out.usedMs = sqlite3_column_int64(s, 5);
+  return out;
+}
+
+StoredMessage readMessage(sqlite3_stmt* s) {
+  StoredMessage m;
+  m.seq = sqlite3_column_int64(s, 0);
+  m.id = columnText(s, 1);
+  m.subscription = columnText(s, 2);
+  m.topic = columnText(s, 3);
+  m.urgency = static_cast<Urgency>(sqlite3_column_int(s, 4) & 3);
+  m.ttlSeconds = sqlite3_column_int64(s, 5);
+  m.receivedMs = sqlite3_column_int64(s, 6);
+  m.expiresMs = sqlite3_column_int64(s, 7);
+  m.encoding = columnText(s, 8);
+  m.body = columnText(s, 9);
+  return m;
+}
+
+// Finish: a completion that reports the operation's value once its transaction is committed.
+template <typename T>
+std::function<void(const Result<void>&)> finishWith(std::shared_ptr<Result<T>> value, PushStore::Done<T> done) {
+  return [value, done = std::move(done)](const Result<void>& commit) {
+    if (!commit) {
+      done(commit.error());
+    } else {
+      done(std::move(*value));
+    }
+  };
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PushStore>> PushStore::open(const std::string& path, SyncMode sync) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  auto fail = [&](Errc code, const std::string& why) -> Error {
+    std::string msg = "webpush store " + path + ": " + why;
+    if (db != nullptr) sqlite3_close_v2(db);
+    return makeError(code, msg);
+  };
+  if (rc != SQLITE_OK) return fail(Errc::Io, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  sqlite3_busy_timeout(db, 5000);  // another process holding it (a second ugated): wait, then say so
+  sqlite3_extended_result_codes(db, 1);
+  // quick_check reads every page: a file that is not a database, or a damaged one, stops here.
+  std::string check;
+  char* err = nullptr;
+  int qrc = sqlite3_exec(
+      db, "PRAGMA quick_check",
+      [](void* out, int, char** v, char**) {
+        auto* s = static_cast<std::string*>(out);
+        if (v[0] != nullptr && s->size() < 512) *s += (s->empty() ? "" : "; ") + std::string(v[0]);
+        return 0;
+      },
+      &check, &err);
+  if (qrc != SQLITE_OK) {
+    std::string why = err ? err : sqlite3_errstr(qrc);
+    sqlite3_free(err);
+    return fail(Errc::Io, "cannot be read as a database (" + why + "); move it away to start with an empty store");
+  }
+  if (check != "ok") {
+    return fail(Errc::Io, "is corrupt (quick_check: " + check + "); move it away to start with an empty store");
+  }
+  std::string mode;
+  sqlite3_exec(
+      db, "PRAGMA journal_mode=WAL",
+      [](void* out, int, char** v, char**) {
+        if (v[0] != nullptr) *static_cast<std::string*>(out) = v[0];
+        return 0;
+      },
+      &mode, nullptr);
+  if (mode != "wal") return fail(Errc::Io, "WAL mode refused (journal_mode is '" + mode + "')");
+  const char* pragmas = sync == SyncMode::Full ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                                               : "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
+  if (sqlite3_exec(db, pragmas, nullptr, nullptr, &err) != SQLITE_OK ||
+      sqlite3_exec(db, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string why = err ? err : sqlite3_errmsg(db);
+    sqlite3_free(err);
+    return fail(Errc::Io, "cannot set up its schema: " + why);
+  }
+  // The schema version: written once, checked on every open.
+  std::string version;
+  sqlite3_exec(
+      db, "SELECT value FROM meta WHERE key = 'schema'",
+      [](void* out, int, char** v, char**) {
+        if (v[0] != nullptr) *static_cast<std::string*>(out) = v[0];
+        return 0;
+      },
+      &version, nullptr);
+  if (version.empty()) {
+    const std::string sql = "INSERT INTO meta(key, value) VALUES('schema', '" + std::to_string(kSchemaVersion) + "')";
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string why = err ? err : sqlite3_errmsg(db);
+      sqlite3_free(err);
+      return fail(Errc::Io, "cannot record its schema version: " + why);
+    }
+  } else if (version != std::to_string(kSchemaVersion)) {
+    return fail(Errc::NotSupported, "has schema version " + version + ", this ugated knows " +
+                                        std::to_string(kSchemaVersion));
+  }
+  return std::unique_ptr<PushStore>(new PushStore(path, db));
+}
+
+PushStore::PushStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+PushStore::~PushStore() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+  for (auto& [sql, s] : stmts_) sqlite3_finalize(s);
+  sqlite3_close_v2(db_);
+}
+
+void PushStore::enqueue(Op op) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    queue_.push_back(std::move(op));
+  }
+  cv_.notify_one();
+}
+
+void PushStore::loop() {
+  for (;;) {
+    std::deque<Op> batch;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued ran
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    runBatch(batch);
+  }
+}
+
+void PushStore::runBatch(std::deque<Op>& batch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<void> commit = exec("BEGIN IMMEDIATE");
+  if (commit) {
+    for (Op& op : batch) {
+      // A savepoint each: one operation's failure (a duplicate id) undoes only its own changes.
+      if (!exec("SAVEPOINT op") || (!op.run(*this) && !exec("ROLLBACK TO op")) || !exec("RELEASE op")) {
+        commit = dbError("savepoint");
+        break;
+      }
+    }
+  }
+  // No statement may stay active across the commit (a SELECT stepped to its end still is).
+  for (auto& [sql, s] : stmts_) sqlite3_reset(s);
+  if (commit) commit = exec("COMMIT");
+  if (!commit) {
+    (void)exec("ROLLBACK");
+    stats_.failedCommits.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    stats_.commits.fetch_add(1, std::memory_order_relaxed);
+    stats_.lastCommitMicros.store(static_cast<uint64_t>(us), std::memory_order_relaxed);
+    stats_.commitMicrosTotal.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+  }
+  stats_.operations.fetch_add(batch.size(), std::memory_order_relaxed);
+  if (batch.size() > stats_.largestBatch.load(std::memory_order_relaxed)) {
+    stats_.largestBatch.store(batch.size(), std::memory_order_relaxed);
+  }
+  for (Op& op : batch) op.finish(commit);
+}
+
+sqlite3_stmt* PushStore::stmt(const char* sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) {
+    sqlite3_reset(it->second);
+    sqlite3_clear_bindings(it->second);
+    return it->second;
+  }
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) return nullptr;
+  stmts_.emplace(sql, s);
+  return s;
+}
+
+Result<void> PushStore::exec(const char* sql) {
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return dbError(sql);
+  return {};
+}
+
+Error PushStore::dbError(std::string_view what) const {
+  return makeError(Errc::Io, "webpush store " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
+}
+
+void PushStore::addSubscription(Subscription s, Done<void> done) {
+  auto value = std::make_shared<Result<void>>();
+  enqueue({[s = std::move(s), value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kInsertSub);
+             if (q == nullptr) {
+               *value = st.dbError("prepare");
+               return false;
+             }
+             bindText(q, 1, s.id);
+             bindText(q, 2, s.token);
+             bindBlob(q, 3, s.appServerKey);
+             bindText(q, 4, s.topic);
+             sqlite3_bind_int64(q, 5, s.createdMs);
+             sqlite3_bind_int64(q, 6, s.usedMs);
+             const int rc = sqlite3_step(q);
+             if (rc == SQLITE_DONE) return true;
+             *value = (rc & 0xff) == SQLITE_CONSTRAINT ? makeError(Errc::AlreadyExists, "subscription exists")
+                                                       : st.dbError("add subscription");
+             return false;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::removeSubscription(std::string id, Done<bool> done) {
+  deleteByKey(kDeleteSub, std::move(id), "remove subscription", std::move(done));
+}
+
+void PushStore::deleteByKey(const char* sql, std::string key, const char* what, Done<bool> done) {
+  auto value = std::make_shared<Result<bool>>(false);
+  enqueue({[sql, key = std::move(key), what, value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(sql);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, key);
+             if (sqlite3_step(q) != SQLITE_DONE) return *value = st.dbError(what), false;
+             *value = sqlite3_changes(st.db_) > 0;
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::subscriptionByToken(std::string token, Done<std::optional<Subscription>> done) {
+  findSubscription(kSubByToken, std::move(token), std::move(done));
+}
+
+void PushStore::subscriptionById(std::string id, Done<std::optional<Subscription>> done) {
+  findSubscription(kSubById, std::move(id), std::move(done));
+}
+
+void PushStore::findSubscription(const char* sql, std::string key, Done<std::optional<Subscription>> done) {
+  auto value = std::make_shared<Result<std::optional<Subscription>>>(std::nullopt);
+  enqueue({[sql, key = std::move(key), value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(sql);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, key);
+             const int rc = sqlite3_step(q);
+             if (rc == SQLITE_ROW) *value = std::optional<Subscription>(readSubscription(q));
+             else if (rc != SQLITE_DONE) return *value = st.dbError("find subscription"), false;
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::put(StoredMessage m, Done<int64_t> done) {
+  auto value = std::make_shared<Result<int64_t>>(int64_t{0});
+  enqueue({[m = std::move(m), value](PushStore& st) {
+             sqlite3_stmt* touch = st.stmt(kTouchSub);
+             if (touch == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(touch, 1, m.subscription);
+             sqlite3_bind_int64(touch, 2, m.receivedMs);
+             if (sqlite3_step(touch) != SQLITE_DONE) return *value = st.dbError("put"), false;
+             if (sqlite3_changes(st.db_) == 0) {
+               *value = makeError(Errc::NotFound, "no subscription " + m.subscription);
+               return false;
+             }
+             if (!m.topic.empty()) {  // RFC 8030 §5.4: the new message replaces the pending one
+               sqlite3_stmt* del = st.stmt(kDeleteTopic);
+               if (del == nullptr) return *value = st.dbError("prepare"), false;
+               bindText(del, 1, m.subscription);
+               bindText(del, 2, m.topic);
+               if (sqlite3_step(del) != SQLITE_DONE) return *value = st.dbError("replace topic"), false;
+             }
+             sqlite3_stmt* q = st.stmt(kInsertMsg);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, m.id);
+             bindText(q, 2, m.subscription);
+             if (m.topic.empty()) {
+               sqlite3_bind_null(q, 3);
+             } else {
+               bindText(q, 3, m.topic);
+             }
+             sqlite3_bind_int(q, 4, static_cast<int>(m.urgency));
+             sqlite3_bind_int64(q, 5, m.ttlSeconds);
+             sqlite3_bind_int64(q, 6, m.receivedMs);
+             sqlite3_bind_int64(q, 7, m.expiresMs);
+             bindText(q, 8, m.encoding);
+             bindBlob(q, 9, m.body);
+             const int rc = sqlite3_step(q);
+             if (rc != SQLITE_DONE) {
+               *value = (rc & 0xff) == SQLITE_CONSTRAINT ? makeError(Errc::AlreadyExists, "message " + m.id + " exists")
+                                                         : st.dbError("put");
+               return false;
+             }
+             *value = sqlite3_last_insert_rowid(st.db_);
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::remove(std::string id, Done<bool> done) {
+  deleteByKey(kDeleteMsg, std::move(id), "remove message", std::move(done));
+}
+
+void PushStore::message(std::string id, Done<std::optional<StoredMessage>> done) {
+  auto value = std::make_shared<Result<std::optional<StoredMessage>>>(std::nullopt);
+  enqueue({[id = std::move(id), value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kMsgById);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, id);
+             const int rc = sqlite3_step(q);
+             if (rc == SQLITE_ROW) *value = std::optional<StoredMessage>(readMessage(q));
+             else if (rc != SQLITE_DONE) return *value = st.dbError("find message"), false;
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::pending(std::string subscription, int64_t afterSeq, int64_t nowMs, Urgency minUrgency, size_t limit,
+                        Done<std::vector<StoredMessage>> done) {
+  auto value = std::make_shared<Result<std::vector<StoredMessage>>>(std::vector<StoredMessage>{});
+  enqueue({[subscription = std::move(subscription), afterSeq, nowMs, minUrgency, limit, value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kPending);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, subscription);
+             sqlite3_bind_int64(q, 2, afterSeq);
+             sqlite3_bind_int64(q, 3, nowMs);
+             sqlite3_bind_int(q, 4, static_cast<int>(minUrgency));
+             sqlite3_bind_int64(q, 5, static_cast<int64_t>(limit));
+             std::vector<StoredMessage> out;
+             int rc;
+             while ((rc = sqlite3_step(q)) == SQLITE_ROW) out.push_back(readMessage(q));
+             if (rc != SQLITE_DONE) return *value = st.dbError("pending"), false;
+             *value = std::move(out);
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done) {
+  auto value = std::make_shared<Result<Swept>>(Swept{});
+  enqueue({[nowMs, idleMs, value](PushStore& st) {
+             Swept s;
+             sqlite3_stmt* q = st.stmt(kSweepMsgs);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             sqlite3_bind_int64(q, 1, nowMs);
+             if (sqlite3_step(q) != SQLITE_DONE) return *value = st.dbError("sweep messages"), false;
+             s.messages = static_cast<uint64_t>(sqlite3_changes(st.db_));
+             sqlite3_stmt* subs = st.stmt(kSweepSubs);
+             if (subs == nullptr) return *value = st.dbError("prepare"), false;
+             sqlite3_bind_int64(subs, 1, nowMs - idleMs);
+             if (sqlite3_step(subs) != SQLITE_DONE) return *value = st.dbError("sweep subscriptions"), false;
+             s.subscriptions = static_cast<uint64_t>(sqlite3_changes(st.db_));
+             *value = s;
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+}  // namespace ugate::webpush

@@ -1,0 +1,161 @@
+#pragma once
+// PushStore: the push service's durable store (RFC 8030 §5: a push service stores a message until
+// it is delivered and acknowledged or its TTL runs out). SQLite in WAL mode, one file in
+// node.dataDir, owned by one store thread: every call queues an operation and returns at once, and
+// the store thread runs what is queued as one transaction (group commit: one fsync for a whole
+// batch), then calls each operation's completion on the store thread. A completion never runs before
+// the transaction holding its operation is committed, so "201 Created" sent from a completion means
+// the message is on disk (`sync: full`: survives power loss; `normal`: survives a crash of the
+// process, not of the machine). Reactor threads never touch the database; a caller posts the
+// completion's result back to its own reactor.
+//
+// A message belongs to one subscription; `topic` (RFC 8030 §5.4) replaces the subscription's pending
+// message of the same topic; messages are returned oldest first, by a store-wide sequence that a
+// subscriber resumes from. sweep() removes expired messages and subscriptions unused for longer
+// than a given time. open() checks the file (quick_check) and refuses a corrupt or foreign one.
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <ugate/result.h>
+
+namespace ugate::webpush {
+
+/** SyncMode: `webpush.sync`. */
+enum class SyncMode : uint8_t {
+  Full,    // PRAGMA synchronous=FULL: a committed message survives power loss
+  Normal,  // PRAGMA synchronous=NORMAL (WAL): survives a crash of the process, may lose the last
+           // commits on power loss
+};
+
+/** Subscription: one push subscription (RFC 8030 §4). */
+struct Subscription {
+  std::string id;           // the receive resource's capability (`/s/<id>`)
+  std::string token;        // the push resource's capability (`/push/<token>`)
+  std::string appServerKey;  // RFC 8292 §3 restriction: the raw P-256 public key ("" = unrestricted)
+  std::string topic;        // pub/sub topic it follows ("" = none)
+  int64_t createdMs{0};
+  int64_t usedMs{0};        // last push or delivery (for webpush.subscriptionTtl)
+};
+
+/** Urgency (RFC 8030 §5.3), in filter order. */
+enum class Urgency : uint8_t { VeryLow = 0, Low = 1, Normal = 2, High = 3 };
+
+/** StoredMessage: a push message as stored (the body is the encrypted payload, never decrypted here). */
+struct StoredMessage {
+  std::string id;           // the message resource's capability (`/m/<id>`)
+  std::string subscription;
+  int64_t seq{0};           // store-wide order, assigned by put (resume point of a subscriber)
+  std::string topic;        // "" = none
+  Urgency urgency{Urgency::Normal};
+  int64_t ttlSeconds{0};
+  int64_t receivedMs{0};
+  int64_t expiresMs{0};
+  std::string encoding;     // Content-Encoding as sent ("aes128gcm")
+  std::string body;
+};
+
+/** StoreStats: written by the store thread, read anywhere (relaxed atomics). */
+struct StoreStats {
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> operations{0};
+  std::atomic<uint64_t> failedCommits{0};
+  std::atomic<uint64_t> largestBatch{0};
+  std::atomic<uint64_t> lastCommitMicros{0};
+  std::atomic<uint64_t> commitMicrosTotal{0};
+};
+
+class PushStore {
+ public:
+  template <typename T>
+  using Done = std::function<void(Result<T>)>;
+
+  /**
+   * open opens (creating when absent) the store at `path` on the calling thread and starts the
+   * store thread. Errors name the file and the cause: not a database, corrupt (quick_check), a
+   * schema of another version, WAL refused.
+   */
+  static Result<std::unique_ptr<PushStore>> open(const std::string& path, SyncMode sync);
+  /** The destructor runs what is queued, then stops the store thread. */
+  ~PushStore();
+  PushStore(const PushStore&) = delete;
+  PushStore& operator=(const PushStore&) = delete;
+
+  /** addSubscription stores s (its id and token must be new: AlreadyExists otherwise). */
+  void addSubscription(Subscription s, Done<void> done);
+  /** removeSubscription deletes it and its messages; false when there was none. */
+  void removeSubscription(std::string id, Done<bool> done);
+  /** subscriptionByToken / subscriptionById: nullopt when unknown. */
+  void subscriptionByToken(std::string token, Done<std::optional<Subscription>> done);
+  void subscriptionById(std::string id, Done<std::optional<Subscription>> done);
+  /**
+   * put stores m (its seq is assigned and returned) and marks the subscription used at
+   * m.receivedMs; with a topic, the subscription's pending message of that topic is replaced.
+   * NotFound when the subscription does not exist.
+   */
+  void put(StoredMessage m, Done<int64_t> done);
+  /** remove deletes message id (an acknowledgement or a cancel); false when there was none. */
+  void remove(std::string id, Done<bool> done);
+  /** message: one message by id (nullopt: none). */
+  void message(std::string id, Done<std::optional<StoredMessage>> done);
+  /**
+   * pending: subscription's messages with seq > afterSeq, not expired at nowMs and at least
+   * minUrgency, oldest first, at most limit.
+   */
+  void pending(std::string subscription, int64_t afterSeq, int64_t nowMs, Urgency minUrgency, size_t limit,
+               Done<std::vector<StoredMessage>> done);
+  struct Swept {
+    uint64_t messages{0};
+    uint64_t subscriptions{0};
+  };
+  /** sweep deletes messages expired at nowMs and subscriptions not used since nowMs - idleMs. */
+  void sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done);
+
+  const StoreStats& stats() const { return stats_; }
+  const std::string& path() const { return path_; }
+  /** kMaxBatch: operations per transaction at most. */
+  static constexpr size_t kMaxBatch = 512;
+
+ private:
+  struct Op {
+    // run: inside the batch's transaction (a savepoint of its own); false: its changes are undone.
+    std::function<bool(PushStore&)> run;
+    // finish: after the commit (ok) or its failure (the error), on the store thread.
+    std::function<void(const Result<void>&)> finish;
+  };
+  PushStore(std::string path, sqlite3* db);
+  void enqueue(Op op);
+  /** deleteByKey runs `sql` (a DELETE with ?1 = key); done(true) when a row went. */
+  void deleteByKey(const char* sql, std::string key, const char* what, Done<bool> done);
+  /** findSubscription runs `sql` (a SELECT of one subscription by ?1 = key). */
+  void findSubscription(const char* sql, std::string key, Done<std::optional<Subscription>> done);
+  void loop();
+  void runBatch(std::deque<Op>& batch);
+  /** stmt: the prepared statement for sql (prepared once, reset for reuse). */
+  sqlite3_stmt* stmt(const char* sql);
+  Result<void> exec(const char* sql);
+  Error dbError(std::string_view what) const;
+
+  std::string path_;
+  sqlite3* db_;
+  std::unordered_map<const char*, sqlite3_stmt*> stmts_;  // by the address of the SQL literal
+  std::mutex mu_;  // mu_ guards queue_ and stopping_
+  std::condition_variable cv_;
+  std::deque<Op> queue_;
+  bool stopping_{false};
+  StoreStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace ugate::webpush

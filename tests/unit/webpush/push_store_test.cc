@@ -1,0 +1,207 @@
+// PushStore: the durable store of the push service — operations queued from any thread, completed
+// after their transaction committed; group commit; topic replacement; expiry; reopening; and a
+// corrupt or foreign file refused at open with its name and the cause.
+#include "webpush/push_store.h"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_common/test_util.h"
+
+namespace ugate::webpush {
+namespace {
+
+constexpr int64_t kNow = 1'700'000'000'000;
+
+// wait runs one asynchronous store call and returns its result (the completion runs on the store
+// thread; the test thread waits for it).
+template <typename T, typename F>
+Result<T> wait(F&& call) {
+  std::promise<Result<T>> p;
+  auto f = p.get_future();
+  call([&p](Result<T> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+Subscription sub(const std::string& id) {
+  Subscription s;
+  s.id = id;
+  s.token = "tok-" + id;
+  s.createdMs = s.usedMs = kNow;
+  return s;
+}
+
+StoredMessage msg(const std::string& id, const std::string& subId, const std::string& topic = "",
+                  Urgency u = Urgency::Normal, int64_t ttl = 60) {
+  StoredMessage m;
+  m.id = id;
+  m.subscription = subId;
+  m.topic = topic;
+  m.urgency = u;
+  m.ttlSeconds = ttl;
+  m.receivedMs = kNow;
+  m.expiresMs = kNow + ttl * 1000;
+  m.encoding = "aes128gcm";
+  m.body = std::string("\x00\x01\xff", 3) + id;  // binary bodies round-trip
+  return m;
+}
+
+class PushStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<PushStore> open(SyncMode mode = SyncMode::Full) {
+    auto s = PushStore::open(dir_.path() + "/push.db", mode);
+    EXPECT_TRUE(s) << (s ? "" : s.error().detail);
+    return s ? std::move(*s) : nullptr;
+  }
+  std::vector<StoredMessage> pending(PushStore& s, const std::string& subId, int64_t after = 0,
+                                     Urgency min = Urgency::VeryLow, int64_t now = kNow) {
+    auto r = wait<std::vector<StoredMessage>>(
+        [&](auto done) { s.pending(subId, after, now, min, 100, std::move(done)); });
+    EXPECT_TRUE(r);
+    return r ? *r : std::vector<StoredMessage>{};
+  }
+  test::TempDir dir_;
+};
+
+TEST_F(PushStoreTest, SubscriptionsAndMessagesSurviveReopening) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+    auto dup = wait<void>([&](auto d) { s->addSubscription(sub("a"), d); });
+    ASSERT_FALSE(dup);
+    EXPECT_EQ(dup.error().code, Errc::AlreadyExists);
+    auto seq1 = wait<int64_t>([&](auto d) { s->put(msg("m1", "a"), d); });
+    auto seq2 = wait<int64_t>([&](auto d) { s->put(msg("m2", "a"), d); });
+    ASSERT_TRUE(seq1 && seq2);
+    EXPECT_LT(*seq1, *seq2);
+    auto none = wait<int64_t>([&](auto d) { s->put(msg("m3", "nobody"), d); });
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, Errc::NotFound);
+  }
+  auto s = open();  // a new process's view of the same file
+  ASSERT_TRUE(s);
+  auto byToken = wait<std::optional<Subscription>>([&](auto d) { s->subscriptionByToken("tok-a", d); });
+  ASSERT_TRUE(byToken && *byToken);
+  EXPECT_EQ((*byToken)->id, "a");
+  auto list = pending(*s, "a");
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, "m1");  // oldest first
+  EXPECT_EQ(list[1].id, "m2");
+  EXPECT_EQ(list[0].body, std::string("\x00\x01\xff", 3) + "m1");
+  EXPECT_EQ(list[0].encoding, "aes128gcm");
+  EXPECT_EQ(list[0].ttlSeconds, 60);
+  // Resuming after the first one (Last-Event-ID) gives the rest.
+  auto rest = pending(*s, "a", list[0].seq);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].id, "m2");
+  // An acknowledgement deletes; a second one finds nothing.
+  EXPECT_EQ(*wait<bool>([&](auto d) { s->remove("m1", d); }), true);
+  EXPECT_EQ(*wait<bool>([&](auto d) { s->remove("m1", d); }), false);
+  EXPECT_EQ(pending(*s, "a").size(), 1u);
+}
+
+TEST_F(PushStoreTest, ATopicReplacesThePendingMessageOfThatTopic) {
+  auto s = open();
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("m1", "a", "weather"), d); }));
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("m2", "a", "news"), d); }));
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("m3", "a", "weather"), d); }));
+  auto list = pending(*s, "a");
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, "m2");
+  EXPECT_EQ(list[1].id, "m3");
+  EXPECT_EQ(list[1].topic, "weather");
+  EXPECT_FALSE(*wait<std::optional<StoredMessage>>([&](auto d) { s->message("m1", d); }));
+}
+
+TEST_F(PushStoreTest, UrgencyFilterExpiryAndSweep) {
+  auto s = open();
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+  Subscription idle = sub("idle");
+  idle.usedMs = kNow - 100'000;
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(idle, d); }));
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("low", "a", "", Urgency::Low, 10), d); }));
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("high", "a", "", Urgency::High, 100), d); }));
+  EXPECT_EQ(pending(*s, "a", 0, Urgency::Normal).size(), 1u);  // RFC 8030 §5.3 filter
+  EXPECT_EQ(pending(*s, "a", 0, Urgency::VeryLow).size(), 2u);
+  // 20 s later "low" (TTL 10 s) is expired: not delivered, and swept.
+  EXPECT_EQ(pending(*s, "a", 0, Urgency::VeryLow, kNow + 20'000).size(), 1u);
+  auto swept = wait<PushStore::Swept>([&](auto d) { s->sweep(kNow + 20'000, 60'000, d); });
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(swept->messages, 1u);
+  EXPECT_EQ(swept->subscriptions, 1u);  // "idle" was last used 120 s before, over the 60 s allowed
+  EXPECT_FALSE(*wait<std::optional<Subscription>>([&](auto d) { s->subscriptionById("idle", d); }));
+  EXPECT_TRUE(*wait<std::optional<Subscription>>([&](auto d) { s->subscriptionById("a", d); }));
+  // Unsubscribing deletes its messages too.
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->removeSubscription("a", d); }));
+  EXPECT_FALSE(*wait<std::optional<StoredMessage>>([&](auto d) { s->message("high", d); }));
+}
+
+TEST_F(PushStoreTest, ManyWritersShareCommits) {
+  auto s = open(SyncMode::Normal);
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+  const uint64_t commits0 = s->stats().commits.load();
+  constexpr int kThreads = 4, kEach = 250;
+  std::atomic<int> ok{0}, done{0};
+  std::promise<void> all;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        s->put(msg("t" + std::to_string(t) + "-" + std::to_string(i), "a"), [&](Result<int64_t> r) {
+          if (r) ok.fetch_add(1);
+          if (done.fetch_add(1) + 1 == kThreads * kEach) all.set_value();
+        });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  all.get_future().wait();
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+  // Group commit: 1000 messages took fewer transactions than messages (each completion came after
+  // its commit, so none of them was acknowledged before it was on disk).
+  const uint64_t commits = s->stats().commits.load() - commits0;
+  EXPECT_LT(commits, static_cast<uint64_t>(kThreads * kEach));
+  EXPECT_GT(s->stats().largestBatch.load(), 1u);
+  EXPECT_EQ(pending(*s, "a").size(), 100u);  // the limit
+  EXPECT_EQ(s->stats().failedCommits.load(), 0u);
+}
+
+TEST_F(PushStoreTest, ACorruptOrForeignFileIsRefusedWithItsNameAndTheCause) {
+  const std::string path = dir_.write("garbage.db", std::string(8192, 'x'));
+  auto s = PushStore::open(path, SyncMode::Full);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().detail.find(path), std::string::npos) << s.error().detail;
+  EXPECT_NE(s.error().detail.find("move it away"), std::string::npos) << s.error().detail;
+
+  // A database of a newer schema version is not touched.
+  {
+    auto ok = open();
+    ASSERT_TRUE(ok);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() + "/push.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema'", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto newer = PushStore::open(dir_.path() + "/push.db", SyncMode::Full);
+  ASSERT_FALSE(newer);
+  EXPECT_EQ(newer.error().code, Errc::NotSupported);
+  EXPECT_NE(newer.error().detail.find("schema version 99"), std::string::npos) << newer.error().detail;
+}
+
+TEST_F(PushStoreTest, AnUnwritableDirectoryIsAnErrorNamingThePath) {
+  auto s = PushStore::open(dir_.path() + "/missing/dir/push.db", SyncMode::Full);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().detail.find("/missing/dir/push.db"), std::string::npos) << s.error().detail;
+}
+
+}  // namespace
+}  // namespace ugate::webpush

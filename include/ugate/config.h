@@ -32,12 +32,25 @@ struct Target {
   std::string str() const;
 };
 
-/** Cidr: an address prefix, v4 or v6. */
+/** Cidr: an address prefix, v4 or v6 (src/core/cidr.cc, sans-I/O, fuzzed). */
 struct Cidr {
-  SocketAddress addr;  // port unused
+  SocketAddress addr;  // addr: the prefix, bits after prefixLen cleared; port unused
   int prefixLen{0};
+  /** contains: a is inside the prefix; families never mix; an invalid a is inside none. */
   bool contains(const SocketAddress& a) const;
+  /**
+   * containsClient: contains, except that an IPv4-mapped IPv6 address (::ffff:a.b.c.d: an IPv4
+   * client of a dual-stack socket) is also inside an IPv4 prefix holding a.b.c.d.
+   */
+  bool containsClient(const SocketAddress& a) const;
+  /**
+   * parseChecked reads "ip/len" or a bare IP (a host prefix: /32 or /128); bits after len are
+   * ignored. @return the prefix, or an error whose detail is the reason (no JSON path).
+   */
+  static Result<Cidr> parseChecked(std::string_view s);
+  /** parse: parseChecked without the reason. */
   static std::optional<Cidr> parse(std::string_view s);
+  /** str: "ip/len" of the (masked) prefix. */
   std::string str() const;
 };
 
@@ -151,6 +164,7 @@ struct RouteMatch {
   std::vector<std::string> hosts;  // exact or "*.suffix"
   std::vector<PortRange> ports;
   std::vector<Cidr> cidrs;         // destination address
+  std::vector<Cidr> sourceCidrs;   // the client's address (StreamMeta::source)
   std::vector<std::string> identities;  // peer node ID / SPIFFE URI; filled by mTLS front doors
 };
 

@@ -297,8 +297,11 @@ std::vector<Cidr> parseCidrs(const json& j, const std::string& path) {
   std::vector<Cidr> out;
   auto v = getStringList(j, path);
   for (size_t i = 0; i < v.size(); ++i) {
-    auto c = Cidr::parse(v[i]);
-    if (!c) fail(path + (j.is_array() ? "[" + std::to_string(i) + "]" : ""), "'" + v[i] + "' is not a CIDR");
+    auto c = Cidr::parseChecked(v[i]);
+    if (!c) {
+      fail(path + (j.is_array() ? "[" + std::to_string(i) + "]" : ""),
+           "'" + v[i] + "' is not a CIDR: " + c.error().detail);
+    }
     out.push_back(*c);
   }
   return out;
@@ -490,13 +493,14 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
   if (j.contains("match")) {
     const json& m = j["match"];
     std::string mp = path + ".match";
-    checkKeys(m, mp, {"listener", "sni", "alpn", "host", "port", "cidr", "identity"});
+    checkKeys(m, mp, {"listener", "sni", "alpn", "host", "port", "cidr", "sourceCidr", "identity"});
     if (m.contains("listener")) r.match.listeners = getStringList(m["listener"], mp + ".listener");
     if (m.contains("sni")) r.match.sni = parseNamePatterns(m["sni"], mp + ".sni");
     if (m.contains("alpn")) r.match.alpn = parseAlpnList(m["alpn"], mp + ".alpn");
     if (m.contains("host")) r.match.hosts = parseNamePatterns(m["host"], mp + ".host");
     if (m.contains("port")) r.match.ports = parsePorts(m["port"], mp + ".port");
     if (m.contains("cidr")) r.match.cidrs = parseCidrs(m["cidr"], mp + ".cidr");
+    if (m.contains("sourceCidr")) r.match.sourceCidrs = parseCidrs(m["sourceCidr"], mp + ".sourceCidr");
     if (m.contains("identity")) r.match.identities = getStringList(m["identity"], mp + ".identity");
   }
 }
@@ -746,34 +750,6 @@ Result<Target> parseTarget(std::string_view s) {
   return *t;
 }
 
-std::optional<Cidr> Cidr::parse(std::string_view s) {
-  auto slash = s.find('/');
-  std::string_view ip = s.substr(0, slash);
-  auto a = SocketAddress::fromIp(ip, 0);
-  if (!a) return std::nullopt;
-  int maxLen = a->family() == AF_INET6 ? 128 : 32;
-  int len = maxLen;
-  if (slash != std::string_view::npos) {
-    std::string_view l = s.substr(slash + 1);
-    auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), len);
-    if (ec != std::errc() || p != l.data() + l.size() || len < 0 || len > maxLen) return std::nullopt;
-  }
-  return Cidr{*a, len};
-}
-
-bool Cidr::contains(const SocketAddress& a) const {
-  if (a.family() != addr.family()) return false;
-  const uint8_t* x = a.ipBytes();
-  const uint8_t* y = addr.ipBytes();
-  int full = prefixLen / 8;
-  if (memcmp(x, y, full) != 0) return false;
-  int rem = prefixLen % 8;
-  if (rem == 0) return true;
-  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rem));
-  return (x[full] & mask) == (y[full] & mask);
-}
-
-std::string Cidr::str() const { return addr.ip() + "/" + std::to_string(prefixLen); }
 
 const ListenerConfig* Config::findListener(std::string_view name) const {
   for (const auto& l : listeners) {

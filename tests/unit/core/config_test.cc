@@ -428,9 +428,16 @@ INSTANTIATE_TEST_SUITE_P(
                 "routes[0].match.host: '*.' is not a host name or *.suffix pattern"},
         ErrCase{"cidr",
                 oneRoute(R"({"to": "reject", "match": {"cidr": ["10.0.0.0/8", "10.0.0.0/33"]}})"),
-                "routes[0].match.cidr[1]: '10.0.0.0/33' is not a CIDR"},
+                "routes[0].match.cidr[1]: '10.0.0.0/33' is not a CIDR: prefix length 33 is over 32"},
         ErrCase{"cidr scalar", oneRoute(R"({"to": "reject", "match": {"cidr": "example.com/8"}})"),
-                "routes[0].match.cidr: 'example.com/8' is not a CIDR"}));
+                "routes[0].match.cidr: 'example.com/8' is not a CIDR: 'example.com' is not an IPv4 or IPv6 address"},
+        ErrCase{"sourceCidr",
+                oneRoute(R"({"to": "reject", "match": {"sourceCidr": ["127.0.0.2", "fd00::/x"]}})"),
+                "routes[0].match.sourceCidr[1]: 'fd00::/x' is not a CIDR: prefix length 'x' is not a number 0-128"},
+        ErrCase{"sourceCidr scalar", oneRoute(R"({"to": "reject", "match": {"sourceCidr": "::/129"}})"),
+                "routes[0].match.sourceCidr: '::/129' is not a CIDR: prefix length 129 is over 128"},
+        ErrCase{"sourceCidr type", oneRoute(R"({"to": "reject", "match": {"sourceCidr": 10}})"),
+                "routes[0].match.sourceCidr: expected a string or an array of strings, got number"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Gateways, ConfigErrorTest,
@@ -743,6 +750,41 @@ TEST(CidrTest, ContainsV6) {
   auto p127 = *Cidr::parse("2001:db8::/127");
   EXPECT_TRUE(p127.contains(ip("2001:db8::1")));
   EXPECT_FALSE(p127.contains(ip("2001:db8::2")));
+}
+
+TEST(CidrTest, ParseCheckedSaysWhy) {
+  auto reason = [](std::string_view s) {
+    auto c = Cidr::parseChecked(s);
+    return c ? std::string("ok ") + c->str() : c.error().detail;
+  };
+  EXPECT_EQ(reason(""), "empty");
+  EXPECT_EQ(reason("/8"), "expected ip/len, e.g. 10.0.0.0/8 or fd00::/8");
+  EXPECT_EQ(reason("[::1]/128"), "expected ip/len, e.g. 10.0.0.0/8 or fd00::/8");
+  EXPECT_EQ(reason("10.0.0/8"), "'10.0.0' is not an IPv4 or IPv6 address");
+  EXPECT_EQ(reason("10.0.0.0/"), "prefix length '' is not a number 0-32");
+  EXPECT_EQ(reason("10.0.0.0/+8"), "prefix length '+8' is not a number 0-32");
+  EXPECT_EQ(reason("10.0.0.0/0008"), "prefix length '0008' is not a number 0-32");
+  EXPECT_EQ(reason("10.0.0.0/33"), "prefix length 33 is over 32");
+  EXPECT_EQ(reason("fd00::/200"), "prefix length 200 is over 128");
+  EXPECT_EQ(reason("fe80::1%eth0/64"), "'fe80::1%eth0' is not an IPv4 or IPv6 address");
+  // Bits after the prefix are cleared, so str() is the canonical prefix.
+  EXPECT_EQ(reason("10.1.2.3/8"), "ok 10.0.0.0/8");
+  EXPECT_EQ(reason("172.31.255.255/12"), "ok 172.16.0.0/12");
+  EXPECT_EQ(reason("2001:db8:ffff::1/33"), "ok 2001:db8:8000::/33");
+  EXPECT_EQ(reason("::ffff:10.0.0.1/104"), "ok ::ffff:10.0.0.0/104");
+}
+
+TEST(CidrTest, ContainsClientTakesIpv4MappedAddressesAsIpv4) {
+  auto lo2 = *Cidr::parse("127.0.0.2/32");
+  EXPECT_TRUE(lo2.containsClient(ip("127.0.0.2")));
+  EXPECT_TRUE(lo2.containsClient(ip("::ffff:127.0.0.2")));
+  EXPECT_FALSE(lo2.containsClient(ip("::ffff:127.0.0.1")));
+  EXPECT_FALSE(lo2.containsClient(ip("::127.0.0.2"))) << "IPv4-compatible, not mapped";
+  EXPECT_FALSE(lo2.contains(ip("::ffff:127.0.0.2"))) << "contains() keeps families apart";
+  auto v6 = *Cidr::parse("fd00::/8");
+  EXPECT_TRUE(v6.containsClient(ip("fd12::1")));
+  EXPECT_FALSE(v6.containsClient(ip("10.0.0.1")));
+  EXPECT_FALSE(v6.containsClient(SocketAddress{}));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -237,6 +237,7 @@ struct LimitsConfig {
 
 struct LogConfig {
   std::string level{"info"};
+  bool json{false};       // json: the daemon log is one JSON object per line (log.format "json")
   std::string accessLog;  // "" off, "-" stdout, or a file path
   std::string file;       // the daemon's own log: "" stderr, or a file path (reopened on SIGUSR1/SIGHUP)
 };

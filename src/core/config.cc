@@ -537,7 +537,12 @@ void parseLimits(const json& j, const std::string& path, LimitsConfig& l) {
 }
 
 void parseLog(const json& j, const std::string& path, LogConfig& l) {
-  checkKeys(j, path, {"level", "accessLog", "file"});
+  checkKeys(j, path, {"level", "format", "accessLog", "file"});
+  if (j.contains("format")) {
+    const std::string f = getString(j["format"], path + ".format");
+    if (f != "text" && f != "json") fail(path + ".format", "'" + f + "' is not one of text, json");
+    l.json = f == "json";
+  }
   if (j.contains("level")) {
     l.level = getString(j["level"], path + ".level");
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/fs_check.h"
+#include "core/json_log.h"
 #include "core/sd_notify.h"
 #include <ugate/metrics.h>
 #include <ugate/module.h>
@@ -23,14 +24,16 @@
 
 namespace ugate {
 
-void setupLogging(const std::string& level) {
+void setupLogging(const std::string& level, bool json) {
   static bool once = false;
-  if (!once) {
-    auto logger = spdlog::stderr_logger_mt("ugated");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
-    spdlog::set_default_logger(logger);
+  static bool isJson = false;
+  if (!once || json != isJson) {
+    if (!once) spdlog::set_default_logger(spdlog::stderr_logger_mt("ugated"));
+    if (json) spdlog::default_logger()->set_formatter(newJsonLogFormatter());
+    else spdlog::default_logger()->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
     spdlog::flush_on(spdlog::level::info);
     once = true;
+    isJson = json;
   }
   spdlog::set_level(spdlog::level::from_str(level));
 }
@@ -88,7 +91,7 @@ Result<ConfigPtr> Daemon::loadConfig() const {
 }
 
 Result<void> Daemon::applyLogConfig(const Config& cfg) {
-  setupLogging(opts_.logLevel.empty() ? cfg.log.level : opts_.logLevel);
+  setupLogging(opts_.logLevel.empty() ? cfg.log.level : opts_.logLevel, cfg.log.json);
   if (cfg.log.file == daemonLogPath_) return {};
   return switchDaemonLog(cfg.log.file);
 }

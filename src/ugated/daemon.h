@@ -86,7 +86,10 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   uint64_t reloadsFailed_{0};
 };
 
-/** setupLogging installs the stderr logger with UTC timestamps. */
-void setupLogging(const std::string& level);
+/**
+ * setupLogging installs the stderr logger (once) with UTC timestamps, as text or as JSON lines
+ * (log.format "json"; switched on reload), and sets the level.
+ */
+void setupLogging(const std::string& level, bool json = false);
 
 }  // namespace ugate

@@ -160,6 +160,9 @@ TEST(ConfigTest, FullConfigValues) {
   EXPECT_EQ(c->log.level, "debug");
   EXPECT_EQ(c->log.accessLog, "/tmp/x.log");
   EXPECT_EQ(c->log.file, "/tmp/ugated.log");
+  EXPECT_FALSE(c->log.json) << "log.format defaults to text";
+  EXPECT_TRUE(parseOk(R"({"log": {"format": "json"}})")->log.json);
+  EXPECT_FALSE(parseOk(R"({"log": {"format": "text"}})")->log.json);
   EXPECT_EQ(c->dns.servers, (std::vector<std::string>{"1.1.1.1", "[2606:4700::1111]:53"}));
   EXPECT_EQ(c->dns.timeout, milliseconds(250));
   EXPECT_EQ(c->dns.minTtl, milliseconds(1000));
@@ -298,6 +301,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "limits.splice: 'sometimes' is not one of auto, always, never"},
         ErrCase{"log.file stderr", R"({"log": {"file": "-"}})",
                 "log.file: \"-\" is not a file: leave log.file out to log to stderr"},
+        ErrCase{"log.format value", R"({"log": {"format": "xml"}})", "log.format: 'xml' is not one of text, json"},
+        ErrCase{"log.format type", R"({"log": {"format": true}})", "log.format: expected a string, got boolean"},
         ErrCase{"log.level value", R"({"log": {"level": "loud"}})",
                 "log.level: 'loud' is not a log level (trace, debug, info, warn, error, critical, "
                 "off)"},

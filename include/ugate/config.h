@@ -135,6 +135,16 @@ struct AdminConfig {
   SocketAddress address;  // default 127.0.0.1:15000
 };
 
+/**
+ * HealthConfig: the readiness port (top-level "health"; off without the section). Separate from the
+ * admin endpoint so that it can face the pod network while admin stays on loopback.
+ */
+struct HealthConfig {
+  bool enabled{false};    // enabled: the config has a "health" section
+  SocketAddress address;  // default 0.0.0.0:15021 (Istio's readiness port)
+  std::string path{"/healthz/ready"};
+};
+
 struct ListenerConfig {
   std::string name;
   std::string kind;       // "tcp", ... (see docs/CONFIG.md)
@@ -254,6 +264,7 @@ struct Config {
   NodeConfig node;
   int workers{0};  // 0 = one per core
   AdminConfig admin;
+  HealthConfig health;
   std::vector<ListenerConfig> listeners;
   std::vector<RouteConfig> routes;
   std::vector<ClusterConfig> clusters;

@@ -591,6 +591,24 @@ void parseAdmin(const json& a, AdminConfig& admin) {
   if (a.contains("address")) admin.address = parseBindAddress(a["address"], "admin.address");
 }
 
+void parseHealth(const json& h, const AdminConfig& admin, HealthConfig& health) {
+  checkKeys(h, "health", {"address", "path"});
+  health.enabled = true;
+  health.address = *SocketAddress::parse("0.0.0.0:15021");
+  if (h.contains("address")) health.address = parseBindAddress(h["address"], "health.address");
+  if (h.contains("path")) {
+    health.path = getString(h["path"], "health.path");
+    const auto& p = health.path;
+    if (p.empty() || p.front() != '/' || p.size() > 256 ||
+        std::any_of(p.begin(), p.end(), [](char ch) { return ch <= ' ' || ch == '?' || ch == '#' || ch == 0x7f; })) {
+      fail("health.path", "'" + p + "' is not an absolute path (starts with /, at most 256 characters, no spaces, ? or #)");
+    }
+  }
+  if (admin.enabled && health.address.port() != 0 && health.address == admin.address) {
+    fail("health.address", health.address.str() + " is admin.address: the readiness port must be a port of its own");
+  }
+}
+
 // Broken: names of listeners that failed to parse (already reported), so references to them are
 // not reported again (modules keep theirs in fromModules.broken).
 struct Broken {
@@ -662,7 +680,7 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   errs.attempt([&] {
     // Core's keys, then each module's sections.
     static constexpr std::string_view kCore[] = {"node", "workers", "admin", "listeners", "routes",
-                                                 "limits", "log", "dns", "tls", "clusters"};
+                                                 "limits", "log", "dns", "tls", "clusters", "health"};
     std::vector<std::string> known(std::begin(kCore), std::end(kCore));
     for (const auto& m : modules().list()) {
       for (auto& k : m->configSections()) known.push_back(std::move(k));
@@ -689,6 +707,7 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   }
   c.admin.address = *SocketAddress::parse("127.0.0.1:15000");
   if (root.contains("admin")) errs.attempt([&] { parseAdmin(root["admin"], c.admin); });
+  if (root.contains("health")) errs.attempt([&] { parseHealth(root["health"], c.admin, c.health); });
   if (root.contains("limits")) errs.attempt([&] { parseLimits(root["limits"], "limits", c.limits); });
   if (root.contains("log")) errs.attempt([&] { parseLog(root["log"], "log", c.log); });
   if (root.contains("dns")) errs.attempt([&] { parseDns(root["dns"], "dns", c.dns); });

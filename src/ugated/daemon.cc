@@ -7,8 +7,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <tuple>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -66,15 +68,49 @@ const Module* adminModule(std::string_view path) {
   return nullptr;
 }
 
+// listItem: `item` is one of the comma-separated elements of `list` ("GET, HEAD").
+bool listItem(std::string_view list, std::string_view item) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    if (list.substr(0, comma) == item) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+    while (list.starts_with(' ')) list.remove_prefix(1);
+  }
+  return false;
+}
+
+// queryParam: the raw value of `name` in target's query string ("" when absent).
+std::string_view queryParam(std::string_view target, std::string_view name) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view kv = rest.substr(0, amp);
+    if (kv.size() > name.size() && kv.starts_with(name) && kv[name.size()] == '=') return kv.substr(name.size() + 1);
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+// kLogLevels: log.level's names, indexed by spdlog::level::level_enum.
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
 }  // namespace
 
-Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), reactor_(newReactor(realTimeSource(), -1)) {}
+Daemon::Daemon(DaemonOptions opts)
+    : opts_(std::move(opts)),
+      reactor_(newReactor(realTimeSource(), -1)),
+      healthHandler_(std::make_unique<http::HealthProbeHandler>("", [this] { return readyState(); })) {}
 
 Daemon::~Daemon() {
   for (auto& w : workers_) w->join();
   clusters_.reset();  // its timers and probes live on worker 0's reactor
   workers_.clear();
   admin_.reset();
+  health_.reset();
   if (signalFd_ >= 0) {
     reactor_->removeFd(signalFd_, this);
     close(signalFd_);
@@ -195,6 +231,45 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
   return per;
 }
 
+Result<std::unique_ptr<http::AdminServer>> Daemon::bindEndpoint(bool admin, const SocketAddress& addr) {
+  std::unique_ptr<http::AdminServer> server;
+  if (admin) {
+    server = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
+  } else {
+    server = std::make_unique<http::AdminServer>(*reactor_, *healthHandler_, "health");
+  }
+  if (auto r = server->listen(addr); !r) return makeError(r.error().code, r.error().detail);
+  if (admin) {
+    spdlog::info("admin on http://{}", server->boundAddress().str());
+    warnIfAdminExposed(server->boundAddress());
+  } else {
+    spdlog::info("readiness probe on http://{}{}", server->boundAddress().str(), healthHandler_->path());
+  }
+  return server;
+}
+
+void Daemon::rebindEndpoint(bool admin, bool wasOn, const SocketAddress& was, bool on, const SocketAddress& addr) {
+  std::unique_ptr<http::AdminServer>& current = admin ? admin_ : health_;
+  if (wasOn == on && was == addr) return;
+  if (current) current->close();
+  if (!on) {
+    current.reset();
+    return;
+  }
+  auto r = bindEndpoint(admin, addr);
+  if (r) {
+    current = std::move(*r);
+    return;
+  }
+  spdlog::error("reload: {}; the {} endpoint stays where it was", r.error().detail, admin ? "admin" : "health");
+  if (current && !current->listen(was)) current.reset();
+}
+
+http::ReadyState Daemon::readyState() const {
+  if (draining_) return http::ReadyState::Draining;
+  return ready_ ? http::ReadyState::Ready : http::ReadyState::Starting;
+}
+
 int Daemon::run() {
   int rc = serve();
   if (rc != 0 && !daemonLogPath_.empty() && savedStderr_ >= 0) {
@@ -302,17 +377,18 @@ int Daemon::serve() {
     spdlog::error("startup: {}", socks.error().detail);
     return 1;
   }
-  if (cfg_->admin.enabled) {
-    admin_ = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
-    auto r = admin_->listen(cfg_->admin.address);
+  healthHandler_->setPath(cfg_->health.path);
+  for (auto [server, on, addr] : {std::tuple{&admin_, cfg_->admin.enabled, cfg_->admin.address},
+                                  std::tuple{&health_, cfg_->health.enabled, cfg_->health.address}}) {
+    if (!on) continue;
+    auto r = bindEndpoint(server == &admin_, addr);
     if (!r) {
       for (auto& v : *socks)
         for (auto& s : v) close(s.fd);
       spdlog::error("startup: {}", r.error().detail);
       return 1;
     }
-    spdlog::info("admin on http://{}", admin_->boundAddress().str());
-    warnIfAdminExposed(admin_->boundAddress());
+    *server = std::move(*r);
   }
   tls_->install(cfg_, std::move(*tlsReady));  // the contexts reach each worker before the config
   ClusterSetPtr clusterSet = clusters_->prepare(*cfg_);  // and the clusters its targets name
@@ -405,22 +481,11 @@ void Daemon::reload() {
     reject(problems);
     return;
   }
-  // Admin endpoint: rebind only when its address changed; on failure it stays where it was.
-  if (cfg->admin.enabled != cfg_->admin.enabled || !(cfg->admin.address == cfg_->admin.address)) {
-    if (admin_) admin_->close();
-    std::unique_ptr<http::AdminServer> a;
-    if (cfg->admin.enabled) {
-      a = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
-      auto r = a->listen(cfg->admin.address);
-      if (r) warnIfAdminExposed(cfg->admin.address);
-      if (!r) {
-        spdlog::error("reload: {}; the admin endpoint stays where it was", r.error().detail);
-        a.reset();
-        if (admin_ && !admin_->listen(cfg_->admin.address)) admin_.reset();
-      }
-    }
-    if (a || !cfg->admin.enabled) admin_ = std::move(a);
-  }
+  // Admin and readiness endpoints: rebound only when their address changed; on failure each stays
+  // where it was.
+  rebindEndpoint(true, cfg_->admin.enabled, cfg_->admin.address, cfg->admin.enabled, cfg->admin.address);
+  healthHandler_->setPath(cfg->health.path);
+  rebindEndpoint(false, cfg_->health.enabled, cfg_->health.address, cfg->health.enabled, cfg->health.address);
   if (cfg->log.accessLog != cfg_->log.accessLog) {
     auto fd = openAccessLog(cfg->log.accessLog);
     if (fd) {
@@ -615,13 +680,52 @@ void Daemon::onAdminBadRequest(std::string_view reason) {
   ++it->second;
 }
 
-void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
-  if (req.method != "GET" && req.method != "HEAD") {
-    onAdminBadRequest("method_not_allowed");
-    respond({405, "text/plain; charset=utf-8", "only GET and HEAD\n"});
+void Daemon::handleLogging(const http::Request& req, http::AdminResponder respond) {
+  const std::string_view current = kLogLevels[spdlog::get_level()];
+  if (req.method != "POST") {
+    respond({200, "text/plain; charset=utf-8", "level: " + std::string(current) + "\n"});
     return;
   }
-  std::string path = req.target.substr(0, req.target.find('?'));
+  const std::string_view want = queryParam(req.target, "level");
+  const auto* it = std::find(std::begin(kLogLevels), std::end(kLogLevels), want);
+  if (it == std::end(kLogLevels)) {
+    std::string names;
+    for (auto n : kLogLevels) names += (names.empty() ? "" : ", ") + std::string(n);
+    respond({400, "text/plain; charset=utf-8",
+             "level '" + std::string(want) + "' is not one of " + names + " (POST /logging?level=debug)\n"});
+    return;
+  }
+  const auto level = static_cast<spdlog::level::level_enum>(it - std::begin(kLogLevels));
+  // The change is logged whatever the old and new levels (an info line is dropped under warn or off).
+  spdlog::set_level(std::min({spdlog::get_level(), level, spdlog::level::info}));
+  spdlog::info("admin: POST /logging: log level {} -> {} (until a reload sets log.level again)", current, want);
+  spdlog::set_level(level);
+  respond({200, "text/plain; charset=utf-8", "level: " + std::string(want) + "\n"});
+}
+
+void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  // The methods each path takes; a wrong one is 405 with Allow. Unknown paths are 404 below.
+  const char* allow = path == "/drain" ? "POST" : path == "/logging" ? "GET, HEAD, POST" : "GET, HEAD";
+  if (!listItem(allow, req.method)) {
+    onAdminBadRequest("method_not_allowed");
+    respond({405, "text/plain; charset=utf-8", path + " takes " + allow + "\n", {{"Allow", allow}}});
+    return;
+  }
+  if (path == "/drain") {
+    if (draining_) {
+      respond({200, "text/plain; charset=utf-8", "already draining\n"});
+      return;
+    }
+    spdlog::info("admin: POST /drain: draining (deadline {} ms)", cfg_->limits.drainTimeout.count());
+    respond({202, "text/plain; charset=utf-8", "draining\n"});  // written before the drain may end the loop
+    startDrain();
+    return;
+  }
+  if (path == "/logging") {
+    handleLogging(req, std::move(respond));
+    return;
+  }
   if (path == "/healthz") {
     respond({200, "text/plain; charset=utf-8", "ok\n"});
   } else if (path == "/ready") {
@@ -636,7 +740,7 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
   } else if (path == "/clusters") {
     respond({200, "application/json", clusters_ ? clusters_->renderJson() : "{\"clusters\": []}\n"});
   } else if (path == "/") {
-    std::string index = "ugated admin: /healthz /ready /stats /config_dump /clusters";
+    std::string index = "ugated admin: /healthz /ready /stats /config_dump /clusters /logging (POST ?level=) /drain (POST)";
     for (const auto& m : modules().list()) {
       for (const auto& p : m->adminPaths()) index += " " + p;
     }

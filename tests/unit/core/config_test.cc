@@ -680,6 +680,34 @@ TEST(ParseDurationTest, DecimalValuesAreNotTruncatedByFloatingPoint) {
   EXPECT_EQ(c->limits.connectTimeout, milliseconds(1005));
 }
 
+TEST(ConfigTest, HealthIsOffUnlessItsSectionIsThere) {
+  EXPECT_FALSE(parseOk("{}")->health.enabled);
+  auto c = parseOk(R"({"health": {}})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->health.enabled);
+  EXPECT_EQ(c->health.address.str(), "0.0.0.0:15021");
+  EXPECT_EQ(c->health.path, "/healthz/ready");
+  c = parseOk(R"({"health": {"address": "[::]:8081", "path": "/ready"}})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->health.address.str(), "[::]:8081");
+  EXPECT_EQ(c->health.path, "/ready");
+  // The admin endpoint's address is free for the probe when the admin endpoint is off.
+  EXPECT_NE(parseOk(R"({"admin": {"enabled": false}, "health": {"address": "127.0.0.1:15000"}})"), nullptr);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Health, ConfigErrorTest,
+    testing::Values(
+        ErrCase{"health key", R"({"health": {"port": 1}})", "health.port: unknown key*"},
+        ErrCase{"health not object", R"({"health": true})", "health: expected an object, got boolean"},
+        ErrCase{"health address", R"({"health": {"address": "localhost:15021"}})", "health.address: *"},
+        ErrCase{"health is admin", R"({"admin": {"address": "127.0.0.1:9901"}, "health": {"address": "127.0.0.1:9901"}})",
+                "health.address: 127.0.0.1:9901 is admin.address: the readiness port must be a port of its own"},
+        ErrCase{"health path relative", R"({"health": {"path": "ready"}})",
+                "health.path: 'ready' is not an absolute path (starts with /, at most 256 characters, no spaces, ? or #)"},
+        ErrCase{"health path query", R"({"health": {"path": "/ready?x"}})", "health.path: '/ready?x' is not an absolute path*"},
+        ErrCase{"health path space", R"({"health": {"path": "/a b"}})", "health.path: '/a b' is not an absolute path*"}));
+
 // ---------------------------------------------------------------------------------------------
 // Cidr
 

@@ -3,6 +3,7 @@
 // address (match.sourceCidr), and the daemon log as JSON lines (log.format "json").
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -118,6 +119,28 @@ TEST(Operations, ReadinessPortAnswersOnlyItsPathAnd503AfterPostDrain) {
   ASSERT_TRUE(writeAll(c, "pong", 4) && readN(c, buf, 4)) << "the open stream still flows";
   close(c);
   EXPECT_EQ(f.proc->wait(), 0) << f.logs();
+}
+
+TEST(Operations, ReadinessPortFollowsReloads) {
+  UgatedFixture f;
+  const uint16_t health = freePort();
+  const std::string plain = f.config("");
+  const std::string withHealth =
+      f.config("", R"(, "health": {"address": "127.0.0.1:)" + std::to_string(health) + R"(", "path": "/ready"})");
+  ASSERT_TRUE(f.start(plain)) << f.logs();
+  EXPECT_LT(connectTcp(health), 0) << "off without the section";
+  f.rewrite(withHealth);
+  f.proc->signal(SIGHUP);
+  ASSERT_TRUE(waitFor([&] { return status(request(health, "GET", "/ready")) == 200; })) << f.logs();
+  EXPECT_EQ(status(request(health, "GET", "/healthz/ready")), 404) << "only the configured path";
+  f.rewrite(plain);
+  f.proc->signal(SIGHUP);
+  ASSERT_TRUE(waitFor([&] {
+    int fd = connectTcp(health);
+    if (fd >= 0) close(fd);
+    return fd < 0;
+  })) << f.logs();
+  EXPECT_EQ(httpGet(f.admin, "/ready"), 200);
 }
 
 TEST(Operations, LoggingLevelChangesWhatIsLoggedAtRuntime) {

@@ -650,6 +650,24 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
     m.family(d.name, d.type, d.help);
     for (const auto& [n, v] : total) m.sample(d.name, {{"listener", n}}, d.get(v));
   }
+  // Latency histograms per listener, and per route summed over the listeners its streams came from.
+  std::map<std::string, RouteLatencyValues, std::less<>> routes;
+  for (const auto& [n, v] : total) {
+    for (const auto& [r, rv] : v.routes) {
+      routes[r].connect.add(rv.connect);
+      routes[r].duration.add(rv.duration);
+    }
+  }
+  m.family("ugate_listener_connect_seconds", "histogram",
+           "From the route decision to an upstream ready to splice (DNS, connect, upstream TLS).");
+  for (const auto& [n, v] : total) m.latency("ugate_listener_connect_seconds", {"listener", n}, v.connectTime);
+  m.family("ugate_listener_stream_duration_seconds", "histogram", "Streams from accept to close.");
+  for (const auto& [n, v] : total) m.latency("ugate_listener_stream_duration_seconds", {"listener", n}, v.duration);
+  m.family("ugate_route_connect_seconds", "histogram",
+           "From the route decision to an upstream ready to splice, by route (access-log name).");
+  for (const auto& [r, v] : routes) m.latency("ugate_route_connect_seconds", {"route", r}, v.connect);
+  m.family("ugate_route_stream_duration_seconds", "histogram", "Streams from accept to close, by route.");
+  for (const auto& [r, v] : routes) m.latency("ugate_route_stream_duration_seconds", {"route", r}, v.duration);
   // byReason writes one sample per listener and reason of `counts` (index = Errc) that `keep` selects.
   auto byReason = [&](const char* name, const uint64_t* (*counts)(const ListenerStatsValues&),
                       bool (*keep)(Errc, uint64_t)) {

@@ -203,6 +203,14 @@ TEST(Operations, SourceCidrRouteIsChosenByTheClientAddress) {
   EXPECT_EQ(greeting("127.0.0.2"), "A");
   ASSERT_TRUE(waitFor([&] { return count(f.logs(), "\"route\":\"from-2\"") == 2; })) << f.logs();
   EXPECT_EQ(count(f.logs(), "\"route\":\"listener:in\""), 2u);
+  // The latency histograms of /stats: per listener and per route, every stream counted once.
+  EXPECT_TRUE(f.waitMetric("ugate_listener_stream_duration_seconds_count{listener=\"in\"}", 4)) << f.stats();
+  EXPECT_EQ(f.metric("ugate_listener_connect_seconds_bucket{listener=\"in\",le=\"+Inf\"}"), 4);
+  EXPECT_EQ(f.metric("ugate_route_connect_seconds_count{route=\"from-2\"}"), 2);
+  EXPECT_EQ(f.metric("ugate_route_stream_duration_seconds_bucket{route=\"listener:in\",le=\"+Inf\"}"), 2);
+  const std::string stats = f.stats();
+  EXPECT_NE(stats.find("# TYPE ugate_route_connect_seconds histogram\n"), std::string::npos);
+  EXPECT_NE(stats.find("ugate_route_connect_seconds_sum{route=\"from-2\"} "), std::string::npos);
 }
 
 TEST(Operations, JsonDaemonLogLinesParseAsJson) {

@@ -32,12 +32,25 @@ struct Target {
   std::string str() const;
 };
 
-/** Cidr: an address prefix, v4 or v6. */
+/** Cidr: an address prefix, v4 or v6 (src/core/cidr.cc, sans-I/O, fuzzed). */
 struct Cidr {
-  SocketAddress addr;  // port unused
+  SocketAddress addr;  // addr: the prefix, bits after prefixLen cleared; port unused
   int prefixLen{0};
+  /** contains: a is inside the prefix; families never mix; an invalid a is inside none. */
   bool contains(const SocketAddress& a) const;
+  /**
+   * containsClient: contains, except that an IPv4-mapped IPv6 address (::ffff:a.b.c.d: an IPv4
+   * client of a dual-stack socket) is also inside an IPv4 prefix holding a.b.c.d.
+   */
+  bool containsClient(const SocketAddress& a) const;
+  /**
+   * parseChecked reads "ip/len" or a bare IP (a host prefix: /32 or /128); bits after len are
+   * ignored. @return the prefix, or an error whose detail is the reason (no JSON path).
+   */
+  static Result<Cidr> parseChecked(std::string_view s);
+  /** parse: parseChecked without the reason. */
   static std::optional<Cidr> parse(std::string_view s);
+  /** str: "ip/len" of the (masked) prefix. */
   std::string str() const;
 };
 
@@ -122,6 +135,16 @@ struct AdminConfig {
   SocketAddress address;  // default 127.0.0.1:15000
 };
 
+/**
+ * HealthConfig: the readiness port (top-level "health"; off without the section). Separate from the
+ * admin endpoint so that it can face the pod network while admin stays on loopback.
+ */
+struct HealthConfig {
+  bool enabled{false};    // enabled: the config has a "health" section
+  SocketAddress address;  // default 0.0.0.0:15021 (Istio's readiness port)
+  std::string path{"/healthz/ready"};
+};
+
 struct ListenerConfig {
   std::string name;
   std::string kind;       // "tcp", ... (see docs/CONFIG.md)
@@ -151,6 +174,7 @@ struct RouteMatch {
   std::vector<std::string> hosts;  // exact or "*.suffix"
   std::vector<PortRange> ports;
   std::vector<Cidr> cidrs;         // destination address
+  std::vector<Cidr> sourceCidrs;   // the client's address (StreamMeta::source)
   std::vector<std::string> identities;  // peer node ID / SPIFFE URI; filled by mTLS front doors
 };
 
@@ -223,6 +247,7 @@ struct LimitsConfig {
 
 struct LogConfig {
   std::string level{"info"};
+  bool json{false};       // json: the daemon log is one JSON object per line (log.format "json")
   std::string accessLog;  // "" off, "-" stdout, or a file path
   std::string file;       // the daemon's own log: "" stderr, or a file path (reopened on SIGUSR1/SIGHUP)
 };
@@ -239,6 +264,7 @@ struct Config {
   NodeConfig node;
   int workers{0};  // 0 = one per core
   AdminConfig admin;
+  HealthConfig health;
   std::vector<ListenerConfig> listeners;
   std::vector<RouteConfig> routes;
   std::vector<ClusterConfig> clusters;

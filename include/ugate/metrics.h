@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <ugate/stats.h>
+
 namespace ugate {
 
 /** MetricLabel: one label of a sample; the value is escaped when written. */
@@ -30,11 +32,17 @@ class MetricValue {
 class MetricsWriter {
  public:
   explicit MetricsWriter(std::string& out) : out_(out) {}
-  /** family writes a family's "# HELP" and "# TYPE" lines; type is "counter" or "gauge". */
+  /** family writes a family's "# HELP" and "# TYPE" lines; type is "counter", "gauge" or "histogram". */
   void family(std::string_view name, std::string_view type, std::string_view help);
   /** sample writes `name{labels} value`. */
   void sample(std::string_view name, std::initializer_list<MetricLabel> labels, MetricValue value);
   void sample(std::string_view name, MetricValue value) { sample(name, {}, value); }
+  /**
+   * latency writes one latency histogram's samples (after family(name, "histogram", ...)):
+   * `name_bucket{label,le="0.0005"}` ... `le="+Inf"` (cumulative, bounds kLatencyBoundsUs in
+   * seconds), `name_sum{label}` in seconds (microsecond precision) and `name_count{label}`.
+   */
+  void latency(std::string_view name, MetricLabel label, const HistogramValues& h);
   /** counter and gauge: a family of one sample without labels. */
   void counter(std::string_view name, std::string_view help, MetricValue value);
   void gauge(std::string_view name, std::string_view help, MetricValue value);

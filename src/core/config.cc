@@ -297,8 +297,11 @@ std::vector<Cidr> parseCidrs(const json& j, const std::string& path) {
   std::vector<Cidr> out;
   auto v = getStringList(j, path);
   for (size_t i = 0; i < v.size(); ++i) {
-    auto c = Cidr::parse(v[i]);
-    if (!c) fail(path + (j.is_array() ? "[" + std::to_string(i) + "]" : ""), "'" + v[i] + "' is not a CIDR");
+    auto c = Cidr::parseChecked(v[i]);
+    if (!c) {
+      fail(path + (j.is_array() ? "[" + std::to_string(i) + "]" : ""),
+           "'" + v[i] + "' is not a CIDR: " + c.error().detail);
+    }
     out.push_back(*c);
   }
   return out;
@@ -490,13 +493,14 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
   if (j.contains("match")) {
     const json& m = j["match"];
     std::string mp = path + ".match";
-    checkKeys(m, mp, {"listener", "sni", "alpn", "host", "port", "cidr", "identity"});
+    checkKeys(m, mp, {"listener", "sni", "alpn", "host", "port", "cidr", "sourceCidr", "identity"});
     if (m.contains("listener")) r.match.listeners = getStringList(m["listener"], mp + ".listener");
     if (m.contains("sni")) r.match.sni = parseNamePatterns(m["sni"], mp + ".sni");
     if (m.contains("alpn")) r.match.alpn = parseAlpnList(m["alpn"], mp + ".alpn");
     if (m.contains("host")) r.match.hosts = parseNamePatterns(m["host"], mp + ".host");
     if (m.contains("port")) r.match.ports = parsePorts(m["port"], mp + ".port");
     if (m.contains("cidr")) r.match.cidrs = parseCidrs(m["cidr"], mp + ".cidr");
+    if (m.contains("sourceCidr")) r.match.sourceCidrs = parseCidrs(m["sourceCidr"], mp + ".sourceCidr");
     if (m.contains("identity")) r.match.identities = getStringList(m["identity"], mp + ".identity");
   }
 }
@@ -533,7 +537,12 @@ void parseLimits(const json& j, const std::string& path, LimitsConfig& l) {
 }
 
 void parseLog(const json& j, const std::string& path, LogConfig& l) {
-  checkKeys(j, path, {"level", "accessLog", "file"});
+  checkKeys(j, path, {"level", "format", "accessLog", "file"});
+  if (j.contains("format")) {
+    const std::string f = getString(j["format"], path + ".format");
+    if (f != "text" && f != "json") fail(path + ".format", "'" + f + "' is not one of text, json");
+    l.json = f == "json";
+  }
   if (j.contains("level")) {
     l.level = getString(j["level"], path + ".level");
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -580,6 +589,24 @@ void parseAdmin(const json& a, AdminConfig& admin) {
   checkKeys(a, "admin", {"address", "enabled"});
   if (a.contains("enabled")) admin.enabled = getBool(a["enabled"], "admin.enabled");
   if (a.contains("address")) admin.address = parseBindAddress(a["address"], "admin.address");
+}
+
+void parseHealth(const json& h, const AdminConfig& admin, HealthConfig& health) {
+  checkKeys(h, "health", {"address", "path"});
+  health.enabled = true;
+  health.address = *SocketAddress::parse("0.0.0.0:15021");
+  if (h.contains("address")) health.address = parseBindAddress(h["address"], "health.address");
+  if (h.contains("path")) {
+    health.path = getString(h["path"], "health.path");
+    const auto& p = health.path;
+    if (p.empty() || p.front() != '/' || p.size() > 256 ||
+        std::any_of(p.begin(), p.end(), [](char ch) { return ch <= ' ' || ch == '?' || ch == '#' || ch == 0x7f; })) {
+      fail("health.path", "'" + p + "' is not an absolute path (starts with /, at most 256 characters, no spaces, ? or #)");
+    }
+  }
+  if (admin.enabled && health.address.port() != 0 && health.address == admin.address) {
+    fail("health.address", health.address.str() + " is admin.address: the readiness port must be a port of its own");
+  }
 }
 
 // Broken: names of listeners that failed to parse (already reported), so references to them are
@@ -653,7 +680,7 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   errs.attempt([&] {
     // Core's keys, then each module's sections.
     static constexpr std::string_view kCore[] = {"node", "workers", "admin", "listeners", "routes",
-                                                 "limits", "log", "dns", "tls", "clusters"};
+                                                 "limits", "log", "dns", "tls", "clusters", "health"};
     std::vector<std::string> known(std::begin(kCore), std::end(kCore));
     for (const auto& m : modules().list()) {
       for (auto& k : m->configSections()) known.push_back(std::move(k));
@@ -680,6 +707,7 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   }
   c.admin.address = *SocketAddress::parse("127.0.0.1:15000");
   if (root.contains("admin")) errs.attempt([&] { parseAdmin(root["admin"], c.admin); });
+  if (root.contains("health")) errs.attempt([&] { parseHealth(root["health"], c.admin, c.health); });
   if (root.contains("limits")) errs.attempt([&] { parseLimits(root["limits"], "limits", c.limits); });
   if (root.contains("log")) errs.attempt([&] { parseLog(root["log"], "log", c.log); });
   if (root.contains("dns")) errs.attempt([&] { parseDns(root["dns"], "dns", c.dns); });
@@ -746,34 +774,6 @@ Result<Target> parseTarget(std::string_view s) {
   return *t;
 }
 
-std::optional<Cidr> Cidr::parse(std::string_view s) {
-  auto slash = s.find('/');
-  std::string_view ip = s.substr(0, slash);
-  auto a = SocketAddress::fromIp(ip, 0);
-  if (!a) return std::nullopt;
-  int maxLen = a->family() == AF_INET6 ? 128 : 32;
-  int len = maxLen;
-  if (slash != std::string_view::npos) {
-    std::string_view l = s.substr(slash + 1);
-    auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), len);
-    if (ec != std::errc() || p != l.data() + l.size() || len < 0 || len > maxLen) return std::nullopt;
-  }
-  return Cidr{*a, len};
-}
-
-bool Cidr::contains(const SocketAddress& a) const {
-  if (a.family() != addr.family()) return false;
-  const uint8_t* x = a.ipBytes();
-  const uint8_t* y = addr.ipBytes();
-  int full = prefixLen / 8;
-  if (memcmp(x, y, full) != 0) return false;
-  int rem = prefixLen % 8;
-  if (rem == 0) return true;
-  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rem));
-  return (x[full] & mask) == (y[full] & mask);
-}
-
-std::string Cidr::str() const { return addr.ip() + "/" + std::to_string(prefixLen); }
 
 const ListenerConfig* Config::findListener(std::string_view name) const {
   for (const auto& l : listeners) {

@@ -54,6 +54,32 @@ void MetricsWriter::sample(std::string_view name, std::initializer_list<MetricLa
   out_ += '\n';
 }
 
+namespace {
+// kLatencyLe: kLatencyBoundsUs as the `le` label values (seconds).
+constexpr std::string_view kLatencyLe[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+                                           "0.05",   "0.1",   "0.25",   "0.5",   "1",    "2.5",
+                                           "5",      "10",    "60",     "600",   "+Inf"};
+static_assert(std::size(kLatencyLe) == kLatencyBuckets);
+}  // namespace
+
+void MetricsWriter::latency(std::string_view name, MetricLabel label, const HistogramValues& h) {
+  const std::string bucket = std::string(name) + "_bucket";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kLatencyBuckets; ++i) {
+    cumulative += h.buckets[i];
+    sample(bucket, {label, {"le", kLatencyLe[i]}}, cumulative);
+  }
+  // The sum in seconds: sample() writes integers only.
+  out_ += name;
+  out_ += "_sum{";
+  out_ += label.name;
+  out_ += "=\"";
+  appendLabelValue(out_, label.value);
+  const std::string micros = std::to_string(1'000'000 + h.sumUs % 1'000'000);
+  out_ += "\"} " + std::to_string(h.sumUs / 1'000'000) + "." + micros.substr(1) + "\n";
+  sample(std::string(name) + "_count", {label}, cumulative);
+}
+
 void MetricsWriter::counter(std::string_view name, std::string_view help, MetricValue value) {
   family(name, "counter", help);
   sample(name, value);

@@ -50,6 +50,11 @@ const char* ProxySession::phaseName(Phase p) {
   return "?";
 }
 
+uint64_t ProxySession::microsSince(MonotonicTime t) const {
+  const auto d = worker_.reactor().now() - t;
+  return d.count() > 0 ? static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()) : 0;
+}
+
 ProxySession::~ProxySession() {
   if (!closed()) {
     // Destroyed without close() (worker teardown): still account for it.
@@ -272,6 +277,10 @@ void ProxySession::routeAndDial(const HostPort* forced) {
     meta_.route = routeLogName(d, meta_.listener);
     meta_.peerMatchedSpiffe = meta_.peer && !d.identity.empty() && d.identity == meta_.peer->spiffe;
   }
+  if (dialStart_ == MonotonicTime{}) {
+    dialStart_ = worker_.reactor().now();
+    if (!meta_.route.empty()) routeLatency_ = &stats_.route(meta_.route);
+  }
   sendProxyHeader_ = d.proxyProtocol;
   upstreamTls_ = std::move(d.upstreamTls);
   via_ = std::string(d.via);
@@ -486,6 +495,11 @@ void ProxySession::onClientTls(TlsOutcome&& o) {
 
 void ProxySession::startSplice() {
   phase_ = Phase::Splice;
+  if (dialStart_ != MonotonicTime{}) {
+    const uint64_t us = microsSince(dialStart_);
+    stats_.connectTime.observe(us);
+    if (routeLatency_) routeLatency_->connect.observe(us);
+  }
   splicer_ = std::make_unique<Splicer>(worker_.spliceContext(), *client_, *upstream_,
                                        static_cast<SplicerCallbacks&>(*this));
   splicer_->setByteCounters(&stats_.bytesIn, &stats_.bytesOut);
@@ -586,6 +600,11 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   syncBytes();
   meta_.closeReason = reason;
   meta_.closeDetail = std::move(detail);
+  if (meta_.start != MonotonicTime{}) {
+    const uint64_t us = microsSince(meta_.start);
+    stats_.duration.observe(us);
+    if (routeLatency_) routeLatency_->duration.observe(us);
+  }
   if (splicer_) {
     if (splicer_->usedSplice()) stats_.spliced.add();
     splicer_->stop();

@@ -161,6 +161,8 @@ class ProxySession final : public DeferredDeletable,
   void startSplice();
   void onTimer();
   void syncBytes();
+  /** microsSince: microseconds from t to the reactor's cached now (0 if t is later). */
+  uint64_t microsSince(MonotonicTime t) const;
 
   WorkerContext& worker_;
   ListenerStats& stats_;
@@ -196,6 +198,8 @@ class ProxySession final : public DeferredDeletable,
   std::vector<SocketAddress> tried_;
   int endpoint_{-1};
   EndpointLease lease_;
+  MonotonicTime dialStart_{};            // dialStart_: when the route was decided (connect latency)
+  RouteLatency* routeLatency_{nullptr};  // routeLatency_: the route's histograms in stats_, or null
 };
 
 /**

@@ -100,6 +100,7 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
     if (!anyOrEmpty(m.hosts, [&](const std::string& p) { return nameMatches(p, meta.host); })) continue;
     if (!anyOrEmpty(m.ports, [&](const PortRange& p) { return port >= p.lo && port <= p.hi; })) continue;
     if (!anyOrEmpty(m.cidrs, [&](const Cidr& c) { return dst.valid() && c.contains(dst); })) continue;
+    if (!anyOrEmpty(m.sourceCidrs, [&](const Cidr& c) { return c.containsClient(meta.source); })) continue;
     std::string_view matchedId;
     if (!anyOrEmpty(m.identities, [&](const std::string& id) {
           if (!meta.peer || !(iequals(id, meta.peer->nodeId) || id == meta.peer->spiffe)) return false;

@@ -386,6 +386,13 @@ void ListenerStatsValues::add(const ListenerStats& s) {
     closes[i] += s.closes[i].value();
     drops[i] += s.drops[i].value();
   }
+  connectTime.add(s.connectTime);
+  duration.add(s.duration);
+  for (const auto& [name, r] : s.routes) {
+    RouteLatencyValues& v = routes[name];
+    v.connect.add(r->connect);
+    v.duration.add(r->duration);
+  }
 }
 
 void ListenerStatsValues::add(const ListenerStatsValues& s) {
@@ -400,6 +407,13 @@ void ListenerStatsValues::add(const ListenerStatsValues& s) {
   for (size_t i = 0; i < kNumErrc; ++i) {
     closes[i] += s.closes[i];
     drops[i] += s.drops[i];
+  }
+  connectTime.add(s.connectTime);
+  duration.add(s.duration);
+  for (const auto& [name, r] : s.routes) {
+    RouteLatencyValues& v = routes[name];
+    v.connect.add(r.connect);
+    v.duration.add(r.duration);
   }
 }
 

@@ -128,7 +128,8 @@ class AdminServer::Conn final : private IoWatcher, public DeferredDeletable {
         auto a = alive.lock();
         if (!a || !*a || closed_) return;
         busy_ = false;
-        std::string resp = formatResponse(r.status, "", {{"Content-Type", r.contentType}}, r.body, keepAlive);
+        r.headers.insert(r.headers.begin(), Header{"Content-Type", r.contentType});
+        std::string resp = formatResponse(r.status, "", r.headers, r.body, keepAlive);
         if (head) resp.resize(resp.size() - r.body.size());
         if (!keepAlive) closeAfterWrite_ = true;
         send(std::move(resp));
@@ -220,7 +221,8 @@ class AdminServer::Acceptor final : private IoWatcher {
   int fd_;
 };
 
-AdminServer::AdminServer(Reactor& r, AdminHandler& h) : reactor_(r), handler_(h) {}
+AdminServer::AdminServer(Reactor& r, AdminHandler& h, std::string name)
+    : reactor_(r), handler_(h), name_(std::move(name)) {}
 
 AdminServer::~AdminServer() {
   close();
@@ -233,7 +235,7 @@ AdminServer::~AdminServer() {
 
 Result<void> AdminServer::listen(const SocketAddress& addr) {
   auto fd = openListenSocket(addr, 128, /*reusePort=*/false);
-  if (!fd) return makeError(fd.error().code, "admin: " + fd.error().detail);
+  if (!fd) return makeError(fd.error().code, name_ + ": " + fd.error().detail);
   bound_ = localAddress(*fd);
   acceptor_ = std::make_unique<Acceptor>(*this, *fd);
   return {};
@@ -245,7 +247,7 @@ void AdminServer::badRequest(int fd, std::string_view reason, std::string_view d
   handler_.onAdminBadRequest(reason);
   uint64_t left = 0;
   if (badRequestLog_.allow(reactor_.now(), left)) {
-    spdlog::warn("admin: bad request from {}: {}: {}{}", peerAddress(fd).str(), reason, detail,
+    spdlog::warn("{}: bad request from {}: {}: {}{}", name_, peerAddress(fd).str(), reason, detail,
                  left ? " (and " + std::to_string(left) + " more since the last such line)" : "");
   }
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <ugate/reactor.h>
 #include <ugate/result.h>
@@ -19,6 +20,7 @@ struct AdminResponse {
   int status{200};
   std::string contentType{"text/plain; charset=utf-8"};
   std::string body;
+  std::vector<Header> headers;  // headers: more header fields (e.g. Allow on a 405)
 };
 using AdminResponder = std::function<void(AdminResponse)>;
 
@@ -36,7 +38,8 @@ class AdminHandler {
 
 class AdminServer {
  public:
-  AdminServer(Reactor& r, AdminHandler& h);
+  /** AdminServer: `name` labels its errors and log lines ("admin", "health"). */
+  AdminServer(Reactor& r, AdminHandler& h, std::string name = "admin");
   ~AdminServer();
   /** listen binds addr; the error names the address on failure. */
   Result<void> listen(const SocketAddress& addr);
@@ -54,6 +57,7 @@ class AdminServer {
 
   Reactor& reactor_;
   AdminHandler& handler_;
+  std::string name_;
   std::unique_ptr<Acceptor> acceptor_;
   SocketAddress bound_;
   Conn* conns_{nullptr};

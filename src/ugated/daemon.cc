@@ -8,13 +8,16 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <tuple>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "core/fs_check.h"
+#include "core/json_log.h"
 #include "core/sd_notify.h"
 #include <ugate/metrics.h>
 #include <ugate/module.h>
@@ -24,14 +27,16 @@
 
 namespace ugate {
 
-void setupLogging(const std::string& level) {
+void setupLogging(const std::string& level, bool json) {
   static bool once = false;
-  if (!once) {
-    auto logger = spdlog::stderr_logger_mt("ugated");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
-    spdlog::set_default_logger(logger);
+  static bool isJson = false;
+  if (!once || json != isJson) {
+    if (!once) spdlog::set_default_logger(spdlog::stderr_logger_mt("ugated"));
+    if (json) spdlog::default_logger()->set_formatter(newJsonLogFormatter());
+    else spdlog::default_logger()->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
     spdlog::flush_on(spdlog::level::info);
     once = true;
+    isJson = json;
   }
   spdlog::set_level(spdlog::level::from_str(level));
 }
@@ -64,15 +69,49 @@ const Module* adminModule(std::string_view path) {
   return nullptr;
 }
 
+// listItem: `item` is one of the comma-separated elements of `list` ("GET, HEAD").
+bool listItem(std::string_view list, std::string_view item) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    if (list.substr(0, comma) == item) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+    while (list.starts_with(' ')) list.remove_prefix(1);
+  }
+  return false;
+}
+
+// queryParam: the raw value of `name` in target's query string ("" when absent).
+std::string_view queryParam(std::string_view target, std::string_view name) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view kv = rest.substr(0, amp);
+    if (kv.size() > name.size() && kv.starts_with(name) && kv[name.size()] == '=') return kv.substr(name.size() + 1);
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+// kLogLevels: log.level's names, indexed by spdlog::level::level_enum.
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
 }  // namespace
 
-Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), reactor_(newReactor(realTimeSource(), -1)) {}
+Daemon::Daemon(DaemonOptions opts)
+    : opts_(std::move(opts)),
+      reactor_(newReactor(realTimeSource(), -1)),
+      healthHandler_(std::make_unique<http::HealthProbeHandler>("", [this] { return readyState(); })) {}
 
 Daemon::~Daemon() {
   for (auto& w : workers_) w->join();
   clusters_.reset();  // its timers and probes live on worker 0's reactor
   workers_.clear();
   admin_.reset();
+  health_.reset();
   if (signalFd_ >= 0) {
     reactor_->removeFd(signalFd_, this);
     close(signalFd_);
@@ -89,7 +128,7 @@ Result<ConfigPtr> Daemon::loadConfig() const {
 }
 
 Result<void> Daemon::applyLogConfig(const Config& cfg) {
-  setupLogging(opts_.logLevel.empty() ? cfg.log.level : opts_.logLevel);
+  setupLogging(opts_.logLevel.empty() ? cfg.log.level : opts_.logLevel, cfg.log.json);
   if (cfg.log.file == daemonLogPath_) return {};
   return switchDaemonLog(cfg.log.file);
 }
@@ -191,6 +230,45 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
                  l.to.type != Target::Type::None ? " -> " + l.to.str() : "");
   }
   return per;
+}
+
+Result<std::unique_ptr<http::AdminServer>> Daemon::bindEndpoint(bool admin, const SocketAddress& addr) {
+  std::unique_ptr<http::AdminServer> server;
+  if (admin) {
+    server = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
+  } else {
+    server = std::make_unique<http::AdminServer>(*reactor_, *healthHandler_, "health");
+  }
+  if (auto r = server->listen(addr); !r) return makeError(r.error().code, r.error().detail);
+  if (admin) {
+    spdlog::info("admin on http://{}", server->boundAddress().str());
+    warnIfAdminExposed(server->boundAddress());
+  } else {
+    spdlog::info("readiness probe on http://{}{}", server->boundAddress().str(), healthHandler_->path());
+  }
+  return server;
+}
+
+void Daemon::rebindEndpoint(bool admin, bool wasOn, const SocketAddress& was, bool on, const SocketAddress& addr) {
+  std::unique_ptr<http::AdminServer>& current = admin ? admin_ : health_;
+  if (wasOn == on && was == addr) return;
+  if (current) current->close();
+  if (!on) {
+    current.reset();
+    return;
+  }
+  auto r = bindEndpoint(admin, addr);
+  if (r) {
+    current = std::move(*r);
+    return;
+  }
+  spdlog::error("reload: {}; the {} endpoint stays where it was", r.error().detail, admin ? "admin" : "health");
+  if (current && !current->listen(was)) current.reset();
+}
+
+http::ReadyState Daemon::readyState() const {
+  if (draining_) return http::ReadyState::Draining;
+  return ready_ ? http::ReadyState::Ready : http::ReadyState::Starting;
 }
 
 int Daemon::run() {
@@ -300,17 +378,18 @@ int Daemon::serve() {
     spdlog::error("startup: {}", socks.error().detail);
     return 1;
   }
-  if (cfg_->admin.enabled) {
-    admin_ = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
-    auto r = admin_->listen(cfg_->admin.address);
+  healthHandler_->setPath(cfg_->health.path);
+  for (auto [server, on, addr] : {std::tuple{&admin_, cfg_->admin.enabled, cfg_->admin.address},
+                                  std::tuple{&health_, cfg_->health.enabled, cfg_->health.address}}) {
+    if (!on) continue;
+    auto r = bindEndpoint(server == &admin_, addr);
     if (!r) {
       for (auto& v : *socks)
         for (auto& s : v) close(s.fd);
       spdlog::error("startup: {}", r.error().detail);
       return 1;
     }
-    spdlog::info("admin on http://{}", admin_->boundAddress().str());
-    warnIfAdminExposed(admin_->boundAddress());
+    *server = std::move(*r);
   }
   tls_->install(cfg_, std::move(*tlsReady));  // the contexts reach each worker before the config
   ClusterSetPtr clusterSet = clusters_->prepare(*cfg_);  // and the clusters its targets name
@@ -403,22 +482,11 @@ void Daemon::reload() {
     reject(problems);
     return;
   }
-  // Admin endpoint: rebind only when its address changed; on failure it stays where it was.
-  if (cfg->admin.enabled != cfg_->admin.enabled || !(cfg->admin.address == cfg_->admin.address)) {
-    if (admin_) admin_->close();
-    std::unique_ptr<http::AdminServer> a;
-    if (cfg->admin.enabled) {
-      a = std::make_unique<http::AdminServer>(*reactor_, static_cast<http::AdminHandler&>(*this));
-      auto r = a->listen(cfg->admin.address);
-      if (r) warnIfAdminExposed(cfg->admin.address);
-      if (!r) {
-        spdlog::error("reload: {}; the admin endpoint stays where it was", r.error().detail);
-        a.reset();
-        if (admin_ && !admin_->listen(cfg_->admin.address)) admin_.reset();
-      }
-    }
-    if (a || !cfg->admin.enabled) admin_ = std::move(a);
-  }
+  // Admin and readiness endpoints: rebound only when their address changed; on failure each stays
+  // where it was.
+  rebindEndpoint(true, cfg_->admin.enabled, cfg_->admin.address, cfg->admin.enabled, cfg->admin.address);
+  healthHandler_->setPath(cfg->health.path);
+  rebindEndpoint(false, cfg_->health.enabled, cfg_->health.address, cfg->health.enabled, cfg->health.address);
   if (cfg->log.accessLog != cfg_->log.accessLog) {
     auto fd = openAccessLog(cfg->log.accessLog);
     if (fd) {
@@ -583,6 +651,24 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
     m.family(d.name, d.type, d.help);
     for (const auto& [n, v] : total) m.sample(d.name, {{"listener", n}}, d.get(v));
   }
+  // Latency histograms per listener, and per route summed over the listeners its streams came from.
+  std::map<std::string, RouteLatencyValues, std::less<>> routes;
+  for (const auto& [n, v] : total) {
+    for (const auto& [r, rv] : v.routes) {
+      routes[r].connect.add(rv.connect);
+      routes[r].duration.add(rv.duration);
+    }
+  }
+  m.family("ugate_listener_connect_seconds", "histogram",
+           "From the route decision to an upstream ready to splice (DNS, connect, upstream TLS).");
+  for (const auto& [n, v] : total) m.latency("ugate_listener_connect_seconds", {"listener", n}, v.connectTime);
+  m.family("ugate_listener_stream_duration_seconds", "histogram", "Streams from accept to close.");
+  for (const auto& [n, v] : total) m.latency("ugate_listener_stream_duration_seconds", {"listener", n}, v.duration);
+  m.family("ugate_route_connect_seconds", "histogram",
+           "From the route decision to an upstream ready to splice, by route (access-log name).");
+  for (const auto& [r, v] : routes) m.latency("ugate_route_connect_seconds", {"route", r}, v.connect);
+  m.family("ugate_route_stream_duration_seconds", "histogram", "Streams from accept to close, by route.");
+  for (const auto& [r, v] : routes) m.latency("ugate_route_stream_duration_seconds", {"route", r}, v.duration);
   // byReason writes one sample per listener and reason of `counts` (index = Errc) that `keep` selects.
   auto byReason = [&](const char* name, const uint64_t* (*counts)(const ListenerStatsValues&),
                       bool (*keep)(Errc, uint64_t)) {
@@ -633,13 +719,52 @@ bool acceptsHtml(const http::Request& req) {
 
 }  // namespace
 
-void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
-  if (req.method != "GET" && req.method != "HEAD") {
-    onAdminBadRequest("method_not_allowed");
-    respond({405, "text/plain; charset=utf-8", "only GET and HEAD\n"});
+void Daemon::handleLogging(const http::Request& req, http::AdminResponder respond) {
+  const std::string_view current = kLogLevels[spdlog::get_level()];
+  if (req.method != "POST") {
+    respond({200, "text/plain; charset=utf-8", "level: " + std::string(current) + "\n"});
     return;
   }
-  std::string path = req.target.substr(0, req.target.find('?'));
+  const std::string_view want = queryParam(req.target, "level");
+  const auto* it = std::find(std::begin(kLogLevels), std::end(kLogLevels), want);
+  if (it == std::end(kLogLevels)) {
+    std::string names;
+    for (auto n : kLogLevels) names += (names.empty() ? "" : ", ") + std::string(n);
+    respond({400, "text/plain; charset=utf-8",
+             "level '" + std::string(want) + "' is not one of " + names + " (POST /logging?level=debug)\n"});
+    return;
+  }
+  const auto level = static_cast<spdlog::level::level_enum>(it - std::begin(kLogLevels));
+  // The change is logged whatever the old and new levels (an info line is dropped under warn or off).
+  spdlog::set_level(std::min({spdlog::get_level(), level, spdlog::level::info}));
+  spdlog::info("admin: POST /logging: log level {} -> {} (until a reload sets log.level again)", current, want);
+  spdlog::set_level(level);
+  respond({200, "text/plain; charset=utf-8", "level: " + std::string(want) + "\n"});
+}
+
+void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  // The methods each path takes; a wrong one is 405 with Allow. Unknown paths are 404 below.
+  const char* allow = path == "/drain" ? "POST" : path == "/logging" ? "GET, HEAD, POST" : "GET, HEAD";
+  if (!listItem(allow, req.method)) {
+    onAdminBadRequest("method_not_allowed");
+    respond({405, "text/plain; charset=utf-8", path + " takes " + allow + "\n", {{"Allow", allow}}});
+    return;
+  }
+  if (path == "/drain") {
+    if (draining_) {
+      respond({200, "text/plain; charset=utf-8", "already draining\n"});
+      return;
+    }
+    spdlog::info("admin: POST /drain: draining (deadline {} ms)", cfg_->limits.drainTimeout.count());
+    respond({202, "text/plain; charset=utf-8", "draining\n"});  // written before the drain may end the loop
+    startDrain();
+    return;
+  }
+  if (path == "/logging") {
+    handleLogging(req, std::move(respond));
+    return;
+  }
   if (path == "/healthz") {
     respond({200, "text/plain; charset=utf-8", "ok\n"});
   } else if (path == "/ready") {
@@ -660,7 +785,8 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
   } else if (path == "/" && acceptsHtml(req)) {
     respond({200, "text/html; charset=utf-8", std::string(kStatsPage)});  // a browser: the live stats page
   } else if (path == "/") {
-    std::string index = "ugated admin: /healthz /ready /stats /stats.json /config_dump /clusters";
+    std::string index =
+        "ugated admin: /healthz /ready /stats /stats.json /config_dump /clusters /logging (POST ?level=) /drain (POST)";
     for (const auto& m : modules().list()) {
       for (const auto& p : m->adminPaths()) index += " " + p;
     }

@@ -14,6 +14,7 @@
 #include "core/cluster_manager.h"
 #include "core/worker.h"
 #include "http/admin_server.h"
+#include "http/health_probe.h"
 #include "ugated/tls_manager.h"
 
 namespace ugate {
@@ -53,6 +54,17 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   Result<void> switchDaemonLog(const std::string& path);
   /** reopenLogs opens the log files again at their paths (after logrotate moved them). */
   void reopenLogs(const char* why);
+  /**
+   * bindEndpoint opens the admin endpoint (admin) or the readiness port (!admin) on addr; the error
+   * names the address.
+   */
+  Result<std::unique_ptr<http::AdminServer>> bindEndpoint(bool admin, const SocketAddress& addr);
+  /** rebindEndpoint moves the admin endpoint or the readiness port on reload when its address changed. */
+  void rebindEndpoint(bool admin, bool wasOn, const SocketAddress& was, bool on, const SocketAddress& addr);
+  /** readyState: what /ready and the readiness port answer. */
+  http::ReadyState readyState() const;
+  /** handleLogging serves GET and POST /logging (the daemon log's level at runtime). */
+  void handleLogging(const http::Request& req, http::AdminResponder respond);
   void onSignal(int signo);
   void reload();
   void startDrain();
@@ -66,6 +78,8 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<ClusterManager> clusters_;  // clusters_: upstream clusters (owner on worker 0)
   std::unique_ptr<http::AdminServer> admin_;
+  std::unique_ptr<http::HealthProbeHandler> healthHandler_;  // healthHandler_: answers health_'s requests
+  std::unique_ptr<http::AdminServer> health_;  // health_: the readiness port (config "health"), or null
   std::unique_ptr<TlsManager> tls_;
   int signalFd_{-1};
   int accessLogFd_{-1};
@@ -86,7 +100,10 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   uint64_t reloadsFailed_{0};
 };
 
-/** setupLogging installs the stderr logger with UTC timestamps. */
-void setupLogging(const std::string& level);
+/**
+ * setupLogging installs the stderr logger (once) with UTC timestamps, as text or as JSON lines
+ * (log.format "json"; switched on reload), and sets the level.
+ */
+void setupLogging(const std::string& level, bool json = false);
 
 }  // namespace ugate

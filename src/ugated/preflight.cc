@@ -167,6 +167,9 @@ void checkAddresses(const Config& cfg, Findings& out, const std::string& checked
   if (cfg.admin.enabled && !running) {
     record(out, "admin.address", checkAddress(cfg.admin.address, false, false, nullptr), checkedFile);
   }
+  if (cfg.health.enabled && !running) {
+    record(out, "health.address", checkAddress(cfg.health.address, false, false, nullptr), checkedFile);
+  }
 }
 
 int runCheckConfig(const std::string& path) {

@@ -187,6 +187,24 @@ TEST(CheckConfig, CredentialsLogPathAndAddressesAllAtOnce) {
   }
 }
 
+// The readiness port is checked like the admin endpoint: a held address is named at check time and
+// is a bind error at startup (exit 1).
+TEST(CheckConfig, ReadinessPortHeldByAnotherProcessIsReported) {
+  TempDir t;
+  TcpServer taken;
+  std::string path = t.write("gw.json", R"({"admin": {"address": "127.0.0.1:)" + std::to_string(freePort()) +
+                                            R"("}, "health": {"address": "127.0.0.1:)" +
+                                            std::to_string(taken.port()) + R"("}})");
+  const std::string inUse = "health.address: 127.0.0.1:" + std::to_string(taken.port()) +
+                            " is already in use by another process (pid " + std::to_string(getpid()) + ": ";
+  Ran r = ugated({"--check-config", path});
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("\n  " + inUse), std::string::npos) << r.out;
+  Ran start = ugated({"--config", path});
+  EXPECT_EQ(start.rc, 1) << start.out;
+  EXPECT_NE(start.out.find("startup: " + inUse), std::string::npos) << start.out;
+}
+
 TEST(CheckConfig, TlsSettingsAreCheckedAgainstTheIdentityStartupWouldCreate) {
   TempDir t;
   TcpServer echo;

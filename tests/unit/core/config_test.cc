@@ -160,6 +160,9 @@ TEST(ConfigTest, FullConfigValues) {
   EXPECT_EQ(c->log.level, "debug");
   EXPECT_EQ(c->log.accessLog, "/tmp/x.log");
   EXPECT_EQ(c->log.file, "/tmp/ugated.log");
+  EXPECT_FALSE(c->log.json) << "log.format defaults to text";
+  EXPECT_TRUE(parseOk(R"({"log": {"format": "json"}})")->log.json);
+  EXPECT_FALSE(parseOk(R"({"log": {"format": "text"}})")->log.json);
   EXPECT_EQ(c->dns.servers, (std::vector<std::string>{"1.1.1.1", "[2606:4700::1111]:53"}));
   EXPECT_EQ(c->dns.timeout, milliseconds(250));
   EXPECT_EQ(c->dns.minTtl, milliseconds(1000));
@@ -298,6 +301,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "limits.splice: 'sometimes' is not one of auto, always, never"},
         ErrCase{"log.file stderr", R"({"log": {"file": "-"}})",
                 "log.file: \"-\" is not a file: leave log.file out to log to stderr"},
+        ErrCase{"log.format value", R"({"log": {"format": "xml"}})", "log.format: 'xml' is not one of text, json"},
+        ErrCase{"log.format type", R"({"log": {"format": true}})", "log.format: expected a string, got boolean"},
         ErrCase{"log.level value", R"({"log": {"level": "loud"}})",
                 "log.level: 'loud' is not a log level (trace, debug, info, warn, error, critical, "
                 "off)"},
@@ -428,9 +433,16 @@ INSTANTIATE_TEST_SUITE_P(
                 "routes[0].match.host: '*.' is not a host name or *.suffix pattern"},
         ErrCase{"cidr",
                 oneRoute(R"({"to": "reject", "match": {"cidr": ["10.0.0.0/8", "10.0.0.0/33"]}})"),
-                "routes[0].match.cidr[1]: '10.0.0.0/33' is not a CIDR"},
+                "routes[0].match.cidr[1]: '10.0.0.0/33' is not a CIDR: prefix length 33 is over 32"},
         ErrCase{"cidr scalar", oneRoute(R"({"to": "reject", "match": {"cidr": "example.com/8"}})"),
-                "routes[0].match.cidr: 'example.com/8' is not a CIDR"}));
+                "routes[0].match.cidr: 'example.com/8' is not a CIDR: 'example.com' is not an IPv4 or IPv6 address"},
+        ErrCase{"sourceCidr",
+                oneRoute(R"({"to": "reject", "match": {"sourceCidr": ["127.0.0.2", "fd00::/x"]}})"),
+                "routes[0].match.sourceCidr[1]: 'fd00::/x' is not a CIDR: prefix length 'x' is not a number 0-128"},
+        ErrCase{"sourceCidr scalar", oneRoute(R"({"to": "reject", "match": {"sourceCidr": "::/129"}})"),
+                "routes[0].match.sourceCidr: '::/129' is not a CIDR: prefix length 129 is over 128"},
+        ErrCase{"sourceCidr type", oneRoute(R"({"to": "reject", "match": {"sourceCidr": 10}})"),
+                "routes[0].match.sourceCidr: expected a string or an array of strings, got number"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Gateways, ConfigErrorTest,
@@ -668,6 +680,34 @@ TEST(ParseDurationTest, DecimalValuesAreNotTruncatedByFloatingPoint) {
   EXPECT_EQ(c->limits.connectTimeout, milliseconds(1005));
 }
 
+TEST(ConfigTest, HealthIsOffUnlessItsSectionIsThere) {
+  EXPECT_FALSE(parseOk("{}")->health.enabled);
+  auto c = parseOk(R"({"health": {}})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->health.enabled);
+  EXPECT_EQ(c->health.address.str(), "0.0.0.0:15021");
+  EXPECT_EQ(c->health.path, "/healthz/ready");
+  c = parseOk(R"({"health": {"address": "[::]:8081", "path": "/ready"}})");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->health.address.str(), "[::]:8081");
+  EXPECT_EQ(c->health.path, "/ready");
+  // The admin endpoint's address is free for the probe when the admin endpoint is off.
+  EXPECT_NE(parseOk(R"({"admin": {"enabled": false}, "health": {"address": "127.0.0.1:15000"}})"), nullptr);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Health, ConfigErrorTest,
+    testing::Values(
+        ErrCase{"health key", R"({"health": {"port": 1}})", "health.port: unknown key*"},
+        ErrCase{"health not object", R"({"health": true})", "health: expected an object, got boolean"},
+        ErrCase{"health address", R"({"health": {"address": "localhost:15021"}})", "health.address: *"},
+        ErrCase{"health is admin", R"({"admin": {"address": "127.0.0.1:9901"}, "health": {"address": "127.0.0.1:9901"}})",
+                "health.address: 127.0.0.1:9901 is admin.address: the readiness port must be a port of its own"},
+        ErrCase{"health path relative", R"({"health": {"path": "ready"}})",
+                "health.path: 'ready' is not an absolute path (starts with /, at most 256 characters, no spaces, ? or #)"},
+        ErrCase{"health path query", R"({"health": {"path": "/ready?x"}})", "health.path: '/ready?x' is not an absolute path*"},
+        ErrCase{"health path space", R"({"health": {"path": "/a b"}})", "health.path: '/a b' is not an absolute path*"}));
+
 // ---------------------------------------------------------------------------------------------
 // Cidr
 
@@ -743,6 +783,41 @@ TEST(CidrTest, ContainsV6) {
   auto p127 = *Cidr::parse("2001:db8::/127");
   EXPECT_TRUE(p127.contains(ip("2001:db8::1")));
   EXPECT_FALSE(p127.contains(ip("2001:db8::2")));
+}
+
+TEST(CidrTest, ParseCheckedSaysWhy) {
+  auto reason = [](std::string_view s) {
+    auto c = Cidr::parseChecked(s);
+    return c ? std::string("ok ") + c->str() : c.error().detail;
+  };
+  EXPECT_EQ(reason(""), "empty");
+  EXPECT_EQ(reason("/8"), "expected ip/len, e.g. 10.0.0.0/8 or fd00::/8");
+  EXPECT_EQ(reason("[::1]/128"), "expected ip/len, e.g. 10.0.0.0/8 or fd00::/8");
+  EXPECT_EQ(reason("10.0.0/8"), "'10.0.0' is not an IPv4 or IPv6 address");
+  EXPECT_EQ(reason("10.0.0.0/"), "prefix length '' is not a number 0-32");
+  EXPECT_EQ(reason("10.0.0.0/+8"), "prefix length '+8' is not a number 0-32");
+  EXPECT_EQ(reason("10.0.0.0/0008"), "prefix length '0008' is not a number 0-32");
+  EXPECT_EQ(reason("10.0.0.0/33"), "prefix length 33 is over 32");
+  EXPECT_EQ(reason("fd00::/200"), "prefix length 200 is over 128");
+  EXPECT_EQ(reason("fe80::1%eth0/64"), "'fe80::1%eth0' is not an IPv4 or IPv6 address");
+  // Bits after the prefix are cleared, so str() is the canonical prefix.
+  EXPECT_EQ(reason("10.1.2.3/8"), "ok 10.0.0.0/8");
+  EXPECT_EQ(reason("172.31.255.255/12"), "ok 172.16.0.0/12");
+  EXPECT_EQ(reason("2001:db8:ffff::1/33"), "ok 2001:db8:8000::/33");
+  EXPECT_EQ(reason("::ffff:10.0.0.1/104"), "ok ::ffff:10.0.0.0/104");
+}
+
+TEST(CidrTest, ContainsClientTakesIpv4MappedAddressesAsIpv4) {
+  auto lo2 = *Cidr::parse("127.0.0.2/32");
+  EXPECT_TRUE(lo2.containsClient(ip("127.0.0.2")));
+  EXPECT_TRUE(lo2.containsClient(ip("::ffff:127.0.0.2")));
+  EXPECT_FALSE(lo2.containsClient(ip("::ffff:127.0.0.1")));
+  EXPECT_FALSE(lo2.containsClient(ip("::127.0.0.2"))) << "IPv4-compatible, not mapped";
+  EXPECT_FALSE(lo2.contains(ip("::ffff:127.0.0.2"))) << "contains() keeps families apart";
+  auto v6 = *Cidr::parse("fd00::/8");
+  EXPECT_TRUE(v6.containsClient(ip("fd12::1")));
+  EXPECT_FALSE(v6.containsClient(ip("10.0.0.1")));
+  EXPECT_FALSE(v6.containsClient(SocketAddress{}));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // MetricsWriter: the Prometheus text format of /stats, written once for core, the daemon and modules.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -23,6 +24,37 @@ TEST(MetricsWriterTest, FamiliesSamplesAndLabels) {
             "# HELP ugate_x_total Things counted.\n# TYPE ugate_x_total counter\nugate_x_total 3\n"
             "# HELP ugate_y Ys by kind.\n# TYPE ugate_y gauge\n"
             "ugate_y{kind=\"a\",side=\"server\"} 7\nugate_y 0\n");
+}
+
+TEST(MetricsWriterTest, LatencyHistogramsAreCumulativeWithSumInSeconds) {
+  LatencyHistogram h;
+  h.observe(0);            // le 0.0005
+  h.observe(500);          // le 0.0005: bounds are inclusive
+  h.observe(501);          // le 0.001
+  h.observe(2'000'000);    // le 2.5
+  h.observe(900'000'000);  // over 600 s: +Inf only
+  HistogramValues v;
+  v.add(h);
+  EXPECT_EQ(v.buckets[0], 2u);
+  EXPECT_EQ(v.buckets[1], 1u);
+  EXPECT_EQ(v.buckets[kLatencyBuckets - 1], 1u);
+  HistogramValues twice = v;
+  twice.add(v);  // summed across workers
+  EXPECT_EQ(twice.sumUs, 2 * v.sumUs);
+  std::string out;
+  MetricsWriter m(out);
+  m.family("t_seconds", "histogram", "T.");
+  m.latency("t_seconds", {"route", "a\"b"}, v);
+  EXPECT_EQ(out.rfind("# HELP t_seconds T.\n# TYPE t_seconds histogram\n"
+                      "t_seconds_bucket{route=\"a\\\"b\",le=\"0.0005\"} 2\n"
+                      "t_seconds_bucket{route=\"a\\\"b\",le=\"0.001\"} 3\n", 0), 0u) << out;
+  EXPECT_NE(out.find("t_seconds_bucket{route=\"a\\\"b\",le=\"1\"} 3\n"
+                     "t_seconds_bucket{route=\"a\\\"b\",le=\"2.5\"} 4\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("t_seconds_bucket{route=\"a\\\"b\",le=\"600\"} 4\n"
+                     "t_seconds_bucket{route=\"a\\\"b\",le=\"+Inf\"} 5\n"
+                     "t_seconds_sum{route=\"a\\\"b\"} 902.001001\n"
+                     "t_seconds_count{route=\"a\\\"b\"} 5\n"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2 + static_cast<long>(kLatencyBuckets) + 2);
 }
 
 TEST(MetricsWriterTest, LabelValuesAreEscaped) {

@@ -250,6 +250,37 @@ TEST_F(ProxySessionTest, SniffNeedMoreReplyThenRouteResolveConnectSplice) {
   });
 }
 
+// Latency histograms: connect time from the route decision to the splice, duration from accept to
+// close, per listener and per route (simulated time: exact buckets).
+TEST_F(ProxySessionTest, ConnectTimeAndDurationGoToTheListenerAndRouteHistograms) {
+  ctx_->resolverFake.answer("up.example", {*SocketAddress::fromIp("127.0.0.1", 0)});
+  ctx_->resolverFake.hold = true;
+  ctx_->routerFake.dial("up.example", echo_.port());
+  auto c = start(false);
+  EXPECT_EQ(phase(), Phase::Resolve);
+  ctx_->advance(Duration(30));
+  ctx_->run([&] { EXPECT_EQ(ctx_->resolverFake.release(), 1u); });
+  push(c, "x");
+  ASSERT_TRUE(waitWritten(c, "x"));
+  ctx_->advance(Duration(2000));
+  pushEof(c);
+  expectClosed(Phase::Splice, Errc::Ok);
+  ctx_->run([&] {
+    ListenerStats& st = ctx_->stats("t");
+    HistogramValues connect, duration;
+    connect.add(st.connectTime);
+    duration.add(st.duration);
+    EXPECT_EQ(connect.buckets[6], 1u) << "30 ms: le 0.05";
+    EXPECT_EQ(connect.sumUs, 30'000u);
+    EXPECT_EQ(duration.buckets[11], 1u) << "2.03 s: le 2.5";
+    EXPECT_EQ(duration.sumUs, 2'030'000u);
+    ASSERT_EQ(st.routes.size(), 1u);
+    EXPECT_EQ(st.routes.begin()->first, "listener:t");
+    EXPECT_EQ(st.routes.begin()->second->connect.bucket(6), 1u);
+    EXPECT_EQ(st.routes.begin()->second->duration.bucket(11), 1u);
+  });
+}
+
 TEST_F(ProxySessionTest, SniffCloseSendsTheFrontDoorsReply) {
   auto c = start(true);
   push(c, "NONSENSE\n");

@@ -201,6 +201,28 @@ TEST(RouteTableTest, CidrV4) {
   EXPECT_EQ(viaOrig("[2001:db8::1]:1"), "");
 }
 
+TEST(RouteTableTest, SourceCidrMatchesTheClientAddress) {
+  auto t = table(R"([
+    {"name": "two", "match": {"sourceCidr": "127.0.0.2"}, "to": "a.internal:1"},
+    {"name": "nets", "match": {"sourceCidr": ["192.168.0.0/16", "fd00::/8"], "port": 80}, "to": "b.internal:2"}
+  ])");
+  ASSERT_NE(t, nullptr);
+  auto from = [&](std::string_view src, uint16_t port = 80) {
+    StreamMeta m = meta("in", "10.9.9.9", port);
+    m.source = addr(src);
+    return std::string(t->route(m).route);
+  };
+  EXPECT_EQ(from("127.0.0.2:40000"), "two");
+  EXPECT_EQ(from("[::ffff:127.0.0.2]:40000"), "two");  // an IPv4 client of a dual-stack listener
+  EXPECT_EQ(from("127.0.0.1:40000"), "");
+  EXPECT_EQ(from("192.168.7.1:1"), "nets");
+  EXPECT_EQ(from("192.168.7.1:1", 81), "") << "every field must match";
+  EXPECT_EQ(from("[fd00::5]:1"), "nets");
+  EXPECT_EQ(from("[fe80::5]:1"), "");
+  StreamMeta unknown = meta("in", "10.9.9.9", 80);  // no source known: no source prefix matches
+  EXPECT_EQ(std::string(t->route(unknown).route), "");
+}
+
 TEST(RouteTableTest, CidrV6) {
   auto t = table(R"([
     {"name": "doc", "match": {"cidr": "2001:db8::/32"}, "to": "a.internal:1"},

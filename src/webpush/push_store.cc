@@ -38,6 +38,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_by_topic ON messages(sub_id, topic) W
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires_ms);
 )sql";
 
+constexpr const char* kSavepoint = "SAVEPOINT op";
+constexpr const char* kRollbackTo = "ROLLBACK TO op";
+constexpr const char* kRelease = "RELEASE op";
 constexpr const char* kInsertSub =
     "INSERT INTO subscriptions(id, token, app_key, topic, created_ms, used_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr const char* kDeleteSub = "DELETE FROM subscriptions WHERE id = ?1";
@@ -111,7 +114,7 @@ std::function<void(const Result<void>&)> finishWith(std::shared_ptr<Result<T>> v
 
 }  // namespace
 
-Result<std::unique_ptr<PushStore>> PushStore::open(const std::string& path, SyncMode sync) {
+Result<std::unique_ptr<PushStore>> PushStore::open(const std::string& path, SyncMode sync, size_t maxBatch) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  nullptr);
@@ -179,10 +182,11 @@ Result<std::unique_ptr<PushStore>> PushStore::open(const std::string& path, Sync
     return fail(Errc::NotSupported, "has schema version " + version + ", this ugated knows " +
                                         std::to_string(kSchemaVersion));
   }
-  return std::unique_ptr<PushStore>(new PushStore(path, db));
+  return std::unique_ptr<PushStore>(new PushStore(path, db, maxBatch == 0 ? 1 : maxBatch));
 }
 
-PushStore::PushStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {
+PushStore::PushStore(std::string path, sqlite3* db, size_t maxBatch)
+    : path_(std::move(path)), db_(db), maxBatch_(maxBatch) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -212,7 +216,7 @@ void PushStore::loop() {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued ran
-      while (!queue_.empty() && batch.size() < kMaxBatch) {
+      while (!queue_.empty() && batch.size() < maxBatch_) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -227,7 +231,8 @@ void PushStore::runBatch(std::deque<Op>& batch) {
   if (commit) {
     for (Op& op : batch) {
       // A savepoint each: one operation's failure (a duplicate id) undoes only its own changes.
-      if (!exec("SAVEPOINT op") || (!op.run(*this) && !exec("ROLLBACK TO op")) || !exec("RELEASE op")) {
+      // (Prepared once: parsing them for every operation would cost more than most operations.)
+      if (!step(kSavepoint) || (!op.run(*this) && !step(kRollbackTo)) || !step(kRelease)) {
         commit = dbError("savepoint");
         break;
       }
@@ -263,6 +268,11 @@ sqlite3_stmt* PushStore::stmt(const char* sql) {
   if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) return nullptr;
   stmts_.emplace(sql, s);
   return s;
+}
+
+bool PushStore::step(const char* sql) {
+  sqlite3_stmt* s = stmt(sql);
+  return s != nullptr && sqlite3_step(s) == SQLITE_DONE;
 }
 
 Result<void> PushStore::exec(const char* sql) {

@@ -84,9 +84,11 @@ class PushStore {
   /**
    * open opens (creating when absent) the store at `path` on the calling thread and starts the
    * store thread. Errors name the file and the cause: not a database, corrupt (quick_check), a
-   * schema of another version, WAL refused.
+   * schema of another version, WAL refused. `maxBatch`: operations per transaction at most (1 makes
+   * a store with one commit, one fsync, per operation: the benchmark's baseline).
    */
-  static Result<std::unique_ptr<PushStore>> open(const std::string& path, SyncMode sync);
+  static Result<std::unique_ptr<PushStore>> open(const std::string& path, SyncMode sync,
+                                                 size_t maxBatch = kMaxBatch);
   /** The destructor runs what is queued, then stops the store thread. */
   ~PushStore();
   PushStore(const PushStore&) = delete;
@@ -124,7 +126,7 @@ class PushStore {
 
   const StoreStats& stats() const { return stats_; }
   const std::string& path() const { return path_; }
-  /** kMaxBatch: operations per transaction at most. */
+  /** kMaxBatch: operations per transaction at most, by default. */
   static constexpr size_t kMaxBatch = 512;
 
  private:
@@ -134,7 +136,7 @@ class PushStore {
     // finish: after the commit (ok) or its failure (the error), on the store thread.
     std::function<void(const Result<void>&)> finish;
   };
-  PushStore(std::string path, sqlite3* db);
+  PushStore(std::string path, sqlite3* db, size_t maxBatch);
   void enqueue(Op op);
   /** deleteByKey runs `sql` (a DELETE with ?1 = key); done(true) when a row went. */
   void deleteByKey(const char* sql, std::string key, const char* what, Done<bool> done);
@@ -145,10 +147,13 @@ class PushStore {
   /** stmt: the prepared statement for sql (prepared once, reset for reuse). */
   sqlite3_stmt* stmt(const char* sql);
   Result<void> exec(const char* sql);
+  /** step runs a prepared statement without results (stmt(sql)); false on an error. */
+  bool step(const char* sql);
   Error dbError(std::string_view what) const;
 
   std::string path_;
   sqlite3* db_;
+  size_t maxBatch_;
   std::unordered_map<const char*, sqlite3_stmt*> stmts_;  // by the address of the SQL literal
   std::mutex mu_;  // mu_ guards queue_ and stopping_
   std::condition_variable cv_;

@@ -111,6 +111,8 @@ row() { grep -o "<tr data-listener=\"$1\">.*" "$TMP/dom.html" | head -1 | sed 's
 for l in echo front broken; do check "a row for listener $l" test -n "$(row "$l")"; done
 front_conns=$(row front | sed -n 3p)
 expect_ge "front's row counts the connections made so far" "$front_conns" 20
+p99=$(grep -o '<tr data-listener="front">.*' "$TMP/dom.html" | grep -o '<td class="num p99">[^<]*' | head -1 | sed 's/.*>//')
+check "front's row shows its connect-time p99 from the histogram (got: $p99)" grep -q '^≤ [0-9.]* [mµ]\?s$' <<<"$p99"
 check "the refused connects are listed as errors by reason" \
   grep -q '<tr data-listener="broken" data-reason="connect_refused">' "$TMP/dom.html"
 check "the cluster's endpoint is shown healthy" \

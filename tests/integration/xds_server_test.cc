@@ -1,0 +1,116 @@
+// The ADS server (xds.server, issue 19 §2) with ugated as a process and @grpc/grpc-js as the ADS
+// client (tests/unit/xds/ads_client.js: subscribes LDS, RDS, CDS, EDS to one name as grpc-js-xds
+// does, ACKs each response). It sees the four resources of a configured route; a SIGHUP with the
+// route changed (a cluster target) or removed pushes the change to the open stream, in both the
+// state-of-the-world and the delta API. Skipped when node, npm or the network is missing.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "test_common/test_util.h"
+#include "test_common/ugated_fixture.h"
+#include "unit/xds/grpc_js.h"
+
+namespace ugate::test {
+namespace {
+
+/** AdsPeer: ads_client.js running against ugated's ADS server; its output read line by line. */
+class AdsPeer {
+ public:
+  AdsPeer(const std::string& node, uint16_t port, const std::string& name, const std::string& mode) {
+    const std::string cmd = node + xds::test::grpcJsScript("ads_client.js") + " " + std::to_string(port) + " " + name +
+                            " " + mode + " '" UGATE_SOURCE_DIR "/src/xds/proto' 2>&1";
+    p_ = popen(cmd.c_str(), "r");
+  }
+  ~AdsPeer() { finish(); }
+  /** waitLine reads until the line `want` (true) or the end of the output (false). */
+  bool waitLine(const std::string& want) {
+    char buf[8192];
+    while (p_ && fgets(buf, sizeof buf, p_)) {
+      out_ += buf;
+      if (want + "\n" == buf) return true;
+    }
+    return false;
+  }
+  /** finish reads the rest and returns the exit status. */
+  int finish() {
+    if (!p_) return -1;
+    waitLine("\x01");
+    const int st = pclose(p_);
+    p_ = nullptr;
+    return st;
+  }
+  const std::string& out() const { return out_; }
+  bool has(const std::string& s) const { return out_.find(s) != std::string::npos; }
+
+ private:
+  FILE* p_{nullptr};
+  std::string out_;
+};
+
+std::string xdsConfig(const UgatedFixture& f, uint16_t xdsPort, const std::string& routes, const std::string& clusters = "[]") {
+  return f.config(UgatedFixture::listener("l", "tcp", freePort(), "reject"),
+                  R"(, "xds": {"server": {"address": "127.0.0.1:)" + std::to_string(xdsPort) + R"("}}, "clusters": )" +
+                      clusters + R"(, "routes": )" + routes,
+                  /*workers=*/2);
+}
+
+// pushed: the scenario of both APIs: a route's four resources, then a SIGHUP with `routes2`.
+void pushed(const std::string& mode, const std::string& routes2, const std::string& clusters2,
+            const std::vector<std::string>& wantAfter, int ldsPushes) {
+  std::string why;
+  const std::string node = xds::test::grpcJsCommand(why);
+  if (node.empty()) GTEST_SKIP() << why;
+  UgatedFixture f;
+  const uint16_t xdsPort = freePort();
+  ASSERT_TRUE(f.start(xdsConfig(f, xdsPort, R"([{"match": {"host": "svc.test"}, "to": "127.0.0.1:9001"}])")))
+      << f.logs();
+  AdsPeer peer(node, xdsPort, "svc.test", mode);
+  ASSERT_TRUE(peer.waitLine("ready")) << peer.out() << f.logs();
+  EXPECT_TRUE(peer.has("resp lds v=1 n=1 name=svc.test rds=svc.test ads=true filters=Router")) << peer.out();
+  EXPECT_TRUE(peer.has("resp rds v=1 n=1 name=svc.test domains=svc.test,* prefix_set=true cluster=svc.test"))
+      << peer.out();
+  EXPECT_TRUE(peer.has("resp cds v=1 n=1 name=svc.test type=3 eds=svc.test")) << peer.out();
+  EXPECT_TRUE(peer.has("resp eds v=1 n=1 name=svc.test locality=true lw=1 endpoints=127.0.0.1:9001/1")) << peer.out();
+  EXPECT_TRUE(f.waitMetric(R"(ugate_xds_acks_total{type="eds"})", 1)) << f.stats();
+  EXPECT_EQ(f.metric(std::string(R"(ugate_xds_streams{api=")") + mode + R"("})"), 1);
+
+  f.rewrite(xdsConfig(f, xdsPort, routes2, clusters2));
+  f.proc->signal(SIGHUP);
+  ASSERT_TRUE(peer.waitLine("changed")) << peer.out() << f.logs();
+  for (const std::string& w : wantAfter) EXPECT_TRUE(peer.has(w)) << w << "\n" << peer.out();
+  EXPECT_EQ(peer.finish(), 0) << peer.out();
+  EXPECT_TRUE(f.waitMetric(R"(ugate_xds_acks_total{type="eds"})", 2)) << f.stats();
+  EXPECT_EQ(f.metric(R"(ugate_xds_nacks_total{type="eds"})"), 0);
+  EXPECT_TRUE(f.waitMetric(std::string(R"(ugate_xds_streams{api=")") + mode + R"("})", 0)) << f.stats();
+  EXPECT_EQ(f.metric(R"(ugate_xds_pushes_total{type="lds"})"), ldsPushes) << f.stats();
+}
+
+const std::string kToCluster = R"([{"match": {"host": "svc.test"}, "to": "cluster:web"}])";
+const std::string kWeb = R"([{"name": "web", "endpoints": [{"address": "127.0.0.2:9002", "weight": 5}]}])";
+
+TEST(XdsServer, SotwStreamSeesTheRouteThenTheReloadedTarget) {
+  pushed("sotw", kToCluster, kWeb, {"resp eds v=2 n=1 name=svc.test locality=true lw=1 endpoints=127.0.0.2:9002/5"},
+         /*ldsPushes=*/1);  // the Listener did not change
+}
+
+TEST(XdsServer, DeltaStreamSeesTheRouteThenTheReloadedTarget) {
+  pushed("delta", kToCluster, kWeb, {"resp eds v=2 n=1 name=svc.test locality=true lw=1 endpoints=127.0.0.2:9002/5"},
+         /*ldsPushes=*/1);  // the Listener did not change
+}
+
+TEST(XdsServer, SotwRemovedRouteLeavesAnEmptyClusterSet) {
+  const std::string other = R"([{"match": {"host": "other.test"}, "to": "127.0.0.1:9003"}])";
+  pushed("sotw", other, "[]", {"resp cds v=2 n=0", "resp eds v=2 n=0"}, /*ldsPushes=*/2);
+}
+
+TEST(XdsServer, DeltaRemovedRouteIsInRemovedResources) {
+  pushed("delta", "[]", "[]", {"resp cds v=2 n=0 removed=svc.test", "resp eds v=2 n=0 removed=svc.test"},
+         /*ldsPushes=*/2);
+}
+
+}  // namespace
+}  // namespace ugate::test

@@ -58,59 +58,88 @@ std::string xdsConfig(const UgatedFixture& f, uint16_t xdsPort, const std::strin
                   /*workers=*/2);
 }
 
-// pushed: the scenario of both APIs: a route's four resources, then a SIGHUP with `routes2`.
-void pushed(const std::string& mode, const std::string& routes2, const std::string& clusters2,
-            const std::vector<std::string>& wantAfter, int ldsPushes) {
-  std::string why;
-  const std::string node = xds::test::grpcJsCommand(why);
-  if (node.empty()) GTEST_SKIP() << why;
-  UgatedFixture f;
-  const uint16_t xdsPort = freePort();
-  ASSERT_TRUE(f.start(xdsConfig(f, xdsPort, R"([{"match": {"host": "svc.test"}, "to": "127.0.0.1:9001"}])")))
-      << f.logs();
-  AdsPeer peer(node, xdsPort, "svc.test", mode);
-  ASSERT_TRUE(peer.waitLine("ready")) << peer.out() << f.logs();
-  EXPECT_TRUE(peer.has("resp lds v=1 n=1 name=svc.test rds=svc.test ads=true filters=Router")) << peer.out();
-  EXPECT_TRUE(peer.has("resp rds v=1 n=1 name=svc.test domains=svc.test,* prefix_set=true cluster=svc.test"))
-      << peer.out();
-  EXPECT_TRUE(peer.has("resp cds v=1 n=1 name=svc.test type=3 eds=svc.test")) << peer.out();
-  EXPECT_TRUE(peer.has("resp eds v=1 n=1 name=svc.test locality=true lw=1 endpoints=127.0.0.1:9001/1")) << peer.out();
-  EXPECT_TRUE(f.waitMetric(R"(ugate_xds_acks_total{type="eds"})", 1)) << f.stats();
-  EXPECT_EQ(f.metric(std::string(R"(ugate_xds_streams{api=")") + mode + R"("})"), 1);
+// XdsServerTest: ugated serving ADS, with one route (svc.test → 127.0.0.1:9001) at first; skipped
+// without node, npm or the network.
+class XdsServerTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    node_ = xds::test::grpcJsCommand(why);
+    if (node_.empty()) GTEST_SKIP() << why;
+    ASSERT_TRUE(f_.start(xdsConfig(f_, xdsPort_, R"([{"match": {"host": "svc.test"}, "to": "127.0.0.1:9001"}])")))
+        << f_.logs();
+  }
 
-  f.rewrite(xdsConfig(f, xdsPort, routes2, clusters2));
-  f.proc->signal(SIGHUP);
-  ASSERT_TRUE(peer.waitLine("changed")) << peer.out() << f.logs();
-  for (const std::string& w : wantAfter) EXPECT_TRUE(peer.has(w)) << w << "\n" << peer.out();
-  EXPECT_EQ(peer.finish(), 0) << peer.out();
-  EXPECT_TRUE(f.waitMetric(R"(ugate_xds_acks_total{type="eds"})", 2)) << f.stats();
-  EXPECT_EQ(f.metric(R"(ugate_xds_nacks_total{type="eds"})"), 0);
-  EXPECT_TRUE(f.waitMetric(std::string(R"(ugate_xds_streams{api=")") + mode + R"("})", 0)) << f.stats();
-  EXPECT_EQ(f.metric(R"(ugate_xds_pushes_total{type="lds"})"), ldsPushes) << f.stats();
-}
+  // pushed: the scenario of both APIs: the route's four resources, then a SIGHUP with `routes2`.
+  void pushed(const std::string& mode, const std::string& routes2, const std::string& clusters2,
+              const std::vector<std::string>& wantAfter, int ldsPushes) {
+    AdsPeer peer(node_, xdsPort_, "svc.test", mode);
+    ASSERT_TRUE(peer.waitLine("ready")) << peer.out() << f_.logs();
+    EXPECT_TRUE(peer.has("resp lds v=1 n=1 name=svc.test rds=svc.test ads=true filters=Router")) << peer.out();
+    EXPECT_TRUE(peer.has("resp rds v=1 n=1 name=svc.test domains=svc.test,* prefix_set=true cluster=svc.test"))
+        << peer.out();
+    EXPECT_TRUE(peer.has("resp cds v=1 n=1 name=svc.test type=3 eds=svc.test")) << peer.out();
+    EXPECT_TRUE(peer.has("resp eds v=1 n=1 name=svc.test locality=true lw=1 endpoints=127.0.0.1:9001/1"))
+        << peer.out();
+    EXPECT_TRUE(f_.waitMetric(R"(ugate_xds_acks_total{type="eds"})", 1)) << f_.stats();
+    EXPECT_EQ(f_.metric(std::string(R"(ugate_xds_streams{api=")") + mode + R"("})"), 1);
+
+    f_.rewrite(xdsConfig(f_, xdsPort_, routes2, clusters2));
+    f_.proc->signal(SIGHUP);
+    ASSERT_TRUE(peer.waitLine("changed")) << peer.out() << f_.logs();
+    for (const std::string& w : wantAfter) EXPECT_TRUE(peer.has(w)) << w << "\n" << peer.out();
+    EXPECT_EQ(peer.finish(), 0) << peer.out();
+    EXPECT_TRUE(f_.waitMetric(R"(ugate_xds_acks_total{type="eds"})", 2)) << f_.stats();
+    EXPECT_EQ(f_.metric(R"(ugate_xds_nacks_total{type="eds"})"), 0);
+    EXPECT_TRUE(f_.waitMetric(std::string(R"(ugate_xds_streams{api=")") + mode + R"("})", 0)) << f_.stats();
+    EXPECT_EQ(f_.metric(R"(ugate_xds_pushes_total{type="lds"})"), ldsPushes) << f_.stats();
+  }
+
+  // nackThenDrain: a NACK is counted and logged (and not answered); a drain ends the stream UNAVAILABLE.
+  void nackThenDrain(const std::string& mode) {
+    AdsPeer peer(node_, xdsPort_, "svc.test", mode + "-nack");
+    ASSERT_TRUE(peer.waitLine("nacked")) << peer.out() << f_.logs();
+    EXPECT_TRUE(f_.waitMetric(R"(ugate_xds_nacks_total{type="eds"})", 1)) << f_.stats();
+    EXPECT_EQ(f_.metric(R"(ugate_xds_acks_total{type="eds"})"), 0);
+    EXPECT_EQ(f_.metric(R"(ugate_xds_pushes_total{type="eds"})"), 1) << "a NACK is not answered";
+    EXPECT_TRUE(waitFor([&] { return f_.logs().find("NACKed") != std::string::npos; })) << f_.logs();
+    EXPECT_NE(f_.logs().find("test nack"), std::string::npos) << f_.logs();
+    f_.proc->signal(SIGTERM);
+    peer.finish();
+    EXPECT_TRUE(peer.has(" 14 ugated is shutting down")) << peer.out();
+    EXPECT_EQ(f_.proc->wait(), 0) << f_.logs();
+  }
+
+  UgatedFixture f_;
+  uint16_t xdsPort_{freePort()};
+  std::string node_;
+};
 
 const std::string kToCluster = R"([{"match": {"host": "svc.test"}, "to": "cluster:web"}])";
 const std::string kWeb = R"([{"name": "web", "endpoints": [{"address": "127.0.0.2:9002", "weight": 5}]}])";
+const std::string kWebAfter = "resp eds v=2 n=1 name=svc.test locality=true lw=1 endpoints=127.0.0.2:9002/5";
 
-TEST(XdsServer, SotwStreamSeesTheRouteThenTheReloadedTarget) {
-  pushed("sotw", kToCluster, kWeb, {"resp eds v=2 n=1 name=svc.test locality=true lw=1 endpoints=127.0.0.2:9002/5"},
-         /*ldsPushes=*/1);  // the Listener did not change
+TEST_F(XdsServerTest, SotwStreamSeesTheRouteThenTheReloadedTarget) {
+  pushed("sotw", kToCluster, kWeb, {kWebAfter}, /*ldsPushes=*/1);  // the Listener did not change
 }
 
-TEST(XdsServer, DeltaStreamSeesTheRouteThenTheReloadedTarget) {
-  pushed("delta", kToCluster, kWeb, {"resp eds v=2 n=1 name=svc.test locality=true lw=1 endpoints=127.0.0.2:9002/5"},
-         /*ldsPushes=*/1);  // the Listener did not change
+TEST_F(XdsServerTest, DeltaStreamSeesTheRouteThenTheReloadedTarget) {
+  pushed("delta", kToCluster, kWeb, {kWebAfter}, /*ldsPushes=*/1);
 }
 
-TEST(XdsServer, SotwRemovedRouteLeavesAnEmptyClusterSet) {
+TEST_F(XdsServerTest, SotwRemovedRouteLeavesAnEmptyClusterSet) {
   const std::string other = R"([{"match": {"host": "other.test"}, "to": "127.0.0.1:9003"}])";
   pushed("sotw", other, "[]", {"resp cds v=2 n=0", "resp eds v=2 n=0"}, /*ldsPushes=*/2);
 }
 
-TEST(XdsServer, DeltaRemovedRouteIsInRemovedResources) {
+TEST_F(XdsServerTest, DeltaRemovedRouteIsInRemovedResources) {
   pushed("delta", "[]", "[]", {"resp cds v=2 n=0 removed=svc.test", "resp eds v=2 n=0 removed=svc.test"},
          /*ldsPushes=*/2);
 }
+
+TEST_F(XdsServerTest, SotwNackIsCountedAndDrainEndsTheStream) { nackThenDrain("sotw"); }
+
+TEST_F(XdsServerTest, DeltaNackIsCountedAndDrainEndsTheStream) { nackThenDrain("delta"); }
 
 }  // namespace
 }  // namespace ugate::test

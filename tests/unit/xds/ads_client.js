@@ -5,8 +5,9 @@
 // every response, and prints one line per response:
 //   resp <lds|rds|cds|eds> v=<version> n=<count> [removed=<names>] <what the resource says>
 // then "ready" once all four arrived, "changed" when a later EDS response differs from the first
-// (then it ends the stream), or "timeout".
-// Usage: NODE_PATH=<dir>/node_modules node ads_client.js PORT NAME sotw|delta PROTO_DIR
+// (then it ends the stream), or "timeout". Mode sotw-nack or delta-nack NACKs the first EDS
+// response instead (and prints "nacked"); the stream's end is printed as "error|status CODE DETAILS".
+// Usage: NODE_PATH=<dir>/node_modules node ads_client.js PORT NAME sotw|delta[-nack] PROTO_DIR
 'use strict';
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
@@ -70,7 +71,9 @@ function describe(kind, bytes) {
   return '';
 }
 
-const delta = mode === 'delta';
+const delta = mode.startsWith('delta');
+const nackFirstEds = mode.endsWith('-nack');
+let nacked = false;
 const Req = T(delta ? 'envoy.service.discovery.v3.DeltaDiscoveryRequest' : 'envoy.service.discovery.v3.DiscoveryRequest');
 const Resp = T(delta ? 'envoy.service.discovery.v3.DeltaDiscoveryResponse' : 'envoy.service.discovery.v3.DiscoveryResponse');
 const method = '/envoy.service.discovery.v3.AggregatedDiscoveryService/' +
@@ -106,6 +109,15 @@ call.on('data', (r) => {
   const removed = delta && r.removed_resources.length ? ` removed=${r.removed_resources}` : '';
   const version = delta ? r.system_version_info : r.version_info;
   console.log(`resp ${kind} v=${version} n=${descs.length}${removed} ${descs.join(' | ')}`);
+  if (kind === 'eds' && nackFirstEds && !nacked) {
+    // NACK: the nonce with error_detail; the version stays the last accepted one (none yet).
+    nacked = true;
+    const error_detail = { code: 14, message: 'test nack' };
+    if (delta) send({ type_url: r.type_url, response_nonce: r.nonce, error_detail });
+    else send({ type_url: r.type_url, version_info: '', resource_names: [name], response_nonce: r.nonce, error_detail });
+    console.log('nacked');
+    return;
+  }
   // ACK: the response's nonce (and, SotW, its version and the same names).
   if (delta) send({ type_url: r.type_url, response_nonce: r.nonce });
   else send({ type_url: r.type_url, version_info: r.version_info, resource_names: [name], response_nonce: r.nonce });

@@ -34,7 +34,8 @@ void count(XdsCounters& c, std::string_view typeUrl, ads::Verdict v) {
     case ads::Verdict::Ack: at(c.acks, typeUrl).fetch_add(1, std::memory_order_relaxed); break;
     case ads::Verdict::Nack: at(c.nacks, typeUrl).fetch_add(1, std::memory_order_relaxed); break;
     case ads::Verdict::Stale: at(c.stale, typeUrl).fetch_add(1, std::memory_order_relaxed); break;
-    case ads::Verdict::Initial: break;
+    case ads::Verdict::Initial:
+    case ads::Verdict::Refused: break;
   }
 }
 
@@ -89,10 +90,20 @@ class AdsCall : public grpc::CallHandler {
     noteNode(req.node());
     return true;
   }
-  /** counted: a request's verdict on /stats; a NACK is logged with the version the client keeps. */
+  /**
+   * counted: a request's verdict on /stats; a NACK is logged with the version the client keeps, a
+   * request over the stream's limits ends the call RESOURCE_EXHAUSTED.
+   */
   void counted(const std::string& typeUrl, ads::Verdict v, const std::string& version, const std::string& why) {
     count(server_.counters(), typeUrl, v);
     if (v == ads::Verdict::Nack) logNack(typeUrl, version, why);
+    if (v == ads::Verdict::Refused) {
+      const ads::StreamLimits l;
+      spdlog::warn("xds: node '{}': a request over the stream's limits ({} types, {} names per type): stream ended",
+                   node_, l.maxTypes, l.maxNamesPerType);
+      end({grpc::Code::ResourceExhausted, "over the limits of an ADS stream (" + std::to_string(l.maxTypes) +
+                                              " types, " + std::to_string(l.maxNamesPerType) + " names per type)"});
+    }
   }
   void noteNode(const envoy::config::core::v3::Node& n) {
     if (!node_.empty() || n.id().empty()) return;

@@ -47,6 +47,7 @@ const char* verdictName(Verdict v) {
     case Verdict::Ack: return "ack";
     case Verdict::Nack: return "nack";
     case Verdict::Stale: return "stale";
+    case Verdict::Refused: return "refused";
   }
   return "unknown";
 }
@@ -83,6 +84,8 @@ std::vector<typename Map::value_type*> inPushOrder(Map& m) {
 // --- state of the world ---
 
 Verdict SotwStream::onRequest(const SotwRequest& r, std::vector<SotwResponse>& out) {
+  if (r.names.size() > limits_.maxNamesPerType) return Verdict::Refused;
+  if (!types_.count(r.typeUrl) && types_.size() >= limits_.maxTypes) return Verdict::Refused;
   TypeState& t = types_[r.typeUrl];
   const Verdict v = verdictOf(r.nonce, t.nonce, r.hasError);
   if (v == Verdict::Ack) t.acked = r.versionInfo;
@@ -162,6 +165,19 @@ void SotwStream::respond(TypeState& t, std::string_view typeUrl, std::vector<Sot
 
 Verdict DeltaStream::onRequest(const DeltaRequest& r, std::vector<DeltaResponse>& out) {
   const bool first = !types_.count(r.typeUrl);
+  if (first && types_.size() >= limits_.maxTypes) return Verdict::Refused;
+  if (r.initialVersions.size() > limits_.maxNamesPerType) return Verdict::Refused;
+  if (r.subscribe.size() > limits_.maxNamesPerType + r.unsubscribe.size()) return Verdict::Refused;
+  if (!first) {  // the names this request would leave subscribed (it subscribes, then unsubscribes)
+    const TypeState& cur = types_.find(r.typeUrl)->second;
+    std::set<std::string_view> after(cur.names.begin(), cur.names.end());
+    for (const std::string& n : r.subscribe) after.insert(n);
+    for (const std::string& n : r.unsubscribe) after.erase(n);
+    after.erase("*");
+    if (after.size() > limits_.maxNamesPerType) return Verdict::Refused;
+  } else if (r.subscribe.size() > limits_.maxNamesPerType) {
+    return Verdict::Refused;
+  }
   TypeState& t = types_[r.typeUrl];
   const Verdict v = verdictOf(r.nonce, t.nonce, r.hasError);
   if (first) {

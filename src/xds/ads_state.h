@@ -60,8 +60,18 @@ enum class Verdict : uint8_t {
   Ack,      // the last response's nonce, no error
   Nack,     // the last response's nonce with error_detail
   Stale,    // a nonce that is not the last one sent for the type
+  Refused,  // over StreamLimits: nothing applied; the call should end RESOURCE_EXHAUSTED
 };
 const char* verdictName(Verdict v);
+
+/**
+ * StreamLimits: what one client may make a stream hold (its requests are untrusted): type URLs,
+ * and names subscribed per type (a delta stream adds names request after request).
+ */
+struct StreamLimits {
+  size_t maxTypes{16};
+  size_t maxNamesPerType{10000};
+};
 
 /** SotwRequest: a DiscoveryRequest's fields the state machine reads. */
 struct SotwRequest {
@@ -87,8 +97,11 @@ struct SotwResponse {
  */
 class SotwStream {
  public:
-  explicit SotwStream(SnapshotPtr s) : snap_(std::move(s)) {}
-  /** onRequest applies one request (its type URL must not be empty) and answers it if it must. */
+  explicit SotwStream(SnapshotPtr s, StreamLimits l = {}) : snap_(std::move(s)), limits_(l) {}
+  /**
+   * onRequest applies one request (its type URL must not be empty) and answers it if it must;
+   * Refused (nothing applied) when it would exceed the limits.
+   */
   Verdict onRequest(const SotwRequest& r, std::vector<SotwResponse>& out);
   /** onSnapshot: `s` replaces the snapshot; every subscribed type whose content changed is pushed. */
   void onSnapshot(SnapshotPtr s, std::vector<SotwResponse>& out);
@@ -111,6 +124,7 @@ class SotwStream {
   void respond(TypeState& t, std::string_view typeUrl, std::vector<SotwResponse>& out);
 
   SnapshotPtr snap_;
+  StreamLimits limits_;
   std::map<std::string, TypeState, std::less<>> types_;
   uint64_t nonces_{0};
 };
@@ -138,8 +152,11 @@ struct DeltaResponse {
 /** DeltaStream: one DeltaAggregatedResources call's state. */
 class DeltaStream {
  public:
-  explicit DeltaStream(SnapshotPtr s) : snap_(std::move(s)) {}
-  /** onRequest applies one request and appends the response it calls for (if any) to `out`. */
+  explicit DeltaStream(SnapshotPtr s, StreamLimits l = {}) : snap_(std::move(s)), limits_(l) {}
+  /**
+   * onRequest applies one request and appends the response it calls for (if any) to `out`;
+   * Refused (nothing applied) when it would exceed the limits.
+   */
   Verdict onRequest(const DeltaRequest& r, std::vector<DeltaResponse>& out);
   /** onSnapshot: `s` replaces the snapshot; every type with changes for this client is pushed. */
   void onSnapshot(SnapshotPtr s, std::vector<DeltaResponse>& out);
@@ -156,6 +173,7 @@ class DeltaStream {
   void diff(TypeState& t, std::string_view typeUrl, std::vector<DeltaResponse>& out);
 
   SnapshotPtr snap_;
+  StreamLimits limits_;
   std::map<std::string, TypeState, std::less<>> types_;
   uint64_t nonces_{0};
 };

@@ -329,6 +329,32 @@ TEST(AdsDelta, UnsubscribingANameStarStillCoversSendsItAgain) {
   EXPECT_EQ(out.size(), 2u);
 }
 
+TEST(AdsLimits, TypesAndNamesPerStreamAreBounded) {
+  StreamLimits l;
+  l.maxTypes = 2;
+  l.maxNamesPerType = 3;
+  SotwStream s(snap(1, {}), l);
+  std::vector<SotwResponse> out;
+  EXPECT_EQ(s.onRequest(sotw(kLds, {"a", "b", "c"}), out), Verdict::Initial);
+  EXPECT_EQ(s.onRequest(sotw(kCds, {}), out), Verdict::Initial);
+  EXPECT_EQ(s.onRequest(sotw(kEds, {}), out), Verdict::Refused) << "a third type";
+  EXPECT_EQ(s.onRequest(sotw(kLds, {"a", "b", "c", "d"}, out[0].nonce), out), Verdict::Refused);
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_EQ(s.subscribedTypes(), 2u);
+
+  DeltaStream d(snap(1, {}), l);
+  std::vector<DeltaResponse> dout;
+  EXPECT_NE(d.onRequest(delta(kEds, {"a", "b"}), dout), Verdict::Refused);
+  EXPECT_NE(d.onRequest(delta(kEds, {"c"}), dout), Verdict::Refused);
+  EXPECT_EQ(d.onRequest(delta(kEds, {"d"}), dout), Verdict::Refused) << "names add up across requests";
+  EXPECT_NE(d.onRequest(delta(kEds, {"d"}, {"a"}), dout), Verdict::Refused) << "after an unsubscribe";
+  EXPECT_NE(d.onRequest(delta(kCds, {}), dout), Verdict::Refused);
+  EXPECT_EQ(d.onRequest(delta(kLds, {}), dout), Verdict::Refused);
+  DeltaRequest big = delta(kRds, {});
+  for (int i = 0; i < 4; ++i) big.initialVersions["n" + std::to_string(i)] = "v";
+  EXPECT_EQ(DeltaStream(snap(1, {}), l).onRequest(big, dout), Verdict::Refused);
+}
+
 TEST(AdsResourceVersion, IsAHashOfTheBytes) {
   EXPECT_EQ(resourceVersion("abc"), resourceVersion("abc"));
   EXPECT_NE(resourceVersion("abc"), resourceVersion("abd"));

@@ -99,8 +99,8 @@ class AdsCall : public grpc::CallHandler {
     if (v == ads::Verdict::Nack) logNack(typeUrl, version, why);
     if (v == ads::Verdict::Refused) {
       const ads::StreamLimits l;
-      spdlog::warn("xds: node '{}': a request over the stream's limits ({} types, {} names per type): stream ended",
-                   node_, l.maxTypes, l.maxNamesPerType);
+      server_.warning("xds: node '" + node_ + "': a request over the stream's limits (" + std::to_string(l.maxTypes) +
+                      " types, " + std::to_string(l.maxNamesPerType) + " names per type): stream ended");
       end({grpc::Code::ResourceExhausted, "over the limits of an ADS stream (" + std::to_string(l.maxTypes) +
                                               " types, " + std::to_string(l.maxNamesPerType) + " names per type)"});
     }
@@ -111,7 +111,7 @@ class AdsCall : public grpc::CallHandler {
     spdlog::info("xds: ADS stream from node '{}' ({} {})", node_, n.user_agent_name(), n.user_agent_version());
   }
   void logNack(const std::string& typeUrl, const std::string& version, const std::string& why) {
-    spdlog::warn("xds: node '{}' NACKed {} (keeps version '{}'): {}", node_, typeUrl, version, why);
+    server_.warning("xds: node '" + node_ + "' NACKed " + typeUrl + " (keeps version '" + version + "'): " + why);
   }
   void sent(const std::string& typeUrl) {
     at(server_.counters().pushes, typeUrl).fetch_add(1, std::memory_order_relaxed);
@@ -169,8 +169,7 @@ class SotwCall final : public AdsCall {
       resp.set_nonce(r.nonce);
       resp.mutable_control_plane()->set_identifier("ugated");
       for (const ads::Resource& res : r.resources) packResource(r.typeUrl, res, *resp.add_resources());
-      if (call_) call_->send(serializeDeterministic(resp));
-      sent(r.typeUrl);
+      if (call_ && call_->send(serializeDeterministic(resp))) sent(r.typeUrl);
     }
   }
   ads::SotwStream state_;
@@ -217,8 +216,7 @@ class DeltaCall final : public AdsCall {
         packResource(r.typeUrl, res, *d->mutable_resource());
       }
       for (const std::string& n : r.removed) resp.add_removed_resources(n);
-      if (call_) call_->send(serializeDeterministic(resp));
-      sent(r.typeUrl);
+      if (call_ && call_->send(serializeDeterministic(resp))) sent(r.typeUrl);
     }
   }
   ads::DeltaStream state_;
@@ -272,6 +270,12 @@ void AdsServer::drain() {
     if (calls_.count(c)) c->end({grpc::Code::Unavailable, "ugated is shutting down"});
   }
   for (auto& [p, c] : conns_) c->goAway();
+}
+
+void AdsServer::warning(const std::string& line) {
+  uint64_t left = 0;
+  if (!warnLog_.allow(w_.reactor().now(), left)) return;
+  spdlog::warn("{}{}", line, left ? " (and " + std::to_string(left) + " more NACKs or refused requests since the last such line)" : "");
 }
 
 void AdsServer::listen(const SocketAddress& a) {

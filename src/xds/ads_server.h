@@ -10,6 +10,7 @@
 #include <set>
 #include <unordered_map>
 
+#include <ugate/log_throttle.h>
 #include <ugate/module.h>
 #include <ugate/reactor.h>
 #include <ugate/socket_address.h>
@@ -36,6 +37,11 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
   XdsCounters& counters() { return counters_; }
   void attach(AdsCall* c) { calls_.insert(c); }
   void detach(AdsCall* c) { calls_.erase(c); }
+  /**
+   * warning logs `line` at warn level, at most once per 10 s (NACKs and refused requests are a
+   * client's to cause at any rate; the counters record each one).
+   */
+  void warning(const std::string& line);
 
  private:
   void listen(const SocketAddress& a);
@@ -56,6 +62,7 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
   std::unique_ptr<grpc::Server> server_;
   std::unordered_map<http::H2Connection*, std::unique_ptr<http::H2Connection>> conns_;
   std::set<AdsCall*> calls_;
+  LogThrottle warnLog_;
 };
 
 }  // namespace ugate::xds

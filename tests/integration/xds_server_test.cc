@@ -4,6 +4,7 @@
 // route changed (a cluster target) or removed pushes the change to the open stream, in both the
 // state-of-the-world and the delta API. Skipped when node, npm or the network is missing.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -135,6 +136,23 @@ TEST_F(XdsServerTest, SotwRemovedRouteLeavesAnEmptyClusterSet) {
 TEST_F(XdsServerTest, DeltaRemovedRouteIsInRemovedResources) {
   pushed("delta", "[]", "[]", {"resp cds v=2 n=0 removed=svc.test", "resp eds v=2 n=0 removed=svc.test"},
          /*ldsPushes=*/2);
+}
+
+TEST_F(XdsServerTest, ReloadMovesTheServerToItsNewAddress) {
+  const uint16_t moved = freePort();
+  f_.rewrite(xdsConfig(f_, moved, R"([{"match": {"host": "svc.test"}, "to": "127.0.0.1:9001"}])"));
+  f_.proc->signal(SIGHUP);
+  ASSERT_TRUE(waitFor([&] {
+    return f_.logs().find("ADS server listening on 127.0.0.1:" + std::to_string(moved)) != std::string::npos;
+  })) << f_.logs();
+  const int old = connectTcp(xdsPort_);
+  EXPECT_LT(old, 0) << "the old address is closed";
+  if (old >= 0) close(old);
+  AdsPeer peer(node_, moved, "svc.test", "sotw");
+  ASSERT_TRUE(peer.waitLine("ready")) << peer.out() << f_.logs();
+  EXPECT_EQ(f_.metric("ugate_xds_server_listening"), 1);
+  f_.proc->signal(SIGTERM);  // ends the stream (UNAVAILABLE), so the client exits now
+  peer.finish();
 }
 
 TEST_F(XdsServerTest, SotwNackIsCountedAndDrainEndsTheStream) { nackThenDrain("sotw"); }

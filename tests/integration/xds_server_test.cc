@@ -159,5 +159,60 @@ TEST_F(XdsServerTest, SotwNackIsCountedAndDrainEndsTheStream) { nackThenDrain("s
 
 TEST_F(XdsServerTest, DeltaNackIsCountedAndDrainEndsTheStream) { nackThenDrain("delta"); }
 
+/** JsBackend: grpc_js_server.js with a reply tag, killed at destruction. */
+struct JsBackend {
+  FILE* out{nullptr};
+  int pid{0};
+  unsigned port{0};
+  JsBackend(const std::string& node, const std::string& tag) {
+    out = popen((node + xds::test::grpcJsScript("grpc_js_server.js") + " " + tag + " 2>&1").c_str(), "r");
+    char line[512] = {};
+    if (out == nullptr || fgets(line, sizeof line, out) == nullptr || sscanf(line, "listening %u %d", &port, &pid) != 2) {
+      port = 0;
+    }
+  }
+  ~JsBackend() {
+    if (pid > 0) kill(pid, SIGTERM);
+    if (out != nullptr) pclose(out);
+  }
+};
+
+// A real proxyless gRPC client: @grpc/grpc-js-xds resolves xds:///svc.test through ugated's ADS
+// server and calls the backend the route names; after a SIGHUP that points the route at another
+// backend, its calls go there.
+TEST(XdsServerGrpcJsXds, ProxylessClientFollowsTheRouteAcrossAReload) {
+  std::string why;
+  const std::string node = xds::test::grpcJsCommand(why, "@grpc/grpc-js-xds@1.14");
+  if (node.empty()) GTEST_SKIP() << why;
+  JsBackend a(node, "A"), b(node, "B");
+  ASSERT_TRUE(a.port && b.port);
+  UgatedFixture f;
+  const uint16_t xdsPort = freePort();
+  auto routeTo = [](unsigned port) {
+    return R"([{"match": {"host": "svc.test"}, "to": "127.0.0.1:)" + std::to_string(port) + R"("}])";
+  };
+  ASSERT_TRUE(f.start(xdsConfig(f, xdsPort, routeTo(a.port)))) << f.logs();
+  FILE* client = popen((node + xds::test::grpcJsScript("xds_client.js") + " " + std::to_string(xdsPort) +
+                        " svc.test B: 2>&1").c_str(), "r");
+  ASSERT_NE(client, nullptr);
+  std::string out;
+  char line[1024];
+  while (fgets(line, sizeof line, client)) {
+    out += line;
+    if (std::string(line) == "reply A:hi\n") break;
+  }
+  ASSERT_NE(out.find("reply A:hi"), std::string::npos) << out << f.logs();
+  f.rewrite(xdsConfig(f, xdsPort, routeTo(b.port)));
+  f.proc->signal(SIGHUP);
+  while (fgets(line, sizeof line, client)) out += line;
+  EXPECT_EQ(pclose(client), 0) << out;
+  EXPECT_NE(out.find("reply B:hi"), std::string::npos) << out << f.logs();
+  EXPECT_EQ(f.metric(R"(ugate_xds_nacks_total{type="lds"})") + f.metric(R"(ugate_xds_nacks_total{type="rds"})") +
+                f.metric(R"(ugate_xds_nacks_total{type="cds"})") + f.metric(R"(ugate_xds_nacks_total{type="eds"})"),
+            0)
+      << f.stats();
+  EXPECT_TRUE(f.waitMetric(R"(ugate_xds_acks_total{type="eds"})", 2)) << f.stats();
+}
+
 }  // namespace
 }  // namespace ugate::test

@@ -112,6 +112,11 @@ Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::st
       skip(r.name + ": goes via " + r.via + " (not published)");
       continue;
     }
+    if (!r.match.identities.empty()) {
+      // Its target is for authenticated peers only; a proxyless client would dial it directly.
+      skip(r.name + ": matches peer identities (not published)");
+      continue;
+    }
     std::vector<ClusterEndpointConfig> eps;
     for (const ClusterEndpointConfig& e : targets) {
       if (isIpLiteral(e.address.host)) {

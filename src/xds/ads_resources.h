@@ -11,7 +11,9 @@
 // Only IP literals are published (grpc-js requires IP addresses; resolving names here would make
 // the resources depend on DNS timing): an endpoint that is a name is left out, and a host with no
 // endpoint left is skipped. A route `via` a mesh gateway is skipped (a proxyless client cannot
-// follow it). The first route that names a host wins, as in routing.
+// follow it), and so is a route that matches peer identities (its target is for authenticated
+// peers; a client would dial it directly, past that check). The first route that names a host
+// wins, as in routing; its other match keys (listener, port, ...) do not apply to xDS clients.
 #include <string>
 #include <vector>
 

@@ -102,6 +102,7 @@ TEST(AdsResources, FirstRouteWinsAndUnpublishableRoutesAreSkipped) {
       {"match": {"host": "a.example"}, "to": "127.0.0.2:2"},
       {"match": {"host": "n.example"}, "to": "backend.example:80"},
       {"match": {"host": "r.example"}, "to": "reject"},
+      {"match": {"host": "i.example", "identity": "spiffe://td/ns/a/sa/b"}, "to": "127.0.0.1:3"},
       {"match": {"port": 80}, "to": "127.0.0.1:80"}])"));
   ASSERT_NE(c, nullptr);
   std::vector<std::string> skipped;
@@ -109,7 +110,8 @@ TEST(AdsResources, FirstRouteWinsAndUnpublishableRoutesAreSkipped) {
   EXPECT_EQ(s.ofType(kClusterType).size(), 1u);
   auto cla = decode<endpoint::ClusterLoadAssignment>(s, kClusterLoadAssignmentType, "a.example");
   EXPECT_EQ(cla.endpoints(0).lb_endpoints(0).endpoint().address().socket_address().port_value(), 1u);
-  EXPECT_EQ(skipped.size(), 2u);  // n.example's name endpoint, then the host with none left
+  ASSERT_EQ(skipped.size(), 3u);  // n.example's name endpoint, then the host with none left
+  EXPECT_NE(skipped[2].find("peer identities"), std::string::npos) << skipped[2];
 }
 
 TEST(AdsResources, SameConfigGivesSameVersionsAChangedTargetANewOne) {

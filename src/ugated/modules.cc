@@ -13,6 +13,7 @@
 #include "sni/sni_module.h"
 #include "socks/socks_module.h"
 #include "udp/udp_module.h"
+#include "xds/xds_module.h"
 
 namespace ugate {
 
@@ -27,6 +28,7 @@ void registerBuiltinModules(ModuleRegistry& m, ListenerKindRegistry& k) {
   m.add(std::make_unique<echo::EchoModule>(), k);
   m.add(std::make_unique<local::DiscoveryModule>(), k);
   m.add(std::make_unique<quic::QuicModule>(), k);
+  m.add(std::make_unique<xds::XdsModule>(), k);
 }
 
 }  // namespace ugate

@@ -2,12 +2,14 @@
 // build tree) serves /test.Echo/Echo (bidi, raw bytes as messages) on 127.0.0.1 over h2c and
 // prints "listening PORT PID". Each message comes back as "js:" + it; the message "fail" ends the
 // call with FAILED_PRECONDITION and a message that needs percent-encoding; the client's end of
-// sending ends the call OK. Runs until killed.
-// Usage: NODE_PATH=<dir>/node_modules node grpc_js_server.js
+// sending ends the call OK. Runs until killed. With TAG, replies start with TAG + ":" instead of
+// "js:" (xds_server_test.cc tells two backends apart).
+// Usage: NODE_PATH=<dir>/node_modules node grpc_js_server.js [TAG]
 'use strict';
 const grpc = require('@grpc/grpc-js');
 
 const raw = (b) => b;
+const tag = process.argv[2] || 'js';
 const server = new grpc.Server();
 server.register('/test.Echo/Echo', (call) => {
   call.on('data', (b) => {
@@ -15,7 +17,7 @@ server.register('/test.Echo/Echo', (call) => {
       call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: 'js says no: 100%\ncafé' });
       return;
     }
-    call.write(Buffer.concat([Buffer.from('js:'), b]));
+    call.write(Buffer.concat([Buffer.from(tag + ':'), b]));
   });
   call.on('end', () => call.end());
 }, raw, raw, 'bidi');

@@ -1,0 +1,143 @@
+#include "xds/ads_resources.h"
+
+#include <set>
+
+#include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/http/router/v3/router.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "xds/messages.h"
+
+namespace ugate::xds::ads {
+
+namespace {
+
+namespace cluster = envoy::config::cluster::v3;
+namespace core = envoy::config::core::v3;
+namespace endpoint = envoy::config::endpoint::v3;
+namespace hcm = envoy::extensions::filters::network::http_connection_manager::v3;
+namespace listener = envoy::config::listener::v3;
+namespace route = envoy::config::route::v3;
+
+// pack: `m` as an Any (deterministic bytes, so equal configs give equal versions).
+void pack(const google::protobuf::MessageLite& m, std::string_view typeUrl, google::protobuf::Any& any) {
+  any.set_type_url(std::string(typeUrl));
+  any.set_value(serializeDeterministic(m));
+}
+
+std::string listenerFor(const std::string& host) {
+  hcm::HttpConnectionManager h;
+  h.set_stat_prefix(host);
+  auto* rds = h.mutable_rds();
+  rds->mutable_config_source()->mutable_ads();
+  rds->mutable_config_source()->set_resource_api_version(core::V3);
+  rds->set_route_config_name(host);
+  auto* router = h.add_http_filters();
+  router->set_name("envoy.filters.http.router");
+  pack(envoy::extensions::filters::http::router::v3::Router(), kRouterType, *router->mutable_typed_config());
+  listener::Listener l;
+  l.set_name(host);
+  pack(h, kHttpConnectionManagerType, *l.mutable_api_listener()->mutable_api_listener());
+  return serializeDeterministic(l);
+}
+
+std::string routeFor(const std::string& host) {
+  route::RouteConfiguration rc;
+  rc.set_name(host);
+  auto* vh = rc.add_virtual_hosts();
+  vh->set_name(host);
+  vh->add_domains(host);
+  vh->add_domains("*");
+  auto* r = vh->add_routes();
+  r->mutable_match()->set_prefix("");  // must be set, even empty (grpc-js NACKs an unset one)
+  r->mutable_route()->set_cluster(host);
+  return serializeDeterministic(rc);
+}
+
+std::string clusterFor(const std::string& host) {
+  cluster::Cluster cl;
+  cl.set_name(host);
+  cl.set_type(cluster::Cluster::EDS);
+  auto* eds = cl.mutable_eds_cluster_config();
+  eds->mutable_eds_config()->mutable_ads();
+  eds->mutable_eds_config()->set_resource_api_version(core::V3);
+  eds->set_service_name(host);
+  cl.set_lb_policy(cluster::Cluster::ROUND_ROBIN);
+  return serializeDeterministic(cl);
+}
+
+std::string assignmentFor(const std::string& host, const std::vector<ClusterEndpointConfig>& eps) {
+  endpoint::ClusterLoadAssignment cla;
+  cla.set_cluster_name(host);
+  auto* loc = cla.add_endpoints();
+  loc->mutable_locality()->set_region("ugate");
+  loc->mutable_load_balancing_weight()->set_value(1);
+  for (const ClusterEndpointConfig& e : eps) {
+    auto* lb = loc->add_lb_endpoints();
+    auto* sa = lb->mutable_endpoint()->mutable_address()->mutable_socket_address();
+    sa->set_address(e.address.host);
+    sa->set_port_value(e.address.port);
+    lb->set_health_status(core::HEALTHY);
+    lb->mutable_load_balancing_weight()->set_value(e.weight);
+  }
+  return serializeDeterministic(cla);
+}
+
+bool isIpLiteral(const std::string& host) { return SocketAddress::fromIp(host, 1).has_value(); }
+
+}  // namespace
+
+Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::string>* skipped) {
+  Snapshot s;
+  s.generation = generation;
+  auto skip = [&](std::string why) {
+    if (skipped) skipped->push_back(std::move(why));
+  };
+  std::set<std::string> seen;
+  for (const RouteConfig& r : c.routes) {
+    std::vector<ClusterEndpointConfig> targets;
+    if (r.to.type == Target::Type::HostPort) {
+      targets.push_back({r.to.hostPort, 1});
+    } else if (r.to.type == Target::Type::Cluster) {
+      if (const ClusterConfig* cl = c.findCluster(r.to.cluster)) targets = cl->endpoints;
+    } else {
+      continue;  // original, reject, sni:PORT: nothing a client could dial
+    }
+    bool exact = false;
+    for (const std::string& h : r.match.hosts) exact = exact || h.find('*') == std::string::npos;
+    if (!exact) continue;
+    if (!r.via.empty()) {
+      skip(r.name + ": goes via " + r.via + " (not published)");
+      continue;
+    }
+    if (!r.match.identities.empty()) {
+      // Its target is for authenticated peers only; a proxyless client would dial it directly.
+      skip(r.name + ": matches peer identities (not published)");
+      continue;
+    }
+    std::vector<ClusterEndpointConfig> eps;
+    for (const ClusterEndpointConfig& e : targets) {
+      if (isIpLiteral(e.address.host)) {
+        eps.push_back(e);
+      } else {
+        skip(r.name + ": endpoint " + e.address.str() + " is a name, not an IP address (left out)");
+      }
+    }
+    for (const std::string& h : r.match.hosts) {
+      if (h.find('*') != std::string::npos || !seen.insert(h).second) continue;
+      if (eps.empty()) {
+        skip(r.name + ": " + h + " has no IP endpoint (not published)");
+        continue;
+      }
+      s.add(kListenerType, h, listenerFor(h));
+      s.add(kRouteConfigurationType, h, routeFor(h));
+      s.add(kClusterType, h, clusterFor(h));
+      s.add(kClusterLoadAssignmentType, h, assignmentFor(h, eps));
+    }
+  }
+  return s;
+}
+
+}  // namespace ugate::xds::ads

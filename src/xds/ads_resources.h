@@ -1,0 +1,29 @@
+#pragma once
+// The resources the ADS server publishes (issue 19 §2), built from a config snapshot: every route
+// whose `match.hosts` has an exact name and whose `to` is host:port or cluster:NAME gives, for each
+// such name H, the four resources a proxyless gRPC client resolves `xds:///H` with:
+// - Listener H: an api_listener holding an HttpConnectionManager that reads RouteConfiguration H
+//   over ADS, with the Router filter;
+// - RouteConfiguration H: one virtual host (domains H and *) routing prefix "" to Cluster H;
+// - Cluster H: type EDS, its ClusterLoadAssignment named H, round robin;
+// - ClusterLoadAssignment H: one locality (region "ugate", weight 1) with the target's endpoints
+//   and their weights (host:port: weight 1; a cluster: its endpoints' weights).
+// Only IP literals are published (grpc-js requires IP addresses; resolving names here would make
+// the resources depend on DNS timing): an endpoint that is a name is left out, and a host with no
+// endpoint left is skipped. A route `via` a mesh gateway is skipped (a proxyless client cannot
+// follow it), and so is a route that matches peer identities (its target is for authenticated
+// peers; a client would dial it directly, past that check). The first route that names a host
+// wins, as in routing; its other match keys (listener, port, ...) do not apply to xDS clients.
+#include <string>
+#include <vector>
+
+#include <ugate/config.h>
+
+#include "xds/ads_state.h"
+
+namespace ugate::xds::ads {
+
+/** buildSnapshot: the resources of `c` as snapshot `generation`; why routes or endpoints were left out in `skipped`. */
+Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::string>* skipped = nullptr);
+
+}  // namespace ugate::xds::ads

@@ -1,0 +1,337 @@
+#include "xds/ads_server.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include <ugate/socket_util.h>
+#include <ugate/tcp_stream.h>
+#include <ugate/worker_context.h>
+
+#include "envoy/service/discovery/v3/discovery.pb.h"
+#include "xds/ads_resources.h"
+#include "xds/messages.h"
+#include "xds/xds_config.h"
+
+namespace ugate::xds {
+
+namespace discovery = envoy::service::discovery::v3;
+
+namespace {
+
+std::atomic<uint64_t>& at(XdsCounters::PerType& v, std::string_view typeUrl) {
+  return v[static_cast<size_t>(xdsTypeOf(typeUrl))];
+}
+
+void count(XdsCounters& c, std::string_view typeUrl, ads::Verdict v) {
+  at(c.requests, typeUrl).fetch_add(1, std::memory_order_relaxed);
+  switch (v) {
+    case ads::Verdict::Ack: at(c.acks, typeUrl).fetch_add(1, std::memory_order_relaxed); break;
+    case ads::Verdict::Nack: at(c.nacks, typeUrl).fetch_add(1, std::memory_order_relaxed); break;
+    case ads::Verdict::Stale: at(c.stale, typeUrl).fetch_add(1, std::memory_order_relaxed); break;
+    case ads::Verdict::Initial:
+    case ads::Verdict::Refused: break;
+  }
+}
+
+void packResource(const std::string& typeUrl, const ads::Resource& r, google::protobuf::Any& any) {
+  any.set_type_url(typeUrl);
+  any.set_value(r.bytes);
+}
+
+}  // namespace
+
+/**
+ * AdsCall: one ADS call (either API): parses requests, feeds its stream state, sends what it
+ * answers, and is told of new snapshots by the server.
+ */
+class AdsCall : public grpc::CallHandler {
+ public:
+  AdsCall(AdsServer& s, std::atomic<uint64_t>& open) : server_(s), open_(open) {
+    server_.attach(this);
+    open_.fetch_add(1, std::memory_order_relaxed);
+    server_.counters().streamsTotal.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~AdsCall() override { detachOnce(); }
+  /** push: a new snapshot; sends what changed for this client. */
+  virtual void push(const ads::SnapshotPtr& s) = 0;
+  /** end finishes the call (drain, server off). */
+  void end(grpc::Status st) {
+    if (call_) call_->finish(std::move(st));
+  }
+  /** onHalfClose: the client will ask for nothing more: the stream ends (OK), as go-control-plane's do. */
+  void onHalfClose(grpc::ServerCall& call) override { call.finish({}); }
+  void onDone(grpc::ServerCall&, const grpc::Status& st) override {
+    SPDLOG_DEBUG("xds: ADS stream of {} ended: {} {}", node_, grpc::codeName(st.code), st.message);
+    call_ = nullptr;
+    detachOnce();
+  }
+
+ protected:
+  /**
+   * parseRequest: `m` as a Req (DiscoveryRequest or DeltaDiscoveryRequest) with a type URL; else
+   * the call ends INVALID_ARGUMENT and it returns false. Notes the client's node.
+   */
+  template <class Req>
+  bool parseRequest(grpc::ServerCall& call, const std::string& m, Req& req, std::string_view what) {
+    if (!parseMessage(m, req)) {
+      call.finish({grpc::Code::InvalidArgument, "not a " + std::string(what)});
+      return false;
+    }
+    if (req.type_url().empty()) {
+      call.finish({grpc::Code::InvalidArgument, "type_url is required on an aggregated stream"});
+      return false;
+    }
+    noteNode(req.node());
+    return true;
+  }
+  /**
+   * counted: a request's verdict on /stats; a NACK is logged with the version the client keeps, a
+   * request over the stream's limits ends the call RESOURCE_EXHAUSTED.
+   */
+  void counted(const std::string& typeUrl, ads::Verdict v, const std::string& version, const std::string& why) {
+    count(server_.counters(), typeUrl, v);
+    if (v == ads::Verdict::Nack) logNack(typeUrl, version, why);
+    if (v == ads::Verdict::Refused) {
+      const ads::StreamLimits l;
+      server_.warning("xds: node '" + node_ + "': a request over the stream's limits (" + std::to_string(l.maxTypes) +
+                      " types, " + std::to_string(l.maxNamesPerType) + " names per type): stream ended");
+      end({grpc::Code::ResourceExhausted, "over the limits of an ADS stream (" + std::to_string(l.maxTypes) +
+                                              " types, " + std::to_string(l.maxNamesPerType) + " names per type)"});
+    }
+  }
+  void noteNode(const envoy::config::core::v3::Node& n) {
+    if (!node_.empty() || n.id().empty()) return;
+    node_ = n.id();
+    spdlog::info("xds: ADS stream from node '{}' ({} {})", node_, n.user_agent_name(), n.user_agent_version());
+  }
+  void logNack(const std::string& typeUrl, const std::string& version, const std::string& why) {
+    server_.warning("xds: node '" + node_ + "' NACKed " + typeUrl + " (keeps version '" + version + "'): " + why);
+  }
+  void sent(const std::string& typeUrl) {
+    at(server_.counters().pushes, typeUrl).fetch_add(1, std::memory_order_relaxed);
+  }
+
+  AdsServer& server_;
+  grpc::ServerCall* call_{nullptr};
+  std::string node_;
+
+ private:
+  void detachOnce() {
+    if (attached_) {
+      attached_ = false;
+      server_.detach(this);
+      open_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  std::atomic<uint64_t>& open_;
+  bool attached_{true};
+};
+
+namespace {
+
+class SotwCall final : public AdsCall {
+ public:
+  SotwCall(AdsServer& s, grpc::ServerCall& c) : AdsCall(s, s.counters().sotwStreams), state_(s.snapshot()) {
+    call_ = &c;
+  }
+  void onMessage(grpc::ServerCall& call, std::string m) override {
+    discovery::DiscoveryRequest req;
+    if (!parseRequest(call, m, req, "DiscoveryRequest")) return;
+    ads::SotwRequest r;
+    r.typeUrl = req.type_url();
+    r.versionInfo = req.version_info();
+    r.names.assign(req.resource_names().begin(), req.resource_names().end());
+    r.nonce = req.response_nonce();
+    r.hasError = req.has_error_detail();
+    r.error = req.error_detail().message();
+    std::vector<ads::SotwResponse> out;
+    counted(r.typeUrl, state_.onRequest(r, out), r.versionInfo, r.error);
+    send(out);
+  }
+  void push(const ads::SnapshotPtr& s) override {
+    std::vector<ads::SotwResponse> out;
+    state_.onSnapshot(s, out);
+    send(out);
+  }
+
+ private:
+  void send(const std::vector<ads::SotwResponse>& out) {
+    for (const ads::SotwResponse& r : out) {
+      discovery::DiscoveryResponse resp;
+      resp.set_version_info(r.versionInfo);
+      resp.set_type_url(r.typeUrl);
+      resp.set_nonce(r.nonce);
+      resp.mutable_control_plane()->set_identifier("ugated");
+      for (const ads::Resource& res : r.resources) packResource(r.typeUrl, res, *resp.add_resources());
+      if (call_ && call_->send(serializeDeterministic(resp))) sent(r.typeUrl);
+    }
+  }
+  ads::SotwStream state_;
+};
+
+class DeltaCall final : public AdsCall {
+ public:
+  DeltaCall(AdsServer& s, grpc::ServerCall& c) : AdsCall(s, s.counters().deltaStreams), state_(s.snapshot()) {
+    call_ = &c;
+  }
+  void onMessage(grpc::ServerCall& call, std::string m) override {
+    discovery::DeltaDiscoveryRequest req;
+    if (!parseRequest(call, m, req, "DeltaDiscoveryRequest")) return;
+    ads::DeltaRequest r;
+    r.typeUrl = req.type_url();
+    r.subscribe.assign(req.resource_names_subscribe().begin(), req.resource_names_subscribe().end());
+    r.unsubscribe.assign(req.resource_names_unsubscribe().begin(), req.resource_names_unsubscribe().end());
+    for (const auto& [k, v] : req.initial_resource_versions()) r.initialVersions.emplace(k, v);
+    r.nonce = req.response_nonce();
+    r.hasError = req.has_error_detail();
+    r.error = req.error_detail().message();
+    std::vector<ads::DeltaResponse> out;
+    counted(r.typeUrl, state_.onRequest(r, out), "", r.error);
+    send(out);
+  }
+  void push(const ads::SnapshotPtr& s) override {
+    std::vector<ads::DeltaResponse> out;
+    state_.onSnapshot(s, out);
+    send(out);
+  }
+
+ private:
+  void send(const std::vector<ads::DeltaResponse>& out) {
+    for (const ads::DeltaResponse& r : out) {
+      discovery::DeltaDiscoveryResponse resp;
+      resp.set_system_version_info(r.systemVersion);
+      resp.set_type_url(r.typeUrl);
+      resp.set_nonce(r.nonce);
+      resp.mutable_control_plane()->set_identifier("ugated");
+      for (const ads::Resource& res : r.resources) {
+        auto* d = resp.add_resources();
+        d->set_name(res.name);
+        d->set_version(res.version);
+        packResource(r.typeUrl, res, *d->mutable_resource());
+      }
+      for (const std::string& n : r.removed) resp.add_removed_resources(n);
+      if (call_ && call_->send(serializeDeterministic(resp))) sent(r.typeUrl);
+    }
+  }
+  ads::DeltaStream state_;
+};
+
+}  // namespace
+
+AdsServer::AdsServer(WorkerContext& w, XdsCounters& counters)
+    : w_(w), counters_(counters), snap_(std::make_shared<ads::Snapshot>()) {
+  server_ = std::make_unique<grpc::Server>(w_.reactor());
+  server_->addMethod(std::string(kStreamAdsPath),
+                     [this](grpc::ServerCall& c) { return std::make_unique<SotwCall>(*this, c); });
+  server_->addMethod(std::string(kDeltaAdsPath),
+                     [this](grpc::ServerCall& c) { return std::make_unique<DeltaCall>(*this, c); });
+}
+
+AdsServer::~AdsServer() {
+  stopListening();
+  server_.reset();  // resets the calls (their handlers detach) before their connections go
+  conns_.clear();
+}
+
+void AdsServer::configApplied(const Config& cfg) {
+  const XdsConfig& x = xdsConfig(cfg);
+  if (!x.serverEnabled || draining_) {
+    stopListening();
+  } else if (listenFd_ < 0 || !(bound_ == x.serverAddress)) {
+    stopListening();
+    listen(x.serverAddress);
+  }
+  std::vector<std::string> skipped;
+  auto s = std::make_shared<ads::Snapshot>(ads::buildSnapshot(cfg, ++generation_, &skipped));
+  if (x.serverEnabled) {
+    for (const std::string& why : skipped) spdlog::info("xds: route {}", why);
+  }
+  for (size_t i = 0; i < counters_.resources.size(); ++i) counters_.resources[i].store(0, std::memory_order_relaxed);
+  for (const auto& [typeUrl, rs] : s->types) at(counters_.resources, typeUrl).fetch_add(rs.size(), std::memory_order_relaxed);
+  snap_ = std::move(s);
+  // A call may end while pushing (its send fails): iterate over a copy.
+  const std::vector<AdsCall*> calls(calls_.begin(), calls_.end());
+  for (AdsCall* c : calls) {
+    if (calls_.count(c)) c->push(snap_);
+  }
+}
+
+void AdsServer::drain() {
+  draining_ = true;
+  stopListening();
+  const std::vector<AdsCall*> calls(calls_.begin(), calls_.end());
+  for (AdsCall* c : calls) {
+    if (calls_.count(c)) c->end({grpc::Code::Unavailable, "ugated is shutting down"});
+  }
+  for (auto& [p, c] : conns_) c->goAway();
+}
+
+void AdsServer::warning(const std::string& line) {
+  uint64_t left = 0;
+  if (!warnLog_.allow(w_.reactor().now(), left)) return;
+  spdlog::warn("{}{}", line, left ? " (and " + std::to_string(left) + " more NACKs or refused requests since the last such line)" : "");
+}
+
+void AdsServer::listen(const SocketAddress& a) {
+  auto fd = openListenSocket(a, 128, false);
+  if (!fd) {
+    counters_.bindErrors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("xds: the ADS server cannot listen on {}: {}", a.str(), fd.error().detail);
+    return;
+  }
+  if (!w_.reactor().addFd(*fd, this, EPOLLIN)) {
+    counters_.bindErrors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("xds: the ADS server cannot watch its socket on {}", a.str());
+    ::close(*fd);
+    return;
+  }
+  listenFd_ = *fd;
+  bound_ = a;
+  counters_.listening.store(1, std::memory_order_relaxed);
+  spdlog::info("xds: ADS server listening on {} (h2c)", localAddress(listenFd_).str());
+}
+
+void AdsServer::stopListening() {
+  if (listenFd_ < 0) return;
+  w_.reactor().removeFd(listenFd_, this);
+  ::close(listenFd_);
+  listenFd_ = -1;
+  counters_.listening.store(0, std::memory_order_relaxed);
+}
+
+void AdsServer::onIoEvent(uint32_t) {
+  for (int i = 0; i < 64 && listenFd_ >= 0; ++i) {
+    const int fd = accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        SPDLOG_DEBUG("xds: accept: {}", strerror(errno));
+      }
+      return;
+    }
+    setNoDelay(fd);
+    counters_.connectionsTotal.fetch_add(1, std::memory_order_relaxed);
+    auto c = http::H2Connection::create(w_.reactor(), std::make_unique<TcpStream>(w_.reactor(), fd),
+                                        http::H2Connection::Role::Server, {}, *this);
+    c->start();
+    http::H2Connection* p = c.get();
+    conns_.emplace(p, std::move(c));
+  }
+}
+
+void AdsServer::onRequest(http::H2Connection&, http::H2StreamPtr s) { server_->handle(std::move(s)); }
+
+void AdsServer::onConnectionClosed(http::H2Connection& c, Errc, const std::string& detail) {
+  SPDLOG_DEBUG("xds: ADS connection closed: {}", detail);
+  auto it = conns_.find(&c);
+  if (it == conns_.end()) return;
+  w_.reactor().deferredDelete(std::move(it->second));
+  conns_.erase(it);
+}
+
+}  // namespace ugate::xds

@@ -1,0 +1,68 @@
+#pragma once
+// AdsServer: the xds module's state on worker 0 (the I/O around ads_state.h). It listens on
+// xds.server.address, runs an HTTP/2 server connection (h2c, prior knowledge) per accepted socket
+// and a grpc::Server for the two ADS methods; each call owns a SotwStream or DeltaStream. On every
+// config applied it rebuilds the resources (a new Snapshot generation) and hands them to each
+// stream, which pushes what changed. Everything runs on worker 0's reactor: one thread owns the
+// snapshot and every stream, so a push needs no lock.
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include <ugate/log_throttle.h>
+#include <ugate/module.h>
+#include <ugate/reactor.h>
+#include <ugate/socket_address.h>
+
+#include "http/h2_connection.h"
+#include "xds/ads_state.h"
+#include "xds/grpc_server.h"
+#include "xds/xds_module.h"
+
+namespace ugate::xds {
+
+class AdsCall;
+
+class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2ConnectionCallbacks {
+ public:
+  AdsServer(WorkerContext& w, XdsCounters& counters);
+  ~AdsServer() override;
+
+  void configApplied(const Config& cfg) override;
+  void drain() override;
+
+  // For the calls.
+  ads::SnapshotPtr snapshot() const { return snap_; }
+  XdsCounters& counters() { return counters_; }
+  void attach(AdsCall* c) { calls_.insert(c); }
+  void detach(AdsCall* c) { calls_.erase(c); }
+  /**
+   * warning logs `line` at warn level, at most once per 10 s (NACKs and refused requests are a
+   * client's to cause at any rate; the counters record each one).
+   */
+  void warning(const std::string& line);
+
+ private:
+  void listen(const SocketAddress& a);
+  void stopListening();
+  // IoWatcher: the listening socket is readable.
+  void onIoEvent(uint32_t events) override;
+  // http::H2ConnectionCallbacks
+  void onRequest(http::H2Connection& c, http::H2StreamPtr s) override;
+  void onConnectionClosed(http::H2Connection& c, Errc reason, const std::string& detail) override;
+
+  WorkerContext& w_;
+  XdsCounters& counters_;
+  int listenFd_{-1};
+  SocketAddress bound_;
+  bool draining_{false};
+  uint64_t generation_{0};
+  ads::SnapshotPtr snap_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unordered_map<http::H2Connection*, std::unique_ptr<http::H2Connection>> conns_;
+  std::set<AdsCall*> calls_;
+  LogThrottle warnLog_;
+};
+
+}  // namespace ugate::xds

@@ -26,7 +26,12 @@ struct TlsContext::Impl {
   mutable std::mutex mu;  // mu: guards sessions (touched only at handshakes)
   std::map<std::string, bssl::UniquePtr<SSL_SESSION>> sessions;
 
+  // storeSession takes the reference s; without a key or a cache it is freed at once.
   void storeSession(const std::string& key, SSL_SESSION* s) {
+    if (key.empty() || cfg.sessionCacheSize == 0) {
+      SSL_SESSION_free(s);
+      return;
+    }
     std::lock_guard<std::mutex> lock(mu);
     if (sessions.size() >= cfg.sessionCacheSize && sessions.count(key) == 0) {
       sessions.erase(sessions.begin());
@@ -302,13 +307,7 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks, public Ss
   // SslOwner
   enum ssl_verify_result_t verifyPeer(uint8_t* alert) override { return check_.verify(ssl_.get(), *ctx_, alert); }
 
-  void onNewSession(SSL_SESSION* s) override {
-    if (sessionKey_.empty() || ctx_->config().sessionCacheSize == 0) {
-      SSL_SESSION_free(s);
-      return;
-    }
-    ctx_->impl().storeSession(sessionKey_, s);
-  }
+  void onNewSession(SSL_SESSION* s) override { ctx_->impl().storeSession(sessionKey_, s); }
 
  private:
   enum class State { Idle, Handshaking, Open, Failed, Closed };
@@ -692,13 +691,7 @@ class TlsSslImpl final : public TlsSsl, public SslOwner {
   }
 
   enum ssl_verify_result_t verifyPeer(uint8_t* alert) override { return check_.verify(ssl_.get(), *ctx_, alert); }
-  void onNewSession(SSL_SESSION* s) override {
-    if (sessionKey_.empty() || ctx_->config().sessionCacheSize == 0) {
-      SSL_SESSION_free(s);
-      return;
-    }
-    ctx_->impl().storeSession(sessionKey_, s);
-  }
+  void onNewSession(SSL_SESSION* s) override { ctx_->impl().storeSession(sessionKey_, s); }
 
  private:
   TlsContextPtr ctx_;

@@ -175,13 +175,7 @@ void H3Server::headersDone(StreamState& s) {
   startOrigin(s);
 }
 
-void H3Server::startOrigin(StreamState& s) {
-  if (conn_.io().worker() == nullptr || conn_.io().listenerConfig() == nullptr) {
-    respond(s, 404, {{"content-type", "text/plain"}}, "no HTTP origin is routed here\n", false);
-    return;
-  }
-  WorkerContext& w = *conn_.io().worker();
-  const ListenerConfig& l = *conn_.io().listenerConfig();
+StreamMeta H3Server::requestMeta(WorkerContext& w, const ListenerConfig& l) const {
   StreamMeta meta;
   meta.id = w.nextStreamId();
   meta.kind = StreamKind::H3;
@@ -193,6 +187,17 @@ void H3Server::startOrigin(StreamState& s) {
   const TlsOutcome& tls = conn_.tlsOutcome();
   meta.sni = tls.sni;
   if (tls.peer) meta.peer = std::make_unique<PeerIdentity>(*tls.peer);
+  return meta;
+}
+
+void H3Server::startOrigin(StreamState& s) {
+  if (conn_.io().worker() == nullptr || conn_.io().listenerConfig() == nullptr) {
+    respond(s, 404, {{"content-type", "text/plain"}}, "no HTTP origin is routed here\n", false);
+    return;
+  }
+  WorkerContext& w = *conn_.io().worker();
+  const ListenerConfig& l = *conn_.io().listenerConfig();
+  StreamMeta meta = requestMeta(w, l);
   // The origin is chosen by :authority (host, and port, 443 when absent) through the routes.
   std::string authority = s.authority;
   auto hp = HostPort::parse(authority);
@@ -293,17 +298,7 @@ void H3Server::startTunnel(StreamState& s) {
   }
   WorkerContext& w = *conn_.io().worker();
   const ListenerConfig& l = *conn_.io().listenerConfig();
-  StreamMeta meta;
-  meta.id = w.nextStreamId();
-  meta.kind = StreamKind::H3;
-  meta.listener = l.name;
-  meta.source = conn_.peer();
-  meta.local = conn_.local();
-  meta.start = w.reactor().now();
-  meta.alpn = "h3";
-  const TlsOutcome& tls = conn_.tlsOutcome();
-  meta.sni = tls.sni;
-  if (tls.peer) meta.peer = std::make_unique<PeerIdentity>(*tls.peer);
+  StreamMeta meta = requestMeta(w, l);
   auto refuse = [&](int status, Errc why, const std::string& detail) {
     ListenerStats& ls = w.stats(meta.listener);
     ls.accepted.add();

@@ -95,6 +95,8 @@ class H3Server final : public H3Base {
 
  private:
   void headersDone(StreamState& s) override;
+  /** requestMeta: the metadata of a stream this connection's peer opened (tunnel or origin request). */
+  StreamMeta requestMeta(WorkerContext& w, const ListenerConfig& l) const;
   void startOrigin(StreamState& s);
   void respond(StreamState& s, int status, const H3Headers& extra, std::string body, bool keepOpen);
   void startTunnel(StreamState& s);

@@ -10,6 +10,7 @@
 #include "local/discovery_module.h"
 #include "mesh/mesh_module.h"
 #include "quic/quic_module.h"
+#include "webpush/webpush_module.h"
 #include "sni/sni_module.h"
 #include "socks/socks_module.h"
 #include "udp/udp_module.h"
@@ -29,6 +30,7 @@ void registerBuiltinModules(ModuleRegistry& m, ListenerKindRegistry& k) {
   m.add(std::make_unique<local::DiscoveryModule>(), k);
   m.add(std::make_unique<quic::QuicModule>(), k);
   m.add(std::make_unique<xds::XdsModule>(), k);
+  m.add(std::make_unique<webpush::WebpushModule>(), k);
 }
 
 }  // namespace ugate

@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS messages(
 CREATE INDEX IF NOT EXISTS messages_by_sub ON messages(sub_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_topic ON messages(sub_id, topic) WHERE topic IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires_ms);
+CREATE TABLE IF NOT EXISTS gone(token TEXT PRIMARY KEY, used_ms INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS subscriptions_gone AFTER DELETE ON subscriptions BEGIN
+  INSERT OR REPLACE INTO gone(token, used_ms) VALUES(old.token, old.used_ms);
+END;
 )sql";
 
 constexpr const char* kSavepoint = "SAVEPOINT op";
@@ -61,6 +65,8 @@ constexpr const char* kPending =
     "WHERE sub_id = ?1 AND seq > ?2 AND expires_ms > ?3 AND urgency >= ?4 ORDER BY seq LIMIT ?5";
 constexpr const char* kSweepMsgs = "DELETE FROM messages WHERE expires_ms <= ?1";
 constexpr const char* kSweepSubs = "DELETE FROM subscriptions WHERE used_ms < ?1";
+constexpr const char* kSweepGone = "DELETE FROM gone WHERE used_ms < ?1";
+constexpr const char* kTokenGone = "SELECT 1 FROM gone WHERE token = ?1";
 
 void bindText(sqlite3_stmt* s, int i, const std::string& v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -346,6 +352,20 @@ void PushStore::findSubscription(const char* sql, std::string key, Done<std::opt
            finishWith(value, std::move(done))});
 }
 
+void PushStore::tokenGone(std::string token, Done<bool> done) {
+  auto value = std::make_shared<Result<bool>>(false);
+  enqueue({[token = std::move(token), value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kTokenGone);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, token);
+             const int rc = sqlite3_step(q);
+             if (rc != SQLITE_ROW && rc != SQLITE_DONE) return *value = st.dbError("find tombstone"), false;
+             *value = rc == SQLITE_ROW;
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
 void PushStore::put(StoredMessage m, Done<int64_t> done) {
   auto value = std::make_shared<Result<int64_t>>(int64_t{0});
   enqueue({[m = std::move(m), value](PushStore& st) {
@@ -445,6 +465,12 @@ void PushStore::sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done) {
              sqlite3_bind_int64(subs, 1, nowMs - idleMs);
              if (sqlite3_step(subs) != SQLITE_DONE) return *value = st.dbError("sweep subscriptions"), false;
              s.subscriptions = static_cast<uint64_t>(sqlite3_changes(st.db_));
+             // A tombstone outlives its subscription by another idle period: long enough for senders
+             // to see 410 and drop it.
+             sqlite3_stmt* gone = st.stmt(kSweepGone);
+             if (gone == nullptr) return *value = st.dbError("prepare"), false;
+             sqlite3_bind_int64(gone, 1, nowMs - 2 * idleMs);
+             if (sqlite3_step(gone) != SQLITE_DONE) return *value = st.dbError("sweep tombstones"), false;
              *value = s;
              return true;
            },

@@ -102,6 +102,11 @@ class PushStore {
   void subscriptionByToken(std::string token, Done<std::optional<Subscription>> done);
   void subscriptionById(std::string id, Done<std::optional<Subscription>> done);
   /**
+   * tokenGone: true when `token` belonged to a subscription that was removed (unsubscribed or swept):
+   * a tombstone kept for another idle period after its last use, so that senders get 410, not 404.
+   */
+  void tokenGone(std::string token, Done<bool> done);
+  /**
    * put stores m (its seq is assigned and returned) and marks the subscription used at
    * m.receivedMs; with a topic, the subscription's pending message of that topic is replaced.
    * NotFound when the subscription does not exist.
@@ -121,7 +126,10 @@ class PushStore {
     uint64_t messages{0};
     uint64_t subscriptions{0};
   };
-  /** sweep deletes messages expired at nowMs and subscriptions not used since nowMs - idleMs. */
+  /**
+   * sweep deletes messages expired at nowMs, subscriptions not used since nowMs - idleMs, and
+   * tombstones (tokenGone) of subscriptions not used since nowMs - 2 * idleMs.
+   */
   void sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done);
 
   const StoreStats& stats() const { return stats_; }

@@ -1,0 +1,150 @@
+#pragma once
+// The push service's HTTP contract (RFC 8030 §4-§6, issue 18 §2), sans I/O: which resource a request
+// names, the checks of a push request's headers (TTL, Urgency, Topic, Content-Encoding, size), the
+// subscribe request's JSON body, the receive request's urgency filter, and the bytes answered (the
+// subscribe JSON, one SSE event per message). Every input is untrusted; nothing here does I/O or
+// reads a clock. push_service.cc runs these against the store; fuzz/push_api_fuzz.cc fuzzes them.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "webpush/ece_crypto.h"
+#include "webpush/push_store.h"
+
+namespace ugate::webpush {
+
+/** HeaderList: request header fields, names lower-cased (HTTP/2 form). */
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+/** headerValue: the first value of `lowerName`, or nullopt. */
+std::optional<std::string_view> headerValue(const HeaderList& h, std::string_view lowerName);
+
+/** Refusal: a request answered with an error status; `reason` is a stable snake_case label. */
+struct Refusal {
+  int status{400};
+  std::string reason;  // the metric label and log keyword ("missing_ttl")
+  std::string detail;  // a sentence for the log and the response body
+};
+
+/** Resource: what a request names. */
+enum class Resource : uint8_t {
+  Subscribe,           // POST /subscribe
+  Push,                // POST /push/<token>
+  Receive,             // GET /s/<sid>
+  Unsubscribe,         // DELETE /s/<sid>
+  DeleteMessage,       // DELETE /m/<mid>
+};
+
+/** ApiTarget: a request matched to a resource; `id` is the token, sid or mid; `query` without '?'. */
+struct ApiTarget {
+  Resource resource{Resource::Subscribe};
+  std::string id;
+  std::string query;
+};
+
+/** kMaxIdLength: longer capabilities in a path are not ours (404 without a store lookup). */
+constexpr size_t kMaxIdLength = 64;
+
+/**
+ * matchTarget maps a request line to a resource: 404 for an unknown path or a malformed id (ids
+ * are 1..64 base64url characters), 405 (detail = the Allow value) for a known path with another
+ * method.
+ */
+std::variant<ApiTarget, Refusal> matchTarget(std::string_view method, std::string_view target);
+
+/** PushLimits: the `webpush` settings a push request is checked against. */
+struct PushLimits {
+  int64_t maxTtl{30 * 86400};
+  size_t maxBody{4096};
+};
+
+/** PushHeaders: a push request's checked headers. */
+struct PushHeaders {
+  int64_t ttl{0};          // effective (clamped to maxTtl), echoed in the TTL response header
+  bool clamped{false};
+  Urgency urgency{Urgency::Normal};
+  std::string topic;       // "" = none
+  std::string encoding;    // Content-Encoding ("aes128gcm", "aesgcm"; "" for an empty body)
+};
+
+/** kMaxTopicLength: RFC 8030 §5.4 (a Topic is at most 32 base64url characters). */
+constexpr size_t kMaxTopicLength = 32;
+
+/**
+ * checkPushHeaders: TTL mandatory (400 missing_ttl / bad_ttl; clamped to maxTtl), Urgency one of
+ * very-low, low, normal, high (400 bad_urgency), Topic ≤ 32 base64url characters (400 bad_topic),
+ * a non-empty body needs Content-Encoding aes128gcm or aesgcm (400 bad_encoding), and at most
+ * maxBody bytes (413 too_large; `bodySize` is the body's or the announced Content-Length).
+ */
+std::variant<PushHeaders, Refusal> checkPushHeaders(const HeaderList& h, size_t bodySize, const PushLimits& l);
+
+/** parseUrgency: "very-low" | "low" | "normal" | "high" (ASCII case-insensitive). */
+std::optional<Urgency> parseUrgency(std::string_view v);
+std::string_view urgencyName(Urgency u);
+
+/** SubscribeRequest: a POST /subscribe body. */
+struct SubscribeRequest {
+  Bytes applicationServerKey;  // 65-byte uncompressed P-256 point; empty = unrestricted
+};
+
+/**
+ * parseSubscribeBody: empty, or a JSON object whose optional "applicationServerKey" is the
+ * base64url of an uncompressed P-256 point (400 bad_application_server_key; other JSON: 400
+ * bad_json; a "topic": 501 topics_unsupported, pub/sub is not built yet).
+ */
+std::variant<SubscribeRequest, Refusal> parseSubscribeBody(std::string_view body);
+
+/** ReceiveRequest: a GET /s/<sid>'s parameters. */
+struct ReceiveRequest {
+  Urgency minUrgency{Urgency::VeryLow};  // `urgency=` query parameter (RFC 8030 §5.3 filter)
+  std::string lastEventId;               // Last-Event-ID: a message id delivered before
+};
+
+/**
+ * checkReceiveRequest: Accept must allow text/event-stream (406 not_event_stream); the query's
+ * `urgency` must be a known level (400 bad_urgency); Last-Event-ID, when present, must look like a
+ * message id (else ignored: a client's garbage must not fail its delivery stream).
+ */
+std::variant<ReceiveRequest, Refusal> checkReceiveRequest(const HeaderList& h, std::string_view query);
+
+/** isId: 1..kMaxIdLength base64url characters. */
+bool isId(std::string_view s);
+/** newId: a fresh capability of `bytes` random bytes (≥ 16: 128 bits), base64url. */
+std::string newId(size_t bytes = 18);
+
+/** subscribeJson: the POST /subscribe answer {"endpoint": ..., "receive": ...}. */
+std::string subscribeJson(std::string_view endpoint, std::string_view receivePath);
+
+/**
+ * sseEvent: one message as a Server-Sent Event: `id: <mid>`, `event: push` and one `data:` line of
+ * JSON (id, topic, urgency, ttl: seconds left at nowMs, encoding, body: base64url).
+ */
+std::string sseEvent(const StoredMessage& m, int64_t nowMs);
+/** sseComment: a comment line (keepalive). */
+inline constexpr std::string_view kSseKeepalive = ": keepalive\n\n";
+
+/**
+ * TokenBucket: `rate` tokens per second up to `burst`; time passed in (milliseconds). A bucket
+ * with rate 0 never limits.
+ */
+class TokenBucket {
+ public:
+  TokenBucket() = default;
+  TokenBucket(double rate, double burst, int64_t nowMs) : rate_(rate), burst_(burst), tokens_(burst), lastMs_(nowMs) {}
+  /** take one token; false (and `retryAfterSeconds`, ≥ 1) when none is left. */
+  bool take(int64_t nowMs, int64_t& retryAfterSeconds);
+  /** full: the bucket is back to its burst at nowMs (it can be forgotten). */
+  bool full(int64_t nowMs) const;
+
+ private:
+  void refill(int64_t nowMs);
+  double rate_{0};
+  double burst_{0};
+  double tokens_{0};
+  int64_t lastMs_{0};
+};
+
+}  // namespace ugate::webpush

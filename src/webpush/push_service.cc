@@ -1,0 +1,430 @@
+// The push service's requests on one worker (push_service.h): RFC 8030 §4-§6 against the store.
+#include "webpush/push_service.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include <ugate/config.h>
+
+#include "webpush/vapid.h"
+
+namespace ugate::webpush {
+
+namespace {
+
+bool validHost(std::string_view h) {
+  if (h.empty() || h.size() > 255) return false;
+  return std::all_of(h.begin(), h.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+           c == ':' || c == '[' || c == ']' || c == '_';
+  });
+}
+
+// kTtl0Grace: a message with TTL 0 is kept this long for a subscriber that is connected right now.
+constexpr int64_t kTtl0GraceMs = 30'000;
+
+}  // namespace
+
+// ---- Exchange ------------------------------------------------------------------------------------
+
+Exchange::Exchange(PushWorker& w, RequestInfo req) : worker_(w), id_(0), req_(std::move(req)) {
+  id_ = worker_.registerExchange(*this);
+}
+
+Exchange::~Exchange() { worker_.forgetExchange(id_); }
+
+// ---- PushWorker ----------------------------------------------------------------------------------
+
+PushWorker::PushWorker(WorkerContext& w, PushShared& shared)
+    : w_(w), shared_(shared), mailbox_(std::make_shared<Mailbox>(w.reactor(), *this)) {
+  if (w_.index() == 0) {
+    sweepTimer_ = w_.reactor().createTimer([this] { sweep(); });
+    sweepTimer_->enable(config().sweepInterval);
+  }
+}
+
+PushWorker::~PushWorker() {
+  mailbox_->close();
+  auto conns = std::move(conns_);
+  conns.clear();
+}
+
+const WebpushConfig& PushWorker::config() const { return webpushConfig(w_.config()); }
+
+int64_t PushWorker::wallMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+template <typename T, typename F>
+PushStore::Done<T> PushWorker::back(F f) {
+  return [mb = mailbox_, f = std::move(f)](Result<T> r) mutable {
+    mb->post([f = std::move(f), r = std::move(r)](PushWorker&) mutable { f(std::move(r)); });
+  };
+}
+
+uint64_t PushWorker::registerExchange(Exchange& ex) {
+  const uint64_t id = nextExchange_++;
+  exchanges_[id] = &ex;
+  return id;
+}
+
+void PushWorker::forgetExchange(uint64_t id) {
+  exchanges_.erase(id);
+  auto it = subscribers_.find(id);
+  if (it == subscribers_.end()) return;
+  shared_.unlisten(it->second.sid, id);
+  counters().subscribers.fetch_sub(1, std::memory_order_relaxed);
+  subscribers_.erase(it);
+}
+
+Exchange* PushWorker::find(uint64_t id) {
+  auto it = exchanges_.find(id);
+  return it == exchanges_.end() ? nullptr : it->second;
+}
+
+void PushWorker::adoptConnection(void* key, std::unique_ptr<DeferredDeletable> c) { conns_[key] = std::move(c); }
+
+void PushWorker::connectionDone(void* c) {
+  auto it = conns_.find(c);
+  if (it == conns_.end()) return;
+  w_.reactor().deferredDelete(std::move(it->second));
+  conns_.erase(it);
+}
+
+void PushWorker::configApplied(const Config& cfg) {
+  for (const auto& l : cfg.listeners) {
+    if (l.kind != "push" || shared_.store()) continue;
+    if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync); !r) {
+      spdlog::error("webpush: {} (push listeners answer 503 until it opens)", r.error().detail);
+    }
+  }
+}
+
+void PushWorker::drain() {
+  draining_ = true;
+  std::vector<uint64_t> streams;
+  for (auto& [id, s] : subscribers_) streams.push_back(id);
+  for (uint64_t id : streams) {
+    if (Exchange* e = find(id)) e->endEvents();
+  }
+}
+
+void PushWorker::refused(const std::string& source, const Refusal& r) {
+  counters().reject(r.reason);
+  if (w_.logBudget()) spdlog::info("webpush: refused {} from {}: {} {}: {}", "request", source, r.status, r.reason, r.detail);
+}
+
+void PushWorker::refuse(Exchange& ex, const Refusal& r, HeaderList extra) {
+  counters().reject(r.reason);
+  if (w_.logBudget()) {
+    spdlog::info("webpush: {} {} from {}: {} {}: {}", ex.request().method, ex.request().target.substr(0, 16),
+                 ex.request().source, r.status, r.reason, r.detail);
+  }
+  extra.emplace_back("content-type", "text/plain; charset=utf-8");
+  ex.respond(r.status, std::move(extra), r.reason + ": " + r.detail + "\n");
+}
+
+std::string PushWorker::origin(const Exchange& ex) const {
+  const std::string& pub = config().publicUrl;
+  if (!pub.empty()) return pub;
+  return normalizeOrigin("https://" + ex.request().authority);
+}
+
+void PushWorker::handle(Exchange& ex) {
+  counters().requests.fetch_add(1, std::memory_order_relaxed);
+  auto m = matchTarget(ex.request().method, ex.request().target);
+  if (auto* r = std::get_if<Refusal>(&m)) {
+    HeaderList extra;
+    if (r->status == 405) extra.emplace_back("allow", r->detail);
+    refuse(ex, *r, std::move(extra));
+    return;
+  }
+  const ApiTarget& t = std::get<ApiTarget>(m);
+  const WebpushConfig& cfg = config();
+  int64_t retry = 0;
+  if (!shared_.allowSource(ex.request().source, cfg.sourceRate, cfg.sourceBurst, wallMs(), retry)) {
+    refuse(ex, {429, "rate_limited_source", "too many requests from this address"}, {{"retry-after", std::to_string(retry)}});
+    return;
+  }
+  if (!validHost(ex.request().authority) && config().publicUrl.empty()) {
+    refuse(ex, {400, "bad_host", "the request names no valid Host"});
+    return;
+  }
+  PushStore* st = shared_.store();
+  if (st == nullptr) {
+    refuse(ex, {503, "store_unavailable", "the push store is not open (see the log)"});
+    return;
+  }
+  switch (t.resource) {
+    case Resource::Subscribe: subscribe(ex, *st); return;
+    case Resource::Push: push(ex, *st, t.id); return;
+    case Resource::Receive: receive(ex, *st, t.id, t.query); return;
+    case Resource::Unsubscribe: unsubscribe(ex, *st, t.id); return;
+    case Resource::DeleteMessage: deleteMessage(ex, *st, t.id); return;
+  }
+}
+
+void PushWorker::storeFailed(uint64_t exId, const Error& e, std::string_view what) {
+  spdlog::error("webpush: store: {}: {}", what, e.detail);
+  if (Exchange* ex = find(exId)) refuse(*ex, {503, "store_error", "the push store failed; try again"});
+}
+
+void PushWorker::subscribe(Exchange& ex, PushStore& st) {
+  auto body = parseSubscribeBody(ex.request().body);
+  if (auto* r = std::get_if<Refusal>(&body)) return refuse(ex, *r);
+  const SubscribeRequest& req = std::get<SubscribeRequest>(body);
+  Subscription s;
+  s.id = newId();
+  s.token = newId();
+  s.appServerKey.assign(req.applicationServerKey.begin(), req.applicationServerKey.end());
+  s.createdMs = s.usedMs = wallMs();
+  const std::string sid = s.id, token = s.token, endpoint = origin(ex) + "/push/" + s.token;
+  st.addSubscription(std::move(s), back<void>([this, id = ex.id(), sid, token, endpoint](Result<void> r) {
+    if (!r) return storeFailed(id, r.error(), "add subscription");
+    counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
+    Exchange* e = find(id);
+    if (e == nullptr) return;
+    e->respond(201,
+               {{"location", "/s/" + sid},
+                {"link", "</push/" + token + ">; rel=\"urn:ietf:params:push\""},
+                {"cache-control", "no-store"},
+                {"content-type", "application/json"}},
+               subscribeJson(endpoint, "/s/" + sid));
+  }));
+}
+
+void PushWorker::push(Exchange& ex, PushStore& st, const std::string& token) {
+  auto h = checkPushHeaders(ex.request().headers, ex.request().body.size(), {config().maxTtlSeconds, config().maxBody});
+  if (auto* r = std::get_if<Refusal>(&h)) return refuse(ex, *r);
+  st.subscriptionByToken(token, back<std::optional<Subscription>>([this, id = ex.id(), token](
+                                                                       Result<std::optional<Subscription>> r) {
+    if (!r) return storeFailed(id, r.error(), "find subscription");
+    if (find(id) == nullptr) return;
+    if (*r) return pushTo(id, **r);
+    PushStore* st2 = shared_.store();
+    st2->tokenGone(token, back<bool>([this, id](Result<bool> gone) {
+      if (!gone) return storeFailed(id, gone.error(), "find tombstone");
+      Exchange* e = find(id);
+      if (e == nullptr) return;
+      if (*gone) return refuse(*e, {410, "subscription_gone", "the subscription was removed"});
+      refuse(*e, {404, "unknown_subscription", "no such subscription"});
+    }));
+  }));
+}
+
+void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
+  Exchange& ex = *find(exId);
+  const RequestInfo& req = ex.request();
+  const int64_t now = wallMs();
+  if (!sub.appServerKey.empty()) {
+    // RFC 8292 §4: a restricted subscription takes only messages signed by its application server.
+    auto auth = headerValue(req.headers, "authorization");
+    if (!auth) {
+      return refuse(ex, {401, "vapid_missing", "this subscription requires VAPID (RFC 8292)"}, {{"www-authenticate", "vapid"}});
+    }
+    auto creds = parseVapidAuthorization(*auth, headerValue(req.headers, "crypto-key").value_or(""));
+    if (!creds) {
+      return refuse(ex, {401, "vapid_" + std::string(creds.error().reason()), creds.error().detail},
+                    {{"www-authenticate", "vapid"}});
+    }
+    const std::span<const uint8_t> key(reinterpret_cast<const uint8_t*>(sub.appServerKey.data()), sub.appServerKey.size());
+    const std::string o = origin(ex);
+    auto claims = verifyVapid(*creds, {o, auth::SystemTime(std::chrono::milliseconds(now)), key});
+    if (!claims) {
+      const bool wrongKey = claims.error().code == PushErrc::WrongKey;
+      return refuse(ex, {wrongKey ? 403 : 401, "vapid_" + std::string(claims.error().reason()), claims.error().detail},
+                    wrongKey ? HeaderList{} : HeaderList{{"www-authenticate", "vapid"}});
+    }
+  }
+  const WebpushConfig& cfg = config();
+  int64_t retry = 0;
+  if (!shared_.allowSubscription(sub.id, cfg.subscriptionRate, cfg.subscriptionBurst, now, retry)) {
+    return refuse(ex, {429, "rate_limited_subscription", "too many messages for this subscription"},
+                  {{"retry-after", std::to_string(retry)}});
+  }
+  auto h = std::get<PushHeaders>(checkPushHeaders(req.headers, req.body.size(), {cfg.maxTtlSeconds, cfg.maxBody}));
+  StoredMessage m;
+  m.id = newId();
+  m.subscription = sub.id;
+  m.topic = h.topic;
+  m.urgency = h.urgency;
+  m.ttlSeconds = h.ttl;
+  m.receivedMs = now;
+  m.expiresMs = now + (h.ttl > 0 ? h.ttl * 1000 : kTtl0GraceMs);
+  m.encoding = h.encoding;
+  m.body = std::move(ex.request().body);
+  const std::string mid = m.id;
+  HeaderList answer{{"location", "/m/" + mid}, {"ttl", std::to_string(h.ttl)}};
+  if (h.ttl == 0 && !shared_.listened(sub.id)) {
+    // RFC 8030 §5.2: TTL 0 and nobody to deliver it to now: accepted, then dropped at once.
+    counters().accepted.fetch_add(1, std::memory_order_relaxed);
+    counters().expired.fetch_add(1, std::memory_order_relaxed);
+    ex.respond(201, std::move(answer), {});
+    return;
+  }
+  shared_.store()->put(std::move(m), back<int64_t>([this, exId, sid = sub.id, answer](Result<int64_t> r) {
+    if (!r && r.error().code == Errc::NotFound) {
+      if (Exchange* e = find(exId)) refuse(*e, {410, "subscription_gone", "the subscription was removed"});
+      return;
+    }
+    if (!r) return storeFailed(exId, r.error(), "put message");
+    counters().accepted.fetch_add(1, std::memory_order_relaxed);
+    shared_.notify(sid, "", false);
+    if (Exchange* e = find(exId)) e->respond(201, answer, {});
+  }));
+}
+
+void PushWorker::receive(Exchange& ex, PushStore& st, const std::string& sid, const std::string& query) {
+  auto rr = checkReceiveRequest(ex.request().headers, query);
+  if (auto* r = std::get_if<Refusal>(&rr)) return refuse(ex, *r);
+  st.subscriptionById(sid, back<std::optional<Subscription>>(
+                               [this, id = ex.id(), sid, req = std::get<ReceiveRequest>(rr)](
+                                   Result<std::optional<Subscription>> r) {
+                                 if (!r) return storeFailed(id, r.error(), "find subscription");
+                                 Exchange* e = find(id);
+                                 if (e == nullptr) return;
+                                 if (!*r) return refuse(*e, {404, "unknown_subscription", "no such subscription"});
+                                 startDelivery(id, sid, req);
+                               }));
+}
+
+void PushWorker::startDelivery(uint64_t exId, const std::string& sid, const ReceiveRequest& rr) {
+  Exchange* e = find(exId);
+  if (draining_) return refuse(*e, {503, "draining", "the service is shutting down"});
+  e->startEvents();
+  Subscriber& s = subscribers_[exId];
+  s.sid = sid;
+  s.minUrgency = rr.minUrgency;
+  s.keepalive = w_.reactor().createTimer([this, exId] {
+    auto it = subscribers_.find(exId);
+    Exchange* ex = find(exId);
+    if (it == subscribers_.end() || ex == nullptr) return;
+    ex->sendEvents(kSseKeepalive);
+    it->second.keepalive->enable(config().keepalive);
+  });
+  s.keepalive->enable(config().keepalive);
+  shared_.listen(sid, mailbox_, exId);
+  counters().subscribers.fetch_add(1, std::memory_order_relaxed);
+  if (rr.lastEventId.empty()) return fetch(exId);
+  // Last-Event-ID: what the client had before (delivered, perhaps not yet acknowledged) is not
+  // sent again on this stream. A message already acknowledged is gone: then everything pending is.
+  s.fetching = true;
+  shared_.store()->message(rr.lastEventId, back<std::optional<StoredMessage>>(
+                                                [this, exId, sid](Result<std::optional<StoredMessage>> r) {
+                                                  auto it = subscribers_.find(exId);
+                                                  if (it == subscribers_.end()) return;
+                                                  it->second.fetching = false;
+                                                  if (r && *r && (*r)->subscription == sid) it->second.lastSeq = (*r)->seq;
+                                                  fetch(exId);
+                                                }));
+}
+
+void PushWorker::fetch(uint64_t exId) {
+  auto it = subscribers_.find(exId);
+  if (it == subscribers_.end()) return;
+  Subscriber& s = it->second;
+  if (s.fetching) {
+    s.again = true;
+    return;
+  }
+  const int64_t now = wallMs();
+  // An in-flight message that expired (or was replaced by its topic and expires) frees its slot.
+  std::erase_if(s.inFlight, [now](const auto& kv) { return kv.second <= now; });
+  const size_t max = config().maxInFlight;
+  if (s.inFlight.size() >= max) return;  // the next acknowledgement wakes us
+  s.fetching = true;
+  s.again = false;
+  shared_.store()->pending(
+      s.sid, s.lastSeq, now, s.minUrgency, max - s.inFlight.size(),
+      back<std::vector<StoredMessage>>([this, exId](Result<std::vector<StoredMessage>> r) {
+        auto it2 = subscribers_.find(exId);
+        Exchange* e = find(exId);
+        if (it2 == subscribers_.end() || e == nullptr) return;
+        Subscriber& sub = it2->second;
+        sub.fetching = false;
+        if (!r) {
+          spdlog::error("webpush: store: pending messages: {}", r.error().detail);
+        } else {
+          const int64_t now2 = wallMs();
+          std::string out;
+          for (const StoredMessage& m : *r) {
+            out += sseEvent(m, now2);
+            sub.inFlight[m.id] = m.expiresMs;
+            sub.lastSeq = std::max(sub.lastSeq, m.seq);
+          }
+          counters().delivered.fetch_add(r->size(), std::memory_order_relaxed);
+          if (!out.empty()) e->sendEvents(out);
+        }
+        if (sub.again) fetch(exId);
+      }));
+}
+
+void PushWorker::wake(uint64_t stream, const std::string& ackedMid, bool gone) {
+  auto it = subscribers_.find(stream);
+  if (it == subscribers_.end()) return;
+  if (gone) {
+    if (Exchange* e = find(stream)) e->endEvents();
+    return;
+  }
+  if (!ackedMid.empty() && it->second.inFlight.erase(ackedMid) > 0) {
+    counters().acked.fetch_add(1, std::memory_order_relaxed);
+  }
+  fetch(stream);
+}
+
+void PushWorker::unsubscribe(Exchange& ex, PushStore& st, const std::string& sid) {
+  st.removeSubscription(sid, back<bool>([this, id = ex.id(), sid](Result<bool> r) {
+    if (!r) return storeFailed(id, r.error(), "remove subscription");
+    if (*r) {
+      counters().subscriptionsDeleted.fetch_add(1, std::memory_order_relaxed);
+      shared_.notify(sid, "", true);
+    }
+    Exchange* e = find(id);
+    if (e == nullptr) return;
+    if (!*r) return refuse(*e, {404, "unknown_subscription", "no such subscription"});
+    e->respond(204, {}, {});
+  }));
+}
+
+void PushWorker::deleteMessage(Exchange& ex, PushStore& st, const std::string& mid) {
+  st.message(mid, back<std::optional<StoredMessage>>([this, id = ex.id(), mid](Result<std::optional<StoredMessage>> r) {
+    if (!r) return storeFailed(id, r.error(), "find message");
+    if (!*r) {
+      if (Exchange* e = find(id)) refuse(*e, {404, "unknown_message", "no such message (acknowledged, cancelled or expired)"});
+      return;
+    }
+    const std::string sid = (*r)->subscription;
+    shared_.store()->remove(mid, back<bool>([this, id, mid, sid](Result<bool> done) {
+      if (!done) return storeFailed(id, done.error(), "remove message");
+      if (*done) {
+        counters().deleted.fetch_add(1, std::memory_order_relaxed);
+        shared_.notify(sid, mid, false);
+      }
+      Exchange* e = find(id);
+      if (e == nullptr) return;
+      if (!*done) return refuse(*e, {404, "unknown_message", "no such message"});
+      e->respond(204, {}, {});
+    }));
+  }));
+}
+
+void PushWorker::sweep() {
+  sweepTimer_->enable(config().sweepInterval);
+  const int64_t now = wallMs();
+  shared_.forgetIdleBuckets(now);
+  PushStore* st = shared_.store();
+  if (st == nullptr) return;
+  st->sweep(now, config().subscriptionTtlSeconds * 1000, back<PushStore::Swept>([this](Result<PushStore::Swept> r) {
+    if (!r) return spdlog::error("webpush: store: sweep: {}", r.error().detail);
+    counters().expired.fetch_add(r->messages, std::memory_order_relaxed);
+    counters().subscriptionsSwept.fetch_add(r->subscriptions, std::memory_order_relaxed);
+    if (r->messages || r->subscriptions) {
+      spdlog::info("webpush: swept {} expired messages and {} idle subscriptions", r->messages, r->subscriptions);
+    }
+  }));
+}
+
+}  // namespace ugate::webpush

@@ -1,0 +1,134 @@
+#pragma once
+// PushWorker: the push service on one worker. It answers the requests its connections
+// (push_http.h) hand it, one Exchange each, against the store: every store call returns at once and
+// its completion is posted back to this worker's reactor (Mailbox), where the exchange is looked up
+// again by id (the client may have gone meanwhile). Delivery streams (GET /s/<sid>, SSE) are
+// registered in PushShared so a message accepted or acknowledged on any worker wakes them.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <ugate/module.h>
+#include <ugate/reactor.h>
+#include <ugate/worker_context.h>
+
+#include "webpush/push_api.h"
+#include "webpush/webpush_config.h"
+#include "webpush/webpush_module.h"
+
+namespace ugate::webpush {
+
+/** RequestInfo: one HTTP request as the service sees it (HTTP/1.1 and HTTP/2 alike). */
+struct RequestInfo {
+  std::string method;
+  std::string target;     // path and query
+  std::string authority;  // Host / :authority
+  HeaderList headers;     // names lower-cased
+  std::string body;
+  std::string source;     // the client's IP address (rate limits, logs)
+};
+
+/**
+ * Exchange: one request and its answer, owned by its connection; registered with the worker while
+ * it lives. The worker calls respond() once, or startEvents() then sendEvents() any number of times
+ * (a delivery stream) until endEvents() or the client goes.
+ */
+class Exchange {
+ public:
+  Exchange(PushWorker& w, RequestInfo req);
+  virtual ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+  uint64_t id() const { return id_; }
+  const RequestInfo& request() const { return req_; }
+  RequestInfo& request() { return req_; }
+  /** respond: the final answer (a body with Content-Length). */
+  virtual void respond(int status, HeaderList headers, std::string body) = 0;
+  /** startEvents: 200, text/event-stream; the response stays open. */
+  virtual void startEvents() = 0;
+  virtual void sendEvents(std::string_view bytes) = 0;
+  /** endEvents: end the event stream (the subscription is gone, or drain). */
+  virtual void endEvents() = 0;
+
+ protected:
+  PushWorker& worker_;
+
+ private:
+  uint64_t id_;
+  RequestInfo req_;
+};
+
+class PushWorker final : public ModuleWorker {
+ public:
+  PushWorker(WorkerContext& w, PushShared& shared);
+  ~PushWorker() override;
+
+  /** accept: a connection on a push listener (TLS, then HTTP/1.1 or HTTP/2 by ALPN). */
+  void accept(const ListenerConfig& l, int fd, StreamMeta meta);
+  /** handle: a complete request (body read) on exchange ex. */
+  void handle(Exchange& ex);
+  /** refuse answers ex with an error status and counts and logs the reason. */
+  void refuse(Exchange& ex, const Refusal& r, HeaderList extra = {});
+  /** refused: a request the connection refused itself (bad framing): count and log. */
+  void refused(const std::string& source, const Refusal& r);
+  /** wake: (on this worker) delivery stream `stream`'s subscription changed. */
+  void wake(uint64_t stream, const std::string& ackedMid, bool gone);
+
+  // Connection bookkeeping (push_http.cc).
+  uint64_t registerExchange(Exchange& ex);
+  void forgetExchange(uint64_t id);
+  /** connectionDone: the connection object `c` ended; it is freed at the end of this loop turn. */
+  void connectionDone(void* c);
+  void adoptConnection(void* key, std::unique_ptr<DeferredDeletable> c);
+
+  WorkerContext& ctx() { return w_; }
+  const WebpushConfig& config() const;
+  PushShared& shared() { return shared_; }
+  PushCounters& counters() { return shared_.counters(); }
+  int64_t wallMs() const;
+
+  // ugate::ModuleWorker
+  void configApplied(const Config& cfg) override;
+  void drain() override;
+
+ private:
+  /** Subscriber: one open delivery stream. */
+  struct Subscriber {
+    std::string sid;
+    Urgency minUrgency{Urgency::VeryLow};
+    int64_t lastSeq{0};
+    std::unordered_map<std::string, int64_t> inFlight;  // mid -> expiresMs
+    bool fetching{false};
+    bool again{false};
+    TimerPtr keepalive;
+  };
+  template <typename T, typename F>
+  PushStore::Done<T> back(F f);
+  Exchange* find(uint64_t id);
+  std::string origin(const Exchange& ex) const;
+  void subscribe(Exchange& ex, PushStore& st);
+  void push(Exchange& ex, PushStore& st, const std::string& token);
+  void pushTo(uint64_t exId, const Subscription& sub);
+  void receive(Exchange& ex, PushStore& st, const std::string& sid, const std::string& query);
+  void startDelivery(uint64_t exId, const std::string& sid, const ReceiveRequest& rr);
+  void fetch(uint64_t exId);
+  void unsubscribe(Exchange& ex, PushStore& st, const std::string& sid);
+  void deleteMessage(Exchange& ex, PushStore& st, const std::string& mid);
+  void storeFailed(uint64_t exId, const Error& e, std::string_view what);
+  void sweep();
+
+  WorkerContext& w_;
+  PushShared& shared_;
+  MailboxPtr mailbox_;
+  uint64_t nextExchange_{1};
+  std::unordered_map<uint64_t, Exchange*> exchanges_;
+  std::unordered_map<uint64_t, Subscriber> subscribers_;
+  std::unordered_map<void*, std::unique_ptr<DeferredDeletable>> conns_;
+  TimerPtr sweepTimer_;
+  bool draining_{false};
+};
+
+}  // namespace ugate::webpush

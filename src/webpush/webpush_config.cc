@@ -1,0 +1,121 @@
+// The webpush module's config: the `webpush` section and kind `push`'s listener checks; the only
+// file of the service that sees JSON config.
+#include "webpush/webpush_config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <ugate/config_json.h>
+
+#include "webpush/vapid.h"
+#include "webpush/webpush_module.h"
+
+namespace ugate::webpush {
+
+namespace {
+
+using json = nlohmann::json;
+using namespace cfgjson;  // NOLINT: the config helpers, in this parsing file only
+
+double getRate(const json& j, const std::string& path) {
+  if (!j.is_number() || j.get<double>() < 0 || j.get<double>() > 1e6) fail(path, "expected a number from 0 to 1000000");
+  return j.get<double>();
+}
+
+void parseWebpush(const json& j, WebpushConfig& w) {
+  if (!j.is_object()) fail("webpush", "expected an object, got " + typeName(j));
+  checkKeys(j, "webpush", {"store", "sync", "maxTtl", "maxBody", "subscriptionTtl", "maxInFlight", "rateLimits",
+                           "keepalive", "sweepInterval", "publicUrl"});
+  if (j.contains("store")) w.store = getString(j["store"], "webpush.store");
+  if (j.contains("sync")) {
+    const std::string s = getString(j["sync"], "webpush.sync");
+    if (s == "full") w.sync = SyncMode::Full;
+    else if (s == "normal") w.sync = SyncMode::Normal;
+    else fail("webpush.sync", "'" + s + "' is not full or normal");
+  }
+  auto seconds = [&](const char* key, int64_t lo) {
+    const Duration d = getDuration(j[key], std::string("webpush.") + key);
+    if (d.count() < lo * 1000) fail(std::string("webpush.") + key, "must be at least " + std::to_string(lo) + "s");
+    return d.count() / 1000;
+  };
+  if (j.contains("maxTtl")) w.maxTtlSeconds = seconds("maxTtl", 0);
+  if (j.contains("subscriptionTtl")) w.subscriptionTtlSeconds = seconds("subscriptionTtl", 1);
+  if (j.contains("maxBody")) {
+    // RFC 8030 §7.2: a push service must accept payloads of 4096 bytes.
+    w.maxBody = static_cast<size_t>(getInt(j["maxBody"], "webpush.maxBody", 4096, 1 << 20));
+  }
+  if (j.contains("maxInFlight")) w.maxInFlight = static_cast<uint32_t>(getInt(j["maxInFlight"], "webpush.maxInFlight", 1, 10000));
+  if (j.contains("rateLimits")) {
+    const json& r = j["rateLimits"];
+    const std::string path = "webpush.rateLimits";
+    if (!r.is_object()) fail(path, "expected an object, got " + typeName(r));
+    checkKeys(r, path, {"subscriptionRate", "subscriptionBurst", "sourceRate", "sourceBurst"});
+    if (r.contains("subscriptionRate")) w.subscriptionRate = getRate(r["subscriptionRate"], path + ".subscriptionRate");
+    if (r.contains("subscriptionBurst")) w.subscriptionBurst = getRate(r["subscriptionBurst"], path + ".subscriptionBurst");
+    if (r.contains("sourceRate")) w.sourceRate = getRate(r["sourceRate"], path + ".sourceRate");
+    if (r.contains("sourceBurst")) w.sourceBurst = getRate(r["sourceBurst"], path + ".sourceBurst");
+    if (w.subscriptionBurst < 1) w.subscriptionBurst = 1;
+    if (w.sourceBurst < 1) w.sourceBurst = 1;
+  }
+  if (j.contains("keepalive")) {
+    w.keepalive = getDuration(j["keepalive"], "webpush.keepalive");
+    if (w.keepalive.count() < 100) fail("webpush.keepalive", "must be at least 100ms");
+  }
+  if (j.contains("sweepInterval")) {
+    w.sweepInterval = getDuration(j["sweepInterval"], "webpush.sweepInterval");
+    if (w.sweepInterval.count() < 100) fail("webpush.sweepInterval", "must be at least 100ms");
+  }
+  if (j.contains("publicUrl")) {
+    const std::string u = getString(j["publicUrl"], "webpush.publicUrl");
+    if (u.rfind("https://", 0) != 0 || u.size() <= 8 || u.find('/', 8) != std::string::npos) {
+      fail("webpush.publicUrl", "'" + u + "' is not an https origin (\"https://push.example.net\")");
+    }
+    w.publicUrl = normalizeOrigin(u);
+  }
+}
+
+}  // namespace
+
+const WebpushConfig& webpushConfig(const Config& c) {
+  static const WebpushConfig kDefaults;
+  const WebpushConfig* w = c.moduleConfig<WebpushConfig>("webpush");
+  return w ? *w : kDefaults;
+}
+
+std::string storePath(const Config& c) {
+  const WebpushConfig& w = webpushConfig(c);
+  if (!w.store.empty()) return w.store;
+  return (c.node.dataDir.empty() ? std::string(".") : c.node.dataDir) + "/webpush.db";
+}
+
+std::vector<std::string> WebpushModule::configSections() const { return {"webpush"}; }
+
+void WebpushModule::parseConfig(const json& root, Config& c, ConfigErrors& errs) const {
+  auto w = std::make_shared<WebpushConfig>();
+  if (root.contains("webpush")) errs.attempt([&] { parseWebpush(root["webpush"], *w); });
+  c.modules[std::string(name())] = std::move(w);
+}
+
+ListenerKindSpec pushKindSpec() {
+  ListenerKindSpec k;
+  k.name = "push";
+  k.streamKind = StreamKind::Tls;
+  // Always HTTPS: browsers' and application servers' clients have no certificate of their own.
+  auto tls = std::make_shared<ListenerTlsConfig>();
+  tls->requireClientCert = false;
+  tls->alpn = {"h2", "http/1.1"};
+  k.defaultTls = std::move(tls);
+  k.validate = [](const ListenerConfig& l, const std::string& path) -> Result<void> {
+    if (l.to.type != Target::Type::None) {
+      return makeError(Errc::InvalidArgument, path + ".to: kind 'push' is the push service itself and dials nothing");
+    }
+    for (const auto& a : l.tls->alpn) {
+      if (a != "h2" && a != "http/1.1") {
+        return makeError(Errc::InvalidArgument, path + ".tls.alpn: kind 'push' speaks h2 and http/1.1, not '" + a + "'");
+      }
+    }
+    return {};
+  };
+  return k;
+}
+
+}  // namespace ugate::webpush

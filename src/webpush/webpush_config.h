@@ -1,0 +1,40 @@
+#pragma once
+// The `webpush` config section and the `push` listener kind's settings (docs/CONFIG.md, "webpush").
+// Parsed by webpush_config.cc, the only file of the service that sees the config's JSON.
+#include <cstdint>
+#include <string>
+
+#include <ugate/config.h>
+#include <ugate/listener.h>
+#include <ugate/time.h>
+
+#include "webpush/push_store.h"
+
+namespace ugate::webpush {
+
+/** WebpushConfig: the `webpush` section (defaults when absent). */
+struct WebpushConfig final : ModuleConfig {
+  std::string store;                    // the SQLite file; "" = <node.dataDir>/webpush.db
+  SyncMode sync{SyncMode::Full};
+  int64_t maxTtlSeconds{30 * 86400};
+  size_t maxBody{4096};                 // ≥ 4096 (RFC 8030 §7.2)
+  int64_t subscriptionTtlSeconds{60 * 86400};
+  uint32_t maxInFlight{100};            // unacknowledged messages per subscriber stream
+  double subscriptionRate{10};          // messages per second per subscription (0 = no limit)
+  double subscriptionBurst{100};
+  double sourceRate{50};                // requests per second per client address (0 = no limit)
+  double sourceBurst{500};
+  Duration keepalive{25'000};           // SSE comment keepalive interval
+  Duration sweepInterval{60'000};       // expired messages and idle subscriptions
+  std::string publicUrl;                // origin of endpoints ("https://push.example.net"); "" = from Host
+};
+
+/** webpushConfig: c's `webpush` section, or the defaults. */
+const WebpushConfig& webpushConfig(const Config& c);
+/** storePath: where the store lives for config c. */
+std::string storePath(const Config& c);
+
+/** pushKindSpec: listener kind `push` (HTTPS, h2 and http/1.1; no client certificate by default). */
+ListenerKindSpec pushKindSpec();
+
+}  // namespace ugate::webpush

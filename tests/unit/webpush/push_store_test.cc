@@ -145,6 +145,24 @@ TEST_F(PushStoreTest, UrgencyFilterExpiryAndSweep) {
   EXPECT_FALSE(*wait<std::optional<StoredMessage>>([&](auto d) { s->message("high", d); }));
 }
 
+// A removed subscription leaves a tombstone of its token (senders then get 410, not 404) that
+// survives reopening and goes with a sweep two idle periods after the subscription's last use.
+TEST_F(PushStoreTest, RemovedSubscriptionsLeaveATombstoneUntilSwept) {
+  auto s = open();
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+  EXPECT_FALSE(*wait<bool>([&](auto d) { s->tokenGone("tok-a", d); }));
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->removeSubscription("a", d); }));
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->tokenGone("tok-a", d); }));
+  EXPECT_FALSE(*wait<bool>([&](auto d) { s->tokenGone("tok-never", d); }));
+  s.reset();
+  s = open();
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->tokenGone("tok-a", d); }));
+  ASSERT_TRUE(wait<PushStore::Swept>([&](auto d) { s->sweep(kNow + 100'000, 60'000, d); }));
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->tokenGone("tok-a", d); }));  // 100 s < 2 x 60 s
+  ASSERT_TRUE(wait<PushStore::Swept>([&](auto d) { s->sweep(kNow + 121'000, 60'000, d); }));
+  EXPECT_FALSE(*wait<bool>([&](auto d) { s->tokenGone("tok-a", d); }));
+}
+
 TEST_F(PushStoreTest, ManyWritersShareCommits) {
   auto s = open(SyncMode::Normal);
   ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));

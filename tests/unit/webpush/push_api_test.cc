@@ -1,0 +1,166 @@
+// The push service's request checks (src/webpush/push_api.h), sans I/O: which resource a request
+// names (404/405), the push headers (TTL mandatory and clamped, Urgency, Topic, encoding, 413),
+// the subscribe body (restricted subscriptions), the receive request (Accept, urgency filter,
+// Last-Event-ID), the SSE event bytes, capabilities and the token bucket behind 429.
+#include "webpush/push_api.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace ugate::webpush {
+namespace {
+
+constexpr const char* kRfcKey =
+    "BA1Hxzyi1RUM1b5wjxsn7nGxAszw2u61m164i3MrAIxHF6YK5h4SDYic-dRuU_RCPCfA5aq9ojSwk5Y2EmClBPs";
+
+template <typename T>
+Refusal refusal(const std::variant<T, Refusal>& v) {
+  EXPECT_TRUE(std::holds_alternative<Refusal>(v));
+  return std::holds_alternative<Refusal>(v) ? std::get<Refusal>(v) : Refusal{};
+}
+
+TEST(PushApiTest, MatchesTheResourcesOfTheContract) {
+  auto t = std::get<ApiTarget>(matchTarget("POST", "/subscribe"));
+  EXPECT_EQ(t.resource, Resource::Subscribe);
+  t = std::get<ApiTarget>(matchTarget("POST", "/push/abc_-9"));
+  EXPECT_EQ(t.resource, Resource::Push);
+  EXPECT_EQ(t.id, "abc_-9");
+  t = std::get<ApiTarget>(matchTarget("GET", "/s/sid?urgency=high"));
+  EXPECT_EQ(t.resource, Resource::Receive);
+  EXPECT_EQ(t.id, "sid");
+  EXPECT_EQ(t.query, "urgency=high");
+  EXPECT_EQ(std::get<ApiTarget>(matchTarget("DELETE", "/s/sid")).resource, Resource::Unsubscribe);
+  EXPECT_EQ(std::get<ApiTarget>(matchTarget("DELETE", "/m/mid")).resource, Resource::DeleteMessage);
+}
+
+TEST(PushApiTest, UnknownPathsAre404AndOtherMethods405WithAllow) {
+  EXPECT_EQ(refusal(matchTarget("GET", "/")).status, 404);
+  EXPECT_EQ(refusal(matchTarget("POST", "/push/")).status, 404);
+  EXPECT_EQ(refusal(matchTarget("POST", "/push/a/b")).status, 404);
+  EXPECT_EQ(refusal(matchTarget("POST", "/push/" + std::string(65, 'a'))).status, 404);
+  EXPECT_EQ(refusal(matchTarget("GET", "/pushy")).status, 404);
+  Refusal r = refusal(matchTarget("GET", "/push/abc"));
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.detail, "POST");
+  EXPECT_EQ(refusal(matchTarget("POST", "/s/abc")).detail, "GET, DELETE");
+  EXPECT_EQ(refusal(matchTarget("GET", "/subscribe")).status, 405);
+}
+
+TEST(PushApiTest, TtlIsMandatoryAndClampedToMaxTtl) {
+  const PushLimits l{3600, 4096};
+  EXPECT_EQ(refusal(checkPushHeaders({}, 0, l)).reason, "missing_ttl");
+  for (const char* bad : {"", "-1", "1.5", " 7", "abc", "9999999999999999999999"}) {
+    EXPECT_EQ(refusal(checkPushHeaders({{"ttl", bad}}, 0, l)).reason, "bad_ttl") << bad;
+  }
+  auto h = std::get<PushHeaders>(checkPushHeaders({{"ttl", "60"}}, 0, l));
+  EXPECT_EQ(h.ttl, 60);
+  EXPECT_FALSE(h.clamped);
+  EXPECT_EQ(h.urgency, Urgency::Normal);
+  h = std::get<PushHeaders>(checkPushHeaders({{"ttl", "86400"}}, 0, l));
+  EXPECT_EQ(h.ttl, 3600);
+  EXPECT_TRUE(h.clamped);
+  EXPECT_EQ(std::get<PushHeaders>(checkPushHeaders({{"ttl", "0"}}, 0, l)).ttl, 0);
+}
+
+TEST(PushApiTest, UrgencyTopicAndEncoding) {
+  const PushLimits l{3600, 4096};
+  auto h = std::get<PushHeaders>(
+      checkPushHeaders({{"ttl", "1"}, {"urgency", "Very-Low"}, {"topic", "news_1-x"}, {"content-encoding", "aes128gcm"}}, 10, l));
+  EXPECT_EQ(h.urgency, Urgency::VeryLow);
+  EXPECT_EQ(h.topic, "news_1-x");
+  EXPECT_EQ(h.encoding, "aes128gcm");
+  EXPECT_EQ(refusal(checkPushHeaders({{"ttl", "1"}, {"urgency", "urgent"}}, 0, l)).reason, "bad_urgency");
+  EXPECT_EQ(refusal(checkPushHeaders({{"ttl", "1"}, {"topic", std::string(33, 'a')}}, 0, l)).reason, "bad_topic");
+  EXPECT_EQ(refusal(checkPushHeaders({{"ttl", "1"}, {"topic", "a b"}}, 0, l)).reason, "bad_topic");
+  EXPECT_EQ(refusal(checkPushHeaders({{"ttl", "1"}, {"topic", ""}}, 0, l)).reason, "bad_topic");
+  EXPECT_TRUE(std::holds_alternative<PushHeaders>(checkPushHeaders({{"ttl", "1"}, {"topic", std::string(32, 'a')}}, 0, l)));
+  // A body must be encrypted (RFC 8291); an empty push needs no encoding.
+  EXPECT_EQ(refusal(checkPushHeaders({{"ttl", "1"}}, 5, l)).reason, "bad_encoding");
+  EXPECT_EQ(refusal(checkPushHeaders({{"ttl", "1"}, {"content-encoding", "gzip"}}, 5, l)).reason, "bad_encoding");
+}
+
+TEST(PushApiTest, BodiesUpTo4096AreAcceptedLargerThanMaxBodyAre413) {
+  const PushLimits l{3600, 4096};
+  const HeaderList h{{"ttl", "1"}, {"content-encoding", "aes128gcm"}};
+  EXPECT_TRUE(std::holds_alternative<PushHeaders>(checkPushHeaders(h, 4096, l)));
+  Refusal r = refusal(checkPushHeaders(h, 4097, l));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.reason, "too_large");
+}
+
+TEST(PushApiTest, SubscribeBodies) {
+  EXPECT_TRUE(std::get<SubscribeRequest>(parseSubscribeBody("")).applicationServerKey.empty());
+  EXPECT_TRUE(std::get<SubscribeRequest>(parseSubscribeBody("{}")).applicationServerKey.empty());
+  auto s = std::get<SubscribeRequest>(parseSubscribeBody(std::string("{\"applicationServerKey\":\"") + kRfcKey + "\"}"));
+  EXPECT_EQ(s.applicationServerKey.size(), 65u);
+  EXPECT_EQ(refusal(parseSubscribeBody("{")).reason, "bad_json");
+  EXPECT_EQ(refusal(parseSubscribeBody("[1]")).reason, "bad_json");
+  EXPECT_EQ(refusal(parseSubscribeBody("{\"applicationServerKey\":\"AAAA\"}")).reason, "bad_application_server_key");
+  EXPECT_EQ(refusal(parseSubscribeBody("{\"applicationServerKey\":5}")).reason, "bad_application_server_key");
+  // 65 bytes that are not a point on P-256.
+  const std::string notAPoint = "BA" + std::string(85, 'A');
+  EXPECT_EQ(refusal(parseSubscribeBody("{\"applicationServerKey\":\"" + notAPoint + "\"}")).reason,
+            "bad_application_server_key");
+  EXPECT_EQ(refusal(parseSubscribeBody("{\"topic\":\"news\"}")).status, 501);
+}
+
+TEST(PushApiTest, ReceiveRequests) {
+  EXPECT_EQ(refusal(checkReceiveRequest({}, "")).status, 406);
+  EXPECT_EQ(refusal(checkReceiveRequest({{"accept", "application/json"}}, "")).status, 406);
+  const HeaderList sse{{"accept", "text/event-stream"}, {"last-event-id", "mid_1"}};
+  auto r = std::get<ReceiveRequest>(checkReceiveRequest(sse, "a=b&urgency=high"));
+  EXPECT_EQ(r.minUrgency, Urgency::High);
+  EXPECT_EQ(r.lastEventId, "mid_1");
+  EXPECT_EQ(std::get<ReceiveRequest>(checkReceiveRequest(sse, "")).minUrgency, Urgency::VeryLow);
+  EXPECT_EQ(refusal(checkReceiveRequest(sse, "urgency=now")).reason, "bad_urgency");
+  // A garbage Last-Event-ID is ignored, not fatal.
+  r = std::get<ReceiveRequest>(checkReceiveRequest({{"accept", "*/*"}, {"last-event-id", "a\"b"}}, ""));
+  EXPECT_TRUE(r.lastEventId.empty());
+}
+
+TEST(PushApiTest, SseEventIsOneEventWithOneJsonDataLine) {
+  StoredMessage m;
+  m.id = "mid";
+  m.topic = "t";
+  m.urgency = Urgency::Low;
+  m.expiresMs = 61'000;
+  m.encoding = "aes128gcm";
+  m.body = std::string("\x00\xff\n", 3);
+  EXPECT_EQ(sseEvent(m, 1'000),
+            "id: mid\nevent: push\ndata: {\"id\":\"mid\",\"topic\":\"t\",\"urgency\":\"low\",\"ttl\":60,"
+            "\"encoding\":\"aes128gcm\",\"body\":\"AP8K\"}\n\n");
+  EXPECT_EQ(subscribeJson("https://h/push/x", "/s/y"), "{\"endpoint\":\"https://h/push/x\",\"receive\":\"/s/y\"}\n");
+}
+
+TEST(PushApiTest, IdsAreFreshCapabilitiesOfAtLeast128Bits) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = newId();
+    EXPECT_TRUE(isId(id));
+    EXPECT_GE(id.size(), 22u);  // 16 bytes = 22 base64url characters
+    EXPECT_TRUE(seen.insert(id).second);
+  }
+  EXPECT_GE(newId(1).size(), 22u);
+}
+
+TEST(PushApiTest, TokenBucketLimitsAndTellsWhenToRetry) {
+  TokenBucket b(1.0, 2.0, 0);
+  int64_t retry = 0;
+  EXPECT_TRUE(b.take(0, retry));
+  EXPECT_TRUE(b.take(0, retry));
+  EXPECT_FALSE(b.take(0, retry));
+  EXPECT_EQ(retry, 1);
+  EXPECT_FALSE(b.full(500));
+  EXPECT_TRUE(b.take(1000, retry));
+  EXPECT_TRUE(b.full(10'000));
+  TokenBucket off(0, 0, 0);
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(off.take(0, retry));
+  TokenBucket slow(0.1, 1, 0);
+  EXPECT_TRUE(slow.take(0, retry));
+  EXPECT_FALSE(slow.take(0, retry));
+  EXPECT_EQ(retry, 10);
+}
+
+}  // namespace
+}  // namespace ugate::webpush

@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const ApiTarget& a = std::get<ApiTarget>(t);
     check(a.resource == Resource::Subscribe ? a.id.empty() : isId(a.id));
     auto rr = checkReceiveRequest(headers, a.query);
-    if (auto* r = std::get_if<Refusal>(&rr)) checkRefusal(*r);
+    if (auto* rr2 = std::get_if<Refusal>(&rr)) checkRefusal(*rr2);
     else check(std::get<ReceiveRequest>(rr).lastEventId.empty() || isId(std::get<ReceiveRequest>(rr).lastEventId));
   }
   const PushLimits limits{3600, 4096};
@@ -71,8 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     m.encoding = p.encoding;
     m.body = std::string(body);
     const std::string ev = sseEvent(m, 0);
-    const size_t data = ev.find("data: ");
-    check(data != std::string::npos && ev.find('\n', data) == ev.size() - 2);
+    const size_t at = ev.find("data: ");
+    check(at != std::string::npos && ev.find('\n', at) == ev.size() - 2);
   }
   auto s = parseSubscribeBody(body);
   if (auto* r = std::get_if<Refusal>(&s)) {

@@ -38,14 +38,15 @@ SUB=${UGATE_PUSH_SUBSCRIBER:-$(dirname "$UGATED")/tests/ugate_push_subscriber}
 start_tmp
 cd "$TMP"
 
-# write_config NAME WEBPUSH_JSON: $TMP/ugated.json with one push listener (port 0) and admin.
+# write_config WEBPUSH_JSON [MORE_LISTENERS]: $TMP/ugated.json with a push listener (port 0), admin,
+# and MORE_LISTENERS (", {...}") after it.
 write_config() {
   cat >"$TMP/ugated.json" <<EOF
 {
   "node": { "name": "push", "dataDir": "$TMP/data" },
   "workers": 2,
   "admin": { "address": "127.0.0.1:0" },
-  "listeners": [ { "name": "push", "kind": "push", "address": "127.0.0.1:0" } ],
+  "listeners": [ { "name": "push", "kind": "push", "address": "127.0.0.1:0" }${2:-} ],
   "webpush": $1
 }
 EOF
@@ -300,8 +301,13 @@ down
 # ---- 4. limits ---------------------------------------------------------------------------------------
 say "-- limits: maxInFlight, 429"
 write_config '{ "sync": "normal", "maxInFlight": 2, "keepalive": "10s",
-  "rateLimits": { "subscriptionRate": 0.001, "subscriptionBurst": 3, "sourceRate": 0.001, "sourceBurst": 40 } }'
+  "rateLimits": { "subscriptionRate": 0.001, "subscriptionBurst": 3, "sourceRate": 0.001, "sourceBurst": 40 } }' \
+  ', { "name": "push11", "kind": "push", "address": "127.0.0.1:0", "tls": { "alpn": ["http/1.1"] } }'
 up
+P11=$(ugated_port push11)
+st=$(req --http2 -X POST "https://127.0.0.1:$P11/subscribe")
+check "a push listener whose tls object narrows ALPN to http/1.1 still needs no client certificate ($st)" \
+  grep -q '^HTTP/1.1 201' "$TMP/hdr"
 subscribe --http2
 listen inflight --http2 "$RECEIVE"
 L=$LISTEN_PID

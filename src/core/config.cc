@@ -344,9 +344,12 @@ std::vector<std::string> parsePeerIds(const json& j, const std::string& path, bo
   return ids;
 }
 
-std::shared_ptr<const ListenerTlsConfig> parseListenerTls(const json& j, const std::string& path) {
+// parseListenerTls: a listener's "tls"; keys it omits take the kind's defaults (`base`) when it has any.
+std::shared_ptr<const ListenerTlsConfig> parseListenerTls(const json& j, const std::string& path,
+                                                          const ListenerTlsConfig* base) {
   checkKeys(j, path, {"requireClientCert", "alpn"});
   auto t = std::make_shared<ListenerTlsConfig>();
+  if (base) t->requireClientCert = base->requireClientCert;
   if (j.contains("requireClientCert")) t->requireClientCert = getBool(j["requireClientCert"], path + ".requireClientCert");
   if (j.contains("alpn")) t->alpn = parseAlpnList(j["alpn"], path + ".alpn");
   return t;
@@ -443,7 +446,7 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
     if (j.contains("tls")) fail(path + ".tls", "kind '" + l.kind + "' always uses mutual TLS; its settings are fixed");
     l.tls = spec->fixedTls;
   } else if (j.contains("tls")) {
-    l.tls = parseListenerTls(j["tls"], path + ".tls");
+    l.tls = parseListenerTls(j["tls"], path + ".tls", spec->defaultTls.get());
     if (spec->defaultTls && l.tls && l.tls->alpn.empty() && !spec->defaultTls->alpn.empty()) {
       auto t = std::make_shared<ListenerTlsConfig>(*l.tls);
       t->alpn = spec->defaultTls->alpn;

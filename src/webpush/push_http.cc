@@ -44,7 +44,7 @@ class PushConn::H1Exchange final : public Exchange {
   void respond(int status, HeaderList headers, std::string body) override {
     if (done_) return;
     done_ = true;
-    const bool keep = keepAlive_ && !c_.eof_;
+    const bool keep = keepAlive_ && !c_.eof_ && !c_.draining_;
     c_.h1Write(http::formatResponse(status, "", h1Headers(headers), body, keep));
     c_.h1Responded(keep);
   }
@@ -263,6 +263,15 @@ void PushConn::close() {
   w_.connectionDone(this);
 }
 
+void PushConn::drain() {
+  draining_ = true;
+  if (h2_) {
+    h2_->goAway();  // streams in flight finish; the connection closes after the last
+  } else if (tls_ && h1State_ == H1State::Head && in_.empty()) {
+    close();  // idle between requests
+  }
+}
+
 // ---- HTTP/1.1 ------------------------------------------------------------------------------------
 
 void PushConn::onStreamReadable(Stream& s) {
@@ -285,10 +294,9 @@ void PushConn::onStreamReadable(Stream& s) {
   }
   h1Process();
   if (closed_) return;
-  if (eof_ && (h1State_ != H1State::Closing || out_.empty())) {
-    // The client is gone (or ended its side): a delivery stream or a half-read request ends too.
-    if (h1State_ != H1State::Waiting || in_.empty()) close();
-  }
+  // The client ended its side: a request being answered gets its answer (then the connection
+  // closes); a delivery stream, a half-read request or an idle connection ends now.
+  if (eof_ && h1State_ != H1State::Waiting && (h1State_ != H1State::Closing || out_.empty())) close();
 }
 
 void PushConn::onStreamWritable(Stream&) {
@@ -420,25 +428,5 @@ void PushConn::h2Done(H2Exchange* e) {
 }
 
 void PushConn::onConnectionClosed(http::H2Connection&, Errc, const std::string&) { close(); }
-
-// ---- PushWorker::accept --------------------------------------------------------------------------
-
-void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
-  const std::shared_ptr<const TlsProvider>& tls = w_.tls();
-  if (draining_ || !tls || !l.tls) {
-    closeAbort(fd);
-    if (!draining_ && w_.logBudget()) {
-      spdlog::warn("webpush: listener {}: no TLS credentials loaded (see the startup log)", l.name);
-    }
-    return;
-  }
-  auto c = std::make_unique<PushConn>(*this, l, std::move(meta));
-  PushConn* raw = c.get();
-  adoptConnection(raw, std::move(c));
-  if (!raw->start(*tls, l, fd)) {
-    spdlog::warn("webpush: listener {}: no TLS context for its settings (reload in progress?)", l.name);
-    raw->close();
-  }
-}
 
 }  // namespace ugate::webpush

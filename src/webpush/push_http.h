@@ -28,6 +28,8 @@ class PushConn final : public DeferredDeletable, private StreamCallbacks, privat
   bool start(const TlsProvider& tls, const ListenerConfig& l, int fd);
   /** close ends the connection (every exchange on it goes) and hands it back to the worker. */
   void close();
+  /** drain: shutdown began: an idle connection closes, a busy one after its answer (HTTP/2: GOAWAY). */
+  void drain();
 
   class H1Exchange;
   class H2Exchange;
@@ -56,6 +58,7 @@ class PushConn final : public DeferredDeletable, private StreamCallbacks, privat
   StreamMeta meta_;
   std::string source_;
   bool closed_{false};
+  bool draining_{false};
   HandshakingStreamPtr tls_;  // the TLS stream while HTTP/1.1 (or handshaking)
   http::H2ConnectionPtr h2_;
   TimerPtr timer_;            // handshake, request and idle deadline (not while streaming events)

@@ -7,7 +7,10 @@
 #include <spdlog/spdlog.h>
 
 #include <ugate/config.h>
+#include <ugate/socket_util.h>
+#include <ugate/tls_provider.h>
 
+#include "webpush/push_http.h"
 #include "webpush/vapid.h"
 
 namespace ugate::webpush {
@@ -42,6 +45,24 @@ PushWorker::PushWorker(WorkerContext& w, PushShared& shared)
   if (w_.index() == 0) {
     sweepTimer_ = w_.reactor().createTimer([this] { sweep(); });
     sweepTimer_->enable(config().sweepInterval);
+  }
+}
+
+void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
+  const std::shared_ptr<const TlsProvider>& tls = w_.tls();
+  if (draining_ || !tls || !l.tls) {
+    closeAbort(fd);
+    if (!draining_ && w_.logBudget()) {
+      spdlog::warn("webpush: listener {}: no TLS credentials loaded (see the startup log)", l.name);
+    }
+    return;
+  }
+  auto c = std::make_unique<PushConn>(*this, l, std::move(meta));
+  PushConn* raw = c.get();
+  conns_.emplace(raw, std::move(c));
+  if (!raw->start(*tls, l, fd)) {
+    spdlog::warn("webpush: listener {}: no TLS context for its settings (reload in progress?)", l.name);
+    raw->close();
   }
 }
 
@@ -85,9 +106,7 @@ Exchange* PushWorker::find(uint64_t id) {
   return it == exchanges_.end() ? nullptr : it->second;
 }
 
-void PushWorker::adoptConnection(void* key, std::unique_ptr<DeferredDeletable> c) { conns_[key] = std::move(c); }
-
-void PushWorker::connectionDone(void* c) {
+void PushWorker::connectionDone(PushConn* c) {
   auto it = conns_.find(c);
   if (it == conns_.end()) return;
   w_.reactor().deferredDelete(std::move(it->second));
@@ -109,6 +128,11 @@ void PushWorker::drain() {
   for (auto& [id, s] : subscribers_) streams.push_back(id);
   for (uint64_t id : streams) {
     if (Exchange* e = find(id)) e->endEvents();
+  }
+  std::vector<PushConn*> conns;
+  for (auto& [c, owned] : conns_) conns.push_back(c);
+  for (PushConn* c : conns) {
+    if (conns_.count(c)) c->drain();
   }
 }
 

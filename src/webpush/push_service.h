@@ -61,6 +61,8 @@ class Exchange {
   RequestInfo req_;
 };
 
+class PushConn;
+
 class PushWorker final : public ModuleWorker {
  public:
   PushWorker(WorkerContext& w, PushShared& shared);
@@ -80,9 +82,8 @@ class PushWorker final : public ModuleWorker {
   // Connection bookkeeping (push_http.cc).
   uint64_t registerExchange(Exchange& ex);
   void forgetExchange(uint64_t id);
-  /** connectionDone: the connection object `c` ended; it is freed at the end of this loop turn. */
-  void connectionDone(void* c);
-  void adoptConnection(void* key, std::unique_ptr<DeferredDeletable> c);
+  /** connectionDone: connection `c` ended; it is freed at the end of this loop turn. */
+  void connectionDone(PushConn* c);
 
   WorkerContext& ctx() { return w_; }
   const WebpushConfig& config() const;
@@ -126,7 +127,7 @@ class PushWorker final : public ModuleWorker {
   uint64_t nextExchange_{1};
   std::unordered_map<uint64_t, Exchange*> exchanges_;
   std::unordered_map<uint64_t, Subscriber> subscribers_;
-  std::unordered_map<void*, std::unique_ptr<DeferredDeletable>> conns_;
+  std::unordered_map<PushConn*, std::unique_ptr<PushConn>> conns_;
   TimerPtr sweepTimer_;
   bool draining_{false};
 };

@@ -139,9 +139,10 @@ ModuleWorkerPtr WebpushModule::newWorker(WorkerContext& w) {
   const Config& cfg = w.config();
   bool serves = false;
   for (const auto& l : cfg.listeners) serves = serves || l.kind == "push";
-  if (!serves) return nullptr;
   // Startup (main thread, before the workers run): a store that cannot be opened is fatal, never a
-  // service that answers 201 without keeping the messages.
+  // service that answers 201 without keeping the messages. Without a push listener it is opened by
+  // the reload that adds one (PushWorker::configApplied).
+  if (!serves) return std::make_unique<PushWorker>(w, shared_);
   if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync); !r) {
     spdlog::critical("webpush: {}", r.error().detail);
     std::exit(1);

@@ -7,6 +7,7 @@
 #include "auth/cli.h"
 #include <ugate/config.h>
 #include "iptables/iptables_cli.h"
+#include "webpush/push_cli.h"
 #include "ugated/daemon.h"
 #include "ugated/modules.h"
 #include "ugated/preflight.h"
@@ -19,6 +20,7 @@ constexpr const char* kUsage = R"(usage: ugated [options]
        ugated ca init --dir DIR [--trust-domain D]
        ugated ca issue --dir DIR --name NAME --out DIR2 [--namespace NS] [--owner USER[:GROUP]]
        ugated iptables print|apply|clean [--mode redirect|tproxy] [options]
+       ugated push vapid-keys|subscribe|listen|send [options]
 
 ugate L4 gateway daemon. `ugated id` prints this node's ID (creating its identity on first use);
 `ugated ca` creates a mesh CA and issues node certificates (`ugated id --help`, `ugated ca --help`).
@@ -53,6 +55,8 @@ int main(int argc, char** argv) {
   // Subcommands: identity and CA management (src/auth/cli.cc).
   if (argc >= 2 && std::string_view(argv[1]) == "id") return ugate::auth::runIdCommand(argc - 1, argv + 1);
   if (argc >= 2 && std::string_view(argv[1]) == "ca") return ugate::auth::runCaCommand(argc - 1, argv + 1);
+  // Web Push application server and subscriber (src/webpush/push_cli.cc).
+  if (argc >= 2 && std::string_view(argv[1]) == "push") return ugate::webpush::runPushCommand(argc - 1, argv + 1);
   // Capture rules for sidecar mode (src/iptables/iptables_cli.cc).
   if (argc >= 2 && std::string_view(argv[1]) == "iptables") {
     return ugate::iptables::runIptablesCommand(argc - 1, argv + 1);

@@ -17,13 +17,16 @@
 #    message that got its 201 is delivered (ids compared), exactly once per stream.
 # 4. Limits (another config): maxInFlight, 429 per subscription and per source with Retry-After;
 #    /stats counts accepted, delivered, acked and every rejection by reason.
-# 5. npm web-push (installed into the build tree under a lock, like the xds tests' @grpc/grpc-js)
-#    sends with VAPID to a restricted subscription; the subscriber decrypts its exact payload; a
-#    sender with another VAPID key gets 403. Skipped (not failed) when node/npm/the registry are
+# 5. The CLI: `ugated push vapid-keys`, `subscribe` (server pinned by node ID), `send` (VAPID,
+#    TTL, Urgency, Topic), `listen` (decrypts, acknowledges).
+# 6. npm web-push (installed into the build tree under a lock, like the xds tests' @grpc/grpc-js)
+#    sends with VAPID to a restricted subscription; the subscriber (the test tool, then `ugated push
+#    listen`) decrypts its exact payload; a sender with another VAPID key gets 403. Skipped (not failed) when node/npm/the registry are
 #    missing; the whole script exits 77 only when curl or the tool are missing.
 #
 # Only loopback; every process is started here, tracked by PID and ended in the EXIT trap. No
 # timing is asserted: waits are bounded polls. The last line is "push: N passed, M failed".
+# shellcheck disable=SC2016  # $1 and jq variables in single quotes are for bash -c and jq
 set -euo pipefail
 
 readonly TEST_NAME=push
@@ -68,6 +71,7 @@ down() {
 }
 
 matches() { [[ "$1" =~ $2 ]]; }
+jqt() { jq -e "$@" >/dev/null; }
 starts_with() { [[ "$1" == "$2"* ]]; }
 # req ARGS...: curl -sk, response headers in $TMP/hdr, body in $TMP/body; prints the status.
 req() { curl -sk --max-time 10 -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' "$@" || true; }
@@ -342,7 +346,31 @@ check "/stats: 1 acknowledged while in flight" stat_line 'ugate_webpush_messages
 check "/stats: no subscriber connected now" stat_line 'ugate_webpush_subscribers_connected 0'
 down
 
-# ---- 5. npm web-push as the application server ---------------------------------------------------------
+# ---- 5. the CLI: ugated push vapid-keys | subscribe | send | listen -------------------------------------
+say "-- ugated push (CLI)"
+write_config '{ "sync": "full" }'
+up
+NODE_ID=$(grep -m1 -o 'node ID [A-Z2-7]*' "$TMP/ugated.log" | cut -d' ' -f3)
+"$UGATED" push vapid-keys --out "$TMP/cli-vapid.pem" >"$TMP/cli-vapid.json"
+check "vapid-keys: the key file is 0600" [ "$(stat -c %a "$TMP/cli-vapid.pem")" == 600 ]
+"$UGATED" push subscribe --server "$U" --peer-id "$NODE_ID" --state "$TMP/cli.state" \
+  --application-server-key "$(jq -r .publicKey "$TMP/cli-vapid.json")" >"$TMP/cli-sub.json"
+check "subscribe (server pinned by node ID) prints a PushSubscription" \
+  jqt '(.endpoint | startswith("https://")) and (.keys.p256dh | length == 87) and (.keys.auth | length == 22)' "$TMP/cli-sub.json"
+check "subscribe refuses a server pinned to another node ID" \
+  bash -c '! "$1" push subscribe --server "$2" --peer-id AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA --state "$3" 2>/dev/null' \
+  _ "$UGATED" "$U" "$TMP/x.state"
+sent=$(printf 'hello, "CLI"\n' | "$UGATED" push send --subscription "$TMP/cli-sub.json" --vapid-key "$TMP/cli-vapid.pem" \
+  --subject mailto:test@example.net --peer-id "$NODE_ID" --ttl 600 --urgency high --topic greeting)
+check "send: 201 with the message's Location ($sent)" jqt '.status == 201 and (.location | startswith("/m/"))' <<<"$sent"
+listened=$(timeout 20 "$UGATED" push listen --state "$TMP/cli.state" --count 1 || true)
+check "listen prints the decrypted payload, topic and urgency ($listened)" \
+  jqt '.payload == "hello, \"CLI\"\n" and .topic == "greeting" and .urgency == "high"' <<<"$listened"
+check "... and acknowledged it: nothing is left" \
+  [ "$(req --http1.1 -X DELETE "$U/m/$(jq -r .id <<<"$listened")")" == 404 ]
+down
+
+# ---- 6. npm web-push as the application server ---------------------------------------------------------
 say "-- npm web-push (a real application server)"
 NPM_DIR=${UGATE_BUILD_DIR:-$(dirname "$UGATED")}/npm
 # npm_package SPEC: install SPEC into $NPM_DIR once (under the lock the xds tests' npm install
@@ -371,9 +399,16 @@ else
   check "web-push sendNotification with VAPID to a restricted subscription: 201 ($sent)" starts_with "$sent" "201 /m/"
   wait_for "the web-push message" 100 has_events npm 1 || true
   check "the subscriber decrypts web-push's exact payload" [ "$(plaintexts npm "$TMP/ua.state")" == "$PAYLOAD" ]
+  stop_listen "$L"
+  # The same with \`ugated push\` as the subscriber.
+  "$UGATED" push subscribe --server "$U" --insecure --state "$TMP/npm-cli.state" \
+    --application-server-key "$(jq -r .publicKey "$TMP/wp.keys")" >"$TMP/npm-cli.json"
+  sent=$(NODE_TLS_REJECT_UNAUTHORIZED=0 node "$WP" send "$(jq -r .endpoint "$TMP/npm-cli.json")" \
+    "$(jq -r .keys.p256dh "$TMP/npm-cli.json")" "$(jq -r .keys.auth "$TMP/npm-cli.json")" "$TMP/wp.keys" "$PAYLOAD" 2>/dev/null || true)
+  listened=$(timeout 20 "$UGATED" push listen --state "$TMP/npm-cli.state" --count 1 || true)
+  check "ugated push listen decrypts web-push's exact payload ($sent)" jqt --arg p "$PAYLOAD" '.payload == $p' <<<"$listened"
   node "$WP" keys >"$TMP/wp.other"
   sent=$(NODE_TLS_REJECT_UNAUTHORIZED=0 node "$WP" send "$ENDPOINT" "$P256DH" "$AUTH" "$TMP/wp.other" "$PAYLOAD" 2>/dev/null || true)
   check "web-push with another VAPID key: 403 ($sent)" starts_with "$sent" 403
-  stop_listen "$L"
   down
 fi

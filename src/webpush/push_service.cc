@@ -44,7 +44,7 @@ PushWorker::PushWorker(WorkerContext& w, PushShared& shared)
     : w_(w), shared_(shared), mailbox_(std::make_shared<Mailbox>(w.reactor(), *this)) {
   if (w_.index() == 0) {
     sweepTimer_ = w_.reactor().createTimer([this] { sweep(); });
-    sweepTimer_->enable(config().sweepInterval);
+    sweepTimer_->enable(Duration(0));  // once at startup: expired messages go, the gauges are set
   }
 }
 
@@ -445,6 +445,8 @@ void PushWorker::sweep() {
     if (!r) return spdlog::error("webpush: store: sweep: {}", r.error().detail);
     counters().expired.fetch_add(r->messages, std::memory_order_relaxed);
     counters().subscriptionsSwept.fetch_add(r->subscriptions, std::memory_order_relaxed);
+    counters().storedSubscriptions.store(static_cast<int64_t>(r->subscriptionsLeft), std::memory_order_relaxed);
+    counters().storedMessages.store(static_cast<int64_t>(r->messagesLeft), std::memory_order_relaxed);
     if (r->messages || r->subscriptions) {
       spdlog::info("webpush: swept {} expired messages and {} idle subscriptions", r->messages, r->subscriptions);
     }

@@ -67,6 +67,8 @@ constexpr const char* kSweepMsgs = "DELETE FROM messages WHERE expires_ms <= ?1"
 constexpr const char* kSweepSubs = "DELETE FROM subscriptions WHERE used_ms < ?1";
 constexpr const char* kSweepGone = "DELETE FROM gone WHERE used_ms < ?1";
 constexpr const char* kTokenGone = "SELECT 1 FROM gone WHERE token = ?1";
+constexpr const char* kCountSubs = "SELECT count(*) FROM subscriptions";
+constexpr const char* kCountMsgs = "SELECT count(*) FROM messages";
 
 void bindText(sqlite3_stmt* s, int i, const std::string& v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -471,6 +473,11 @@ void PushStore::sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done) {
              if (gone == nullptr) return *value = st.dbError("prepare"), false;
              sqlite3_bind_int64(gone, 1, nowMs - 2 * idleMs);
              if (sqlite3_step(gone) != SQLITE_DONE) return *value = st.dbError("sweep tombstones"), false;
+             for (auto [sql, out] : {std::pair{kCountSubs, &s.subscriptionsLeft}, std::pair{kCountMsgs, &s.messagesLeft}}) {
+               sqlite3_stmt* c = st.stmt(sql);
+               if (c == nullptr || sqlite3_step(c) != SQLITE_ROW) return *value = st.dbError("count"), false;
+               *out = static_cast<uint64_t>(sqlite3_column_int64(c, 0));
+             }
              *value = s;
              return true;
            },

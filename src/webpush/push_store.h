@@ -125,10 +125,12 @@ class PushStore {
   struct Swept {
     uint64_t messages{0};
     uint64_t subscriptions{0};
+    uint64_t subscriptionsLeft{0};  // stored after the sweep
+    uint64_t messagesLeft{0};
   };
   /**
    * sweep deletes messages expired at nowMs, subscriptions not used since nowMs - idleMs, and
-   * tombstones (tokenGone) of subscriptions not used since nowMs - 2 * idleMs.
+   * tombstones (tokenGone) of subscriptions not used since nowMs - 2 * idleMs; counts what is left.
    */
   void sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done);
 

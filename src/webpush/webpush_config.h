@@ -22,8 +22,8 @@ struct WebpushConfig final : ModuleConfig {
   uint32_t maxInFlight{100};            // unacknowledged messages per subscriber stream
   double subscriptionRate{10};          // messages per second per subscription (0 = no limit)
   double subscriptionBurst{100};
-  double sourceRate{50};                // requests per second per client address (0 = no limit)
-  double sourceBurst{500};
+  double sourceRate{1000};              // requests per second per client address (0 = no limit)
+  double sourceBurst{2000};
   Duration keepalive{25'000};           // SSE comment keepalive interval
   Duration sweepInterval{60'000};       // expired messages and idle subscriptions
   std::string publicUrl;                // origin of endpoints ("https://push.example.net"); "" = from Host

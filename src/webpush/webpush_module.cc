@@ -175,6 +175,10 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.family("ugate_webpush_rejected_total", "counter", "Requests refused, by reason.");
   for (const auto& [reason, n] : c.rejected()) out.sample("ugate_webpush_rejected_total", {{"reason", reason}}, n);
   out.gauge("ugate_webpush_subscribers_connected", "Delivery streams (GET /s/<sid>) open now.", load(c.subscribers));
+  if (load(c.storedSubscriptions) >= 0) {
+    out.gauge("ugate_webpush_subscriptions", "Subscriptions in the store (at the last sweep).", load(c.storedSubscriptions));
+    out.gauge("ugate_webpush_messages_stored", "Messages in the store (at the last sweep).", load(c.storedMessages));
+  }
   PushStore* st = shared_.store();
   if (st == nullptr) return;
   const StoreStats& s = st->stats();

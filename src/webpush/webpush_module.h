@@ -35,6 +35,8 @@ struct PushCounters {
   std::atomic<uint64_t> deleted{0};   // every DELETE /m/<mid> that removed a message
   std::atomic<uint64_t> expired{0};   // swept after their TTL, or TTL 0 with nobody listening
   std::atomic<int64_t> subscribers{0};  // SSE delivery streams open now
+  std::atomic<int64_t> storedSubscriptions{-1};  // at the last sweep (-1: none yet)
+  std::atomic<int64_t> storedMessages{-1};
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> h2Connections{0};
   std::atomic<uint64_t> tlsFailures{0};

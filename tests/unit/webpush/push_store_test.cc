@@ -138,6 +138,8 @@ TEST_F(PushStoreTest, UrgencyFilterExpiryAndSweep) {
   ASSERT_TRUE(swept);
   EXPECT_EQ(swept->messages, 1u);
   EXPECT_EQ(swept->subscriptions, 1u);  // "idle" was last used 120 s before, over the 60 s allowed
+  EXPECT_EQ(swept->subscriptionsLeft, 1u);
+  EXPECT_EQ(swept->messagesLeft, 1u);
   EXPECT_FALSE(*wait<std::optional<Subscription>>([&](auto d) { s->subscriptionById("idle", d); }));
   EXPECT_TRUE(*wait<std::optional<Subscription>>([&](auto d) { s->subscriptionById("a", d); }));
   // Unsubscribing deletes its messages too.

@@ -201,8 +201,6 @@ PushConn::~PushConn() {
     closed_ = true;
     w_.ctx().stats(meta_.listener).active.add(-1);
   }
-  if (h1Exchange_) w_.forgetExchange(h1Exchange_->id());
-  for (auto& [p, e] : h2Exchanges_) w_.forgetExchange(p->id());
 }
 
 bool PushConn::start(const TlsProvider& tls, const ListenerConfig& l, int fd) {
@@ -250,11 +248,11 @@ void PushConn::close() {
   timer_.reset();
   resume_.reset();
   if (h1Exchange_) {
-    w_.forgetExchange(h1Exchange_->id());
+    h1Exchange_->detach();
     deleteLater(w_.ctx().reactor(), std::move(h1Exchange_));
   }
   for (auto& [p, e] : h2Exchanges_) {
-    w_.forgetExchange(p->id());
+    p->detach();
     deleteLater(w_.ctx().reactor(), std::move(e));
   }
   h2Exchanges_.clear();
@@ -365,7 +363,7 @@ void PushConn::h1Refuse(int status, std::string reason, std::string detail) {
 
 void PushConn::h1Responded(bool keepAlive) {
   if (h1Exchange_) {
-    w_.forgetExchange(h1Exchange_->id());
+    h1Exchange_->detach();
     deleteLater(w_.ctx().reactor(), std::move(h1Exchange_));
   }
   if (closed_) return;
@@ -422,7 +420,7 @@ void PushConn::onRequest(http::H2Connection&, http::H2StreamPtr s) {
 void PushConn::h2Done(H2Exchange* e) {
   auto it = h2Exchanges_.find(e);
   if (it == h2Exchanges_.end()) return;
-  w_.forgetExchange(e->id());
+  e->detach();
   deleteLater(w_.ctx().reactor(), std::move(it->second));
   h2Exchanges_.erase(it);
 }

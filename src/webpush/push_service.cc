@@ -36,7 +36,13 @@ Exchange::Exchange(PushWorker& w, RequestInfo req) : worker_(w), id_(0), req_(st
   id_ = worker_.registerExchange(*this);
 }
 
-Exchange::~Exchange() { worker_.forgetExchange(id_); }
+Exchange::~Exchange() { detach(); }
+
+void Exchange::detach() {
+  if (detached_) return;
+  detached_ = true;
+  worker_.forgetExchange(id_);
+}
 
 // ---- PushWorker ----------------------------------------------------------------------------------
 

@@ -52,6 +52,12 @@ class Exchange {
   virtual void sendEvents(std::string_view bytes) = 0;
   /** endEvents: end the event stream (the subscription is gone, or drain). */
   virtual void endEvents() = 0;
+  /**
+   * detach: the worker forgets this exchange now (its connection ended it, or it is about to be
+   * freed later in this loop turn); the destructor then no longer touches the worker, which may be
+   * gone by the time a deferred deletion runs at shutdown.
+   */
+  void detach();
 
  protected:
   PushWorker& worker_;
@@ -59,6 +65,7 @@ class Exchange {
  private:
   uint64_t id_;
   RequestInfo req_;
+  bool detached_{false};
 };
 
 class PushConn;

@@ -15,8 +15,10 @@
 #    comment keepalives; unsubscribe (204, later pushes 410, GET 404).
 # 3. Durability: 1000 pushes in flight, ugated killed with SIGKILL half-way; after a restart every
 #    message that got its 201 is delivered (ids compared), exactly once per stream.
-# 4. Limits (another config): maxInFlight, 429 per subscription and per source with Retry-After;
-#    /stats counts accepted, delivered, acked and every rejection by reason.
+# 4. Limits (another config): maxInFlight, bad input (garbage, a 10 MB Content-Length, a truncated
+#    body, slowloris) answered or closed while a subscriber on another connection keeps getting its
+#    messages, 429 per subscription and per source with Retry-After; /stats counts accepted,
+#    delivered, acked and every rejection by reason.
 # 5. The CLI: `ugated push vapid-keys`, `subscribe` (server pinned by node ID), `send` (VAPID,
 #    TTL, Urgency, Topic), `listen` (decrypts, acknowledges).
 # 6. npm web-push (installed into the build tree under a lock, like the xds tests' @grpc/grpc-js)
@@ -307,12 +309,32 @@ down
 say "-- limits: maxInFlight, 429"
 write_config '{ "sync": "normal", "maxInFlight": 2, "keepalive": "10s",
   "rateLimits": { "subscriptionRate": 0.001, "subscriptionBurst": 3, "sourceRate": 0.001, "sourceBurst": 40 } }' \
-  ', { "name": "push11", "kind": "push", "address": "127.0.0.1:0", "tls": { "alpn": ["http/1.1"] } }'
+  ', { "name": "push11", "kind": "push", "address": "127.0.0.1:0", "sniffTimeout": "1s", "tls": { "alpn": ["http/1.1"] } }'
 up
 P11=$(ugated_port push11)
 st=$(req --http2 -X POST "https://127.0.0.1:$P11/subscribe")
 check "a push listener whose tls object narrows ALPN to http/1.1 still needs no client certificate ($st)" \
   grep -q '^HTTP/1.1 201' "$TMP/hdr"
+# Bad input on the HTTP/1.1-only listener (sniffTimeout 1s) while a subscriber of the other
+# listener stays connected: each gets its status or is closed, the subscriber is untouched.
+if have python3; then
+  subscribe --http2
+  listen bystander --http2 "$RECEIVE"
+  BY=$LISTEN_PID
+  BAD="$TESTS_DIR/push_bad_client.py"
+  check "garbage instead of a request line: 400" [ "$(python3 "$BAD" "$P11" garbage)" == "HTTP/1.1 400 Bad Request" ]
+  check "a Content-Length of 10 MB: 413 before any body byte is read" starts_with "$(python3 "$BAD" "$P11" huge)" "HTTP/1.1 413 "
+  check "a body that stops short of its Content-Length: closed, no answer" [ "$(python3 "$BAD" "$P11" truncated)" == closed ]
+  check "slowloris (half a head, then silence): closed by the request deadline" [ "$(python3 "$BAD" "$P11" slowloris)" == closed ]
+  encrypt "still here" "$TMP/bystander.bin"
+  push --http2 "$ENDPOINT" 60 "$TMP/bystander.bin" -H 'Urgency: high' >/dev/null
+  wait_for "the bystander's event" 100 has_events bystander 1 || true
+  check "the subscriber connected meanwhile still gets its message" [ "$(plaintexts bystander "$TMP/ua.state")" == "still here" ]
+  stop_listen "$BY"
+  check "ugated is still up" ready
+else
+  skip "python3 not found: bad-input clients not run"
+fi
 subscribe --http2
 listen inflight --http2 "$RECEIVE"
 L=$LISTEN_PID
@@ -338,11 +360,11 @@ for ((i = 0; i < 60; i++)); do
 done
 check "the source's burst of 40 requests spent: 429 with Retry-After ($got)" [ -n "$got" ] && [ "${got:-0}" -ge 1 ]
 STATS=$(admin /stats)
-for reason in rate_limited_subscription rate_limited_source; do
+for reason in rate_limited_subscription rate_limited_source bad_request too_large; do
   check "/stats: ugate_webpush_rejected_total{reason=\"$reason\"}" grep -q "^ugate_webpush_rejected_total{reason=\"$reason\"} [1-9]" <<<"$STATS"
 done
 stat_line() { grep -q "^$1\$" <<<"$STATS"; }
-check "/stats: 3 messages accepted" stat_line 'ugate_webpush_messages_accepted_total 3'
+check "/stats: 4 messages accepted" stat_line 'ugate_webpush_messages_accepted_total 4'
 check "/stats: 1 acknowledged while in flight" stat_line 'ugate_webpush_messages_acked_total 1'
 check "/stats: no subscriber connected now" stat_line 'ugate_webpush_subscribers_connected 0'
 down

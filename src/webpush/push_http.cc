@@ -327,6 +327,10 @@ void PushConn::h1Process() {
       bodyLeft_ = head_.contentLength > 0 ? static_cast<size_t>(head_.contentLength) : 0;
       body_.clear();
       h1State_ = H1State::Body;
+      // curl and libcurl users wait (up to 1 s) for this before sending a body.
+      if (const http::Header* e = head_.find("expect"); e && bodyLeft_ > in_.size() && lowerAscii(e->value) == "100-continue") {
+        h1Write("HTTP/1.1 100 Continue\r\n\r\n");
+      }
     }
     if (h1State_ == H1State::Body) {
       const size_t n = std::min(bodyLeft_, in_.size());

@@ -1,0 +1,202 @@
+// PushWorker (src/webpush/push_service.h): the push service's request handling without sockets. A
+// FakeExchange records what the worker answers; the worker runs on a FakeWorkerContext's reactor
+// with a real store in a temporary directory, so every answer comes through the store thread and
+// the post back to the reactor, as in ugated.
+#include "webpush/push_service.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "auth/encoding.h"
+#include "test_common/fake_worker_context.h"
+#include "test_common/test_util.h"
+
+namespace ugate::webpush {
+namespace {
+
+/** FakeExchange: the answers the worker gives, recorded. */
+class FakeExchange final : public Exchange {
+ public:
+  FakeExchange(PushWorker& w, RequestInfo r) : Exchange(w, std::move(r)) {}
+  void respond(int s, HeaderList h, std::string b) override {
+    ++responses;
+    status = s;
+    headers = std::move(h);
+    body = std::move(b);
+  }
+  void startEvents() override { status = 200, streaming = true; }
+  void sendEvents(std::string_view bytes) override { events.append(bytes); }
+  void endEvents() override { ended = true; }
+  std::string header(std::string_view name) const { return std::string(headerValue(headers, name).value_or("")); }
+
+  int responses{0};
+  int status{0};
+  HeaderList headers;
+  std::string body;
+  bool streaming{false};
+  bool ended{false};
+  std::string events;
+};
+
+RequestInfo request(std::string method, std::string target, HeaderList headers = {}, std::string body = {}) {
+  RequestInfo r;
+  r.method = std::move(method);
+  r.target = std::move(target);
+  r.authority = "push.test:8443";
+  r.headers = std::move(headers);
+  r.body = std::move(body);
+  r.source = "127.0.0.1";
+  return r;
+}
+
+class PushServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(shared_.ensureStore(dir_.path() + "/webpush.db", SyncMode::Normal));
+    ctx_.run([&] { worker_ = std::make_unique<PushWorker>(ctx_, shared_); });
+  }
+  void TearDown() override {
+    ctx_.run([&] {
+      exchanges_.clear();
+      worker_.reset();
+    });
+  }
+  /** send hands a request to the worker; the exchange lives until the test ends. */
+  FakeExchange* send(RequestInfo r) {
+    FakeExchange* e = nullptr;
+    ctx_.run([&] {
+      exchanges_.push_back(std::make_unique<FakeExchange>(*worker_, std::move(r)));
+      e = exchanges_.back().get();
+      worker_->handle(*e);
+    });
+    return e;
+  }
+  /** answered waits for the exchange's answer (or its event stream). */
+  bool answered(FakeExchange* e) {
+    return ctx_.waitFor([e] { return e->responses > 0 || e->streaming; });
+  }
+  FakeExchange* subscribe(std::string& token, std::string& sid) {
+    FakeExchange* e = send(request("POST", "/subscribe"));
+    EXPECT_TRUE(answered(e));
+    std::string link = e->header("link");
+    token = link.substr(7, link.find('>') - 7);
+    sid = e->header("location").substr(3);
+    return e;
+  }
+  std::string read(FakeExchange* e, std::string FakeExchange::*field) {
+    std::string out;
+    ctx_.run([&] { out = e->*field; });
+    return out;
+  }
+
+  test::TempDir dir_;
+  PushShared shared_;
+  test::FakeWorkerContext ctx_;
+  std::unique_ptr<PushWorker> worker_;
+  std::vector<std::unique_ptr<FakeExchange>> exchanges_;
+};
+
+TEST_F(PushServiceTest, SubscribeAnswers201WithTheReceiveAndPushResources) {
+  std::string token, sid;
+  FakeExchange* e = subscribe(token, sid);
+  EXPECT_EQ(e->status, 201);
+  EXPECT_GE(sid.size(), 22u);
+  EXPECT_GE(token.size(), 22u);
+  EXPECT_EQ(e->header("link"), "</push/" + token + ">; rel=\"urn:ietf:params:push\"");
+  EXPECT_EQ(e->body, "{\"endpoint\":\"https://push.test:8443/push/" + token + "\",\"receive\":\"/s/" + sid + "\"}\n");
+  EXPECT_EQ(shared_.counters().subscriptionsCreated.load(), 1u);
+}
+
+TEST_F(PushServiceTest, PushIsAnswered201OnlyAfterTheStoreAndDeliveredOnTheStream) {
+  std::string token, sid;
+  subscribe(token, sid);
+  FakeExchange* rx = send(request("GET", "/s/" + sid, {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(rx));
+  EXPECT_EQ(rx->status, 200);
+  FakeExchange* p = send(request("POST", "/push/" + token,
+                                 {{"ttl", "99999999"}, {"urgency", "high"}, {"topic", "t1"}, {"content-encoding", "aes128gcm"}},
+                                 "ciphertext"));
+  ASSERT_TRUE(answered(p));
+  EXPECT_EQ(p->status, 201);
+  EXPECT_EQ(p->header("ttl"), "2592000");  // clamped to the default maxTtl
+  const std::string mid = p->header("location").substr(3);
+  ASSERT_TRUE(ctx_.waitFor([&] { return rx->events.find("id: " + mid) != std::string::npos; }));
+  const std::string ev = read(rx, &FakeExchange::events);
+  EXPECT_NE(ev.find("\"topic\":\"t1\",\"urgency\":\"high\""), std::string::npos);
+  EXPECT_NE(ev.find("\"body\":\"" + auth::base64UrlEncode({reinterpret_cast<const uint8_t*>("ciphertext"), 10}) + "\""),
+            std::string::npos);
+  // The acknowledgement deletes it: a second one finds nothing.
+  FakeExchange* ack = send(request("DELETE", "/m/" + mid));
+  ASSERT_TRUE(answered(ack));
+  EXPECT_EQ(ack->status, 204);
+  EXPECT_TRUE(ctx_.waitFor([&] { return shared_.counters().acked.load() == 1; }));
+  FakeExchange* again = send(request("DELETE", "/m/" + mid));
+  ASSERT_TRUE(answered(again));
+  EXPECT_EQ(again->status, 404);
+}
+
+TEST_F(PushServiceTest, RefusalsCarryTheirStatusAndAreCountedByReason) {
+  std::string token, sid;
+  subscribe(token, sid);
+  struct Case {
+    RequestInfo req;
+    int status;
+    const char* reason;
+  };
+  std::vector<Case> cases = {
+      {request("POST", "/push/" + token), 400, "missing_ttl"},
+      {request("POST", "/push/" + token, {{"ttl", "1"}, {"topic", "no spaces"}}), 400, "bad_topic"},
+      {request("POST", "/push/" + token, {{"ttl", "1"}, {"content-encoding", "aes128gcm"}}, std::string(4097, 'x')), 413,
+       "too_large"},
+      {request("POST", "/push/AAAAAAAAAAAAAAAAAAAAAAAA", {{"ttl", "1"}}), 404, "unknown_subscription"},
+      {request("GET", "/push/" + token), 405, "method_not_allowed"},
+      {request("GET", "/s/" + sid), 406, "not_event_stream"},
+      {request("POST", "/subscribe", {}, "{\"applicationServerKey\": \"AAAA\"}"), 400, "bad_application_server_key"},
+  };
+  for (auto& c : cases) {
+    FakeExchange* e = send(c.req);
+    ASSERT_TRUE(answered(e)) << c.reason;
+    EXPECT_EQ(e->status, c.status) << c.reason;
+    EXPECT_EQ(e->body.rfind(c.reason, 0), 0u) << e->body;
+    EXPECT_EQ(shared_.counters().rejected()[c.reason], 1u) << c.reason;
+  }
+  EXPECT_EQ(exchanges_[5]->header("allow"), "POST");  // [0] is the subscribe
+}
+
+TEST_F(PushServiceTest, AnUnsubscribedTokenIsGoneAndItsStreamEnds) {
+  std::string token, sid;
+  subscribe(token, sid);
+  FakeExchange* rx = send(request("GET", "/s/" + sid, {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(rx));
+  FakeExchange* del = send(request("DELETE", "/s/" + sid));
+  ASSERT_TRUE(answered(del));
+  EXPECT_EQ(del->status, 204);
+  EXPECT_TRUE(ctx_.waitFor([&] { return rx->ended; }));
+  FakeExchange* p = send(request("POST", "/push/" + token, {{"ttl", "60"}}));
+  ASSERT_TRUE(answered(p));
+  EXPECT_EQ(p->status, 410);
+}
+
+TEST_F(PushServiceTest, AClientThatLeftBeforeItsAnswerGetsNoneAndTheWorkerGoesOn) {
+  std::string token, sid;
+  subscribe(token, sid);
+  // The connection goes at once: the store's completions find no exchange and stop there (a message
+  // whose put was already queued is still stored; a 201 was promised to nobody).
+  ctx_.run([&] {
+    exchanges_.push_back(std::make_unique<FakeExchange>(*worker_, request("POST", "/push/" + token, {{"ttl", "60"}})));
+    worker_->handle(*exchanges_.back());
+    exchanges_.pop_back();
+  });
+  FakeExchange* p = send(request("POST", "/push/" + token, {{"ttl", "60"}}));
+  ASSERT_TRUE(answered(p));
+  EXPECT_EQ(p->status, 201);
+  FakeExchange* rx = send(request("GET", "/s/" + sid, {{"accept", "text/event-stream"}}));
+  const std::string mid = p->header("location").substr(3);
+  EXPECT_TRUE(ctx_.waitFor([&] { return rx->events.find("id: " + mid) != std::string::npos; }));
+}
+
+}  // namespace
+}  // namespace ugate::webpush

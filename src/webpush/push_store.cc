@@ -190,7 +190,9 @@ Result<std::unique_ptr<PushStore>> PushStore::open(const std::string& path, Sync
     return fail(Errc::NotSupported, "has schema version " + version + ", this ugated knows " +
                                         std::to_string(kSchemaVersion));
   }
-  return std::unique_ptr<PushStore>(new PushStore(path, db, maxBatch == 0 ? 1 : maxBatch));
+  std::unique_ptr<PushStore> st(new PushStore(path, db, maxBatch == 0 ? 1 : maxBatch));
+  st->stats_.sync = sync;  // a label for /stats (the store thread never reads it)
+  return st;
 }
 
 PushStore::PushStore(std::string path, sqlite3* db, size_t maxBatch)
@@ -256,6 +258,7 @@ void PushStore::runBatch(std::deque<Op>& batch) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
     stats_.commits.fetch_add(1, std::memory_order_relaxed);
     stats_.lastCommitMicros.store(static_cast<uint64_t>(us), std::memory_order_relaxed);
+    stats_.commitLatency.observe(static_cast<uint64_t>(us));
     stats_.commitMicrosTotal.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
   }
   stats_.operations.fetch_add(batch.size(), std::memory_order_relaxed);

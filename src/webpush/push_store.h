@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <ugate/result.h>
+#include <ugate/stats.h>
 
 namespace ugate::webpush {
 
@@ -74,6 +75,8 @@ struct StoreStats {
   std::atomic<uint64_t> largestBatch{0};
   std::atomic<uint64_t> lastCommitMicros{0};
   std::atomic<uint64_t> commitMicrosTotal{0};
+  LatencyHistogram commitLatency;  // commitLatency: each transaction, BEGIN to COMMIT (fsync included)
+  SyncMode sync{SyncMode::Full};
 };
 
 class PushStore {

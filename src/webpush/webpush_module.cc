@@ -190,6 +190,11 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
               load(s.commitMicrosTotal));
   out.gauge("ugate_webpush_store_commit_last_microseconds", "Duration of the last store transaction.",
             load(s.lastCommitMicros));
+  HistogramValues h;
+  h.add(s.commitLatency);
+  out.family("ugate_webpush_store_commit_seconds", "histogram",
+             "Store transactions (group commits), BEGIN to COMMIT including the fsync.");
+  out.latency("ugate_webpush_store_commit_seconds", {"sync", s.sync == SyncMode::Full ? "full" : "normal"}, h);
 }
 
 }  // namespace ugate::webpush

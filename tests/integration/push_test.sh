@@ -301,6 +301,8 @@ stop_listen "$L"
 check "/stats: ugate_webpush_messages_delivered_total counts them" \
   [ "$(stat_value ugate_webpush_messages_delivered_total)" -ge "$ACCEPTED" ]
 check "/stats: the startup sweep counted the stored subscriptions" [ "$(stat_value ugate_webpush_subscriptions)" -ge 1 ]
+check "/stats: the store commit latency histogram counts the commits" \
+  [ "$(stat_value 'ugate_webpush_store_commit_seconds_count{sync="full"}')" -ge 1 ]
 check "/stats: store commits and batch size are reported" \
   [ "$(stat_value ugate_webpush_store_commits_total)" -ge 1 -a "$(stat_value ugate_webpush_store_batch_largest)" -ge 1 ]
 down

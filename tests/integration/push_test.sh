@@ -23,7 +23,9 @@
 #    TTL, Urgency, Topic), `listen` (decrypts, acknowledges).
 # 6. npm web-push (installed into the build tree under a lock, like the xds tests' @grpc/grpc-js)
 #    sends with VAPID to a restricted subscription; the subscriber (the test tool, then `ugated push
-#    listen`) decrypts its exact payload; a sender with another VAPID key gets 403. Skipped (not failed) when node/npm/the registry are
+#    listen`) decrypts its exact payload; a sender with another VAPID key gets 403. Then node is the
+#    user agent: npm http_ece decrypts what `ugated push send` encrypted, and node's crypto verifies
+#    a VAPID token ugated signed. Skipped (not failed) when node/npm/the registry are
 #    missing; the whole script exits 77 only when curl or the tool are missing.
 #
 # Only loopback; every process is started here, tracked by PID and ended in the EXIT trap. No
@@ -435,5 +437,20 @@ else
   node "$WP" keys >"$TMP/wp.other"
   sent=$(NODE_TLS_REJECT_UNAUTHORIZED=0 node "$WP" send "$ENDPOINT" "$P256DH" "$AUTH" "$TMP/wp.other" "$PAYLOAD" 2>/dev/null || true)
   check "web-push with another VAPID key: 403 ($sent)" starts_with "$sent" 403
+  # The other direction: node's crypto as the user agent, ugated as the application server.
+  node "$WP" ua-keys "$TMP/node-ua.json" >"$TMP/node-ua.keys"
+  subscribe --http1.1
+  jq -n --arg ep "$ENDPOINT" --slurpfile k "$TMP/node-ua.keys" '{endpoint: $ep, keys: $k[0]}' >"$TMP/node-sub.json"
+  "$UGATED" push vapid-keys --out "$TMP/node-vapid.pem" >/dev/null
+  printf 'from ugated push send' | "$UGATED" push send --subscription "$TMP/node-sub.json" --vapid-key "$TMP/node-vapid.pem" \
+    --subject mailto:test@example.net --insecure --ttl 60 >/dev/null
+  listen nodeua --http1.1 "$RECEIVE"
+  L=$LISTEN_PID
+  wait_for "the message for node's key" 100 has_events nodeua 1 || true
+  check "npm http_ece decrypts what ugated push send encrypted" \
+    [ "$(node "$WP" decrypt "$TMP/node-ua.json" <"$TMP/nodeua.sse")" == "from ugated push send" ]
+  stop_listen "$L"
+  check "a VAPID token signed by ugated (src/webpush/vapid.h) verifies in node's crypto" \
+    [ "$(node "$WP" verify-vapid "$("$SUB" vapid "$TMP/vapid.pem" "$U")" "$U")" == ok ]
   down
 fi

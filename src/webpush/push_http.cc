@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/access_log_sink.h>
 #include <ugate/config.h>
 #include <ugate/listener_stats.h>
 #include <ugate/socket_util.h>
@@ -188,7 +189,7 @@ PushConn::PushConn(PushWorker& w, const ListenerConfig& l, StreamMeta meta)
       timer_->enable(idle_);  // requests and delivery streams in flight: HTTP/2 PINGs watch the peer
       return;
     }
-    close();
+    close(Errc::IdleTimeout);  // idle, or a request head or body that did not complete in time
   });
   resume_ = w_.ctx().reactor().createTimer([this] { h1Process(); });
   ListenerStats& st = w_.ctx().stats(meta_.listener);
@@ -219,8 +220,8 @@ void PushConn::onHandshake(TlsOutcome&& o) {
     if (w_.ctx().logBudget()) {
       spdlog::info("webpush: listener {}: TLS from {}: {}: {}", meta_.listener, source_, o.failure, o.detail);
     }
-    w_.ctx().stats(meta_.listener).closes[static_cast<size_t>(o.timedOut ? Errc::HandshakeTimeout : Errc::AuthFailed)].add();
-    close();
+    meta_.closeDetail = "TLS from client: " + o.failure + ": " + o.detail;
+    close(o.timedOut ? Errc::HandshakeTimeout : Errc::AuthFailed);
     return;
   }
   w_.counters().connections.fetch_add(1, std::memory_order_relaxed);
@@ -241,10 +242,14 @@ void PushConn::onHandshake(TlsOutcome&& o) {
   onStreamReadable(*tls_);
 }
 
-void PushConn::close() {
+void PushConn::close(Errc why) {
   if (closed_) return;
   closed_ = true;
-  w_.ctx().stats(meta_.listener).active.add(-1);
+  ListenerStats& st = w_.ctx().stats(meta_.listener);
+  st.active.add(-1);
+  st.closes[static_cast<size_t>(why)].add();
+  meta_.closeReason = why;
+  w_.ctx().accessLog().log(meta_);  // one line per connection, with its ALPN and why it ended
   timer_.reset();
   resume_.reset();
   if (h1Exchange_) {
@@ -278,7 +283,7 @@ void PushConn::onStreamReadable(Stream& s) {
   while (!eof_) {
     IoResult r = s.read(buf, sizeof buf);
     if (r.wouldBlock()) break;
-    if (!r.ok()) return close();
+    if (!r.ok()) return close(h1State_ == H1State::Head && in_.empty() ? Errc::Ok : Errc::Reset);
     if (r.value == 0) {
       eof_ = true;
       break;
@@ -287,7 +292,7 @@ void PushConn::onStreamReadable(Stream& s) {
     in_.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(r.value));
     if (in_.size() > kMaxUnparsed + w_.config().maxBody) {
       w_.refused(source_, {400, "too_much_pipelined", "more than 64 KiB sent ahead of our answers"});
-      return close();
+      return close(Errc::ProtocolError);
     }
   }
   h1Process();
@@ -391,7 +396,7 @@ void PushConn::h1Flush() {
   while (!out_.empty() && tls_) {
     IoResult r = tls_->write(reinterpret_cast<const uint8_t*>(out_.data()), out_.size());
     if (r.wouldBlock()) return;
-    if (!r.ok()) return close();
+    if (!r.ok()) return close(Errc::Reset);
     out_.erase(0, static_cast<size_t>(r.value));
   }
   if (h1State_ == H1State::Closing && out_.empty() && tls_) {
@@ -429,6 +434,11 @@ void PushConn::h2Done(H2Exchange* e) {
   h2Exchanges_.erase(it);
 }
 
-void PushConn::onConnectionClosed(http::H2Connection&, Errc, const std::string&) { close(); }
+void PushConn::onConnectionClosed(http::H2Connection&, Errc reason, const std::string& detail) {
+  meta_.closeDetail = detail;
+  // A client that hangs up with nothing in flight (no GOAWAY: curl) ended normally.
+  const bool idle = h2Exchanges_.empty();
+  close(reason == Errc::Shutdown || (reason == Errc::Reset && idle) ? Errc::Ok : reason);
+}
 
 }  // namespace ugate::webpush

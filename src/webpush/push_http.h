@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include <ugate/reactor.h>
+#include <ugate/result.h>
 #include <ugate/stream.h>
 #include <ugate/tls_provider.h>
 
@@ -27,7 +28,7 @@ class PushConn final : public DeferredDeletable, private StreamCallbacks, privat
   /** start takes fd and begins the TLS handshake; false when tls has no context for l (fd closed). */
   bool start(const TlsProvider& tls, const ListenerConfig& l, int fd);
   /** close ends the connection (every exchange on it goes) and hands it back to the worker. */
-  void close();
+  void close(Errc why = Errc::Ok);
   /** drain: shutdown began: an idle connection closes, a busy one after its answer (HTTP/2: GOAWAY). */
   void drain();
 

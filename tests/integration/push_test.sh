@@ -15,7 +15,7 @@
 #    comment keepalives; unsubscribe (204, later pushes 410, GET 404).
 # 3. Durability: 1000 pushes in flight, ugated killed with SIGKILL half-way; after a restart every
 #    message that got its 201 is delivered (ids compared), exactly once per stream.
-# 4. Limits (another config): maxInFlight, bad input (garbage, a 10 MB Content-Length, a truncated
+# 4. Limits (another config): maxInFlight, TTL expiry and the sweep, bad input (garbage, a 10 MB Content-Length, a truncated
 #    body, slowloris) answered or closed while a subscriber on another connection keeps getting its
 #    messages, 429 per subscription and per source with Retry-After; /stats counts accepted,
 #    delivered, acked and every rejection by reason.
@@ -310,8 +310,8 @@ check "/stats: store commits and batch size are reported" \
 down
 
 # ---- 4. limits ---------------------------------------------------------------------------------------
-say "-- limits: maxInFlight, 429"
-write_config '{ "sync": "normal", "maxInFlight": 2, "keepalive": "10s",
+say "-- limits: maxInFlight, bad input, TTL expiry, 429"
+write_config '{ "sync": "normal", "maxInFlight": 2, "keepalive": "10s", "sweepInterval": "300ms",
   "rateLimits": { "subscriptionRate": 0.001, "subscriptionBurst": 3, "sourceRate": 0.001, "sourceBurst": 40 } }' \
   ', { "name": "push11", "kind": "push", "address": "127.0.0.1:0", "sniffTimeout": "1s", "tls": { "alpn": ["http/1.1"] } }'
 up
@@ -354,6 +354,24 @@ check "acknowledging one (204)..." [ "$(req --http2 -X DELETE "$U${mids[0]}")" =
 wait_for "the third event" 100 has_events inflight 3 || true
 check "... lets the third one out" [ "$(events inflight | tail -1)" == "${mids[2]#/m/}" ]
 stop_listen "$L"
+# TTL expiry: a message whose TTL ran out before anyone connected is not delivered, and is swept.
+SAVED_EP=$ENDPOINT
+subscribe --http2
+encrypt "too late" "$TMP/late.bin"
+encrypt "in time" "$TMP/intime.bin"
+push --http2 "$ENDPOINT" 1 "$TMP/late.bin" >/dev/null
+sleep 2.2  # past the 1 s TTL (a fact about the message, not a timing of ugated)
+push --http2 "$ENDPOINT" 600 "$TMP/intime.bin" >/dev/null
+listen ttl --http2 "$RECEIVE"
+L=$LISTEN_PID
+wait_for "the message still in its TTL" 100 has_events ttl 1 || true
+sleep 0.3
+check "a message past its TTL is not delivered; the one within it is" [ "$(plaintexts ttl "$TMP/ua.state" | tr '\n' '|')" == "in time|" ]
+stop_listen "$L"
+expired_swept() { (($(stat_value ugate_webpush_messages_expired_total || echo 0) >= 1)); }
+wait_for "the sweep" 100 expired_swept || true
+check "... and the sweep removed it (ugate_webpush_messages_expired_total >= 1)" expired_swept
+ENDPOINT=$SAVED_EP
 st=$(push --http2 "$ENDPOINT" 600 "$TMP/m1.bin")
 check "a 4th message within the subscription's burst of 3: 429 ($st) with Retry-After ($(hdr retry-after))" \
   [ "$st" == 429 -a "$(hdr retry-after)" -ge 1 ]
@@ -368,7 +386,7 @@ for reason in rate_limited_subscription rate_limited_source bad_request too_larg
   check "/stats: ugate_webpush_rejected_total{reason=\"$reason\"}" grep -q "^ugate_webpush_rejected_total{reason=\"$reason\"} [1-9]" <<<"$STATS"
 done
 stat_line() { grep -q "^$1\$" <<<"$STATS"; }
-check "/stats: 4 messages accepted" stat_line 'ugate_webpush_messages_accepted_total 4'
+check "/stats: 6 messages accepted" stat_line 'ugate_webpush_messages_accepted_total 6'
 check "/stats: 1 acknowledged while in flight" stat_line 'ugate_webpush_messages_acked_total 1'
 check "/stats: no subscriber connected now" stat_line 'ugate_webpush_subscribers_connected 0'
 down

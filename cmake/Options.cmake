@@ -19,3 +19,11 @@ if(UGATE_BUILD_FUZZERS)
   add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+if(UGATE_SANITIZE OR UGATE_BUILD_FUZZERS)
+  # Sanitizer and fuzzer reports need function names and line numbers, not variables and types:
+  # line tables only (-g1) compile about 40 % faster than -g, which is most of the test script's time.
+  foreach(lang C CXX)
+    string(REGEX REPLACE "(^| )-g( |$)" "\\1-g1\\2" CMAKE_${lang}_FLAGS_RELWITHDEBINFO "${CMAKE_${lang}_FLAGS_RELWITHDEBINFO}")
+  endforeach()
+endif()

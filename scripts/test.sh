@@ -48,12 +48,13 @@ if [ "${UGATE_SANITIZERS:-1}" != "0" ]; then
   ninja -C build-asan
   # The soak holds 15 000 connections in the plain run; 5 000 under ASan keep it well bounded.
   UGATE_SOAK_CONNECTIONS=${UGATE_SOAK_CONNECTIONS_ASAN:-5000} run_ctest asan build-asan --timeout 900
-  echo "== TSan: reactor, splicer, resolver, bridge, HTTP/2, the push store and ugated with several workers"
+  echo "== TSan: reactor, splicer, resolver, bridge, HTTP/2, the push store, ugated with several workers, upgrades"
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUGATE_WERROR=ON \
     -DUGATE_SANITIZE=thread >/dev/null
   ninja -C build-tsan ugated unit_core_test unit_http_test unit_webpush_test integration_test
-  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest tsan build-tsan --timeout 900 \
-    -R '^(integration\.|core\.(Reactor|Splicer|DnsResolver|StreamBridge)|http\.H2|webpush\.PushStore)'
+  # The upgrade test under TSan: its handover thread and the workers (200 streams, not 1000).
+  UPGRADE_STREAMS=200 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest tsan build-tsan --timeout 900 \
+    -R '^(integration\.|core\.(Reactor|Splicer|DnsResolver|StreamBridge|Handover)|http\.H2|webpush\.PushStore|peers\.upgrade_test)'
 fi
 
 fuzz_secs=${UGATE_FUZZ_SECONDS:-15}

@@ -4,7 +4,9 @@
 // with splice(2) and never enter userland. Small exchanges use one per-worker scratch buffer; only
 // bytes the destination could not take are parked in a per-direction buffer, freed once written.
 #include <cstdint>
+#include <algorithm>
 #include <memory>
+#include <string>
 
 #include <ugate/reactor.h>
 #include <ugate/result.h>
@@ -55,6 +57,27 @@ class Splicer final : private StreamCallbacks {
   void start();
   /** stop detaches from both streams and drops in-flight bytes (pipes discarded). */
   void stop();
+
+  /**
+   * InFlight: one direction's state for carrying the connection to another process (an upgrade):
+   * bytes in its pipe and parked, bytes moved so far, and whether its EOF was forwarded.
+   */
+  struct InFlight {
+    Pipe pipe;
+    size_t inPipe{0};
+    std::string parked;
+    uint64_t bytes{0};
+    bool finished{false};
+  };
+  /** parkedBytes: the most bytes parked in userland in one direction now. */
+  size_t parkedBytes() const { return std::max(dirs_[0].parkedLen, dirs_[1].parkedLen); }
+  /**
+   * detach stops moving bytes and gives up both directions' in-flight state (the pipes too: the
+   * caller owns them). The streams are left as they are; the splicer is finished.
+   */
+  void detach(InFlight out[2]);
+  /** restore: before start(), carry on from another splicer's detach() (takes the pipes). */
+  void restore(InFlight in[2]);
 
   uint64_t bytesAtoB() const { return dirs_[0].bytes; }
   uint64_t bytesBtoA() const { return dirs_[1].bytes; }

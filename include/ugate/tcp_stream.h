@@ -28,6 +28,12 @@ class TcpStream final : public Stream, private IoWatcher {
   bool readNeedsCopy() const override { return urgent_; }
 
   int fd() const { return fd_; }
+  /**
+   * release gives up the socket without closing it (handing it to another process): it leaves the
+   * reactor's epoll set first, since the kernel keeps a registration while any process holds the
+   * socket. Returns the fd; the stream is then closed.
+   */
+  int release();
 
  private:
   // ugate::IoWatcher

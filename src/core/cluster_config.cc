@@ -1,6 +1,9 @@
 // Parsing of the top-level "clusters" section (one of the few files that include nlohmann/json).
 #include "core/cluster_config.h"
 
+#include <string>
+#include <unordered_set>
+
 #include <nlohmann/json.hpp>
 
 #include <ugate/config_json.h>
@@ -23,7 +26,9 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int64_t kMaxWeight = 10'000;
-constexpr size_t kMaxEndpoints = 1024;
+// kMaxEndpoints: big fleets fit (an xDS control plane hands out 10 000-endpoint clusters); the
+// duplicate check is a hash set and the pickers are linear or better, so this only bounds a mistyped file.
+constexpr size_t kMaxEndpoints = 16384;
 
 ClusterEndpointConfig parseEndpoint(const json& j, const std::string& path) {
   ClusterEndpointConfig e;
@@ -125,13 +130,12 @@ void addCluster(const json& j, const std::string& path, Config& c) {
   if (eps.size() > kMaxEndpoints) {
     fail(path + ".endpoints", "more than " + std::to_string(kMaxEndpoints) + " endpoints");
   }
+  std::unordered_set<std::string> seen;  // "host:port" of the endpoints so far
   for (size_t i = 0; i < eps.size(); ++i) {
     const std::string p = path + ".endpoints[" + std::to_string(i) + "]";
     ClusterEndpointConfig e = parseEndpoint(eps[i], p);
-    for (const auto& o : k.endpoints) {
-      if (o.address.host == e.address.host && o.address.port == e.address.port) {
-        fail(p, "duplicate endpoint " + e.address.str() + " (give it a weight instead)");
-      }
+    if (!seen.insert(e.address.host + ":" + std::to_string(e.address.port)).second) {
+      fail(p, "duplicate endpoint " + e.address.str() + " (give it a weight instead)");
     }
     k.endpoints.push_back(std::move(e));
   }

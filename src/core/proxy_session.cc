@@ -1,5 +1,7 @@
 #include "core/proxy_session.h"
 
+#include "core/handover.h"
+
 #include <sys/socket.h>
 
 #include <cstring>
@@ -19,7 +21,7 @@ constexpr Duration kFdRetry{100};  // out of descriptors: how often a session re
 
 ProxySession::ProxySession(WorkerContext& w, ListenerStats& stats, StreamPtr client,
                            StreamMeta meta, FrontDoorPtr frontDoor, Timeouts t,
-                           bool acceptProxyProtocol)
+                           bool acceptProxyProtocol, bool countAccepted)
     : worker_(w),
       stats_(stats),
       client_(std::move(client)),
@@ -27,7 +29,7 @@ ProxySession::ProxySession(WorkerContext& w, ListenerStats& stats, StreamPtr cli
       frontDoor_(std::move(frontDoor)),
       timeouts_(t),
       acceptProxyProtocol_(acceptProxyProtocol) {
-  stats_.accepted.add();
+  if (countAccepted) stats_.accepted.add();  // not again for a connection adopted in an upgrade
   stats_.active.inc();
 }
 
@@ -633,6 +635,104 @@ void ProxySession::close(Errc reason, std::string detail, bool abort) {
   worker_.accessLog().log(meta_);
   worker_.removeSession(this);
   worker_.reactor().deferredDelete(std::unique_ptr<DeferredDeletable>(this));
+}
+
+bool ProxySession::handOver(handover::SessionRecord& rec, std::vector<int>& fds) {
+  if (phase_ != Phase::Splice || !splicer_) return false;
+  auto* c = dynamic_cast<TcpStream*>(client_.get());
+  auto* u = dynamic_cast<TcpStream*>(upstream_.get());
+  if (!c || !u || c->fd() < 0 || u->fd() < 0 || splicer_->parkedBytes() > 64 * 1024) return false;
+  syncBytes();
+  Splicer::InFlight f[2];
+  splicer_->detach(f);
+  rec.id = meta_.id;
+  rec.kind = meta_.kind;
+  rec.listener = meta_.listener;
+  rec.source = meta_.source;
+  rec.local = meta_.local;
+  rec.originalDst = meta_.originalDst;
+  rec.upstreamAddr = meta_.upstreamAddr;
+  rec.host = meta_.host;
+  rec.port = meta_.port;
+  rec.sni = meta_.sni;
+  rec.alpn = meta_.alpn;
+  rec.route = meta_.route;
+  rec.upstream = meta_.upstream;
+  if (meta_.headers) rec.headers = *meta_.headers;
+  rec.ageMicros = meta_.start != MonotonicTime{} ? microsSince(meta_.start) : 0;
+  fds.push_back(c->release());
+  fds.push_back(u->release());
+  for (int i = 0; i < 2; ++i) {
+    auto& d = rec.dir[i];
+    d.bytes = f[i].bytes;
+    d.finished = f[i].finished;
+    d.parked = std::move(f[i].parked);
+    d.hasPipe = f[i].pipe.valid();
+    d.inPipe = static_cast<uint32_t>(f[i].inPipe);
+    if (d.hasPipe) {
+      fds.push_back(f[i].pipe.r);
+      fds.push_back(f[i].pipe.w);
+    }
+  }
+  // Gone from this process: no close, no access-log line, no close counted (the new one does that).
+  closedIn_ = phase_;
+  phase_ = Phase::Closed;
+  if (splicer_->usedSplice()) stats_.spliced.add();
+  if (timer_) timer_->disable();
+  lease_.release();
+  stats_.active.dec();
+  worker_.removeSession(this);
+  worker_.reactor().deferredDelete(std::unique_ptr<DeferredDeletable>(this));
+  return true;
+}
+
+void ProxySession::adopt(WorkerContext& w, ListenerStats& stats, Timeouts t, handover::SessionRecord&& rec,
+                         std::vector<int>&& fds) {
+  StreamMeta meta;
+  meta.id = rec.id;
+  meta.kind = rec.kind;
+  meta.listener = std::move(rec.listener);
+  meta.source = rec.source;
+  meta.local = rec.local;
+  meta.originalDst = rec.originalDst;
+  meta.upstreamAddr = rec.upstreamAddr;
+  meta.host = std::move(rec.host);
+  meta.port = rec.port;
+  meta.sni = std::move(rec.sni);
+  meta.alpn = std::move(rec.alpn);
+  meta.route = std::move(rec.route);
+  meta.upstream = std::move(rec.upstream);
+  if (!rec.headers.empty()) {
+    meta.headers = std::make_unique<std::vector<std::pair<std::string, std::string>>>(std::move(rec.headers));
+  }
+  meta.start = w.reactor().now() - std::chrono::duration_cast<MonotonicTime::duration>(
+                                        std::chrono::microseconds(rec.ageMicros));
+  auto session = std::make_unique<ProxySession>(w, stats, std::make_unique<TcpStream>(w.reactor(), fds[0]),
+                                                std::move(meta), nullptr, t, false, /*countAccepted=*/false);
+  ProxySession* s = session.get();
+  s->upstream_ = std::make_unique<TcpStream>(w.reactor(), fds[1]);
+  Splicer::InFlight f[2];
+  size_t next = 2;
+  for (int i = 0; i < 2; ++i) {
+    f[i].bytes = rec.dir[i].bytes;
+    f[i].finished = rec.dir[i].finished;
+    f[i].parked = std::move(rec.dir[i].parked);
+    if (rec.dir[i].hasPipe) {
+      f[i].pipe = Pipe{fds[next], fds[next + 1]};
+      f[i].inPipe = rec.dir[i].inPipe;
+      next += 2;
+    }
+  }
+  if (!s->meta_.route.empty()) s->routeLatency_ = &stats.route(s->meta_.route);
+  w.addSession(std::move(session));
+  s->timer_ = w.reactor().createTimer([s] { s->onTimer(); });
+  s->phase_ = Phase::Splice;
+  s->splicer_ = std::make_unique<Splicer>(w.spliceContext(), *s->client_, *s->upstream_,
+                                          static_cast<SplicerCallbacks&>(*s));
+  s->splicer_->setByteCounters(&stats.bytesIn, &stats.bytesOut);
+  s->splicer_->restore(f);
+  s->timer_->enable(t.idle);
+  s->splicer_->start();
 }
 
 void startModuleSession(WorkerContext& w, StreamPtr client, StreamMeta meta, SessionStart s) {

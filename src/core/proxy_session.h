@@ -24,6 +24,9 @@
 namespace ugate {
 
 struct ListenerConfig;
+namespace handover {
+struct SessionRecord;
+}
 
 class ProxySession final : public DeferredDeletable,
                            private SplicerCallbacks,
@@ -60,7 +63,8 @@ class ProxySession final : public DeferredDeletable,
    * balancer) sends a PROXY v1/v2 header first; it is read and applied before anything else.
    */
   ProxySession(WorkerContext& w, ListenerStats& stats, StreamPtr client, StreamMeta meta,
-               FrontDoorPtr frontDoor, Timeouts t, bool acceptProxyProtocol = false);
+               FrontDoorPtr frontDoor, Timeouts t, bool acceptProxyProtocol = false,
+               bool countAccepted = true);
   ~ProxySession() override;
 
   /**
@@ -75,6 +79,20 @@ class ProxySession final : public DeferredDeletable,
    * sends over our association to one of our loopback ports: the gateway authorized it).
    */
   void setForcedTarget(HostPort t) { forced_ = std::move(t); }
+  /**
+   * handOver: an upgrade carries this connection to the new process. Only a session splicing two
+   * plain TCP sockets can go (no TLS or HTTP/2 state, parked bytes within the record's limit);
+   * then its sockets and pipes are released into `fds` (handover::SessionRecord's order), its
+   * state into `rec`, and the session ends here without an access-log line (the new process
+   * writes it when the connection closes). Returns false, untouched, for any other session.
+   */
+  bool handOver(handover::SessionRecord& rec, std::vector<int>& fds);
+  /**
+   * adopt: the new process's side of handOver: a session in the splice phase over the sockets and
+   * pipes of `rec` (fds in its order, all taken), counted as active but not as accepted again.
+   */
+  static void adopt(WorkerContext& w, ListenerStats& stats, Timeouts t, handover::SessionRecord&& rec,
+                    std::vector<int>&& fds);
   /** start routes the stream and dials the upstream. */
   void start();
   /** close ends the session: logs, counts and hands itself to deferred deletion. */

@@ -64,6 +64,40 @@ void Splicer::stop() {
   if (dirs_[1].src) dirs_[1].src->setCallbacks(nullptr);
 }
 
+void Splicer::detach(InFlight out[2]) {
+  for (int i = 0; i < 2; ++i) {
+    Direction& d = dirs_[i];
+    out[i].pipe = d.pipe;
+    out[i].inPipe = d.inPipe;
+    out[i].parked.assign(reinterpret_cast<const char*>(d.parked.get()) + d.parkedOff, d.parkedLen);
+    out[i].bytes = d.bytes;
+    out[i].finished = d.finished;
+    d.pipe = Pipe{};
+    d.inPipe = 0;
+  }
+  failed_ = done_ = true;  // a deferred pump finds nothing to do
+  stop();
+}
+
+void Splicer::restore(InFlight in[2]) {
+  for (int i = 0; i < 2; ++i) {
+    Direction& d = dirs_[i];
+    d.pipe = in[i].pipe;
+    d.inPipe = in[i].inPipe;
+    in[i].pipe = Pipe{};
+    if (d.pipe.valid() && d.src->spliceFd() >= 0 && d.dst->spliceFd() >= 0) d.useSplice = true;
+    if (!in[i].parked.empty()) {
+      d.parked.reset(new uint8_t[in[i].parked.size()]);
+      memcpy(d.parked.get(), in[i].parked.data(), in[i].parked.size());
+      d.parkedOff = 0;
+      d.parkedLen = static_cast<uint32_t>(in[i].parked.size());
+    }
+    d.bytes = in[i].bytes;
+    d.finished = in[i].finished;
+    d.srcEof = in[i].finished;
+  }
+}
+
 void Splicer::onStreamReadable(Stream& s) { pump(&s == dirs_[0].src ? 0 : 1); }
 
 void Splicer::onStreamWritable(Stream& s) { pump(&s == dirs_[0].dst ? 0 : 1); }

@@ -99,6 +99,17 @@ void TcpStream::shutdownWrite() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
 }
 
+int TcpStream::release() {
+  const int fd = fd_;
+  if (fd_ < 0) return -1;
+  reactor_.removeFd(fd_, this);
+  fd_ = -1;
+  cb_ = nullptr;
+  connectCb_ = nullptr;
+  readReady_ = writeReady_ = false;
+  return fd;
+}
+
 void TcpStream::close(bool abort) {
   if (fd_ < 0) return;
   reactor_.forgetFd(this);  // close() below takes the fd out of epoll

@@ -3,6 +3,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -251,6 +252,7 @@ void Worker::applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets) {
   for (auto it = datagramListeners_.begin(); it != datagramListeners_.end();) {
     const ListenerConfig* l = keep(it->first);
     if (!l) {
+      datagramFds_.erase(it->first);
       it = datagramListeners_.erase(it);
     } else {
       it->second->setConfig(*l);
@@ -270,6 +272,7 @@ void Worker::applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets) {
         continue;
       }
       datagramListeners_[s.name] = l->spec->newDatagramHandler(*this, *l, s.fd);
+      datagramFds_[s.name] = s.fd;
     } else {
       listeners_[s.name] = std::make_unique<Listener>(*this, l, s.fd);
     }
@@ -302,6 +305,48 @@ void Worker::drain() {
 void Worker::stopListening() {
   listeners_.clear();
   datagramListeners_.clear();  // datagram flows have no connection to drain: they end here
+  datagramFds_.clear();
+}
+
+std::vector<ListenSocket> Worker::listenSockets() const {
+  std::vector<ListenSocket> out;
+  auto add = [&](const std::string& name, int fd, bool datagram) {
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (d < 0) {
+      spdlog::error("upgrade: worker {}: listener {}: dup: {}", index_, name, strerror(errno));
+      return;
+    }
+    out.push_back(ListenSocket{name, d, datagram});
+  };
+  for (const auto& [name, l] : listeners_) add(name, l->fd(), false);
+  for (const auto& [name, fd] : datagramFds_) add(name, fd, true);
+  return out;
+}
+
+std::vector<HandedSession> Worker::handOver(const std::set<std::string, std::less<>>& listeners) {
+  std::vector<HandedSession> out;
+  for (ProxySession* s = sessions_; s != nullptr;) {
+    ProxySession* next = s->next;  // a session handed over unlinks itself
+    if (listeners.count(s->meta().listener)) {
+      HandedSession h;
+      if (s->handOver(h.rec, h.fds)) out.push_back(std::move(h));
+    }
+    s = next;
+  }
+  return out;
+}
+
+bool Worker::adopt(HandedSession&& h) {
+  const ListenerConfig* l = cfg_->findListener(h.rec.listener);
+  if (!l) {
+    spdlog::warn("upgrade: stream {} of listener {}: no such listener here; closing it", h.rec.id, h.rec.listener);
+    for (int fd : h.fds) ::close(fd);
+    return false;
+  }
+  ProxySession::adopt(*this, stats(l->name),
+                      ProxySession::Timeouts{connectTimeout(*l), idleTimeout(*l), connectTimeout(*l)},
+                      std::move(h.rec), std::move(h.fds));
+  return true;
 }
 
 void Worker::pauseAccepting(const std::string& why) {

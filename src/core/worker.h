@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <ugate/worker_context.h>
 
 #include "core/access_log.h"
+#include "core/handover.h"
 #include "core/cluster_lb.h"
 #include <ugate/config.h>
 #include <ugate/listener_stats.h>
@@ -34,6 +36,13 @@ class Worker;
 struct ListenSocket {
   std::string name;
   int fd{-1};
+  bool datagram{false};  // (listenSockets() only) a datagram listener's socket
+};
+
+/** HandedSession: a connection an upgrade carries to the new process (fds in rec's order). */
+struct HandedSession {
+  handover::SessionRecord rec;
+  std::vector<int> fds;
 };
 
 /** Listener: accepts on one fd and starts a session per connection. */
@@ -48,6 +57,7 @@ class Listener final : private IoWatcher {
    * 100 ms; meanwhile clients wait in the kernel's backlog. Logged once per episode.
    */
   void pause(const std::string& why);
+  int fd() const { return fd_; }
 
  private:
   // ugate::IoWatcher
@@ -89,6 +99,21 @@ class Worker final : public WorkerContext {
   void stopListening();
   /** drain: shutdown began: stop listening, and each module's state takes no new work. */
   void drain();
+  /**
+   * listenSockets: a duplicate of every listening socket of this worker (an upgrade hands them to
+   * the new process; the caller closes them).
+   */
+  std::vector<ListenSocket> listenSockets() const;
+  /**
+   * handOver ends every session of a listener in `listeners` that can move to the new process
+   * (ProxySession::handOver) and returns them; the others stay and drain here.
+   */
+  std::vector<HandedSession> handOver(const std::set<std::string, std::less<>>& listeners);
+  /**
+   * adopt serves a connection handed over by the old process (a listener of this config, else it
+   * is closed and false returned). Takes the fds.
+   */
+  bool adopt(HandedSession&& s);
   /** closeAll force-closes every live session. */
   void closeAll(Errc reason);
   void snapshotStats(WorkerStatsSnapshot& out) const;
@@ -170,6 +195,7 @@ class Worker final : public WorkerContext {
   AccessLog accessLog_;
   std::map<std::string, std::unique_ptr<Listener>> listeners_;
   std::map<std::string, DatagramHandlerPtr> datagramListeners_;  // kinds with spec->datagram
+  std::map<std::string, int> datagramFds_;  // datagramFds_: each datagram listener's socket (its handler owns it)
   std::map<std::string, std::unique_ptr<ListenerStats>> stats_;  // never shrinks: counters survive reloads
   ProxySession* sessions_{nullptr};  // head of the intrusive list; sessions own themselves
   size_t activeCount_{0};

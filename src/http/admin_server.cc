@@ -199,6 +199,7 @@ class AdminServer::Conn final : private IoWatcher, public DeferredDeletable {
 class AdminServer::Acceptor final : private IoWatcher {
  public:
   Acceptor(AdminServer& s, int fd) : server_(s), fd_(fd) { s.reactor_.addFd(fd_, this, EPOLLIN); }
+  int fd() const { return fd_; }
   ~Acceptor() override {
     server_.reactor_.removeFd(fd_, this);
     ::close(fd_);
@@ -240,6 +241,13 @@ Result<void> AdminServer::listen(const SocketAddress& addr) {
   acceptor_ = std::make_unique<Acceptor>(*this, *fd);
   return {};
 }
+
+void AdminServer::adopt(int fd) {
+  bound_ = localAddress(fd);
+  acceptor_ = std::make_unique<Acceptor>(*this, fd);
+}
+
+int AdminServer::listenFd() const { return acceptor_ ? acceptor_->fd() : -1; }
 
 void AdminServer::close() { acceptor_.reset(); }
 

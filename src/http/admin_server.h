@@ -43,6 +43,10 @@ class AdminServer {
   ~AdminServer();
   /** listen binds addr; the error names the address on failure. */
   Result<void> listen(const SocketAddress& addr);
+  /** adopt listens on an already bound, listening socket (an upgrade hands it over); takes fd. */
+  void adopt(int fd);
+  /** listenFd: the listening socket (-1 when closed). */
+  int listenFd() const;
   SocketAddress boundAddress() const { return bound_; }
   void close();
 

@@ -107,6 +107,7 @@ Daemon::Daemon(DaemonOptions opts)
       healthHandler_(std::make_unique<http::HealthProbeHandler>("", [this] { return readyState(); })) {}
 
 Daemon::~Daemon() {
+  if (upgradeThread_.joinable()) upgradeThread_.join();
   for (auto& w : workers_) w->join();
   clusters_.reset();  // its timers and probes live on worker 0's reactor
   workers_.clear();
@@ -216,7 +217,22 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
       configure = [&l](int fd) { return l.spec->configureListenSocket(fd, l); };
     }
     const bool datagram = l.spec && l.spec->datagram;
+    // An upgrade: the old process's sockets for this listener, one per worker (it may have had
+    // more or fewer workers: new sockets join the same SO_REUSEPORT group; surplus ones close).
+    std::vector<InheritedSocket> from;
+    if (auto it = inherited_.find(l.name); it != inherited_.end()) from = std::exchange(it->second, {});
+    if (!from.empty()) addr = localAddress(from.front().fd);
+    for (size_t j = workers_.size(); j < from.size(); ++j) {
+      spdlog::warn("upgrade: listener {}: the old process had {} sockets, this one has {} workers: closing one "
+                   "(connections waiting in its queue are refused)",
+                   l.name, from.size(), workers_.size());
+      close(from[j].fd);
+    }
     for (size_t i = 0; i < workers_.size(); ++i) {
+      if (i < from.size()) {
+        per[i].push_back(ListenSocket{l.name, from[i].fd});
+        continue;
+      }
       auto fd = datagram ? openDatagramSocket(addr, /*reusePort=*/true, configure)
                          : openListenSocket(addr, l.backlog, /*reusePort=*/true, configure);
       if (!fd) {
@@ -226,8 +242,9 @@ Result<std::vector<std::vector<ListenSocket>>> Daemon::openSockets(const Config&
       if (addr.port() == 0) addr = localAddress(*fd);  // the other workers join the chosen port
       per[i].push_back(ListenSocket{l.name, *fd});
     }
-    spdlog::info("listener {} ({}) on {}{}", l.name, l.kind, addr.str(),
-                 l.to.type != Target::Type::None ? " -> " + l.to.str() : "");
+    spdlog::info("listener {} ({}) on {}{}{}", l.name, l.kind, addr.str(),
+                 l.to.type != Target::Type::None ? " -> " + l.to.str() : "",
+                 from.empty() ? "" : " (sockets taken over from the old process)");
   }
   return per;
 }
@@ -285,7 +302,7 @@ int Daemon::serve() {
   // are blocked before anything else, so one that arrives during startup waits in the signalfd.
   sigset_t mask;
   sigemptyset(&mask);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&mask, s);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&mask, s);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signalFd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -367,7 +384,12 @@ int Daemon::serve() {
   });
   auto tlsReady = tls_->prepare(*cfg_);
   if (!tlsReady) startup.addError(tlsReady.error().detail);
-  checkAddresses(*cfg_, startup);
+  const bool upgrade = opts_.upgradeFd >= 0;
+  if (upgrade && startup.errors.empty()) {
+    // Started by an upgrade: the old process's sockets first (it holds our addresses).
+    if (auto r = receiveListeners(); !r) startup.addError("upgrade: " + r.error().detail);
+  }
+  checkAddresses(*cfg_, startup, "", upgrade ? inheritedConfig().get() : nullptr);
   if (!startup.errors.empty()) {
     for (const auto& e : startup.errors) spdlog::error("startup: {}", e);
     // 1: only addresses that cannot be bound (as a failed bind); 2: the config cannot run here.
@@ -381,7 +403,7 @@ int Daemon::serve() {
   healthHandler_->setPath(cfg_->health.path);
   for (auto [server, on, addr] : {std::tuple{&admin_, cfg_->admin.enabled, cfg_->admin.address},
                                   std::tuple{&health_, cfg_->health.enabled, cfg_->health.address}}) {
-    if (!on) continue;
+    if (!on || upgrade) continue;  // an upgrade takes them over at its end
     auto r = bindEndpoint(server == &admin_, addr);
     if (!r) {
       for (auto& v : *socks)
@@ -402,11 +424,13 @@ int Daemon::serve() {
         });
   }
   clusters_->start(cfg_, clusterSet);
+  if (upgrade) takeOverEndpoints();
   ready_ = true;
   spdlog::info("ugated {} ready: {} workers, fd limit {}, max {} connections per worker, config {}",
                UGATE_VERSION, nworkers, fdLimit_, maxConnPerWorker_, cfg_->origin);
   sdNotify("READY=1\nSTATUS=serving");
   reactor_->run();
+  if (upgradeThread_.joinable()) upgradeThread_.join();
   for (auto& w : workers_) w->join();
   spdlog::info("ugated stopped");
   return 0;
@@ -432,6 +456,10 @@ void Daemon::onSignal(int signo) {
     case SIGUSR1:
       reopenLogs("SIGUSR1");
       break;
+    case SIGUSR2:
+      spdlog::info("SIGUSR2: upgrading to {}", opts_.exe);
+      startUpgrade(nullptr);
+      break;
     case SIGTERM:
     case SIGINT:
       if (draining_) {
@@ -448,6 +476,10 @@ void Daemon::onSignal(int signo) {
 
 void Daemon::reload() {
   if (draining_) return;
+  if (upgrading_) {
+    spdlog::warn("reload: an upgrade is in progress; the new process reads the config itself");
+    return;
+  }
   sdNotify(sdReloadingState());
   auto next = loadConfig();
   auto finish = [] { sdNotify("READY=1\nSTATUS=serving"); };
@@ -531,7 +563,7 @@ void Daemon::reload() {
 void Daemon::startDrain() {
   draining_ = true;
   ready_ = false;
-  sdNotify("STOPPING=1\nSTATUS=draining");
+  if (!handedOff_) sdNotify("STOPPING=1\nSTATUS=draining");  // after an upgrade the new process is the service
   drainDeadline_ = reactor_->now() + cfg_->limits.drainTimeout;
   for (auto& w : workers_) {
     w->reactor().post([w = w.get()] { w->drain(); });
@@ -619,6 +651,13 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   m.sample("ugate_log_reopens_total", {{"result", "ok"}}, logReopensOk_);
   m.sample("ugate_log_reopens_total", {{"result", "error"}}, logReopensFailed_);
   m.gauge("ugate_draining", "1 while draining for shutdown.", draining_ ? 1 : 0);
+  m.family("ugate_upgrades_total", "counter", "Upgrades to a new binary started here, by result.");
+  m.sample("ugate_upgrades_total", {{"result", "ok"}}, upgradesOk_);
+  m.sample("ugate_upgrades_total", {{"result", "error"}}, upgradesFailed_);
+  m.counter("ugate_upgrade_connections_handed_over_total", "Connections handed to the new binary of an upgrade.",
+            sessionsHandedOver_);
+  m.counter("ugate_upgrade_connections_adopted_total", "Connections this process took over from the old one.",
+            sessionsAdopted_);
   if (tls_) tls_->renderStats(m);
   if (clusters_) clusters_->renderMetrics(m);
   for (const auto& mod : modules().list()) mod->renderMetrics(m);
@@ -745,7 +784,9 @@ void Daemon::handleLogging(const http::Request& req, http::AdminResponder respon
 void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond) {
   const std::string path = req.target.substr(0, req.target.find('?'));
   // The methods each path takes; a wrong one is 405 with Allow. Unknown paths are 404 below.
-  const char* allow = path == "/drain" ? "POST" : path == "/logging" ? "GET, HEAD, POST" : "GET, HEAD";
+  const char* allow = path == "/drain" || path == "/upgrade" ? "POST"
+                      : path == "/logging"                  ? "GET, HEAD, POST"
+                                                            : "GET, HEAD";
   if (!listItem(allow, req.method)) {
     onAdminBadRequest("method_not_allowed");
     respond({405, "text/plain; charset=utf-8", path + " takes " + allow + "\n", {{"Allow", allow}}});
@@ -763,6 +804,13 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
   }
   if (path == "/logging") {
     handleLogging(req, std::move(respond));
+    return;
+  }
+  if (path == "/upgrade") {
+    spdlog::info("admin: POST /upgrade: upgrading to {}", opts_.exe);
+    startUpgrade([respond](int status, std::string text) {
+      respond({status, "text/plain; charset=utf-8", std::move(text)});
+    });
     return;
   }
   if (path == "/healthz") {
@@ -786,7 +834,8 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
     respond({200, "text/html; charset=utf-8", std::string(kStatsPage)});  // a browser: the live stats page
   } else if (path == "/") {
     std::string index =
-        "ugated admin: /healthz /ready /stats /stats.json /config_dump /clusters /logging (POST ?level=) /drain (POST)";
+        "ugated admin: /healthz /ready /stats /stats.json /config_dump /clusters /logging (POST ?level=) /drain (POST) "
+        "/upgrade (POST)";
     for (const auto& m : modules().list()) {
       for (const auto& p : m->adminPaths()) index += " " + p;
     }

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <ugate/reactor.h>
@@ -15,6 +16,8 @@
 #include "core/worker.h"
 #include "http/admin_server.h"
 #include "http/health_probe.h"
+#include "core/handover_channel.h"
+#include "core/handover.h"
 #include "ugated/tls_manager.h"
 
 namespace ugate {
@@ -22,7 +25,13 @@ namespace ugate {
 struct DaemonOptions {
   std::string configPath;  // empty = embedded default
   std::string logLevel;    // overrides log.level when set
+  std::vector<std::string> argv;  // the command line, for the new binary of an upgrade
+  std::string exe;                // this binary's path when it started (the upgrade runs that path)
+  int upgradeFd{-1};              // the channel to the old process when started by an upgrade
 };
+
+/** UpgradeReply: the outcome of an upgrade for whoever asked (POST /upgrade): HTTP status, text. */
+using UpgradeReply = std::function<void(int status, std::string text)>;
 
 class Daemon final : private http::AdminHandler, private IoWatcher {
  public:
@@ -66,6 +75,27 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   /** handleLogging serves GET and POST /logging (the daemon log's level at runtime). */
   void handleLogging(const http::Request& req, http::AdminResponder respond);
   void onSignal(int signo);
+  // --- upgrades (src/ugated/upgrade.cc) ---
+  /** startUpgrade starts the new binary and hands everything over (main thread); reply may be null. */
+  void startUpgrade(UpgradeReply reply);
+  /** runUpgrade: the old process's side of the handover, on its own thread. */
+  void runUpgrade(int channelFd, int childPid, ConfigPtr cfg);
+  /** finishUpgrade (main thread): report, and on success drain what stayed and exit. */
+  void finishUpgrade(bool ok, int childPid, std::string text);
+  /**
+   * receiveListeners: the new process's first step (blocking, before anything is bound): says
+   * hello and takes the old process's listening sockets into inherited_.
+   */
+  Result<void> receiveListeners();
+  /** receiveSessions: once the workers accept, the connections and the admin/readiness sockets. */
+  Result<void> receiveSessions();
+  /**
+   * takeOverEndpoints: the sessions, then the admin endpoint and the readiness port from the old
+   * process (or bound here when their address changed).
+   */
+  void takeOverEndpoints();
+  /** inheritedConfig: a config holding the listeners whose sockets came over (preflight skips them). */
+  ConfigPtr inheritedConfig() const;
   void reload();
   void startDrain();
   void checkDrained();
@@ -98,6 +128,25 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   TimerPtr drainTimer_;
   uint64_t reloadsOk_{0};
   uint64_t reloadsFailed_{0};
+  // Upgrades. The old process: upgrading_ while the thread runs; replies waiting for its outcome.
+  bool upgrading_{false};
+  bool handedOff_{false};  // handedOff_: an upgrade succeeded; systemd's main PID is the new process
+  std::thread upgradeThread_;
+  std::vector<UpgradeReply> upgradeReplies_;
+  uint64_t upgradesOk_{0};
+  uint64_t upgradesFailed_{0};
+  uint64_t sessionsHandedOver_{0};
+  // The new process: the channel, and the sockets that came over (listener name -> sockets).
+  std::unique_ptr<handover::Channel> upgradeChannel_;
+  struct InheritedSocket {
+    SocketAddress address;  // the listener's configured address
+    bool datagram{false};
+    uint16_t worker{0};
+    int fd{-1};
+  };
+  std::map<std::string, std::vector<InheritedSocket>, std::less<>> inherited_;
+  std::vector<std::pair<handover::Endpoint, int>> inheritedEndpoints_;
+  uint64_t sessionsAdopted_{0};
 };
 
 /**

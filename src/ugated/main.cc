@@ -1,4 +1,6 @@
 // ugated: command line entry point. The only place modules are wired together.
+#include <fcntl.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -11,6 +13,12 @@
 #include "ugated/daemon.h"
 #include "ugated/modules.h"
 #include "ugated/preflight.h"
+#include "ugated/upgrade_cli.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
 
 
 namespace {
@@ -20,12 +28,14 @@ constexpr const char* kUsage = R"(usage: ugated [options]
        ugated ca init --dir DIR [--trust-domain D]
        ugated ca issue --dir DIR --name NAME --out DIR2 [--namespace NS] [--owner USER[:GROUP]]
        ugated iptables print|apply|clean [--mode redirect|tproxy] [options]
+       ugated upgrade [--admin HOST:PORT | -c FILE]
        ugated push vapid-keys|subscribe|listen|send [options]
 
 ugate L4 gateway daemon. `ugated id` prints this node's ID (creating its identity on first use);
 `ugated ca` creates a mesh CA and issues node certificates (`ugated id --help`, `ugated ca --help`).
 `ugated iptables` shows, installs or removes Istio-compatible capture rules for running as a
-sidecar (`ugated iptables --help`, docs/SIDECAR.md).
+sidecar (`ugated iptables --help`, docs/SIDECAR.md). `ugated upgrade` makes the running daemon hand
+its sockets and connections to the binary now installed at its path (`ugated upgrade --help`).
 
 options:
   -c, --config FILE         run with the JSON config FILE (default: the embedded default config,
@@ -40,7 +50,8 @@ options:
   -h, --help                this help
 
 signals: SIGHUP reopens the log files and reloads the config; SIGUSR1 only reopens the log files
-(logrotate); SIGTERM/SIGINT drain (up to limits.drainTimeout) and exit.
+(logrotate); SIGUSR2 upgrades to the binary at this one's path (as `ugated upgrade`);
+SIGTERM/SIGINT drain (up to limits.drainTimeout) and exit.
 docs: docs/CONFIG.md (every key), docs/OPERATIONS.md (signals, log rotation), docs/ARCHITECTURE.md.
 )";
 
@@ -61,8 +72,25 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "iptables") {
     return ugate::iptables::runIptablesCommand(argc - 1, argv + 1);
   }
+  if (argc >= 2 && std::string_view(argv[1]) == "upgrade") return ugate::runUpgradeCommand(argc - 1, argv + 1);
   ugate::registerBuiltinModules(ugate::modules(), ugate::listenerKinds());
   ugate::DaemonOptions opts;
+  opts.argv.assign(argv, argv + argc);
+  {
+    // The binary's path now: an upgrade starts whatever is installed there later.
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) opts.exe.assign(exe, static_cast<size_t>(n));
+  }
+  if (const char* fd = getenv("UGATE_UPGRADE_FD")) {
+    // Started by an upgrade (src/ugated/upgrade.cc): the channel to the old process.
+    opts.upgradeFd = atoi(fd);
+    unsetenv("UGATE_UPGRADE_FD");
+    if (opts.upgradeFd < 3 || fcntl(opts.upgradeFd, F_SETFD, FD_CLOEXEC) != 0) {
+      fprintf(stderr, "ugated: UGATE_UPGRADE_FD=%s is not an open descriptor\n", fd);
+      return 2;
+    }
+  }
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     auto value = [&](std::string_view flag) -> const char* {

@@ -295,14 +295,14 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
     ex.respond(201, std::move(answer), {});
     return;
   }
-  shared_.store()->put(std::move(m), back<int64_t>([this, exId, sid = sub.id, answer](Result<int64_t> r) {
+  shared_.store()->put(std::move(m), back<int64_t>([this, exId, sid = sub.id, topic = h.topic, answer](Result<int64_t> r) {
     if (!r && r.error().code == Errc::NotFound) {
       if (Exchange* e = find(exId)) refuse(*e, {410, "subscription_gone", "the subscription was removed"});
       return;
     }
     if (!r) return storeFailed(exId, r.error(), "put message");
     counters().accepted.fetch_add(1, std::memory_order_relaxed);
-    shared_.notify(sid, "", false);
+    shared_.notify(sid, "", false, topic);
     if (Exchange* e = find(exId)) e->respond(201, answer, {});
   }));
 }
@@ -361,8 +361,8 @@ void PushWorker::fetch(uint64_t exId) {
     return;
   }
   const int64_t now = wallMs();
-  // An in-flight message that expired (or was replaced by its topic and expires) frees its slot.
-  std::erase_if(s.inFlight, [now](const auto& kv) { return kv.second <= now; });
+  // An in-flight message that expired frees its slot.
+  std::erase_if(s.inFlight, [now](const auto& kv) { return kv.second.expiresMs <= now; });
   const size_t max = config().maxInFlight;
   if (s.inFlight.size() >= max) return;  // the next acknowledgement wakes us
   s.fetching = true;
@@ -382,7 +382,7 @@ void PushWorker::fetch(uint64_t exId) {
           std::string out;
           for (const StoredMessage& m : *r) {
             out += sseEvent(m, now2);
-            sub.inFlight[m.id] = m.expiresMs;
+            sub.inFlight[m.id] = {m.expiresMs, m.topic};
             sub.lastSeq = std::max(sub.lastSeq, m.seq);
           }
           counters().delivered.fetch_add(r->size(), std::memory_order_relaxed);
@@ -392,12 +392,19 @@ void PushWorker::fetch(uint64_t exId) {
       }));
 }
 
-void PushWorker::wake(uint64_t stream, const std::string& ackedMid, bool gone) {
+void PushWorker::wake(uint64_t stream, const std::string& ackedMid, bool gone, const std::string& topic) {
   auto it = subscribers_.find(stream);
   if (it == subscribers_.end()) return;
   if (gone) {
     if (Exchange* e = find(stream)) e->endEvents();
     return;
+  }
+  if (!topic.empty()) {
+    // The new message replaced the pending one of its topic (RFC 8030 §5.4): one in flight here is
+    // deleted and can no longer be acknowledged, so its slot is free. (The new one is not in flight
+    // yet unless a fetch raced ahead of this wake; then its slot is freed early, which only lets one
+    // more message out.)
+    std::erase_if(it->second.inFlight, [&](const auto& kv) { return kv.second.topic == topic; });
   }
   if (!ackedMid.empty() && it->second.inFlight.erase(ackedMid) > 0) {
     counters().acked.fetch_add(1, std::memory_order_relaxed);

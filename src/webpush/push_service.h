@@ -83,8 +83,8 @@ class PushWorker final : public ModuleWorker {
   void refuse(Exchange& ex, const Refusal& r, HeaderList extra = {});
   /** refused: a request the connection refused itself (bad framing): count and log. */
   void refused(const std::string& source, const Refusal& r);
-  /** wake: (on this worker) delivery stream `stream`'s subscription changed. */
-  void wake(uint64_t stream, const std::string& ackedMid, bool gone);
+  /** wake: (on this worker) delivery stream `stream`'s subscription changed (PushShared::notify). */
+  void wake(uint64_t stream, const std::string& ackedMid, bool gone, const std::string& topic = "");
 
   // Connection bookkeeping (push_http.cc).
   uint64_t registerExchange(Exchange& ex);
@@ -108,7 +108,11 @@ class PushWorker final : public ModuleWorker {
     std::string sid;
     Urgency minUrgency{Urgency::VeryLow};
     int64_t lastSeq{0};
-    std::unordered_map<std::string, int64_t> inFlight;  // mid -> expiresMs
+    struct InFlight {
+      int64_t expiresMs{0};
+      std::string topic;
+    };
+    std::unordered_map<std::string, InFlight> inFlight;  // by mid
     bool fetching{false};
     bool again{false};
     TimerPtr keepalive;

@@ -87,11 +87,12 @@ bool PushShared::listened(const std::string& sid) const {
   return listeners_.count(sid) > 0;
 }
 
-void PushShared::notify(const std::string& sid, const std::string& ackedMid, bool gone) {
+void PushShared::notify(const std::string& sid, const std::string& ackedMid, bool gone, const std::string& topic) {
   std::lock_guard lock(listenMu_);
   auto [b, e] = listeners_.equal_range(sid);
   for (auto it = b; it != e; ++it) {
-    it->second.mailbox->post([stream = it->second.stream, ackedMid, gone](PushWorker& w) { w.wake(stream, ackedMid, gone); });
+    it->second.mailbox->post(
+        [stream = it->second.stream, ackedMid, gone, topic](PushWorker& w) { w.wake(stream, ackedMid, gone, topic); });
   }
 }
 

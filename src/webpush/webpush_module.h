@@ -86,9 +86,10 @@ class PushShared {
   bool listened(const std::string& sid) const;
   /**
    * notify wakes every delivery stream of sid: new messages (ackedMid ""), an acknowledged or
-   * cancelled message, or the subscription is gone.
+   * cancelled message, or the subscription is gone. `topic`: the new message had this topic, so it
+   * replaced (deleted) any earlier one of that topic, which will never be acknowledged.
    */
-  void notify(const std::string& sid, const std::string& ackedMid, bool gone);
+  void notify(const std::string& sid, const std::string& ackedMid, bool gone, const std::string& topic = "");
 
   /** allowSource / allowSubscription: one token of the key's bucket, else retryAfter seconds. */
   bool allowSource(const std::string& key, double rate, double burst, int64_t nowMs, int64_t& retryAfter);

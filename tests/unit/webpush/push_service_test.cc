@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <ugate/config.h>
+
 #include "auth/encoding.h"
+#include "webpush/webpush_config.h"
 #include "test_common/fake_worker_context.h"
 #include "test_common/test_util.h"
 
@@ -50,6 +53,15 @@ RequestInfo request(std::string method, std::string target, HeaderList headers =
   r.body = std::move(body);
   r.source = "127.0.0.1";
   return r;
+}
+
+// config: the defaults, but at most 2 messages in flight per delivery stream.
+std::shared_ptr<Config> config() {
+  auto c = std::make_shared<Config>();
+  auto w = std::make_shared<WebpushConfig>();
+  w->maxInFlight = 2;
+  c->modules["webpush"] = w;
+  return c;
 }
 
 class PushServiceTest : public ::testing::Test {
@@ -94,7 +106,7 @@ class PushServiceTest : public ::testing::Test {
 
   test::TempDir dir_;
   PushShared shared_;
-  test::FakeWorkerContext ctx_;
+  test::FakeWorkerContext ctx_{config()};
   std::unique_ptr<PushWorker> worker_;
   std::vector<std::unique_ptr<FakeExchange>> exchanges_;
 };
@@ -178,6 +190,27 @@ TEST_F(PushServiceTest, AnUnsubscribedTokenIsGoneAndItsStreamEnds) {
   FakeExchange* p = send(request("POST", "/push/" + token, {{"ttl", "60"}}));
   ASSERT_TRUE(answered(p));
   EXPECT_EQ(p->status, 410);
+}
+
+// maxInFlight 2, both slots taken, then a message replaces the in-flight one of its topic: the
+// replaced one can never be acknowledged, so its slot must not stay taken.
+TEST_F(PushServiceTest, AMessageReplacedByItsTopicFreesItsInFlightSlot) {
+  std::string token, sid;
+  subscribe(token, sid);
+  FakeExchange* rx = send(request("GET", "/s/" + sid, {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(rx));
+  auto push = [&](HeaderList h) {
+    FakeExchange* p = send(request("POST", "/push/" + token, std::move(h)));
+    EXPECT_TRUE(answered(p));
+    EXPECT_EQ(p->status, 201);
+    return p->header("location").substr(3);
+  };
+  const std::string a = push({{"ttl", "600"}});
+  const std::string t1 = push({{"ttl", "600"}, {"topic", "news"}});
+  ASSERT_TRUE(ctx_.waitFor([&] { return rx->events.find("id: " + t1) != std::string::npos; }));
+  const std::string t2 = push({{"ttl", "600"}, {"topic", "news"}});
+  EXPECT_TRUE(ctx_.waitFor([&] { return rx->events.find("id: " + t2) != std::string::npos; }));
+  (void)a;
 }
 
 TEST_F(PushServiceTest, AClientThatLeftBeforeItsAnswerGetsNoneAndTheWorkerGoesOn) {

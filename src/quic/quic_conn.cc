@@ -12,6 +12,7 @@
 #include <ugate/worker_context.h>
 
 #include "quic/h3_app.h"
+#include "quic/mux_app.h"
 #include "quic/quic_config.h"
 
 namespace ugate::quic {
@@ -675,6 +676,8 @@ void QuicConn::onHandshakeCompleted() {
   }
   if (outcome_.alpn == kAlpnH3) {
     app_ = std::make_unique<H3Server>(*this);
+  } else if (outcome_.alpn == kAlpnMesh || outcome_.alpn == kAlpnMeshReverse) {
+    app_ = std::make_unique<MuxApp>(*this, nullptr);  // handed to the mesh (include/ugate/mux.h)
   }
 }
 

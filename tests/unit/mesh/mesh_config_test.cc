@@ -53,6 +53,12 @@ INSTANTIATE_TEST_SUITE_P(
                     ErrCase{"maxHops", R"({"mesh": {"maxHops": 0}})", "mesh.maxHops: 0 out of range [1, 32]"},
                     ErrCase{"reconnect", R"({"mesh": {"reconnectMin": "10s", "reconnectMax": "1s"}})",
                             "mesh.reconnectMax: must be at least mesh.reconnectMin (which must be positive)"},
+                    ErrCase{"upstream transport", R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008", "transport": "udp"}]})",
+                            "upstreams[0].transport: 'udp': one of h2, quic, auto"},
+                    ErrCase{"quicAddress without QUIC", R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008", "quicAddress": "gw:15443"}]})",
+                            "upstreams[0].quicAddress: needs transport quic or auto"},
+                    ErrCase{"quicAddress", R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008", "transport": "auto", "quicAddress": "gw"}]})",
+                            "upstreams[0].quicAddress: 'gw' is not host:port"},
                     ErrCase{"upstreams need identity", R"({"upstreams": [{"address": "gw:15008"}]})",
                             "node.dataDir: required when a listener or route uses TLS*"}));
 
@@ -99,6 +105,38 @@ TEST(ConfigTest, EveryBrokenElementIsReportedOnALineOfItsOwn) {
   ASSERT_NE(dup.find('\n'), std::string::npos) << dup;
   EXPECT_EQ(dup.rfind("listeners[0].kind: 'nope' is not available in this build", 0), 0u) << dup;
   EXPECT_EQ(dup.substr(dup.find('\n') + 1), "listeners[2].name: duplicate listener name 'b'");
+}
+
+TEST(ConfigTest, UpstreamTransports) {
+  auto c = parseOk(R"({"node": {"dataDir": "/d"},
+      "upstreams": [{"name": "a", "address": "gw:15008"},
+                    {"name": "b", "address": "gw:15443", "transport": "quic"},
+                    {"name": "c", "address": "gw:15008", "transport": "auto", "quicAddress": "gw:15443"}]})");
+  ASSERT_NE(c, nullptr);
+  const auto& u = meshConfig(*c).upstreams;
+  ASSERT_EQ(u.size(), 3u);
+  EXPECT_EQ(u[0].transport, MeshTransport::H2);
+  EXPECT_EQ(u[1].transport, MeshTransport::Quic);
+  EXPECT_EQ(u[1].quicAddress.str(), "gw:15443");  // the address, when not given
+  EXPECT_EQ(u[2].transport, MeshTransport::Auto);
+  EXPECT_EQ(u[2].quicAddress.str(), "gw:15443");
+  EXPECT_EQ(transportName(u[2].transport), "auto");
+  // The TLS provider builds a client context for each ALPN a transport dials with.
+  auto has = [&](std::string_view alpn) {
+    for (const auto& t : meshClientTls(*c, meshConfig(*c))) {
+      if (t.tls.alpn == std::vector<std::string>{std::string(alpn)} && t.tls.sni == "gw") return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has(kMeshAlpn));
+  EXPECT_TRUE(has(kMeshReverseAlpn));
+  EXPECT_TRUE(has(kMeshQuicAlpn));
+  EXPECT_TRUE(has(kMeshQuicReverseAlpn));
+  auto h2only = parseOk(R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008"}]})");
+  ASSERT_NE(h2only, nullptr);
+  for (const auto& t : meshClientTls(*h2only, meshConfig(*h2only))) {
+    EXPECT_NE(t.tls.alpn, std::vector<std::string>{std::string(kMeshQuicAlpn)});
+  }
 }
 
 TEST(ConfigTest, EmptyUpstreamsAndAuthorizeAccepted) {

@@ -12,6 +12,7 @@
 // call and callback happens there. The registry is filled at startup (registerKinds, one thread) and
 // read afterwards from any thread.
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -113,6 +114,9 @@ struct MuxDialParams {
   std::string name;       // for logs
   Duration handshakeTimeout{10'000};
   Duration idleTimeout{30'000};  // no packet for this long ends the connection (keepalives before)
+  uint64_t maxStreams{100};         // streams the peer may have open to us at once
+  uint64_t streamWindow{1u << 20};  // initial receive window per stream and for the connection
+  uint64_t connectionWindow{4u << 20};
 };
 
 class MuxTransport {

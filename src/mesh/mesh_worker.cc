@@ -185,6 +185,9 @@ void MeshWorker::dialMux(Conn& c) {
   // Under auto a QUIC attempt that gets no answer (UDP blocked) gives way to HTTP/2 sooner.
   if (c.autoFallback) p.handshakeTimeout = std::min(p.handshakeTimeout, Duration(3000));
   p.idleTimeout = m.pingInterval + m.pingTimeout;  // keepalive PINGs at a third of it
+  p.maxStreams = m.maxStreamsPerConnection;
+  p.streamWindow = m.streamWindow;
+  p.connectionWindow = m.connectionWindow;
   c.tmeta.upstreamAddr = p.address;
   auto r = t->dial(worker_, p, c);
   if (!r) {

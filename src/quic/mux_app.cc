@@ -197,8 +197,10 @@ int MuxApp::recvStreamData(int64_t id, const uint8_t* data, size_t len, bool fin
     refused = resp.status < 200 || resp.status > 299;
   }
   if (off < len) {
-    if (refused || (!justDone && s.face == nullptr && !remoteStream(id))) {
-      conn_.extendCredit(id, len - off);  // a refusal's reason text, or bytes nobody will read
+    // A refusal's reason text, and bytes for a stream whose face is gone, are not read by anyone
+    // (an inbound stream gets its face just below).
+    if (refused || (s.face == nullptr && !(justDone && remoteStream(id)))) {
+      conn_.extendCredit(id, len - off);
     } else {
       s.recvQ.append(data + off, len - off);  // credited as the application reads
       conn_.notify(s, true, false);
@@ -429,6 +431,9 @@ Result<MuxConnectionPtr> QuicMuxTransport::dial(WorkerContext& w, const MuxDialP
   ClientParams cp;
   cp.tuning.handshakeTimeout = p.handshakeTimeout;
   cp.tuning.idleTimeout = p.idleTimeout;
+  cp.tuning.maxStreams = p.maxStreams;  // the streams the peer may open to us (a gateway, to its node)
+  cp.tuning.streamWindow = p.streamWindow;
+  cp.tuning.connectionWindow = std::max(p.connectionWindow, p.streamWindow);
   cp.tls = std::move(ts);
   cp.sni = p.sni;
   cp.alpn = p.tls.alpn.empty() ? std::string(kAlpnMesh) : p.tls.alpn.front();  // ugate, or ugater (association)

@@ -29,7 +29,8 @@ void MeshAssociations::apply() {
   for (auto it = upstreams_.begin(); it != upstreams_.end();) {
     auto w = want.find(it->first);
     bool same = w != want.end() && w->second->address.str() == it->second->cfg.address.str() &&
-                w->second->id == it->second->cfg.id;
+                w->second->id == it->second->cfg.id && w->second->transport == it->second->cfg.transport &&
+                w->second->quicAddress.str() == it->second->cfg.quicAddress.str();
     if (same) {
       ++it;
       continue;

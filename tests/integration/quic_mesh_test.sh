@@ -16,8 +16,9 @@
 #    streams; a port g does not expose is refused (not_exposed: logged on g, counted);
 # 2. reverse accept over QUIC: n behind the NAT associates; g's /nodes lists it and n's /nodes shows
 #    the association connected; a client at g reaches n's loopback by name (8 MiB verified) and by
-#    node ID; 50 parallel streams that g opens to n, every byte verified; n refuses a port it does
-#    not expose (logged on n);
+#    node ID; 20 parallel 8 MiB and 100 parallel 1 MiB streams that g opens to n, every byte
+#    verified; g's SIGHUP reload keeps the QUIC association; n refuses a port it does not expose
+#    (logged on n);
 # 3. transport auto: m's QUIC attempt gets no answer (UDP dropped at the NAT), it falls back to
 #    HTTP/2 (logged, ugate_mesh_auto_fallbacks_total) and g reaches m; a2's pooled connection falls
 #    back the same way and its client's stream goes through;
@@ -69,8 +70,10 @@ printf 'hello from n\n' >www-n/hello.txt
 printf 'private\n' >www-priv/p.txt
 head -c $((8 * 1024 * 1024)) /dev/urandom >www-g/big.bin
 head -c $((8 * 1024 * 1024)) /dev/urandom >www-n/big.bin
+head -c $((1024 * 1024)) /dev/urandom >www-n/mid.bin
 G_SHA=$(sha www-g/big.bin)
 N_SHA=$(sha www-n/big.bin)
+N_MID_SHA=$(sha www-n/mid.bin)
 spawn http-g ip netns exec "$NS_GW" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www-g" 8088 >http-g.log 2>&1
 spawn priv-g ip netns exec "$NS_GW" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www-priv" 9300 >priv-g.log 2>&1
 spawn http-n ip netns exec "$NS_N" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www-n" 8080 >http-n.log 2>&1
@@ -208,15 +211,23 @@ fetch_verified "8 MiB from g's SOCKS to n.mesh:8080 (streams g opens on n's conn
   http://n.mesh:8080/big.bin "$N_SHA" g n
 out=$(in_gw curl -sS --max-time 20 --socks5-hostname 127.0.0.1:1080 "http://$N_ID.mesh:8080/hello.txt" 2>&1 || true)
 check "by node ID ($N_ID.mesh)" [ "$out" == "hello from n" ]
-okc=$(parallel_fetch 50 1080 http://n.mesh:8080/big.bin par-n "$N_SHA")
-expect_eq "50 parallel 8 MiB streams g opened to n, every byte verified" "$okc" 50
+okc=$(parallel_fetch 20 1080 http://n.mesh:8080/big.bin par-n "$N_SHA")
+expect_eq "20 parallel 8 MiB streams g opened to n, every byte verified" "$okc" 20
+okc=$(parallel_fetch 100 1080 http://n.mesh:8080/mid.bin par-n "$N_MID_SHA")
+expect_eq "100 parallel 1 MiB streams g opened to n, every byte verified" "$okc" 100
+ups_before=$(grep -c "quic) is up" n.log || true)
+kill -HUP "${NODE_PID[g]}"
+check "g reloaded (SIGHUP)" wait_for "g's reload line" 50 log_has g "reloaded "
+out=$(in_gw curl -sS --max-time 20 --socks5-hostname 127.0.0.1:1080 http://n.mesh:8080/hello.txt 2>&1 || true)
+check "after g's reload, g still reaches n" [ "$out" == "hello from n" ]
+expect_eq "... over the same QUIC association (n did not associate again)" "$(grep -c "quic) is up" n.log || true)" "$ups_before"
 out=$(in_gw curl -sS --max-time 20 --socks5-hostname 127.0.0.1:1080 http://n.mesh:9300/p.txt 2>&1 || true)
 check "a port n does not expose is refused" [ "$out" != "private" ]
 check "n logs the refusal (not_exposed)" wait_for "n.mesh:9300 in n.log" 50 bash -c "grep -F 'n.mesh:9300' '$TMP/n.log' | grep -q not_exposed"
 expect_ge "g opened streams to n over QUIC (ugate_quic_mesh_streams_total{opened_by=us})" \
-  "$(metric g 'ugate_quic_mesh_streams_total{opened_by="us"}')" 52
+  "$(metric g 'ugate_quic_mesh_streams_total{opened_by="us"}')" 123
 expect_ge "n admitted them over QUIC (ugate_mesh_transport_streams_accepted_total{transport=quic})" \
-  "$(metric n 'ugate_mesh_transport_streams_accepted_total{transport="quic"}')" 52
+  "$(metric n 'ugate_mesh_transport_streams_accepted_total{transport="quic"}')" 123
 expect_eq "no stream header errors on g" "$(metric g ugate_quic_mesh_header_errors_total)" 0
 
 say "== 3. transport auto: QUIC blocked, HTTP/2 instead"

@@ -17,8 +17,8 @@
 # 2. reverse accept over QUIC: n behind the NAT associates; g's /nodes lists it and n's /nodes shows
 #    the association connected; a client at g reaches n's loopback by name (8 MiB verified) and by
 #    node ID; 20 parallel 8 MiB and 100 parallel 1 MiB streams that g opens to n, every byte
-#    verified; g's SIGHUP reload keeps the QUIC association; n refuses a port it does not expose
-#    (logged on n);
+#    verified; g's SIGHUP reload keeps the QUIC association; a circuit a -> g -> n over QUIC with
+#    a's identity asserted by g and logged by n; n refuses a port it does not expose (logged on n);
 # 3. transport auto: m's QUIC attempt gets no answer (UDP dropped at the NAT), it falls back to
 #    HTTP/2 (logged, ugate_mesh_auto_fallbacks_total) and g reaches m; a2's pooled connection falls
 #    back the same way and its client's stream goes through;
@@ -221,6 +221,12 @@ check "g reloaded (SIGHUP)" wait_for "g's reload line" 50 log_has g "reloaded "
 out=$(in_gw curl -sS --max-time 20 --socks5-hostname 127.0.0.1:1080 http://n.mesh:8080/hello.txt 2>&1 || true)
 check "after g's reload, g still reaches n" [ "$out" == "hello from n" ]
 expect_eq "... over the same QUIC association (n did not associate again)" "$(grep -c "quic) is up" n.log || true)" "$ups_before"
+# A circuit over QUIC both ways: a -> g (a's QUIC pool) -> n (n's QUIC association). g, n's own
+# gateway, asserts a's identity, which n believes and logs.
+out=$(in_gw curl -sS --max-time 20 --socks5-hostname 127.0.0.1:1085 http://n.mesh:8080/hello.txt 2>&1 || true)
+check "a reaches n through g (a circuit of two QUIC hops)" [ "$out" == "hello from n" ]
+circuit_logged() { grep -F '"host":"n.mesh:8080"' "$TMP/n-access.log" | grep -qE "\"peer\":\"($A_ID|[^\"]*/sa/a)\""; }
+check "n's access log shows a's identity for it (asserted by its gateway)" wait_for "a's identity in n's access log" 50 circuit_logged
 out=$(in_gw curl -sS --max-time 20 --socks5-hostname 127.0.0.1:1080 http://n.mesh:9300/p.txt 2>&1 || true)
 check "a port n does not expose is refused" [ "$out" != "private" ]
 check "n logs the refusal (not_exposed)" wait_for "n.mesh:9300 in n.log" 50 bash -c "grep -F 'n.mesh:9300' '$TMP/n.log' | grep -q not_exposed"

@@ -9,12 +9,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include <ugate/datagram_io.h>
 #include <ugate/worker_context.h>
 
 namespace ugate::quic {
 
 namespace {
-constexpr size_t kRecvBuf = 65536;
+constexpr int kBatchesPerWake = 8;  // then yield to other fds
 constexpr size_t kTxArena = 96 * 1024;  // one GSO train of 64 full packets
 }  // namespace
 
@@ -106,17 +107,29 @@ void ClientSocket::runPending() {
 
 void ClientSocket::onIoEvent(uint32_t events) {
   (void)events;
-  uint8_t buf[kRecvBuf];
-  for (int i = 0; i < 64; ++i) {
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;  // EAGAIN, or an ICMP error (ECONNREFUSED): the connection times out by itself
-    counters_.packetsIn.fetch_add(1, std::memory_order_relaxed);
-    counters_.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    if (conn_) conn_->onDatagram(PathAddrs{local_, server_}, buf, static_cast<size_t>(n), 0);
-    if (i == 63) r_.modFd(fd_, this, EPOLLIN);  // edge-triggered: come back for the rest
+  // Batches of datagrams (recvmmsg, the thread's buffers), as the listener's endpoint reads them.
+  udp::RecvBatch& batch = udp::recvBatch();
+  bool more = false;
+  for (int round = 0; round < kBatchesPerWake; ++round) {
+    IoResult r = batch.recv(fd_, 0);
+    // EAGAIN, or an ICMP error (ECONNREFUSED): the connection times out by itself.
+    if (!r.ok() || r.value <= 0) break;
+    more = round + 1 == kBatchesPerWake;
+    const auto n = static_cast<size_t>(r.value);
+    for (size_t i = 0; i < n; ++i) {
+      const udp::Datagram& d = batch[i];
+      if (d.truncated) {
+        counters_.drop(DropReason::Truncated);
+        continue;
+      }
+      counters_.packetsIn.fetch_add(1, std::memory_order_relaxed);
+      counters_.bytesIn.fetch_add(d.len, std::memory_order_relaxed);
+      if (conn_) conn_->onDatagram(PathAddrs{local_, server_}, d.data, d.len, 0);
+    }
+    if (n < udp::kBatch) break;
   }
   runPending();
+  if (more) r_.modFd(fd_, this, EPOLLIN);  // edge-triggered: come back for the rest
 }
 
 }  // namespace ugate::quic

@@ -136,7 +136,8 @@ void MeshShared::renderMetrics(MetricsWriter& m) const {
            get(v.streamsAccepted) - get(v.quicStreamsAccepted));
   m.sample("ugate_mesh_transport_streams_accepted_total", {{"transport", "quic"}}, get(v.quicStreamsAccepted));
   m.counter("ugate_mesh_auto_fallbacks_total",
-            "Upstreams with transport auto: QUIC attempts that failed and were retried over HTTP/2.",
+            "QUIC attempts (upstreams with transport auto, a neighbour's announced QUIC port) that failed and "
+            "were retried over HTTP/2.",
             get(v.autoFallbacks));
   // Streams joined across workers (ugate/stream_bridge.h): ring storage is held only while in use.
   const StreamBridgeStats& br = streamBridgeStats();

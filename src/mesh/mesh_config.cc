@@ -201,6 +201,9 @@ std::vector<ModuleClientTls> meshClientTls(const Config& c, const MeshConfig& m)
   UpstreamTlsConfig direct;
   direct.alpn = {std::string(kMeshAlpn)};
   out.push_back({std::move(direct), "mesh (direct dials of neighbours)", true});
+  UpstreamTlsConfig directQuic;  // neighbours that announce the mesh over QUIC
+  directQuic.alpn = {std::string(kMeshQuicAlpn)};
+  out.push_back({std::move(directQuic), "mesh (direct dials of neighbours over QUIC)", true});
   return out;
 }
 

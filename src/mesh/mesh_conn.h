@@ -108,6 +108,8 @@ struct MeshDialer::Pending final : public TunnelRequest {
   std::string node;     // the mesh node targeted ("" for a plain `via` target)
   std::string via;      // the route's gateway ("" = this node's first upstream)
   bool direct{false};   // waiting on a direct connection to a neighbour (falls back when it fails)
+  bool directQuic{false};        // that direct connection is the mesh over QUIC (the announced port)
+  bool directQuicFailed{false};  // ... which failed: the neighbour's TCP mesh port is tried next
   bool overQuic{false}; // opened on a QUIC connection (metrics)
 };
 

@@ -159,11 +159,15 @@ bool MeshDialer::hasRoutedPath(const Pending& p) const {
 
 void MeshDialer::openDirect(Pending& p, const DirectPeer& d) {
   p.direct = true;
-  bump(shared_.counters.directOpens);
+  if (!p.directQuicFailed) bump(shared_.counters.directOpens);
   // One pooled connection per neighbour, pinned to the node ID it announced (and its certificate
-  // carries), dialled at the addresses it was heard from and announced.
-  const SocketAddress& first = d.meshTcp.front();
-  Conn* c = poolConnection(HostPort{first.ip(), first.port()}, d.id, &d.meshTcp);
+  // carries), dialled at the addresses it was heard from and announced: over QUIC when it announced
+  // a mesh QUIC port (and that did not just fail), else over TCP.
+  p.directQuic = !d.meshQuic.empty() && !p.directQuicFailed && muxTransports().find("quic") != nullptr;
+  const std::vector<SocketAddress>& addrs = p.directQuic ? d.meshQuic : d.meshTcp;
+  const SocketAddress& first = addrs.front();
+  Conn* c = poolConnection(HostPort{first.ip(), first.port()}, d.id, &addrs,
+                           p.directQuic ? MeshTransport::Quic : MeshTransport::H2);
   if (c == nullptr) {
     directFailed(p, Errc::ConnectRefused, "neighbour " + d.id + " unreachable at " + first.str());
   } else if (c->ready()) {
@@ -174,6 +178,18 @@ void MeshDialer::openDirect(Pending& p, const DirectPeer& d) {
 }
 
 void MeshDialer::directFailed(Pending& p, Errc reason, const std::string& detail) {
+  if (p.directQuic && !p.directQuicFailed) {
+    // The neighbour's QUIC port failed: its TCP mesh port next (still direct).
+    p.directQuicFailed = true;
+    if (auto d = peerDirectory().find(p.node); d && !d->meshTcp.empty()) {
+      bump(shared_.counters.autoFallbacks);
+      if (worker_.logBudget()) {
+        spdlog::warn("mesh: QUIC to neighbour {} failed ({}); trying its TCP mesh port", p.node, detail);
+      }
+      openDirect(p, *d);
+      return;
+    }
+  }
   if (!hasRoutedPath(p)) {
     completePending(p.id, makeError(reason, detail));
     return;

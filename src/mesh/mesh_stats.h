@@ -27,7 +27,7 @@ struct MeshCounters {
   std::atomic<uint64_t> quicConnections{0};      // QUIC mesh connections dialled (pools and associations)
   std::atomic<uint64_t> quicStreamsAccepted{0};  // of streamsAccepted, those that came over QUIC
   std::atomic<uint64_t> quicTunnelsOpened{0};    // of tunnelsOpened, those opened over QUIC
-  std::atomic<uint64_t> autoFallbacks{0};        // transport auto: a QUIC attempt failed, HTTP/2 tried
+  std::atomic<uint64_t> autoFallbacks{0};        // a QUIC attempt (auto, a neighbour's) failed, HTTP/2 tried
 };
 
 /** bump adds one to a mesh counter. */

@@ -200,6 +200,13 @@ void MeshWorker::dialMux(Conn& c) {
 
 void MeshWorker::onMuxReady(Conn& c) {
   if (c.state == Conn::State::Closed) return;
+  const PeerIdentity* peer = c.mux->peer();
+  if (c.direct && (!peer || upper(peer->nodeId) != upper(c.pinnedId))) {
+    failConn(c, Errc::AuthFailed,
+             "mesh over QUIC to neighbour " + c.target.str() + ": its certificate carries node ID " +
+                 (peer ? peer->nodeId : std::string("(none)")) + ", not the announced " + c.pinnedId);
+    return;
+  }
   if (c.mux->peer()) c.peer = std::make_unique<PeerIdentity>(*c.mux->peer());
   if (c.kind == Conn::Kind::Association) {
     c.tmeta.source = c.mux->peerAddress();

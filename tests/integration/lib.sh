@@ -270,11 +270,11 @@ nat_namespaces() {
 
 # ---- ugated nodes in namespaces (mesh_test.sh, quic_mesh_test.sh) ------------------------------
 # A script sets NODE_ADMIN[NAME] (the admin port in NAME's config) and starts each node with
-# `node NAME NS`. Scripts with other needs define their own metric() after sourcing this file.
+# `spawn_node NAME NS`. Scripts with other needs define their own metric() after sourcing this file.
 
-# node NAME NS: start ugated in a namespace on $TMP/NAME.json (log $TMP/NAME.log).
+# spawn_node NAME NS: start ugated in a namespace on $TMP/NAME.json (log $TMP/NAME.log).
 declare -A NODE_PID=() NODE_NS=() NODE_ADMIN=()
-node() {
+spawn_node() {
   spawn "ugated-$1" ip netns exec "$2" "$UGATED" -c "$TMP/$1.json" >>"$TMP/$1.log" 2>&1
   NODE_PID[$1]=$SPAWNED
   NODE_NS[$1]=$2

@@ -201,15 +201,15 @@ NODE_ADMIN[x]=15001
 sed -e "s|$TMP/a\"|$TMP/x\"|" -e 's|"name": "a"|"name": "x"|' -e 's|127.0.0.1:15000|127.0.0.1:15001|' \
   -e 's|a-access.log|x-access.log|' -e 's|127.0.0.1:1085|127.0.0.1:1086|' a.json >x.json
 
-node gw1 "$NS_GW"
+spawn_node gw1 "$NS_GW"
 await_node gw1
-node gw2 "$NS_GW"
+spawn_node gw2 "$NS_GW"
 await_node gw2
-node gw3 "$NS_GW"
+spawn_node gw3 "$NS_GW"
 await_node gw3
-node a "$NS_A"
+spawn_node a "$NS_A"
 await_node a
-node x "$NS_A"
+spawn_node x "$NS_A"
 await_node x
 
 say "== reverse accept through the NAT"
@@ -451,7 +451,7 @@ expect_str "the exposed port a.mesh:8080 still answers" "$body" "hello from A"
 say "== a newer association of the same node replaces the older one"
 NODE_ADMIN[a2]=15003
 sed -e 's|127.0.0.1:15000|127.0.0.1:15003|' -e 's|127.0.0.1:1085|127.0.0.1:1087|' a.json >a2.json
-node a2 "$NS_A"
+spawn_node a2 "$NS_A"
 await_node a2
 wait_for "replacement" 50 bash -c "[ \$(ip netns exec $NS_GW curl -s http://127.0.0.1:15000/stats | awk '\$1 == \"ugate_mesh_associations_replaced_total\" {print \$2}') -ge 1 ]" || true
 expect_ge "gw1 replaced A's association with the newer one" "$(metric gw1 ugate_mesh_associations_replaced_total)" 1
@@ -487,7 +487,7 @@ a_backoff_detail() {
 }
 check "... with its failed attempts, the next retry time and the last error" \
   wait_for "A's backoff details" 100 a_backoff_detail
-node gw1 "$NS_GW"
+spawn_node gw1 "$NS_GW"
 await_node gw1
 check "A re-registered with the restarted gw1" wait_for "A in /nodes again" 150 a_registered
 body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)

@@ -172,11 +172,11 @@ cat >m.json <<EOF
                    "transport": "auto" } ] }
 EOF
 
-node g "$NS_GW"
+spawn_node g "$NS_GW"
 await_node g
-node a "$NS_GW"
+spawn_node a "$NS_GW"
 await_node a
-node n "$NS_N"
+spawn_node n "$NS_N"
 await_node n
 
 say "== 1. node a -> QUIC -> gateway g -> g's loopback"
@@ -237,7 +237,7 @@ expect_ge "n admitted them over QUIC (ugate_mesh_transport_streams_accepted_tota
 expect_eq "no stream header errors on g" "$(metric g ugate_quic_mesh_header_errors_total)" 0
 
 say "== 3. transport auto: QUIC blocked, HTTP/2 instead"
-node m "$NS_N"
+spawn_node m "$NS_N"
 await_node m
 check "m registered with g (over HTTP/2)" wait_for "m in g's /nodes" 150 registered "$M_ID"
 check "m logs the fallback" wait_for "fallback line in m.log" 50 log_has m "transport auto falls back to HTTP/2"
@@ -245,7 +245,7 @@ grep -F "falls back" m.log | head -n1 | sed 's/^/        /'
 expect_ge "m counts it (ugate_mesh_auto_fallbacks_total)" "$(metric m ugate_mesh_auto_fallbacks_total)" 1
 out=$(in_gw curl -sS --max-time 20 --socks5-hostname 127.0.0.1:1080 "http://$M_ID.mesh:8080/hello.txt" 2>&1 || true)
 check "g reaches m's loopback over the HTTP/2 association" [ "$out" == "hello from n" ]
-node a2 "$NS_GW"
+spawn_node a2 "$NS_GW"
 await_node a2
 out=$(in_gw curl -sS --max-time 25 --socks5-hostname 127.0.0.1:1086 http://g.mesh:8088/hello.txt 2>&1 || true)
 check "a2's stream (auto, QUIC blackholed) reaches g over HTTP/2" [ "$out" == "hello from g" ]

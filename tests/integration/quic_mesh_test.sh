@@ -22,7 +22,8 @@
 # 3. transport auto: m's QUIC attempt gets no answer (UDP dropped at the NAT), it falls back to
 #    HTTP/2 (logged, ugate_mesh_auto_fallbacks_total) and g reaches m; a2's pooled connection falls
 #    back the same way and its client's stream goes through;
-# and the per-transport metrics (ugate_quic_mesh_*, ugate_mesh_transport_*).
+# and the per-transport metrics (ugate_quic_mesh_*, ugate_mesh_transport_*); last, every node exits 0
+# on SIGTERM (a, then the gateway, each with QUIC connections open).
 #
 # Needs root (network namespaces, iptables inside them). Every process is tracked by PID and ended in
 # the EXIT trap, then the namespaces are deleted. The last line is "quic_mesh: N passed, M failed".
@@ -256,4 +257,12 @@ expect_ge "a2's tunnel went over HTTP/2 (ugate_mesh_transport_tunnels_total{tran
 
 for n in g a a2 n m; do
   check "$n is still running" ours "${NODE_PID[$n]}"
+done
+
+say "== drain: SIGTERM ends each node cleanly (a and g while their QUIC connections are open)"
+for n in a g n a2 m; do
+  kill -TERM "${NODE_PID[$n]}"
+  rc=0
+  reap "${NODE_PID[$n]}" || rc=$?
+  expect_eq "$n exits 0 on SIGTERM" "$rc" 0
 done

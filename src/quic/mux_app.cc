@@ -16,7 +16,12 @@
 
 namespace ugate::quic {
 
-MuxApp::MuxApp(QuicConn& c, QuicMux* mux) : conn_(c), mux_(mux) {}
+MuxApp::MuxApp(QuicConn& c, QuicMux* mux) : conn_(c), mux_(mux) {
+  // A dialled connection's QuicMux knows its application from the start, so whichever of the two
+  // goes first (a handshake that never completes, the mesh dropping the connection) detaches the
+  // other.
+  if (mux_ != nullptr) mux_->bindApp(this);
+}
 
 MuxApp::~MuxApp() {
   *alive_ = false;
@@ -381,6 +386,7 @@ void QuicMux::close() {
 }
 
 void QuicMux::appReady(MuxApp& app) {
+  if (gone_) return;
   app_ = &app;
   if (conn_ == nullptr || conn_->dead()) return;
   takeOutcome();

@@ -110,6 +110,8 @@ class QuicMux final : public MuxConnection {
   void close() override;
 
   // From the application.
+  /** bindApp: the application of a dialled connection, made with it (before its handshake). */
+  void bindApp(MuxApp* app) { app_ = app; }
   void appReady(MuxApp& app);
   void appStream(MuxInbound in);
   void appGone(std::string_view why);

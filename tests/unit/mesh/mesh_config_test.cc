@@ -135,7 +135,11 @@ TEST(ConfigTest, UpstreamTransports) {
   auto h2only = parseOk(R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008"}]})");
   ASSERT_NE(h2only, nullptr);
   for (const auto& t : meshClientTls(*h2only, meshConfig(*h2only))) {
-    EXPECT_NE(t.tls.alpn, std::vector<std::string>{std::string(kMeshQuicAlpn)});
+    // Only the optional one for neighbours that announce QUIC: no upstream is dialled over QUIC.
+    if (t.tls.alpn == std::vector<std::string>{std::string(kMeshQuicAlpn)}) {
+      EXPECT_TRUE(t.optional && t.tls.sni.empty());
+    }
+    EXPECT_NE(t.tls.alpn, std::vector<std::string>{std::string(kMeshQuicReverseAlpn)});
   }
 }
 
@@ -173,10 +177,11 @@ TEST(ConfigTest, MeshSectionsAndMeshHosts) {
   EXPECT_EQ(c->routes[0].via, "gw");
   EXPECT_EQ(c->routes[1].via, "10.0.0.9:15008");
   // Client TLS settings the mesh dials with: per upstream h2r + h2, one unpinned h2 for via
-  // host:port, and the optional one for neighbours (verified by trust, ID checked after).
+  // host:port, and the optional ones for neighbours (verified by trust, ID checked after), over
+  // TCP and over QUIC.
   auto tlsList = meshClientTls(*c, meshConfig(*c));
-  ASSERT_EQ(tlsList.size(), 6u);
-  EXPECT_EQ(c->fromModules.clientTls.size(), 6u);  // what the TLS provider builds contexts for
+  ASSERT_EQ(tlsList.size(), 7u);
+  EXPECT_EQ(c->fromModules.clientTls.size(), 7u);  // what the TLS provider builds contexts for
   EXPECT_EQ(tlsList[0].tls.alpn, std::vector<std::string>{"h2r"});
   EXPECT_EQ(tlsList[0].tls.peerIds, std::vector<std::string>{id});
   EXPECT_EQ(tlsList[0].tls.sni, "gw.example.net");
@@ -186,6 +191,8 @@ TEST(ConfigTest, MeshSectionsAndMeshHosts) {
   EXPECT_TRUE(tlsList[5].tls.peerIds.empty());
   EXPECT_EQ(tlsList[5].tls.alpn, std::vector<std::string>{"h2"});
   EXPECT_TRUE(tlsList[5].optional);  // skipped when the node trusts no one
+  EXPECT_EQ(tlsList[6].tls.alpn, std::vector<std::string>{"ugate"});
+  EXPECT_TRUE(tlsList[6].optional);
 
   std::string node;
   EXPECT_TRUE(isMeshHost(*c, "alice.mesh", &node));

@@ -123,6 +123,22 @@ void MeshShared::renderMetrics(MetricsWriter& m) const {
   m.counter("ugate_mesh_direct_fallbacks_total",
             "Streams to a neighbour re-opened through an association or gateway after the direct dial failed.",
             get(v.directFallbacks));
+  // Per transport: the mesh over QUIC beside HTTP/2 (the totals above count both).
+  m.family("ugate_mesh_transport_connections_total", "counter", "Mesh connections dialled, by transport.");
+  m.sample("ugate_mesh_transport_connections_total", {{"transport", "h2"}},
+           get(v.poolConnections) + get(v.associationDials) - get(v.quicConnections));
+  m.sample("ugate_mesh_transport_connections_total", {{"transport", "quic"}}, get(v.quicConnections));
+  m.family("ugate_mesh_transport_tunnels_total", "counter", "Mesh streams opened by this node, by transport.");
+  m.sample("ugate_mesh_transport_tunnels_total", {{"transport", "h2"}}, get(v.tunnelsOpened) - get(v.quicTunnelsOpened));
+  m.sample("ugate_mesh_transport_tunnels_total", {{"transport", "quic"}}, get(v.quicTunnelsOpened));
+  m.family("ugate_mesh_transport_streams_accepted_total", "counter", "Mesh streams admitted, by transport.");
+  m.sample("ugate_mesh_transport_streams_accepted_total", {{"transport", "h2"}},
+           get(v.streamsAccepted) - get(v.quicStreamsAccepted));
+  m.sample("ugate_mesh_transport_streams_accepted_total", {{"transport", "quic"}}, get(v.quicStreamsAccepted));
+  m.counter("ugate_mesh_auto_fallbacks_total",
+            "QUIC attempts (upstreams with transport auto, a neighbour's announced QUIC port) that failed and "
+            "were retried over HTTP/2.",
+            get(v.autoFallbacks));
   // Streams joined across workers (ugate/stream_bridge.h): ring storage is held only while in use.
   const StreamBridgeStats& br = streamBridgeStats();
   auto gauge = [](const std::atomic<int64_t>& g) { return std::max<int64_t>(0, g.load(std::memory_order_relaxed)); };

@@ -29,12 +29,13 @@ void MeshAssociations::apply() {
   for (auto it = upstreams_.begin(); it != upstreams_.end();) {
     auto w = want.find(it->first);
     bool same = w != want.end() && w->second->address.str() == it->second->cfg.address.str() &&
-                w->second->id == it->second->cfg.id;
+                w->second->id == it->second->cfg.id && w->second->transport == it->second->cfg.transport &&
+                w->second->quicAddress.str() == it->second->cfg.quicAddress.str();
     if (same) {
       ++it;
       continue;
     }
-    if (MeshWorker::Conn* c = hub_.findConn(it->second->conn); c != nullptr && c->h2) c->h2->goAway();
+    if (MeshWorker::Conn* c = hub_.findConn(it->second->conn); c != nullptr) c->goAway();
     hub_.shared().upstreams.remove(it->first, hub_.worker().index());
     it = upstreams_.erase(it);
   }
@@ -57,6 +58,13 @@ void MeshAssociations::dial(Upstream& u) {
   c->target = u.cfg.address;
   c->pinnedId = u.cfg.id;
   c->upstream = u.cfg.name;
+  if (u.cfg.transport == MeshTransport::Quic || (u.cfg.transport == MeshTransport::Auto && !u.h2Next)) {
+    c->transport = MeshTransport::Quic;
+    c->autoFallback = u.cfg.transport == MeshTransport::Auto;
+    c->target = u.cfg.quicAddress;
+    bump(hub_.shared().counters.quicConnections);
+  }
+  u.h2Next = false;
   u.conn = h;
   publish(u, UpstreamStatus::State::Connecting);
   hub_.dialConn(hub_.addConn(std::move(c)));
@@ -73,9 +81,21 @@ void MeshAssociations::onUp(const std::string& name, const std::string& peerId) 
   publish(u, UpstreamStatus::State::Connected);
 }
 
-void MeshAssociations::onGone(const std::string& name, uint64_t handle, const std::string& why) {
+void MeshAssociations::onGone(const std::string& name, uint64_t handle, const std::string& why, bool autoQuic) {
   if (auto it = upstreams_.find(name); it != upstreams_.end() && it->second->conn == handle) {
     it->second->conn = 0;
+    Upstream& u = *it->second;
+    if (autoQuic && u.upSince == MonotonicTime{} && !draining_) {
+      // transport auto: QUIC did not come up; HTTP/2 now, without waiting for the backoff.
+      bump(hub_.shared().counters.autoFallbacks);
+      spdlog::warn("mesh: upstream {}: QUIC association to {} failed ({}); transport auto falls back to HTTP/2 at {}",
+                   u.cfg.name, u.cfg.quicAddress.str(), why, u.cfg.address.str());
+      u.h2Next = true;
+      hub_.worker().reactor().defer([this, name] {
+        if (auto i = upstreams_.find(name); i != upstreams_.end() && i->second->conn == 0) dial(*i->second);
+      });
+      return;
+    }
     schedule(*it->second, why.empty() ? "closed" : why);
   }
 }

@@ -29,8 +29,12 @@ class MeshAssociations {
   void apply();
   /** onUp: the association connection to upstream `name` is ready; the gateway is node `peerId`. */
   void onUp(const std::string& name, const std::string& peerId);
-  /** onGone: the association connection `handle` of upstream `name` closed (why): dial again later. */
-  void onGone(const std::string& name, uint64_t handle, const std::string& why);
+  /**
+   * onGone: the association connection `handle` of upstream `name` closed (why): dial again later.
+   * autoQuic: it was a QUIC attempt of transport auto; one that never came up is retried over
+   * HTTP/2 at once (logged and counted).
+   */
+  void onGone(const std::string& name, uint64_t handle, const std::string& why, bool autoQuic = false);
   /** drain: no more dials (shutdown). */
   void drain();
 
@@ -43,6 +47,7 @@ class MeshAssociations {
     MonotonicTime upSince{};
     std::string gatewayId;  // learned from the gateway's certificate
     std::string lastError;
+    bool h2Next{false};  // transport auto: the QUIC attempt failed, the next one is HTTP/2
   };
   void dial(Upstream& u);
   void schedule(Upstream& u, const std::string& why);

@@ -50,7 +50,7 @@ void parseExpose(const json& j, const std::string& path, const Config& c, MeshCo
 
 // parseUpstream parses upstreams[i] (path p); its name must differ from those parsed before it.
 void parseUpstream(const json& j, const std::string& p, const Config& c, MeshConfig& m) {
-  checkKeys(j, p, {"name", "address", "id"});
+  checkKeys(j, p, {"name", "address", "id", "transport", "quicAddress"});
   UpstreamConfig u;
   u.name = j.contains("name") ? getString(j["name"], p + ".name") : p;
   if (!j.contains("address")) fail(p + ".address", "required (the gateway's mesh host:port)");
@@ -62,6 +62,26 @@ void parseUpstream(const json& j, const std::string& p, const Config& c, MeshCon
     auto ids = parseNodeIds(j["id"], p + ".id");
     if (ids.size() != 1) fail(p + ".id", "one node ID");
     u.id = ids[0];
+  }
+  if (j.contains("transport")) {
+    std::string t = getString(j["transport"], p + ".transport");
+    if (t == "h2") {
+      u.transport = MeshTransport::H2;
+    } else if (t == "quic") {
+      u.transport = MeshTransport::Quic;
+    } else if (t == "auto") {
+      u.transport = MeshTransport::Auto;
+    } else {
+      fail(p + ".transport", "'" + t + "': one of h2, quic, auto");
+    }
+  }
+  u.quicAddress = u.address;
+  if (j.contains("quicAddress")) {
+    std::string q = getString(j["quicAddress"], p + ".quicAddress");
+    auto qp = HostPort::parse(q);
+    if (!qp || qp->port == 0) fail(p + ".quicAddress", "'" + q + "' is not host:port");
+    if (u.transport == MeshTransport::H2) fail(p + ".quicAddress", "needs transport quic or auto");
+    u.quicAddress = *qp;
   }
   for (const auto& o : m.upstreams) {
     if (o.name == u.name) fail(p + ".name", "duplicate upstream name '" + u.name + "'");
@@ -137,6 +157,15 @@ bool isMeshHost(const Config& c, std::string_view host, std::string* nodeOut) {
   return true;
 }
 
+std::string_view transportName(MeshTransport t) {
+  switch (t) {
+    case MeshTransport::H2: return "h2";
+    case MeshTransport::Quic: return "quic";
+    case MeshTransport::Auto: return "auto";
+  }
+  return "h2";
+}
+
 UpstreamTlsConfig meshUpstreamTls(const UpstreamConfig& u, std::string_view alpn) {
   UpstreamTlsConfig t;
   if (!u.id.empty()) t.peerIds = {u.id};
@@ -150,6 +179,10 @@ std::vector<ModuleClientTls> meshClientTls(const Config& c, const MeshConfig& m)
   for (const auto& u : m.upstreams) {
     out.push_back({meshUpstreamTls(u, kMeshReverseAlpn), "upstreams[]"});
     out.push_back({meshUpstreamTls(u, kMeshAlpn), "upstreams[]"});
+    if (u.transport != MeshTransport::H2) {
+      out.push_back({meshUpstreamTls(u, kMeshQuicReverseAlpn), "upstreams[]"});
+      out.push_back({meshUpstreamTls(u, kMeshQuicAlpn), "upstreams[]"});
+    }
   }
   for (const auto& r : c.routes) {
     if (r.via.empty()) continue;
@@ -168,6 +201,9 @@ std::vector<ModuleClientTls> meshClientTls(const Config& c, const MeshConfig& m)
   UpstreamTlsConfig direct;
   direct.alpn = {std::string(kMeshAlpn)};
   out.push_back({std::move(direct), "mesh (direct dials of neighbours)", true});
+  UpstreamTlsConfig directQuic;  // neighbours that announce the mesh over QUIC
+  directQuic.alpn = {std::string(kMeshQuicAlpn)};
+  out.push_back({std::move(directQuic), "mesh (direct dials of neighbours over QUIC)", true});
   return out;
 }
 

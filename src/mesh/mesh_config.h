@@ -10,11 +10,22 @@
 
 namespace ugate::mesh {
 
+/**
+ * MeshTransport: how connections to an upstream are made: HTTP/2 over mutual TLS on TCP (the mesh
+ * listener), the mesh over QUIC (ALPN ugate, a `quic` listener; include/ugate/mux.h), or QUIC first
+ * and HTTP/2 when that attempt fails (decided per connection attempt, logged and counted).
+ */
+enum class MeshTransport : uint8_t { H2, Quic, Auto };
+std::string_view transportName(MeshTransport t);
+
 /** UpstreamConfig: a gateway this node keeps a reverse-accept association with ("upstreams[]"). */
 struct UpstreamConfig {
   std::string name;     // "upstreams[N]" unless named; a route's `via` may name it
-  HostPort address;     // the gateway's mesh port
+  HostPort address;     // the gateway's mesh port (TCP for h2, UDP for quic; auto: both, same port)
   std::string id;       // the gateway's node ID (pinned); empty = verified by the trusted roots
+  MeshTransport transport{MeshTransport::H2};
+  /** quicAddress: where auto and quic dial QUIC ("quicAddress"; default: `address`). */
+  HostPort quicAddress;
 };
 
 /**
@@ -53,6 +64,9 @@ const MeshConfig& meshConfig(const Config& c);
 /** Mesh ALPN protocols: forward tunnels (HTTP/2) and reverse-accept associations (roles flipped). */
 inline constexpr std::string_view kMeshAlpn = "h2";
 inline constexpr std::string_view kMeshReverseAlpn = "h2r";
+/** The mesh over QUIC: forward streams and reverse-accept associations (either side opens streams). */
+inline constexpr std::string_view kMeshQuicAlpn = "ugate";
+inline constexpr std::string_view kMeshQuicReverseAlpn = "ugater";
 /**
  * meshClientTls: the client TLS settings the mesh dials with (one per upstream and ALPN, plus an
  * unpinned one when a route goes `via` a host:port), so the TLS provider builds their contexts.

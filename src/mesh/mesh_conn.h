@@ -15,6 +15,7 @@
 #include <ugate/stream.h>
 
 #include <ugate/dns.h>
+#include <ugate/mux.h>
 #include <ugate/splicer.h>
 #include <ugate/tunnel.h>
 #include "http/h2_connection.h"
@@ -33,8 +34,9 @@ inline constexpr std::string_view kErrorHeader = "x-ugate-error";
 /** wallMs: wall-clock time for the admin endpoint (Unix milliseconds). */
 int64_t wallMs();
 
-// MeshConn (MeshWorker::Conn): one mutual-TLS HTTP/2 connection of this worker.
-struct MeshConn final : public DeferredDeletable, public http::H2ConnectionCallbacks {
+// MeshConn (MeshWorker::Conn): one mutual-TLS connection of this worker: HTTP/2 over TCP (`h2`), or
+// a multiplexed connection of another transport (`mux`: the mesh over QUIC), served the same way.
+struct MeshConn final : public DeferredDeletable, public http::H2ConnectionCallbacks, public MuxConnectionCallbacks {
   enum class Kind : uint8_t {
     MeshServer,     // accepted on a mesh listener, ALPN h2: the peer sends us CONNECTs
     NodeHeld,       // accepted, ALPN h2r: a node's association; we send it CONNECTs
@@ -46,7 +48,20 @@ struct MeshConn final : public DeferredDeletable, public http::H2ConnectionCallb
   MeshConn(MeshWorker& m, Kind k, uint64_t h) : mw(m), kind(k), handle(h) {}
   void onRequest(http::H2Connection&, http::H2StreamPtr s) override { mw.server().onTunnelRequest(*this, std::move(s)); }
   void onConnectionClosed(http::H2Connection&, Errc r, const std::string& d) override { mw.onConnClosed(*this, r, d); }
-  bool ready() const { return state == State::Ready && h2 && !h2->closed(); }
+  // ugate::MuxConnectionCallbacks
+  void onMuxReady(MuxConnection&) override { mw.onMuxReady(*this); }
+  void onMuxStream(MuxConnection&, MuxInbound in) override { mw.server().onMuxStream(*this, std::move(in)); }
+  void onMuxClosed(MuxConnection&, Errc r, const std::string& d) override { mw.onMuxClosed(*this, r, d); }
+
+  bool ready() const { return state == State::Ready && ((h2 && !h2->closed()) || (mux && mux->ready())); }
+  bool canOpenStream() const { return h2 ? h2->canOpenStream() : mux && mux->canOpen(); }
+  size_t activeStreams() const { return h2 ? h2->activeStreams() : mux ? mux->activeStreams() : 0; }
+  /** goAway: no new streams; close once the open ones are done. */
+  void goAway() {
+    if (h2 && !h2->closed()) h2->goAway();
+    if (mux && !mux->closed()) mux->goAway();
+  }
+  std::string_view transportName() const { return mux || transport != MeshTransport::H2 ? "quic" : "h2"; }
 
   MeshWorker& mw;
   Kind kind;
@@ -66,6 +81,9 @@ struct MeshConn final : public DeferredDeletable, public http::H2ConnectionCallb
   StreamPtr tcp;
   StreamPtr tls;  // until the handshake completes; then owned by h2
   http::H2ConnectionPtr h2;
+  MuxConnectionPtr mux;   // instead of h2: the mesh over QUIC
+  MeshTransport transport{MeshTransport::H2};  // dialled: how (Quic for a QUIC attempt, also under auto)
+  bool autoFallback{false};  // a QUIC attempt of transport auto: on failure its opens go over HTTP/2
   TimerPtr timer;
   std::vector<uint64_t> waiting;  // pending opens waiting for Ready
   MonotonicTime idleSince{};
@@ -83,13 +101,16 @@ struct MeshDialer::Pending final : public TunnelRequest {
   Done done;
   std::string authority;
   http::Headers headers;
-  http::H2StreamPtr stream;   // awaiting the response
+  StreamPtr stream;           // awaiting the response
   StreamPtr local;            // connecting to our own loopback
   StreamPtr bridgeNear;       // cross-worker: our end of the bridge
   uint16_t localPort{0};
   std::string node;     // the mesh node targeted ("" for a plain `via` target)
   std::string via;      // the route's gateway ("" = this node's first upstream)
   bool direct{false};   // waiting on a direct connection to a neighbour (falls back when it fails)
+  bool directQuic{false};        // that direct connection is the mesh over QUIC (the announced port)
+  bool directQuicFailed{false};  // ... which failed: the neighbour's TCP mesh port is tried next
+  bool overQuic{false}; // opened on a QUIC connection (metrics)
 };
 
 // Bridged: a stream opened here for another worker, spliced to that worker's bridge end.
@@ -113,7 +134,7 @@ struct MeshDialer::Bridged final : private SplicerCallbacks {
   }
   MeshDialer& mw;
   StreamPtr far;
-  http::H2StreamPtr stream;
+  StreamPtr stream;
   std::unique_ptr<Splicer> splicer;
   std::function<void(Errc, std::string)> reply;
 };

@@ -141,7 +141,7 @@ void MeshDialer::openRouted(Pending& p) {
   }
   for (const auto& u : meshConfig(cfg()).upstreams) {
     if (u.name == gwName) {
-      openViaGateway(p, u.address, u.id);
+      openViaGateway(p, u.transport == MeshTransport::H2 ? u.address : u.quicAddress, u.id, &u);
       return;
     }
   }
@@ -159,11 +159,15 @@ bool MeshDialer::hasRoutedPath(const Pending& p) const {
 
 void MeshDialer::openDirect(Pending& p, const DirectPeer& d) {
   p.direct = true;
-  bump(shared_.counters.directOpens);
+  if (!p.directQuicFailed) bump(shared_.counters.directOpens);
   // One pooled connection per neighbour, pinned to the node ID it announced (and its certificate
-  // carries), dialled at the addresses it was heard from and announced.
-  const SocketAddress& first = d.meshTcp.front();
-  Conn* c = poolConnection(HostPort{first.ip(), first.port()}, d.id, &d.meshTcp);
+  // carries), dialled at the addresses it was heard from and announced: over QUIC when it announced
+  // a mesh QUIC port (and that did not just fail), else over TCP.
+  p.directQuic = !d.meshQuic.empty() && !p.directQuicFailed && muxTransports().find("quic") != nullptr;
+  const std::vector<SocketAddress>& addrs = p.directQuic ? d.meshQuic : d.meshTcp;
+  const SocketAddress& first = addrs.front();
+  Conn* c = poolConnection(HostPort{first.ip(), first.port()}, d.id, &addrs,
+                           p.directQuic ? MeshTransport::Quic : MeshTransport::H2);
   if (c == nullptr) {
     directFailed(p, Errc::ConnectRefused, "neighbour " + d.id + " unreachable at " + first.str());
   } else if (c->ready()) {
@@ -174,6 +178,18 @@ void MeshDialer::openDirect(Pending& p, const DirectPeer& d) {
 }
 
 void MeshDialer::directFailed(Pending& p, Errc reason, const std::string& detail) {
+  if (p.directQuic && !p.directQuicFailed) {
+    // The neighbour's QUIC port failed: its TCP mesh port next (still direct).
+    p.directQuicFailed = true;
+    if (auto d = peerDirectory().find(p.node); d && !d->meshTcp.empty()) {
+      bump(shared_.counters.autoFallbacks);
+      if (worker_.logBudget()) {
+        spdlog::warn("mesh: QUIC to neighbour {} failed ({}); trying its TCP mesh port", p.node, detail);
+      }
+      openDirect(p, *d);
+      return;
+    }
+  }
   if (!hasRoutedPath(p)) {
     completePending(p.id, makeError(reason, detail));
     return;
@@ -193,6 +209,7 @@ void MeshDialer::completePending(uint64_t id, Result<StreamPtr> r) {
   Pending& p = *it->second;
   if (!p.done) return;
   bump(r ? shared_.counters.tunnelsOpened : shared_.counters.tunnelsFailed);
+  if (r && p.overQuic) bump(shared_.counters.quicTunnelsOpened);
   Done d = std::move(p.done);
   p.done = nullptr;
   d(std::move(r));  // may hand p to deferred deletion: do not touch it after this
@@ -222,22 +239,32 @@ void MeshDialer::openLocal(Pending& p, uint16_t port) {
   });
 }
 
+void MeshDialer::answered(uint64_t id, int status, const MuxFields& fields, uint64_t resetCode) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  if (status >= 200 && status < 300) {
+    completePending(id, std::move(it->second->stream));
+    return;
+  }
+  std::string why = muxField(fields, kErrorHeader);
+  completePending(id, makeError(tunnelErrc(status, why),
+                                status == 0 ? "tunnel reset by the peer (code " + std::to_string(resetCode) + ")"
+                                            : "the gateway answered " + std::to_string(status) +
+                                                  (why.empty() ? "" : " (" + why + ")")));
+}
+
 void MeshDialer::openOnConn(Pending& p, Conn& c) {
   const uint64_t id = p.id;
-  http::H2StreamPtr s = c.h2->connect(p.authority, p.headers, [this, id](http::H2Stream& st) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    int status = st.status();
-    if (status >= 200 && status < 300) {
-      completePending(id, StreamPtr(std::move(it->second->stream)));
-      return;
-    }
-    std::string why = st.header(kErrorHeader);
-    completePending(id, makeError(tunnelErrc(status, why),
-                                  status == 0 ? "tunnel reset by the peer (code " + std::to_string(st.resetCode()) + ")"
-                                              : "the gateway answered " + std::to_string(status) +
-                                                    (why.empty() ? "" : " (" + why + ")")));
-  });
+  StreamPtr s;
+  if (c.mux) {
+    p.overQuic = true;
+    s = c.mux->open(p.authority, p.headers,
+                    [this, id](int status, const MuxFields& fields) { answered(id, status, fields, 0); });
+  } else {
+    s = c.h2->connect(p.authority, p.headers, [this, id](http::H2Stream& st) {
+      answered(id, st.status(), st.headers(), st.resetCode());
+    });
+  }
   if (!s) {
     completePending(id, makeError(Errc::ResourceExhausted, "no stream available on the mesh connection"));
     return;
@@ -246,15 +273,17 @@ void MeshDialer::openOnConn(Pending& p, Conn& c) {
 }
 
 MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::string& pinnedId,
-                                             const std::vector<SocketAddress>* addrs) {
-  // A neighbour's pool is its node ID's (its addresses may change); a gateway's, its address's.
-  const std::string key = addrs ? "direct|" + pinnedId : gw.str() + "|" + pinnedId;
+                                             const std::vector<SocketAddress>* addrs, MeshTransport transport) {
+  // A neighbour's pool is its node ID's (its addresses may change); a gateway's, its address's and
+  // transport's (under auto, QUIC and HTTP/2 connections share one pool: whichever is ready serves).
+  const std::string key = addrs ? "direct|" + pinnedId
+                                : gw.str() + "|" + pinnedId + "|" + std::string(transportName(transport));
   auto& handles = pools_[key];
   for (uint64_t h : handles) {
     auto it = hub_.conns().find(h);
     if (it == hub_.conns().end()) continue;
     Conn& c = *it->second;
-    if (c.ready() && c.h2->canOpenStream()) return &c;
+    if (c.ready() && c.canOpenStream()) return &c;
     if ((c.state == Conn::State::Dialling || c.state == Conn::State::Handshaking) &&
         c.waiting.size() < meshConfig(cfg()).maxStreamsPerConnection) {
       return &c;
@@ -265,6 +294,11 @@ MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::stri
   c->target = gw;
   c->pinnedId = pinnedId;
   c->poolKey = key;
+  if (transport != MeshTransport::H2) {
+    c->transport = MeshTransport::Quic;  // auto tries QUIC first, each new connection
+    c->autoFallback = transport == MeshTransport::Auto;
+    bump(shared_.counters.quicConnections);
+  }
   if (addrs) {
     c->addrs = *addrs;  // dialled as they are, no DNS
     c->direct = true;
@@ -276,8 +310,8 @@ MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::stri
   return hub_.conns().count(h) ? raw : nullptr;
 }
 
-void MeshDialer::openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId) {
-  Conn* c = poolConnection(gw, pinnedId);
+void MeshDialer::openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId, const UpstreamConfig* u) {
+  Conn* c = poolConnection(gw, pinnedId, nullptr, u ? u->transport : MeshTransport::H2);
   if (c == nullptr) {
     completePending(p.id, makeError(Errc::ConnectRefused, "gateway " + gw.str() + " unreachable"));
     return;
@@ -300,19 +334,25 @@ void MeshDialer::openForPeer(uint64_t handle, std::string authority, http::Heade
   Bridged* raw = b.get();
   raw->reply = std::move(reply);
   bridged_[raw] = std::move(b);
-  raw->stream = it->second->h2->connect(authority, headers, [this, raw](http::H2Stream& st) {
+  auto onAnswer = [this, raw](int status, const MuxFields& fields) {
     if (!bridged_.count(raw)) return;
-    int status = st.status();
     auto rep = std::move(raw->reply);
     if (status >= 200 && status < 300) {
       raw->start();
       rep(Errc::Ok, "");
       return;
     }
-    std::string why = st.header(kErrorHeader);
+    std::string why = muxField(fields, kErrorHeader);
     rep(tunnelErrc(status, why), "the node answered " + std::to_string(status));
     raw->finish(true);
-  });
+  };
+  Conn& c = *it->second;
+  if (c.mux) {
+    raw->stream = c.mux->open(authority, headers, onAnswer);
+  } else {
+    raw->stream = c.h2->connect(authority, headers,
+                                [onAnswer](http::H2Stream& st) { onAnswer(st.status(), st.headers()); });
+  }
   if (!raw->stream) {
     auto rep = std::move(raw->reply);
     rep(Errc::ResourceExhausted, "no stream available on the node's association");
@@ -325,7 +365,7 @@ void MeshDialer::onConnReady(Conn& c) {
   for (uint64_t id : waiting) {
     auto it = pending_.find(id);
     if (it == pending_.end()) continue;
-    if (c.h2->canOpenStream()) {
+    if (c.canOpenStream()) {
       openOnConn(*it->second, c);
     } else {
       completePending(id, makeError(Errc::ResourceExhausted, "the gateway's stream limit is reached"));
@@ -333,7 +373,53 @@ void MeshDialer::onConnReady(Conn& c) {
   }
 }
 
+bool MeshDialer::autoFallback(Conn& c, Errc reason, const std::string& detail) {
+  if (!c.autoFallback || c.poolKey.empty()) return false;
+  const UpstreamConfig* up = nullptr;
+  for (const auto& u : meshConfig(cfg()).upstreams) {
+    if (u.quicAddress.str() == c.target.str() && u.id == c.pinnedId && u.transport == MeshTransport::Auto) up = &u;
+  }
+  if (up == nullptr) return false;  // the config changed meanwhile: fail as usual
+  bump(shared_.counters.autoFallbacks);
+  spdlog::warn("mesh: upstream {}: QUIC to {} failed ({}: {}); transport auto falls back to HTTP/2 at {}", up->name,
+               c.target.str(), errcReason(reason), detail, up->address.str());
+  // The HTTP/2 connection joins the auto pool, so later opens reuse it while it lives.
+  auto waiting = std::move(c.waiting);
+  c.waiting.clear();
+  Conn* h2 = nullptr;
+  auto& handles = pools_[c.poolKey];
+  for (uint64_t h : handles) {
+    Conn* o = hub_.findConn(h);
+    if (o != nullptr && o != &c && !o->mux && o->transport == MeshTransport::H2 && o->state != Conn::State::Closed) h2 = o;
+  }
+  if (h2 == nullptr) {
+    const uint64_t h = shared_.nodes.nextHandle();
+    auto n = std::make_unique<Conn>(hub_, Conn::Kind::Pool, h);
+    n->target = up->address;
+    n->pinnedId = up->id;
+    n->poolKey = c.poolKey;
+    h2 = &hub_.addConn(std::move(n));
+    handles.push_back(h);
+    bump(shared_.counters.poolConnections);
+    hub_.dialConn(*h2);
+    if (!hub_.findConn(h)) h2 = nullptr;
+  }
+  for (uint64_t id : waiting) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    if (h2 == nullptr) {
+      completePending(id, makeError(reason, detail + "; and HTTP/2 to " + up->address.str() + " failed at once"));
+    } else if (h2->ready()) {
+      openOnConn(*it->second, *h2);
+    } else {
+      h2->waiting.push_back(id);
+    }
+  }
+  return true;
+}
+
 void MeshDialer::onConnFailed(Conn& c, Errc reason, const std::string& detail) {
+  if (autoFallback(c, reason, detail)) return;
   auto waiting = std::move(c.waiting);
   for (uint64_t id : waiting) {
     auto it = pending_.find(id);

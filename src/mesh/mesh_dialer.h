@@ -14,11 +14,13 @@
 #include <vector>
 
 #include <ugate/config.h>
+#include <ugate/mux.h>
 #include <ugate/peer_directory.h>
 #include <ugate/tunnel.h>
 #include <ugate/worker_context.h>
 
 #include "http/h2_connection.h"
+#include "mesh/mesh_config.h"
 
 namespace ugate::mesh {
 
@@ -68,11 +70,16 @@ class MeshDialer final : public TunnelDialer {
   void directFailed(Pending& p, Errc reason, const std::string& detail);
   bool hasRoutedPath(const Pending& p) const;
   void openOnConn(Pending& p, Conn& c);
-  void openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId);
+  /** openViaGateway: through gateway gw, over the transport of upstream u (null: a `via` host:port, HTTP/2). */
+  void openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId, const UpstreamConfig* u = nullptr);
+  /** autoFallback: a QUIC attempt of transport auto failed: the opens waiting on c go over HTTP/2. */
+  bool autoFallback(MeshConn& c, Errc reason, const std::string& detail);
+  /** answered: the outcome of an open on a connection, from the peer's status and fields. */
+  void answered(uint64_t id, int status, const MuxFields& fields, uint64_t resetCode);
   void completePending(uint64_t id, Result<StreamPtr> r);
   /** poolConnection: a ready or starting connection to gw; `addrs`: dial these (a neighbour's). */
   Conn* poolConnection(const HostPort& gw, const std::string& pinnedId,
-                       const std::vector<SocketAddress>* addrs = nullptr);
+                       const std::vector<SocketAddress>* addrs = nullptr, MeshTransport transport = MeshTransport::H2);
 
   MeshWorker& hub_;
   WorkerContext& worker_;

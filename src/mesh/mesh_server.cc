@@ -138,8 +138,26 @@ bool MeshServer::authorizeAssociation(Conn& c, std::string& why) const {
   return false;
 }
 
+void MeshServer::acceptMux(const std::string& listener, MuxConnectionPtr mux) {
+  if (hub_.draining()) return;  // dropped: the connection closes
+  const uint64_t h = shared_.nodes.nextHandle();
+  auto c = std::make_unique<Conn>(hub_, Conn::Kind::MeshServer, h);
+  c->listener = listener;
+  c->transport = MeshTransport::Quic;
+  c->tmeta.source = mux->peerAddress();
+  c->tmeta.local = mux->localAddress();
+  c->tmeta.alpn = mux->alpn();
+  if (mux->peer()) c->peer = std::make_unique<PeerIdentity>(*mux->peer());
+  c->state = Conn::State::Handshaking;
+  Conn& ref = hub_.addConn(std::move(c));
+  ref.mux = std::move(mux);
+  onTlsAccepted(ref);
+  // Streams that arrived with the handshake are delivered now (unless the connection was refused).
+  if (Conn* still = hub_.findConn(h); still != nullptr && still->mux) still->mux->setCallbacks(still);
+}
+
 void MeshServer::onTlsAccepted(Conn& c) {
-  if (c.tmeta.alpn != kMeshReverseAlpn) {
+  if (c.tmeta.alpn != kMeshReverseAlpn && c.tmeta.alpn != kMeshQuicReverseAlpn) {
     hub_.onConnReady(c);  // MeshServer: the peer sends CONNECTs
     return;
   }
@@ -188,7 +206,7 @@ void MeshServer::goAwayAssociation(uint64_t handle) {
   if (it == hub_.conns().end()) return;
   Conn& c = *it->second;
   c.registered = false;  // the table already points at the newer association
-  if (c.h2 && !c.h2->closed()) c.h2->goAway();
+  c.goAway();
 }
 
 bool MeshServer::mayAssertIdentity(const Conn& c) const {
@@ -201,8 +219,8 @@ bool MeshServer::mayAssertIdentity(const Conn& c) const {
   return false;
 }
 
-std::unique_ptr<PeerIdentity> MeshServer::originIdentity(const Conn& c, const http::H2Stream& s) {
-  const std::string asserted = s.header(kPeerHeader);
+std::unique_ptr<PeerIdentity> MeshServer::originIdentity(const Conn& c, const MuxInbound& s) {
+  const std::string asserted = muxField(s.fields, kPeerHeader);
   if (!asserted.empty()) {
     const char* why = !mayAssertIdentity(c)            ? "the peer is not a trusted gateway (mesh.trustedGateways)"
                       : !assertableIdentity(asserted) ? "neither a node ID nor a spiffe:// ID"
@@ -212,7 +230,7 @@ std::unique_ptr<PeerIdentity> MeshServer::originIdentity(const Conn& c, const ht
       if (asserted.rfind("spiffe://", 0) == 0) {
         p->spiffe = asserted;
         // The same originator's node ID, when the gateway knew it (a malformed one is left out).
-        if (std::string id = s.header(kPeerIdHeader); id.size() == 52 && assertableIdentity(id)) p->nodeId = upper(id);
+        if (std::string id = muxField(s.fields, kPeerIdHeader); id.size() == 52 && assertableIdentity(id)) p->nodeId = upper(id);
       } else {
         p->nodeId = upper(asserted);
       }
@@ -221,13 +239,13 @@ std::unique_ptr<PeerIdentity> MeshServer::originIdentity(const Conn& c, const ht
     bump(shared_.counters.identityIgnored);
     if (worker_.logBudget()) {
       spdlog::warn("mesh: {} from {} ({}): ignored {} '{}': {}; the stream carries the peer's own identity",
-                   s.authority(), c.tmeta.source.str(), c.peer ? c.peer->nodeId : "?", kPeerHeader, asserted, why);
+                   s.authority, c.tmeta.source.str(), c.peer ? c.peer->nodeId : "?", kPeerHeader, asserted, why);
     }
   }
   return c.peer ? std::make_unique<PeerIdentity>(*c.peer) : nullptr;
 }
 
-void MeshServer::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta) {
+void MeshServer::takeCarriedHeaders(const Conn& c, const MuxInbound& s, StreamMeta& meta) {
   auto keep = [&meta](std::string_view k, std::string v) {
     if (!meta.headers) meta.headers = std::make_unique<http::Headers>();  // most streams carry none
     meta.headers->emplace_back(std::string(k), std::move(v));
@@ -235,7 +253,7 @@ void MeshServer::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
   auto drop = [&](std::string_view k, const std::string& v, const char* why) {
     bump(shared_.counters.traceHeadersDropped);
     if (worker_.logBudget()) {
-      spdlog::warn("mesh: {} from {}: dropped {} ({}): {}", s.authority(), c.tmeta.source.str(), k, why,
+      spdlog::warn("mesh: {} from {}: dropped {} ({}): {}", s.authority, c.tmeta.source.str(), k, why,
                    v.substr(0, 128));
     }
   };
@@ -243,7 +261,7 @@ void MeshServer::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
   // list, then fails its check, as the specification wants).
   auto field = [&s](std::string_view name) {
     std::string out;
-    for (const auto& [n, v] : s.headers()) {
+    for (const auto& [n, v] : s.fields) {
       if (n != name) continue;
       if (!out.empty()) out += ',';
       out += v;
@@ -257,19 +275,31 @@ void MeshServer::takeCarriedHeaders(const Conn& c, const http::H2Stream& s, Stre
       keep(f.name, std::move(f.value));
     }
   }
-  if (std::string hops = s.header(kHopsHeader); !hops.empty()) keep(kHopsHeader, std::move(hops));
+  if (std::string hops = muxField(s.fields, kHopsHeader); !hops.empty()) keep(kHopsHeader, std::move(hops));
 }
 
 void MeshServer::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
+  // An HTTP/2 CONNECT is a mesh stream like any other once its method is checked.
+  MuxInbound in;
+  in.authority = s->authority();
+  in.fields = s->headers();
+  http::H2Stream* hs = s.get();
+  in.respond = [hs](int status, const MuxFields& fields, const std::string& body) { hs->respond(status, fields, body); };
+  const bool connect = s->method() == "CONNECT";
+  in.stream = std::move(s);
+  admit(c, std::move(in), connect);
+}
+
+void MeshServer::admit(Conn& c, MuxInbound in, bool connectMethod) {
   StreamMeta meta;
   meta.id = worker_.nextStreamId();
-  meta.kind = StreamKind::H2;
+  meta.kind = c.mux ? StreamKind::Quic : StreamKind::H2;
   meta.listener = c.listener;
   meta.source = c.tmeta.source;
   meta.local = c.tmeta.local;
   meta.start = worker_.reactor().now();
   meta.alpn = c.tmeta.alpn;
-  // refuse answers the CONNECT with `status` and x-ugate-error, counts it by reason (mesh and
+  // refuse answers the stream with `status` and x-ugate-error, counts it by reason (mesh and
   // listener counters), logs peer, target and reason, and writes the stream's access-log line.
   auto refuse = [&](int status, Errc why, const std::string& detail) {
     bump(shared_.counters.streamsRefused[static_cast<size_t>(why)]);
@@ -277,24 +307,24 @@ void MeshServer::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
     ls.accepted.add();
     ls.closes[static_cast<size_t>(why)].add();
     if (worker_.logBudget()) {
-      spdlog::warn("mesh: {} from {} ({}): {} {}: {}", s->authority(), c.tmeta.source.str(),
-                   meta.peer ? peerName(meta.peer.get()) : (c.peer ? c.peer->nodeId : "?"), status,
+      spdlog::warn("mesh: {} from {} ({}) over {}: {} {}: {}", in.authority.substr(0, 256), c.tmeta.source.str(),
+                   meta.peer ? peerName(meta.peer.get()) : (c.peer ? c.peer->nodeId : "?"), c.transportName(), status,
                    errcReason(why), detail);
     }
-    s->respond(status, {{std::string(kErrorHeader), std::string(errcReason(why))}}, detail + "\n");
-    if (meta.host.empty()) meta.host = s->authority().substr(0, 256);
+    in.respond(status, {{std::string(kErrorHeader), std::string(errcReason(why))}}, detail + "\n");
+    if (meta.host.empty()) meta.host = in.authority.substr(0, 256);
     meta.closeReason = why;
     meta.closeDetail = detail;
     worker_.accessLog().log(meta);
   };
   if (hub_.draining()) return refuse(503, Errc::Shutdown, "draining");
-  if (s->method() != "CONNECT") return refuse(405, Errc::NotSupported, "only CONNECT is served here");
-  auto hp = HostPort::parse(s->authority());
-  if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + s->authority().substr(0, 256) + "'");
+  if (!connectMethod) return refuse(405, Errc::NotSupported, "only CONNECT is served here");
+  auto hp = HostPort::parse(in.authority);
+  if (!hp) return refuse(400, Errc::ProtocolError, "bad :authority '" + in.authority.substr(0, 256) + "'");
   meta.host = hp->host;
   meta.port = hp->port;
   if (auto a = SocketAddress::fromIp(hp->host, hp->port)) meta.originalDst = *a;
-  std::vector<std::string> hops = splitHops(s->header(kHopsHeader));
+  std::vector<std::string> hops = splitHops(muxField(in.fields, kHopsHeader));
   const std::string self = hub_.selfId();
   // The hop list is believed from every peer: it can only get the peer's own stream refused, and
   // ignoring it would let a loop through a gateway we do not trust go on forever.
@@ -308,8 +338,8 @@ void MeshServer::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
                   "circuit too long: " + std::to_string(hops.size()) + " gateways already forwarded the stream, mesh.maxHops=" +
                       std::to_string(meshConfig(cfg()).maxHops));
   }
-  meta.peer = originIdentity(c, *s);
-  takeCarriedHeaders(c, *s, meta);
+  meta.peer = originIdentity(c, in);
+  takeCarriedHeaders(c, in, meta);
 
   // Exposure (docs/SECURITY.md): the routes see the stream first (match.listener is the mesh
   // listener, or "upstream:<name>" over our association; match.identity the peer), and a reject
@@ -335,6 +365,7 @@ void MeshServer::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
     return refuse(403, Errc::RouteRejected, "no route allows " + hp->str() + " from the mesh");
   }
   bump(shared_.counters.streamsAccepted);
+  if (c.mux) bump(shared_.counters.quicStreamsAccepted);
   const ListenerConfig* l = cfg().findListener(c.listener);
   const LimitsConfig& lim = cfg().limits;
   SessionStart start;
@@ -343,16 +374,15 @@ void MeshServer::onTunnelRequest(Conn& c, http::H2StreamPtr s) {
   start.sniffTimeout = lim.sniffTimeout;
   // Over our association the stream goes to our own loopback port unless a route names a target.
   if (c.kind == Conn::Kind::Association && d.action != RouteDecision::Action::Dial) start.forcedTarget = *hp;
-  http::H2Stream* hs = s.get();
-  start.onResult = [hs](Errc e, const StreamMeta& m) {
+  start.onResult = [respond = std::move(in.respond)](Errc e, const StreamMeta& m) {
     if (e == Errc::Ok) {
-      hs->respond(200);
+      respond(200, {}, std::string());
     } else {
-      hs->respond(tunnelStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}},
-                  m.closeDetail.empty() ? std::string() : m.closeDetail + "\n");
+      respond(tunnelStatus(e), {{std::string(kErrorHeader), std::string(errcReason(e))}},
+              m.closeDetail.empty() ? std::string() : m.closeDetail + "\n");
     }
   };
-  worker_.startSession(std::move(s), std::move(meta), std::move(start));
+  worker_.startSession(std::move(in.stream), std::move(meta), std::move(start));
 }
 
 }  // namespace ugate::mesh

@@ -11,6 +11,7 @@
 
 #include <ugate/config.h>
 #include <ugate/log_throttle.h>
+#include <ugate/mux.h>
 #include <ugate/stream.h>
 #include <ugate/worker_context.h>
 
@@ -27,8 +28,16 @@ class MeshServer {
   MeshServer(MeshWorker& hub, WorkerContext& w, MeshShared& shared) : hub_(hub), worker_(w), shared_(shared) {}
   /** accept: a connection on a mesh listener (owns fd). */
   void accept(const ListenerConfig& l, int fd, StreamMeta meta);
+  /**
+   * acceptMux: a connection a transport accepted (the mesh over QUIC on a `quic` listener, its
+   * handshake done): served like an accepted HTTP/2 mesh connection — ALPN ugater registers the
+   * node's association, ALPN ugate is a peer sending us streams.
+   */
+  void acceptMux(const std::string& listener, MuxConnectionPtr mux);
   /** onTunnelRequest: a CONNECT on a connection whose peer sends us streams. */
   void onTunnelRequest(MeshConn& c, std::unique_ptr<http::H2Stream> s);
+  /** onMuxStream: a stream the peer opened on a multiplexed connection (any transport). */
+  void onMuxStream(MeshConn& c, MuxInbound in) { admit(c, std::move(in)); }
   /** goAwayAssociation: an association replaced by a newer one of the same node drains. */
   void goAwayAssociation(uint64_t handle);
 
@@ -53,13 +62,19 @@ class MeshServer {
    * originIdentity: the stream's identity: the peer's own verified one, or the one it asserts when
    * it may (else the assertion is ignored, counted and logged).
    */
-  std::unique_ptr<PeerIdentity> originIdentity(const Conn& c, const http::H2Stream& s);
+  std::unique_ptr<PeerIdentity> originIdentity(const Conn& c, const MuxInbound& s);
   /**
    * takeCarriedHeaders copies what travels on with the stream into meta.headers (allocated only if
    * any): well-formed traceparent, tracestate and baggage (malformed ones are dropped, counted and
    * logged) and the hop list.
    */
-  void takeCarriedHeaders(const Conn& c, const http::H2Stream& s, StreamMeta& meta);
+  void takeCarriedHeaders(const Conn& c, const MuxInbound& s, StreamMeta& meta);
+  /**
+   * admit: the one admission of a mesh stream, whatever carried it (an HTTP/2 CONNECT or a QUIC
+   * stream header): hops and loops, identity, trace context, routes and exposure, then a session;
+   * refusals are answered with a status and x-ugate-error, counted, logged and access-logged.
+   */
+  void admit(Conn& c, MuxInbound in, bool connectMethod = true);
 
   MeshWorker& hub_;
   WorkerContext& worker_;

@@ -23,6 +23,11 @@ struct MeshCounters {
   std::atomic<uint64_t> associationDials{0}, associationsUp{0}, poolConnections{0};
   std::atomic<uint64_t> directOpens{0};      // streams opened straight to a neighbour (peer directory)
   std::atomic<uint64_t> directFallbacks{0};  // of those, re-opened routed after the direct dial failed
+  // The mesh over QUIC (transport "quic", include/ugate/mux.h).
+  std::atomic<uint64_t> quicConnections{0};      // QUIC mesh connections dialled (pools and associations)
+  std::atomic<uint64_t> quicStreamsAccepted{0};  // of streamsAccepted, those that came over QUIC
+  std::atomic<uint64_t> quicTunnelsOpened{0};    // of tunnelsOpened, those opened over QUIC
+  std::atomic<uint64_t> autoFallbacks{0};        // a QUIC attempt (auto, a neighbour's) failed, HTTP/2 tried
 };
 
 /** bump adds one to a mesh counter. */

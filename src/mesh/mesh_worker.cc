@@ -39,6 +39,7 @@ MeshWorker::~MeshWorker() {
   for (auto& [h, c] : conns_) {
     if (c->registered) shared_.nodes.remove(c->nodeId, c->handle);
     if (c->h2) c->h2->close();
+    if (c->mux) c->mux->close();
   }
   conns_.clear();
 }
@@ -115,25 +116,34 @@ void MeshWorker::dialConn(Conn& c) {
   });
 }
 
+UpstreamTlsConfig MeshWorker::clientTls(const Conn& c) const {
+  const bool quic = c.transport != MeshTransport::H2;
+  UpstreamTlsConfig t;
+  if (c.kind == Conn::Kind::Association) {
+    for (const auto& u : meshConfig(cfg()).upstreams) {
+      if (u.name == c.upstream) t = meshUpstreamTls(u, quic ? kMeshQuicReverseAlpn : kMeshReverseAlpn);
+    }
+  } else {
+    if (!c.pinnedId.empty() && !c.direct) t.peerIds = {c.pinnedId};
+    t.alpn = {std::string(quic ? kMeshQuicAlpn : kMeshAlpn)};
+    if (!SocketAddress::fromIp(c.target.host, c.target.port)) t.sni = c.target.host;
+  }
+  return t;
+}
+
 // onConnTcp: err -1 = start the next address; 0 = connected; else the connect failed.
 void MeshWorker::onConnTcp(Conn& c, int err) {
+  if (c.transport != MeshTransport::H2) {
+    dialMux(c);
+    return;
+  }
   if (err == 0) {
     if (c.kind == Conn::Kind::Association && c.tcp->spliceFd() >= 0) {
       // Streams the gateway sends us come from it: they log its address as their source.
       c.tmeta.source = c.tmeta.upstreamAddr;
       c.tmeta.local = localAddress(c.tcp->spliceFd());
     }
-    UpstreamTlsConfig t;
-    if (c.kind == Conn::Kind::Association) {
-      for (const auto& u : meshConfig(cfg()).upstreams) {
-        if (u.name == c.upstream) t = meshUpstreamTls(u, kMeshReverseAlpn);
-      }
-    } else {
-      if (!c.pinnedId.empty() && !c.direct) t.peerIds = {c.pinnedId};
-      t.alpn = {std::string(kMeshAlpn)};
-      if (!SocketAddress::fromIp(c.target.host, c.target.port)) t.sni = c.target.host;
-    }
-    startClientTls(c, t);
+    startClientTls(c, clientTls(c));
     return;
   }
   if (err > 0 && c.tcp) {
@@ -153,6 +163,66 @@ void MeshWorker::onConnTcp(Conn& c, int err) {
   }
   failConn(c, err > 0 ? errcFromErrno(err) : Errc::ConnectRefused,
            "mesh connection to " + c.target.str() + ": " + (err > 0 ? strerror(err) : "no address accepted"));
+}
+
+void MeshWorker::dialMux(Conn& c) {
+  MuxTransport* t = muxTransports().find("quic");
+  if (t == nullptr) {
+    failConn(c, Errc::NotSupported, "mesh to " + c.target.str() + " over QUIC: this build has no QUIC transport");
+    return;
+  }
+  if (c.nextAddr >= c.addrs.size()) {
+    failConn(c, Errc::ConnectRefused, "mesh to " + c.target.str() + " over QUIC: no address left to try");
+    return;
+  }
+  MuxDialParams p;
+  p.address = c.addrs[c.nextAddr++];
+  p.tls = clientTls(c);
+  p.sni = p.tls.sni;
+  p.name = "mesh " + c.target.str();
+  const MeshConfig& m = meshConfig(cfg());
+  p.handshakeTimeout = cfg().tls.handshakeTimeout;
+  // Under auto a QUIC attempt that gets no answer (UDP blocked) gives way to HTTP/2 sooner.
+  if (c.autoFallback) p.handshakeTimeout = std::min(p.handshakeTimeout, Duration(3000));
+  p.idleTimeout = m.pingInterval + m.pingTimeout;  // keepalive PINGs at a third of it
+  p.maxStreams = m.maxStreamsPerConnection;
+  p.streamWindow = m.streamWindow;
+  p.connectionWindow = m.connectionWindow;
+  c.tmeta.upstreamAddr = p.address;
+  auto r = t->dial(worker_, p, c);
+  if (!r) {
+    failConn(c, r.error().code, "mesh to " + c.target.str() + " over QUIC: " + r.error().detail);
+    return;
+  }
+  c.mux = std::move(*r);
+  c.state = Conn::State::Handshaking;
+}
+
+void MeshWorker::onMuxReady(Conn& c) {
+  if (c.state == Conn::State::Closed) return;
+  const PeerIdentity* peer = c.mux->peer();
+  if (c.direct && (!peer || upper(peer->nodeId) != upper(c.pinnedId))) {
+    failConn(c, Errc::AuthFailed,
+             "mesh over QUIC to neighbour " + c.target.str() + ": its certificate carries node ID " +
+                 (peer ? peer->nodeId : std::string("(none)")) + ", not the announced " + c.pinnedId);
+    return;
+  }
+  if (c.mux->peer()) c.peer = std::make_unique<PeerIdentity>(*c.mux->peer());
+  if (c.kind == Conn::Kind::Association) {
+    c.tmeta.source = c.mux->peerAddress();
+    c.tmeta.local = c.mux->localAddress();
+  }
+  c.tmeta.alpn = c.mux->alpn();
+  onConnReady(c);
+}
+
+void MeshWorker::onMuxClosed(Conn& c, Errc reason, const std::string& detail) {
+  if (c.state == Conn::State::Closed) return;
+  if (c.state != Conn::State::Ready) {  // the dial failed: its waiting opens hear why
+    failConn(c, reason, detail);
+    return;
+  }
+  onConnClosed(c, reason, detail);
 }
 
 void MeshWorker::startClientTls(Conn& c, const UpstreamTlsConfig& t) {
@@ -197,19 +267,21 @@ void MeshWorker::startClientTls(Conn& c, const UpstreamTlsConfig& t) {
 
 void MeshWorker::onConnReady(Conn& c) {
   if (c.timer) c.timer->disable();
-  const bool server = c.kind == Conn::Kind::Association || c.kind == Conn::Kind::MeshServer;
-  c.h2 = http::H2Connection::create(worker_.reactor(), std::move(c.tls),
-                                    server ? http::H2Connection::Role::Server : http::H2Connection::Role::Client,
-                                    h2Options(), c);
   c.state = Conn::State::Ready;
   c.idleSince = worker_.reactor().now();
-  c.h2->start();
+  if (!c.mux) {
+    const bool server = c.kind == Conn::Kind::Association || c.kind == Conn::Kind::MeshServer;
+    c.h2 = http::H2Connection::create(worker_.reactor(), std::move(c.tls),
+                                      server ? http::H2Connection::Role::Server : http::H2Connection::Role::Client,
+                                      h2Options(), c);
+    c.h2->start();
+  }
   if (c.kind == Conn::Kind::Association) {
     bump(shared_.counters.associationsUp);
     c.listener = "upstream:" + c.upstream;
     assoc_.onUp(c.upstream, c.peer ? c.peer->nodeId : std::string());
-    spdlog::info("mesh: association to gateway {} ({}) is up; it may now send us streams", c.target.str(),
-                 c.peer ? c.peer->nodeId : "?");
+    spdlog::info("mesh: association to gateway {} ({}, {}) is up; it may now send us streams", c.target.str(),
+                 c.peer ? c.peer->nodeId : "?", c.transportName());
   }
   dialer_.onConnReady(c);
 }
@@ -232,8 +304,11 @@ void MeshWorker::removeConn(Conn& c) {
     spdlog::info("mesh: node {} unregistered", c.nodeId);
   }
   dialer_.onConnRemoved(c);
-  if (c.kind == Conn::Kind::Association) assoc_.onGone(c.upstream, c.handle, c.closeWhy);
+  if (c.kind == Conn::Kind::Association) {
+    assoc_.onGone(c.upstream, c.handle, c.closeWhy, c.autoFallback);
+  }
   if (c.h2 && !c.h2->closed()) c.h2->close();
+  if (c.mux && !c.mux->closed()) c.mux->close();
   if (c.tls) c.tls->close(true);
   if (c.tcp) c.tcp->close(true);
   auto it = conns_.find(c.handle);
@@ -279,21 +354,19 @@ void MeshWorker::housekeeping() {
   std::vector<Conn*> idle;
   for (auto& [h, c] : conns_) {
     if (c->kind != Conn::Kind::Pool || !c->ready()) continue;
-    if (c->h2->activeStreams() > 0) {
+    if (c->activeStreams() > 0) {
       c->idleSince = now;
     } else if (now - c->idleSince > meshConfig(cfg()).idleConnectionTimeout) {
       idle.push_back(c.get());
     }
   }
-  for (Conn* c : idle) c->h2->goAway();
+  for (Conn* c : idle) c->goAway();
 }
 
 void MeshWorker::drain() {
   draining_ = true;
   assoc_.drain();
-  for (auto& [h, c] : conns_) {
-    if (c->h2 && !c->h2->closed()) c->h2->goAway();
-  }
+  for (auto& [h, c] : conns_) c->goAway();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,6 +389,12 @@ void MeshModule::registerKinds(ListenerKindRegistry& kinds) {
     m->server().accept(l, fd, std::move(meta));
   };
   kinds.add(std::move(spec));
+  // The mesh over QUIC: connections a `quic` listener accepted with ALPN ugate/ugater come here.
+  muxTransports().setAcceptor([shared = &shared_](WorkerContext& w, const std::string& listener, MuxConnectionPtr c) {
+    const auto i = static_cast<size_t>(w.index());
+    MeshWorker* m = i < shared->workers.size() ? shared->workers[i] : nullptr;
+    if (m != nullptr) m->server().acceptMux(listener, std::move(c));  // else dropped: it closes
+  });
 }
 
 ModuleWorkerPtr MeshModule::newWorker(WorkerContext& w) {

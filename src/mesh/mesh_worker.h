@@ -75,10 +75,18 @@ class MeshWorker final : public ModuleWorker {
 
   /** onConnClosed: c's HTTP/2 connection ended (the peer, a protocol error, a PING timeout). */
   void onConnClosed(Conn& c, Errc reason, const std::string& detail);
+  /** onMuxReady: c's QUIC connection finished its handshake (dialled connections). */
+  void onMuxReady(Conn& c);
+  /** onMuxClosed: c's QUIC connection ended (before its handshake: the dial failed). */
+  void onMuxClosed(Conn& c, Errc reason, const std::string& detail);
 
  private:
   http::H2Options h2Options() const;
   void onConnTcp(Conn& c, int err);
+  /** dialMux: c's next address over QUIC (transport "quic" of muxTransports()). */
+  void dialMux(Conn& c);
+  /** clientTls: the TLS settings c is dialled with (its ALPN for the transport). */
+  UpstreamTlsConfig clientTls(const Conn& c) const;
   void startClientTls(Conn& c, const UpstreamTlsConfig& t);
   void failConn(Conn& c, Errc reason, const std::string& detail);
   void housekeeping();

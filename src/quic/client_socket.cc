@@ -9,12 +9,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include <ugate/datagram_io.h>
 #include <ugate/worker_context.h>
 
 namespace ugate::quic {
 
 namespace {
-constexpr size_t kRecvBuf = 65536;
+constexpr int kBatchesPerWake = 8;  // then yield to other fds
+constexpr size_t kTxArena = 96 * 1024;  // one GSO train of 64 full packets
 }  // namespace
 
 Result<std::unique_ptr<ClientSocket>> ClientSocket::open(Reactor& r, QuicCounters& counters,
@@ -38,8 +40,8 @@ Result<std::unique_ptr<ClientSocket>> ClientSocket::open(Reactor& r, QuicCounter
 
 ClientSocket::ClientSocket(Reactor& r, QuicCounters& counters, int fd, SocketAddress server, SocketAddress local,
                            WorkerContext* worker)
-    : r_(r), counters_(counters), fd_(fd), server_(server), local_(local), worker_(worker) {
-  tx_ = std::make_unique<uint8_t[]>(kMaxPacket);
+    : r_(r), counters_(counters), fd_(fd), server_(server), local_(local), worker_(worker),
+      tx_(kTxArena, false) {
   RAND_bytes(resetSecret_.data(), resetSecret_.size());
   flushTimer_ = r_.createTimer([this] { runPending(); });
   r_.addFd(fd_, this, EPOLLIN);
@@ -51,6 +53,7 @@ ClientSocket::~ClientSocket() {
     conn_->closeNow();
   }
   conn_.reset();
+  tx_.flush(fd_);  // the CONNECTION_CLOSE
   r_.removeFd(fd_, this);
   ::close(fd_);
 }
@@ -67,19 +70,15 @@ Result<QuicConn*> ClientSocket::connect(ClientParams p) {
 
 bool ClientSocket::logBudget() { return worker_ ? worker_->logBudget() : true; }
 
-uint8_t* ClientSocket::txSlot() { return tx_.get(); }
+uint8_t* ClientSocket::txSlot() { return tx_.slot(fd_, kMaxPacket); }
 
 void ClientSocket::send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) {
   (void)to, (void)from;  // connected: always the server, from our one address
-  ssize_t n;
-  do {
-    n = ::send(fd_, slot, len, 0);
-  } while (n < 0 && errno == EINTR);
-  // A full socket buffer drops the packet: QUIC sees a loss and sends it again.
-  if (n >= 0) {
-    counters_.packetsOut.fetch_add(1, std::memory_order_relaxed);
-    counters_.bytesOut.fetch_add(len, std::memory_order_relaxed);
-  }
+  // Counted when queued; a packet the kernel then refuses (a full buffer) is a loss QUIC repairs.
+  counters_.packetsOut.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytesOut.fetch_add(len, std::memory_order_relaxed);
+  tx_.push(slot, len, SocketAddress{}, SocketAddress{});
+  if (!inRun_) schedule(nullptr);  // built outside a turn's flush (a timer): sent at the next
 }
 
 void ClientSocket::schedule(QuicConn* c) {
@@ -96,26 +95,41 @@ void ClientSocket::connDied(QuicConn* c) {
 void ClientSocket::newCid(std::span<uint8_t, CidCodec::kLen> out) { RAND_bytes(out.data(), out.size()); }
 
 void ClientSocket::runPending() {
+  inRun_ = true;
   for (int round = 0; round < 4 && pending_; ++round) {
     pending_ = false;
     if (conn_) conn_->flush();
   }
+  inRun_ = false;
+  tx_.flush(fd_);
   if (conn_ && conn_->dead()) deleteLater(r_, std::move(conn_));
 }
 
 void ClientSocket::onIoEvent(uint32_t events) {
   (void)events;
-  uint8_t buf[kRecvBuf];
-  for (int i = 0; i < 64; ++i) {
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;  // EAGAIN, or an ICMP error (ECONNREFUSED): the connection times out by itself
-    counters_.packetsIn.fetch_add(1, std::memory_order_relaxed);
-    counters_.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    if (conn_) conn_->onDatagram(PathAddrs{local_, server_}, buf, static_cast<size_t>(n), 0);
-    if (i == 63) r_.modFd(fd_, this, EPOLLIN);  // edge-triggered: come back for the rest
+  // Batches of datagrams (recvmmsg, the thread's buffers), as the listener's endpoint reads them.
+  udp::RecvBatch& batch = udp::recvBatch();
+  bool more = false;
+  for (int round = 0; round < kBatchesPerWake; ++round) {
+    IoResult r = batch.recv(fd_, 0);
+    // EAGAIN, or an ICMP error (ECONNREFUSED): the connection times out by itself.
+    if (!r.ok() || r.value <= 0) break;
+    more = round + 1 == kBatchesPerWake;
+    const auto n = static_cast<size_t>(r.value);
+    for (size_t i = 0; i < n; ++i) {
+      const udp::Datagram& d = batch[i];
+      if (d.truncated) {
+        counters_.drop(DropReason::Truncated);
+        continue;
+      }
+      counters_.packetsIn.fetch_add(1, std::memory_order_relaxed);
+      counters_.bytesIn.fetch_add(d.len, std::memory_order_relaxed);
+      if (conn_) conn_->onDatagram(PathAddrs{local_, server_}, d.data, d.len, 0);
+    }
+    if (n < udp::kBatch) break;
   }
   runPending();
+  if (more) r_.modFd(fd_, this, EPOLLIN);  // edge-triggered: come back for the rest
 }
 
 }  // namespace ugate::quic

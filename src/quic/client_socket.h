@@ -14,6 +14,7 @@
 #include <ugate/socket_address.h>
 
 #include "quic/quic_conn.h"
+#include "quic/tx_queue.h"
 
 namespace ugate::quic {
 
@@ -58,8 +59,9 @@ class ClientSocket final : public PacketIo, private IoWatcher {
   SocketAddress local_;
   WorkerContext* worker_;
   std::unique_ptr<QuicConn> conn_;
-  std::unique_ptr<uint8_t[]> tx_;
+  TxQueue tx_;             // packets built this turn, sent as GSO trains at its end
   bool pending_{false};
+  bool inRun_{false};      // inside runPending (which flushes tx_ when done)
   TimerPtr flushTimer_;
   std::array<uint8_t, 32> resetSecret_{};
 };

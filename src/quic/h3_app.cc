@@ -552,14 +552,8 @@ nghttp3_ssize H3Base::readData(nghttp3_conn* c, int64_t id, nghttp3_vec* vec, si
     *pflags |= NGHTTP3_DATA_FLAG_EOF;
     return 0;
   }
-  ByteVec tmp[16];
-  const size_t n = s->sendBuf.peek(tmp, std::min<size_t>(veccnt, 16));
   size_t total = 0;
-  for (size_t i = 0; i < n; ++i) {
-    vec[i].base = const_cast<uint8_t*>(tmp[i].base);
-    vec[i].len = tmp[i].len;
-    total += tmp[i].len;
-  }
+  const size_t n = s->sendBuf.peekInto(vec, veccnt, total);
   s->sendBuf.hand(total);  // nghttp3 holds them now, until acknowledged
   if (s->finQueued && s->sendBuf.unhanded() == 0) {
     *pflags |= NGHTTP3_DATA_FLAG_EOF;

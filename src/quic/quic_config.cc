@@ -75,13 +75,14 @@ Result<void> validateQuicListener(const ListenerConfig& l, const std::string& pa
   if (l.sniffTimeout) return refuse("sniffTimeout", "QUIC has no sniffing phase");
   if (!l.tls) return makeError(Errc::InvalidArgument, path + ".tls: kind 'quic' always runs TLS 1.3");
   for (const auto& a : l.tls->alpn) {
-    if (a == kAlpnMesh) {
-      return makeError(Errc::NotSupported, path + ".tls.alpn: '" + a +
-                                               "' (the mesh over QUIC) is not served yet; use a `mesh` listener (TCP)");
-    }
-    if (a != kAlpnH3) {
+    if (a != kAlpnH3 && a != kAlpnMesh && a != kAlpnMeshReverse) {
       return makeError(Errc::InvalidArgument, path + ".tls.alpn: '" + a + "' is not served over QUIC (known: " +
-                                                  std::string(kAlpnH3) + ", " + std::string(kAlpnMesh) + ")");
+                                                  std::string(kAlpnH3) + ", " + std::string(kAlpnMesh) + ", " +
+                                                  std::string(kAlpnMeshReverse) + ")");
+    }
+    if ((a == kAlpnMesh || a == kAlpnMeshReverse) && !l.tls->requireClientCert) {
+      return makeError(Errc::InvalidArgument, path + ".tls.alpn: '" + a +
+                                                  "' (the mesh over QUIC) needs requireClientCert: mesh peers are nodes");
     }
   }
   return {};

@@ -8,6 +8,7 @@ namespace ugate::quic {
 
 inline constexpr std::string_view kAlpnH3 = "h3";
 inline constexpr std::string_view kAlpnMesh = "ugate";
+inline constexpr std::string_view kAlpnMeshReverse = "ugater";  // a node's reverse-accept association
 
 /** quicKindSpec: kind `quic` with its option parser and validation (no handler set yet). */
 ListenerKindSpec quicKindSpec();

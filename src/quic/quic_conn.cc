@@ -12,6 +12,7 @@
 #include <ugate/worker_context.h>
 
 #include "quic/h3_app.h"
+#include "quic/mux_app.h"
 #include "quic/quic_config.h"
 
 namespace ugate::quic {
@@ -334,6 +335,7 @@ bool QuicConn::writeStreams(ngtcp2_tstamp ts) {
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi{};
   const size_t maxPkt = std::min<size_t>(ngtcp2_conn_get_max_tx_udp_payload_size(conn_), PacketIo::kMaxPacket);
+  bool building = false;  // a packet is being filled (NGTCP2_ERR_WRITE_MORE)
   for (int i = 0; i < 1024; ++i) {  // bounded: a congestion-limited connection comes back by its timer
     ngtcp2_vec vecs[16];
     size_t nvecs = 0;
@@ -357,6 +359,7 @@ bool QuicConn::writeStreams(ngtcp2_tstamp ts) {
           continue;
         case NGTCP2_ERR_WRITE_MORE:
           app_->streamDataTaken(sid, static_cast<size_t>(ndatalen));
+          building = true;
           continue;
         default: {
           ngtcp2_ccerr err;
@@ -367,9 +370,18 @@ bool QuicConn::writeStreams(ngtcp2_tstamp ts) {
         }
       }
     }
+    building = false;
     if (ndatalen >= 0 && sid >= 0) app_->streamDataTaken(sid, static_cast<size_t>(ndatalen));
     if (n == 0) break;
     sendPacket(slot, static_cast<size_t>(n), ps.path, pi.ecn);
+  }
+  if (building) {
+    // The bound ended the loop inside a packet being built (many streams with data): finish it
+    // now, or ngtcp2 finds it still pending at the next read.
+    uint8_t* slot = io_.txSlot();
+    ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, slot, maxPkt, nullptr,
+                                               NGTCP2_WRITE_STREAM_FLAG_NONE, -1, nullptr, 0, ts);
+    if (n > 0) sendPacket(slot, static_cast<size_t>(n), ps.path, pi.ecn);
   }
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
   return true;
@@ -664,6 +676,8 @@ void QuicConn::onHandshakeCompleted() {
   }
   if (outcome_.alpn == kAlpnH3) {
     app_ = std::make_unique<H3Server>(*this);
+  } else if (outcome_.alpn == kAlpnMesh || outcome_.alpn == kAlpnMeshReverse) {
+    app_ = std::make_unique<MuxApp>(*this, nullptr);  // handed to the mesh (include/ugate/mux.h)
   }
 }
 

@@ -38,7 +38,13 @@ struct QuicCounters {
   std::atomic<uint64_t> retrySent{0};
   std::atomic<uint64_t> versionNegotiationSent{0};
   std::atomic<uint64_t> statelessResetsSent{0};
-  std::atomic<uint64_t> handedToOtherWorker{0};  // datagrams whose CID named another worker
+  std::atomic<uint64_t> handedToOtherWorker{0};
+  // The mesh over QUIC (ALPN ugate, mux_app.h).
+  std::atomic<uint64_t> meshDialled{0};       // connections dialled (transport "quic")
+  std::atomic<uint64_t> meshAccepted{0};      // connections accepted and handed to the mesh
+  std::atomic<uint64_t> meshStreamsOut{0};    // streams this side opened
+  std::atomic<uint64_t> meshStreamsIn{0};     // streams the peers opened (header complete)
+  std::atomic<uint64_t> meshHeaderErrors{0};  // streams reset for a bad header  // datagrams whose CID named another worker
   std::array<std::atomic<uint64_t>, static_cast<size_t>(DropReason::kCount)> dropped{};
   /** RTT of closed connections (smoothed, at close) in buckets: ≤1, ≤5, ≤25, ≤100, ≤500 ms, more. */
   std::array<std::atomic<uint64_t>, 6> rttBuckets{};

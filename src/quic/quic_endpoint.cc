@@ -23,8 +23,6 @@ namespace {
 
 constexpr int kBatchesPerWake = 8;
 constexpr size_t kArenaBytes = 256 * 1024;  // packets built per flush at most (then sent)
-constexpr unsigned kMaxSegments = 64;        // UDP_SEGMENT allows 64 segments per message
-constexpr size_t kMaxGsoBytes = 65000;       // and one UDP payload's worth of bytes           // then yield to other fds (level-triggered: we come back)
 constexpr unsigned kResetsPerMs = 16;        // stateless resets per millisecond per endpoint at most
 constexpr ngtcp2_duration kRetryTokenLife = 10 * NGTCP2_SECONDS;
 constexpr ngtcp2_duration kRegularTokenLife = 24 * 3600 * NGTCP2_SECONDS;
@@ -48,7 +46,7 @@ ngtcp2_cid toCid(const uint8_t* p, size_t n) {
 }  // namespace
 
 QuicEndpoint::QuicEndpoint(WorkerContext& w, QuicWorker& qw, const ListenerConfig& l, int fd)
-    : w_(w), qw_(qw), cfg_(&l), name_(l.name), fd_(fd) {
+    : w_(w), qw_(qw), cfg_(&l), name_(l.name), fd_(fd), tx_(kArenaBytes) {
   wildcard_ = l.address.isAny();
   // Replies must leave from the address each client reached: learn it on a wildcard socket.
   if (auto r = udp::setRecvOptions(fd_, l.address.family(), wildcard_ ? udp::kRecvPktInfo : 0); !r) {
@@ -62,7 +60,6 @@ QuicEndpoint::QuicEndpoint(WorkerContext& w, QuicWorker& qw, const ListenerConfi
   } else {
     setsockopt(fd_, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
   }
-  arena_ = std::make_unique<uint8_t[]>(kArenaBytes);
   flushTimer_ = w_.reactor().createTimer([this] { runPending(); });
   qw_.addEndpoint(this);
   if (!w_.reactor().addFd(fd_, this, EPOLLIN)) spdlog::error("quic {}: cannot watch the socket", name_);
@@ -321,10 +318,7 @@ void QuicEndpoint::sendStatelessReset(const ngtcp2_version_cid& vc, size_t len, 
   send(slot, static_cast<size_t>(n), path.remote, wildcard_ ? path.local : SocketAddress{});
 }
 
-uint8_t* QuicEndpoint::txSlot() {
-  if (cursor_ + kMaxPacket > kArenaBytes || (tx_.full() && !train_.open) || (tx_.size() + 1 >= udp::kBatch)) flushTx();
-  return arena_.get() + cursor_;
-}
+uint8_t* QuicEndpoint::txSlot() { return tx_.slot(fd_, kMaxPacket); }
 
 void QuicEndpoint::send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) {
   QuicCounters& k = qw_.shared().counters;
@@ -332,45 +326,13 @@ void QuicEndpoint::send(uint8_t* slot, size_t len, const SocketAddress& to, cons
   k.bytesOut.fetch_add(len, std::memory_order_relaxed);
   SocketAddress src = wildcard_ ? from : SocketAddress{};
   if (src.valid()) src = *SocketAddress::fromIp(src.ip(), 0);
-  const size_t at = static_cast<size_t>(slot - arena_.get());  // == cursor_: txSlot() gave it
-  Train& t = train_;
-  const bool joins = gso_ && t.open && !t.closed && at == t.start + t.bytes && len <= t.seg &&
-                     t.count < kMaxSegments && t.bytes + len <= kMaxGsoBytes && t.to == to && t.from == src;
-  if (joins) {
-    t.bytes += len;
-    ++t.count;
-    if (len < t.seg) t.closed = true;  // only the last segment may be shorter
-  } else {
-    commitTrain();
-    t.open = true;
-    t.closed = false;
-    t.start = at;
-    t.bytes = len;
-    t.seg = len;
-    t.count = 1;
-    t.to = to;
-    t.from = src;
-  }
-  cursor_ = at + len;
-}
-
-void QuicEndpoint::commitTrain() {
-  if (!train_.open) return;
-  train_.open = false;
-  tx_.addSegmented(arena_.get() + train_.start, train_.bytes,
-                   train_.count > 1 ? static_cast<uint16_t>(train_.seg) : 0, train_.to, train_.from);
+  tx_.push(slot, len, to, src);
 }
 
 void QuicEndpoint::flushTx() {
-  commitTrain();
-  if (tx_.size() > 0) {
-    udp::SendBatch::Outcome o = tx_.flush(fd_);
-    if (o.gsoRefused && gso_) {
-      gso_ = false;
-      spdlog::warn("quic {}: the kernel refused UDP GSO (EIO): sending packet by packet from now on", name_);
-    }
+  if (tx_.flush(fd_)) {
+    spdlog::warn("quic {}: the kernel refused UDP GSO (EIO): sending packet by packet from now on", name_);
   }
-  cursor_ = 0;
 }
 
 Reactor& QuicEndpoint::reactor() { return w_.reactor(); }

@@ -18,6 +18,7 @@
 
 #include "quic/quic_options.h"
 #include "quic/quic_conn.h"
+#include "quic/tx_queue.h"
 
 namespace ugate {
 class WorkerContext;
@@ -84,25 +85,8 @@ class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWa
   std::string name_;
   int fd_;
   bool wildcard_{false};
-  void commitTrain();
-  /**
-   * Packets to send are built back to back in arena_; consecutive packets of one path with the
-   * same size (the last may be shorter) form a train sent as one GSO message (UDP_SEGMENT).
-   */
-  struct Train {
-    bool open{false};
-    bool closed{false};  // a shorter packet ended it
-    size_t start{0};     // offset in arena_
-    size_t bytes{0};
-    size_t seg{0};
-    unsigned count{0};
-    SocketAddress to, from;
-  };
-  udp::SendBatch tx_;
-  std::unique_ptr<uint8_t[]> arena_;
-  size_t cursor_{0};
-  Train train_;
-  bool gso_{true};  // off once the kernel refused a segmented send (EIO)
+  /** tx_: the packets this turn's connections built, sent as GSO trains (tx_queue.h). */
+  TxQueue tx_;
   std::unordered_map<QuicConn*, std::unique_ptr<QuicConn>> conns_;
   TimerPtr flushTimer_;
   std::vector<QuicConn*> pending_;

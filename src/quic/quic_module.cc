@@ -13,6 +13,7 @@
 #include "quic/quic_config.h"
 #include "quic/quic_crypto.h"
 #include "quic/quic_endpoint.h"
+#include "quic/mux_app.h"
 
 namespace ugate::quic {
 
@@ -91,6 +92,8 @@ void QuicModule::registerKinds(ListenerKindRegistry& kinds) {
     return std::make_unique<QuicEndpoint>(w, *qw, l, fd);
   };
   kinds.add(std::move(spec));
+  // The mesh over QUIC: transport "quic" for the mesh's dialer (include/ugate/mux.h).
+  muxTransports().add(std::make_shared<QuicMuxTransport>(shared_));
 }
 
 ModuleWorkerPtr QuicModule::newWorker(WorkerContext& w) {
@@ -122,6 +125,15 @@ void QuicModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_quic_version_negotiation_sent_total", "Version Negotiation packets sent",
               v(k.versionNegotiationSent));
   out.counter("ugate_quic_stateless_resets_sent_total", "stateless resets sent", v(k.statelessResetsSent));
+  out.counter("ugate_quic_mesh_connections_dialled_total", "mesh connections dialled over QUIC (ALPN ugate)",
+              v(k.meshDialled));
+  out.counter("ugate_quic_mesh_connections_accepted_total", "mesh connections accepted over QUIC and handed to the mesh",
+              v(k.meshAccepted));
+  out.family("ugate_quic_mesh_streams_total", "counter", "mesh streams over QUIC by who opened them");
+  out.sample("ugate_quic_mesh_streams_total", {{"opened_by", "us"}}, v(k.meshStreamsOut));
+  out.sample("ugate_quic_mesh_streams_total", {{"opened_by", "peer"}}, v(k.meshStreamsIn));
+  out.counter("ugate_quic_mesh_header_errors_total", "mesh streams reset for a malformed stream header",
+              v(k.meshHeaderErrors));
   out.counter("ugate_quic_handoffs_total", "datagrams handed to the worker their CID names", v(k.handedToOtherWorker));
   out.family("ugate_quic_dropped_total", "counter", "datagrams dropped before a connection, by reason");
   for (size_t i = 0; i < k.dropped.size(); ++i) {

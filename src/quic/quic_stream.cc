@@ -27,7 +27,7 @@ IoResult QuicStream::write(const uint8_t* buf, size_t len) {
   if (len == 0) return IoResult{0, 0};
   const size_t cap = host_->writeCap();
   const size_t held = s_->sendBuf.size();
-  if (held >= cap) {
+  if (held >= cap || s_->holdWrites) {
     s_->writeBlocked = true;
     writeReady_ = false;
     return IoResult{0, EAGAIN};

@@ -47,6 +47,7 @@ struct StreamState {
   bool notifyRead{false};     // readiness to report once the connection's I/O turn ends
   bool notifyWrite{false};
   bool writeBlocked{false};   // write() said EAGAIN: tell the face when room appears
+  bool holdWrites{false};     // a mesh stream not answered yet: its answer's header goes first
 };
 
 /** StreamHost: what a face asks of the connection that carries its stream. */

@@ -62,6 +62,23 @@ class SendBuffer {
     return k;
   }
 
+  /**
+   * peekInto fills up to maxv (at most 16) pieces into `out`, an array of ngtcp2_vec or
+   * nghttp3_vec (both {uint8_t* base; size_t len}); returns how many, and their bytes in `total`.
+   */
+  template <class Vec>
+  size_t peekInto(Vec* out, size_t maxv, size_t& total) const {
+    ByteVec tmp[16];
+    const size_t n = peek(tmp, maxv < 16 ? maxv : 16);
+    total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      out[i].base = const_cast<uint8_t*>(tmp[i].base);
+      out[i].len = tmp[i].len;
+      total += tmp[i].len;
+    }
+    return n;
+  }
+
   /** hand: n bytes (from the front of the unhanded part) were given to the stack. */
   void hand(size_t n) { handed_ += n; }
   /** rewind: the stack gave back bytes it had been handed (a stream reset): none are pending now. */

@@ -64,17 +64,24 @@ cd "$TMP"
 say "== identities (ugated: $UGATED)"
 declare -A ID PID
 for n in "${NODES[@]}"; do ID[$n]=$("$UGATED" id --data-dir "$TMP/$n" --name "$n" 2>/dev/null); done
-# The mesh listener (whose port each node announces) trusts the three nodes by ID.
+# The mesh listener (whose port each node announces) trusts the three nodes by ID. B also serves
+# the mesh over QUIC (a `quic` listener with ALPN ugate) and announces that port: its neighbours
+# dial it over QUIC.
 for n in "${NODES[@]}"; do
+  quic="" quicPort=""
+  if [[ $n == b ]]; then
+    quic=', { "name": "qmesh", "kind": "quic", "address": "0.0.0.0:15443", "tls": { "alpn": ["ugate"] } }'
+    quicPort=', "quicPort": 15443'
+  fi
   cat >"$TMP/$n.json" <<EOF
 {
   "node": { "name": "$n", "dataDir": "$TMP/$n" },
   "admin": { "address": "127.0.0.1:15000" },
   "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
-                 { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" } ],
+                 { "name": "socks", "kind": "socks5", "address": "127.0.0.1:1080" }$quic ],
   "mesh": { "expose": [ { "port": 8081, "allow": ["${ID[a]}"] }, { "port": 8082, "allow": "*" } ] },
   "tls": { "trustedIds": ["${ID[a]}", "${ID[b]}", "${ID[c]}"], "reloadInterval": "200ms" },
-  "discovery": { "enabled": true, "interfaces": ["eth0"], "interval": "1s", "expire": "4s" }
+  "discovery": { "enabled": true, "interfaces": ["eth0"], "interval": "1s", "expire": "4s"$quicPort }
 }
 EOF
 done
@@ -161,6 +168,12 @@ expect_ge "A opened those streams straight to B (ugate_mesh_direct_opens_total)"
   "$(metric a ugate_mesh_direct_opens_total)" 2
 expect_ge "B accepted them on its mesh listener" "$(metric b ugate_mesh_streams_accepted_total)" $((accepted0 + 2))
 expect_eq "A had no fallback to a gateway" "$(metric a ugate_mesh_direct_fallbacks_total)" 0
+check "A's /nodes lists B's announced mesh QUIC address" \
+  jqt --arg b "${ID[b]}" '.neighbours | any(.id == $b and (.mesh_quic | index("10.202.0.2:15443") != null))' <<<"$nodesA"
+expect_ge "A reached B over the mesh over QUIC, B's announced port (ugate_quic_mesh_connections_dialled_total)" \
+  "$(metric a ugate_quic_mesh_connections_dialled_total)" 1
+expect_ge "B admitted the streams over QUIC" "$(metric b ugate_mesh_transport_streams_accepted_total 'transport="quic"')" 2
+expect_eq "A's QUIC to B did not fall back to TCP" "$(metric a ugate_mesh_auto_fallbacks_total)" 0
 # C is a neighbour of B too, but B's expose opens 8081 to A alone: the direct connection carries
 # C's verified identity, and B answers 403.
 out=$(in_ns c curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://b.mesh:8081/hello.txt 2>&1 || true)

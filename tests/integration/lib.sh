@@ -241,6 +241,62 @@ wait_for() {
   return 1
 }
 
+# nat_namespaces GW NAT INNER NET: three network namespaces in a line, GW (NET.1.1 on g0) ── NAT
+# (NET.1.2 on n0 | NET.2.1 on n1) ── INNER (NET.2.2 on a0, default route via the NAT). NAT is a home
+# router: outbound connections are masqueraded, nothing new comes in. Status 1 when namespaces
+# cannot be made here; the caller deletes them (test_cleanup).
+nat_namespaces() {
+  local gw=$1 nat=$2 inner=$3 net=$4 ns
+  ip netns add "$gw" 2>/dev/null || return 1
+  ip netns add "$nat"
+  ip netns add "$inner"
+  ip link add g0 netns "$gw" type veth peer name n0 netns "$nat"
+  ip link add n1 netns "$nat" type veth peer name a0 netns "$inner"
+  ip -n "$gw" addr add "$net.1.1/24" dev g0
+  ip -n "$nat" addr add "$net.1.2/24" dev n0
+  ip -n "$nat" addr add "$net.2.1/24" dev n1
+  ip -n "$inner" addr add "$net.2.2/24" dev a0
+  for ns in "$gw" "$nat" "$inner"; do ip -n "$ns" link set lo up; done
+  ip -n "$gw" link set g0 up
+  ip -n "$nat" link set n0 up
+  ip -n "$nat" link set n1 up
+  ip -n "$inner" link set a0 up
+  ip -n "$inner" route add default via "$net.2.1"
+  ip netns exec "$nat" sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec "$nat" iptables -t nat -A POSTROUTING -o n0 -j MASQUERADE
+  ip netns exec "$nat" iptables -A FORWARD -i n0 -o n1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  ip netns exec "$nat" iptables -A FORWARD -i n0 -o n1 -j DROP
+}
+
+# ---- ugated nodes in namespaces (mesh_test.sh, quic_mesh_test.sh) ------------------------------
+# A script sets NODE_ADMIN[NAME] (the admin port in NAME's config) and starts each node with
+# `spawn_node NAME NS`. Scripts with other needs define their own metric() after sourcing this file.
+
+# spawn_node NAME NS: start ugated in a namespace on $TMP/NAME.json (log $TMP/NAME.log).
+declare -A NODE_PID=() NODE_NS=() NODE_ADMIN=()
+spawn_node() {
+  spawn "ugated-$1" ip netns exec "$2" "$UGATED" -c "$TMP/$1.json" >>"$TMP/$1.log" 2>&1
+  NODE_PID[$1]=$SPAWNED
+  NODE_NS[$1]=$2
+}
+# nadmin NODE PATH: an admin GET inside the node's namespace.
+nadmin() { ip netns exec "${NODE_NS[$1]}" curl -sS --max-time 5 "http://127.0.0.1:${NODE_ADMIN[$1]}$2"; }
+# metric NODE KEY: the value of NODE's /stats line whose first field is KEY (0 when absent).
+metric() {
+  local v
+  v=$(nadmin "$1" /stats 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }' | head -n1)
+  echo "${v:-0}"
+}
+node_ready() { ours "${NODE_PID[$1]}" && nadmin "$1" /ready >/dev/null 2>&1; }
+# await_node NAME: one assertion that NAME answers /ready within 10 s; aborts the script if not.
+await_node() {
+  if wait_for "$1 /ready" 100 node_ready "$1"; then pass "$1 is up"; else
+    failed "$1 did not become ready"
+    tail -n 20 "$TMP/$1.log"
+    exit 1
+  fi
+}
+
 # ---- ugated -----------------------------------------------------------------------------------
 
 # start_ugated: run ugated on $TMP/ugated.json (log in $TMP/ugated.log), tracked; its PID in UGATED_PID.

@@ -51,29 +51,9 @@ test_cleanup() {
   local ns
   for ns in "$NS_A" "$NS_NAT" "$NS_GW"; do ip netns del "$ns" 2>/dev/null || true; done
 }
-if ! ip netns add "$NS_GW" 2>/dev/null; then skip_all "cannot create network namespaces here"; fi
-ip netns add "$NS_NAT"
-ip netns add "$NS_A"
+nat_namespaces "$NS_GW" "$NS_NAT" "$NS_A" 10.201 || skip_all "cannot create network namespaces here"
 in_gw() { ip netns exec "$NS_GW" "$@"; }
-in_nat() { ip netns exec "$NS_NAT" "$@"; }
 in_a() { ip netns exec "$NS_A" "$@"; }
-ip link add g0 netns "$NS_GW" type veth peer name n0 netns "$NS_NAT"
-ip link add n1 netns "$NS_NAT" type veth peer name a0 netns "$NS_A"
-in_gw ip addr add 10.201.1.1/24 dev g0
-in_nat ip addr add 10.201.1.2/24 dev n0
-in_nat ip addr add 10.201.2.1/24 dev n1
-in_a ip addr add 10.201.2.2/24 dev a0
-for ns in "$NS_GW" "$NS_NAT" "$NS_A"; do ip -n "$ns" link set lo up; done
-in_gw ip link set g0 up
-in_nat ip link set n0 up
-in_nat ip link set n1 up
-in_a ip link set a0 up
-in_a ip route add default via 10.201.2.1
-in_nat sysctl -qw net.ipv4.ip_forward=1
-# A home router: outbound connections are masqueraded, nothing new comes in.
-in_nat iptables -t nat -A POSTROUTING -o n0 -j MASQUERADE
-in_nat iptables -A FORWARD -i n0 -o n1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-in_nat iptables -A FORWARD -i n0 -o n1 -j DROP
 
 start_tmp
 cd "$TMP"
@@ -137,28 +117,6 @@ wait_for "gw1's http server" 100 ns_listening "$NS_GW" 8088
 in_gw ip route add 10.201.99.0/24 dev g0
 in_gw iptables -t nat -A OUTPUT -p tcp -d 10.201.99.0/24 --dport 80 -j REDIRECT --to-ports 15001
 
-# node NAME NS: start ugated in a namespace on $TMP/NAME.json (log $TMP/NAME.log).
-declare -A NODE_PID=() NODE_NS=() NODE_ADMIN=()
-node() {
-  spawn "ugated-$1" ip netns exec "$2" "$UGATED" -c "$TMP/$1.json" >>"$TMP/$1.log" 2>&1
-  NODE_PID[$1]=$SPAWNED
-  NODE_NS[$1]=$2
-}
-# nadmin NODE PATH: an admin GET inside the node's namespace.
-nadmin() { ip netns exec "${NODE_NS[$1]}" curl -sS --max-time 5 "http://127.0.0.1:${NODE_ADMIN[$1]}$2"; }
-metric() {
-  local v
-  v=$(nadmin "$1" /stats 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }' | head -n1)
-  echo "${v:-0}"
-}
-node_ready() { ours "${NODE_PID[$1]}" && nadmin "$1" /ready >/dev/null 2>&1; }
-await_node() {
-  if wait_for "$1 /ready" 100 node_ready "$1"; then pass "$1 is up"; else
-    failed "$1 did not become ready"
-    tail -n 20 "$TMP/$1.log"
-    exit 1
-  fi
-}
 a_registered() { nadmin gw1 /nodes 2>/dev/null | grep -q "\"id\": \"$A_ID\""; }
 a_gone() {
   local out
@@ -243,15 +201,15 @@ NODE_ADMIN[x]=15001
 sed -e "s|$TMP/a\"|$TMP/x\"|" -e 's|"name": "a"|"name": "x"|' -e 's|127.0.0.1:15000|127.0.0.1:15001|' \
   -e 's|a-access.log|x-access.log|' -e 's|127.0.0.1:1085|127.0.0.1:1086|' a.json >x.json
 
-node gw1 "$NS_GW"
+spawn_node gw1 "$NS_GW"
 await_node gw1
-node gw2 "$NS_GW"
+spawn_node gw2 "$NS_GW"
 await_node gw2
-node gw3 "$NS_GW"
+spawn_node gw3 "$NS_GW"
 await_node gw3
-node a "$NS_A"
+spawn_node a "$NS_A"
 await_node a
-node x "$NS_A"
+spawn_node x "$NS_A"
 await_node x
 
 say "== reverse accept through the NAT"
@@ -493,7 +451,7 @@ expect_str "the exposed port a.mesh:8080 still answers" "$body" "hello from A"
 say "== a newer association of the same node replaces the older one"
 NODE_ADMIN[a2]=15003
 sed -e 's|127.0.0.1:15000|127.0.0.1:15003|' -e 's|127.0.0.1:1085|127.0.0.1:1087|' a.json >a2.json
-node a2 "$NS_A"
+spawn_node a2 "$NS_A"
 await_node a2
 wait_for "replacement" 50 bash -c "[ \$(ip netns exec $NS_GW curl -s http://127.0.0.1:15000/stats | awk '\$1 == \"ugate_mesh_associations_replaced_total\" {print \$2}') -ge 1 ]" || true
 expect_ge "gw1 replaced A's association with the newer one" "$(metric gw1 ugate_mesh_associations_replaced_total)" 1
@@ -529,7 +487,7 @@ a_backoff_detail() {
 }
 check "... with its failed attempts, the next retry time and the last error" \
   wait_for "A's backoff details" 100 a_backoff_detail
-node gw1 "$NS_GW"
+spawn_node gw1 "$NS_GW"
 await_node gw1
 check "A re-registered with the restarted gw1" wait_for "A in /nodes again" 150 a_registered
 body=$(in_gw curl -sS --max-time 10 --socks5-hostname 127.0.0.1:1080 http://a.mesh:8080/hello.txt || true)

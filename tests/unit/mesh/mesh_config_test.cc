@@ -53,6 +53,12 @@ INSTANTIATE_TEST_SUITE_P(
                     ErrCase{"maxHops", R"({"mesh": {"maxHops": 0}})", "mesh.maxHops: 0 out of range [1, 32]"},
                     ErrCase{"reconnect", R"({"mesh": {"reconnectMin": "10s", "reconnectMax": "1s"}})",
                             "mesh.reconnectMax: must be at least mesh.reconnectMin (which must be positive)"},
+                    ErrCase{"upstream transport", R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008", "transport": "udp"}]})",
+                            "upstreams[0].transport: 'udp': one of h2, quic, auto"},
+                    ErrCase{"quicAddress without QUIC", R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008", "quicAddress": "gw:15443"}]})",
+                            "upstreams[0].quicAddress: needs transport quic or auto"},
+                    ErrCase{"quicAddress", R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008", "transport": "auto", "quicAddress": "gw"}]})",
+                            "upstreams[0].quicAddress: 'gw' is not host:port"},
                     ErrCase{"upstreams need identity", R"({"upstreams": [{"address": "gw:15008"}]})",
                             "node.dataDir: required when a listener or route uses TLS*"}));
 
@@ -101,6 +107,42 @@ TEST(ConfigTest, EveryBrokenElementIsReportedOnALineOfItsOwn) {
   EXPECT_EQ(dup.substr(dup.find('\n') + 1), "listeners[2].name: duplicate listener name 'b'");
 }
 
+TEST(ConfigTest, UpstreamTransports) {
+  auto c = parseOk(R"({"node": {"dataDir": "/d"},
+      "upstreams": [{"name": "a", "address": "gw:15008"},
+                    {"name": "b", "address": "gw:15443", "transport": "quic"},
+                    {"name": "c", "address": "gw:15008", "transport": "auto", "quicAddress": "gw:15443"}]})");
+  ASSERT_NE(c, nullptr);
+  const auto& u = meshConfig(*c).upstreams;
+  ASSERT_EQ(u.size(), 3u);
+  EXPECT_EQ(u[0].transport, MeshTransport::H2);
+  EXPECT_EQ(u[1].transport, MeshTransport::Quic);
+  EXPECT_EQ(u[1].quicAddress.str(), "gw:15443");  // the address, when not given
+  EXPECT_EQ(u[2].transport, MeshTransport::Auto);
+  EXPECT_EQ(u[2].quicAddress.str(), "gw:15443");
+  EXPECT_EQ(transportName(u[2].transport), "auto");
+  // The TLS provider builds a client context for each ALPN a transport dials with.
+  auto has = [&](std::string_view alpn) {
+    for (const auto& t : meshClientTls(*c, meshConfig(*c))) {
+      if (t.tls.alpn == std::vector<std::string>{std::string(alpn)} && t.tls.sni == "gw") return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has(kMeshAlpn));
+  EXPECT_TRUE(has(kMeshReverseAlpn));
+  EXPECT_TRUE(has(kMeshQuicAlpn));
+  EXPECT_TRUE(has(kMeshQuicReverseAlpn));
+  auto h2only = parseOk(R"({"node": {"dataDir": "/d"}, "upstreams": [{"address": "gw:15008"}]})");
+  ASSERT_NE(h2only, nullptr);
+  for (const auto& t : meshClientTls(*h2only, meshConfig(*h2only))) {
+    // Only the optional one for neighbours that announce QUIC: no upstream is dialled over QUIC.
+    if (t.tls.alpn == std::vector<std::string>{std::string(kMeshQuicAlpn)}) {
+      EXPECT_TRUE(t.optional && t.tls.sni.empty());
+    }
+    EXPECT_NE(t.tls.alpn, std::vector<std::string>{std::string(kMeshQuicReverseAlpn)});
+  }
+}
+
 TEST(ConfigTest, EmptyUpstreamsAndAuthorizeAccepted) {
   EXPECT_NE(parseOk(R"({"upstreams": [], "authorize": {}})"), nullptr);
   auto c = parseOk(R"({"upstreams": [], "authorize": {}})");
@@ -135,10 +177,11 @@ TEST(ConfigTest, MeshSectionsAndMeshHosts) {
   EXPECT_EQ(c->routes[0].via, "gw");
   EXPECT_EQ(c->routes[1].via, "10.0.0.9:15008");
   // Client TLS settings the mesh dials with: per upstream h2r + h2, one unpinned h2 for via
-  // host:port, and the optional one for neighbours (verified by trust, ID checked after).
+  // host:port, and the optional ones for neighbours (verified by trust, ID checked after), over
+  // TCP and over QUIC.
   auto tlsList = meshClientTls(*c, meshConfig(*c));
-  ASSERT_EQ(tlsList.size(), 6u);
-  EXPECT_EQ(c->fromModules.clientTls.size(), 6u);  // what the TLS provider builds contexts for
+  ASSERT_EQ(tlsList.size(), 7u);
+  EXPECT_EQ(c->fromModules.clientTls.size(), 7u);  // what the TLS provider builds contexts for
   EXPECT_EQ(tlsList[0].tls.alpn, std::vector<std::string>{"h2r"});
   EXPECT_EQ(tlsList[0].tls.peerIds, std::vector<std::string>{id});
   EXPECT_EQ(tlsList[0].tls.sni, "gw.example.net");
@@ -148,6 +191,8 @@ TEST(ConfigTest, MeshSectionsAndMeshHosts) {
   EXPECT_TRUE(tlsList[5].tls.peerIds.empty());
   EXPECT_EQ(tlsList[5].tls.alpn, std::vector<std::string>{"h2"});
   EXPECT_TRUE(tlsList[5].optional);  // skipped when the node trusts no one
+  EXPECT_EQ(tlsList[6].tls.alpn, std::vector<std::string>{"ugate"});
+  EXPECT_TRUE(tlsList[6].optional);
 
   std::string node;
   EXPECT_TRUE(isMeshHost(*c, "alice.mesh", &node));

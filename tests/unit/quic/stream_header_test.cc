@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ugate/tunnel.h>
+
 #include <string>
 #include <vector>
 
@@ -91,6 +93,29 @@ TEST(StreamHeader, ResponseRoundTrip) {
   StreamResponse got = p.takeResponse();
   EXPECT_EQ(got.status, 508);
   EXPECT_EQ(got.field("x-ugate-error"), "loop_detected");
+}
+
+// A refusal as the mesh over QUIC sends it (mux_app.cc): the status reply, then its reason text and
+// FIN. Fed a byte at a time, the parser stops at the end of the header, and the status and
+// x-ugate-error map back to the reason the acceptor refused with (tunnelErrc).
+TEST(StreamHeader, RefusalReplyThenReasonTextByteByByte) {
+  StreamResponse r;
+  r.status = static_cast<uint16_t>(tunnelStatus(Errc::NotExposed));
+  r.fields = {{"x-ugate-error", std::string(errcReason(Errc::NotExposed))}};
+  std::vector<uint8_t> wire;
+  encodeResponse(r, wire);
+  const size_t headerLen = wire.size();
+  const std::string text = "port 9300 is not exposed (mesh.expose)\n";
+  wire.insert(wire.end(), text.begin(), text.end());
+  StreamHeaderParser p(StreamHeaderParser::Kind::Response);
+  size_t taken = 0;
+  for (size_t i = 0; i < wire.size() && !p.done(); ++i) taken += p.feed(std::span<const uint8_t>(&wire[i], 1));
+  ASSERT_TRUE(p.done());
+  EXPECT_EQ(taken, headerLen);  // the reason text is payload, left to the stream
+  EXPECT_EQ(p.feed(std::span<const uint8_t>(wire).subspan(headerLen)), 0u);
+  StreamResponse got = p.takeResponse();
+  EXPECT_EQ(got.status, 403);
+  EXPECT_EQ(tunnelErrc(got.status, got.field("x-ugate-error")), Errc::NotExposed);
 }
 
 // A body assembled by hand: version, then the fields.

@@ -126,6 +126,8 @@ struct ModuleNeeds {
   /** routeSources: names a route's match.listener may use beside listeners -> meta.listener's value. */
   std::map<std::string, std::string, std::less<>> routeSources;
   std::set<std::string, std::less<>> gateways;  // names a route's `via` may use beside host:port
+  /** dynamicClusters: a module defines clusters at run time (xDS): `cluster:NAME` need not be in `clusters`. */
+  bool dynamicClusters{false};
   /** broken: such names whose definition failed to parse (reported already: not again). */
   std::set<std::string, std::less<>> broken;
 };

@@ -54,6 +54,28 @@ TEST(XdsConfig, NonLoopbackNeedsInsecure) {
   EXPECT_EQ(xdsConfig(*c).serverAddress.str(), "0.0.0.0:15010");
 }
 
+TEST(XdsConfig, ClientAndItsClusters) {
+  // With a client, `cluster:NAME` may name clusters the control plane defines (routes and listeners).
+  auto c = test::parseOk(R"({"node": {"name": "gw"},
+    "listeners": [{"name": "l", "kind": "tcp", "address": "127.0.0.1:0", "to": "cluster:svc.test"}],
+    "xds": {"client": {"address": "127.0.0.1:15010", "insecure": true, "delta": true,
+                       "node": {"cluster": "c1", "metadata": {"NAME": "gw"}}, "backoff": {"min": "100ms"}}},
+    "routes": [{"match": {"port": 1}, "to": "cluster:web"}]})");
+  ASSERT_TRUE(c);
+  const auto& k = xdsConfig(*c).client;
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->address.str(), "127.0.0.1:15010");
+  EXPECT_TRUE(k->delta);
+  EXPECT_EQ(k->nodeId, "gw") << "node.name by default";
+  EXPECT_EQ(k->nodeCluster, "c1");
+  EXPECT_EQ(k->metadata.at("NAME"), "gw");
+  EXPECT_EQ(k->backoffMin.count(), 100);
+  EXPECT_FALSE(xdsConfig(*c).serverEnabled);
+  auto off = test::parseOk(R"({"xds": {"client": {"enabled": false}}})");
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(xdsConfig(*off).client);
+}
+
 class XdsConfigErrorTest : public testing::TestWithParam<ErrCase> {};
 
 TEST_P(XdsConfigErrorTest, ExactMessage) { test::expectConfigError(GetParam()); }
@@ -62,7 +84,20 @@ INSTANTIATE_TEST_SUITE_P(
     Xds, XdsConfigErrorTest,
     testing::Values(
         ErrCase{"not an object", R"({"xds": []})", "xds: expected an object, got array"},
-        ErrCase{"unknown key", R"({"xds": {"client": {}}})", "xds.client: unknown key (*"},
+        ErrCase{"unknown key", R"({"xds": {"agent": {}}})", "xds.agent: unknown key (*"},
+        ErrCase{"client without address", R"({"xds": {"client": {"insecure": true}}})",
+                "xds.client.address: required: the control plane's IP address and port"},
+        ErrCase{"client needs insecure", R"({"xds": {"client": {"address": "127.0.0.1:15010"}}})",
+                "xds.client.insecure: the ADS client has no TLS yet: set \"insecure\": true to speak h2c to the "
+                "control plane"},
+        ErrCase{"client name address", R"({"xds": {"client": {"address": "istiod:15010", "insecure": true}}})",
+                "xds.client.address: 'istiod:15010' is not an IP address and port (*"},
+        ErrCase{"client metadata", R"({"xds": {"client": {"address": "127.0.0.1:1", "insecure": true, "node": {"metadata": {"A": 1}}}}})",
+                "xds.client.node.metadata.A: *"},
+        ErrCase{"client backoff", R"({"xds": {"client": {"address": "127.0.0.1:1", "insecure": true, "backoff": {"min": "2s", "max": "1s"}}}})",
+                "xds.client.backoff.max: must not be shorter than backoff.min"},
+        ErrCase{"unknown cluster without client", R"({"routes": [{"match": {"port": 1}, "to": "cluster:web"}]})",
+                "routes[0].to: no cluster named 'web' (the config has no clusters)"},
         ErrCase{"server not an object", R"({"xds": {"server": "127.0.0.1:1"}})",
                 "xds.server: expected an object, got string"},
         ErrCase{"server unknown key", R"({"xds": {"server": {"tls": {}}}})", "xds.server.tls: unknown key (*"},

@@ -27,6 +27,11 @@ std::set<std::string> wantedClusters(const Config& cfg) {
   return out;
 }
 
+bool sameTls(const std::shared_ptr<const UpstreamTlsConfig>& a, const std::shared_ptr<const UpstreamTlsConfig>& b) {
+  if (!a || !b) return !a && !b;
+  return a->sni == b->sni && a->peerIds == b->peerIds && a->alpn == b->alpn;
+}
+
 AdsClientOptions optionsFor(const XdsClientConfig& k, const Config& cfg) {
   AdsClientOptions o;
   o.delta = k.delta;
@@ -70,8 +75,10 @@ void AdsClient::configApplied(const Config& cfg) {
     return;
   }
   AdsClientOptions o = optionsFor(*x.client, cfg);
-  const bool restart = !cfg_ || cfg_->address != x.client->address || !state_ || state_->restartNeeded(o);
+  const bool restart = !cfg_ || cfg_->address != x.client->address || !sameTls(cfg_->tls, x.client->tls) ||
+                       !state_ || state_->restartNeeded(o);
   cfg_ = x.client;
+  handshakeTimeout_ = cfg.tls.handshakeTimeout;
   if (draining_) return;
   if (restart) {
     stop();
@@ -109,6 +116,10 @@ void AdsClient::closeConnection() {
     connecting_->close(true);
     deleteLater(w_.reactor(), std::move(connecting_));
   }
+  if (handshaking_) {
+    handshaking_->close(true);
+    deleteLater(w_.reactor(), std::move(handshaking_));
+  }
 }
 
 void AdsClient::connect() {
@@ -132,22 +143,53 @@ void AdsClient::onConnected(uint64_t attempt, int err) {
     retry(std::string("connect: ") + strerror(err));
     return;
   }
-  conn_ = http::H2Connection::create(w_.reactor(), std::move(connecting_), http::H2Connection::Role::Client, {},
-                                     *this);
-  conn_->start();
-  openCall();
+  if (cfg_->tls) {
+    startTls(attempt);
+  } else {
+    startH2(std::move(connecting_));
+  }
+}
+
+void AdsClient::startTls(uint64_t attempt) {
+  const TlsProviderPtr& tls = w_.tls();
+  if (tls) {
+    handshaking_ = tls->client(*cfg_->tls, cfg_->tls->sni, cfg_->address.str(), std::move(connecting_), w_.reactor(),
+                               handshakeTimeout_, [this, attempt](TlsOutcome&& o) {
+                                 if (attempt != attempt_ || !handshaking_) return;
+                                 if (!o.ok) {
+                                   counters_.tlsFailures.fetch_add(1, std::memory_order_relaxed);
+                                   retry("TLS: " + o.failure + ": " + o.detail);
+                                   return;
+                                 }
+                                 SPDLOG_DEBUG("xds: control plane authenticated as {}", o.peer ? o.peer->nodeId : "?");
+                                 startH2(std::move(handshaking_));
+                               });
+  }
+  if (!handshaking_) {
+    counters_.tlsFailures.fetch_add(1, std::memory_order_relaxed);
+    retry("no TLS context for xds.client.tls (credentials not loaded?)");
+    return;
+  }
+  handshaking_->start();
+}
+
+void AdsClient::startH2(StreamPtr transport) {
+  conn_ = http::H2Connection::create(w_.reactor(), std::move(transport), http::H2Connection::Role::Client, {}, *this);
+  conn_->start();  // may fail at once (a peer that reset): then retry() has taken conn_ already
+  if (conn_) openCall();
 }
 
 void AdsClient::openCall() {
   grpc::ClientCallOptions o;
-  o.authority = cfg_->address.str();
+  o.authority = cfg_->tls && !cfg_->tls->sni.empty() ? cfg_->tls->sni : cfg_->address.str();
+  if (cfg_->tls) o.scheme = "https";
   call_ = grpc::ClientCall::start(w_.reactor(), *conn_, cfg_->delta ? kDeltaAdsPath : kStreamAdsPath, o, *this);
   if (!call_) {
     retry("the control plane accepts no stream");
     return;
   }
-  spdlog::info("xds: client connected to {} ({}), node '{}'", cfg_->address.str(), cfg_->delta ? "delta" : "sotw",
-               cfg_->nodeId);
+  spdlog::info("xds: client connected to {} ({}, {}), node '{}'", cfg_->address.str(), cfg_->tls ? "mTLS" : "h2c",
+               cfg_->delta ? "delta" : "sotw", cfg_->nodeId);
   counters_.clientConnected.store(1, std::memory_order_relaxed);
   send(state_->streamStarted());
   publish();

@@ -1,6 +1,6 @@
 #pragma once
 // AdsClient: the xds module's ADS client on worker 0 (the I/O around ads_client_state.h). It
-// dials xds.client.address (h2c), opens one StreamAggregatedResources or DeltaAggregatedResources
+// dials xds.client.address (mutual TLS with the node's identity, ALPN h2; or h2c), opens one StreamAggregatedResources or DeltaAggregatedResources
 // call, feeds each response to its AdsClientState, sends the ACKs/NACKs and subscription changes
 // that returns, and hands the clusters it holds to core (ugate::ClusterUpdater: every worker gets
 // them, no lock on the data path, no connection dropped). A failed connect or an ended call is
@@ -14,6 +14,7 @@
 #include <ugate/log_throttle.h>
 #include <ugate/reactor.h>
 #include <ugate/stream.h>
+#include <ugate/tls_provider.h>
 
 #include "http/h2_connection.h"
 #include "xds/ads_client_state.h"
@@ -39,6 +40,10 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
  private:
   void connect();
   void onConnected(uint64_t attempt, int err);
+  /** startTls: mutual TLS over the connected socket (xds.client.tls), then openCall(). */
+  void startTls(uint64_t attempt);
+  /** startH2: the HTTP/2 connection and the ADS call over `transport`. */
+  void startH2(StreamPtr transport);
   void openCall();
   /** retry: the connection or call failed (`why`): close it and connect again after a backoff. */
   void retry(const std::string& why);
@@ -61,6 +66,8 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   std::shared_ptr<const XdsClientConfig> cfg_;  // null: off
   std::unique_ptr<AdsClientState> state_;
   std::unique_ptr<Stream> connecting_;
+  HandshakingStreamPtr handshaking_;  // TLS to the control plane in progress
+  Duration handshakeTimeout_{10'000};
   http::H2ConnectionPtr conn_;
   grpc::ClientCallPtr call_;
   TimerPtr timer_;  // reconnect backoff, or the connect deadline

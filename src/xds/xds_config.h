@@ -13,8 +13,10 @@ namespace ugate::xds {
 
 /** XdsClientConfig: `xds.client`: the control plane ugated subscribes to (CDS + EDS). */
 struct XdsClientConfig {
-  SocketAddress address;  // the ADS server (h2c: "insecure": true is required until TLS lands)
+  SocketAddress address;  // the ADS server: mutual TLS with the node's identity, or h2c ("insecure")
   bool insecure{false};
+  /** tls: the client's TLS (ALPN h2, the node's certificate); null with "insecure": true. */
+  std::shared_ptr<const UpstreamTlsConfig> tls;
   bool delta{false};      // DeltaAggregatedResources instead of StreamAggregatedResources
   std::string nodeId;     // node.id: default node.name, else "ugated"
   std::string nodeCluster{"ugate"};
@@ -23,7 +25,6 @@ struct XdsClientConfig {
   Duration connectTimeout{5000};
   Duration backoffMin{250};   // the first retry's delay; doubles per failure, with jitter
   Duration backoffMax{30'000};
-  bool operator==(const XdsClientConfig&) const = default;
 };
 
 /** XdsConfig: what "xds" says, with the defaults filled in. */
@@ -31,12 +32,14 @@ struct XdsConfig final : ModuleConfig {
   /** serverEnabled: an `xds.server` object was given (and not `"enabled": false`). */
   bool serverEnabled{false};
   /**
-   * serverAddress: where the ADS server listens (h2c, gRPC prior knowledge); 127.0.0.1:15010 by
-   * default. A non-loopback address needs `"insecure": true` (secure by default: the server has
-   * no TLS yet, and the resources describe the node's routes).
+   * serverAddress: where the ADS server listens; 127.0.0.1:15010 by default. h2c (gRPC prior
+   * knowledge) unless serverTls; a non-loopback address needs TLS or `"insecure": true` (secure by
+   * default: the resources describe the node's routes).
    */
   SocketAddress serverAddress;
   bool insecure{false};
+  /** serverTls: `xds.server.tls`: TLS 1.3 with the node's certificate (ALPN h2), mutual by default. */
+  std::shared_ptr<const ListenerTlsConfig> serverTls;
   /** client: `xds.client` (null when absent or `"enabled": false`). */
   std::shared_ptr<const XdsClientConfig> client;
 };

@@ -77,6 +77,8 @@ void XdsModule::renderMetrics(MetricsWriter& m) const {
   m.gauge("ugate_xds_server_listening", "1 when the ADS server (xds.server) is listening.", get(c.listening));
   m.counter("ugate_xds_bind_errors_total", "Times the ADS server could not listen on xds.server.address.",
             get(c.bindErrors));
+  m.counter("ugate_xds_tls_failures_total", "TLS handshakes of the ADS server or client that failed.",
+            get(c.tlsFailures));
   m.counter("ugate_xds_connections_total", "HTTP/2 connections accepted by the ADS server.", get(c.connectionsTotal));
   m.family("ugate_xds_streams", "gauge", "ADS streams open, by API.");
   m.sample("ugate_xds_streams", {{"api", "sotw"}}, get(c.sotwStreams));

@@ -37,6 +37,7 @@ struct XdsCounters {
   PerType resources{};  // published now
   std::atomic<uint64_t> listening{0};
   std::atomic<uint64_t> bindErrors{0};
+  std::atomic<uint64_t> tlsFailures{0};  // TLS handshakes of the ADS server or client that failed
   // The ADS client (xds.client):
   std::atomic<uint64_t> clientConnected{0};  // 1 while its ADS call is open
   std::atomic<uint64_t> clientResponses{0};

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -124,6 +125,57 @@ TEST_P(XdsClientTest, NodeBFollowsNodeAThroughAReloadAndARestart) {
 
 INSTANTIATE_TEST_SUITE_P(Api, XdsClientTest, testing::Values(false, true),
                          [](const testing::TestParamInfo<bool>& p) { return p.param ? "Delta" : "Sotw"; });
+
+/** nodeIdentity: a fresh identity in `dir` (`ugated id`); its node ID, "" on failure. */
+std::string nodeIdentity(const std::string& dir) {
+  DaemonProcess id({"id", "--data-dir", dir});
+  if (id.wait(10000) != 0) return "";
+  std::istringstream in(id.logs());
+  for (std::string l; std::getline(in, l);) {
+    if (l.size() == 52 && l.find(' ') == std::string::npos) return l;  // stdout's line (stderr says more)
+  }
+  return "";
+}
+
+// The same two nodes over mutual TLS with their node identities: A's ADS server trusts B's node ID
+// (tls.trustedIds), B's client pins A's (xds.client.tls.peerIds). A node A does not trust is refused.
+TEST(XdsClientTls, TwoNodesOverMutualTls) {
+  auto backend = tagged("A");
+  UgatedFixture a, b, c;
+  const std::string dirA = a.dir.path() + "/id", dirB = b.dir.path() + "/id", dirC = c.dir.path() + "/id";
+  const std::string idA = nodeIdentity(dirA), idB = nodeIdentity(dirB), idC = nodeIdentity(dirC);
+  ASSERT_FALSE(idA.empty() || idB.empty() || idC.empty());
+  const uint16_t xdsPort = freePort();
+  ASSERT_TRUE(a.start(a.config(UgatedFixture::listener("l", "tcp", freePort(), "reject"),
+                               R"(, "node": {"name": "a", "dataDir": ")" + dirA + R"("}, "tls": {"trustedIds": [")" + idB +
+                                   R"("]}, "xds": {"server": {"address": "127.0.0.1:)" + std::to_string(xdsPort) +
+                                   R"(", "tls": {}}}, "routes": [{"match": {"host": "svc.test"}, "to": "127.0.0.1:)" +
+                                   std::to_string(backend->port()) + R"("}])")))
+      << a.logs();
+  auto client = [&](UgatedFixture& f, const std::string& dir, uint16_t in) {
+    return f.config(UgatedFixture::listener("in", "tcp", in, "cluster:svc.test"),
+                    R"(, "node": {"name": "n", "dataDir": ")" + dir + R"("}, "xds": {"client": {"address": "127.0.0.1:)" +
+                        std::to_string(xdsPort) + R"(", "tls": {"peerIds": [")" + idA +
+                        R"("]}, "backoff": {"min": "100ms", "max": "1s"}}})");
+  };
+  const uint16_t inB = freePort(), inC = freePort();
+  ASSERT_TRUE(b.start(client(b, dirB, inB))) << b.logs();
+  ASSERT_TRUE(waitFor([&] { return through(inB) == "A"; })) << b.logs() << a.logs();
+  EXPECT_EQ(b.metric("ugate_xds_client_connected"), 1);
+  EXPECT_EQ(b.metric("ugate_xds_tls_failures_total"), 0);
+  EXPECT_NE(b.logs().find("xds: client connected to 127.0.0.1:" + std::to_string(xdsPort) + " (mTLS, sotw)"),
+            std::string::npos)
+      << b.logs();
+
+  // C has an identity A does not trust: its handshakes fail, it defines no cluster.
+  ASSERT_TRUE(c.start(client(c, dirC, inC))) << c.logs();
+  EXPECT_TRUE(a.waitMetric("ugate_xds_tls_failures_total", 1)) << a.stats();
+  EXPECT_TRUE(waitFor([&] { return c.metric("ugate_xds_client_reconnects_total") >= 1; })) << c.logs() << c.stats();
+  EXPECT_EQ(c.metric("ugate_xds_client_connected"), 0);
+  EXPECT_EQ(c.metric("ugate_xds_client_clusters"), 0);
+  EXPECT_EQ(through(inC), "");
+  EXPECT_EQ(through(inB), "A");
+}
 
 /** JsControlPlane: ads_server.js serving svc.test at `backend`. */
 struct JsControlPlane : xds::test::JsServer {

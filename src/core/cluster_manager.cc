@@ -580,4 +580,17 @@ std::string ClusterManager::renderJson() const {
   return o;
 }
 
+std::string ClusterManager::renderDynamicJson() const {
+  ClusterSetPtr s = current();
+  std::string o;
+  for (const auto& [name, c] : s ? s->clusters : decltype(s->clusters){}) {
+    if (c->source.empty()) continue;
+    o += o.empty() ? "[\n    {" : ",\n    {";
+    JsonFields(o, false, ", ", ": ").str("name", name).str("source", c->source).str("version", c->version).unum(
+        "endpoints", c->endpoints.size());
+    o += "}";
+  }
+  return o.empty() ? o : o + "\n  ]";
+}
+
 }  // namespace ugate

@@ -261,6 +261,10 @@ void AdsClient::onDone(grpc::ClientCall& call, const grpc::Status& st) {
 
 void AdsClient::publish() {
   std::map<std::string, DynamicCluster> now = state_ ? state_->clusters() : std::map<std::string, DynamicCluster>{};
+  // A warming cluster (its assignment not here yet) keeps what core has of it.
+  for (const std::string& name : state_ ? state_->warming() : std::set<std::string>{}) {
+    if (auto it = pushed_.find(name); it != pushed_.end()) now.emplace(name, it->second);
+  }
   ClusterUpdater* u = w_.clusterUpdater();
   size_t refused = 0;
   if (u) {

@@ -272,9 +272,16 @@ std::map<std::string, DynamicCluster> AdsClientState::clusters() const {
   std::map<std::string, DynamicCluster> out;
   for (const auto& [name, h] : clusters_) {
     auto a = assignments_.find(h.cluster.edsName);
-    const bool has = a != assignments_.end();
-    out[name] = buildCluster(h.cluster, has ? &a->second.assignment : nullptr,
-                             "cds " + h.version + (has ? ", eds " + a->second.version : ", no eds yet"));
+    if (a == assignments_.end()) continue;
+    out[name] = buildCluster(h.cluster, &a->second.assignment, "cds " + h.version + ", eds " + a->second.version);
+  }
+  return out;
+}
+
+std::set<std::string> AdsClientState::warming() const {
+  std::set<std::string> out;
+  for (const auto& [name, h] : clusters_) {
+    if (!assignments_.count(h.cluster.edsName)) out.insert(name);
   }
   return out;
 }

@@ -68,8 +68,14 @@ class AdsClientState {
   bool restartNeeded(const AdsClientOptions& o) const;
   const AdsClientOptions& options() const { return opts_; }
 
-  /** clusters: what is held, joined: each accepted cluster with its assignment (if any yet). */
+  /**
+   * clusters: what is held, joined: each accepted cluster with its assignment. A cluster whose
+   * assignment has not arrived (yet, or any more) is warming instead: not in this map, so that no
+   * stream meets it without endpoints (the caller keeps what it had of it, as Envoy's warming).
+   */
   std::map<std::string, DynamicCluster> clusters() const;
+  /** warming: accepted clusters without their assignment. */
+  std::set<std::string> warming() const;
   /** version: the last accepted version of a type (SotW version_info; delta system_version_info). */
   std::string version(std::string_view typeUrl) const;
 

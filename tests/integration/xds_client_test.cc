@@ -85,6 +85,11 @@ TEST_P(XdsClientTest, NodeBFollowsNodeAThroughAReloadAndARestart) {
   const std::string clusters = get(b.admin, "/clusters");
   EXPECT_NE(clusters.find(R"("name": "svc.test", "lb": "round_robin", "source": "xds")"), std::string::npos) << clusters;
   EXPECT_NE(clusters.find(R"("address": "127.0.0.1:)" + std::to_string(backendA->port())), std::string::npos);
+  const std::string dump = get(b.admin, "/config_dump");
+  EXPECT_NE(dump.find(R"("dynamicClusters": [
+    {"name": "svc.test", "source": "xds", "version": "cds )"),
+            std::string::npos)
+      << dump;
   const std::string xds = get(b.admin, "/xds");
   EXPECT_NE(xds.find(std::string(R"("api": ")") + (delta ? "delta" : "sotw")), std::string::npos) << xds;
   EXPECT_NE(xds.find(R"("connected": true)"), std::string::npos) << xds;

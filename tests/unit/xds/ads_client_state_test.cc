@@ -95,8 +95,8 @@ TEST(AdsClientSotw, SubscribesAcksFollowsCdsWithEds) {
   auto eds = sotwReq(o.requests[1]);
   EXPECT_EQ(eds.type_url(), kEds);
   EXPECT_EQ(names(eds), std::vector<std::string>{"web"});
-  ASSERT_EQ(s.clusters().size(), 1u);
-  EXPECT_TRUE(s.clusters().at("web").endpoints.empty());
+  EXPECT_TRUE(s.clusters().empty()) << "warming until its assignment arrives";
+  EXPECT_EQ(s.warming(), std::set<std::string>{"web"});
 
   o = s.onMessage(sotw(kEds, "7", "n2", {assignmentBytes("web", 9001)}));
   EXPECT_EQ(o.verdict, ClientVerdict::Ack);
@@ -188,7 +188,7 @@ TEST(AdsClientSotw, WildcardAndReloads) {
   ASSERT_EQ(first.size(), 1u);
   EXPECT_TRUE(names(sotwReq(first[0])).empty());
   (void)s.onMessage(sotw(kCds, "1", "n1", {clusterBytes("a"), clusterBytes("b")}));
-  EXPECT_EQ(s.clusters().size(), 2u);
+  EXPECT_EQ(s.warming().size(), 2u);
 
   // A reload naming one cluster (no wildcard any more): b is dropped, CDS and EDS follow.
   bool changed = false;
@@ -199,7 +199,7 @@ TEST(AdsClientSotw, WildcardAndReloads) {
   (void)t.onMessage(sotw(kCds, "1", "n1", {clusterBytes("a"), clusterBytes("b")}));
   auto reqs = t.setOptions(opts(false, {"a"}), changed);
   EXPECT_TRUE(changed);
-  EXPECT_EQ(t.clusters().size(), 1u);
+  EXPECT_EQ(t.warming().size(), 1u);
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(names(sotwReq(reqs[0])), std::vector<std::string>{"a"});
   EXPECT_EQ(names(sotwReq(reqs[1])), std::vector<std::string>{"a"});
@@ -282,12 +282,13 @@ TEST(AdsClientDelta, SubscribesAcksRemovesAndResumes) {
   EXPECT_EQ(eds2.initial_resource_versions().at("web"), "v-web-2");
   EXPECT_FALSE(eds2.has_node());
 
-  // removed_resources: the assignment goes (no endpoints), then the cluster, and EDS is unsubscribed.
+  // removed_resources: the assignment goes (warming again), then the cluster, and EDS is unsubscribed.
   o = s.onMessage(delta(kEds, "4", {}, {"web"}));
   EXPECT_TRUE(o.changed);
-  EXPECT_TRUE(s.clusters().at("web").endpoints.empty());
-  o = s.onMessage(delta(kCds, "5", {}, {"web"}));
   EXPECT_TRUE(s.clusters().empty());
+  EXPECT_EQ(s.warming(), std::set<std::string>{"web"});
+  o = s.onMessage(delta(kCds, "5", {}, {"web"}));
+  EXPECT_TRUE(s.warming().empty());
   ASSERT_EQ(o.requests.size(), 2u);
   auto unsub = deltaReq(o.requests[1]);
   ASSERT_EQ(unsub.resource_names_unsubscribe_size(), 1);

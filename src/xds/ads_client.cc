@@ -83,7 +83,7 @@ void AdsClient::configApplied(const Config& cfg) {
   if (restart) {
     stop();
     state_ = std::make_unique<AdsClientState>(std::move(o));
-    pushed_.clear();  // core keeps a module's clusters until removed: publish() reconciles
+    // pushed_ stays: core keeps serving it until the new stream's first answers replace it.
     backoff_ = Duration(0);
     connect();
     return;
@@ -192,7 +192,7 @@ void AdsClient::openCall() {
                cfg_->delta ? "delta" : "sotw", cfg_->nodeId);
   counters_.clientConnected.store(1, std::memory_order_relaxed);
   send(state_->streamStarted());
-  publish();
+  publishStatus();
 }
 
 void AdsClient::send(const std::vector<std::string>& requests) {
@@ -217,7 +217,7 @@ void AdsClient::retry(const std::string& why) {
     spdlog::warn("xds: client: control plane {}: {}; retrying in {} ms", cfg_->address.str(), why, delay.count());
   }
   timer_->enable(delay);
-  publish();
+  publishStatus();
 }
 
 void AdsClient::onRequest(http::H2Connection&, http::H2StreamPtr) {}  // a client connection: none
@@ -260,6 +260,11 @@ void AdsClient::onDone(grpc::ClientCall& call, const grpc::Status& st) {
 }
 
 void AdsClient::publish() {
+  syncClusters();
+  publishStatus();
+}
+
+void AdsClient::syncClusters() {
   std::map<std::string, DynamicCluster> now = state_ ? state_->clusters() : std::map<std::string, DynamicCluster>{};
   // A warming cluster (its assignment not here yet) keeps what core has of it.
   for (const std::string& name : state_ ? state_->warming() : std::set<std::string>{}) {
@@ -282,6 +287,9 @@ void AdsClient::publish() {
     pushed_ = now;
   }
   counters_.clientClusters.store(now.size() - std::min(refused, now.size()), std::memory_order_relaxed);
+}
+
+void AdsClient::publishStatus() {
   // /xds: the client's view (main thread reads it).
   std::string o;
   JsonFields f(o, false, ", ", ": ");
@@ -297,7 +305,7 @@ void AdsClient::publish() {
   }
   o += ", \"clusters\": [";
   bool first = true;
-  for (const auto& [name, d] : now) {
+  for (const auto& [name, d] : pushed_) {
     o += first ? "{" : ", {";
     first = false;
     JsonFields(o, false, ", ", ": ").str("name", name).str("version", d.version).unum("endpoints", d.endpoints.size());

@@ -49,8 +49,12 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   void retry(const std::string& why);
   void closeConnection();
   void send(const std::vector<std::string>& requests);
-  /** publish: hand what the state holds to core (only what changed) and to /xds. */
+  /** publish: syncClusters, then publishStatus. */
   void publish();
+  /** syncClusters: hand what the state holds to core (only what changed; warming clusters keep theirs). */
+  void syncClusters();
+  /** publishStatus: the /xds document. */
+  void publishStatus();
   void stop();
 
   // http::H2ConnectionCallbacks

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/peer_directory.h>
 #include <ugate/socket_util.h>
 #include <ugate/tcp_stream.h>
 #include <ugate/worker_context.h>
@@ -231,6 +232,7 @@ AdsServer::AdsServer(WorkerContext& w, XdsCounters& counters)
                      [this](grpc::ServerCall& c) { return std::make_unique<SotwCall>(*this, c); });
   server_->addMethod(std::string(kDeltaAdsPath),
                      [this](grpc::ServerCall& c) { return std::make_unique<DeltaCall>(*this, c); });
+  nodesTimer_ = w_.reactor().createTimer([this] { checkNodes(); });
 }
 
 AdsServer::~AdsServer() {
@@ -250,9 +252,29 @@ void AdsServer::configApplied(const Config& cfg) {
     stopListening();
     listen(x.serverAddress);
   }
+  rebuild(cfg, x.serverEnabled);
+  if (x.serverEnabled && !draining_) nodesTimer_->enable(Duration(1000));
+}
+
+std::string AdsServer::selfId() const {
+  const TlsProviderPtr& t = w_.tls();
+  return t ? t->nodeId() : std::string();
+}
+
+void AdsServer::checkNodes() {
+  if (draining_ || !xdsConfig(w_.config()).serverEnabled) return;
+  nodesTimer_->enable(Duration(1000));
+  if (!snap_ || calls_.empty()) return;
+  ads::Snapshot nodes;
+  ads::addNodes(nodes, w_.config(), selfId(), peerDirectory().list());
+  if (nodes.ofType(kNodeType) != snap_->ofType(kNodeType)) rebuild(w_.config(), false);
+}
+
+void AdsServer::rebuild(const Config& cfg, bool logSkipped) {
   std::vector<std::string> skipped;
   auto s = std::make_shared<ads::Snapshot>(ads::buildSnapshot(cfg, ++generation_, &skipped));
-  if (x.serverEnabled) {
+  ads::addNodes(*s, cfg, selfId(), peerDirectory().list());
+  if (logSkipped) {
     for (const std::string& why : skipped) spdlog::info("xds: route {}", why);
   }
   for (size_t i = 0; i < counters_.resources.size(); ++i) counters_.resources[i].store(0, std::memory_order_relaxed);
@@ -267,6 +289,7 @@ void AdsServer::configApplied(const Config& cfg) {
 
 void AdsServer::drain() {
   draining_ = true;
+  nodesTimer_->disable();
   stopListening();
   const std::vector<AdsCall*> calls(calls_.begin(), calls_.end());
   for (AdsCall* c : calls) {

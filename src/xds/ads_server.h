@@ -47,6 +47,12 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
 
  private:
   void listen(const SocketAddress& a);
+  /** rebuild: a new snapshot from `cfg` and the nodes known now, pushed to every stream. */
+  void rebuild(const Config& cfg, bool logSkipped);
+  /** checkNodes (every second): the nodes changed (discovery, identity): rebuild. */
+  void checkNodes();
+  /** selfId: this node's ID ("" before its identity is loaded). */
+  std::string selfId() const;
   /** serve runs the ADS server's HTTP/2 on an accepted (and, with TLS, handshaken) transport. */
   void serve(StreamPtr transport);
   /** handshake: TLS for an accepted socket first (xds.server.tls); serve() once it succeeds. */
@@ -72,6 +78,7 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
   std::unordered_map<HandshakingStream*, HandshakingStreamPtr> handshakes_;  // TLS in progress
   std::set<AdsCall*> calls_;
   LogThrottle warnLog_;
+  TimerPtr nodesTimer_;
 };
 
 }  // namespace ugate::xds

@@ -14,6 +14,7 @@ XdsType xdsTypeOf(std::string_view typeUrl) {
   if (typeUrl == kRouteConfigurationType) return XdsType::Rds;
   if (typeUrl == kClusterType) return XdsType::Cds;
   if (typeUrl == kClusterLoadAssignmentType) return XdsType::Eds;
+  if (typeUrl == kNodeType) return XdsType::Node;
   return XdsType::Other;
 }
 
@@ -23,6 +24,7 @@ std::string_view xdsTypeName(XdsType t) {
     case XdsType::Rds: return "rds";
     case XdsType::Cds: return "cds";
     case XdsType::Eds: return "eds";
+    case XdsType::Node: return "node";
     case XdsType::Other:
     case XdsType::Count: break;
   }

@@ -17,7 +17,7 @@
 namespace ugate::xds {
 
 /** XdsType: the resource types counted apart on /stats (a label). */
-enum class XdsType : uint8_t { Lds, Rds, Cds, Eds, Other, Count };
+enum class XdsType : uint8_t { Lds, Rds, Cds, Eds, Node, Other, Count };
 /** xdsTypeOf: the counted type of a type URL. */
 XdsType xdsTypeOf(std::string_view typeUrl);
 std::string_view xdsTypeName(XdsType t);

@@ -159,6 +159,32 @@ TEST_F(XdsServerTest, SotwNackIsCountedAndDrainEndsTheStream) { nackThenDrain("s
 
 TEST_F(XdsServerTest, DeltaNackIsCountedAndDrainEndsTheStream) { nackThenDrain("delta"); }
 
+// ugate's own resource type: a wildcard SotW subscription to ugate.v1.Node gets this node (its ID,
+// name and mesh listener).
+TEST_F(XdsServerTest, NodeResourceNamesThisNode) {
+  UgatedFixture g;
+  const uint16_t port = freePort(), mesh = freePort();
+  ASSERT_TRUE(g.start(g.config(UgatedFixture::listener("mesh", "mesh", mesh, ""),
+                               R"(, "node": {"name": "gw", "dataDir": ")" + g.dir.path() +
+                                   R"(/id"}, "tls": {"trustedIds": [")" + std::string(52, 'A') +
+                                   R"("]}, "xds": {"server": {"address": "127.0.0.1:)" + std::to_string(port) +
+                                   R"("}})")))
+      << g.logs();
+  FILE* p = popen((node_ + xds::test::grpcJsScript("node_client.js") + " " + std::to_string(port) +
+                   " '" UGATE_SOURCE_DIR "/src/xds/proto' 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char line[1024];
+  while (fgets(line, sizeof line, p)) out += line;
+  EXPECT_EQ(pclose(p), 0) << out;
+  EXPECT_NE(out.find(" name=gw source=self mesh=127.0.0.1:" + std::to_string(mesh) + " via=\n"), std::string::npos)
+      << out << g.logs();
+  const size_t at = out.find("node ");
+  ASSERT_NE(at, std::string::npos) << out;
+  EXPECT_EQ(out.find(' ', at + 5) - (at + 5), 52u) << "a node ID\n" << out;
+  EXPECT_TRUE(g.waitMetric(R"(ugate_xds_acks_total{type="node"})", 1)) << g.stats();
+}
+
 /** JsBackend: grpc_js_server.js with a reply tag. */
 struct JsBackend : xds::test::JsServer {
   JsBackend(const std::string& node, const std::string& tag)

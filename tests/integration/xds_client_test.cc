@@ -121,6 +121,13 @@ TEST_P(XdsClientTest, NodeBFollowsNodeAThroughAReloadAndARestart) {
   EXPECT_EQ(b.metric("ugate_xds_client_nacks_total"), 0);
   EXPECT_EQ(b.metric("ugate_xds_client_clusters"), 1);
 
+  // A reload of B keeps the clusters it has from xDS (no gap: every stream still finds endpoints).
+  b.rewrite(nodeB(b, in, xdsPort, delta));
+  b.proc->signal(SIGHUP);
+  ASSERT_TRUE(waitFor([&] { return b.logs().find("reloaded") != std::string::npos; })) << b.logs();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(through(in), "A") << i;
+  EXPECT_NE(get(b.admin, "/clusters").find(R"("source": "xds")"), std::string::npos);
+
   ASSERT_TRUE(writeAll(held, "still here", 10));
   ::shutdown(held, SHUT_WR);
   EXPECT_EQ(readAll(held, 3000), "still here") << "the connection held across the updates still flows";

@@ -48,8 +48,8 @@ AdsClientOptions optionsFor(const XdsClientConfig& k, const Config& cfg) {
 AdsClient::AdsClient(WorkerContext& w, XdsModule& m)
     : w_(w), module_(m), counters_(m.counters()), rng_(std::random_device{}()) {
   timer_ = w_.reactor().createTimer([this] {
-    if (connecting_) {
-      retry("connect timed out");
+    if (connecting_ || query_) {
+      retry(connecting_ ? "connect timed out" : "resolving timed out");
       return;
     }
     connect();
@@ -75,7 +75,7 @@ void AdsClient::configApplied(const Config& cfg) {
     return;
   }
   AdsClientOptions o = optionsFor(*x.client, cfg);
-  const bool restart = !cfg_ || cfg_->address != x.client->address || !sameTls(cfg_->tls, x.client->tls) ||
+  const bool restart = !cfg_ || cfg_->address.str() != x.client->address.str() || !sameTls(cfg_->tls, x.client->tls) ||
                        !state_ || state_->restartNeeded(o);
   cfg_ = x.client;
   handshakeTimeout_ = cfg.tls.handshakeTimeout;
@@ -107,6 +107,7 @@ void AdsClient::stop() {
 }
 
 void AdsClient::closeConnection() {
+  query_.reset();
   if (call_) w_.reactor().deferredDelete(std::move(call_));
   if (conn_) {
     conn_->close();
@@ -126,9 +127,36 @@ void AdsClient::connect() {
   if (!cfg_ || draining_) return;
   ++attempt_;
   gotResponse_ = false;
-  auto fd = startConnect(cfg_->address);
+  if (auto ip = SocketAddress::fromIp(cfg_->address.host, cfg_->address.port)) {
+    connectTo(*ip);
+    return;
+  }
+  // A name: resolved at each attempt (the answer is cached by its TTL); the attempts rotate
+  // through its addresses. May answer inline.
+  const uint64_t a = attempt_;
+  timer_->enable(cfg_->connectTimeout);
+  query_ = w_.resolver().resolve(cfg_->address.host, cfg_->address.port,
+                                 [this, a](Result<std::vector<SocketAddress>> r) {
+                                   if (a != attempt_) return;
+                                   if (query_) deleteLater(w_.reactor(), std::move(query_));
+                                   if (!r || r->empty()) {
+                                     retry("resolving " + cfg_->address.host + ": " +
+                                           (r ? std::string("no addresses") : r.error().detail));
+                                     return;
+                                   }
+                                   connectTo((*r)[a % r->size()]);
+                                 });
+}
+
+std::string AdsClient::serverName() const {
+  if (!cfg_->tls->sni.empty()) return cfg_->tls->sni;
+  return SocketAddress::fromIp(cfg_->address.host, 1) ? std::string() : cfg_->address.host;
+}
+
+void AdsClient::connectTo(const SocketAddress& addr) {
+  auto fd = startConnect(addr);
   if (!fd) {
-    retry("connect: " + fd.error().detail);
+    retry("connect to " + addr.str() + ": " + fd.error().detail);
     return;
   }
   const uint64_t a = attempt_;
@@ -153,7 +181,7 @@ void AdsClient::onConnected(uint64_t attempt, int err) {
 void AdsClient::startTls(uint64_t attempt) {
   const TlsProviderPtr& tls = w_.tls();
   if (tls) {
-    handshaking_ = tls->client(*cfg_->tls, cfg_->tls->sni, cfg_->address.str(), std::move(connecting_), w_.reactor(),
+    handshaking_ = tls->client(*cfg_->tls, serverName(), cfg_->address.str(), std::move(connecting_), w_.reactor(),
                                handshakeTimeout_, [this, attempt](TlsOutcome&& o) {
                                  if (attempt != attempt_ || !handshaking_) return;
                                  if (!o.ok) {
@@ -181,7 +209,7 @@ void AdsClient::startH2(StreamPtr transport) {
 
 void AdsClient::openCall() {
   grpc::ClientCallOptions o;
-  o.authority = cfg_->tls && !cfg_->tls->sni.empty() ? cfg_->tls->sni : cfg_->address.str();
+  o.authority = cfg_->tls && !cfg_->tls->sni.empty() ? cfg_->tls->sni : cfg_->address.str();  // host:port
   if (cfg_->tls) o.scheme = "https";
   call_ = grpc::ClientCall::start(w_.reactor(), *conn_, cfg_->delta ? kDeltaAdsPath : kStreamAdsPath, o, *this);
   if (!call_) {

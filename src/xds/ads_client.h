@@ -11,6 +11,7 @@
 #include <string>
 
 #include <ugate/cluster.h>
+#include <ugate/dns.h>
 #include <ugate/log_throttle.h>
 #include <ugate/reactor.h>
 #include <ugate/stream.h>
@@ -39,6 +40,10 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
 
  private:
   void connect();
+  /** connectTo: the TCP connect of this attempt, to one address of xds.client.address. */
+  void connectTo(const SocketAddress& a);
+  /** serverName: the TLS server name: xds.client.tls.sni, else the address's host when a name. */
+  std::string serverName() const;
   void onConnected(uint64_t attempt, int err);
   /** startTls: mutual TLS over the connected socket (xds.client.tls), then openCall(). */
   void startTls(uint64_t attempt);
@@ -75,6 +80,7 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   http::H2ConnectionPtr conn_;
   grpc::ClientCallPtr call_;
   TimerPtr timer_;  // reconnect backoff, or the connect deadline
+  DnsQueryPtr query_;  // resolving a control plane's name
   uint64_t attempt_{0};
   Duration backoff_{0};
   bool draining_{false};

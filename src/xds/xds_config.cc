@@ -52,13 +52,13 @@ void parseClient(const json& j, const Config& c, XdsConfig& x) {
             {"enabled", "address", "insecure", "tls", "delta", "node", "wildcard", "connectTimeout", "backoff"});
   if (j.contains("enabled") && !getBool(j["enabled"], path + ".enabled")) return;
   auto k = std::make_shared<XdsClientConfig>();
-  if (!j.contains("address")) fail(path + ".address", "required: the control plane's IP address and port");
+  if (!j.contains("address")) fail(path + ".address", "required: the control plane's host:port");
   const std::string a = getString(j["address"], path + ".address");
-  auto sa = SocketAddress::parse(a);
-  if (!sa || sa->port() == 0) {
-    fail(path + ".address", "'" + a + "' is not an IP address and port (\"127.0.0.1:15010\", \"[::1]:15010\")");
+  auto hp = HostPort::parse(a);
+  if (!hp) {
+    fail(path + ".address", "'" + a + "' is not host:port (\"10.0.0.1:15010\", \"istiod.istio-system.svc:15012\")");
   }
-  k->address = *sa;
+  k->address = *hp;
   if (j.contains("insecure")) k->insecure = getBool(j["insecure"], path + ".insecure");
   if (j.contains("tls")) {
     const json& t = j["tls"];

@@ -13,7 +13,7 @@ namespace ugate::xds {
 
 /** XdsClientConfig: `xds.client`: the control plane ugated subscribes to (CDS + EDS). */
 struct XdsClientConfig {
-  SocketAddress address;  // the ADS server: mutual TLS with the node's identity, or h2c ("insecure")
+  HostPort address;  // the ADS server (an IP or a name, resolved at each connect): mutual TLS, or h2c ("insecure")
   bool insecure{false};
   /** tls: the client's TLS (ALPN h2, the node's certificate); null with "insecure": true. */
   std::shared_ptr<const UpstreamTlsConfig> tls;

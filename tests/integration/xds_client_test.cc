@@ -205,7 +205,11 @@ TEST(XdsClientNack, AnInvalidUpdateIsNackedWithTheReasonAndTheLastGoodEndpointsS
   ASSERT_NE(cp.port(), 0);
   UgatedFixture b;
   const uint16_t in = freePort();
-  ASSERT_TRUE(b.start(nodeB(b, in, cp.port(), false))) << b.logs();
+  // (The control plane by name: "localhost" is resolved, its addresses tried in turn.)
+  std::string cfg = nodeB(b, in, cp.port(), false);
+  const std::string ip = "127.0.0.1:" + std::to_string(cp.port());
+  cfg.replace(cfg.find(ip), ip.size(), "localhost:" + std::to_string(cp.port()));
+  ASSERT_TRUE(b.start(cfg)) << b.logs();
   ASSERT_TRUE(cp.waitFor("nack=")) << cp.out() << b.logs();
   EXPECT_NE(cp.out().find("req cds v= nonce= names=svc.test"), std::string::npos) << cp.out();
   EXPECT_NE(cp.out().find("req eds v=1 nonce=2 names=svc.test\n"), std::string::npos) << "the ACK\n" << cp.out();

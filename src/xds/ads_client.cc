@@ -57,8 +57,10 @@ AdsClient::AdsClient(WorkerContext& w, XdsModule& m)
 }
 
 AdsClient::~AdsClient() {
-  call_.reset();  // cancels without calling back
+  query_.reset();  // cancels its callback
+  call_.reset();   // cancels without calling back
   conn_.reset();
+  handshaking_.reset();
   connecting_.reset();
 }
 

@@ -133,6 +133,8 @@ TEST_P(XdsClientTest, NodeBFollowsNodeAThroughAReloadAndARestart) {
   EXPECT_EQ(readAll(held, 3000), "still here") << "the connection held across the updates still flows";
   ::close(held);
   EXPECT_EQ(b.metric(R"(ugate_cluster_no_endpoint_total{cluster="svc.test"})"), 0) << b.stats();
+  b.proc->signal(SIGTERM);  // with its ADS call open
+  EXPECT_EQ(b.proc->wait(), 0) << b.logs();
 }
 
 INSTANTIATE_TEST_SUITE_P(Api, XdsClientTest, testing::Values(false, true),
@@ -187,6 +189,10 @@ TEST(XdsClientTls, TwoNodesOverMutualTls) {
   EXPECT_EQ(c.metric("ugate_xds_client_clusters"), 0);
   EXPECT_EQ(through(inC), "");
   EXPECT_EQ(through(inB), "A");
+  for (UgatedFixture* f : {&c, &b, &a}) {
+    f->proc->signal(SIGTERM);
+    EXPECT_EQ(f->proc->wait(), 0) << f->logs();
+  }
 }
 
 /** JsControlPlane: ads_server.js serving svc.test at `backend`. */

@@ -97,6 +97,8 @@ struct Cluster {
   OutlierConfig outlier;
   std::vector<ClusterEndpoint> endpoints;
   std::shared_ptr<ClusterStats> stats;
+  std::string source;   // "" for the config's `clusters`; else the module that defines it ("xds")
+  std::string version;  // the source's version of it ("" for the config's)
 };
 using ClusterPtr = std::shared_ptr<const Cluster>;
 
@@ -140,6 +142,41 @@ class ClusterDialer {
   virtual void connectResult(const Cluster& c, size_t i, bool ok) = 0;
   /** statsSlot: this worker's slot in EndpointStats and ClusterStats. */
   virtual size_t statsSlot() const = 0;
+};
+
+/** DynamicEndpoint: one endpoint of a DynamicCluster. */
+struct DynamicEndpoint {
+  SocketAddress address;
+  uint32_t weight{1};
+  bool healthy{true};  // as the source says (xDS health_status); no active checks run on it
+  bool operator==(const DynamicEndpoint&) const = default;
+};
+
+/** DynamicCluster: a cluster a module defines at run time (xDS CDS+EDS), as it hands it over. */
+struct DynamicCluster {
+  std::string name;
+  std::string source;   // the module ("xds"): shown on /clusters
+  std::string version;  // the source's version: shown on /clusters
+  LbPolicy lb{LbPolicy::RoundRobin};
+  uint32_t connectRetries{2};
+  std::vector<DynamicEndpoint> endpoints;
+  bool operator==(const DynamicCluster&) const = default;
+};
+
+/**
+ * ClusterUpdater: lets a module add, replace and remove clusters beside the config's `clusters`
+ * (WorkerContext::clusterUpdater(), on worker 0's thread only). Each change becomes a new
+ * ClusterSet posted to every worker, like a health change: streams in flight keep the endpoint
+ * they have, new streams pick from the new endpoints. Endpoints that stay (same address) keep
+ * their counters and ejections. A module's clusters outlive reloads until it removes them.
+ */
+class ClusterUpdater {
+ public:
+  virtual ~ClusterUpdater() = default;
+  /** setCluster adds or replaces c.name; false (nothing changed) when the config defines that name. */
+  virtual bool setCluster(DynamicCluster c) = 0;
+  /** removeCluster removes a cluster set by setCluster (a name it did not set is ignored). */
+  virtual void removeCluster(std::string_view name) = 0;
 };
 
 /** EndpointLease: one stream counted in an endpoint's active streams on a worker, until released. */

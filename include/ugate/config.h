@@ -115,6 +115,12 @@ struct ModuleClientTls {
   bool optional{false};
 };
 
+/** ModuleServerTls: server TLS a module terminates on a socket of its own (not a listener); `path` names it in errors. */
+struct ModuleServerTls {
+  ListenerTlsConfig tls;
+  std::string path;
+};
+
 /**
  * ModuleNeeds: what modules' sections ask of core, filled by Module::parseConfig and finishConfig:
  * TLS for their connections, and names their streams and gateways go by in routes.
@@ -123,9 +129,12 @@ struct ModuleNeeds {
   bool tls{false};                       // the node's credentials are needed (a listener or route of theirs)
   std::vector<std::string> trustedIds;   // node IDs trusted by pin (authorized nodes, pinned gateways)
   std::vector<ModuleClientTls> clientTls;  // client TLS contexts to build
+  std::vector<ModuleServerTls> serverTls;  // server TLS contexts to build (TlsProvider::server with an equal config)
   /** routeSources: names a route's match.listener may use beside listeners -> meta.listener's value. */
   std::map<std::string, std::string, std::less<>> routeSources;
   std::set<std::string, std::less<>> gateways;  // names a route's `via` may use beside host:port
+  /** dynamicClusters: a module defines clusters at run time (xDS): `cluster:NAME` need not be in `clusters`. */
+  bool dynamicClusters{false};
   /** broken: such names whose definition failed to parse (reported already: not again). */
   std::set<std::string, std::less<>> broken;
 };

@@ -28,6 +28,7 @@ class ProxySession;    // core/proxy_session.h: a session registered with the wo
 class Module;          // ugate/module.h
 class ModuleWorker;    // ugate/module.h: a module's state on one worker
 class ClusterDialer;   // ugate/cluster.h: the upstream clusters as this worker sees them
+class ClusterUpdater;  // ugate/cluster.h: clusters a module defines at run time
 
 /**
  * SessionStart: how a session a module starts for a stream it accepted itself (a tunnelled stream)
@@ -69,6 +70,8 @@ class WorkerContext {
   virtual TunnelDialer* tunnels() const = 0;
   /** clusters: the upstream clusters (targets `cluster:NAME`) on this worker; null without them. */
   virtual ClusterDialer* clusters() { return nullptr; }
+  /** clusterUpdater: defines clusters at run time (xDS); on worker 0 only, null elsewhere. */
+  virtual ClusterUpdater* clusterUpdater() { return nullptr; }
   /** moduleWorker: module m's state on this worker (what m.newWorker built), or null. */
   virtual ModuleWorker* moduleWorker(const Module& m) const = 0;
   virtual SpliceContext& spliceContext() = 0;

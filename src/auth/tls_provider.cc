@@ -217,31 +217,32 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
       errors += (errors.empty() ? "" : "\n") + e.detail;
     }
   };
-  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
-    const ListenerConfig& l = cfg.listeners[i];
-    if (!l.tls) continue;
-    const std::string path = "listeners[" + std::to_string(i) + "].tls";
-    std::string key = serverKey(*l.tls);
-    if (p->servers_.count(key)) continue;
-    if (l.tls->requireClientCert && !haveTrust) {
+  auto addServer = [&](const ListenerTlsConfig& t, const std::string& path) {
+    std::string key = serverKey(t);
+    if (p->servers_.count(key)) return;
+    if (t.requireClientCert && !haveTrust) {
       addError(makeError(Errc::InvalidArgument, path + ": mutual TLS but " + nothingToTrust));
-      continue;
+      return;
     }
     TlsContextConfig c;
     c.server = true;
     c.certChainPem = creds.certChainPem;
     c.keyPem = keyPem;
-    if (l.tls->requireClientCert) c.verifier = trustVerifier;
-    c.requirePeerCert = l.tls->requireClientCert;
-    c.alpn = l.tls->alpn;
+    if (t.requireClientCert) c.verifier = trustVerifier;
+    c.requirePeerCert = t.requireClientCert;
+    c.alpn = t.alpn;
     c.tls13Only = true;
     auto ctx = TlsContext::create(std::move(c));
     if (!ctx) {
       addError(makeError(ctx.error().code, path + ": " + ctx.error().detail));
-      continue;
+      return;
     }
     p->servers_.emplace(std::move(key), *ctx);
+  };
+  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (cfg.listeners[i].tls) addServer(*cfg.listeners[i].tls, "listeners[" + std::to_string(i) + "].tls");
   }
+  for (const auto& t : cfg.fromModules.serverTls) addServer(t.tls, t.path);
 
   auto addClient = [&](const UpstreamTlsConfig& t, const std::string& path) -> Result<void> {
     std::string key = clientKey(t);

@@ -52,6 +52,49 @@ void addEndpoints(const ClusterEndpointConfig& ec, const Cluster* prev, const He
   }
 }
 
+// buildDynamic: a module's cluster `d` as a snapshot entry; endpoints `prev` (its last version)
+// had keep their counters and ejection.
+ClusterPtr buildDynamic(const DynamicCluster& d, const Cluster* prev, size_t workers) {
+  auto c = std::make_shared<Cluster>();
+  c->name = d.name;
+  c->lb = d.lb;
+  c->connectRetries = d.connectRetries;
+  c->source = d.source;
+  c->version = d.version;
+  c->stats = prev ? prev->stats : std::make_shared<ClusterStats>(workers);
+  for (const DynamicEndpoint& de : d.endpoints) {
+    ClusterEndpoint e;
+    e.name = de.address.str();
+    e.address = de.address;
+    e.weight = de.weight;
+    e.healthy = de.healthy;
+    for (const ClusterEndpoint& p : prev ? prev->endpoints : std::vector<ClusterEndpoint>{}) {
+      if (p.address == de.address) {
+        e.ejectedUntil = p.ejectedUntil;
+        e.stats = p.stats;
+        break;
+      }
+    }
+    if (!e.stats) e.stats = std::make_shared<EndpointStats>(workers);
+    c->endpoints.push_back(std::move(e));
+  }
+  return c;
+}
+
+// sameAs: snapshot entry c is what `d` would build (nothing to publish).
+bool sameAs(const Cluster& c, const DynamicCluster& d) {
+  if (c.source != d.source || c.version != d.version || c.lb != d.lb || c.connectRetries != d.connectRetries ||
+      c.endpoints.size() != d.endpoints.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < d.endpoints.size(); ++i) {
+    const ClusterEndpoint& e = c.endpoints[i];
+    const DynamicEndpoint& de = d.endpoints[i];
+    if (e.address != de.address || e.weight != de.weight || e.healthy != de.healthy) return false;
+  }
+  return true;
+}
+
 std::string isoTime(std::chrono::system_clock::time_point t) {
   std::time_t s = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
@@ -66,9 +109,32 @@ std::string isoTime(std::chrono::system_clock::time_point t) {
 // ---------------------------------------------------------------------------------------------
 // Owner: lives on worker 0's thread. Keeps, per cluster, the endpoints' resolved addresses, health
 // streaks and ejections, and publishes a new snapshot when any of them changes.
-class ClusterManager::Owner {
+class ClusterManager::Owner final : public ClusterUpdater {
  public:
   Owner(ClusterManager& m, Worker& w) : mgr_(m), w_(w) {}
+
+  // ugate::ClusterUpdater (a module on this thread)
+  bool setCluster(DynamicCluster d) override {
+    if (cfg_ && cfg_->findCluster(d.name)) return false;
+    const std::string name = d.name;
+    DynamicCluster& kept = dynamic_[name] = std::move(d);
+    if (!set_) return true;  // apply() merges it
+    ClusterPtr prev = set_->find(name);
+    if (prev && sameAs(*prev, kept)) return true;
+    replace(buildDynamic(kept, prev.get(), mgr_.workers_.size()));
+    return true;
+  }
+  void removeCluster(std::string_view name) override {
+    auto it = dynamic_.find(name);
+    if (it == dynamic_.end()) return;
+    dynamic_.erase(it);
+    ClusterPtr c = set_ ? set_->find(name) : nullptr;
+    if (!c || c->source.empty()) return;
+    auto s = std::make_shared<ClusterSet>(*set_);
+    s->clusters.erase(std::string(name));
+    set_ = std::move(s);
+    publish();
+  }
 
   /** apply: a new config and its first snapshot (already on every worker). */
   void apply(ConfigPtr cfg, ClusterSetPtr set) {
@@ -86,6 +152,7 @@ class ClusterManager::Owner {
       st->ejectTimer = w_.reactor().createTimer([this] { publish(); });
       clusters_[kc.name] = std::move(st);
     }
+    mergeDynamic();
     for (auto& [name, st] : clusters_) {
       resolveAll(*st);
       if (st->cfg->healthCheck.enabled) checkAll(*st);
@@ -136,6 +203,34 @@ class ClusterManager::Owner {
     TimerPtr dnsTimer, hcTimer, ejectTimer;
   };
   static std::string key(const ClusterEndpoint& e) { return e.name + "@" + e.address.str(); }
+
+  /**
+   * mergeDynamic: set_ (a new config's snapshot, which carried over the modules' clusters of the
+   * last one) made to hold exactly the modules' clusters as last set; a config's cluster of the
+   * same name wins.
+   */
+  void mergeDynamic() {
+    auto s = std::make_shared<ClusterSet>(*set_);
+    bool changed = false;
+    for (auto it = s->clusters.begin(); it != s->clusters.end();) {
+      const bool gone = !it->second->source.empty() && !dynamic_.count(it->first);
+      changed = changed || gone;
+      it = gone ? s->clusters.erase(it) : std::next(it);
+    }
+    for (const auto& [name, d] : dynamic_) {
+      if (cfg_->findCluster(name)) {
+        spdlog::warn("cluster {}: defined by the config and by {}: the config's is used", name, d.source);
+        continue;
+      }
+      ClusterPtr cur = s->find(name);
+      if (cur && sameAs(*cur, d)) continue;
+      s->clusters[name] = buildDynamic(d, cur.get(), mgr_.workers_.size());
+      changed = true;
+    }
+    if (!changed) return;
+    set_ = std::move(s);
+    publish();
+  }
 
   /** update publishes a copy of cluster `name` with fn applied to each endpoint. */
   template <class Fn>
@@ -315,11 +410,15 @@ class ClusterManager::Owner {
   ConfigPtr cfg_;
   ClusterSetPtr set_;
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;
+  std::map<std::string, DynamicCluster, std::less<>> dynamic_;  // by name: what modules set
 };
 
 // ---------------------------------------------------------------------------------------------
 ClusterManager::ClusterManager(std::vector<Worker*> workers) : workers_(std::move(workers)) {
-  if (!workers_.empty()) owner_ = std::make_unique<Owner>(*this, *workers_[0]);
+  if (!workers_.empty()) {
+    owner_ = std::make_unique<Owner>(*this, *workers_[0]);
+    workers_[0]->setClusterUpdater(owner_.get());
+  }
   for (Worker* w : workers_) {
     w->setClusterEjectHook([this](const std::string& cluster, const ClusterEndpoint& e) {
       workers_[0]->reactor().post([this, cluster, name = e.name, addr = e.address] { owner_->eject(cluster, name, addr); });
@@ -327,7 +426,9 @@ ClusterManager::ClusterManager(std::vector<Worker*> workers) : workers_(std::mov
   }
 }
 
-ClusterManager::~ClusterManager() = default;
+ClusterManager::~ClusterManager() {
+  if (!workers_.empty()) workers_[0]->setClusterUpdater(nullptr);
+}
 
 ClusterSetPtr ClusterManager::prepare(const Config& cfg) {
   ClusterSetPtr prev = current();
@@ -343,6 +444,10 @@ ClusterSetPtr ClusterManager::prepare(const Config& cfg) {
     c->stats = old ? old->stats : std::make_shared<ClusterStats>(workers_.size());
     for (const auto& ec : kc.endpoints) addEndpoints(ec, old.get(), kc.healthCheck, workers_.size(), c->endpoints);
     s->clusters[kc.name] = std::move(c);
+  }
+  // Modules' clusters stay (the owner reconciles them when it applies cfg).
+  for (const auto& [name, c] : prev ? prev->clusters : decltype(s->clusters){}) {
+    if (!c->source.empty() && !cfg.findCluster(name)) s->clusters[name] = c;
   }
   std::lock_guard<std::mutex> lk(mu_);
   current_ = s;
@@ -439,6 +544,8 @@ std::string ClusterManager::renderJson() const {
       JsonFields(o, false, ", ", ": ")
           .str("name", name)
           .str("lb", lbPolicyName(c->lb))
+          .str("source", c->source.empty() ? "config" : c->source)
+          .str("version", c->version)
           .unum("connectRetries", c->connectRetries)
           .unum("retries", c->stats->retriesTotal())
           .unum("ejectionsOverflow", c->stats->ejectionsOverflow.value());
@@ -471,6 +578,19 @@ std::string ClusterManager::renderJson() const {
   }
   o += firstCluster ? "]}\n" : "\n]}\n";
   return o;
+}
+
+std::string ClusterManager::renderDynamicJson() const {
+  ClusterSetPtr s = current();
+  std::string o;
+  for (const auto& [name, c] : s ? s->clusters : decltype(s->clusters){}) {
+    if (c->source.empty()) continue;
+    o += o.empty() ? "[\n    {" : ",\n    {";
+    JsonFields(o, false, ", ", ": ").str("name", name).str("source", c->source).str("version", c->version).unum(
+        "endpoints", c->endpoints.size());
+    o += "}";
+  }
+  return o.empty() ? o : o + "\n  ]";
 }
 
 }  // namespace ugate

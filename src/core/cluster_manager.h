@@ -39,6 +39,11 @@ class ClusterManager {
   void renderMetrics(MetricsWriter& m) const;
   /** renderJson: the /clusters document: each cluster, its endpoints, health, weight, active, ejection. */
   std::string renderJson() const;
+  /**
+   * renderDynamicJson: the clusters modules defined at run time (xDS) as a JSON array of
+   * {name, source, version, endpoints}, for /config_dump; "" when there are none.
+   */
+  std::string renderDynamicJson() const;
 
  private:
   class Owner;

@@ -622,6 +622,7 @@ struct Broken {
 // checkClusterTarget: a `cluster:NAME` target names a cluster of this config.
 void checkClusterTarget(const Target& t, const std::string& path, const Config& c, const Broken& broken) {
   if (t.type != Target::Type::Cluster || c.findCluster(t.cluster) || broken.clusters.count(t.cluster)) return;
+  if (c.fromModules.dynamicClusters) return;  // defined at run time (a stream fails until it is)
   std::string known;
   for (const auto& k : c.clusters) known += (known.empty() ? "" : ", ") + k.name;
   fail(path, "no cluster named '" + t.cluster + "'" +
@@ -629,10 +630,11 @@ void checkClusterTarget(const Target& t, const std::string& path, const Config& 
 }
 
 // addListener parses listeners[i] (path p) and checks it against the listeners parsed before it.
-void addListener(const json& j, const std::string& p, Config& c, const Broken& broken) {
+// (Its `cluster:NAME` target is checked once modules have parsed: one may define clusters.)
+void addListener(const json& j, const std::string& p, Config& c, std::vector<std::pair<std::string, Target>>& clusterTargets) {
   ListenerConfig l;
   parseListener(j, p, l);
-  checkClusterTarget(l.to, p + ".to", c, broken);
+  if (l.to.type == Target::Type::Cluster) clusterTargets.emplace_back(p + ".to", l.to);
   for (const auto& o : c.listeners) {
     if (o.name == l.name) fail(p + ".name", "duplicate listener name '" + l.name + "'");
   }
@@ -720,11 +722,13 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   broken.clusters = eachElement(root, "clusters", errs, [&](const json& j, size_t, const std::string& p) {
     addCluster(j, p, c);
   });
+  std::vector<std::pair<std::string, Target>> listenerClusterTargets;
   broken.listeners = eachElement(root, "listeners", errs, [&](const json& j, size_t, const std::string& p) {
-    addListener(j, p, c, broken);
+    addListener(j, p, c, listenerClusterTargets);
   });
   // Modules' sections, before the routes: a route may name their streams or go via their gateways.
   for (const auto& m : modules().list()) m->parseConfig(root, c, errs);
+  for (const auto& pt : listenerClusterTargets) errs.attempt([&] { checkClusterTarget(pt.second, pt.first, c, broken); });
   eachElement(root, "routes", errs, [&](const json& j, size_t i, const std::string&) { addRoute(j, i, c, broken); });
   for (const auto& m : modules().list()) m->finishConfig(c, errs);
   if (credentialsOk && c.usesTls() && c.node.dataDir.empty() && c.tls.certDir.empty()) {

@@ -140,6 +140,9 @@ class Worker final : public WorkerContext {
   void setClusters(ClusterSetPtr s) { clusters_.setSet(std::move(s)); }
   /** setClusterEjectHook: where outlier ejection requests go (the cluster manager; before the thread starts). */
   void setClusterEjectHook(WorkerClusters::EjectFn fn) { ejectHook_ = std::move(fn); }
+  ClusterUpdater* clusterUpdater() override { return clusterUpdater_; }
+  /** setClusterUpdater: worker 0's, the cluster manager's owner (before the thread starts). */
+  void setClusterUpdater(ClusterUpdater* u) { clusterUpdater_ = u; }
   /** stats/timeouts for sessions that kinds with acceptConnection start themselves. */
   Duration connectTimeout(const ListenerConfig& l) const;
   Duration idleTimeout(const ListenerConfig& l) const;
@@ -188,6 +191,7 @@ class Worker final : public WorkerContext {
   std::vector<std::pair<const Module*, ModuleWorkerPtr>> modules_;  // in the order added
   TunnelDialer* tunnels_{nullptr};  // tunnels_: the first module dialer (in modules_), or null
   WorkerClusters::EjectFn ejectHook_;
+  ClusterUpdater* clusterUpdater_{nullptr};
   WorkerClusters clusters_;
   PipePool pipes_;
   std::unique_ptr<uint8_t[]> scratch_;

@@ -827,7 +827,14 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
       respond({200, "application/json", metricsTextToJson(renderStats(snaps))});
     });
   } else if (path == "/config_dump") {
-    respond({200, "application/json", cfg_->json + "\n"});
+    std::string dump = cfg_->json;
+    // Clusters modules define at run time (xDS), with their source and version (not a config key).
+    const std::string dynamic = clusters_ ? clusters_->renderDynamicJson() : "";
+    if (!dynamic.empty() && !dump.empty() && dump.back() == '}') {
+      dump.insert(dump.size() - 1, std::string(dump.find(':') == std::string::npos ? "" : ",") +
+                                       "\n  \"dynamicClusters\": " + dynamic + "\n");
+    }
+    respond({200, "application/json", dump + "\n"});
   } else if (path == "/clusters") {
     respond({200, "application/json", clusters_ ? clusters_->renderJson() : "{\"clusters\": []}\n"});
   } else if (path == "/" && acceptsHtml(req)) {

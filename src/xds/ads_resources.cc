@@ -8,6 +8,7 @@
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "ugate/v1/node.pb.h"
 #include "xds/messages.h"
 
 namespace ugate::xds::ads {
@@ -138,6 +139,31 @@ Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::st
     }
   }
   return s;
+}
+
+void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers) {
+  if (!selfId.empty()) {
+    ugate::v1::Node n;
+    n.set_id(selfId);
+    n.set_name(c.node.name);
+    n.set_source("self");
+    for (const ListenerConfig& l : c.listeners) {
+      if (l.kind == "mesh") n.add_mesh_tcp(l.address.str());
+    }
+    s.add(kNodeType, selfId, serializeDeterministic(n));
+  }
+  for (const DirectPeer& p : peers) {
+    if (p.id.empty() || p.id == selfId) continue;
+    ugate::v1::Node n;
+    n.set_id(p.id);
+    n.set_name(p.name);
+    n.set_source(p.source);
+    for (const SocketAddress& a : p.meshTcp) n.add_mesh_tcp(a.str());
+    for (const SocketAddress& a : p.meshQuic) n.add_mesh_quic(a.str());
+    n.set_via(selfId);
+    n.set_last_seen_unix_ms(p.lastSeenUnixMs);
+    s.add(kNodeType, p.id, serializeDeterministic(n));
+  }
 }
 
 }  // namespace ugate::xds::ads

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <ugate/config.h>
+#include <ugate/peer_directory.h>
 
 #include "xds/ads_state.h"
 
@@ -25,5 +26,12 @@ namespace ugate::xds::ads {
 
 /** buildSnapshot: the resources of `c` as snapshot `generation`; why routes or endpoints were left out in `skipped`. */
 Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::string>* skipped = nullptr);
+
+/**
+ * addNodes puts the ugate.v1.Node resources into s (kNodeType, named by node ID): this node
+ * (`selfId`, "" when it has no identity yet: then only the others; its mesh listeners of `c`) and
+ * every node in `peers` (reached via this node). A peer whose ID is selfId is skipped.
+ */
+void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers);
 
 }  // namespace ugate::xds::ads

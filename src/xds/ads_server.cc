@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/peer_directory.h>
 #include <ugate/socket_util.h>
 #include <ugate/tcp_stream.h>
 #include <ugate/worker_context.h>
@@ -231,25 +232,49 @@ AdsServer::AdsServer(WorkerContext& w, XdsCounters& counters)
                      [this](grpc::ServerCall& c) { return std::make_unique<SotwCall>(*this, c); });
   server_->addMethod(std::string(kDeltaAdsPath),
                      [this](grpc::ServerCall& c) { return std::make_unique<DeltaCall>(*this, c); });
+  nodesTimer_ = w_.reactor().createTimer([this] { checkNodes(); });
 }
 
 AdsServer::~AdsServer() {
   stopListening();
   server_.reset();  // resets the calls (their handlers detach) before their connections go
   conns_.clear();
+  handshakes_.clear();
 }
 
 void AdsServer::configApplied(const Config& cfg) {
   const XdsConfig& x = xdsConfig(cfg);
+  tls_ = x.serverTls;
+  handshakeTimeout_ = cfg.tls.handshakeTimeout;
   if (!x.serverEnabled || draining_) {
     stopListening();
   } else if (listenFd_ < 0 || !(bound_ == x.serverAddress)) {
     stopListening();
     listen(x.serverAddress);
   }
+  rebuild(cfg, x.serverEnabled);
+  if (x.serverEnabled && !draining_) nodesTimer_->enable(Duration(1000));
+}
+
+std::string AdsServer::selfId() const {
+  const TlsProviderPtr& t = w_.tls();
+  return t ? t->nodeId() : std::string();
+}
+
+void AdsServer::checkNodes() {
+  if (draining_ || !xdsConfig(w_.config()).serverEnabled) return;
+  nodesTimer_->enable(Duration(1000));
+  if (!snap_ || calls_.empty()) return;
+  ads::Snapshot nodes;
+  ads::addNodes(nodes, w_.config(), selfId(), peerDirectory().list());
+  if (nodes.ofType(kNodeType) != snap_->ofType(kNodeType)) rebuild(w_.config(), false);
+}
+
+void AdsServer::rebuild(const Config& cfg, bool logSkipped) {
   std::vector<std::string> skipped;
   auto s = std::make_shared<ads::Snapshot>(ads::buildSnapshot(cfg, ++generation_, &skipped));
-  if (x.serverEnabled) {
+  ads::addNodes(*s, cfg, selfId(), peerDirectory().list());
+  if (logSkipped) {
     for (const std::string& why : skipped) spdlog::info("xds: route {}", why);
   }
   for (size_t i = 0; i < counters_.resources.size(); ++i) counters_.resources[i].store(0, std::memory_order_relaxed);
@@ -264,6 +289,7 @@ void AdsServer::configApplied(const Config& cfg) {
 
 void AdsServer::drain() {
   draining_ = true;
+  nodesTimer_->disable();
   stopListening();
   const std::vector<AdsCall*> calls(calls_.begin(), calls_.end());
   for (AdsCall* c : calls) {
@@ -316,12 +342,54 @@ void AdsServer::onIoEvent(uint32_t) {
     }
     setNoDelay(fd);
     counters_.connectionsTotal.fetch_add(1, std::memory_order_relaxed);
-    auto c = http::H2Connection::create(w_.reactor(), std::make_unique<TcpStream>(w_.reactor(), fd),
-                                        http::H2Connection::Role::Server, {}, *this);
-    c->start();
-    http::H2Connection* p = c.get();
-    conns_.emplace(p, std::move(c));
+    if (tls_) {
+      handshake(fd);
+    } else {
+      serve(std::make_unique<TcpStream>(w_.reactor(), fd));
+    }
   }
+}
+
+void AdsServer::serve(StreamPtr transport) {
+  auto c = http::H2Connection::create(w_.reactor(), std::move(transport), http::H2Connection::Role::Server, {}, *this);
+  c->start();
+  http::H2Connection* p = c.get();
+  conns_.emplace(p, std::move(c));
+}
+
+void AdsServer::handshake(int fd) {
+  const TlsProviderPtr& tls = w_.tls();
+  auto tcp = std::make_unique<TcpStream>(w_.reactor(), fd);
+  const SocketAddress peer = peerAddress(fd);
+  auto key = std::make_shared<HandshakingStream*>(nullptr);  // the stream, once known (the callback may run later)
+  HandshakingStreamPtr hs;
+  if (tls) {
+    hs = tls->server(*tls_, std::move(tcp), w_.reactor(), handshakeTimeout_, [this, peer, key](TlsOutcome&& o) {
+      auto it = handshakes_.find(*key);
+      if (it == handshakes_.end()) return;
+      HandshakingStreamPtr done = std::move(it->second);
+      handshakes_.erase(it);
+      if (!o.ok) {
+        counters_.tlsFailures.fetch_add(1, std::memory_order_relaxed);
+        warning("xds: TLS handshake from " + peer.str() + " failed: " + o.failure + ": " + o.detail);
+        done->close(true);
+        deleteLater(w_.reactor(), std::move(done));
+        return;
+      }
+      SPDLOG_DEBUG("xds: ADS client {} authenticated as {}", peer.str(), o.peer ? o.peer->nodeId : "(no certificate)");
+      serve(std::move(done));
+    });
+  }
+  if (!hs) {
+    counters_.tlsFailures.fetch_add(1, std::memory_order_relaxed);
+    warning("xds: no TLS context for xds.server.tls (credentials not loaded?): connection from " + peer.str() +
+            " closed");
+    return;  // tcp (or the provider's refusal) closed the socket
+  }
+  HandshakingStream* raw = hs.get();
+  *key = raw;
+  handshakes_.emplace(raw, std::move(hs));
+  raw->start();
 }
 
 void AdsServer::onRequest(http::H2Connection&, http::H2StreamPtr s) { server_->handle(std::move(s)); }

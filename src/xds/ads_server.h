@@ -1,6 +1,7 @@
 #pragma once
 // AdsServer: the xds module's state on worker 0 (the I/O around ads_state.h). It listens on
-// xds.server.address, runs an HTTP/2 server connection (h2c, prior knowledge) per accepted socket
+// xds.server.address, runs an HTTP/2 server connection (h2c, prior knowledge; or over TLS 1.3 with
+// the node's certificate, mutual by default, when xds.server.tls) per accepted socket
 // and a grpc::Server for the two ADS methods; each call owns a SotwStream or DeltaStream. On every
 // config applied it rebuilds the resources (a new Snapshot generation) and hands them to each
 // stream, which pushes what changed. Everything runs on worker 0's reactor: one thread owns the
@@ -14,6 +15,7 @@
 #include <ugate/module.h>
 #include <ugate/reactor.h>
 #include <ugate/socket_address.h>
+#include <ugate/tls_provider.h>
 
 #include "http/h2_connection.h"
 #include "xds/ads_state.h"
@@ -45,6 +47,16 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
 
  private:
   void listen(const SocketAddress& a);
+  /** rebuild: a new snapshot from `cfg` and the nodes known now, pushed to every stream. */
+  void rebuild(const Config& cfg, bool logSkipped);
+  /** checkNodes (every second): the nodes changed (discovery, identity): rebuild. */
+  void checkNodes();
+  /** selfId: this node's ID ("" before its identity is loaded). */
+  std::string selfId() const;
+  /** serve runs the ADS server's HTTP/2 on an accepted (and, with TLS, handshaken) transport. */
+  void serve(StreamPtr transport);
+  /** handshake: TLS for an accepted socket first (xds.server.tls); serve() once it succeeds. */
+  void handshake(int fd);
   void stopListening();
   // IoWatcher: the listening socket is readable.
   void onIoEvent(uint32_t events) override;
@@ -61,8 +73,12 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
   ads::SnapshotPtr snap_;
   std::unique_ptr<grpc::Server> server_;
   std::unordered_map<http::H2Connection*, std::unique_ptr<http::H2Connection>> conns_;
+  std::shared_ptr<const ListenerTlsConfig> tls_;  // null: h2c
+  Duration handshakeTimeout_{10'000};
+  std::unordered_map<HandshakingStream*, HandshakingStreamPtr> handshakes_;  // TLS in progress
   std::set<AdsCall*> calls_;
   LogThrottle warnLog_;
+  TimerPtr nodesTimer_;
 };
 
 }  // namespace ugate::xds

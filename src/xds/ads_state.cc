@@ -38,7 +38,7 @@ const std::map<std::string, Resource>& Snapshot::ofType(std::string_view typeUrl
 }
 
 bool fullStateType(std::string_view typeUrl) {
-  return typeUrl == kListenerType || typeUrl == kClusterType;
+  return typeUrl == kListenerType || typeUrl == kClusterType || typeUrl == kNodeType;
 }
 
 const char* verdictName(Verdict v) {

@@ -51,7 +51,7 @@ struct Snapshot {
 };
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
-/** fullStateType: LDS and CDS, whose SotW responses carry every subscribed resource. */
+/** fullStateType: LDS, CDS and ugate.v1.Node, whose SotW responses carry every subscribed resource. */
 bool fullStateType(std::string_view typeUrl);
 
 /** Verdict: what a request said about the stream's last response of its type. */

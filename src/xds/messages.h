@@ -28,6 +28,9 @@ inline constexpr std::string_view kHttpConnectionManagerType =
 inline constexpr std::string_view kRouterType =
     "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 
+/** ugate's own resource type: the nodes a gateway reaches (src/xds/proto/ugate/v1/node.proto). */
+inline constexpr std::string_view kNodeType = "type.googleapis.com/ugate.v1.Node";
+
 /** The ADS methods (HTTP/2 :path values). */
 inline constexpr std::string_view kStreamAdsPath =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";

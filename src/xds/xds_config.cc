@@ -19,26 +19,100 @@ constexpr const char* kDefaultAddress = "127.0.0.1:15010";
 void parseServer(const json& j, XdsConfig& x) {
   const std::string path = "xds.server";
   if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
-  checkKeys(j, path, {"enabled", "address", "insecure"});
+  checkKeys(j, path, {"enabled", "address", "insecure", "tls"});
   x.serverEnabled = j.contains("enabled") ? getBool(j["enabled"], path + ".enabled") : true;
   if (j.contains("insecure")) x.insecure = getBool(j["insecure"], path + ".insecure");
+  if (j.contains("tls")) {
+    const json& t = j["tls"];
+    if (!t.is_object()) fail(path + ".tls", "expected an object, got " + typeName(t));
+    checkKeys(t, path + ".tls", {"requireClientCert"});
+    auto tls = std::make_shared<ListenerTlsConfig>();
+    if (t.contains("requireClientCert")) tls->requireClientCert = getBool(t["requireClientCert"], path + ".tls.requireClientCert");
+    tls->alpn = {"h2"};  // gRPC over TLS
+    if (x.insecure) fail(path + ".insecure", "\"insecure\" and \"tls\" exclude each other");
+    x.serverTls = std::move(tls);
+  }
   if (j.contains("address")) {
     const std::string a = getString(j["address"], path + ".address");
     auto sa = SocketAddress::parse(a);
     if (!sa) fail(path + ".address", "'" + a + "' is not an IP address and port (\"127.0.0.1:15010\", \"[::1]:15010\")");
     x.serverAddress = *sa;
   }
-  if (x.serverEnabled && !x.serverAddress.isLoopback() && !x.insecure) {
+  if (x.serverEnabled && !x.serverAddress.isLoopback() && !x.insecure && !x.serverTls) {
     fail(path + ".address", "'" + x.serverAddress.str() +
-                                "' is not a loopback address: the ADS server has no TLS yet, so serving other hosts "
-                                "needs \"insecure\": true (clients can read every route it publishes)");
+                                "' is not a loopback address: serving other hosts needs \"tls\" (mutual TLS with the "
+                                "node's identity) or \"insecure\": true (clients can read every route it publishes)");
   }
 }
 
-void parseXds(const json& j, XdsConfig& x) {
+void parseClient(const json& j, const Config& c, XdsConfig& x) {
+  const std::string path = "xds.client";
+  if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
+  checkKeys(j, path,
+            {"enabled", "address", "insecure", "tls", "delta", "node", "wildcard", "connectTimeout", "backoff"});
+  if (j.contains("enabled") && !getBool(j["enabled"], path + ".enabled")) return;
+  auto k = std::make_shared<XdsClientConfig>();
+  if (!j.contains("address")) fail(path + ".address", "required: the control plane's host:port");
+  const std::string a = getString(j["address"], path + ".address");
+  auto hp = HostPort::parse(a);
+  if (!hp) {
+    fail(path + ".address", "'" + a + "' is not host:port (\"10.0.0.1:15010\", \"istiod.istio-system.svc:15012\")");
+  }
+  k->address = *hp;
+  if (j.contains("insecure")) k->insecure = getBool(j["insecure"], path + ".insecure");
+  if (j.contains("tls")) {
+    const json& t = j["tls"];
+    const std::string tp = path + ".tls";
+    if (!t.is_object()) fail(tp, "expected an object, got " + typeName(t));
+    checkKeys(t, tp, {"sni", "peerIds"});
+    auto tls = std::make_shared<UpstreamTlsConfig>();
+    if (t.contains("sni")) tls->sni = getString(t["sni"], tp + ".sni");
+    if (t.contains("peerIds")) tls->peerIds = parseNodeIds(t["peerIds"], tp + ".peerIds");
+    tls->alpn = {"h2"};
+    if (k->insecure) fail(path + ".insecure", "\"insecure\" and \"tls\" exclude each other");
+    k->tls = std::move(tls);
+  }
+  if (!k->insecure && !k->tls) {
+    fail(path + ".tls", "required: mutual TLS with the node's identity ({} verifies the server against tls.trustedIds "
+                        "or the CA; \"peerIds\" pins it), or \"insecure\": true for h2c");
+  }
+  if (j.contains("delta")) k->delta = getBool(j["delta"], path + ".delta");
+  if (j.contains("wildcard")) k->wildcard = getBool(j["wildcard"], path + ".wildcard");
+  k->nodeId = c.node.name.empty() ? "ugated" : c.node.name;
+  if (j.contains("node")) {
+    const json& n = j["node"];
+    const std::string np = path + ".node";
+    if (!n.is_object()) fail(np, "expected an object, got " + typeName(n));
+    checkKeys(n, np, {"id", "cluster", "metadata"});
+    if (n.contains("id")) k->nodeId = getString(n["id"], np + ".id");
+    if (n.contains("cluster")) k->nodeCluster = getString(n["cluster"], np + ".cluster");
+    if (n.contains("metadata")) {
+      const json& m = n["metadata"];
+      if (!m.is_object()) fail(np + ".metadata", "expected an object of strings, got " + typeName(m));
+      for (const auto& [key, v] : m.items()) k->metadata[key] = getString(v, np + ".metadata." + key);
+    }
+  }
+  if (k->nodeId.empty()) fail(path + ".node.id", "must not be empty");
+  if (j.contains("connectTimeout")) k->connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
+  if (j.contains("backoff")) {
+    const json& b = j["backoff"];
+    const std::string bp = path + ".backoff";
+    if (!b.is_object()) fail(bp, "expected an object, got " + typeName(b));
+    checkKeys(b, bp, {"min", "max"});
+    if (b.contains("min")) k->backoffMin = getDuration(b["min"], bp + ".min");
+    if (b.contains("max")) k->backoffMax = getDuration(b["max"], bp + ".max");
+  }
+  if (k->connectTimeout.count() < 10) fail(path + ".connectTimeout", "must be at least 10ms");
+  if (k->backoffMin.count() < 10) fail(path + ".backoff.min", "must be at least 10ms");
+  if (k->backoffMax < k->backoffMin) fail(path + ".backoff.max", "must not be shorter than backoff.min");
+  x.client = std::move(k);
+}
+
+void parseXds(const json& j, const Config& c, XdsConfig& x) {
   if (!j.is_object()) fail("xds", "expected an object, got " + typeName(j));
-  checkKeys(j, "xds", {"server"});
+  checkKeys(j, "xds", {"server", "client"});
   if (j.contains("server")) parseServer(j["server"], x);
+  if (j.contains("client")) parseClient(j["client"], c, x);
 }
 
 }  // namespace
@@ -57,7 +131,18 @@ std::vector<std::string> XdsModule::configSections() const { return {"xds"}; }
 
 void XdsModule::parseConfig(const json& root, Config& c, ConfigErrors& errs) const {
   auto x = std::make_shared<XdsConfig>(xdsConfig(Config{}));
-  if (root.contains("xds")) errs.attempt([&] { parseXds(root["xds"], *x); });
+  if (root.contains("xds")) errs.attempt([&] { parseXds(root["xds"], c, *x); });
+  // Routes may name clusters the control plane defines (`cluster:NAME` not in "clusters").
+  if (x->client) c.fromModules.dynamicClusters = true;
+  // TLS contexts for the ADS server and client, built with the node's credentials.
+  if (x->serverEnabled && x->serverTls) {
+    c.fromModules.tls = true;
+    c.fromModules.serverTls.push_back({*x->serverTls, "xds.server.tls"});
+  }
+  if (x->client && x->client->tls) {
+    c.fromModules.tls = true;
+    c.fromModules.clientTls.push_back({*x->client->tls, "xds.client.tls", false});
+  }
   c.modules[std::string(name())] = std::move(x);
 }
 

@@ -3,6 +3,7 @@
 #include <ugate/metrics.h>
 #include <ugate/worker_context.h>
 
+#include "xds/ads_client.h"
 #include "xds/ads_server.h"
 #include "xds/messages.h"
 
@@ -13,6 +14,7 @@ XdsType xdsTypeOf(std::string_view typeUrl) {
   if (typeUrl == kRouteConfigurationType) return XdsType::Rds;
   if (typeUrl == kClusterType) return XdsType::Cds;
   if (typeUrl == kClusterLoadAssignmentType) return XdsType::Eds;
+  if (typeUrl == kNodeType) return XdsType::Node;
   return XdsType::Other;
 }
 
@@ -22,15 +24,49 @@ std::string_view xdsTypeName(XdsType t) {
     case XdsType::Rds: return "rds";
     case XdsType::Cds: return "cds";
     case XdsType::Eds: return "eds";
+    case XdsType::Node: return "node";
     case XdsType::Other:
     case XdsType::Count: break;
   }
   return "other";
 }
 
+namespace {
+
+/** XdsWorker: the module on worker 0: the ADS server and the ADS client side by side. */
+class XdsWorker final : public ModuleWorker {
+ public:
+  XdsWorker(WorkerContext& w, XdsModule& m) : server_(w, m.counters()), client_(w, m) {}
+  void configApplied(const Config& cfg) override {
+    server_.configApplied(cfg);
+    client_.configApplied(cfg);
+  }
+  void drain() override {
+    server_.drain();
+    client_.drain();
+  }
+
+ private:
+  AdsServer server_;
+  AdsClient client_;
+};
+
+}  // namespace
+
 ModuleWorkerPtr XdsModule::newWorker(WorkerContext& w) {
   if (w.index() != 0) return nullptr;
-  return std::make_unique<AdsServer>(w, counters_);
+  return std::make_unique<XdsWorker>(w, *this);
+}
+
+void XdsModule::setClientStatus(std::string json) {
+  std::lock_guard<std::mutex> lk(mu_);
+  clientStatus_ = std::move(json);
+}
+
+AdminReply XdsModule::handleAdmin(std::string_view path) const {
+  if (path != "/xds") return Module::handleAdmin(path);
+  std::lock_guard<std::mutex> lk(mu_);
+  return {200, "application/json", "{\"client\": " + (clientStatus_.empty() ? std::string("null") : clientStatus_) + "}\n"};
 }
 
 void XdsModule::renderMetrics(MetricsWriter& m) const {
@@ -43,6 +79,8 @@ void XdsModule::renderMetrics(MetricsWriter& m) const {
   m.gauge("ugate_xds_server_listening", "1 when the ADS server (xds.server) is listening.", get(c.listening));
   m.counter("ugate_xds_bind_errors_total", "Times the ADS server could not listen on xds.server.address.",
             get(c.bindErrors));
+  m.counter("ugate_xds_tls_failures_total", "TLS handshakes of the ADS server or client that failed.",
+            get(c.tlsFailures));
   m.counter("ugate_xds_connections_total", "HTTP/2 connections accepted by the ADS server.", get(c.connectionsTotal));
   m.family("ugate_xds_streams", "gauge", "ADS streams open, by API.");
   m.sample("ugate_xds_streams", {{"api", "sotw"}}, get(c.sotwStreams));
@@ -54,6 +92,14 @@ void XdsModule::renderMetrics(MetricsWriter& m) const {
   perType("ugate_xds_stale_total", "counter", "Discovery requests with a stale nonce, by type.", c.stale);
   perType("ugate_xds_pushes_total", "counter", "Discovery responses sent, by type.", c.pushes);
   perType("ugate_xds_resources", "gauge", "Resources published from the running config, by type.", c.resources);
+  m.gauge("ugate_xds_client_connected", "1 while the ADS client (xds.client) has its call open.", get(c.clientConnected));
+  m.counter("ugate_xds_client_responses_total", "Discovery responses the ADS client received.", get(c.clientResponses));
+  m.counter("ugate_xds_client_acks_total", "Responses the ADS client applied and ACKed.", get(c.clientAcks));
+  m.counter("ugate_xds_client_nacks_total", "Responses the ADS client refused (NACKed, or not a response).",
+            get(c.clientNacks));
+  m.counter("ugate_xds_client_reconnects_total", "Times the ADS client lost or could not reach its control plane.",
+            get(c.clientReconnects));
+  m.gauge("ugate_xds_client_clusters", "Clusters defined by the ADS client now.", get(c.clientClusters));
 }
 
 }  // namespace ugate::xds

@@ -159,22 +159,36 @@ TEST_F(XdsServerTest, SotwNackIsCountedAndDrainEndsTheStream) { nackThenDrain("s
 
 TEST_F(XdsServerTest, DeltaNackIsCountedAndDrainEndsTheStream) { nackThenDrain("delta"); }
 
-/** JsBackend: grpc_js_server.js with a reply tag, killed at destruction. */
-struct JsBackend {
-  FILE* out{nullptr};
-  int pid{0};
-  unsigned port{0};
-  JsBackend(const std::string& node, const std::string& tag) {
-    out = popen((node + xds::test::grpcJsScript("grpc_js_server.js") + " " + tag + " 2>&1").c_str(), "r");
-    char line[512] = {};
-    if (out == nullptr || fgets(line, sizeof line, out) == nullptr || sscanf(line, "listening %u %d", &port, &pid) != 2) {
-      port = 0;
-    }
-  }
-  ~JsBackend() {
-    if (pid > 0) kill(pid, SIGTERM);
-    if (out != nullptr) pclose(out);
-  }
+// ugate's own resource type: a wildcard SotW subscription to ugate.v1.Node gets this node (its ID,
+// name and mesh listener).
+TEST_F(XdsServerTest, NodeResourceNamesThisNode) {
+  UgatedFixture g;
+  const uint16_t port = freePort(), mesh = freePort();
+  ASSERT_TRUE(g.start(g.config(UgatedFixture::listener("mesh", "mesh", mesh, ""),
+                               R"(, "node": {"name": "gw", "dataDir": ")" + g.dir.path() +
+                                   R"(/id"}, "tls": {"trustedIds": [")" + std::string(52, 'A') +
+                                   R"("]}, "xds": {"server": {"address": "127.0.0.1:)" + std::to_string(port) +
+                                   R"("}})")))
+      << g.logs();
+  FILE* p = popen((node_ + xds::test::grpcJsScript("node_client.js") + " " + std::to_string(port) +
+                   " '" UGATE_SOURCE_DIR "/src/xds/proto' 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char line[1024];
+  while (fgets(line, sizeof line, p)) out += line;
+  EXPECT_EQ(pclose(p), 0) << out;
+  EXPECT_NE(out.find(" name=gw source=self mesh=127.0.0.1:" + std::to_string(mesh) + " via=\n"), std::string::npos)
+      << out << g.logs();
+  const size_t at = out.find("node ");
+  ASSERT_NE(at, std::string::npos) << out;
+  EXPECT_EQ(out.find(' ', at + 5) - (at + 5), 52u) << "a node ID\n" << out;
+  EXPECT_TRUE(g.waitMetric(R"(ugate_xds_acks_total{type="node"})", 1)) << g.stats();
+}
+
+/** JsBackend: grpc_js_server.js with a reply tag. */
+struct JsBackend : xds::test::JsServer {
+  JsBackend(const std::string& node, const std::string& tag)
+      : JsServer(node + xds::test::grpcJsScript("grpc_js_server.js") + " " + tag) {}
 };
 
 // A real proxyless gRPC client: @grpc/grpc-js-xds resolves xds:///svc.test through ugated's ADS
@@ -185,13 +199,13 @@ TEST(XdsServerGrpcJsXds, ProxylessClientFollowsTheRouteAcrossAReload) {
   const std::string node = xds::test::grpcJsCommand(why, "@grpc/grpc-js-xds@1.14");
   if (node.empty()) GTEST_SKIP() << why;
   JsBackend a(node, "A"), b(node, "B");
-  ASSERT_TRUE(a.port && b.port);
+  ASSERT_TRUE(a.port() && b.port());
   UgatedFixture f;
   const uint16_t xdsPort = freePort();
   auto routeTo = [](unsigned port) {
     return R"([{"match": {"host": "svc.test"}, "to": "127.0.0.1:)" + std::to_string(port) + R"("}])";
   };
-  ASSERT_TRUE(f.start(xdsConfig(f, xdsPort, routeTo(a.port)))) << f.logs();
+  ASSERT_TRUE(f.start(xdsConfig(f, xdsPort, routeTo(a.port())))) << f.logs();
   FILE* client = popen((node + xds::test::grpcJsScript("xds_client.js") + " " + std::to_string(xdsPort) +
                         " svc.test B: 2>&1").c_str(), "r");
   ASSERT_NE(client, nullptr);
@@ -202,7 +216,7 @@ TEST(XdsServerGrpcJsXds, ProxylessClientFollowsTheRouteAcrossAReload) {
     if (std::string(line) == "reply A:hi\n") break;
   }
   ASSERT_NE(out.find("reply A:hi"), std::string::npos) << out << f.logs();
-  f.rewrite(xdsConfig(f, xdsPort, routeTo(b.port)));
+  f.rewrite(xdsConfig(f, xdsPort, routeTo(b.port())));
   f.proc->signal(SIGHUP);
   while (fgets(line, sizeof line, client)) out += line;
   EXPECT_EQ(pclose(client), 0) << out;

@@ -11,6 +11,7 @@
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "test_common/config_cases.h"
+#include "ugate/v1/node.pb.h"
 #include "xds/messages.h"
 
 namespace ugate::xds::ads {
@@ -124,6 +125,46 @@ TEST(AdsResources, SameConfigGivesSameVersionsAChangedTargetANewOne) {
   EXPECT_NE(s1.find(kClusterLoadAssignmentType, "a.example")->version,
             s3.find(kClusterLoadAssignmentType, "a.example")->version);
   EXPECT_EQ(s1.find(kListenerType, "a.example")->version, s3.find(kListenerType, "a.example")->version);
+}
+
+TEST(AdsResources, NodesAreSelfAndTheNodesFound) {
+  auto c = std::make_shared<Config>();  // (the mesh kind is not registered in this test)
+  c->node.name = "gw";
+  ListenerConfig mesh;
+  mesh.name = "mesh";
+  mesh.kind = "mesh";
+  mesh.address = *SocketAddress::parse("127.0.0.1:15008");
+  c->listeners.push_back(mesh);
+  const std::string self(52, 'S'), peer(52, 'P');
+  DirectPeer d;
+  d.id = peer;
+  d.name = "n1";
+  d.source = "local";
+  d.meshTcp = {*SocketAddress::parse("10.0.0.2:15008")};
+  d.meshQuic = {*SocketAddress::parse("10.0.0.2:15008")};
+  d.lastSeenUnixMs = 42;
+  DirectPeer again = d;
+  again.id = self;  // ourselves as a neighbour saw us: not listed twice
+  Snapshot s;
+  addNodes(s, *c, self, {d, again});
+  ASSERT_EQ(s.ofType(kNodeType).size(), 2u);
+  auto me = decode<ugate::v1::Node>(s, kNodeType, self);
+  EXPECT_EQ(me.name(), "gw");
+  EXPECT_EQ(me.source(), "self");
+  ASSERT_EQ(me.mesh_tcp_size(), 1);
+  EXPECT_EQ(me.mesh_tcp(0), "127.0.0.1:15008");
+  EXPECT_TRUE(me.via().empty());
+  auto n = decode<ugate::v1::Node>(s, kNodeType, peer);
+  EXPECT_EQ(n.name(), "n1");
+  EXPECT_EQ(n.source(), "local");
+  EXPECT_EQ(n.via(), self);
+  EXPECT_EQ(n.mesh_quic(0), "10.0.0.2:15008");
+  EXPECT_EQ(n.last_seen_unix_ms(), 42);
+  EXPECT_TRUE(fullStateType(kNodeType)) << "a node gone is absent from the next SotW response";
+
+  Snapshot none;
+  addNodes(none, *c, "", {d});
+  EXPECT_EQ(none.ofType(kNodeType).size(), 1u) << "no identity yet: only the others";
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 #pragma once
 // @grpc/grpc-js (npm) as a real gRPC peer of the xds tests: installed once into the build tree
 // (UGATE_NPM_DIR), run by node with NODE_PATH pointing there.
+#include <signal.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <cstdlib>
 #include <string>
@@ -40,5 +43,40 @@ inline std::string grpcJsCommand(std::string& why, const std::string& extra = ""
 inline std::string grpcJsScript(const std::string& name) {
   return "'" UGATE_SOURCE_DIR "/tests/unit/xds/" + name + "'";
 }
+
+/**
+ * JsServer: a node script (`command`, its output piped) that prints "listening PORT PID" first and
+ * runs until killed: SIGTERMed by its PID at destruction. port() is 0 when it did not start.
+ */
+class JsServer {
+ public:
+  explicit JsServer(const std::string& command) {
+    p_ = popen((command + " 2>&1").c_str(), "r");
+    char line[512] = {};
+    if (p_ == nullptr || fgets(line, sizeof line, p_) == nullptr || sscanf(line, "listening %u %d", &port_, &pid_) != 2) {
+      port_ = 0;
+    }
+  }
+  ~JsServer() {
+    if (pid_ > 0) kill(pid_, SIGTERM);
+    if (p_ != nullptr) pclose(p_);
+  }
+  JsServer(const JsServer&) = delete;
+  JsServer& operator=(const JsServer&) = delete;
+  uint16_t port() const { return static_cast<uint16_t>(port_); }
+  /** waitFor reads its output until `want` is in it (false: it ended first). */
+  bool waitFor(const std::string& want) {
+    char buf[4096];
+    while (out_.find(want) == std::string::npos && p_ && fgets(buf, sizeof buf, p_)) out_ += buf;
+    return out_.find(want) != std::string::npos;
+  }
+  const std::string& out() const { return out_; }
+
+ private:
+  FILE* p_{nullptr};
+  unsigned port_{0};
+  int pid_{0};
+  std::string out_;
+};
 
 }  // namespace ugate::xds::test

@@ -1,0 +1,348 @@
+#include "xds/ads_client.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include <ugate/json_writer.h>
+#include <ugate/socket_util.h>
+#include <ugate/tcp_stream.h>
+#include <ugate/worker_context.h>
+
+#include "xds/messages.h"
+
+namespace ugate::xds {
+
+namespace {
+
+// wantedClusters: the clusters routes and listeners target that the config does not define
+// (asked of CDS).
+std::set<std::string> wantedClusters(const Config& cfg) {
+  std::set<std::string> out;
+  auto add = [&](const Target& t) {
+    if (t.type == Target::Type::Cluster && !cfg.findCluster(t.cluster)) out.insert(t.cluster);
+  };
+  for (const RouteConfig& r : cfg.routes) add(r.to);
+  for (const ListenerConfig& l : cfg.listeners) add(l.to);
+  return out;
+}
+
+bool sameTls(const std::shared_ptr<const UpstreamTlsConfig>& a, const std::shared_ptr<const UpstreamTlsConfig>& b) {
+  if (!a || !b) return !a && !b;
+  return a->sni == b->sni && a->peerIds == b->peerIds && a->alpn == b->alpn;
+}
+
+AdsClientOptions optionsFor(const XdsClientConfig& k, const Config& cfg) {
+  AdsClientOptions o;
+  o.delta = k.delta;
+  o.nodeId = k.nodeId;
+  o.nodeCluster = k.nodeCluster;
+  o.metadata = k.metadata;
+  o.wildcard = k.wildcard;
+  if (!k.wildcard) o.clusters = wantedClusters(cfg);
+  return o;
+}
+
+}  // namespace
+
+AdsClient::AdsClient(WorkerContext& w, XdsModule& m)
+    : w_(w), module_(m), counters_(m.counters()), rng_(std::random_device{}()) {
+  timer_ = w_.reactor().createTimer([this] {
+    if (connecting_ || query_) {
+      retry(connecting_ ? "connect timed out" : "resolving timed out");
+      return;
+    }
+    connect();
+  });
+}
+
+AdsClient::~AdsClient() {
+  query_.reset();  // cancels its callback
+  call_.reset();   // cancels without calling back
+  conn_.reset();
+  handshaking_.reset();
+  connecting_.reset();
+}
+
+void AdsClient::configApplied(const Config& cfg) {
+  const XdsConfig& x = xdsConfig(cfg);
+  if (!x.client) {
+    if (cfg_) {
+      spdlog::info("xds: client off; the clusters it defined are removed");
+      stop();
+      state_.reset();
+      publish();
+    }
+    cfg_ = nullptr;
+    return;
+  }
+  AdsClientOptions o = optionsFor(*x.client, cfg);
+  const bool restart = !cfg_ || cfg_->address.str() != x.client->address.str() || !sameTls(cfg_->tls, x.client->tls) ||
+                       !state_ || state_->restartNeeded(o);
+  cfg_ = x.client;
+  handshakeTimeout_ = cfg.tls.handshakeTimeout;
+  if (draining_) return;
+  if (restart) {
+    stop();
+    state_ = std::make_unique<AdsClientState>(std::move(o));
+    // pushed_ stays: core keeps serving it until the new stream's first answers replace it.
+    backoff_ = Duration(0);
+    connect();
+    return;
+  }
+  bool changed = false;
+  std::vector<std::string> reqs = state_->setOptions(std::move(o), changed);
+  if (call_) send(reqs);
+  if (changed) publish();
+}
+
+void AdsClient::drain() {
+  draining_ = true;
+  stop();
+}
+
+void AdsClient::stop() {
+  timer_->disable();
+  closeConnection();
+  if (state_) state_->streamEnded();
+  counters_.clientConnected.store(0, std::memory_order_relaxed);
+}
+
+void AdsClient::closeConnection() {
+  query_.reset();
+  if (call_) w_.reactor().deferredDelete(std::move(call_));
+  if (conn_) {
+    conn_->close();
+    w_.reactor().deferredDelete(std::move(conn_));
+  }
+  if (connecting_) {
+    connecting_->close(true);
+    deleteLater(w_.reactor(), std::move(connecting_));
+  }
+  if (handshaking_) {
+    handshaking_->close(true);
+    deleteLater(w_.reactor(), std::move(handshaking_));
+  }
+}
+
+void AdsClient::connect() {
+  if (!cfg_ || draining_) return;
+  ++attempt_;
+  gotResponse_ = false;
+  if (auto ip = SocketAddress::fromIp(cfg_->address.host, cfg_->address.port)) {
+    connectTo(*ip);
+    return;
+  }
+  // A name: resolved at each attempt (the answer is cached by its TTL); the attempts rotate
+  // through its addresses. May answer inline.
+  const uint64_t a = attempt_;
+  timer_->enable(cfg_->connectTimeout);
+  query_ = w_.resolver().resolve(cfg_->address.host, cfg_->address.port,
+                                 [this, a](Result<std::vector<SocketAddress>> r) {
+                                   if (a != attempt_) return;
+                                   if (query_) deleteLater(w_.reactor(), std::move(query_));
+                                   if (!r || r->empty()) {
+                                     retry("resolving " + cfg_->address.host + ": " +
+                                           (r ? std::string("no addresses") : r.error().detail));
+                                     return;
+                                   }
+                                   connectTo((*r)[a % r->size()]);
+                                 });
+}
+
+std::string AdsClient::serverName() const {
+  if (!cfg_->tls->sni.empty()) return cfg_->tls->sni;
+  return SocketAddress::fromIp(cfg_->address.host, 1) ? std::string() : cfg_->address.host;
+}
+
+void AdsClient::connectTo(const SocketAddress& addr) {
+  auto fd = startConnect(addr);
+  if (!fd) {
+    retry("connect to " + addr.str() + ": " + fd.error().detail);
+    return;
+  }
+  const uint64_t a = attempt_;
+  connecting_ = std::make_unique<TcpStream>(w_.reactor(), *fd, [this, a](int err) { onConnected(a, err); });
+  timer_->enable(cfg_->connectTimeout);
+}
+
+void AdsClient::onConnected(uint64_t attempt, int err) {
+  if (attempt != attempt_ || !connecting_) return;
+  timer_->disable();
+  if (err != 0) {
+    retry(std::string("connect: ") + strerror(err));
+    return;
+  }
+  if (cfg_->tls) {
+    startTls(attempt);
+  } else {
+    startH2(std::move(connecting_));
+  }
+}
+
+void AdsClient::startTls(uint64_t attempt) {
+  const TlsProviderPtr& tls = w_.tls();
+  if (tls) {
+    handshaking_ = tls->client(*cfg_->tls, serverName(), cfg_->address.str(), std::move(connecting_), w_.reactor(),
+                               handshakeTimeout_, [this, attempt](TlsOutcome&& o) {
+                                 if (attempt != attempt_ || !handshaking_) return;
+                                 if (!o.ok) {
+                                   counters_.tlsFailures.fetch_add(1, std::memory_order_relaxed);
+                                   retry("TLS: " + o.failure + ": " + o.detail);
+                                   return;
+                                 }
+                                 SPDLOG_DEBUG("xds: control plane authenticated as {}", o.peer ? o.peer->nodeId : "?");
+                                 startH2(std::move(handshaking_));
+                               });
+  }
+  if (!handshaking_) {
+    counters_.tlsFailures.fetch_add(1, std::memory_order_relaxed);
+    retry("no TLS context for xds.client.tls (credentials not loaded?)");
+    return;
+  }
+  handshaking_->start();
+}
+
+void AdsClient::startH2(StreamPtr transport) {
+  conn_ = http::H2Connection::create(w_.reactor(), std::move(transport), http::H2Connection::Role::Client, {}, *this);
+  conn_->start();  // may fail at once (a peer that reset): then retry() has taken conn_ already
+  if (conn_) openCall();
+}
+
+void AdsClient::openCall() {
+  grpc::ClientCallOptions o;
+  o.authority = cfg_->tls && !cfg_->tls->sni.empty() ? cfg_->tls->sni : cfg_->address.str();  // host:port
+  if (cfg_->tls) o.scheme = "https";
+  call_ = grpc::ClientCall::start(w_.reactor(), *conn_, cfg_->delta ? kDeltaAdsPath : kStreamAdsPath, o, *this);
+  if (!call_) {
+    retry("the control plane accepts no stream");
+    return;
+  }
+  spdlog::info("xds: client connected to {} ({}, {}), node '{}'", cfg_->address.str(), cfg_->tls ? "mTLS" : "h2c",
+               cfg_->delta ? "delta" : "sotw", cfg_->nodeId);
+  counters_.clientConnected.store(1, std::memory_order_relaxed);
+  send(state_->streamStarted());
+  publishStatus();
+}
+
+void AdsClient::send(const std::vector<std::string>& requests) {
+  for (const std::string& r : requests) {
+    if (!call_ || !call_->send(r)) return;
+  }
+}
+
+void AdsClient::retry(const std::string& why) {
+  closeConnection();
+  if (state_) state_->streamEnded();
+  counters_.clientConnected.store(0, std::memory_order_relaxed);
+  if (!cfg_ || draining_) return;
+  counters_.clientReconnects.fetch_add(1, std::memory_order_relaxed);
+  if (gotResponse_) backoff_ = Duration(0);
+  backoff_ = backoff_.count() == 0 ? cfg_->backoffMin : std::min(cfg_->backoffMax, backoff_ * 2);
+  // Full jitter over the upper half: clients that lost one control plane do not return in step.
+  const int64_t half = backoff_.count() / 2;
+  const Duration delay(half + static_cast<int64_t>(rng_() % static_cast<uint64_t>(half + 1)));
+  uint64_t left = 0;
+  if (warnLog_.allow(w_.reactor().now(), left)) {
+    spdlog::warn("xds: client: control plane {}: {}; retrying in {} ms", cfg_->address.str(), why, delay.count());
+  }
+  timer_->enable(delay);
+  publishStatus();
+}
+
+void AdsClient::onRequest(http::H2Connection&, http::H2StreamPtr) {}  // a client connection: none
+
+void AdsClient::onConnectionClosed(http::H2Connection& c, Errc, const std::string& detail) {
+  if (&c != conn_.get()) return;
+  retry("connection closed: " + detail);
+}
+
+void AdsClient::onMessage(grpc::ClientCall& call, std::string message) {
+  if (!state_ || &call != call_.get()) return;
+  counters_.clientResponses.fetch_add(1, std::memory_order_relaxed);
+  gotResponse_ = true;
+  ClientOutcome o = state_->onMessage(message);
+  switch (o.verdict) {
+    case ClientVerdict::Ack:
+      counters_.clientAcks.fetch_add(1, std::memory_order_relaxed);
+      SPDLOG_DEBUG("xds: client ACKs {} version {}", o.typeUrl, state_->version(o.typeUrl));
+      break;
+    case ClientVerdict::Nack: {
+      counters_.clientNacks.fetch_add(1, std::memory_order_relaxed);
+      uint64_t left = 0;
+      if (warnLog_.allow(w_.reactor().now(), left)) {
+        spdlog::warn("xds: client NACKs {} (keeps version '{}'): {}", o.typeUrl, state_->version(o.typeUrl), o.error);
+      }
+      break;
+    }
+    case ClientVerdict::Invalid:
+      counters_.clientNacks.fetch_add(1, std::memory_order_relaxed);
+      retry("a bad response: " + o.error);
+      return;
+  }
+  send(o.requests);
+  if (o.changed || o.verdict == ClientVerdict::Ack) publish();
+}
+
+void AdsClient::onDone(grpc::ClientCall& call, const grpc::Status& st) {
+  if (&call != call_.get()) return;
+  retry("the ADS call ended: " + std::string(grpc::codeName(st.code)) + (st.message.empty() ? "" : " " + st.message));
+}
+
+void AdsClient::publish() {
+  syncClusters();
+  publishStatus();
+}
+
+void AdsClient::syncClusters() {
+  std::map<std::string, DynamicCluster> now = state_ ? state_->clusters() : std::map<std::string, DynamicCluster>{};
+  // A warming cluster (its assignment not here yet) keeps what core has of it.
+  for (const std::string& name : state_ ? state_->warming() : std::set<std::string>{}) {
+    if (auto it = pushed_.find(name); it != pushed_.end()) now.emplace(name, it->second);
+  }
+  ClusterUpdater* u = w_.clusterUpdater();
+  size_t refused = 0;
+  if (u) {
+    for (const auto& [name, d] : pushed_) {
+      if (!now.count(name)) u->removeCluster(name);
+    }
+    for (const auto& [name, d] : now) {
+      auto it = pushed_.find(name);
+      if (it != pushed_.end() && it->second == d) continue;
+      if (!u->setCluster(d)) {
+        ++refused;
+        spdlog::warn("xds: cluster {} from the control plane is ignored: the config defines it", name);
+      }
+    }
+    pushed_ = now;
+  }
+  counters_.clientClusters.store(now.size() - std::min(refused, now.size()), std::memory_order_relaxed);
+}
+
+void AdsClient::publishStatus() {
+  // /xds: the client's view (main thread reads it).
+  std::string o;
+  JsonFields f(o, false, ", ", ": ");
+  f.str("address", cfg_ ? cfg_->address.str() : "")
+      .str("api", cfg_ && cfg_->delta ? "delta" : "sotw")
+      .str("node", cfg_ ? cfg_->nodeId : "");
+  o += ", \"connected\": ";
+  o += call_ ? "true" : "false";
+  if (state_) {
+    JsonFields(o, true, ", ", ": ")
+        .str("cdsVersion", state_->version(kClusterType))
+        .str("edsVersion", state_->version(kClusterLoadAssignmentType));
+  }
+  o += ", \"clusters\": [";
+  bool first = true;
+  for (const auto& [name, d] : pushed_) {
+    o += first ? "{" : ", {";
+    first = false;
+    JsonFields(o, false, ", ", ": ").str("name", name).str("version", d.version).unum("endpoints", d.endpoints.size());
+    o += "}";
+  }
+  o += "]";
+  module_.setClientStatus("{" + o + "}");
+}
+
+}  // namespace ugate::xds

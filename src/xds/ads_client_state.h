@@ -1,0 +1,141 @@
+#pragma once
+// The ADS client's state (issue 19 §3, CDS + EDS), sans-I/O: response bytes in, the requests to
+// send (serialized DiscoveryRequest / DeltaDiscoveryRequest) and the clusters held out; no
+// sockets, no clock. The I/O around it is ads_client.h.
+// - It subscribes CDS to the names it is given (or wildcard), and EDS to the EDS names of the
+//   clusters it accepted, following CDS as it changes.
+// - A response is applied whole or not at all: any invalid resource NACKs it (error_detail with
+//   the reason; SotW version_info = the last accepted one) and what was held stays.
+// - SotW CDS is the full state (a cluster absent is removed); EDS only updates what it carries.
+//   Delta: resources upserted, removed_resources removed.
+// - A new stream starts with the node, the subscriptions and, for delta,
+//   initial_resource_versions of what is held; what was held stays in force meanwhile.
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ugate/cluster.h>
+
+#include "xds/cluster_convert.h"
+
+namespace ugate::xds {
+
+/** AdsClientOptions: what the client asks for, and as whom. */
+struct AdsClientOptions {
+  bool delta{false};
+  std::string nodeId;
+  std::string nodeCluster;
+  std::map<std::string, std::string> metadata;  // node.metadata (string values)
+  bool wildcard{false};                         // CDS: every cluster the server has
+  std::set<std::string> clusters;               // CDS names (without wildcard)
+  bool operator==(const AdsClientOptions&) const = default;
+};
+
+/** ClientVerdict: what the client made of one response. */
+enum class ClientVerdict : uint8_t {
+  Ack,      // applied (or nothing in it was for us) and ACKed
+  Nack,     // refused with a reason: NACKed, nothing changed
+  Invalid,  // not a response message at all: the stream should end
+};
+
+struct ClientOutcome {
+  ClientVerdict verdict{ClientVerdict::Ack};
+  std::string typeUrl;
+  std::string error;                  // the reason (Nack, Invalid)
+  bool changed{false};                // clusters() changed
+  std::vector<std::string> requests;  // to send, in order
+};
+
+class AdsClientState {
+ public:
+  explicit AdsClientState(AdsClientOptions o) : opts_(std::move(o)) {}
+
+  /** streamStarted: a new stream (the last one ended): its first requests, the node in the first. */
+  std::vector<std::string> streamStarted();
+  /** streamEnded: no stream now; what is held stays. */
+  void streamEnded() { streaming_ = false; }
+  /** onMessage: one response message's bytes (untrusted). */
+  ClientOutcome onMessage(std::string_view bytes);
+  /**
+   * setOptions (a reload): new subscriptions. Clusters no longer subscribed are dropped (changed =
+   * true). @return the requests that update the stream's subscriptions (none when not streaming);
+   *   a change of `delta` or of the node needs a new stream (restartNeeded).
+   */
+  std::vector<std::string> setOptions(AdsClientOptions o, bool& changed);
+  bool restartNeeded(const AdsClientOptions& o) const;
+  const AdsClientOptions& options() const { return opts_; }
+
+  /**
+   * clusters: what is held, joined: each accepted cluster with its assignment. A cluster whose
+   * assignment has not arrived (yet, or any more) is warming instead: not in this map, so that no
+   * stream meets it without endpoints (the caller keeps what it had of it, as Envoy's warming).
+   */
+  std::map<std::string, DynamicCluster> clusters() const;
+  /** warming: accepted clusters without their assignment. */
+  std::set<std::string> warming() const;
+  /** version: the last accepted version of a type (SotW version_info; delta system_version_info). */
+  std::string version(std::string_view typeUrl) const;
+
+ private:
+  struct Held {
+    CdsCluster cluster;
+    std::string version;
+    bool operator==(const Held&) const = default;
+  };
+  struct HeldAssignment {
+    EdsAssignment assignment;
+    std::string version;
+    bool operator==(const HeldAssignment&) const = default;
+  };
+  /** Incoming: one resource of a response (its name "" in SotW). */
+  struct Incoming {
+    std::string_view name;
+    std::string_view version;
+    std::string_view anyType;
+    std::string_view bytes;
+  };
+  struct TypeState {
+    std::string version;  // last accepted
+    std::string nonce;    // of the last response on this stream
+    std::set<std::string> names;  // subscribed on this stream (sent)
+    bool subscribed{false};       // a request of this type went out on this stream
+  };
+
+  ClientOutcome onSotw(std::string_view bytes);
+  ClientOutcome onDelta(std::string_view bytes);
+  /**
+   * apply validates every resource of a response of `type` and, when all are valid, makes them
+   * held (fullState: what is not in it is removed). @return "" or the reason to NACK.
+   */
+  std::string apply(const std::string& type, const std::vector<Incoming>& in,
+                    const std::vector<std::string>& removed, bool fullState, bool& changed);
+  std::string applyCds(const std::vector<Incoming>& in, const std::vector<std::string>& removed, bool fullState,
+                       bool& changed);
+  std::string applyEds(const std::vector<Incoming>& in, const std::vector<std::string>& removed, bool& changed);
+  /** conclude: the ACK (version now accepted) or the NACK (err) of response o, and what follows. */
+  void conclude(ClientOutcome& o, const std::string& err, const std::string& version);
+  std::set<std::string> edsNames() const;
+  /** desired: the names type should be subscribed to now (CDS: empty with wildcard). */
+  std::set<std::string> desired(const std::string& type) const;
+  bool wanted(const std::string& cluster) const { return opts_.wildcard || opts_.clusters.count(cluster) != 0; }
+  /** sotwRequest / deltaRequest: a request of `type` (names, version, nonce; error for a NACK). */
+  std::string sotwRequest(const std::string& type, const std::string* error);
+  std::string deltaRequest(const std::string& type, const std::set<std::string>& sub,
+                           const std::set<std::string>& unsub, const std::string* error, bool initial);
+  /** resubscribe: requests for the subscriptions that differ from what the stream has. */
+  void resubscribe(std::vector<std::string>& out);
+  /** dropUnreferenced: assignments no held cluster names any more. */
+  void dropUnreferenced();
+
+  AdsClientOptions opts_;
+  bool streaming_{false};
+  bool nodeSent_{false};
+  std::map<std::string, Held> clusters_;               // by cluster name
+  std::map<std::string, HeldAssignment> assignments_;  // by EDS name
+  std::map<std::string, TypeState, std::less<>> types_;
+};
+
+}  // namespace ugate::xds

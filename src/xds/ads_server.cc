@@ -233,6 +233,9 @@ AdsServer::AdsServer(WorkerContext& w, XdsCounters& counters)
   server_->addMethod(std::string(kDeltaAdsPath),
                      [this](grpc::ServerCall& c) { return std::make_unique<DeltaCall>(*this, c); });
   nodesTimer_ = w_.reactor().createTimer([this] { checkNodes(); });
+  bindRetry_ = w_.reactor().createTimer([this] {
+    if (!draining_ && listenFd_ < 0 && xdsConfig(w_.config()).serverEnabled) listen(xdsConfig(w_.config()).serverAddress);
+  });
 }
 
 AdsServer::~AdsServer() {
@@ -250,6 +253,7 @@ void AdsServer::configApplied(const Config& cfg) {
     stopListening();
   } else if (listenFd_ < 0 || !(bound_ == x.serverAddress)) {
     stopListening();
+    bindTries_ = 0;
     listen(x.serverAddress);
   }
   rebuild(cfg, x.serverEnabled);
@@ -306,11 +310,21 @@ void AdsServer::warning(const std::string& line) {
 
 void AdsServer::listen(const SocketAddress& a) {
   auto fd = openListenSocket(a, 128, false);
+  if (!fd && fd.error().code == Errc::AlreadyExists && bindTries_ < 120) {
+    // Held by another process: after an upgrade, the old one until it starts draining.
+    if (bindTries_++ == 0) {
+      spdlog::warn("xds: the ADS server's address {} is in use; retrying every 0.5 s for a minute", a.str());
+    }
+    bindRetry_->enable(Duration(500));
+    return;
+  }
   if (!fd) {
     counters_.bindErrors.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("xds: the ADS server cannot listen on {}: {}", a.str(), fd.error().detail);
     return;
   }
+  if (bindTries_ > 0) spdlog::info("xds: the ADS server's address {} is free now", a.str());
+  bindTries_ = 0;
   if (!w_.reactor().addFd(*fd, this, EPOLLIN)) {
     counters_.bindErrors.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("xds: the ADS server cannot watch its socket on {}", a.str());
@@ -324,6 +338,7 @@ void AdsServer::listen(const SocketAddress& a) {
 }
 
 void AdsServer::stopListening() {
+  bindRetry_->disable();
   if (listenFd_ < 0) return;
   w_.reactor().removeFd(listenFd_, this);
   ::close(listenFd_);

@@ -79,6 +79,10 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
   std::set<AdsCall*> calls_;
   LogThrottle warnLog_;
   TimerPtr nodesTimer_;
+  // The address is in use: retried every 500 ms for a minute (an upgrade's old process releases
+  // it when it starts draining, moments after this process started).
+  TimerPtr bindRetry_;
+  int bindTries_{0};
 };
 
 }  // namespace ugate::xds

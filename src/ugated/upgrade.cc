@@ -194,7 +194,8 @@ void Daemon::runUpgrade(int channelFd, int childPid, ConfigPtr cfg) {
   size_t moved = 0, failedSends = 0;
   for (auto& w : workers_) {
     Worker* wp = w.get();
-    auto sessions = onThread<std::vector<HandedSession>>(wp->reactor(), [wp, &names] {
+    // By value: after a timeout this thread moves on while the worker may still run it.
+    auto sessions = onThread<std::vector<HandedSession>>(wp->reactor(), [wp, names] {
       wp->drain();  // stop accepting; modules stop taking new work
       return wp->handOver(names);
     });
@@ -217,7 +218,7 @@ void Daemon::runUpgrade(int channelFd, int childPid, ConfigPtr cfg) {
     handover::Endpoint e;
     int fd;
   };
-  auto endpoints = onThread<std::vector<EndpointFd>>(*reactor_, [this, &cfg] {
+  auto endpoints = onThread<std::vector<EndpointFd>>(*reactor_, [this, cfg] {
     std::vector<EndpointFd> out;
     for (auto [server, admin] : {std::pair{admin_.get(), true}, std::pair{health_.get(), false}}) {
       if (!server || server->listenFd() < 0) continue;

@@ -8,7 +8,6 @@ namespace {
 
 // Limits on what a decoder accepts (well above anything a real peer sends).
 constexpr size_t kMaxString = 4096;
-constexpr size_t kMaxParked = 64 * 1024 + 1;
 constexpr size_t kMaxItems = 4096;  // listeners in a Hello, headers in a session
 
 class Writer {

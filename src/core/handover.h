@@ -30,7 +30,9 @@ namespace ugate::handover {
 
 /** kVersion: both sides must speak it; a new binary with another one refuses and exits. */
 constexpr uint32_t kVersion = 1;
-/** kMaxMessage: the largest message either side sends or accepts (parked bytes are ≤ 64 KiB). */
+/** kMaxParked: the most bytes parked in userland per direction a session may carry over. */
+constexpr size_t kMaxParked = 64 * 1024;
+/** kMaxMessage: the largest message either side sends or accepts (parked bytes are ≤ kMaxParked). */
 constexpr size_t kMaxMessage = 160 * 1024;
 
 enum class Type : uint8_t {

@@ -641,7 +641,7 @@ bool ProxySession::handOver(handover::SessionRecord& rec, std::vector<int>& fds)
   if (phase_ != Phase::Splice || !splicer_) return false;
   auto* c = dynamic_cast<TcpStream*>(client_.get());
   auto* u = dynamic_cast<TcpStream*>(upstream_.get());
-  if (!c || !u || c->fd() < 0 || u->fd() < 0 || splicer_->parkedBytes() > 64 * 1024) return false;
+  if (!c || !u || c->fd() < 0 || u->fd() < 0 || splicer_->parkedBytes() > handover::kMaxParked) return false;
   syncBytes();
   Splicer::InFlight f[2];
   splicer_->detach(f);

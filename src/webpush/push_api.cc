@@ -64,6 +64,13 @@ std::string newId(size_t bytes) {
   return auth::base64UrlEncode(b);
 }
 
+std::string newMessageId(int64_t nowMs) {
+  std::vector<uint8_t> b(6 + 18);
+  for (int i = 0; i < 6; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(static_cast<uint64_t>(nowMs) >> (8 * (5 - i)));
+  randomBytes(std::span<uint8_t>(b).subspan(6));
+  return auth::base64UrlEncode(b);
+}
+
 std::variant<ApiTarget, Refusal> matchTarget(std::string_view method, std::string_view target) {
   const size_t q = target.find('?');
   std::string_view path = target.substr(0, q);

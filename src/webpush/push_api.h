@@ -114,6 +114,13 @@ std::variant<ReceiveRequest, Refusal> checkReceiveRequest(const HeaderList& h, s
 bool isId(std::string_view s);
 /** newId: a fresh capability of `bytes` random bytes (≥ 16: 128 bits), base64url. */
 std::string newId(size_t bytes = 18);
+/**
+ * newMessageId: a message's capability: nowMs as 6 big-endian bytes, then 18 random bytes (144
+ * bits), base64url (32 characters). Ids made later sort after earlier ones, so the store's unique
+ * index on them grows at its end instead of dirtying a random page per message (one page for a
+ * whole batch). The prefix tells only the receive time, which the sender and subscriber know.
+ */
+std::string newMessageId(int64_t nowMs);
 
 /** subscribeJson: the POST /subscribe answer {"endpoint": ..., "receive": ...}. */
 std::string subscribeJson(std::string_view endpoint, std::string_view receivePath);

@@ -122,7 +122,7 @@ void PushWorker::connectionDone(PushConn* c) {
 void PushWorker::configApplied(const Config& cfg) {
   for (const auto& l : cfg.listeners) {
     if (l.kind != "push" || shared_.store()) continue;
-    if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync); !r) {
+    if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync, webpushConfig(cfg).storeBatch); !r) {
       spdlog::error("webpush: {} (push listeners answer 503 until it opens)", r.error().detail);
     }
   }
@@ -229,6 +229,8 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
 void PushWorker::push(Exchange& ex, PushStore& st, const std::string& token) {
   auto h = checkPushHeaders(ex.request().headers, ex.request().body.size(), {config().maxTtlSeconds, config().maxBody});
   if (auto* r = std::get_if<Refusal>(&h)) return refuse(ex, *r);
+  // A cached subscription saves a store round trip: the put is then the push's only operation.
+  if (auto cached = st.cachedSubscription(token)) return pushTo(ex.id(), *cached);
   st.subscriptionByToken(token, back<std::optional<Subscription>>([this, id = ex.id(), token](
                                                                        Result<std::optional<Subscription>> r) {
     if (!r) return storeFailed(id, r.error(), "find subscription");
@@ -277,7 +279,7 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
   }
   auto h = std::get<PushHeaders>(checkPushHeaders(req.headers, req.body.size(), {cfg.maxTtlSeconds, cfg.maxBody}));
   StoredMessage m;
-  m.id = newId();
+  m.id = newMessageId(now);
   m.subscription = sub.id;
   m.topic = h.topic;
   m.urgency = h.urgency;

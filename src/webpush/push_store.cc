@@ -1,6 +1,8 @@
 // PushStore (push_store.h): SQLite in WAL mode behind one thread, group commit.
 #include "webpush/push_store.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <utility>
 
@@ -52,7 +54,9 @@ constexpr const char* kSubByToken =
     "SELECT id, token, app_key, topic, created_ms, used_ms FROM subscriptions WHERE token = ?1";
 constexpr const char* kSubById =
     "SELECT id, token, app_key, topic, created_ms, used_ms FROM subscriptions WHERE id = ?1";
-constexpr const char* kTouchSub = "UPDATE subscriptions SET used_ms = max(used_ms, ?2) WHERE id = ?1";
+// Only a mark older than kTouchGranularityMs is rewritten: most puts then change no subscription row
+// (nor the subscriptions_by_use index).
+constexpr const char* kTouchSub = "UPDATE subscriptions SET used_ms = ?2 WHERE id = ?1 AND used_ms < ?2 - ?3";
 constexpr const char* kDeleteTopic = "DELETE FROM messages WHERE sub_id = ?1 AND topic = ?2";
 constexpr const char* kInsertMsg =
     "INSERT INTO messages(id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body) "
@@ -220,6 +224,7 @@ void PushStore::enqueue(Op op) {
 }
 
 void PushStore::loop() {
+  pthread_setname_np(pthread_self(), "ugate-pushstore");  // per-thread CPU in top, perf, bench/push_bench.py
   for (;;) {
     std::deque<Op> batch;
     {
@@ -242,6 +247,10 @@ void PushStore::runBatch(std::deque<Op>& batch) {
     for (Op& op : batch) {
       // A savepoint each: one operation's failure (a duplicate id) undoes only its own changes.
       // (Prepared once: parsing them for every operation would cost more than most operations.)
+      if (!op.savepoint) {
+        op.run(*this);  // a failure changed nothing: its result says so, the batch goes on
+        continue;
+      }
       if (!step(kSavepoint) || (!op.run(*this) && !step(kRollbackTo)) || !step(kRelease)) {
         commit = dbError("savepoint");
         break;
@@ -253,6 +262,7 @@ void PushStore::runBatch(std::deque<Op>& batch) {
   if (commit) commit = exec("COMMIT");
   if (!commit) {
     (void)exec("ROLLBACK");
+    clearCache();  // subscriptions cached by this batch's operations may not exist after all
     stats_.failedCommits.fetch_add(1, std::memory_order_relaxed);
   } else {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -310,21 +320,62 @@ void PushStore::addSubscription(Subscription s, Done<void> done) {
              sqlite3_bind_int64(q, 5, s.createdMs);
              sqlite3_bind_int64(q, 6, s.usedMs);
              const int rc = sqlite3_step(q);
-             if (rc == SQLITE_DONE) return true;
+             if (rc == SQLITE_DONE) {
+               st.cacheSubscription(s);
+               return true;
+             }
              *value = (rc & 0xff) == SQLITE_CONSTRAINT ? makeError(Errc::AlreadyExists, "subscription exists")
                                                        : st.dbError("add subscription");
              return false;
            },
-           finishWith(value, std::move(done))});
+           finishWith(value, std::move(done)), false});  // one statement: undone by itself when it fails
 }
 
 void PushStore::removeSubscription(std::string id, Done<bool> done) {
-  deleteByKey(kDeleteSub, std::move(id), "remove subscription", std::move(done));
+  deleteByKey(kDeleteSub, std::move(id), "remove subscription", std::move(done), true);
 }
 
-void PushStore::deleteByKey(const char* sql, std::string key, const char* what, Done<bool> done) {
+std::optional<Subscription> PushStore::cachedSubscription(const std::string& token) const {
+  {
+    std::shared_lock l(cacheMu_);
+    auto it = byToken_.find(token);
+    if (it != byToken_.end()) {
+      stats_.cacheHits.fetch_add(1, std::memory_order_relaxed);
+      return it->second;
+    }
+  }
+  stats_.cacheMisses.fetch_add(1, std::memory_order_relaxed);
+  return std::nullopt;
+}
+
+void PushStore::cacheSubscription(const Subscription& s) {
+  std::unique_lock l(cacheMu_);
+  if (byToken_.count(s.token) == 0 && byToken_.size() >= kCacheMax) {
+    tokenOf_.erase(byToken_.begin()->second.id);
+    byToken_.erase(byToken_.begin());
+  }
+  byToken_.insert_or_assign(s.token, s);
+  tokenOf_.insert_or_assign(s.id, s.token);
+}
+
+void PushStore::uncacheSubscription(const std::string& id) {
+  std::unique_lock l(cacheMu_);
+  auto it = tokenOf_.find(id);
+  if (it == tokenOf_.end()) return;
+  byToken_.erase(it->second);
+  tokenOf_.erase(it);
+}
+
+void PushStore::clearCache() {
+  std::unique_lock l(cacheMu_);
+  byToken_.clear();
+  tokenOf_.clear();
+}
+
+void PushStore::deleteByKey(const char* sql, std::string key, const char* what, Done<bool> done, bool uncache) {
   auto value = std::make_shared<Result<bool>>(false);
-  enqueue({[sql, key = std::move(key), what, value](PushStore& st) {
+  enqueue({[sql, key = std::move(key), what, value, uncache](PushStore& st) {
+             if (uncache) st.uncacheSubscription(key);
              sqlite3_stmt* q = st.stmt(sql);
              if (q == nullptr) return *value = st.dbError("prepare"), false;
              bindText(q, 1, key);
@@ -332,7 +383,7 @@ void PushStore::deleteByKey(const char* sql, std::string key, const char* what, 
              *value = sqlite3_changes(st.db_) > 0;
              return true;
            },
-           finishWith(value, std::move(done))});
+           finishWith(value, std::move(done)), false});  // one DELETE (its cascade and trigger are part of it)
 }
 
 void PushStore::subscriptionByToken(std::string token, Done<std::optional<Subscription>> done) {
@@ -350,11 +401,16 @@ void PushStore::findSubscription(const char* sql, std::string key, Done<std::opt
              if (q == nullptr) return *value = st.dbError("prepare"), false;
              bindText(q, 1, key);
              const int rc = sqlite3_step(q);
-             if (rc == SQLITE_ROW) *value = std::optional<Subscription>(readSubscription(q));
-             else if (rc != SQLITE_DONE) return *value = st.dbError("find subscription"), false;
+             if (rc == SQLITE_ROW) {
+               Subscription found = readSubscription(q);
+               st.cacheSubscription(found);
+               *value = std::optional<Subscription>(std::move(found));
+             } else if (rc != SQLITE_DONE) {
+               return *value = st.dbError("find subscription"), false;
+             }
              return true;
            },
-           finishWith(value, std::move(done))});
+           finishWith(value, std::move(done)), false});
 }
 
 void PushStore::tokenGone(std::string token, Done<bool> done) {
@@ -368,21 +424,15 @@ void PushStore::tokenGone(std::string token, Done<bool> done) {
              *value = rc == SQLITE_ROW;
              return true;
            },
-           finishWith(value, std::move(done))});
+           finishWith(value, std::move(done)), false});
 }
 
 void PushStore::put(StoredMessage m, Done<int64_t> done) {
   auto value = std::make_shared<Result<int64_t>>(int64_t{0});
+  // Without a topic the insert is the only change that matters (the touch is best effort): no
+  // savepoint. A topic's replacement deletes first, which a failed insert must undo.
+  const bool savepoint = !m.topic.empty();
   enqueue({[m = std::move(m), value](PushStore& st) {
-             sqlite3_stmt* touch = st.stmt(kTouchSub);
-             if (touch == nullptr) return *value = st.dbError("prepare"), false;
-             bindText(touch, 1, m.subscription);
-             sqlite3_bind_int64(touch, 2, m.receivedMs);
-             if (sqlite3_step(touch) != SQLITE_DONE) return *value = st.dbError("put"), false;
-             if (sqlite3_changes(st.db_) == 0) {
-               *value = makeError(Errc::NotFound, "no subscription " + m.subscription);
-               return false;
-             }
              if (!m.topic.empty()) {  // RFC 8030 §5.4: the new message replaces the pending one
                sqlite3_stmt* del = st.stmt(kDeleteTopic);
                if (del == nullptr) return *value = st.dbError("prepare"), false;
@@ -390,6 +440,8 @@ void PushStore::put(StoredMessage m, Done<int64_t> done) {
                bindText(del, 2, m.topic);
                if (sqlite3_step(del) != SQLITE_DONE) return *value = st.dbError("replace topic"), false;
              }
+             // The insert first: its foreign key says whether the subscription exists, so the
+             // usual put changes one table and its indexes, not the subscription's row too.
              sqlite3_stmt* q = st.stmt(kInsertMsg);
              if (q == nullptr) return *value = st.dbError("prepare"), false;
              bindText(q, 1, m.id);
@@ -406,15 +458,25 @@ void PushStore::put(StoredMessage m, Done<int64_t> done) {
              bindText(q, 8, m.encoding);
              bindBlob(q, 9, m.body);
              const int rc = sqlite3_step(q);
+             if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+               *value = makeError(Errc::NotFound, "no subscription " + m.subscription);
+               return false;
+             }
              if (rc != SQLITE_DONE) {
                *value = (rc & 0xff) == SQLITE_CONSTRAINT ? makeError(Errc::AlreadyExists, "message " + m.id + " exists")
                                                          : st.dbError("put");
                return false;
              }
              *value = sqlite3_last_insert_rowid(st.db_);
+             sqlite3_stmt* touch = st.stmt(kTouchSub);
+             if (touch == nullptr) return true;
+             bindText(touch, 1, m.subscription);
+             sqlite3_bind_int64(touch, 2, m.receivedMs);
+             sqlite3_bind_int64(touch, 3, kTouchGranularityMs);
+             (void)sqlite3_step(touch);  // best effort: a lost mark only ages the subscription sooner
              return true;
            },
-           finishWith(value, std::move(done))});
+           finishWith(value, std::move(done)), savepoint});
 }
 
 void PushStore::remove(std::string id, Done<bool> done) {
@@ -432,7 +494,7 @@ void PushStore::message(std::string id, Done<std::optional<StoredMessage>> done)
              else if (rc != SQLITE_DONE) return *value = st.dbError("find message"), false;
              return true;
            },
-           finishWith(value, std::move(done))});
+           finishWith(value, std::move(done)), false});
 }
 
 void PushStore::pending(std::string subscription, int64_t afterSeq, int64_t nowMs, Urgency minUrgency, size_t limit,
@@ -453,7 +515,7 @@ void PushStore::pending(std::string subscription, int64_t afterSeq, int64_t nowM
              *value = std::move(out);
              return true;
            },
-           finishWith(value, std::move(done))});
+           finishWith(value, std::move(done)), false});
 }
 
 void PushStore::sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done) {
@@ -470,6 +532,7 @@ void PushStore::sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done) {
              sqlite3_bind_int64(subs, 1, nowMs - idleMs);
              if (sqlite3_step(subs) != SQLITE_DONE) return *value = st.dbError("sweep subscriptions"), false;
              s.subscriptions = static_cast<uint64_t>(sqlite3_changes(st.db_));
+             if (s.subscriptions > 0) st.clearCache();  // which ones is not known here: forget them all
              // A tombstone outlives its subscription by another idle period: long enough for senders
              // to see 410 and drop it.
              sqlite3_stmt* gone = st.stmt(kSweepGone);

@@ -24,7 +24,7 @@ double getRate(const json& j, const std::string& path) {
 void parseWebpush(const json& j, WebpushConfig& w) {
   if (!j.is_object()) fail("webpush", "expected an object, got " + typeName(j));
   checkKeys(j, "webpush", {"store", "sync", "maxTtl", "maxBody", "subscriptionTtl", "maxInFlight", "rateLimits",
-                           "keepalive", "sweepInterval", "publicUrl"});
+                           "keepalive", "sweepInterval", "publicUrl", "storeBatch"});
   if (j.contains("store")) w.store = getString(j["store"], "webpush.store");
   if (j.contains("sync")) {
     const std::string s = getString(j["sync"], "webpush.sync");
@@ -43,6 +43,7 @@ void parseWebpush(const json& j, WebpushConfig& w) {
     // RFC 8030 §7.2: a push service must accept payloads of 4096 bytes.
     w.maxBody = static_cast<size_t>(getInt(j["maxBody"], "webpush.maxBody", 4096, 1 << 20));
   }
+  if (j.contains("storeBatch")) w.storeBatch = static_cast<size_t>(getInt(j["storeBatch"], "webpush.storeBatch", 1, 4096));
   if (j.contains("maxInFlight")) w.maxInFlight = static_cast<uint32_t>(getInt(j["maxInFlight"], "webpush.maxInFlight", 1, 10000));
   if (j.contains("rateLimits")) {
     const json& r = j["rateLimits"];

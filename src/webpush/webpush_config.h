@@ -16,6 +16,7 @@ namespace ugate::webpush {
 struct WebpushConfig final : ModuleConfig {
   std::string store;                    // the SQLite file; "" = <node.dataDir>/webpush.db
   SyncMode sync{SyncMode::Full};
+  size_t storeBatch{PushStore::kMaxBatch};  // store operations per transaction at most (1: one fsync each)
   int64_t maxTtlSeconds{30 * 86400};
   size_t maxBody{4096};                 // ≥ 4096 (RFC 8030 §7.2)
   int64_t subscriptionTtlSeconds{60 * 86400};

@@ -47,7 +47,7 @@ void Mailbox::close() {
 
 // ---- PushShared ----------------------------------------------------------------------------------
 
-Result<void> PushShared::ensureStore(const std::string& path, SyncMode sync) {
+Result<void> PushShared::ensureStore(const std::string& path, SyncMode sync, size_t maxBatch) {
   std::lock_guard lock(storeMu_);
   if (owned_) return {};
   // node.dataDir may not exist yet on a first start (the credentials are made there later).
@@ -58,11 +58,12 @@ Result<void> PushShared::ensureStore(const std::string& path, SyncMode sync) {
     if (ec) return makeError(Errc::Io, "webpush store " + path + ": cannot create " + dir.string() + ": " + ec.message());
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
   }
-  auto st = PushStore::open(path, sync);
+  auto st = PushStore::open(path, sync, maxBatch);
   if (!st) return st.error();
   owned_ = std::move(*st);
   store_.store(owned_.get(), std::memory_order_release);
-  spdlog::info("webpush: store {} (sync {})", path, sync == SyncMode::Full ? "full" : "normal");
+  spdlog::info("webpush: store {} (sync {}, at most {} operations per transaction)", path,
+               sync == SyncMode::Full ? "full" : "normal", maxBatch);
   return {};
 }
 
@@ -144,7 +145,7 @@ ModuleWorkerPtr WebpushModule::newWorker(WorkerContext& w) {
   // service that answers 201 without keeping the messages. Without a push listener it is opened by
   // the reload that adds one (PushWorker::configApplied).
   if (!serves) return std::make_unique<PushWorker>(w, shared_);
-  if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync); !r) {
+  if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync, webpushConfig(cfg).storeBatch); !r) {
     spdlog::critical("webpush: {}", r.error().detail);
     std::exit(1);
   }

@@ -76,7 +76,7 @@ class PushShared {
    * ensureStore opens the store at `path` unless it is open (the first config with a push listener
    * decides the file: a reload that moves it needs a restart). Error: the path and the cause.
    */
-  Result<void> ensureStore(const std::string& path, SyncMode sync);
+  Result<void> ensureStore(const std::string& path, SyncMode sync, size_t maxBatch = PushStore::kMaxBatch);
   /** store: the open store, or null. */
   PushStore* store() const { return store_.load(std::memory_order_acquire); }
 

@@ -53,6 +53,7 @@ struct TlsContext::Impl {
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024 + 512;  // kReadChunk: one full TLS record plus header
+constexpr size_t kKeepOut = 1024;  // kKeepOut: a written-out ciphertext buffer larger than this is freed
 constexpr size_t kMaxWrite = 64 * 1024;         // kMaxWrite: plaintext taken per write() call
 
 std::string sslErrorString(uint32_t e) {
@@ -272,7 +273,11 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks, public Ss
       if (innerErr_ != 0) return -1;
       if (in_.empty()) in_.resize(kReadChunk);
       IoResult r = inner_->read(in_.data(), in_.size());
-      if (r.wouldBlock()) return -2;  // -2: retry
+      if (r.wouldBlock()) {
+        // Everything read is consumed: an idle connection holds no read buffer (16 KiB each).
+        std::vector<uint8_t>().swap(in_);
+        return -2;  // -2: retry
+      }
       if (!r.ok()) {
         innerErr_ = r.err;
         return -1;
@@ -352,7 +357,13 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks, public Ss
       }
       outOff_ += static_cast<size_t>(r.value);
     }
-    out_.clear();
+    // Everything is written: a large buffer (the handshake's flight, a big write) is not kept
+    // by an idle connection.
+    if (out_.capacity() > kKeepOut) {
+      std::string().swap(out_);
+    } else {
+      out_.clear();
+    }
     outOff_ = 0;
     if (shutdownPending_) {
       shutdownPending_ = false;

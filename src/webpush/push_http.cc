@@ -360,6 +360,8 @@ void PushConn::h1Dispatch() {
   req.body = std::move(body_);
   h1State_ = H1State::Waiting;
   h1Exchange_ = std::make_unique<H1Exchange>(*this, std::move(req), head_.keepAlive);
+  head_ = http::Request{};  // copied into the exchange: a delivery stream keeps no second copy
+  if (in_.empty()) std::string().swap(in_);  // no buffer kept while a delivery stream idles
   w_.handle(*h1Exchange_);
 }
 

@@ -65,10 +65,13 @@ std::string newId(size_t bytes) {
 }
 
 std::string newMessageId(int64_t nowMs) {
-  std::vector<uint8_t> b(6 + 18);
-  for (int i = 0; i < 6; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(static_cast<uint64_t>(nowMs) >> (8 * (5 - i)));
-  randomBytes(std::span<uint8_t>(b).subspan(6));
-  return auth::base64UrlEncode(b);
+  // The time in lower-case hex (which sorts as its bytes do; base64url's alphabet does not).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(12, '0');
+  for (int i = 0; i < 12; ++i) out[static_cast<size_t>(11 - i)] = kHex[(static_cast<uint64_t>(nowMs) >> (4 * i)) & 15];
+  std::vector<uint8_t> b(18);
+  randomBytes(b);
+  return out + auth::base64UrlEncode(b);
 }
 
 std::variant<ApiTarget, Refusal> matchTarget(std::string_view method, std::string_view target) {

@@ -115,8 +115,8 @@ bool isId(std::string_view s);
 /** newId: a fresh capability of `bytes` random bytes (≥ 16: 128 bits), base64url. */
 std::string newId(size_t bytes = 18);
 /**
- * newMessageId: a message's capability: nowMs as 6 big-endian bytes, then 18 random bytes (144
- * bits), base64url (32 characters). Ids made later sort after earlier ones, so the store's unique
+ * newMessageId: a message's capability: the low 48 bits of nowMs in 12 hex digits, then 18 random
+ * bytes (144 bits) in base64url (36 characters). Ids made later sort after earlier ones, so the store's unique
  * index on them grows at its end instead of dirtying a random page per message (one page for a
  * whole batch). The prefix tells only the receive time, which the sender and subscriber know.
  */

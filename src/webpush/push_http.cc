@@ -189,7 +189,13 @@ PushConn::PushConn(PushWorker& w, const ListenerConfig& l, StreamMeta meta)
       timer_->enable(idle_);  // requests and delivery streams in flight: HTTP/2 PINGs watch the peer
       return;
     }
-    close(Errc::IdleTimeout);  // idle, or a request head or body that did not complete in time
+    if (tls_ && !h2_ && (h1State_ == H1State::Body || (h1State_ == H1State::Head && (!in_.empty() || headStarted_)))) {
+      // Slowloris: a request head or body that did not complete in time gets 408 and is counted.
+      h1Refuse(408, "request_timeout", "the request did not arrive within " +
+                                           std::to_string(requestTimeout_.count()) + " ms");
+      return;  // (h1Refuse lingers for the client to read it, then closes)
+    }
+    close(Errc::IdleTimeout);  // idle, or a closing connection whose client did not read our answer
   });
   resume_ = w_.ctx().reactor().createTimer([this] { h1Process(); });
   ListenerStats& st = w_.ctx().stats(meta_.listener);
@@ -314,6 +320,7 @@ void PushConn::h1Process() {
       http::ParseStatus ps = parser_.feed({reinterpret_cast<const uint8_t*>(in_.data()), in_.size()}, used);
       in_.erase(0, used);
       if (ps == http::ParseStatus::NeedMore) {
+        headStarted_ = true;
         timer_->enable(requestTimeout_);  // slowloris: the head and body have this long
         return;
       }
@@ -322,6 +329,7 @@ void PushConn::h1Process() {
       }
       head_ = parser_.takeRequest();
       parser_.reset();
+      headStarted_ = false;
       timer_->enable(requestTimeout_);
       if (head_.chunked) return h1Refuse(411, "chunked_body", "send the body with Content-Length");
       const size_t max = w_.config().maxBody;

@@ -75,6 +75,7 @@ class PushConn final : public DeferredDeletable, private StreamCallbacks, privat
   size_t bodyLeft_{0};
   std::string out_;           // bytes not yet taken by the TLS stream
   bool eof_{false};
+  bool headStarted_{false};   // part of a request head arrived (a deadline then answers 408)
   std::unique_ptr<H1Exchange> h1Exchange_;
   TimerPtr resume_;           // parse pipelined bytes after a response, outside the responder's call
   // HTTP/2 state

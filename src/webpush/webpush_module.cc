@@ -188,6 +188,10 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_store_operations_total", "Store operations run.", load(s.operations));
   out.counter("ugate_webpush_store_failed_commits_total", "Store transactions that failed.", load(s.failedCommits));
   out.gauge("ugate_webpush_store_batch_largest", "Most operations in one transaction so far.", load(s.largestBatch));
+  out.counter("ugate_webpush_subscription_cache_hits_total", "Pushes whose subscription came from the memory cache.",
+              load(s.cacheHits));
+  out.counter("ugate_webpush_subscription_cache_misses_total", "Pushes that looked their subscription up in the store.",
+              load(s.cacheMisses));
   out.counter("ugate_webpush_store_commit_microseconds_total", "Time spent in store transactions.",
               load(s.commitMicrosTotal));
   out.gauge("ugate_webpush_store_commit_last_microseconds", "Duration of the last store transaction.",

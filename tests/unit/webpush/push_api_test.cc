@@ -144,6 +144,24 @@ TEST(PushApiTest, IdsAreFreshCapabilitiesOfAtLeast128Bits) {
   EXPECT_GE(newId(1).size(), 22u);
 }
 
+TEST(PushApiTest, MessageIdsSortByTimeAndKeep144RandomBits) {
+  std::set<std::string> seen;
+  std::string prev;
+  for (int64_t ms = 1'700'000'000'000; ms < 1'700'000'000'000 + 300; ms += 3) {
+    for (int i = 0; i < 3; ++i) {
+      std::string id = newMessageId(ms);
+      EXPECT_TRUE(isId(id));
+      EXPECT_EQ(id.size(), 36u);  // 12 hex digits + 18 bytes in base64url
+      EXPECT_TRUE(seen.insert(id).second);
+      if (i == 0) {
+        EXPECT_LT(prev, id);  // a later millisecond sorts after every id of earlier ones
+      }
+      prev = std::max(prev, id);
+    }
+  }
+  EXPECT_EQ(newMessageId(0x0123456789ab).substr(0, 12), "0123456789ab");
+}
+
 TEST(PushApiTest, TokenBucketLimitsAndTellsWhenToRetry) {
   TokenBucket b(1.0, 2.0, 0);
   int64_t retry = 0;

@@ -122,6 +122,44 @@ TEST_F(PushStoreTest, ATopicReplacesThePendingMessageOfThatTopic) {
   EXPECT_FALSE(*wait<std::optional<StoredMessage>>([&](auto d) { s->message("m1", d); }));
 }
 
+// The subscription cache (cachedSubscription) saves the push path a store round trip; it must never
+// keep a subscription that is gone.
+TEST_F(PushStoreTest, SubscriptionCacheFollowsAddsLookupsAndRemovals) {
+  {
+    auto s = open();
+    ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+    auto hit = s->cachedSubscription("tok-a");
+    ASSERT_TRUE(hit);
+    EXPECT_EQ(hit->id, "a");
+    EXPECT_FALSE(s->cachedSubscription("tok-nobody"));
+  }
+  auto s = open();  // a new process: nothing cached until a lookup finds it
+  EXPECT_FALSE(s->cachedSubscription("tok-a"));
+  ASSERT_TRUE(*wait<std::optional<Subscription>>([&](auto d) { s->subscriptionByToken("tok-a", d); }));
+  ASSERT_TRUE(s->cachedSubscription("tok-a"));
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->removeSubscription("a", d); }));
+  EXPECT_FALSE(s->cachedSubscription("tok-a"));
+  // A put for a subscription that went (a sender holding a stale cached copy): NotFound.
+  auto put = wait<int64_t>([&](auto d) { s->put(msg("late", "a"), d); });
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error().code, Errc::NotFound);
+  // A sweep that removes subscriptions forgets the cache; one last used long ago is touched by a put.
+  Subscription old = sub("old");
+  old.usedMs = kNow - 10 * PushStore::kTouchGranularityMs;
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(old, d); }));
+  Subscription idle = sub("idle");
+  idle.usedMs = kNow - 10 * PushStore::kTouchGranularityMs;
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(idle, d); }));
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("m", "old"), d); }));  // at kNow
+  auto swept = wait<PushStore::Swept>([&](auto d) { s->sweep(kNow, 5 * PushStore::kTouchGranularityMs, d); });
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(swept->subscriptions, 1u);  // "idle"; "old" was used by the put
+  EXPECT_FALSE(s->cachedSubscription("tok-idle"));
+  EXPECT_FALSE(s->cachedSubscription("tok-old"));  // forgotten with the rest, found again on lookup
+  ASSERT_TRUE(*wait<std::optional<Subscription>>([&](auto d) { s->subscriptionByToken("tok-old", d); }));
+  EXPECT_TRUE(s->cachedSubscription("tok-old"));
+}
+
 TEST_F(PushStoreTest, UrgencyFilterExpiryAndSweep) {
   auto s = open();
   ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));

@@ -18,6 +18,7 @@ Each measurement starts its own ugated (a `push` listener, 2 workers, the store 
               --idle 10000; the fd limit must allow N + a few on both ends).
 
     python3 bench/push_bench.py --ugated build/ugated [--seconds 5] [--idle 2000] [--only throughput]
+        [--compare OTHER_UGATED] [--rounds N]
 """
 import argparse
 import json
@@ -181,11 +182,11 @@ def store_summary(before, after, sync):
             "largest_batch": int(after.get("ugate_webpush_store_batch_largest", 0))}
 
 
-def throughput(args, sync, batch):
+def throughput(args, sync, batch, binary=None, label="ugated"):
     web = {"sync": sync}
     if batch:
         web["storeBatch"] = batch
-    u = Ugated(args.ugated, args.dir, web)
+    u = Ugated(binary or args.ugated, args.dir, web)
     try:
         subs = subscribe(u.port, args.subs)
         body = os.path.join(u.dir, "body.bin")
@@ -204,7 +205,7 @@ def throughput(args, sync, batch):
         bad = sum(int(x) for x in m.groups()[1:]) if m else None
         rps = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
         accepted = delta(before, after, "ugate_webpush_messages_accepted_total")
-        res = {"measure": "throughput", "sync": sync, "storeBatch": batch or 512,
+        res = {"measure": "throughput", "binary": label, "sync": sync, "storeBatch": batch or 512,
                "h2load": f"-c {args.clients} -m {args.streams} over {args.subs} subscriptions",
                "seconds": float(rps.group(1)) if rps else None,
                "msgs_per_s": round(ok / float(rps.group(1))) if rps and float(rps.group(1)) > 0 else None,
@@ -220,8 +221,8 @@ def throughput(args, sync, batch):
         u.stop()
 
 
-def latency(args, sync):
-    u = Ugated(args.ugated, args.dir, {"sync": sync})
+def latency(args, sync, binary=None, label="ugated"):
+    u = Ugated(binary or args.ugated, args.dir, {"sync": sync})
     try:
         (token, sid), = subscribe(u.port, 1, 1)
         arrived = {}
@@ -262,7 +263,7 @@ def latency(args, sync):
         c.close()
         sse.close()
         q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [0] * 99
-        return {"measure": "latency", "sync": sync, "messages": len(sent), "delivered": len(lat),
+        return {"measure": "latency", "binary": label, "sync": sync, "messages": len(sent), "delivered": len(lat),
                 "p50_ms": round(q[49], 3), "p99_ms": round(q[98], 3), "max_ms": round(lat[-1], 3) if lat else None}
     finally:
         u.stop()
@@ -351,14 +352,22 @@ def main():
     ap.add_argument("--gap-ms", type=float, default=1.0)
     ap.add_argument("--idle", type=int, default=2000)
     ap.add_argument("--only", choices=["throughput", "latency", "idle"])
+    ap.add_argument("--compare", help="another ugated (an earlier build): its group-commit throughput "
+                    "and latency in the same run, interleaved (it needs no storeBatch key)")
+    ap.add_argument("--rounds", type=int, default=1, help="throughput rounds (interleaved)")
     args = ap.parse_args()
     print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg": os.getloadavg()}), flush=True)
     if args.only in (None, "throughput"):
-        for sync, batch in (("full", 0), ("full", 1), ("normal", 0), ("normal", 1)):
-            print(json.dumps(throughput(args, sync, batch)), flush=True)
+        for _ in range(args.rounds):
+            for sync, batch in (("full", 0), ("full", 1), ("normal", 0), ("normal", 1)):
+                print(json.dumps(throughput(args, sync, batch)), flush=True)
+                if args.compare and not batch:
+                    print(json.dumps(throughput(args, sync, batch, args.compare, "compare")), flush=True)
     if args.only in (None, "latency"):
         for sync in ("full", "normal"):
             print(json.dumps(latency(args, sync)), flush=True)
+            if args.compare:
+                print(json.dumps(latency(args, sync, args.compare, "compare")), flush=True)
     if args.only in (None, "idle"):
         print(json.dumps(idle(args)), flush=True)
     print(json.dumps({"loadavg_end": os.getloadavg()}), flush=True)

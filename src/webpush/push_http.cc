@@ -89,6 +89,14 @@ class PushConn::H2Exchange final : public Exchange, private StreamCallbacks {
       tooLarge();
       return;
     }
+    // Slowloris over HTTP/2: the connection's PINGs keep it alive, so each request's body has the
+    // listener's request deadline of its own.
+    deadline_ = c_.w_.ctx().reactor().createTimer([this] {
+      if (dispatched_ || done_) return;
+      worker_.refuse(*this, {408, "request_timeout", "the request body did not arrive within " +
+                                                          std::to_string(c_.requestTimeout_.count()) + " ms"});
+    });
+    deadline_->enable(c_.requestTimeout_);
     readSome();
   }
   void respond(int status, HeaderList headers, std::string body) override {
@@ -137,6 +145,7 @@ class PushConn::H2Exchange final : public Exchange, private StreamCallbacks {
       if (r.value == 0) {
         if (!dispatched_) {
           dispatched_ = true;
+          if (deadline_) deadline_->disable();
           worker_.handle(*this);  // may finish (and free) this exchange: nothing after it
         }
         return;
@@ -169,6 +178,7 @@ class PushConn::H2Exchange final : public Exchange, private StreamCallbacks {
 
   PushConn& c_;
   http::H2StreamPtr s_;
+  TimerPtr deadline_;  // the body's deadline (until it is read)
   std::string pending_;
   bool done_{false};
   bool events_{false};

@@ -272,6 +272,7 @@ void PushStore::runBatch(std::deque<Op>& batch) {
     stats_.commitMicrosTotal.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
   }
   stats_.operations.fetch_add(batch.size(), std::memory_order_relaxed);
+  stats_.lastBatch.store(batch.size(), std::memory_order_relaxed);
   if (batch.size() > stats_.largestBatch.load(std::memory_order_relaxed)) {
     stats_.largestBatch.store(batch.size(), std::memory_order_relaxed);
   }

@@ -74,6 +74,7 @@ struct StoreStats {
   std::atomic<uint64_t> operations{0};
   std::atomic<uint64_t> failedCommits{0};
   std::atomic<uint64_t> largestBatch{0};
+  std::atomic<uint64_t> lastBatch{0};  // operations in the last transaction
   std::atomic<uint64_t> lastCommitMicros{0};
   std::atomic<uint64_t> commitMicrosTotal{0};
   mutable std::atomic<uint64_t> cacheHits{0};    // cachedSubscription found it

@@ -188,6 +188,7 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_store_operations_total", "Store operations run.", load(s.operations));
   out.counter("ugate_webpush_store_failed_commits_total", "Store transactions that failed.", load(s.failedCommits));
   out.gauge("ugate_webpush_store_batch_largest", "Most operations in one transaction so far.", load(s.largestBatch));
+  out.gauge("ugate_webpush_store_batch_last", "Operations in the last transaction.", load(s.lastBatch));
   out.counter("ugate_webpush_subscription_cache_hits_total", "Pushes whose subscription came from the memory cache.",
               load(s.cacheHits));
   out.counter("ugate_webpush_subscription_cache_misses_total", "Pushes that looked their subscription up in the store.",

@@ -368,9 +368,11 @@ down
 say "-- limits: maxInFlight, bad input, TTL expiry, 429"
 write_config '{ "sync": "normal", "maxInFlight": 2, "keepalive": "10s", "sweepInterval": "300ms",
   "rateLimits": { "subscriptionRate": 0.001, "subscriptionBurst": 3, "sourceRate": 0.001, "sourceBurst": 40 } }' \
-  ', { "name": "push11", "kind": "push", "address": "127.0.0.1:0", "sniffTimeout": "1s", "tls": { "alpn": ["http/1.1"] } }'
+  ', { "name": "push11", "kind": "push", "address": "127.0.0.1:0", "sniffTimeout": "1s", "tls": { "alpn": ["http/1.1"] } },
+     { "name": "push1s", "kind": "push", "address": "127.0.0.1:0", "sniffTimeout": "1s" }'
 up
 P11=$(ugated_port push11)
+P1S=$(ugated_port push1s)
 st=$(req --http2 -X POST "https://127.0.0.1:$P11/subscribe")
 check "a push listener whose tls object narrows ALPN to http/1.1 still needs no client certificate ($st)" \
   grep -q '^HTTP/1.1 201' "$TMP/hdr"
@@ -387,6 +389,9 @@ if have python3; then
   check "slowloris (half a head, then silence): 408 at the request deadline" starts_with "$(python3 "$BAD" "$P11" slowloris)" "HTTP/1.1 408 "
   check "slowloris on the body (a byte every 0.3 s): 408 at the request deadline" \
     starts_with "$(python3 "$BAD" "$P11" slowbody)" "HTTP/1.1 408 "
+  st=$(curl -sk --http2 --limit-rate 100 --max-time 20 -o /dev/null -w '%{http_code}' -X POST -H 'TTL: 60' \
+    -H 'Content-Encoding: aes128gcm' --data-binary "@$TMP/4096.bin" "https://127.0.0.1:$P1S${ENDPOINT#"$U"}" || true)
+  check "slowloris on an HTTP/2 body (100 bytes/s; the connection's PINGs answered): 408 ($st)" [ "$st" == 408 ]
   encrypt "still here" "$TMP/bystander.bin"
   push --http2 "$ENDPOINT" 60 "$TMP/bystander.bin" -H 'Urgency: high' >/dev/null
   wait_for "the bystander's event" 100 has_events bystander 1 || true
@@ -439,8 +444,8 @@ for ((i = 0; i < 60; i++)); do
 done
 check "the source's burst of 40 requests spent: 429 with Retry-After ($got)" [ -n "$got" ] && [ "${got:-0}" -ge 1 ]
 STATS=$(admin /stats)
-check "/stats: ugate_webpush_rejected_total{reason=\"request_timeout\"} 3" \
-  grep -q '^ugate_webpush_rejected_total{reason="request_timeout"} 3$' <<<"$STATS"
+check "/stats: ugate_webpush_rejected_total{reason=\"request_timeout\"} 4" \
+  grep -q '^ugate_webpush_rejected_total{reason="request_timeout"} 4$' <<<"$STATS"
 for reason in rate_limited_subscription rate_limited_source bad_request too_large; do
   check "/stats: ugate_webpush_rejected_total{reason=\"$reason\"}" grep -q "^ugate_webpush_rejected_total{reason=\"$reason\"} [1-9]" <<<"$STATS"
 done

@@ -157,6 +157,9 @@ Result<std::unique_ptr<PushStore>> PushStore::open(const std::string& path, Sync
   if (check != "ok") {
     return fail(Errc::Io, "is corrupt (quick_check: " + check + "); move it away to start with an empty store");
   }
+  // A new file gets 16 KiB pages: five 3 KiB messages to a page, so a batch writes a fifth of the
+  // WAL frames (and system calls) it would with 4 KiB. (An existing file keeps its page size.)
+  sqlite3_exec(db, "PRAGMA page_size=16384", nullptr, nullptr, nullptr);
   std::string mode;
   sqlite3_exec(
       db, "PRAGMA journal_mode=WAL",

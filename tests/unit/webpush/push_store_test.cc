@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <string>
 #include <thread>
@@ -231,6 +232,34 @@ TEST_F(PushStoreTest, ManyWritersShareCommits) {
   EXPECT_GT(s->stats().largestBatch.load(), 1u);
   EXPECT_EQ(pending(*s, "a").size(), 100u);  // the limit
   EXPECT_EQ(s->stats().failedCommits.load(), 0u);
+}
+
+// Workers read the cache while the store thread fills and empties it (run under TSan too).
+TEST_F(PushStoreTest, TheCacheIsReadFromManyThreadsWhileTheStoreChangesIt) {
+  auto s = open(SyncMode::Normal);
+  constexpr int kSubs = 200;
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        for (int i = 0; i < kSubs; ++i) {
+          auto c = s->cachedSubscription("tok-s" + std::to_string(i));
+          if (c && c->id != "s" + std::to_string(i)) wrong.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < kSubs; ++i) s->addSubscription(sub("s" + std::to_string(i)), [](Result<void>) {});
+  for (int i = 0; i < kSubs; i += 2) s->removeSubscription("s" + std::to_string(i), [](Result<bool>) {});
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("last"), d); }));  // after all of them
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  for (int i = 0; i < kSubs; ++i) {
+    EXPECT_EQ(s->cachedSubscription("tok-s" + std::to_string(i)).has_value(), i % 2 == 1) << i;
+  }
 }
 
 TEST_F(PushStoreTest, ACorruptOrForeignFileIsRefusedWithItsNameAndTheCause) {

@@ -33,6 +33,7 @@
 #include "auth/tls_stream.h"
 #include "http/http1_response.h"
 #include "webpush/message_crypto.h"
+#include "webpush/push_client.h"
 #include "webpush/push_api.h"
 #include "webpush/vapid.h"
 
@@ -145,140 +146,50 @@ Result<Server> makeServer(const std::string& url, const json& trust) {
   }
   s.addr = SocketAddress::fromSockaddr(res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
-  auth::PeerVerifyConfig pv;
+  std::string roots, pinned;
+  bool insecure = false;
   if (trust.contains("ca")) {
     auto pem = readFile(trust["ca"].get<std::string>());
     if (!pem) return makeError(Errc::NotFound, "cannot read " + trust["ca"].get<std::string>());
-    pv.rootsPem = *pem;
+    roots = *pem;
   } else if (trust.contains("peerId")) {
-    pv.pinnedIds = {trust["peerId"].get<std::string>()};
+    pinned = trust["peerId"].get<std::string>();
   } else if (trust.value("insecure", false)) {
-    pv.acceptAny = true;
+    insecure = true;
   } else {
     return makeError(Errc::InvalidArgument, "how to check the server's certificate: --ca FILE, --peer-id NODEID or --insecure");
   }
-  auto verifier = auth::PeerVerifier::create(pv);
-  if (!verifier) return verifier.error();
-  auth::TlsContextConfig c;
-  c.server = false;
-  c.verifier = *verifier;
-  c.alpn = {"http/1.1"};
-  c.tls13Only = false;
-  auto ctx = auth::TlsContext::create(std::move(c));
+  auto ctx = httpsClientContext(roots, pinned, insecure);
   if (!ctx) return ctx.error();
   s.tls = *ctx;
   return s;
 }
 
-/**
- * Call: one HTTPS/1.1 request on its own connection, on the command's reactor. The body comes to
- * onBody as it arrives when set (an SSE stream), else into body.
- */
-class Call final : private StreamCallbacks {
+/** Call: one HTTPS/1.1 request on its own TCP connection, on the command's reactor (HttpsCall). */
+class Call {
  public:
-  using OnBody = std::function<void(std::string_view)>;
+  using OnBody = HttpsCall::OnBody;
   using OnDone = std::function<void(Call&)>;
   Call(Reactor& r, const Server& s, std::string method, std::string path, std::vector<http::Header> reqHeaders,
        std::string reqBody, OnBody onBody, OnDone onDone)
-      : r_(r), s_(s), onBody_(std::move(onBody)), onDone_(std::move(onDone)) {
-    const int64_t len = reqBody.empty() && method == "GET" ? http::kNoBody : static_cast<int64_t>(reqBody.size());
-    out_ = http::formatRequestHead(method, path, s.host, reqHeaders, len, false) + reqBody;
-  }
-  int status{0};
-  std::vector<http::Header> headers;
-  std::string body;
-  std::string error;
-  std::string header(std::string_view lower) const {
-    for (const auto& h : headers) {
-      std::string n = h.name;
-      for (auto& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (n == lower) return h.value;
-    }
-    return "";
-  }
+      : http(r, s.tls, s.host, std::move(method), std::move(path), std::move(reqHeaders), std::move(reqBody),
+             std::move(onBody), [this, onDone = std::move(onDone)](HttpsCall&) { onDone(*this); }),
+        r_(r), s_(s) {}
+  HttpsCall http;
 
   void start() {
     auto fd = startConnect(s_.addr);
-    if (!fd) return finish("connect to " + s_.addr.str() + ": " + fd.error().detail);
+    if (!fd) return http.fail("connect to " + s_.addr.str() + ": " + fd.error().detail);
     tcp_ = std::make_unique<TcpStream>(r_, *fd, [this](int err) {
-      if (err != 0) return finish("connect to " + s_.addr.str() + ": " + std::strerror(err));
-      auth::TlsStreamOptions o;
-      o.reactor = &r_;
-      o.handshakeTimeout = Duration(10'000);
-      o.onHandshake = [this](const auth::TlsHandshakeInfo& info) {
-        if (!info.ok()) r_.defer([this, d = info.detail] { finish("TLS: " + d); });
-      };
-      tls_ = auth::TlsStream::create(std::move(tcp_), s_.tls, std::move(o));
-      tls_->setCallbacks(this);
-      tls_->start();
-      flush();
+      if (err != 0) return http.fail("connect to " + s_.addr.str() + ": " + std::strerror(err));
+      http.start(std::move(tcp_), "");
     });
   }
 
  private:
-  void flush() {
-    while (!done_ && !out_.empty()) {
-      IoResult w = tls_->write(reinterpret_cast<const uint8_t*>(out_.data()), out_.size());
-      if (w.wouldBlock()) return;
-      if (!w.ok()) return finish("write: " + std::string(std::strerror(w.err)));
-      out_.erase(0, static_cast<size_t>(w.value));
-    }
-  }
-  void onStreamWritable(Stream&) override { flush(); }
-  void onStreamReadable(Stream&) override {
-    uint8_t buf[16384];
-    while (!done_) {
-      IoResult rd = tls_->read(buf, sizeof buf);
-      if (rd.wouldBlock()) return;
-      if (!rd.ok()) return finish("read: " + (tls_->lastError().empty() ? std::string(std::strerror(rd.err)) : tls_->lastError()));
-      if (rd.value == 0) {
-        http::ResponseStep st = parser_.finish();
-        if (st.event == http::ResponseEvent::End) return finish("");
-        return finish("the server closed the connection: " + std::string(parser_.error()));
-      }
-      in_.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(rd.value));
-      parse();
-    }
-  }
-  void parse() {
-    while (!done_) {
-      http::ResponseStep st = parser_.next({reinterpret_cast<const uint8_t*>(in_.data()), in_.size()});
-      if (st.event == http::ResponseEvent::Body) {
-        std::string_view chunk(reinterpret_cast<const char*>(st.body.data()), st.body.size());
-        if (onBody_) onBody_(chunk);
-        else body.append(chunk);
-      }
-      in_.erase(0, st.consumed);
-      if (st.event == http::ResponseEvent::Head) {
-        status = parser_.response().status;
-        headers = parser_.response().headers;
-      } else if (st.event == http::ResponseEvent::End) {
-        return finish("");
-      } else if (st.event == http::ResponseEvent::Error) {
-        return finish("bad response: " + std::string(parser_.error()));
-      } else if (st.event == http::ResponseEvent::NeedMore) {
-        return;
-      }
-    }
-  }
-  void finish(std::string why) {
-    if (done_) return;
-    done_ = true;
-    error = std::move(why);
-    if (tls_) tls_->close(false);
-    onDone_(*this);
-  }
-
   Reactor& r_;
   const Server& s_;
-  OnBody onBody_;
-  OnDone onDone_;
   std::unique_ptr<TcpStream> tcp_;
-  auth::TlsStreamPtr tls_;
-  std::string out_;
-  std::string in_;
-  http::ResponseParser parser_;
-  bool done_{false};
 };
 
 /** request runs one call to completion on a fresh reactor (subscribe, send). */
@@ -295,7 +206,7 @@ Reply request(const Server& s, const std::string& method, const std::string& pat
   Call c(*r, s, method, path, std::move(headers), std::move(body), {}, [&r](Call&) { r->exit(); });
   c.start();
   r->run();
-  return Reply{c.status, c.body, c.error, c.header("location"), c.header("ttl")};
+  return Reply{c.http.status, c.http.body, c.http.error, c.http.header("location"), c.http.header("ttl")};
 }
 
 int vapidKeys(const Args& a) {
@@ -355,7 +266,7 @@ int listen(const Args& a) {
   int rc = 0;
   auto maybeExit = [&] {
     bool acksDone = true;
-    for (auto& c : acks) acksDone = acksDone && (c.status != 0 || !c.error.empty());
+    for (auto& c : acks) acksDone = acksDone && c.http.done();
     if (acksDone && (streamDone || (limit >= 0 && printed >= limit))) r->exit();
   };
   std::string pending;  // SSE bytes not yet split into lines
@@ -395,11 +306,11 @@ int listen(const Args& a) {
               },
               [&](Call& c) {
                 streamDone = true;
-                if (!c.error.empty()) {
-                  std::cerr << "ugated push: " << c.error << "\n";
+                if (!c.http.error.empty()) {
+                  std::cerr << "ugated push: " << c.http.error << "\n";
                   rc = 1;
-                } else if (c.status != 200) {
-                  std::cerr << "ugated push: the push service answered " << c.status << "\n";
+                } else if (c.http.status != 200) {
+                  std::cerr << "ugated push: the push service answered " << c.http.status << "\n";
                   rc = 1;
                 }
                 maybeExit();

@@ -11,6 +11,7 @@
 #include <ugate/tls_provider.h>
 
 #include "webpush/push_http.h"
+#include "webpush/push_relay.h"
 #include "webpush/vapid.h"
 
 namespace ugate::webpush {
@@ -52,6 +53,12 @@ PushWorker::PushWorker(WorkerContext& w, PushShared& shared)
     sweepTimer_ = w_.reactor().createTimer([this] { sweep(); });
     sweepTimer_->enable(Duration(0));  // once at startup: expired messages go, the gauges are set
   }
+  if (const auto& g = config().gateway) {
+    relay_ = PushRelay::create(*this, *g);
+    if (relay_) shared_.setRelayHome(w_.index(), mailbox_);
+    // Worker 0 keeps the delivery streams at the gateway, once the workers run.
+    if (relay_ && w_.index() == 0) w_.reactor().post([this] { relay_->followStored(); });
+  }
 }
 
 void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
@@ -74,6 +81,7 @@ void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
 
 PushWorker::~PushWorker() {
   mailbox_->close();
+  relay_.reset();
   auto conns = std::move(conns_);
   conns.clear();
 }
@@ -130,6 +138,7 @@ void PushWorker::configApplied(const Config& cfg) {
 
 void PushWorker::drain() {
   draining_ = true;
+  if (relay_) relay_->stop();
   std::vector<uint64_t> streams;
   for (auto& [id, s] : subscribers_) streams.push_back(id);
   for (uint64_t id : streams) {
@@ -206,6 +215,7 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   auto body = parseSubscribeBody(ex.request().body);
   if (auto* r = std::get_if<Refusal>(&body)) return refuse(ex, *r);
   const SubscribeRequest& req = std::get<SubscribeRequest>(body);
+  if (relay_) return subscribeAtGateway(ex, st, req);
   Subscription s;
   s.id = newId();
   s.token = newId();
@@ -224,6 +234,37 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
                 {"content-type", "application/json"}},
                subscribeJson(endpoint, "/s/" + sid));
   }));
+}
+
+void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req) {
+  std::string key(req.applicationServerKey.begin(), req.applicationServerKey.end());
+  relay_->subscribe(ex.request().body, [this, id = ex.id(), st = &st, key = std::move(key)](
+                                           int status, std::optional<SubscribeReply> reply, const std::string& error) {
+    if (find(id) == nullptr) return;  // the client left; the gateway's subscription is swept unused
+    if (!reply) {
+      Exchange& e = *find(id);
+      if (status >= 400 && status < 500) return refuse(e, {status, "gateway_refused", "the gateway refused: " + error});
+      return refuse(e, {502, "gateway_unreachable", "the gateway's push service cannot be reached: " + error});
+    }
+    Subscription s;
+    s.id = reply->sid;
+    s.token = reply->token;
+    s.appServerKey = key;
+    s.createdMs = s.usedMs = wallMs();
+    st->addSubscription(std::move(s), back<void>([this, id, r = *reply](Result<void> done) {
+      if (!done) return storeFailed(id, done.error(), "add subscription");
+      counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
+      shared_.followAtRelay(r.sid);
+      Exchange* e = find(id);
+      if (e == nullptr) return;
+      e->respond(201,
+                 {{"location", "/s/" + r.sid},
+                  {"link", "<" + r.endpoint + ">; rel=\"urn:ietf:params:push\""},
+                  {"cache-control", "no-store"},
+                  {"content-type", "application/json"}},
+                 subscribeJson(r.endpoint, "/s/" + r.sid));
+    }));
+  });
 }
 
 void PushWorker::push(Exchange& ex, PushStore& st, const std::string& token) {
@@ -418,6 +459,7 @@ void PushWorker::unsubscribe(Exchange& ex, PushStore& st, const std::string& sid
     if (*r) {
       counters().subscriptionsDeleted.fetch_add(1, std::memory_order_relaxed);
       shared_.notify(sid, "", true);
+      if (relay_) relay_->unsubscribe(sid);  // worker 0's stream ends when the gateway's goes
     }
     Exchange* e = find(id);
     if (e == nullptr) return;

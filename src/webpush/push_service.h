@@ -69,6 +69,7 @@ class Exchange {
 };
 
 class PushConn;
+class PushRelay;
 
 class PushWorker final : public ModuleWorker {
  public:
@@ -93,6 +94,9 @@ class PushWorker final : public ModuleWorker {
   void connectionDone(PushConn* c);
 
   WorkerContext& ctx() { return w_; }
+  const MailboxPtr& mailbox() const { return mailbox_; }
+  /** relay: this worker's side of `webpush.gateway` (push_relay.h), null without one. */
+  PushRelay* relay() { return relay_.get(); }
   const WebpushConfig& config() const;
   PushShared& shared() { return shared_; }
   PushCounters& counters() { return shared_.counters(); }
@@ -122,6 +126,8 @@ class PushWorker final : public ModuleWorker {
   Exchange* find(uint64_t id);
   std::string origin(const Exchange& ex) const;
   void subscribe(Exchange& ex, PushStore& st);
+  /** subscribeAtGateway: POST /subscribe through the relay, then the same subscription here. */
+  void subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req);
   void push(Exchange& ex, PushStore& st, const std::string& token);
   void pushTo(uint64_t exId, const Subscription& sub);
   void receive(Exchange& ex, PushStore& st, const std::string& sid, const std::string& query);
@@ -140,6 +146,7 @@ class PushWorker final : public ModuleWorker {
   std::unordered_map<uint64_t, Subscriber> subscribers_;
   std::unordered_map<PushConn*, std::unique_ptr<PushConn>> conns_;
   TimerPtr sweepTimer_;
+  std::unique_ptr<PushRelay> relay_;
   bool draining_{false};
 };
 

@@ -435,6 +435,22 @@ void PushStore::message(std::string id, Done<std::optional<StoredMessage>> done)
            finishWith(value, std::move(done))});
 }
 
+void PushStore::subscriptionIds(Done<std::vector<std::string>> done) {
+  static constexpr const char* kAllSubs = "SELECT id FROM subscriptions ORDER BY created_ms";
+  auto value = std::make_shared<Result<std::vector<std::string>>>(std::vector<std::string>{});
+  enqueue({[value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kAllSubs);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             std::vector<std::string> out;
+             int rc;
+             while ((rc = sqlite3_step(q)) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
+             if (rc != SQLITE_DONE) return *value = st.dbError("list subscriptions"), false;
+             *value = std::move(out);
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
 void PushStore::pending(std::string subscription, int64_t afterSeq, int64_t nowMs, Urgency minUrgency, size_t limit,
                         Done<std::vector<StoredMessage>> done) {
   auto value = std::make_shared<Result<std::vector<StoredMessage>>>(std::vector<StoredMessage>{});

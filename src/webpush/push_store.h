@@ -119,6 +119,8 @@ class PushStore {
   void remove(std::string id, Done<bool> done);
   /** message: one message by id (nullopt: none). */
   void message(std::string id, Done<std::optional<StoredMessage>> done);
+  /** subscriptionIds: every stored subscription's id, oldest first (a node's relay follows them). */
+  void subscriptionIds(Done<std::vector<std::string>> done);
   /**
    * pending: subscription's messages with seq > afterSeq, not expired at nowMs and at least
    * minUrgency, oldest first, at most limit.

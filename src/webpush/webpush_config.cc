@@ -21,10 +21,32 @@ double getRate(const json& j, const std::string& path) {
   return j.get<double>();
 }
 
+GatewayConfig parseGateway(const json& g) {
+  const std::string path = "webpush.gateway";
+  if (!g.is_object()) fail(path, "expected an object, got " + typeName(g));
+  checkKeys(g, path, {"target", "via", "peerId", "roots", "retryMin", "retryMax"});
+  GatewayConfig c;
+  if (!g.contains("target")) fail(path + ".target", "required: the gateway's push listener as <node>.mesh:<port>");
+  const std::string t = getString(g["target"], path + ".target");
+  auto hp = HostPort::parse(t);
+  if (!hp) fail(path + ".target", "'" + t + "' is not host:port");
+  c.target = *hp;
+  if (g.contains("via")) c.via = getString(g["via"], path + ".via");
+  if (g.contains("peerId")) c.peerId = getString(g["peerId"], path + ".peerId");
+  if (g.contains("roots")) c.rootsFile = getString(g["roots"], path + ".roots");
+  if (c.peerId.empty() == c.rootsFile.empty()) {
+    fail(path, "give exactly one of peerId (the gateway's node ID) and roots (a CA file) to check its certificate");
+  }
+  if (g.contains("retryMin")) c.retryMin = getDuration(g["retryMin"], path + ".retryMin");
+  if (g.contains("retryMax")) c.retryMax = getDuration(g["retryMax"], path + ".retryMax");
+  if (c.retryMin.count() < 10 || c.retryMax < c.retryMin) fail(path, "retryMin must be at least 10ms and retryMax at least retryMin");
+  return c;
+}
+
 void parseWebpush(const json& j, WebpushConfig& w) {
   if (!j.is_object()) fail("webpush", "expected an object, got " + typeName(j));
   checkKeys(j, "webpush", {"store", "sync", "maxTtl", "maxBody", "subscriptionTtl", "maxInFlight", "rateLimits",
-                           "keepalive", "sweepInterval", "publicUrl"});
+                           "keepalive", "sweepInterval", "publicUrl", "gateway"});
   if (j.contains("store")) w.store = getString(j["store"], "webpush.store");
   if (j.contains("sync")) {
     const std::string s = getString(j["sync"], "webpush.sync");
@@ -71,6 +93,7 @@ void parseWebpush(const json& j, WebpushConfig& w) {
     }
     w.publicUrl = normalizeOrigin(u);
   }
+  if (j.contains("gateway")) w.gateway = parseGateway(j["gateway"]);
 }
 
 }  // namespace

@@ -2,15 +2,30 @@
 // The `webpush` config section and the `push` listener kind's settings (docs/CONFIG.md, "webpush").
 // Parsed by webpush_config.cc, the only file of the service that sees the config's JSON.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <ugate/config.h>
 #include <ugate/listener.h>
+#include <ugate/socket_address.h>
 #include <ugate/time.h>
 
 #include "webpush/push_store.h"
 
 namespace ugate::webpush {
+
+/**
+ * GatewayConfig: `webpush.gateway`, for a node behind NAT whose subscriptions live at a gateway's
+ * push service, reached through the mesh (push_relay.h).
+ */
+struct GatewayConfig {
+  HostPort target;          // the gateway's push listener as a mesh authority ("gw1.mesh:8443")
+  std::string via;          // the mesh gateway to open the streams through ("" = the dialer's choice)
+  std::string peerId;       // the push listener's certificate must carry this node ID, or
+  std::string rootsFile;    // chain to these roots (PEM file)
+  Duration retryMin{500};   // delivery stream reconnect backoff
+  Duration retryMax{30'000};
+};
 
 /** WebpushConfig: the `webpush` section (defaults when absent). */
 struct WebpushConfig final : ModuleConfig {
@@ -27,6 +42,7 @@ struct WebpushConfig final : ModuleConfig {
   Duration keepalive{25'000};           // SSE comment keepalive interval
   Duration sweepInterval{60'000};       // expired messages and idle subscriptions
   std::string publicUrl;                // origin of endpoints ("https://push.example.net"); "" = from Host
+  std::optional<GatewayConfig> gateway;  // set: subscriptions are made and kept at this gateway
 };
 
 /** webpushConfig: c's `webpush` section, or the defaults. */

@@ -45,16 +45,21 @@ using json = nlohmann::json;
 
 constexpr const char* kUsage = R"(usage: ugated push vapid-keys --out FILE
        ugated push subscribe --server URL (--ca FILE | --peer-id NODEID | --insecure)
-                             [--application-server-key KEY] --state FILE
+                             [--application-server-key KEY] [--topic NODE/NAME] --state FILE
        ugated push listen --state FILE [--count N]
        ugated push send --subscription FILE --vapid-key FILE --subject mailto:ADDRESS
                         [--ttl SECONDS] [--urgency very-low|low|normal|high] [--topic T]
                         (--ca FILE | --peer-id NODEID | --insecure)   (the message on stdin)
+       ugated push publish --server URL --topic NODE/NAME --vapid-key FILE --subject mailto:ADDRESS
+                           [--ttl SECONDS] [--urgency ...] (--ca FILE | --peer-id NODEID | --insecure)
 vapid-keys writes an application server's P-256 key (PEM, 0600) and prints its public key.
 subscribe creates a subscription at a push service, makes its P-256 key and auth secret (kept in
 the state file, 0600) and prints the PushSubscription JSON an application server needs.
 listen prints each message of the subscription, decrypted, as a JSON line, and acknowledges it.
 send encrypts stdin for a subscription (RFC 8291), signs VAPID (RFC 8292) and posts it.
+subscribe --topic follows a topic the server's node publishes (its keys go to that node, which
+encrypts each message for it); publish posts stdin as plaintext to a topic, with VAPID (the key must
+be listed in the node's webpush.topics[].publishers).
 The server's certificate is checked against --ca's roots or pinned by node ID (--peer-id; the
 node's ID is in its log and `ugated id`); --insecure checks nothing.
 )";
@@ -223,15 +228,20 @@ int subscribe(const Args& a) {
   const json trust = trustJson(a);
   auto s = makeServer(a.get("--server"), trust);
   if (!s) return fail(s.error().detail);
+  auto keys = generateSubscriptionKeys();
+  if (!keys) return fail(keys.error().detail);
   json req = json::object();
   if (a.has("--application-server-key")) req["applicationServerKey"] = a.get("--application-server-key");
+  if (a.has("--topic")) {
+    // Pub/sub: the publishing node encrypts each copy, so it needs the keys now.
+    req["topic"] = a.get("--topic");
+    req["keys"] = {{"p256dh", b64(keys->key.publicKey())}, {"auth", b64(keys->auth)}};
+  }
   Reply c = request(*s, "POST", "/subscribe", {{"Content-Type", "application/json"}}, req.dump());
   if (!c.error.empty()) return fail(c.error);
   if (c.status != 201) return fail("the push service answered " + std::to_string(c.status) + ": " + c.body);
   json sub = json::parse(c.body, nullptr, false);
   if (!sub.is_object() || !sub.contains("endpoint") || !sub.contains("receive")) return fail("unexpected answer: " + c.body);
-  auto keys = generateSubscriptionKeys();
-  if (!keys) return fail(keys.error().detail);
   json state{{"server", s->origin},
              {"trust", trust},
              {"endpoint", sub["endpoint"]},
@@ -320,6 +330,26 @@ int listen(const Args& a) {
   return rc;
 }
 
+/** post: one push (`encrypted`) or topic publish (plaintext) with VAPID; prints the answer as JSON. */
+int post(const Args& a, const Server& s, const auth::PrivateKey& vk, const std::string& path, std::string body,
+         bool encrypted) {
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto token = signVapidToken(vk, {.aud = s.origin, .exp = now + 12 * 3600, .sub = a.get("--subject")});
+  if (!token) return fail(token.error().detail);
+  std::vector<http::Header> h{{"TTL", a.get("--ttl", "86400")},
+                              {"Content-Type", "application/octet-stream"},
+                              {"Authorization", vapidAuthorization(*token, vk.publicKey())}};
+  if (encrypted) h.push_back({"Content-Encoding", "aes128gcm"});
+  if (a.has("--urgency")) h.push_back({"Urgency", a.get("--urgency")});
+  if (encrypted && a.has("--topic")) h.push_back({"Topic", a.get("--topic")});
+  Reply c = request(s, "POST", path, std::move(h), std::move(body));
+  if (!c.error.empty()) return fail(c.error);
+  std::cout << json{{"status", c.status}, {"location", c.location}, {"ttl", c.ttl}}.dump() << "\n";
+  if (c.status != 201) return fail("the push service answered " + std::to_string(c.status) + ": " + c.body);
+  return 0;
+}
+
 int send(const Args& a) {
   if (!a.has("--subscription") || !a.has("--vapid-key") || !a.has("--subject")) {
     return fail("send needs --subscription FILE, --vapid-key FILE and --subject mailto:...");
@@ -341,22 +371,21 @@ int send(const Args& a) {
   const std::string message(std::istreambuf_iterator<char>(std::cin), {});
   auto body = encryptPushMessage({reinterpret_cast<const uint8_t*>(message.data()), message.size()}, *p256dh, *secret);
   if (!body) return fail(body.error().detail);
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  auto token = signVapidToken(*vk, {.aud = s->origin, .exp = now + 12 * 3600, .sub = a.get("--subject")});
-  if (!token) return fail(token.error().detail);
-  std::vector<http::Header> h{{"TTL", a.get("--ttl", "86400")},
-                              {"Content-Encoding", "aes128gcm"},
-                              {"Content-Type", "application/octet-stream"},
-                              {"Authorization", vapidAuthorization(*token, vk->publicKey())}};
-  if (a.has("--urgency")) h.push_back({"Urgency", a.get("--urgency")});
-  if (a.has("--topic")) h.push_back({"Topic", a.get("--topic")});
   const std::string path = endpoint.substr(8 + s->host.size());
-  Reply c = request(*s, "POST", path.empty() ? "/" : path, std::move(h), std::string(body->begin(), body->end()));
-  if (!c.error.empty()) return fail(c.error);
-  std::cout << json{{"status", c.status}, {"location", c.location}, {"ttl", c.ttl}}.dump() << "\n";
-  if (c.status != 201) return fail("the push service answered " + std::to_string(c.status) + ": " + c.body);
-  return 0;
+  return post(a, *s, *vk, path.empty() ? "/" : path, std::string(body->begin(), body->end()), true);
+}
+
+/** publish: POST /topic/<node>/<name> with the plaintext and VAPID; the node encrypts per subscriber. */
+int publish(const Args& a) {
+  if (!a.has("--server") || !a.has("--topic") || !a.has("--vapid-key") || !a.has("--subject")) {
+    return fail("publish needs --server URL, --topic NODE/NAME, --vapid-key FILE and --subject mailto:...");
+  }
+  auto s = makeServer(a.get("--server"), trustJson(a));
+  if (!s) return fail(s.error().detail);
+  auto pem = readFile(a.get("--vapid-key"));
+  auto vk = pem ? auth::PrivateKey::fromPem(*pem) : Result<auth::PrivateKey>(makeError(Errc::NotFound, "cannot read it"));
+  if (!vk) return fail(a.get("--vapid-key") + ": " + vk.error().detail);
+  return post(a, *s, *vk, "/topic/" + a.get("--topic"), std::string(std::istreambuf_iterator<char>(std::cin), {}), false);
 }
 
 }  // namespace
@@ -373,6 +402,7 @@ int runPushCommand(int argc, char** argv) {
   if (cmd == "subscribe") return subscribe(a);
   if (cmd == "listen") return listen(a);
   if (cmd == "send") return send(a);
+  if (cmd == "publish") return publish(a);
   return fail("unknown command '" + cmd + "'\n" + kUsage);
 }
 

@@ -93,12 +93,6 @@ int64_t PushWorker::wallMs() const {
       .count();
 }
 
-template <typename T, typename F>
-PushStore::Done<T> PushWorker::back(F f) {
-  return [mb = mailbox_, f = std::move(f)](Result<T> r) mutable {
-    mb->post([f = std::move(f), r = std::move(r)](PushWorker&) mutable { f(std::move(r)); });
-  };
-}
 
 uint64_t PushWorker::registerExchange(Exchange& ex) {
   const uint64_t id = nextExchange_++;
@@ -203,6 +197,7 @@ void PushWorker::handle(Exchange& ex) {
     case Resource::Receive: receive(ex, *st, t.id, t.query); return;
     case Resource::Unsubscribe: unsubscribe(ex, *st, t.id); return;
     case Resource::DeleteMessage: deleteMessage(ex, *st, t.id); return;
+    case Resource::Publish: publish(ex, *st, t.id); return;
   }
 }
 
@@ -216,6 +211,7 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   if (auto* r = std::get_if<Refusal>(&body)) return refuse(ex, *r);
   const SubscribeRequest& req = std::get<SubscribeRequest>(body);
   if (relay_) return subscribeAtGateway(ex, st, req);
+  if (!req.topic.empty()) return subscribeTopic(ex, st, req);
   Subscription s;
   s.id = newId();
   s.token = newId();
@@ -225,15 +221,19 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   st.addSubscription(std::move(s), back<void>([this, id = ex.id(), sid, token, endpoint](Result<void> r) {
     if (!r) return storeFailed(id, r.error(), "add subscription");
     counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
-    Exchange* e = find(id);
-    if (e == nullptr) return;
-    e->respond(201,
-               {{"location", "/s/" + sid},
-                {"link", "</push/" + token + ">; rel=\"urn:ietf:params:push\""},
-                {"cache-control", "no-store"},
-                {"content-type", "application/json"}},
-               subscribeJson(endpoint, "/s/" + sid));
+    subscribed(id, sid, endpoint, "/push/" + token);
   }));
+}
+
+void PushWorker::subscribed(uint64_t exId, const std::string& sid, const std::string& endpoint, const std::string& link) {
+  Exchange* e = find(exId);
+  if (e == nullptr) return;
+  e->respond(201,
+             {{"location", "/s/" + sid},
+              {"link", "<" + link + ">; rel=\"urn:ietf:params:push\""},
+              {"cache-control", "no-store"},
+              {"content-type", "application/json"}},
+             subscribeJson(endpoint, "/s/" + sid));
 }
 
 void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req) {
@@ -255,14 +255,7 @@ void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const Subscribe
       if (!done) return storeFailed(id, done.error(), "add subscription");
       counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
       shared_.followAtRelay(r.sid);
-      Exchange* e = find(id);
-      if (e == nullptr) return;
-      e->respond(201,
-                 {{"location", "/s/" + r.sid},
-                  {"link", "<" + r.endpoint + ">; rel=\"urn:ietf:params:push\""},
-                  {"cache-control", "no-store"},
-                  {"content-type", "application/json"}},
-                 subscribeJson(r.endpoint, "/s/" + r.sid));
+      subscribed(id, r.sid, r.endpoint, r.endpoint);
     }));
   });
 }

@@ -126,6 +126,13 @@ class PushWorker final : public ModuleWorker {
   Exchange* find(uint64_t id);
   std::string origin(const Exchange& ex) const;
   void subscribe(Exchange& ex, PushStore& st);
+  /** subscribed: the 201 answer to POST /subscribe (receive /s/<sid>, push resource at endpoint). */
+  void subscribed(uint64_t exId, const std::string& sid, const std::string& endpoint, const std::string& link);
+  // Pub/sub (push_topics.cc): a topic subscription, and POST /topic/<node>/<name>.
+  void subscribeTopic(Exchange& ex, PushStore& st, const SubscribeRequest& req);
+  void publish(Exchange& ex, PushStore& st, const std::string& topic);
+  struct FanOut;
+  void fanOut(std::shared_ptr<FanOut> f);
   /** subscribeAtGateway: POST /subscribe through the relay, then the same subscription here. */
   void subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req);
   void push(Exchange& ex, PushStore& st, const std::string& token);
@@ -149,5 +156,13 @@ class PushWorker final : public ModuleWorker {
   std::unique_ptr<PushRelay> relay_;
   bool draining_{false};
 };
+
+// back: a store completion that runs f on this worker (push_service.cc, push_topics.cc).
+template <typename T, typename F>
+PushStore::Done<T> PushWorker::back(F f) {
+  return [mb = mailbox_, f = std::move(f)](Result<T> r) mutable {
+    mb->post([f = std::move(f), r = std::move(r)](PushWorker&) mutable { f(std::move(r)); });
+  };
+}
 
 }  // namespace ugate::webpush

@@ -6,6 +6,9 @@
 
 #include <ugate/config_json.h>
 
+#include "auth/crypto.h"
+#include "auth/encoding.h"
+#include "webpush/push_api.h"
 #include "webpush/vapid.h"
 #include "webpush/webpush_module.h"
 
@@ -43,10 +46,39 @@ GatewayConfig parseGateway(const json& g) {
   return c;
 }
 
+TopicConfig parseTopic(const json& t, const std::string& path, const WebpushConfig& w) {
+  if (!t.is_object()) fail(path, "expected an object, got " + typeName(t));
+  checkKeys(t, path, {"name", "publishers", "rate", "burst", "maxSubscribers"});
+  TopicConfig c;
+  if (!t.contains("name")) fail(path + ".name", "required");
+  c.name = getString(t["name"], path + ".name");
+  if (!isTopicName("n/" + c.name)) fail(path + ".name", "'" + c.name + "' is not 1 to 32 base64url characters");
+  for (const auto& o : w.topics) {
+    if (o.name == c.name) fail(path + ".name", "topic '" + c.name + "' is listed twice");
+  }
+  if (!t.contains("publishers") || !t["publishers"].is_array() || t["publishers"].empty()) {
+    fail(path + ".publishers", "required: the VAPID public keys (base64url) allowed to publish");
+  }
+  for (const auto& k : t["publishers"]) {
+    const std::string s = getString(k, path + ".publishers[]");
+    auto raw = auth::base64Decode(s);
+    if (!raw || raw->size() != 65 || !auth::isP256PublicKey(*raw)) {
+      fail(path + ".publishers", "'" + s + "' is not the base64url of an uncompressed P-256 public key");
+    }
+    c.publishers.emplace_back(raw->begin(), raw->end());
+  }
+  if (t.contains("rate")) c.rate = getRate(t["rate"], path + ".rate");
+  if (t.contains("burst")) c.burst = std::max(1.0, getRate(t["burst"], path + ".burst"));
+  if (t.contains("maxSubscribers")) {
+    c.maxSubscribers = static_cast<size_t>(getInt(t["maxSubscribers"], path + ".maxSubscribers", 1, 100000));
+  }
+  return c;
+}
+
 void parseWebpush(const json& j, WebpushConfig& w) {
   if (!j.is_object()) fail("webpush", "expected an object, got " + typeName(j));
   checkKeys(j, "webpush", {"store", "sync", "maxTtl", "maxBody", "subscriptionTtl", "maxInFlight", "rateLimits",
-                           "keepalive", "sweepInterval", "publicUrl", "gateway"});
+                           "keepalive", "sweepInterval", "publicUrl", "gateway", "topics"});
   if (j.contains("store")) w.store = getString(j["store"], "webpush.store");
   if (j.contains("sync")) {
     const std::string s = getString(j["sync"], "webpush.sync");
@@ -94,9 +126,25 @@ void parseWebpush(const json& j, WebpushConfig& w) {
     w.publicUrl = normalizeOrigin(u);
   }
   if (j.contains("gateway")) w.gateway = parseGateway(j["gateway"]);
+  if (j.contains("topics")) {
+    const json& ts = j["topics"];
+    if (!ts.is_array()) fail("webpush.topics", "expected an array, got " + typeName(ts));
+    for (size_t i = 0; i < ts.size(); ++i) w.topics.push_back(parseTopic(ts[i], "webpush.topics[" + std::to_string(i) + "]", w));
+  }
 }
 
 }  // namespace
+
+const TopicConfig* WebpushConfig::topic(std::string_view nodeName, std::string_view fullName) const {
+  if (fullName.size() <= nodeName.size() + 1 || !fullName.starts_with(nodeName) || fullName[nodeName.size()] != '/') {
+    return nullptr;
+  }
+  const std::string_view name = fullName.substr(nodeName.size() + 1);
+  for (const auto& t : topics) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
 
 const WebpushConfig& webpushConfig(const Config& c) {
   static const WebpushConfig kDefaults;

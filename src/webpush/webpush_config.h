@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <ugate/config.h>
 #include <ugate/listener.h>
@@ -27,6 +29,15 @@ struct GatewayConfig {
   Duration retryMax{30'000};
 };
 
+/** TopicConfig: one entry of `webpush.topics` (pub/sub, push_topics.cc). */
+struct TopicConfig {
+  std::string name;                     // the name under this node: the topic is `<node.name>/<name>`
+  std::vector<std::string> publishers;  // VAPID public keys (raw 65-byte points) allowed to publish
+  double rate{10};                      // publishes per second (token bucket; 429 beyond)
+  double burst{20};
+  size_t maxSubscribers{1000};          // subscriptions at most (429 topic_full beyond)
+};
+
 /** WebpushConfig: the `webpush` section (defaults when absent). */
 struct WebpushConfig final : ModuleConfig {
   std::string store;                    // the SQLite file; "" = <node.dataDir>/webpush.db
@@ -43,6 +54,9 @@ struct WebpushConfig final : ModuleConfig {
   Duration sweepInterval{60'000};       // expired messages and idle subscriptions
   std::string publicUrl;                // origin of endpoints ("https://push.example.net"); "" = from Host
   std::optional<GatewayConfig> gateway;  // set: subscriptions are made and kept at this gateway
+  std::vector<TopicConfig> topics;       // pub/sub topics this node publishes
+  /** topic: the entry for full name `<node>/<name>` when node is this node's name, else null. */
+  const TopicConfig* topic(std::string_view nodeName, std::string_view fullName) const;
 };
 
 /** webpushConfig: c's `webpush` section, or the defaults. */

@@ -6,13 +6,19 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <ugate/config.h>
 
+#include "auth/crypto.h"
 #include "auth/encoding.h"
+#include "webpush/message_crypto.h"
+#include "webpush/push_relay_wire.h"
+#include "webpush/vapid.h"
 #include "webpush/webpush_config.h"
 #include "test_common/fake_worker_context.h"
 #include "test_common/test_util.h"
@@ -229,6 +235,124 @@ TEST_F(PushServiceTest, AClientThatLeftBeforeItsAnswerGetsNoneAndTheWorkerGoesOn
   FakeExchange* rx = send(request("GET", "/s/" + sid, {{"accept", "text/event-stream"}}));
   const std::string mid = p->header("location").substr(3);
   EXPECT_TRUE(ctx_.waitFor([&] { return rx->events.find("id: " + mid) != std::string::npos; }));
+}
+
+}  // namespace
+}  // namespace ugate::webpush
+
+namespace ugate::webpush {
+namespace {
+
+// Pub/sub (push_topics.cc): a node `gw` with topic `alerts` and one listed publisher key.
+class PushTopicsTest : public ::testing::Test {
+ protected:
+  static std::shared_ptr<Config> topicConfig(const std::string& publisher) {
+    auto c = std::make_shared<Config>();
+    c->node.name = "gw";
+    auto w = std::make_shared<WebpushConfig>();
+    TopicConfig t;
+    t.name = "alerts";
+    t.publishers = {publisher};
+    t.rate = 1000;
+    t.burst = 1000;
+    w->topics = {t};
+    c->modules["webpush"] = w;
+    return c;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(shared_.ensureStore(dir_.path() + "/webpush.db", SyncMode::Normal));
+    ctx_.run([&] { worker_ = std::make_unique<PushWorker>(ctx_, shared_); });
+  }
+  void TearDown() override {
+    ctx_.run([&] {
+      exchanges_.clear();
+      worker_.reset();
+    });
+  }
+  FakeExchange* send(RequestInfo r) {
+    FakeExchange* e = nullptr;
+    ctx_.run([&] {
+      exchanges_.push_back(std::make_unique<FakeExchange>(*worker_, std::move(r)));
+      e = exchanges_.back().get();
+      worker_->handle(*e);
+    });
+    EXPECT_TRUE(ctx_.waitFor([e] { return e->responses > 0 || e->streaming; }));
+    return e;
+  }
+  std::string authorization(const auth::PrivateKey& k) {
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto token = signVapidToken(k, {.aud = "https://push.test:8443", .exp = now + 3600, .sub = "mailto:t@example.net"});
+    return vapidAuthorization(*token, k.publicKey());
+  }
+
+  static inline auth::PrivateKey publisher_ = *auth::PrivateKey::generate();
+  test::TempDir dir_;
+  PushShared shared_;
+  test::FakeWorkerContext ctx_{topicConfig(std::string(publisher_.publicKey().begin(), publisher_.publicKey().end()))};
+  std::unique_ptr<PushWorker> worker_;
+  std::vector<std::unique_ptr<FakeExchange>> exchanges_;
+};
+
+TEST_F(PushTopicsTest, EachSubscriberGetsItsOwnCiphertextOfEveryPublishInOrder) {
+  struct Sub {
+    PushResult<SubscriptionKeys> keys = generateSubscriptionKeys();
+    std::string sid;
+    FakeExchange* rx{nullptr};
+  };
+  std::vector<Sub> subs(3);
+  for (auto& s : subs) {
+    ASSERT_TRUE(s.keys);
+    const std::string body = "{\"topic\":\"gw/alerts\",\"keys\":{\"p256dh\":\"" + auth::base64UrlEncode(s.keys->key.publicKey()) +
+                             "\",\"auth\":\"" + auth::base64UrlEncode(s.keys->auth) + "\"}}";
+    FakeExchange* e = send(request("POST", "/subscribe", {}, body));
+    ASSERT_EQ(e->status, 201) << e->body;
+    s.sid = e->header("location").substr(3);
+    s.rx = send(request("GET", "/s/" + s.sid, {{"accept", "text/event-stream"}}));
+  }
+  for (const char* text : {"one", "two"}) {
+    FakeExchange* p = send(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, text));
+    ASSERT_EQ(p->status, 201) << p->body;
+    EXPECT_EQ(p->body, "{\"subscribers\":3,\"stored\":3}\n");
+  }
+  std::vector<std::string> bodies;
+  for (auto& s : subs) {
+    ASSERT_TRUE(ctx_.waitFor([&] { return s.rx->events.find("id: ", s.rx->events.find("id: ") + 1) != std::string::npos; }));
+    std::string ev;
+    ctx_.run([&] { ev = s.rx->events; });
+    SseReader r;
+    std::vector<std::string> events;
+    ASSERT_TRUE(r.feed(ev, events));
+    ASSERT_EQ(events.size(), 2u);
+    std::vector<std::string> plain;
+    for (const auto& data : events) {
+      auto m = parseRelayedEvent(data, 0, 4096);
+      ASSERT_TRUE(m);
+      bodies.push_back(m->body);
+      auto p = decryptPushMessage({reinterpret_cast<const uint8_t*>(m->body.data()), m->body.size()}, s.keys->key, s.keys->auth);
+      ASSERT_TRUE(p);
+      plain.emplace_back(p->begin(), p->end());
+    }
+    EXPECT_EQ(plain, (std::vector<std::string>{"one", "two"}));
+  }
+  std::sort(bodies.begin(), bodies.end());
+  EXPECT_EQ(std::unique(bodies.begin(), bodies.end()), bodies.end());  // 6 different ciphertexts
+}
+
+TEST_F(PushTopicsTest, RefusesWhoIsNotAListedPublisherAndUnknownTopics) {
+  auto other = *auth::PrivateKey::generate();
+  EXPECT_EQ(send(request("POST", "/topic/gw/alerts", {{"ttl", "60"}}, "x"))->status, 401);
+  EXPECT_EQ(send(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(other)}}, "x"))->status, 403);
+  EXPECT_EQ(send(request("POST", "/topic/gw/other", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"))->status, 404);
+  EXPECT_EQ(send(request("POST", "/topic/gx/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"))->status, 404);
+  EXPECT_EQ(send(request("POST", "/topic/gw/alerts",
+                         {{"ttl", "60"}, {"content-encoding", "aes128gcm"}, {"authorization", authorization(publisher_)}}, "x"))
+                ->status,
+            400);
+  EXPECT_EQ(send(request("POST", "/topic/gw/alerts", {{"authorization", authorization(publisher_)}}, "x"))->status, 400);
+  FakeExchange* p = send(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"));
+  EXPECT_EQ(p->status, 201);
+  EXPECT_EQ(p->body, "{\"subscribers\":0,\"stored\":0}\n");
 }
 
 }  // namespace

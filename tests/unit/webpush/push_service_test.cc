@@ -70,8 +70,10 @@ std::shared_ptr<Config> config() {
   return c;
 }
 
-class PushServiceTest : public ::testing::Test {
+/** WorkerFixture: a PushWorker on a fake worker with config c and a real store. */
+class WorkerFixture : public ::testing::Test {
  protected:
+  explicit WorkerFixture(std::shared_ptr<Config> c) : ctx_{std::move(c)} {}
   void SetUp() override {
     ASSERT_TRUE(shared_.ensureStore(dir_.path() + "/webpush.db", SyncMode::Normal));
     ctx_.run([&] { worker_ = std::make_unique<PushWorker>(ctx_, shared_); });
@@ -96,6 +98,17 @@ class PushServiceTest : public ::testing::Test {
   bool answered(FakeExchange* e) {
     return ctx_.waitFor([e] { return e->responses > 0 || e->streaming; });
   }
+
+  test::TempDir dir_;
+  PushShared shared_;
+  test::FakeWorkerContext ctx_;
+  std::unique_ptr<PushWorker> worker_;
+  std::vector<std::unique_ptr<FakeExchange>> exchanges_;
+};
+
+class PushServiceTest : public WorkerFixture {
+ protected:
+  PushServiceTest() : WorkerFixture(config()) {}
   FakeExchange* subscribe(std::string& token, std::string& sid) {
     FakeExchange* e = send(request("POST", "/subscribe"));
     EXPECT_TRUE(answered(e));
@@ -109,12 +122,6 @@ class PushServiceTest : public ::testing::Test {
     ctx_.run([&] { out = e->*field; });
     return out;
   }
-
-  test::TempDir dir_;
-  PushShared shared_;
-  test::FakeWorkerContext ctx_{config()};
-  std::unique_ptr<PushWorker> worker_;
-  std::vector<std::unique_ptr<FakeExchange>> exchanges_;
 };
 
 TEST_F(PushServiceTest, SubscribeAnswers201WithTheReceiveAndPushResources) {
@@ -244,8 +251,9 @@ namespace ugate::webpush {
 namespace {
 
 // Pub/sub (push_topics.cc): a node `gw` with topic `alerts` and one listed publisher key.
-class PushTopicsTest : public ::testing::Test {
+class PushTopicsTest : public WorkerFixture {
  protected:
+  PushTopicsTest() : WorkerFixture(topicConfig(std::string(publisher_.publicKey().begin(), publisher_.publicKey().end()))) {}
   static std::shared_ptr<Config> topicConfig(const std::string& publisher) {
     auto c = std::make_shared<Config>();
     c->node.name = "gw";
@@ -259,24 +267,10 @@ class PushTopicsTest : public ::testing::Test {
     c->modules["webpush"] = w;
     return c;
   }
-  void SetUp() override {
-    ASSERT_TRUE(shared_.ensureStore(dir_.path() + "/webpush.db", SyncMode::Normal));
-    ctx_.run([&] { worker_ = std::make_unique<PushWorker>(ctx_, shared_); });
-  }
-  void TearDown() override {
-    ctx_.run([&] {
-      exchanges_.clear();
-      worker_.reset();
-    });
-  }
-  FakeExchange* send(RequestInfo r) {
-    FakeExchange* e = nullptr;
-    ctx_.run([&] {
-      exchanges_.push_back(std::make_unique<FakeExchange>(*worker_, std::move(r)));
-      e = exchanges_.back().get();
-      worker_->handle(*e);
-    });
-    EXPECT_TRUE(ctx_.waitFor([e] { return e->responses > 0 || e->streaming; }));
+  /** call: send and wait for the answer. */
+  FakeExchange* call(RequestInfo r) {
+    FakeExchange* e = send(std::move(r));
+    EXPECT_TRUE(answered(e));
     return e;
   }
   std::string authorization(const auth::PrivateKey& k) {
@@ -287,11 +281,6 @@ class PushTopicsTest : public ::testing::Test {
   }
 
   static inline auth::PrivateKey publisher_ = *auth::PrivateKey::generate();
-  test::TempDir dir_;
-  PushShared shared_;
-  test::FakeWorkerContext ctx_{topicConfig(std::string(publisher_.publicKey().begin(), publisher_.publicKey().end()))};
-  std::unique_ptr<PushWorker> worker_;
-  std::vector<std::unique_ptr<FakeExchange>> exchanges_;
 };
 
 TEST_F(PushTopicsTest, EachSubscriberGetsItsOwnCiphertextOfEveryPublishInOrder) {
@@ -305,13 +294,13 @@ TEST_F(PushTopicsTest, EachSubscriberGetsItsOwnCiphertextOfEveryPublishInOrder) 
     ASSERT_TRUE(s.keys);
     const std::string body = "{\"topic\":\"gw/alerts\",\"keys\":{\"p256dh\":\"" + auth::base64UrlEncode(s.keys->key.publicKey()) +
                              "\",\"auth\":\"" + auth::base64UrlEncode(s.keys->auth) + "\"}}";
-    FakeExchange* e = send(request("POST", "/subscribe", {}, body));
+    FakeExchange* e = call(request("POST", "/subscribe", {}, body));
     ASSERT_EQ(e->status, 201) << e->body;
     s.sid = e->header("location").substr(3);
-    s.rx = send(request("GET", "/s/" + s.sid, {{"accept", "text/event-stream"}}));
+    s.rx = call(request("GET", "/s/" + s.sid, {{"accept", "text/event-stream"}}));
   }
   for (const char* text : {"one", "two"}) {
-    FakeExchange* p = send(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, text));
+    FakeExchange* p = call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, text));
     ASSERT_EQ(p->status, 201) << p->body;
     EXPECT_EQ(p->body, "{\"subscribers\":3,\"stored\":3}\n");
   }
@@ -341,16 +330,16 @@ TEST_F(PushTopicsTest, EachSubscriberGetsItsOwnCiphertextOfEveryPublishInOrder) 
 
 TEST_F(PushTopicsTest, RefusesWhoIsNotAListedPublisherAndUnknownTopics) {
   auto other = *auth::PrivateKey::generate();
-  EXPECT_EQ(send(request("POST", "/topic/gw/alerts", {{"ttl", "60"}}, "x"))->status, 401);
-  EXPECT_EQ(send(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(other)}}, "x"))->status, 403);
-  EXPECT_EQ(send(request("POST", "/topic/gw/other", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"))->status, 404);
-  EXPECT_EQ(send(request("POST", "/topic/gx/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"))->status, 404);
-  EXPECT_EQ(send(request("POST", "/topic/gw/alerts",
+  EXPECT_EQ(call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}}, "x"))->status, 401);
+  EXPECT_EQ(call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(other)}}, "x"))->status, 403);
+  EXPECT_EQ(call(request("POST", "/topic/gw/other", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"))->status, 404);
+  EXPECT_EQ(call(request("POST", "/topic/gx/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"))->status, 404);
+  EXPECT_EQ(call(request("POST", "/topic/gw/alerts",
                          {{"ttl", "60"}, {"content-encoding", "aes128gcm"}, {"authorization", authorization(publisher_)}}, "x"))
                 ->status,
             400);
-  EXPECT_EQ(send(request("POST", "/topic/gw/alerts", {{"authorization", authorization(publisher_)}}, "x"))->status, 400);
-  FakeExchange* p = send(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"));
+  EXPECT_EQ(call(request("POST", "/topic/gw/alerts", {{"authorization", authorization(publisher_)}}, "x"))->status, 400);
+  FakeExchange* p = call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"));
   EXPECT_EQ(p->status, 201);
   EXPECT_EQ(p->body, "{\"subscribers\":0,\"stored\":0}\n");
 }

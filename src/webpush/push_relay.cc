@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/router.h>
 #include <ugate/worker_context.h>
 
 #include "webpush/push_client.h"
@@ -53,18 +54,30 @@ uint64_t PushRelay::request(const std::string& method, const std::string& path, 
                                          onDone(h);
                                          forget(id);
                                        });
-  TunnelDialer* t = w_.ctx().tunnels();
-  if (t == nullptr || !t->handles(g_.target, g_.via)) {
-    c.http->fail("the mesh cannot reach " + g_.target.str() + " (no mesh module, or not a mesh name)");
-    return id;
-  }
+  // The stream is routed like any other: the routes see its metadata (kind push, listener
+  // `webpush-gateway`, the gateway's mesh name and port); a `reject` refuses it, a route's `to`
+  // and `via` redirect it, no match keeps webpush.gateway's target and via.
   StreamMeta meta;
   meta.kind = StreamKind::Push;
-  meta.listener = "webpush-gateway";
+  meta.listener = std::string(kRelayListener);
   meta.host = g_.target.host;
   meta.port = g_.target.port;
   meta.start = std::chrono::steady_clock::now();
-  auto opening = t->open(meta, g_.target, g_.via, [this, id, alive = alive_](Result<StreamPtr> s) {
+  HostPort target = g_.target;
+  std::string via = g_.via;
+  const RouteDecision d = w_.ctx().router().route(meta);
+  if (d.action == RouteDecision::Action::Reject) {
+    c.http->fail("route " + std::string(d.route) + " rejects streams to " + g_.target.str());
+    return id;
+  }
+  if (d.action == RouteDecision::Action::Dial) target = d.target;
+  if (d.action != RouteDecision::Action::NoRoute && !d.via.empty()) via = std::string(d.via);
+  TunnelDialer* t = w_.ctx().tunnels();
+  if (t == nullptr || !t->handles(target, via)) {
+    c.http->fail("the mesh cannot reach " + target.str() + " (no mesh module, or not a mesh name)");
+    return id;
+  }
+  auto opening = t->open(meta, target, via, [this, id, alive = alive_](Result<StreamPtr> s) {
     if (!*alive) return;
     auto it = calls_.find(id);
     if (it == calls_.end() || it->second.http->done()) return;

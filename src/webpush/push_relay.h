@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -37,6 +38,9 @@ namespace ugate::webpush {
 
 class PushWorker;
 class HttpsCall;
+
+/** kRelayListener: the listener name the relay's streams carry in their StreamMeta (routes, logs). */
+inline constexpr std::string_view kRelayListener = "webpush-gateway";
 
 /** PushRelay: one worker's side of the gateway (see above); lives on that worker's reactor. */
 class PushRelay {

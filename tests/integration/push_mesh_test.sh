@@ -12,7 +12,8 @@
 # (and one with a TTL of 1 s that runs out meanwhile) reach the subscriber on n after n starts again,
 # in order, decrypted byte for byte, the expired one not; 3 live ones too; after the acks gw holds
 # none of them (DELETE /m/<mid> at gw: 404) and a restart of n (SIGKILL) delivers nothing twice;
-# the relay's counters on n's /stats. No timing is asserted: waits are bounded polls.
+# the relay's counters on n's /stats; a route that rejects the gateway's mesh name stops the relay
+# (its streams are routed like any other). No timing is asserted: waits are bounded polls.
 #
 # Needs root (network namespaces, iptables inside them). The last line is "push_mesh: N passed, M failed".
 set -euo pipefail
@@ -150,6 +151,17 @@ send "after the restart" >/dev/null
 got=$(listen 1)
 check "after a SIGKILL and restart of n, the next message is the only one delivered (nothing twice)" \
   [ "$(jq -r .payload <<<"$got")" == "after the restart" ]
+
+say "== the relay's streams are routed like any other"
+stop_pid "${NODE_PID[n]}"
+reap "${NODE_PID[n]}" 2>/dev/null || true
+jq '.routes = [ { "name": "no-gw", "match": { "host": "gw.mesh", "port": 8443 }, "to": "reject" } ]' n.json >n-reject.json
+mv n-reject.json n.json
+spawn_node n "$NS_N"
+await_node n
+st=$(in_n curl -sk --max-time 10 -o /dev/null -w '%{http_code}' -X POST https://127.0.0.1:8444/subscribe || true)
+check "a route that rejects the gateway's mesh name: subscribe answers 502 ($st)" [ "$st" == 502 ]
+check "... and n logged which route refused it" grep -q "route no-gw rejects streams to gw.mesh:8443" n.log
 
 if ((FAIL > 0)); then
   for n in gw n; do

@@ -267,8 +267,15 @@ void PushRelay::drop(const std::string& sid) {
 
 void PushRelay::stop() {
   stopped_ = true;
-  for (auto& [id, c] : calls_) c.http->cancel();
   followers_.clear();
+  // Freed at the end of this loop turn, while the mesh streams under them still have their
+  // connections (module workers are destroyed in order, the mesh's first).
+  std::vector<uint64_t> ids;
+  for (auto& [id, c] : calls_) {
+    c.http->cancel();
+    ids.push_back(id);
+  }
+  for (uint64_t id : ids) forget(id);
 }
 
 }  // namespace ugate::webpush

@@ -12,7 +12,8 @@
 # (and one with a TTL of 1 s that runs out meanwhile) reach the subscriber on n after n starts again,
 # in order, decrypted byte for byte, the expired one not; 3 live ones too; after the acks gw holds
 # none of them (DELETE /m/<mid> at gw: 404) and a restart of n (SIGKILL) delivers nothing twice;
-# the relay's counters on n's /stats; a route that rejects the gateway's mesh name stops the relay
+# the relay's counters on n's /stats; a subscriber on n follows a topic gw publishes (gw encrypts for
+# it, the relay carries ciphertext); a route that rejects the gateway's mesh name stops the relay
 # (its streams are routed like any other). No timing is asserted: waits are bounded polls.
 #
 # Needs root (network namespaces, iptables inside them). The last line is "push_mesh: N passed, M failed".
@@ -48,6 +49,7 @@ done
 GW_ID=$(head -n1 issue-gw.log)
 N_ID=$(head -n1 issue-n.log)
 GW_URL=https://10.205.1.1:8443
+"$UGATED" push vapid-keys --out vapid.pem >vapid.json
 
 NODE_ADMIN[gw]=15000
 cat >gw.json <<JSON
@@ -57,7 +59,8 @@ cat >gw.json <<JSON
   "mesh": { "expose": [ { "port": 8443, "allow": ["$N_ID"] } ] },
   "listeners": [ { "name": "mesh", "kind": "mesh", "address": "0.0.0.0:15008" },
                  { "name": "push", "kind": "push", "address": "0.0.0.0:8443" } ],
-  "webpush": { "publicUrl": "$GW_URL", "sync": "normal" },
+  "webpush": { "publicUrl": "$GW_URL", "sync": "normal",
+               "topics": [ { "name": "news", "publishers": ["$(jq -r .publicKey vapid.json)"] } ] },
   "authorize": { "reverseAccept": ["$N_ID"], "reverseAcceptTrustDomain": false } }
 JSON
 NODE_ADMIN[n]=15001
@@ -83,7 +86,6 @@ n_associated() { nadmin gw /nodes 2>/dev/null | grep -q "\"id\": \"$N_ID\""; }
 check "n associated with gw through the NAT (gw's /nodes)" wait_for "n in gw's /nodes" 100 n_associated
 
 say "== subscribe at n: the subscription is made at gw through the mesh"
-in_n "$UGATED" push vapid-keys --out vapid.pem >vapid.json
 run subscribe ip netns exec "$NS_N" "$UGATED" push subscribe --server https://127.0.0.1:8444 --peer-id "$N_ID" \
   --state n.state >n-sub.json 2>subscribe.err || true
 check "the endpoint an application server gets is gw's ($(jq -r .endpoint n-sub.json 2>/dev/null || cat subscribe.err))" \
@@ -151,6 +153,17 @@ send "after the restart" >/dev/null
 got=$(listen 1)
 check "after a SIGKILL and restart of n, the next message is the only one delivered (nothing twice)" \
   [ "$(jq -r .payload <<<"$got")" == "after the restart" ]
+
+say "== a topic of gw, followed from behind the NAT"
+run subscribe-topic ip netns exec "$NS_N" "$UGATED" push subscribe --server https://127.0.0.1:8444 --peer-id "$N_ID" \
+  --topic gw/news --state topic.state >topic-sub.json 2>>subscribe.err || true
+check "n subscribed to gw/news through gw (endpoint at gw)" \
+  [ "$(jq -r --arg u "$GW_URL/push/" '.endpoint | startswith($u)' topic-sub.json 2>/dev/null)" == true ]
+pubd=$(printf 'news for n' | in_gw "$UGATED" push publish --server "$GW_URL" --peer-id "$GW_ID" --topic gw/news \
+  --vapid-key vapid.pem --subject mailto:test@example.net --ttl 600 2>>send.err || true)
+check "gw took the publish (201, $pubd)" [ "$(jq -r .status <<<"$pubd" 2>/dev/null)" == 201 ]
+got=$(in_n timeout 20 "$UGATED" push listen --state topic.state --count 1 2>>listen.err || true)
+check "the subscriber on n decrypts the topic message gw encrypted for it" [ "$(jq -r .payload <<<"$got" 2>/dev/null)" == "news for n" ]
 
 say "== the relay's streams are routed like any other"
 stop_pid "${NODE_PID[n]}"

@@ -6,6 +6,7 @@
 // registered in PushShared so a message accepted or acknowledged on any worker wakes them.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,6 +30,7 @@ struct RequestInfo {
   HeaderList headers;     // names lower-cased
   std::string body;
   std::string source;     // the client's IP address (rate limits, logs)
+  std::vector<std::string> peer;  // the client certificate's verified identity (node ID, SPIFFE ID), if any
 };
 
 /**
@@ -131,6 +133,9 @@ class PushWorker final : public ModuleWorker {
   // Pub/sub (push_topics.cc): a topic subscription, and POST /topic/<node>/<name>.
   void subscribeTopic(Exchange& ex, PushStore& st, const SubscribeRequest& req);
   void publish(Exchange& ex, PushStore& st, const std::string& topic);
+  /** checkPublisher: the VAPID credentials in authz against topic tc's publishers (a refusal, or none). */
+  std::optional<Refusal> checkPublisher(const Exchange& ex, const TopicConfig& tc, const std::string& topic,
+                                        std::string_view authz, int64_t now) const;
   struct FanOut;
   void fanOut(std::shared_ptr<FanOut> f);
   /** subscribeAtGateway: POST /subscribe through the relay, then the same subscription here. */

@@ -7,7 +7,10 @@
 // are those of any push message. Order per topic: a publish's copies are queued to the store in
 // subscriber order, one publish after another on each worker, and 201 is answered only once all
 // are committed, so a publisher that waits for each 201 sees its messages delivered in its order.
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,7 +36,29 @@ namespace {
 constexpr size_t kEncryptionOverhead = 86 + 1 + 16;
 // Copies encrypted per loop turn (ECDH each): a large topic does not hold the reactor long.
 constexpr size_t kFanOutChunk = 32;
+bool iequalsAscii(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 }  // namespace
+
+std::optional<Refusal> PushWorker::checkPublisher(const Exchange& ex, const TopicConfig& tc, const std::string& topic,
+                                                  std::string_view authz, int64_t now) const {
+  const RequestInfo& req = ex.request();
+  auto creds = parseVapidAuthorization(authz, headerValue(req.headers, "crypto-key").value_or(""));
+  if (!creds) return Refusal{401, "vapid_" + std::string(creds.error().reason()), creds.error().detail};
+  const std::string k(creds->publicKey.begin(), creds->publicKey.end());
+  if (std::find(tc.publishers.begin(), tc.publishers.end(), k) == tc.publishers.end()) {
+    return Refusal{403, "publisher_not_listed", "this VAPID key may not publish to " + topic};
+  }
+  const std::span<const uint8_t> key(reinterpret_cast<const uint8_t*>(k.data()), k.size());
+  if (auto claims = verifyVapid(*creds, {origin(ex), auth::SystemTime(std::chrono::milliseconds(now)), key}); !claims) {
+    return Refusal{401, "vapid_" + std::string(claims.error().reason()), claims.error().detail};
+  }
+  return std::nullopt;
+}
 
 struct PushWorker::FanOut {
   uint64_t exId{0};
@@ -84,22 +109,23 @@ void PushWorker::publish(Exchange& ex, PushStore& st, const std::string& topic) 
   if (tc == nullptr) return refuse(ex, {404, "unknown_topic", "this node publishes no topic " + topic});
   const RequestInfo& req = ex.request();
   const int64_t now = wallMs();
-  // RFC 8292 as for a restricted subscription, against the topic's list of publishers.
+  // A mesh identity (a verified client certificate) listed for the topic, or else RFC 8292 as for a
+  // restricted subscription, against the topic's list of publishers.
+  const bool byIdentity = std::any_of(req.peer.begin(), req.peer.end(), [&](const std::string& id) {
+    return std::any_of(tc->identities.begin(), tc->identities.end(),
+                       [&](const std::string& allowed) {
+                         // SPIFFE IDs exactly, node IDs (base32) in either case.
+                         return allowed.starts_with("spiffe://") ? allowed == id : iequalsAscii(allowed, id);
+                       });
+  });
   auto authz = headerValue(req.headers, "authorization");
-  if (!authz) {
-    return refuse(ex, {401, "vapid_missing", "publishing to a topic requires VAPID (RFC 8292)"}, {{"www-authenticate", "vapid"}});
-  }
-  auto creds = parseVapidAuthorization(*authz, headerValue(req.headers, "crypto-key").value_or(""));
-  if (!creds) {
-    return refuse(ex, {401, "vapid_" + std::string(creds.error().reason()), creds.error().detail}, {{"www-authenticate", "vapid"}});
-  }
-  const std::string k(creds->publicKey.begin(), creds->publicKey.end());
-  if (std::find(tc->publishers.begin(), tc->publishers.end(), k) == tc->publishers.end()) {
-    return refuse(ex, {403, "publisher_not_listed", "this VAPID key may not publish to " + topic});
-  }
-  const std::span<const uint8_t> key(reinterpret_cast<const uint8_t*>(k.data()), k.size());
-  if (auto claims = verifyVapid(*creds, {origin(ex), auth::SystemTime(std::chrono::milliseconds(now)), key}); !claims) {
-    return refuse(ex, {401, "vapid_" + std::string(claims.error().reason()), claims.error().detail}, {{"www-authenticate", "vapid"}});
+  if (byIdentity) {
+    // authorized by its certificate
+  } else if (!authz) {
+    return refuse(ex, {401, "vapid_missing", "publishing to a topic requires VAPID (RFC 8292) or a listed identity"},
+                  {{"www-authenticate", "vapid"}});
+  } else if (auto r = checkPublisher(ex, *tc, topic, *authz, now)) {
+    return refuse(ex, *r, r->status == 401 ? HeaderList{{"www-authenticate", "vapid"}} : HeaderList{});
   }
   if (headerValue(req.headers, "content-encoding")) {
     return refuse(ex, {400, "publish_encoded", "publish the plaintext: this node encrypts each copy for its subscriber"});

@@ -48,7 +48,7 @@ GatewayConfig parseGateway(const json& g) {
 
 TopicConfig parseTopic(const json& t, const std::string& path, const WebpushConfig& w) {
   if (!t.is_object()) fail(path, "expected an object, got " + typeName(t));
-  checkKeys(t, path, {"name", "publishers", "rate", "burst", "maxSubscribers"});
+  checkKeys(t, path, {"name", "publishers", "identities", "rate", "burst", "maxSubscribers"});
   TopicConfig c;
   if (!t.contains("name")) fail(path + ".name", "required");
   c.name = getString(t["name"], path + ".name");
@@ -56,10 +56,15 @@ TopicConfig parseTopic(const json& t, const std::string& path, const WebpushConf
   for (const auto& o : w.topics) {
     if (o.name == c.name) fail(path + ".name", "topic '" + c.name + "' is listed twice");
   }
-  if (!t.contains("publishers") || !t["publishers"].is_array() || t["publishers"].empty()) {
-    fail(path + ".publishers", "required: the VAPID public keys (base64url) allowed to publish");
+  if (t.contains("identities")) {
+    if (!t["identities"].is_array()) fail(path + ".identities", "expected an array of node IDs or SPIFFE IDs");
+    for (const auto& i : t["identities"]) c.identities.push_back(getString(i, path + ".identities[]"));
   }
-  for (const auto& k : t["publishers"]) {
+  if (t.contains("publishers") && !t["publishers"].is_array()) fail(path + ".publishers", "expected an array");
+  if ((!t.contains("publishers") || t["publishers"].empty()) && c.identities.empty()) {
+    fail(path, "who may publish: publishers (VAPID public keys, base64url) and/or identities (node or SPIFFE IDs)");
+  }
+  for (const auto& k : t.value("publishers", json::array())) {
     const std::string s = getString(k, path + ".publishers[]");
     auto raw = auth::base64Decode(s);
     if (!raw || raw->size() != 65 || !auth::isP256PublicKey(*raw)) {

@@ -33,6 +33,8 @@ struct GatewayConfig {
 struct TopicConfig {
   std::string name;                     // the name under this node: the topic is `<node.name>/<name>`
   std::vector<std::string> publishers;  // VAPID public keys (raw 65-byte points) allowed to publish
+  std::vector<std::string> identities;  // mesh identities (node ID or SPIFFE ID of a verified client
+                                        // certificate) allowed to publish without VAPID
   double rate{10};                      // publishes per second (token bucket; 429 beyond)
   double burst{20};
   size_t maxSubscribers{1000};          // subscriptions at most (429 topic_full beyond)

@@ -4,7 +4,8 @@
 # kernel picks, `ugated push subscribe --topic` subscribers and `ugated push publish` publishers.
 # Checked: two subscribers of push/alerts each decrypt the exact payloads of three publishes, in
 # order (the node encrypted one copy per subscriber: the stored bodies differ); a subscriber of
-# another topic gets none; publish without VAPID → 401, with a key not listed → 403, unknown topic →
+# another topic gets none; a listed mesh identity (client certificate on a push listener with
+# requireClientCert) publishes without VAPID, an unlisted one gets 401; publish without VAPID → 401, with a key not listed → 403, unknown topic →
 # 404 (publish and subscribe), an encrypted body → 400, a plaintext over maxBody - 103 → 413; the
 # topic's rate limit → 429 with Retry-After; maxSubscribers → 429 topic_full; the counters on /stats.
 # No timing is asserted: waits are bounded. The last line is "push_topics: N passed, M failed".
@@ -22,12 +23,21 @@ cd "$TMP"
 "$UGATED" push vapid-keys --out pub.pem >pub.json
 "$UGATED" push vapid-keys --out other.pem >other.json
 PUB=$(jq -r .publicKey pub.json)
+# Mesh identities: the node's and two publishers' certificates from one CA (trust domain t.test).
+run ca-init "$UGATED" ca init --dir ca --trust-domain t.test >ca.log 2>&1
+for n in push meshpub stranger; do
+  run "issue-$n" "$UGATED" ca issue --dir ca --name "$n" --out "$n" --trust-domain t.test >"issue-$n.log" 2>&1
+done
+MESHPUB_ID=$(head -n1 issue-meshpub.log)
 cat >ugated.json <<JSON
-{ "node": { "name": "push", "dataDir": "$TMP/data" },
+{ "node": { "name": "push", "dataDir": "$TMP/data", "trustDomain": "t.test" },
+  "tls": { "certDir": "$TMP/push" },
   "workers": 2,
   "admin": { "address": "127.0.0.1:0" },
-  "listeners": [ { "name": "push", "kind": "push", "address": "127.0.0.1:0" } ],
-  "webpush": { "topics": [ { "name": "alerts", "publishers": ["$PUB"], "rate": 1000, "burst": 1000 },
+  "listeners": [ { "name": "push", "kind": "push", "address": "127.0.0.1:0" },
+                 { "name": "pushm", "kind": "push", "address": "127.0.0.1:0", "tls": { "requireClientCert": true } } ],
+  "webpush": { "topics": [ { "name": "alerts", "publishers": ["$PUB"], "identities": ["$MESHPUB_ID"],
+                             "rate": 1000, "burst": 1000 },
                            { "name": "quiet", "publishers": ["$PUB"], "rate": 0.001, "burst": 1, "maxSubscribers": 1 } ] } }
 JSON
 mkdir -p data
@@ -36,6 +46,8 @@ await_admin_port
 await_ugated_ready
 wait_for "the push listener's port" 50 ugated_port push >/dev/null
 U="https://127.0.0.1:$(ugated_port push)"
+wait_for "the mTLS push listener's port" 50 ugated_port pushm >/dev/null
+UM="https://127.0.0.1:$(ugated_port pushm)"
 
 # sub NAME TOPIC: a subscriber's state in NAME.state; prints the exit status.
 sub() { "$UGATED" push subscribe --server "$U" --insecure --topic "$2" --state "$1.state" >"$1.json" 2>"$1.err" && echo 0 || echo $?; }
@@ -68,6 +80,15 @@ for s in a b; do
   check "subscriber $s decrypted the 3 exact payloads, in order" \
     [ "$(jq -r .payload <<<"$got" | tr '\n' '|')" == 'alert 1: "quoted" ✓|alert 2: "quoted" ✓|alert 3: "quoted" ✓|' ]
 done
+# mpub NAME TEXT: publish over the mTLS listener with NAME's certificate and no VAPID; prints the status.
+mpub() {
+  curl -sk --max-time 10 --cert "$1/cert-chain.pem" --key "$1/key.pem" -o /dev/null -w '%{http_code}' \
+    -X POST "$UM/topic/push/alerts" -H 'TTL: 60' --data-binary "$2" || true
+}
+check "a listed mesh identity publishes without VAPID (client certificate): 201" [ "$(mpub meshpub 'by identity')" == 201 ]
+check "another identity of the same trust domain, not listed: 401" [ "$(mpub stranger 'not me')" == 401 ]
+got=$(timeout 20 "$UGATED" push listen --state a.state --count 1 2>>listen.err || true)
+check "subscriber a decrypted the identity-published message" [ "$(jq -r .payload <<<"$got")" == 'by identity' ]
 got=$(timeout 3 "$UGATED" push listen --state c.state --count 1 2>/dev/null || true)
 check "the subscriber of another topic got none of them" [ -z "$got" ]
 

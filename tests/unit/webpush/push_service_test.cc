@@ -261,6 +261,7 @@ class PushTopicsTest : public WorkerFixture {
     TopicConfig t;
     t.name = "alerts";
     t.publishers = {publisher};
+    t.identities = {"NODEA", "spiffe://mesh.test/ns/default/sa/pub"};
     t.rate = 1000;
     t.burst = 1000;
     w->topics = {t};
@@ -326,6 +327,17 @@ TEST_F(PushTopicsTest, EachSubscriberGetsItsOwnCiphertextOfEveryPublishInOrder) 
   }
   std::sort(bodies.begin(), bodies.end());
   EXPECT_EQ(std::unique(bodies.begin(), bodies.end()), bodies.end());  // 6 different ciphertexts
+}
+
+TEST_F(PushTopicsTest, AListedMeshIdentityPublishesWithoutVapid) {
+  auto withPeer = [](std::vector<std::string> peer) {
+    RequestInfo r = request("POST", "/topic/gw/alerts", {{"ttl", "60"}}, "x");
+    r.peer = std::move(peer);
+    return r;
+  };
+  EXPECT_EQ(call(withPeer({"nodea"}))->status, 201);  // node IDs compare case-insensitively
+  EXPECT_EQ(call(withPeer({"NODEB", "spiffe://mesh.test/ns/default/sa/pub"}))->status, 201);
+  EXPECT_EQ(call(withPeer({"NODEB", "spiffe://mesh.test/ns/default/sa/other"}))->status, 401);
 }
 
 TEST_F(PushTopicsTest, RefusesWhoIsNotAListedPublisherAndUnknownTopics) {

@@ -472,7 +472,8 @@ void PushStore::setTopicKeys(std::string sid, std::string p256dh, std::string au
 
 void PushStore::topicSubscribers(std::string topic, size_t limit, Done<std::vector<TopicSubscriber>> done) {
   static constexpr const char* kByTopic =
-      "SELECT s.id, k.p256dh, k.auth FROM subscriptions s JOIN topic_keys k ON k.sub_id = s.id "
+      "SELECT s.id, k.p256dh, k.auth, (SELECT count(*) FROM messages m WHERE m.sub_id = s.id) "
+      "FROM subscriptions s JOIN topic_keys k ON k.sub_id = s.id "
       "WHERE s.topic = ?1 ORDER BY s.created_ms, s.id LIMIT ?2";
   auto value = std::make_shared<Result<std::vector<TopicSubscriber>>>(std::vector<TopicSubscriber>{});
   enqueue({[topic = std::move(topic), limit, value](PushStore& st) {
@@ -482,7 +483,7 @@ void PushStore::topicSubscribers(std::string topic, size_t limit, Done<std::vect
              sqlite3_bind_int64(q, 2, static_cast<int64_t>(limit));
              std::vector<TopicSubscriber> out;
              int rc;
-             while ((rc = sqlite3_step(q)) == SQLITE_ROW) out.push_back({columnText(q, 0), columnText(q, 1), columnText(q, 2)});
+             while ((rc = sqlite3_step(q)) == SQLITE_ROW) out.push_back({columnText(q, 0), columnText(q, 1), columnText(q, 2), sqlite3_column_int64(q, 3)});
              if (rc != SQLITE_DONE) return *value = st.dbError("topic subscribers"), false;
              *value = std::move(out);
              return true;

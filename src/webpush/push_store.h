@@ -128,6 +128,7 @@ class PushStore {
     std::string id;
     std::string p256dh;
     std::string auth;
+    int64_t queued{0};  // its messages stored now (not yet acknowledged or expired)
   };
   /** topicSubscribers: the subscriptions of `topic` that have keys, oldest first, at most limit. */
   void topicSubscribers(std::string topic, size_t limit, Done<std::vector<TopicSubscriber>> done);

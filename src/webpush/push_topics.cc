@@ -70,6 +70,8 @@ struct PushWorker::FanOut {
   size_t pending{0};   // puts not yet committed
   size_t stored{0};
   size_t failed{0};
+  size_t skipped{0};   // subscribers at maxQueued: no copy for them
+  int64_t maxQueued{0};
   int64_t nowMs{0};
 };
 
@@ -147,6 +149,7 @@ void PushWorker::publish(Exchange& ex, PushStore& st, const std::string& topic) 
   f->headers = std::get<PushHeaders>(h);
   f->plaintext = std::move(ex.request().body);
   f->nowMs = now;
+  f->maxQueued = tc->maxQueued;
   st.topicSubscribers(topic, tc->maxSubscribers,
                       back<std::vector<PushStore::TopicSubscriber>>([this, f](Result<std::vector<PushStore::TopicSubscriber>> r) {
                         if (!r) return storeFailed(f->exId, r.error(), "topic subscribers");
@@ -162,13 +165,19 @@ void PushWorker::fanOut(std::shared_ptr<FanOut> f) {
     if (Exchange* e = find(f->exId)) {
       e->respond(201, {{"ttl", std::to_string(f->headers.ttl)}, {"content-type", "application/json"}},
                  "{\"subscribers\":" + std::to_string(f->subscribers.size()) + ",\"stored\":" + std::to_string(f->stored) +
-                     "}\n");
+                     ",\"skipped\":" + std::to_string(f->skipped) + "}\n");
     }
   };
   PushStore* st = shared_.store();
   const size_t end = std::min(f->subscribers.size(), f->next + kFanOutChunk);
   for (; f->next < end; ++f->next) {
     const PushStore::TopicSubscriber& s = f->subscribers[f->next];
+    if (s.queued >= f->maxQueued) {
+      // A slow (or gone) subscriber: its backlog is bounded, the publisher and the others go on.
+      ++f->skipped;
+      counters().topicCopiesSkipped.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
     auto body = encryptPushMessage({reinterpret_cast<const uint8_t*>(f->plaintext.data()), f->plaintext.size()},
                                    {reinterpret_cast<const uint8_t*>(s.p256dh.data()), s.p256dh.size()},
                                    {reinterpret_cast<const uint8_t*>(s.auth.data()), s.auth.size()});

@@ -48,7 +48,7 @@ GatewayConfig parseGateway(const json& g) {
 
 TopicConfig parseTopic(const json& t, const std::string& path, const WebpushConfig& w) {
   if (!t.is_object()) fail(path, "expected an object, got " + typeName(t));
-  checkKeys(t, path, {"name", "publishers", "identities", "rate", "burst", "maxSubscribers"});
+  checkKeys(t, path, {"name", "publishers", "identities", "rate", "burst", "maxSubscribers", "maxQueued"});
   TopicConfig c;
   if (!t.contains("name")) fail(path + ".name", "required");
   c.name = getString(t["name"], path + ".name");
@@ -77,6 +77,7 @@ TopicConfig parseTopic(const json& t, const std::string& path, const WebpushConf
   if (t.contains("maxSubscribers")) {
     c.maxSubscribers = static_cast<size_t>(getInt(t["maxSubscribers"], path + ".maxSubscribers", 1, 100000));
   }
+  if (t.contains("maxQueued")) c.maxQueued = getInt(t["maxQueued"], path + ".maxQueued", 1, 1000000);
   return c;
 }
 

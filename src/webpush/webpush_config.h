@@ -38,6 +38,7 @@ struct TopicConfig {
   double rate{10};                      // publishes per second (token bucket; 429 beyond)
   double burst{20};
   size_t maxSubscribers{1000};          // subscriptions at most (429 topic_full beyond)
+  int64_t maxQueued{1000};              // a subscriber with this many stored messages gets no new copy
 };
 
 /** WebpushConfig: the `webpush` section (defaults when absent). */

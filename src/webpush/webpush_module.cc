@@ -198,6 +198,9 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_gateway_acks_total", "Acknowledgements the gateway took.", load(c.relayAcks));
   out.counter("ugate_webpush_gateway_reconnects_total", "Delivery streams at the gateway that ended (then reopened).",
               load(c.relayReconnects));
+  out.counter("ugate_webpush_topic_copies_skipped_total",
+              "Topic copies not made because the subscriber already had the topic's maxQueued messages stored.",
+              load(c.topicCopiesSkipped));
   out.family("ugate_webpush_rejected_total", "counter", "Requests refused, by reason.");
   for (const auto& [reason, n] : c.rejected()) out.sample("ugate_webpush_rejected_total", {{"reason", reason}}, n);
   out.gauge("ugate_webpush_subscribers_connected", "Delivery streams (GET /s/<sid>) open now.", load(c.subscribers));

@@ -45,6 +45,7 @@ struct PushCounters {
   std::atomic<uint64_t> relayedAgain{0};     // ... that were stored here already (a lost ack)
   std::atomic<uint64_t> relayAcks{0};        // acknowledgements the gateway took
   std::atomic<uint64_t> relayReconnects{0};  // delivery streams at the gateway that ended
+  std::atomic<uint64_t> topicCopiesSkipped{0};  // topic copies not made: the subscriber had maxQueued
   /** rejected: requests refused, by reason (a mutex: refusals are not the hot path). */
   void reject(std::string_view reason);
   std::map<std::string, uint64_t, std::less<>> rejected() const;

@@ -7,7 +7,8 @@
 # another topic gets none; a listed mesh identity (client certificate on a push listener with
 # requireClientCert) publishes without VAPID, an unlisted one gets 401; publish without VAPID → 401, with a key not listed → 403, unknown topic →
 # 404 (publish and subscribe), an encrypted body → 400, a plaintext over maxBody - 103 → 413; the
-# topic's rate limit → 429 with Retry-After; maxSubscribers → 429 topic_full; the counters on /stats.
+# topic's rate limit → 429 with Retry-After; maxSubscribers → 429 topic_full; a subscriber that does
+# not read gets at most maxQueued copies, then new ones once it caught up; the counters on /stats.
 # No timing is asserted: waits are bounded. The last line is "push_topics: N passed, M failed".
 set -euo pipefail
 
@@ -38,7 +39,8 @@ cat >ugated.json <<JSON
                  { "name": "pushm", "kind": "push", "address": "127.0.0.1:0", "tls": { "requireClientCert": true } } ],
   "webpush": { "topics": [ { "name": "alerts", "publishers": ["$PUB"], "identities": ["$MESHPUB_ID"],
                              "rate": 1000, "burst": 1000 },
-                           { "name": "quiet", "publishers": ["$PUB"], "rate": 0.001, "burst": 1, "maxSubscribers": 1 } ] } }
+                           { "name": "quiet", "publishers": ["$PUB"], "rate": 0.001, "burst": 1, "maxSubscribers": 1 },
+                           { "name": "slow", "publishers": ["$PUB"], "rate": 1000, "burst": 1000, "maxQueued": 2 } ] } }
 JSON
 mkdir -p data
 start_ugated
@@ -65,6 +67,7 @@ say "== subscribe"
 check "subscriber a of push/alerts" [ "$(sub a push/alerts)" == 0 ]
 check "subscriber b of push/alerts" [ "$(sub b push/alerts)" == 0 ]
 check "subscriber c of push/quiet" [ "$(sub c push/quiet)" == 0 ]
+check "subscriber d of push/slow" [ "$(sub d push/slow)" == 0 ]
 check "a subscribe to an unknown topic: 404" [ "$(raw -X POST "$U/subscribe" -H 'Content-Type: application/json' \
   -d "{\"topic\":\"push/nothing\",\"keys\":$(jq -c .keys a.json)}")" == 404 ]
 check "a topic subscription without keys: 400" [ "$(raw -X POST "$U/subscribe" -d '{"topic":"push/alerts"}')" == 400 ]
@@ -91,6 +94,16 @@ got=$(timeout 20 "$UGATED" push listen --state a.state --count 1 2>>listen.err |
 check "subscriber a decrypted the identity-published message" [ "$(jq -r .payload <<<"$got")" == 'by identity' ]
 got=$(timeout 3 "$UGATED" push listen --state c.state --count 1 2>/dev/null || true)
 check "the subscriber of another topic got none of them" [ -z "$got" ]
+
+say "== a slow subscriber: at most maxQueued (2) copies wait for it"
+for i in 1 2 3; do pub push/slow "slow $i" >/dev/null; done
+got=$(timeout 5 "$UGATED" push listen --state d.state --count 3 2>/dev/null || true)
+check "the subscriber that had not read got the first 2, not the 3rd" \
+  [ "$(jq -r .payload <<<"$got" | tr '\n' '|')" == 'slow 1|slow 2|' ]
+check "/stats: one topic copy skipped" grep -q '^ugate_webpush_topic_copies_skipped_total 1$' <<<"$(admin /stats)"
+check "after it caught up, it gets new ones again" [ "$(pub push/slow 'slow 4')" == 201 ]
+got=$(timeout 20 "$UGATED" push listen --state d.state --count 1 2>/dev/null || true)
+check "... (slow 4)" [ "$(jq -r .payload <<<"$got")" == 'slow 4' ]
 
 say "== refusals"
 check "publish without VAPID: 401" [ "$(raw -X POST "$U/topic/push/alerts" -H 'TTL: 60' --data-binary x)" == 401 ]

@@ -303,7 +303,7 @@ TEST_F(PushTopicsTest, EachSubscriberGetsItsOwnCiphertextOfEveryPublishInOrder) 
   for (const char* text : {"one", "two"}) {
     FakeExchange* p = call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, text));
     ASSERT_EQ(p->status, 201) << p->body;
-    EXPECT_EQ(p->body, "{\"subscribers\":3,\"stored\":3}\n");
+    EXPECT_EQ(p->body, "{\"subscribers\":3,\"stored\":3,\"skipped\":0}\n");
   }
   std::vector<std::string> bodies;
   for (auto& s : subs) {
@@ -353,7 +353,7 @@ TEST_F(PushTopicsTest, RefusesWhoIsNotAListedPublisherAndUnknownTopics) {
   EXPECT_EQ(call(request("POST", "/topic/gw/alerts", {{"authorization", authorization(publisher_)}}, "x"))->status, 400);
   FakeExchange* p = call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"));
   EXPECT_EQ(p->status, 201);
-  EXPECT_EQ(p->body, "{\"subscribers\":0,\"stored\":0}\n");
+  EXPECT_EQ(p->body, "{\"subscribers\":0,\"stored\":0,\"skipped\":0}\n");
 }
 
 }  // namespace

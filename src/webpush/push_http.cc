@@ -242,6 +242,10 @@ void PushConn::onHandshake(TlsOutcome&& o) {
   }
   w_.counters().connections.fetch_add(1, std::memory_order_relaxed);
   meta_.alpn = o.alpn;
+  if (o.peer) {
+    if (!o.peer->nodeId.empty()) peer_.push_back(o.peer->nodeId);
+    if (!o.peer->spiffe.empty()) peer_.push_back(o.peer->spiffe);
+  }
   timer_->enable(idle_);
   if (o.alpn == "h2") {
     w_.counters().h2Connections.fetch_add(1, std::memory_order_relaxed);
@@ -373,6 +377,7 @@ void PushConn::h1Dispatch() {
   req.method = head_.method;
   req.target = head_.target;
   req.source = source_;
+  req.peer = peer_;
   for (auto& h : head_.headers) req.headers.emplace_back(lowerAscii(h.name), h.value);
   if (const http::Header* host = head_.find("host")) req.authority = host->value;
   req.body = std::move(body_);
@@ -436,6 +441,7 @@ void PushConn::onRequest(http::H2Connection&, http::H2StreamPtr s) {
   req.target = s->path();
   req.authority = s->authority();
   req.source = source_;
+  req.peer = peer_;
   for (const auto& [n, v] : s->headers()) {
     if (!n.empty() && n[0] != ':') req.headers.emplace_back(n, v);
   }

@@ -58,6 +58,7 @@ class PushConn final : public DeferredDeletable, private StreamCallbacks, privat
   PushWorker& w_;
   StreamMeta meta_;
   std::string source_;
+  std::vector<std::string> peer_;  // the verified client certificate's node ID and SPIFFE ID
   bool closed_{false};
   bool draining_{false};
   HandshakingStreamPtr tls_;  // the TLS stream while HTTP/1.1 (or handshaking)

@@ -39,6 +39,10 @@ CREATE INDEX IF NOT EXISTS messages_by_sub ON messages(sub_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_topic ON messages(sub_id, topic) WHERE topic IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires_ms);
 CREATE TABLE IF NOT EXISTS gone(token TEXT PRIMARY KEY, used_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS topic_keys(
+  sub_id TEXT PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
+  p256dh BLOB NOT NULL, auth BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS subscriptions_by_topic ON subscriptions(topic);
 CREATE TRIGGER IF NOT EXISTS subscriptions_gone AFTER DELETE ON subscriptions BEGIN
   INSERT OR REPLACE INTO gone(token, used_ms) VALUES(old.token, old.used_ms);
 END;
@@ -499,6 +503,58 @@ void PushStore::message(std::string id, Done<std::optional<StoredMessage>> done)
              return true;
            },
            finishWith(value, std::move(done)), false});
+}
+
+void PushStore::subscriptionIds(Done<std::vector<std::string>> done) {
+  static constexpr const char* kAllSubs = "SELECT id FROM subscriptions ORDER BY created_ms";
+  auto value = std::make_shared<Result<std::vector<std::string>>>(std::vector<std::string>{});
+  enqueue({[value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kAllSubs);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             std::vector<std::string> out;
+             int rc;
+             while ((rc = sqlite3_step(q)) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
+             if (rc != SQLITE_DONE) return *value = st.dbError("list subscriptions"), false;
+             *value = std::move(out);
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::setTopicKeys(std::string sid, std::string p256dh, std::string authSecret, Done<void> done) {
+  static constexpr const char* kSetKeys = "INSERT OR REPLACE INTO topic_keys(sub_id, p256dh, auth) VALUES(?1, ?2, ?3)";
+  auto value = std::make_shared<Result<void>>();
+  enqueue({[sid = std::move(sid), p256dh = std::move(p256dh), authSecret = std::move(authSecret), value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kSetKeys);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, sid);
+             bindBlob(q, 2, p256dh);
+             bindBlob(q, 3, authSecret);
+             if (sqlite3_step(q) != SQLITE_DONE) return *value = st.dbError("topic keys"), false;
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::topicSubscribers(std::string topic, size_t limit, Done<std::vector<TopicSubscriber>> done) {
+  static constexpr const char* kByTopic =
+      "SELECT s.id, k.p256dh, k.auth, (SELECT count(*) FROM messages m WHERE m.sub_id = s.id) "
+      "FROM subscriptions s JOIN topic_keys k ON k.sub_id = s.id "
+      "WHERE s.topic = ?1 ORDER BY s.created_ms, s.id LIMIT ?2";
+  auto value = std::make_shared<Result<std::vector<TopicSubscriber>>>(std::vector<TopicSubscriber>{});
+  enqueue({[topic = std::move(topic), limit, value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kByTopic);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, topic);
+             sqlite3_bind_int64(q, 2, static_cast<int64_t>(limit));
+             std::vector<TopicSubscriber> out;
+             int rc;
+             while ((rc = sqlite3_step(q)) == SQLITE_ROW) out.push_back({columnText(q, 0), columnText(q, 1), columnText(q, 2), sqlite3_column_int64(q, 3)});
+             if (rc != SQLITE_DONE) return *value = st.dbError("topic subscribers"), false;
+             *value = std::move(out);
+             return true;
+           },
+           finishWith(value, std::move(done))});
 }
 
 void PushStore::pending(std::string subscription, int64_t afterSeq, int64_t nowMs, Urgency minUrgency, size_t limit,

@@ -134,6 +134,19 @@ class PushStore {
   void remove(std::string id, Done<bool> done);
   /** message: one message by id (nullopt: none). */
   void message(std::string id, Done<std::optional<StoredMessage>> done);
+  /** subscriptionIds: every stored subscription's id, oldest first (a node's relay follows them). */
+  void subscriptionIds(Done<std::vector<std::string>> done);
+  /** setTopicKeys: a topic subscription's p256dh and auth (pub/sub encrypts for it). */
+  void setTopicKeys(std::string sid, std::string p256dh, std::string authSecret, Done<void> done);
+  /** TopicSubscriber: a subscription of a topic with its keys. */
+  struct TopicSubscriber {
+    std::string id;
+    std::string p256dh;
+    std::string auth;
+    int64_t queued{0};  // its messages stored now (not yet acknowledged or expired)
+  };
+  /** topicSubscribers: the subscriptions of `topic` that have keys, oldest first, at most limit. */
+  void topicSubscribers(std::string topic, size_t limit, Done<std::vector<TopicSubscriber>> done);
   /**
    * pending: subscription's messages with seq > afterSeq, not expired at nowMs and at least
    * minUrgency, oldest first, at most limit.

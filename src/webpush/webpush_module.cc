@@ -12,6 +12,7 @@
 #include <ugate/metrics.h>
 #include <ugate/worker_context.h>
 
+#include "webpush/push_relay.h"
 #include "webpush/push_service.h"
 #include "webpush/webpush_config.h"
 
@@ -86,6 +87,23 @@ void PushShared::unlisten(const std::string& sid, uint64_t stream) {
 bool PushShared::listened(const std::string& sid) const {
   std::lock_guard lock(listenMu_);
   return listeners_.count(sid) > 0;
+}
+
+void PushShared::setRelayHome(int index, const MailboxPtr& mb) {
+  if (index != 0) return;
+  std::lock_guard lock(relayMu_);
+  relayHome_ = mb;
+}
+
+void PushShared::followAtRelay(const std::string& sid) {
+  MailboxPtr home;
+  {
+    std::lock_guard lock(relayMu_);
+    home = relayHome_;
+  }
+  if (home) home->post([sid](PushWorker& w) {
+    if (PushRelay* r = w.relay()) r->follow(sid);
+  });
 }
 
 void PushShared::notify(const std::string& sid, const std::string& ackedMid, bool gone, const std::string& topic) {
@@ -174,6 +192,16 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_messages_deleted_total", "Messages deleted by DELETE /m/<mid> (acks and cancels).",
               load(c.deleted));
   out.counter("ugate_webpush_messages_expired_total", "Messages dropped after their TTL.", load(c.expired));
+  out.counter("ugate_webpush_gateway_relayed_total", "Messages taken from the gateway (webpush.gateway) and stored here.",
+              load(c.relayed));
+  out.counter("ugate_webpush_gateway_relayed_again_total", "Messages from the gateway that were stored here already.",
+              load(c.relayedAgain));
+  out.counter("ugate_webpush_gateway_acks_total", "Acknowledgements the gateway took.", load(c.relayAcks));
+  out.counter("ugate_webpush_gateway_reconnects_total", "Delivery streams at the gateway that ended (then reopened).",
+              load(c.relayReconnects));
+  out.counter("ugate_webpush_topic_copies_skipped_total",
+              "Topic copies not made because the subscriber already had the topic's maxQueued messages stored.",
+              load(c.topicCopiesSkipped));
   out.family("ugate_webpush_rejected_total", "counter", "Requests refused, by reason.");
   for (const auto& [reason, n] : c.rejected()) out.sample("ugate_webpush_rejected_total", {{"reason", reason}}, n);
   out.gauge("ugate_webpush_subscribers_connected", "Delivery streams (GET /s/<sid>) open now.", load(c.subscribers));

@@ -40,6 +40,12 @@ struct PushCounters {
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> h2Connections{0};
   std::atomic<uint64_t> tlsFailures{0};
+  // A node behind NAT (webpush.gateway, push_relay.h):
+  std::atomic<uint64_t> relayed{0};          // messages taken from the gateway and stored here
+  std::atomic<uint64_t> relayedAgain{0};     // ... that were stored here already (a lost ack)
+  std::atomic<uint64_t> relayAcks{0};        // acknowledgements the gateway took
+  std::atomic<uint64_t> relayReconnects{0};  // delivery streams at the gateway that ended
+  std::atomic<uint64_t> topicCopiesSkipped{0};  // topic copies not made: the subscriber had maxQueued
   /** rejected: requests refused, by reason (a mutex: refusals are not the hot path). */
   void reject(std::string_view reason);
   std::map<std::string, uint64_t, std::less<>> rejected() const;
@@ -97,6 +103,13 @@ class PushShared {
   /** forgetIdleBuckets drops buckets that are full again (they would allow a burst anyway). */
   void forgetIdleBuckets(int64_t nowMs);
 
+  /**
+   * setRelayHome: worker `index`'s relay (push_relay.h) exists; worker 0's keeps the delivery
+   * streams at the gateway. followAtRelay asks it to follow sid (from any worker).
+   */
+  void setRelayHome(int index, const MailboxPtr& mb);
+  void followAtRelay(const std::string& sid);
+
   PushCounters& counters() { return counters_; }
   const PushCounters& counters() const { return counters_; }
 
@@ -117,6 +130,8 @@ class PushShared {
   std::unordered_map<std::string, TokenBucket> bySource_;
   std::unordered_map<std::string, TokenBucket> bySubscription_;
   PushCounters counters_;
+  std::mutex relayMu_;
+  MailboxPtr relayHome_;
 };
 
 class WebpushModule final : public Module {

@@ -594,7 +594,14 @@ int H3Base::cbStopSending(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, 
 
 int H3Base::cbResetStream(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
   (void)c, (void)sud;
-  ngtcp2_conn_shutdown_stream_write(static_cast<H3Base*>(ud)->conn_.conn(), 0, id, code);
+  auto* self = static_cast<H3Base*>(ud);
+  // nghttp3 resets a stream it found malformed (H3_MESSAGE_ERROR, ...): that stream only.
+  self->conn_.io().counters().streamErrors.fetch_add(1, std::memory_order_relaxed);
+  if (self->conn_.io().logBudget()) {
+    spdlog::warn("quic {}: HTTP/3 {} stream {} with {}: malformed; reset with 0x{:x}", self->conn_.name(),
+                 self->conn_.isServer() ? "request" : "response", id, self->conn_.peer().str(), code);
+  }
+  ngtcp2_conn_shutdown_stream_write(self->conn_.conn(), 0, id, code);
   return 0;
 }
 

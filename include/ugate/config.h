@@ -92,6 +92,11 @@ struct UpstreamTlsConfig {
   std::string sni;                   // server name sent; empty = the dialled host when it is a name
   std::vector<std::string> peerIds;  // when set: the server's node ID must be one of these (pinning)
   std::vector<std::string> alpn;     // offered protocols
+  /**
+   * insecureSkipVerify: accept any server certificate (its identity is still recorded). Only when a
+   * config says so explicitly ("upstreamTls": {"insecureSkipVerify": true}); never a default.
+   */
+  bool insecureSkipVerify{false};
 };
 
 struct PortRange {
@@ -195,6 +200,11 @@ struct RouteConfig {
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // originate mTLS to the target
   std::string via;  // through a mesh gateway: an upstream's name or a gateway's host:port
   bool http{false};  // `to` is an HTTP/1.1 origin: HTTP requests (HTTP/3 front door) are proxied to it
+  /**
+   * upstreamQuic: `to` is an HTTP/3 origin reached over QUIC (implies http; upstreamTls gets ALPN
+   * "h3" when it names none): a quic listener's HTTP/3 requests are relayed to it (src/quic).
+   */
+  bool upstreamQuic{false};
 };
 
 /** LbPolicy: how a worker chooses a cluster's endpoint for a new stream. */

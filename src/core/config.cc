@@ -356,11 +356,15 @@ std::shared_ptr<const ListenerTlsConfig> parseListenerTls(const json& j, const s
 }
 
 std::shared_ptr<const UpstreamTlsConfig> parseUpstreamTls(const json& j, const std::string& path) {
-  checkKeys(j, path, {"sni", "peerIds", "alpn"});
+  checkKeys(j, path, {"sni", "peerIds", "alpn", "insecureSkipVerify"});
   auto t = std::make_shared<UpstreamTlsConfig>();
   if (j.contains("sni")) t->sni = getString(j["sni"], path + ".sni");
   if (j.contains("peerIds")) t->peerIds = parseNodeIds(j["peerIds"], path + ".peerIds");
   if (j.contains("alpn")) t->alpn = parseAlpnList(j["alpn"], path + ".alpn");
+  if (j.contains("insecureSkipVerify")) t->insecureSkipVerify = getBool(j["insecureSkipVerify"], path + ".insecureSkipVerify");
+  if (t->insecureSkipVerify && !t->peerIds.empty()) {
+    fail(path + ".insecureSkipVerify", "contradicts peerIds (pinning): use one or the other");
+  }
   return t;
 }
 
@@ -473,8 +477,13 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
 }
 
 void parseRoute(const json& j, const std::string& path, size_t index, RouteConfig& r) {
-  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls", "via", "http"});
+  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls", "via", "http", "upstreamQuic"});
   if (j.contains("http")) r.http = getBool(j["http"], path + ".http");
+  if (j.contains("upstreamQuic")) r.upstreamQuic = getBool(j["upstreamQuic"], path + ".upstreamQuic");
+  if (r.upstreamQuic) {
+    if (j.contains("http") && !r.http) fail(path + ".http", "an upstreamQuic route is an HTTP (HTTP/3) origin");
+    r.http = true;
+  }
   if (j.contains("via")) {
     r.via = getString(j["via"], path + ".via");
     if (r.via.empty()) fail(path + ".via", "must name an upstream or a gateway host:port");
@@ -492,6 +501,14 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
   if (j.contains("upstreamTls")) {
     if (r.to.type == Target::Type::Reject) fail(path + ".upstreamTls", "a route to 'reject' dials nothing");
     r.upstreamTls = parseUpstreamTls(j["upstreamTls"], path + ".upstreamTls");
+  }
+  if (r.upstreamQuic) {
+    // HTTP/3 over QUIC: always TLS 1.3, ALPN h3 unless the route names its own.
+    if (!r.via.empty()) fail(path + ".via", "an upstreamQuic origin is dialled directly over QUIC");
+    if (r.proxyProtocol != 0) fail(path + ".proxyProtocol", "not sent to an upstreamQuic (HTTP/3) origin");
+    auto t = r.upstreamTls ? std::make_shared<UpstreamTlsConfig>(*r.upstreamTls) : std::make_shared<UpstreamTlsConfig>();
+    if (t->alpn.empty()) t->alpn = {"h3"};
+    r.upstreamTls = std::move(t);
   }
   if (j.contains("match")) {
     const json& m = j["match"];

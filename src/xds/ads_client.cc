@@ -326,6 +326,7 @@ void AdsClient::publishAmbient() {
                  s->services.size(), s->policies.size());
   }
   ambientDirectory().publish(std::move(s));
+  publishStatus();
 }
 
 void AdsClient::onDone(grpc::ClientCall& call, const grpc::Status& st) {
@@ -376,6 +377,16 @@ void AdsClient::publishStatus() {
     JsonFields(o, true, ", ", ": ")
         .str("cdsVersion", state_->version(kClusterType))
         .str("edsVersion", state_->version(kClusterLoadAssignmentType));
+  }
+  if (std::shared_ptr<const AmbientSnapshot> a = cfg_ && cfg_->ambient ? ambientDirectory().current() : nullptr) {
+    o += ", \"ambient\": {";
+    JsonFields(o, false, ", ", ": ")
+        .str("addressVersion", state_ ? state_->version(kAddressType) : "")
+        .str("authorizationVersion", state_ ? state_->version(kAuthorizationType) : "")
+        .unum("workloads", a->workloads.size())
+        .unum("services", a->services.size())
+        .unum("policies", a->policies.size());
+    o += "}";
   }
   o += ", \"clusters\": [";
   bool first = true;

@@ -176,6 +176,9 @@ check "the control plane saw ztunnel's node id" grep -qF "node=ztunnel~10.78.0.1
 check "... its metadata" grep -qF "meta=CLUSTER_ID=Kubernetes,INSTANCE_IPS=10.78.0.1,NAME=sleep,NAMESPACE=client,NODE_NAME=cli" "$TMP/cp.log"
 check "... and the bearer token from the token file" grep -qF "auth=Bearer tok-$$" "$TMP/cp.log"
 
+xds_doc=$(nsx "$CLI" curl -sS --max-time 5 http://127.0.0.1:15000/xds 2>/dev/null || true)
+check "/xds shows the ambient state" grep -qF '"workloads": 1, "services": 1, "policies": 0' <<<"$xds_doc"
+
 say "-- (2) a DENY policy for the client's principal"
 echo "deny $CLIENT_SPIFFE" >&"$CP_IN"
 check "SRV's ugated holds the policy" wait_for "the policy on SRV" 100 metric_is "$SRV" ugate_xds_ambient_resources 3

@@ -108,6 +108,7 @@ void AdsClient::configApplied(const Config& cfg) {
   if (restart) {
     stop();
     state_ = std::make_unique<AdsClientState>(std::move(o));
+    if (!cfg_->ambient && ambientDirectory().current()) publishAmbient();  // ambient turned off: withdrawn
     // pushed_ stays: core keeps serving it until the new stream's first answers replace it.
     backoff_ = Duration(0);
     connect();

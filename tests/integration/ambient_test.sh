@@ -16,6 +16,7 @@
 # (2) a DENY policy for the client's principal: the stream is refused (403 on the CONNECT), SRV
 #     logs the reason and counts it; CLI's curl fails.
 # (3) the policy removed and the workload moved (w1 removed, w2 added): traffic reaches w2.
+# (4) a reload without `ambient` withdraws the state: w2's address is then dialled as it is.
 # Needs root, network namespaces, node and npm (the npm packages are installed into the build
 # tree once); otherwise exits 77 (skipped) saying why. Namespaces, rules and processes (by PID)
 # are removed on exit. The last line is "ambient: N passed, M failed".
@@ -107,8 +108,8 @@ for w in w1 w2; do
   mkdir -p "$TMP/www-$w"
   echo "$w" >"$TMP/www-$w/who"
 done
-spawn www-w1 nsx "$SRV" python3 -m http.server --bind 10.78.0.2 --directory "$TMP/www-w1" 8080 >"$TMP/www-w1.log" 2>&1
-spawn www-w2 nsx "$SRV" python3 -m http.server --bind 10.78.0.3 --directory "$TMP/www-w2" 8080 >"$TMP/www-w2.log" 2>&1
+spawn www-w1 ip netns exec "$SRV" python3 -m http.server --bind 10.78.0.2 --directory "$TMP/www-w1" 8080 >"$TMP/www-w1.log" 2>&1
+spawn www-w2 ip netns exec "$SRV" python3 -m http.server --bind 10.78.0.3 --directory "$TMP/www-w2" 8080 >"$TMP/www-w2.log" 2>&1
 
 # The control plane, in SRV, commands on a FIFO.
 mkfifo "$TMP/cp.in"
@@ -145,11 +146,18 @@ cat >"$TMP/cli.json" <<JSON
           "ambient": {"name": "sleep", "namespace": "client", "instanceIps": ["10.78.0.1"], "nodeName": "cli",
                       "clusterId": "Kubernetes"}}} }
 JSON
-chmod 644 "$TMP/srv.json" "$TMP/cli.json"
-check "apply the outbound capture in CLI" run apply nsx "$CLI" "$UGATED" iptables apply
-spawn ugated-srv nsx "$SRV" "$UGATED" -c "$TMP/srv.json" >"$TMP/ugated-srv.log" 2>&1
+# The same client without ambient (a reload withdraws the ambient state).
+cat >"$TMP/cli-off.json" <<JSON
+{ $COMMON
+  "node": {"name": "sleep", "trustDomain": "$TD"}, "tls": {"certDir": "$TMP/sleep"},
+  "listeners": [{"name": "outbound", "kind": "redirect", "address": "0.0.0.0:15001"}],
+  "xds": {"client": {"address": "10.78.0.2:$CP_PORT", "insecure": true, "delta": true}} }
+JSON
+chmod 644 "$TMP/srv.json" "$TMP/cli.json" "$TMP/cli-off.json"
+check "apply the outbound capture in CLI" run apply ip netns exec "$CLI" "$UGATED" iptables apply
+spawn ugated-srv ip netns exec "$SRV" "$UGATED" -c "$TMP/srv.json" >"$TMP/ugated-srv.log" 2>&1
 SRV_PID=$SPAWNED
-spawn ugated-cli nsx "$CLI" setpriv --reuid 1337 --regid 1337 --clear-groups "$UGATED" -c "$TMP/cli.json" \
+spawn ugated-cli ip netns exec "$CLI" setpriv --reuid 1337 --regid 1337 --clear-groups "$UGATED" -c "$TMP/cli.json" \
   >"$TMP/ugated-cli.log" 2>&1
 CLI_PID=$SPAWNED
 UGATED_PID=$CLI_PID
@@ -192,5 +200,13 @@ echo "move" >&"$CP_IN"
 check "the traffic moves to w2" wait_for "w2" 100 gets http://10.96.0.10/who w2
 check "CLI's access log: the VIP dialled as w2:8080" \
   grep -qE '"original_dst":"10.96.0.10:80".*"upstream":"10.78.0.3:8080".*"close":"ok"' "$TMP/ugated-cli.log"
+say "-- (4) a reload without xds.client.ambient withdraws the ambient state"
+cp "$TMP/cli-off.json" "$TMP/cli.json"
+kill -HUP "$CLI_PID"
+check "CLI holds no ambient resources" wait_for "the reload" 100 metric_is "$CLI" ugate_xds_ambient_resources 0
+before=$(metric "$CLI" ugate_ambient_outbound_total)
+out=$(get http://10.78.0.3:8080/who || true)
+if [[ "$out" == w2 ]]; then pass "w2's address is dialled as it is: w2"; else failed "10.78.0.3:8080: got '$out'"; fi
+expect_eq "not counted as ambient" "$(metric "$CLI" ugate_ambient_outbound_total)" "$before"
 check "no NACK on either side" bash -c "! grep -q nack= '$TMP/cp.log'"
-check "clean the capture" run clean nsx "$CLI" "$UGATED" iptables clean
+check "clean the capture" run clean ip netns exec "$CLI" "$UGATED" iptables clean

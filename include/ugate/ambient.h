@@ -114,6 +114,9 @@ struct AmbientDial {
   HostPort target;     // the workload's ip:target_port (a service VIP:port when a waypoint serves the service)
   std::string via;     // "ip:port" of the HBONE hop (the workload's :15008, or its waypoint); "" = plain TCP
   std::string why;     // "service ns/host → workload uid" (logs)
+  /** identity: the SPIFFE ID the HBONE hop must present (the workload's, or its waypoint's when the
+   * control plane describes the waypoint's workload); "" = any certificate the node trusts. */
+  std::string identity;
 };
 
 /** AmbientVerdict: an inbound stream's authorization. */

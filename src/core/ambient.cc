@@ -49,8 +49,14 @@ std::string hboneHop(const std::string& ip, uint16_t port) {
 
 std::string waypointHop(const AmbientWaypoint& w) { return hboneHop(w.ip, w.port ? w.port : 15008); }
 
+/** waypointIdentity: the SPIFFE ID of the workload at the waypoint's address, when known. */
+std::string waypointIdentity(const AmbientSnapshot& s, const AmbientWaypoint& w) {
+  auto it = s.workloadByIp.find(w.ip);
+  return it == s.workloadByIp.end() ? std::string() : s.workloads.at(it->second).spiffe();
+}
+
 /** dialWorkload: to workload w's first address on `port`, as its tunnel protocol says. */
-AmbientDial dialWorkload(const AmbientWorkload& w, uint16_t port, std::string why) {
+AmbientDial dialWorkload(const AmbientSnapshot& s, const AmbientWorkload& w, uint16_t port, std::string why) {
   AmbientDial d;
   d.why = std::move(why);
   if (w.ips.empty()) {
@@ -60,9 +66,11 @@ AmbientDial dialWorkload(const AmbientWorkload& w, uint16_t port, std::string wh
   d.target = HostPort{w.ips.front(), port};
   if (w.waypoint) {
     d.via = waypointHop(*w.waypoint);
+    d.identity = waypointIdentity(s, *w.waypoint);
     d.why += " via waypoint " + d.via;
   } else if (w.hbone) {
     d.via = hboneHop(w.ips.front(), 15008);
+    d.identity = w.spiffe();
   }
   return d;
 }
@@ -88,6 +96,7 @@ std::optional<AmbientDial> ambientOutbound(const AmbientSnapshot& s, const Socke
     if (svc.waypoint) {  // the waypoint picks the endpoint: it gets the service address
       d.target = HostPort{ip, port};
       d.via = waypointHop(*svc.waypoint);
+      d.identity = waypointIdentity(s, *svc.waypoint);
       d.why = why + " via waypoint " + d.via;
       return d;
     }
@@ -108,11 +117,11 @@ std::optional<AmbientDial> ambientOutbound(const AmbientSnapshot& s, const Socke
       return d;
     }
     const auto& [w, target] = eps[pick % eps.size()];
-    return dialWorkload(*w, target, why + " -> workload " + w->uid);
+    return dialWorkload(s, *w, target, why + " -> workload " + w->uid);
   }
   if (auto wi = s.workloadByIp.find(ip); wi != s.workloadByIp.end()) {
     const AmbientWorkload& w = s.workloads.at(wi->second);
-    AmbientDial d = dialWorkload(w, port, "workload " + w.uid);
+    AmbientDial d = dialWorkload(s, w, port, "workload " + w.uid);
     d.target.host = ip;  // the address dialled, whichever of the workload's it was
     if (!w.waypoint && w.hbone) d.via = hboneHop(ip, 15008);
     return d;

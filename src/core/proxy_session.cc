@@ -349,6 +349,7 @@ bool ProxySession::ambientRedirect(RouteDecision& d) {
   d.action = RouteDecision::Action::Dial;
   d.target = std::move(a->target);
   via_ = std::move(a->via);
+  meta_.upstreamSpiffe = std::move(a->identity);
   return true;
 }
 

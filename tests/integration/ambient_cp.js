@@ -36,10 +36,10 @@ const AUTHZ = P + 'istio.security.Authorization';
 
 const ip4 = (s) => Buffer.from(s.split('.').map(Number));
 const SVC = 'server/echo.server.svc.cluster.local';
-function workload(uid, ip) {
+function workload(uid, ip, sa = serverSa) {
   return Address.encode(Address.create({ workload: {
-    uid, name: uid, namespace: 'default', addresses: [ip4(ip)], tunnel_protocol: 1, trust_domain: 'ambient.test',
-    service_account: serverSa, node: 'srv',
+    uid, name: uid, namespace: 'server', addresses: [ip4(ip)], tunnel_protocol: 1, trust_domain: 'ambient.test',
+    service_account: sa, node: 'srv',
     services: { [SVC]: { ports: [{ service_port: 80, target_port: 8080 }] } },
   } })).finish();
 }
@@ -113,6 +113,9 @@ readline.createInterface({ input: commands ? fs.createReadStream(commands) : pro
     state[ADDR].delete('w1');
     state[ADDR].set('w2', workload('w2', w2Ip));
     change(ADDR, ['w2'], ['w1']);
+  } else if (cmd === 'impostor') {  // w2 said to run as another service account than its certificate's
+    state[ADDR].set('w2', workload('w2', w2Ip, arg));
+    change(ADDR, ['w2'], []);
   }
   console.log(`did ${cmd}`);
 });

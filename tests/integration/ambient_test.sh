@@ -200,6 +200,15 @@ echo "move" >&"$CP_IN"
 check "the traffic moves to w2" wait_for "w2" 100 gets http://10.96.0.10/who w2
 check "CLI's access log: the VIP dialled as w2:8080" \
   grep -qE '"original_dst":"10.96.0.10:80".*"upstream":"10.78.0.3:8080".*"close":"ok"' "$TMP/ugated-cli.log"
+say "-- (3b) w2 said to run as another service account: its certificate no longer matches"
+echo "impostor other" >&"$CP_IN"
+wrong="not the expected spiffe://$TD/ns/server/sa/other"
+refused_by_pin() { ! get http://10.96.0.10/who >/dev/null 2>&1 && grep -qF "$wrong" "$TMP/ugated-cli.log"; }
+check "CLI refuses the HBONE hop whose SPIFFE ID is not the workload's" wait_for "the refusal" 100 refused_by_pin
+grep -F "$wrong" "$TMP/ugated-cli.log" | head -n 1 | sed 's/^/    /'
+echo "impostor echo" >&"$CP_IN"
+check "w2 as its own service account again: served" wait_for "w2" 100 gets http://10.96.0.10/who w2
+
 say "-- (4) a reload without xds.client.ambient withdraws the ambient state"
 cp "$TMP/cli-off.json" "$TMP/cli.json"
 kill -HUP "$CLI_PID"

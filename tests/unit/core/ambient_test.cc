@@ -43,10 +43,12 @@ TEST(AmbientOutbound, ServiceVipPicksAnEndpointOnItsTargetPort) {
   ASSERT_TRUE(a);
   EXPECT_EQ(a->target.str(), "10.0.2.2:8080") << "the workload's target port overrides the service's";
   EXPECT_EQ(a->via, "10.0.2.2:15008") << "HBONE: the workload's :15008";
+  EXPECT_EQ(a->identity, "spiffe://cluster.local/ns/server/sa/default") << "the hop must present the workload's ID";
   auto b = ambientOutbound(s, addr("10.96.0.10", 80), 1);
   ASSERT_TRUE(b);
   EXPECT_EQ(b->target.str(), "10.0.2.3:8080");
   EXPECT_EQ(b->via, "") << "NONE: plain TCP";
+  EXPECT_EQ(b->identity, "");
   // Unhealthy endpoints are skipped.
   s.workloads["w1"].healthy = false;
   s.index();
@@ -69,11 +71,18 @@ TEST(AmbientOutbound, PortsWaypointsAndStrangers) {
   auto w = ambientOutbound(s, addr("10.96.0.10", 80), 0);
   EXPECT_EQ(w->target.str(), "10.96.0.10:80");
   EXPECT_EQ(w->via, "10.0.9.9:15008");
+  EXPECT_EQ(w->identity, "") << "a waypoint the control plane does not describe: any trusted certificate";
   s.workloads["w2"].waypoint = AmbientWaypoint{"10.0.9.8", 15009};
   s.index();
   auto ww = ambientOutbound(s, addr("10.0.2.3", 8080), 0);
   EXPECT_EQ(ww->target.str(), "10.0.2.3:8080");
   EXPECT_EQ(ww->via, "10.0.9.8:15009");
+  s.workloads["wp"] = workload("wp", "10.0.9.8", true, "gw");
+  s.index();
+  EXPECT_EQ(ambientOutbound(s, addr("10.0.2.3", 8080), 0)->identity, "spiffe://cluster.local/ns/gw/sa/default")
+      << "a described waypoint: its workload's ID";
+  s.workloads.erase("wp");
+  s.index();
   // No endpoint at all.
   s.services["server/echo.svc"].waypoint.reset();
   s.workloads.clear();

@@ -52,6 +52,7 @@ struct Cidr {
   static std::optional<Cidr> parse(std::string_view s);
   /** str: "ip/len" of the (masked) prefix. */
   std::string str() const;
+  bool operator==(const Cidr&) const = default;
 };
 
 struct NodeConfig {

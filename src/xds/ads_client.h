@@ -60,6 +60,8 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   void syncClusters();
   /** publishStatus: the /xds document. */
   void publishStatus();
+  /** publishSource: the config store's "xds" source (the clusters handed to core, with versions). */
+  void publishSource();
   void stop();
 
   // http::H2ConnectionCallbacks

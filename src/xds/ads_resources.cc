@@ -141,7 +141,8 @@ Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::st
   return s;
 }
 
-void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers) {
+void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers,
+              const std::vector<AssociatedNode>& associated) {
   if (!selfId.empty()) {
     ugate::v1::Node n;
     n.set_id(selfId);
@@ -163,6 +164,18 @@ void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std
     n.set_via(selfId);
     n.set_last_seen_unix_ms(p.lastSeenUnixMs);
     s.add(kNodeType, p.id, serializeDeterministic(n));
+  }
+  for (const AssociatedNode& a : associated) {
+    if (a.id.empty() || a.id == selfId || s.find(kNodeType, a.id)) continue;
+    ugate::v1::Node n;
+    n.set_id(a.id);
+    n.set_name(a.name);
+    n.set_source("association");
+    n.set_via(selfId);
+    n.set_last_seen_unix_ms(a.sinceUnixMs);
+    n.set_connected_from(a.from);
+    n.set_spiffe(a.spiffe);
+    s.add(kNodeType, a.id, serializeDeterministic(n));
   }
 }
 

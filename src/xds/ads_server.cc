@@ -268,16 +268,17 @@ std::string AdsServer::selfId() const {
 void AdsServer::checkNodes() {
   if (draining_ || !xdsConfig(w_.config()).serverEnabled) return;
   nodesTimer_->enable(Duration(1000));
-  if (!snap_ || calls_.empty()) return;
+  // Also without open streams: the next stream must not start from nodes that are gone.
+  if (!snap_) return;
   ads::Snapshot nodes;
-  ads::addNodes(nodes, w_.config(), selfId(), peerDirectory().list());
+  ads::addNodes(nodes, w_.config(), selfId(), peerDirectory().list(), associationDirectory().list());
   if (nodes.ofType(kNodeType) != snap_->ofType(kNodeType)) rebuild(w_.config(), false);
 }
 
 void AdsServer::rebuild(const Config& cfg, bool logSkipped) {
   std::vector<std::string> skipped;
   auto s = std::make_shared<ads::Snapshot>(ads::buildSnapshot(cfg, ++generation_, &skipped));
-  ads::addNodes(*s, cfg, selfId(), peerDirectory().list());
+  ads::addNodes(*s, cfg, selfId(), peerDirectory().list(), associationDirectory().list());
   if (logSkipped) {
     for (const std::string& why : skipped) spdlog::info("xds: route {}", why);
   }

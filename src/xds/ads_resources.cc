@@ -1,5 +1,7 @@
 #include "xds/ads_resources.h"
 
+#include <map>
+
 #include <set>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
@@ -9,6 +11,7 @@
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "ugate/v1/node.pb.h"
+#include "xds/message_convert.h"
 #include "xds/messages.h"
 
 namespace ugate::xds::ads {
@@ -176,6 +179,26 @@ void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std
     n.set_connected_from(a.from);
     n.set_spiffe(a.spiffe);
     s.add(kNodeType, a.id, serializeDeterministic(n));
+  }
+}
+
+void addMessages(Snapshot& s, const std::vector<BoxedMessage>& messages, std::vector<std::string>* skipped) {
+  std::map<std::string, Mailbox> boxes;
+  for (const BoxedMessage& m : messages) {
+    RelayEnvelope e{m.id, m.ciphertext, m.ttlSeconds, m.urgency, m.createdUnixMs};
+    auto ok = checkRecipient(m.recipient);
+    if (ok) ok = checkEnvelope(e);
+    Mailbox& box = boxes[m.recipient];
+    if (ok && box.envelopes.size() >= kMaxEnvelopes) ok = Error{Errc::ResourceExhausted, "mailbox full"};
+    if (!ok) {
+      if (skipped) skipped->push_back("message " + m.id + " for " + m.recipient.substr(0, 64) + ": " + ok.error().detail);
+      continue;
+    }
+    box.recipient = m.recipient;
+    box.envelopes.push_back(std::move(e));
+  }
+  for (const auto& [recipient, box] : boxes) {
+    if (!box.envelopes.empty()) s.add(kMessageType, recipient, encodeMailbox(box));
   }
 }
 

@@ -19,6 +19,7 @@
 
 #include <ugate/association_directory.h>
 #include <ugate/config.h>
+#include <ugate/message_box.h>
 #include <ugate/peer_directory.h>
 
 #include "xds/ads_state.h"
@@ -37,5 +38,13 @@ Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::st
  */
 void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers,
               const std::vector<AssociatedNode>& associated = {});
+
+/**
+ * addMessages puts one ugate.v1.Message resource per recipient into s (kMessageType, named by the
+ * recipient: a node ID or "topic:<topic>"): its mailbox of the messages given. A message whose
+ * recipient, id, body (not an aes128gcm Web Push body) or urgency is invalid is left out, its reason
+ * in `skipped`.
+ */
+void addMessages(Snapshot& s, const std::vector<BoxedMessage>& messages, std::vector<std::string>* skipped = nullptr);
 
 }  // namespace ugate::xds::ads

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ugate/config_store.h>
 #include <ugate/result.h>
 #include <ugate/socket_address.h>
 #include <ugate/stream.h>
@@ -154,6 +155,15 @@ struct AdminConfig {
  * HealthConfig: the readiness port (top-level "health"; off without the section). Separate from the
  * admin endpoint so that it can face the pod network while admin stays on loopback.
  */
+/**
+ * ConfigWatchConfig ("configWatch"): the config file is watched (inotify) and an edit applied like
+ * SIGHUP, `debounce` after the last write; off unless the section is given.
+ */
+struct ConfigWatchConfig {
+  bool enabled{false};
+  Duration debounce{250};
+};
+
 struct HealthConfig {
   bool enabled{false};    // enabled: the config has a "health" section
   SocketAddress address;  // default 0.0.0.0:15021 (Istio's readiness port)
@@ -297,6 +307,12 @@ struct Config {
   ModuleNeeds fromModules;
   std::string origin;  // file name or "<default>"
   std::string json;    // the source, normalised and with secrets redacted, for /config_dump
+  ConfigWatchConfig watch;
+  /**
+   * resources: each top-level element with a version (a hash of its normalised, redacted JSON):
+   * listeners, routes and clusters by name, other sections ("section") by key; for the config store.
+   */
+  std::vector<StoredResource> resources;
 
   const ListenerConfig* findListener(std::string_view name) const;
   const ClusterConfig* findCluster(std::string_view name) const;

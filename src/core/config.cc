@@ -696,13 +696,52 @@ void addRoute(const json& j, size_t i, Config& c, const Broken& broken) {
   c.routes.push_back(std::move(r));
 }
 
+// kDumpOnlyKeys: what /config_dump adds beside the config (which source supplied what, the clusters
+// modules defined at run time). Not config: ignored on load, so a dump fed back is a valid config.
+constexpr std::string_view kDumpOnlyKeys[] = {"configSources", "dynamicClusters"};
+
+void parseConfigWatch(const json& j, ConfigWatchConfig& w) {
+  checkKeys(j, "configWatch", {"enabled", "debounce"});
+  w.enabled = j.contains("enabled") ? getBool(j["enabled"], "configWatch.enabled") : true;
+  if (j.contains("debounce")) {
+    w.debounce = getDuration(j["debounce"], "configWatch.debounce");
+    if (w.debounce.count() < 10 || w.debounce.count() > 60'000) {
+      fail("configWatch.debounce", "must be between 10ms and 60s");
+    }
+  }
+}
+
+// resourcesOf: each top-level element of the (redacted) document with the hash of its JSON.
+std::vector<StoredResource> resourcesOf(const json& root) {
+  std::vector<StoredResource> out;
+  if (!root.is_object()) return out;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const std::string& key = it.key();
+    if (std::find(std::begin(kDumpOnlyKeys), std::end(kDumpOnlyKeys), key) != std::end(kDumpOnlyKeys)) continue;
+    const bool list = key == "listeners" || key == "routes" || key == "clusters";
+    if (!list || !it->is_array()) {
+      out.push_back({"section", key, contentVersion(it->dump())});
+      continue;
+    }
+    const std::string type = key.substr(0, key.size() - 1);
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& e = (*it)[i];
+      const bool named = e.is_object() && e.contains("name") && e["name"].is_string();
+      out.push_back({type, named ? e["name"].get<std::string>() : key + "[" + std::to_string(i) + "]",
+                     contentVersion(e.dump())});
+    }
+  }
+  return out;
+}
+
 // parseRoot parses every section; each section, listener, route and upstream is an element of its
 // own (ErrorList), so one broken element does not hide the errors of the others.
 void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, ErrorList& errs) {
   errs.attempt([&] {
     // Core's keys, then each module's sections.
     static constexpr std::string_view kCore[] = {"node", "workers", "admin", "listeners", "routes",
-                                                 "limits", "log", "dns", "tls", "clusters", "health"};
+                                                 "limits", "log", "dns", "tls", "clusters", "health",
+                                                 "configWatch", kDumpOnlyKeys[0], kDumpOnlyKeys[1]};
     std::vector<std::string> known(std::begin(kCore), std::end(kCore));
     for (const auto& m : modules().list()) {
       for (auto& k : m->configSections()) known.push_back(std::move(k));
@@ -730,6 +769,7 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   c.admin.address = *SocketAddress::parse("127.0.0.1:15000");
   if (root.contains("admin")) errs.attempt([&] { parseAdmin(root["admin"], c.admin); });
   if (root.contains("health")) errs.attempt([&] { parseHealth(root["health"], c.admin, c.health); });
+  if (root.contains("configWatch")) errs.attempt([&] { parseConfigWatch(root["configWatch"], c.watch); });
   if (root.contains("limits")) errs.attempt([&] { parseLimits(root["limits"], "limits", c.limits); });
   if (root.contains("log")) errs.attempt([&] { parseLog(root["log"], "log", c.log); });
   if (root.contains("dns")) errs.attempt([&] { parseDns(root["dns"], "dns", c.dns); });
@@ -879,7 +919,9 @@ Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin, co
   }
   if (!errs.empty()) return makeError(Errc::InvalidArgument, errs.joined());
   redactSecrets(root);
+  for (auto k : kDumpOnlyKeys) root.erase(std::string(k));
   c->json = root.dump(2);
+  c->resources = resourcesOf(root);
   return ConfigPtr(std::move(c));
 }
 

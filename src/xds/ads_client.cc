@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <ugate/ambient.h>
+#include <ugate/config_store.h>
 #include <ugate/json_writer.h>
 #include <ugate/socket_util.h>
 #include <ugate/tcp_stream.h>
@@ -399,6 +400,19 @@ void AdsClient::publishStatus() {
   }
   o += "]";
   module_.setClientStatus("{" + o + "}");
+  publishSource();
+}
+
+void AdsClient::publishSource() {
+  // The config store's "xds" source: the clusters handed to core, each with its "cds V, eds W".
+  if (!state_ || !cfg_) {
+    configStore().withdraw("xds");
+    return;
+  }
+  SourceView v{"xds", cfg_->address.str(),
+               "cds " + state_->version(kClusterType) + ", eds " + state_->version(kClusterLoadAssignmentType), {}, 0};
+  for (const auto& [name, d] : pushed_) v.resources.push_back({"cluster", name, d.version});
+  configStore().publish(std::move(v));
 }
 
 }  // namespace ugate::xds

@@ -62,6 +62,8 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   void publishAmbient();
   /** publishStatus: the /xds document. */
   void publishStatus();
+  /** publishSource: the config store's "xds" source (the clusters handed to core, with versions). */
+  void publishSource();
   void stop();
 
   // http::H2ConnectionCallbacks

@@ -66,7 +66,12 @@ class StreamHost {
 
 class QuicStream : public Stream {
  public:
-  QuicStream(StreamHost* host, StreamState* s) : host_(host), s_(s) { s_->face = this; }
+  QuicStream(StreamHost* host, StreamState* s) : host_(host), s_(s) {
+    s_->face = this;
+    // Bytes (or the FIN, or a reset) that came before the face existed were announced to no one:
+    // they are readable now, or a reader waiting for the edge would wait forever.
+    if (!s_->recvQ.empty() || s_->remoteEnded || s_->err != 0) readReady_ = true;
+  }
   ~QuicStream() override { close(true); }
 
   /** detach: the connection is going away (its state with it): later calls see ECONNRESET. */

@@ -81,6 +81,14 @@ expect_eq "the driver's exit status" "$rc" 0
 check "ugated logs the bad header" grep -q "mesh stream .* bad stream header" "$TMP/ugated.log"
 expect_eq "ugate_quic_mesh_header_errors_total" "$(stat_of ugate_quic_mesh_header_errors_total)" 1
 
+say "== mesh ALPN ugate: the opener's bytes sent with the header, before the answer"
+rc=0
+run driver "$DRIVER" --connect "127.0.0.1:$QMESH" --alpn ugate --target "bad-stream-test.mesh:$ECHO" \
+  --cert "$TMP/client.crt" --key "$TMP/client.key" --early 1 >"$TMP/early.out" 2>"$TMP/early.err" || rc=$?
+expect_line "bytes that came before the stream was answered reach the target and echo" \
+  "$(grep '^good:' "$TMP/early.out")" "good: status 200 body ping"
+expect_eq "the driver's exit status" "$rc" 0
+
 say "== ALPN h3: a malformed request"
 errors_before=$(stat_of ugate_quic_stream_errors_total)
 rc=0

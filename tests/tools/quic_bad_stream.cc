@@ -1,11 +1,12 @@
 // ugate_quic_bad_stream: one bad stream, then a good one, on ONE QUIC connection to a `quic` listener,
 // built on ugated's own QUIC client side (src/quic), for quic_bad_stream_test.sh:
 //
-//   ugate_quic_bad_stream --connect IP:PORT --alpn ugate --target HOST:PORT --cert CERT --key KEY
+//   ugate_quic_bad_stream --connect IP:PORT --alpn ugate --target HOST:PORT --cert CERT --key KEY [--early 1]
 //   ugate_quic_bad_stream --connect IP:PORT --alpn h3 [--cert CERT --key KEY]
 //
 // --alpn ugate (the mesh over QUIC): a stream whose header is garbage (version byte 0x7f), then a
-//   well-formed stream to --target (an echo service) carrying "ping\n" once it is answered.
+//   well-formed stream to --target (an echo service) carrying "ping\n" once it is answered (with
+//   --early 1: sent with the header, before the answer).
 // --alpn h3: a GET without :scheme and :path (malformed, RFC 9114 §4.3.1), then GET /healthz.
 // Prints "bad: reset 0x<code>" (or "bad: <what happened>") and "good: status <n> body <bytes>" to
 // stdout. Exit status: 0 = the connection stayed up through both; 1 = it did not, or a usage error.
@@ -107,6 +108,7 @@ struct NullMuxCallbacks final : MuxConnectionCallbacks {
 
 int main(int argc, char** argv) {
   std::string connect, alpn, target, cert, key;
+  bool early = false;  // --early 1: the good stream's payload goes with its header, before the answer
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) die("missing value after " + a);
@@ -116,11 +118,12 @@ int main(int argc, char** argv) {
     else if (a == "--target") target = v;
     else if (a == "--cert") cert = v;
     else if (a == "--key") key = v;
+    else if (a == "--early") early = v == "1";
     else die("unknown argument '" + a + "'");
   }
   auto server = SocketAddress::parse(connect);
   if (!server || (alpn != "ugate" && alpn != "h3") || (alpn == "ugate" && target.empty())) {
-    die("usage: --connect IP:PORT --alpn ugate|h3 [--target HOST:PORT] [--cert CERT --key KEY]");
+    die("usage: --connect IP:PORT --alpn ugate|h3 [--target HOST:PORT] [--cert CERT --key KEY] [--early 1]");
   }
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
   std::string wire(1, static_cast<char>(alpn.size()));
@@ -199,7 +202,7 @@ int main(int argc, char** argv) {
       openGarbage(*conn);
       StreamPtr s = mux->open(target, {}, [&](int st, const MuxFields&) {
         good->status = st;
-        // The payload goes once the stream is answered (see quic_bad_stream_test.sh).
+        // The payload goes once the stream is answered, unless --early 1 sent it with the header.
         r->defer([&] {
           good->send();
           good->onStreamReadable(good->stream());
@@ -208,6 +211,7 @@ int main(int argc, char** argv) {
       if (!s) die("cannot open the mesh stream");
       good = std::make_unique<Probe>(std::move(s), finishIfDone);
       good->out = "ping\n";
+      if (early) good->send();
     };
     mux->attach(*conn, std::move(sock));
   } else {

@@ -66,6 +66,9 @@ void fillSettings(ngtcp2_settings& settings, const QuicTuning& t, ngtcp2_tstamp 
   settings.max_window = t.connectionWindow * 16;
   settings.max_stream_window = t.streamWindow * 16;
   settings.cc_algo = NGTCP2_CC_ALGO_CUBIC;
+  // Path MTU discovery from the 1200-byte base up to max_tx_udp_payload_size (ngtcp2's default,
+  // 1452): the sockets set DF (udp::setDontFragment), so a probe too big for the path is lost.
+  settings.no_pmtud = 0;
 }
 
 void fillParams(ngtcp2_transport_params& params, const QuicTuning& t) {
@@ -388,10 +391,9 @@ bool QuicConn::writeStreams(ngtcp2_tstamp ts) {
 }
 
 void QuicConn::sendPacket(const uint8_t* data, size_t len, const ngtcp2_path& path, uint8_t ecn) {
-  (void)ecn;
   auto to = SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(path.remote.addr), path.remote.addrlen);
   auto from = SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(path.local.addr), path.local.addrlen);
-  io_.send(const_cast<uint8_t*>(data), len, to, from);
+  io_.sendEcn(const_cast<uint8_t*>(data), len, to, from, ecn);
 }
 
 void QuicConn::armTimer() {

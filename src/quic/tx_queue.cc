@@ -18,11 +18,12 @@ uint8_t* TxQueue::slot(int fd, size_t maxPacket) {
   return arena_.get() + cursor_;
 }
 
-void TxQueue::push(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) {
+void TxQueue::push(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from, uint8_t ecn) {
   const size_t at = static_cast<size_t>(slot - arena_.get());  // == cursor_: slot() gave it
   Train& t = train_;
   const bool joins = gso_ && t.open && !t.closed && at == t.start + t.bytes && len <= t.seg &&
-                     t.count < kMaxSegments && t.bytes + len <= kMaxGsoBytes && t.to == to && t.from == from;
+                     t.count < kMaxSegments && t.bytes + len <= kMaxGsoBytes && t.ecn == ecn && t.to == to &&
+                     t.from == from;
   if (joins) {
     t.bytes += len;
     ++t.count;
@@ -35,6 +36,7 @@ void TxQueue::push(uint8_t* slot, size_t len, const SocketAddress& to, const Soc
     t.bytes = len;
     t.seg = len;
     t.count = 1;
+    t.ecn = ecn;
     t.to = to;
     t.from = from;
   }
@@ -45,7 +47,7 @@ void TxQueue::commitTrain() {
   if (!train_.open) return;
   train_.open = false;
   tx_.addSegmented(arena_.get() + train_.start, train_.bytes,
-                   train_.count > 1 ? static_cast<uint16_t>(train_.seg) : 0, train_.to, train_.from);
+                   train_.count > 1 ? static_cast<uint16_t>(train_.seg) : 0, train_.to, train_.from, train_.ecn);
 }
 
 bool TxQueue::flush(int fd) {

@@ -26,8 +26,11 @@ class TxQueue {
    * batch is full. push() commits it.
    */
   uint8_t* slot(int fd, size_t maxPacket);
-  /** push queues len bytes built in `slot` (the last slot() result) for `to` (from `from`: a source address, or none). */
-  void push(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from);
+  /**
+   * push queues len bytes built in `slot` (the last slot() result) for `to` (from `from`: a source
+   * address, or none), marked with the ECN codepoint `ecn` (0: not ECN-capable).
+   */
+  void push(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from, uint8_t ecn = 0);
   /** flush sends what is queued on fd. Returns whether the kernel just refused GSO (then it is off). */
   bool flush(int fd);
   bool empty() const { return cursor_ == 0; }
@@ -41,6 +44,7 @@ class TxQueue {
     size_t bytes{0};
     size_t seg{0};
     unsigned count{0};
+    uint8_t ecn{0};  // one codepoint per message (the TOS cmsg applies to every segment)
     SocketAddress to, from;
   };
   const size_t arenaBytes_;

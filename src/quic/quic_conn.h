@@ -260,6 +260,7 @@ class QuicConn final : public StreamHost {
   std::vector<std::string> cids_;     // every CID registered for us in the worker's table
   std::vector<uint8_t> closeBuf_;     // our CONNECTION_CLOSE packet while closing
   TimerPtr timer_;
+  ngtcp2_tstamp armedExpiry_{UINT64_MAX};  // the ngtcp2 expiry timer_ is armed for (armTimer)
   std::map<int64_t, std::unique_ptr<StreamState>> streams_;
   std::vector<int64_t> notifyQ_;
   MonotonicTime start_;

@@ -17,7 +17,8 @@ class TxQueue {
  public:
   /**
    * arenaBytes: packets built per flush at most (then sent). keepArena false: the arena is
-   * allocated when a packet is built and freed by each flush (a client socket: nothing held idle).
+   * allocated when a packet is built and freed by a flush of a few packets (a client socket:
+   * nothing held idle, no allocation per flush during a bulk transfer).
    */
   explicit TxQueue(size_t arenaBytes, bool keepArena = true);
 
@@ -52,6 +53,7 @@ class TxQueue {
   udp::SendBatch tx_;
   std::unique_ptr<uint8_t[]> arena_;
   size_t cursor_{0};
+  unsigned queued_{0};  // packets pushed since the last flush
   Train train_;
   bool gso_{true};  // off once the kernel refused a segmented send (EIO)
 };

@@ -10,9 +10,9 @@ CPU is what differs:
 - handshakes: N sequential connections, each one GET of a 6-byte file (ugated: /healthz, answered
   by the node itself); server CPU milliseconds per connection (the client's process start-up
   dominates the wall time, so only the servers' CPU is compared).
-- idle: N HTTP/3 CONNECT tunnels (ugate_h3connect, one per QUIC connection) held open to an echo
-  listener; ugated's RSS growth per connection (userland memory of one idle QUIC connection with one
-  tunnel and its core session).
+- idle: N HTTP/3 CONNECT tunnels (ugate_h3connect, one per QUIC connection) held open to the nginx
+  origin; ugated's RSS growth per connection (userland memory of one idle QUIC connection with one
+  tunnel and its core session), and the part ngtcp2 and nghttp3 hold (ugate_quic_library_bytes).
 - fast client: gtlsclient costs more CPU per byte than either server, so it caps both downloads.
   The same file is then fetched with ugated's own QUIC client (ugate_h3connect: an HTTP/3 CONNECT
   tunnel through ugated to the nginx origin, `GET /big` inside it), which shows what ugated's
@@ -223,7 +223,7 @@ http {{ access_log off; sendfile on; client_body_temp_path {work}; proxy_temp_pa
             if ok != a.handshakes:
                 print(f"{label}: {a.handshakes - ok} handshakes failed", file=sys.stderr)
 
-        # Idle QUIC connections, each with one CONNECT tunnel to the echo listener.
+        # Idle QUIC connections, each with one CONNECT tunnel to the origin.
         fifo = os.path.join(work, "hold")
         os.mkfifo(fifo)
         keep = os.open(fifo, os.O_RDWR)  # keeps the tunnels' stdin open (never written)
@@ -232,8 +232,11 @@ http {{ access_log off; sendfile on; client_body_temp_path {work}; proxy_temp_pa
             lib0 = lib_bytes(admins[label])
             holders = []
             for _ in range(a.idle):
+                # The tunnel's far end is nginx (another process), so only the QUIC connection, its
+                # tunnel stream and the tunnel's core session count (an echo listener inside ugated
+                # would add its own 16 KiB buffer per connection).
                 holders.append(subprocess.Popen([a.h3connect, "--connect", f"127.0.0.1:{uport}", "--authority",
-                                                 f"127.0.0.1:{echo}", "--timeout", "120"], stdin=keep,
+                                                 f"127.0.0.1:{web}", "--timeout", "120"], stdin=keep,
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(3)
             grown = rss_kib(proc.pid) - base

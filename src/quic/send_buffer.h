@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <memory>
+#include <vector>
 
 namespace ugate::quic {
 
@@ -92,7 +92,7 @@ class SendBuffer {
     while (!blocks_.empty() && acked_ - base_ >= kBlock) {
       // Keep one acknowledged block for the next append (a bulk transfer then allocates nothing).
       if (!spare_) spare_ = std::move(blocks_.front());
-      blocks_.pop_front();
+      blocks_.erase(blocks_.begin());  // a few pointers move: a stream holds ≤ 21 blocks
       base_ += kBlock;
     }
     if (acked_ == end_) {  // everything acknowledged: an idle stream holds no block at all
@@ -110,7 +110,9 @@ class SendBuffer {
   }
 
  private:
-  std::deque<std::unique_ptr<uint8_t[]>> blocks_;
+  // A vector, not a deque: it allocates nothing until the first block (a deque allocates a 512-byte
+  // node and its map up front, for every stream, idle or not).
+  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
   std::unique_ptr<uint8_t[]> spare_;  // one acknowledged block kept for reuse while data flows
   uint64_t base_{0};    // stream offset of blocks_.front()[0]
   uint64_t acked_{0};   // stream offset acknowledged up to

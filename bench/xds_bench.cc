@@ -16,18 +16,9 @@
 
 #include "xds/ads_resources.h"
 #include "xds/messages.h"
+#include "xds_bench_endpoints.h"
 
 namespace {
-
-std::string endpoints(int n, int base) {
-  std::string out = "[";
-  for (int i = 0; i < n; ++i) {
-    const int v = base + i;
-    out += (i ? ",\"10." : "\"10.") + std::to_string((v >> 16) & 255) + "." + std::to_string((v >> 8) & 255) + "." +
-           std::to_string(v & 255) + ":8080\"";
-  }
-  return out + "]";
-}
 
 // config: `services` routes by exact host, each to its own cluster of `perService` endpoints.
 std::string config(int services, int perService) {
@@ -35,7 +26,7 @@ std::string config(int services, int perService) {
   for (int s = 0; s < services; ++s) {
     const std::string name = "svc" + std::to_string(s);
     clusters += (s ? "," : "") + std::string("{\"name\":\"") + name + "\",\"endpoints\":" +
-                endpoints(perService, s * perService + 1) + "}";
+                benchEndpoints(perService, s * perService + 1) + "}";
     routes += (s ? "," : "") + std::string("{\"match\":{\"host\":\"") + name + ".bench\"},\"to\":\"cluster:" + name + "\"}";
   }
   return R"({"listeners":[{"name":"l","kind":"tcp","address":"127.0.0.1:7000","to":"reject"}],"clusters":)" +

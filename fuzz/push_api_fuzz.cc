@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     checkRefusal(*r);
   } else {
     const ApiTarget& a = std::get<ApiTarget>(t);
-    check(a.resource == Resource::Subscribe ? a.id.empty() : isId(a.id));
+    check(a.resource == Resource::Subscribe ? a.id.empty() : a.resource == Resource::Publish ? isTopicName(a.id) : isId(a.id));
     auto rr = checkReceiveRequest(headers, a.query);
     if (auto* rr2 = std::get_if<Refusal>(&rr)) checkRefusal(*rr2);
     else check(std::get<ReceiveRequest>(rr).lastEventId.empty() || isId(std::get<ReceiveRequest>(rr).lastEventId));

@@ -26,6 +26,7 @@
 
 #include "auth/crypto.h"
 #include "quic/quic_crypto.h"
+#include "quic_fuzz_server_context.h"
 
 namespace {
 
@@ -35,38 +36,7 @@ const uint8_t kSecret[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
                              7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
 const uint8_t kDcid[8] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
 
-SSL_CTX* serverContext() {
-  static SSL_CTX* ctx = [] {
-    SSL_CTX* c = SSL_CTX_new(TLS_method());
-    if (!configureServerContext(c)) __builtin_trap();
-    auto key = ugate::auth::PrivateKey::generate();
-    ugate::auth::CertSpec spec;
-    spec.name = "fuzz.test";
-    auto pem = ugate::auth::createSelfSignedCert(*key, spec);
-    std::string keyPem = key->toPem();
-    BIO* cb = BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size()));
-    X509* x = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
-    BIO* kb = BIO_new_mem_buf(keyPem.data(), static_cast<int>(keyPem.size()));
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
-    if (SSL_CTX_use_certificate(c, x) != 1 || SSL_CTX_use_PrivateKey(c, k) != 1) __builtin_trap();
-    X509_free(x);
-    EVP_PKEY_free(k);
-    BIO_free(cb);
-    BIO_free(kb);
-    SSL_CTX_set_alpn_select_cb(
-        c,
-        [](SSL*, const uint8_t** out, uint8_t* outlen, const uint8_t* in, unsigned inlen, void*) {
-          // Accept whatever the client offers first: the fuzzer should get past ALPN.
-          if (inlen < 2 || in[0] == 0 || in[0] + 1u > inlen) return SSL_TLSEXT_ERR_ALERT_FATAL;
-          *out = in + 1;
-          *outlen = in[0];
-          return SSL_TLSEXT_ERR_OK;
-        },
-        nullptr);
-    return c;
-  }();
-  return ctx;
-}
+using ugate::quic::fuzz::serverContext;
 
 struct Server {
   ConnRef ref{};

@@ -15,6 +15,7 @@
 #include "xds/ads_client_state.h"
 #include "xds/cluster_convert.h"
 #include "xds/messages.h"
+#include "split_pieces.h"
 
 namespace {
 
@@ -53,15 +54,7 @@ void run(AdsClientState& s, const std::vector<std::string_view>& pieces) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string_view in(reinterpret_cast<const char*>(data), size);
-  std::vector<std::string_view> pieces;
-  size_t start = 0;
-  while (pieces.size() < 16) {
-    const size_t sep = in.find("\xfe\xfe\xfe", start);
-    pieces.push_back(in.substr(start, sep == std::string_view::npos ? std::string_view::npos : sep - start));
-    if (sep == std::string_view::npos) break;
-    start = sep + 3;
-  }
+  const std::vector<std::string_view> pieces = splitPieces(data, size);
   for (std::string_view p : pieces) {
     (void)parseCdsCluster(p);
     (void)parseEdsAssignment(p);

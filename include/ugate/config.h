@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ugate/config_store.h>
 #include <ugate/result.h>
 #include <ugate/socket_address.h>
 #include <ugate/stream.h>
@@ -52,6 +53,7 @@ struct Cidr {
   static std::optional<Cidr> parse(std::string_view s);
   /** str: "ip/len" of the (masked) prefix. */
   std::string str() const;
+  bool operator==(const Cidr&) const = default;
 };
 
 struct NodeConfig {
@@ -92,6 +94,11 @@ struct UpstreamTlsConfig {
   std::string sni;                   // server name sent; empty = the dialled host when it is a name
   std::vector<std::string> peerIds;  // when set: the server's node ID must be one of these (pinning)
   std::vector<std::string> alpn;     // offered protocols
+  /**
+   * insecureSkipVerify: accept any server certificate (its identity is still recorded). Only when a
+   * config says so explicitly ("upstreamTls": {"insecureSkipVerify": true}); never a default.
+   */
+  bool insecureSkipVerify{false};
 };
 
 struct PortRange {
@@ -148,6 +155,15 @@ struct AdminConfig {
  * HealthConfig: the readiness port (top-level "health"; off without the section). Separate from the
  * admin endpoint so that it can face the pod network while admin stays on loopback.
  */
+/**
+ * ConfigWatchConfig ("configWatch"): the config file is watched (inotify) and an edit applied like
+ * SIGHUP, `debounce` after the last write; off unless the section is given.
+ */
+struct ConfigWatchConfig {
+  bool enabled{false};
+  Duration debounce{250};
+};
+
 struct HealthConfig {
   bool enabled{false};    // enabled: the config has a "health" section
   SocketAddress address;  // default 0.0.0.0:15021 (Istio's readiness port)
@@ -195,6 +211,11 @@ struct RouteConfig {
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // originate mTLS to the target
   std::string via;  // through a mesh gateway: an upstream's name or a gateway's host:port
   bool http{false};  // `to` is an HTTP/1.1 origin: HTTP requests (HTTP/3 front door) are proxied to it
+  /**
+   * upstreamQuic: `to` is an HTTP/3 origin reached over QUIC (implies http; upstreamTls gets ALPN
+   * "h3" when it names none): a quic listener's HTTP/3 requests are relayed to it (src/quic).
+   */
+  bool upstreamQuic{false};
 };
 
 /** LbPolicy: how a worker chooses a cluster's endpoint for a new stream. */
@@ -286,6 +307,12 @@ struct Config {
   ModuleNeeds fromModules;
   std::string origin;  // file name or "<default>"
   std::string json;    // the source, normalised and with secrets redacted, for /config_dump
+  ConfigWatchConfig watch;
+  /**
+   * resources: each top-level element with a version (a hash of its normalised, redacted JSON):
+   * listeners, routes and clusters by name, other sections ("section") by key; for the config store.
+   */
+  std::vector<StoredResource> resources;
 
   const ListenerConfig* findListener(std::string_view name) const;
   const ClusterConfig* findCluster(std::string_view name) const;

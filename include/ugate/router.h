@@ -28,6 +28,7 @@ struct RouteDecision {
   std::shared_ptr<const UpstreamTlsConfig> upstreamTls;  // wrap the upstream in mTLS (null = plain)
   std::string_view via;  // a mesh gateway to go through (an upstream's name or host:port), "" = none
   bool http{false};      // the route's target is an HTTP/1.1 origin (route key "http")
+  bool upstreamQuic{false};  // ... an HTTP/3 origin over QUIC (route key "upstreamQuic")
 };
 
 /**

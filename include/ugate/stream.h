@@ -47,6 +47,7 @@ struct StreamMeta {
   std::string route;           // the route chosen: its name, `listener:<name>` (the listener's `to`), "" none
   std::string upstream;        // what was dialled, "host:port"
   SocketAddress upstreamAddr;  // resolved address dialled
+  std::string upstreamSpiffe;  // a mesh (HBONE) hop must present this SPIFFE ID (Istio ambient); "" = any trusted
   MonotonicTime start{};
   uint64_t bytesFromClient{0};
   uint64_t bytesToClient{0};

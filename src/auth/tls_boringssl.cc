@@ -53,7 +53,9 @@ struct TlsContext::Impl {
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024 + 512;  // kReadChunk: one full TLS record plus header
+constexpr size_t kKeepOut = 1024;  // kKeepOut: a written-out ciphertext buffer larger than this is freed
 constexpr size_t kMaxWrite = 64 * 1024;         // kMaxWrite: plaintext taken per write() call
+constexpr size_t kOutReserve = kMaxWrite + 8 * 512;  // kOutReserve: ciphertext of one write() call
 
 std::string sslErrorString(uint32_t e) {
   if (e == 0) return "unknown TLS error";
@@ -270,9 +272,14 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks, public Ss
     if (inOff_ == inLen_) {
       if (innerEof_) return 0;
       if (innerErr_ != 0) return -1;
-      if (in_.empty()) in_.resize(kReadChunk);
-      IoResult r = inner_->read(in_.data(), in_.size());
-      if (r.wouldBlock()) return -2;  // -2: retry
+      // Allocated without zero-filling: a busy stream gets a fresh one per readiness event.
+      if (!in_) in_.reset(new uint8_t[kReadChunk]);
+      IoResult r = inner_->read(in_.get(), kReadChunk);
+      if (r.wouldBlock()) {
+        // Everything read is consumed: an idle connection holds no read buffer (16 KiB each).
+        in_.reset();
+        return -2;  // -2: retry
+      }
       if (!r.ok()) {
         innerErr_ = r.err;
         return -1;
@@ -289,17 +296,20 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks, public Ss
         uint8_t t = in_[0];
         if (t != 22 && t != 21) {
           notTls_ = true;
-          firstBytes_ = describeBytes(in_.data(), std::min<size_t>(inLen_, 16));
+          firstBytes_ = describeBytes(in_.get(), std::min<size_t>(inLen_, 16));
         }
       }
     }
     size_t n = std::min(static_cast<size_t>(len), inLen_ - inOff_);
-    memcpy(out, in_.data() + inOff_, n);
+    memcpy(out, in_.get() + inOff_, n);
     inOff_ += n;
     return static_cast<int>(n);
   }
 
   int bioWrite(const char* data, int len) {
+    // A big record means a bulk write(): one allocation for all of it (kMaxWrite of plaintext in
+    // records with their overhead), not a doubling series of copies; released once written out.
+    if (len >= 8192 && out_.capacity() < kOutReserve) out_.reserve(kOutReserve);
     out_.append(data, static_cast<size_t>(len));
     return len;
   }
@@ -352,7 +362,13 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks, public Ss
       }
       outOff_ += static_cast<size_t>(r.value);
     }
-    out_.clear();
+    // Everything is written: a large buffer (the handshake's flight, a big write) is not kept
+    // by an idle connection.
+    if (out_.capacity() > kKeepOut) {
+      std::string().swap(out_);
+    } else {
+      out_.clear();
+    }
     outOff_ = 0;
     if (shutdownPending_) {
       shutdownPending_ = false;
@@ -493,7 +509,7 @@ class TlsStreamImpl final : public TlsStream, private StreamCallbacks, public Ss
   std::string sessionKey_;
   PeerCheck check_;
   // in_: ciphertext read from the inner stream, consumed by the SSL through the BIO.
-  std::vector<uint8_t> in_;
+  std::unique_ptr<uint8_t[]> in_;
   size_t inOff_{0};
   size_t inLen_{0};
   bool innerEof_{false};

@@ -26,7 +26,9 @@ std::string join(const std::vector<std::string>& v) {
 std::string serverKey(const ListenerTlsConfig& t) {
   return std::string(t.requireClientCert ? "m|" : "s|") + join(t.alpn);
 }
-std::string clientKey(const UpstreamTlsConfig& t) { return join(t.peerIds) + "|" + join(t.alpn); }
+std::string clientKey(const UpstreamTlsConfig& t) {
+  return join(t.peerIds) + "|" + join(t.alpn) + (t.insecureSkipVerify ? "|insecure" : "");
+}
 
 TlsOutcome toOutcome(const TlsHandshakeInfo& i, bool server) {
   TlsOutcome o;
@@ -251,7 +253,14 @@ Result<TlsProviderPtr> makeTlsProvider(const Config& cfg, const NodeCredentials&
     c.server = false;
     c.certChainPem = creds.certChainPem;
     c.keyPem = keyPem;
-    if (!t.peerIds.empty()) {
+    if (t.insecureSkipVerify) {
+      // Explicitly configured: any certificate is accepted (its identity is still recorded).
+      PeerVerifyConfig any;
+      any.acceptAny = true;
+      auto v = PeerVerifier::create(any);
+      if (!v) return makeError(v.error().code, path + ".insecureSkipVerify: " + v.error().detail);
+      c.verifier = *v;
+    } else if (!t.peerIds.empty()) {
       PeerVerifyConfig pin;
       pin.pinnedIds = t.peerIds;
       auto v = PeerVerifier::create(pin);

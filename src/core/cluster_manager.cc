@@ -1,6 +1,7 @@
 #include "core/cluster_manager.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <ctime>
 #include <map>
 
@@ -62,18 +63,24 @@ ClusterPtr buildDynamic(const DynamicCluster& d, const Cluster* prev, size_t wor
   c->source = d.source;
   c->version = d.version;
   c->stats = prev ? prev->stats : std::make_shared<ClusterStats>(workers);
+  // The endpoints that stay keep their counters and ejection: found by address in a hash map (an
+  // xDS update may carry 10 000 endpoints; a scan per endpoint was quadratic, and the snapshot is
+  // built on worker 0's loop).
+  std::unordered_map<std::string, const ClusterEndpoint*> before;
+  if (prev) {
+    before.reserve(prev->endpoints.size());
+    for (const ClusterEndpoint& p : prev->endpoints) before.emplace(p.address.str(), &p);
+  }
+  c->endpoints.reserve(d.endpoints.size());
   for (const DynamicEndpoint& de : d.endpoints) {
     ClusterEndpoint e;
     e.name = de.address.str();
     e.address = de.address;
     e.weight = de.weight;
     e.healthy = de.healthy;
-    for (const ClusterEndpoint& p : prev ? prev->endpoints : std::vector<ClusterEndpoint>{}) {
-      if (p.address == de.address) {
-        e.ejectedUntil = p.ejectedUntil;
-        e.stats = p.stats;
-        break;
-      }
+    if (auto it = before.find(e.name); it != before.end() && it->second->address == de.address) {
+      e.ejectedUntil = it->second->ejectedUntil;
+      e.stats = it->second->stats;
     }
     if (!e.stats) e.stats = std::make_shared<EndpointStats>(workers);
     c->endpoints.push_back(std::move(e));

@@ -356,11 +356,15 @@ std::shared_ptr<const ListenerTlsConfig> parseListenerTls(const json& j, const s
 }
 
 std::shared_ptr<const UpstreamTlsConfig> parseUpstreamTls(const json& j, const std::string& path) {
-  checkKeys(j, path, {"sni", "peerIds", "alpn"});
+  checkKeys(j, path, {"sni", "peerIds", "alpn", "insecureSkipVerify"});
   auto t = std::make_shared<UpstreamTlsConfig>();
   if (j.contains("sni")) t->sni = getString(j["sni"], path + ".sni");
   if (j.contains("peerIds")) t->peerIds = parseNodeIds(j["peerIds"], path + ".peerIds");
   if (j.contains("alpn")) t->alpn = parseAlpnList(j["alpn"], path + ".alpn");
+  if (j.contains("insecureSkipVerify")) t->insecureSkipVerify = getBool(j["insecureSkipVerify"], path + ".insecureSkipVerify");
+  if (t->insecureSkipVerify && !t->peerIds.empty()) {
+    fail(path + ".insecureSkipVerify", "contradicts peerIds (pinning): use one or the other");
+  }
   return t;
 }
 
@@ -473,8 +477,13 @@ void parseListener(const json& j, const std::string& path, ListenerConfig& l) {
 }
 
 void parseRoute(const json& j, const std::string& path, size_t index, RouteConfig& r) {
-  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls", "via", "http"});
+  checkKeys(j, path, {"name", "match", "to", "proxyProtocol", "upstreamTls", "via", "http", "upstreamQuic"});
   if (j.contains("http")) r.http = getBool(j["http"], path + ".http");
+  if (j.contains("upstreamQuic")) r.upstreamQuic = getBool(j["upstreamQuic"], path + ".upstreamQuic");
+  if (r.upstreamQuic) {
+    if (j.contains("http") && !r.http) fail(path + ".http", "an upstreamQuic route is an HTTP (HTTP/3) origin");
+    r.http = true;
+  }
   if (j.contains("via")) {
     r.via = getString(j["via"], path + ".via");
     if (r.via.empty()) fail(path + ".via", "must name an upstream or a gateway host:port");
@@ -492,6 +501,14 @@ void parseRoute(const json& j, const std::string& path, size_t index, RouteConfi
   if (j.contains("upstreamTls")) {
     if (r.to.type == Target::Type::Reject) fail(path + ".upstreamTls", "a route to 'reject' dials nothing");
     r.upstreamTls = parseUpstreamTls(j["upstreamTls"], path + ".upstreamTls");
+  }
+  if (r.upstreamQuic) {
+    // HTTP/3 over QUIC: always TLS 1.3, ALPN h3 unless the route names its own.
+    if (!r.via.empty()) fail(path + ".via", "an upstreamQuic origin is dialled directly over QUIC");
+    if (r.proxyProtocol != 0) fail(path + ".proxyProtocol", "not sent to an upstreamQuic (HTTP/3) origin");
+    auto t = r.upstreamTls ? std::make_shared<UpstreamTlsConfig>(*r.upstreamTls) : std::make_shared<UpstreamTlsConfig>();
+    if (t->alpn.empty()) t->alpn = {"h3"};
+    r.upstreamTls = std::move(t);
   }
   if (j.contains("match")) {
     const json& m = j["match"];
@@ -679,13 +696,52 @@ void addRoute(const json& j, size_t i, Config& c, const Broken& broken) {
   c.routes.push_back(std::move(r));
 }
 
+// kDumpOnlyKeys: what /config_dump adds beside the config (which source supplied what, the clusters
+// modules defined at run time). Not config: ignored on load, so a dump fed back is a valid config.
+constexpr std::string_view kDumpOnlyKeys[] = {"configSources", "dynamicClusters"};
+
+void parseConfigWatch(const json& j, ConfigWatchConfig& w) {
+  checkKeys(j, "configWatch", {"enabled", "debounce"});
+  w.enabled = j.contains("enabled") ? getBool(j["enabled"], "configWatch.enabled") : true;
+  if (j.contains("debounce")) {
+    w.debounce = getDuration(j["debounce"], "configWatch.debounce");
+    if (w.debounce.count() < 10 || w.debounce.count() > 60'000) {
+      fail("configWatch.debounce", "must be between 10ms and 60s");
+    }
+  }
+}
+
+// resourcesOf: each top-level element of the (redacted) document with the hash of its JSON.
+std::vector<StoredResource> resourcesOf(const json& root) {
+  std::vector<StoredResource> out;
+  if (!root.is_object()) return out;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const std::string& key = it.key();
+    if (std::find(std::begin(kDumpOnlyKeys), std::end(kDumpOnlyKeys), key) != std::end(kDumpOnlyKeys)) continue;
+    const bool list = key == "listeners" || key == "routes" || key == "clusters";
+    if (!list || !it->is_array()) {
+      out.push_back({"section", key, contentVersion(it->dump())});
+      continue;
+    }
+    const std::string type = key.substr(0, key.size() - 1);
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& e = (*it)[i];
+      const bool named = e.is_object() && e.contains("name") && e["name"].is_string();
+      out.push_back({type, named ? e["name"].get<std::string>() : key + "[" + std::to_string(i) + "]",
+                     contentVersion(e.dump())});
+    }
+  }
+  return out;
+}
+
 // parseRoot parses every section; each section, listener, route and upstream is an element of its
 // own (ErrorList), so one broken element does not hide the errors of the others.
 void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, ErrorList& errs) {
   errs.attempt([&] {
     // Core's keys, then each module's sections.
     static constexpr std::string_view kCore[] = {"node", "workers", "admin", "listeners", "routes",
-                                                 "limits", "log", "dns", "tls", "clusters", "health"};
+                                                 "limits", "log", "dns", "tls", "clusters", "health",
+                                                 "configWatch", kDumpOnlyKeys[0], kDumpOnlyKeys[1]};
     std::vector<std::string> known(std::begin(kCore), std::end(kCore));
     for (const auto& m : modules().list()) {
       for (auto& k : m->configSections()) known.push_back(std::move(k));
@@ -713,6 +769,7 @@ void parseRoot(const json& root, const ConfigDefaults& defaults, Config& c, Erro
   c.admin.address = *SocketAddress::parse("127.0.0.1:15000");
   if (root.contains("admin")) errs.attempt([&] { parseAdmin(root["admin"], c.admin); });
   if (root.contains("health")) errs.attempt([&] { parseHealth(root["health"], c.admin, c.health); });
+  if (root.contains("configWatch")) errs.attempt([&] { parseConfigWatch(root["configWatch"], c.watch); });
   if (root.contains("limits")) errs.attempt([&] { parseLimits(root["limits"], "limits", c.limits); });
   if (root.contains("log")) errs.attempt([&] { parseLog(root["log"], "log", c.log); });
   if (root.contains("dns")) errs.attempt([&] { parseDns(root["dns"], "dns", c.dns); });
@@ -862,7 +919,9 @@ Result<ConfigPtr> parseConfig(std::string_view text, std::string_view origin, co
   }
   if (!errs.empty()) return makeError(Errc::InvalidArgument, errs.joined());
   redactSecrets(root);
+  for (auto k : kDumpOnlyKeys) root.erase(std::string(k));
   c->json = root.dump(2);
+  c->resources = resourcesOf(root);
   return ConfigPtr(std::move(c));
 }
 

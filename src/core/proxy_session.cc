@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/ambient.h>
 #include <ugate/config.h>
 #include "core/prefix_stream.h"
 #include "core/proxy_protocol.h"
@@ -294,6 +295,11 @@ void ProxySession::routeAndDial(const HostPort* forced) {
       fail(Errc::NoRoute, "no route matched and the listener has no target");
       return;
     case RouteDecision::Action::DialOriginal:
+      if (ambientRedirect(d)) {
+        if (d.action != RouteDecision::Action::Dial) return;  // failed: no endpoint
+        meta_.upstream = d.target.str();
+        break;
+      }
       meta_.upstream = meta_.originalDst.str();
       candidates_ = {meta_.originalDst};
       break;
@@ -320,6 +326,31 @@ void ProxySession::routeAndDial(const HostPort* forced) {
   } else {
     connectNext();
   }
+}
+
+bool ProxySession::ambientRedirect(RouteDecision& d) {
+  // Istio ambient (ugate/ambient.h): a captured connection to a service VIP or a workload IP goes
+  // to the endpoint workload the control plane names, over HBONE (`via` its :15008) or plain TCP.
+  if (meta_.kind != StreamKind::Redirect && meta_.kind != StreamKind::Tproxy) return false;
+  AmbientDirectory& dir = ambientDirectory();
+  std::shared_ptr<const AmbientSnapshot> snap = dir.current();
+  if (!snap) return false;
+  std::optional<AmbientDial> a = ambientOutbound(*snap, meta_.originalDst, meta_.id);
+  if (!a) return false;
+  if (a->target.host.empty()) {
+    dir.outboundNoEndpoint.fetch_add(1, std::memory_order_relaxed);
+    d.action = RouteDecision::Action::NoRoute;
+    fail(Errc::NoRoute, "ambient: " + a->why);
+    return true;
+  }
+  dir.outboundRedirected.fetch_add(1, std::memory_order_relaxed);
+  SPDLOG_DEBUG("ambient: {} -> {} ({}{})", meta_.originalDst.str(), a->target.str(), a->why,
+               a->via.empty() ? "" : ", HBONE via " + a->via);
+  d.action = RouteDecision::Action::Dial;
+  d.target = std::move(a->target);
+  via_ = std::move(a->via);
+  meta_.upstreamSpiffe = std::move(a->identity);
+  return true;
 }
 
 void ProxySession::dialCluster() {

@@ -153,6 +153,12 @@ class ProxySession final : public DeferredDeletable,
    * dialCluster picks an endpoint of cluster_ (not one tried already when another is available)
    * and connects to it; the connect deadline applies to each attempt.
    */
+  /**
+   * ambientRedirect: a captured connection whose original destination the Istio ambient state
+   * knows: `d` becomes a Dial of the chosen workload (via_ its HBONE hop), or the session fails
+   * (no endpoint). @return false when ambient has nothing to say (dial the original destination).
+   */
+  bool ambientRedirect(RouteDecision& d);
   void dialCluster();
   /**
    * clusterAttemptFailed: the connect to the current endpoint failed (reason in lastConnectError_):

@@ -115,6 +115,7 @@ RouteDecision RouteTable::route(const StreamMeta& meta) const {
     d.upstreamTls = r.upstreamTls;
     d.via = r.via;
     d.http = r.http;
+    d.upstreamQuic = r.upstreamQuic;
     return d;
   }
   if (listener) {

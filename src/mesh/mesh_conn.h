@@ -73,6 +73,7 @@ struct MeshConn final : public DeferredDeletable, public http::H2ConnectionCallb
   HostPort target;       // dialled: the gateway
   std::string pinnedId;  // dialled: the gateway's node ID when pinned; a neighbour's announced ID
   bool direct{false};    // a neighbour's: verified by the node's trust, then pinnedId checked
+  std::string pinnedSpiffe;  // dialled: the peer must present this SPIFFE ID (an Istio ambient HBONE hop)
   std::string poolKey;
   std::string upstream;  // Association: the upstream's name
   std::vector<SocketAddress> addrs;  // resolved; preset for a neighbour's (dialConn skips DNS)
@@ -107,6 +108,7 @@ struct MeshDialer::Pending final : public TunnelRequest {
   uint16_t localPort{0};
   std::string node;     // the mesh node targeted ("" for a plain `via` target)
   std::string via;      // the route's gateway ("" = this node's first upstream)
+  std::string spiffe;   // the gateway must present this SPIFFE ID (StreamMeta::upstreamSpiffe); "" = any trusted
   bool direct{false};   // waiting on a direct connection to a neighbour (falls back when it fails)
   bool directQuic{false};        // that direct connection is the mesh over QUIC (the announced port)
   bool directQuicFailed{false};  // ... which failed: the neighbour's TCP mesh port is tried next

@@ -73,6 +73,7 @@ TunnelRequestPtr MeshDialer::open(const StreamMeta& meta, const HostPort& target
   p->authority = target.str();
   p->headers = tunnelHeaders(meta);
   p->via = via;
+  p->spiffe = meta.upstreamSpiffe;
   if (isMeshHost(cfg(), target.host, &p->node)) {
     if (hub_.isSelf(p->node)) {
       openLocal(*p, target.port);
@@ -273,11 +274,13 @@ void MeshDialer::openOnConn(Pending& p, Conn& c) {
 }
 
 MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::string& pinnedId,
-                                             const std::vector<SocketAddress>* addrs, MeshTransport transport) {
+                                             const std::vector<SocketAddress>* addrs, MeshTransport transport,
+                                             const std::string& spiffe) {
   // A neighbour's pool is its node ID's (its addresses may change); a gateway's, its address's and
   // transport's (under auto, QUIC and HTTP/2 connections share one pool: whichever is ready serves).
   const std::string key = addrs ? "direct|" + pinnedId
-                                : gw.str() + "|" + pinnedId + "|" + std::string(transportName(transport));
+                                : gw.str() + "|" + pinnedId + "|" + std::string(transportName(transport)) +
+                                      (spiffe.empty() ? "" : "|" + spiffe);
   auto& handles = pools_[key];
   for (uint64_t h : handles) {
     auto it = hub_.conns().find(h);
@@ -293,6 +296,7 @@ MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::stri
   auto c = std::make_unique<Conn>(hub_, Conn::Kind::Pool, h);
   c->target = gw;
   c->pinnedId = pinnedId;
+  c->pinnedSpiffe = spiffe;
   c->poolKey = key;
   if (transport != MeshTransport::H2) {
     c->transport = MeshTransport::Quic;  // auto tries QUIC first, each new connection
@@ -311,7 +315,7 @@ MeshDialer::Conn* MeshDialer::poolConnection(const HostPort& gw, const std::stri
 }
 
 void MeshDialer::openViaGateway(Pending& p, const HostPort& gw, const std::string& pinnedId, const UpstreamConfig* u) {
-  Conn* c = poolConnection(gw, pinnedId, nullptr, u ? u->transport : MeshTransport::H2);
+  Conn* c = poolConnection(gw, pinnedId, nullptr, u ? u->transport : MeshTransport::H2, p.spiffe);
   if (c == nullptr) {
     completePending(p.id, makeError(Errc::ConnectRefused, "gateway " + gw.str() + " unreachable"));
     return;

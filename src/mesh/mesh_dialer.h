@@ -79,7 +79,8 @@ class MeshDialer final : public TunnelDialer {
   void completePending(uint64_t id, Result<StreamPtr> r);
   /** poolConnection: a ready or starting connection to gw; `addrs`: dial these (a neighbour's). */
   Conn* poolConnection(const HostPort& gw, const std::string& pinnedId,
-                       const std::vector<SocketAddress>* addrs = nullptr, MeshTransport transport = MeshTransport::H2);
+                       const std::vector<SocketAddress>* addrs = nullptr, MeshTransport transport = MeshTransport::H2,
+                       const std::string& spiffe = "");
 
   MeshWorker& hub_;
   WorkerContext& worker_;

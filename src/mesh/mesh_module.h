@@ -25,7 +25,7 @@ class MeshWorker;
  * `workers` cleared after they stopped), so workers read them without a lock.
  */
 struct MeshShared {
-  NodeTable nodes;
+  NodeTable nodes{&associationDirectory()};  // mirrored for other modules (ugate.v1.Node over xDS)
   UpstreamTable upstreams;
   MeshCounters counters;
   /**

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/ambient.h>
 #include <ugate/text.h>
 #include <ugate/tls_provider.h>
 
@@ -340,6 +341,17 @@ void MeshServer::admit(Conn& c, MuxInbound in, bool connectMethod) {
   }
   meta.peer = originIdentity(c, in);
   takeCarriedHeaders(c, in, meta);
+  // Istio ambient (ugate/ambient.h): a stream to a workload the control plane described passes its
+  // Authorization policies first (principal = the peer's SPIFFE ID).
+  if (auto amb = ambientDirectory().current(); amb && meta.originalDst.valid()) {
+    const AmbientVerdict v =
+        ambientAuthorize(*amb, meta.originalDst, meta.peer ? std::string_view(meta.peer->spiffe) : "", meta.source);
+    if (v.applies && !v.allowed) {
+      ambientDirectory().inboundDenied.fetch_add(1, std::memory_order_relaxed);
+      return refuse(403, Errc::NotExposed, "ambient: " + v.why);
+    }
+    if (v.applies) ambientDirectory().inboundAllowed.fetch_add(1, std::memory_order_relaxed);
+  }
 
   // Exposure (docs/SECURITY.md): the routes see the stream first (match.listener is the mesh
   // listener, or "upstream:<name>" over our association; match.identity the peer), and a reject

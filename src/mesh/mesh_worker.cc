@@ -198,13 +198,25 @@ void MeshWorker::dialMux(Conn& c) {
   c.state = Conn::State::Handshaking;
 }
 
+std::string MeshWorker::pinMismatch(const Conn& c, const PeerIdentity* peer) {
+  // A neighbour's connection must carry the node ID it announced (an announcement proves a key, not
+  // trust); an Istio ambient HBONE hop, the workload's SPIFFE ID (any trusted certificate is not enough).
+  if (c.direct && (!peer || upper(peer->nodeId) != upper(c.pinnedId))) {
+    return "neighbour " + c.target.str() + ": its certificate carries node ID " +
+           (peer ? peer->nodeId : std::string("(none)")) + ", not the announced " + c.pinnedId;
+  }
+  if (!c.pinnedSpiffe.empty() && (!peer || peer->spiffe != c.pinnedSpiffe)) {
+    return c.target.str() + ": its certificate carries SPIFFE ID " +
+           (peer && !peer->spiffe.empty() ? peer->spiffe : std::string("(none)")) + ", not the expected " +
+           c.pinnedSpiffe;
+  }
+  return "";
+}
+
 void MeshWorker::onMuxReady(Conn& c) {
   if (c.state == Conn::State::Closed) return;
-  const PeerIdentity* peer = c.mux->peer();
-  if (c.direct && (!peer || upper(peer->nodeId) != upper(c.pinnedId))) {
-    failConn(c, Errc::AuthFailed,
-             "mesh over QUIC to neighbour " + c.target.str() + ": its certificate carries node ID " +
-                 (peer ? peer->nodeId : std::string("(none)")) + ", not the announced " + c.pinnedId);
+  if (std::string why = pinMismatch(c, c.mux->peer()); !why.empty()) {
+    failConn(c, Errc::AuthFailed, "mesh over QUIC to " + why);
     return;
   }
   if (c.mux->peer()) c.peer = std::make_unique<PeerIdentity>(*c.mux->peer());
@@ -244,10 +256,8 @@ void MeshWorker::startClientTls(Conn& c, const UpstreamTlsConfig& t) {
                    "mesh TLS to " + cc.target.str() + ": " + o.failure + ": " + o.detail);
           return;
         }
-        if (cc.direct && (!o.peer || upper(o.peer->nodeId) != upper(cc.pinnedId))) {
-          failConn(cc, Errc::AuthFailed,
-                   "mesh TLS to neighbour " + cc.target.str() + ": its certificate carries node ID " +
-                       (o.peer ? o.peer->nodeId : std::string("(none)")) + ", not the announced " + cc.pinnedId);
+        if (std::string why = pinMismatch(cc, o.peer.get()); !why.empty()) {
+          failConn(cc, Errc::AuthFailed, "mesh TLS to " + why);
           return;
         }
         cc.peer = std::move(o.peer);

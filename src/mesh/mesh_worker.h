@@ -77,6 +77,8 @@ class MeshWorker final : public ModuleWorker {
   void onConnClosed(Conn& c, Errc reason, const std::string& detail);
   /** onMuxReady: c's QUIC connection finished its handshake (dialled connections). */
   void onMuxReady(Conn& c);
+  /** pinMismatch: why peer is not the one c was dialled for (a neighbour's node ID, an HBONE hop's SPIFFE ID); "" = fine. */
+  static std::string pinMismatch(const Conn& c, const PeerIdentity* peer);
   /** onMuxClosed: c's QUIC connection ended (before its handshake: the dial failed). */
   void onMuxClosed(Conn& c, Errc reason, const std::string& detail);
 

@@ -19,7 +19,17 @@ std::string lower(std::string_view s) {
 }
 }  // namespace
 
-NodeTable::NodeTable() : snap_(std::make_shared<const Snapshot>()) {}
+NodeTable::NodeTable(AssociationDirectory* mirror) : snap_(std::make_shared<const Snapshot>()), mirror_(mirror) {}
+
+void NodeTable::store(std::shared_ptr<const Snapshot> next) {
+  if (mirror_) {
+    std::vector<AssociatedNode> out;
+    out.reserve(next->byId.size());
+    for (const auto& [id, e] : next->byId) out.push_back({e.id, e.name, e.spiffe, e.peer.str(), e.sinceUnixMs});
+    mirror_->publish(std::move(out));
+  }
+  snap_.store(std::move(next), std::memory_order_release);
+}
 
 Result<uint64_t> NodeTable::add(const NodeEntry& in) {
   NodeEntry e = in;
@@ -39,7 +49,7 @@ Result<uint64_t> NodeTable::add(const NodeEntry& in) {
   }
   if (!e.name.empty()) next->nameToId[lower(e.name)] = e.id;
   next->byId[e.id] = e;
-  snap_.store(std::move(next), std::memory_order_release);
+  store(std::move(next));
   return replaced;
 }
 
@@ -51,7 +61,7 @@ void NodeTable::remove(const std::string& id, uint64_t handle) {
   auto next = std::make_shared<Snapshot>(*cur);
   if (!it->second.name.empty()) next->nameToId.erase(lower(it->second.name));
   next->byId.erase(it->first);
-  snap_.store(std::move(next), std::memory_order_release);
+  store(std::move(next));
 }
 
 std::optional<NodeEntry> NodeTable::find(std::string_view idOrName) const {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <ugate/association_directory.h>
 #include <ugate/result.h>
 #include <ugate/socket_address.h>
 
@@ -33,7 +34,8 @@ struct NodeEntry {
 
 class NodeTable {
  public:
-  NodeTable();
+  /** mirror: where each change is also published (the process-wide table's; null in tests). */
+  explicit NodeTable(AssociationDirectory* mirror = nullptr);
   /**
    * add registers an association. Returns the handle of the association it replaced (same node
    * ID), 0 when none; an error when the name is held by another node.
@@ -58,6 +60,9 @@ class NodeTable {
   std::mutex writeMu_;  // writeMu_: serialises writers (copy, change, publish); readers never take it
   std::atomic<std::shared_ptr<const Snapshot>> snap_;
   std::atomic<uint64_t> handles_{0};
+  AssociationDirectory* mirror_;
+  /** store publishes next (writeMu_ held) and mirrors it. */
+  void store(std::shared_ptr<const Snapshot> next);
 };
 
 /**

@@ -13,6 +13,7 @@
 
 #include "http/trace_context.h"
 #include "quic/h3_origin.h"
+#include "quic/h3_upstream.h"
 #include "quic/lib_memory.h"
 
 namespace ugate::quic {
@@ -223,6 +224,20 @@ void H3Server::startOrigin(StreamState& s) {
     return;
   }
   const LimitsConfig& lim = w.config().limits;
+  if (viaRoute && d.upstreamQuic && d.action == RouteDecision::Action::Dial) {
+    // An HTTP/3 origin: relayed over a QUIC connection of ours (h3_upstream.h), no core session.
+    meta.route = std::string(d.route);
+    H3Upstream::Params p;
+    p.target = d.target;
+    p.tls = d.upstreamTls;
+    p.connectTimeout = l.connectTimeout ? *l.connectTimeout : lim.connectTimeout;
+    p.idleTimeout = l.idleTimeout ? *l.idleTimeout : lim.idleTimeout;
+    auto up = std::make_unique<H3Upstream>(w, *this, conn_, s, std::move(meta), std::move(p));
+    H3Upstream* u = up.get();
+    upstreams_[s.id] = std::move(up);
+    u->start();
+    return;
+  }
   SessionStart start;
   start.connectTimeout = l.connectTimeout ? *l.connectTimeout : lim.connectTimeout;
   start.idleTimeout = l.idleTimeout ? *l.idleTimeout : lim.idleTimeout;
@@ -258,6 +273,17 @@ bool H3Server::respondOrigin(StreamState& s, int status, const H3Headers& header
   if (nghttp3_conn_submit_response(h3_, s.id, nva.data(), nva.size(), body ? &dr : nullptr) != 0) return false;
   conn_.wake();
   return true;
+}
+
+H3Server::H3Server(QuicConn& c) : H3Base(c) {}
+H3Server::~H3Server() = default;  // relays still running end with the connection (their faces are detached)
+
+void H3Server::upstreamDone(int64_t id) {
+  auto it = upstreams_.find(id);
+  if (it == upstreams_.end()) return;
+  std::unique_ptr<H3Upstream> u = std::move(it->second);
+  upstreams_.erase(it);
+  deleteLater(conn_.io().reactor(), std::move(u));
 }
 
 void H3Server::resetStream(StreamState& s, uint64_t code) {
@@ -396,7 +422,29 @@ std::unique_ptr<QuicStream> H3Client::connectTunnel(const std::string& authority
     ngtcp2_conn_shutdown_stream(conn_.conn(), 0, id, kH3RequestRejected);
     return nullptr;
   }
-  waiting_[id] = std::move(onResponse);
+  waiting_[id] = Waiting{std::move(onResponse), true};
+  auto face = std::make_unique<QuicStream>(&conn_, &s);
+  conn_.wake();
+  return face;
+}
+
+std::unique_ptr<QuicStream> H3Client::request(const H3Headers& head, bool body,
+                                              std::function<void(int, const H3Headers&)> onResponse) {
+  if (h3_ == nullptr) return nullptr;
+  int64_t id = -1;
+  if (ngtcp2_conn_open_bidi_stream(conn_.conn(), &id, nullptr) != 0) return nullptr;
+  StreamState& s = conn_.stream(id);
+  s.tunnel = true;  // response body bytes queue for the face (credited as it reads them)
+  std::vector<nghttp3_nv> nva;
+  nva.reserve(head.size());
+  for (const auto& [n, v] : head) nva.push_back(nv(n, v));
+  if (!body) s.finQueued = true;
+  nghttp3_data_reader dr{readData};
+  if (nghttp3_conn_submit_request(h3_, id, nva.data(), nva.size(), body ? &dr : nullptr, &s) != 0) {
+    ngtcp2_conn_shutdown_stream(conn_.conn(), 0, id, kH3RequestRejected);
+    return nullptr;
+  }
+  waiting_[id] = Waiting{std::move(onResponse), false};
   auto face = std::make_unique<QuicStream>(&conn_, &s);
   conn_.wake();
   return face;
@@ -405,9 +453,15 @@ std::unique_ptr<QuicStream> H3Client::connectTunnel(const std::string& authority
 void H3Client::headersDone(StreamState& s) {
   auto it = waiting_.find(s.id);
   if (it == waiting_.end()) return;
-  auto cb = std::move(it->second);
+  if (!it->second.tunnel && s.status >= 100 && s.status < 200) {
+    s.headers.clear();  // an interim answer: the final one follows
+    s.headerBytes = 0;
+    return;
+  }
+  const bool tunnel = it->second.tunnel;
+  auto cb = std::move(it->second.cb);
   waiting_.erase(it);
-  if (s.status < 200 || s.status > 299) {
+  if (tunnel && (s.status < 200 || s.status > 299)) {
     s.err = ECONNREFUSED;  // no tunnel: the face reads an error once it has the answer
     conn_.notify(s, true, true);
   }
@@ -418,7 +472,7 @@ void H3Client::streamClosed(int64_t id, uint64_t code) {
   auto it = waiting_.find(id);
   std::function<void(int, const H3Headers&)> cb;
   if (it != waiting_.end()) {
-    cb = std::move(it->second);
+    cb = std::move(it->second.cb);
     waiting_.erase(it);
   }
   H3Base::streamClosed(id, code);
@@ -541,7 +595,14 @@ int H3Base::cbStopSending(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, 
 
 int H3Base::cbResetStream(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud) {
   (void)c, (void)sud;
-  ngtcp2_conn_shutdown_stream_write(static_cast<H3Base*>(ud)->conn_.conn(), 0, id, code);
+  auto* self = static_cast<H3Base*>(ud);
+  // nghttp3 resets a stream it found malformed (H3_MESSAGE_ERROR, ...): that stream only.
+  self->conn_.io().counters().streamErrors.fetch_add(1, std::memory_order_relaxed);
+  if (self->conn_.io().logBudget()) {
+    spdlog::warn("quic {}: HTTP/3 {} stream {} with {}: malformed; reset with 0x{:x}", self->conn_.name(),
+                 self->conn_.isServer() ? "request" : "response", id, self->conn_.peer().str(), code);
+  }
+  ngtcp2_conn_shutdown_stream_write(self->conn_.conn(), 0, id, code);
   return 0;
 }
 

@@ -13,8 +13,8 @@
 // - GET/HEAD /healthz is answered by the node itself.
 // - Any other request goes to an HTTP/1.1 origin when a route with "http": true matches its
 //   :authority (or the listener has a `to`): h3_origin.h; else 404.
-// H3Client: CONNECT tunnels to an HTTP/3 server (the QUIC side of ugated's upstreams, and the test
-// tool ugate_h3connect).
+// H3Client: CONNECT tunnels to an HTTP/3 server (the test tool ugate_h3connect), and requests to an
+// HTTP/3 origin (h3_upstream.h: routes with "upstreamQuic": true).
 #include <nghttp3/nghttp3.h>
 
 #include <cstdint>
@@ -76,9 +76,11 @@ class H3Base : public Application {
   static int cbResetStream(nghttp3_conn* c, int64_t id, uint64_t code, void* ud, void* sud);
 };
 
+class H3Upstream;
+
 class H3Server final : public H3Base {
  public:
-  explicit H3Server(QuicConn& c) : H3Base(c) {}
+  explicit H3Server(QuicConn& c);
   bool start() override { return setup(true); }
 
   /** answerTunnel: the session's outcome for CONNECT stream s (200 opens it; else status + reason). */
@@ -92,12 +94,16 @@ class H3Server final : public H3Base {
   bool respondOrigin(StreamState& s, int status, const H3Headers& headers, bool body);
   /** resetStream ends s both ways with an HTTP/3 error code. */
   void resetStream(StreamState& s, uint64_t code);
+  /** upstreamDone: the relay of request stream id to an HTTP/3 origin finished: freed at turn end. */
+  void upstreamDone(int64_t id);
+  ~H3Server() override;
 
  private:
   void headersDone(StreamState& s) override;
   /** requestMeta: the metadata of a stream this connection's peer opened (tunnel or origin request). */
   StreamMeta requestMeta(WorkerContext& w, const ListenerConfig& l) const;
   void startOrigin(StreamState& s);
+  std::map<int64_t, std::unique_ptr<H3Upstream>> upstreams_;  // requests relayed to HTTP/3 origins
   void respond(StreamState& s, int status, const H3Headers& extra, std::string body, bool keepOpen);
   void startTunnel(StreamState& s);
 };
@@ -117,11 +123,24 @@ class H3Client final : public H3Base {
    */
   std::unique_ptr<QuicStream> connectTunnel(const std::string& authority, const H3Headers& extra,
                                             std::function<void(int status, const H3Headers& headers)> onResponse);
+  /**
+   * request sends an HTTP request head (pseudo-headers first, in `head`) on a new stream. With
+   * `body`, what is written to the face is the request body and shutdownWrite() ends it; without,
+   * the stream ends with the head. The face then reads the response body. onResponse runs once with
+   * the final status and fields (interim 1xx answers are skipped; 0 when the stream ended before an
+   * answer). Null when no stream may be opened now.
+   */
+  std::unique_ptr<QuicStream> request(const H3Headers& head, bool body,
+                                      std::function<void(int status, const H3Headers& headers)> onResponse);
   void streamClosed(int64_t id, uint64_t appErrorCode) override;
 
  private:
+  struct Waiting {
+    std::function<void(int, const H3Headers&)> cb;
+    bool tunnel{true};  // a CONNECT: a non-2xx answer refuses the face
+  };
   void headersDone(StreamState& s) override;
-  std::map<int64_t, std::function<void(int, const H3Headers&)>> waiting_;
+  std::map<int64_t, Waiting> waiting_;
 };
 
 }  // namespace ugate::quic

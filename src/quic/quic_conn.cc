@@ -249,7 +249,7 @@ void QuicConn::setupCallbacks(ngtcp2_callbacks& cb) {
 // Packets in.
 
 void QuicConn::onDatagram(const PathAddrs& path, const uint8_t* data, size_t len, uint8_t ecn) {
-  if (state_ == State::Dead) return;
+  if (state_ == State::Dead || len == 0) return;  // (ngtcp2 asserts on an empty datagram)
   if (state_ == State::Draining) return;  // the peer closed: say nothing more
   if (state_ == State::Closing) {
     // Repeat our CONNECTION_CLOSE to a late packet (RFC 9000 §10.2.1), within the amplification limit.

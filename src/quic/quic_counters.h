@@ -45,6 +45,9 @@ struct QuicCounters {
   std::atomic<uint64_t> meshStreamsOut{0};    // streams this side opened
   std::atomic<uint64_t> meshStreamsIn{0};     // streams the peers opened (header complete)
   std::atomic<uint64_t> meshHeaderErrors{0};  // streams reset for a bad header  // datagrams whose CID named another worker
+  // HTTP/3 requests relayed to HTTP/3 origins (routes with "upstreamQuic": true, h3_upstream.h).
+  std::atomic<uint64_t> h3UpstreamRequests{0};  // requests relayed
+  std::atomic<uint64_t> h3UpstreamErrors{0};    // of those, failed (answered 502/504, or reset mid-body)
   std::array<std::atomic<uint64_t>, static_cast<size_t>(DropReason::kCount)> dropped{};
   /** RTT of closed connections (smoothed, at close) in buckets: ≤1, ≤5, ≤25, ≤100, ≤500 ms, more. */
   std::array<std::atomic<uint64_t>, 6> rttBuckets{};

@@ -155,6 +155,10 @@ void QuicEndpoint::datagram(const uint8_t* data, size_t len, const PathAddrs& pa
   QuicCounters& k = qw_.shared().counters;
   k.packetsIn.fetch_add(1, std::memory_order_relaxed);
   k.bytesIn.fetch_add(len, std::memory_order_relaxed);
+  if (len == 0) {  // an empty UDP datagram: ngtcp2's decoders assert on it (found by quic_endpoint_fuzz)
+    k.drop(DropReason::Malformed);
+    return;
+  }
   ngtcp2_version_cid vc;
   int rv = ngtcp2_pkt_decode_version_cid(&vc, data, len, CidCodec::kLen);
   if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {

@@ -135,6 +135,11 @@ void QuicModule::renderMetrics(MetricsWriter& out) const {
   out.sample("ugate_quic_mesh_streams_total", {{"opened_by", "peer"}}, v(k.meshStreamsIn));
   out.counter("ugate_quic_mesh_header_errors_total", "mesh streams reset for a malformed stream header",
               v(k.meshHeaderErrors));
+  out.counter("ugate_quic_h3_upstream_requests_total", "HTTP/3 requests relayed to HTTP/3 origins (upstreamQuic)",
+              v(k.h3UpstreamRequests));
+  out.counter("ugate_quic_h3_upstream_errors_total",
+              "HTTP/3 requests to HTTP/3 origins that failed (502/504 answered, or reset mid-body)",
+              v(k.h3UpstreamErrors));
   out.counter("ugate_quic_handoffs_total", "datagrams handed to the worker their CID names", v(k.handedToOtherWorker));
   out.family("ugate_quic_dropped_total", "counter", "datagrams dropped before a connection, by reason");
   for (size_t i = 0; i < k.dropped.size(); ++i) {

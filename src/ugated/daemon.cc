@@ -104,7 +104,10 @@ constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "er
 Daemon::Daemon(DaemonOptions opts)
     : opts_(std::move(opts)),
       reactor_(newReactor(realTimeSource(), -1)),
-      healthHandler_(std::make_unique<http::HealthProbeHandler>("", [this] { return readyState(); })) {}
+      healthHandler_(std::make_unique<http::HealthProbeHandler>("", [this] { return readyState(); })),
+      source_(opts_.configPath.empty()
+                  ? ConfigSourcePtr(std::make_unique<MemoryConfigSource>("<default>", std::string(defaultConfigJson())))
+                  : fileConfigSource(opts_.configPath)) {}
 
 Daemon::~Daemon() {
   if (upgradeThread_.joinable()) upgradeThread_.join();
@@ -113,6 +116,7 @@ Daemon::~Daemon() {
   workers_.clear();
   admin_.reset();
   health_.reset();
+  source_.reset();  // its inotify descriptor is registered with reactor_
   if (signalFd_ >= 0) {
     reactor_->removeFd(signalFd_, this);
     close(signalFd_);
@@ -124,8 +128,26 @@ Daemon::~Daemon() {
 Result<ConfigPtr> Daemon::loadConfig() const {
   // $STATE_DIRECTORY (systemd's StateDirectory=) stands in for an unset node.dataDir.
   const ConfigDefaults defaults = ConfigDefaults::fromEnvironment();
-  if (opts_.configPath.empty()) return parseConfig(defaultConfigJson(), "<default>", defaults);
-  return loadConfigFile(opts_.configPath, defaults);
+  auto text = source_->read();
+  if (!text) return text.error();
+  return parseConfig(*text, source_->location(), defaults);
+}
+
+void Daemon::configApplied() {
+  // The config store: what the document supplied, per element, under its source's kind.
+  configStore().publish({std::string(source_->kind()), source_->location(), contentVersion(cfg_->json),
+                         cfg_->resources, 0});
+  const bool was = source_->watching();
+  auto r = source_->watch(*reactor_, cfg_->watch.enabled ? cfg_->watch.debounce : Duration(0), [this] {
+    ++watchChanges_;
+    spdlog::info("config: {} changed: reloading", source_->location());
+    reload();
+  });
+  if (!r) {
+    spdlog::error("configWatch: {}; edits wait for a SIGHUP", r.error().detail);
+  } else if (was != source_->watching()) {
+    spdlog::info("configWatch: {} {}", source_->location(), was ? "no longer watched" : "watched: edits are applied like SIGHUP");
+  }
 }
 
 Result<void> Daemon::applyLogConfig(const Config& cfg) {
@@ -424,6 +446,7 @@ int Daemon::serve() {
         });
   }
   clusters_->start(cfg_, clusterSet);
+  configApplied();
   if (upgrade) takeOverEndpoints();
   ready_ = true;
   spdlog::info("ugated {} ready: {} workers, fd limit {}, max {} connections per worker, config {}",
@@ -555,6 +578,7 @@ void Daemon::reload() {
   for (const auto& l : cfg_->listeners) removed += cfg->findListener(l.name) == nullptr;
   cfg_ = cfg;
   ++reloadsOk_;
+  configApplied();
   spdlog::info("reloaded {}: {} listeners ({} added, {} removed), {} routes", cfg_->origin,
                cfg_->listeners.size(), added, removed, cfg_->routes.size());
   finish();
@@ -643,6 +667,13 @@ std::string Daemon::renderStats(const std::vector<WorkerStatsSnapshot>& snaps) c
   m.family("ugate_config_reloads_total", "counter", "Config reloads by result.");
   m.sample("ugate_config_reloads_total", {{"result", "ok"}}, reloadsOk_);
   m.sample("ugate_config_reloads_total", {{"result", "error"}}, reloadsFailed_);
+  m.family("ugate_config_watch_changes_total", "counter",
+           "Edits of the watched config file that started a reload (configWatch; the reload's result is in ugate_config_reloads_total).");
+  m.sample("ugate_config_watch_changes_total", {}, watchChanges_);
+  m.family("ugate_config_watch_unchanged_total", "counter", "Change events of the watched config file whose content was the same (nothing applied).");
+  m.sample("ugate_config_watch_unchanged_total", {}, source_ ? source_->unchangedEvents() : 0);
+  m.family("ugate_config_watched", "gauge", "1 while the config file is watched (configWatch).");
+  m.sample("ugate_config_watched", {}, source_ && source_->watching() ? 1 : 0);
   m.family("ugate_admin_bad_requests_total", "counter", "Admin requests refused, by reason.");
   auto badRequests = adminBadRequests_;  // the usual reasons are shown at 0 too
   for (const char* r : {"headers_too_large", "malformed", "body_not_accepted", "method_not_allowed"}) badRequests[r];
@@ -828,11 +859,14 @@ void Daemon::handleAdmin(const http::Request& req, http::AdminResponder respond)
     });
   } else if (path == "/config_dump") {
     std::string dump = cfg_->json;
-    // Clusters modules define at run time (xDS), with their source and version (not a config key).
+    // Beside the config (not config keys: ignored when a dump is loaded back): which source supplied
+    // which resource with its version, and the clusters modules define at run time (xDS).
+    std::string extra = "\n  \"configSources\": " + configStore().renderJson("  ");
     const std::string dynamic = clusters_ ? clusters_->renderDynamicJson() : "";
-    if (!dynamic.empty() && !dump.empty() && dump.back() == '}') {
-      dump.insert(dump.size() - 1, std::string(dump.find(':') == std::string::npos ? "" : ",") +
-                                       "\n  \"dynamicClusters\": " + dynamic + "\n");
+    if (!dynamic.empty()) extra += ",\n  \"dynamicClusters\": " + dynamic;
+    if (!dump.empty() && dump.back() == '}') {
+      while (dump.size() > 1 && dump[dump.size() - 2] == '\n') dump.erase(dump.size() - 2, 1);
+      dump.insert(dump.size() - 1, std::string(dump.find(':') == std::string::npos ? "" : ",") + extra + "\n");
     }
     respond({200, "application/json", dump + "\n"});
   } else if (path == "/clusters") {

@@ -11,6 +11,7 @@
 #include <ugate/reactor.h>
 
 #include <ugate/config.h>
+#include <ugate/config_store.h>
 #include <ugate/listener_stats.h>
 #include "core/cluster_manager.h"
 #include "core/worker.h"
@@ -49,7 +50,10 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   // ugate::IoWatcher (signalfd)
   void onIoEvent(uint32_t events) override;
 
+  /** loadConfig reads the document from source_ and parses it. */
   Result<ConfigPtr> loadConfig() const;
+  /** configApplied (main thread, after cfg_ took effect): records it in the config store, (un)watches the file. */
+  void configApplied();
   /** openSockets binds every listener of cfg not in `keep` once per worker. */
   Result<std::vector<std::vector<ListenSocket>>> openSockets(const Config& cfg, const Config* old);
   /** applyLogConfig sets the level and points the daemon log at cfg's log.file (error: unchanged). */
@@ -111,6 +115,8 @@ class Daemon final : private http::AdminHandler, private IoWatcher {
   std::unique_ptr<http::HealthProbeHandler> healthHandler_;  // healthHandler_: answers health_'s requests
   std::unique_ptr<http::AdminServer> health_;  // health_: the readiness port (config "health"), or null
   std::unique_ptr<TlsManager> tls_;
+  ConfigSourcePtr source_;  // source_: where the config document comes from (file or memory)
+  uint64_t watchChanges_{0};
   int signalFd_{-1};
   int accessLogFd_{-1};
   bool ownAccessLogFd_{false};  // ownAccessLogFd_: accessLogFd_ is a file of ours (not stdout, not off)

@@ -64,6 +64,27 @@ std::string newId(size_t bytes) {
   return auth::base64UrlEncode(b);
 }
 
+std::string newMessageId(int64_t nowMs) {
+  // The time in lower-case hex (which sorts as its bytes do; base64url's alphabet does not).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(12, '0');
+  for (int i = 0; i < 12; ++i) out[static_cast<size_t>(11 - i)] = kHex[(static_cast<uint64_t>(nowMs) >> (4 * i)) & 15];
+  std::vector<uint8_t> b(18);
+  randomBytes(b);
+  return out + auth::base64UrlEncode(b);
+}
+
+bool isTopicName(std::string_view s) {
+  const size_t slash = s.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash > 63) return false;
+  for (char c : s.substr(0, slash)) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  const std::string_view name = s.substr(slash + 1);
+  return isId(name) && name.size() <= kMaxTopicLength;
+}
+
 std::variant<ApiTarget, Refusal> matchTarget(std::string_view method, std::string_view target) {
   const size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
@@ -76,6 +97,13 @@ std::variant<ApiTarget, Refusal> matchTarget(std::string_view method, std::strin
   if (path == "/subscribe") {
     if (!methodIs("POST")) return notAllowed("POST");
     t.resource = Resource::Subscribe;
+    return t;
+  }
+  if (path.starts_with("/topic/")) {
+    if (!isTopicName(path.substr(7))) return refuse(404, "unknown_topic", "not a topic name (<node>/<name>)");
+    if (!methodIs("POST")) return notAllowed("POST");
+    t.resource = Resource::Publish;
+    t.id = std::string(path.substr(7));
     return t;
   }
   struct Prefix {
@@ -166,7 +194,27 @@ std::variant<SubscribeRequest, Refusal> parseSubscribeBody(std::string_view body
   }
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return refuse(400, "bad_json", "the subscribe body must be a JSON object");
-  if (j.contains("topic")) return refuse(501, "topics_unsupported", "topic subscriptions are not supported yet");
+  if (j.contains("topic")) {
+    const auto& t = j["topic"];
+    if (!t.is_string() || !isTopicName(t.get<std::string>())) {
+      return refuse(400, "bad_topic", "topic must be <node>/<name> (a node name, '/', 1 to 32 base64url characters)");
+    }
+    out.topic = t.get<std::string>();
+    const auto keys = j.find("keys");
+    std::optional<std::vector<uint8_t>> p, a;
+    if (keys != j.end() && keys->is_object()) {
+      auto k = keys->find("p256dh");
+      auto s = keys->find("auth");
+      if (k != keys->end() && k->is_string()) p = auth::base64Decode(k->get<std::string>());
+      if (s != keys->end() && s->is_string()) a = auth::base64Decode(s->get<std::string>());
+    }
+    if (!p || p->size() != 65 || !auth::isP256PublicKey(*p) || !a || a->size() != 16) {
+      return refuse(400, "bad_keys",
+                    "a topic subscription needs keys {\"p256dh\": a P-256 point, \"auth\": 16 bytes}, base64url");
+    }
+    out.p256dh = std::move(*p);
+    out.auth = std::move(*a);
+  }
   if (j.contains("applicationServerKey")) {
     const auto& k = j["applicationServerKey"];
     std::optional<std::vector<uint8_t>> key;

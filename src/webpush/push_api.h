@@ -36,6 +36,7 @@ enum class Resource : uint8_t {
   Receive,             // GET /s/<sid>
   Unsubscribe,         // DELETE /s/<sid>
   DeleteMessage,       // DELETE /m/<mid>
+  Publish,             // POST /topic/<node>/<name> (pub/sub; id = the topic's full name)
 };
 
 /** ApiTarget: a request matched to a resource; `id` is the token, sid or mid; `query` without '?'. */
@@ -88,12 +89,22 @@ std::string_view urgencyName(Urgency u);
 /** SubscribeRequest: a POST /subscribe body. */
 struct SubscribeRequest {
   Bytes applicationServerKey;  // 65-byte uncompressed P-256 point; empty = unrestricted
+  std::string topic;           // pub/sub: the topic's full name `<node>/<name>` ("" = none)
+  Bytes p256dh;                // with a topic: the subscriber's key (65-byte point) and
+  Bytes auth;                  // auth secret (16 bytes), so the publishing node encrypts for it
 };
+
+/**
+ * isTopicName: `<node>/<name>`: a node name of 1..63 characters [A-Za-z0-9._-], then a name of 1..32
+ * base64url characters.
+ */
+bool isTopicName(std::string_view s);
 
 /**
  * parseSubscribeBody: empty, or a JSON object whose optional "applicationServerKey" is the
  * base64url of an uncompressed P-256 point (400 bad_application_server_key; other JSON: 400
- * bad_json; a "topic": 501 topics_unsupported, pub/sub is not built yet).
+ * bad_json). A "topic" (400 bad_topic unless isTopicName) needs "keys": {"p256dh", "auth"} as in a
+ * PushSubscription (400 bad_keys), since the publishing node encrypts each copy (RFC 8291).
  */
 std::variant<SubscribeRequest, Refusal> parseSubscribeBody(std::string_view body);
 
@@ -114,6 +125,13 @@ std::variant<ReceiveRequest, Refusal> checkReceiveRequest(const HeaderList& h, s
 bool isId(std::string_view s);
 /** newId: a fresh capability of `bytes` random bytes (≥ 16: 128 bits), base64url. */
 std::string newId(size_t bytes = 18);
+/**
+ * newMessageId: a message's capability: the low 48 bits of nowMs in 12 hex digits, then 18 random
+ * bytes (144 bits) in base64url (36 characters). Ids made later sort after earlier ones, so the store's unique
+ * index on them grows at its end instead of dirtying a random page per message (one page for a
+ * whole batch). The prefix tells only the receive time, which the sender and subscriber know.
+ */
+std::string newMessageId(int64_t nowMs);
 
 /** subscribeJson: the POST /subscribe answer {"endpoint": ..., "receive": ...}. */
 std::string subscribeJson(std::string_view endpoint, std::string_view receivePath);

@@ -33,6 +33,7 @@
 #include "auth/tls_stream.h"
 #include "http/http1_response.h"
 #include "webpush/message_crypto.h"
+#include "webpush/push_client.h"
 #include "webpush/push_api.h"
 #include "webpush/vapid.h"
 
@@ -44,16 +45,21 @@ using json = nlohmann::json;
 
 constexpr const char* kUsage = R"(usage: ugated push vapid-keys --out FILE
        ugated push subscribe --server URL (--ca FILE | --peer-id NODEID | --insecure)
-                             [--application-server-key KEY] --state FILE
+                             [--application-server-key KEY] [--topic NODE/NAME] --state FILE
        ugated push listen --state FILE [--count N]
        ugated push send --subscription FILE --vapid-key FILE --subject mailto:ADDRESS
                         [--ttl SECONDS] [--urgency very-low|low|normal|high] [--topic T]
                         (--ca FILE | --peer-id NODEID | --insecure)   (the message on stdin)
+       ugated push publish --server URL --topic NODE/NAME --vapid-key FILE --subject mailto:ADDRESS
+                           [--ttl SECONDS] [--urgency ...] (--ca FILE | --peer-id NODEID | --insecure)
 vapid-keys writes an application server's P-256 key (PEM, 0600) and prints its public key.
 subscribe creates a subscription at a push service, makes its P-256 key and auth secret (kept in
 the state file, 0600) and prints the PushSubscription JSON an application server needs.
 listen prints each message of the subscription, decrypted, as a JSON line, and acknowledges it.
 send encrypts stdin for a subscription (RFC 8291), signs VAPID (RFC 8292) and posts it.
+subscribe --topic follows a topic the server's node publishes (its keys go to that node, which
+encrypts each message for it); publish posts stdin as plaintext to a topic, with VAPID (the key must
+be listed in the node's webpush.topics[].publishers).
 The server's certificate is checked against --ca's roots or pinned by node ID (--peer-id; the
 node's ID is in its log and `ugated id`); --insecure checks nothing.
 )";
@@ -145,140 +151,50 @@ Result<Server> makeServer(const std::string& url, const json& trust) {
   }
   s.addr = SocketAddress::fromSockaddr(res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
-  auth::PeerVerifyConfig pv;
+  std::string roots, pinned;
+  bool insecure = false;
   if (trust.contains("ca")) {
     auto pem = readFile(trust["ca"].get<std::string>());
     if (!pem) return makeError(Errc::NotFound, "cannot read " + trust["ca"].get<std::string>());
-    pv.rootsPem = *pem;
+    roots = *pem;
   } else if (trust.contains("peerId")) {
-    pv.pinnedIds = {trust["peerId"].get<std::string>()};
+    pinned = trust["peerId"].get<std::string>();
   } else if (trust.value("insecure", false)) {
-    pv.acceptAny = true;
+    insecure = true;
   } else {
     return makeError(Errc::InvalidArgument, "how to check the server's certificate: --ca FILE, --peer-id NODEID or --insecure");
   }
-  auto verifier = auth::PeerVerifier::create(pv);
-  if (!verifier) return verifier.error();
-  auth::TlsContextConfig c;
-  c.server = false;
-  c.verifier = *verifier;
-  c.alpn = {"http/1.1"};
-  c.tls13Only = false;
-  auto ctx = auth::TlsContext::create(std::move(c));
+  auto ctx = httpsClientContext(roots, pinned, insecure);
   if (!ctx) return ctx.error();
   s.tls = *ctx;
   return s;
 }
 
-/**
- * Call: one HTTPS/1.1 request on its own connection, on the command's reactor. The body comes to
- * onBody as it arrives when set (an SSE stream), else into body.
- */
-class Call final : private StreamCallbacks {
+/** Call: one HTTPS/1.1 request on its own TCP connection, on the command's reactor (HttpsCall). */
+class Call {
  public:
-  using OnBody = std::function<void(std::string_view)>;
+  using OnBody = HttpsCall::OnBody;
   using OnDone = std::function<void(Call&)>;
   Call(Reactor& r, const Server& s, std::string method, std::string path, std::vector<http::Header> reqHeaders,
        std::string reqBody, OnBody onBody, OnDone onDone)
-      : r_(r), s_(s), onBody_(std::move(onBody)), onDone_(std::move(onDone)) {
-    const int64_t len = reqBody.empty() && method == "GET" ? http::kNoBody : static_cast<int64_t>(reqBody.size());
-    out_ = http::formatRequestHead(method, path, s.host, reqHeaders, len, false) + reqBody;
-  }
-  int status{0};
-  std::vector<http::Header> headers;
-  std::string body;
-  std::string error;
-  std::string header(std::string_view lower) const {
-    for (const auto& h : headers) {
-      std::string n = h.name;
-      for (auto& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (n == lower) return h.value;
-    }
-    return "";
-  }
+      : http(r, s.tls, s.host, std::move(method), std::move(path), std::move(reqHeaders), std::move(reqBody),
+             std::move(onBody), [this, onDone = std::move(onDone)](HttpsCall&) { onDone(*this); }),
+        r_(r), s_(s) {}
+  HttpsCall http;
 
   void start() {
     auto fd = startConnect(s_.addr);
-    if (!fd) return finish("connect to " + s_.addr.str() + ": " + fd.error().detail);
+    if (!fd) return http.fail("connect to " + s_.addr.str() + ": " + fd.error().detail);
     tcp_ = std::make_unique<TcpStream>(r_, *fd, [this](int err) {
-      if (err != 0) return finish("connect to " + s_.addr.str() + ": " + std::strerror(err));
-      auth::TlsStreamOptions o;
-      o.reactor = &r_;
-      o.handshakeTimeout = Duration(10'000);
-      o.onHandshake = [this](const auth::TlsHandshakeInfo& info) {
-        if (!info.ok()) r_.defer([this, d = info.detail] { finish("TLS: " + d); });
-      };
-      tls_ = auth::TlsStream::create(std::move(tcp_), s_.tls, std::move(o));
-      tls_->setCallbacks(this);
-      tls_->start();
-      flush();
+      if (err != 0) return http.fail("connect to " + s_.addr.str() + ": " + std::strerror(err));
+      http.start(std::move(tcp_), "");
     });
   }
 
  private:
-  void flush() {
-    while (!done_ && !out_.empty()) {
-      IoResult w = tls_->write(reinterpret_cast<const uint8_t*>(out_.data()), out_.size());
-      if (w.wouldBlock()) return;
-      if (!w.ok()) return finish("write: " + std::string(std::strerror(w.err)));
-      out_.erase(0, static_cast<size_t>(w.value));
-    }
-  }
-  void onStreamWritable(Stream&) override { flush(); }
-  void onStreamReadable(Stream&) override {
-    uint8_t buf[16384];
-    while (!done_) {
-      IoResult rd = tls_->read(buf, sizeof buf);
-      if (rd.wouldBlock()) return;
-      if (!rd.ok()) return finish("read: " + (tls_->lastError().empty() ? std::string(std::strerror(rd.err)) : tls_->lastError()));
-      if (rd.value == 0) {
-        http::ResponseStep st = parser_.finish();
-        if (st.event == http::ResponseEvent::End) return finish("");
-        return finish("the server closed the connection: " + std::string(parser_.error()));
-      }
-      in_.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(rd.value));
-      parse();
-    }
-  }
-  void parse() {
-    while (!done_) {
-      http::ResponseStep st = parser_.next({reinterpret_cast<const uint8_t*>(in_.data()), in_.size()});
-      if (st.event == http::ResponseEvent::Body) {
-        std::string_view chunk(reinterpret_cast<const char*>(st.body.data()), st.body.size());
-        if (onBody_) onBody_(chunk);
-        else body.append(chunk);
-      }
-      in_.erase(0, st.consumed);
-      if (st.event == http::ResponseEvent::Head) {
-        status = parser_.response().status;
-        headers = parser_.response().headers;
-      } else if (st.event == http::ResponseEvent::End) {
-        return finish("");
-      } else if (st.event == http::ResponseEvent::Error) {
-        return finish("bad response: " + std::string(parser_.error()));
-      } else if (st.event == http::ResponseEvent::NeedMore) {
-        return;
-      }
-    }
-  }
-  void finish(std::string why) {
-    if (done_) return;
-    done_ = true;
-    error = std::move(why);
-    if (tls_) tls_->close(false);
-    onDone_(*this);
-  }
-
   Reactor& r_;
   const Server& s_;
-  OnBody onBody_;
-  OnDone onDone_;
   std::unique_ptr<TcpStream> tcp_;
-  auth::TlsStreamPtr tls_;
-  std::string out_;
-  std::string in_;
-  http::ResponseParser parser_;
-  bool done_{false};
 };
 
 /** request runs one call to completion on a fresh reactor (subscribe, send). */
@@ -295,7 +211,7 @@ Reply request(const Server& s, const std::string& method, const std::string& pat
   Call c(*r, s, method, path, std::move(headers), std::move(body), {}, [&r](Call&) { r->exit(); });
   c.start();
   r->run();
-  return Reply{c.status, c.body, c.error, c.header("location"), c.header("ttl")};
+  return Reply{c.http.status, c.http.body, c.http.error, c.http.header("location"), c.http.header("ttl")};
 }
 
 int vapidKeys(const Args& a) {
@@ -312,15 +228,20 @@ int subscribe(const Args& a) {
   const json trust = trustJson(a);
   auto s = makeServer(a.get("--server"), trust);
   if (!s) return fail(s.error().detail);
+  auto keys = generateSubscriptionKeys();
+  if (!keys) return fail(keys.error().detail);
   json req = json::object();
   if (a.has("--application-server-key")) req["applicationServerKey"] = a.get("--application-server-key");
+  if (a.has("--topic")) {
+    // Pub/sub: the publishing node encrypts each copy, so it needs the keys now.
+    req["topic"] = a.get("--topic");
+    req["keys"] = {{"p256dh", b64(keys->key.publicKey())}, {"auth", b64(keys->auth)}};
+  }
   Reply c = request(*s, "POST", "/subscribe", {{"Content-Type", "application/json"}}, req.dump());
   if (!c.error.empty()) return fail(c.error);
   if (c.status != 201) return fail("the push service answered " + std::to_string(c.status) + ": " + c.body);
   json sub = json::parse(c.body, nullptr, false);
   if (!sub.is_object() || !sub.contains("endpoint") || !sub.contains("receive")) return fail("unexpected answer: " + c.body);
-  auto keys = generateSubscriptionKeys();
-  if (!keys) return fail(keys.error().detail);
   json state{{"server", s->origin},
              {"trust", trust},
              {"endpoint", sub["endpoint"]},
@@ -355,7 +276,7 @@ int listen(const Args& a) {
   int rc = 0;
   auto maybeExit = [&] {
     bool acksDone = true;
-    for (auto& c : acks) acksDone = acksDone && (c.status != 0 || !c.error.empty());
+    for (auto& c : acks) acksDone = acksDone && c.http.done();
     if (acksDone && (streamDone || (limit >= 0 && printed >= limit))) r->exit();
   };
   std::string pending;  // SSE bytes not yet split into lines
@@ -395,11 +316,11 @@ int listen(const Args& a) {
               },
               [&](Call& c) {
                 streamDone = true;
-                if (!c.error.empty()) {
-                  std::cerr << "ugated push: " << c.error << "\n";
+                if (!c.http.error.empty()) {
+                  std::cerr << "ugated push: " << c.http.error << "\n";
                   rc = 1;
-                } else if (c.status != 200) {
-                  std::cerr << "ugated push: the push service answered " << c.status << "\n";
+                } else if (c.http.status != 200) {
+                  std::cerr << "ugated push: the push service answered " << c.http.status << "\n";
                   rc = 1;
                 }
                 maybeExit();
@@ -407,6 +328,26 @@ int listen(const Args& a) {
   stream.start();
   r->run();
   return rc;
+}
+
+/** post: one push (`encrypted`) or topic publish (plaintext) with VAPID; prints the answer as JSON. */
+int post(const Args& a, const Server& s, const auth::PrivateKey& vk, const std::string& path, std::string body,
+         bool encrypted) {
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto token = signVapidToken(vk, {.aud = s.origin, .exp = now + 12 * 3600, .sub = a.get("--subject")});
+  if (!token) return fail(token.error().detail);
+  std::vector<http::Header> h{{"TTL", a.get("--ttl", "86400")},
+                              {"Content-Type", "application/octet-stream"},
+                              {"Authorization", vapidAuthorization(*token, vk.publicKey())}};
+  if (encrypted) h.push_back({"Content-Encoding", "aes128gcm"});
+  if (a.has("--urgency")) h.push_back({"Urgency", a.get("--urgency")});
+  if (encrypted && a.has("--topic")) h.push_back({"Topic", a.get("--topic")});
+  Reply c = request(s, "POST", path, std::move(h), std::move(body));
+  if (!c.error.empty()) return fail(c.error);
+  std::cout << json{{"status", c.status}, {"location", c.location}, {"ttl", c.ttl}}.dump() << "\n";
+  if (c.status != 201) return fail("the push service answered " + std::to_string(c.status) + ": " + c.body);
+  return 0;
 }
 
 int send(const Args& a) {
@@ -430,22 +371,21 @@ int send(const Args& a) {
   const std::string message(std::istreambuf_iterator<char>(std::cin), {});
   auto body = encryptPushMessage({reinterpret_cast<const uint8_t*>(message.data()), message.size()}, *p256dh, *secret);
   if (!body) return fail(body.error().detail);
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  auto token = signVapidToken(*vk, {.aud = s->origin, .exp = now + 12 * 3600, .sub = a.get("--subject")});
-  if (!token) return fail(token.error().detail);
-  std::vector<http::Header> h{{"TTL", a.get("--ttl", "86400")},
-                              {"Content-Encoding", "aes128gcm"},
-                              {"Content-Type", "application/octet-stream"},
-                              {"Authorization", vapidAuthorization(*token, vk->publicKey())}};
-  if (a.has("--urgency")) h.push_back({"Urgency", a.get("--urgency")});
-  if (a.has("--topic")) h.push_back({"Topic", a.get("--topic")});
   const std::string path = endpoint.substr(8 + s->host.size());
-  Reply c = request(*s, "POST", path.empty() ? "/" : path, std::move(h), std::string(body->begin(), body->end()));
-  if (!c.error.empty()) return fail(c.error);
-  std::cout << json{{"status", c.status}, {"location", c.location}, {"ttl", c.ttl}}.dump() << "\n";
-  if (c.status != 201) return fail("the push service answered " + std::to_string(c.status) + ": " + c.body);
-  return 0;
+  return post(a, *s, *vk, path.empty() ? "/" : path, std::string(body->begin(), body->end()), true);
+}
+
+/** publish: POST /topic/<node>/<name> with the plaintext and VAPID; the node encrypts per subscriber. */
+int publish(const Args& a) {
+  if (!a.has("--server") || !a.has("--topic") || !a.has("--vapid-key") || !a.has("--subject")) {
+    return fail("publish needs --server URL, --topic NODE/NAME, --vapid-key FILE and --subject mailto:...");
+  }
+  auto s = makeServer(a.get("--server"), trustJson(a));
+  if (!s) return fail(s.error().detail);
+  auto pem = readFile(a.get("--vapid-key"));
+  auto vk = pem ? auth::PrivateKey::fromPem(*pem) : Result<auth::PrivateKey>(makeError(Errc::NotFound, "cannot read it"));
+  if (!vk) return fail(a.get("--vapid-key") + ": " + vk.error().detail);
+  return post(a, *s, *vk, "/topic/" + a.get("--topic"), std::string(std::istreambuf_iterator<char>(std::cin), {}), false);
 }
 
 }  // namespace
@@ -462,6 +402,7 @@ int runPushCommand(int argc, char** argv) {
   if (cmd == "subscribe") return subscribe(a);
   if (cmd == "listen") return listen(a);
   if (cmd == "send") return send(a);
+  if (cmd == "publish") return publish(a);
   return fail("unknown command '" + cmd + "'\n" + kUsage);
 }
 

@@ -89,6 +89,14 @@ class PushConn::H2Exchange final : public Exchange, private StreamCallbacks {
       tooLarge();
       return;
     }
+    // Slowloris over HTTP/2: the connection's PINGs keep it alive, so each request's body has the
+    // listener's request deadline of its own.
+    deadline_ = c_.w_.ctx().reactor().createTimer([this] {
+      if (dispatched_ || done_) return;
+      worker_.refuse(*this, {408, "request_timeout", "the request body did not arrive within " +
+                                                          std::to_string(c_.requestTimeout_.count()) + " ms"});
+    });
+    deadline_->enable(c_.requestTimeout_);
     readSome();
   }
   void respond(int status, HeaderList headers, std::string body) override {
@@ -137,6 +145,7 @@ class PushConn::H2Exchange final : public Exchange, private StreamCallbacks {
       if (r.value == 0) {
         if (!dispatched_) {
           dispatched_ = true;
+          if (deadline_) deadline_->disable();
           worker_.handle(*this);  // may finish (and free) this exchange: nothing after it
         }
         return;
@@ -169,6 +178,7 @@ class PushConn::H2Exchange final : public Exchange, private StreamCallbacks {
 
   PushConn& c_;
   http::H2StreamPtr s_;
+  TimerPtr deadline_;  // the body's deadline (until it is read)
   std::string pending_;
   bool done_{false};
   bool events_{false};
@@ -189,7 +199,13 @@ PushConn::PushConn(PushWorker& w, const ListenerConfig& l, StreamMeta meta)
       timer_->enable(idle_);  // requests and delivery streams in flight: HTTP/2 PINGs watch the peer
       return;
     }
-    close(Errc::IdleTimeout);  // idle, or a request head or body that did not complete in time
+    if (tls_ && !h2_ && (h1State_ == H1State::Body || (h1State_ == H1State::Head && (!in_.empty() || headStarted_)))) {
+      // Slowloris: a request head or body that did not complete in time gets 408 and is counted.
+      h1Refuse(408, "request_timeout", "the request did not arrive within " +
+                                           std::to_string(requestTimeout_.count()) + " ms");
+      return;  // (h1Refuse lingers for the client to read it, then closes)
+    }
+    close(Errc::IdleTimeout);  // idle, or a closing connection whose client did not read our answer
   });
   resume_ = w_.ctx().reactor().createTimer([this] { h1Process(); });
   ListenerStats& st = w_.ctx().stats(meta_.listener);
@@ -226,6 +242,10 @@ void PushConn::onHandshake(TlsOutcome&& o) {
   }
   w_.counters().connections.fetch_add(1, std::memory_order_relaxed);
   meta_.alpn = o.alpn;
+  if (o.peer) {
+    if (!o.peer->nodeId.empty()) peer_.push_back(o.peer->nodeId);
+    if (!o.peer->spiffe.empty()) peer_.push_back(o.peer->spiffe);
+  }
   timer_->enable(idle_);
   if (o.alpn == "h2") {
     w_.counters().h2Connections.fetch_add(1, std::memory_order_relaxed);
@@ -314,6 +334,7 @@ void PushConn::h1Process() {
       http::ParseStatus ps = parser_.feed({reinterpret_cast<const uint8_t*>(in_.data()), in_.size()}, used);
       in_.erase(0, used);
       if (ps == http::ParseStatus::NeedMore) {
+        headStarted_ = true;
         timer_->enable(requestTimeout_);  // slowloris: the head and body have this long
         return;
       }
@@ -322,6 +343,7 @@ void PushConn::h1Process() {
       }
       head_ = parser_.takeRequest();
       parser_.reset();
+      headStarted_ = false;
       timer_->enable(requestTimeout_);
       if (head_.chunked) return h1Refuse(411, "chunked_body", "send the body with Content-Length");
       const size_t max = w_.config().maxBody;
@@ -355,11 +377,14 @@ void PushConn::h1Dispatch() {
   req.method = head_.method;
   req.target = head_.target;
   req.source = source_;
+  req.peer = peer_;
   for (auto& h : head_.headers) req.headers.emplace_back(lowerAscii(h.name), h.value);
   if (const http::Header* host = head_.find("host")) req.authority = host->value;
   req.body = std::move(body_);
   h1State_ = H1State::Waiting;
   h1Exchange_ = std::make_unique<H1Exchange>(*this, std::move(req), head_.keepAlive);
+  head_ = http::Request{};  // copied into the exchange: a delivery stream keeps no second copy
+  if (in_.empty()) std::string().swap(in_);  // no buffer kept while a delivery stream idles
   w_.handle(*h1Exchange_);
 }
 
@@ -416,6 +441,7 @@ void PushConn::onRequest(http::H2Connection&, http::H2StreamPtr s) {
   req.target = s->path();
   req.authority = s->authority();
   req.source = source_;
+  req.peer = peer_;
   for (const auto& [n, v] : s->headers()) {
     if (!n.empty() && n[0] != ':') req.headers.emplace_back(n, v);
   }

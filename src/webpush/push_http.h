@@ -58,6 +58,7 @@ class PushConn final : public DeferredDeletable, private StreamCallbacks, privat
   PushWorker& w_;
   StreamMeta meta_;
   std::string source_;
+  std::vector<std::string> peer_;  // the verified client certificate's node ID and SPIFFE ID
   bool closed_{false};
   bool draining_{false};
   HandshakingStreamPtr tls_;  // the TLS stream while HTTP/1.1 (or handshaking)
@@ -75,6 +76,7 @@ class PushConn final : public DeferredDeletable, private StreamCallbacks, privat
   size_t bodyLeft_{0};
   std::string out_;           // bytes not yet taken by the TLS stream
   bool eof_{false};
+  bool headStarted_{false};   // part of a request head arrived (a deadline then answers 408)
   std::unique_ptr<H1Exchange> h1Exchange_;
   TimerPtr resume_;           // parse pipelined bytes after a response, outside the responder's call
   // HTTP/2 state

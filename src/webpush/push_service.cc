@@ -11,6 +11,7 @@
 #include <ugate/tls_provider.h>
 
 #include "webpush/push_http.h"
+#include "webpush/push_relay.h"
 #include "webpush/vapid.h"
 
 namespace ugate::webpush {
@@ -52,6 +53,12 @@ PushWorker::PushWorker(WorkerContext& w, PushShared& shared)
     sweepTimer_ = w_.reactor().createTimer([this] { sweep(); });
     sweepTimer_->enable(Duration(0));  // once at startup: expired messages go, the gauges are set
   }
+  if (const auto& g = config().gateway) {
+    relay_ = PushRelay::create(*this, *g);
+    if (relay_) shared_.setRelayHome(w_.index(), mailbox_);
+    // Worker 0 keeps the delivery streams at the gateway, once the workers run.
+    if (relay_ && w_.index() == 0) w_.reactor().post([this] { relay_->followStored(); });
+  }
 }
 
 void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
@@ -74,6 +81,7 @@ void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
 
 PushWorker::~PushWorker() {
   mailbox_->close();
+  relay_.reset();
   auto conns = std::move(conns_);
   conns.clear();
 }
@@ -85,12 +93,6 @@ int64_t PushWorker::wallMs() const {
       .count();
 }
 
-template <typename T, typename F>
-PushStore::Done<T> PushWorker::back(F f) {
-  return [mb = mailbox_, f = std::move(f)](Result<T> r) mutable {
-    mb->post([f = std::move(f), r = std::move(r)](PushWorker&) mutable { f(std::move(r)); });
-  };
-}
 
 uint64_t PushWorker::registerExchange(Exchange& ex) {
   const uint64_t id = nextExchange_++;
@@ -122,7 +124,7 @@ void PushWorker::connectionDone(PushConn* c) {
 void PushWorker::configApplied(const Config& cfg) {
   for (const auto& l : cfg.listeners) {
     if (l.kind != "push" || shared_.store()) continue;
-    if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync); !r) {
+    if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync, webpushConfig(cfg).storeBatch); !r) {
       spdlog::error("webpush: {} (push listeners answer 503 until it opens)", r.error().detail);
     }
   }
@@ -130,6 +132,7 @@ void PushWorker::configApplied(const Config& cfg) {
 
 void PushWorker::drain() {
   draining_ = true;
+  if (relay_) relay_->stop();
   std::vector<uint64_t> streams;
   for (auto& [id, s] : subscribers_) streams.push_back(id);
   for (uint64_t id : streams) {
@@ -194,6 +197,7 @@ void PushWorker::handle(Exchange& ex) {
     case Resource::Receive: receive(ex, *st, t.id, t.query); return;
     case Resource::Unsubscribe: unsubscribe(ex, *st, t.id); return;
     case Resource::DeleteMessage: deleteMessage(ex, *st, t.id); return;
+    case Resource::Publish: publish(ex, *st, t.id); return;
   }
 }
 
@@ -206,6 +210,8 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   auto body = parseSubscribeBody(ex.request().body);
   if (auto* r = std::get_if<Refusal>(&body)) return refuse(ex, *r);
   const SubscribeRequest& req = std::get<SubscribeRequest>(body);
+  if (relay_) return subscribeAtGateway(ex, st, req);
+  if (!req.topic.empty()) return subscribeTopic(ex, st, req);
   Subscription s;
   s.id = newId();
   s.token = newId();
@@ -215,20 +221,50 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   st.addSubscription(std::move(s), back<void>([this, id = ex.id(), sid, token, endpoint](Result<void> r) {
     if (!r) return storeFailed(id, r.error(), "add subscription");
     counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
-    Exchange* e = find(id);
-    if (e == nullptr) return;
-    e->respond(201,
-               {{"location", "/s/" + sid},
-                {"link", "</push/" + token + ">; rel=\"urn:ietf:params:push\""},
-                {"cache-control", "no-store"},
-                {"content-type", "application/json"}},
-               subscribeJson(endpoint, "/s/" + sid));
+    subscribed(id, sid, endpoint, "/push/" + token);
   }));
+}
+
+void PushWorker::subscribed(uint64_t exId, const std::string& sid, const std::string& endpoint, const std::string& link) {
+  Exchange* e = find(exId);
+  if (e == nullptr) return;
+  e->respond(201,
+             {{"location", "/s/" + sid},
+              {"link", "<" + link + ">; rel=\"urn:ietf:params:push\""},
+              {"cache-control", "no-store"},
+              {"content-type", "application/json"}},
+             subscribeJson(endpoint, "/s/" + sid));
+}
+
+void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req) {
+  std::string key(req.applicationServerKey.begin(), req.applicationServerKey.end());
+  relay_->subscribe(ex.request().body, [this, id = ex.id(), st = &st, key = std::move(key)](
+                                           int status, std::optional<SubscribeReply> reply, const std::string& error) {
+    if (find(id) == nullptr) return;  // the client left; the gateway's subscription is swept unused
+    if (!reply) {
+      Exchange& e = *find(id);
+      if (status >= 400 && status < 500) return refuse(e, {status, "gateway_refused", "the gateway refused: " + error});
+      return refuse(e, {502, "gateway_unreachable", "the gateway's push service cannot be reached: " + error});
+    }
+    Subscription s;
+    s.id = reply->sid;
+    s.token = reply->token;
+    s.appServerKey = key;
+    s.createdMs = s.usedMs = wallMs();
+    st->addSubscription(std::move(s), back<void>([this, id, r = *reply](Result<void> done) {
+      if (!done) return storeFailed(id, done.error(), "add subscription");
+      counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
+      shared_.followAtRelay(r.sid);
+      subscribed(id, r.sid, r.endpoint, r.endpoint);
+    }));
+  });
 }
 
 void PushWorker::push(Exchange& ex, PushStore& st, const std::string& token) {
   auto h = checkPushHeaders(ex.request().headers, ex.request().body.size(), {config().maxTtlSeconds, config().maxBody});
   if (auto* r = std::get_if<Refusal>(&h)) return refuse(ex, *r);
+  // A cached subscription saves a store round trip: the put is then the push's only operation.
+  if (auto cached = st.cachedSubscription(token)) return pushTo(ex.id(), *cached);
   st.subscriptionByToken(token, back<std::optional<Subscription>>([this, id = ex.id(), token](
                                                                        Result<std::optional<Subscription>> r) {
     if (!r) return storeFailed(id, r.error(), "find subscription");
@@ -277,7 +313,7 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
   }
   auto h = std::get<PushHeaders>(checkPushHeaders(req.headers, req.body.size(), {cfg.maxTtlSeconds, cfg.maxBody}));
   StoredMessage m;
-  m.id = newId();
+  m.id = newMessageId(now);
   m.subscription = sub.id;
   m.topic = h.topic;
   m.urgency = h.urgency;
@@ -418,6 +454,7 @@ void PushWorker::unsubscribe(Exchange& ex, PushStore& st, const std::string& sid
     if (*r) {
       counters().subscriptionsDeleted.fetch_add(1, std::memory_order_relaxed);
       shared_.notify(sid, "", true);
+      if (relay_) relay_->unsubscribe(sid);  // worker 0's stream ends when the gateway's goes
     }
     Exchange* e = find(id);
     if (e == nullptr) return;

@@ -6,6 +6,7 @@
 // registered in PushShared so a message accepted or acknowledged on any worker wakes them.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,6 +30,7 @@ struct RequestInfo {
   HeaderList headers;     // names lower-cased
   std::string body;
   std::string source;     // the client's IP address (rate limits, logs)
+  std::vector<std::string> peer;  // the client certificate's verified identity (node ID, SPIFFE ID), if any
 };
 
 /**
@@ -69,6 +71,7 @@ class Exchange {
 };
 
 class PushConn;
+class PushRelay;
 
 class PushWorker final : public ModuleWorker {
  public:
@@ -93,6 +96,9 @@ class PushWorker final : public ModuleWorker {
   void connectionDone(PushConn* c);
 
   WorkerContext& ctx() { return w_; }
+  const MailboxPtr& mailbox() const { return mailbox_; }
+  /** relay: this worker's side of `webpush.gateway` (push_relay.h), null without one. */
+  PushRelay* relay() { return relay_.get(); }
   const WebpushConfig& config() const;
   PushShared& shared() { return shared_; }
   PushCounters& counters() { return shared_.counters(); }
@@ -122,6 +128,18 @@ class PushWorker final : public ModuleWorker {
   Exchange* find(uint64_t id);
   std::string origin(const Exchange& ex) const;
   void subscribe(Exchange& ex, PushStore& st);
+  /** subscribed: the 201 answer to POST /subscribe (receive /s/<sid>, push resource at endpoint). */
+  void subscribed(uint64_t exId, const std::string& sid, const std::string& endpoint, const std::string& link);
+  // Pub/sub (push_topics.cc): a topic subscription, and POST /topic/<node>/<name>.
+  void subscribeTopic(Exchange& ex, PushStore& st, const SubscribeRequest& req);
+  void publish(Exchange& ex, PushStore& st, const std::string& topic);
+  /** checkPublisher: the VAPID credentials in authz against topic tc's publishers (a refusal, or none). */
+  std::optional<Refusal> checkPublisher(const Exchange& ex, const TopicConfig& tc, const std::string& topic,
+                                        std::string_view authz, int64_t now) const;
+  struct FanOut;
+  void fanOut(std::shared_ptr<FanOut> f);
+  /** subscribeAtGateway: POST /subscribe through the relay, then the same subscription here. */
+  void subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req);
   void push(Exchange& ex, PushStore& st, const std::string& token);
   void pushTo(uint64_t exId, const Subscription& sub);
   void receive(Exchange& ex, PushStore& st, const std::string& sid, const std::string& query);
@@ -140,7 +158,16 @@ class PushWorker final : public ModuleWorker {
   std::unordered_map<uint64_t, Subscriber> subscribers_;
   std::unordered_map<PushConn*, std::unique_ptr<PushConn>> conns_;
   TimerPtr sweepTimer_;
+  std::unique_ptr<PushRelay> relay_;
   bool draining_{false};
 };
+
+// back: a store completion that runs f on this worker (push_service.cc, push_topics.cc).
+template <typename T, typename F>
+PushStore::Done<T> PushWorker::back(F f) {
+  return [mb = mailbox_, f = std::move(f)](Result<T> r) mutable {
+    mb->post([f = std::move(f), r = std::move(r)](PushWorker&) mutable { f(std::move(r)); });
+  };
+}
 
 }  // namespace ugate::webpush

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -73,8 +74,11 @@ struct StoreStats {
   std::atomic<uint64_t> operations{0};
   std::atomic<uint64_t> failedCommits{0};
   std::atomic<uint64_t> largestBatch{0};
+  std::atomic<uint64_t> lastBatch{0};  // operations in the last transaction
   std::atomic<uint64_t> lastCommitMicros{0};
   std::atomic<uint64_t> commitMicrosTotal{0};
+  mutable std::atomic<uint64_t> cacheHits{0};    // cachedSubscription found it
+  mutable std::atomic<uint64_t> cacheMisses{0};  // ... did not (the caller asks the store)
   LatencyHistogram commitLatency;  // commitLatency: each transaction, BEGIN to COMMIT (fsync included)
   SyncMode sync{SyncMode::Full};
 };
@@ -105,13 +109,24 @@ class PushStore {
   void subscriptionByToken(std::string token, Done<std::optional<Subscription>> done);
   void subscriptionById(std::string id, Done<std::optional<Subscription>> done);
   /**
+   * cachedSubscription: the subscription of `token` from a memory cache, without a store round trip
+   * (any thread; nullopt: not cached, ask subscriptionByToken). The cache holds subscriptions added,
+   * or found by subscriptionByToken/Id, since open, at most kCacheMax; the store thread drops an
+   * entry when its subscription is removed (before the DELETE runs, so a put queued after it finds
+   * no subscription), clears it all when a sweep removes subscriptions or a commit fails. A hit may
+   * still be removed by an operation queued meanwhile: put then reports NotFound. `usedMs` of a
+   * cached copy is not kept current.
+   */
+  std::optional<Subscription> cachedSubscription(const std::string& token) const;
+  /**
    * tokenGone: true when `token` belonged to a subscription that was removed (unsubscribed or swept):
    * a tombstone kept for another idle period after its last use, so that senders get 410, not 404.
    */
   void tokenGone(std::string token, Done<bool> done);
   /**
    * put stores m (its seq is assigned and returned) and marks the subscription used at
-   * m.receivedMs; with a topic, the subscription's pending message of that topic is replaced.
+   * m.receivedMs (written only when the stored mark is older than kTouchGranularityMs, so most puts
+   * change no subscription row or index); with a topic, the subscription's pending message of that topic is replaced.
    * NotFound when the subscription does not exist.
    */
   void put(StoredMessage m, Done<int64_t> done);
@@ -119,6 +134,19 @@ class PushStore {
   void remove(std::string id, Done<bool> done);
   /** message: one message by id (nullopt: none). */
   void message(std::string id, Done<std::optional<StoredMessage>> done);
+  /** subscriptionIds: every stored subscription's id, oldest first (a node's relay follows them). */
+  void subscriptionIds(Done<std::vector<std::string>> done);
+  /** setTopicKeys: a topic subscription's p256dh and auth (pub/sub encrypts for it). */
+  void setTopicKeys(std::string sid, std::string p256dh, std::string authSecret, Done<void> done);
+  /** TopicSubscriber: a subscription of a topic with its keys. */
+  struct TopicSubscriber {
+    std::string id;
+    std::string p256dh;
+    std::string auth;
+    int64_t queued{0};  // its messages stored now (not yet acknowledged or expired)
+  };
+  /** topicSubscribers: the subscriptions of `topic` that have keys, oldest first, at most limit. */
+  void topicSubscribers(std::string topic, size_t limit, Done<std::vector<TopicSubscriber>> done);
   /**
    * pending: subscription's messages with seq > afterSeq, not expired at nowMs and at least
    * minUrgency, oldest first, at most limit.
@@ -141,6 +169,10 @@ class PushStore {
   const std::string& path() const { return path_; }
   /** kMaxBatch: operations per transaction at most, by default. */
   static constexpr size_t kMaxBatch = 512;
+  /** kCacheMax: subscriptions cachedSubscription holds at most (an arbitrary one makes room). */
+  static constexpr size_t kCacheMax = 100'000;
+  /** kTouchGranularityMs: how stale a subscription's last use may be stored (vs subscriptionTtl). */
+  static constexpr int64_t kTouchGranularityMs = 60'000;
 
  private:
   struct Op {
@@ -148,13 +180,23 @@ class PushStore {
     std::function<bool(PushStore&)> run;
     // finish: after the commit (ok) or its failure (the error), on the store thread.
     std::function<void(const Result<void>&)> finish;
+    // savepoint: run may fail after changing rows, which must then be undone. An operation that
+    // only reads, or changes rows in one statement (a failed statement undoes itself), needs none.
+    bool savepoint{true};
   };
   PushStore(std::string path, sqlite3* db, size_t maxBatch);
   void enqueue(Op op);
-  /** deleteByKey runs `sql` (a DELETE with ?1 = key); done(true) when a row went. */
-  void deleteByKey(const char* sql, std::string key, const char* what, Done<bool> done);
+  /**
+   * deleteByKey runs `sql` (a DELETE with ?1 = key); done(true) when a row went. `uncache`: key is a
+   * subscription id, dropped from the cache first.
+   */
+  void deleteByKey(const char* sql, std::string key, const char* what, Done<bool> done, bool uncache = false);
   /** findSubscription runs `sql` (a SELECT of one subscription by ?1 = key). */
   void findSubscription(const char* sql, std::string key, Done<std::optional<Subscription>> done);
+  // The subscription cache (cachedSubscription): filled and emptied on the store thread.
+  void cacheSubscription(const Subscription& s);
+  void uncacheSubscription(const std::string& id);
+  void clearCache();
   void loop();
   void runBatch(std::deque<Op>& batch);
   /** stmt: the prepared statement for sql (prepared once, reset for reuse). */
@@ -173,6 +215,9 @@ class PushStore {
   std::deque<Op> queue_;
   bool stopping_{false};
   StoreStats stats_;
+  mutable std::shared_mutex cacheMu_;  // cacheMu_ guards byToken_ and tokenOf_
+  std::unordered_map<std::string, Subscription> byToken_;
+  std::unordered_map<std::string, std::string> tokenOf_;  // subscription id → token, for removals
   std::thread thread_;
 };
 

@@ -12,6 +12,7 @@
 #include <ugate/metrics.h>
 #include <ugate/worker_context.h>
 
+#include "webpush/push_relay.h"
 #include "webpush/push_service.h"
 #include "webpush/webpush_config.h"
 
@@ -47,7 +48,7 @@ void Mailbox::close() {
 
 // ---- PushShared ----------------------------------------------------------------------------------
 
-Result<void> PushShared::ensureStore(const std::string& path, SyncMode sync) {
+Result<void> PushShared::ensureStore(const std::string& path, SyncMode sync, size_t maxBatch) {
   std::lock_guard lock(storeMu_);
   if (owned_) return {};
   // node.dataDir may not exist yet on a first start (the credentials are made there later).
@@ -58,11 +59,12 @@ Result<void> PushShared::ensureStore(const std::string& path, SyncMode sync) {
     if (ec) return makeError(Errc::Io, "webpush store " + path + ": cannot create " + dir.string() + ": " + ec.message());
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
   }
-  auto st = PushStore::open(path, sync);
+  auto st = PushStore::open(path, sync, maxBatch);
   if (!st) return st.error();
   owned_ = std::move(*st);
   store_.store(owned_.get(), std::memory_order_release);
-  spdlog::info("webpush: store {} (sync {})", path, sync == SyncMode::Full ? "full" : "normal");
+  spdlog::info("webpush: store {} (sync {}, at most {} operations per transaction)", path,
+               sync == SyncMode::Full ? "full" : "normal", maxBatch);
   return {};
 }
 
@@ -85,6 +87,23 @@ void PushShared::unlisten(const std::string& sid, uint64_t stream) {
 bool PushShared::listened(const std::string& sid) const {
   std::lock_guard lock(listenMu_);
   return listeners_.count(sid) > 0;
+}
+
+void PushShared::setRelayHome(int index, const MailboxPtr& mb) {
+  if (index != 0) return;
+  std::lock_guard lock(relayMu_);
+  relayHome_ = mb;
+}
+
+void PushShared::followAtRelay(const std::string& sid) {
+  MailboxPtr home;
+  {
+    std::lock_guard lock(relayMu_);
+    home = relayHome_;
+  }
+  if (home) home->post([sid](PushWorker& w) {
+    if (PushRelay* r = w.relay()) r->follow(sid);
+  });
 }
 
 void PushShared::notify(const std::string& sid, const std::string& ackedMid, bool gone, const std::string& topic) {
@@ -144,7 +163,7 @@ ModuleWorkerPtr WebpushModule::newWorker(WorkerContext& w) {
   // service that answers 201 without keeping the messages. Without a push listener it is opened by
   // the reload that adds one (PushWorker::configApplied).
   if (!serves) return std::make_unique<PushWorker>(w, shared_);
-  if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync); !r) {
+  if (auto r = shared_.ensureStore(storePath(cfg), webpushConfig(cfg).sync, webpushConfig(cfg).storeBatch); !r) {
     spdlog::critical("webpush: {}", r.error().detail);
     std::exit(1);
   }
@@ -173,6 +192,16 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_messages_deleted_total", "Messages deleted by DELETE /m/<mid> (acks and cancels).",
               load(c.deleted));
   out.counter("ugate_webpush_messages_expired_total", "Messages dropped after their TTL.", load(c.expired));
+  out.counter("ugate_webpush_gateway_relayed_total", "Messages taken from the gateway (webpush.gateway) and stored here.",
+              load(c.relayed));
+  out.counter("ugate_webpush_gateway_relayed_again_total", "Messages from the gateway that were stored here already.",
+              load(c.relayedAgain));
+  out.counter("ugate_webpush_gateway_acks_total", "Acknowledgements the gateway took.", load(c.relayAcks));
+  out.counter("ugate_webpush_gateway_reconnects_total", "Delivery streams at the gateway that ended (then reopened).",
+              load(c.relayReconnects));
+  out.counter("ugate_webpush_topic_copies_skipped_total",
+              "Topic copies not made because the subscriber already had the topic's maxQueued messages stored.",
+              load(c.topicCopiesSkipped));
   out.family("ugate_webpush_rejected_total", "counter", "Requests refused, by reason.");
   for (const auto& [reason, n] : c.rejected()) out.sample("ugate_webpush_rejected_total", {{"reason", reason}}, n);
   out.gauge("ugate_webpush_subscribers_connected", "Delivery streams (GET /s/<sid>) open now.", load(c.subscribers));
@@ -187,6 +216,11 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_store_operations_total", "Store operations run.", load(s.operations));
   out.counter("ugate_webpush_store_failed_commits_total", "Store transactions that failed.", load(s.failedCommits));
   out.gauge("ugate_webpush_store_batch_largest", "Most operations in one transaction so far.", load(s.largestBatch));
+  out.gauge("ugate_webpush_store_batch_last", "Operations in the last transaction.", load(s.lastBatch));
+  out.counter("ugate_webpush_subscription_cache_hits_total", "Pushes whose subscription came from the memory cache.",
+              load(s.cacheHits));
+  out.counter("ugate_webpush_subscription_cache_misses_total", "Pushes that looked their subscription up in the store.",
+              load(s.cacheMisses));
   out.counter("ugate_webpush_store_commit_microseconds_total", "Time spent in store transactions.",
               load(s.commitMicrosTotal));
   out.gauge("ugate_webpush_store_commit_last_microseconds", "Duration of the last store transaction.",

@@ -40,6 +40,12 @@ struct PushCounters {
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> h2Connections{0};
   std::atomic<uint64_t> tlsFailures{0};
+  // A node behind NAT (webpush.gateway, push_relay.h):
+  std::atomic<uint64_t> relayed{0};          // messages taken from the gateway and stored here
+  std::atomic<uint64_t> relayedAgain{0};     // ... that were stored here already (a lost ack)
+  std::atomic<uint64_t> relayAcks{0};        // acknowledgements the gateway took
+  std::atomic<uint64_t> relayReconnects{0};  // delivery streams at the gateway that ended
+  std::atomic<uint64_t> topicCopiesSkipped{0};  // topic copies not made: the subscriber had maxQueued
   /** rejected: requests refused, by reason (a mutex: refusals are not the hot path). */
   void reject(std::string_view reason);
   std::map<std::string, uint64_t, std::less<>> rejected() const;
@@ -76,7 +82,7 @@ class PushShared {
    * ensureStore opens the store at `path` unless it is open (the first config with a push listener
    * decides the file: a reload that moves it needs a restart). Error: the path and the cause.
    */
-  Result<void> ensureStore(const std::string& path, SyncMode sync);
+  Result<void> ensureStore(const std::string& path, SyncMode sync, size_t maxBatch = PushStore::kMaxBatch);
   /** store: the open store, or null. */
   PushStore* store() const { return store_.load(std::memory_order_acquire); }
 
@@ -96,6 +102,13 @@ class PushShared {
   bool allowSubscription(const std::string& key, double rate, double burst, int64_t nowMs, int64_t& retryAfter);
   /** forgetIdleBuckets drops buckets that are full again (they would allow a burst anyway). */
   void forgetIdleBuckets(int64_t nowMs);
+
+  /**
+   * setRelayHome: worker `index`'s relay (push_relay.h) exists; worker 0's keeps the delivery
+   * streams at the gateway. followAtRelay asks it to follow sid (from any worker).
+   */
+  void setRelayHome(int index, const MailboxPtr& mb);
+  void followAtRelay(const std::string& sid);
 
   PushCounters& counters() { return counters_; }
   const PushCounters& counters() const { return counters_; }
@@ -117,6 +130,8 @@ class PushShared {
   std::unordered_map<std::string, TokenBucket> bySource_;
   std::unordered_map<std::string, TokenBucket> bySubscription_;
   PushCounters counters_;
+  std::mutex relayMu_;
+  MailboxPtr relayHome_;
 };
 
 class WebpushModule final : public Module {

@@ -1,9 +1,12 @@
 #include "xds/ads_client.h"
 
 #include <algorithm>
+#include <fstream>
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/ambient.h>
+#include <ugate/config_store.h>
 #include <ugate/json_writer.h>
 #include <ugate/socket_util.h>
 #include <ugate/tcp_stream.h>
@@ -27,6 +30,25 @@ std::set<std::string> wantedClusters(const Config& cfg) {
   return out;
 }
 
+// readToken: the bearer token in `path` (a projected service account token: small, local), trimmed.
+Result<std::string> readToken(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return makeError(Errc::InvalidArgument, "cannot read the token file " + path);
+  std::string t(16 * 1024 + 1, '\0');
+  f.read(t.data(), static_cast<std::streamsize>(t.size()));
+  t.resize(static_cast<size_t>(f.gcount()));
+  if (t.size() > 16 * 1024) return makeError(Errc::InvalidArgument, "the token file " + path + " is over 16 KiB");
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.erase(0, 1);
+  if (t.empty()) return makeError(Errc::InvalidArgument, "the token file " + path + " is empty");
+  for (char ch : t) {
+    if (static_cast<unsigned char>(ch) < 0x21 || ch == 0x7f) {
+      return makeError(Errc::InvalidArgument, "the token file " + path + " holds a control byte or a space");
+    }
+  }
+  return t;
+}
+
 bool sameTls(const std::shared_ptr<const UpstreamTlsConfig>& a, const std::shared_ptr<const UpstreamTlsConfig>& b) {
   if (!a || !b) return !a && !b;
   return a->sni == b->sni && a->peerIds == b->peerIds && a->alpn == b->alpn;
@@ -39,6 +61,7 @@ AdsClientOptions optionsFor(const XdsClientConfig& k, const Config& cfg) {
   o.nodeCluster = k.nodeCluster;
   o.metadata = k.metadata;
   o.wildcard = k.wildcard;
+  o.ambient = k.ambient;
   if (!k.wildcard) o.clusters = wantedClusters(cfg);
   return o;
 }
@@ -72,6 +95,7 @@ void AdsClient::configApplied(const Config& cfg) {
       stop();
       state_.reset();
       publish();
+      publishAmbient();
     }
     cfg_ = nullptr;
     return;
@@ -85,6 +109,7 @@ void AdsClient::configApplied(const Config& cfg) {
   if (restart) {
     stop();
     state_ = std::make_unique<AdsClientState>(std::move(o));
+    if (!cfg_->ambient && ambientDirectory().current()) publishAmbient();  // ambient turned off: withdrawn
     // pushed_ stays: core keeps serving it until the new stream's first answers replace it.
     backoff_ = Duration(0);
     connect();
@@ -213,6 +238,16 @@ void AdsClient::openCall() {
   grpc::ClientCallOptions o;
   o.authority = cfg_->tls && !cfg_->tls->sni.empty() ? cfg_->tls->sni : cfg_->address.str();  // host:port
   if (cfg_->tls) o.scheme = "https";
+  // As ztunnel: the service account token (read again at each connect: it is rotated) and the cluster.
+  if (!cfg_->tokenFile.empty()) {
+    auto t = readToken(cfg_->tokenFile);
+    if (!t) {
+      retry(t.error().detail);
+      return;
+    }
+    o.metadata.emplace_back("authorization", "Bearer " + *t);
+  }
+  if (!cfg_->clusterId.empty()) o.metadata.emplace_back("clusterid", cfg_->clusterId);
   call_ = grpc::ClientCall::start(w_.reactor(), *conn_, cfg_->delta ? kDeltaAdsPath : kStreamAdsPath, o, *this);
   if (!call_) {
     retry("the control plane accepts no stream");
@@ -282,6 +317,18 @@ void AdsClient::onMessage(grpc::ClientCall& call, std::string message) {
   }
   send(o.requests);
   if (o.changed || o.verdict == ClientVerdict::Ack) publish();
+  if (o.ambientChanged) publishAmbient();
+}
+
+void AdsClient::publishAmbient() {
+  std::shared_ptr<const AmbientSnapshot> s = state_ ? state_->ambient() : nullptr;
+  counters_.clientAmbientResources.store(state_ ? state_->ambientResources() : 0, std::memory_order_relaxed);
+  if (s) {
+    spdlog::info("xds: ambient state {}: {} workloads, {} services, {} policies", s->version, s->workloads.size(),
+                 s->services.size(), s->policies.size());
+  }
+  ambientDirectory().publish(std::move(s));
+  publishStatus();
 }
 
 void AdsClient::onDone(grpc::ClientCall& call, const grpc::Status& st) {
@@ -333,6 +380,16 @@ void AdsClient::publishStatus() {
         .str("cdsVersion", state_->version(kClusterType))
         .str("edsVersion", state_->version(kClusterLoadAssignmentType));
   }
+  if (std::shared_ptr<const AmbientSnapshot> a = cfg_ && cfg_->ambient ? ambientDirectory().current() : nullptr) {
+    o += ", \"ambient\": {";
+    JsonFields(o, false, ", ", ": ")
+        .str("addressVersion", state_ ? state_->version(kAddressType) : "")
+        .str("authorizationVersion", state_ ? state_->version(kAuthorizationType) : "")
+        .unum("workloads", a->workloads.size())
+        .unum("services", a->services.size())
+        .unum("policies", a->policies.size());
+    o += "}";
+  }
   o += ", \"clusters\": [";
   bool first = true;
   for (const auto& [name, d] : pushed_) {
@@ -343,6 +400,19 @@ void AdsClient::publishStatus() {
   }
   o += "]";
   module_.setClientStatus("{" + o + "}");
+  publishSource();
+}
+
+void AdsClient::publishSource() {
+  // The config store's "xds" source: the clusters handed to core, each with its "cds V, eds W".
+  if (!state_ || !cfg_) {
+    configStore().withdraw("xds");
+    return;
+  }
+  SourceView v{"xds", cfg_->address.str(),
+               "cds " + state_->version(kClusterType) + ", eds " + state_->version(kClusterLoadAssignmentType), {}, 0};
+  for (const auto& [name, d] : pushed_) v.resources.push_back({"cluster", name, d.version});
+  configStore().publish(std::move(v));
 }
 
 }  // namespace ugate::xds

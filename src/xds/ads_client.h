@@ -58,8 +58,12 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   void publish();
   /** syncClusters: hand what the state holds to core (only what changed; warming clusters keep theirs). */
   void syncClusters();
+  /** publishAmbient: the Istio ambient state held to ugate::ambientDirectory() (null when off). */
+  void publishAmbient();
   /** publishStatus: the /xds document. */
   void publishStatus();
+  /** publishSource: the config store's "xds" source (the clusters handed to core, with versions). */
+  void publishSource();
   void stop();
 
   // http::H2ConnectionCallbacks

@@ -16,6 +16,8 @@ constexpr size_t kMaxNackMessage = 512;
 
 const std::string kCds(kClusterType);
 const std::string kEds(kClusterLoadAssignmentType);
+const std::string kAddress(kAddressType);
+const std::string kAuthz(kAuthorizationType);
 
 void fillNode(const AdsClientOptions& o, envoy::config::core::v3::Node& n) {
   n.set_id(o.nodeId);
@@ -109,11 +111,59 @@ std::string AdsClientState::applyEds(const std::vector<Incoming>& in, const std:
   return "";
 }
 
+std::string AdsClientState::applyAmbient(const std::string& type, const std::vector<Incoming>& in,
+                                         const std::vector<std::string>& removed, bool& changed) {
+  // Validate everything first: a response is applied whole or not at all.
+  const bool addr = type == kAddress;
+  auto nextA = addresses_;
+  auto nextP = policies_;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const Incoming& r = in[i];
+    if (r.anyType != type) return wrongType(i, r.anyType, addr ? "Address" : "Authorization");
+    std::string name;
+    if (addr) {
+      auto a = parseAmbientAddress(r.bytes);
+      if (!a) return a.error().detail;
+      name = r.name.empty() ? a->name() : std::string(r.name);
+      nextA[name] = {AddressHeld{std::move(a->workload), std::move(a->service)}, std::string(r.version)};
+    } else {
+      auto p = parseAmbientPolicy(r.bytes);
+      if (!p) return p.error().detail;
+      name = r.name.empty() ? p->key() : std::string(r.name);
+      nextP[name] = {std::move(*p), std::string(r.version)};
+    }
+    if (!seen.insert(name).second) return "resource '" + printable(name) + "' twice in one response";
+  }
+  for (const std::string& n : removed) {
+    if (addr) {
+      nextA.erase(n);
+    } else {
+      nextP.erase(n);
+    }
+  }
+  if (addr) {
+    changed = nextA != addresses_;
+    addresses_ = std::move(nextA);
+  } else {
+    changed = nextP != policies_;
+    policies_ = std::move(nextP);
+  }
+  return "";
+}
+
+bool AdsClientState::known(const std::string& type) const {
+  return type == kCds || type == kEds || (opts_.ambient && opts_.delta && (type == kAddress || type == kAuthz));
+}
+
 std::string AdsClientState::apply(const std::string& type, const std::vector<Incoming>& in,
                                   const std::vector<std::string>& removed, bool fullState, bool& changed) {
   changed = false;
   if (type == kCds) return applyCds(in, removed, fullState, changed);
   if (type == kEds) return applyEds(in, removed, changed);
+  if ((type == kAddress || type == kAuthz) && opts_.ambient && opts_.delta) {
+    return applyAmbient(type, in, removed, changed);
+  }
   return "type '" + printable(type) + "' was not subscribed";
 }
 
@@ -146,6 +196,10 @@ std::string AdsClientState::deltaRequest(const std::string& type, const std::set
     auto& iv = *q.mutable_initial_resource_versions();
     if (type == kCds) {
       for (const auto& [name, h] : clusters_) iv[name] = h.version;
+    } else if (type == kAddress) {
+      for (const auto& [name, h] : addresses_) iv[name] = h.version;
+    } else if (type == kAuthz) {
+      for (const auto& [name, h] : policies_) iv[name] = h.version;
     } else {
       for (const auto& [name, h] : assignments_) iv[name] = h.version;
     }
@@ -161,10 +215,12 @@ std::string AdsClientState::deltaRequest(const std::string& type, const std::set
 
 void AdsClientState::resubscribe(std::vector<std::string>& out) {
   if (!streaming_) return;
-  for (const std::string& type : {kCds, kEds}) {
+  for (const std::string& type : {kCds, kEds, kAddress, kAuthz}) {
+    const bool ambientType = type == kAddress || type == kAuthz;
+    if (ambientType && !known(type)) continue;
     TypeState& t = types_[type];
     const std::set<std::string> want = desired(type);
-    const bool any = type == kCds ? (opts_.wildcard || !want.empty()) : !want.empty();
+    const bool any = ambientType || (type == kCds ? (opts_.wildcard || !want.empty()) : !want.empty());
     if (!t.subscribed) {
       if (!any) continue;
       out.push_back(opts_.delta ? deltaRequest(type, want, {}, nullptr, true) : sotwRequest(type, nullptr));
@@ -207,7 +263,7 @@ void AdsClientState::conclude(ClientOutcome& o, const std::string& err, const st
     o.verdict = ClientVerdict::Nack;
     o.error = err;
     o.requests.push_back(reply(&err));
-    if (o.typeUrl != kCds && o.typeUrl != kEds) types_.erase(o.typeUrl);  // never asked for: no state kept
+    if (!known(o.typeUrl)) types_.erase(o.typeUrl);  // never asked for: no state kept
     return;
   }
   types_[o.typeUrl].version = version;
@@ -248,13 +304,16 @@ ClientOutcome AdsClientState::onDelta(std::string_view bytes) {
     in.push_back({r.name(), r.version(), r.resource().type_url(), r.resource().value()});
   }
   const std::vector<std::string> removed(m.removed_resources().begin(), m.removed_resources().end());
-  conclude(o, apply(o.typeUrl, in, removed, false, o.changed), m.system_version_info());
+  bool changed = false;
+  const std::string err = apply(o.typeUrl, in, removed, false, changed);
+  (o.typeUrl == kAddress || o.typeUrl == kAuthz ? o.ambientChanged : o.changed) = changed;
+  conclude(o, err, m.system_version_info());
   return o;
 }
 
 bool AdsClientState::restartNeeded(const AdsClientOptions& o) const {
   return o.delta != opts_.delta || o.nodeId != opts_.nodeId || o.nodeCluster != opts_.nodeCluster ||
-         o.metadata != opts_.metadata || o.wildcard != opts_.wildcard;
+         o.metadata != opts_.metadata || o.wildcard != opts_.wildcard || o.ambient != opts_.ambient;
 }
 
 std::vector<std::string> AdsClientState::setOptions(AdsClientOptions o, bool& changed) {
@@ -276,6 +335,19 @@ std::map<std::string, DynamicCluster> AdsClientState::clusters() const {
     out[name] = buildCluster(h.cluster, &a->second.assignment, "cds " + h.version + ", eds " + a->second.version);
   }
   return out;
+}
+
+std::shared_ptr<const AmbientSnapshot> AdsClientState::ambient() const {
+  if (!opts_.ambient || !opts_.delta) return nullptr;
+  auto s = std::make_shared<AmbientSnapshot>();
+  for (const auto& [name, h] : addresses_) {
+    if (h.value.workload) s->workloads[h.value.workload->uid] = *h.value.workload;
+    if (h.value.service) s->services[h.value.service->key()] = *h.value.service;
+  }
+  for (const auto& [name, h] : policies_) s->policies[h.value.key()] = h.value;
+  s->version = version(kAddress) + "/" + version(kAuthz);
+  s->index();
+  return s;
 }
 
 std::set<std::string> AdsClientState::warming() const {

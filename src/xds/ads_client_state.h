@@ -17,8 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include <ugate/ambient.h>
 #include <ugate/cluster.h>
 
+#include "xds/ambient_convert.h"
 #include "xds/cluster_convert.h"
 
 namespace ugate::xds {
@@ -31,6 +33,8 @@ struct AdsClientOptions {
   std::map<std::string, std::string> metadata;  // node.metadata (string values)
   bool wildcard{false};                         // CDS: every cluster the server has
   std::set<std::string> clusters;               // CDS names (without wildcard)
+  /** ambient: (delta only) Istio ambient types too: istio.workload.Address, istio.security.Authorization, wildcard. */
+  bool ambient{false};
   bool operator==(const AdsClientOptions&) const = default;
 };
 
@@ -46,6 +50,7 @@ struct ClientOutcome {
   std::string typeUrl;
   std::string error;                  // the reason (Nack, Invalid)
   bool changed{false};                // clusters() changed
+  bool ambientChanged{false};         // ambient() changed
   std::vector<std::string> requests;  // to send, in order
 };
 
@@ -76,6 +81,9 @@ class AdsClientState {
   std::map<std::string, DynamicCluster> clusters() const;
   /** warming: accepted clusters without their assignment. */
   std::set<std::string> warming() const;
+  /** ambient: the Istio ambient state held, as the data path reads it (indexed). */
+  std::shared_ptr<const AmbientSnapshot> ambient() const;
+  size_t ambientResources() const { return addresses_.size() + policies_.size(); }
   /** version: the last accepted version of a type (SotW version_info; delta system_version_info). */
   std::string version(std::string_view typeUrl) const;
 
@@ -115,6 +123,10 @@ class AdsClientState {
   std::string applyCds(const std::vector<Incoming>& in, const std::vector<std::string>& removed, bool fullState,
                        bool& changed);
   std::string applyEds(const std::vector<Incoming>& in, const std::vector<std::string>& removed, bool& changed);
+  /** applyAmbient: Address or Authorization resources (delta: upserts by name, removals). */
+  std::string applyAmbient(const std::string& type, const std::vector<Incoming>& in,
+                           const std::vector<std::string>& removed, bool& changed);
+  bool known(const std::string& type) const;
   /** conclude: the ACK (version now accepted) or the NACK (err) of response o, and what follows. */
   void conclude(ClientOutcome& o, const std::string& err, const std::string& version);
   std::set<std::string> edsNames() const;
@@ -135,6 +147,19 @@ class AdsClientState {
   bool nodeSent_{false};
   std::map<std::string, Held> clusters_;               // by cluster name
   std::map<std::string, HeldAssignment> assignments_;  // by EDS name
+  template <class T>
+  struct HeldAmbient {
+    T value;
+    std::string version;
+    bool operator==(const HeldAmbient&) const = default;
+  };
+  struct AddressHeld {
+    std::optional<AmbientWorkload> workload;
+    std::optional<AmbientService> service;
+    bool operator==(const AddressHeld&) const = default;
+  };
+  std::map<std::string, HeldAmbient<AddressHeld>> addresses_;   // by xDS name (uid, namespace/hostname)
+  std::map<std::string, HeldAmbient<AmbientPolicy>> policies_;  // by xDS name (namespace/name)
   std::map<std::string, TypeState, std::less<>> types_;
 };
 

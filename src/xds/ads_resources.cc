@@ -1,5 +1,7 @@
 #include "xds/ads_resources.h"
 
+#include <map>
+
 #include <set>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
@@ -9,6 +11,7 @@
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "ugate/v1/node.pb.h"
+#include "xds/message_convert.h"
 #include "xds/messages.h"
 
 namespace ugate::xds::ads {
@@ -141,7 +144,8 @@ Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::st
   return s;
 }
 
-void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers) {
+void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers,
+              const std::vector<AssociatedNode>& associated) {
   if (!selfId.empty()) {
     ugate::v1::Node n;
     n.set_id(selfId);
@@ -163,6 +167,38 @@ void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std
     n.set_via(selfId);
     n.set_last_seen_unix_ms(p.lastSeenUnixMs);
     s.add(kNodeType, p.id, serializeDeterministic(n));
+  }
+  for (const AssociatedNode& a : associated) {
+    if (a.id.empty() || a.id == selfId || s.find(kNodeType, a.id)) continue;
+    ugate::v1::Node n;
+    n.set_id(a.id);
+    n.set_name(a.name);
+    n.set_source("association");
+    n.set_via(selfId);
+    n.set_last_seen_unix_ms(a.sinceUnixMs);
+    n.set_connected_from(a.from);
+    n.set_spiffe(a.spiffe);
+    s.add(kNodeType, a.id, serializeDeterministic(n));
+  }
+}
+
+void addMessages(Snapshot& s, const std::vector<BoxedMessage>& messages, std::vector<std::string>* skipped) {
+  std::map<std::string, Mailbox> boxes;
+  for (const BoxedMessage& m : messages) {
+    RelayEnvelope e{m.id, m.ciphertext, m.ttlSeconds, m.urgency, m.createdUnixMs};
+    auto ok = checkRecipient(m.recipient);
+    if (ok) ok = checkEnvelope(e);
+    Mailbox& box = boxes[m.recipient];
+    if (ok && box.envelopes.size() >= kMaxEnvelopes) ok = Error{Errc::ResourceExhausted, "mailbox full"};
+    if (!ok) {
+      if (skipped) skipped->push_back("message " + m.id + " for " + m.recipient.substr(0, 64) + ": " + ok.error().detail);
+      continue;
+    }
+    box.recipient = m.recipient;
+    box.envelopes.push_back(std::move(e));
+  }
+  for (const auto& [recipient, box] : boxes) {
+    if (!box.envelopes.empty()) s.add(kMessageType, recipient, encodeMailbox(box));
   }
 }
 

@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <ugate/association_directory.h>
 #include <ugate/config.h>
+#include <ugate/message_box.h>
 #include <ugate/peer_directory.h>
 
 #include "xds/ads_state.h"
@@ -30,8 +32,19 @@ Snapshot buildSnapshot(const Config& c, uint64_t generation, std::vector<std::st
 /**
  * addNodes puts the ugate.v1.Node resources into s (kNodeType, named by node ID): this node
  * (`selfId`, "" when it has no identity yet: then only the others; its mesh listeners of `c`) and
- * every node in `peers` (reached via this node). A peer whose ID is selfId is skipped.
+ * every node in `peers` (reached via this node), then every node holding an association here
+ * (`associated`, source "association"; one already listed from `peers` keeps that entry). A node
+ * whose ID is selfId is skipped.
  */
-void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers);
+void addNodes(Snapshot& s, const Config& c, const std::string& selfId, const std::vector<DirectPeer>& peers,
+              const std::vector<AssociatedNode>& associated = {});
+
+/**
+ * addMessages puts one ugate.v1.Message resource per recipient into s (kMessageType, named by the
+ * recipient: a node ID or "topic:<topic>"): its mailbox of the messages given. A message whose
+ * recipient, id, body (not an aes128gcm Web Push body) or urgency is invalid is left out, its reason
+ * in `skipped`.
+ */
+void addMessages(Snapshot& s, const std::vector<BoxedMessage>& messages, std::vector<std::string>* skipped = nullptr);
 
 }  // namespace ugate::xds::ads

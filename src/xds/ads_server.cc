@@ -25,6 +25,10 @@ namespace discovery = envoy::service::discovery::v3;
 
 namespace {
 
+int64_t nowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(realTimeSource().systemTime().time_since_epoch()).count();
+}
+
 std::atomic<uint64_t>& at(XdsCounters::PerType& v, std::string_view typeUrl) {
   return v[static_cast<size_t>(xdsTypeOf(typeUrl))];
 }
@@ -268,16 +272,24 @@ std::string AdsServer::selfId() const {
 void AdsServer::checkNodes() {
   if (draining_ || !xdsConfig(w_.config()).serverEnabled) return;
   nodesTimer_->enable(Duration(1000));
-  if (!snap_ || calls_.empty()) return;
+  // Also without open streams: the next stream must not start from nodes that are gone.
+  if (!snap_) return;
   ads::Snapshot nodes;
-  ads::addNodes(nodes, w_.config(), selfId(), peerDirectory().list());
-  if (nodes.ofType(kNodeType) != snap_->ofType(kNodeType)) rebuild(w_.config(), false);
+  ads::addNodes(nodes, w_.config(), selfId(), peerDirectory().list(), associationDirectory().list());
+  // Messages too (ugate.v1.Message): posted by other modules, expiring with their TTL.
+  ads::addMessages(nodes, messageBox().list(nowUnixMs()));
+  if (nodes.ofType(kNodeType) != snap_->ofType(kNodeType) || nodes.ofType(kMessageType) != snap_->ofType(kMessageType)) {
+    rebuild(w_.config(), false);
+  }
 }
 
 void AdsServer::rebuild(const Config& cfg, bool logSkipped) {
   std::vector<std::string> skipped;
   auto s = std::make_shared<ads::Snapshot>(ads::buildSnapshot(cfg, ++generation_, &skipped));
-  ads::addNodes(*s, cfg, selfId(), peerDirectory().list());
+  ads::addNodes(*s, cfg, selfId(), peerDirectory().list(), associationDirectory().list());
+  std::vector<std::string> badMessages;
+  ads::addMessages(*s, messageBox().list(nowUnixMs()), &badMessages);
+  for (const std::string& why : badMessages) spdlog::warn("xds: not published: {}", why);  // once per change
   if (logSkipped) {
     for (const std::string& why : skipped) spdlog::info("xds: route {}", why);
   }

@@ -30,6 +30,7 @@ inline constexpr std::string_view kRouterType =
 
 /** ugate's own resource type: the nodes a gateway reaches (src/xds/proto/ugate/v1/node.proto). */
 inline constexpr std::string_view kNodeType = "type.googleapis.com/ugate.v1.Node";
+inline constexpr std::string_view kMessageType = "type.googleapis.com/ugate.v1.Message";
 
 /** The ADS methods (HTTP/2 :path values). */
 inline constexpr std::string_view kStreamAdsPath =

@@ -45,11 +45,38 @@ void parseServer(const json& j, XdsConfig& x) {
   }
 }
 
+// parseAmbient: xds.client.ambient: the Istio ambient types, and the node metadata ztunnel sends.
+void parseAmbient(const json& a, const std::string& path, bool deltaGiven, XdsClientConfig& k) {
+  if (!a.is_object()) fail(path, "expected an object, got " + typeName(a));
+  checkKeys(a, path, {"enabled", "name", "namespace", "instanceIps", "nodeName", "clusterId"});
+  if (a.contains("enabled") && !getBool(a["enabled"], path + ".enabled")) return;
+  if (deltaGiven && !k.delta) fail(path, "the ambient types are served over delta ADS only (\"delta\": true)");
+  k.delta = true;
+  k.ambient = true;
+  auto meta = [&](const char* key, const char* name) {
+    if (a.contains(key)) k.metadata[name] = getString(a[key], path + "." + key);
+  };
+  meta("name", "NAME");
+  meta("namespace", "NAMESPACE");
+  meta("nodeName", "NODE_NAME");
+  meta("clusterId", "CLUSTER_ID");
+  if (a.contains("clusterId")) k.clusterId = k.metadata["CLUSTER_ID"];
+  if (a.contains("instanceIps")) {
+    std::string ips;
+    for (const std::string& ip : getStringList(a["instanceIps"], path + ".instanceIps")) {
+      if (!SocketAddress::fromIp(ip, 0)) fail(path + ".instanceIps", "'" + ip + "' is not an IP address");
+      ips += (ips.empty() ? "" : ",") + ip;
+    }
+    k.metadata["INSTANCE_IPS"] = ips;
+  }
+}
+
 void parseClient(const json& j, const Config& c, XdsConfig& x) {
   const std::string path = "xds.client";
   if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
   checkKeys(j, path,
-            {"enabled", "address", "insecure", "tls", "delta", "node", "wildcard", "connectTimeout", "backoff"});
+            {"enabled", "address", "insecure", "tls", "delta", "node", "wildcard", "connectTimeout", "backoff",
+             "ambient", "tokenFile"});
   if (j.contains("enabled") && !getBool(j["enabled"], path + ".enabled")) return;
   auto k = std::make_shared<XdsClientConfig>();
   if (!j.contains("address")) fail(path + ".address", "required: the control plane's host:port");
@@ -91,6 +118,11 @@ void parseClient(const json& j, const Config& c, XdsConfig& x) {
       if (!m.is_object()) fail(np + ".metadata", "expected an object of strings, got " + typeName(m));
       for (const auto& [key, v] : m.items()) k->metadata[key] = getString(v, np + ".metadata." + key);
     }
+  }
+  if (j.contains("ambient")) parseAmbient(j["ambient"], path + ".ambient", j.contains("delta"), *k);
+  if (j.contains("tokenFile")) {
+    k->tokenFile = getString(j["tokenFile"], path + ".tokenFile");
+    if (k->tokenFile.empty()) fail(path + ".tokenFile", "must not be empty");
   }
   if (k->nodeId.empty()) fail(path + ".node.id", "must not be empty");
   if (j.contains("connectTimeout")) k->connectTimeout = getDuration(j["connectTimeout"], path + ".connectTimeout");
@@ -138,6 +170,14 @@ void XdsModule::parseConfig(const json& root, Config& c, ConfigErrors& errs) con
   if (x->serverEnabled && x->serverTls) {
     c.fromModules.tls = true;
     c.fromModules.serverTls.push_back({*x->serverTls, "xds.server.tls"});
+  }
+  if (x->client && x->client->ambient) {
+    // HBONE: mutual TLS with the node's identity (ALPN h2) to each workload's or waypoint's :15008,
+    // dialled by the mesh as a `via` host:port (the context it asks for).
+    c.fromModules.tls = true;
+    UpstreamTlsConfig hbone;
+    hbone.alpn = {"h2"};
+    c.fromModules.clientTls.push_back({std::move(hbone), "xds.client.ambient (HBONE)"});
   }
   if (x->client && x->client->tls) {
     c.fromModules.tls = true;

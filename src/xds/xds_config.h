@@ -22,6 +22,11 @@ struct XdsClientConfig {
   std::string nodeCluster{"ugate"};
   std::map<std::string, std::string> metadata;  // node.metadata (string values)
   bool wildcard{false};   // CDS: every cluster the server has, not only those routes name
+  /** ambient: `xds.client.ambient`: subscribe to istio.workload.Address and istio.security.Authorization (delta). */
+  bool ambient{false};
+  std::string clusterId;  // ambient.clusterId: also sent as the `clusterid` header, as ztunnel does
+  /** tokenFile: sent as `authorization: Bearer <its content>`, read again at each connect ("" = none). */
+  std::string tokenFile;
   Duration connectTimeout{5000};
   Duration backoffMin{250};   // the first retry's delay; doubles per failure, with jitter
   Duration backoffMax{30'000};

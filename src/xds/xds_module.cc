@@ -1,5 +1,6 @@
 #include "xds/xds_module.h"
 
+#include <ugate/ambient.h>
 #include <ugate/metrics.h>
 #include <ugate/worker_context.h>
 
@@ -100,6 +101,21 @@ void XdsModule::renderMetrics(MetricsWriter& m) const {
   m.counter("ugate_xds_client_reconnects_total", "Times the ADS client lost or could not reach its control plane.",
             get(c.clientReconnects));
   m.gauge("ugate_xds_client_clusters", "Clusters defined by the ADS client now.", get(c.clientClusters));
+  renderAmbientMetrics(m, get(c.clientAmbientResources));
+}
+
+void XdsModule::renderAmbientMetrics(MetricsWriter& m, uint64_t resources) const {
+  const AmbientDirectory& a = ambientDirectory();
+  auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  m.gauge("ugate_xds_ambient_resources", "Istio ambient resources (Address, Authorization) the ADS client holds.",
+          resources);
+  m.counter("ugate_ambient_outbound_total", "Captured connections sent to an ambient workload (service VIP or workload IP).",
+            get(a.outboundRedirected));
+  m.counter("ugate_ambient_no_endpoint_total", "Captured connections to a service VIP with no usable endpoint.",
+            get(a.outboundNoEndpoint));
+  m.family("ugate_ambient_inbound_total", "counter", "Inbound mesh streams to ambient workloads, by authorization verdict.");
+  m.sample("ugate_ambient_inbound_total", {{"verdict", "allowed"}}, get(a.inboundAllowed));
+  m.sample("ugate_ambient_inbound_total", {{"verdict", "denied"}}, get(a.inboundDenied));
 }
 
 }  // namespace ugate::xds

@@ -45,6 +45,7 @@ struct XdsCounters {
   std::atomic<uint64_t> clientNacks{0};
   std::atomic<uint64_t> clientReconnects{0};
   std::atomic<uint64_t> clientClusters{0};  // clusters it defines now
+  std::atomic<uint64_t> clientAmbientResources{0};  // Istio ambient resources held now
 };
 
 class XdsModule final : public Module {
@@ -64,6 +65,9 @@ class XdsModule final : public Module {
   void setClientStatus(std::string json);
 
  private:
+  /** renderAmbientMetrics: the ADS client's ambient resources and ugate::ambientDirectory()'s counters. */
+  void renderAmbientMetrics(MetricsWriter& m, uint64_t resources) const;
+
   XdsCounters counters_;
   mutable std::mutex mu_;  // mu_: guards clientStatus_ (worker 0 writes, the admin endpoint reads)
   std::string clientStatus_;

@@ -223,6 +223,20 @@ HAVE_V6=0
 # shellcheck disable=SC2034
 if [[ -f /proc/net/if_inet6 ]] && grep -q ' lo$' /proc/net/if_inet6; then HAVE_V6=1; fi
 
+# free_udp_ports N: N UDP ports free on 127.0.0.1 (python3; held together, so distinct).
+free_udp_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+held, out = [], []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+    out.append(s.getsockname()[1])
+print(" ".join(map(str, out)))
+EOF
+}
+
 # listening PORT [6]: is something listening on PORT (in /proc/net/tcp or tcp6)?
 listening() {
   local f=/proc/net/tcp

@@ -12,11 +12,14 @@
 #    subscriptions (401 without or with a bad VAPID token, 403 with another key, 201 signed).
 # 2. SSE delivery: live events, decrypted end to end; ack (204, then 404); redelivery of what was
 #    not acknowledged on the next stream; Last-Event-ID resume; urgency filter; topic replacement;
-#    comment keepalives; unsubscribe (204, later pushes 410, GET 404).
+#    comment keepalives; unsubscribe (204, later pushes 410, GET 404). A subscriber that reads
+#    nothing (slowloris on the SSE stream) while 300 messages are accepted for it: the next stream
+#    gets all of them. 300 idle TLS delivery streams counted in /stats, a subscriber beside them
+#    served (bench/push_bench.py --only idle --idle 10000 is the 10 000-subscriber run).
 # 3. Durability: 1000 pushes in flight, ugated killed with SIGKILL half-way; after a restart every
 #    message that got its 201 is delivered (ids compared), exactly once per stream.
 # 4. Limits (another config): maxInFlight, TTL expiry and the sweep, bad input (garbage, a 10 MB Content-Length, a truncated
-#    body, slowloris) answered or closed while a subscriber on another connection keeps getting its
+#    body, slowloris on the head and on the body: 408, counted as request_timeout) answered or closed while a subscriber on another connection keeps getting its
 #    messages, 429 per subscription and per source with Retry-After; /stats counts accepted,
 #    delivered, acked and every rejection by reason.
 # 5. The CLI: `ugated push vapid-keys`, `subscribe` (server pinned by node ID), `send` (VAPID,
@@ -155,6 +158,8 @@ for V in --http1.1 --http2; do
   check "$V Urgency: urgent: 400" [ "$(push "$V" "$ENDPOINT" 60 "$TMP/m.bin" -H 'Urgency: urgent')" == 400 ]
   st=$(req "$V" -X POST "$ENDPOINT" -H 'TTL: 60' --data-binary "@$TMP/m.bin")
   check "$V an unencrypted body (no Content-Encoding): 400 ($st)" [ "$st" == 400 ]
+  st=$(req "$V" -X POST "$ENDPOINT" -H 'TTL: 60' -H 'Content-Encoding: gzip' --data-binary "@$TMP/m.bin")
+  check "$V a wrong Content-Encoding (gzip): 400 ($st)" [ "$st" == 400 ]
   check "$V a 4096-byte body: 201" [ "$(push "$V" "$ENDPOINT" 60 "$TMP/4096.bin")" == 201 ]
   check "$V a 4097-byte body (maxBody 4096): 413" [ "$(push "$V" "$ENDPOINT" 60 "$TMP/4097.bin")" == 413 ]
   check "$V unknown push resource: 404" [ "$(push "$V" "$U/push/AAAAAAAAAAAAAAAAAAAAAAAA" 60 "$TMP/m.bin")" == 404 ]
@@ -169,6 +174,10 @@ for V in --http1.1 --http2; do
   check "$V push to a restricted subscription without VAPID: 401" [ "$(push "$V" "$ENDPOINT" 60 "$TMP/m.bin")" == 401 ]
   check "$V ... with a garbage Authorization: 401" \
     [ "$(push "$V" "$ENDPOINT" 60 "$TMP/m.bin" -H 'Authorization: vapid t=garbage, k=garbage')" == 401 ]
+  check "$V ... with a garbage WebPush token and Crypto-Key: 401" \
+    [ "$(push "$V" "$ENDPOINT" 60 "$TMP/m.bin" -H 'Authorization: WebPush a.b.c' -H 'Crypto-Key: p256ecdsa=!!')" == 401 ]
+  check "$V ... with a 5000-byte Authorization: 401" \
+    [ "$(push "$V" "$ENDPOINT" 60 "$TMP/m.bin" -H "Authorization: vapid t=$(head -c 5000 /dev/zero | tr '\0' a), k=a")" == 401 ]
   check "$V ... with a token for another origin: 401" \
     [ "$(push "$V" "$ENDPOINT" 60 "$TMP/m.bin" -H "Authorization: $("$SUB" vapid "$TMP/vapid.pem" https://push.example.net)")" == 401 ]
   check "$V ... with an expired token: 401" \
@@ -245,6 +254,52 @@ check "Topic: a second message replaces the pending one (only 'new news' is deli
   [ "$(plaintexts topic "$TMP/ua.state" | tr '\n' '|')" == "new news|" ]
 stop_listen "$L"
 
+BAD="$TESTS_DIR/push_bad_client.py"
+connected_at_least() { (($(stat_value ugate_webpush_subscribers_connected || echo 0) >= $1)); }
+if have python3; then
+  # Slowloris on the SSE stream: a subscriber with a 4 KiB receive buffer reads nothing while 300
+  # messages of 4 KiB are accepted for it; then a subscriber that reads gets every one of them.
+  subscribe --http1.1
+  SLOW_EP=$ENDPOINT
+  spawn "slow sse" bash -c 'exec python3 "$@" >/dev/null' _ "$BAD" "$P" slowsse "${RECEIVE#/s/}"
+  SLOW=$SPAWNED
+  wait_for "the slow subscriber's stream" 100 connected_at_least 1 || true
+  : >"$TMP/slow.urls"
+  for ((i = 0; i < 300; i++)); do printf 'url = "%s"\n' "$SLOW_EP" >>"$TMP/slow.urls"; done
+  curl -sk --no-progress-meter --http2 --parallel --parallel-max 20 -X POST -H 'TTL: 600' -H 'Content-Encoding: aes128gcm' \
+    --data-binary "@$TMP/4096.bin" -K "$TMP/slow.urls" -o /dev/null -w '%{http_code} %header{location}\n' >"$TMP/slow.pushed" 2>/dev/null || true
+  expect_eq "300 pushes to a subscriber that reads nothing: all 201" "$(grep -c '^201 /m/' "$TMP/slow.pushed")" 300
+  check "ugated is still up with the stalled stream" ready
+  stop_listen "$SLOW"
+  listen slowafter --http1.1 "$RECEIVE"
+  L=$LISTEN_PID
+  wait_for "300 events once a subscriber reads" 300 has_events slowafter 300 || true
+  sed 's|.*/m/||' "$TMP/slow.pushed" | tr -d '\r' | sort >"$TMP/slow.ids"
+  check "... every one of them is delivered to the next stream (nothing lost)" \
+    [ "$(comm -23 "$TMP/slow.ids" <(events slowafter | sort) | wc -l)" == 0 ]
+  stop_listen "$L"
+  # Idle subscribers at scale (the CI size: bench/push_bench.py --only idle --idle 10000 is the
+  # 10 000-subscriber run): 300 subscriptions, each with an idle TLS delivery stream.
+  spawn "idle subscribers" bash -c 'exec python3 "$@" >/dev/null' _ "$BAD" "$P" idle 300
+  IDLE=$SPAWNED
+  wait_for "300 idle delivery streams" 300 connected_at_least 300 || true
+  check "/stats: 300 idle subscribers connected" connected_at_least 300
+  subscribe --http2
+  listen besideidle --http2 "$RECEIVE"
+  L=$LISTEN_PID
+  encrypt "among the idle" "$TMP/idle.bin"
+  push --http2 "$ENDPOINT" 60 "$TMP/idle.bin" >/dev/null
+  wait_for "the event beside 300 idle streams" 100 has_events besideidle 1 || true
+  check "... a subscriber beside them gets its message" [ "$(plaintexts besideidle "$TMP/ua.state")" == "among the idle" ]
+  stop_listen "$L"
+  stop_listen "$IDLE"
+  no_idle() { ! connected_at_least 1; }
+  wait_for "the idle streams to be gone" 100 no_idle || true
+  check "/stats: when they hang up, no subscriber is counted connected" no_idle
+else
+  skip "python3 not found: slow and idle subscribers not run"
+fi
+
 check "DELETE /s/<sid>: 204" [ "$(req --http1.1 -X DELETE "$U$RECEIVE")" == 204 ]
 check "a push to a removed subscription: 410" [ "$(push --http2 "$ENDPOINT" 60 "$TMP/m.bin")" == 410 ]
 check "GET /s/<sid> of a removed subscription: 404" [ "$(req --http1.1 "$U$RECEIVE" -H 'Accept: text/event-stream')" == 404 ]
@@ -253,7 +308,7 @@ check "DELETE /s/<sid> again: 404" [ "$(req --http1.1 -X DELETE "$U$RECEIVE")" =
 STATS=$(admin /stats)
 # rejected REASON N: /stats counted N refusals for REASON.
 rejected() { grep -q "^ugate_webpush_rejected_total{reason=\"$1\"} $2\$" <<<"$STATS"; }
-for r in "missing_ttl 2" "bad_ttl 2" "bad_topic 4" "bad_urgency 2" "bad_encoding 2" "too_large 2" \
+for r in "missing_ttl 2" "bad_ttl 2" "bad_topic 4" "bad_urgency 2" "bad_encoding 4" "too_large 2" \
   "unknown_subscription 4" "method_not_allowed 2" "vapid_missing 2" "vapid_wrong_key 2" "subscription_gone 1"; do
   check "/stats: ugate_webpush_rejected_total{reason=\"${r% *}\"} ${r#* }" rejected "${r% *}" "${r#* }"
 done
@@ -313,9 +368,11 @@ down
 say "-- limits: maxInFlight, bad input, TTL expiry, 429"
 write_config '{ "sync": "normal", "maxInFlight": 2, "keepalive": "10s", "sweepInterval": "300ms",
   "rateLimits": { "subscriptionRate": 0.001, "subscriptionBurst": 3, "sourceRate": 0.001, "sourceBurst": 40 } }' \
-  ', { "name": "push11", "kind": "push", "address": "127.0.0.1:0", "sniffTimeout": "1s", "tls": { "alpn": ["http/1.1"] } }'
+  ', { "name": "push11", "kind": "push", "address": "127.0.0.1:0", "sniffTimeout": "1s", "tls": { "alpn": ["http/1.1"] } },
+     { "name": "push1s", "kind": "push", "address": "127.0.0.1:0", "sniffTimeout": "1s" }'
 up
 P11=$(ugated_port push11)
+P1S=$(ugated_port push1s)
 st=$(req --http2 -X POST "https://127.0.0.1:$P11/subscribe")
 check "a push listener whose tls object narrows ALPN to http/1.1 still needs no client certificate ($st)" \
   grep -q '^HTTP/1.1 201' "$TMP/hdr"
@@ -325,11 +382,16 @@ if have python3; then
   subscribe --http2
   listen bystander --http2 "$RECEIVE"
   BY=$LISTEN_PID
-  BAD="$TESTS_DIR/push_bad_client.py"
   check "garbage instead of a request line: 400" [ "$(python3 "$BAD" "$P11" garbage)" == "HTTP/1.1 400 Bad Request" ]
   check "a Content-Length of 10 MB: 413 before any body byte is read" starts_with "$(python3 "$BAD" "$P11" huge)" "HTTP/1.1 413 "
-  check "a body that stops short of its Content-Length: closed, no answer" [ "$(python3 "$BAD" "$P11" truncated)" == closed ]
-  check "slowloris (half a head, then silence): closed by the request deadline" [ "$(python3 "$BAD" "$P11" slowloris)" == closed ]
+  check "a body that stops short of its Content-Length: 408 at the request deadline" \
+    starts_with "$(python3 "$BAD" "$P11" truncated)" "HTTP/1.1 408 "
+  check "slowloris (half a head, then silence): 408 at the request deadline" starts_with "$(python3 "$BAD" "$P11" slowloris)" "HTTP/1.1 408 "
+  check "slowloris on the body (a byte every 0.3 s): 408 at the request deadline" \
+    starts_with "$(python3 "$BAD" "$P11" slowbody)" "HTTP/1.1 408 "
+  st=$(curl -sk --http2 --limit-rate 100 --max-time 20 -o /dev/null -w '%{http_code}' -X POST -H 'TTL: 60' \
+    -H 'Content-Encoding: aes128gcm' --data-binary "@$TMP/4096.bin" "https://127.0.0.1:$P1S${ENDPOINT#"$U"}" || true)
+  check "slowloris on an HTTP/2 body (100 bytes/s; the connection's PINGs answered): 408 ($st)" [ "$st" == 408 ]
   encrypt "still here" "$TMP/bystander.bin"
   push --http2 "$ENDPOINT" 60 "$TMP/bystander.bin" -H 'Urgency: high' >/dev/null
   wait_for "the bystander's event" 100 has_events bystander 1 || true
@@ -382,6 +444,8 @@ for ((i = 0; i < 60; i++)); do
 done
 check "the source's burst of 40 requests spent: 429 with Retry-After ($got)" [ -n "$got" ] && [ "${got:-0}" -ge 1 ]
 STATS=$(admin /stats)
+check "/stats: ugate_webpush_rejected_total{reason=\"request_timeout\"} 4" \
+  grep -q '^ugate_webpush_rejected_total{reason="request_timeout"} 4$' <<<"$STATS"
 for reason in rate_limited_subscription rate_limited_source bad_request too_large; do
   check "/stats: ugate_webpush_rejected_total{reason=\"$reason\"}" grep -q "^ugate_webpush_rejected_total{reason=\"$reason\"} [1-9]" <<<"$STATS"
 done

@@ -43,19 +43,6 @@ HAVE_PY=1
 
 start_tmp
 
-# free_udp_ports N: N UDP ports free on 127.0.0.1.
-free_udp_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-held, out = [], []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    held.append(s)
-    out.append(s.getsockname()[1])
-print(" ".join(map(str, out)))
-EOF
-}
 # metric NAME [LABELS]: the value of one sample on /stats (0 when absent).
 metric() {
   local v n=$1

@@ -23,30 +23,6 @@
 namespace ugate::test {
 namespace {
 
-/** tagged: a backend that sends its tag on each connection, then echoes until EOF. */
-std::unique_ptr<TcpServer> tagged(const std::string& tag) {
-  return std::make_unique<TcpServer>([tag](int fd) {
-    writeAll(fd, tag.data(), tag.size());
-    TcpServer::echo(fd);
-  });
-}
-
-/** through: the tag a connection to port gets ("" when it fails or is closed at once). */
-std::string through(uint16_t port) {
-  const int fd = connectTcp(port);
-  if (fd < 0) return "";
-  ::shutdown(fd, SHUT_WR);
-  std::string s = readAll(fd, 3000);
-  ::close(fd);
-  return s;
-}
-
-std::string get(uint16_t port, const std::string& path) {
-  std::string body;
-  httpGet(port, path, &body);
-  return body;
-}
-
 std::string nodeA(const UgatedFixture& f, uint16_t xdsPort, uint16_t backend) {
   return f.config(UgatedFixture::listener("l", "tcp", freePort(), "reject"),
                   R"(, "node": {"name": "a"}, "xds": {"server": {"address": "127.0.0.1:)" + std::to_string(xdsPort) +
@@ -66,7 +42,7 @@ class XdsClientTest : public testing::TestWithParam<bool> {};
 
 TEST_P(XdsClientTest, NodeBFollowsNodeAThroughAReloadAndARestart) {
   const bool delta = GetParam();
-  auto backendA = tagged("A"), backendB = tagged("B");
+  auto backendA = taggedServer("A"), backendB = taggedServer("B");
   const uint16_t xdsPort = freePort();
   auto a = std::make_unique<UgatedFixture>();
   ASSERT_TRUE(a->start(nodeA(*a, xdsPort, backendA->port()))) << a->logs();
@@ -75,22 +51,35 @@ TEST_P(XdsClientTest, NodeBFollowsNodeAThroughAReloadAndARestart) {
   ASSERT_TRUE(b.start(nodeB(b, in, xdsPort, delta))) << b.logs();
 
   // B learns svc.test (CDS) and its endpoint (EDS) from A.
-  ASSERT_TRUE(waitFor([&] { return through(in) == "A"; })) << b.logs() << a->logs();
+  ASSERT_TRUE(waitFor([&] { return tagThrough(in) == "A"; })) << b.logs() << a->logs();
   EXPECT_EQ(b.metric("ugate_xds_client_connected"), 1);
   EXPECT_EQ(b.metric("ugate_xds_client_clusters"), 1);
   EXPECT_EQ(b.metric("ugate_xds_client_nacks_total"), 0);
   EXPECT_GE(b.metric("ugate_xds_client_acks_total"), 2);
   EXPECT_TRUE(a->waitMetric(std::string(R"(ugate_xds_streams{api=")") + (delta ? "delta" : "sotw") + R"("})", 1));
   EXPECT_TRUE(a->waitMetric(R"(ugate_xds_acks_total{type="eds"})", 1)) << a->stats();
-  const std::string clusters = get(b.admin, "/clusters");
+  const std::string clusters = httpBody(b.admin, "/clusters");
   EXPECT_NE(clusters.find(R"("name": "svc.test", "lb": "round_robin", "source": "xds")"), std::string::npos) << clusters;
   EXPECT_NE(clusters.find(R"("address": "127.0.0.1:)" + std::to_string(backendA->port())), std::string::npos);
-  const std::string dump = get(b.admin, "/config_dump");
+  const std::string dump = httpBody(b.admin, "/config_dump");
   EXPECT_NE(dump.find(R"("dynamicClusters": [
     {"name": "svc.test", "source": "xds", "version": "cds )"),
             std::string::npos)
       << dump;
-  const std::string xds = get(b.admin, "/xds");
+  // The config store: the clusters are resources of the xds source, with the versions they came from.
+  EXPECT_NE(dump.find(R"({"source": "xds", "location": "127.0.0.1:)" + std::to_string(xdsPort) +
+                      R"(", "version": "cds )"),
+            std::string::npos)
+      << dump;
+  EXPECT_NE(dump.find(R"({"type": "cluster", "name": "svc.test", "version": "cds )"), std::string::npos) << dump;
+  EXPECT_NE(dump.find(R"({"source": "file", "location": ")"), std::string::npos) << dump;
+  // The dump loaded back as B's config is a config (dynamicClusters and configSources are not keys).
+  b.rewrite(dump);
+  b.proc->signal(SIGHUP);
+  ASSERT_TRUE(b.waitMetric(R"(ugate_config_reloads_total{result="ok"})", 1)) << b.logs();
+  EXPECT_EQ(b.metric(R"(ugate_config_reloads_total{result="error"})"), 0) << b.logs();
+  EXPECT_EQ(tagThrough(in), "A");
+  const std::string xds = httpBody(b.admin, "/xds");
   EXPECT_NE(xds.find(std::string(R"("api": ")") + (delta ? "delta" : "sotw")), std::string::npos) << xds;
   EXPECT_NE(xds.find(R"("connected": true)"), std::string::npos) << xds;
 
@@ -104,20 +93,20 @@ TEST_P(XdsClientTest, NodeBFollowsNodeAThroughAReloadAndARestart) {
   // A SIGHUP on A moves the route: B's new connections follow.
   a->rewrite(nodeA(*a, xdsPort, backendB->port()));
   a->proc->signal(SIGHUP);
-  ASSERT_TRUE(waitFor([&] { return through(in) == "B"; })) << b.logs() << a->logs();
+  ASSERT_TRUE(waitFor([&] { return tagThrough(in) == "B"; })) << b.logs() << a->logs();
 
   // A stops: B keeps its last endpoints meanwhile and retries.
   a->proc->signal(SIGTERM);
   EXPECT_EQ(a->proc->wait(), 0);
   ASSERT_TRUE(b.waitMetric("ugate_xds_client_connected", 0)) << b.stats();
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(through(in), "B") << i;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(tagThrough(in), "B") << i;
   EXPECT_TRUE(waitFor([&] { return b.metric("ugate_xds_client_reconnects_total") >= 2; })) << b.logs();
 
   // A is back (its route at backend A again, same ADS port): B reconnects, resubscribes, follows.
   a = std::make_unique<UgatedFixture>();
   ASSERT_TRUE(a->start(nodeA(*a, xdsPort, backendA->port()))) << a->logs();
   ASSERT_TRUE(b.waitMetric("ugate_xds_client_connected", 1)) << b.logs();
-  ASSERT_TRUE(waitFor([&] { return through(in) == "A"; })) << b.logs() << a->logs();
+  ASSERT_TRUE(waitFor([&] { return tagThrough(in) == "A"; })) << b.logs() << a->logs();
   EXPECT_EQ(b.metric("ugate_xds_client_nacks_total"), 0);
   EXPECT_EQ(b.metric("ugate_xds_client_clusters"), 1);
 
@@ -125,8 +114,8 @@ TEST_P(XdsClientTest, NodeBFollowsNodeAThroughAReloadAndARestart) {
   b.rewrite(nodeB(b, in, xdsPort, delta));
   b.proc->signal(SIGHUP);
   ASSERT_TRUE(waitFor([&] { return b.logs().find("reloaded") != std::string::npos; })) << b.logs();
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(through(in), "A") << i;
-  EXPECT_NE(get(b.admin, "/clusters").find(R"("source": "xds")"), std::string::npos);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(tagThrough(in), "A") << i;
+  EXPECT_NE(httpBody(b.admin, "/clusters").find(R"("source": "xds")"), std::string::npos);
 
   ASSERT_TRUE(writeAll(held, "still here", 10));
   ::shutdown(held, SHUT_WR);
@@ -154,7 +143,7 @@ std::string nodeIdentity(const std::string& dir) {
 // The same two nodes over mutual TLS with their node identities: A's ADS server trusts B's node ID
 // (tls.trustedIds), B's client pins A's (xds.client.tls.peerIds). A node A does not trust is refused.
 TEST(XdsClientTls, TwoNodesOverMutualTls) {
-  auto backend = tagged("A");
+  auto backend = taggedServer("A");
   UgatedFixture a, b, c;
   const std::string dirA = a.dir.path() + "/id", dirB = b.dir.path() + "/id", dirC = c.dir.path() + "/id";
   const std::string idA = nodeIdentity(dirA), idB = nodeIdentity(dirB), idC = nodeIdentity(dirC);
@@ -174,7 +163,7 @@ TEST(XdsClientTls, TwoNodesOverMutualTls) {
   };
   const uint16_t inB = freePort(), inC = freePort();
   ASSERT_TRUE(b.start(client(b, dirB, inB))) << b.logs();
-  ASSERT_TRUE(waitFor([&] { return through(inB) == "A"; })) << b.logs() << a.logs();
+  ASSERT_TRUE(waitFor([&] { return tagThrough(inB) == "A"; })) << b.logs() << a.logs();
   EXPECT_EQ(b.metric("ugate_xds_client_connected"), 1);
   EXPECT_EQ(b.metric("ugate_xds_tls_failures_total"), 0);
   EXPECT_NE(b.logs().find("xds: client connected to 127.0.0.1:" + std::to_string(xdsPort) + " (mTLS, sotw)"),
@@ -187,8 +176,8 @@ TEST(XdsClientTls, TwoNodesOverMutualTls) {
   EXPECT_TRUE(waitFor([&] { return c.metric("ugate_xds_client_reconnects_total") >= 1; })) << c.logs() << c.stats();
   EXPECT_EQ(c.metric("ugate_xds_client_connected"), 0);
   EXPECT_EQ(c.metric("ugate_xds_client_clusters"), 0);
-  EXPECT_EQ(through(inC), "");
-  EXPECT_EQ(through(inB), "A");
+  EXPECT_EQ(tagThrough(inC), "");
+  EXPECT_EQ(tagThrough(inB), "A");
   for (UgatedFixture* f : {&c, &b, &a}) {
     f->proc->signal(SIGTERM);
     EXPECT_EQ(f->proc->wait(), 0) << f->logs();
@@ -206,7 +195,7 @@ TEST(XdsClientNack, AnInvalidUpdateIsNackedWithTheReasonAndTheLastGoodEndpointsS
   std::string why;
   const std::string node = xds::test::grpcJsCommand(why);
   if (node.empty()) GTEST_SKIP() << why;
-  auto backend = tagged("A");
+  auto backend = taggedServer("A");
   JsControlPlane cp(node, backend->port());
   ASSERT_NE(cp.port(), 0);
   UgatedFixture b;
@@ -225,8 +214,8 @@ TEST(XdsClientNack, AnInvalidUpdateIsNackedWithTheReasonAndTheLastGoodEndpointsS
       << "the NACK keeps version 1\n" << cp.out();
   EXPECT_TRUE(b.waitMetric("ugate_xds_client_nacks_total", 1)) << b.stats();
   EXPECT_TRUE(waitFor([&] { return b.logs().find("xds: client NACKs") != std::string::npos; })) << b.logs();
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(through(in), "A") << i;
-  const std::string clusters = get(b.admin, "/clusters");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(tagThrough(in), "A") << i;
+  const std::string clusters = httpBody(b.admin, "/clusters");
   EXPECT_NE(clusters.find(R"("version": "cds 1, eds 1")"), std::string::npos) << clusters;
 }
 

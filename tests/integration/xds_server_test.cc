@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -183,6 +185,75 @@ TEST_F(XdsServerTest, NodeResourceNamesThisNode) {
   ASSERT_NE(at, std::string::npos) << out;
   EXPECT_EQ(out.find(' ', at + 5) - (at + 5), 52u) << "a node ID\n" << out;
   EXPECT_TRUE(g.waitMetric(R"(ugate_xds_acks_total{type="node"})", 1)) << g.stats();
+}
+
+/** nodeResources: node_client.js's lines for the ugate.v1.Node resources served on port. */
+std::string nodeResources(const std::string& node, uint16_t port) {
+  FILE* p = popen((node + xds::test::grpcJsScript("node_client.js") + " " + std::to_string(port) +
+                   " '" UGATE_SOURCE_DIR "/src/xds/proto' 2>&1").c_str(), "r");
+  if (!p) return "popen failed";
+  std::string out;
+  char line[1024];
+  while (fgets(line, sizeof line, p)) out += line;
+  const int st = pclose(p);
+  return st == 0 ? out : out + "exit status " + std::to_string(st);
+}
+
+// Two ugated: node "a" holds a reverse-accept association with gateway "gw"; gw's ugate.v1.Node
+// resources list a (source association, via gw, where it connected from, its SPIFFE ID), so another
+// node learns that a is reachable through gw. When a stops, the next answer no longer lists it.
+TEST_F(XdsServerTest, NodeResourcesListTheNodesAssociatedHere) {
+  TempDir t;
+  const std::string ca = t.path() + "/ca";
+  auto run = [](std::vector<std::string> args) {
+    DaemonProcess p(std::move(args));
+    const int rc = p.wait(20000);
+    return rc == 0 ? std::string() : p.logs() + " (exit " + std::to_string(rc) + ")";
+  };
+  ASSERT_EQ(run({"ca", "init", "--dir", ca, "--trust-domain", "it.mesh"}), "");
+  for (const char* n : {"gw", "a"}) {
+    ASSERT_EQ(run({"ca", "issue", "--dir", ca, "--name", n, "--out", t.path() + "/" + n, "--trust-domain", "it.mesh"}),
+              "");
+  }
+  const uint16_t mesh = freePort(), xdsPort = freePort(), gwAdmin = freePort(), aAdmin = freePort();
+  auto common = [&](const char* name, uint16_t admin) {
+    return std::string(R"({"workers": 2, "node": {"name": ")") + name +
+           R"(", "trustDomain": "it.mesh"}, "tls": {"certDir": ")" + t.path() + "/" + name +
+           R"("}, "admin": {"address": "127.0.0.1:)" + std::to_string(admin) + R"("}, "log": {"accessLog": ""}, )";
+  };
+  DaemonProcess gw({"--config", t.write("gw.json", common("gw", gwAdmin) +
+                                                       R"("listeners": [{"name": "mesh", "kind": "mesh", "address": "127.0.0.1:)" +
+                                                       std::to_string(mesh) + R"("}], "xds": {"server": {"address": "127.0.0.1:)" +
+                                                       std::to_string(xdsPort) + R"("}}})")});
+  ASSERT_TRUE(gw.waitReady(gwAdmin)) << gw.logs();
+  auto a = std::make_unique<DaemonProcess>(std::vector<std::string>{
+      "--config", t.write("a.json", common("a", aAdmin) + R"("upstreams": [{"name": "gw", "address": "127.0.0.1:)" +
+                                        std::to_string(mesh) + R"("}]})")});
+  ASSERT_TRUE(a->waitReady(aAdmin)) << a->logs();
+  std::string out;
+  ASSERT_TRUE(waitFor([&] {
+    out = nodeResources(node_, xdsPort);
+    return out.find(" name=a source=association") != std::string::npos;
+  }, 20000)) << out << gw.logs() << a->logs();
+  EXPECT_NE(out.find(" name=gw source=self mesh=127.0.0.1:" + std::to_string(mesh) + " via=\n"), std::string::npos) << out;
+  // gw's own ID (the self line) is the association's `via`.
+  std::string gwId, aLine;
+  std::istringstream lines(out);
+  for (std::string l; std::getline(lines, l);) {
+    if (l.find(" source=self ") != std::string::npos) gwId = l.substr(5, 52);
+    if (l.find(" source=association ") != std::string::npos) aLine = l;
+  }
+  ASSERT_EQ(gwId.size(), 52u) << out;
+  EXPECT_NE(aLine.find(" mesh= via=" + gwId + " from=127.0.0.1:"), std::string::npos) << aLine;
+  EXPECT_NE(aLine.find(" spiffe=spiffe://it.mesh/"), std::string::npos) << aLine;
+
+  // a leaves: the association ends and gw's next answer no longer has it.
+  a->signal(SIGTERM);
+  EXPECT_EQ(a->wait(), 0) << a->logs();
+  ASSERT_TRUE(waitFor([&] {
+    out = nodeResources(node_, xdsPort);
+    return out.find(" source=self ") != std::string::npos && out.find(" source=association") == std::string::npos;
+  }, 20000)) << out << gw.logs();
 }
 
 /** JsBackend: grpc_js_server.js with a reply tag. */

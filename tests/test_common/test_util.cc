@@ -415,6 +415,28 @@ void TcpServer::echo(int fd) {
   shutdown(fd, SHUT_WR);
 }
 
+std::string httpBody(uint16_t port, const std::string& path) {
+  std::string body;
+  httpGet(port, path, &body);
+  return body;
+}
+
+std::unique_ptr<TcpServer> taggedServer(const std::string& tag) {
+  return std::make_unique<TcpServer>([tag](int fd) {
+    writeAll(fd, tag.data(), tag.size());
+    TcpServer::echo(fd);
+  });
+}
+
+std::string tagThrough(uint16_t port) {
+  const int fd = connectTcp(port);
+  if (fd < 0) return "";
+  shutdown(fd, SHUT_WR);
+  std::string s = readAll(fd, 3000);
+  close(fd);
+  return s;
+}
+
 namespace {
 socklen_t fillAddress(const char* host, uint16_t port, sockaddr_storage& ss) {
   ss = sockaddr_storage{};

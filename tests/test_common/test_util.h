@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -33,6 +34,8 @@ std::string roundTrip(uint16_t port, const std::string& request, int timeoutMs =
 /** readFile: the whole file ("" when it cannot be read). */
 std::string readFile(const std::string& path);
 /** httpGet: a minimal blocking HTTP/1.1 GET against 127.0.0.1:port; returns status, fills body. */
+/** httpBody: the body of GET path on 127.0.0.1:port, whatever the status ("" when it fails). */
+std::string httpBody(uint16_t port, const std::string& path);
 int httpGet(uint16_t port, const std::string& path, std::string* body = nullptr);
 /** fnv1a64: checksum of a payload. */
 uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 1469598103934665603ULL);
@@ -122,6 +125,11 @@ class TcpServer {
   std::atomic<int> accepted_{0};
   std::atomic<bool> stop_{false};
 };
+
+/** taggedServer: a TcpServer that sends `tag` on each connection, then echoes until EOF. */
+std::unique_ptr<TcpServer> taggedServer(const std::string& tag);
+/** tagThrough: what a connection to 127.0.0.1:port receives after half-closing ("" when it fails). */
+std::string tagThrough(uint16_t port);
 
 /**
  * UdpEchoServer: a thread echoing every datagram to its sender on host:0 (empty ones too), counting

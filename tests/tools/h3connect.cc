@@ -35,6 +35,7 @@
 
 #include "quic/client_socket.h"
 #include "quic/h3_app.h"
+#include "tool_tls.h"
 
 namespace {
 
@@ -86,33 +87,7 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-/** ToolTls: the contract's TlsSession over an SSL of this tool's own context. */
-class ToolTls final : public TlsSession {
- public:
-  explicit ToolTls(SSL_CTX* ctx) : ssl_(SSL_new(ctx)) {}
-  ~ToolTls() override { SSL_free(ssl_); }
-  void* nativeHandle() override { return ssl_; }
-  TlsOutcome finish() override {
-    TlsOutcome o;
-    o.ok = true;
-    const uint8_t* p = nullptr;
-    unsigned n = 0;
-    SSL_get0_alpn_selected(ssl_, &p, &n);
-    o.alpn.assign(reinterpret_cast<const char*>(p), n);
-    o.version = SSL_get_version(ssl_);
-    return o;
-  }
-  std::string failureDetail() override {
-    unsigned long e = ERR_peek_error();
-    if (e == 0) return "";
-    char b[256];
-    ERR_error_string_n(e, b, sizeof(b));
-    return b;
-  }
-
- private:
-  SSL* ssl_;
-};
+using tools::ToolTls;
 
 /** Pipe: stdin → tunnel, tunnel → stdout, on the reactor. */
 class Pipe final : public StreamCallbacks, public IoWatcher {

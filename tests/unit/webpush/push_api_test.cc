@@ -34,6 +34,19 @@ TEST(PushApiTest, MatchesTheResourcesOfTheContract) {
   EXPECT_EQ(std::get<ApiTarget>(matchTarget("DELETE", "/m/mid")).resource, Resource::DeleteMessage);
 }
 
+TEST(PushApiTest, TopicsAreNodeSlashName) {
+  auto t = std::get<ApiTarget>(matchTarget("POST", "/topic/gw1/alerts"));
+  EXPECT_EQ(t.resource, Resource::Publish);
+  EXPECT_EQ(t.id, "gw1/alerts");
+  EXPECT_EQ(refusal(matchTarget("GET", "/topic/gw1/alerts")).status, 405);
+  EXPECT_EQ(refusal(matchTarget("POST", "/topic/alerts")).status, 404);
+  EXPECT_EQ(refusal(matchTarget("POST", "/topic/gw1/a/b")).status, 404);
+  EXPECT_EQ(refusal(matchTarget("POST", "/topic//alerts")).status, 404);
+  EXPECT_EQ(refusal(matchTarget("POST", "/topic/gw1/" + std::string(33, 'a'))).status, 404);
+  EXPECT_TRUE(isTopicName("a.b-c_d/" + std::string(32, 'z')));
+  EXPECT_FALSE(isTopicName(std::string(64, 'n') + "/x"));
+}
+
 TEST(PushApiTest, UnknownPathsAre404AndOtherMethods405WithAllow) {
   EXPECT_EQ(refusal(matchTarget("GET", "/")).status, 404);
   EXPECT_EQ(refusal(matchTarget("POST", "/push/")).status, 404);
@@ -102,7 +115,16 @@ TEST(PushApiTest, SubscribeBodies) {
   const std::string notAPoint = "BA" + std::string(85, 'A');
   EXPECT_EQ(refusal(parseSubscribeBody("{\"applicationServerKey\":\"" + notAPoint + "\"}")).reason,
             "bad_application_server_key");
-  EXPECT_EQ(refusal(parseSubscribeBody("{\"topic\":\"news\"}")).status, 501);
+  EXPECT_EQ(refusal(parseSubscribeBody("{\"topic\":\"news\"}")).reason, "bad_topic");  // no node
+  EXPECT_EQ(refusal(parseSubscribeBody("{\"topic\":\"gw/news\"}")).reason, "bad_keys");
+  const std::string auth16 = "AAECAwQFBgcICQoLDA0ODw";
+  auto topicSub = std::get<SubscribeRequest>(parseSubscribeBody(
+      std::string("{\"topic\":\"gw-1.x/news_1\",\"keys\":{\"p256dh\":\"") + kRfcKey + "\",\"auth\":\"" + auth16 + "\"}}"));
+  EXPECT_EQ(topicSub.topic, "gw-1.x/news_1");
+  EXPECT_EQ(topicSub.p256dh.size(), 65u);
+  EXPECT_EQ(topicSub.auth.size(), 16u);
+  EXPECT_EQ(refusal(parseSubscribeBody(std::string("{\"topic\":\"gw/news\",\"keys\":{\"p256dh\":\"") + kRfcKey +
+                                       "\",\"auth\":\"AAEC\"}}")).reason, "bad_keys");
 }
 
 TEST(PushApiTest, ReceiveRequests) {
@@ -142,6 +164,24 @@ TEST(PushApiTest, IdsAreFreshCapabilitiesOfAtLeast128Bits) {
     EXPECT_TRUE(seen.insert(id).second);
   }
   EXPECT_GE(newId(1).size(), 22u);
+}
+
+TEST(PushApiTest, MessageIdsSortByTimeAndKeep144RandomBits) {
+  std::set<std::string> seen;
+  std::string prev;
+  for (int64_t ms = 1'700'000'000'000; ms < 1'700'000'000'000 + 300; ms += 3) {
+    for (int i = 0; i < 3; ++i) {
+      std::string id = newMessageId(ms);
+      EXPECT_TRUE(isId(id));
+      EXPECT_EQ(id.size(), 36u);  // 12 hex digits + 18 bytes in base64url
+      EXPECT_TRUE(seen.insert(id).second);
+      if (i == 0) {
+        EXPECT_LT(prev, id);  // a later millisecond sorts after every id of earlier ones
+      }
+      prev = std::max(prev, id);
+    }
+  }
+  EXPECT_EQ(newMessageId(0x0123456789ab).substr(0, 12), "0123456789ab");
 }
 
 TEST(PushApiTest, TokenBucketLimitsAndTellsWhenToRetry) {

@@ -6,13 +6,19 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <ugate/config.h>
 
+#include "auth/crypto.h"
 #include "auth/encoding.h"
+#include "webpush/message_crypto.h"
+#include "webpush/push_relay_wire.h"
+#include "webpush/vapid.h"
 #include "webpush/webpush_config.h"
 #include "test_common/fake_worker_context.h"
 #include "test_common/test_util.h"
@@ -64,8 +70,10 @@ std::shared_ptr<Config> config() {
   return c;
 }
 
-class PushServiceTest : public ::testing::Test {
+/** WorkerFixture: a PushWorker on a fake worker with config c and a real store. */
+class WorkerFixture : public ::testing::Test {
  protected:
+  explicit WorkerFixture(std::shared_ptr<Config> c) : ctx_{std::move(c)} {}
   void SetUp() override {
     ASSERT_TRUE(shared_.ensureStore(dir_.path() + "/webpush.db", SyncMode::Normal));
     ctx_.run([&] { worker_ = std::make_unique<PushWorker>(ctx_, shared_); });
@@ -90,6 +98,17 @@ class PushServiceTest : public ::testing::Test {
   bool answered(FakeExchange* e) {
     return ctx_.waitFor([e] { return e->responses > 0 || e->streaming; });
   }
+
+  test::TempDir dir_;
+  PushShared shared_;
+  test::FakeWorkerContext ctx_;
+  std::unique_ptr<PushWorker> worker_;
+  std::vector<std::unique_ptr<FakeExchange>> exchanges_;
+};
+
+class PushServiceTest : public WorkerFixture {
+ protected:
+  PushServiceTest() : WorkerFixture(config()) {}
   FakeExchange* subscribe(std::string& token, std::string& sid) {
     FakeExchange* e = send(request("POST", "/subscribe"));
     EXPECT_TRUE(answered(e));
@@ -103,12 +122,6 @@ class PushServiceTest : public ::testing::Test {
     ctx_.run([&] { out = e->*field; });
     return out;
   }
-
-  test::TempDir dir_;
-  PushShared shared_;
-  test::FakeWorkerContext ctx_{config()};
-  std::unique_ptr<PushWorker> worker_;
-  std::vector<std::unique_ptr<FakeExchange>> exchanges_;
 };
 
 TEST_F(PushServiceTest, SubscribeAnswers201WithTheReceiveAndPushResources) {
@@ -229,6 +242,118 @@ TEST_F(PushServiceTest, AClientThatLeftBeforeItsAnswerGetsNoneAndTheWorkerGoesOn
   FakeExchange* rx = send(request("GET", "/s/" + sid, {{"accept", "text/event-stream"}}));
   const std::string mid = p->header("location").substr(3);
   EXPECT_TRUE(ctx_.waitFor([&] { return rx->events.find("id: " + mid) != std::string::npos; }));
+}
+
+}  // namespace
+}  // namespace ugate::webpush
+
+namespace ugate::webpush {
+namespace {
+
+// Pub/sub (push_topics.cc): a node `gw` with topic `alerts` and one listed publisher key.
+class PushTopicsTest : public WorkerFixture {
+ protected:
+  PushTopicsTest() : WorkerFixture(topicConfig(std::string(publisher_.publicKey().begin(), publisher_.publicKey().end()))) {}
+  static std::shared_ptr<Config> topicConfig(const std::string& publisher) {
+    auto c = std::make_shared<Config>();
+    c->node.name = "gw";
+    auto w = std::make_shared<WebpushConfig>();
+    TopicConfig t;
+    t.name = "alerts";
+    t.publishers = {publisher};
+    t.identities = {"NODEA", "spiffe://mesh.test/ns/default/sa/pub"};
+    t.rate = 1000;
+    t.burst = 1000;
+    w->topics = {t};
+    c->modules["webpush"] = w;
+    return c;
+  }
+  /** call: send and wait for the answer. */
+  FakeExchange* call(RequestInfo r) {
+    FakeExchange* e = send(std::move(r));
+    EXPECT_TRUE(answered(e));
+    return e;
+  }
+  std::string authorization(const auth::PrivateKey& k) {
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto token = signVapidToken(k, {.aud = "https://push.test:8443", .exp = now + 3600, .sub = "mailto:t@example.net"});
+    return vapidAuthorization(*token, k.publicKey());
+  }
+
+  static inline auth::PrivateKey publisher_ = *auth::PrivateKey::generate();
+};
+
+TEST_F(PushTopicsTest, EachSubscriberGetsItsOwnCiphertextOfEveryPublishInOrder) {
+  struct Sub {
+    PushResult<SubscriptionKeys> keys = generateSubscriptionKeys();
+    std::string sid;
+    FakeExchange* rx{nullptr};
+  };
+  std::vector<Sub> subs(3);
+  for (auto& s : subs) {
+    ASSERT_TRUE(s.keys);
+    const std::string body = "{\"topic\":\"gw/alerts\",\"keys\":{\"p256dh\":\"" + auth::base64UrlEncode(s.keys->key.publicKey()) +
+                             "\",\"auth\":\"" + auth::base64UrlEncode(s.keys->auth) + "\"}}";
+    FakeExchange* e = call(request("POST", "/subscribe", {}, body));
+    ASSERT_EQ(e->status, 201) << e->body;
+    s.sid = e->header("location").substr(3);
+    s.rx = call(request("GET", "/s/" + s.sid, {{"accept", "text/event-stream"}}));
+  }
+  for (const char* text : {"one", "two"}) {
+    FakeExchange* p = call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, text));
+    ASSERT_EQ(p->status, 201) << p->body;
+    EXPECT_EQ(p->body, "{\"subscribers\":3,\"stored\":3,\"skipped\":0}\n");
+  }
+  std::vector<std::string> bodies;
+  for (auto& s : subs) {
+    ASSERT_TRUE(ctx_.waitFor([&] { return s.rx->events.find("id: ", s.rx->events.find("id: ") + 1) != std::string::npos; }));
+    std::string ev;
+    ctx_.run([&] { ev = s.rx->events; });
+    SseReader r;
+    std::vector<std::string> events;
+    ASSERT_TRUE(r.feed(ev, events));
+    ASSERT_EQ(events.size(), 2u);
+    std::vector<std::string> plain;
+    for (const auto& data : events) {
+      auto m = parseRelayedEvent(data, 0, 4096);
+      ASSERT_TRUE(m);
+      bodies.push_back(m->body);
+      auto p = decryptPushMessage({reinterpret_cast<const uint8_t*>(m->body.data()), m->body.size()}, s.keys->key, s.keys->auth);
+      ASSERT_TRUE(p);
+      plain.emplace_back(p->begin(), p->end());
+    }
+    EXPECT_EQ(plain, (std::vector<std::string>{"one", "two"}));
+  }
+  std::sort(bodies.begin(), bodies.end());
+  EXPECT_EQ(std::unique(bodies.begin(), bodies.end()), bodies.end());  // 6 different ciphertexts
+}
+
+TEST_F(PushTopicsTest, AListedMeshIdentityPublishesWithoutVapid) {
+  auto withPeer = [](std::vector<std::string> peer) {
+    RequestInfo r = request("POST", "/topic/gw/alerts", {{"ttl", "60"}}, "x");
+    r.peer = std::move(peer);
+    return r;
+  };
+  EXPECT_EQ(call(withPeer({"nodea"}))->status, 201);  // node IDs compare case-insensitively
+  EXPECT_EQ(call(withPeer({"NODEB", "spiffe://mesh.test/ns/default/sa/pub"}))->status, 201);
+  EXPECT_EQ(call(withPeer({"NODEB", "spiffe://mesh.test/ns/default/sa/other"}))->status, 401);
+}
+
+TEST_F(PushTopicsTest, RefusesWhoIsNotAListedPublisherAndUnknownTopics) {
+  auto other = *auth::PrivateKey::generate();
+  EXPECT_EQ(call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}}, "x"))->status, 401);
+  EXPECT_EQ(call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(other)}}, "x"))->status, 403);
+  EXPECT_EQ(call(request("POST", "/topic/gw/other", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"))->status, 404);
+  EXPECT_EQ(call(request("POST", "/topic/gx/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"))->status, 404);
+  EXPECT_EQ(call(request("POST", "/topic/gw/alerts",
+                         {{"ttl", "60"}, {"content-encoding", "aes128gcm"}, {"authorization", authorization(publisher_)}}, "x"))
+                ->status,
+            400);
+  EXPECT_EQ(call(request("POST", "/topic/gw/alerts", {{"authorization", authorization(publisher_)}}, "x"))->status, 400);
+  FakeExchange* p = call(request("POST", "/topic/gw/alerts", {{"ttl", "60"}, {"authorization", authorization(publisher_)}}, "x"));
+  EXPECT_EQ(p->status, 201);
+  EXPECT_EQ(p->body, "{\"subscribers\":0,\"stored\":0,\"skipped\":0}\n");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <string>
 #include <thread>
@@ -122,6 +123,44 @@ TEST_F(PushStoreTest, ATopicReplacesThePendingMessageOfThatTopic) {
   EXPECT_FALSE(*wait<std::optional<StoredMessage>>([&](auto d) { s->message("m1", d); }));
 }
 
+// The subscription cache (cachedSubscription) saves the push path a store round trip; it must never
+// keep a subscription that is gone.
+TEST_F(PushStoreTest, SubscriptionCacheFollowsAddsLookupsAndRemovals) {
+  {
+    auto s = open();
+    ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+    auto hit = s->cachedSubscription("tok-a");
+    ASSERT_TRUE(hit);
+    EXPECT_EQ(hit->id, "a");
+    EXPECT_FALSE(s->cachedSubscription("tok-nobody"));
+  }
+  auto s = open();  // a new process: nothing cached until a lookup finds it
+  EXPECT_FALSE(s->cachedSubscription("tok-a"));
+  ASSERT_TRUE(*wait<std::optional<Subscription>>([&](auto d) { s->subscriptionByToken("tok-a", d); }));
+  ASSERT_TRUE(s->cachedSubscription("tok-a"));
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->removeSubscription("a", d); }));
+  EXPECT_FALSE(s->cachedSubscription("tok-a"));
+  // A put for a subscription that went (a sender holding a stale cached copy): NotFound.
+  auto put = wait<int64_t>([&](auto d) { s->put(msg("late", "a"), d); });
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error().code, Errc::NotFound);
+  // A sweep that removes subscriptions forgets the cache; one last used long ago is touched by a put.
+  Subscription old = sub("old");
+  old.usedMs = kNow - 10 * PushStore::kTouchGranularityMs;
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(old, d); }));
+  Subscription idle = sub("idle");
+  idle.usedMs = kNow - 10 * PushStore::kTouchGranularityMs;
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(idle, d); }));
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("m", "old"), d); }));  // at kNow
+  auto swept = wait<PushStore::Swept>([&](auto d) { s->sweep(kNow, 5 * PushStore::kTouchGranularityMs, d); });
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(swept->subscriptions, 1u);  // "idle"; "old" was used by the put
+  EXPECT_FALSE(s->cachedSubscription("tok-idle"));
+  EXPECT_FALSE(s->cachedSubscription("tok-old"));  // forgotten with the rest, found again on lookup
+  ASSERT_TRUE(*wait<std::optional<Subscription>>([&](auto d) { s->subscriptionByToken("tok-old", d); }));
+  EXPECT_TRUE(s->cachedSubscription("tok-old"));
+}
+
 TEST_F(PushStoreTest, UrgencyFilterExpiryAndSweep) {
   auto s = open();
   ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
@@ -193,6 +232,34 @@ TEST_F(PushStoreTest, ManyWritersShareCommits) {
   EXPECT_GT(s->stats().largestBatch.load(), 1u);
   EXPECT_EQ(pending(*s, "a").size(), 100u);  // the limit
   EXPECT_EQ(s->stats().failedCommits.load(), 0u);
+}
+
+// Workers read the cache while the store thread fills and empties it (run under TSan too).
+TEST_F(PushStoreTest, TheCacheIsReadFromManyThreadsWhileTheStoreChangesIt) {
+  auto s = open(SyncMode::Normal);
+  constexpr int kSubs = 200;
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        for (int i = 0; i < kSubs; ++i) {
+          auto c = s->cachedSubscription("tok-s" + std::to_string(i));
+          if (c && c->id != "s" + std::to_string(i)) wrong.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < kSubs; ++i) s->addSubscription(sub("s" + std::to_string(i)), [](Result<void>) {});
+  for (int i = 0; i < kSubs; i += 2) s->removeSubscription("s" + std::to_string(i), [](Result<bool>) {});
+  ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("last"), d); }));  // after all of them
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  for (int i = 0; i < kSubs; ++i) {
+    EXPECT_EQ(s->cachedSubscription("tok-s" + std::to_string(i)).has_value(), i % 2 == 1) << i;
+  }
 }
 
 TEST_F(PushStoreTest, ACorruptOrForeignFileIsRefusedWithItsNameAndTheCause) {

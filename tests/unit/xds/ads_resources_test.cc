@@ -167,5 +167,45 @@ TEST(AdsResources, NodesAreSelfAndTheNodesFound) {
   EXPECT_EQ(none.ofType(kNodeType).size(), 1u) << "no identity yet: only the others";
 }
 
+TEST(AdsResources, NodesHoldingAnAssociationHereAreReachedThroughThisNode) {
+  auto c = std::make_shared<Config>();
+  const std::string self(52, 'S'), local(52, 'L'), assoc(52, 'A');
+  DirectPeer d;
+  d.id = local;
+  d.source = "local";
+  d.meshTcp = {*SocketAddress::parse("10.0.0.2:15008")};
+  const std::vector<AssociatedNode> associated = {
+      {assoc, "edge", "spiffe://it.mesh/ns/default/sa/edge", "192.0.2.7:40000", 1234},
+      {local, "also-local", "", "10.0.0.2:5000", 1},  // found locally too: that entry stays
+      {self, "me", "", "127.0.0.1:1", 1}};           // ourselves: never listed twice
+  Snapshot s;
+  addNodes(s, *c, self, {d}, associated);
+  ASSERT_EQ(s.ofType(kNodeType).size(), 3u);
+  auto a = decode<ugate::v1::Node>(s, kNodeType, assoc);
+  EXPECT_EQ(a.name(), "edge");
+  EXPECT_EQ(a.source(), "association");
+  EXPECT_EQ(a.via(), self);
+  EXPECT_EQ(a.mesh_tcp_size(), 0);
+  EXPECT_EQ(a.connected_from(), "192.0.2.7:40000");
+  EXPECT_EQ(a.spiffe(), "spiffe://it.mesh/ns/default/sa/edge");
+  EXPECT_EQ(a.last_seen_unix_ms(), 1234);
+  EXPECT_EQ(decode<ugate::v1::Node>(s, kNodeType, local).source(), "local");
+  EXPECT_EQ(decode<ugate::v1::Node>(s, kNodeType, self).source(), "self");
+}
+
+TEST(AdsResources, AssociationDirectoryPublishesChangesOnly) {
+  AssociationDirectory dir;
+  EXPECT_EQ(dir.generation(), 0u);
+  dir.publish({{"B", "b", "", "127.0.0.1:2", 2}, {"A", "a", "", "127.0.0.1:1", 1}});
+  EXPECT_EQ(dir.generation(), 1u);
+  ASSERT_EQ(dir.list().size(), 2u);
+  EXPECT_EQ(dir.list()[0].id, "A");  // by ID
+  dir.publish({{"A", "a", "", "127.0.0.1:1", 1}, {"B", "b", "", "127.0.0.1:2", 2}});
+  EXPECT_EQ(dir.generation(), 1u) << "the same set: no change";
+  dir.publish({});
+  EXPECT_EQ(dir.generation(), 2u);
+  EXPECT_TRUE(dir.list().empty());
+}
+
 }  // namespace
 }  // namespace ugate::xds::ads

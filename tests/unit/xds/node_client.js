@@ -1,7 +1,7 @@
 // A client of ugate's own resource type for xds_server_test.cc: @grpc/grpc-js opens
 // StreamAggregatedResources to 127.0.0.1:PORT, subscribes to every type.googleapis.com/ugate.v1.Node
-// (wildcard), prints "node <id> name=<name> source=<source> mesh=<mesh_tcp> via=<via>" for each
-// resource of the first response, ACKs it and exits ("timeout" after 10 s).
+// (wildcard), prints "node <id> name=<name> source=<source> mesh=<mesh_tcp> via=<via>" (and, for an
+// association, " from=<connected_from> spiffe=<spiffe>") for each resource of the first response, ACKs it and exits ("timeout" after 10 s).
 // Usage: NODE_PATH=<dir>/node_modules node node_client.js PORT PROTO_DIR
 'use strict';
 const path = require('path');
@@ -25,7 +25,8 @@ const timer = setTimeout(() => { console.log('timeout'); process.exit(1); }, 100
 call.on('data', (r) => {
   for (const any of r.resources) {
     const n = Node.decode(any.value);
-    console.log(`node ${n.id} name=${n.name} source=${n.source} mesh=${n.mesh_tcp} via=${n.via}`);
+    const assoc = n.source === 'association' ? ` from=${n.connected_from} spiffe=${n.spiffe}` : '';
+    console.log(`node ${n.id} name=${n.name} source=${n.source} mesh=${n.mesh_tcp} via=${n.via}${assoc}`);
   }
   call.write(Req.create({ type_url: type, version_info: r.version_info, response_nonce: r.nonce }));
   clearTimeout(timer);

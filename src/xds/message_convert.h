@@ -1,0 +1,45 @@
+#pragma once
+// ugate.v1.Message (issue 19 §2), sans-I/O: a recipient's mailbox of Web Push encrypted payloads as
+// an xDS resource. The bytes come from an ADS server (a relay) or go to its clients; parsing is
+// untrusted and checks that every payload is an aes128gcm body (RFC 8188 header, RFC 8291's single
+// record and 65-byte sender key), so a relay carries only ciphertext; it never decrypts anything.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ugate/result.h>
+
+namespace ugate::xds {
+
+/** Limits: a Web Push message is at most 4096 bytes (RFC 8030 §7.2); a mailbox holds at most 256. */
+inline constexpr size_t kMaxCiphertext = 4096;
+inline constexpr size_t kMaxEnvelopes = 256;
+
+struct RelayEnvelope {
+  std::string id;
+  std::string ciphertext;  // the aes128gcm body
+  uint32_t ttlSeconds{0};
+  std::string urgency;     // "" = normal
+  int64_t createdUnixMs{0};
+  bool operator==(const RelayEnvelope&) const = default;
+};
+
+struct Mailbox {
+  std::string recipient;  // a node ID or "topic:<topic>"
+  std::vector<RelayEnvelope> envelopes;
+  bool operator==(const Mailbox&) const = default;
+};
+
+/** checkRecipient: a node ID (52 base32 characters) or "topic:" + 1-32 URL-safe base64 characters. */
+Result<void> checkRecipient(std::string_view r);
+/** checkAes128gcm: body is an RFC 8291 aes128gcm body (one record, 65-byte keyid); the reason if not. */
+Result<void> checkAes128gcm(std::string_view body);
+/** checkEnvelope: id, ciphertext, urgency within their rules. */
+Result<void> checkEnvelope(const RelayEnvelope& e);
+/** parseMailbox: a ugate.v1.Message's bytes (untrusted) → a valid Mailbox, or the reason (to NACK). */
+Result<Mailbox> parseMailbox(std::string_view bytes);
+/** encodeMailbox: deterministic bytes of m (checked by the caller). */
+std::string encodeMailbox(const Mailbox& m);
+
+}  // namespace ugate::xds

@@ -26,6 +26,8 @@ enum RecvFlags : uint8_t {
   kRecvOrigDst = 1,  // IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR
   kRecvPktInfo = 2,  // IP_PKTINFO / IPV6_RECVPKTINFO
   kRecvOverflow = 4,  // SO_RXQ_OVFL: datagrams the kernel dropped on a full receive queue
+  kRecvTos = 8,       // IP_RECVTOS / IPV6_RECVTCLASS: the datagram's TOS / traffic class (ECN bits)
+  kRecvGro = 16,      // UDP_GRO: the kernel may coalesce datagrams of one flow (Datagram::segSize)
 };
 
 /** Datagram: one slot of a RecvBatch after recv(). */
@@ -36,7 +38,45 @@ struct Datagram {
   SocketAddress origDst;  // TPROXY: the address:port it was sent to (kRecvOrigDst)
   SocketAddress local;    // the local IP it reached, port 0 (kRecvPktInfo)
   bool truncated{false};  // larger than kMaxDatagram (MSG_TRUNC): must be dropped
+  /**
+   * segSize: with kRecvGro, the kernel coalesced several datagrams of one flow into this one: each
+   * is segSize bytes (the last may be shorter). 0: one datagram. See segments().
+   */
+  uint16_t segSize{0};
+  uint8_t tos{0};  // kRecvTos: the TOS byte / IPv6 traffic class; the low 2 bits are ECN
 };
+
+/**
+ * forEachSegment calls fn(data, len) for each datagram a (possibly GRO-coalesced) buffer holds: segSize 0
+ * or >= len is one datagram.
+ */
+template <typename Fn>
+void forEachSegment(const uint8_t* data, size_t len, uint16_t segSize, Fn&& fn) {
+  if (segSize == 0 || segSize >= len) {
+    fn(data, len);
+    return;
+  }
+  for (size_t at = 0; at < len; at += segSize) fn(data + at, len - at < segSize ? len - at : size_t{segSize});
+}
+
+/**
+ * parseRecvCmsgs reads the ancillary data of one received message into d (origDst, local, segSize,
+ * tos) and overflow (SO_RXQ_OVFL). Sans I/O: the message may be built by hand (unit tests).
+ */
+void parseRecvCmsgs(const msghdr& h, Datagram& d, uint32_t& overflow);
+/**
+ * kSendCmsgSpace: room for the ancillary data of one sent message: a source address
+ * (IP_PKTINFO / IPV6_PKTINFO), a TOS / traffic class and a UDP_SEGMENT size.
+ */
+inline constexpr size_t kSendCmsgSpace =
+    CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint16_t));
+/**
+ * buildSendCmsgs writes into buf (kSendCmsgSpace bytes, cmsghdr-aligned) the ancillary data of one
+ * message to a peer of `family`: the source address `from` (when valid), the TOS / traffic class
+ * `tos` (when not 0: IP_TOS for AF_INET, IPV6_TCLASS for AF_INET6) and, last, UDP_SEGMENT segSize
+ * (when not 0). Returns the msg_controllen (0: none). Sans I/O.
+ */
+size_t buildSendCmsgs(uint8_t* buf, int family, const SocketAddress& from, uint8_t tos, uint16_t segSize);
 
 /**
  * RecvBatch: kBatch slots of kMaxDatagram bytes. One per thread (recvBatch()); a batch's data is
@@ -102,7 +142,7 @@ class SendBatch {
    * and reports gsoRefused.
    */
   bool addSegmented(const uint8_t* data, size_t len, uint16_t segSize, const SocketAddress& to,
-                    const SocketAddress& from);
+                    const SocketAddress& from, uint8_t tos = 0);
   /** head is an optional prefix sent before data in the same datagram (a SOCKS UDP header). */
   bool add2(const uint8_t* head, size_t headLen, const uint8_t* data, size_t len, const SocketAddress& to);
   unsigned size() const { return n_; }
@@ -133,5 +173,17 @@ Result<void> setRecvOptions(int fd, int family, uint8_t flags);
  * else SO_RCVBUF, which the kernel caps at net.core.rmem_max). Best effort.
  */
 void setBufferBytes(int fd, int bytes);
+/**
+ * enableGro turns on UDP_GRO receive coalescing (Linux 5.0+): datagrams then come with
+ * Datagram::segSize (ask for kRecvGro in recv()). Returns false when the kernel refuses it (then
+ * every datagram arrives on its own, as before).
+ */
+bool enableGro(int fd);
+/**
+ * setDontFragment sets DF on what fd sends (IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE: never
+ * fragmented, and the kernel's path-MTU cache is not applied), so a too-large path-MTU probe is
+ * lost instead of fragmented. For AF_INET6 both options are set (an IPv4-mapped peer). Best effort.
+ */
+void setDontFragment(int fd, int family);
 
 }  // namespace ugate::udp

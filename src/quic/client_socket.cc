@@ -35,7 +35,13 @@ Result<std::unique_ptr<ClientSocket>> ClientSocket::open(Reactor& r, QuicCounter
   int bytes = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
-  return std::unique_ptr<ClientSocket>(new ClientSocket(r, counters, fd, server, local, worker));
+  // As the listener's sockets: the TOS byte (ECN) on receive, GRO when the kernel has it, DF.
+  uint8_t flags = udp::setRecvOptions(fd, server.family(), udp::kRecvTos) ? udp::kRecvTos : 0;
+  if (udp::enableGro(fd)) flags |= udp::kRecvGro;
+  udp::setDontFragment(fd, server.family());
+  auto s = std::unique_ptr<ClientSocket>(new ClientSocket(r, counters, fd, server, local, worker));
+  s->recvFlags_ = flags;
+  return s;
 }
 
 ClientSocket::ClientSocket(Reactor& r, QuicCounters& counters, int fd, SocketAddress server, SocketAddress local,
@@ -73,11 +79,16 @@ bool ClientSocket::logBudget() { return worker_ ? worker_->logBudget() : true; }
 uint8_t* ClientSocket::txSlot() { return tx_.slot(fd_, kMaxPacket); }
 
 void ClientSocket::send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) {
+  sendEcn(slot, len, to, from, 0);
+}
+
+void ClientSocket::sendEcn(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from,
+                           uint8_t ecn) {
   (void)to, (void)from;  // connected: always the server, from our one address
   // Counted when queued; a packet the kernel then refuses (a full buffer) is a loss QUIC repairs.
   counters_.packetsOut.fetch_add(1, std::memory_order_relaxed);
   counters_.bytesOut.fetch_add(len, std::memory_order_relaxed);
-  tx_.push(slot, len, SocketAddress{}, SocketAddress{});
+  tx_.push(slot, len, SocketAddress{}, SocketAddress{}, ecn);
   if (!inRun_) schedule(nullptr);  // built outside a turn's flush (a timer): sent at the next
 }
 
@@ -111,7 +122,7 @@ void ClientSocket::onIoEvent(uint32_t events) {
   udp::RecvBatch& batch = udp::recvBatch();
   bool more = false;
   for (int round = 0; round < kBatchesPerWake; ++round) {
-    IoResult r = batch.recv(fd_, 0);
+    IoResult r = batch.recv(fd_, recvFlags_);
     // EAGAIN, or an ICMP error (ECONNREFUSED): the connection times out by itself.
     if (!r.ok() || r.value <= 0) break;
     more = round + 1 == kBatchesPerWake;
@@ -122,9 +133,12 @@ void ClientSocket::onIoEvent(uint32_t events) {
         counters_.drop(DropReason::Truncated);
         continue;
       }
-      counters_.packetsIn.fetch_add(1, std::memory_order_relaxed);
-      counters_.bytesIn.fetch_add(d.len, std::memory_order_relaxed);
-      if (conn_) conn_->onDatagram(PathAddrs{local_, server_}, d.data, d.len, 0);
+      const uint8_t ecn = d.tos & kEcnMask;
+      udp::forEachSegment(d.data, d.len, d.segSize, [&](const uint8_t* p, size_t len) {
+        counters_.packetsIn.fetch_add(1, std::memory_order_relaxed);
+        counters_.bytesIn.fetch_add(len, std::memory_order_relaxed);
+        if (conn_) conn_->onDatagram(PathAddrs{local_, server_}, p, len, ecn);
+      });
     }
     if (n < udp::kBatch) break;
   }

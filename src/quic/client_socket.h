@@ -40,6 +40,7 @@ class ClientSocket final : public PacketIo, private IoWatcher {
   bool logBudget() override;
   uint8_t* txSlot() override;
   void send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) override;
+  void sendEcn(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from, uint8_t ecn) override;
   void schedule(QuicConn* c) override;
   void connDied(QuicConn* c) override;
   void newCid(std::span<uint8_t, CidCodec::kLen> out) override;
@@ -60,6 +61,7 @@ class ClientSocket final : public PacketIo, private IoWatcher {
   WorkerContext* worker_;
   std::unique_ptr<QuicConn> conn_;
   TxQueue tx_;             // packets built this turn, sent as GSO trains at its end
+  uint8_t recvFlags_{0};   // udp::RecvFlags: TOS, and GRO when the kernel took it
   bool pending_{false};
   bool inRun_{false};      // inside runPending (which flushes tx_ when done)
   TimerPtr flushTimer_;

@@ -872,6 +872,9 @@ Result<void> configureSsl(SSL* ssl) {
       SSL_set_quic_method(ssl, &kQuicMethod) != 1) {
     return cryptoError("SSL setup for QUIC");
   }
+  // Once the handshake is done, BoringSSL frees this SSL's copy of the handshake configuration
+  // (certificate chain, key, cipher and curve lists): an idle connection does not carry it.
+  SSL_set_shed_handshake_config(ssl, 1);
   return {};
 }
 

@@ -14,6 +14,7 @@
 #include "http/trace_context.h"
 #include "quic/h3_origin.h"
 #include "quic/h3_upstream.h"
+#include "quic/lib_memory.h"
 
 namespace ugate::quic {
 
@@ -64,8 +65,8 @@ bool H3Base::setup(bool server) {
   settings.qpack_max_dtable_capacity = 0;  // no dynamic table: nothing to keep per connection
   settings.qpack_blocked_streams = 0;
   settings.max_field_section_size = kMaxHeaderBytes;
-  int rv = server ? nghttp3_conn_server_new(&h3_, &cb, &settings, nghttp3_mem_default(), this)
-                  : nghttp3_conn_client_new(&h3_, &cb, &settings, nghttp3_mem_default(), this);
+  int rv = server ? nghttp3_conn_server_new(&h3_, &cb, &settings, nghttp3Mem(), this)
+                  : nghttp3_conn_client_new(&h3_, &cb, &settings, nghttp3Mem(), this);
   if (rv != 0) return false;
   if (server) {
     const ngtcp2_transport_params* params = ngtcp2_conn_get_local_transport_params(conn_.conn());

@@ -123,13 +123,15 @@ IoResult OriginFace::write(const uint8_t* buf, size_t len) {
   if (s_ == nullptr) return IoResult{0, ECONNRESET};
   if (s_->err != 0) return IoResult{0, s_->err};
   if (done_) return IoResult{0, EPIPE};  // bytes after the response: not ours to forward
-  const size_t cap = host_->writeCap();
+  // A write that starts below the cap is taken whole (up to kWriteSlack past it): the splicer then
+  // never parks a remainder and copies it again.
+  const size_t limit = std::min(len, writeRoom(s_->sendBuf.size(), host_->writeCap()));
   size_t used = 0;
   while (true) {
     // At the cap the client is slow: take no more bytes (backpressure on the origin), but still
     // ask the parser with no input, as an End can follow the last body bytes consuming nothing.
-    const bool full = s_->sendBuf.size() >= cap;
-    http::ResponseStep st = parser_.next(full ? std::span<const uint8_t>() : std::span<const uint8_t>(buf + used, len - used));
+    const bool full = used >= limit;
+    http::ResponseStep st = parser_.next(full ? std::span<const uint8_t>() : std::span<const uint8_t>(buf + used, limit - used));
     used += st.consumed;
     switch (st.event) {
       case http::ResponseEvent::NeedMore:

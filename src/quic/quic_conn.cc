@@ -12,6 +12,7 @@
 #include <ugate/worker_context.h>
 
 #include "quic/h3_app.h"
+#include "quic/lib_memory.h"
 #include "quic/mux_app.h"
 #include "quic/quic_config.h"
 
@@ -66,6 +67,9 @@ void fillSettings(ngtcp2_settings& settings, const QuicTuning& t, ngtcp2_tstamp 
   settings.max_window = t.connectionWindow * 16;
   settings.max_stream_window = t.streamWindow * 16;
   settings.cc_algo = NGTCP2_CC_ALGO_CUBIC;
+  // Path MTU discovery from the 1200-byte base up to max_tx_udp_payload_size (ngtcp2's default,
+  // 1452): the sockets set DF (udp::setDontFragment), so a probe too big for the path is lost.
+  settings.no_pmtud = 0;
 }
 
 void fillParams(ngtcp2_transport_params& params, const QuicTuning& t) {
@@ -138,7 +142,7 @@ QuicConn::QuicConn(PacketIo& io, ServerParams p)
   params.original_dcid_present = 1;
 
   ngtcp2_path np = toPath(path_);
-  int rv = ngtcp2_conn_server_new(&conn_, &hd.scid, &scid, &np, hd.version, &cb, &settings, &params, nullptr, this);
+  int rv = ngtcp2_conn_server_new(&conn_, &hd.scid, &scid, &np, hd.version, &cb, &settings, &params, ngtcp2Mem(), this);
   if (rv != 0) {
     why_ = std::string("ngtcp2_conn_server_new: ") + ngtcp2_strerror(rv);
     conn_ = nullptr;
@@ -175,8 +179,8 @@ QuicConn::QuicConn(PacketIo& io, ClientParams p)
   ngtcp2_transport_params params;
   fillParams(params, tuning_);
   ngtcp2_path np = toPath(path_);
-  int rv = ngtcp2_conn_client_new(&conn_, &dcid, &scid, &np, NGTCP2_PROTO_VER_V1, &cb, &settings, &params, nullptr,
-                                  this);
+  int rv = ngtcp2_conn_client_new(&conn_, &dcid, &scid, &np, NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
+                                  ngtcp2Mem(), this);
   if (rv != 0) {
     why_ = std::string("ngtcp2_conn_client_new: ") + ngtcp2_strerror(rv);
     conn_ = nullptr;
@@ -388,14 +392,17 @@ bool QuicConn::writeStreams(ngtcp2_tstamp ts) {
 }
 
 void QuicConn::sendPacket(const uint8_t* data, size_t len, const ngtcp2_path& path, uint8_t ecn) {
-  (void)ecn;
   auto to = SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(path.remote.addr), path.remote.addrlen);
   auto from = SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(path.local.addr), path.local.addrlen);
-  io_.send(const_cast<uint8_t*>(data), len, to, from);
+  io_.sendEcn(const_cast<uint8_t*>(data), len, to, from, ecn);
 }
 
 void QuicConn::armTimer() {
   const ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(conn_);
+  // Most flushes (a burst of data, an ACK) leave the earliest deadline where it was: keep the
+  // armed timer then instead of re-arming it after every flush.
+  if (expiry == armedExpiry_ && (expiry == UINT64_MAX || timer_->enabled())) return;
+  armedExpiry_ = expiry;
   if (expiry == UINT64_MAX) {
     timer_->disable();
     return;
@@ -464,6 +471,7 @@ void QuicConn::closeWithError(const ngtcp2_ccerr& err) {
   }
   deliverNotifications();
   // Stay 3 PTO to answer late packets with the same CONNECTION_CLOSE, then go.
+  armedExpiry_ = 0;  // the closing / draining period, not an ngtcp2 deadline
   timer_->enable(Duration(std::max<uint64_t>(1, 3 * ngtcp2_conn_get_pto(conn_) / NGTCP2_MILLISECONDS)));
 }
 
@@ -491,6 +499,7 @@ void QuicConn::enterDraining() {
     if (s->face) notify(*s, true, true);
   }
   deliverNotifications();
+  armedExpiry_ = 0;  // the closing / draining period, not an ngtcp2 deadline
   timer_->enable(Duration(std::max<uint64_t>(1, 3 * ngtcp2_conn_get_pto(conn_) / NGTCP2_MILLISECONDS)));
 }
 

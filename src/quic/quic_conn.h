@@ -93,6 +93,14 @@ class PacketIo {
   /** txSlot: room for one packet (kMaxPacket bytes); send() commits it. */
   virtual uint8_t* txSlot() = 0;
   virtual void send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) = 0;
+  /**
+   * sendEcn: send() with the ECN codepoint ngtcp2 chose for the packet (ngtcp2_pkt_info.ecn). A
+   * PacketIo that cannot mark packets sends them unmarked (ngtcp2's ECN validation then turns it off).
+   */
+  virtual void sendEcn(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from, uint8_t ecn) {
+    (void)ecn;
+    send(slot, len, to, from);
+  }
   /** schedule: c has something to write: call c->flush() at the end of this turn. */
   virtual void schedule(QuicConn* c) = 0;
   /** connDied: c is dead; free it once its own code is off the stack. */
@@ -112,6 +120,9 @@ class PacketIo {
 
   static constexpr size_t kMaxPacket = 1500;
 };
+
+/** kEcnMask: the ECN bits of a TOS byte / traffic class (RFC 3168), what ngtcp2_pkt_info.ecn holds. */
+inline constexpr uint8_t kEcnMask = 0x03;
 
 /** ServerParams: a client Initial accepted by an endpoint. */
 struct ServerParams {
@@ -249,6 +260,7 @@ class QuicConn final : public StreamHost {
   std::vector<std::string> cids_;     // every CID registered for us in the worker's table
   std::vector<uint8_t> closeBuf_;     // our CONNECTION_CLOSE packet while closing
   TimerPtr timer_;
+  ngtcp2_tstamp armedExpiry_{UINT64_MAX};  // the ngtcp2 expiry timer_ is armed for (armTimer)
   std::map<int64_t, std::unique_ptr<StreamState>> streams_;
   std::vector<int64_t> notifyQ_;
   MonotonicTime start_;

@@ -48,18 +48,22 @@ ngtcp2_cid toCid(const uint8_t* p, size_t n) {
 QuicEndpoint::QuicEndpoint(WorkerContext& w, QuicWorker& qw, const ListenerConfig& l, int fd)
     : w_(w), qw_(qw), cfg_(&l), name_(l.name), fd_(fd), tx_(kArenaBytes) {
   wildcard_ = l.address.isAny();
-  // Replies must leave from the address each client reached: learn it on a wildcard socket.
-  if (auto r = udp::setRecvOptions(fd_, l.address.family(), wildcard_ ? udp::kRecvPktInfo : 0); !r) {
+  // Replies must leave from the address each client reached: learn it on a wildcard socket. The
+  // TOS byte carries the ECN codepoint ngtcp2 counts (ACK_ECN).
+  recvFlags_ = static_cast<uint8_t>(udp::kRecvTos | (wildcard_ ? udp::kRecvPktInfo : 0));
+  if (auto r = udp::setRecvOptions(fd_, l.address.family(), recvFlags_); !r) {
     spdlog::warn("quic {}: {}", name_, r.error().detail);
   }
-  udp::setBufferBytes(fd_, 4 << 20);
-  // Path MTU: packets carry DF, so a too-large probe fails instead of being fragmented.
-  int pmtu = l.address.family() == AF_INET6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE;
-  if (l.address.family() == AF_INET6) {
-    setsockopt(fd_, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+  // GRO: the kernel hands over a flow's datagrams coalesced (split again in onIoEvent); a kernel
+  // that refuses it delivers them one by one, as before.
+  if (udp::enableGro(fd_)) {
+    recvFlags_ |= udp::kRecvGro;
   } else {
-    setsockopt(fd_, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+    spdlog::debug("quic {}: no UDP GRO on this kernel: {}", name_, strerror(errno));
   }
+  udp::setBufferBytes(fd_, 4 << 20);
+  // Path MTU: packets carry DF, so a too-large PMTUD probe is lost instead of being fragmented.
+  udp::setDontFragment(fd_, l.address.family());
   flushTimer_ = w_.reactor().createTimer([this] { runPending(); });
   qw_.addEndpoint(this);
   if (!w_.reactor().addFd(fd_, this, EPOLLIN)) spdlog::error("quic {}: cannot watch the socket", name_);
@@ -90,7 +94,7 @@ size_t QuicEndpoint::handshaking() const {
 void QuicEndpoint::onIoEvent(uint32_t events) {
   (void)events;
   udp::RecvBatch& batch = udp::recvBatch();
-  const uint8_t flags = wildcard_ ? udp::kRecvPktInfo : 0;
+  const uint8_t flags = recvFlags_;
   QuicCounters& k = qw_.shared().counters;
   bool more = false;
   for (int round = 0; round < kBatchesPerWake; ++round) {
@@ -108,7 +112,9 @@ void QuicEndpoint::onIoEvent(uint32_t events) {
       path.remote = d.peer;
       path.local = wildcard_ && d.local.valid() ? *SocketAddress::fromIp(d.local.ip(), cfg_->address.port())
                                                 : cfg_->address;
-      datagram(d.data, d.len, path, 0);
+      const uint8_t ecn = d.tos & kEcnMask;
+      udp::forEachSegment(d.data, d.len, d.segSize,
+                          [&](const uint8_t* p, size_t len) { datagram(p, len, path, ecn); });
     }
     if (n < udp::kBatch) break;
   }
@@ -189,10 +195,10 @@ void QuicEndpoint::datagram(const uint8_t* data, size_t len, const PathAddrs& pa
     }
     return;
   }
-  acceptInitial(data, len, path);
+  acceptInitial(data, len, path, ecn);
 }
 
-void QuicEndpoint::acceptInitial(const uint8_t* data, size_t len, const PathAddrs& path) {
+void QuicEndpoint::acceptInitial(const uint8_t* data, size_t len, const PathAddrs& path, uint8_t ecn) {
   QuicCounters& k = qw_.shared().counters;
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, data, len) != 0) {
@@ -251,7 +257,7 @@ void QuicEndpoint::acceptInitial(const uint8_t* data, size_t len, const PathAddr
   }
   QuicConn* raw = c.get();
   conns_.emplace(raw, std::move(c));
-  raw->onDatagram(path, data, len, 0);
+  raw->onDatagram(path, data, len, ecn);
 }
 
 void QuicEndpoint::sendVersionNegotiation(const ngtcp2_version_cid& vc, const PathAddrs& path) {
@@ -325,12 +331,17 @@ void QuicEndpoint::sendStatelessReset(const ngtcp2_version_cid& vc, size_t len, 
 uint8_t* QuicEndpoint::txSlot() { return tx_.slot(fd_, kMaxPacket); }
 
 void QuicEndpoint::send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) {
+  sendEcn(slot, len, to, from, 0);
+}
+
+void QuicEndpoint::sendEcn(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from,
+                           uint8_t ecn) {
   QuicCounters& k = qw_.shared().counters;
   k.packetsOut.fetch_add(1, std::memory_order_relaxed);
   k.bytesOut.fetch_add(len, std::memory_order_relaxed);
   SocketAddress src = wildcard_ ? from : SocketAddress{};
   if (src.valid()) src = *SocketAddress::fromIp(src.ip(), 0);
-  tx_.push(slot, len, to, src);
+  tx_.push(slot, len, to, src, ecn);
 }
 
 void QuicEndpoint::flushTx() {

@@ -59,6 +59,7 @@ class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWa
   bool logBudget() override;
   uint8_t* txSlot() override;
   void send(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) override;
+  void sendEcn(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from, uint8_t ecn) override;
   void schedule(QuicConn* c) override;
   void connDied(QuicConn* c) override;
   void newCid(std::span<uint8_t, CidCodec::kLen> out) override;
@@ -73,7 +74,7 @@ class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWa
  private:
   void onIoEvent(uint32_t events) override;
   void sweep();
-  void acceptInitial(const uint8_t* data, size_t len, const PathAddrs& path);
+  void acceptInitial(const uint8_t* data, size_t len, const PathAddrs& path, uint8_t ecn);
   void sendVersionNegotiation(const ngtcp2_version_cid& vc, const PathAddrs& path);
   void sendRetry(const ngtcp2_pkt_hd& hd, const PathAddrs& path);
   void sendInitialClose(const ngtcp2_pkt_hd& hd, const PathAddrs& path, uint64_t code);
@@ -85,6 +86,7 @@ class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWa
   std::string name_;
   int fd_;
   bool wildcard_{false};
+  uint8_t recvFlags_{0};  // udp::RecvFlags this socket's datagrams carry (PKTINFO, TOS, GRO)
   /** tx_: the packets this turn's connections built, sent as GSO trains (tx_queue.h). */
   TxQueue tx_;
   std::unordered_map<QuicConn*, std::unique_ptr<QuicConn>> conns_;

@@ -13,6 +13,7 @@
 #include "quic/quic_config.h"
 #include "quic/quic_crypto.h"
 #include "quic/quic_endpoint.h"
+#include "quic/lib_memory.h"
 #include "quic/mux_app.h"
 
 namespace ugate::quic {
@@ -159,6 +160,9 @@ void QuicModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_quic_tokens_rejected_total", "Retry or NEW_TOKEN tokens that failed verification",
               v(c.tokensRejected));
   out.counter("ugate_quic_key_updates_total", "1-RTT key updates (either side)", v(c.keyUpdates));
+  out.family("ugate_quic_library_bytes", "gauge", "bytes ngtcp2 and nghttp3 hold now (all connections)");
+  out.sample("ugate_quic_library_bytes", {{"lib", "ngtcp2"}}, libBytes().ngtcp2.load(std::memory_order_relaxed));
+  out.sample("ugate_quic_library_bytes", {{"lib", "nghttp3"}}, libBytes().nghttp3.load(std::memory_order_relaxed));
 }
 
 }  // namespace ugate::quic

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -57,7 +59,7 @@ class QuicWorker final : public ModuleWorker {
   void addCid(std::string_view cid, QuicConn* c) { cids_[std::string(cid)] = c; }
   void removeCid(std::string_view cid) { cids_.erase(std::string(cid)); }
   QuicConn* findCid(std::string_view cid) const {
-    auto it = cids_.find(std::string(cid));
+    auto it = cids_.find(cid);  // per packet: looked up by view, no string made
     return it == cids_.end() ? nullptr : it->second;
   }
 
@@ -73,7 +75,12 @@ class QuicWorker final : public ModuleWorker {
  private:
   WorkerContext& w_;
   QuicShared& shared_;
-  std::unordered_map<std::string, QuicConn*> cids_;
+  /** CidHash: a transparent hash, so lookups take a string_view (CIDs are 16 bytes: past SSO). */
+  struct CidHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, QuicConn*, CidHash, std::equal_to<>> cids_;
   std::vector<QuicEndpoint*> endpoints_;
 };
 

@@ -32,7 +32,7 @@ IoResult QuicStream::write(const uint8_t* buf, size_t len) {
     writeReady_ = false;
     return IoResult{0, EAGAIN};
   }
-  const size_t n = std::min(len, cap - held);
+  const size_t n = std::min(len, writeRoom(held, cap));
   s_->sendBuf.append(buf, n);
   if (s_->sendBuf.size() >= cap) {
     s_->writeBlocked = true;

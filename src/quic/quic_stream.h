@@ -64,6 +64,16 @@ class StreamHost {
   virtual size_t writeCap() const = 0;
 };
 
+/**
+ * kWriteSlack: how far one write() may go past writeCap. A write that starts below the cap takes up
+ * to this much more, so the splicer's copy (one scratch buffer, 64 KiB by default) is taken whole
+ * and never parked and copied again; a stream holds at most writeCap + kWriteSlack bytes.
+ */
+inline constexpr size_t kWriteSlack = 64u << 10;
+
+/** writeRoom: bytes one write() may take into a send buffer holding `held` (0: at the cap). */
+inline size_t writeRoom(size_t held, size_t cap) { return held >= cap ? 0 : cap - held + kWriteSlack; }
+
 class QuicStream : public Stream {
  public:
   QuicStream(StreamHost* host, StreamState* s) : host_(host), s_(s) {

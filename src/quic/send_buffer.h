@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <memory>
+#include <vector>
 
 namespace ugate::quic {
 
@@ -32,7 +32,9 @@ class SendBuffer {
       // inBlock: bytes used in the last block.
       size_t inBlock = blocks_.empty() ? kBlock : static_cast<size_t>(end_ - base_ - (blocks_.size() - 1) * kBlock);
       if (inBlock == kBlock) {
-        blocks_.push_back(std::make_unique<uint8_t[]>(kBlock));
+        // A block the stream freed before (acknowledged), else a new one; never zero-filled:
+        // every byte of it is written before it is read.
+        blocks_.push_back(spare_ ? std::move(spare_) : std::make_unique_for_overwrite<uint8_t[]>(kBlock));
         inBlock = 0;
       }
       size_t take = n < kBlock - inBlock ? n : kBlock - inBlock;
@@ -88,11 +90,14 @@ class SendBuffer {
   void ack(size_t n) {
     acked_ += n;
     while (!blocks_.empty() && acked_ - base_ >= kBlock) {
-      blocks_.pop_front();
+      // Keep one acknowledged block for the next append (a bulk transfer then allocates nothing).
+      if (!spare_) spare_ = std::move(blocks_.front());
+      blocks_.erase(blocks_.begin());  // a few pointers move: a stream holds ≤ 21 blocks
       base_ += kBlock;
     }
-    if (acked_ == end_ && !blocks_.empty()) {  // everything acknowledged: free the last block too
+    if (acked_ == end_) {  // everything acknowledged: an idle stream holds no block at all
       blocks_.clear();
+      spare_.reset();
       base_ = end_ = acked_;
       handed_ = acked_;
     }
@@ -100,11 +105,15 @@ class SendBuffer {
 
   void clear() {
     blocks_.clear();
+    spare_.reset();
     base_ = acked_ = handed_ = end_;
   }
 
  private:
-  std::deque<std::unique_ptr<uint8_t[]>> blocks_;
+  // A vector, not a deque: it allocates nothing until the first block (a deque allocates a 512-byte
+  // node and its map up front, for every stream, idle or not).
+  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  std::unique_ptr<uint8_t[]> spare_;  // one acknowledged block kept for reuse while data flows
   uint64_t base_{0};    // stream offset of blocks_.front()[0]
   uint64_t acked_{0};   // stream offset acknowledged up to
   uint64_t handed_{0};  // stream offset handed to the stack up to

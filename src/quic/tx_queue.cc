@@ -6,23 +6,25 @@ namespace ugate::quic {
 namespace {
 constexpr unsigned kMaxSegments = 64;   // UDP_SEGMENT allows 64 segments per message
 constexpr size_t kMaxGsoBytes = 65000;  // and one UDP payload's worth of bytes
+constexpr unsigned kKeepArenaAbove = 8;  // packets per flush from which a client keeps its arena
 }  // namespace
 
 TxQueue::TxQueue(size_t arenaBytes, bool keepArena) : arenaBytes_(arenaBytes), keepArena_(keepArena) {
-  if (keepArena_) arena_ = std::make_unique<uint8_t[]>(arenaBytes_);
+  if (keepArena_) arena_ = std::make_unique_for_overwrite<uint8_t[]>(arenaBytes_);
 }
 
 uint8_t* TxQueue::slot(int fd, size_t maxPacket) {
   if (cursor_ + maxPacket > arenaBytes_ || (tx_.full() && !train_.open) || (tx_.size() + 1 >= udp::kBatch)) flush(fd);
-  if (!arena_) arena_ = std::make_unique<uint8_t[]>(arenaBytes_);
+  if (!arena_) arena_ = std::make_unique_for_overwrite<uint8_t[]>(arenaBytes_);
   return arena_.get() + cursor_;
 }
 
-void TxQueue::push(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from) {
+void TxQueue::push(uint8_t* slot, size_t len, const SocketAddress& to, const SocketAddress& from, uint8_t ecn) {
   const size_t at = static_cast<size_t>(slot - arena_.get());  // == cursor_: slot() gave it
   Train& t = train_;
   const bool joins = gso_ && t.open && !t.closed && at == t.start + t.bytes && len <= t.seg &&
-                     t.count < kMaxSegments && t.bytes + len <= kMaxGsoBytes && t.to == to && t.from == from;
+                     t.count < kMaxSegments && t.bytes + len <= kMaxGsoBytes && t.ecn == ecn && t.to == to &&
+                     t.from == from;
   if (joins) {
     t.bytes += len;
     ++t.count;
@@ -35,17 +37,19 @@ void TxQueue::push(uint8_t* slot, size_t len, const SocketAddress& to, const Soc
     t.bytes = len;
     t.seg = len;
     t.count = 1;
+    t.ecn = ecn;
     t.to = to;
     t.from = from;
   }
   cursor_ = at + len;
+  ++queued_;
 }
 
 void TxQueue::commitTrain() {
   if (!train_.open) return;
   train_.open = false;
   tx_.addSegmented(arena_.get() + train_.start, train_.bytes,
-                   train_.count > 1 ? static_cast<uint16_t>(train_.seg) : 0, train_.to, train_.from);
+                   train_.count > 1 ? static_cast<uint16_t>(train_.seg) : 0, train_.to, train_.from, train_.ecn);
 }
 
 bool TxQueue::flush(int fd) {
@@ -59,7 +63,10 @@ bool TxQueue::flush(int fd) {
     }
   }
   cursor_ = 0;
-  if (!keepArena_) arena_.reset();
+  // A client socket frees its arena when traffic is light (an idle connection's ACK or PING), and
+  // keeps it through a bulk transfer instead of allocating it again for every flush.
+  if (!keepArena_ && queued_ < kKeepArenaAbove) arena_.reset();
+  queued_ = 0;
   return refused;
 }
 

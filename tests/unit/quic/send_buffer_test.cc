@@ -55,5 +55,30 @@ TEST(SendBuffer, PeekRespectsMaxPieces) {
   EXPECT_EQ(v[0].len + v[1].len, 2 * SendBuffer::kBlock);
 }
 
+TEST(SendBuffer, AcknowledgedBlockIsReusedWithItsOldBytesOverwritten) {
+  SendBuffer b;
+  const size_t k = SendBuffer::kBlock;
+  std::string first(k, 'x'), second(k + 100, 'y');
+  b.append(reinterpret_cast<const uint8_t*>(first.data()), first.size());
+  b.append(reinterpret_cast<const uint8_t*>("z"), 1);  // a second block begins
+  ByteVec v[1] = {};
+  ASSERT_EQ(b.peek(v, 1), 1u);
+  const uint8_t* firstBlock = v[0].base;
+  b.hand(k + 1);
+  b.ack(k);  // the first block is acknowledged: kept as the spare
+  b.append(reinterpret_cast<const uint8_t*>(second.data()), second.size());
+  EXPECT_EQ(gather(b), second);  // the reused block carries only the new bytes
+  ByteVec all[4] = {};
+  size_t n = b.peek(all, 4);
+  ASSERT_EQ(n, 2u);
+  EXPECT_EQ(all[1].base, firstBlock);  // the spare came back instead of a new allocation
+  b.hand(b.unhanded());
+  b.ack(b.size());
+  EXPECT_EQ(b.size(), 0u);
+  EXPECT_EQ(b.peek(all, 4), 0u);
+  b.append(reinterpret_cast<const uint8_t*>("after"), 5);
+  EXPECT_EQ(gather(b), "after");
+}
+
 }  // namespace
 }  // namespace ugate::quic

@@ -279,25 +279,32 @@ void MuxApp::streamStopSending(int64_t id, uint64_t code) {
 int64_t MuxApp::nextStreamData(ngtcp2_vec* vecs, size_t maxv, size_t& nvecs, bool& fin) {
   nvecs = 0;
   fin = false;
-  for (auto it = ready_.begin(); it != ready_.end();) {
-    StreamState* s = conn_.findStream(*it);
-    if (s == nullptr || s->closed || s->finHanded) {
-      it = ready_.erase(it);
-      continue;
+  // Round robin, a packet at a time: the search starts after the stream served last, so parallel
+  // streams share the connection instead of the lowest ID taking every packet until it runs dry.
+  auto serve = [&](std::set<int64_t>::iterator it, bool wrapped) -> int64_t {
+    while (it != ready_.end() && (!wrapped || *it <= lastServed_)) {
+      StreamState* s = conn_.findStream(*it);
+      if (s == nullptr || s->closed || s->finHanded) {
+        it = ready_.erase(it);
+        continue;
+      }
+      size_t total = 0;
+      const size_t n = s->sendBuf.peekInto(vecs, maxv, total);
+      const bool f = s->finQueued && total == s->sendBuf.unhanded();
+      if (n == 0 && !f) {
+        it = ready_.erase(it);
+        continue;
+      }
+      nvecs = n;
+      fin = f;
+      finOffered_ = f ? s->id : -1;
+      lastServed_ = s->id;
+      return s->id;
     }
-    size_t total = 0;
-    const size_t n = s->sendBuf.peekInto(vecs, maxv, total);
-    const bool f = s->finQueued && total == s->sendBuf.unhanded();
-    if (n == 0 && !f) {
-      it = ready_.erase(it);
-      continue;
-    }
-    nvecs = n;
-    fin = f;
-    finOffered_ = f ? s->id : -1;
-    return s->id;
-  }
-  return -1;
+    return -1;
+  };
+  const int64_t id = serve(ready_.upper_bound(lastServed_), false);
+  return id >= 0 ? id : serve(ready_.begin(), true);
 }
 
 void MuxApp::streamDataTaken(int64_t id, size_t n) {

@@ -79,6 +79,7 @@ class MuxApp final : public Application {
   QuicMux* mux_;
   std::map<int64_t, Extra> extra_;  // streams whose header is pending or that are still open
   std::set<int64_t> ready_;         // streams that may have bytes or a FIN to send
+  int64_t lastServed_{-1};          // the stream nextStreamData offered last (round robin)
   int64_t finOffered_{-1};          // the stream nextStreamData offered a FIN for
   bool goingAway_{false};
   std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};  // for work deferred past this turn

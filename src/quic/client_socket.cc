@@ -19,6 +19,8 @@ constexpr int kBatchesPerWake = 8;  // then yield to other fds
 constexpr size_t kTxArena = 96 * 1024;  // one GSO train of 64 full packets
 }  // namespace
 
+const char ClientSocket::kRefused[] = "connection refused (ICMP port unreachable)";
+
 Result<std::unique_ptr<ClientSocket>> ClientSocket::open(Reactor& r, QuicCounters& counters,
                                                          const SocketAddress& server, WorkerContext* worker) {
   int fd = ::socket(server.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -123,8 +125,13 @@ void ClientSocket::onIoEvent(uint32_t events) {
   bool more = false;
   for (int round = 0; round < kBatchesPerWake; ++round) {
     IoResult r = batch.recv(fd_, recvFlags_);
-    // EAGAIN, or an ICMP error (ECONNREFUSED): the connection times out by itself.
-    if (!r.ok() || r.value <= 0) break;
+    if (!r.ok() && r.err == ECONNREFUSED) {
+      // ICMP port unreachable: a connection still in its handshake ends now (QuicConn::refused);
+      // an established one is left to its idle timeout.
+      if (conn_) conn_->refused(kRefused);
+      break;
+    }
+    if (!r.ok() || r.value <= 0) break;  // EAGAIN
     more = round + 1 == kBatchesPerWake;
     const auto n = static_cast<size_t>(r.value);
     for (size_t i = 0; i < n; ++i) {

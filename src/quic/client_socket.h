@@ -20,6 +20,8 @@ namespace ugate::quic {
 
 class ClientSocket final : public PacketIo, private IoWatcher {
  public:
+  /** kRefused: the reason a connection ends with when ICMP says the server's port is closed. */
+  static const char kRefused[];
   /**
    * open makes a UDP socket connected to server (non-blocking, on r). worker: the core worker when
    * inside ugated (sessions, log budget), else null. counters must outlive the socket.

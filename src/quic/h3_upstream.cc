@@ -149,6 +149,7 @@ void H3Upstream::onUpstreamClosed(std::string_view why) {
   if (done_ || answered_) return;  // after the answer, the splicer hears of it from the faces
   const bool handshake = sock_ && sock_->conn() != nullptr && sock_->conn()->handshakeDone();
   if (why == "handshake timeout") return fail(Errc::HandshakeTimeout, "no QUIC handshake with the origin in time");
+  if (why == ClientSocket::kRefused) return fail(Errc::ConnectRefused, "the origin's UDP port is closed: " + std::string(why));
   fail(handshake ? Errc::Reset : Errc::ProtocolError,
        std::string(handshake ? "the origin's connection ended before it answered: "
                              : "QUIC/TLS handshake with the origin failed: ") +

@@ -524,6 +524,11 @@ void QuicConn::closeNow() {
   closeWithError(err);
 }
 
+void QuicConn::refused(std::string_view why) {
+  if (handshakeDone_ || state_ != State::Handshaking) return;
+  die(why);
+}
+
 void QuicConn::die(std::string_view why) {
   if (state_ == State::Dead) return;
   QuicCounters& k = io_.counters();

@@ -176,6 +176,13 @@ class QuicConn final : public StreamHost {
   void drain();
   /** closeNow: the listener is going away: CONNECTION_CLOSE(NO_ERROR) at once. */
   void closeNow();
+  /**
+   * refused: the network said nothing listens at the peer's address (ICMP port unreachable on a
+   * client's connected socket). Before the handshake the connection ends now with `why` (its owner
+   * hears it at once, not at the handshake timeout); after it, nothing happens: an ICMP message is
+   * easy to forge, and a peer that proved itself alive is given up on by the idle timeout only.
+   */
+  void refused(std::string_view why);
 
   // StreamHost (faces of tunnelled streams)
   void consumed(StreamState& s, size_t n) override;

@@ -10,8 +10,8 @@
 # - the origin's certificate must verify: gtlsserver with a certificate from the test's CA (ugated's
 #   tls.rootsFile) is served; one with a self-signed certificate is refused 502 (x-ugate-error), and
 #   served when its route says "insecureSkipVerify": true;
-# - a dead origin (closed UDP port: ICMP unreachable, no handshake) is answered 504 after the
-#   listener's connectTimeout;
+# - a dead origin (closed UDP port: ICMP port unreachable) is answered 502 connect_refused at once;
+#   an origin that takes the datagrams and never answers, 504 after the listener's connectTimeout;
 # - each failure has its warning in ugated's log; /stats counts requests and errors; the access log
 #   has a line per request.
 # The last line is always "quic_upstream: N passed, M failed".
@@ -67,9 +67,14 @@ head -c 4194304 /dev/urandom >"$TMP/www/big"
 printf 'small\n' >"$TMP/www/small"
 head -c 1048576 /dev/urandom >"$TMP/post"
 
-read -r H3 ORIGIN ROGUE DEAD < <(free_udp_ports 4)
+read -r H3 ORIGIN ROGUE DEAD MUTE < <(free_udp_ports 5)
 spawn origin gtlsserver -q -d "$TMP/www" 127.0.0.1 "$ORIGIN" "$TMP/pki/origin.key" "$TMP/pki/origin.crt" >"$TMP/origin.log" 2>&1
 spawn rogue gtlsserver -q -d "$TMP/www" 127.0.0.1 "$ROGUE" "$TMP/pki/rogue.key" "$TMP/pki/rogue.crt" >"$TMP/rogue.log" 2>&1
+# mute: takes every datagram and answers none (no ICMP either): only the handshake timeout ends it.
+spawn mute python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True: s.recv(65536)' "$MUTE" >"$TMP/mute.log" 2>&1
 
 cat >"$TMP/ugated.json" <<EOF
 {
@@ -90,6 +95,8 @@ cat >"$TMP/ugated.json" <<EOF
     {"name": "rogue-skip", "match": {"listener": "h3", "host": "skip.test"}, "to": "127.0.0.1:$ROGUE",
      "upstreamQuic": true, "upstreamTls": {"insecureSkipVerify": true}},
     {"name": "dead", "match": {"listener": "h3", "host": "dead.test"}, "to": "127.0.0.1:$DEAD",
+     "upstreamQuic": true},
+    {"name": "mute", "match": {"listener": "h3", "host": "mute.test"}, "to": "127.0.0.1:$MUTE",
      "upstreamQuic": true}
   ]
 }
@@ -135,12 +142,16 @@ else
   failed "insecureSkipVerify: $(tail -n 3 "$TMP/h3get.log")"
 fi
 get "https://dead.test:$H3/small" || true
-expect_eq "a dead origin (closed UDP port): 504 after connectTimeout" "$(status_of)" 504
+expect_eq "a dead origin (closed UDP port): 502" "$(status_of)" 502
+check "... x-ugate-error: connect_refused (ICMP port unreachable, not the handshake timeout)" \
+  grep -q "x-ugate-error: connect_refused" "$TMP/h3get.log"
+check "... a warning for it" grep -q "HTTP/3 origin 127.0.0.1:$DEAD (route dead).*UDP port is closed" "$TMP/ugated.log"
+get "https://mute.test:$H3/small" || true
+expect_eq "an origin that never answers: 504 after connectTimeout" "$(status_of)" 504
 check "... x-ugate-error: handshake_timeout" grep -q "x-ugate-error: handshake_timeout" "$TMP/h3get.log"
-check "... a warning for it" grep -q "HTTP/3 origin 127.0.0.1:$DEAD (route dead)" "$TMP/ugated.log"
 
 expect_ge "/stats: requests relayed to HTTP/3 origins" "$(stat_of ugate_quic_h3_upstream_requests_total)" 16
-expect_eq "/stats: of which failed" "$(stat_of ugate_quic_h3_upstream_errors_total)" 2
+expect_eq "/stats: of which failed" "$(stat_of ugate_quic_h3_upstream_errors_total)" 3
 n=$(grep -c '"route":"origin".*"close":"ok"' "$TMP/access.log" || true)
 expect_ge "access log: a line per relayed request" "$n" 13
 

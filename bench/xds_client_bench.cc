@@ -211,6 +211,12 @@ int main(int argc, char** argv) {
   }
   stop = true;
   probe.join();
+  for (auto& w : workers) {  // the probes still queued run before this (posts run in order)
+    std::promise<void> flushed;
+    w->reactor().post([&] { flushed.set_value(); });
+    flushed.get_future().get();
+  }
+  std::lock_guard<std::mutex> statsLock(mu);
 
   printf("response -> snapshot on every worker: p50 %.2f ms, p90 %.2f ms, max %.2f ms\n", total.pct(0.5),
          total.pct(0.9), total.pct(1.0));

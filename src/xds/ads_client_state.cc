@@ -124,12 +124,14 @@ std::string AdsClientState::applyAmbient(const std::string& type, const std::vec
     if (r.anyType != type) return wrongType(i, r.anyType, addr ? "Address" : "Authorization");
     std::string name;
     if (addr) {
-      auto a = parseAmbientAddress(r.bytes);
+      Result<AmbientAddress> a =
+          r.decoded && r.decoded->address ? std::move(*r.decoded->address) : parseAmbientAddress(r.bytes);
       if (!a) return a.error().detail;
       name = r.name.empty() ? a->name() : std::string(r.name);
       nextA[name] = {AddressHeld{std::move(a->workload), std::move(a->service)}, std::string(r.version)};
     } else {
-      auto p = parseAmbientPolicy(r.bytes);
+      Result<AmbientPolicy> p =
+          r.decoded && r.decoded->policy ? std::move(*r.decoded->policy) : parseAmbientPolicy(r.bytes);
       if (!p) return p.error().detail;
       name = r.name.empty() ? p->key() : std::string(r.name);
       nextP[name] = {std::move(*p), std::string(r.version)};
@@ -256,8 +258,9 @@ ClientOutcome AdsClientState::onMessage(std::string_view bytes) { return onDecod
 
 namespace {
 
-// addResource: one resource of a response of typeUrl, converted when it is a CDS or EDS resource of
-// the response's own type (what apply() would convert; the rest is converted there).
+// addResource: one resource of a response of typeUrl, converted when it is a CDS, EDS, Address or
+// Authorization resource of the response's own type (what apply() would convert; any other is
+// refused there without being converted).
 void addResource(DecodedResponse& d, std::string name, std::string version, const std::string& anyType,
                  const std::string& bytes) {
   DecodedResponse::Resource& r = d.resources.emplace_back();
@@ -268,6 +271,10 @@ void addResource(DecodedResponse& d, std::string name, std::string version, cons
     r.cds = parseCdsCluster(bytes);
   } else if (anyType == d.typeUrl && anyType == kEds) {
     r.eds = parseEdsAssignment(bytes);
+  } else if (anyType == d.typeUrl && anyType == kAddress) {
+    r.address = parseAmbientAddress(bytes);
+  } else if (anyType == d.typeUrl && anyType == kAuthz) {
+    r.policy = parseAmbientPolicy(bytes);
   } else {
     r.bytes = bytes;
   }

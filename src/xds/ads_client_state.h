@@ -57,8 +57,8 @@ struct ClientOutcome {
 
 /**
  * DecodedResponse: one response's bytes decoded, with no state read (so any thread may make it):
- * the protobuf parsed and each CDS / EDS resource of the response's own type converted (or the
- * reason it cannot be). Other resources keep their bytes (converted when applied). The expensive
+ * the protobuf parsed and each CDS / EDS / Address / Authorization resource of the response's own
+ * type converted (or the reason it cannot be). Other resources keep their bytes (refused when applied). The expensive
  * part of a big update (issue 19 §5: a 10 000-endpoint assignment); AdsClient makes it off worker 0.
  */
 struct DecodedResponse {
@@ -73,6 +73,8 @@ struct DecodedResponse {
     std::string bytes;                          // empty when converted below
     std::optional<Result<CdsCluster>> cds;      // converted (a CDS resource of a CDS response)
     std::optional<Result<EdsAssignment>> eds;   // converted (an EDS resource of an EDS response)
+    std::optional<Result<AmbientAddress>> address;  // (an Address of an Address response)
+    std::optional<Result<AmbientPolicy>> policy;    // (an Authorization of an Authorization response)
   };
   std::vector<Resource> resources;
   std::vector<std::string> removed;  // delta removed_resources

@@ -12,8 +12,11 @@
 // in order, and the snapshot was posted first). The data path's latency: a probe thread posts a
 // stamped no-op to every worker every 200 µs and records how late it runs, while idle and during
 // updates. Not a test: nothing is asserted.
+// MODE: "thread" (as ugated now: AdsClientState::decode, the protobuf and the conversion, runs on the
+// xds module's DecodeThread, and worker 0 applies the result, joins and calls setCluster) or "inline"
+// (everything on worker 0, as before).
 //
-//   build/bench/xds_client_bench [UPDATES] [WORKERS] [ENDPOINTS]   (defaults 30, 2, 10000)
+//   build/bench/xds_client_bench [UPDATES] [WORKERS] [ENDPOINTS] [MODE]   (defaults 30, 2, 10000, thread)
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -33,6 +36,7 @@
 #include "core/worker.h"
 #include "xds/ads_client_state.h"
 #include "xds/ads_resources.h"
+#include "xds/decode_thread.h"
 #include "xds/messages.h"
 #include "xds_bench_endpoints.h"
 #include "envoy/service/discovery/v3/discovery.pb.h"
@@ -89,6 +93,7 @@ int main(int argc, char** argv) {
   const int updates = argc > 1 ? atoi(argv[1]) : 30;
   const int nworkers = argc > 2 ? atoi(argv[2]) : 2;
   const int n = argc > 3 ? atoi(argv[3]) : 10000;
+  const bool threaded = argc > 4 ? std::string(argv[4]) != "inline" : true;
 
   const std::string cds = response(std::string(xds::kClusterType), resourceBytes(std::string(xds::kClusterType), 1, 1), "1");
   std::vector<std::string> eds;
@@ -96,7 +101,8 @@ int main(int argc, char** argv) {
     eds.push_back(response(std::string(xds::kClusterLoadAssignmentType),
                            resourceBytes(std::string(xds::kClusterLoadAssignmentType), n, 1 + i * 7), ""));
   }
-  printf("EDS response: %zu bytes, %d endpoints; %d workers; %d updates\n", eds[0].size(), n, nworkers, updates);
+  printf("EDS response: %zu bytes, %d endpoints; %d workers; %d updates; decode %s\n", eds[0].size(), n, nworkers,
+         updates, threaded ? "on the DecodeThread" : "inline on worker 0");
 
   auto cfg = parseConfig("{}", "<bench>", ConfigDefaults{});
   std::vector<std::unique_ptr<Worker>> workers;
@@ -155,17 +161,19 @@ int main(int argc, char** argv) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // an idle baseline
 
-  Stats total, parse, publish;
+  xds::DecodeThread decoder;
+  Stats total, parse, publish, onLoop;
   int nacks = 0;
   for (int u = 0; u < updates + 1; ++u) {
     std::vector<Clock::time_point> arrived(nworkers);
     std::atomic<int> pending{nworkers};
     std::promise<void> all;
-    Clock::time_point t0, t1, t2;
-    updating = true;
-    workers[0]->reactor().post([&] {
-      t0 = Clock::now();
-      auto out = st->onMessage(eds[u % 2]);  // parse, validate, convert
+    Clock::time_point t0, ta, t1, t2;
+    // apply: on worker 0 (ta: when it starts there): the state takes the decoded response, joins,
+    // setCluster builds and posts the snapshot; then the markers to every worker.
+    auto apply = [&](xds::DecodedResponse d) {
+      ta = Clock::now();
+      auto out = st->onDecoded(std::move(d));
       if (out.verdict != xds::ClientVerdict::Ack) ++nacks;
       auto held = st->clusters();
       t1 = Clock::now();
@@ -178,6 +186,18 @@ int main(int argc, char** argv) {
           if (--pending == 0) all.set_value();
         });
       }
+    };
+    updating = true;
+    workers[0]->reactor().post([&] {
+      t0 = Clock::now();
+      if (!threaded) {
+        apply(xds::AdsClientState::decode(false, eds[u % 2]));
+        return;
+      }
+      decoder.run([&] {
+        auto d = std::make_shared<xds::DecodedResponse>(xds::AdsClientState::decode(false, eds[u % 2]));
+        workers[0]->reactor().post([&, d] { apply(std::move(*d)); });
+      });
     });
     all.get_future().get();
     updating = false;
@@ -186,15 +206,25 @@ int main(int argc, char** argv) {
     total.v.push_back(ms(last - t0));
     parse.v.push_back(ms(t1 - t0));
     publish.v.push_back(ms(t2 - t1));
+    onLoop.v.push_back(ms(t2 - (threaded ? ta : t0)));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   stop = true;
   probe.join();
+  for (auto& w : workers) {  // the probes still queued run before this (posts run in order)
+    std::promise<void> flushed;
+    w->reactor().post([&] { flushed.set_value(); });
+    flushed.get_future().get();
+  }
+  std::lock_guard<std::mutex> statsLock(mu);
 
   printf("response -> snapshot on every worker: p50 %.2f ms, p90 %.2f ms, max %.2f ms\n", total.pct(0.5),
          total.pct(0.9), total.pct(1.0));
-  printf("  of which parse+validate+convert: p50 %.2f ms; setCluster (build + post): p50 %.2f ms; NACKs %d\n",
+  printf("  of which parse+validate+convert+join: p50 %.2f ms; setCluster (build + post): p50 %.2f ms; NACKs %d\n",
          parse.pct(0.5), publish.pct(0.5), nacks);
+  printf("  worker 0's loop held by the update (inline: all of it; thread: apply + join + setCluster): p50 %.2f ms, "
+         "max %.2f ms\n",
+         onLoop.pct(0.5), onLoop.pct(1.0));
   for (int i = 0; i < nworkers; ++i) {
     printf("worker %d loop latency idle: p50 %.3f p99 %.3f max %.3f ms (%zu probes); during updates: p50 %.3f p99 "
            "%.3f max %.3f ms (%zu probes)\n",

@@ -5,6 +5,7 @@
 // that returns, and hands the clusters it holds to core (ugate::ClusterUpdater: every worker gets
 // them, no lock on the data path, no connection dropped). A failed connect or an ended call is
 // retried after a backoff with jitter; the clusters last accepted stay in force meanwhile.
+#include <deque>
 #include <map>
 #include <memory>
 #include <random>
@@ -19,6 +20,7 @@
 
 #include "http/h2_connection.h"
 #include "xds/ads_client_state.h"
+#include "xds/decode_thread.h"
 #include "xds/grpc_client.h"
 #include "xds/xds_config.h"
 #include "xds/xds_module.h"
@@ -65,6 +67,16 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   /** publishSource: the config store's "xds" source (the clusters handed to core, with versions). */
   void publishSource();
   void stop();
+  /**
+   * process: one response of the stream, in order: a small one decoded here, a big one
+   * (kDecodeInline bytes or more) on the module's DecodeThread, applied when back (onDecoded);
+   * responses that come meanwhile wait in waiting_.
+   */
+  void process(std::string message);
+  /** onDecoded: a decode of generation `gen` is back on worker 0 (dropped when stale). */
+  void onDecoded(uint64_t gen, DecodedResponse d);
+  /** applyResponse: the state takes a decoded response; the ACK/NACK and what changed go out. */
+  void applyResponse(DecodedResponse d);
 
   // http::H2ConnectionCallbacks
   void onRequest(http::H2Connection& c, http::H2StreamPtr s) override;
@@ -92,6 +104,12 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   std::map<std::string, DynamicCluster> pushed_;  // what core has from us
   std::mt19937_64 rng_;
   LogThrottle warnLog_;
+  // Decoding off the loop. generation_ changes when the stream ends (closeConnection): a decode of
+  // an older one is dropped when it comes back; link_ is cut by the destructor (nothing comes back).
+  std::shared_ptr<ReactorLink> link_;
+  uint64_t generation_{0};
+  bool decoding_{false};              // a response of this stream is on the DecodeThread
+  std::deque<std::string> waiting_;   // responses that came meanwhile, in order
 };
 
 }  // namespace ugate::xds

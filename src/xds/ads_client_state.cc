@@ -70,7 +70,7 @@ std::string AdsClientState::applyCds(const std::vector<Incoming>& in, const std:
   for (size_t i = 0; i < in.size(); ++i) {
     const Incoming& r = in[i];
     if (r.anyType != kCds) return wrongType(i, r.anyType, "CDS");
-    auto c = parseCdsCluster(r.bytes);
+    Result<CdsCluster> c = r.decoded && r.decoded->cds ? std::move(*r.decoded->cds) : parseCdsCluster(r.bytes);
     if (!c) return c.error().detail;
     if (!seen.insert(c->name).second) return "cluster " + c->name + " twice in one response";
     if (!r.name.empty() && r.name != c->name) {
@@ -95,7 +95,8 @@ std::string AdsClientState::applyEds(const std::vector<Incoming>& in, const std:
   for (size_t i = 0; i < in.size(); ++i) {
     const Incoming& r = in[i];
     if (r.anyType != kEds) return wrongType(i, r.anyType, "EDS");
-    auto a = parseEdsAssignment(r.bytes);
+    Result<EdsAssignment> a =
+        r.decoded && r.decoded->eds ? std::move(*r.decoded->eds) : parseEdsAssignment(r.bytes);
     if (!a) return a.error().detail;
     if (!seen.insert(a->name).second) return "assignment " + a->name + " twice in one response";
     if (!r.name.empty() && r.name != a->name) {
@@ -123,12 +124,14 @@ std::string AdsClientState::applyAmbient(const std::string& type, const std::vec
     if (r.anyType != type) return wrongType(i, r.anyType, addr ? "Address" : "Authorization");
     std::string name;
     if (addr) {
-      auto a = parseAmbientAddress(r.bytes);
+      Result<AmbientAddress> a =
+          r.decoded && r.decoded->address ? std::move(*r.decoded->address) : parseAmbientAddress(r.bytes);
       if (!a) return a.error().detail;
       name = r.name.empty() ? a->name() : std::string(r.name);
       nextA[name] = {AddressHeld{std::move(a->workload), std::move(a->service)}, std::string(r.version)};
     } else {
-      auto p = parseAmbientPolicy(r.bytes);
+      Result<AmbientPolicy> p =
+          r.decoded && r.decoded->policy ? std::move(*r.decoded->policy) : parseAmbientPolicy(r.bytes);
       if (!p) return p.error().detail;
       name = r.name.empty() ? p->key() : std::string(r.name);
       nextP[name] = {std::move(*p), std::string(r.version)};
@@ -251,8 +254,59 @@ std::vector<std::string> AdsClientState::streamStarted() {
   return out;
 }
 
-ClientOutcome AdsClientState::onMessage(std::string_view bytes) {
-  return opts_.delta ? onDelta(bytes) : onSotw(bytes);
+ClientOutcome AdsClientState::onMessage(std::string_view bytes) { return onDecoded(decode(opts_.delta, bytes)); }
+
+namespace {
+
+// addResource: one resource of a response of typeUrl, converted when it is a CDS, EDS, Address or
+// Authorization resource of the response's own type (what apply() would convert; any other is
+// refused there without being converted).
+void addResource(DecodedResponse& d, std::string name, std::string version, const std::string& anyType,
+                 const std::string& bytes) {
+  DecodedResponse::Resource& r = d.resources.emplace_back();
+  r.name = std::move(name);
+  r.version = std::move(version);
+  r.anyType = anyType;
+  if (anyType == d.typeUrl && anyType == kCds) {
+    r.cds = parseCdsCluster(bytes);
+  } else if (anyType == d.typeUrl && anyType == kEds) {
+    r.eds = parseEdsAssignment(bytes);
+  } else if (anyType == d.typeUrl && anyType == kAddress) {
+    r.address = parseAmbientAddress(bytes);
+  } else if (anyType == d.typeUrl && anyType == kAuthz) {
+    r.policy = parseAmbientPolicy(bytes);
+  } else {
+    r.bytes = bytes;
+  }
+}
+
+}  // namespace
+
+DecodedResponse AdsClientState::decode(bool delta, std::string_view bytes) {
+  DecodedResponse d;
+  if (!delta) {
+    discovery::DiscoveryResponse m;
+    if (!parseMessage(bytes, m)) return d;
+    d.ok = true;
+    d.typeUrl = m.type_url();
+    d.nonce = m.nonce();
+    d.version = m.version_info();
+    d.resources.reserve(static_cast<size_t>(m.resources_size()));
+    for (const auto& any : m.resources()) addResource(d, {}, m.version_info(), any.type_url(), any.value());
+    return d;
+  }
+  discovery::DeltaDiscoveryResponse m;
+  if (!parseMessage(bytes, m)) return d;
+  d.ok = true;
+  d.typeUrl = m.type_url();
+  d.nonce = m.nonce();
+  d.version = m.system_version_info();
+  for (const auto& r : m.resources()) {
+    if (!r.has_resource()) continue;  // a name and version only: nothing to apply
+    addResource(d, r.name(), r.version(), r.resource().type_url(), r.resource().value());
+  }
+  d.removed.assign(m.removed_resources().begin(), m.removed_resources().end());
+  return d;
 }
 
 void AdsClientState::conclude(ClientOutcome& o, const std::string& err, const std::string& version) {
@@ -271,43 +325,22 @@ void AdsClientState::conclude(ClientOutcome& o, const std::string& err, const st
   resubscribe(o.requests);
 }
 
-ClientOutcome AdsClientState::onSotw(std::string_view bytes) {
+ClientOutcome AdsClientState::onDecoded(DecodedResponse d) {
   ClientOutcome o;
-  discovery::DiscoveryResponse m;
-  if (!parseMessage(bytes, m)) {
+  if (!d.ok) {
     o.verdict = ClientVerdict::Invalid;
-    o.error = "not a DiscoveryResponse";
+    o.error = opts_.delta ? "not a DeltaDiscoveryResponse" : "not a DiscoveryResponse";
     return o;
   }
-  o.typeUrl = m.type_url();
-  types_[o.typeUrl].nonce = m.nonce();
+  o.typeUrl = d.typeUrl;
+  types_[o.typeUrl].nonce = d.nonce;
   std::vector<Incoming> in;
-  in.reserve(static_cast<size_t>(m.resources_size()));
-  for (const auto& any : m.resources()) in.push_back({{}, m.version_info(), any.type_url(), any.value()});
-  conclude(o, apply(o.typeUrl, in, {}, o.typeUrl == kCds, o.changed), m.version_info());
-  return o;
-}
-
-ClientOutcome AdsClientState::onDelta(std::string_view bytes) {
-  ClientOutcome o;
-  discovery::DeltaDiscoveryResponse m;
-  if (!parseMessage(bytes, m)) {
-    o.verdict = ClientVerdict::Invalid;
-    o.error = "not a DeltaDiscoveryResponse";
-    return o;
-  }
-  o.typeUrl = m.type_url();
-  types_[o.typeUrl].nonce = m.nonce();
-  std::vector<Incoming> in;
-  for (const auto& r : m.resources()) {
-    if (!r.has_resource()) continue;  // a name and version only: nothing to apply
-    in.push_back({r.name(), r.version(), r.resource().type_url(), r.resource().value()});
-  }
-  const std::vector<std::string> removed(m.removed_resources().begin(), m.removed_resources().end());
+  in.reserve(d.resources.size());
+  for (DecodedResponse::Resource& r : d.resources) in.push_back({r.name, r.version, r.anyType, r.bytes, &r});
   bool changed = false;
-  const std::string err = apply(o.typeUrl, in, removed, false, changed);
+  const std::string err = apply(o.typeUrl, in, d.removed, !opts_.delta && o.typeUrl == kCds, changed);
   (o.typeUrl == kAddress || o.typeUrl == kAuthz ? o.ambientChanged : o.changed) = changed;
-  conclude(o, err, m.system_version_info());
+  conclude(o, err, d.version);
   return o;
 }
 

@@ -14,6 +14,8 @@
 
 #include <ugate/module.h>
 
+#include "xds/decode_thread.h"
+
 namespace ugate::xds {
 
 /** XdsType: the resource types counted apart on /stats (a label). */
@@ -63,6 +65,8 @@ class XdsModule final : public Module {
   XdsCounters& counters() { return counters_; }
   /** setClientStatus: the client's /xds document (worker 0, on each change). */
   void setClientStatus(std::string json);
+  /** decodeThread: where the ADS client decodes big responses (off worker 0's loop). */
+  DecodeThread& decodeThread() { return decode_; }
 
  private:
   /** renderAmbientMetrics: the ADS client's ambient resources and ugate::ambientDirectory()'s counters. */
@@ -71,6 +75,7 @@ class XdsModule final : public Module {
   XdsCounters counters_;
   mutable std::mutex mu_;  // mu_: guards clientStatus_ (worker 0 writes, the admin endpoint reads)
   std::string clientStatus_;
+  DecodeThread decode_;  // last: joined before the rest goes
 };
 
 }  // namespace ugate::xds

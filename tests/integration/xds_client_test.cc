@@ -184,19 +184,24 @@ TEST(XdsClientTls, TwoNodesOverMutualTls) {
   }
 }
 
-/** JsControlPlane: ads_server.js serving svc.test at `backend`. */
+/** JsControlPlane: ads_server.js serving svc.test at `backend` (and `pad` unhealthy endpoints). */
 struct JsControlPlane : xds::test::JsServer {
-  JsControlPlane(const std::string& node, uint16_t backend)
+  JsControlPlane(const std::string& node, uint16_t backend, int pad)
       : JsServer(node + xds::test::grpcJsScript("ads_server.js") + " svc.test " + std::to_string(backend) +
-                 " '" UGATE_SOURCE_DIR "/src/xds/proto'") {}
+                 " '" UGATE_SOURCE_DIR "/src/xds/proto' " + std::to_string(pad)) {}
 };
 
-TEST(XdsClientNack, AnInvalidUpdateIsNackedWithTheReasonAndTheLastGoodEndpointsStay) {
+// The parameter: unhealthy endpoints padding each assignment. 0: small responses, decoded on worker
+// 0; 3000 (~60 KB): decoded on the xds module's DecodeThread and applied back on worker 0, in order.
+class XdsClientNack : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(Padding, XdsClientNack, ::testing::Values(0, 3000));
+
+TEST_P(XdsClientNack, AnInvalidUpdateIsNackedWithTheReasonAndTheLastGoodEndpointsStay) {
   std::string why;
   const std::string node = xds::test::grpcJsCommand(why);
   if (node.empty()) GTEST_SKIP() << why;
   auto backend = taggedServer("A");
-  JsControlPlane cp(node, backend->port());
+  JsControlPlane cp(node, backend->port(), GetParam());
   ASSERT_NE(cp.port(), 0);
   UgatedFixture b;
   const uint16_t in = freePort();
@@ -217,6 +222,8 @@ TEST(XdsClientNack, AnInvalidUpdateIsNackedWithTheReasonAndTheLastGoodEndpointsS
   for (int i = 0; i < 3; ++i) EXPECT_EQ(tagThrough(in), "A") << i;
   const std::string clusters = httpBody(b.admin, "/clusters");
   EXPECT_NE(clusters.find(R"("version": "cds 1, eds 1")"), std::string::npos) << clusters;
+  const std::string status = httpBody(b.admin, "/xds");
+  EXPECT_NE(status.find("\"endpoints\": " + std::to_string(1 + GetParam()) + "}"), std::string::npos) << status;
 }
 
 }  // namespace

@@ -5,13 +5,16 @@
 // endpoint that is a host name (invalid: the client must NACK it and keep version 1). It prints
 // "listening PORT PID" first, then one line per request: "req <cds|eds> v=<version_info>
 // nonce=<nonce> names=<names>" plus " nack=<error_detail.message>" for a NACK.
-// Usage: NODE_PATH=<dir>/node_modules node ads_server.js NAME BACKEND_PORT PROTO_DIR
+// PAD (optional, default 0): each assignment also carries PAD UNHEALTHY endpoints after that one
+// (127.0.1.x, never chosen while it is healthy): a response big enough that ugated decodes it off
+// worker 0's loop (src/xds/ads_client.cc, kDecodeInline).
+// Usage: NODE_PATH=<dir>/node_modules node ads_server.js NAME BACKEND_PORT PROTO_DIR [PAD]
 'use strict';
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protobuf = require('protobufjs');
 
-const [name, backendPort, protoDir] = process.argv.slice(2);
+const [name, backendPort, protoDir, pad] = process.argv.slice(2);
 const root = new protobuf.Root();
 root.resolvePath = (origin, target) => path.join(protoDir, target);
 root.loadSync([
@@ -32,10 +35,14 @@ function cluster() {
 }
 function assignment(host) {
   const A = T('envoy.config.endpoint.v3.ClusterLoadAssignment');
+  const lb = [{ endpoint: { address: { socket_address: { address: host, port_value: Number(backendPort) } } } }];
+  for (let i = 0; i < Number(pad || 0); i += 1) {
+    lb.push({ health_status: 2, endpoint: { address: { socket_address: {
+      address: `127.0.1.${1 + (i % 250)}`, port_value: 1 + Math.floor(i / 250) } } } });
+  }
   return A.encode(A.create({
     cluster_name: name,
-    endpoints: [{ locality: { region: 'test' }, lb_endpoints: [{ endpoint: { address: { socket_address: {
-      address: host, port_value: Number(backendPort) } } } }] }],
+    endpoints: [{ locality: { region: 'test' }, lb_endpoints: lb }],
   })).finish();
 }
 

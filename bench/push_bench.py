@@ -37,13 +37,8 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import free_port  # noqa: E402
 
 
 def tls_ctx(alpn=("http/1.1",)):

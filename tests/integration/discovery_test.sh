@@ -98,7 +98,7 @@ disc() { in_ns "$1" curl -sf --max-time 3 http://127.0.0.1:15000/discovery; }
 metric() {
   local v k=$2
   [[ -n "${3:-}" ]] && k="$2{$3}"
-  v=$(in_ns "$1" curl -sf --max-time 3 http://127.0.0.1:15000/stats | awk -v k="$k" '$1 == k { print $2; exit }')
+  v=$(in_ns "$1" curl -sf --max-time 3 http://127.0.0.1:15000/stats | awk -v k="$k" '$1 == k && !f { print $2; f = 1 }')
   printf '%s\n' "${v:-0}"
 }
 # knows NODE OTHER...: NODE's table lists every OTHER (by node ID).

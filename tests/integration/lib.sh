@@ -180,28 +180,12 @@ start_tmp() {
     _ "$TMP/watchdog.fifo" "$WATCHDOG_SECONDS" "$$"
 }
 
-# free_ports N: N distinct TCP ports, each free on both 127.0.0.1 and ::1 (when IPv6 is there).
+# free_ports N: N distinct TCP ports, each free on both 127.0.0.1 and ::1 (when IPv6 is there),
+# from below the ephemeral range and claimed across the tests running in parallel (free_ports.py).
 # Uses python3 when HAVE_PY=1, else random ports not in /proc/net/tcp{,6}.
 free_ports() {
   if ((${HAVE_PY:-0})); then
-    python3 - "$1" <<'EOF'
-import socket, sys
-n, held, out = int(sys.argv[1]), [], []
-while len(out) < n:
-    s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s4.bind(("127.0.0.1", 0))
-    port = s4.getsockname()[1]
-    held.append(s4)
-    try:
-        s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s6.bind(("::1", port))
-        held.append(s6)
-    except OSError as e:
-        if e.errno == 98:  # EADDRINUSE on ::1: take another one
-            continue
-    out.append(port)
-print(" ".join(map(str, out)))
-EOF
+    python3 "$TESTS_DIR/free_ports.py" "$1"
   else
     # No python3: random ports not in /proc/net/tcp{,6} (any state).
     local used out=() p
@@ -223,18 +207,9 @@ HAVE_V6=0
 # shellcheck disable=SC2034
 if [[ -f /proc/net/if_inet6 ]] && grep -q ' lo$' /proc/net/if_inet6; then HAVE_V6=1; fi
 
-# free_udp_ports N: N UDP ports free on 127.0.0.1 (python3; held together, so distinct).
+# free_udp_ports N: N UDP ports free on 127.0.0.1, claimed like free_ports' (python3).
 free_udp_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-held, out = [], []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    held.append(s)
-    out.append(s.getsockname()[1])
-print(" ".join(map(str, out)))
-EOF
+  python3 "$TESTS_DIR/free_ports.py" --udp "$1"
 }
 
 # listening PORT [6]: is something listening on PORT (in /proc/net/tcp or tcp6)?
@@ -298,7 +273,7 @@ nadmin() { ip netns exec "${NODE_NS[$1]}" curl -sS --max-time 5 "http://127.0.0.
 # metric NODE KEY: the value of NODE's /stats line whose first field is KEY (0 when absent).
 metric() {
   local v
-  v=$(nadmin "$1" /stats 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }' | head -n1)
+  v=$(nadmin "$1" /stats 2>/dev/null | awk -v k="$2" '$1 == k && !f { print $2; f = 1 }')
   echo "${v:-0}"
 }
 node_ready() { ours "${NODE_PID[$1]}" && nadmin "$1" /ready >/dev/null 2>&1; }

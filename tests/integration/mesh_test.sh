@@ -117,7 +117,7 @@ wait_for "gw1's http server" 100 ns_listening "$NS_GW" 8088
 in_gw ip route add 10.201.99.0/24 dev g0
 in_gw iptables -t nat -A OUTPUT -p tcp -d 10.201.99.0/24 --dport 80 -j REDIRECT --to-ports 15001
 
-a_registered() { nadmin gw1 /nodes 2>/dev/null | grep -q "\"id\": \"$A_ID\""; }
+a_registered() { nadmin gw1 /nodes 2>/dev/null | grep -c "\"id\": \"$A_ID\"" >/dev/null; }
 a_gone() {
   local out
   out=$(nadmin gw1 /nodes 2>/dev/null) && [[ "$out" == *'"nodes"'* && "$out" != *"$A_ID"* ]]

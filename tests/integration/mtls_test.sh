@@ -49,7 +49,7 @@ node_admin() { ADMIN_PORT=${NODE_ADMIN[$1]} admin "$2"; }
 # metric NODE METRIC_WITH_LABELS: the value of one /stats line (0 when absent).
 metric() {
   local v
-  v=$(node_admin "$1" /stats | awk -v k="$2" '$1 == k { print $2 }' | head -n1)
+  v=$(node_admin "$1" /stats | awk -v k="$2" '$1 == k && !f { print $2; f = 1 }')
   echo "${v:-0}"
 }
 # start_node NODE: run ugated on $TMP/NODE.json, log in $TMP/NODE.log, wait for /ready.

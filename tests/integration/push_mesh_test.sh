@@ -82,7 +82,7 @@ await_node gw
 spawn_node n "$NS_N"
 await_node n
 
-n_associated() { nadmin gw /nodes 2>/dev/null | grep -q "\"id\": \"$N_ID\""; }
+n_associated() { nadmin gw /nodes 2>/dev/null | grep -c "\"id\": \"$N_ID\"" >/dev/null; }
 check "n associated with gw through the NAT (gw's /nodes)" wait_for "n in gw's /nodes" 100 n_associated
 
 say "== subscribe at n: the subscription is made at gw through the mesh"

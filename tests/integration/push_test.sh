@@ -114,7 +114,7 @@ has_events() { (($(count_events "$1") >= $2)); }
 stop_listen() { stop_pid "$1"; reap "$1" 2>/dev/null || true; }
 # plaintexts NAME STATE: the decrypted payloads of stream NAME, one a line.
 plaintexts() { "$SUB" decrypt "$2" <"$TMP/$1.sse" | jq -r '.plaintext // ("ERROR " + .error)'; }
-stat_value() { admin /stats | awk -v m="$1" '$1 == m { print $2 }' | head -1; }
+stat_value() { admin /stats | awk -v m="$1" '$1 == m && !f { print $2; f = 1 }'; }
 
 # ---- 1. statuses, over HTTP/1.1 and HTTP/2 ---------------------------------------------------------
 write_config '{ "sync": "full", "maxTtl": "1h", "keepalive": "300ms", "maxInFlight": 5000,

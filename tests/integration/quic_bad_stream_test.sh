@@ -33,7 +33,7 @@ start_tmp
 expect_line() { if [[ "$2" == "$3" ]]; then pass "$1"; else failed "$1: got '$2', want '$3'"; fi; }
 stat_of() {
   local v
-  v=$(admin /stats | awk -v n="$1" '$1 == n { print $2; exit }')
+  v=$(admin /stats | awk -v n="$1" '$1 == n && !f { print $2; f = 1 }')
   printf '%s\n' "${v:-0}"
 }
 

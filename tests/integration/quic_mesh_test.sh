@@ -114,7 +114,7 @@ parallel_fetch() {
   done
   echo "$ok"
 }
-registered() { nadmin g /nodes 2>/dev/null | grep -q "\"id\": \"$1\""; }
+registered() { nadmin g /nodes 2>/dev/null | grep -c "\"id\": \"$1\"" >/dev/null; }
 log_has() { grep -qF -- "$2" "$TMP/$1.log"; }
 
 NODE_ADMIN[g]=15000
@@ -205,7 +205,7 @@ say "== 2. reverse accept over QUIC: n behind the NAT"
 out=$(in_gw curl -sS --max-time 2 http://10.203.2.2:8080/hello.txt 2>&1 || true)
 check "nobody can dial n from the gateway's side of the NAT" [ "$out" != "hello from n" ]
 check "n registered its QUIC association with g (/nodes)" wait_for "n in g's /nodes" 100 registered "$N_ID"
-n_up() { nadmin n /nodes 2>/dev/null | grep -q '"state": "connected"'; }
+n_up() { nadmin n /nodes 2>/dev/null | grep -c '"state": "connected"' >/dev/null; }
 check "n's own /nodes shows the association connected" wait_for "n's upstream connected" 50 n_up
 check "n logs the association as QUIC" log_has n "(${G_ID}, quic) is up"
 fetch_verified "8 MiB from g's SOCKS to n.mesh:8080 (streams g opens on n's connection) is byte-identical" 1080 \

@@ -47,7 +47,7 @@ start_tmp
 metric() {
   local v n=$1
   [[ -n "${2:-}" ]] && n+="{$2}"
-  v=$(admin /stats | awk -v n="$n" '$1 == n { print $2; exit }')
+  v=$(admin /stats | awk -v n="$n" '$1 == n && !f { print $2; f = 1 }')
   printf '%s\n' "${v:-0}"
 }
 # h3get PORT PATH [gtlsclient options...]: GET https://localhost:PORT/PATH; the body goes to

@@ -35,7 +35,7 @@ start_tmp
 # stat_of NAME: the value of one sample on /stats (0 when absent).
 stat_of() {
   local v
-  v=$(admin /stats | awk -v n="$1" '$1 == n { print $2; exit }')
+  v=$(admin /stats | awk -v n="$1" '$1 == n && !f { print $2; f = 1 }')
   printf '%s\n' "${v:-0}"
 }
 # get URL [gtlsclient options...]: an HTTP/3 request to ugated's quic listener; the body goes to

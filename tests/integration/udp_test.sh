@@ -196,7 +196,7 @@ EOF
 spawn ugated ip netns exec "$NS_G" "$UGATED" -c "$TMP/tproxy.json" >"$TMP/ugated.log" 2>&1
 UGATED_PID=$SPAWNED
 gw_admin() { inns "$NS_G" bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$GADMIN"'; printf "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" "$1" >&3; timeout 5 cat <&3' _ "$1"; }
-gw_ready() { ugated_alive && gw_admin /ready 2>/dev/null | grep -q "200 OK"; }
+gw_ready() { ugated_alive && gw_admin /ready 2>/dev/null | grep -c "200 OK" >/dev/null; }
 if ! wait_for "ugated in the gateway namespace" 50 gw_ready; then
   failed "ugated (udp-tproxy) did not become ready"
   exit 1

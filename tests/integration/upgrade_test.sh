@@ -68,7 +68,7 @@ test_cleanup() {
 # gone PID: PID has exited (or is a zombie waiting for its new parent).
 gone() { [[ ! -d /proc/$1 || "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" == Z ]]; }
 # stat_value NAME: a sample's value from /stats of whoever serves the admin port now.
-stat_value() { admin /stats | awk -v n="$1" '$1 == n { print $2; exit }'; }
+stat_value() { admin /stats | awk -v n="$1" '$1 == n && !f { print $2; f = 1 }'; }
 # upgrade_pid OUT: the new PID in `ugated upgrade`'s answer ("upgraded: pid N ...").
 upgrade_pid() { sed -n 's/^upgraded: pid \([0-9]*\) .*/\1/p' "$1"; }
 

@@ -11,12 +11,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <string>
 #include <vector>
 
 namespace ugate::test {
@@ -30,6 +33,31 @@ int belowEphemeral() {
   return lo;
 }
 
+// claimPort: claims `port` for this test across the processes of the machine (tests run in
+// parallel, each probing ports the same way): an O_EXCL file per port in a shared directory, aged
+// out after kClaimSeconds, which covers the moment between this probe and the daemon's own bind.
+// The same scheme as tests/integration/free_ports.py, so shell and C++ tests respect each other.
+bool claimPort(uint16_t port) {
+  constexpr int kClaimSeconds = 600;
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/ugate-test-ports";
+  if (mkdir(dir.c_str(), 01777) == 0) chmod(dir.c_str(), 01777);
+  std::string path = dir + "/" + std::to_string(port);
+  for (int i = 0; i < 2; ++i) {
+    int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      close(fd);
+      return true;
+    }
+    if (errno != EEXIST) return true;  // no shared directory to claim in: the probe alone decides
+    struct stat st{};
+    if (stat(path.c_str(), &st) != 0) continue;  // released meanwhile: try again
+    if (time(nullptr) - st.st_mtime < kClaimSeconds) return false;
+    unlink(path.c_str());  // stale: its claimer has long bound it or gone
+  }
+  return false;
+}
+
 // boundPort binds a loopback socket of `type` to a free port and returns it open with its port.
 // The port comes from below the ephemeral range when there is room: a port handed out by bind(0)
 // is also what connect() picks as a local port, so in the moment between this probe and ugated's
@@ -38,14 +66,14 @@ int boundPort(int type, uint16_t& port) {
   static thread_local std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
   const int lo = belowEphemeral();
   constexpr int kFirst = 10000;
-  for (int attempt = 0; lo - kFirst > 1000 && attempt < 64; ++attempt) {
+  for (int attempt = 0; lo - kFirst > 1000 && attempt < 256; ++attempt) {
     int fd = socket(AF_INET, type, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     port = static_cast<uint16_t>(kFirst + static_cast<int>(rng() % static_cast<unsigned>(lo - kFirst)));
     a.sin_port = htons(port);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) return fd;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 && claimPort(port)) return fd;
     close(fd);
   }
   int fd = socket(AF_INET, type, 0);

@@ -29,8 +29,10 @@ bool validHost(std::string_view h) {
 // kTtl0Grace: a message with TTL 0 is kept this long for a subscriber that is connected right now.
 constexpr int64_t kTtl0GraceMs = 30'000;
 
-// receiptKey: the PushShared::listen key of receipt subscription rsid (ids never hold ':').
+// receiptKey: the PushShared::listen key of receipt subscription rsid (ids never hold ':');
+// ownerKey: of every receipt stream of push subscription sid (ended when it is removed).
 std::string receiptKey(const std::string& rsid) { return "r:" + rsid; }
+std::string ownerKey(const std::string& sid) { return "rs:" + sid; }
 
 // kReceiptBatch: receipts sent per store read on one stream.
 constexpr size_t kReceiptBatch = 100;
@@ -110,6 +112,7 @@ void PushWorker::forgetExchange(uint64_t id) {
   exchanges_.erase(id);
   if (auto r = receiptStreams_.find(id); r != receiptStreams_.end()) {
     shared_.unlisten(receiptKey(r->second.rsid), id);
+    shared_.unlisten(ownerKey(r->second.sid), id);
     receiptStreams_.erase(r);
     return;
   }
@@ -524,6 +527,7 @@ void PushWorker::unsubscribe(Exchange& ex, PushStore& st, const std::string& sid
     if (*r) {
       counters().subscriptionsDeleted.fetch_add(1, std::memory_order_relaxed);
       shared_.notify(sid, "", true);
+      shared_.notify(ownerKey(sid), "", true);  // its receipt subscriptions went with it
       if (relay_) relay_->unsubscribe(sid);  // worker 0's stream ends when the gateway's goes
     }
     Exchange* e = find(id);
@@ -611,9 +615,11 @@ void PushWorker::receiptReceive(Exchange& ex, PushStore& st, const std::string& 
     e->startEvents();
     ReceiptStream& s = receiptStreams_[id];
     s.rsid = rsid;
+    s.sid = **r;
     s.lastSeq = after;
     s.keepalive = keepaliveTimer(id);
     shared_.listen(receiptKey(rsid), mailbox_, id);
+    shared_.listen(ownerKey(s.sid), mailbox_, id);
     fetchReceipts(id);
   }));
 }

@@ -126,6 +126,7 @@ class PushWorker final : public ModuleWorker {
   /** ReceiptStream: one open receipt delivery stream (GET /r/<rsid>, RFC 8030 §5.1). */
   struct ReceiptStream {
     std::string rsid;
+    std::string sid;  // its push subscription
     int64_t lastSeq{0};
     bool fetching{false};
     bool again{false};

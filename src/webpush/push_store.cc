@@ -677,6 +677,14 @@ void PushStore::acknowledge(std::string id, int64_t nowMs, size_t maxReceipts, D
              if (rc != SQLITE_ROW && rc != SQLITE_DONE) return *value = st.dbError("find receipt request"), false;
              const bool delivered = rc == SQLITE_ROW && sqlite3_column_int(w, 1) != 0;
              if (rc == SQLITE_ROW) a.rsid = columnText(w, 0);
+             // The usual acknowledgement (no receipt) is one DELETE and needs no savepoint (as remove);
+             // one that stores a receipt takes its own, so the receipt and the delete go together.
+             bool inSavepoint = false;
+             auto fail = [&](std::string_view what) {
+               *value = st.dbError(what);
+               if (inSavepoint) (void)(st.step(kRollbackTo) && st.step(kRelease));
+               return false;
+             };
              if (delivered) {
                sqlite3_stmt* c = st.stmt(kCountReceipts);
                if (c == nullptr) return *value = st.dbError("prepare"), false;
@@ -685,24 +693,27 @@ void PushStore::acknowledge(std::string id, int64_t nowMs, size_t maxReceipts, D
                if (sqlite3_column_int64(c, 0) >= static_cast<int64_t>(maxReceipts)) {
                  a.dropped = true;
                } else {
+                 if (!st.step(kSavepoint)) return fail("savepoint");
+                 inSavepoint = true;
                  sqlite3_stmt* ins = st.stmt(kInsertReceipt);
-                 if (ins == nullptr) return *value = st.dbError("prepare"), false;
+                 if (ins == nullptr) return fail("prepare");
                  bindText(ins, 1, a.rsid);
                  bindText(ins, 2, id);
                  sqlite3_bind_int64(ins, 3, nowMs);
-                 if (sqlite3_step(ins) != SQLITE_DONE) return *value = st.dbError("store receipt"), false;
+                 if (sqlite3_step(ins) != SQLITE_DONE) return fail("store receipt");
                  a.seq = sqlite3_last_insert_rowid(st.db_);
                }
              }
              sqlite3_stmt* del = st.stmt(kDeleteMsg);
-             if (del == nullptr) return *value = st.dbError("prepare"), false;
+             if (del == nullptr) return fail("prepare");
              bindText(del, 1, id);
-             if (sqlite3_step(del) != SQLITE_DONE) return *value = st.dbError("remove message"), false;
+             if (sqlite3_step(del) != SQLITE_DONE) return fail("remove message");
              a.removed = sqlite3_changes(st.db_) > 0;
+             if (inSavepoint && !st.step(kRelease)) return fail("release");
              *value = std::move(a);
              return true;
            },
-           finishWith(value, std::move(done))});  // a savepoint: the receipt and the delete go together
+           finishWith(value, std::move(done)), false});  // a savepoint of its own when it stores a receipt
 }
 
 void PushStore::markDelivered(std::vector<std::string> ids, Done<void> done) {

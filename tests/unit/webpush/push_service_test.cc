@@ -280,8 +280,22 @@ TEST_F(PushServiceTest, ReceiptsReachTheReceiptStreamOnceAfterTheAcknowledgement
   FakeExchange* gone = send(request("GET", rpath, {{"accept", "text/event-stream"}}));
   ASSERT_TRUE(answered(gone));
   EXPECT_EQ(gone->status, 404);
-  EXPECT_EQ(std::count(ev.begin(), ev.end(), '\n') > 0, true);
   EXPECT_EQ(ev.find("event: receipt"), ev.rfind("event: receipt"));  // exactly one
+
+  // Removing the push subscription removes its receipt subscriptions and ends their streams.
+  FakeExchange* rs2 = send(request("POST", "/receipts/" + token));
+  ASSERT_TRUE(answered(rs2));
+  ASSERT_EQ(rs2->status, 201);
+  FakeExchange* rx2 = send(request("GET", rs2->header("location"), {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(rx2));
+  EXPECT_EQ(rx2->status, 200);
+  FakeExchange* unsub = send(request("DELETE", "/s/" + sid));
+  ASSERT_TRUE(answered(unsub));
+  EXPECT_EQ(unsub->status, 204);
+  EXPECT_TRUE(ctx_.waitFor([&] { return rx2->ended; }));
+  FakeExchange* gone2 = send(request("GET", rs2->header("location"), {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(gone2));
+  EXPECT_EQ(gone2->status, 404);
 }
 
 // maxInFlight 2, both slots taken, then a message replaces the in-flight one of its topic: the

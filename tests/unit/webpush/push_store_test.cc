@@ -382,5 +382,28 @@ TEST_F(PushStoreTest, ReceiptsForDeliveredAcknowledgedMessagesOnly) {
   EXPECT_FALSE(*wait<bool>([&](auto d) { s->removeReceiptSubscription("rb", d); }));
 }
 
+// A store written before receipts existed (schema 1 without the receipt tables) opens, keeps its
+// rows and gains the tables.
+TEST_F(PushStoreTest, AStoreFromBeforeReceiptsGainsTheirTables) {
+  {
+    auto s = open();
+    ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+    ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("m1", "a"), d); }));
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() + "/push.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE receipts; DROP TABLE receipt_wanted; DROP TABLE receipt_subs;", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(pending(*s, "a").size(), 1u);
+  EXPECT_EQ(*wait<ReceiptSubAdd>([&](auto d) { s->addReceiptSubscription("tok-a", "ra", kNow, 16, d); }), ReceiptSubAdd::Added);
+  StoredMessage m = msg("m2", "a");
+  m.receipt = "ra";
+  EXPECT_TRUE(wait<int64_t>([&](auto d) { s->put(m, d); }));
+}
+
 }  // namespace
 }  // namespace ugate::webpush

@@ -5,7 +5,7 @@
 # user agent's delivery stream, ugate_push_subscriber (tests/tools) for the encrypted payload.
 # Checked: the subscribe answer links the receipt subscribe resource (rel urn:ietf:params:push:receipt);
 # POST there → 201 with a /r/<rsid> Location of ≥ 128 bits; a push with that Push-Receipt and Prefer:
-# respond-async → 202 + Preference-Applied, without Prefer → 201; bad Push-Receipts → 400 (another
+# respond-async → 202 + Preference-Applied (HTTP/2 and HTTP/1.1), without Prefer → 201; bad Push-Receipts → 400 (another
 # host, another subscription's receipt subscription); the subscriber acknowledges; ugated restarts
 # before the receipt is read; the receipt stream then carries exactly one receipt, naming the
 # acknowledged /m/<mid>; after its DELETE a new stream carries none; a message the sender deleted
@@ -97,14 +97,18 @@ check "... Preference-Applied: respond-async" [ "$(hdr preference-applied)" == r
 MID=$(hdr location)
 check "a push without Prefer: 201" [ "$(push "$EP")" == 201 ]
 MID_PLAIN=$(hdr location)
+check "Prefer: respond-async over HTTP/1.1 too: 202" [ "$(push "$EP" --http1.1 -H 'Prefer: wait=5, respond-async')" == 202 ]
+check "... HTTP/1.1 202 Accepted" grep -q '^HTTP/1.1 202 Accepted' hdr
+MID_H1=$(hdr location)
 
 say "== the subscriber acknowledges; ugated restarts before the receipt is read"
 sse ua "$RECEIVE"
 UA=$SSE_PID
-wait_for "both messages on the delivery stream" 100 has ua "id: ${MID_PLAIN#/m/}" || true
+wait_for "the messages on the delivery stream" 100 has ua "id: ${MID_H1#/m/}" || true
 check "the subscriber decrypts the payload" [ "$("$SUB" decrypt ua.state <ua.sse | jq -r .plaintext | head -1)" == 'hello receipt' ]
 check "the acknowledgement (DELETE $MID): 204" [ "$(req -X DELETE "$U$MID")" == 204 ]
-check "the other message's acknowledgement: 204" [ "$(req -X DELETE "$U$MID_PLAIN")" == 204 ]
+check "the other messages' acknowledgements: 204" \
+  [ "$(req -X DELETE "$U$MID_PLAIN")$(req --http1.1 -X DELETE "$U$MID_H1")" == 204204 ]
 check "/stats: one receipt stored" wait_for "receipts_stored 1" 50 stat_is ugate_webpush_receipts_stored_total 1
 stop_sse "$UA"
 down

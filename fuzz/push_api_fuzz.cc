@@ -1,11 +1,13 @@
 // libFuzzer target for the push service's request checks (src/webpush/push_api.h), all fed
 // untrusted bytes by clients: the input is split at '\n' into a method, a request target and
 // "name: value" header lines up to an empty line, and the rest is the body. Every check runs:
-// matchTarget, checkPushHeaders, parseSubscribeBody, checkReceiveRequest. Properties: a refusal
+// matchTarget, checkPushHeaders, parseSubscribeBody, checkReceiveRequest, and on every header value
+// parsePushReceipt (RFC 8030 §5.1) and parsePrefer (RFC 7240). Properties: a refusal
 // has a 4xx/5xx status, a reason and a detail; a matched id is a valid id; accepted push headers
 // have a TTL within [0, maxTtl], a topic of at most 32 characters and no body over maxBody; a
 // restricted subscription's key is a 65-byte point; an SSE event of anything has no bare newline
-// inside its data line.
+// inside its data line; a Push-Receipt gives a valid id or a 400; a receipt event of a matched
+// receipt ack is one event.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -73,6 +75,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string ev = sseEvent(m, 0);
     const size_t at = ev.find("data: ");
     check(at != std::string::npos && ev.find('\n', at) == ev.size() - 2);
+  }
+  for (const auto& [name, value] : headers) {
+    auto pr = parsePushReceipt(value, "https://push.example:8443");
+    if (auto* r = std::get_if<Refusal>(&pr)) {
+      check(r->status == 400 && r->reason == "bad_push_receipt");
+    } else {
+      check(isId(std::get<std::string>(pr)));
+    }
+    Preferences p;
+    parsePrefer(value, p);
+    check(p.wait >= -1 && p.wait <= 999'999'999);
+  }
+  (void)preferences(headers);
+  if (auto* a = std::get_if<ApiTarget>(&t); a && a->resource == Resource::ReceiptAck) {
+    check(a->seq >= 0 && isId(a->id));
+    const std::string ev = receiptSseEvent(a->id, a->seq, a->id, 0);
+    check(ev.find("\n\n") == ev.size() - 2);
   }
   auto s = parseSubscribeBody(body);
   if (auto* r = std::get_if<Refusal>(&s)) {

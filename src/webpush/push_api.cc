@@ -110,7 +110,34 @@ std::variant<ApiTarget, Refusal> matchTarget(std::string_view method, std::strin
     std::string_view prefix;
     const char* allow;
   };
-  static constexpr Prefix kPrefixes[] = {{"/push/", "POST"}, {"/s/", "GET, DELETE"}, {"/m/", "DELETE"}};
+  if (path.starts_with("/r/")) {
+    // /r/<rsid> (GET, DELETE) or /r/<rsid>/<seq> (DELETE: one receipt acknowledged).
+    std::string_view rest = path.substr(3);
+    const size_t slash = rest.find('/');
+    std::string_view id = rest.substr(0, slash);
+    if (!isId(id)) return refuse(404, "unknown_resource", "not a resource of this push service");
+    t.id = std::string(id);
+    if (slash != std::string_view::npos) {
+      std::string_view seq = rest.substr(slash + 1);
+      if (seq.empty() || seq.size() > 18 || !std::all_of(seq.begin(), seq.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return refuse(404, "unknown_resource", "not a resource of this push service");
+      }
+      for (char c : seq) t.seq = t.seq * 10 + (c - '0');
+      if (!methodIs("DELETE")) return notAllowed("DELETE");
+      t.resource = Resource::ReceiptAck;
+      return t;
+    }
+    if (methodIs("GET")) {
+      t.resource = Resource::ReceiptReceive;
+    } else if (methodIs("DELETE")) {
+      t.resource = Resource::ReceiptUnsubscribe;
+    } else {
+      return notAllowed("GET, DELETE");
+    }
+    return t;
+  }
+  static constexpr Prefix kPrefixes[] = {
+      {"/push/", "POST"}, {"/s/", "GET, DELETE"}, {"/m/", "DELETE"}, {"/receipts/", "POST"}};
   for (const Prefix& p : kPrefixes) {
     if (path.substr(0, p.prefix.size()) != p.prefix) continue;
     std::string_view id = path.substr(p.prefix.size());
@@ -124,6 +151,8 @@ std::variant<ApiTarget, Refusal> matchTarget(std::string_view method, std::strin
       t.resource = Resource::Unsubscribe;
     } else if (p.prefix == "/m/" && methodIs("DELETE")) {
       t.resource = Resource::DeleteMessage;
+    } else if (p.prefix == "/receipts/" && methodIs("POST")) {
+      t.resource = Resource::ReceiptSubscribe;
     } else {
       return notAllowed(p.allow);
     }
@@ -255,6 +284,61 @@ std::string sseEvent(const StoredMessage& m, int64_t nowMs) {
                     ",\"body\":\"" +
                     auth::base64UrlEncode({reinterpret_cast<const uint8_t*>(m.body.data()), m.body.size()}) + "\"}\n\n";
   return out;
+}
+
+std::variant<std::string, Refusal> parsePushReceipt(std::string_view v, std::string_view origin) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  auto bad = [] {
+    return refuse(400, "bad_push_receipt", "Push-Receipt must name a receipt subscription of this push service (/r/<id>)");
+  };
+  if (!v.starts_with("/")) {
+    if (origin.empty() || v.size() < origin.size() || !iequals(v.substr(0, origin.size()), origin)) return bad();
+    v.remove_prefix(origin.size());
+  }
+  if (!v.starts_with("/r/") || !isId(v.substr(3))) return bad();
+  return std::string(v.substr(3));
+}
+
+void parsePrefer(std::string_view v, Preferences& out) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  while (!v.empty()) {
+    const size_t comma = v.find(',');
+    std::string_view pref = v.substr(0, comma);
+    v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    pref = trim(pref.substr(0, pref.find(';')));  // parameters: none we use
+    const size_t eq = pref.find('=');
+    const std::string_view name = trim(pref.substr(0, eq));
+    std::string_view value = eq == std::string_view::npos ? std::string_view() : trim(pref.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    if (iequals(name, "respond-async") && eq == std::string_view::npos) {
+      out.respondAsync = true;
+    } else if (iequals(name, "wait") && !value.empty() && value.size() <= 9 &&
+               std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      int64_t w = 0;
+      for (char c : value) w = w * 10 + (c - '0');
+      out.wait = w;
+    }
+  }
+}
+
+Preferences preferences(const HeaderList& h) {
+  Preferences out;
+  for (const auto& [n, v] : h) {
+    if (n == "prefer") parsePrefer(v, out);
+  }
+  return out;
+}
+
+std::string receiptSseEvent(std::string_view rsid, int64_t seq, std::string_view mid, int64_t ackedMs) {
+  const std::string s = std::to_string(seq);
+  return "id: " + s + "\nevent: receipt\ndata: {\"message\":" + jsonString("/m/" + std::string(mid)) +
+         ",\"acknowledged\":" + std::to_string(ackedMs) + ",\"ack\":" +
+         jsonString("/r/" + std::string(rsid) + "/" + s) + "}\n\n";
 }
 
 void TokenBucket::refill(int64_t nowMs) {

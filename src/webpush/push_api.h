@@ -37,13 +37,21 @@ enum class Resource : uint8_t {
   Unsubscribe,         // DELETE /s/<sid>
   DeleteMessage,       // DELETE /m/<mid>
   Publish,             // POST /topic/<node>/<name> (pub/sub; id = the topic's full name)
+  ReceiptSubscribe,    // POST /receipts/<token> (RFC 8030 §5.1: the receipt subscribe resource)
+  ReceiptReceive,      // GET /r/<rsid> (the receipt subscription, read as SSE)
+  ReceiptUnsubscribe,  // DELETE /r/<rsid>
+  ReceiptAck,          // DELETE /r/<rsid>/<seq> (the application server is done with one receipt)
 };
 
-/** ApiTarget: a request matched to a resource; `id` is the token, sid or mid; `query` without '?'. */
+/**
+ * ApiTarget: a request matched to a resource; `id` is the token, sid, mid or rsid; `query` without
+ * '?'; `seq` the receipt of a ReceiptAck.
+ */
 struct ApiTarget {
   Resource resource{Resource::Subscribe};
   std::string id;
   std::string query;
+  int64_t seq{0};
 };
 
 /** kMaxIdLength: longer capabilities in a path are not ours (404 without a store lookup). */
@@ -120,6 +128,41 @@ struct ReceiveRequest {
  * message id (else ignored: a client's garbage must not fail its delivery stream).
  */
 std::variant<ReceiveRequest, Refusal> checkReceiveRequest(const HeaderList& h, std::string_view query);
+
+// ---- Receipts (RFC 8030 §5.1) and Prefer (RFC 7240) -----------------------------------------------
+
+/** kReceiptRel: the link relation of the receipt subscribe resource (RFC 8030 §5.1, §9.1). */
+inline constexpr std::string_view kReceiptRel = "urn:ietf:params:push:receipt";
+// Limits: kMaxReceiptSubscriptions and kMaxStoredReceipts (push_store.h).
+
+/**
+ * parsePushReceipt: a Push-Receipt header value (RFC 8030 §5.1: the URI of a receipt subscription)
+ * → the receipt subscription's id. Accepted: the path `/r/<rsid>`, or an absolute URI whose origin
+ * is `origin` (ASCII case-insensitive; "https://host[:port]", no trailing '/') followed by that
+ * path; surrounding spaces are ignored. Anything else: 400 bad_push_receipt (another host's URI
+ * names no receipt subscription of ours).
+ */
+std::variant<std::string, Refusal> parsePushReceipt(std::string_view value, std::string_view origin);
+
+/** Preferences: what a request's Prefer header fields ask for (RFC 7240). */
+struct Preferences {
+  bool respondAsync{false};  // "respond-async" (RFC 7240 §4.1)
+  int64_t wait{-1};          // "wait=<seconds>" (§4.3), -1 = absent
+};
+/**
+ * parsePrefer: one Prefer field value: comma-separated preferences `token [= word] *(; param)`,
+ * names case-insensitive. Unknown or malformed preferences are ignored, as RFC 7240 §2 asks.
+ */
+void parsePrefer(std::string_view value, Preferences& out);
+/** preferences: every Prefer field of h, parsed. */
+Preferences preferences(const HeaderList& h);
+
+/**
+ * receiptSseEvent: `id: <seq>`, `event: receipt`, and a data line of JSON: {"message": "/m/<mid>"
+ * (the acknowledged push message resource, as the push answer's Location named it), "acknowledged":
+ * the time in ms since the epoch, "ack": "/r/<rsid>/<seq>" (DELETE it when done)}.
+ */
+std::string receiptSseEvent(std::string_view rsid, int64_t seq, std::string_view mid, int64_t ackedMs);
 
 /** isId: 1..kMaxIdLength base64url characters. */
 bool isId(std::string_view s);

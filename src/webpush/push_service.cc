@@ -29,6 +29,14 @@ bool validHost(std::string_view h) {
 // kTtl0Grace: a message with TTL 0 is kept this long for a subscriber that is connected right now.
 constexpr int64_t kTtl0GraceMs = 30'000;
 
+// receiptKey: the PushShared::listen key of receipt subscription rsid (ids never hold ':');
+// ownerKey: of every receipt stream of push subscription sid (ended when it is removed).
+std::string receiptKey(const std::string& rsid) { return "r:" + rsid; }
+std::string ownerKey(const std::string& sid) { return "rs:" + sid; }
+
+// kReceiptBatch: receipts sent per store read on one stream.
+constexpr size_t kReceiptBatch = 100;
+
 }  // namespace
 
 // ---- Exchange ------------------------------------------------------------------------------------
@@ -102,6 +110,12 @@ uint64_t PushWorker::registerExchange(Exchange& ex) {
 
 void PushWorker::forgetExchange(uint64_t id) {
   exchanges_.erase(id);
+  if (auto r = receiptStreams_.find(id); r != receiptStreams_.end()) {
+    shared_.unlisten(receiptKey(r->second.rsid), id);
+    shared_.unlisten(ownerKey(r->second.sid), id);
+    receiptStreams_.erase(r);
+    return;
+  }
   auto it = subscribers_.find(id);
   if (it == subscribers_.end()) return;
   shared_.unlisten(it->second.sid, id);
@@ -135,6 +149,7 @@ void PushWorker::drain() {
   if (relay_) relay_->stop();
   std::vector<uint64_t> streams;
   for (auto& [id, s] : subscribers_) streams.push_back(id);
+  for (auto& [id, s] : receiptStreams_) streams.push_back(id);
   for (uint64_t id : streams) {
     if (Exchange* e = find(id)) e->endEvents();
   }
@@ -198,6 +213,10 @@ void PushWorker::handle(Exchange& ex) {
     case Resource::Unsubscribe: unsubscribe(ex, *st, t.id); return;
     case Resource::DeleteMessage: deleteMessage(ex, *st, t.id); return;
     case Resource::Publish: publish(ex, *st, t.id); return;
+    case Resource::ReceiptSubscribe: receiptSubscribe(ex, *st, t.id); return;
+    case Resource::ReceiptReceive: receiptReceive(ex, *st, t.id, t.query); return;
+    case Resource::ReceiptUnsubscribe: receiptUnsubscribe(ex, *st, t.id); return;
+    case Resource::ReceiptAck: receiptAck(ex, *st, t.id, t.seq); return;
   }
 }
 
@@ -221,19 +240,20 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   st.addSubscription(std::move(s), back<void>([this, id = ex.id(), sid, token, endpoint](Result<void> r) {
     if (!r) return storeFailed(id, r.error(), "add subscription");
     counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
-    subscribed(id, sid, endpoint, "/push/" + token);
+    subscribed(id, sid, endpoint, "/push/" + token, "/receipts/" + token);
   }));
 }
 
-void PushWorker::subscribed(uint64_t exId, const std::string& sid, const std::string& endpoint, const std::string& link) {
+void PushWorker::subscribed(uint64_t exId, const std::string& sid, const std::string& endpoint, const std::string& link,
+                            const std::string& receiptLink) {
   Exchange* e = find(exId);
   if (e == nullptr) return;
-  e->respond(201,
-             {{"location", "/s/" + sid},
-              {"link", "<" + link + ">; rel=\"urn:ietf:params:push\""},
-              {"cache-control", "no-store"},
-              {"content-type", "application/json"}},
-             subscribeJson(endpoint, "/s/" + sid));
+  HeaderList h{{"location", "/s/" + sid}, {"link", "<" + link + ">; rel=\"urn:ietf:params:push\""}};
+  // RFC 8030 §4/§5.1: the receipt subscribe resource, for the application server.
+  if (!receiptLink.empty()) h.emplace_back("link", "<" + receiptLink + ">; rel=\"" + std::string(kReceiptRel) + "\"");
+  h.emplace_back("cache-control", "no-store");
+  h.emplace_back("content-type", "application/json");
+  e->respond(201, std::move(h), subscribeJson(endpoint, "/s/" + sid));
 }
 
 void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req) {
@@ -263,6 +283,10 @@ void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const Subscribe
 void PushWorker::push(Exchange& ex, PushStore& st, const std::string& token) {
   auto h = checkPushHeaders(ex.request().headers, ex.request().body.size(), {config().maxTtlSeconds, config().maxBody});
   if (auto* r = std::get_if<Refusal>(&h)) return refuse(ex, *r);
+  if (auto pr = headerValue(ex.request().headers, "push-receipt")) {
+    auto rsid = parsePushReceipt(*pr, origin(ex));
+    if (auto* r = std::get_if<Refusal>(&rsid)) return refuse(ex, *r);
+  }
   // A cached subscription saves a store round trip: the put is then the push's only operation.
   if (auto cached = st.cachedSubscription(token)) return pushTo(ex.id(), *cached);
   st.subscriptionByToken(token, back<std::optional<Subscription>>([this, id = ex.id(), token](
@@ -322,24 +346,47 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
   m.expiresMs = now + (h.ttl > 0 ? h.ttl * 1000 : kTtl0GraceMs);
   m.encoding = h.encoding;
   m.body = std::move(ex.request().body);
+  if (auto pr = headerValue(req.headers, "push-receipt")) m.receipt = std::get<std::string>(parsePushReceipt(*pr, origin(ex)));
   const std::string mid = m.id;
   HeaderList answer{{"location", "/m/" + mid}, {"ttl", std::to_string(h.ttl)}};
-  if (h.ttl == 0 && !shared_.listened(sub.id)) {
+  // Prefer: respond-async (RFC 7240 §4.1): 202 once the message is committed, as 201 is: it is
+  // stored and not yet delivered either way; 202 only says so to a sender that asked.
+  const bool async = preferences(req.headers).respondAsync;
+  if (async) answer.emplace_back("preference-applied", "respond-async");
+  const bool receipt = !m.receipt.empty();
+  if (h.ttl == 0 && !receipt && !shared_.listened(sub.id)) {
     // RFC 8030 §5.2: TTL 0 and nobody to deliver it to now: accepted, then dropped at once.
     counters().accepted.fetch_add(1, std::memory_order_relaxed);
     counters().expired.fetch_add(1, std::memory_order_relaxed);
     ex.respond(201, std::move(answer), {});
     return;
   }
-  shared_.store()->put(std::move(m), back<int64_t>([this, exId, sid = sub.id, topic = h.topic, answer](Result<int64_t> r) {
+  shared_.store()->put(std::move(m), back<int64_t>([this, exId, sid = sub.id, topic = h.topic, answer, async,
+                                                     receipt](Result<int64_t> r) {
     if (!r && r.error().code == Errc::NotFound) {
       if (Exchange* e = find(exId)) refuse(*e, {410, "subscription_gone", "the subscription was removed"});
       return;
     }
+    if (!r && r.error().code == Errc::InvalidArgument) {
+      if (Exchange* e = find(exId)) {
+        refuse(*e, {400, "unknown_receipt_subscription",
+                    "Push-Receipt names no receipt subscription of this push subscription (RFC 8030 §5.1)"});
+      }
+      return;
+    }
+    if (!r && r.error().code == Errc::ResourceExhausted) {
+      if (Exchange* e = find(exId)) {
+        refuse(*e, {429, "receipts_full",
+                    "the receipt subscription holds " + std::to_string(kMaxStoredReceipts) +
+                        " unacknowledged receipts; read and acknowledge them first"});
+      }
+      return;
+    }
     if (!r) return storeFailed(exId, r.error(), "put message");
     counters().accepted.fetch_add(1, std::memory_order_relaxed);
+    if (receipt) counters().receiptsRequested.fetch_add(1, std::memory_order_relaxed);
     shared_.notify(sid, "", false, topic);
-    if (Exchange* e = find(exId)) e->respond(201, answer, {});
+    if (Exchange* e = find(exId)) e->respond(async ? 202 : 201, answer, {});
   }));
 }
 
@@ -364,14 +411,7 @@ void PushWorker::startDelivery(uint64_t exId, const std::string& sid, const Rece
   Subscriber& s = subscribers_[exId];
   s.sid = sid;
   s.minUrgency = rr.minUrgency;
-  s.keepalive = w_.reactor().createTimer([this, exId] {
-    auto it = subscribers_.find(exId);
-    Exchange* ex = find(exId);
-    if (it == subscribers_.end() || ex == nullptr) return;
-    ex->sendEvents(kSseKeepalive);
-    it->second.keepalive->enable(config().keepalive);
-  });
-  s.keepalive->enable(config().keepalive);
+  s.keepalive = keepaliveTimer(exId);
   shared_.listen(sid, mailbox_, exId);
   counters().subscribers.fetch_add(1, std::memory_order_relaxed);
   if (rr.lastEventId.empty()) return fetch(exId);
@@ -386,6 +426,23 @@ void PushWorker::startDelivery(uint64_t exId, const std::string& sid, const Rece
                                                   if (r && *r && (*r)->subscription == sid) it->second.lastSeq = (*r)->seq;
                                                   fetch(exId);
                                                 }));
+}
+
+TimerPtr PushWorker::keepaliveTimer(uint64_t exId) {
+  TimerPtr t = w_.reactor().createTimer([this, exId] {
+    Exchange* ex = find(exId);
+    Timer* self = nullptr;
+    if (auto it = subscribers_.find(exId); it != subscribers_.end()) {
+      self = it->second.keepalive.get();
+    } else if (auto r = receiptStreams_.find(exId); r != receiptStreams_.end()) {
+      self = r->second.keepalive.get();
+    }
+    if (self == nullptr || ex == nullptr) return;
+    ex->sendEvents(kSseKeepalive);
+    self->enable(config().keepalive);
+  });
+  t->enable(config().keepalive);
+  return t;
 }
 
 void PushWorker::fetch(uint64_t exId) {
@@ -416,10 +473,19 @@ void PushWorker::fetch(uint64_t exId) {
         } else {
           const int64_t now2 = wallMs();
           std::string out;
+          std::vector<std::string> receiptWanted;
           for (const StoredMessage& m : *r) {
             out += sseEvent(m, now2);
             sub.inFlight[m.id] = {m.expiresMs, m.topic};
             sub.lastSeq = std::max(sub.lastSeq, m.seq);
+            if (!m.receipt.empty()) receiptWanted.push_back(m.id);
+          }
+          // Marked before it is sent: the store runs the mark before any acknowledgement of it, so
+          // the acknowledgement finds it delivered and stores the receipt.
+          if (!receiptWanted.empty()) {
+            shared_.store()->markDelivered(std::move(receiptWanted), [](Result<void> done) {
+              if (!done) spdlog::error("webpush: store: mark delivered: {}", done.error().detail);
+            });
           }
           counters().delivered.fetch_add(r->size(), std::memory_order_relaxed);
           if (!out.empty()) e->sendEvents(out);
@@ -429,6 +495,13 @@ void PushWorker::fetch(uint64_t exId) {
 }
 
 void PushWorker::wake(uint64_t stream, const std::string& ackedMid, bool gone, const std::string& topic) {
+  if (receiptStreams_.count(stream)) {
+    if (gone) {
+      if (Exchange* e = find(stream)) e->endEvents();
+      return;
+    }
+    return fetchReceipts(stream);
+  }
   auto it = subscribers_.find(stream);
   if (it == subscribers_.end()) return;
   if (gone) {
@@ -454,6 +527,7 @@ void PushWorker::unsubscribe(Exchange& ex, PushStore& st, const std::string& sid
     if (*r) {
       counters().subscriptionsDeleted.fetch_add(1, std::memory_order_relaxed);
       shared_.notify(sid, "", true);
+      shared_.notify(ownerKey(sid), "", true);  // its receipt subscriptions went with it
       if (relay_) relay_->unsubscribe(sid);  // worker 0's stream ends when the gateway's goes
     }
     Exchange* e = find(id);
@@ -471,17 +545,140 @@ void PushWorker::deleteMessage(Exchange& ex, PushStore& st, const std::string& m
       return;
     }
     const std::string sid = (*r)->subscription;
-    shared_.store()->remove(mid, back<bool>([this, id, mid, sid](Result<bool> done) {
+    shared_.store()->acknowledge(mid, wallMs(), kMaxStoredReceipts, back<Acked>([this, id, mid, sid](Result<Acked> done) {
       if (!done) return storeFailed(id, done.error(), "remove message");
-      if (*done) {
+      if (done->removed) {
         counters().deleted.fetch_add(1, std::memory_order_relaxed);
         shared_.notify(sid, mid, false);
       }
+      if (done->seq > 0) {
+        counters().receiptsStored.fetch_add(1, std::memory_order_relaxed);
+        shared_.notify(receiptKey(done->rsid), "", false);
+      } else if (done->dropped) {
+        counters().receiptsDropped.fetch_add(1, std::memory_order_relaxed);
+        if (w_.logBudget()) {
+          spdlog::info("webpush: receipt for message {} dropped: receipt subscription {}... holds {} unacknowledged receipts",
+                       mid.substr(0, 16), done->rsid.substr(0, 8), kMaxStoredReceipts);
+        }
+      } else if (!done->rsid.empty()) {
+        counters().receiptsNotDelivered.fetch_add(1, std::memory_order_relaxed);  // deleted before delivery: a cancel
+      }
       Exchange* e = find(id);
       if (e == nullptr) return;
-      if (!*done) return refuse(*e, {404, "unknown_message", "no such message"});
+      if (!done->removed) return refuse(*e, {404, "unknown_message", "no such message"});
       e->respond(204, {}, {});
     }));
+  }));
+}
+
+// ---- Receipts (RFC 8030 §5.1) -------------------------------------------------------------------
+
+void PushWorker::receiptSubscribe(Exchange& ex, PushStore& st, const std::string& token) {
+  if (relay_) {
+    return refuse(ex, {404, "unknown_subscription", "this node's subscriptions live at its gateway (webpush.gateway)"});
+  }
+  const std::string rsid = newId();
+  st.addReceiptSubscription(token, rsid, wallMs(), kMaxReceiptSubscriptions,
+                            back<ReceiptSubAdd>([this, id = ex.id(), rsid](Result<ReceiptSubAdd> r) {
+                              if (!r) return storeFailed(id, r.error(), "add receipt subscription");
+                              Exchange* e = find(id);
+                              if (e == nullptr) return;
+                              if (*r == ReceiptSubAdd::NoSubscription) {
+                                return refuse(*e, {404, "unknown_subscription", "no such subscription"});
+                              }
+                              if (*r == ReceiptSubAdd::Full) {
+                                return refuse(*e, {429, "receipt_subscriptions_full",
+                                                   "this push subscription has " + std::to_string(kMaxReceiptSubscriptions) +
+                                                       " receipt subscriptions; delete one first"});
+                              }
+                              counters().receiptSubscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
+                              e->respond(201, {{"location", "/r/" + rsid}, {"cache-control", "no-store"}}, {});
+                            }));
+}
+
+void PushWorker::receiptReceive(Exchange& ex, PushStore& st, const std::string& rsid, const std::string& query) {
+  auto rr = checkReceiveRequest(ex.request().headers, query);
+  if (auto* r = std::get_if<Refusal>(&rr)) return refuse(ex, *r);
+  // Last-Event-ID: the receipts up to that one were read on an earlier stream; not sent again here.
+  int64_t after = 0;
+  const std::string& last = std::get<ReceiveRequest>(rr).lastEventId;
+  if (!last.empty() && last.size() <= 18 && std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    after = std::stoll(last);
+  }
+  st.receiptSubscription(rsid, back<std::optional<std::string>>([this, id = ex.id(), rsid, after](
+                                                                    Result<std::optional<std::string>> r) {
+    if (!r) return storeFailed(id, r.error(), "find receipt subscription");
+    Exchange* e = find(id);
+    if (e == nullptr) return;
+    if (!*r) return refuse(*e, {404, "unknown_receipt_subscription", "no such receipt subscription"});
+    if (draining_) return refuse(*e, {503, "draining", "the service is shutting down"});
+    e->startEvents();
+    ReceiptStream& s = receiptStreams_[id];
+    s.rsid = rsid;
+    s.sid = **r;
+    s.lastSeq = after;
+    s.keepalive = keepaliveTimer(id);
+    shared_.listen(receiptKey(rsid), mailbox_, id);
+    shared_.listen(ownerKey(s.sid), mailbox_, id);
+    fetchReceipts(id);
+  }));
+}
+
+void PushWorker::fetchReceipts(uint64_t exId) {
+  auto it = receiptStreams_.find(exId);
+  if (it == receiptStreams_.end()) return;
+  ReceiptStream& s = it->second;
+  if (s.fetching) {
+    s.again = true;
+    return;
+  }
+  s.fetching = true;
+  s.again = false;
+  shared_.store()->receipts(s.rsid, s.lastSeq, kReceiptBatch,
+                            back<std::vector<StoredReceipt>>([this, exId](Result<std::vector<StoredReceipt>> r) {
+                              auto it2 = receiptStreams_.find(exId);
+                              Exchange* e = find(exId);
+                              if (it2 == receiptStreams_.end() || e == nullptr) return;
+                              ReceiptStream& rs = it2->second;
+                              rs.fetching = false;
+                              if (!r) {
+                                spdlog::error("webpush: store: receipts: {}", r.error().detail);
+                              } else {
+                                std::string out;
+                                for (const StoredReceipt& x : *r) {
+                                  out += receiptSseEvent(x.rsid, x.seq, x.mid, x.ackedMs);
+                                  rs.lastSeq = std::max(rs.lastSeq, x.seq);
+                                }
+                                counters().receiptsDelivered.fetch_add(r->size(), std::memory_order_relaxed);
+                                if (!out.empty()) e->sendEvents(out);
+                                if (r->size() == kReceiptBatch) rs.again = true;  // more may wait
+                              }
+                              if (rs.again) fetchReceipts(exId);
+                            }));
+}
+
+void PushWorker::receiptUnsubscribe(Exchange& ex, PushStore& st, const std::string& rsid) {
+  st.removeReceiptSubscription(rsid, back<bool>([this, id = ex.id(), rsid](Result<bool> r) {
+    if (!r) return storeFailed(id, r.error(), "remove receipt subscription");
+    if (*r) {
+      counters().receiptSubscriptionsDeleted.fetch_add(1, std::memory_order_relaxed);
+      shared_.notify(receiptKey(rsid), "", true);
+    }
+    Exchange* e = find(id);
+    if (e == nullptr) return;
+    if (!*r) return refuse(*e, {404, "unknown_receipt_subscription", "no such receipt subscription"});
+    e->respond(204, {}, {});
+  }));
+}
+
+void PushWorker::receiptAck(Exchange& ex, PushStore& st, const std::string& rsid, int64_t seq) {
+  st.removeReceipt(rsid, seq, back<bool>([this, id = ex.id()](Result<bool> r) {
+    if (!r) return storeFailed(id, r.error(), "remove receipt");
+    if (*r) counters().receiptsAcked.fetch_add(1, std::memory_order_relaxed);
+    Exchange* e = find(id);
+    if (e == nullptr) return;
+    if (!*r) return refuse(*e, {404, "unknown_receipt", "no such receipt (acknowledged already, or its subscription is gone)"});
+    e->respond(204, {}, {});
   }));
 }
 

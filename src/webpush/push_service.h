@@ -123,13 +123,30 @@ class PushWorker final : public ModuleWorker {
     bool again{false};
     TimerPtr keepalive;
   };
+  /** ReceiptStream: one open receipt delivery stream (GET /r/<rsid>, RFC 8030 §5.1). */
+  struct ReceiptStream {
+    std::string rsid;
+    std::string sid;  // its push subscription
+    int64_t lastSeq{0};
+    bool fetching{false};
+    bool again{false};
+    TimerPtr keepalive;
+  };
   template <typename T, typename F>
   PushStore::Done<T> back(F f);
   Exchange* find(uint64_t id);
+  // Receipts (push_service.cc): the receipt subscribe resource, a receipt subscription read as SSE,
+  // deleted, and one receipt acknowledged.
+  void receiptSubscribe(Exchange& ex, PushStore& st, const std::string& token);
+  void receiptReceive(Exchange& ex, PushStore& st, const std::string& rsid, const std::string& query);
+  void fetchReceipts(uint64_t exId);
+  void receiptUnsubscribe(Exchange& ex, PushStore& st, const std::string& rsid);
+  void receiptAck(Exchange& ex, PushStore& st, const std::string& rsid, int64_t seq);
   std::string origin(const Exchange& ex) const;
   void subscribe(Exchange& ex, PushStore& st);
   /** subscribed: the 201 answer to POST /subscribe (receive /s/<sid>, push resource at endpoint). */
-  void subscribed(uint64_t exId, const std::string& sid, const std::string& endpoint, const std::string& link);
+  void subscribed(uint64_t exId, const std::string& sid, const std::string& endpoint, const std::string& link,
+                  const std::string& receiptLink = "");
   // Pub/sub (push_topics.cc): a topic subscription, and POST /topic/<node>/<name>.
   void subscribeTopic(Exchange& ex, PushStore& st, const SubscribeRequest& req);
   void publish(Exchange& ex, PushStore& st, const std::string& topic);
@@ -145,6 +162,8 @@ class PushWorker final : public ModuleWorker {
   void receive(Exchange& ex, PushStore& st, const std::string& sid, const std::string& query);
   void startDelivery(uint64_t exId, const std::string& sid, const ReceiveRequest& rr);
   void fetch(uint64_t exId);
+  /** keepaliveTimer: an SSE comment on delivery or receipt stream exId every webpush.keepalive. */
+  TimerPtr keepaliveTimer(uint64_t exId);
   void unsubscribe(Exchange& ex, PushStore& st, const std::string& sid);
   void deleteMessage(Exchange& ex, PushStore& st, const std::string& mid);
   void storeFailed(uint64_t exId, const Error& e, std::string_view what);
@@ -156,6 +175,7 @@ class PushWorker final : public ModuleWorker {
   uint64_t nextExchange_{1};
   std::unordered_map<uint64_t, Exchange*> exchanges_;
   std::unordered_map<uint64_t, Subscriber> subscribers_;
+  std::unordered_map<uint64_t, ReceiptStream> receiptStreams_;  // by exchange id
   std::unordered_map<PushConn*, std::unique_ptr<PushConn>> conns_;
   TimerPtr sweepTimer_;
   std::unique_ptr<PushRelay> relay_;

@@ -13,7 +13,11 @@ namespace {
 constexpr int kSchemaVersion = 1;
 
 // The schema. `seq` is the rowid: the store-wide delivery order. A topic is unique per
-// subscription among pending messages (the replacement of RFC 8030 §5.4).
+// subscription among pending messages (the replacement of RFC 8030 §5.4). Receipts (RFC 8030
+// §5.1): receipt_subs belong to a subscription, receipt_wanted marks a message that asked for a
+// receipt (gone with the message: a replaced or expired message gets none), receipts wait for their
+// application server. The receipt tables came after schema 1 was written; CREATE ... IF NOT EXISTS
+// adds them to an older file, so the version stays 1.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscriptions(
@@ -43,6 +47,22 @@ CREATE TABLE IF NOT EXISTS topic_keys(
   sub_id TEXT PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
   p256dh BLOB NOT NULL, auth BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS subscriptions_by_topic ON subscriptions(topic);
+CREATE TABLE IF NOT EXISTS receipt_subs(
+  id TEXT PRIMARY KEY,
+  sub_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS receipt_subs_by_sub ON receipt_subs(sub_id);
+CREATE TABLE IF NOT EXISTS receipt_wanted(
+  mid TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+  rsid TEXT NOT NULL REFERENCES receipt_subs(id) ON DELETE CASCADE,
+  delivered INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS receipt_wanted_by_rsid ON receipt_wanted(rsid);
+CREATE TABLE IF NOT EXISTS receipts(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  rsid TEXT NOT NULL REFERENCES receipt_subs(id) ON DELETE CASCADE,
+  mid TEXT NOT NULL,
+  acked_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS receipts_by_rsid ON receipts(rsid, seq);
 CREATE TRIGGER IF NOT EXISTS subscriptions_gone AFTER DELETE ON subscriptions BEGIN
   INSERT OR REPLACE INTO gone(token, used_ms) VALUES(old.token, old.used_ms);
 END;
@@ -66,15 +86,21 @@ constexpr const char* kInsertMsg =
     "INSERT INTO messages(id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr const char* kDeleteMsg = "DELETE FROM messages WHERE id = ?1";
+// Column 10: the receipt subscription the message asked a receipt on (NULL: none).
 constexpr const char* kMsgById =
-    "SELECT seq, id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body FROM messages WHERE id = ?1";
+    "SELECT seq, id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body, "
+    "(SELECT rsid FROM receipt_wanted w WHERE w.mid = messages.id) FROM messages WHERE id = ?1";
 constexpr const char* kPending =
-    "SELECT seq, id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body FROM messages "
+    "SELECT seq, id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body, "
+    "(SELECT rsid FROM receipt_wanted w WHERE w.mid = messages.id) FROM messages "
     "WHERE sub_id = ?1 AND seq > ?2 AND expires_ms > ?3 AND urgency >= ?4 ORDER BY seq LIMIT ?5";
 constexpr const char* kSweepMsgs = "DELETE FROM messages WHERE expires_ms <= ?1";
 constexpr const char* kSweepSubs = "DELETE FROM subscriptions WHERE used_ms < ?1";
 constexpr const char* kSweepGone = "DELETE FROM gone WHERE used_ms < ?1";
 constexpr const char* kTokenGone = "SELECT 1 FROM gone WHERE token = ?1";
+constexpr const char* kReceiptSubCheck =
+    "SELECT sub_id, (SELECT count(*) FROM receipts r WHERE r.rsid = ?1) FROM receipt_subs WHERE id = ?1";
+constexpr const char* kInsertWanted = "INSERT INTO receipt_wanted(mid, rsid) VALUES(?1, ?2)";
 constexpr const char* kCountSubs = "SELECT count(*) FROM subscriptions";
 constexpr const char* kCountMsgs = "SELECT count(*) FROM messages";
 
@@ -113,6 +139,7 @@ StoredMessage readMessage(sqlite3_stmt* s) {
   m.expiresMs = sqlite3_column_int64(s, 7);
   m.encoding = columnText(s, 8);
   m.body = columnText(s, 9);
+  m.receipt = columnText(s, 10);
   return m;
 }
 
@@ -439,7 +466,7 @@ void PushStore::put(StoredMessage m, Done<int64_t> done) {
   auto value = std::make_shared<Result<int64_t>>(int64_t{0});
   // Without a topic the insert is the only change that matters (the touch is best effort): no
   // savepoint. A topic's replacement deletes first, which a failed insert must undo.
-  const bool savepoint = !m.topic.empty();
+  const bool savepoint = !m.topic.empty() || !m.receipt.empty();
   enqueue({[m = std::move(m), value](PushStore& st) {
              if (!m.topic.empty()) {  // RFC 8030 §5.4: the new message replaces the pending one
                sqlite3_stmt* del = st.stmt(kDeleteTopic);
@@ -447,6 +474,21 @@ void PushStore::put(StoredMessage m, Done<int64_t> done) {
                bindText(del, 1, m.subscription);
                bindText(del, 2, m.topic);
                if (sqlite3_step(del) != SQLITE_DONE) return *value = st.dbError("replace topic"), false;
+             }
+             if (!m.receipt.empty()) {  // RFC 8030 §5.1: a receipt subscription of this subscription
+               sqlite3_stmt* r = st.stmt(kReceiptSubCheck);
+               if (r == nullptr) return *value = st.dbError("prepare"), false;
+               bindText(r, 1, m.receipt);
+               const int rc = sqlite3_step(r);
+               if (rc != SQLITE_ROW && rc != SQLITE_DONE) return *value = st.dbError("find receipt subscription"), false;
+               if (rc == SQLITE_DONE || columnText(r, 0) != m.subscription) {
+                 *value = makeError(Errc::InvalidArgument, "no receipt subscription " + m.receipt + " of this subscription");
+                 return false;
+               }
+               if (sqlite3_column_int64(r, 1) >= static_cast<int64_t>(kMaxStoredReceipts)) {
+                 *value = makeError(Errc::ResourceExhausted, "receipt subscription " + m.receipt + " is full");
+                 return false;
+               }
              }
              // The insert first: its foreign key says whether the subscription exists, so the
              // usual put changes one table and its indexes, not the subscription's row too.
@@ -476,6 +518,13 @@ void PushStore::put(StoredMessage m, Done<int64_t> done) {
                return false;
              }
              *value = sqlite3_last_insert_rowid(st.db_);
+             if (!m.receipt.empty()) {
+               sqlite3_stmt* w = st.stmt(kInsertWanted);
+               if (w == nullptr) return *value = st.dbError("prepare"), false;
+               bindText(w, 1, m.id);
+               bindText(w, 2, m.receipt);
+               if (sqlite3_step(w) != SQLITE_DONE) return *value = st.dbError("receipt request"), false;
+             }
              sqlite3_stmt* touch = st.stmt(kTouchSub);
              if (touch == nullptr) return true;
              bindText(touch, 1, m.subscription);
@@ -608,6 +657,165 @@ void PushStore::sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done) {
              return true;
            },
            finishWith(value, std::move(done))});
+}
+
+}  // namespace ugate::webpush
+
+namespace ugate::webpush {
+
+void PushStore::acknowledge(std::string id, int64_t nowMs, size_t maxReceipts, Done<Acked> done) {
+  static constexpr const char* kWanted = "SELECT rsid, delivered FROM receipt_wanted WHERE mid = ?1";
+  static constexpr const char* kCountReceipts = "SELECT count(*) FROM receipts WHERE rsid = ?1";
+  static constexpr const char* kInsertReceipt = "INSERT INTO receipts(rsid, mid, acked_ms) VALUES(?1, ?2, ?3)";
+  auto value = std::make_shared<Result<Acked>>(Acked{});
+  enqueue({[id = std::move(id), nowMs, maxReceipts, value](PushStore& st) {
+             Acked a;
+             sqlite3_stmt* w = st.stmt(kWanted);
+             if (w == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(w, 1, id);
+             int rc = sqlite3_step(w);
+             if (rc != SQLITE_ROW && rc != SQLITE_DONE) return *value = st.dbError("find receipt request"), false;
+             const bool delivered = rc == SQLITE_ROW && sqlite3_column_int(w, 1) != 0;
+             if (rc == SQLITE_ROW) a.rsid = columnText(w, 0);
+             // The usual acknowledgement (no receipt) is one DELETE and needs no savepoint (as remove);
+             // one that stores a receipt takes its own, so the receipt and the delete go together.
+             bool inSavepoint = false;
+             auto fail = [&](std::string_view what) {
+               *value = st.dbError(what);
+               if (inSavepoint) (void)(st.step(kRollbackTo) && st.step(kRelease));
+               return false;
+             };
+             if (delivered) {
+               sqlite3_stmt* c = st.stmt(kCountReceipts);
+               if (c == nullptr) return *value = st.dbError("prepare"), false;
+               bindText(c, 1, a.rsid);
+               if (sqlite3_step(c) != SQLITE_ROW) return *value = st.dbError("count receipts"), false;
+               if (sqlite3_column_int64(c, 0) >= static_cast<int64_t>(maxReceipts)) {
+                 a.dropped = true;
+               } else {
+                 if (!st.step(kSavepoint)) return fail("savepoint");
+                 inSavepoint = true;
+                 sqlite3_stmt* ins = st.stmt(kInsertReceipt);
+                 if (ins == nullptr) return fail("prepare");
+                 bindText(ins, 1, a.rsid);
+                 bindText(ins, 2, id);
+                 sqlite3_bind_int64(ins, 3, nowMs);
+                 if (sqlite3_step(ins) != SQLITE_DONE) return fail("store receipt");
+                 a.seq = sqlite3_last_insert_rowid(st.db_);
+               }
+             }
+             sqlite3_stmt* del = st.stmt(kDeleteMsg);
+             if (del == nullptr) return fail("prepare");
+             bindText(del, 1, id);
+             if (sqlite3_step(del) != SQLITE_DONE) return fail("remove message");
+             a.removed = sqlite3_changes(st.db_) > 0;
+             if (inSavepoint && !st.step(kRelease)) return fail("release");
+             *value = std::move(a);
+             return true;
+           },
+           finishWith(value, std::move(done)), false});  // a savepoint of its own when it stores a receipt
+}
+
+void PushStore::markDelivered(std::vector<std::string> ids, Done<void> done) {
+  static constexpr const char* kMark = "UPDATE receipt_wanted SET delivered = 1 WHERE mid = ?1 AND delivered = 0";
+  auto value = std::make_shared<Result<void>>();
+  enqueue({[ids = std::move(ids), value](PushStore& st) {
+             for (const std::string& id : ids) {
+               sqlite3_stmt* q = st.stmt(kMark);
+               if (q == nullptr) return *value = st.dbError("prepare"), false;
+               bindText(q, 1, id);
+               if (sqlite3_step(q) != SQLITE_DONE) return *value = st.dbError("mark delivered"), false;
+             }
+             return true;
+           },
+           finishWith(value, std::move(done))});
+}
+
+void PushStore::addReceiptSubscription(std::string token, std::string rsid, int64_t nowMs, size_t maxPerSubscription,
+                                       Done<ReceiptSubAdd> done) {
+  static constexpr const char* kSubAndCount =
+      "SELECT s.id, (SELECT count(*) FROM receipt_subs r WHERE r.sub_id = s.id) FROM subscriptions s WHERE s.token = ?1";
+  static constexpr const char* kInsert = "INSERT INTO receipt_subs(id, sub_id, created_ms) VALUES(?1, ?2, ?3)";
+  auto value = std::make_shared<Result<ReceiptSubAdd>>(ReceiptSubAdd::NoSubscription);
+  enqueue({[token = std::move(token), rsid = std::move(rsid), nowMs, maxPerSubscription, value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kSubAndCount);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, token);
+             const int rc = sqlite3_step(q);
+             if (rc == SQLITE_DONE) return true;  // NoSubscription
+             if (rc != SQLITE_ROW) return *value = st.dbError("find subscription"), false;
+             const std::string sid = columnText(q, 0);
+             if (sqlite3_column_int64(q, 1) >= static_cast<int64_t>(maxPerSubscription)) {
+               *value = ReceiptSubAdd::Full;
+               return true;
+             }
+             sqlite3_stmt* ins = st.stmt(kInsert);
+             if (ins == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(ins, 1, rsid);
+             bindText(ins, 2, sid);
+             sqlite3_bind_int64(ins, 3, nowMs);
+             if (sqlite3_step(ins) != SQLITE_DONE) return *value = st.dbError("add receipt subscription"), false;
+             *value = ReceiptSubAdd::Added;
+             return true;
+           },
+           finishWith(value, std::move(done)), false});  // one change (the insert), undone by itself
+}
+
+void PushStore::removeReceiptSubscription(std::string rsid, Done<bool> done) {
+  static constexpr const char* kDelete = "DELETE FROM receipt_subs WHERE id = ?1";
+  deleteByKey(kDelete, std::move(rsid), "remove receipt subscription", std::move(done));
+}
+
+void PushStore::receiptSubscription(std::string rsid, Done<std::optional<std::string>> done) {
+  static constexpr const char* kFind = "SELECT sub_id FROM receipt_subs WHERE id = ?1";
+  auto value = std::make_shared<Result<std::optional<std::string>>>(std::nullopt);
+  enqueue({[rsid = std::move(rsid), value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kFind);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, rsid);
+             const int rc = sqlite3_step(q);
+             if (rc == SQLITE_ROW) *value = std::optional<std::string>(columnText(q, 0));
+             else if (rc != SQLITE_DONE) return *value = st.dbError("find receipt subscription"), false;
+             return true;
+           },
+           finishWith(value, std::move(done)), false});
+}
+
+void PushStore::receipts(std::string rsid, int64_t afterSeq, size_t limit, Done<std::vector<StoredReceipt>> done) {
+  static constexpr const char* kList =
+      "SELECT seq, rsid, mid, acked_ms FROM receipts WHERE rsid = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+  auto value = std::make_shared<Result<std::vector<StoredReceipt>>>(std::vector<StoredReceipt>{});
+  enqueue({[rsid = std::move(rsid), afterSeq, limit, value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kList);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, rsid);
+             sqlite3_bind_int64(q, 2, afterSeq);
+             sqlite3_bind_int64(q, 3, static_cast<int64_t>(limit));
+             std::vector<StoredReceipt> out;
+             int rc;
+             while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+               out.push_back({sqlite3_column_int64(q, 0), columnText(q, 1), columnText(q, 2), sqlite3_column_int64(q, 3)});
+             }
+             if (rc != SQLITE_DONE) return *value = st.dbError("receipts"), false;
+             *value = std::move(out);
+             return true;
+           },
+           finishWith(value, std::move(done)), false});
+}
+
+void PushStore::removeReceipt(std::string rsid, int64_t seq, Done<bool> done) {
+  static constexpr const char* kDelete = "DELETE FROM receipts WHERE rsid = ?1 AND seq = ?2";
+  auto value = std::make_shared<Result<bool>>(false);
+  enqueue({[rsid = std::move(rsid), seq, value](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(kDelete);
+             if (q == nullptr) return *value = st.dbError("prepare"), false;
+             bindText(q, 1, rsid);
+             sqlite3_bind_int64(q, 2, seq);
+             if (sqlite3_step(q) != SQLITE_DONE) return *value = st.dbError("remove receipt"), false;
+             *value = sqlite3_changes(st.db_) > 0;
+             return true;
+           },
+           finishWith(value, std::move(done)), false});
 }
 
 }  // namespace ugate::webpush

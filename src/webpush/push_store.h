@@ -66,6 +66,33 @@ struct StoredMessage {
   int64_t expiresMs{0};
   std::string encoding;     // Content-Encoding as sent ("aes128gcm")
   std::string body;
+  // receipt: the receipt subscription (RFC 8030 §5.1, `/r/<rsid>`) the sender asked a receipt on,
+  // "" = none. put checks it belongs to `subscription`; message and pending read it back.
+  std::string receipt;
+};
+
+/** kMaxReceiptSubscriptions: receipt subscriptions per push subscription (addReceiptSubscription). */
+constexpr size_t kMaxReceiptSubscriptions = 16;
+/** kMaxStoredReceipts: unacknowledged receipts kept per receipt subscription (put, acknowledge). */
+constexpr size_t kMaxStoredReceipts = 1000;
+
+/** StoredReceipt: one push message receipt (RFC 8030 §5.1) waiting for its application server. */
+struct StoredReceipt {
+  int64_t seq{0};      // store-wide order: the SSE event id, and the ack path /r/<rsid>/<seq>
+  std::string rsid;    // its receipt subscription
+  std::string mid;     // the acknowledged message (`/m/<mid>`; the message itself is gone)
+  int64_t ackedMs{0};  // when the user agent acknowledged it
+};
+
+/** ReceiptSubAdd: what addReceiptSubscription did. */
+enum class ReceiptSubAdd : uint8_t { Added, NoSubscription, Full };
+
+/** Acked: what acknowledge did. */
+struct Acked {
+  bool removed{false};  // the message existed and is gone now
+  std::string rsid;     // it asked for a receipt on this receipt subscription ("" = none)
+  int64_t seq{0};       // > 0: the receipt stored (the message had been delivered)
+  bool dropped{false};  // a receipt was due but its receipt subscription held kMaxStoredReceipts
 };
 
 /** StoreStats: written by the store thread, read anywhere (relaxed atomics). */
@@ -127,11 +154,37 @@ class PushStore {
    * put stores m (its seq is assigned and returned) and marks the subscription used at
    * m.receivedMs (written only when the stored mark is older than kTouchGranularityMs, so most puts
    * change no subscription row or index); with a topic, the subscription's pending message of that topic is replaced.
-   * NotFound when the subscription does not exist.
+   * NotFound when the subscription does not exist. With m.receipt: InvalidArgument when that is
+   * not a receipt subscription of m.subscription, ResourceExhausted when it holds kMaxStoredReceipts.
    */
   void put(StoredMessage m, Done<int64_t> done);
   /** remove deletes message id (an acknowledgement or a cancel); false when there was none. */
   void remove(std::string id, Done<bool> done);
+  /**
+   * acknowledge deletes message id (DELETE /m/<mid>: a user agent's acknowledgement, RFC 8030 §6.2,
+   * or a sender's cancel) and, in the same transaction, when the message asked for a receipt and had
+   * been delivered (markDelivered), stores the receipt (unless its receipt subscription already
+   * holds maxReceipts: then `dropped`). A message never delivered gets no receipt: deleting it is a
+   * cancel, not an acknowledgement.
+   */
+  void acknowledge(std::string id, int64_t nowMs, size_t maxReceipts, Done<Acked> done);
+  /** markDelivered: messages sent on a delivery stream that asked for receipts (acknowledge reads it). */
+  void markDelivered(std::vector<std::string> ids, Done<void> done);
+  /**
+   * addReceiptSubscription: a receipt subscription `rsid` of the push subscription whose push
+   * resource is `token` (RFC 8030 §5.1), unless it has maxPerSubscription already (Full) or there is
+   * no such subscription. It goes with its push subscription (removed, swept).
+   */
+  void addReceiptSubscription(std::string token, std::string rsid, int64_t nowMs, size_t maxPerSubscription,
+                              Done<ReceiptSubAdd> done);
+  /** removeReceiptSubscription deletes it and its receipts; false when there was none. */
+  void removeReceiptSubscription(std::string rsid, Done<bool> done);
+  /** receiptSubscription: the push subscription id of receipt subscription rsid (nullopt: none). */
+  void receiptSubscription(std::string rsid, Done<std::optional<std::string>> done);
+  /** receipts: rsid's stored receipts with seq > afterSeq, oldest first, at most limit. */
+  void receipts(std::string rsid, int64_t afterSeq, size_t limit, Done<std::vector<StoredReceipt>> done);
+  /** removeReceipt: the application server is done with receipt seq of rsid; false when there was none. */
+  void removeReceipt(std::string rsid, int64_t seq, Done<bool> done);
   /** message: one message by id (nullopt: none). */
   void message(std::string id, Done<std::optional<StoredMessage>> done);
   /** subscriptionIds: every stored subscription's id, oldest first (a node's relay follows them). */

@@ -202,6 +202,21 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_topic_copies_skipped_total",
               "Topic copies not made because the subscriber already had the topic's maxQueued messages stored.",
               load(c.topicCopiesSkipped));
+  out.counter("ugate_webpush_receipt_subscriptions_created_total", "Receipt subscriptions created (POST /receipts/<token>).",
+              load(c.receiptSubscriptionsCreated));
+  out.counter("ugate_webpush_receipt_subscriptions_deleted_total", "Receipt subscriptions removed by DELETE /r/<rsid>.",
+              load(c.receiptSubscriptionsDeleted));
+  out.counter("ugate_webpush_receipts_requested_total", "Push messages accepted with a Push-Receipt.",
+              load(c.receiptsRequested));
+  out.counter("ugate_webpush_receipts_stored_total", "Receipts stored when the user agent acknowledged the message.",
+              load(c.receiptsStored));
+  out.counter("ugate_webpush_receipts_dropped_total", "Receipts not stored: the receipt subscription held its maximum.",
+              load(c.receiptsDropped));
+  out.counter("ugate_webpush_receipts_cancelled_total",
+              "Messages with a Push-Receipt deleted before any delivery (no receipt).", load(c.receiptsNotDelivered));
+  out.counter("ugate_webpush_receipts_delivered_total", "Receipts sent on a receipt stream (resends too).",
+              load(c.receiptsDelivered));
+  out.counter("ugate_webpush_receipts_acked_total", "Receipts deleted by the application server.", load(c.receiptsAcked));
   out.family("ugate_webpush_rejected_total", "counter", "Requests refused, by reason.");
   for (const auto& [reason, n] : c.rejected()) out.sample("ugate_webpush_rejected_total", {{"reason", reason}}, n);
   out.gauge("ugate_webpush_subscribers_connected", "Delivery streams (GET /s/<sid>) open now.", load(c.subscribers));

@@ -46,6 +46,15 @@ struct PushCounters {
   std::atomic<uint64_t> relayAcks{0};        // acknowledgements the gateway took
   std::atomic<uint64_t> relayReconnects{0};  // delivery streams at the gateway that ended
   std::atomic<uint64_t> topicCopiesSkipped{0};  // topic copies not made: the subscriber had maxQueued
+  // Receipts (RFC 8030 §5.1):
+  std::atomic<uint64_t> receiptSubscriptionsCreated{0};
+  std::atomic<uint64_t> receiptSubscriptionsDeleted{0};
+  std::atomic<uint64_t> receiptsRequested{0};     // messages accepted with a Push-Receipt
+  std::atomic<uint64_t> receiptsStored{0};        // acknowledged messages whose receipt was stored
+  std::atomic<uint64_t> receiptsDropped{0};       // ... not stored: the receipt subscription was full
+  std::atomic<uint64_t> receiptsNotDelivered{0};  // deleted before any delivery (a cancel): no receipt
+  std::atomic<uint64_t> receiptsDelivered{0};     // sent on a receipt stream (again after a reconnect too)
+  std::atomic<uint64_t> receiptsAcked{0};         // deleted by the application server (DELETE /r/<rsid>/<seq>)
   /** rejected: requests refused, by reason (a mutex: refusals are not the hot path). */
   void reject(std::string_view reason);
   std::map<std::string, uint64_t, std::less<>> rejected() const;

@@ -202,5 +202,72 @@ TEST(PushApiTest, TokenBucketLimitsAndTellsWhenToRetry) {
   EXPECT_EQ(retry, 10);
 }
 
+// RFC 8030 §5.1: the receipt subscribe resource, the receipt subscription (read, delete) and one
+// receipt's acknowledgement.
+TEST(PushApiTest, ReceiptResources) {
+  auto t = std::get<ApiTarget>(matchTarget("POST", "/receipts/tok_-1"));
+  EXPECT_EQ(t.resource, Resource::ReceiptSubscribe);
+  EXPECT_EQ(t.id, "tok_-1");
+  t = std::get<ApiTarget>(matchTarget("GET", "/r/rsid"));
+  EXPECT_EQ(t.resource, Resource::ReceiptReceive);
+  EXPECT_EQ(t.id, "rsid");
+  EXPECT_EQ(std::get<ApiTarget>(matchTarget("DELETE", "/r/rsid")).resource, Resource::ReceiptUnsubscribe);
+  t = std::get<ApiTarget>(matchTarget("DELETE", "/r/rsid/42"));
+  EXPECT_EQ(t.resource, Resource::ReceiptAck);
+  EXPECT_EQ(t.id, "rsid");
+  EXPECT_EQ(t.seq, 42);
+  EXPECT_EQ(refusal(matchTarget("GET", "/receipts/tok")).detail, "POST");
+  EXPECT_EQ(refusal(matchTarget("POST", "/r/rsid")).detail, "GET, DELETE");
+  EXPECT_EQ(refusal(matchTarget("GET", "/r/rsid/1")).detail, "DELETE");
+  for (const char* bad : {"/r/", "/r/a b", "/r/rsid/", "/r/rsid/x1", "/r/rsid/1/2", "/r/rsid/-1", "/receipts/"}) {
+    EXPECT_EQ(refusal(matchTarget("DELETE", bad)).status, 404) << bad;
+  }
+  EXPECT_EQ(refusal(matchTarget("DELETE", "/r/rsid/" + std::string(19, '9'))).status, 404);  // no overflow
+}
+
+TEST(PushApiTest, PushReceiptNamesAReceiptSubscriptionOfThisService) {
+  const std::string origin = "https://push.example.net:8443";
+  EXPECT_EQ(std::get<std::string>(parsePushReceipt("/r/abc", origin)), "abc");
+  EXPECT_EQ(std::get<std::string>(parsePushReceipt(" https://push.example.net:8443/r/abc_-9 ", origin)), "abc_-9");
+  EXPECT_EQ(std::get<std::string>(parsePushReceipt("HTTPS://Push.Example.NET:8443/r/abc", origin)), "abc");
+  for (const char* bad : {"", "r/abc", "/r/", "/r/a/b", "/s/abc", "/r/a b", "https://elsewhere.example/r/abc",
+                          "https://push.example.net:8443", "https://push.example.net:84430/r/abc",
+                          "https://push.example.net/r/abc"}) {
+    Refusal r = refusal(parsePushReceipt(bad, origin));
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.reason, "bad_push_receipt") << bad;
+  }
+  EXPECT_EQ(refusal(parsePushReceipt("https://x/r/abc", "")).status, 400);  // no origin: paths only
+}
+
+// RFC 7240: Prefer is a list of preferences; unknown ones and junk are ignored (§2).
+TEST(PushApiTest, PreferRespondAsyncAndWait) {
+  Preferences p;
+  parsePrefer("respond-async", p);
+  EXPECT_TRUE(p.respondAsync);
+  EXPECT_EQ(p.wait, -1);
+  p = {};
+  parsePrefer("return=minimal, Respond-Async ; foo=bar, wait=10", p);
+  EXPECT_TRUE(p.respondAsync);
+  EXPECT_EQ(p.wait, 10);
+  p = {};
+  parsePrefer("wait=\"5\"", p);
+  EXPECT_EQ(p.wait, 5);
+  EXPECT_FALSE(p.respondAsync);
+  for (const char* no : {"", "respond-async=1", "respond-asyncx", "return=representation", ",,,;", "wait=x",
+                         "wait=9999999999"}) {
+    p = {};
+    parsePrefer(no, p);
+    EXPECT_FALSE(p.respondAsync) << no;
+  }
+  EXPECT_TRUE(preferences({{"prefer", "return=minimal"}, {"prefer", "respond-async"}}).respondAsync);
+  EXPECT_FALSE(preferences({{"x-prefer", "respond-async"}}).respondAsync);
+}
+
+TEST(PushApiTest, ReceiptSseEventNamesTheAcknowledgedMessage) {
+  EXPECT_EQ(receiptSseEvent("rs", 7, "mid1", 1700000000000),
+            "id: 7\nevent: receipt\ndata: {\"message\":\"/m/mid1\",\"acknowledged\":1700000000000,\"ack\":\"/r/rs/7\"}\n\n");
+}
+
 }  // namespace
 }  // namespace ugate::webpush

@@ -205,6 +205,99 @@ TEST_F(PushServiceTest, AnUnsubscribedTokenIsGoneAndItsStreamEnds) {
   EXPECT_EQ(p->status, 410);
 }
 
+// RFC 8030 §5.1: the subscribe answer links the receipt subscribe resource; a receipt subscription
+// made there names a push's Push-Receipt; the subscriber's acknowledgement stores a receipt that the
+// receipt stream delivers once, which the application server then deletes. Prefer: respond-async
+// gets 202 once the message is committed.
+TEST_F(PushServiceTest, ReceiptsReachTheReceiptStreamOnceAfterTheAcknowledgement) {
+  std::string token, sid;
+  FakeExchange* s = subscribe(token, sid);
+  std::vector<std::string> links;
+  for (const auto& [n, v] : s->headers) {
+    if (n == "link") links.push_back(v);
+  }
+  ASSERT_EQ(links.size(), 2u);
+  EXPECT_EQ(links[1], "</receipts/" + token + ">; rel=\"urn:ietf:params:push:receipt\"");
+  FakeExchange* rs = send(request("POST", "/receipts/" + token));
+  ASSERT_TRUE(answered(rs));
+  ASSERT_EQ(rs->status, 201);
+  const std::string rpath = rs->header("location");
+  ASSERT_EQ(rpath.rfind("/r/", 0), 0u);
+  EXPECT_GE(rpath.size() - 3, 22u);  // ≥ 128 random bits
+  FakeExchange* rx = send(request("GET", rpath, {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(rx));
+  EXPECT_EQ(rx->status, 200);
+
+  // A Push-Receipt that is not a receipt subscription of this push subscription: 400.
+  std::string token2, sid2;
+  subscribe(token2, sid2);
+  FakeExchange* other = send(request("POST", "/push/" + token2, {{"ttl", "60"}, {"push-receipt", rpath}}));
+  ASSERT_TRUE(answered(other));
+  EXPECT_EQ(other->status, 400);
+  EXPECT_EQ(other->body.rfind("unknown_receipt_subscription", 0), 0u);
+  FakeExchange* bad = send(request("POST", "/push/" + token, {{"ttl", "60"}, {"push-receipt", "https://elsewhere/r/x"}}));
+  ASSERT_TRUE(answered(bad));
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(bad->body.rfind("bad_push_receipt", 0), 0u);
+
+  FakeExchange* p = send(request("POST", "/push/" + token,
+                                 {{"ttl", "60"}, {"push-receipt", "https://push.test:8443" + rpath}, {"prefer", "respond-async"}}));
+  ASSERT_TRUE(answered(p));
+  EXPECT_EQ(p->status, 202);
+  EXPECT_EQ(p->header("preference-applied"), "respond-async");
+  const std::string mid = p->header("location").substr(3);
+  FakeExchange* plain = send(request("POST", "/push/" + token, {{"ttl", "60"}}));
+  ASSERT_TRUE(answered(plain));
+  EXPECT_EQ(plain->status, 201);
+  EXPECT_EQ(plain->header("preference-applied"), "");
+
+  FakeExchange* ua = send(request("GET", "/s/" + sid, {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(ua));
+  ASSERT_TRUE(ctx_.waitFor([&] { return ua->events.find("id: " + mid) != std::string::npos; }));
+  FakeExchange* ack = send(request("DELETE", "/m/" + mid));
+  ASSERT_TRUE(answered(ack));
+  EXPECT_EQ(ack->status, 204);
+  ASSERT_TRUE(ctx_.waitFor([&] { return rx->events.find("event: receipt") != std::string::npos; }));
+  const std::string ev = read(rx, &FakeExchange::events);
+  EXPECT_NE(ev.find("\"message\":\"/m/" + mid + "\""), std::string::npos) << ev;
+  const size_t at = ev.find("\"ack\":\"") + 7;
+  const std::string ackPath = ev.substr(at, ev.find('"', at) - at);
+  EXPECT_EQ(ackPath.rfind(rpath + "/", 0), 0u);
+  EXPECT_EQ(shared_.counters().receiptsStored.load(), 1u);
+  EXPECT_EQ(shared_.counters().receiptsRequested.load(), 1u);
+
+  // The application server deletes it; a new stream has nothing to send.
+  FakeExchange* rack = send(request("DELETE", ackPath));
+  ASSERT_TRUE(answered(rack));
+  EXPECT_EQ(rack->status, 204);
+  FakeExchange* rack2 = send(request("DELETE", ackPath));
+  ASSERT_TRUE(answered(rack2));
+  EXPECT_EQ(rack2->status, 404);
+  FakeExchange* del = send(request("DELETE", rpath));
+  ASSERT_TRUE(answered(del));
+  EXPECT_EQ(del->status, 204);
+  EXPECT_TRUE(ctx_.waitFor([&] { return rx->ended; }));
+  FakeExchange* gone = send(request("GET", rpath, {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(gone));
+  EXPECT_EQ(gone->status, 404);
+  EXPECT_EQ(ev.find("event: receipt"), ev.rfind("event: receipt"));  // exactly one
+
+  // Removing the push subscription removes its receipt subscriptions and ends their streams.
+  FakeExchange* rs2 = send(request("POST", "/receipts/" + token));
+  ASSERT_TRUE(answered(rs2));
+  ASSERT_EQ(rs2->status, 201);
+  FakeExchange* rx2 = send(request("GET", rs2->header("location"), {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(rx2));
+  EXPECT_EQ(rx2->status, 200);
+  FakeExchange* unsub = send(request("DELETE", "/s/" + sid));
+  ASSERT_TRUE(answered(unsub));
+  EXPECT_EQ(unsub->status, 204);
+  EXPECT_TRUE(ctx_.waitFor([&] { return rx2->ended; }));
+  FakeExchange* gone2 = send(request("GET", rs2->header("location"), {{"accept", "text/event-stream"}}));
+  ASSERT_TRUE(answered(gone2));
+  EXPECT_EQ(gone2->status, 404);
+}
+
 // maxInFlight 2, both slots taken, then a message replaces the in-flight one of its topic: the
 // replaced one can never be acknowledged, so its slot must not stay taken.
 TEST_F(PushServiceTest, AMessageReplacedByItsTopicFreesItsInFlightSlot) {

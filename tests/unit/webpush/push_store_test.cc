@@ -290,5 +290,120 @@ TEST_F(PushStoreTest, AnUnwritableDirectoryIsAnErrorNamingThePath) {
   EXPECT_NE(s.error().detail.find("/missing/dir/push.db"), std::string::npos) << s.error().detail;
 }
 
+// RFC 8030 §5.1: a receipt is stored, in the transaction that deletes the message, only when a
+// message that asked for one had been delivered; it survives reopening; a cancel (never delivered),
+// a replaced or an expired message gets none; limits hold; everything goes with the subscription.
+TEST_F(PushStoreTest, ReceiptsForDeliveredAcknowledgedMessagesOnly) {
+  {
+    auto s = open();
+    ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+    ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("b"), d); }));
+    auto add = [&](const std::string& token, const std::string& rsid, size_t max = kMaxReceiptSubscriptions) {
+      return wait<ReceiptSubAdd>([&](auto d) { s->addReceiptSubscription(token, rsid, kNow, max, d); });
+    };
+    EXPECT_EQ(*add("tok-a", "ra"), ReceiptSubAdd::Added);
+    EXPECT_EQ(*add("tok-b", "rb"), ReceiptSubAdd::Added);
+    EXPECT_EQ(*add("tok-nobody", "rx"), ReceiptSubAdd::NoSubscription);
+    EXPECT_EQ(*add("tok-a", "ra2", 1), ReceiptSubAdd::Full);
+    EXPECT_EQ(**wait<std::optional<std::string>>([&](auto d) { s->receiptSubscription("ra", d); }), "a");
+    EXPECT_FALSE(*wait<std::optional<std::string>>([&](auto d) { s->receiptSubscription("ra2", d); }));
+
+    // Another subscription's receipt subscription, or none, is refused, and nothing is stored.
+    StoredMessage wrong = msg("w1", "a");
+    wrong.receipt = "rb";
+    auto r = wait<int64_t>([&](auto d) { s->put(wrong, d); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::InvalidArgument);
+    wrong.receipt = "nope";
+    EXPECT_EQ(wait<int64_t>([&](auto d) { s->put(wrong, d); }).error().code, Errc::InvalidArgument);
+    EXPECT_FALSE(*wait<std::optional<StoredMessage>>([&](auto d) { s->message("w1", d); }));
+
+    for (const char* id : {"m1", "m2", "m3"}) {
+      StoredMessage m = msg(id, "a", id == std::string("m3") ? "t" : "");
+      m.receipt = "ra";
+      ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(m, d); }));
+    }
+    auto list = pending(*s, "a");
+    ASSERT_EQ(list.size(), 3u);
+    EXPECT_EQ(list[0].receipt, "ra");
+    EXPECT_EQ((*wait<std::optional<StoredMessage>>([&](auto d) { s->message("m2", d); }))->receipt, "ra");
+    // m1 and m3 delivered; m2 never was.
+    ASSERT_TRUE(wait<void>([&](auto d) { s->markDelivered({"m1", "m3"}, d); }));
+    auto a1 = wait<Acked>([&](auto d) { s->acknowledge("m1", kNow + 5, kMaxStoredReceipts, d); });
+    ASSERT_TRUE(a1);
+    EXPECT_TRUE(a1->removed);
+    EXPECT_EQ(a1->rsid, "ra");
+    EXPECT_GT(a1->seq, 0);
+    auto a2 = wait<Acked>([&](auto d) { s->acknowledge("m2", kNow, kMaxStoredReceipts, d); });
+    EXPECT_TRUE(a2->removed);
+    EXPECT_EQ(a2->seq, 0);  // a cancel: no receipt
+    EXPECT_EQ(a2->rsid, "ra");
+    // m3 replaced by a newer message of its topic: no receipt for it, ever.
+    ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("m4", "a", "t"), d); }));
+    auto a3 = wait<Acked>([&](auto d) { s->acknowledge("m3", kNow, kMaxStoredReceipts, d); });
+    EXPECT_FALSE(a3->removed);
+    EXPECT_EQ(a3->seq, 0);
+    // A full receipt subscription: the push is refused, a due receipt is dropped.
+    StoredMessage m5 = msg("m5", "a");
+    m5.receipt = "ra";
+    ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(m5, d); }));
+    ASSERT_TRUE(wait<void>([&](auto d) { s->markDelivered({"m5"}, d); }));
+    auto a5 = wait<Acked>([&](auto d) { s->acknowledge("m5", kNow, 1, d); });
+    EXPECT_TRUE(a5->removed);
+    EXPECT_TRUE(a5->dropped);
+    EXPECT_EQ(a5->seq, 0);
+  }
+  auto s = open();  // the receipt survives a restart
+  auto rs = wait<std::vector<StoredReceipt>>([&](auto d) { s->receipts("ra", 0, 10, d); });
+  ASSERT_TRUE(rs);
+  ASSERT_EQ(rs->size(), 1u);
+  EXPECT_EQ((*rs)[0].mid, "m1");
+  EXPECT_EQ((*rs)[0].ackedMs, kNow + 5);
+  EXPECT_TRUE(wait<std::vector<StoredReceipt>>([&](auto d) { s->receipts("ra", (*rs)[0].seq, 10, d); })->empty());
+  EXPECT_FALSE(*wait<bool>([&](auto d) { s->removeReceipt("rb", (*rs)[0].seq, d); }));  // another's
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->removeReceipt("ra", (*rs)[0].seq, d); }));
+  EXPECT_FALSE(*wait<bool>([&](auto d) { s->removeReceipt("ra", (*rs)[0].seq, d); }));
+  // An expired message with a receipt request is swept, and no receipt comes of it.
+  StoredMessage m6 = msg("m6", "a", "", Urgency::Normal, 1);
+  m6.receipt = "ra";
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(m6, d); }));
+  ASSERT_TRUE(wait<PushStore::Swept>([&](auto d) { s->sweep(kNow + 2000, 86400'000, d); }));
+  EXPECT_FALSE(wait<Acked>([&](auto d) { s->acknowledge("m6", kNow, 10, d); })->removed);
+  // Receipts and receipt subscriptions go with their subscription.
+  StoredMessage m7 = msg("m7", "a");
+  m7.receipt = "ra";
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(m7, d); }));
+  ASSERT_TRUE(wait<void>([&](auto d) { s->markDelivered({"m7"}, d); }));
+  EXPECT_GT(wait<Acked>([&](auto d) { s->acknowledge("m7", kNow, 10, d); })->seq, 0);
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->removeSubscription("a", d); }));
+  EXPECT_FALSE(*wait<std::optional<std::string>>([&](auto d) { s->receiptSubscription("ra", d); }));
+  EXPECT_TRUE(wait<std::vector<StoredReceipt>>([&](auto d) { s->receipts("ra", 0, 10, d); })->empty());
+  EXPECT_TRUE(*wait<bool>([&](auto d) { s->removeReceiptSubscription("rb", d); }));
+  EXPECT_FALSE(*wait<bool>([&](auto d) { s->removeReceiptSubscription("rb", d); }));
+}
+
+// A store written before receipts existed (schema 1 without the receipt tables) opens, keeps its
+// rows and gains the tables.
+TEST_F(PushStoreTest, AStoreFromBeforeReceiptsGainsTheirTables) {
+  {
+    auto s = open();
+    ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(sub("a"), d); }));
+    ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(msg("m1", "a"), d); }));
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() + "/push.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE receipts; DROP TABLE receipt_wanted; DROP TABLE receipt_subs;", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(pending(*s, "a").size(), 1u);
+  EXPECT_EQ(*wait<ReceiptSubAdd>([&](auto d) { s->addReceiptSubscription("tok-a", "ra", kNow, 16, d); }), ReceiptSubAdd::Added);
+  StoredMessage m = msg("m2", "a");
+  m.receipt = "ra";
+  EXPECT_TRUE(wait<int64_t>([&](auto d) { s->put(m, d); }));
+}
+
 }  // namespace
 }  // namespace ugate::webpush

@@ -105,6 +105,8 @@ ModuleWorkerPtr QuicModule::newWorker(WorkerContext& w) {
   return m;
 }
 
+void QuicModule::finishConfig(Config& c, cfgjson::ConfigErrors& errs) const { checkQuicPush(c, errs); }
+
 void QuicModule::renderMetrics(MetricsWriter& out) const {
   const QuicCounters& k = shared_.counters;
   auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };

@@ -88,6 +88,7 @@ class QuicModule final : public Module {
  public:
   std::string_view name() const override { return "quic"; }
   void registerKinds(ListenerKindRegistry& kinds) override;
+  void finishConfig(Config& c, cfgjson::ConfigErrors& errs) const override;
   ModuleWorkerPtr newWorker(WorkerContext& w) override;
   void renderMetrics(MetricsWriter& out) const override;
 

@@ -10,8 +10,15 @@
 // TARGET:PORT with the -H headers. The response status and headers go to stderr (":status 200",
 // "name: value"). On a 2xx answer stdin is piped into the tunnel (FIN once stdin ends) and the
 // tunnel to stdout, until the server ends it.
-// Exit status: 0 = 2xx and the tunnel ended cleanly; 2 = non-2xx answer; 3 = stream reset;
-// 1 = connection, TLS or usage error; 124 = --timeout (default 20 s) elapsed.
+//
+//   ugate_h3connect --connect IP:PORT --authority HOST[:PORT] --request METHOD PATH [--body]
+//                   [-H 'name: value']... [--cert CERT --key KEY] [--timeout SECONDS]
+//
+// --request sends an ordinary request instead (:scheme https): with --body, stdin is its body
+// (DATA frames, ended with stdin; no content-length unless given with -H); the response body goes
+// to stdout as it arrives (an SSE stream is streamed), whatever its status.
+// Exit status: 0 = 2xx and the tunnel (response) ended cleanly; 2 = non-2xx answer; 3 = stream
+// reset; 1 = connection, TLS or usage error; 124 = --timeout (default 20 s) elapsed.
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -49,6 +56,8 @@ using namespace ugate::quic;
 
 struct Options {
   std::string connect, authority, cert, key;
+  std::string method, path;  // --request
+  bool body{false};
   H3Headers headers;
   unsigned timeout{20};
 };
@@ -65,6 +74,11 @@ Options parse(int argc, char** argv) {
       o.connect = next();
     } else if (a == "--authority") {
       o.authority = next();
+    } else if (a == "--request") {
+      o.method = next();
+      o.path = next();
+    } else if (a == "--body") {
+      o.body = true;
     } else if (a == "--cert") {
       o.cert = next();
     } else if (a == "--key") {
@@ -92,8 +106,12 @@ using tools::ToolTls;
 /** Pipe: stdin → tunnel, tunnel → stdout, on the reactor. */
 class Pipe final : public StreamCallbacks, public IoWatcher {
  public:
-  Pipe(Reactor& r, std::unique_ptr<QuicStream> s) : r_(r), s_(std::move(s)) {
+  Pipe(Reactor& r, std::unique_ptr<QuicStream> s, bool sendStdin = true) : r_(r), s_(std::move(s)) {
     s_->setCallbacks(this);
+    if (!sendStdin) {
+      stdinDone_ = true;  // a request without a body: it ended with its head
+      return;
+    }
     fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
     if (!r_.addFd(0, this, EPOLLIN)) stdinIsFile_ = true;  // a regular file cannot be polled
     if (stdinIsFile_) r_.defer([this] { pump(); });
@@ -198,30 +216,43 @@ int main(int argc, char** argv) {
   p.alpn = "h3";
   p.name = "h3connect";
   int rc = -1;
+  int answer = 0;  // --request: 2 after a non-2xx status
   std::unique_ptr<Pipe> pipe;
   // The application needs its connection: QuicConn builds the client app through this factory.
   p.makeApp = [&](QuicConn& c) {
     auto h3 = std::make_unique<H3Client>(c);
     H3Client* h = h3.get();
     h->onReady = [&, h] {
-      auto face = h->connectTunnel(o.authority, o.headers, [&](int status, const H3Headers& hs) {
+      auto onResponse = [&](int status, const H3Headers& hs) {
         fprintf(stderr, ":status %d\n", status);
         for (const auto& [n, v] : hs) fprintf(stderr, "%s: %s\n", n.c_str(), v.c_str());
         if (status == 0) {
           rc = 3;
           r->exit();
         } else if (status < 200 || status > 299) {
-          rc = 2;
-          r->exit();
+          if (o.method.empty()) {
+            rc = 2;
+            r->exit();
+          } else {
+            answer = 2;  // the body still goes to stdout
+          }
         }
-      });
+      };
+      std::unique_ptr<QuicStream> face;
+      if (o.method.empty()) {
+        face = h->connectTunnel(o.authority, o.headers, onResponse);
+      } else {
+        H3Headers head{{":method", o.method}, {":scheme", "https"}, {":authority", o.authority}, {":path", o.path}};
+        head.insert(head.end(), o.headers.begin(), o.headers.end());
+        face = h->request(head, o.body, onResponse);
+      }
       if (!face) {
         fprintf(stderr, "h3connect: cannot open a stream\n");
         rc = 1;
         r->exit();
         return;
       }
-      pipe = std::make_unique<Pipe>(*r, std::move(face));
+      pipe = std::make_unique<Pipe>(*r, std::move(face), o.method.empty() || o.body);
     };
     return h3;
   };
@@ -241,7 +272,7 @@ int main(int argc, char** argv) {
   });
   watchdog->enable(Duration(o.timeout * 1000));
   r->run();
-  if (rc < 0 && pipe) rc = pipe->result;
+  if (rc < 0 && pipe) rc = pipe->result == 0 ? answer : pipe->result;
   if (rc < 0) rc = 1;
   fflush(stdout);
   _exit(rc);  // the connection and reactor need no orderly teardown in a tool

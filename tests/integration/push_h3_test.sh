@@ -186,6 +186,20 @@ reap "$SSE_PID" 2>/dev/null || true
 no_subscribers() { [[ "$(stat_value ugate_webpush_subscribers_connected)" == 0 ]]; }
 check "the service forgets the h3 delivery stream once its connection ends (idle timeout)" \
   wait_for "ugate_webpush_subscribers_connected 0" 100 no_subscribers
+# A client that cancels its delivery stream (RESET_STREAM + STOP_SENDING) and keeps its connection:
+# the messages not acknowledged are redelivered on the new stream; once bytes arrived it cancels.
+spawn "h3 sse cancel" "$H3CONNECT" --connect "127.0.0.1:$QMTLS" --authority "localhost:$QMTLS" --request GET "$RECEIVE" \
+  -H 'accept: text/event-stream' --cert "$TMP/client.crt" --key "$TMP/client.key" --cancel-after 1 --timeout 30 >"$TMP/cancel.sse" 2>"$TMP/cancel.err" </dev/null
+CANCEL_PID=$SPAWNED
+check "a second h3 delivery stream gets the unacknowledged messages, then cancels it" \
+  wait_for "the client's cancel" 100 grep -q 'h3connect: cancelled' "$TMP/cancel.err"
+check "  (its answer was 200 and events: $(head -c 40 "$TMP/cancel.sse" | tr '\n' ' '))" grep -q '^id: ' "$TMP/cancel.sse"
+check "  the service forgets the cancelled stream" wait_for "ugate_webpush_subscribers_connected 0" 100 no_subscribers
+check "  while its connection is still open" ours "$CANCEL_PID"
+no_conn_end() { ! grep -q "connection ended" "$TMP/cancel.err"; }
+check "  (the client saw no connection end: $(tr '\n' ' ' <"$TMP/cancel.err"))" no_conn_end
+stop_pid "$CANCEL_PID"
+reap "$CANCEL_PID" 2>/dev/null || true
 
 say "-- a quic listener without \"push\""
 req1=$(stat_value ugate_webpush_requests_total)
@@ -197,10 +211,10 @@ expect_eq "  the push service counted no request" "$(stat_value ugate_webpush_re
 say "-- /stats"
 h3reqs=$(($(stat_value ugate_webpush_h3_requests_total) - h3req0))
 reqs=$(($(stat_value ugate_webpush_requests_total) - req0))
-# Over h3: subscribe, GET /s, 2 pushes, 2 DELETEs, no TTL, unknown token, too large, 2 topic
-# publishes = 11; the service's requests: those minus the 413 (refused before it is handled, as
-# over HTTP/1.1 and HTTP/2) plus the HTTP/1.1 push and topic subscription = 12.
-expect_eq "ugate_webpush_h3_requests_total counts the h3 requests" "$h3reqs" 11
-expect_eq "  ugate_webpush_requests_total counts them with the HTTP/1.1 ones" "$reqs" 12
+# Over h3: subscribe, 2 GET /s, 2 pushes, 2 DELETEs, no TTL, unknown token, too large, 2 topic
+# publishes = 12; the service's requests: those minus the 413 (refused before it is handled, as
+# over HTTP/1.1 and HTTP/2) plus the HTTP/1.1 push and topic subscription = 13.
+expect_eq "ugate_webpush_h3_requests_total counts the h3 requests" "$h3reqs" 12
+expect_eq "  ugate_webpush_requests_total counts them with the HTTP/1.1 ones" "$reqs" 13
 check "ugated still runs" ugated_alive
 

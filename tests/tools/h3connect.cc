@@ -16,7 +16,10 @@
 //
 // --request sends an ordinary request instead (:scheme https): with --body, stdin is its body
 // (DATA frames, ended with stdin; no content-length unless given with -H); the response body goes
-// to stdout as it arrives (an SSE stream is streamed), whatever its status.
+// to stdout as it arrives (an SSE stream is streamed), whatever its status. --cancel-after BYTES
+// resets the request stream (H3_REQUEST_CANCELLED, both directions) once BYTES of the response body
+// arrived, prints "h3connect: cancelled" to stderr and keeps the connection open until the
+// server ends it or --timeout (then exit 0).
 // Exit status: 0 = 2xx and the tunnel (response) ended cleanly; 2 = non-2xx answer; 3 = stream
 // reset; 1 = connection, TLS or usage error; 124 = --timeout (default 20 s) elapsed.
 #include <fcntl.h>
@@ -30,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +62,7 @@ struct Options {
   std::string connect, authority, cert, key;
   std::string method, path;  // --request
   bool body{false};
+  long cancelAfter{-1};  // --cancel-after
   H3Headers headers;
   unsigned timeout{20};
 };
@@ -79,6 +84,8 @@ Options parse(int argc, char** argv) {
       o.path = next();
     } else if (a == "--body") {
       o.body = true;
+    } else if (a == "--cancel-after") {
+      o.cancelAfter = std::stol(next());
     } else if (a == "--cert") {
       o.cert = next();
     } else if (a == "--key") {
@@ -120,6 +127,9 @@ class Pipe final : public StreamCallbacks, public IoWatcher {
     if (!stdinIsFile_ && !stdinDone_) r_.removeFd(0, this);
   }
   int result{-1};  // exit status once the tunnel ended
+  /** cancelAfter: once this many bytes arrived, onCancel runs and the stream is read no more. */
+  long cancelAfter{-1};
+  std::function<void(int64_t id)> onCancel;
 
   void onIoEvent(uint32_t) override { pump(); }
   void onStreamReadable(Stream&) override { drain(); }
@@ -164,6 +174,7 @@ class Pipe final : public StreamCallbacks, public IoWatcher {
         finish(0);
         return;
       }
+      received_ += r.value;
       size_t off = 0;
       while (off < static_cast<size_t>(r.value)) {
         ssize_t n = ::write(1, buf + off, static_cast<size_t>(r.value) - off);
@@ -173,6 +184,14 @@ class Pipe final : public StreamCallbacks, public IoWatcher {
           return;
         }
         off += static_cast<size_t>(n);
+      }
+      if (cancelAfter >= 0 && received_ >= cancelAfter && onCancel) {
+        const int64_t id = s_->state() != nullptr ? s_->state()->id : -1;
+        s_->setCallbacks(nullptr);
+        auto cancel = std::move(onCancel);
+        onCancel = nullptr;
+        cancel(id);
+        return;
       }
     }
   }
@@ -187,6 +206,7 @@ class Pipe final : public StreamCallbacks, public IoWatcher {
   size_t pendingLen_{0}, pendingOff_{0};
   bool stdinDone_{false};
   bool stdinIsFile_{false};
+  long received_{0};
 };
 
 }  // namespace
@@ -217,6 +237,7 @@ int main(int argc, char** argv) {
   p.name = "h3connect";
   int rc = -1;
   int answer = 0;  // --request: 2 after a non-2xx status
+  bool cancelled = false;  // --cancel-after: the stream was reset; the connection stays
   std::unique_ptr<Pipe> pipe;
   // The application needs its connection: QuicConn builds the client app through this factory.
   p.makeApp = [&](QuicConn& c) {
@@ -253,6 +274,13 @@ int main(int argc, char** argv) {
         return;
       }
       pipe = std::make_unique<Pipe>(*r, std::move(face), o.method.empty() || o.body);
+      pipe->cancelAfter = o.cancelAfter;
+      pipe->onCancel = [&c, &cancelled](int64_t id) {
+        ngtcp2_conn_shutdown_stream(c.conn(), 0, id, 0x10c);  // H3_REQUEST_CANCELLED
+        c.wake();
+        cancelled = true;
+        fprintf(stderr, "h3connect: cancelled\n");
+      };
     };
     return h3;
   };
@@ -267,7 +295,7 @@ int main(int argc, char** argv) {
   };
   TimerPtr watchdog = r->createTimer([&] {
     fprintf(stderr, "h3connect: timed out after %u s\n", o.timeout);
-    rc = 124;
+    rc = cancelled ? 0 : 124;
     r->exit();
   });
   watchdog->enable(Duration(o.timeout * 1000));

@@ -80,4 +80,16 @@ class HttpEndpointProvider {
   virtual HttpEndpoint* httpEndpoint(std::string_view listener) = 0;
 };
 
+/**
+ * AltServiceSource: implemented by a ModuleWorker whose listeners also serve another listener's
+ * service under another protocol (a quic listener with "push"): that listener's responses then
+ * advertise them (Alt-Svc, RFC 7838).
+ */
+class AltServiceSource {
+ public:
+  virtual ~AltServiceSource() = default;
+  /** altSvc: the Alt-Svc field value for listener `listener` on this worker (h3=":443"), or empty. */
+  virtual std::string altSvc(std::string_view listener) const = 0;
+};
+
 }  // namespace ugate

@@ -8,6 +8,8 @@
 # - DELETE /m/<mid> over h3 acks (204, then 404); a push without TTL gets 400, an unknown token 404,
 #   a body over maxBody 413, all over h3;
 # - /stats counts the h3 requests (ugate_webpush_h3_requests_total) among the service's requests;
+# - the push listener advertises the quic listener that serves it without client certificates
+#   (Alt-Svc: h3=":PORT");
 # - a quic listener without "push" does not serve the push paths (404, the service's counter does
 #   not move); --check-config refuses "push" naming an unknown listener or one not of kind push.
 #
@@ -143,6 +145,9 @@ check "  Location /m/<mid> ($MID1)" matches "$MID1" '^/m/[A-Za-z0-9_-]+$'
 st=$(curl -sk --http1.1 --max-time 10 -o "$TMP/body" -w '%{http_code}' -X POST "https://127.0.0.1:$P$PUSHPATH" \
   -H 'TTL: 60' -H 'Content-Encoding: aes128gcm' --data-binary "@$TMP/m2.bin" || true)
 check "push over HTTP/1.1 to the push listener, same subscription: 201 ($st)" [ "$st" == 201 ]
+st=$(curl -sk --http2 --max-time 10 -o /dev/null -D "$TMP/h2.hdr" -w '%{http_code}' -X POST "https://127.0.0.1:$P/subscribe" || true)
+alt=$(grep -i '^alt-svc:' "$TMP/h2.hdr" | cut -d' ' -f2- | tr -d '\r')
+check "the push listener advertises the quic listener without client certificates: Alt-Svc $alt" [ "$alt" == "h3=\":$Q\"" ]
 st=$(h3body "$Q" POST "$PUSHPATH" "$TMP/m3.bin" -H 'ttl: 60' -H 'content-encoding: aes128gcm' \
   -H "content-length: $(stat -c %s "$TMP/m3.bin")")
 check "push over h3 with content-length: 201 ($st)" [ "$st" == 201 ]
@@ -213,8 +218,8 @@ h3reqs=$(($(stat_value ugate_webpush_h3_requests_total) - h3req0))
 reqs=$(($(stat_value ugate_webpush_requests_total) - req0))
 # Over h3: subscribe, 2 GET /s, 2 pushes, 2 DELETEs, no TTL, unknown token, too large, 2 topic
 # publishes = 12; the service's requests: those minus the 413 (refused before it is handled, as
-# over HTTP/1.1 and HTTP/2) plus the HTTP/1.1 push and topic subscription = 13.
+# over HTTP/1.1 and HTTP/2) plus the HTTP/1.1 push and topic subscription and the HTTP/2 subscribe = 14.
 expect_eq "ugate_webpush_h3_requests_total counts the h3 requests" "$h3reqs" 12
-expect_eq "  ugate_webpush_requests_total counts them with the HTTP/1.1 ones" "$reqs" 13
+expect_eq "  ugate_webpush_requests_total counts them with the HTTP/1.1 and HTTP/2 ones" "$reqs" 14
 check "ugated still runs" ugated_alive
 

@@ -6,7 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include <ugate/config.h>
+#include <ugate/http_endpoint.h>
 #include <ugate/listener_stats.h>
+#include <ugate/module.h>
 #include <ugate/router.h>
 #include <ugate/tunnel.h>
 #include <ugate/worker_context.h>
@@ -15,6 +17,7 @@
 #include "quic/h3_origin.h"
 #include "quic/h3_upstream.h"
 #include "quic/lib_memory.h"
+#include "quic/quic_options.h"
 
 namespace ugate::quic {
 
@@ -22,6 +25,7 @@ namespace {
 
 constexpr uint64_t kH3NoError = 0x100;
 constexpr uint64_t kH3RequestRejected = 0x10b;
+constexpr uint64_t kH3RequestCancelled = 0x10c;
 constexpr size_t kMaxHeaderBytes = 16 * 1024;
 constexpr std::string_view kErrorHeader = "x-ugate-error";
 
@@ -174,7 +178,134 @@ void H3Server::headersDone(StreamState& s) {
     respond(s, 200, {{"content-type", "text/plain"}}, s.method == "HEAD" ? "" : "ok\n", false);
     return;
   }
+  if (startLocal(s)) return;
   startOrigin(s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests served in process (ugate/http_endpoint.h): the listener's "push".
+
+/**
+ * LocalRequest: the HttpResponder of one request stream served in process; owns the service's
+ * exchange. It finds its stream by id on each call (the connection may have dropped it).
+ */
+class H3Server::LocalRequest final : public HttpResponder {
+ public:
+  LocalRequest(H3Server& h3, int64_t id) : h3_(h3), id_(id) {}
+  std::unique_ptr<HttpExchange> ex;
+  bool done{false};  // answered (or finished): the stream takes no more from the service
+
+  void respond(int status, const Headers& headers, std::string body) override {
+    StreamState* s = h3_.conn_.findStream(id_);
+    if (done) return;
+    done = true;
+    if (s != nullptr) h3_.respond(*s, status, headers, std::move(body), false);
+    h3_.localDone(id_, false);
+  }
+  void startStream(int status, const Headers& headers) override {
+    StreamState* s = h3_.conn_.findStream(id_);
+    if (done || s == nullptr) return;
+    if (!h3_.respondOrigin(*s, status, headers, true)) {
+      done = true;
+      h3_.localDone(id_, true);
+    }
+  }
+  void send(std::string_view bytes) override {
+    StreamState* s = h3_.conn_.findStream(id_);
+    if (done || s == nullptr || bytes.empty()) return;
+    // Sent as the client's flow control allows (the service bounds what is in flight to a
+    // subscriber, as over HTTP/2 where these bytes would wait in the stream's buffer).
+    s->sendBuf.append(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    h3_.resume(id_);
+    h3_.conn_.dataReady(*s);
+  }
+  void finish() override {
+    StreamState* s = h3_.conn_.findStream(id_);
+    if (done) return;
+    done = true;
+    if (s != nullptr) {
+      s->finQueued = true;
+      h3_.resume(id_);
+      h3_.conn_.dataReady(*s);
+    }
+    h3_.localDone(id_, false);
+  }
+
+ private:
+  H3Server& h3_;
+  int64_t id_;
+};
+
+bool H3Server::startLocal(StreamState& s) {
+  WorkerContext* w = conn_.io().worker();
+  const ListenerConfig* l = conn_.io().listenerConfig();
+  if (w == nullptr || l == nullptr || s.method == "CONNECT") return false;
+  auto o = std::dynamic_pointer_cast<const QuicListenerOptions>(l->options);
+  if (!o || o->push.empty()) return false;  // secure by default: only what the config names
+  HttpEndpoint* ep = nullptr;
+  for (const ModulePtr& m : modules().list()) {
+    auto* p = dynamic_cast<HttpEndpointProvider*>(w->moduleWorker(*m));
+    if (p != nullptr && (ep = p->httpEndpoint(o->push)) != nullptr) break;
+  }
+  if (ep == nullptr || !ep->serves(s.path)) return false;
+  HttpEndpointRequest req;
+  req.protocol = "h3";
+  req.method = s.method;
+  req.target = s.path;
+  req.authority = s.authority;
+  req.headers = s.headers;
+  req.source = conn_.peer().ip();
+  if (const TlsOutcome& tls = conn_.tlsOutcome(); tls.peer) req.peer = *tls.peer;
+  auto owned = std::make_unique<LocalRequest>(*this, s.id);
+  LocalRequest* lr = owned.get();
+  locals_[s.id] = std::move(owned);
+  lr->ex = ep->open(std::move(req), *lr);  // may answer at once (lr then goes at turn end)
+  if (!lr->done && s.remoteEnded) lr->ex->end();
+  return true;
+}
+
+bool H3Server::takeBody(StreamState& s, const uint8_t* data, size_t len) {
+  auto it = locals_.find(s.id);
+  if (it == locals_.end()) return false;
+  conn_.extendCredit(s.id, len);  // the service keeps the body (up to its limit, then 413)
+  LocalRequest& lr = *it->second;
+  if (!lr.done && lr.ex) lr.ex->body({reinterpret_cast<const char*>(data), len});
+  return true;
+}
+
+void H3Server::bodyEnded(StreamState& s) {
+  auto it = locals_.find(s.id);
+  if (it == locals_.end()) return;
+  LocalRequest& lr = *it->second;
+  if (!lr.done && lr.ex) lr.ex->end();
+}
+
+void H3Server::localDone(int64_t id, bool reset) {
+  auto it = locals_.find(id);
+  if (it == locals_.end()) return;
+  std::unique_ptr<LocalRequest> lr = std::move(it->second);
+  locals_.erase(it);
+  lr->done = true;
+  if (reset) {
+    if (StreamState* s = conn_.findStream(id)) resetStream(*s, kH3RequestCancelled);
+  }
+  deleteLater(conn_.io().reactor(), std::move(lr));  // its caller may be on the stack
+}
+
+void H3Server::streamClosed(int64_t id, uint64_t code) {
+  localDone(id, false);
+  H3Base::streamClosed(id, code);
+}
+
+void H3Server::streamReset(int64_t id, uint64_t code) {
+  // The client cancelled the request (or stopped a delivery stream): the service forgets it.
+  if (locals_.count(id) != 0) localDone(id, true);
+  H3Base::streamReset(id, code);
+}
+
+void H3Server::streamStopSending(int64_t id, uint64_t code) {
+  if (locals_.count(id) != 0) localDone(id, true);
+  H3Base::streamStopSending(id, code);
 }
 
 StreamMeta H3Server::requestMeta(WorkerContext& w, const ListenerConfig& l) const {
@@ -516,6 +647,7 @@ int H3Base::cbRecvData(nghttp3_conn* c, int64_t id, const uint8_t* data, size_t 
   (void)c;
   auto* self = static_cast<H3Base*>(ud);
   auto* s = static_cast<StreamState*>(sud);
+  if (s != nullptr && self->takeBody(*s, data, len)) return 0;
   if (s == nullptr || !s->tunnel || s->face == nullptr) {
     self->conn_.extendCredit(id, len);  // a body nobody reads: credit it at once
     return 0;
@@ -583,6 +715,7 @@ int H3Base::cbEndStream(nghttp3_conn* c, int64_t id, void* ud, void* sud) {
   auto* s = static_cast<StreamState*>(sud);
   if (s == nullptr) return 0;
   s->remoteEnded = true;
+  self->bodyEnded(*s);
   self->conn_.notify(*s, true, false);
   return 0;
 }

@@ -11,6 +11,10 @@
 //   (traceparent, tracestate, baggage) travel in the stream's metadata. Not an open proxy: only a
 //   matching route, or the listener's own `to`, lets a CONNECT through.
 // - GET/HEAD /healthz is answered by the node itself.
+// - With "push": "<push listener>" on the listener, requests for the push service's paths go to
+//   that service in process (ugate/http_endpoint.h; LocalRequest below): the same answers, limits,
+//   counters and SSE delivery streams as on the push listener itself, the peer's verified client
+//   certificate counting as there.
 // - Any other request goes to an HTTP/1.1 origin when a route with "http": true matches its
 //   :authority (or the listener has a `to`): h3_origin.h; else 404.
 // H3Client: CONNECT tunnels to an HTTP/3 server (the test tool ugate_h3connect), and requests to an
@@ -55,6 +59,13 @@ class H3Base : public Application {
   bool setup(bool server);
   /** headersDone: a request (server) or response (client) head arrived on s. */
   virtual void headersDone(StreamState& s) = 0;
+  /** takeBody: body bytes of s for the application itself (credited by it); false: the default path. */
+  virtual bool takeBody(StreamState& s, const uint8_t* data, size_t len) {
+    (void)s, (void)data, (void)len;
+    return false;
+  }
+  /** bodyEnded: the peer ended s (after its head). */
+  virtual void bodyEnded(StreamState& s) { (void)s; }
 
   static nghttp3_ssize readData(nghttp3_conn* c, int64_t id, nghttp3_vec* vec, size_t veccnt, uint32_t* pflags,
                                 void* ud, void* sud);
@@ -97,9 +108,20 @@ class H3Server final : public H3Base {
   /** upstreamDone: the relay of request stream id to an HTTP/3 origin finished: freed at turn end. */
   void upstreamDone(int64_t id);
   ~H3Server() override;
+  void streamClosed(int64_t id, uint64_t appErrorCode) override;
+  void streamReset(int64_t id, uint64_t appErrorCode) override;
+  void streamStopSending(int64_t id, uint64_t appErrorCode) override;
 
  private:
+  class LocalRequest;
   void headersDone(StreamState& s) override;
+  bool takeBody(StreamState& s, const uint8_t* data, size_t len) override;
+  void bodyEnded(StreamState& s) override;
+  /** startLocal: s goes to an in-process service (the listener's "push"); false when it is not one of its. */
+  bool startLocal(StreamState& s);
+  /** localDone: the local request on stream id answered (or its client went): freed at turn end. */
+  void localDone(int64_t id, bool reset);
+  std::map<int64_t, std::unique_ptr<LocalRequest>> locals_;  // requests served in process
   /** requestMeta: the metadata of a stream this connection's peer opened (tunnel or origin request). */
   StreamMeta requestMeta(WorkerContext& w, const ListenerConfig& l) const;
   void startOrigin(StreamState& s);

@@ -1,4 +1,6 @@
 // The `quic` listener kind: its options (the only file of src/quic that sees JSON) and validation.
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include <ugate/config.h>
@@ -59,6 +61,10 @@ Result<ListenerOptionsPtr> parseQuicOptions(const nlohmann::json& j, const std::
   auto o = std::make_shared<QuicListenerOptions>();
   try {
     if (j.contains("quic")) o->tuning = parseTuning(j["quic"], path + ".quic");
+    if (j.contains("push")) {
+      o->push = getString(j["push"], path + ".push");
+      if (o->push.empty()) fail(path + ".push", "names no listener (the name of a `push` listener)");
+    }
   } catch (const ConfigError& e) {
     return makeError(Errc::InvalidArgument, e.msg);
   }
@@ -90,13 +96,33 @@ Result<void> validateQuicListener(const ListenerConfig& l, const std::string& pa
 
 }  // namespace
 
+void checkQuicPush(const Config& c, cfgjson::ConfigErrors& errs) {
+  for (size_t i = 0; i < c.listeners.size(); ++i) {
+    const ListenerConfig& l = c.listeners[i];
+    auto o = std::dynamic_pointer_cast<const QuicListenerOptions>(l.options);
+    if (l.kind != "quic" || !o || o->push.empty()) continue;
+    const std::string path = "listeners[" + std::to_string(i) + "].push";
+    const ListenerConfig* target = nullptr;
+    for (const auto& other : c.listeners) {
+      if (other.name == o->push) target = &other;
+    }
+    if (target == nullptr) {
+      errs.add(path, "no listener is named '" + o->push + "' (the name of a `push` listener)");
+    } else if (target->kind != "push") {
+      errs.add(path, "listener '" + o->push + "' is of kind '" + target->kind + "', not 'push'");
+    } else if (l.tls && std::find(l.tls->alpn.begin(), l.tls->alpn.end(), kAlpnH3) == l.tls->alpn.end()) {
+      errs.add(path, "the listener does not offer ALPN h3 (tls.alpn): the push service is served over HTTP/3");
+    }
+  }
+}
+
 ListenerKindSpec quicKindSpec() {
   ListenerKindSpec k;
   k.name = "quic";
   k.streamKind = StreamKind::Quic;
   k.datagram = true;
   k.dialsRequested = true;  // CONNECT names its destination
-  k.optionKeys = {"quic"};
+  k.optionKeys = {"quic", "push"};
   auto tls = std::make_shared<ListenerTlsConfig>();
   tls->requireClientCert = true;
   tls->alpn = {std::string(kAlpnH3)};

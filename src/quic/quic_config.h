@@ -4,6 +4,13 @@
 
 #include <ugate/listener.h>
 
+namespace ugate {
+struct Config;
+namespace cfgjson {
+class ConfigErrors;
+}
+}  // namespace ugate
+
 namespace ugate::quic {
 
 inline constexpr std::string_view kAlpnH3 = "h3";
@@ -12,5 +19,8 @@ inline constexpr std::string_view kAlpnMeshReverse = "ugater";  // a node's reve
 
 /** quicKindSpec: kind `quic` with its option parser and validation (no handler set yet). */
 ListenerKindSpec quicKindSpec();
+
+/** checkQuicPush: each quic listener's "push" names a listener of kind push (QuicModule::finishConfig). */
+void checkQuicPush(const Config& c, cfgjson::ConfigErrors& errs);
 
 }  // namespace ugate::quic

@@ -1,5 +1,6 @@
 #include "quic/quic_endpoint.h"
 
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -79,6 +80,15 @@ QuicEndpoint::~QuicEndpoint() {
 }
 
 void QuicEndpoint::setConfig(const ListenerConfig& cfg) { cfg_ = &cfg; }
+
+uint16_t QuicEndpoint::localPort() const {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
 
 const QuicTuning& QuicEndpoint::tuning() const {
   auto o = std::dynamic_pointer_cast<const QuicListenerOptions>(cfg_->options);

@@ -38,6 +38,8 @@ class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWa
   void setConfig(const ListenerConfig& cfg) override;
 
   const ListenerConfig& config() const { return *cfg_; }
+  /** localPort: the port the socket is bound to (the kernel's choice for port 0). */
+  uint16_t localPort() const;
   const QuicTuning& tuning() const;
   QuicWorker& quicWorker() { return qw_; }
   const std::string& name() const { return name_; }

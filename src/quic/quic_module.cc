@@ -13,6 +13,7 @@
 #include "quic/quic_config.h"
 #include "quic/quic_crypto.h"
 #include "quic/quic_endpoint.h"
+#include "quic/quic_options.h"
 #include "quic/lib_memory.h"
 #include "quic/mux_app.h"
 
@@ -52,6 +53,23 @@ void QuicWorker::drain() {
 }
 
 void QuicWorker::removeEndpoint(QuicEndpoint* e) { std::erase(endpoints_, e); }
+
+std::string QuicWorker::altSvc(std::string_view listener) const {
+  const ListenerConfig* push = nullptr;
+  for (const auto& l : w_.config().listeners) {
+    if (l.name == listener) push = &l;
+  }
+  if (push == nullptr) return {};
+  for (QuicEndpoint* e : endpoints_) {
+    const ListenerConfig& q = e->config();
+    auto o = std::dynamic_pointer_cast<const QuicListenerOptions>(q.options);
+    if (!o || o->push != listener || !q.tls || q.tls->requireClientCert) continue;  // only what any client can use
+    // The same host: the quic listener takes the push listener's address (or every address).
+    if (!q.address.isAny() && q.address.ip() != push->address.ip()) continue;
+    if (uint16_t port = e->localPort(); port != 0) return "h3=\":" + std::to_string(port) + "\"";
+  }
+  return {};
+}
 
 QuicEndpoint* QuicWorker::endpointFor(const std::string& name) const {
   for (QuicEndpoint* e : endpoints_) {
@@ -104,6 +122,8 @@ ModuleWorkerPtr QuicModule::newWorker(WorkerContext& w) {
   shared_.workers[i] = m.get();
   return m;
 }
+
+void QuicModule::finishConfig(Config& c, cfgjson::ConfigErrors& errs) const { checkQuicPush(c, errs); }
 
 void QuicModule::renderMetrics(MetricsWriter& out) const {
   const QuicCounters& k = shared_.counters;

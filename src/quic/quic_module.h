@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <ugate/http_endpoint.h>
 #include <ugate/module.h>
 #include <ugate/socket_address.h>
 #include <ugate/worker_context.h>
@@ -44,12 +45,14 @@ struct QuicShared {
  * QuicWorker: the module's state on one worker: every CID of every connection this worker owns,
  * and the endpoints (one per quic listener) that read its sockets.
  */
-class QuicWorker final : public ModuleWorker {
+class QuicWorker final : public ModuleWorker, public AltServiceSource {
  public:
   QuicWorker(WorkerContext& w, QuicShared& shared);
   ~QuicWorker() override;
 
   void drain() override;
+  /** altSvc: h3=":PORT" of a quic listener serving push listener `listener` without client certificates. */
+  std::string altSvc(std::string_view listener) const override;
 
   WorkerContext& ctx() { return w_; }
   QuicShared& shared() { return shared_; }
@@ -88,6 +91,7 @@ class QuicModule final : public Module {
  public:
   std::string_view name() const override { return "quic"; }
   void registerKinds(ListenerKindRegistry& kinds) override;
+  void finishConfig(Config& c, cfgjson::ConfigErrors& errs) const override;
   ModuleWorkerPtr newWorker(WorkerContext& w) override;
   void renderMetrics(MetricsWriter& out) const override;
 

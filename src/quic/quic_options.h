@@ -1,6 +1,7 @@
 #pragma once
 // The `quic` listener kind's options (the listener's "quic" object; docs/CONFIG.md, kind quic).
 #include <cstdint>
+#include <string>
 
 #include <ugate/listener.h>
 #include <ugate/time.h>
@@ -23,6 +24,8 @@ struct QuicTuning {
 
 struct QuicListenerOptions final : ListenerOptions {
   QuicTuning tuning;
+  /** push: the push listener whose service HTTP/3 requests to its paths reach (empty: none). */
+  std::string push;
 };
 
 }  // namespace ugate::quic

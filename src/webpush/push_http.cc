@@ -7,7 +7,9 @@
 
 #include <ugate/access_log_sink.h>
 #include <ugate/config.h>
+#include <ugate/http_endpoint.h>
 #include <ugate/listener_stats.h>
+#include <ugate/module.h>
 #include <ugate/socket_util.h>
 #include <ugate/tcp_stream.h>
 
@@ -46,7 +48,7 @@ class PushConn::H1Exchange final : public Exchange {
     if (done_) return;
     done_ = true;
     const bool keep = keepAlive_ && !c_.eof_ && !c_.draining_;
-    c_.h1Write(http::formatResponse(status, "", h1Headers(headers), body, keep));
+    c_.h1Write(http::formatResponse(status, "", h1Headers(c_.withAltSvc(std::move(headers))), body, keep));
     c_.h1Responded(keep);
   }
   void startEvents() override {
@@ -54,7 +56,7 @@ class PushConn::H1Exchange final : public Exchange {
     events_ = true;
     c_.h1State_ = H1State::Events;
     c_.timer_->disable();
-    c_.h1Write(http::formatResponseHead(200, "", h1Headers(eventHeaders()), -1, false));
+    c_.h1Write(http::formatResponseHead(200, "", h1Headers(c_.withAltSvc(eventHeaders())), -1, false));
   }
   void sendEvents(std::string_view bytes) override {
     if (!done_ && events_) c_.h1Write(std::string(bytes));
@@ -102,6 +104,7 @@ class PushConn::H2Exchange final : public Exchange, private StreamCallbacks {
   void respond(int status, HeaderList headers, std::string body) override {
     if (done_) return;
     done_ = true;
+    headers = c_.withAltSvc(std::move(headers));
     http::Headers h(headers.begin(), headers.end());
     if (status >= 200 && status < 300) {
       s_->respond(status, h, std::move(body));
@@ -114,7 +117,7 @@ class PushConn::H2Exchange final : public Exchange, private StreamCallbacks {
   void startEvents() override {
     if (done_) return;
     events_ = true;
-    const HeaderList h = eventHeaders();
+    const HeaderList h = c_.withAltSvc(eventHeaders());
     s_->respond(200, http::Headers(h.begin(), h.end()));
   }
   void sendEvents(std::string_view bytes) override {
@@ -246,6 +249,10 @@ void PushConn::onHandshake(TlsOutcome&& o) {
     if (!o.peer->nodeId.empty()) peer_.push_back(o.peer->nodeId);
     if (!o.peer->spiffe.empty()) peer_.push_back(o.peer->spiffe);
   }
+  for (const ModulePtr& m : modules().list()) {  // a quic listener serving this one (its "push")
+    if (!altSvc_.empty()) break;
+    if (auto* a = dynamic_cast<const AltServiceSource*>(w_.ctx().moduleWorker(*m))) altSvc_ = a->altSvc(meta_.listener);
+  }
   timer_->enable(idle_);
   if (o.alpn == "h2") {
     w_.counters().h2Connections.fetch_add(1, std::memory_order_relaxed);
@@ -260,6 +267,11 @@ void PushConn::onHandshake(TlsOutcome&& o) {
   }
   tls_->setCallbacks(this);
   onStreamReadable(*tls_);
+}
+
+HeaderList PushConn::withAltSvc(HeaderList h) const {
+  if (!altSvc_.empty()) h.emplace_back("alt-svc", altSvc_);
+  return h;
 }
 
 void PushConn::close(Errc why) {

@@ -55,8 +55,12 @@ class PushConn final : public DeferredDeletable, private StreamCallbacks, privat
   friend class H2Exchange;
   void h2Done(H2Exchange* e);
 
+  /** withAltSvc: headers plus Alt-Svc when a quic listener serves this listener over HTTP/3. */
+  HeaderList withAltSvc(HeaderList h) const;
+
   PushWorker& w_;
   StreamMeta meta_;
+  std::string altSvc_;  // an Alt-Svc value (RFC 7838) for this listener, found at the handshake
   std::string source_;
   std::vector<std::string> peer_;  // the verified client certificate's node ID and SPIFFE ID
   bool closed_{false};

@@ -5,6 +5,7 @@
 // again by id (the client may have gone meanwhile). Delivery streams (GET /s/<sid>, SSE) are
 // registered in PushShared so a message accepted or acknowledged on any worker wakes them.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <ugate/http_endpoint.h>
 #include <ugate/module.h>
 #include <ugate/reactor.h>
 #include <ugate/worker_context.h>
@@ -73,7 +75,7 @@ class Exchange {
 class PushConn;
 class PushRelay;
 
-class PushWorker final : public ModuleWorker {
+class PushWorker final : public ModuleWorker, public HttpEndpointProvider {
  public:
   PushWorker(WorkerContext& w, PushShared& shared);
   ~PushWorker() override;
@@ -107,6 +109,8 @@ class PushWorker final : public ModuleWorker {
   // ugate::ModuleWorker
   void configApplied(const Config& cfg) override;
   void drain() override;
+  // ugate::HttpEndpointProvider (push_local.cc): the push listeners' service for other front ends.
+  HttpEndpoint* httpEndpoint(std::string_view listener) override;
 
  private:
   /** Subscriber: one open delivery stream. */
@@ -180,6 +184,7 @@ class PushWorker final : public ModuleWorker {
   TimerPtr sweepTimer_;
   std::unique_ptr<PushRelay> relay_;
   bool draining_{false};
+  std::map<std::string, std::unique_ptr<HttpEndpoint>, std::less<>> endpoints_;  // push_local.cc
 };
 
 // back: a store completion that runs f on this worker (push_service.cc, push_topics.cc).

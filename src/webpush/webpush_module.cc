@@ -176,6 +176,8 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_requests_total", "Requests to the push service.", load(c.requests));
   out.counter("ugate_webpush_connections_total", "Connections to push listeners (TLS done).", load(c.connections));
   out.counter("ugate_webpush_h2_connections_total", "Push connections that chose HTTP/2.", load(c.h2Connections));
+  out.counter("ugate_webpush_h3_requests_total", "Push requests over HTTP/3 (quic listeners with \"push\").",
+              load(c.h3Requests));
   out.counter("ugate_webpush_tls_failures_total", "Push connections whose TLS handshake failed.", load(c.tlsFailures));
   out.counter("ugate_webpush_subscriptions_created_total", "Subscriptions created (POST /subscribe).",
               load(c.subscriptionsCreated));

@@ -39,6 +39,7 @@ struct PushCounters {
   std::atomic<int64_t> storedMessages{-1};
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> h2Connections{0};
+  std::atomic<uint64_t> h3Requests{0};  // requests over HTTP/3 (a quic listener's "push", push_local.h)
   std::atomic<uint64_t> tlsFailures{0};
   // A node behind NAT (webpush.gateway, push_relay.h):
   std::atomic<uint64_t> relayed{0};          // messages taken from the gateway and stored here

@@ -10,8 +10,18 @@
 // TARGET:PORT with the -H headers. The response status and headers go to stderr (":status 200",
 // "name: value"). On a 2xx answer stdin is piped into the tunnel (FIN once stdin ends) and the
 // tunnel to stdout, until the server ends it.
-// Exit status: 0 = 2xx and the tunnel ended cleanly; 2 = non-2xx answer; 3 = stream reset;
-// 1 = connection, TLS or usage error; 124 = --timeout (default 20 s) elapsed.
+//
+//   ugate_h3connect --connect IP:PORT --authority HOST[:PORT] --request METHOD PATH [--body]
+//                   [-H 'name: value']... [--cert CERT --key KEY] [--timeout SECONDS]
+//
+// --request sends an ordinary request instead (:scheme https): with --body, stdin is its body
+// (DATA frames, ended with stdin; no content-length unless given with -H); the response body goes
+// to stdout as it arrives (an SSE stream is streamed), whatever its status. --cancel-after BYTES
+// resets the request stream (H3_REQUEST_CANCELLED, both directions) once BYTES of the response body
+// arrived, prints "h3connect: cancelled" to stderr and keeps the connection open until the
+// server ends it or --timeout (then exit 0).
+// Exit status: 0 = 2xx and the tunnel (response) ended cleanly; 2 = non-2xx answer; 3 = stream
+// reset; 1 = connection, TLS or usage error; 124 = --timeout (default 20 s) elapsed.
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -23,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,6 +60,9 @@ using namespace ugate::quic;
 
 struct Options {
   std::string connect, authority, cert, key;
+  std::string method, path;  // --request
+  bool body{false};
+  long cancelAfter{-1};  // --cancel-after
   H3Headers headers;
   unsigned timeout{20};
 };
@@ -65,6 +79,13 @@ Options parse(int argc, char** argv) {
       o.connect = next();
     } else if (a == "--authority") {
       o.authority = next();
+    } else if (a == "--request") {
+      o.method = next();
+      o.path = next();
+    } else if (a == "--body") {
+      o.body = true;
+    } else if (a == "--cancel-after") {
+      o.cancelAfter = std::stol(next());
     } else if (a == "--cert") {
       o.cert = next();
     } else if (a == "--key") {
@@ -92,8 +113,12 @@ using tools::ToolTls;
 /** Pipe: stdin → tunnel, tunnel → stdout, on the reactor. */
 class Pipe final : public StreamCallbacks, public IoWatcher {
  public:
-  Pipe(Reactor& r, std::unique_ptr<QuicStream> s) : r_(r), s_(std::move(s)) {
+  Pipe(Reactor& r, std::unique_ptr<QuicStream> s, bool sendStdin = true) : r_(r), s_(std::move(s)) {
     s_->setCallbacks(this);
+    if (!sendStdin) {
+      stdinDone_ = true;  // a request without a body: it ended with its head
+      return;
+    }
     fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
     if (!r_.addFd(0, this, EPOLLIN)) stdinIsFile_ = true;  // a regular file cannot be polled
     if (stdinIsFile_) r_.defer([this] { pump(); });
@@ -102,6 +127,9 @@ class Pipe final : public StreamCallbacks, public IoWatcher {
     if (!stdinIsFile_ && !stdinDone_) r_.removeFd(0, this);
   }
   int result{-1};  // exit status once the tunnel ended
+  /** cancelAfter: once this many bytes arrived, onCancel runs and the stream is read no more. */
+  long cancelAfter{-1};
+  std::function<void(int64_t id)> onCancel;
 
   void onIoEvent(uint32_t) override { pump(); }
   void onStreamReadable(Stream&) override { drain(); }
@@ -146,6 +174,7 @@ class Pipe final : public StreamCallbacks, public IoWatcher {
         finish(0);
         return;
       }
+      received_ += r.value;
       size_t off = 0;
       while (off < static_cast<size_t>(r.value)) {
         ssize_t n = ::write(1, buf + off, static_cast<size_t>(r.value) - off);
@@ -155,6 +184,14 @@ class Pipe final : public StreamCallbacks, public IoWatcher {
           return;
         }
         off += static_cast<size_t>(n);
+      }
+      if (cancelAfter >= 0 && received_ >= cancelAfter && onCancel) {
+        const int64_t id = s_->state() != nullptr ? s_->state()->id : -1;
+        s_->setCallbacks(nullptr);
+        auto cancel = std::move(onCancel);
+        onCancel = nullptr;
+        cancel(id);
+        return;
       }
     }
   }
@@ -169,6 +206,7 @@ class Pipe final : public StreamCallbacks, public IoWatcher {
   size_t pendingLen_{0}, pendingOff_{0};
   bool stdinDone_{false};
   bool stdinIsFile_{false};
+  long received_{0};
 };
 
 }  // namespace
@@ -198,30 +236,51 @@ int main(int argc, char** argv) {
   p.alpn = "h3";
   p.name = "h3connect";
   int rc = -1;
+  int answer = 0;  // --request: 2 after a non-2xx status
+  bool cancelled = false;  // --cancel-after: the stream was reset; the connection stays
   std::unique_ptr<Pipe> pipe;
   // The application needs its connection: QuicConn builds the client app through this factory.
   p.makeApp = [&](QuicConn& c) {
     auto h3 = std::make_unique<H3Client>(c);
     H3Client* h = h3.get();
     h->onReady = [&, h] {
-      auto face = h->connectTunnel(o.authority, o.headers, [&](int status, const H3Headers& hs) {
+      auto onResponse = [&](int status, const H3Headers& hs) {
         fprintf(stderr, ":status %d\n", status);
         for (const auto& [n, v] : hs) fprintf(stderr, "%s: %s\n", n.c_str(), v.c_str());
         if (status == 0) {
           rc = 3;
           r->exit();
         } else if (status < 200 || status > 299) {
-          rc = 2;
-          r->exit();
+          if (o.method.empty()) {
+            rc = 2;
+            r->exit();
+          } else {
+            answer = 2;  // the body still goes to stdout
+          }
         }
-      });
+      };
+      std::unique_ptr<QuicStream> face;
+      if (o.method.empty()) {
+        face = h->connectTunnel(o.authority, o.headers, onResponse);
+      } else {
+        H3Headers head{{":method", o.method}, {":scheme", "https"}, {":authority", o.authority}, {":path", o.path}};
+        head.insert(head.end(), o.headers.begin(), o.headers.end());
+        face = h->request(head, o.body, onResponse);
+      }
       if (!face) {
         fprintf(stderr, "h3connect: cannot open a stream\n");
         rc = 1;
         r->exit();
         return;
       }
-      pipe = std::make_unique<Pipe>(*r, std::move(face));
+      pipe = std::make_unique<Pipe>(*r, std::move(face), o.method.empty() || o.body);
+      pipe->cancelAfter = o.cancelAfter;
+      pipe->onCancel = [&c, &cancelled](int64_t id) {
+        ngtcp2_conn_shutdown_stream(c.conn(), 0, id, 0x10c);  // H3_REQUEST_CANCELLED
+        c.wake();
+        cancelled = true;
+        fprintf(stderr, "h3connect: cancelled\n");
+      };
     };
     return h3;
   };
@@ -236,12 +295,12 @@ int main(int argc, char** argv) {
   };
   TimerPtr watchdog = r->createTimer([&] {
     fprintf(stderr, "h3connect: timed out after %u s\n", o.timeout);
-    rc = 124;
+    rc = cancelled ? 0 : 124;
     r->exit();
   });
   watchdog->enable(Duration(o.timeout * 1000));
   r->run();
-  if (rc < 0 && pipe) rc = pipe->result;
+  if (rc < 0 && pipe) rc = pipe->result == 0 ? answer : pipe->result;
   if (rc < 0) rc = 1;
   fflush(stdout);
   _exit(rc);  // the connection and reactor need no orderly teardown in a tool

@@ -43,5 +43,20 @@ TEST(QuicConfig, UnknownAlpnIsRefused) {
             "listeners[0].tls.alpn: 'h2' is not served over QUIC (known: h3, ugate, ugater)");
 }
 
+// "push": the push listener whose service HTTP/3 requests reach (push_h3_test.sh runs the accepted case).
+std::string withPush(const std::string& push) {
+  return R"({"node": {"dataDir": "/d"}, "listeners": [{"name": "q", "kind": "quic", "address": "127.0.0.1:15443", "push": )" +
+         push + R"(}, {"name": "t", "kind": "tcp", "address": "127.0.0.1:15444", "to": "127.0.0.1:80"}]})";
+}
+
+TEST(QuicConfig, PushNamesAPushListener) {
+  EXPECT_EQ(test::parseErr(withPush(R"("nope")")),
+            "listeners[0].push: no listener is named 'nope' (the name of a `push` listener)");
+  EXPECT_EQ(test::parseErr(withPush(R"("t")")), "listeners[0].push: listener 't' is of kind 'tcp', not 'push'");
+  EXPECT_EQ(test::parseErr(withPush(R"("")")),
+            "listeners[0].push: names no listener (the name of a `push` listener)");
+  EXPECT_NE(test::parseErr(withPush("5")).find("listeners[0].push"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ugate::quic

@@ -40,6 +40,15 @@ class DatagramHandler {
   virtual ~DatagramHandler() = default;
   /** setConfig points the handler at the listener's entry in a new snapshot (same socket). */
   virtual void setConfig(const ListenerConfig& cfg) = 0;
+  /**
+   * drainsInPlace: at shutdown, whether the handler stays (socket and all) while what it serves
+   * finishes — QUIC connections carry streams that drain like TCP ones (GOAWAY, then they end);
+   * the owning module's drain() tells them, and the handler takes no new flows from then on. False
+   * (plain UDP flows, which have no connection to drain): it is closed when the drain starts.
+   */
+  virtual bool drainsInPlace() const { return false; }
+  /** openFlows: what a handler kept for the drain still serves (the daemon waits for it, as for streams). */
+  virtual size_t openFlows() const { return 0; }
 };
 using DatagramHandlerPtr = std::unique_ptr<DatagramHandler>;
 

@@ -202,11 +202,14 @@ Worker::~Worker() {
     removeSession(s);
     delete s;
   }
+  // Datagram handlers next (a QUIC endpoint kept for the drain closes its connections now): what
+  // they serve may call into the modules' state (the push service, the mesh), which is still there.
+  drainingDatagram_.clear();
+  datagramListeners_.clear();
   // Then the modules' state, while everything it may use (stats, access log, reactor) still exists.
   tunnels_ = nullptr;
   modules_.clear();
   listeners_.clear();
-  datagramListeners_.clear();
   accessLog_.flush();
 }
 
@@ -297,7 +300,12 @@ ModuleWorker* Worker::moduleWorker(const Module& m) const {
   return nullptr;
 }
 
-void Worker::drain() {
+void Worker::drain(bool socketsMove) {
+  if (!socketsMove) {
+    for (auto& [name, h] : datagramListeners_) {
+      if (h && h->drainsInPlace()) drainingDatagram_.push_back(std::move(h));
+    }
+  }
   stopListening();
   for (auto& [owner, m] : modules_) m->drain();
 }
@@ -413,6 +421,7 @@ void Worker::releaseMemory() {
 void Worker::snapshotStats(WorkerStatsSnapshot& out) const {
   for (const auto& [name, st] : stats_) out.listeners[name].add(*st);
   out.activeStreams = static_cast<int64_t>(activeCount_);
+  for (const DatagramHandlerPtr& h : drainingDatagram_) out.activeStreams += static_cast<int64_t>(h->openFlows());
   out.pipesCreated = pipes_.created();
   out.pipesPooled = pipes_.pooled();
   out.acceptErrors = acceptErrors_.value();

@@ -97,8 +97,12 @@ class Worker final : public WorkerContext {
   void applyConfig(ConfigPtr cfg, std::vector<ListenSocket> sockets);
   /** stopListening closes all listeners (drain starts). */
   void stopListening();
-  /** drain: shutdown began: stop listening, and each module's state takes no new work. */
-  void drain();
+  /**
+   * drain: shutdown began: stop listening, and each module's state takes no new work. Datagram
+   * handlers that drain in place (QUIC) stay, serving what they have, until the worker ends —
+   * unless `socketsMove` (an upgrade: the new process reads those sockets now, so they go here).
+   */
+  void drain(bool socketsMove = false);
   /**
    * listenSockets: a duplicate of every listening socket of this worker (an upgrade hands them to
    * the new process; the caller closes them).
@@ -199,6 +203,7 @@ class Worker final : public WorkerContext {
   AccessLog accessLog_;
   std::map<std::string, std::unique_ptr<Listener>> listeners_;
   std::map<std::string, DatagramHandlerPtr> datagramListeners_;  // kinds with spec->datagram
+  std::vector<DatagramHandlerPtr> drainingDatagram_;  // kept by drain() until the worker ends
   std::map<std::string, int> datagramFds_;  // datagramFds_: each datagram listener's socket (its handler owns it)
   std::map<std::string, std::unique_ptr<ListenerStats>> stats_;  // never shrinks: counters survive reloads
   ProxySession* sessions_{nullptr};  // head of the intrusive list; sessions own themselves

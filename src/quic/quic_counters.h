@@ -15,7 +15,7 @@ enum class DropReason : uint8_t {
   NotInitial,       // a long-header packet other than Initial for an unknown connection
   TooSmall,         // an Initial in a datagram under 1200 bytes (RFC 9000 §14.1)
   BadToken,         // a Retry or NEW_TOKEN token that does not verify
-  Refused,          // over maxConnections, or no TLS context
+  Refused,          // over maxConnections, draining, or no TLS context
   ConnError,        // the connection rejected it (decryption, protocol)
   Truncated,        // larger than the receive buffer
   kCount,

@@ -219,7 +219,7 @@ void QuicEndpoint::acceptInitial(const uint8_t* data, size_t len, const PathAddr
     return;
   }
   const QuicTuning& t = tuning();
-  if (conns_.size() >= t.maxConnections) {
+  if (draining_ || conns_.size() >= t.maxConnections) {
     k.drop(DropReason::Refused);
     sendInitialClose(hd, path, NGTCP2_CONNECTION_REFUSED);
     return;
@@ -374,7 +374,12 @@ void QuicEndpoint::connDied(QuicConn* c) {
 }
 
 void QuicEndpoint::drain() {
-  for (auto& [p, c] : conns_) c->drain();
+  draining_ = true;
+  // By copy: a connection without streams closes at once, and may leave the map as it does.
+  std::vector<QuicConn*> conns;
+  conns.reserve(conns_.size());
+  for (auto& [p, c] : conns_) conns.push_back(c.get());
+  for (QuicConn* c : conns) c->drain();
   flushTx();
 }
 

@@ -52,7 +52,10 @@ class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWa
   void flushTx();
   /** handshaking: connections of this endpoint not through their handshake (Retry under load). */
   size_t handshaking() const;
+  /** drain: GOAWAY on every connection (they close when their streams end); no new connections. */
   void drain();
+  bool drainsInPlace() const override { return true; }
+  size_t openFlows() const override { return conns_.size(); }
   size_t connections() const { return conns_.size(); }
 
   // PacketIo
@@ -88,6 +91,7 @@ class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWa
   std::string name_;
   int fd_;
   bool wildcard_{false};
+  bool draining_{false};  // drain() ran: Initials are refused
   uint8_t recvFlags_{0};  // udp::RecvFlags this socket's datagrams carry (PKTINFO, TOS, GRO)
   /** tx_: the packets this turn's connections built, sent as GSO trains (tx_queue.h). */
   TxQueue tx_;

@@ -196,7 +196,7 @@ void Daemon::runUpgrade(int channelFd, int childPid, ConfigPtr cfg) {
     Worker* wp = w.get();
     // By value: after a timeout this thread moves on while the worker may still run it.
     auto sessions = onThread<std::vector<HandedSession>>(wp->reactor(), [wp, names] {
-      wp->drain();  // stop accepting; modules stop taking new work
+      wp->drain(/*socketsMove=*/true);  // stop accepting; modules stop taking new work
       return wp->handOver(names);
     });
     if (!sessions) {

@@ -223,3 +223,23 @@ expect_eq "ugate_webpush_h3_requests_total counts the h3 requests" "$h3reqs" 12
 expect_eq "  ugate_webpush_requests_total counts them with the HTTP/1.1 and HTTP/2 ones" "$reqs" 14
 check "ugated still runs" ugated_alive
 
+
+say "-- SIGTERM drains: an open h3 delivery stream ends with its own end, then its connection"
+: >"$TMP/drain.sse"
+spawn "h3 sse drain" "$H3CONNECT" --connect "127.0.0.1:$Q" --authority "localhost:$Q" --request GET "$RECEIVE" \
+  -H 'accept: text/event-stream' --timeout 30 >"$TMP/drain.sse" 2>"$TMP/drain.err" </dev/null
+DRAIN_PID=$SPAWNED
+check "a delivery stream over h3 is open" wait_for "its head" 50 grep -q '^:status 200' "$TMP/drain.err"
+kill -TERM "$UGATED_PID"
+rc=0
+timeout 20 tail --pid="$DRAIN_PID" -f /dev/null || true
+reap "$DRAIN_PID" || rc=$?
+expect_eq "  the client's request ends cleanly (exit status)" "$rc" 0
+no_conn_end_first() { ! grep -q "connection ended" "$TMP/drain.err"; }
+check "  the stream ended before its connection ($(tr '\n' ' ' <"$TMP/drain.err" | tail -c 200))" no_conn_end_first
+wait_for "ugated to exit" 100 bash -c "! kill -0 $UGATED_PID 2>/dev/null || [ \"\$(awk '{print \$3}' /proc/$UGATED_PID/stat 2>/dev/null)\" == Z ]" || true
+rc=0
+reap "$UGATED_PID" || rc=$?
+UGATED_PID=""
+expect_eq "  ugated exits 0 after the drain" "$rc" 0
+check "  without waiting for the drain deadline" bash -c "! grep -q 'drain deadline reached' '$TMP/ugated.log'"

@@ -15,8 +15,11 @@
 // MODE: "thread" (as ugated now: AdsClientState::decode, the protobuf and the conversion, runs on the
 // xds module's DecodeThread, and worker 0 applies the result, joins and calls setCluster) or "inline"
 // (everything on worker 0, as before).
+// SETS: "shift" (the two endpoint sets differ by 7 endpoints at each end: most endpoints stay, as in
+// a rollout) or "disjoint" (no endpoint stays: every update builds every endpoint anew).
 //
-//   build/bench/xds_client_bench [UPDATES] [WORKERS] [ENDPOINTS] [MODE]   (defaults 30, 2, 10000, thread)
+//   build/bench/xds_client_bench [UPDATES] [WORKERS] [ENDPOINTS] [MODE] [SETS]
+//   (defaults 30, 2, 10000, thread, shift)
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -94,15 +97,16 @@ int main(int argc, char** argv) {
   const int nworkers = argc > 2 ? atoi(argv[2]) : 2;
   const int n = argc > 3 ? atoi(argv[3]) : 10000;
   const bool threaded = argc > 4 ? std::string(argv[4]) != "inline" : true;
+  const bool disjoint = argc > 5 && std::string(argv[5]) == "disjoint";
 
   const std::string cds = response(std::string(xds::kClusterType), resourceBytes(std::string(xds::kClusterType), 1, 1), "1");
   std::vector<std::string> eds;
   for (int i = 0; i < 2; ++i) {
     eds.push_back(response(std::string(xds::kClusterLoadAssignmentType),
-                           resourceBytes(std::string(xds::kClusterLoadAssignmentType), n, 1 + i * 7), ""));
+                           resourceBytes(std::string(xds::kClusterLoadAssignmentType), n, 1 + i * (disjoint ? n : 7)), ""));
   }
-  printf("EDS response: %zu bytes, %d endpoints; %d workers; %d updates; decode %s\n", eds[0].size(), n, nworkers,
-         updates, threaded ? "on the DecodeThread" : "inline on worker 0");
+  printf("EDS response: %zu bytes, %d endpoints (%s sets); %d workers; %d updates; decode %s\n", eds[0].size(), n,
+         disjoint ? "disjoint" : "shifted", nworkers, updates, threaded ? "on the DecodeThread" : "inline on worker 0");
 
   auto cfg = parseConfig("{}", "<bench>", ConfigDefaults{});
   std::vector<std::unique_ptr<Worker>> workers;

@@ -34,9 +34,16 @@ struct EndpointWorkerStats {
  */
 class EndpointStats {
  public:
-  explicit EndpointStats(size_t workers)
-      : perWorker_(std::make_unique<EndpointWorkerStats[]>(workers ? workers : 1)),
-        workers_(workers ? workers : 1) {}
+  /** Up to kInlineWorkers workers' counters live in the object itself (one allocation per endpoint). */
+  static constexpr size_t kInlineWorkers = 4;
+  explicit EndpointStats(size_t workers) : workers_(workers ? workers : 1) {
+    if (workers_ > kInlineWorkers) {
+      heap_ = std::make_unique<EndpointWorkerStats[]>(workers_);
+      perWorker_ = heap_.get();
+    }
+  }
+  EndpointStats(const EndpointStats&) = delete;
+  EndpointStats& operator=(const EndpointStats&) = delete;
   /** worker: worker i's counters (i is clamped: a test's fake worker may not be counted). */
   EndpointWorkerStats& worker(size_t i) { return perWorker_[i < workers_ ? i : 0]; }
   int64_t active() const;
@@ -53,7 +60,9 @@ class EndpointStats {
   Counter checksFailed;
 
  private:
-  std::unique_ptr<EndpointWorkerStats[]> perWorker_;
+  EndpointWorkerStats inline_[kInlineWorkers];
+  std::unique_ptr<EndpointWorkerStats[]> heap_;  // more workers than kInlineWorkers
+  EndpointWorkerStats* perWorker_{inline_};
   size_t workers_;
 };
 
@@ -80,13 +89,17 @@ class ClusterStats {
 
 /** ClusterEndpoint: one address of a cluster, in a snapshot (immutable). */
 struct ClusterEndpoint {
-  std::string name;       // as configured: "host:port" (a name resolving to n addresses gives n endpoints)
+  // name: as configured, "host:port" (a name resolving to n addresses gives n endpoints); empty for a
+  // module's endpoint (ClusterUpdater), whose name is its address (not formatted per update: label()).
+  std::string name;
   SocketAddress address;  // what is dialled
   uint32_t weight{1};
   bool healthy{true};            // active health checks (always true without them)
   MonotonicTime ejectedUntil{};  // outlier ejection: not chosen before this time
   std::shared_ptr<EndpointStats> stats;
   bool available(MonotonicTime now) const { return healthy && ejectedUntil <= now; }
+  /** label: the name to show (/clusters, logs): name, or the address when it has none. */
+  std::string label() const { return name.empty() ? address.str() : name; }
 };
 
 /** Cluster: one cluster in a snapshot (immutable). */
@@ -168,7 +181,9 @@ struct DynamicCluster {
  * (WorkerContext::clusterUpdater(), on worker 0's thread only). Each change becomes a new
  * ClusterSet posted to every worker, like a health change: streams in flight keep the endpoint
  * they have, new streams pick from the new endpoints. Endpoints that stay (same address) keep
- * their counters and ejections. A module's clusters outlive reloads until it removes them.
+ * their counters and ejections (and their ClusterEndpoint: a 10 000-endpoint update that changes a
+ * few costs worker 0 a copy of the list, not a rebuild). A module's clusters outlive reloads until
+ * it removes them.
  */
 class ClusterUpdater {
  public:

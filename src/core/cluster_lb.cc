@@ -17,15 +17,15 @@ auto sumOver(const T* slots, size_t n, Get get) {
 }  // namespace
 
 int64_t EndpointStats::active() const {
-  return sumOver(perWorker_.get(), workers_, [](const EndpointWorkerStats& s) { return s.active.value(); });
+  return sumOver(perWorker_, workers_, [](const EndpointWorkerStats& s) { return s.active.value(); });
 }
 
 uint64_t EndpointStats::connections() const {
-  return sumOver(perWorker_.get(), workers_, [](const EndpointWorkerStats& s) { return s.connections.value(); });
+  return sumOver(perWorker_, workers_, [](const EndpointWorkerStats& s) { return s.connections.value(); });
 }
 
 uint64_t EndpointStats::connectFailures() const {
-  return sumOver(perWorker_.get(), workers_, [](const EndpointWorkerStats& s) { return s.connectFailures.value(); });
+  return sumOver(perWorker_, workers_, [](const EndpointWorkerStats& s) { return s.connectFailures.value(); });
 }
 
 uint64_t ClusterStats::retriesTotal() const {

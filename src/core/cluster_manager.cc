@@ -1,9 +1,9 @@
 #include "core/cluster_manager.h"
 
 #include <algorithm>
-#include <unordered_map>
 #include <ctime>
 #include <map>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -53,8 +53,40 @@ void addEndpoints(const ClusterEndpointConfig& ec, const Cluster* prev, const He
   }
 }
 
-// buildDynamic: a module's cluster `d` as a snapshot entry; endpoints `prev` (its last version)
-// had keep their counters and ejection.
+// AddressIndex: the endpoints of a cluster by address, in one flat open-addressing table (an update
+// may carry 10 000 endpoints and is applied on worker 0's loop: no node or key string per endpoint).
+class AddressIndex {
+ public:
+  explicit AddressIndex(const std::vector<ClusterEndpoint>& eps) : eps_(eps) {
+    size_t cap = 16;
+    while (cap < eps.size() * 2) cap <<= 1;
+    slots_.assign(cap, 0);
+    for (size_t i = 0; i < eps.size(); ++i) {
+      size_t j = slot(eps[i].address);
+      while (slots_[j] != 0) j = (j + 1) & (cap - 1);
+      slots_[j] = static_cast<uint32_t>(i + 1);
+    }
+  }
+  /** find: the position of the (first) endpoint with address a, or -1. */
+  ptrdiff_t find(const SocketAddress& a) const {
+    for (size_t j = slot(a); slots_[j] != 0; j = (j + 1) & (slots_.size() - 1)) {
+      if (eps_[slots_[j] - 1].address == a) return static_cast<ptrdiff_t>(slots_[j] - 1);
+    }
+    return -1;
+  }
+
+ private:
+  size_t slot(const SocketAddress& a) const {  // Fibonacci hashing: the product's high bits
+    return static_cast<size_t>((endpointHash(a, true) * 0x9e3779b97f4a7c15ULL) >> 32) & (slots_.size() - 1);
+  }
+  const std::vector<ClusterEndpoint>& eps_;
+  std::vector<uint32_t> slots_;  // 1 + position; 0: empty
+};
+
+// buildDynamic: a module's cluster `d` as a snapshot entry. An endpoint `prev` (its last version)
+// had keeps its ClusterEndpoint (counters, ejection): found at the position after the last one found
+// (an update usually lists the endpoints in the same order) or else by address in an index built on
+// the first miss. New endpoints get fresh counters; no name is formatted (label() shows the address).
 ClusterPtr buildDynamic(const DynamicCluster& d, const Cluster* prev, size_t workers) {
   auto c = std::make_shared<Cluster>();
   c->name = d.name;
@@ -63,27 +95,31 @@ ClusterPtr buildDynamic(const DynamicCluster& d, const Cluster* prev, size_t wor
   c->source = d.source;
   c->version = d.version;
   c->stats = prev ? prev->stats : std::make_shared<ClusterStats>(workers);
-  // The endpoints that stay keep their counters and ejection: found by address in a hash map (an
-  // xDS update may carry 10 000 endpoints; a scan per endpoint was quadratic, and the snapshot is
-  // built on worker 0's loop).
-  std::unordered_map<std::string, const ClusterEndpoint*> before;
-  if (prev) {
-    before.reserve(prev->endpoints.size());
-    for (const ClusterEndpoint& p : prev->endpoints) before.emplace(p.address.str(), &p);
-  }
+  const std::vector<ClusterEndpoint> none;
+  const std::vector<ClusterEndpoint>& before = prev ? prev->endpoints : none;
+  std::optional<AddressIndex> index;
+  size_t cursor = 0;
   c->endpoints.reserve(d.endpoints.size());
   for (const DynamicEndpoint& de : d.endpoints) {
-    ClusterEndpoint e;
-    e.name = de.address.str();
+    ptrdiff_t at = -1;
+    if (cursor < before.size() && before[cursor].address == de.address) {
+      at = static_cast<ptrdiff_t>(cursor);
+    } else if (!before.empty()) {
+      if (!index) index.emplace(before);
+      at = index->find(de.address);
+    }
+    if (at >= 0) {
+      cursor = static_cast<size_t>(at) + 1;
+      ClusterEndpoint& e = c->endpoints.emplace_back(before[static_cast<size_t>(at)]);
+      e.weight = de.weight;
+      e.healthy = de.healthy;
+      continue;
+    }
+    ClusterEndpoint& e = c->endpoints.emplace_back();
     e.address = de.address;
     e.weight = de.weight;
     e.healthy = de.healthy;
-    if (auto it = before.find(e.name); it != before.end() && it->second->address == de.address) {
-      e.ejectedUntil = it->second->ejectedUntil;
-      e.stats = it->second->stats;
-    }
-    if (!e.stats) e.stats = std::make_shared<EndpointStats>(workers);
-    c->endpoints.push_back(std::move(e));
+    e.stats = std::make_shared<EndpointStats>(workers);
   }
   return c;
 }
@@ -185,13 +221,13 @@ class ClusterManager::Owner final : public ClusterUpdater {
       c->stats->ejectionsOverflow.add();
       spdlog::warn("cluster {}: endpoint {} ({}) failed {} connects in a row; not ejected: {} of {} "
                    "endpoints are ejected already (maxEjectedPercent {})",
-                   cluster, addr.str(), name, c->outlier.consecutiveFailures, ejected, total,
+                   cluster, addr.str(), target->label(), c->outlier.consecutiveFailures, ejected, total,
                    c->outlier.maxEjectedPercent);
       return;
     }
     target->stats->ejections.add();
     spdlog::warn("cluster {}: endpoint {} ({}) ejected for {} ms after {} connect failures in a row", cluster,
-                 addr.str(), name, c->outlier.ejectFor.count(), c->outlier.consecutiveFailures);
+                 addr.str(), target->label(), c->outlier.ejectFor.count(), c->outlier.consecutiveFailures);
     update(cluster, [&](ClusterEndpoint& e) {
       if (e.name == name && e.address == addr) e.ejectedUntil = now + c->outlier.ejectFor;
     });
@@ -563,8 +599,9 @@ std::string ClusterManager::renderJson() const {
         firstEp = false;
         const bool ejected = e.ejectedUntil > now;
         JsonFields f(o, false, ", ", ": ");
-        f.str("name", e.name)
-            .str("address", e.address.str())
+        const std::string addr = e.address.str();
+        f.str("name", e.name.empty() ? addr : e.name)
+            .str("address", addr)
             .unum("weight", e.weight)
             .str("health", e.healthy ? "healthy" : "unhealthy")
             .num("active", std::max<int64_t>(0, e.stats->active()))

@@ -12,6 +12,7 @@
 
 #include "webpush/push_http.h"
 #include "webpush/push_relay.h"
+#include "webpush/push_xds_feed.h"
 #include "webpush/vapid.h"
 
 namespace ugate::webpush {
@@ -59,6 +60,14 @@ PushWorker::PushWorker(WorkerContext& w, PushShared& shared)
     // Worker 0 keeps the delivery streams at the gateway, once the workers run.
     if (relay_ && w_.index() == 0) w_.reactor().post([this] { relay_->followStored(); });
   }
+  if (w_.index() == 0) {
+    // Delivery over xDS (push_xds_feed.cc): what an ADS client receives for this node comes in
+    // here; what the store holds for other nodes goes into the MessageBox again.
+    messageBox().setInbox([mb = mailbox_](std::vector<BoxedMessage> m) {
+      mb->post([m = std::move(m)](PushWorker& pw) mutable { pw.takeFromXds(std::move(m)); });
+    });
+    w_.reactor().post([this] { repostXds(); });
+  }
 }
 
 void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
@@ -80,6 +89,7 @@ void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
 }
 
 PushWorker::~PushWorker() {
+  if (w_.index() == 0) messageBox().setInbox(nullptr);
   mailbox_->close();
   relay_.reset();
   auto conns = std::move(conns_);
@@ -210,7 +220,8 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   auto body = parseSubscribeBody(ex.request().body);
   if (auto* r = std::get_if<Refusal>(&body)) return refuse(ex, *r);
   const SubscribeRequest& req = std::get<SubscribeRequest>(body);
-  if (relay_) return subscribeAtGateway(ex, st, req);
+  if (relay_) return subscribeAtGateway(ex, st, req);  // "deliver": "xds" too (the gateway records who)
+  if (req.deliverXds) return subscribeXds(ex, st, req);
   if (!req.topic.empty()) return subscribeTopic(ex, st, req);
   Subscription s;
   s.id = newId();
@@ -238,7 +249,7 @@ void PushWorker::subscribed(uint64_t exId, const std::string& sid, const std::st
 
 void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req) {
   std::string key(req.applicationServerKey.begin(), req.applicationServerKey.end());
-  relay_->subscribe(ex.request().body, [this, id = ex.id(), st = &st, key = std::move(key)](
+  relay_->subscribe(ex.request().body, [this, id = ex.id(), st = &st, key = std::move(key), xds = req.deliverXds](
                                            int status, std::optional<SubscribeReply> reply, const std::string& error) {
     if (find(id) == nullptr) return;  // the client left; the gateway's subscription is swept unused
     if (!reply) {
@@ -250,11 +261,12 @@ void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const Subscribe
     s.id = reply->sid;
     s.token = reply->token;
     s.appServerKey = key;
+    if (xds) s.topic = std::string(kXdsLocalTopic);  // filled over xDS (push_xds_feed.h), not streamed
     s.createdMs = s.usedMs = wallMs();
-    st->addSubscription(std::move(s), back<void>([this, id, r = *reply](Result<void> done) {
+    st->addSubscription(std::move(s), back<void>([this, id, r = *reply, xds](Result<void> done) {
       if (!done) return storeFailed(id, done.error(), "add subscription");
       counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
-      shared_.followAtRelay(r.sid);
+      if (!xds) shared_.followAtRelay(r.sid);
       subscribed(id, r.sid, r.endpoint, r.endpoint);
     }));
   });
@@ -322,6 +334,8 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
   m.expiresMs = now + (h.ttl > 0 ? h.ttl * 1000 : kTtl0GraceMs);
   m.encoding = h.encoding;
   m.body = std::move(ex.request().body);
+  std::optional<BoxedMessage> xds;  // a deliver-xds subscription: posted for its node once committed
+  if (auto to = xdsRecipient(sub)) xds = boxedFor(*to, m);
   const std::string mid = m.id;
   HeaderList answer{{"location", "/m/" + mid}, {"ttl", std::to_string(h.ttl)}};
   if (h.ttl == 0 && !shared_.listened(sub.id)) {
@@ -331,7 +345,7 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
     ex.respond(201, std::move(answer), {});
     return;
   }
-  shared_.store()->put(std::move(m), back<int64_t>([this, exId, sid = sub.id, topic = h.topic, answer](Result<int64_t> r) {
+  shared_.store()->put(std::move(m), back<int64_t>([this, exId, sid = sub.id, topic = h.topic, answer, xds](Result<int64_t> r) {
     if (!r && r.error().code == Errc::NotFound) {
       if (Exchange* e = find(exId)) refuse(*e, {410, "subscription_gone", "the subscription was removed"});
       return;
@@ -339,6 +353,7 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
     if (!r) return storeFailed(exId, r.error(), "put message");
     counters().accepted.fetch_add(1, std::memory_order_relaxed);
     shared_.notify(sid, "", false, topic);
+    if (xds) postToXds(*xds);
     if (Exchange* e = find(exId)) e->respond(201, answer, {});
   }));
 }
@@ -454,6 +469,7 @@ void PushWorker::unsubscribe(Exchange& ex, PushStore& st, const std::string& sid
     if (*r) {
       counters().subscriptionsDeleted.fetch_add(1, std::memory_order_relaxed);
       shared_.notify(sid, "", true);
+      xdsGone(sid, "");
       if (relay_) relay_->unsubscribe(sid);  // worker 0's stream ends when the gateway's goes
     }
     Exchange* e = find(id);
@@ -476,6 +492,7 @@ void PushWorker::deleteMessage(Exchange& ex, PushStore& st, const std::string& m
       if (*done) {
         counters().deleted.fetch_add(1, std::memory_order_relaxed);
         shared_.notify(sid, mid, false);
+        xdsGone(sid, mid);
       }
       Exchange* e = find(id);
       if (e == nullptr) return;

@@ -202,6 +202,11 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_topic_copies_skipped_total",
               "Topic copies not made because the subscriber already had the topic's maxQueued messages stored.",
               load(c.topicCopiesSkipped));
+  out.counter("ugate_webpush_xds_posted_total",
+              "Messages of deliver-xds subscriptions posted for their node as ugate.v1.Message resources.",
+              load(c.xdsPosted));
+  out.counter("ugate_webpush_xds_taken_total", "Messages that arrived over xDS (xds.client.messages) and are stored here.",
+              load(c.xdsTaken));
   out.family("ugate_webpush_rejected_total", "counter", "Requests refused, by reason.");
   for (const auto& [reason, n] : c.rejected()) out.sample("ugate_webpush_rejected_total", {{"reason", reason}}, n);
   out.gauge("ugate_webpush_subscribers_connected", "Delivery streams (GET /s/<sid>) open now.", load(c.subscribers));

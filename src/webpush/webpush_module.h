@@ -46,6 +46,9 @@ struct PushCounters {
   std::atomic<uint64_t> relayAcks{0};        // acknowledgements the gateway took
   std::atomic<uint64_t> relayReconnects{0};  // delivery streams at the gateway that ended
   std::atomic<uint64_t> topicCopiesSkipped{0};  // topic copies not made: the subscriber had maxQueued
+  // Delivery over xDS (push_xds_feed.h):
+  std::atomic<uint64_t> xdsPosted{0};  // messages posted into the MessageBox (G)
+  std::atomic<uint64_t> xdsTaken{0};   // messages taken from an ADS client's mailbox and committed here (N)
   /** rejected: requests refused, by reason (a mutex: refusals are not the hot path). */
   void reject(std::string_view reason);
   std::map<std::string, uint64_t, std::less<>> rejected() const;

@@ -237,12 +237,23 @@ AdsServer::AdsServer(WorkerContext& w, XdsCounters& counters)
   server_->addMethod(std::string(kDeltaAdsPath),
                      [this](grpc::ServerCall& c) { return std::make_unique<DeltaCall>(*this, c); });
   nodesTimer_ = w_.reactor().createTimer([this] { checkNodes(); });
+  // Messages posted or acknowledged (webpush, any worker) reach subscribed clients now, not at the next poll.
+  link_ = std::make_shared<ReactorLink>(w_.reactor());
+  messageBox().setOnChange([link = link_, queued = wakeQueued_, this] {
+    if (queued->exchange(true)) return;
+    link->post([link, queued, this] {
+      queued->store(false);
+      if (link->alive()) checkNodes();
+    });
+  });
   bindRetry_ = w_.reactor().createTimer([this] {
     if (!draining_ && listenFd_ < 0 && xdsConfig(w_.config()).serverEnabled) listen(xdsConfig(w_.config()).serverAddress);
   });
 }
 
 AdsServer::~AdsServer() {
+  messageBox().setOnChange(nullptr);
+  link_->cut();
   stopListening();
   server_.reset();  // resets the calls (their handlers detach) before their connections go
   conns_.clear();

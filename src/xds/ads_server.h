@@ -6,6 +6,7 @@
 // config applied it rebuilds the resources (a new Snapshot generation) and hands them to each
 // stream, which pushes what changed. Everything runs on worker 0's reactor: one thread owns the
 // snapshot and every stream, so a push needs no lock.
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -19,6 +20,7 @@
 
 #include "http/h2_connection.h"
 #include "xds/ads_state.h"
+#include "xds/decode_thread.h"
 #include "xds/grpc_server.h"
 #include "xds/xds_module.h"
 
@@ -79,6 +81,9 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
   std::set<AdsCall*> calls_;
   LogThrottle warnLog_;
   TimerPtr nodesTimer_;
+  // A change of the MessageBox (post, removal) wakes checkNodes at once (MessageBox::setOnChange), one wake queued at a time.
+  std::shared_ptr<ReactorLink> link_;
+  std::shared_ptr<std::atomic<bool>> wakeQueued_ = std::make_shared<std::atomic<bool>>(false);
   // The address is in use: retried every 500 ms for a minute (an upgrade's old process releases
   // it when it starts draining, moments after this process started).
   TimerPtr bindRetry_;

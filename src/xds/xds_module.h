@@ -48,6 +48,8 @@ struct XdsCounters {
   std::atomic<uint64_t> clientReconnects{0};
   std::atomic<uint64_t> clientClusters{0};  // clusters it defines now
   std::atomic<uint64_t> clientAmbientResources{0};  // Istio ambient resources held now
+  std::atomic<uint64_t> clientMessages{0};         // Message envelopes received (new ids)
+  std::atomic<uint64_t> clientMessagesDropped{0};  // ... that no inbox took
 };
 
 class XdsModule final : public Module {

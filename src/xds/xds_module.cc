@@ -108,6 +108,9 @@ void XdsModule::renderMetrics(MetricsWriter& m) const {
   m.counter("ugate_xds_client_messages_dropped_total",
             "Message envelopes received that no module took (no push service on this node).",
             get(c.clientMessagesDropped));
+  m.counter("ugate_xds_mailboxes_refused_total",
+            "ugate.v1.Message names left out of requests: another node's mailbox (clients with a certificate).",
+            get(c.mailboxesRefused));
   m.gauge("ugate_xds_messages_boxed", "Web Push messages waiting in the MessageBox (published as ugate.v1.Message).",
           messageBox().size());
   renderAmbientMetrics(m, get(c.clientAmbientResources));

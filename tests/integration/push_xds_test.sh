@@ -4,7 +4,8 @@
 # client's `xds.client.messages`). Two ugated processes in a network namespace this script creates:
 #
 #   gw: mesh listener, the public push listener (application servers), a push listener that asks
-#       for client certificates (exposed to the mesh) and the ADS server (xds.server)
+#       for client certificates (exposed to the mesh) and the ADS server (xds.server, mutual TLS: a
+#       client reads only its own mailbox)
 #   n:  dials gw (mesh), webpush.gateway = gw's mTLS push listener, xds.client = gw's ADS server
 #       with "messages": true, and its own loopback push listener for its local subscriber
 #
@@ -56,7 +57,7 @@ cat >gw.json <<JSON
                  { "name": "push", "kind": "push", "address": "127.0.0.1:8443" },
                  { "name": "pushm", "kind": "push", "address": "127.0.0.1:8445", "tls": { "requireClientCert": true } } ],
   "webpush": { "publicUrl": "$GW_URL", "sync": "normal" },
-  "xds": { "server": { "address": "127.0.0.1:15010" } },
+  "xds": { "server": { "address": "127.0.0.1:15010", "tls": {} } },
   "authorize": { "reverseAccept": ["$N_ID"], "reverseAcceptTrustDomain": false } }
 JSON
 NODE_ADMIN[n]=15001
@@ -69,7 +70,7 @@ cat >n.json <<JSON
   "listeners": [ { "name": "push", "kind": "push", "address": "127.0.0.1:8444" } ],
   "webpush": { "sync": "normal",
                "gateway": { "target": "gw.mesh:8445", "peerId": "$GW_ID", "retryMin": "100ms", "retryMax": "1s" } },
-  "xds": { "client": { "address": "127.0.0.1:15010", "insecure": true, "messages": true,
+  "xds": { "client": { "address": "127.0.0.1:15010", "tls": { "peerIds": ["$GW_ID"] }, "messages": true,
                        "backoff": { "min": "100ms", "max": "1s" } } },
   "upstreams": [ { "name": "gw", "address": "127.0.0.1:15008", "id": "$GW_ID" } ] }
 JSON
@@ -113,6 +114,7 @@ expect_eq "n's ADS client received 3 envelopes (/stats)" "$(metric n ugate_xds_c
 expect_eq "... all ciphertext that passed its checks: no NACK" "$(metric n ugate_xds_client_nacks_total)" 0
 expect_eq "n stored the 3 from xDS" "$(metric n ugate_webpush_xds_taken_total)" 3
 expect_eq "the relay streamed nothing (no delivery stream at gw)" "$(metric gw ugate_webpush_subscribers_connected)" 0
+expect_eq "n asked for no other node's mailbox" "$(metric gw ugate_xds_mailboxes_refused_total)" 0
 
 say "== after the acks gw holds none of them"
 boxed_empty() { [ "$(metric gw ugate_xds_messages_boxed)" == 0 ]; }

@@ -182,5 +182,18 @@ TEST(MessageRouting, TheBoxWakesItsServerOnChangesRemovesBySelectionAndDeliversT
   EXPECT_FALSE(box.deliver({{kNode, "n", "c", 5, "", 1}}));
 }
 
+TEST(MessageRouting, AClientWithAnIdentityNamesOnlyItsOwnMailboxAndTopics) {
+  const std::string other(52, 'O');
+  std::vector<std::string> refused;
+  EXPECT_EQ(mailboxNamesFor(kNode, {kNode, "topic:news", other}, true, refused),
+            (std::vector<std::string>{kNode, "topic:news"}));
+  EXPECT_EQ(refused, (std::vector<std::string>{other}));
+  refused.clear();
+  EXPECT_EQ(mailboxNamesFor(kNode, {}, true, refused), (std::vector<std::string>{kNode})) << "SotW wildcard";
+  EXPECT_TRUE(mailboxNamesFor(kNode, {}, false, refused).empty()) << "delta: naming nothing is no wildcard later";
+  EXPECT_EQ(mailboxNamesFor(kNode, {"*", kNode}, false, refused), (std::vector<std::string>{kNode})) << "once";
+  EXPECT_TRUE(refused.empty());
+}
+
 }  // namespace
 }  // namespace ugate::xds

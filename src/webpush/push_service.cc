@@ -334,8 +334,8 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
   m.expiresMs = now + (h.ttl > 0 ? h.ttl * 1000 : kTtl0GraceMs);
   m.encoding = h.encoding;
   m.body = std::move(ex.request().body);
-  std::optional<BoxedMessage> xds;  // a deliver-xds subscription: posted for its node once committed
-  if (auto to = xdsRecipient(sub)) xds = boxedFor(*to, m);
+  std::optional<std::pair<std::string, StoredMessage>> xds;  // deliver-xds: posted for its node once committed
+  if (auto to = xdsRecipient(sub)) xds.emplace(*to, m);
   const std::string mid = m.id;
   HeaderList answer{{"location", "/m/" + mid}, {"ttl", std::to_string(h.ttl)}};
   if (h.ttl == 0 && !shared_.listened(sub.id)) {
@@ -353,7 +353,7 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
     if (!r) return storeFailed(exId, r.error(), "put message");
     counters().accepted.fetch_add(1, std::memory_order_relaxed);
     shared_.notify(sid, "", false, topic);
-    if (xds) postToXds(*xds);
+    if (xds) postToXds(xds->first, xds->second, *r);
     if (Exchange* e = find(exId)) e->respond(201, answer, {});
   }));
 }

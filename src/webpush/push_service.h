@@ -143,7 +143,8 @@ class PushWorker final : public ModuleWorker {
   void subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req);
   // Delivery over xDS (push_xds_feed.{h,cc}): "deliver": "xds" subscriptions, both ends.
   void subscribeXds(Exchange& ex, PushStore& st, const SubscribeRequest& req);
-  void postToXds(BoxedMessage b);
+  /** postToXds: committed message m (store sequence seq) for node `to` into the MessageBox. */
+  void postToXds(const std::string& to, StoredMessage m, int64_t seq);
   /** xdsGone: message mid (or, mid "", every message) of sid leaves the MessageBox. */
   void xdsGone(const std::string& sid, const std::string& mid);
   void repostXds();

@@ -3,6 +3,8 @@
 #include "webpush/push_xds_feed.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -39,14 +41,27 @@ std::optional<std::string> callerNodeId(const std::vector<std::string>& peer) {
   return std::nullopt;
 }
 
-std::string envelopeId(std::string_view sid, std::string_view mid) {
-  std::string out(sid);
+std::string envelopeSuffix(std::string_view sid, std::string_view mid) {
+  std::string out(".");
+  out += sid;
   out += '.';
   out += mid;
   return out;
 }
 
+std::string envelopeId(int64_t seq, std::string_view sid, std::string_view mid) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(seq));
+  return hex + envelopeSuffix(sid, mid);
+}
+
 std::optional<std::pair<std::string, std::string>> splitEnvelopeId(std::string_view id) {
+  constexpr size_t kSeq = 16;
+  if (id.size() <= kSeq + 1 || id[kSeq] != '.') return std::nullopt;
+  if (!std::all_of(id.begin(), id.begin() + kSeq, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
+    return std::nullopt;
+  }
+  id.remove_prefix(kSeq + 1);
   const size_t dot = id.find('.');
   if (dot == std::string_view::npos) return std::nullopt;
   std::string_view sid = id.substr(0, dot), mid = id.substr(dot + 1);
@@ -57,7 +72,7 @@ std::optional<std::pair<std::string, std::string>> splitEnvelopeId(std::string_v
 BoxedMessage boxedFor(const std::string& recipient, const StoredMessage& m) {
   BoxedMessage b;
   b.recipient = recipient;
-  b.id = envelopeId(m.subscription, m.id);
+  b.id = envelopeId(m.seq, m.subscription, m.id);
   b.ciphertext = m.body;
   const int64_t leftMs = m.expiresMs - m.receivedMs;
   b.ttlSeconds = m.ttlSeconds > 0 ? static_cast<uint32_t>(std::clamp<int64_t>(leftMs / 1000, 1, UINT32_MAX))
@@ -111,14 +126,18 @@ void PushWorker::subscribeXds(Exchange& ex, PushStore& st, const SubscribeReques
   }));
 }
 
-void PushWorker::postToXds(BoxedMessage b) {
+void PushWorker::postToXds(const std::string& to, StoredMessage m, int64_t seq) {
+  m.seq = seq;
   counters().xdsPosted.fetch_add(1, std::memory_order_relaxed);
-  messageBox().post(std::move(b));
+  messageBox().post(boxedFor(to, m));
 }
 
 void PushWorker::xdsGone(const std::string& sid, const std::string& mid) {
-  const std::string id = mid.empty() ? sid + "." : envelopeId(sid, mid);
-  messageBox().removeIf([&](const BoxedMessage& m) { return mid.empty() ? m.id.starts_with(id) : m.id == id; });
+  // "<seq>.<sid>.<mid>": one message ends with ".<sid>.<mid>"; a subscription's contain ".<sid>.".
+  const std::string key = mid.empty() ? "." + sid + "." : envelopeSuffix(sid, mid);
+  messageBox().removeIf([&](const BoxedMessage& m) {
+    return mid.empty() ? m.id.find(key) == 16 : m.id.ends_with(key);
+  });
 }
 
 void PushWorker::repostXds() {
@@ -145,7 +164,7 @@ void PushWorker::repostXds() {
 }
 
 void PushWorker::repost(const std::string& to, const std::vector<StoredMessage>& msgs) {
-  for (const StoredMessage& m : msgs) postToXds(boxedFor(to, m));
+  for (const StoredMessage& m : msgs) postToXds(to, m, m.seq);
   if (!msgs.empty()) spdlog::info("webpush: {} stored message(s) for node {} posted for xDS again", msgs.size(), to);
 }
 
@@ -159,7 +178,7 @@ void PushWorker::takeFromXds(std::vector<BoxedMessage> msgs) {
       if (w_.logBudget()) {
         spdlog::warn("webpush: xDS message {} for {}: {}", b.id.substr(0, 80), b.recipient.substr(0, 64),
                      st == nullptr ? "no store open" : b.recipient != self ? "not this node's mailbox (topics are not stored yet)"
-                                                                          : "not <sid>.<mid>, or expired");
+                                                                          : "not <seq>.<sid>.<mid>, or expired");
       }
       continue;
     }

@@ -10,7 +10,9 @@
 // Markers in a subscription's `topic` column (never a pub/sub topic, which has a '/'):
 //   G: "xds:<N's node ID>"  (its messages go into the box for N)
 //   N: "xds"                (the local copy: filled from xDS; the gateway relay does not stream it)
-// An envelope's id is "<sid>.<mid>": N finds the subscription it belongs to, and G the message.
+// An envelope's id is "<seq>.<sid>.<mid>" (seq: G's store sequence in 16 hex digits, so that a
+// mailbox, ordered by id, is in the order G committed them): N finds the subscription it belongs
+// to, and G the message.
 // Sans-I/O helpers here; the PushWorker parts are declared in push_service.h.
 #include <cstdint>
 #include <optional>
@@ -34,16 +36,21 @@ std::optional<std::string> xdsRecipient(const Subscription& s);
 inline bool isXdsLocal(const Subscription& s) { return s.topic == kXdsLocalTopic; }
 /** callerNodeId: the node ID (52 base32 characters) among a client certificate's identities, or nullopt. */
 std::optional<std::string> callerNodeId(const std::vector<std::string>& peer);
-/** envelopeId: "<sid>.<mid>". */
-std::string envelopeId(std::string_view sid, std::string_view mid);
-/** splitEnvelopeId: sid and mid of an envelope id (untrusted: both must be ids, isId), or nullopt. */
+/** envelopeId: "<seq in 16 hex digits>.<sid>.<mid>". */
+std::string envelopeId(int64_t seq, std::string_view sid, std::string_view mid);
+/** envelopeSuffix: ".<sid>.<mid>", what envelopeId ends with whatever the seq (G removes by it). */
+std::string envelopeSuffix(std::string_view sid, std::string_view mid);
+/**
+ * splitEnvelopeId: sid and mid of an envelope id (untrusted: 16 hex digits, then two ids as isId
+ * says), or nullopt.
+ */
 std::optional<std::pair<std::string, std::string>> splitEnvelopeId(std::string_view id);
-/** boxedFor: G side: stored message m of subscription sid as a boxed message for recipient. */
+/** boxedFor: G side: stored message m (its seq set) as a boxed message for recipient. */
 BoxedMessage boxedFor(const std::string& recipient, const StoredMessage& m);
 /**
  * storedFromEnvelope: N side: an envelope that arrived (already checked by parseMailbox: an
  * aes128gcm body, a valid urgency) as a message of the local subscription its id names, with what
- * is left of its TTL at nowMs; nullopt when its id is not "<sid>.<mid>" or it has expired.
+ * is left of its TTL at nowMs; nullopt when its id is not "<seq>.<sid>.<mid>" or it has expired.
  */
 std::optional<StoredMessage> storedFromEnvelope(const BoxedMessage& b, int64_t nowMs);
 

@@ -44,23 +44,30 @@ TEST(PushXdsFeed, MarkersAndTheCallersNodeId) {
 }
 
 TEST(PushXdsFeed, EnvelopeIds) {
-  EXPECT_EQ(envelopeId("sid", "mid"), "sid.mid");
-  auto p = splitEnvelopeId("abc_-1.01a2xyz");
+  EXPECT_EQ(envelopeId(0x1f, "sid", "mid"), "000000000000001f.sid.mid");
+  EXPECT_EQ(envelopeSuffix("sid", "mid"), ".sid.mid");
+  EXPECT_LT(envelopeId(9, "zzz", "m"), envelopeId(10, "aaa", "m")) << "ids sort in the store's order";
+  auto p = splitEnvelopeId("00000000000000ff.abc_-1.01a2xyz");
   ASSERT_TRUE(p);
   EXPECT_EQ(p->first, "abc_-1");
   EXPECT_EQ(p->second, "01a2xyz");
-  EXPECT_FALSE(splitEnvelopeId("nodot"));
-  EXPECT_FALSE(splitEnvelopeId(".mid"));
-  EXPECT_FALSE(splitEnvelopeId("sid."));
-  EXPECT_FALSE(splitEnvelopeId("sid.m.d")) << "a mid is base64url: no second dot";
-  EXPECT_FALSE(splitEnvelopeId("s~d.mid"));
-  EXPECT_FALSE(splitEnvelopeId(std::string(65, 's') + ".mid"));
+  EXPECT_FALSE(splitEnvelopeId("sid.mid")) << "no sequence";
+  EXPECT_FALSE(splitEnvelopeId("000000000000000g.sid.mid"));
+  EXPECT_FALSE(splitEnvelopeId("0000000000000001sid.mid"));
+  EXPECT_FALSE(splitEnvelopeId("0000000000000001.nodot"));
+  EXPECT_FALSE(splitEnvelopeId("0000000000000001..mid"));
+  EXPECT_FALSE(splitEnvelopeId("0000000000000001.sid."));
+  EXPECT_FALSE(splitEnvelopeId("0000000000000001.sid.m.d")) << "a mid is base64url: no second dot";
+  EXPECT_FALSE(splitEnvelopeId("0000000000000001.s~d.mid"));
+  EXPECT_FALSE(splitEnvelopeId("0000000000000001." + std::string(65, 's') + ".mid"));
+  EXPECT_FALSE(splitEnvelopeId(""));
 }
 
 TEST(PushXdsFeed, AStoredMessageToAnEnvelopeAndBack) {
   StoredMessage m;
   m.id = "01a2mid";
   m.subscription = "sid";
+  m.seq = 7;
   m.urgency = Urgency::High;
   m.ttlSeconds = 600;
   m.receivedMs = 1'000'000;
@@ -69,7 +76,7 @@ TEST(PushXdsFeed, AStoredMessageToAnEnvelopeAndBack) {
   m.body = "ciphertext";
   BoxedMessage b = boxedFor(kNode, m);
   EXPECT_EQ(b.recipient, kNode);
-  EXPECT_EQ(b.id, "sid.01a2mid");
+  EXPECT_EQ(b.id, "0000000000000007.sid.01a2mid");
   EXPECT_EQ(b.ciphertext, "ciphertext");
   EXPECT_EQ(b.ttlSeconds, 600u);
   EXPECT_EQ(b.urgency, "high");
@@ -92,7 +99,7 @@ TEST(PushXdsFeed, AStoredMessageToAnEnvelopeAndBack) {
   EXPECT_EQ(boxedFor(kNode, m).ttlSeconds, 30u);
   b.id = "not-an-envelope-id";
   EXPECT_FALSE(storedFromEnvelope(b, 1'000'000));
-  b.id = "sid.mid";
+  b.id = "0000000000000001.sid.mid";
   b.urgency = "";
   EXPECT_EQ(storedFromEnvelope(b, 1'000'000)->urgency, Urgency::Normal);
 }

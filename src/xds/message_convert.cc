@@ -99,7 +99,6 @@ std::vector<std::string> mailboxNamesFor(std::string_view peer, const std::vecto
   auto add = [&](std::string_view n) {
     if (std::find(out.begin(), out.end(), n) == out.end()) out.emplace_back(n);
   };
-  if (names.empty() && emptyIsWildcard) add(peer);
   for (const std::string& n : names) {
     if (n == "*" || n == peer) {
       add(peer);
@@ -109,6 +108,8 @@ std::vector<std::string> mailboxNamesFor(std::string_view peer, const std::vecto
       refused.push_back(n);
     }
   }
+  // Where an empty list is a wildcard (SotW; a first delta request), none left must not become one.
+  if (out.empty() && emptyIsWildcard) add(peer);
   return out;
 }
 

@@ -15,7 +15,8 @@
 # n's acks gw's store and its MessageBox hold none of them; a message pushed while n is down survives
 # a restart of gw (reposted from its store) and arrives after n starts; a SIGKILL and restart of n
 # delivers nothing twice; without a client certificate "deliver": "xds" is refused (403); gw's store
-# never held a plaintext. No timing is asserted: waits are bounded polls.
+# never held a plaintext; an xDS client (grpc-js, tests/integration/mailbox_probe.js) with n's
+# certificate sees n's mailbox as aes128gcm ciphertext, one with another node's sees nothing. No timing is asserted: waits are bounded polls.
 #
 # Needs root (a network namespace). The last line is "push_xds: N passed, M failed".
 set -euo pipefail
@@ -39,7 +40,7 @@ cd "$TMP"
 say "== identities (ugated: $UGATED)"
 TD=pushxds.test
 run ca-init "$UGATED" ca init --dir ca --trust-domain "$TD" >ca.log 2>&1
-for n in gw n; do
+for n in gw n x; do
   run "issue-$n" "$UGATED" ca issue --dir ca --name "$n" --out "$n" --trust-domain "$TD" >"issue-$n.log" 2>&1
 done
 GW_ID=$(head -n1 issue-gw.log)
@@ -136,6 +137,22 @@ spawn_node gw "$NS"
 await_node gw
 boxed_one() { [ "$(metric gw ugate_xds_messages_boxed)" == 1 ]; }
 check "gw reposted it from its store into the MessageBox" wait_for "gw's box" 50 boxed_one
+# What an xDS client sees of n's mailbox (grpc-js over mutual TLS, when the xds tests installed it).
+NPM=$(dirname "$UGATED")/npm/node_modules
+if have node && [[ -f "$NPM/@grpc/grpc-js/package.json" ]]; then
+  probe() {
+    NODE_PATH=$NPM in_ns node "$TESTS_DIR/mailbox_probe.js" 15010 "$TESTS_DIR/../../src/xds/proto" n/root-cert.pem \
+      "$1/cert-chain.pem" "$1/key.pem" "$N_ID" 'while n was down' 2>>probe.err || true
+  }
+  got=$(probe n)
+  check "with n's certificate: n's mailbox, one aes128gcm envelope, no plaintext ($got)" \
+    [ "$got" == "mailbox $N_ID n=1 encodings=aes128gcm plaintext=no" ]
+  got=$(probe x)
+  check "with another node's certificate: nothing of n's mailbox ($got)" [ "$got" == none ]
+  expect_ge "... left out and counted at gw" "$(metric gw ugate_xds_mailboxes_refused_total)" 1
+else
+  skip "mailbox probe: node or @grpc/grpc-js (installed by the xds tests into the build tree) missing"
+fi
 spawn_node n "$NS"
 await_node n
 got=$(listen 1)

@@ -193,6 +193,10 @@ TEST(MessageRouting, AClientWithAnIdentityNamesOnlyItsOwnMailboxAndTopics) {
   EXPECT_TRUE(mailboxNamesFor(kNode, {}, false, refused).empty()) << "delta: naming nothing is no wildcard later";
   EXPECT_EQ(mailboxNamesFor(kNode, {"*", kNode}, false, refused), (std::vector<std::string>{kNode})) << "once";
   EXPECT_TRUE(refused.empty());
+  // Only another node's name: never an empty list where that is a wildcard.
+  EXPECT_EQ(mailboxNamesFor(kNode, {other}, true, refused), (std::vector<std::string>{kNode}));
+  EXPECT_EQ(refused, (std::vector<std::string>{other}));
+  EXPECT_TRUE(mailboxNamesFor(kNode, {other}, false, refused).empty());
 }
 
 }  // namespace

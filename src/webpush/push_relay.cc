@@ -240,19 +240,25 @@ void PushRelay::ack(const std::string& mid) {
   request("DELETE", "/m/" + mid, {}, "", {}, [this, mid](HttpsCall& h) {
     if (h.error.empty() && (h.status == 204 || h.status == 404)) {
       w_.counters().relayAcks.fetch_add(1, std::memory_order_relaxed);
-      if (auto it = ackRetries_.find(mid); it != ackRetries_.end()) {
-        deleteLater(w_.ctx().reactor(), std::move(it->second.timer));  // (its own callback may be running)
-        ackRetries_.erase(it);
-      }
-      return;
+      return forgetAck(mid);
     }
     // Unacknowledged: the gateway sends it again; the copy here is recognised by its id. It is
     // also acknowledged again after a backoff (a message delivered over xDS is not sent again on
     // this node's stream, and the subscriber here may acknowledge it before the gateway hears).
     spdlog::warn("webpush: gateway {}: acknowledging {}: {}", g_.target.str(), mid,
                  h.error.empty() ? "status " + std::to_string(h.status) : h.error);
-    retryAck(mid);
+    // A refusal (4xx but a timeout or a rate limit) will not change: the message expires there.
+    const bool permanent = h.error.empty() && h.status >= 400 && h.status < 500 && h.status != 408 && h.status != 429;
+    if (!permanent) return retryAck(mid);
+    forgetAck(mid);
   });
+}
+
+void PushRelay::forgetAck(const std::string& mid) {
+  auto it = ackRetries_.find(mid);
+  if (it == ackRetries_.end()) return;
+  deleteLater(w_.ctx().reactor(), std::move(it->second.timer));  // (its own callback may be running)
+  ackRetries_.erase(it);
 }
 
 void PushRelay::retryAck(const std::string& mid) {

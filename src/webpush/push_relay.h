@@ -93,6 +93,8 @@ class PushRelay {
   void ack(const std::string& mid);
   /** retryAck: acknowledge mid again after a backoff (retryMin doubling to retryMax). */
   void retryAck(const std::string& mid);
+  /** forgetAck: no more retries for mid (taken, or refused for good). */
+  void forgetAck(const std::string& mid);
   void drop(const std::string& sid);
 
   PushWorker& w_;

@@ -62,6 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   AdsClientOptions o;
   o.nodeId = "fuzz";
   o.clusters = {"web", "svc.test", "a"};
+  // Message mailboxes too (xds.client.messages): parseMailbox on every Message resource.
+  o.mailboxes = {std::string(52, 'A'), "topic:news"};
   AdsClientState sotw(o);
   run<envoy::service::discovery::v3::DiscoveryRequest>(sotw, pieces);
   o.delta = true;

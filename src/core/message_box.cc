@@ -19,7 +19,7 @@ void MessageBox::store(std::vector<BoxedMessage> next) {
 }
 
 void MessageBox::post(BoxedMessage m) {
-  std::lock_guard<std::mutex> l(writeMu_);
+  std::unique_lock<std::mutex> l(writeMu_);
   std::vector<BoxedMessage> next = *snap_.load(std::memory_order_acquire);
   std::erase_if(next, [&](const BoxedMessage& x) { return x.recipient == m.recipient && x.id == m.id; });
   if (next.size() >= kMaxMessages) {  // the oldest goes
@@ -30,14 +30,53 @@ void MessageBox::post(BoxedMessage m) {
   }
   next.push_back(std::move(m));
   store(std::move(next));
+  l.unlock();
+  changed();
+}
+
+void MessageBox::changed() {
+  std::function<void()> hook;
+  {
+    std::lock_guard<std::mutex> h(hookMu_);
+    hook = onChange_;
+  }
+  if (hook) hook();
+}
+
+size_t MessageBox::removeIf(const std::function<bool(const BoxedMessage&)>& drop) {
+  std::unique_lock<std::mutex> l(writeMu_);
+  std::vector<BoxedMessage> next = *snap_.load(std::memory_order_acquire);
+  const size_t n = std::erase_if(next, drop);
+  if (n == 0) return 0;
+  store(std::move(next));
+  l.unlock();
+  changed();
+  return n;
+}
+
+void MessageBox::setOnChange(std::function<void()> fn) {
+  std::lock_guard<std::mutex> h(hookMu_);
+  onChange_ = std::move(fn);
+}
+
+void MessageBox::setInbox(InboxHandler h) {
+  std::lock_guard<std::mutex> l(hookMu_);
+  inbox_ = std::move(h);
+}
+
+bool MessageBox::deliver(std::vector<BoxedMessage> msgs) {
+  InboxHandler h;
+  {
+    std::lock_guard<std::mutex> l(hookMu_);
+    h = inbox_;
+  }
+  if (!h) return false;
+  if (!msgs.empty()) h(std::move(msgs));
+  return true;
 }
 
 void MessageBox::remove(std::string_view recipient, std::string_view id) {
-  std::lock_guard<std::mutex> l(writeMu_);
-  std::vector<BoxedMessage> next = *snap_.load(std::memory_order_acquire);
-  if (std::erase_if(next, [&](const BoxedMessage& x) { return x.recipient == recipient && x.id == id; })) {
-    store(std::move(next));
-  }
+  removeIf([&](const BoxedMessage& x) { return x.recipient == recipient && x.id == id; });
 }
 
 std::vector<BoxedMessage> MessageBox::list(int64_t nowUnixMs) {

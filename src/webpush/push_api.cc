@@ -254,6 +254,13 @@ std::variant<SubscribeRequest, Refusal> parseSubscribeBody(std::string_view body
     }
     out.applicationServerKey = std::move(*key);
   }
+  if (j.contains("deliver")) {
+    const auto& d = j["deliver"];
+    if (!d.is_string() || d.get<std::string>() != "xds" || !out.topic.empty()) {
+      return refuse(400, "bad_deliver", "deliver must be \"xds\" (and not beside a topic)");
+    }
+    out.deliverXds = true;
+  }
   return out;
 }
 

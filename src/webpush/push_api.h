@@ -100,6 +100,7 @@ struct SubscribeRequest {
   std::string topic;           // pub/sub: the topic's full name `<node>/<name>` ("" = none)
   Bytes p256dh;                // with a topic: the subscriber's key (65-byte point) and
   Bytes auth;                  // auth secret (16 bytes), so the publishing node encrypts for it
+  bool deliverXds{false};      // "deliver": "xds": messages go to the subscribing node as xDS resources
 };
 
 /**
@@ -113,6 +114,8 @@ bool isTopicName(std::string_view s);
  * base64url of an uncompressed P-256 point (400 bad_application_server_key; other JSON: 400
  * bad_json). A "topic" (400 bad_topic unless isTopicName) needs "keys": {"p256dh", "auth"} as in a
  * PushSubscription (400 bad_keys), since the publishing node encrypts each copy (RFC 8291).
+ * "deliver": "xds" (push_xds_feed.cc) asks for delivery as ugate.v1.Message resources (400
+ * bad_deliver for another value or beside a topic).
  */
 std::variant<SubscribeRequest, Refusal> parseSubscribeBody(std::string_view body);
 

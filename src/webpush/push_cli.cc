@@ -45,7 +45,7 @@ using json = nlohmann::json;
 
 constexpr const char* kUsage = R"(usage: ugated push vapid-keys --out FILE
        ugated push subscribe --server URL (--ca FILE | --peer-id NODEID | --insecure)
-                             [--application-server-key KEY] [--topic NODE/NAME] --state FILE
+                             [--application-server-key KEY] [--topic NODE/NAME] [--deliver xds] --state FILE
        ugated push listen --state FILE [--count N]
        ugated push send --subscription FILE --vapid-key FILE --subject mailto:ADDRESS
                         [--ttl SECONDS] [--urgency very-low|low|normal|high] [--topic T]
@@ -58,7 +58,9 @@ the state file, 0600) and prints the PushSubscription JSON an application server
 listen prints each message of the subscription, decrypted, as a JSON line, and acknowledges it.
 send encrypts stdin for a subscription (RFC 8291), signs VAPID (RFC 8292) and posts it.
 subscribe --topic follows a topic the server's node publishes (its keys go to that node, which
-encrypts each message for it); publish posts stdin as plaintext to a topic, with VAPID (the key must
+encrypts each message for it); subscribe --deliver xds (at a node with webpush.gateway) makes the
+subscription at the gateway for delivery to this node as xDS resources (xds.client.messages);
+publish posts stdin as plaintext to a topic, with VAPID (the key must
 be listed in the node's webpush.topics[].publishers).
 The server's certificate is checked against --ca's roots or pinned by node ID (--peer-id; the
 node's ID is in its log and `ugated id`); --insecure checks nothing.
@@ -232,6 +234,7 @@ int subscribe(const Args& a) {
   if (!keys) return fail(keys.error().detail);
   json req = json::object();
   if (a.has("--application-server-key")) req["applicationServerKey"] = a.get("--application-server-key");
+  if (a.has("--deliver")) req["deliver"] = a.get("--deliver");
   if (a.has("--topic")) {
     // Pub/sub: the publishing node encrypts each copy, so it needs the keys now.
     req["topic"] = a.get("--topic");

@@ -119,7 +119,8 @@ void HttpsCall::finish(std::string why) {
 
 namespace ugate::webpush {
 
-Result<auth::TlsContextPtr> httpsClientContext(const std::string& rootsPem, const std::string& pinnedId, bool insecure) {
+Result<auth::TlsContextPtr> httpsClientContext(const std::string& rootsPem, const std::string& pinnedId, bool insecure,
+                                               const std::string& certChainPem, const std::string& keyPem) {
   auth::PeerVerifyConfig pv;
   if (!rootsPem.empty()) pv.rootsPem = rootsPem;
   else if (!pinnedId.empty()) pv.pinnedIds = {pinnedId};
@@ -130,6 +131,8 @@ Result<auth::TlsContextPtr> httpsClientContext(const std::string& rootsPem, cons
   auth::TlsContextConfig c;
   c.server = false;
   c.verifier = *verifier;
+  c.certChainPem = certChainPem;
+  c.keyPem = keyPem;
   c.alpn = {"http/1.1"};
   c.tls13Only = false;
   auto ctx = auth::TlsContext::create(std::move(c));

@@ -73,6 +73,8 @@ namespace ugate::webpush {
 /**
  * httpsClientContext: a TLS client context for HTTPS/1.1 to a push service whose certificate
  * chains to `rootsPem`, or else carries node ID `pinnedId`, or else anything (`insecure`).
+ * certChainPem / keyPem: a client certificate to present when asked (mutual TLS), or none.
  */
-Result<auth::TlsContextPtr> httpsClientContext(const std::string& rootsPem, const std::string& pinnedId, bool insecure);
+Result<auth::TlsContextPtr> httpsClientContext(const std::string& rootsPem, const std::string& pinnedId, bool insecure,
+                                               const std::string& certChainPem = "", const std::string& keyPem = "");
 }  // namespace ugate::webpush

@@ -11,8 +11,10 @@
 #include <ugate/router.h>
 #include <ugate/worker_context.h>
 
+#include "auth/tls_provider.h"
 #include "webpush/push_client.h"
 #include "webpush/push_service.h"
+#include "webpush/push_xds_feed.h"
 
 namespace ugate::webpush {
 
@@ -27,7 +29,16 @@ std::unique_ptr<PushRelay> PushRelay::create(PushWorker& w, const GatewayConfig&
       return nullptr;
     }
   }
-  auto ctx = httpsClientContext(roots, g.peerId, false);
+  // The node's own certificate goes along: a gateway whose push listener asks for client
+  // certificates sees this node's identity (a "deliver": "xds" subscription is made for it).
+  std::string chain, key;
+  if (auto creds = auth::CredentialSource(w.ctx().config()).load(true)) {
+    chain = creds->certChainPem;
+    key = creds->key.toPem();
+  } else {
+    spdlog::warn("webpush: gateway: no node certificate to present ({})", creds.error().detail);
+  }
+  auto ctx = httpsClientContext(roots, g.peerId, false, chain, key);
   if (!ctx) {
     spdlog::error("webpush: gateway: {}", ctx.error().detail);
     return nullptr;
@@ -136,8 +147,15 @@ void PushRelay::followStored() {
     mb->post([r = std::move(r)](PushWorker& w) {
       if (!r) return spdlog::error("webpush: store: list subscriptions: {}", r.error().detail);
       if (PushRelay* relay = w.relay()) {
-        for (const auto& sid : *r) relay->follow(sid);
-        spdlog::info("webpush: gateway {}: following {} subscriptions", relay->g_.target.str(), r->size());
+        // A subscription delivered over xDS (push_xds_feed.h) is not streamed: look at each first.
+        for (const auto& sid : *r) {
+          w.shared().store()->subscriptionById(sid, [mb = w.mailbox(), sid](Result<std::optional<Subscription>> s) {
+            mb->post([sid, follow = s && *s && !isXdsLocal(**s)](PushWorker& w2) {
+              if (PushRelay* rl = w2.relay(); rl && follow) rl->follow(sid);
+            });
+          });
+        }
+        spdlog::info("webpush: gateway {}: {} subscriptions stored", relay->g_.target.str(), r->size());
       }
     });
   });
@@ -222,12 +240,34 @@ void PushRelay::ack(const std::string& mid) {
   request("DELETE", "/m/" + mid, {}, "", {}, [this, mid](HttpsCall& h) {
     if (h.error.empty() && (h.status == 204 || h.status == 404)) {
       w_.counters().relayAcks.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return forgetAck(mid);
     }
-    // Unacknowledged: the gateway sends it again; the copy here is recognised by its id.
+    // Unacknowledged: the gateway sends it again; the copy here is recognised by its id. It is
+    // also acknowledged again after a backoff (a message delivered over xDS is not sent again on
+    // this node's stream, and the subscriber here may acknowledge it before the gateway hears).
     spdlog::warn("webpush: gateway {}: acknowledging {}: {}", g_.target.str(), mid,
                  h.error.empty() ? "status " + std::to_string(h.status) : h.error);
+    // A refusal (4xx but a timeout or a rate limit) will not change: the message expires there.
+    const bool permanent = h.error.empty() && h.status >= 400 && h.status < 500 && h.status != 408 && h.status != 429;
+    if (!permanent) return retryAck(mid);
+    forgetAck(mid);
   });
+}
+
+void PushRelay::forgetAck(const std::string& mid) {
+  auto it = ackRetries_.find(mid);
+  if (it == ackRetries_.end()) return;
+  deleteLater(w_.ctx().reactor(), std::move(it->second.timer));  // (its own callback may be running)
+  ackRetries_.erase(it);
+}
+
+void PushRelay::retryAck(const std::string& mid) {
+  constexpr size_t kMaxAckRetries = 1024;
+  if (stopped_ || (ackRetries_.size() >= kMaxAckRetries && !ackRetries_.contains(mid))) return;
+  AckRetry& a = ackRetries_[mid];
+  a.backoff = a.backoff.count() == 0 ? g_.retryMin : std::min(a.backoff * 2, g_.retryMax);
+  if (!a.timer) a.timer = w_.ctx().reactor().createTimer([this, mid] { ack(mid); });
+  a.timer->enable(a.backoff);
 }
 
 void PushRelay::streamEnded(const std::string& sid, int status, const std::string& error) {
@@ -268,6 +308,7 @@ void PushRelay::drop(const std::string& sid) {
 void PushRelay::stop() {
   stopped_ = true;
   followers_.clear();
+  ackRetries_.clear();
   // Freed at the end of this loop turn, while the mesh streams under them still have their
   // connections (module workers are destroyed in order, the mesh's first).
   std::vector<uint64_t> ids;

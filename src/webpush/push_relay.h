@@ -91,6 +91,10 @@ class PushRelay {
   void onEvents(const std::string& sid, std::string_view bytes);
   void streamEnded(const std::string& sid, int status, const std::string& error);
   void ack(const std::string& mid);
+  /** retryAck: acknowledge mid again after a backoff (retryMin doubling to retryMax). */
+  void retryAck(const std::string& mid);
+  /** forgetAck: no more retries for mid (taken, or refused for good). */
+  void forgetAck(const std::string& mid);
   void drop(const std::string& sid);
 
   PushWorker& w_;
@@ -99,6 +103,11 @@ class PushRelay {
   uint64_t nextCall_{1};
   std::unordered_map<uint64_t, Call> calls_;
   std::unordered_map<std::string, Follower> followers_;
+  struct AckRetry {
+    TimerPtr timer;
+    Duration backoff{0};
+  };
+  std::unordered_map<std::string, AckRetry> ackRetries_;  // acknowledgements the gateway has not taken yet
   std::shared_ptr<bool> alive_;
   bool stopped_{false};
 };

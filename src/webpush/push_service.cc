@@ -12,6 +12,7 @@
 
 #include "webpush/push_http.h"
 #include "webpush/push_relay.h"
+#include "webpush/push_xds_feed.h"
 #include "webpush/vapid.h"
 
 namespace ugate::webpush {
@@ -67,6 +68,14 @@ PushWorker::PushWorker(WorkerContext& w, PushShared& shared)
     // Worker 0 keeps the delivery streams at the gateway, once the workers run.
     if (relay_ && w_.index() == 0) w_.reactor().post([this] { relay_->followStored(); });
   }
+  if (w_.index() == 0) {
+    // Delivery over xDS (push_xds_feed.cc): what an ADS client receives for this node comes in
+    // here; what the store holds for other nodes goes into the MessageBox again.
+    messageBox().setInbox([mb = mailbox_](std::vector<BoxedMessage> m) {
+      mb->post([m = std::move(m)](PushWorker& pw) mutable { pw.takeFromXds(std::move(m)); });
+    });
+    w_.reactor().post([this] { repostXds(); });
+  }
 }
 
 void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
@@ -88,6 +97,7 @@ void PushWorker::accept(const ListenerConfig& l, int fd, StreamMeta meta) {
 }
 
 PushWorker::~PushWorker() {
+  if (w_.index() == 0) messageBox().setInbox(nullptr);
   mailbox_->close();
   relay_.reset();
   auto conns = std::move(conns_);
@@ -229,7 +239,8 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   auto body = parseSubscribeBody(ex.request().body);
   if (auto* r = std::get_if<Refusal>(&body)) return refuse(ex, *r);
   const SubscribeRequest& req = std::get<SubscribeRequest>(body);
-  if (relay_) return subscribeAtGateway(ex, st, req);
+  if (relay_) return subscribeAtGateway(ex, st, req);  // "deliver": "xds" too (the gateway records who)
+  if (req.deliverXds) return subscribeXds(ex, st, req);
   if (!req.topic.empty()) return subscribeTopic(ex, st, req);
   Subscription s;
   s.id = newId();
@@ -258,7 +269,7 @@ void PushWorker::subscribed(uint64_t exId, const std::string& sid, const std::st
 
 void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req) {
   std::string key(req.applicationServerKey.begin(), req.applicationServerKey.end());
-  relay_->subscribe(ex.request().body, [this, id = ex.id(), st = &st, key = std::move(key)](
+  relay_->subscribe(ex.request().body, [this, id = ex.id(), st = &st, key = std::move(key), xds = req.deliverXds](
                                            int status, std::optional<SubscribeReply> reply, const std::string& error) {
     if (find(id) == nullptr) return;  // the client left; the gateway's subscription is swept unused
     if (!reply) {
@@ -270,11 +281,12 @@ void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const Subscribe
     s.id = reply->sid;
     s.token = reply->token;
     s.appServerKey = key;
+    if (xds) s.topic = std::string(kXdsLocalTopic);  // filled over xDS (push_xds_feed.h), not streamed
     s.createdMs = s.usedMs = wallMs();
-    st->addSubscription(std::move(s), back<void>([this, id, r = *reply](Result<void> done) {
+    st->addSubscription(std::move(s), back<void>([this, id, r = *reply, xds](Result<void> done) {
       if (!done) return storeFailed(id, done.error(), "add subscription");
       counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
-      shared_.followAtRelay(r.sid);
+      if (!xds) shared_.followAtRelay(r.sid);
       subscribed(id, r.sid, r.endpoint, r.endpoint);
     }));
   });
@@ -347,6 +359,8 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
   m.encoding = h.encoding;
   m.body = std::move(ex.request().body);
   if (auto pr = headerValue(req.headers, "push-receipt")) m.receipt = std::get<std::string>(parsePushReceipt(*pr, origin(ex)));
+  std::optional<std::pair<std::string, StoredMessage>> xds;  // deliver-xds: posted for its node once committed
+  if (auto to = xdsRecipient(sub)) xds.emplace(*to, m);
   const std::string mid = m.id;
   HeaderList answer{{"location", "/m/" + mid}, {"ttl", std::to_string(h.ttl)}};
   // Prefer: respond-async (RFC 7240 §4.1): 202 once the message is committed, as 201 is: it is
@@ -362,7 +376,7 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
     return;
   }
   shared_.store()->put(std::move(m), back<int64_t>([this, exId, sid = sub.id, topic = h.topic, answer, async,
-                                                     receipt](Result<int64_t> r) {
+                                                     receipt, xds](Result<int64_t> r) {
     if (!r && r.error().code == Errc::NotFound) {
       if (Exchange* e = find(exId)) refuse(*e, {410, "subscription_gone", "the subscription was removed"});
       return;
@@ -386,6 +400,7 @@ void PushWorker::pushTo(uint64_t exId, const Subscription& sub) {
     counters().accepted.fetch_add(1, std::memory_order_relaxed);
     if (receipt) counters().receiptsRequested.fetch_add(1, std::memory_order_relaxed);
     shared_.notify(sid, "", false, topic);
+    if (xds) postToXds(xds->first, xds->second, *r);
     if (Exchange* e = find(exId)) e->respond(async ? 202 : 201, answer, {});
   }));
 }
@@ -528,6 +543,7 @@ void PushWorker::unsubscribe(Exchange& ex, PushStore& st, const std::string& sid
       counters().subscriptionsDeleted.fetch_add(1, std::memory_order_relaxed);
       shared_.notify(sid, "", true);
       shared_.notify(ownerKey(sid), "", true);  // its receipt subscriptions went with it
+      xdsGone(sid, "");
       if (relay_) relay_->unsubscribe(sid);  // worker 0's stream ends when the gateway's goes
     }
     Exchange* e = find(id);
@@ -550,6 +566,7 @@ void PushWorker::deleteMessage(Exchange& ex, PushStore& st, const std::string& m
       if (done->removed) {
         counters().deleted.fetch_add(1, std::memory_order_relaxed);
         shared_.notify(sid, mid, false);
+        xdsGone(sid, mid);
       }
       if (done->seq > 0) {
         counters().receiptsStored.fetch_add(1, std::memory_order_relaxed);

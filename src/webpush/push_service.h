@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <ugate/http_endpoint.h>
+#include <ugate/message_box.h>
 #include <ugate/module.h>
 #include <ugate/reactor.h>
 #include <ugate/worker_context.h>
@@ -161,6 +162,15 @@ class PushWorker final : public ModuleWorker, public HttpEndpointProvider {
   void fanOut(std::shared_ptr<FanOut> f);
   /** subscribeAtGateway: POST /subscribe through the relay, then the same subscription here. */
   void subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req);
+  // Delivery over xDS (push_xds_feed.{h,cc}): "deliver": "xds" subscriptions, both ends.
+  void subscribeXds(Exchange& ex, PushStore& st, const SubscribeRequest& req);
+  /** postToXds: committed message m (store sequence seq) for node `to` into the MessageBox. */
+  void postToXds(const std::string& to, StoredMessage m, int64_t seq);
+  /** xdsGone: message mid (or, mid "", every message) of sid leaves the MessageBox. */
+  void xdsGone(const std::string& sid, const std::string& mid);
+  void repostXds();
+  void repost(const std::string& to, const std::vector<StoredMessage>& msgs);
+  void takeFromXds(std::vector<BoxedMessage> msgs);
   void push(Exchange& ex, PushStore& st, const std::string& token);
   void pushTo(uint64_t exId, const Subscription& sub);
   void receive(Exchange& ex, PushStore& st, const std::string& sid, const std::string& query);

@@ -219,6 +219,11 @@ void WebpushModule::renderMetrics(MetricsWriter& out) const {
   out.counter("ugate_webpush_receipts_delivered_total", "Receipts sent on a receipt stream (resends too).",
               load(c.receiptsDelivered));
   out.counter("ugate_webpush_receipts_acked_total", "Receipts deleted by the application server.", load(c.receiptsAcked));
+  out.counter("ugate_webpush_xds_posted_total",
+              "Messages of deliver-xds subscriptions posted for their node as ugate.v1.Message resources.",
+              load(c.xdsPosted));
+  out.counter("ugate_webpush_xds_taken_total", "Messages that arrived over xDS (xds.client.messages) and are stored here.",
+              load(c.xdsTaken));
   out.family("ugate_webpush_rejected_total", "counter", "Requests refused, by reason.");
   for (const auto& [reason, n] : c.rejected()) out.sample("ugate_webpush_rejected_total", {{"reason", reason}}, n);
   out.gauge("ugate_webpush_subscribers_connected", "Delivery streams (GET /s/<sid>) open now.", load(c.subscribers));

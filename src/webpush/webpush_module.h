@@ -56,6 +56,9 @@ struct PushCounters {
   std::atomic<uint64_t> receiptsNotDelivered{0};  // deleted before any delivery (a cancel): no receipt
   std::atomic<uint64_t> receiptsDelivered{0};     // sent on a receipt stream (again after a reconnect too)
   std::atomic<uint64_t> receiptsAcked{0};         // deleted by the application server (DELETE /r/<rsid>/<seq>)
+  // Delivery over xDS (push_xds_feed.h):
+  std::atomic<uint64_t> xdsPosted{0};  // messages posted into the MessageBox (G)
+  std::atomic<uint64_t> xdsTaken{0};   // messages taken from an ADS client's mailbox and committed here (N)
   /** rejected: requests refused, by reason (a mutex: refusals are not the hot path). */
   void reject(std::string_view reason);
   std::map<std::string, uint64_t, std::less<>> rejected() const;

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ugate/message_box.h>
+
 #include <ugate/ambient.h>
 #include <ugate/config_store.h>
 #include <ugate/json_writer.h>
@@ -54,8 +56,13 @@ bool sameTls(const std::shared_ptr<const UpstreamTlsConfig>& a, const std::share
   return a->sni == b->sni && a->peerIds == b->peerIds && a->alpn == b->alpn;
 }
 
-AdsClientOptions optionsFor(const XdsClientConfig& k, const Config& cfg) {
+AdsClientOptions optionsFor(const XdsClientConfig& k, const Config& cfg, const std::string& selfId) {
   AdsClientOptions o;
+  if (k.messages) {
+    // This node's mailbox (named by its node ID, as the ADS server publishes it) and its topics.
+    if (!selfId.empty()) o.mailboxes.insert(selfId);
+    for (const std::string& t : k.messageTopics) o.mailboxes.insert("topic:" + t);
+  }
   o.delta = k.delta;
   o.nodeId = k.nodeId;
   o.nodeCluster = k.nodeCluster;
@@ -105,7 +112,7 @@ void AdsClient::configApplied(const Config& cfg) {
     cfg_ = nullptr;
     return;
   }
-  AdsClientOptions o = optionsFor(*x.client, cfg);
+  AdsClientOptions o = optionsFor(*x.client, cfg, w_.tls() ? w_.tls()->nodeId() : std::string());
   const bool restart = !cfg_ || cfg_->address.str() != x.client->address.str() || !sameTls(cfg_->tls, x.client->tls) ||
                        !state_ || state_->restartNeeded(o);
   cfg_ = x.client;
@@ -364,8 +371,32 @@ void AdsClient::applyResponse(DecodedResponse d) {
       return;
   }
   send(o.requests);
+  if (!o.messages.empty()) deliverMessages(std::move(o.messages));
   if (o.changed || o.verdict == ClientVerdict::Ack) publish();
   if (o.ambientChanged) publishAmbient();
+}
+
+void AdsClient::deliverMessages(std::vector<Mailbox> boxes) {
+  std::vector<BoxedMessage> out;
+  for (Mailbox& b : boxes) {
+    for (RelayEnvelope& e : b.envelopes) {
+      out.push_back({b.recipient, std::move(e.id), std::move(e.ciphertext), e.ttlSeconds, std::move(e.urgency),
+                     e.createdUnixMs});
+    }
+  }
+  const size_t n = out.size();
+  counters_.clientMessages.fetch_add(n, std::memory_order_relaxed);
+  if (messageBox().deliver(std::move(out))) {
+    spdlog::info("xds: client: {} new message(s) in the mailbox, handed to the inbox", n);
+    return;
+  }
+  counters_.clientMessagesDropped.fetch_add(n, std::memory_order_relaxed);
+  uint64_t left = 0;
+  if (warnLog_.allow(w_.reactor().now(), left)) {
+    spdlog::warn("xds: client: {} message(s) arrived but no module takes them (a push listener on this node "
+                 "stores them): not delivered here, left at the server",
+                 n);
+  }
 }
 
 void AdsClient::publishAmbient() {

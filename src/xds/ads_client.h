@@ -62,6 +62,8 @@ class AdsClient final : private http::H2ConnectionCallbacks, private grpc::Clien
   void syncClusters();
   /** publishAmbient: the Istio ambient state held to ugate::ambientDirectory() (null when off). */
   void publishAmbient();
+  /** deliverMessages: new Message envelopes (xds.client.messages) to the MessageBox inbox. */
+  void deliverMessages(std::vector<Mailbox> boxes);
   /** publishStatus: the /xds document. */
   void publishStatus();
   /** publishSource: the config store's "xds" source (the clusters handed to core, with versions). */

@@ -18,6 +18,7 @@ const std::string kCds(kClusterType);
 const std::string kEds(kClusterLoadAssignmentType);
 const std::string kAddress(kAddressType);
 const std::string kAuthz(kAuthorizationType);
+const std::string kMessage(kMessageType);
 
 void fillNode(const AdsClientOptions& o, envoy::config::core::v3::Node& n) {
   n.set_id(o.nodeId);
@@ -55,6 +56,7 @@ std::set<std::string> AdsClientState::edsNames() const {
 std::set<std::string> AdsClientState::desired(const std::string& type) const {
   if (type == kCds) return opts_.wildcard ? std::set<std::string>{} : opts_.clusters;
   if (type == kEds) return edsNames();
+  if (type == kMessage) return opts_.mailboxes;
   return {};
 }
 
@@ -155,13 +157,47 @@ std::string AdsClientState::applyAmbient(const std::string& type, const std::vec
   return "";
 }
 
+std::string AdsClientState::applyMessages(const std::vector<Incoming>& in, const std::vector<std::string>& removed,
+                                          std::vector<Mailbox>& fresh) {
+  std::vector<Mailbox> boxes;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const Incoming& r = in[i];
+    if (r.anyType != kMessage) return wrongType(i, r.anyType, "Message");
+    Result<Mailbox> m = r.decoded && r.decoded->mailbox ? std::move(*r.decoded->mailbox) : parseMailbox(r.bytes);
+    if (!m) return m.error().detail;
+    if (!r.name.empty() && r.name != m->recipient) {
+      return "resource '" + printable(r.name) + "' holds the mailbox of " + m->recipient;
+    }
+    if (!seen.insert(m->recipient).second) return "mailbox " + m->recipient + " twice in one response";
+    if (!opts_.mailboxes.count(m->recipient)) continue;  // not ours: ignored
+    boxes.push_back(std::move(*m));
+  }
+  for (Mailbox& m : boxes) {
+    std::set<std::string>& had = mailboxIds_[m.recipient];
+    std::set<std::string> now;
+    Mailbox out{m.recipient, {}};
+    for (RelayEnvelope& e : m.envelopes) {
+      now.insert(e.id);
+      if (!had.count(e.id)) out.envelopes.push_back(std::move(e));
+    }
+    had = std::move(now);
+    if (!out.envelopes.empty()) fresh.push_back(std::move(out));
+  }
+  for (const std::string& n : removed) mailboxIds_.erase(n);
+  return "";
+}
+
 bool AdsClientState::known(const std::string& type) const {
-  return type == kCds || type == kEds || (opts_.ambient && opts_.delta && (type == kAddress || type == kAuthz));
+  return type == kCds || type == kEds || (opts_.ambient && opts_.delta && (type == kAddress || type == kAuthz)) ||
+         (type == kMessage && !opts_.mailboxes.empty());
 }
 
 std::string AdsClientState::apply(const std::string& type, const std::vector<Incoming>& in,
-                                  const std::vector<std::string>& removed, bool fullState, bool& changed) {
+                                  const std::vector<std::string>& removed, bool fullState, bool& changed,
+                                  std::vector<Mailbox>& fresh) {
   changed = false;
+  if (type == kMessage && known(type)) return applyMessages(in, removed, fresh);
   if (type == kCds) return applyCds(in, removed, fullState, changed);
   if (type == kEds) return applyEds(in, removed, changed);
   if ((type == kAddress || type == kAuthz) && opts_.ambient && opts_.delta) {
@@ -203,6 +239,8 @@ std::string AdsClientState::deltaRequest(const std::string& type, const std::set
       for (const auto& [name, h] : addresses_) iv[name] = h.version;
     } else if (type == kAuthz) {
       for (const auto& [name, h] : policies_) iv[name] = h.version;
+    } else if (type == kMessage) {
+      // None: the server sends each mailbox again; ids already seen are not delivered twice.
     } else {
       for (const auto& [name, h] : assignments_) iv[name] = h.version;
     }
@@ -218,7 +256,7 @@ std::string AdsClientState::deltaRequest(const std::string& type, const std::set
 
 void AdsClientState::resubscribe(std::vector<std::string>& out) {
   if (!streaming_) return;
-  for (const std::string& type : {kCds, kEds, kAddress, kAuthz}) {
+  for (const std::string& type : {kCds, kEds, kAddress, kAuthz, kMessage}) {
     const bool ambientType = type == kAddress || type == kAuthz;
     if (ambientType && !known(type)) continue;
     TypeState& t = types_[type];
@@ -275,6 +313,8 @@ void addResource(DecodedResponse& d, std::string name, std::string version, cons
     r.address = parseAmbientAddress(bytes);
   } else if (anyType == d.typeUrl && anyType == kAuthz) {
     r.policy = parseAmbientPolicy(bytes);
+  } else if (anyType == d.typeUrl && anyType == kMessage) {
+    r.mailbox = parseMailbox(bytes);
   } else {
     r.bytes = bytes;
   }
@@ -338,7 +378,9 @@ ClientOutcome AdsClientState::onDecoded(DecodedResponse d) {
   in.reserve(d.resources.size());
   for (DecodedResponse::Resource& r : d.resources) in.push_back({r.name, r.version, r.anyType, r.bytes, &r});
   bool changed = false;
-  const std::string err = apply(o.typeUrl, in, d.removed, !opts_.delta && o.typeUrl == kCds, changed);
+  std::vector<Mailbox> fresh;
+  const std::string err = apply(o.typeUrl, in, d.removed, !opts_.delta && o.typeUrl == kCds, changed, fresh);
+  if (err.empty()) o.messages = std::move(fresh);
   (o.typeUrl == kAddress || o.typeUrl == kAuthz ? o.ambientChanged : o.changed) = changed;
   conclude(o, err, d.version);
   return o;
@@ -355,6 +397,7 @@ std::vector<std::string> AdsClientState::setOptions(AdsClientOptions o, bool& ch
   std::erase_if(clusters_, [&](const auto& kv) { return !wanted(kv.first); });
   changed = clusters_.size() != before;
   dropUnreferenced();
+  std::erase_if(mailboxIds_, [&](const auto& kv) { return !opts_.mailboxes.count(kv.first); });
   std::vector<std::string> out;
   resubscribe(out);
   return out;

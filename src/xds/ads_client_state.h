@@ -23,6 +23,7 @@
 
 #include "xds/ambient_convert.h"
 #include "xds/cluster_convert.h"
+#include "xds/message_convert.h"
 
 namespace ugate::xds {
 
@@ -36,6 +37,8 @@ struct AdsClientOptions {
   std::set<std::string> clusters;               // CDS names (without wildcard)
   /** ambient: (delta only) Istio ambient types too: istio.workload.Address, istio.security.Authorization, wildcard. */
   bool ambient{false};
+  /** mailboxes: ugate.v1.Message names to subscribe (this node's ID, "topic:<t>"); empty: none. */
+  std::set<std::string> mailboxes;
   bool operator==(const AdsClientOptions&) const = default;
 };
 
@@ -53,6 +56,8 @@ struct ClientOutcome {
   bool changed{false};                // clusters() changed
   bool ambientChanged{false};         // ambient() changed
   std::vector<std::string> requests;  // to send, in order
+  /** messages: (an accepted Message response) envelopes not seen before, by mailbox, in order. */
+  std::vector<Mailbox> messages;
 };
 
 /**
@@ -75,6 +80,7 @@ struct DecodedResponse {
     std::optional<Result<EdsAssignment>> eds;   // converted (an EDS resource of an EDS response)
     std::optional<Result<AmbientAddress>> address;  // (an Address of an Address response)
     std::optional<Result<AmbientPolicy>> policy;    // (an Authorization of an Authorization response)
+    std::optional<Result<Mailbox>> mailbox;         // (a Message of a Message response)
   };
   std::vector<Resource> resources;
   std::vector<std::string> removed;  // delta removed_resources
@@ -148,13 +154,20 @@ class AdsClientState {
    * held (fullState: what is not in it is removed). @return "" or the reason to NACK.
    */
   std::string apply(const std::string& type, const std::vector<Incoming>& in,
-                    const std::vector<std::string>& removed, bool fullState, bool& changed);
+                    const std::vector<std::string>& removed, bool fullState, bool& changed,
+                    std::vector<Mailbox>& fresh);
   std::string applyCds(const std::vector<Incoming>& in, const std::vector<std::string>& removed, bool fullState,
                        bool& changed);
   std::string applyEds(const std::vector<Incoming>& in, const std::vector<std::string>& removed, bool& changed);
   /** applyAmbient: Address or Authorization resources (delta: upserts by name, removals). */
   std::string applyAmbient(const std::string& type, const std::vector<Incoming>& in,
                            const std::vector<std::string>& removed, bool& changed);
+  /**
+   * applyMessages: Message resources: each mailbox replaces what was seen of it; envelopes whose id
+   * was not in it before go to `fresh` (so a mailbox sent again on a new stream delivers nothing twice).
+   */
+  std::string applyMessages(const std::vector<Incoming>& in, const std::vector<std::string>& removed,
+                            std::vector<Mailbox>& fresh);
   bool known(const std::string& type) const;
   /** conclude: the ACK (version now accepted) or the NACK (err) of response o, and what follows. */
   void conclude(ClientOutcome& o, const std::string& err, const std::string& version);
@@ -190,6 +203,7 @@ class AdsClientState {
   std::map<std::string, HeldAmbient<AddressHeld>> addresses_;   // by xDS name (uid, namespace/hostname)
   std::map<std::string, HeldAmbient<AmbientPolicy>> policies_;  // by xDS name (namespace/name)
   std::map<std::string, TypeState, std::less<>> types_;
+  std::map<std::string, std::set<std::string>> mailboxIds_;  // mailbox → the envelope ids it holds
 };
 
 }  // namespace ugate::xds

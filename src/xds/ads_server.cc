@@ -16,6 +16,7 @@
 
 #include "envoy/service/discovery/v3/discovery.pb.h"
 #include "xds/ads_resources.h"
+#include "xds/message_convert.h"
 #include "xds/messages.h"
 #include "xds/xds_config.h"
 
@@ -57,7 +58,7 @@ void packResource(const std::string& typeUrl, const ads::Resource& r, google::pr
  */
 class AdsCall : public grpc::CallHandler {
  public:
-  AdsCall(AdsServer& s, std::atomic<uint64_t>& open) : server_(s), open_(open) {
+  AdsCall(AdsServer& s, std::atomic<uint64_t>& open) : server_(s), peer_(s.requestPeer()), open_(open) {
     server_.attach(this);
     open_.fetch_add(1, std::memory_order_relaxed);
     server_.counters().streamsTotal.fetch_add(1, std::memory_order_relaxed);
@@ -122,9 +123,26 @@ class AdsCall : public grpc::CallHandler {
     at(server_.counters().pushes, typeUrl).fetch_add(1, std::memory_order_relaxed);
   }
 
+  /**
+   * ownMailboxes: a Message request of a client with an identity names only its own mailbox and
+   * topics (mailboxNamesFor); what it may not read is left out, logged and counted as refused.
+   */
+  std::vector<std::string> ownMailboxes(const std::string& typeUrl, std::vector<std::string> names, bool emptyIsWildcard) {
+    if (peer_.empty() || typeUrl != kMessageType) return names;
+    std::vector<std::string> refused;
+    std::vector<std::string> out = mailboxNamesFor(peer_, names, emptyIsWildcard, refused);
+    if (!refused.empty()) {
+      server_.counters().mailboxesRefused.fetch_add(refused.size(), std::memory_order_relaxed);
+      server_.warning("xds: node '" + node_ + "' (" + peer_ + ") may read only its own mailbox: left out " +
+                      std::to_string(refused.size()) + " name(s), e.g. '" + refused[0].substr(0, 64) + "'");
+    }
+    return out;
+  }
+
   AdsServer& server_;
   grpc::ServerCall* call_{nullptr};
   std::string node_;
+  const std::string peer_;  // the client certificate's node ID ("" for h2c / none)
 
  private:
   void detachOnce() {
@@ -151,7 +169,7 @@ class SotwCall final : public AdsCall {
     ads::SotwRequest r;
     r.typeUrl = req.type_url();
     r.versionInfo = req.version_info();
-    r.names.assign(req.resource_names().begin(), req.resource_names().end());
+    r.names = ownMailboxes(r.typeUrl, {req.resource_names().begin(), req.resource_names().end()}, true);
     r.nonce = req.response_nonce();
     r.hasError = req.has_error_detail();
     r.error = req.error_detail().message();
@@ -190,7 +208,10 @@ class DeltaCall final : public AdsCall {
     if (!parseRequest(call, m, req, "DeltaDiscoveryRequest")) return;
     ads::DeltaRequest r;
     r.typeUrl = req.type_url();
-    r.subscribe.assign(req.resource_names_subscribe().begin(), req.resource_names_subscribe().end());
+    // A first request naming nothing (the legacy wildcard) becomes the client's own mailbox too.
+    const bool first = req.response_nonce().empty() && req.resource_names_unsubscribe().empty();
+    r.subscribe = ownMailboxes(r.typeUrl, {req.resource_names_subscribe().begin(), req.resource_names_subscribe().end()},
+                               first);
     r.unsubscribe.assign(req.resource_names_unsubscribe().begin(), req.resource_names_unsubscribe().end());
     for (const auto& [k, v] : req.initial_resource_versions()) r.initialVersions.emplace(k, v);
     r.nonce = req.response_nonce();
@@ -237,12 +258,23 @@ AdsServer::AdsServer(WorkerContext& w, XdsCounters& counters)
   server_->addMethod(std::string(kDeltaAdsPath),
                      [this](grpc::ServerCall& c) { return std::make_unique<DeltaCall>(*this, c); });
   nodesTimer_ = w_.reactor().createTimer([this] { checkNodes(); });
+  // Messages posted or acknowledged (webpush, any worker) reach subscribed clients now, not at the next poll.
+  link_ = std::make_shared<ReactorLink>(w_.reactor());
+  messageBox().setOnChange([link = link_, queued = wakeQueued_, this] {
+    if (queued->exchange(true)) return;
+    link->post([link, queued, this] {
+      queued->store(false);
+      if (link->alive()) checkNodes();
+    });
+  });
   bindRetry_ = w_.reactor().createTimer([this] {
     if (!draining_ && listenFd_ < 0 && xdsConfig(w_.config()).serverEnabled) listen(xdsConfig(w_.config()).serverAddress);
   });
 }
 
 AdsServer::~AdsServer() {
+  messageBox().setOnChange(nullptr);
+  link_->cut();
   stopListening();
   server_.reset();  // resets the calls (their handlers detach) before their connections go
   conns_.clear();
@@ -377,10 +409,11 @@ void AdsServer::onIoEvent(uint32_t) {
   }
 }
 
-void AdsServer::serve(StreamPtr transport) {
+void AdsServer::serve(StreamPtr transport, std::string peerId) {
   auto c = http::H2Connection::create(w_.reactor(), std::move(transport), http::H2Connection::Role::Server, {}, *this);
-  c->start();
   http::H2Connection* p = c.get();
+  if (!peerId.empty()) connPeer_[p] = std::move(peerId);
+  c->start();
   conns_.emplace(p, std::move(c));
 }
 
@@ -404,7 +437,7 @@ void AdsServer::handshake(int fd) {
         return;
       }
       SPDLOG_DEBUG("xds: ADS client {} authenticated as {}", peer.str(), o.peer ? o.peer->nodeId : "(no certificate)");
-      serve(std::move(done));
+      serve(std::move(done), o.peer ? o.peer->nodeId : std::string());
     });
   }
   if (!hs) {
@@ -419,10 +452,17 @@ void AdsServer::handshake(int fd) {
   raw->start();
 }
 
-void AdsServer::onRequest(http::H2Connection&, http::H2StreamPtr s) { server_->handle(std::move(s)); }
+void AdsServer::onRequest(http::H2Connection& c, http::H2StreamPtr s) {
+  // The call is made inside handle(): it takes the connection's identity from requestPeer().
+  auto it = connPeer_.find(&c);
+  requestPeer_ = it == connPeer_.end() ? std::string() : it->second;
+  server_->handle(std::move(s));
+  requestPeer_.clear();
+}
 
 void AdsServer::onConnectionClosed(http::H2Connection& c, Errc, const std::string& detail) {
   SPDLOG_DEBUG("xds: ADS connection closed: {}", detail);
+  connPeer_.erase(&c);
   auto it = conns_.find(&c);
   if (it == conns_.end()) return;
   w_.reactor().deferredDelete(std::move(it->second));

@@ -6,6 +6,7 @@
 // config applied it rebuilds the resources (a new Snapshot generation) and hands them to each
 // stream, which pushes what changed. Everything runs on worker 0's reactor: one thread owns the
 // snapshot and every stream, so a push needs no lock.
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -19,6 +20,7 @@
 
 #include "http/h2_connection.h"
 #include "xds/ads_state.h"
+#include "xds/decode_thread.h"
 #include "xds/grpc_server.h"
 #include "xds/xds_module.h"
 
@@ -44,6 +46,11 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
    * client's to cause at any rate; the counters record each one).
    */
   void warning(const std::string& line);
+  /**
+   * requestPeer: while a call is being created (onRequest): the node ID its connection's client
+   * certificate carries ("" for h2c or no certificate). Message names are limited by it.
+   */
+  const std::string& requestPeer() const { return requestPeer_; }
 
  private:
   void listen(const SocketAddress& a);
@@ -54,7 +61,7 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
   /** selfId: this node's ID ("" before its identity is loaded). */
   std::string selfId() const;
   /** serve runs the ADS server's HTTP/2 on an accepted (and, with TLS, handshaken) transport. */
-  void serve(StreamPtr transport);
+  void serve(StreamPtr transport, std::string peerId = "");
   /** handshake: TLS for an accepted socket first (xds.server.tls); serve() once it succeeds. */
   void handshake(int fd);
   void stopListening();
@@ -79,6 +86,11 @@ class AdsServer final : public ModuleWorker, private IoWatcher, private http::H2
   std::set<AdsCall*> calls_;
   LogThrottle warnLog_;
   TimerPtr nodesTimer_;
+  std::unordered_map<const http::H2Connection*, std::string> connPeer_;  // client certificate's node ID
+  std::string requestPeer_;
+  // A change of the MessageBox (post, removal) wakes checkNodes at once (MessageBox::setOnChange), one wake queued at a time.
+  std::shared_ptr<ReactorLink> link_;
+  std::shared_ptr<std::atomic<bool>> wakeQueued_ = std::make_shared<std::atomic<bool>>(false);
   // The address is in use: retried every 500 ms for a minute (an upgrade's old process releases
   // it when it starts draining, moments after this process started).
   TimerPtr bindRetry_;

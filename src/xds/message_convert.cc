@@ -93,6 +93,26 @@ Result<Mailbox> parseMailbox(std::string_view bytes) {
   return out;
 }
 
+std::vector<std::string> mailboxNamesFor(std::string_view peer, const std::vector<std::string>& names,
+                                         bool emptyIsWildcard, std::vector<std::string>& refused) {
+  std::vector<std::string> out;
+  auto add = [&](std::string_view n) {
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.emplace_back(n);
+  };
+  for (const std::string& n : names) {
+    if (n == "*" || n == peer) {
+      add(peer);
+    } else if (n.starts_with("topic:")) {
+      add(n);
+    } else {
+      refused.push_back(n);
+    }
+  }
+  // Where an empty list is a wildcard (SotW; a first delta request), none left must not become one.
+  if (out.empty() && emptyIsWildcard) add(peer);
+  return out;
+}
+
 std::string encodeMailbox(const Mailbox& m) {
   ugate::v1::Message p;
   p.set_recipient(m.recipient);

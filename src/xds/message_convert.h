@@ -39,6 +39,15 @@ Result<void> checkAes128gcm(std::string_view body);
 Result<void> checkEnvelope(const RelayEnvelope& e);
 /** parseMailbox: a ugate.v1.Message's bytes (untrusted) → a valid Mailbox, or the reason (to NACK). */
 Result<Mailbox> parseMailbox(std::string_view bytes);
+/**
+ * mailboxNamesFor: the Message names an ADS client authenticated as node `peer` (its verified
+ * certificate's node ID) may subscribe: its own mailbox and topics. "*" becomes its own name; any
+ * other node's name is left out and returned in `refused`; when `emptyIsWildcard` (SotW, a first
+ * delta request) a list left empty (or empty to begin with) becomes its own name, never a wildcard. The ADS server applies it to every Message request of a client with an
+ * identity, so one node never reads another's mailbox (ciphertext, but ids, sizes and times).
+ */
+std::vector<std::string> mailboxNamesFor(std::string_view peer, const std::vector<std::string>& names,
+                                         bool emptyIsWildcard, std::vector<std::string>& refused);
 /** encodeMailbox: deterministic bytes of m (checked by the caller). */
 std::string encodeMailbox(const Mailbox& m);
 

@@ -1,6 +1,9 @@
 // The xds module's config section ("xds"): the only file of src/xds that sees JSON.
 #include "xds/xds_config.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 #include <ugate/config_json.h>
@@ -71,12 +74,35 @@ void parseAmbient(const json& a, const std::string& path, bool deltaGiven, XdsCl
   }
 }
 
+// parseMessages: xds.client.messages: true, or {"topics": [...]} (RFC 8030 topics: 1-32 base64url).
+void parseMessages(const json& m, const std::string& path, XdsClientConfig& k) {
+  if (m.is_boolean()) {
+    k.messages = m.get<bool>();
+    return;
+  }
+  if (!m.is_object()) fail(path, "expected true, false or {\"topics\": [...]}, got " + typeName(m));
+  checkKeys(m, path, {"topics"});
+  k.messages = true;
+  if (!m.contains("topics")) return;
+  const json& t = m["topics"];
+  if (!t.is_array()) fail(path + ".topics", "expected an array of topics, got " + typeName(t));
+  for (size_t i = 0; i < t.size(); ++i) {
+    const std::string p = path + ".topics[" + std::to_string(i) + "]";
+    const std::string topic = getString(t[i], p);
+    const bool ok = !topic.empty() && topic.size() <= 32 && std::all_of(topic.begin(), topic.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+    });
+    if (!ok) fail(p, "'" + topic.substr(0, 40) + "' is not 1-32 URL-safe base64 characters");
+    k.messageTopics.push_back(topic);
+  }
+}
+
 void parseClient(const json& j, const Config& c, XdsConfig& x) {
   const std::string path = "xds.client";
   if (!j.is_object()) fail(path, "expected an object, got " + typeName(j));
   checkKeys(j, path,
             {"enabled", "address", "insecure", "tls", "delta", "node", "wildcard", "connectTimeout", "backoff",
-             "ambient", "tokenFile"});
+             "ambient", "tokenFile", "messages"});
   if (j.contains("enabled") && !getBool(j["enabled"], path + ".enabled")) return;
   auto k = std::make_shared<XdsClientConfig>();
   if (!j.contains("address")) fail(path + ".address", "required: the control plane's host:port");
@@ -120,6 +146,7 @@ void parseClient(const json& j, const Config& c, XdsConfig& x) {
     }
   }
   if (j.contains("ambient")) parseAmbient(j["ambient"], path + ".ambient", j.contains("delta"), *k);
+  if (j.contains("messages")) parseMessages(j["messages"], path + ".messages", *k);
   if (j.contains("tokenFile")) {
     k->tokenFile = getString(j["tokenFile"], path + ".tokenFile");
     if (k->tokenFile.empty()) fail(path + ".tokenFile", "must not be empty");

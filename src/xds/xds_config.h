@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <ugate/config.h>
 #include <ugate/socket_address.h>
@@ -24,6 +25,13 @@ struct XdsClientConfig {
   bool wildcard{false};   // CDS: every cluster the server has, not only those routes name
   /** ambient: `xds.client.ambient`: subscribe to istio.workload.Address and istio.security.Authorization (delta). */
   bool ambient{false};
+  /**
+   * messages: `xds.client.messages`: subscribe to ugate.v1.Message mailboxes (Web Push messages
+   * relayed as xDS resources): this node's own (named by its node ID) and `topic:<t>` for each of
+   * messageTopics; the envelopes go to the MessageBox inbox (webpush stores them).
+   */
+  bool messages{false};
+  std::vector<std::string> messageTopics;
   std::string clusterId;  // ambient.clusterId: also sent as the `clusterid` header, as ztunnel does
   /** tokenFile: sent as `authorization: Bearer <its content>`, read again at each connect ("" = none). */
   std::string tokenFile;

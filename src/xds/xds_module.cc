@@ -1,6 +1,7 @@
 #include "xds/xds_module.h"
 
 #include <ugate/ambient.h>
+#include <ugate/message_box.h>
 #include <ugate/metrics.h>
 #include <ugate/worker_context.h>
 
@@ -101,6 +102,17 @@ void XdsModule::renderMetrics(MetricsWriter& m) const {
   m.counter("ugate_xds_client_reconnects_total", "Times the ADS client lost or could not reach its control plane.",
             get(c.clientReconnects));
   m.gauge("ugate_xds_client_clusters", "Clusters defined by the ADS client now.", get(c.clientClusters));
+  m.counter("ugate_xds_client_messages_total",
+            "ugate.v1.Message envelopes (Web Push ciphertext) the ADS client received, each id once.",
+            get(c.clientMessages));
+  m.counter("ugate_xds_client_messages_dropped_total",
+            "Message envelopes received that no module took (no push service on this node).",
+            get(c.clientMessagesDropped));
+  m.counter("ugate_xds_mailboxes_refused_total",
+            "ugate.v1.Message names left out of requests: another node's mailbox (clients with a certificate).",
+            get(c.mailboxesRefused));
+  m.gauge("ugate_xds_messages_boxed", "Web Push messages waiting in the MessageBox (published as ugate.v1.Message).",
+          messageBox().size());
   renderAmbientMetrics(m, get(c.clientAmbientResources));
 }
 

@@ -40,6 +40,7 @@ struct XdsCounters {
   std::atomic<uint64_t> listening{0};
   std::atomic<uint64_t> bindErrors{0};
   std::atomic<uint64_t> tlsFailures{0};  // TLS handshakes of the ADS server or client that failed
+  std::atomic<uint64_t> mailboxesRefused{0};  // Message names a client may not read (another node's)
   // The ADS client (xds.client):
   std::atomic<uint64_t> clientConnected{0};  // 1 while its ADS call is open
   std::atomic<uint64_t> clientResponses{0};
@@ -48,6 +49,8 @@ struct XdsCounters {
   std::atomic<uint64_t> clientReconnects{0};
   std::atomic<uint64_t> clientClusters{0};  // clusters it defines now
   std::atomic<uint64_t> clientAmbientResources{0};  // Istio ambient resources held now
+  std::atomic<uint64_t> clientMessages{0};         // Message envelopes received (new ids)
+  std::atomic<uint64_t> clientMessagesDropped{0};  // ... that no inbox took
 };
 
 class XdsModule final : public Module {

@@ -8,6 +8,8 @@
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/service/discovery/v3/discovery.pb.h"
+#include "ugate/v1/message.pb.h"
+#include "xds/message_convert.h"
 #include "xds/messages.h"
 
 namespace ugate::xds {
@@ -302,6 +304,115 @@ TEST(AdsClientDelta, ResourceNameMustMatch) {
   EXPECT_EQ(o.verdict, ClientVerdict::Nack);
   EXPECT_NE(o.error.find("holds cluster web"), std::string::npos) << o.error;
   EXPECT_TRUE(s.clusters().empty());
+}
+
+// ---- ugate.v1.Message mailboxes (xds.client.messages) --------------------------------------------
+
+// body: an aes128gcm body as Web Push sends it (header, 65-byte keyid, one record); checkAes128gcm accepts it.
+std::string pushBody(char fill) {
+  std::string b(16, 's');
+  b += std::string("\x00\x00\x10\x00", 4);
+  b.push_back(65);
+  b.push_back(4);
+  b.append(64, 'k');
+  return b + std::string(40, fill);
+}
+
+const std::string kMsg(kMessageType);
+const std::string kSelf(52, 'N');
+
+std::string mailboxBytes(const std::string& recipient, const std::vector<std::string>& ids) {
+  Mailbox m{recipient, {}};
+  for (const auto& id : ids) m.envelopes.push_back({id, pushBody('c'), 60, "normal", 1000});
+  return encodeMailbox(m);
+}
+
+std::vector<std::string> ids(const ClientOutcome& o) {
+  std::vector<std::string> out;
+  for (const Mailbox& m : o.messages) {
+    for (const RelayEnvelope& e : m.envelopes) out.push_back(m.recipient + "/" + e.id);
+  }
+  return out;
+}
+
+TEST(AdsClientMessages, SubscribesByNameDeliversEachIdOnceAndNacksABadMailbox) {
+  AdsClientOptions o = opts(false, {});
+  o.mailboxes = {kSelf, "topic:news"};
+  AdsClientState s(o);
+  auto first = s.streamStarted();
+  ASSERT_EQ(first.size(), 1u) << "no CDS names: only the mailboxes";
+  auto q = sotwReq(first[0]);
+  EXPECT_EQ(q.type_url(), kMsg);
+  EXPECT_EQ(names(q), (std::vector<std::string>{kSelf, "topic:news"}));
+
+  auto r = s.onMessage(sotw(kMsg, "1", "n1", {mailboxBytes(kSelf, {"s.a", "s.b"}), mailboxBytes("topic:news", {"t.1"})}));
+  EXPECT_EQ(r.verdict, ClientVerdict::Ack);
+  EXPECT_EQ(ids(r), (std::vector<std::string>{kSelf + "/s.a", kSelf + "/s.b", "topic:news/t.1"}));
+  // The same mailbox again (a new version, or a new stream): only what is new.
+  r = s.onMessage(sotw(kMsg, "2", "n2", {mailboxBytes(kSelf, {"s.a", "s.b", "s.c"})}));
+  EXPECT_EQ(ids(r), (std::vector<std::string>{kSelf + "/s.c"}));
+  s.streamEnded();
+  s.streamStarted();
+  r = s.onMessage(sotw(kMsg, "2", "n3", {mailboxBytes(kSelf, {"s.a", "s.b", "s.c"})}));
+  EXPECT_EQ(r.verdict, ClientVerdict::Ack);
+  EXPECT_TRUE(r.messages.empty()) << "a new stream delivers nothing twice";
+  // Acknowledged at the server: gone from the mailbox, then a new one.
+  r = s.onMessage(sotw(kMsg, "3", "n4", {mailboxBytes(kSelf, {"s.d"})}));
+  EXPECT_EQ(ids(r), (std::vector<std::string>{kSelf + "/s.d"}));
+  // Someone else's mailbox is not ours: ignored, still ACKed.
+  r = s.onMessage(sotw(kMsg, "4", "n5", {mailboxBytes(std::string(52, 'O'), {"x.y"})}));
+  EXPECT_EQ(r.verdict, ClientVerdict::Ack);
+  EXPECT_TRUE(r.messages.empty());
+
+  // A plaintext (not an aes128gcm body) NACKs the whole response: nothing delivered, version kept.
+  ugate::v1::Message bad;
+  bad.set_recipient(kSelf);
+  auto* e = bad.add_envelopes();
+  e->set_id("s.e");
+  e->set_content_encoding("aes128gcm");
+  e->set_ciphertext("hello in the clear");
+  r = s.onMessage(sotw(kMsg, "5", "n6", {mailboxBytes(kSelf, {"s.f"}), bad.SerializeAsString()}));
+  EXPECT_EQ(r.verdict, ClientVerdict::Nack);
+  EXPECT_TRUE(r.messages.empty());
+  EXPECT_NE(r.error.find("aes128gcm"), std::string::npos) << r.error;
+  EXPECT_EQ(s.version(kMsg), "4");
+  ASSERT_EQ(r.requests.size(), 1u);
+  EXPECT_TRUE(sotwReq(r.requests[0]).has_error_detail());
+}
+
+TEST(AdsClientMessages, DeltaChecksNamesAndForgetsRemovedMailboxes) {
+  AdsClientOptions o = opts(true, {});
+  o.mailboxes = {kSelf};
+  AdsClientState s(o);
+  auto first = s.streamStarted();
+  ASSERT_EQ(first.size(), 1u);
+  auto q = deltaReq(first[0]);
+  EXPECT_EQ(q.type_url(), kMsg);
+  ASSERT_EQ(q.resource_names_subscribe_size(), 1);
+  EXPECT_EQ(q.resource_names_subscribe(0), kSelf);
+  auto delta = [&](const std::string& name, const std::string& bytes, const std::string& nonce,
+                   std::vector<std::string> removed = {}) {
+    discovery::DeltaDiscoveryResponse d;
+    d.set_type_url(kMsg);
+    d.set_nonce(nonce);
+    if (!bytes.empty()) {
+      auto* res = d.add_resources();
+      res->set_name(name);
+      res->set_version("v" + nonce);
+      res->mutable_resource()->set_type_url(kMsg);
+      res->mutable_resource()->set_value(bytes);
+    }
+    for (auto& n : removed) d.add_removed_resources(n);
+    return s.onMessage(d.SerializeAsString());
+  };
+  auto r = delta(kSelf, mailboxBytes(kSelf, {"s.a"}), "1");
+  EXPECT_EQ(ids(r), (std::vector<std::string>{kSelf + "/s.a"}));
+  r = delta("topic:x", mailboxBytes(kSelf, {"s.b"}), "2");
+  EXPECT_EQ(r.verdict, ClientVerdict::Nack) << "the resource's name is not its recipient";
+  r = delta("", "", "3", {kSelf});
+  EXPECT_EQ(r.verdict, ClientVerdict::Ack);
+  r = delta(kSelf, mailboxBytes(kSelf, {"s.a"}), "4");
+  EXPECT_EQ(ids(r), (std::vector<std::string>{kSelf + "/s.a"})) << "a removed mailbox was forgotten";
 }
 
 }  // namespace

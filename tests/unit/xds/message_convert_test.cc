@@ -156,5 +156,48 @@ TEST(MessageRouting, TheBoxReplacesRemovesAndExpires) {
   EXPECT_TRUE(box.list(1001).empty());
 }
 
+TEST(MessageRouting, TheBoxWakesItsServerOnChangesRemovesBySelectionAndDeliversToItsInbox) {
+  MessageBox box;
+  int posted = 0;
+  box.setOnChange([&] { ++posted; });
+  box.post({kNode, "s1.a", "x", 10, "", 1000});
+  box.post({kNode, "s2.b", "y", 10, "", 1000});
+  EXPECT_EQ(posted, 2);
+  EXPECT_EQ(box.removeIf([](const BoxedMessage& m) { return m.id.starts_with("s1."); }), 1u);
+  EXPECT_EQ(posted, 3) << "a removal wakes the server too";
+  ASSERT_EQ(box.list(1000).size(), 1u);
+  EXPECT_EQ(box.list(1000)[0].id, "s2.b");
+  EXPECT_EQ(box.removeIf([](const BoxedMessage&) { return false; }), 0u);
+  box.remove(kNode, "nothing");
+  EXPECT_EQ(posted, 3) << "nothing removed: no wake";
+  // The inbox: nothing registered takes nothing.
+  EXPECT_FALSE(box.deliver({{kNode, "m", "c", 5, "", 1}}));
+  std::vector<BoxedMessage> got;
+  box.setInbox([&](std::vector<BoxedMessage> m) { got.insert(got.end(), m.begin(), m.end()); });
+  EXPECT_TRUE(box.deliver({{kNode, "m", "c", 5, "", 1}}));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, "m");
+  EXPECT_EQ(box.size(), 1u);  // delivered messages never enter the box
+  box.setInbox(nullptr);
+  EXPECT_FALSE(box.deliver({{kNode, "n", "c", 5, "", 1}}));
+}
+
+TEST(MessageRouting, AClientWithAnIdentityNamesOnlyItsOwnMailboxAndTopics) {
+  const std::string other(52, 'O');
+  std::vector<std::string> refused;
+  EXPECT_EQ(mailboxNamesFor(kNode, {kNode, "topic:news", other}, true, refused),
+            (std::vector<std::string>{kNode, "topic:news"}));
+  EXPECT_EQ(refused, (std::vector<std::string>{other}));
+  refused.clear();
+  EXPECT_EQ(mailboxNamesFor(kNode, {}, true, refused), (std::vector<std::string>{kNode})) << "SotW wildcard";
+  EXPECT_TRUE(mailboxNamesFor(kNode, {}, false, refused).empty()) << "delta: naming nothing is no wildcard later";
+  EXPECT_EQ(mailboxNamesFor(kNode, {"*", kNode}, false, refused), (std::vector<std::string>{kNode})) << "once";
+  EXPECT_TRUE(refused.empty());
+  // Only another node's name: never an empty list where that is a wildcard.
+  EXPECT_EQ(mailboxNamesFor(kNode, {other}, true, refused), (std::vector<std::string>{kNode}));
+  EXPECT_EQ(refused, (std::vector<std::string>{other}));
+  EXPECT_TRUE(mailboxNamesFor(kNode, {other}, false, refused).empty());
+}
+
 }  // namespace
 }  // namespace ugate::xds

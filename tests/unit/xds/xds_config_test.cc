@@ -90,6 +90,16 @@ TEST(XdsConfig, ClientAndItsClusters) {
   EXPECT_EQ(k->metadata.at("NAME"), "gw");
   EXPECT_EQ(k->backoffMin.count(), 100);
   EXPECT_FALSE(xdsConfig(*c).serverEnabled);
+  EXPECT_FALSE(k->messages) << "Message mailboxes only when asked for";
+  auto msgs = test::parseOk(R"({"xds": {"client": {"address": "127.0.0.1:1", "insecure": true,
+                                                    "messages": {"topics": ["news", "a_b-9"]}}}})");
+  ASSERT_TRUE(msgs);
+  EXPECT_TRUE(xdsConfig(*msgs).client->messages);
+  EXPECT_EQ(xdsConfig(*msgs).client->messageTopics, (std::vector<std::string>{"news", "a_b-9"}));
+  auto own = test::parseOk(R"({"xds": {"client": {"address": "127.0.0.1:1", "insecure": true, "messages": true}}})");
+  ASSERT_TRUE(own);
+  EXPECT_TRUE(xdsConfig(*own).client->messages);
+  EXPECT_TRUE(xdsConfig(*own).client->messageTopics.empty());
   auto off = test::parseOk(R"({"xds": {"client": {"enabled": false}}})");
   ASSERT_TRUE(off);
   EXPECT_FALSE(xdsConfig(*off).client);
@@ -128,6 +138,10 @@ INSTANTIATE_TEST_SUITE_P(
         ErrCase{"bad address", R"({"xds": {"server": {"address": "localhost:1"}}})",
                 "xds.server.address: 'localhost:1' is not an IP address and port (\"127.0.0.1:15010\", \"[::1]:15010\")"},
         ErrCase{"enabled type", R"({"xds": {"server": {"enabled": 1}}})", "xds.server.enabled: *"},
+        ErrCase{"messages type", R"({"xds": {"client": {"address": "127.0.0.1:1", "insecure": true, "messages": 1}}})",
+                "xds.client.messages: expected true, false or {\"topics\": [...]}, got number"},
+        ErrCase{"messages topic", R"({"xds": {"client": {"address": "127.0.0.1:1", "insecure": true, "messages": {"topics": ["a/b"]}}}})",
+                "xds.client.messages.topics[0]: 'a/b' is not 1-32 URL-safe base64 characters"},
         ErrCase{"insecure type", R"({"xds": {"server": {"insecure": "yes"}}})", "xds.server.insecure: *"},
         ErrCase{"non-loopback", R"({"xds": {"server": {"address": "0.0.0.0:15010"}}})",
                 "xds.server.address: '0.0.0.0:15010' is not a loopback address: serving other hosts needs \"tls\" "

@@ -162,6 +162,18 @@ bool CredentialSource::changed() const {
   return fingerprint() != fingerprint_ || std::chrono::system_clock::now() >= renewAt_;
 }
 
+bool CredentialSource::changedAndSettled() {
+  if (std::chrono::system_clock::now() >= renewAt_) return true;
+  std::string now = fingerprint();
+  if (now == fingerprint_) {
+    seen_.clear();
+    return false;
+  }
+  const bool settled = now == seen_;
+  seen_ = std::move(now);
+  return settled;
+}
+
 Result<NodeCredentials> CredentialSource::load(bool dryRun) {
   // Stamp the files before reading them: a change made while we read shows up at the next check,
   // and files that fail to load are not retried until they change again.

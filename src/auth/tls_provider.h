@@ -29,6 +29,12 @@ class CredentialSource {
   Result<NodeCredentials> load(bool dryRun = false);
   /** changed: the files differ from the last load (size, mtime, inode) or renewal is due. */
   bool changed() const;
+  /**
+   * changedAndSettled: for the periodic check: the files differ from the last load and are the same
+   * as at the previous call — a writer replacing key, chain and roots one after another (a cert
+   * manager's renames) has finished, so a reload never takes half of a new set — or renewal is due.
+   */
+  bool changedAndSettled();
   /** sameSettings: cfg names the same files and certificate options as this source. */
   bool sameSettings(const Config& cfg) const;
   const std::string& describe() const { return where_; }
@@ -41,6 +47,7 @@ class CredentialSource {
   std::string rootsFile_;
   std::string where_;
   std::string fingerprint_;
+  std::string seen_;  // changedAndSettled: the files' fingerprint at the previous check, while changed
   SystemTime renewAt_{SystemTime::max()};
 };
 

@@ -68,7 +68,7 @@ void TlsManager::install(ConfigPtr cfg, Prepared p) {
 
 void TlsManager::onTimer() {
   timer_->enable(cfg_->tls.reloadInterval);
-  if (!cur_.source || !cur_.source->changed()) return;
+  if (!cur_.source || !cur_.source->changedAndSettled()) return;
   // Load into a fresh source so a failure leaves the running credentials and their watch alone.
   auto source = std::make_unique<auth::CredentialSource>(*cfg_);
   auto creds = source->load();

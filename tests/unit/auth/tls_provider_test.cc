@@ -2,6 +2,8 @@
 // and change detection on the credential files.
 #include "auth/tls_provider.h"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -96,6 +98,15 @@ TEST(TlsProviderTest, CredentialSourceCreatesOnceAndSeesFileChanges) {
   ASSERT_TRUE(issued) << issued.error().detail;
   ASSERT_TRUE(saveIstioDir(data, *issued));
   EXPECT_TRUE(src.changed());
+  // The periodic check waits until the files stop changing: the first look after a change says
+  // "not yet", a second with the same files says "reload"; a further change in between restarts it.
+  EXPECT_FALSE(src.changedAndSettled());
+  {
+    std::ofstream touch(data + "/root-cert.pem", std::ios::app);
+    touch << "\n";
+  }
+  EXPECT_FALSE(src.changedAndSettled());
+  EXPECT_TRUE(src.changedAndSettled());
   auto third = src.load();
   ASSERT_TRUE(third) << third.error().detail;
   EXPECT_EQ(third->nodeId(), issued->nodeId());

@@ -251,7 +251,7 @@ void PushWorker::takeFromTopic(BoxedMessage b) {
   // gateway sequence that subscription took last (nothing twice); never acknowledged at G.
   auto m = storedFromEnvelope(b, wallMs());
   auto seq = envelopeSeq(b.id);
-  if (!m || !seq) {
+  if (!m || !seq || *seq <= 0) {  // (a sequence of 0 or over 2^63 could not be a mark)
     counters().reject("xds_bad_envelope");
     if (w_.logBudget()) spdlog::warn("webpush: xDS message {} for {}: not <seq>.<sid>.<mid>, or expired", b.id.substr(0, 80), b.recipient);
     return;

@@ -97,8 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto* r = std::get_if<Refusal>(&s)) {
     checkRefusal(*r);
   } else {
-    const auto& k = std::get<SubscribeRequest>(s).applicationServerKey;
+    const SubscribeRequest& q = std::get<SubscribeRequest>(s);
+    const auto& k = q.applicationServerKey;
     check(k.empty() || (k.size() == 65 && k[0] == 0x04));
+    // A topic mailbox: well-formed, never beside a pub/sub topic.
+    check(q.mailbox.empty() || (isTopicMailbox(q.mailbox) && q.topic.empty()));
   }
   return 0;
 }

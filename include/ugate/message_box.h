@@ -61,14 +61,23 @@ class MessageBox {
   void setInbox(InboxHandler h);
   bool deliver(std::vector<BoxedMessage> msgs);
 
+  /**
+   * Topics this node reads (`xds.client.messages.topics`, set by the xds module as its config is
+   * applied; empty when it reads none): a local subscription may be bound to `topic:<t>` only for
+   * a t listed here, since only those mailboxes arrive.
+   */
+  void setReadTopics(std::vector<std::string> topics);
+  bool readsTopic(std::string_view topic) const;
+
  private:
   void store(std::vector<BoxedMessage> next);  // writeMu_ held
   std::mutex writeMu_;
   std::atomic<std::shared_ptr<const std::vector<BoxedMessage>>> snap_;
   void changed();  // calls onChange_ (writeMu_ not held)
-  std::mutex hookMu_;  // guards onChange_ and inbox_
+  mutable std::mutex hookMu_;  // guards onChange_, inbox_ and readTopics_
   std::function<void()> onChange_;
   InboxHandler inbox_;
+  std::vector<std::string> readTopics_;
 };
 
 /** messageBox: the process-wide box. */

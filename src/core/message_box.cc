@@ -75,6 +75,16 @@ bool MessageBox::deliver(std::vector<BoxedMessage> msgs) {
   return true;
 }
 
+void MessageBox::setReadTopics(std::vector<std::string> topics) {
+  std::lock_guard<std::mutex> l(hookMu_);
+  readTopics_ = std::move(topics);
+}
+
+bool MessageBox::readsTopic(std::string_view topic) const {
+  std::lock_guard<std::mutex> l(hookMu_);
+  return std::find(readTopics_.begin(), readTopics_.end(), topic) != readTopics_.end();
+}
+
 void MessageBox::remove(std::string_view recipient, std::string_view id) {
   removeIf([&](const BoxedMessage& x) { return x.recipient == recipient && x.id == id; });
 }

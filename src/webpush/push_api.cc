@@ -58,6 +58,13 @@ bool isId(std::string_view s) {
   return !s.empty() && s.size() <= kMaxIdLength && std::all_of(s.begin(), s.end(), isBase64UrlChar);
 }
 
+bool isTopicMailbox(std::string_view s) {
+  constexpr std::string_view kPrefix = "topic:";
+  if (!s.starts_with(kPrefix)) return false;
+  s.remove_prefix(kPrefix.size());
+  return !s.empty() && s.size() <= 32 && std::all_of(s.begin(), s.end(), isBase64UrlChar);
+}
+
 std::string newId(size_t bytes) {
   std::vector<uint8_t> b(std::max<size_t>(bytes, 16));
   randomBytes(b);
@@ -260,6 +267,13 @@ std::variant<SubscribeRequest, Refusal> parseSubscribeBody(std::string_view body
       return refuse(400, "bad_deliver", "deliver must be \"xds\" (and not beside a topic)");
     }
     out.deliverXds = true;
+  }
+  if (j.contains("mailbox")) {
+    const auto& mb = j["mailbox"];
+    if (!mb.is_string() || !isTopicMailbox(mb.get<std::string>()) || !out.topic.empty()) {
+      return refuse(400, "bad_mailbox", "mailbox must be topic:<1 to 32 base64url characters> (and not beside a topic)");
+    }
+    out.mailbox = mb.get<std::string>();
   }
   return out;
 }

@@ -101,7 +101,15 @@ struct SubscribeRequest {
   Bytes p256dh;                // with a topic: the subscriber's key (65-byte point) and
   Bytes auth;                  // auth secret (16 bytes), so the publishing node encrypts for it
   bool deliverXds{false};      // "deliver": "xds": messages go to the subscribing node as xDS resources
+  std::string mailbox;         // "topic:<t>": with deliver xds, messages go to that topic mailbox; without,
+                               // a local subscription filled from it (push_xds_feed.h); "" = none
 };
+
+/**
+ * isTopicMailbox: "topic:" then 1..32 URL-safe base64 characters (RFC 8030 §5.4's topic alphabet),
+ * the name of a ugate.v1.Message topic mailbox (as ugate::xds::checkRecipient).
+ */
+bool isTopicMailbox(std::string_view s);
 
 /**
  * isTopicName: `<node>/<name>`: a node name of 1..63 characters [A-Za-z0-9._-], then a name of 1..32
@@ -115,7 +123,8 @@ bool isTopicName(std::string_view s);
  * bad_json). A "topic" (400 bad_topic unless isTopicName) needs "keys": {"p256dh", "auth"} as in a
  * PushSubscription (400 bad_keys), since the publishing node encrypts each copy (RFC 8291).
  * "deliver": "xds" (push_xds_feed.cc) asks for delivery as ugate.v1.Message resources (400
- * bad_deliver for another value or beside a topic).
+ * bad_deliver for another value or beside a topic). "mailbox": "topic:<t>" (isTopicMailbox; 400
+ * bad_mailbox otherwise, or beside a topic) names a topic mailbox (push_xds_feed.h).
  */
 std::variant<SubscribeRequest, Refusal> parseSubscribeBody(std::string_view body);
 

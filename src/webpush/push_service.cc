@@ -239,6 +239,7 @@ void PushWorker::subscribe(Exchange& ex, PushStore& st) {
   auto body = parseSubscribeBody(ex.request().body);
   if (auto* r = std::get_if<Refusal>(&body)) return refuse(ex, *r);
   const SubscribeRequest& req = std::get<SubscribeRequest>(body);
+  if (!req.mailbox.empty() && !req.deliverXds) return subscribeMailbox(ex, st, req);  // N: read a topic mailbox
   if (relay_) return subscribeAtGateway(ex, st, req);  // "deliver": "xds" too (the gateway records who)
   if (req.deliverXds) return subscribeXds(ex, st, req);
   if (!req.topic.empty()) return subscribeTopic(ex, st, req);
@@ -269,14 +270,17 @@ void PushWorker::subscribed(uint64_t exId, const std::string& sid, const std::st
 
 void PushWorker::subscribeAtGateway(Exchange& ex, PushStore& st, const SubscribeRequest& req) {
   std::string key(req.applicationServerKey.begin(), req.applicationServerKey.end());
-  relay_->subscribe(ex.request().body, [this, id = ex.id(), st = &st, key = std::move(key), xds = req.deliverXds](
-                                           int status, std::optional<SubscribeReply> reply, const std::string& error) {
+  relay_->subscribe(ex.request().body, [this, id = ex.id(), st = &st, key = std::move(key), xds = req.deliverXds,
+                                         topicBox = !req.mailbox.empty()](
+                                            int status, std::optional<SubscribeReply> reply, const std::string& error) {
     if (find(id) == nullptr) return;  // the client left; the gateway's subscription is swept unused
     if (!reply) {
       Exchange& e = *find(id);
       if (status >= 400 && status < 500) return refuse(e, {status, "gateway_refused", "the gateway refused: " + error});
       return refuse(e, {502, "gateway_unreachable", "the gateway's push service cannot be reached: " + error});
     }
+    // A topic mailbox's subscription posts at the gateway; its readers bind their own (no copy here).
+    if (topicBox) return subscribed(id, reply->sid, reply->endpoint, reply->endpoint);
     Subscription s;
     s.id = reply->sid;
     s.token = reply->token;

@@ -171,6 +171,10 @@ class PushWorker final : public ModuleWorker, public HttpEndpointProvider {
   void repostXds();
   void repost(const std::string& to, const std::vector<StoredMessage>& msgs);
   void takeFromXds(std::vector<BoxedMessage> msgs);
+  /** subscribeMailbox: N: a local subscription filled from topic mailbox req.mailbox. */
+  void subscribeMailbox(Exchange& ex, PushStore& st, const SubscribeRequest& req);
+  /** takeFromTopic: N: a topic mailbox's envelope, stored for each local subscription bound to it. */
+  void takeFromTopic(BoxedMessage b);
   void push(Exchange& ex, PushStore& st, const std::string& token);
   void pushTo(uint64_t exId, const Subscription& sub);
   void receive(Exchange& ex, PushStore& st, const std::string& sid, const std::string& query);

@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS topic_keys(
   sub_id TEXT PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
   p256dh BLOB NOT NULL, auth BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS subscriptions_by_topic ON subscriptions(topic);
+CREATE TABLE IF NOT EXISTS upstream_marks(
+  sub_id TEXT PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS receipt_subs(
   id TEXT PRIMARY KEY,
   sub_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
@@ -86,6 +89,8 @@ constexpr const char* kInsertMsg =
     "INSERT INTO messages(id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr const char* kDeleteMsg = "DELETE FROM messages WHERE id = ?1";
+constexpr const char* kUpstreamMark = "SELECT seq FROM upstream_marks WHERE sub_id = ?1";
+constexpr const char* kSetUpstreamMark = "INSERT OR REPLACE INTO upstream_marks(sub_id, seq) VALUES(?1, ?2)";
 // Column 10: the receipt subscription the message asked a receipt on (NULL: none).
 constexpr const char* kMsgById =
     "SELECT seq, id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body, "
@@ -466,8 +471,26 @@ void PushStore::put(StoredMessage m, Done<int64_t> done) {
   auto value = std::make_shared<Result<int64_t>>(int64_t{0});
   // Without a topic the insert is the only change that matters (the touch is best effort): no
   // savepoint. A topic's replacement deletes first, which a failed insert must undo.
-  const bool savepoint = !m.topic.empty() || !m.receipt.empty();
+  const bool savepoint = !m.topic.empty() || !m.receipt.empty() || m.upstreamSeq > 0;
   enqueue({[m = std::move(m), value](PushStore& st) {
+             if (m.upstreamSeq > 0) {  // a topic mailbox's copy: only above what this subscription took
+               sqlite3_stmt* q = st.stmt(kUpstreamMark);
+               if (q == nullptr) return *value = st.dbError("prepare"), false;
+               bindText(q, 1, m.subscription);
+               const int rc = sqlite3_step(q);
+               if (rc != SQLITE_ROW && rc != SQLITE_DONE) return *value = st.dbError("upstream mark"), false;
+               if (rc == SQLITE_ROW && sqlite3_column_int64(q, 0) >= m.upstreamSeq) {
+                 *value = makeError(Errc::AlreadyExists, "message " + std::to_string(m.upstreamSeq) + " taken before");
+                 return false;
+               }
+               sqlite3_stmt* w = st.stmt(kSetUpstreamMark);
+               if (w == nullptr) return *value = st.dbError("prepare"), false;
+               bindText(w, 1, m.subscription);
+               sqlite3_bind_int64(w, 2, m.upstreamSeq);
+               const int wc = sqlite3_step(w);
+               if (wc == SQLITE_CONSTRAINT_FOREIGNKEY) return *value = makeError(Errc::NotFound, "no subscription " + m.subscription), false;
+               if (wc != SQLITE_DONE) return *value = st.dbError("set upstream mark"), false;
+             }
              if (!m.topic.empty()) {  // RFC 8030 §5.4: the new message replaces the pending one
                sqlite3_stmt* del = st.stmt(kDeleteTopic);
                if (del == nullptr) return *value = st.dbError("prepare"), false;
@@ -554,12 +577,14 @@ void PushStore::message(std::string id, Done<std::optional<StoredMessage>> done)
            finishWith(value, std::move(done)), false});
 }
 
-void PushStore::subscriptionIds(Done<std::vector<std::string>> done) {
+void PushStore::subscriptionIds(Done<std::vector<std::string>> done, std::optional<std::string> topic) {
   static constexpr const char* kAllSubs = "SELECT id FROM subscriptions ORDER BY created_ms";
+  static constexpr const char* kSubsOfTopic = "SELECT id FROM subscriptions WHERE topic = ?1 ORDER BY created_ms";
   auto value = std::make_shared<Result<std::vector<std::string>>>(std::vector<std::string>{});
-  enqueue({[value](PushStore& st) {
-             sqlite3_stmt* q = st.stmt(kAllSubs);
+  enqueue({[value, topic = std::move(topic)](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(topic ? kSubsOfTopic : kAllSubs);
              if (q == nullptr) return *value = st.dbError("prepare"), false;
+             if (topic) bindText(q, 1, *topic);
              std::vector<std::string> out;
              int rc;
              while ((rc = sqlite3_step(q)) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));

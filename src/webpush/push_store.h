@@ -69,6 +69,10 @@ struct StoredMessage {
   // receipt: the receipt subscription (RFC 8030 §5.1, `/r/<rsid>`) the sender asked a receipt on,
   // "" = none. put checks it belongs to `subscription`; message and pending read it back.
   std::string receipt;
+  // upstreamSeq: > 0 for a copy of a topic mailbox's envelope (push_xds_feed.h): its sequence at
+  // the gateway. put keeps the highest per subscription and refuses (AlreadyExists) one not above
+  // it, so a mailbox received again (after a restart here) delivers nothing twice.
+  int64_t upstreamSeq{0};
 };
 
 /** kMaxReceiptSubscriptions: receipt subscriptions per push subscription (addReceiptSubscription). */
@@ -187,8 +191,11 @@ class PushStore {
   void removeReceipt(std::string rsid, int64_t seq, Done<bool> done);
   /** message: one message by id (nullopt: none). */
   void message(std::string id, Done<std::optional<StoredMessage>> done);
-  /** subscriptionIds: every stored subscription's id, oldest first (a node's relay follows them). */
-  void subscriptionIds(Done<std::vector<std::string>> done);
+  /**
+   * subscriptionIds: every stored subscription's id, oldest first (a node's relay follows them);
+   * with `topic`, only those whose topic column is exactly that.
+   */
+  void subscriptionIds(Done<std::vector<std::string>> done, std::optional<std::string> topic = std::nullopt);
   /** setTopicKeys: a topic subscription's p256dh and auth (pub/sub encrypts for it). */
   void setTopicKeys(std::string sid, std::string p256dh, std::string authSecret, Done<void> done);
   /** TopicSubscriber: a subscription of a topic with its keys. */

@@ -69,6 +69,11 @@ std::optional<std::pair<std::string, std::string>> splitEnvelopeId(std::string_v
   return std::make_pair(std::string(sid), std::string(mid));
 }
 
+std::optional<int64_t> envelopeSeq(std::string_view id) {
+  if (!splitEnvelopeId(id)) return std::nullopt;
+  return static_cast<int64_t>(std::stoull(std::string(id.substr(0, 16)), nullptr, 16));
+}
+
 BoxedMessage boxedFor(const std::string& recipient, const StoredMessage& m) {
   BoxedMessage b;
   b.recipient = recipient;
@@ -111,17 +116,46 @@ void PushWorker::subscribeXds(Exchange& ex, PushStore& st, const SubscribeReques
                        "\"deliver\": \"xds\" needs a mesh identity: a client certificate carrying a node ID "
                        "(a push listener with \"tls\": {\"requireClientCert\": true})"});
   }
+  // The recipient: the caller's node, or the topic mailbox it names (its readers share the key).
+  const std::string to = req.mailbox.empty() ? *node : req.mailbox;
   Subscription s;
   s.id = newId();
   s.token = newId();
   s.appServerKey.assign(req.applicationServerKey.begin(), req.applicationServerKey.end());
-  s.topic = std::string(kXdsTopicPrefix) + *node;
+  s.topic = std::string(kXdsTopicPrefix) + to;
   s.createdMs = s.usedMs = wallMs();
   const std::string sid = s.id, token = s.token, endpoint = origin(ex) + "/push/" + s.token;
-  st.addSubscription(std::move(s), back<void>([this, id = ex.id(), sid, token, endpoint, node = *node](Result<void> r) {
+  st.addSubscription(std::move(s), back<void>([this, id = ex.id(), sid, token, endpoint, node = *node, to](Result<void> r) {
     if (!r) return storeFailed(id, r.error(), "add subscription");
     counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("webpush: subscription {} for node {}: its messages go out as xDS resources", sid, node);
+    if (to != node) {
+      spdlog::info("webpush: subscription {} by node {}: its messages go out to xDS mailbox {}", sid, node, to);
+    } else {
+      spdlog::info("webpush: subscription {} for node {}: its messages go out as xDS resources", sid, node);
+    }
+    subscribed(id, sid, endpoint, "/push/" + token);
+  }));
+}
+
+void PushWorker::subscribeMailbox(Exchange& ex, PushStore& st, const SubscribeRequest& req) {
+  // N: a local subscription filled from a topic mailbox this node's ADS client reads.
+  const std::string_view topic = std::string_view(req.mailbox).substr(req.mailbox.find(':') + 1);
+  if (!messageBox().readsTopic(topic)) {
+    return refuse(ex, {400, "mailbox_not_read",
+                       "this node does not read " + req.mailbox + ": it must be in xds.client.messages.topics "
+                       "(and \"mailbox\" without \"deliver\": \"xds\" binds a local subscription to it)"});
+  }
+  Subscription s;
+  s.id = newId();
+  s.token = newId();
+  s.appServerKey.assign(req.applicationServerKey.begin(), req.applicationServerKey.end());
+  s.topic = xdsReadMarker(req.mailbox);
+  s.createdMs = s.usedMs = wallMs();
+  const std::string sid = s.id, token = s.token, endpoint = origin(ex) + "/push/" + s.token;
+  st.addSubscription(std::move(s), back<void>([this, id = ex.id(), sid, token, endpoint, mb = req.mailbox](Result<void> r) {
+    if (!r) return storeFailed(id, r.error(), "add subscription");
+    counters().subscriptionsCreated.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("webpush: subscription {} is filled from xDS mailbox {}", sid, mb);
     subscribed(id, sid, endpoint, "/push/" + token);
   }));
 }
@@ -172,12 +206,16 @@ void PushWorker::takeFromXds(std::vector<BoxedMessage> msgs) {
   PushStore* st = shared_.store();
   const std::string self = w_.tls() ? w_.tls()->nodeId() : std::string();
   for (BoxedMessage& b : msgs) {
+    if (st != nullptr && isTopicMailbox(b.recipient)) {
+      takeFromTopic(std::move(b));
+      continue;
+    }
     auto m = st && b.recipient == self ? storedFromEnvelope(b, wallMs()) : std::nullopt;
     if (!m) {
       counters().reject("xds_bad_envelope");
       if (w_.logBudget()) {
         spdlog::warn("webpush: xDS message {} for {}: {}", b.id.substr(0, 80), b.recipient.substr(0, 64),
-                     st == nullptr ? "no store open" : b.recipient != self ? "not this node's mailbox (topics are not stored yet)"
+                     st == nullptr ? "no store open" : b.recipient != self ? "not this node's mailbox"
                                                                           : "not <seq>.<sid>.<mid>, or expired");
       }
       continue;
@@ -187,7 +225,7 @@ void PushWorker::takeFromXds(std::vector<BoxedMessage> msgs) {
     const std::string sid = m->subscription;
     st->subscriptionById(sid, back<std::optional<Subscription>>([this, m = std::move(*m)](
                                                                    Result<std::optional<Subscription>> sub) mutable {
-      if (!sub || !*sub || !isXdsLocal(**sub)) {
+      if (!sub || !*sub || (*sub)->topic != kXdsLocalTopic) {
         counters().reject("xds_unknown_subscription");
         if (w_.logBudget()) {
           spdlog::warn("webpush: xDS message {} names subscription {}, which this node did not make for xDS delivery",
@@ -206,6 +244,41 @@ void PushWorker::takeFromXds(std::vector<BoxedMessage> msgs) {
       }));
     }));
   }
+}
+
+void PushWorker::takeFromTopic(BoxedMessage b) {
+  // A topic mailbox's envelope: a copy for each local subscription bound to it, each above the
+  // gateway sequence that subscription took last (nothing twice); never acknowledged at G.
+  auto m = storedFromEnvelope(b, wallMs());
+  auto seq = envelopeSeq(b.id);
+  if (!m || !seq || *seq <= 0) {  // (a sequence of 0 or over 2^63 could not be a mark)
+    counters().reject("xds_bad_envelope");
+    if (w_.logBudget()) spdlog::warn("webpush: xDS message {} for {}: not <seq>.<sid>.<mid>, or expired", b.id.substr(0, 80), b.recipient);
+    return;
+  }
+  m->upstreamSeq = *seq;
+  shared_.store()->subscriptionIds(
+      back<std::vector<std::string>>([this, m = std::move(*m), mb = b.recipient](Result<std::vector<std::string>> ids) {
+        if (!ids) return spdlog::error("webpush: store: subscriptions of {}: {}", mb, ids.error().detail);
+        if (ids->empty()) {
+          counters().reject("xds_topic_unbound");
+          if (w_.logBudget()) spdlog::warn("webpush: xDS message {} of {}: no local subscription is bound to it", m.id, mb);
+          return;
+        }
+        for (const std::string& sid : *ids) {
+          StoredMessage copy = m;
+          copy.subscription = sid;
+          copy.id = newMessageId(wallMs());
+          const std::string mid = copy.id;
+          shared_.store()->put(std::move(copy), back<int64_t>([this, sid, mid, mb](Result<int64_t> r) {
+            if (!r && r.error().code == Errc::AlreadyExists) return;  // taken before (the mailbox came again)
+            if (!r) return spdlog::error("webpush: store: put {} from {} for {}: {}", mid, mb, sid, r.error().detail);
+            counters().xdsTaken.fetch_add(1, std::memory_order_relaxed);
+            shared_.notify(sid, "", false);
+          }));
+        }
+      }),
+      xdsReadMarker(b.recipient));
 }
 
 }  // namespace ugate::webpush

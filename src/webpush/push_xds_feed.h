@@ -7,9 +7,18 @@
 // stores it for N's local subscribers and acknowledges it at G (DELETE /m/<mid>), after which G drops
 // it from its store and from the box. Only ciphertext ever leaves G: the aes128gcm body as sent.
 //
+// Topic mailboxes: a subscription made at G with `"deliver": "xds", "mailbox": "topic:<t>"` has its
+// messages (encrypted once, to a key pair its readers share) posted under recipient "topic:<t>";
+// they are not acknowledged (many readers) and stay until their TTL. At N, `{"mailbox":
+// "topic:<t>"}` makes a local subscription filled from that mailbox (t must be one of
+// `xds.client.messages.topics`); each envelope is stored once per such subscription, above the
+// highest gateway sequence it took (StoredMessage::upstreamSeq), and never acknowledged at G.
+//
 // Markers in a subscription's `topic` column (never a pub/sub topic, which has a '/'):
 //   G: "xds:<N's node ID>"  (its messages go into the box for N)
+//   G: "xds:topic:<t>"      (its messages go into topic mailbox t)
 //   N: "xds"                (the local copy: filled from xDS; the gateway relay does not stream it)
+//   N: "xds-read:topic:<t>" (a local subscription filled from topic mailbox t; nothing at G)
 // An envelope's id is "<seq>.<sid>.<mid>" (seq: G's store sequence in 16 hex digits, so that a
 // mailbox, ordered by id, is in the order G committed them): N finds the subscription it belongs
 // to, and G the message.
@@ -29,11 +38,14 @@ namespace ugate::webpush {
 
 inline constexpr std::string_view kXdsTopicPrefix = "xds:";
 inline constexpr std::string_view kXdsLocalTopic = "xds";
+inline constexpr std::string_view kXdsReadPrefix = "xds-read:";
 
 /** xdsRecipient: G side: the node a subscription's messages are posted for, or nullopt. */
 std::optional<std::string> xdsRecipient(const Subscription& s);
-/** isXdsLocal: N side: a subscription filled from xDS (the relay does not stream it). */
-inline bool isXdsLocal(const Subscription& s) { return s.topic == kXdsLocalTopic; }
+/** isXdsLocal: N side: a subscription filled from xDS, its node mailbox or a topic's (the relay does not stream it). */
+inline bool isXdsLocal(const Subscription& s) { return s.topic == kXdsLocalTopic || s.topic.starts_with(kXdsReadPrefix); }
+/** xdsReadMarker: N side: the topic column of a local subscription filled from `mailbox` ("topic:<t>"). */
+inline std::string xdsReadMarker(std::string_view mailbox) { return std::string(kXdsReadPrefix) + std::string(mailbox); }
 /** callerNodeId: the node ID (52 base32 characters) among a client certificate's identities, or nullopt. */
 std::optional<std::string> callerNodeId(const std::vector<std::string>& peer);
 /** envelopeId: "<seq in 16 hex digits>.<sid>.<mid>". */
@@ -45,6 +57,8 @@ std::string envelopeSuffix(std::string_view sid, std::string_view mid);
  * says), or nullopt.
  */
 std::optional<std::pair<std::string, std::string>> splitEnvelopeId(std::string_view id);
+/** envelopeSeq: the gateway's sequence an envelope id starts with (checked as splitEnvelopeId), or nullopt. */
+std::optional<int64_t> envelopeSeq(std::string_view id);
 /** boxedFor: G side: stored message m (its seq set) as a boxed message for recipient. */
 BoxedMessage boxedFor(const std::string& recipient, const StoredMessage& m);
 /**

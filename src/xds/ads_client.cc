@@ -101,6 +101,8 @@ AdsClient::~AdsClient() {
 
 void AdsClient::configApplied(const Config& cfg) {
   const XdsConfig& x = xdsConfig(cfg);
+  // The topics whose mailboxes arrive here: webpush binds local subscriptions only to those.
+  messageBox().setReadTopics(x.client && x.client->messages ? x.client->messageTopics : std::vector<std::string>{});
   if (!x.client) {
     if (cfg_) {
       spdlog::info("xds: client off; the clusters it defined are removed");

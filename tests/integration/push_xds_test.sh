@@ -16,7 +16,12 @@
 # a restart of gw (reposted from its store) and arrives after n starts; a SIGKILL and restart of n
 # delivers nothing twice; without a client certificate "deliver": "xds" is refused (403); gw's store
 # never held a plaintext; an xDS client (grpc-js, tests/integration/mailbox_probe.js) with n's
-# certificate sees n's mailbox as aes128gcm ciphertext, one with another node's sees nothing. No timing is asserted: waits are bounded polls.
+# certificate sees n's mailbox as aes128gcm ciphertext, one with another node's sees nothing.
+# Topic mailboxes: a subscription made at gw (through n, with n's identity) with "mailbox":
+# "topic:grp" posts its messages, encrypted once to a group key, under topic:grp; two local
+# subscriptions at n bound to topic:grp (xds.client.messages.topics) each decrypt both with the
+# group key, in order; gw keeps them (no acks) until their TTL; after a restart n takes none again.
+# No timing is asserted: waits are bounded polls.
 #
 # Needs root (a network namespace). The last line is "push_xds: N passed, M failed".
 set -euo pipefail
@@ -71,7 +76,7 @@ cat >n.json <<JSON
   "listeners": [ { "name": "push", "kind": "push", "address": "127.0.0.1:8444" } ],
   "webpush": { "sync": "normal",
                "gateway": { "target": "gw.mesh:8445", "peerId": "$GW_ID", "retryMin": "100ms", "retryMax": "1s" } },
-  "xds": { "client": { "address": "127.0.0.1:15010", "tls": { "peerIds": ["$GW_ID"] }, "messages": true,
+  "xds": { "client": { "address": "127.0.0.1:15010", "tls": { "peerIds": ["$GW_ID"] }, "messages": { "topics": ["grp"] },
                        "backoff": { "min": "100ms", "max": "1s" } } },
   "upstreams": [ { "name": "gw", "address": "127.0.0.1:15008", "id": "$GW_ID" } ] }
 JSON
@@ -94,9 +99,10 @@ check "the endpoint an application server gets is gw's ($(jq -r .endpoint n-sub.
   [ "$(jq -r --arg u "$GW_URL/push/" '.endpoint | startswith($u)' n-sub.json 2>/dev/null)" == true ]
 check "gw made it for n's node ID" grep -q "for node $N_ID: its messages go out as xDS resources" gw.log
 
+# send MESSAGE [SUBSCRIPTION [TTL]]
 send() {
-  printf '%s' "$1" | in_ns "$UGATED" push send --subscription n-sub.json --vapid-key vapid.pem \
-    --subject mailto:test@example.net --peer-id "$GW_ID" --ttl 600 2>>send.err || echo '{}'
+  printf '%s' "$1" | in_ns "$UGATED" push send --subscription "${2:-n-sub.json}" --vapid-key vapid.pem \
+    --subject mailto:test@example.net --peer-id "$GW_ID" --ttl "${3:-600}" 2>>send.err || echo '{}'
 }
 listen() { in_ns timeout 20 "$UGATED" push listen --state n.state --count "$1" 2>>listen.err || true; }
 connected() { [ "$(metric n ugate_webpush_subscribers_connected)" -ge 1 ]; }
@@ -168,7 +174,58 @@ send "after the restart" >/dev/null
 got=$(listen 1)
 check "after a SIGKILL and restart of n, the next message is the only one delivered ($got)" \
   [ "$(jq -r .payload <<<"$got" 2>/dev/null)" == "after the restart" ]
-check "gw's store never held a plaintext" bash -c "! grep -rq 'xds message\|while n was down\|after the restart' gw-data"
+
+say "== a topic mailbox: encrypted once to a group key, read by two local subscriptions at n"
+SUB=${UGATE_PUSH_SUBSCRIBER:-$(dirname "$UGATED")/tests/ugate_push_subscriber}
+"$SUB" keys grp.key >grp-keys.json
+nsub() { in_ns curl -sk --max-time 10 -o "$2" -w '%{http_code}' -X POST -d "$1" https://127.0.0.1:8444/subscribe || true; }
+st=$(nsub '{"deliver":"xds","mailbox":"topic:grp"}' grp-gw.json)
+check "n made the topic's subscription at gw ($st $(cat grp-gw.json))" [ "$st" == 201 ]
+check "gw: by n's node ID, posting to topic:grp" grep -q "by node $N_ID: its messages go out to xDS mailbox topic:grp" gw.log
+jq --slurpfile k grp-keys.json '{endpoint: .endpoint, keys: $k[0]}' grp-gw.json >grp-sub.json
+st=$(nsub '{"mailbox":"topic:other"}' other.json)
+check "a topic n does not read: 400 ($(cat other.json))" bash -c "[ '$st' == 400 ] && grep -q mailbox_not_read other.json"
+for r in r1 r2; do
+  st=$(nsub '{"mailbox":"topic:grp"}' "$r.json")
+  check "local subscription $r at n bound to topic:grp ($st)" [ "$st" == 201 ]
+  jq --arg id "$N_ID" --rawfile key grp.key --slurpfile k grp-keys.json \
+    '{server: "https://127.0.0.1:8444", trust: {peerId: $id}, endpoint: .endpoint, receive: .receive,
+      p256dh: $k[0].p256dh, auth: $k[0].auth, privateKey: ($key | split("\n")[0])}' "$r.json" >"$r.state"
+done
+posted0=$(metric gw ugate_webpush_xds_posted_total)
+taken0=$(metric n ugate_webpush_xds_taken_total)
+boxed0=$(metric gw ugate_xds_messages_boxed)
+pids=()
+for r in r1 r2; do
+  in_ns timeout 20 "$UGATED" push listen --state "$r.state" --count 2 >"$r.out" 2>>listen.err &
+  pids+=($!)
+  LIVE[$!]=listen
+done
+two_connected() { [ "$(metric n ugate_webpush_subscribers_connected)" -ge 2 ]; }
+wait_for "both local subscribers' streams at n" 50 two_connected || true
+for i in 1 2; do send "topic message $i" grp-sub.json >/dev/null; done
+for p in "${pids[@]}"; do reap "$p" || true; done
+for r in r1 r2; do
+  check "$r decrypted both with the group key, in order ($(tr '\n' ' ' <"$r.out"))" \
+    [ "$(jq -r .payload "$r.out" | tr '\n' '|')" == "topic message 1|topic message 2|" ]
+done
+expect_eq "gw posted the 2 once each (/stats)" "$(($(metric gw ugate_webpush_xds_posted_total) - posted0))" 2
+expect_eq "n stored 2 copies of each, one per local subscription" "$(($(metric n ugate_webpush_xds_taken_total) - taken0))" 4
+expect_eq "gw's box still holds both: readers do not acknowledge" "$(($(metric gw ugate_xds_messages_boxed) - boxed0))" 2
+kill -KILL "${NODE_PID[n]}"
+reap "${NODE_PID[n]}" 2>/dev/null || true
+spawn_node n "$NS"
+await_node n
+got_mailbox() { [ "$(metric n ugate_xds_client_messages_total)" -ge 2 ]; }
+check "after a restart n receives the topic mailbox again" wait_for "n's mailbox" 50 got_mailbox
+send "short-lived" grp-sub.json 4 >/dev/null
+# The store takes copies in order: once the new message's 2 are in, the old ones were looked at.
+took_new() { [ "$(metric n ugate_webpush_xds_taken_total)" -ge 2 ]; }
+wait_for "n took the new message" 50 took_new || true
+expect_eq "... and stores only the new one, once per subscription (nothing twice)" "$(metric n ugate_webpush_xds_taken_total)" 2
+expired() { [ "$(metric gw ugate_xds_messages_boxed)" == "$((boxed0 + 2))" ] && [ "$(metric gw ugate_webpush_xds_posted_total)" == "$((posted0 + 3))" ]; }
+check "a topic message leaves gw's box at its TTL (4 s)" wait_for "gw's box back to 2" 100 expired
+check "gw's store never held a plaintext" bash -c "! grep -rq 'xds message\|while n was down\|after the restart\|topic message' gw-data"
 
 if ((FAIL > 0)); then
   for n in gw n; do

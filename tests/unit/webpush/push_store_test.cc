@@ -71,6 +71,57 @@ class PushStoreTest : public ::testing::Test {
   test::TempDir dir_;
 };
 
+TEST_F(PushStoreTest, TopicMailboxCopiesAreTakenOnceAboveTheUpstreamMark) {
+  // push_xds_feed.h: a copy of a topic mailbox's envelope carries the gateway's sequence; a
+  // subscription takes only what is above the highest it took, also after the copy was
+  // acknowledged (deleted) and across reopening; subscriptionIds(topic) finds the bound ones.
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    Subscription a = sub("a"), b = sub("b"), c = sub("c");
+    a.topic = b.topic = "xds-read:topic:grp";
+    for (auto* x : {&a, &b, &c}) ASSERT_TRUE(wait<void>([&](auto d) { s->addSubscription(*x, d); }));
+    auto bound = wait<std::vector<std::string>>([&](auto d) { s->subscriptionIds(d, "xds-read:topic:grp"); });
+    ASSERT_TRUE(bound);
+    EXPECT_EQ(*bound, (std::vector<std::string>{"a", "b"}));
+    auto all = wait<std::vector<std::string>>([&](auto d) { s->subscriptionIds(d); });
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all->size(), 3u);
+    auto copy = [](const std::string& id, const std::string& subId, int64_t up) {
+      StoredMessage m = msg(id, subId);
+      m.upstreamSeq = up;
+      return m;
+    };
+    ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(copy("a5", "a", 5), d); }));
+    ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(copy("b5", "b", 5), d); })) << "per subscription";
+    ASSERT_TRUE(wait<bool>([&](auto d) { s->remove("a5", d); }));  // acknowledged
+    auto again = wait<int64_t>([&](auto d) { s->put(copy("a5bis", "a", 5), d); });
+    ASSERT_FALSE(again) << "the mailbox came again: taken before";
+    EXPECT_EQ(again.error().code, Errc::AlreadyExists);
+    auto older = wait<int64_t>([&](auto d) { s->put(copy("a3", "a", 3), d); });
+    ASSERT_FALSE(older);
+    EXPECT_EQ(older.error().code, Errc::AlreadyExists);
+    auto none = wait<int64_t>([&](auto d) { s->put(copy("z9", "nobody", 9), d); });
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, Errc::NotFound);
+  }
+  auto s = open();
+  ASSERT_TRUE(s);
+  auto still = wait<int64_t>([&](auto d) {
+    StoredMessage m = msg("a5ter", "a");
+    m.upstreamSeq = 5;
+    s->put(m, d);
+  });
+  ASSERT_FALSE(still) << "the mark survives reopening";
+  StoredMessage next = msg("a6", "a");
+  next.upstreamSeq = 6;
+  ASSERT_TRUE(wait<int64_t>([&](auto d) { s->put(next, d); }));
+  auto list = pending(*s, "a");
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].id, "a6");
+  EXPECT_EQ(pending(*s, "b").size(), 1u);
+}
+
 TEST_F(PushStoreTest, SubscriptionsAndMessagesSurviveReopening) {
   {
     auto s = open();

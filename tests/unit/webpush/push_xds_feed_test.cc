@@ -24,6 +24,47 @@ TEST(PushXdsFeed, SubscribeBodyDeliver) {
   EXPECT_EQ(refusal(parseSubscribeBody(R"({"deliver":1})")).reason, "bad_deliver");
 }
 
+TEST(PushXdsFeed, SubscribeBodyTopicMailbox) {
+  auto ok = parseSubscribeBody(R"({"deliver":"xds","mailbox":"topic:grp-1_A"})");
+  ASSERT_TRUE(std::holds_alternative<SubscribeRequest>(ok));
+  EXPECT_TRUE(std::get<SubscribeRequest>(ok).deliverXds);
+  EXPECT_EQ(std::get<SubscribeRequest>(ok).mailbox, "topic:grp-1_A");
+  auto local = parseSubscribeBody(R"({"mailbox":"topic:grp"})");  // N: a local subscription reading it
+  ASSERT_TRUE(std::holds_alternative<SubscribeRequest>(local));
+  EXPECT_FALSE(std::get<SubscribeRequest>(local).deliverXds);
+  EXPECT_EQ(std::get<SubscribeRequest>(local).mailbox, "topic:grp");
+  EXPECT_TRUE(std::get<SubscribeRequest>(parseSubscribeBody("{}")).mailbox.empty());
+  EXPECT_TRUE(std::holds_alternative<SubscribeRequest>(
+      parseSubscribeBody(R"({"mailbox":"topic:)" + std::string(32, 'a') + "\"}")));
+  for (const std::string& bad : std::vector<std::string>{R"({"mailbox":"topic:"})", R"({"mailbox":"grp"})", R"({"mailbox":1})",
+                                R"({"mailbox":"topic:a/b"})", R"({"mailbox":"topic:a="})", R"({"mailbox":"Topic:a"})",
+                                R"({"mailbox":")" + kNode + "\"}", R"({"mailbox":"topic:)" + std::string(33, 'a') + "\"}"}) {
+    EXPECT_EQ(refusal(parseSubscribeBody(bad)).reason, "bad_mailbox") << bad;
+  }
+  const std::string keys = R"("keys":{"p256dh":"BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4","auth":"BTBZMqHH6r4Tts7J_aSIgg"})";
+  EXPECT_EQ(refusal(parseSubscribeBody(R"({"topic":"gw/news",)" + keys + R"(,"mailbox":"topic:grp"})")).reason,
+            "bad_mailbox")
+      << "a pub/sub topic and a topic mailbox exclude each other";
+  EXPECT_TRUE(isTopicMailbox("topic:x"));
+  EXPECT_FALSE(isTopicMailbox("topic:x y"));
+  EXPECT_FALSE(isTopicMailbox(""));
+}
+
+TEST(PushXdsFeed, TopicMailboxMarkers) {
+  Subscription s;
+  s.topic = "xds:topic:grp";  // G: posted to the topic mailbox
+  EXPECT_EQ(xdsRecipient(s), "topic:grp");
+  EXPECT_FALSE(isXdsLocal(s));
+  s.topic = xdsReadMarker("topic:grp");  // N: filled from it, not streamed by the relay
+  EXPECT_EQ(s.topic, "xds-read:topic:grp");
+  EXPECT_TRUE(isXdsLocal(s));
+  EXPECT_FALSE(xdsRecipient(s));
+  EXPECT_EQ(envelopeSeq("00000000000000ff.sid.mid"), 255);
+  EXPECT_EQ(envelopeSeq(envelopeId(0x123456789a, "s", "m")), 0x123456789a);
+  EXPECT_FALSE(envelopeSeq("00000000000000ff.sid"));
+  EXPECT_FALSE(envelopeSeq("xyz"));
+}
+
 TEST(PushXdsFeed, MarkersAndTheCallersNodeId) {
   Subscription s;
   EXPECT_FALSE(xdsRecipient(s));

@@ -182,6 +182,20 @@ TEST(MessageRouting, TheBoxWakesItsServerOnChangesRemovesBySelectionAndDeliversT
   EXPECT_FALSE(box.deliver({{kNode, "n", "c", 5, "", 1}}));
 }
 
+TEST(MessageRouting, TheBoxKnowsWhichTopicsThisNodeReads) {
+  // xds.client.messages.topics, set as the config is applied; webpush binds local subscriptions
+  // only to these.
+  MessageBox box;
+  EXPECT_FALSE(box.readsTopic("grp"));
+  box.setReadTopics({"grp", "news"});
+  EXPECT_TRUE(box.readsTopic("grp"));
+  EXPECT_TRUE(box.readsTopic("news"));
+  EXPECT_FALSE(box.readsTopic("topic:grp")) << "a topic, not a mailbox name";
+  EXPECT_FALSE(box.readsTopic("gr"));
+  box.setReadTopics({});
+  EXPECT_FALSE(box.readsTopic("grp")) << "xds.client off: none";
+}
+
 TEST(MessageRouting, AClientWithAnIdentityNamesOnlyItsOwnMailboxAndTopics) {
   const std::string other(52, 'O');
   std::vector<std::string> refused;

@@ -47,9 +47,12 @@ CREATE TABLE IF NOT EXISTS topic_keys(
   sub_id TEXT PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
   p256dh BLOB NOT NULL, auth BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS subscriptions_by_topic ON subscriptions(topic);
-CREATE TABLE IF NOT EXISTS upstream_marks(
-  sub_id TEXT PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
-  seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS upstream_taken(
+  sub_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  PRIMARY KEY(sub_id, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS upstream_taken_by_expiry ON upstream_taken(expires_ms);
 CREATE TABLE IF NOT EXISTS receipt_subs(
   id TEXT PRIMARY KEY,
   sub_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
@@ -89,8 +92,11 @@ constexpr const char* kInsertMsg =
     "INSERT INTO messages(id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr const char* kDeleteMsg = "DELETE FROM messages WHERE id = ?1";
-constexpr const char* kUpstreamMark = "SELECT seq FROM upstream_marks WHERE sub_id = ?1";
-constexpr const char* kSetUpstreamMark = "INSERT OR REPLACE INTO upstream_marks(sub_id, seq) VALUES(?1, ?2)";
+// A topic mailbox's copies taken, by the gateway's sequence (push_xds_feed.h): kept until well past
+// the message's expiry (the gateway drops the envelope then; the slack covers clocks apart).
+constexpr const char* kTakeUpstream = "INSERT OR IGNORE INTO upstream_taken(sub_id, seq, expires_ms) VALUES(?1, ?2, ?3)";
+constexpr const char* kSweepUpstream = "DELETE FROM upstream_taken WHERE expires_ms <= ?1";
+constexpr int64_t kUpstreamSlackMs = 3'600'000;
 // Column 10: the receipt subscription the message asked a receipt on (NULL: none).
 constexpr const char* kMsgById =
     "SELECT seq, id, sub_id, topic, urgency, ttl, received_ms, expires_ms, encoding, body, "
@@ -473,23 +479,19 @@ void PushStore::put(StoredMessage m, Done<int64_t> done) {
   // savepoint. A topic's replacement deletes first, which a failed insert must undo.
   const bool savepoint = !m.topic.empty() || !m.receipt.empty() || m.upstreamSeq > 0;
   enqueue({[m = std::move(m), value](PushStore& st) {
-             if (m.upstreamSeq > 0) {  // a topic mailbox's copy: only above what this subscription took
-               sqlite3_stmt* q = st.stmt(kUpstreamMark);
-               if (q == nullptr) return *value = st.dbError("prepare"), false;
-               bindText(q, 1, m.subscription);
-               const int rc = sqlite3_step(q);
-               if (rc != SQLITE_ROW && rc != SQLITE_DONE) return *value = st.dbError("upstream mark"), false;
-               if (rc == SQLITE_ROW && sqlite3_column_int64(q, 0) >= m.upstreamSeq) {
-                 *value = makeError(Errc::AlreadyExists, "message " + std::to_string(m.upstreamSeq) + " taken before");
-                 return false;
-               }
-               sqlite3_stmt* w = st.stmt(kSetUpstreamMark);
+             if (m.upstreamSeq > 0) {  // a topic mailbox's copy: once per subscription and gateway sequence
+               sqlite3_stmt* w = st.stmt(kTakeUpstream);
                if (w == nullptr) return *value = st.dbError("prepare"), false;
                bindText(w, 1, m.subscription);
                sqlite3_bind_int64(w, 2, m.upstreamSeq);
+               sqlite3_bind_int64(w, 3, m.expiresMs + kUpstreamSlackMs);
                const int wc = sqlite3_step(w);
                if (wc == SQLITE_CONSTRAINT_FOREIGNKEY) return *value = makeError(Errc::NotFound, "no subscription " + m.subscription), false;
-               if (wc != SQLITE_DONE) return *value = st.dbError("set upstream mark"), false;
+               if (wc != SQLITE_DONE) return *value = st.dbError("take upstream copy"), false;
+               if (sqlite3_changes(st.db_) == 0) {
+                 *value = makeError(Errc::AlreadyExists, "message " + std::to_string(m.upstreamSeq) + " taken before");
+                 return false;
+               }
              }
              if (!m.topic.empty()) {  // RFC 8030 §5.4: the new message replaces the pending one
                sqlite3_stmt* del = st.stmt(kDeleteTopic);
@@ -661,6 +663,10 @@ void PushStore::sweep(int64_t nowMs, int64_t idleMs, Done<Swept> done) {
              sqlite3_bind_int64(q, 1, nowMs);
              if (sqlite3_step(q) != SQLITE_DONE) return *value = st.dbError("sweep messages"), false;
              s.messages = static_cast<uint64_t>(sqlite3_changes(st.db_));
+             sqlite3_stmt* up = st.stmt(kSweepUpstream);
+             if (up == nullptr) return *value = st.dbError("prepare"), false;
+             sqlite3_bind_int64(up, 1, nowMs);
+             if (sqlite3_step(up) != SQLITE_DONE) return *value = st.dbError("sweep upstream copies"), false;
              sqlite3_stmt* subs = st.stmt(kSweepSubs);
              if (subs == nullptr) return *value = st.dbError("prepare"), false;
              sqlite3_bind_int64(subs, 1, nowMs - idleMs);

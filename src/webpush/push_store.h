@@ -70,8 +70,9 @@ struct StoredMessage {
   // "" = none. put checks it belongs to `subscription`; message and pending read it back.
   std::string receipt;
   // upstreamSeq: > 0 for a copy of a topic mailbox's envelope (push_xds_feed.h): its sequence at
-  // the gateway. put keeps the highest per subscription and refuses (AlreadyExists) one not above
-  // it, so a mailbox received again (after a restart here) delivers nothing twice.
+  // the gateway. put records it per subscription (until an hour past the message's expiry) and
+  // refuses (AlreadyExists) one taken before, so a mailbox received again (after a restart here,
+  // or after the copy was acknowledged) delivers nothing twice, in whatever order envelopes come.
   int64_t upstreamSeq{0};
 };
 

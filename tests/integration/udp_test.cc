@@ -58,9 +58,13 @@ TEST(Udp, ConcurrentFlowsEveryDatagramChecked) {
   constexpr int kClients = 64, kEach = 50;
   std::atomic<int> ok{0};
   std::vector<std::thread> ts;
+  // Every client's socket is open for the whole run: one that closed early could hand its port to
+  // a later client, whose datagrams would then join the first one's flow (63 flows, not 64).
+  std::vector<int> fds;
+  for (int c = 0; c < kClients; ++c) fds.push_back(udpSocket(port));
   for (int c = 0; c < kClients; ++c) {
     ts.emplace_back([&, c] {
-      int fd = udpSocket(port);
+      const int fd = fds[static_cast<size_t>(c)];
       for (int i = 0; i < kEach; ++i) {
         // One empty and one 65507-byte datagram per client, the large ones spread over the run.
         size_t len = i == 0            ? 0
@@ -71,10 +75,10 @@ TEST(Udp, ConcurrentFlowsEveryDatagramChecked) {
         // Loopback does not lose datagrams at this rate; a lost one fails the test.
         if (udpExchange(fd, out, in) && in == out) ++ok;
       }
-      close(fd);
     });
   }
   for (auto& t : ts) t.join();
+  for (int fd : fds) close(fd);
   EXPECT_EQ(ok.load(), kClients * kEach);
   EXPECT_EQ(echo.peers(), static_cast<size_t>(kClients));
   std::string s = f.stats();

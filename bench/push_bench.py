@@ -363,7 +363,7 @@ def main():
             print(json.dumps(latency(args, sync)), flush=True)
             if args.compare:
                 print(json.dumps(latency(args, sync, args.compare, "compare")), flush=True)
-    if args.only in (None, "idle"):
+    if args.only in (None, "idle") and args.idle > 0:  # --idle 0: no idle measurement
         print(json.dumps(idle(args)), flush=True)
     print(json.dumps({"loadavg_end": os.getloadavg()}), flush=True)
 

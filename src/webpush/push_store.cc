@@ -579,12 +579,14 @@ void PushStore::message(std::string id, Done<std::optional<StoredMessage>> done)
            finishWith(value, std::move(done)), false});
 }
 
-void PushStore::subscriptionIds(Done<std::vector<std::string>> done, std::optional<std::string> topic) {
+void PushStore::subscriptionIds(Done<std::vector<std::string>> done, std::optional<std::string> topic, bool topicPrefix) {
   static constexpr const char* kAllSubs = "SELECT id FROM subscriptions ORDER BY created_ms";
   static constexpr const char* kSubsOfTopic = "SELECT id FROM subscriptions WHERE topic = ?1 ORDER BY created_ms";
+  static constexpr const char* kSubsOfTopicPrefix =
+      "SELECT id FROM subscriptions WHERE substr(topic, 1, length(?1)) = ?1 ORDER BY created_ms";
   auto value = std::make_shared<Result<std::vector<std::string>>>(std::vector<std::string>{});
-  enqueue({[value, topic = std::move(topic)](PushStore& st) {
-             sqlite3_stmt* q = st.stmt(topic ? kSubsOfTopic : kAllSubs);
+  enqueue({[value, topic = std::move(topic), topicPrefix](PushStore& st) {
+             sqlite3_stmt* q = st.stmt(!topic ? kAllSubs : topicPrefix ? kSubsOfTopicPrefix : kSubsOfTopic);
              if (q == nullptr) return *value = st.dbError("prepare"), false;
              if (topic) bindText(q, 1, *topic);
              std::vector<std::string> out;

@@ -194,9 +194,10 @@ class PushStore {
   void message(std::string id, Done<std::optional<StoredMessage>> done);
   /**
    * subscriptionIds: every stored subscription's id, oldest first (a node's relay follows them);
-   * with `topic`, only those whose topic column is exactly that.
+   * with `topic`, only those whose topic column is exactly that (or, with `topicPrefix`, begins with it).
    */
-  void subscriptionIds(Done<std::vector<std::string>> done, std::optional<std::string> topic = std::nullopt);
+  void subscriptionIds(Done<std::vector<std::string>> done, std::optional<std::string> topic = std::nullopt,
+                       bool topicPrefix = false);
   /** setTopicKeys: a topic subscription's p256dh and auth (pub/sub encrypts for it). */
   void setTopicKeys(std::string sid, std::string p256dh, std::string authSecret, Done<void> done);
   /** TopicSubscriber: a subscription of a topic with its keys. */

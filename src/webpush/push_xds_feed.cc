@@ -177,8 +177,8 @@ void PushWorker::xdsGone(const std::string& sid, const std::string& mid) {
 void PushWorker::repostXds() {
   PushStore* st = shared_.store();
   if (st == nullptr) return;
-  // Every stored subscription is looked at once at startup; the deliver-xds ones have their
-  // pending messages posted into the box again (the box lives in memory, the store on disk).
+  // At startup the deliver-xds subscriptions (one query for their "xds:" markers) have their pending
+  // messages posted into the box again (the box lives in memory, the store on disk).
   st->subscriptionIds(back<std::vector<std::string>>([this](Result<std::vector<std::string>> ids) {
     if (!ids) return spdlog::error("webpush: store: list subscriptions: {}", ids.error().detail);
     for (const std::string& sid : *ids) {
@@ -194,7 +194,7 @@ void PushWorker::repostXds() {
                                  }));
       }));
     }
-  }));
+  }), std::string(kXdsTopicPrefix), /*topicPrefix=*/true);
 }
 
 void PushWorker::repost(const std::string& to, const std::vector<StoredMessage>& msgs) {
@@ -251,7 +251,7 @@ void PushWorker::takeFromTopic(BoxedMessage b) {
   // gateway sequence that subscription took last (nothing twice); never acknowledged at G.
   auto m = storedFromEnvelope(b, wallMs());
   auto seq = envelopeSeq(b.id);
-  if (!m || !seq || *seq <= 0) {  // (a sequence of 0 or over 2^63 could not be a mark)
+  if (!m || !seq || *seq <= 0) {  // (a sequence of 0 or over 2^63 is not one the gateway's store made)
     counters().reject("xds_bad_envelope");
     if (w_.logBudget()) spdlog::warn("webpush: xDS message {} for {}: not <seq>.<sid>.<mid>, or expired", b.id.substr(0, 80), b.recipient);
     return;

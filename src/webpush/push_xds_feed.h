@@ -11,8 +11,8 @@
 // messages (encrypted once, to a key pair its readers share) posted under recipient "topic:<t>";
 // they are not acknowledged (many readers) and stay until their TTL. At N, `{"mailbox":
 // "topic:<t>"}` makes a local subscription filled from that mailbox (t must be one of
-// `xds.client.messages.topics`); each envelope is stored once per such subscription, above the
-// highest gateway sequence it took (StoredMessage::upstreamSeq), and never acknowledged at G.
+// `xds.client.messages.topics`); each envelope is stored once per such subscription (its gateway
+// sequence, StoredMessage::upstreamSeq, is recorded in the store), and never acknowledged at G.
 //
 // Markers in a subscription's `topic` column (never a pub/sub topic, which has a '/'):
 //   G: "xds:<N's node ID>"  (its messages go into the box for N)

@@ -143,8 +143,14 @@ spawn_node gw "$NS"
 await_node gw
 boxed_one() { [ "$(metric gw ugate_xds_messages_boxed)" == 1 ]; }
 check "gw reposted it from its store into the MessageBox" wait_for "gw's box" 50 boxed_one
-# What an xDS client sees of n's mailbox (grpc-js over mutual TLS, when the xds tests installed it).
-NPM=$(dirname "$UGATED")/npm/node_modules
+# What an xDS client sees of n's mailbox (grpc-js over mutual TLS), installed into the build tree
+# once, under the lock the xds tests use, so the check does not depend on which test ran first.
+NPM_DIR=$(dirname "$UGATED")/npm
+NPM=$NPM_DIR/node_modules
+if have node && have npm && [[ ! -f "$NPM/@grpc/grpc-js/package.json" ]]; then
+  mkdir -p "$NPM_DIR"
+  flock "$NPM_DIR/.install.lock" sh -c "test -f '$NPM/@grpc/grpc-js/package.json' || npm install --no-audit --no-fund --prefix '$NPM_DIR' @grpc/grpc-js@1.14" >/dev/null 2>&1 || true
+fi
 if have node && [[ -f "$NPM/@grpc/grpc-js/package.json" ]]; then
   probe() {
     NODE_PATH=$NPM in_ns node "$TESTS_DIR/mailbox_probe.js" 15010 "$TESTS_DIR/../../src/xds/proto" n/root-cert.pem \
@@ -157,7 +163,7 @@ if have node && [[ -f "$NPM/@grpc/grpc-js/package.json" ]]; then
   check "with another node's certificate: nothing of n's mailbox ($got)" [ "$got" == none ]
   expect_ge "... left out and counted at gw" "$(metric gw ugate_xds_mailboxes_refused_total)" 1
 else
-  skip "mailbox probe: node or @grpc/grpc-js (installed by the xds tests into the build tree) missing"
+  skip "mailbox probe: node, or npm to install @grpc/grpc-js into the build tree, missing"
 fi
 spawn_node n "$NS"
 await_node n

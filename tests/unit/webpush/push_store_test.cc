@@ -88,6 +88,12 @@ TEST_F(PushStoreTest, TopicMailboxCopiesAreTakenOncePerUpstreamSequence) {
     auto all = wait<std::vector<std::string>>([&](auto d) { s->subscriptionIds(d); });
     ASSERT_TRUE(all);
     EXPECT_EQ(all->size(), 3u);
+    auto byPrefix = wait<std::vector<std::string>>([&](auto d) { s->subscriptionIds(d, "xds-read:", true); });
+    ASSERT_TRUE(byPrefix);
+    EXPECT_EQ(*byPrefix, (std::vector<std::string>{"a", "b"}));
+    auto noPrefix = wait<std::vector<std::string>>([&](auto d) { s->subscriptionIds(d, "xds:", true); });
+    ASSERT_TRUE(noPrefix);
+    EXPECT_TRUE(noPrefix->empty());
     auto copy = [](const std::string& id, const std::string& subId, int64_t up) {
       StoredMessage m = msg(id, subId);
       m.upstreamSeq = up;

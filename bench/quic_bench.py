@@ -10,13 +10,14 @@ CPU is what differs:
 - handshakes: N sequential connections, each one GET of a 6-byte file (ugated: /healthz, answered
   by the node itself); server CPU milliseconds per connection (the client's process start-up
   dominates the wall time, so only the servers' CPU is compared).
-- idle: N HTTP/3 CONNECT tunnels (ugate_h3connect, one per QUIC connection) held open to the nginx
-  origin; ugated's RSS growth per connection (userland memory of one idle QUIC connection with one
-  tunnel and its core session), and the part ngtcp2 and nghttp3 hold (ugate_quic_library_bytes).
+- idle (measured first, before any download has grown the heap): N HTTP/3 CONNECT tunnels
+  (ugate_h3connect, one per QUIC connection) held open to the nginx origin; ugated's RSS growth
+  per connection (userland memory of one idle QUIC connection with one tunnel and its core session), and the part ngtcp2 and nghttp3 hold (ugate_quic_library_bytes).
 - fast client: gtlsclient costs more CPU per byte than either server, so it caps both downloads.
   The same file is then fetched with ugated's own QUIC client (ugate_h3connect: an HTTP/3 CONNECT
   tunnel through ugated to the nginx origin, `GET /big` inside it), which shows what ugated's
-  server side carries when the client is not the limit. Client CPU per GB is printed for both
+  server side carries when the client is not the limit. gtlsserver is fetched with the same client
+  (an HTTP/3 GET of the file), so the two servers are compared with a client that does not cap them. Client CPU per GB is printed for both
   clients, so which side limits is visible (a side whose CPU s/GB × Gbit/s / 8 ≈ 1 is saturated).
 Several ugated builds can be compared in the same run (`--ugated label=path`, repeated): rounds
 are interleaved (gtlsserver, then each build), so machine load hits them alike.
@@ -199,11 +200,63 @@ http {{ access_log off; sendfile on; client_body_temp_path {work}; proxy_temp_pa
                 return
             record("f", label, secs, c1 - c0, ccpu)
 
+        def fast_gtlsserver():
+            # The same client against gtlsserver: an HTTP/3 GET of the file (no tunnel, no origin).
+            out = os.path.join(work, "fast.out")
+            c0 = cpu_ns(gts.pid)
+            with open(out, "wb") as fout:
+                rc, secs, ccpu = timed([a.h3connect, "--connect", f"127.0.0.1:{gport}", "--authority",
+                                        f"localhost:{gport}", "--request", "GET", "/big", "--timeout", "120"],
+                                       stdout=fout)
+            c1 = cpu_ns(gts.pid)
+            got = os.path.getsize(out)
+            if rc != 0 or got != size:
+                print(f"gtlsserver: fast download failed (rc {rc}, {got} bytes)", file=sys.stderr)
+                return
+            record("f", "gtlsserver", secs, c1 - c0, ccpu)
+
+        def idle_connections():
+            # First, in fresh processes: a download's freed buffers would otherwise hold the heap
+            # pages the idle connections then reuse, and the RSS growth would under-count them.
+            # Idle QUIC connections, each with one CONNECT tunnel to the origin.
+            fifo = os.path.join(work, "hold")
+            os.mkfifo(fifo)
+            keep = os.open(fifo, os.O_RDWR)  # keeps the tunnels' stdin open (never written)
+            for label, proc, uport, echo in ugs:
+                base = rss_kib(proc.pid)
+                lib0 = lib_bytes(admins[label])
+                holders = []
+                for _ in range(a.idle):
+                    # The tunnel's far end is nginx (another process), so only the QUIC connection, its
+                    # tunnel stream and the tunnel's core session count (an echo listener inside ugated
+                    # would add its own 16 KiB buffer per connection).
+                    holders.append(subprocess.Popen([a.h3connect, "--connect", f"127.0.0.1:{uport}", "--authority",
+                                                     f"127.0.0.1:{web}", "--timeout", "120"], stdin=keep,
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                time.sleep(3)
+                grown = rss_kib(proc.pid) - base
+                alive = sum(1 for h in holders if h.poll() is None)
+                lib1 = lib_bytes(admins[label])
+                for lib in ("ngtcp2", "nghttp3"):
+                    if lib in lib0 and lib in lib1:
+                        put("idle-" + lib, label, (lib1[lib] - lib0[lib]) / 1024 / max(1, alive))
+                for h in holders:
+                    h.send_signal(signal.SIGTERM)
+                for h in holders:
+                    h.wait()
+                put("idle", label, grown / max(1, alive))
+                put("idlen", label, alive)
+                time.sleep(1)
+            os.close(keep)
+
+        idle_connections()
+
         for _ in range(a.rounds):
             download(gport, gts.pid, "gtlsserver")
             for label, proc, uport, _ in ugs:
                 download(uport, proc.pid, label)
             if not a.no_fast:
+                fast_gtlsserver()
                 for u in ugs:
                     fast_download(u)
 
@@ -223,41 +276,11 @@ http {{ access_log off; sendfile on; client_body_temp_path {work}; proxy_temp_pa
             if ok != a.handshakes:
                 print(f"{label}: {a.handshakes - ok} handshakes failed", file=sys.stderr)
 
-        # Idle QUIC connections, each with one CONNECT tunnel to the origin.
-        fifo = os.path.join(work, "hold")
-        os.mkfifo(fifo)
-        keep = os.open(fifo, os.O_RDWR)  # keeps the tunnels' stdin open (never written)
-        for label, proc, uport, echo in ugs:
-            base = rss_kib(proc.pid)
-            lib0 = lib_bytes(admins[label])
-            holders = []
-            for _ in range(a.idle):
-                # The tunnel's far end is nginx (another process), so only the QUIC connection, its
-                # tunnel stream and the tunnel's core session count (an echo listener inside ugated
-                # would add its own 16 KiB buffer per connection).
-                holders.append(subprocess.Popen([a.h3connect, "--connect", f"127.0.0.1:{uport}", "--authority",
-                                                 f"127.0.0.1:{web}", "--timeout", "120"], stdin=keep,
-                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            time.sleep(3)
-            grown = rss_kib(proc.pid) - base
-            alive = sum(1 for h in holders if h.poll() is None)
-            lib1 = lib_bytes(admins[label])
-            for lib in ("ngtcp2", "nghttp3"):
-                if lib in lib0 and lib in lib1:
-                    put("idle-" + lib, label, (lib1[lib] - lib0[lib]) / 1024 / max(1, alive))
-            for h in holders:
-                h.send_signal(signal.SIGTERM)
-            for h in holders:
-                h.wait()
-            put("idle", label, grown / max(1, alive))
-            put("idlen", label, alive)
-            time.sleep(1)
-        os.close(keep)
         cols = ["gtlsserver"] + [b[0] for b in builds]
         measures = [("dl", "HTTP/3 download (gtlsclient), Gbit/s"), ("cpu", "  server CPU s/GB"),
                     ("ccpu", "  gtlsclient CPU s/GB"), ("nginx", "  nginx origin CPU s/GB")]
         if not a.no_fast:
-            measures += [("fdl", "download via CONNECT with ugate_h3connect, Gbit/s"), ("fcpu", "  server CPU s/GB"),
+            measures += [("fdl", "download with ugate_h3connect (ugated: CONNECT to the origin, gtlsserver: GET), Gbit/s"), ("fcpu", "  server CPU s/GB"),
                          ("fccpu", "  ugate_h3connect CPU s/GB")]
         measures += [("hs", "handshake + 1 request, server CPU ms"),
                      ("idle", "userland KiB per idle QUIC connection + tunnel"),

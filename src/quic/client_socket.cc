@@ -123,6 +123,7 @@ void ClientSocket::onIoEvent(uint32_t events) {
   // Batches of datagrams (recvmmsg, the thread's buffers), as the listener's endpoint reads them.
   udp::RecvBatch& batch = udp::recvBatch();
   bool more = false;
+  size_t unflushed = 0;  // bytes read since the last flush (kFlushAfterRxBytes)
   for (int round = 0; round < kBatchesPerWake; ++round) {
     IoResult r = batch.recv(fd_, recvFlags_);
     if (!r.ok() && r.err == ECONNREFUSED) {
@@ -146,6 +147,11 @@ void ClientSocket::onIoEvent(uint32_t events) {
         counters_.bytesIn.fetch_add(len, std::memory_order_relaxed);
         if (conn_) conn_->onDatagram(PathAddrs{local_, server_}, p, len, ecn);
       });
+      unflushed += d.len;
+      if (unflushed >= kFlushAfterRxBytes) {
+        unflushed = 0;
+        runPending();
+      }
     }
     if (n < udp::kBatch) break;
   }

@@ -1,5 +1,7 @@
 #include "quic/quic_conn.h"
 
+#include <algorithm>
+
 #include <openssl/ssl.h>
 
 #include <cerrno>
@@ -388,6 +390,9 @@ bool QuicConn::writeStreams(ngtcp2_tstamp ts) {
     if (n > 0) sendPacket(slot, static_cast<size_t>(n), ps.path, pi.ecn);
   }
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+  ngtcp2_conn_info info;
+  ngtcp2_conn_get_conn_info(conn_, &info);
+  writeCap_ = std::clamp<size_t>(static_cast<size_t>(info.cwnd) + kMinWriteCap, kMinWriteCap, kMaxWriteCap);
   return true;
 }
 

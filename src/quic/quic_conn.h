@@ -42,6 +42,15 @@ class WorkerContext;
 
 namespace ugate::quic {
 
+/**
+ * kFlushAfterRxBytes: a socket's read loop stops to flush (ACKs, data, credit) once this many bytes
+ * came in since its last flush. A wake can read 8 recvmmsg batches of 32 GRO datagrams (up to
+ * 16 MiB); acknowledging only at the end of that starves the sender's congestion window and
+ * stream buffers on a fast path. ngtcp2 acknowledges from write calls only, so this sets the ACK
+ * cadence of a bulk receiver: about one ACK per 64 KiB GRO datagram.
+ */
+inline constexpr size_t kFlushAfterRxBytes = 64u << 10;
+
 class QuicConn;
 
 /** Path: local and remote addresses of a datagram, in storage ngtcp2_path can point into. */
@@ -188,7 +197,14 @@ class QuicConn final : public StreamHost {
   void consumed(StreamState& s, size_t n) override;
   void dataReady(StreamState& s) override;
   void released(StreamState& s, bool abort) override;
-  size_t writeCap() const override { return 256u << 10; }
+  /**
+   * writeCap: a stream may hold the congestion window plus kMinWriteCap unacknowledged (at least
+   * kMinWriteCap, at most kMaxWriteCap), so a fast path is never starved by a stream buffer smaller
+   * than what may be in flight, and a slow one holds little. Updated after each flush.
+   */
+  size_t writeCap() const override { return writeCap_; }
+  static constexpr size_t kMinWriteCap = 256u << 10;
+  static constexpr size_t kMaxWriteCap = 4u << 20;
 
   // For the application.
   ngtcp2_conn* conn() { return conn_; }
@@ -267,6 +283,7 @@ class QuicConn final : public StreamHost {
   std::vector<std::string> cids_;     // every CID registered for us in the worker's table
   std::vector<uint8_t> closeBuf_;     // our CONNECTION_CLOSE packet while closing
   TimerPtr timer_;
+  size_t writeCap_{kMinWriteCap};  // writeCap(): cwnd + kMinWriteCap, clamped (updated by flush)
   ngtcp2_tstamp armedExpiry_{UINT64_MAX};  // the ngtcp2 expiry timer_ is armed for (armTimer)
   std::map<int64_t, std::unique_ptr<StreamState>> streams_;
   std::vector<int64_t> notifyQ_;

@@ -107,6 +107,7 @@ void QuicEndpoint::onIoEvent(uint32_t events) {
   const uint8_t flags = recvFlags_;
   QuicCounters& k = qw_.shared().counters;
   bool more = false;
+  size_t unflushed = 0;  // bytes read since the last flush (kFlushAfterRxBytes)
   for (int round = 0; round < kBatchesPerWake; ++round) {
     IoResult r = batch.recv(fd_, flags);
     if (!r.ok() || r.value <= 0) break;
@@ -125,6 +126,11 @@ void QuicEndpoint::onIoEvent(uint32_t events) {
       const uint8_t ecn = d.tos & kEcnMask;
       udp::forEachSegment(d.data, d.len, d.segSize,
                           [&](const uint8_t* p, size_t len) { datagram(p, len, path, ecn); });
+      unflushed += d.len;
+      if (unflushed >= kFlushAfterRxBytes) {
+        unflushed = 0;
+        runPending();  // ACK what came in before reading on (a bulk upload's sender waits on them)
+      }
     }
     if (n < udp::kBatch) break;
   }

@@ -392,7 +392,10 @@ bool QuicConn::writeStreams(ngtcp2_tstamp ts) {
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
   ngtcp2_conn_info info;
   ngtcp2_conn_get_conn_info(conn_, &info);
-  writeCap_ = std::clamp<size_t>(static_cast<size_t>(info.cwnd) + kMinWriteCap, kMinWriteCap, kMaxWriteCap);
+  // Shared by the streams the connection carries: many bulk streams on one connection together
+  // hold about one window's worth, not one each.
+  const size_t share = (static_cast<size_t>(info.cwnd) + kMinWriteCap) / std::max<size_t>(1, streams_.size());
+  writeCap_ = std::clamp<size_t>(share, kMinWriteCap, kMaxWriteCap);
   return true;
 }
 

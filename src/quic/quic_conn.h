@@ -198,9 +198,10 @@ class QuicConn final : public StreamHost {
   void dataReady(StreamState& s) override;
   void released(StreamState& s, bool abort) override;
   /**
-   * writeCap: a stream may hold the congestion window plus kMinWriteCap unacknowledged (at least
-   * kMinWriteCap, at most kMaxWriteCap), so a fast path is never starved by a stream buffer smaller
-   * than what may be in flight, and a slow one holds little. Updated after each flush.
+   * writeCap: a stream may hold its share (the connection's streams alike) of the congestion
+   * window plus kMinWriteCap unacknowledged, at least kMinWriteCap and at most kMaxWriteCap, so a
+   * fast path is never starved by a stream buffer smaller than what may be in flight, a slow one
+   * holds little and many streams do not each hold a window. Updated after each flush.
    */
   size_t writeCap() const override { return writeCap_; }
   static constexpr size_t kMinWriteCap = 256u << 10;
@@ -283,7 +284,7 @@ class QuicConn final : public StreamHost {
   std::vector<std::string> cids_;     // every CID registered for us in the worker's table
   std::vector<uint8_t> closeBuf_;     // our CONNECTION_CLOSE packet while closing
   TimerPtr timer_;
-  size_t writeCap_{kMinWriteCap};  // writeCap(): cwnd + kMinWriteCap, clamped (updated by flush)
+  size_t writeCap_{kMinWriteCap};  // writeCap(): (cwnd + kMinWriteCap) / streams, clamped (by flush)
   ngtcp2_tstamp armedExpiry_{UINT64_MAX};  // the ngtcp2 expiry timer_ is armed for (armTimer)
   std::map<int64_t, std::unique_ptr<StreamState>> streams_;
   std::vector<int64_t> notifyQ_;

@@ -74,6 +74,7 @@ QuicEndpoint::~QuicEndpoint() {
   for (auto& [p, c] : conns_) c->closeNow();
   flushTx();
   conns_.clear();
+  died_.clear();
   qw_.removeEndpoint(this);
   w_.reactor().removeFd(fd_, this);
   ::close(fd_);
@@ -156,15 +157,18 @@ void QuicEndpoint::runPending() {
 }
 
 void QuicEndpoint::sweep() {
+  // Only the connections that died since the last sweep: runPending runs at every read wake (and
+  // every kFlushAfterRxBytes inside one), so a walk over every connection would cost O(open
+  // connections) per wake.
+  if (died_.empty()) return;
   std::erase_if(pending_, [](QuicConn* c) { return c->dead(); });
-  for (auto it = conns_.begin(); it != conns_.end();) {
-    if (it->second->dead()) {
-      deleteLater(w_.reactor(), std::move(it->second));
-      it = conns_.erase(it);
-    } else {
-      ++it;
-    }
+  for (QuicConn* c : died_) {
+    auto it = conns_.find(c);
+    if (it == conns_.end()) continue;
+    deleteLater(w_.reactor(), std::move(it->second));
+    conns_.erase(it);
   }
+  died_.clear();
 }
 
 void QuicEndpoint::datagram(const uint8_t* data, size_t len, const PathAddrs& path, uint8_t ecn) {
@@ -376,6 +380,7 @@ std::span<const uint8_t> QuicEndpoint::resetSecret() { return qw_.shared().reset
 std::span<const uint8_t> QuicEndpoint::tokenSecret() { return qw_.shared().tokenSecret; }
 
 void QuicEndpoint::connDied(QuicConn* c) {
+  died_.push_back(c);
   schedule(c);  // freed by runPending's sweep, never while its own code is on the stack
 }
 

@@ -98,6 +98,7 @@ class QuicEndpoint final : public DatagramHandler, public PacketIo, private IoWa
   std::unordered_map<QuicConn*, std::unique_ptr<QuicConn>> conns_;
   TimerPtr flushTimer_;
   std::vector<QuicConn*> pending_;
+  std::vector<QuicConn*> died_;  // connections that died since the last sweep (connDied): freed there
   unsigned resetsThisTick_{0};
   MonotonicTime resetTick_{};
 };
